@@ -1,0 +1,56 @@
+/** The tremesh wire protocol: names, subjects, keys, signed envelopes and message bodies. */
+export {
+  type AnalysisKind,
+  type AnalysisSpec,
+  analysisSpec,
+  type Filter,
+  filterOps,
+  IDENTIFIER,
+  IMAGE_REF,
+} from "./analysis.js";
+export { pack, unpack } from "./codec.js";
+export {
+  DEFAULT_CLOCK_SKEW_MS,
+  DEFAULT_MAX_ENVELOPE_BYTES,
+  DEFAULT_MAX_LIFETIME_MS,
+  type OpenOptions,
+  openEnvelope,
+  PROTOCOL_VERSION,
+  peekEnvelope,
+  sealEnvelope,
+  signingInput,
+  type Verified,
+} from "./envelope.js";
+export { fail, ok, ProtocolError, RejectCode, type Result } from "./errors.js";
+export { idTime, newId } from "./ids.js";
+export {
+  generateKeyPair,
+  isPublicKey,
+  KeyFormatError,
+  type SigningKey,
+  signingKeyFromSeed,
+  verifyingKey,
+  verifySignature,
+} from "./keys.js";
+export {
+  type BodyByType,
+  type Cancel,
+  type ChildState,
+  childStates,
+  type Decision,
+  type Dispatch,
+  type Heartbeat,
+  isMessageType,
+  type Message,
+  type MessageType,
+  messageTypes,
+  type Release,
+  type ReleasedOutput,
+  type StatusEvent,
+  type Submission,
+} from "./messages.js";
+export { isTaskId, isTreName, PROJECT_NAME, TRE_NAME, ULID } from "./names.js";
+export { MemoryReplayGuard, type ReplayGuard } from "./replay-guard.js";
+export { HUB_DOMAIN, jsApiPrefix, streams, subjects } from "./subjects.js";
+export { type Principal, type Role, signerRole, TrustStore } from "./trust.js";
+export { type Check, FieldError } from "./validate.js";

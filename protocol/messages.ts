@@ -1,0 +1,139 @@
+/**
+ * The message types of the mesh and their bodies. Every body carries a unique `id`, an
+ * issued-at `iat` and an expiry `exp` (ms since the epoch); receivers reject expired and
+ * replayed ids. `Message` is a discriminated union on `type`; handlers dispatch on it with
+ * ts-pattern's `.exhaustive()` so a new type cannot be forgotten.
+ */
+import { analysisSpec } from "./analysis.js";
+import { PROJECT_NAME, TRE_NAME, ULID } from "./names.js";
+import { arr, bytes, type Infer, int, literal, obj, optional, str } from "./validate.js";
+
+const MAX_TIME = 8_640_000_000_000_000; // the largest Date in ms
+
+export const id = str({ min: 26, max: 26, pattern: ULID, what: "a ULID" });
+export const treName = str({ min: 1, max: 32, pattern: TRE_NAME, what: "a TRE name" });
+const projectName = str({ min: 1, max: 64, pattern: PROJECT_NAME, what: "a project name" });
+const time = int({ min: 0, max: MAX_TIME });
+const reason = str({ max: 2000 });
+const sha256Hex = str({ min: 64, max: 64, pattern: /^[0-9a-f]{64}$/, what: "a sha256 hex digest" });
+
+const base = { id, iat: time, exp: time };
+
+/** Researcher-signed: what to run, for which project, at which TREs. The signer is the researcher. */
+const submission = obj({
+  ...base,
+  project: projectName,
+  tres: arr(treName, { min: 1, max: 256, unique: true }),
+  analysis: analysisSpec,
+  title: optional(str({ max: 200 })),
+});
+
+/** Hub-signed, one per TRE: carries the researcher's signed Submission envelope verbatim. */
+const dispatch = obj({
+  ...base,
+  taskId: id,
+  tre: treName,
+  submission: bytes({ min: 1, max: 256 * 1024 }),
+});
+
+/** Hub-signed: stop a task at one TRE. */
+const cancel = obj({ ...base, taskId: id, tre: treName, reason });
+
+export const childStates = [
+  "queued",
+  "received",
+  "rejected",
+  "accepted",
+  "running",
+  "executor_error",
+  "outputs_pending_review",
+  "released",
+  "withheld",
+  "partially_released",
+  "delivered",
+  "cancel_requested",
+  "cancelled",
+] as const;
+export type ChildState = (typeof childStates)[number];
+
+/** TRE-signed: one transition of a task at that TRE, with who and why. */
+const status = obj({
+  ...base,
+  taskId: id,
+  tre: treName,
+  state: literal(...childStates),
+  actor: str({ min: 1, max: 200 }),
+  reason: optional(reason),
+});
+
+/** Reviewer-signed (inside the TRE): the decision on one output, bound to its digest. */
+const decision = obj({
+  ...base,
+  taskId: id,
+  tre: treName,
+  outputId: id,
+  outputDigest: sha256Hex,
+  verdict: literal("approve", "reject"),
+  reason: optional(reason),
+});
+
+const releasedOutput = obj({
+  outputId: id,
+  name: str({ min: 1, max: 200 }),
+  /** sha256 of `data`, the value the reviewer's decision signed. */
+  digest: sha256Hex,
+  data: bytes({ max: 4 * 1024 * 1024 }),
+});
+
+/** TRE-signed: the only thing that leaves a TRE with results in it. */
+const release = obj({
+  ...base,
+  taskId: id,
+  tre: treName,
+  /** The reviewers' signed Decision envelopes, verbatim. */
+  decisions: arr(bytes({ min: 1, max: 16 * 1024 }), { max: 1024 }),
+  outputs: arr(releasedOutput, { max: 256 }),
+  /** Outputs kept inside the TRE: named, never their values. */
+  withheld: arr(obj({ outputId: id, name: str({ min: 1, max: 200 }), reason }), { max: 256 }),
+});
+
+/** TRE-signed liveness beacon. */
+const heartbeat = obj({
+  ...base,
+  tre: treName,
+  seq: int({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+  agentVersion: str({ max: 64 }),
+  running: int({ min: 0, max: 1_000_000 }),
+});
+
+/** Body validators by message type. */
+export const bodies = { submission, dispatch, cancel, status, decision, release, heartbeat } as const;
+
+export type MessageType = keyof typeof bodies;
+export const messageTypes = Object.keys(bodies) as MessageType[];
+
+export type Submission = Infer<typeof submission>;
+export type Dispatch = Infer<typeof dispatch>;
+export type Cancel = Infer<typeof cancel>;
+export type StatusEvent = Infer<typeof status>;
+export type Decision = Infer<typeof decision>;
+export type Release = Infer<typeof release>;
+export type ReleasedOutput = Infer<typeof releasedOutput>;
+export type Heartbeat = Infer<typeof heartbeat>;
+
+export interface BodyByType {
+  submission: Submission;
+  dispatch: Dispatch;
+  cancel: Cancel;
+  status: StatusEvent;
+  decision: Decision;
+  release: Release;
+  heartbeat: Heartbeat;
+}
+
+/** A verified message: the union every handler matches on. */
+export type Message = { [T in MessageType]: { type: T; body: BodyByType[T] } }[MessageType];
+
+export function isMessageType(s: string): s is MessageType {
+  return Object.hasOwn(bodies, s);
+}

@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import { analysisSpec } from "./analysis.js";
+import { idTime, newId } from "./ids.js";
+import { isTaskId } from "./names.js";
+import { subjects } from "./subjects.js";
+import { FieldError } from "./validate.js";
+
+function problem(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof FieldError) return e.message;
+    throw e;
+  }
+  return "no error";
+}
+
+describe("analysis validation", () => {
+  it("accepts each declarative analysis kind", () => {
+    const ok = [
+      { kind: "count", dataset: "patients", groupBy: ["sex", "region"] },
+      {
+        kind: "summary",
+        dataset: "patients",
+        column: "bmi",
+        filters: [{ column: "age", op: "between", value: [40, 60] }],
+      },
+      { kind: "histogram", dataset: "patients", column: "age", bins: { min: 0, max: 100, count: 10 } },
+      { kind: "crosstab", dataset: "patients", rows: "sex", cols: "smoker" },
+      { kind: "regression", dataset: "patients", outcome: "systolic_bp", predictors: ["age", "bmi"] },
+      { kind: "container", image: `registry.tre/stats@sha256:${"a".repeat(64)}`, command: ["run"] },
+    ];
+    for (const spec of ok) expect(analysisSpec(spec, "analysis")).toEqual(spec);
+  });
+
+  it("names the field when a column name could carry SQL", () => {
+    expect(
+      problem(() =>
+        analysisSpec({ kind: "count", dataset: "patients", groupBy: ["sex; DROP TABLE x"] }, "analysis"),
+      ),
+    ).toBe('analysis.groupBy[0]: "sex; DROP TABLE x" is not an identifier (letters, digits, _)');
+  });
+
+  it("refuses unknown kinds, unknown fields, tags instead of digests and non-finite numbers", () => {
+    expect(problem(() => analysisSpec({ kind: "sql", text: "select 1" }, "a"))).toMatch(
+      /^a\.kind: "sql" is not one of/,
+    );
+    expect(problem(() => analysisSpec({ kind: "count", dataset: "p", sql: "x" }, "a"))).toBe(
+      "a.sql: is not a known field",
+    );
+    expect(
+      problem(() => analysisSpec({ kind: "container", image: "stats:latest", command: [] }, "a")),
+    ).toMatch(/^a\.image: .* is not an image pinned by digest/);
+    const nan = {
+      kind: "histogram",
+      dataset: "p",
+      column: "age",
+      bins: { min: Number.NaN, max: 1, count: 2 },
+    };
+    expect(problem(() => analysisSpec(nan, "a"))).toMatch(/^a\.bins\.min: expected a finite number/);
+  });
+
+  it("does not read fields through a hostile prototype", () => {
+    const hostile = Object.create({ dataset: "patients" }) as Record<string, unknown>;
+    hostile.kind = "count";
+    expect(problem(() => analysisSpec(hostile, "a"))).toBe("a: expected a plain object");
+  });
+});
+
+describe("ids and subjects", () => {
+  it("makes time-ordered ULIDs that are valid subject tokens", () => {
+    const a = newId(1_000_000);
+    const b = newId(2_000_000);
+    expect(isTaskId(a) && isTaskId(b)).toBe(true);
+    expect(a < b).toBe(true);
+    expect(idTime(b)).toBe(2_000_000);
+  });
+
+  it("refuses to build a subject from a token that could widen it", () => {
+    expect(subjects.dispatch("a", newId())).toMatch(/^tremesh\.tre\.a\.in\.dispatch\.[0-9A-Z]{26}$/);
+    expect(() => subjects.dispatch("a.*", newId())).toThrow(/TRE name/);
+    expect(() => subjects.release("a", ">")).toThrow(/task id/);
+  });
+});
