@@ -1,0 +1,19 @@
+import { CliError, ExitCode } from "./exit-codes.js";
+
+/** Where a command writes: injected so tests can read it and `--json` stays clean. */
+export interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  examples: string[];
+  run(argv: string[], io: Io): Promise<number> | number;
+}
+
+export function usageError(message: string): CliError {
+  return new CliError(message, ExitCode.usage);
+}

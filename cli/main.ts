@@ -1,0 +1,81 @@
+/**
+ * The tremesh command line: a thin layer that parses arguments and calls hub/, leaf/ and
+ * aggregator/. Every failure ends in one clear line and a documented exit code.
+ */
+import { readFileSync } from "node:fs";
+import type { Command, Io } from "./command.js";
+import { demo } from "./demo.js";
+import { CliError, ExitCode } from "./exit-codes.js";
+import { keygen } from "./keygen.js";
+
+const commands: Command[] = [demo, keygen];
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+function help(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    "tremesh — Five Safes analyses across many Trusted Research Environments",
+    "",
+    "usage: tremesh <command> [options]      tremesh <command> --help",
+    "",
+    "commands:",
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    "",
+    "exit codes:",
+    ...Object.entries(ExitCode).map(([k, v]) => `  ${v}  ${k}`),
+  ].join("\n");
+}
+
+function commandHelp(c: Command): string {
+  return [`${c.summary}`, "", `usage: ${c.usage}`, "", "examples:", ...c.examples.map((e) => `  ${e}`)].join(
+    "\n",
+  );
+}
+
+const stdio: Io = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+/** Runs one command line and returns the exit code. Never throws. */
+export async function run(argv: string[], io: Io = stdio): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    io.out(help());
+    return name === undefined ? ExitCode.usage : ExitCode.ok;
+  }
+  if (name === "--version" || name === "version") {
+    io.out(version());
+    return ExitCode.ok;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) {
+    io.err(`tremesh: unknown command ${JSON.stringify(name)} (see tremesh --help)`);
+    return ExitCode.usage;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    io.out(commandHelp(command));
+    return ExitCode.ok;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (e) {
+    if (e instanceof CliError) {
+      io.err(`tremesh ${name}: ${e.message}`);
+      return e.exitCode;
+    }
+    // node:util parseArgs reports unknown flags with a TypeError whose code says so.
+    if (e instanceof TypeError && "code" in e && String(e.code).startsWith("ERR_PARSE_ARGS")) {
+      io.err(`tremesh ${name}: ${e.message} (see tremesh ${name} --help)`);
+      return ExitCode.usage;
+    }
+    io.err(`tremesh ${name}: unexpected error: ${e instanceof Error ? e.message : String(e)}`);
+    return ExitCode.failed;
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * The hub's nats-server config (config mode: users and passwords in the file; operator/JWT mode
+ * comes later).
+ *
+ * Shape:
+ * - accounts SYS (system), FED (hub services) and one `TRE_<name>` account per TRE, all but SYS with
+ *   JetStream in the `hub` domain;
+ * - a leafnode listener whose users each bind to exactly one TRE account, so a TRE's credential can
+ *   never reach another TRE's subjects, and a leaf without credentials is refused;
+ * - no leafnode remotes, routes or gateways: the hub never dials into a TRE;
+ * - cross-account flow only through the explicit exports/imports listed in `hubStreamFlows`.
+ */
+import {
+  ConfigModelError,
+  type ConfMap,
+  checkCredentials,
+  placeAll,
+  toNatsConf,
+  type UserCredential,
+} from "../common/index.js";
+import { HUB_DOMAIN, isTreName, subjects } from "../protocol/index.js";
+import { FED_ACCOUNT, HUB_SYSTEM_ACCOUNT, treAccountName } from "./account-names.js";
+
+export interface HubServerModel {
+  /** `server_name`; leaves see it in their `/leafz`. Letters, digits, `_`, `-`, `.`. */
+  serverName: string;
+  /** Interface every listener binds. Default "127.0.0.1": exposing the hub is a deployment decision. */
+  host?: string;
+  /** Client port. Default -1: a free port, reported by the launcher. */
+  clientPort?: number;
+  /** Leafnode port the TREs dial. Default -1. */
+  leafPort?: number;
+  /** HTTP monitoring port (`/varz`, `/leafz`), on `host`. Default -1. */
+  monitorPort?: number;
+  /** JetStream store directory. */
+  storeDir: string;
+  /** User in the system account, for server monitoring requests. */
+  system: UserCredential;
+  /** The federation account's users (hub services, admin tooling). At least one. */
+  fed: { users: UserCredential[] };
+  /** The member TREs; each gets its own account and leaf credential. At least one (see `checkHubModel`). */
+  tres: HubTreModel[];
+}
+
+export interface HubTreModel {
+  /** TRE name (see protocol/names.ts). */
+  name: string;
+  /** The only credential that binds a leaf link to this TRE's account. Given to the TRE at onboarding. */
+  leaf: UserCredential;
+  /** Hub-side client users inside this TRE's account (e.g. admin tooling managing its TASKS stream). Default none. */
+  users?: UserCredential[];
+}
+
+/**
+ * One explicit cross-account stream flow: messages published in `from` on `subject` appear in `to`.
+ * nats-server has no other way across accounts, so this list is the whole cross-account surface.
+ */
+export interface StreamFlow {
+  from: string;
+  to: string;
+  subject: string;
+}
+
+/** Every cross-account flow of the hub, for the given TREs. */
+export function hubStreamFlows(tres: readonly string[]): StreamFlow[] {
+  return tres.flatMap((tre) => [
+    // Tasks (dispatch, cancel): FED → that TRE's account only.
+    { from: FED_ACCOUNT, to: treAccountName(tre), subject: subjects.treInbound(tre) },
+    // Extension point, results: add { from: treAccountName(tre), to: FED_ACCOUNT, subject: subjects.treOutbound(tre) }
+    // here (or source the TRE account's OUTBOX into FED) when the results path is built.
+  ]);
+}
+
+/**
+ * Renders the hub config text. Throws ConfigModelError for a bad model. The text contains passwords:
+ * write it with owner-only permissions and never log it.
+ *
+ * @example
+ * const text = hubServerConfig({ serverName: "hub", storeDir, system, fed: { users: [svc] }, tres: [{ name: "a", leaf }] });
+ */
+export function hubServerConfig(model: HubServerModel): string {
+  checkHubModel(model);
+  const host = model.host ?? "127.0.0.1";
+  const flows = hubStreamFlows(model.tres.map((t) => t.name));
+
+  const users = new Map<string, UserCredential[]>([
+    [HUB_SYSTEM_ACCOUNT, [model.system]],
+    [FED_ACCOUNT, model.fed.users],
+    ...model.tres.map((tre): [string, UserCredential[]] => [treAccountName(tre.name), tre.users ?? []]),
+  ]);
+  const exports = new Map<string, ConfMap[]>();
+  const imports = new Map<string, ConfMap[]>();
+  for (const flow of flows) {
+    if (!users.has(flow.from) || !users.has(flow.to)) {
+      throw new ConfigModelError("flows", `unknown account in ${JSON.stringify(flow)}`);
+    }
+    append(exports, flow.from, { stream: flow.subject, accounts: [flow.to] });
+    append(imports, flow.to, { stream: { account: flow.from, subject: flow.subject } });
+  }
+  const accounts: Record<string, ConfMap> = {};
+  for (const [name, accountUsers] of users) {
+    accounts[name] = {
+      // The system account must not have JetStream; every other account gets it in the hub domain.
+      jetstream: name === HUB_SYSTEM_ACCOUNT ? undefined : "enabled",
+      users: accountUsers.length === 0 ? undefined : accountUsers.map(userEntry),
+      exports: exports.get(name),
+      imports: imports.get(name),
+    };
+  }
+
+  return toNatsConf({
+    server_name: model.serverName,
+    host,
+    port: model.clientPort ?? -1,
+    http_port: model.monitorPort ?? -1,
+    jetstream: { domain: HUB_DOMAIN, store_dir: model.storeDir },
+    system_account: HUB_SYSTEM_ACCOUNT,
+    accounts,
+    leafnodes: {
+      host,
+      port: model.leafPort ?? -1,
+      // With users here, nats-server checks leaf links against this list only (never the client users),
+      // and binds each link to the listed account whatever the leaf asks for.
+      authorization: {
+        users: model.tres.map((tre) => ({ ...userEntry(tre.leaf), account: treAccountName(tre.name) })),
+      },
+    },
+  });
+}
+
+function userEntry(c: UserCredential): ConfMap {
+  return { user: c.user, password: c.password };
+}
+
+function append(map: Map<string, ConfMap[]>, key: string, entry: ConfMap): void {
+  map.set(key, [...(map.get(key) ?? []), entry]);
+}
+
+const SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+function checkHubModel(model: HubServerModel): void {
+  if (!SERVER_NAME.test(model.serverName)) {
+    throw new ConfigModelError("serverName", `not a valid server name: ${JSON.stringify(model.serverName)}`);
+  }
+  if (model.storeDir === "") throw new ConfigModelError("storeDir", "empty");
+  if (model.fed.users.length === 0) throw new ConfigModelError("fed.users", "needs at least one user");
+  // With an empty leafnode user list nats-server 2.10 falls back to its client users and to anonymous
+  // links: a leaf presenting FED's password would bind to FED, an anonymous one to $G. Never render that.
+  if (model.tres.length === 0) {
+    throw new ConfigModelError(
+      "tres",
+      "needs at least one TRE (an empty leafnode user list lets any leaf in)",
+    );
+  }
+  const names = new Set<string>();
+  model.tres.forEach((tre, i) => {
+    if (!isTreName(tre.name))
+      throw new ConfigModelError(`tres[${i}].name`, `not a valid TRE name: ${JSON.stringify(tre.name)}`);
+    if (names.has(tre.name))
+      throw new ConfigModelError(`tres[${i}].name`, `TRE ${JSON.stringify(tre.name)} appears twice`);
+    names.add(tre.name);
+  });
+  checkCredentials([
+    { field: "system", credential: model.system },
+    ...placeAll("fed.users", model.fed.users),
+    ...model.tres.flatMap((tre, i) => placeAll(`tres[${i}].users`, tre.users ?? [])),
+  ]);
+  checkCredentials(model.tres.map((tre, i) => ({ field: `tres[${i}].leaf`, credential: tre.leaf })));
+}

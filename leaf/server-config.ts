@@ -1,0 +1,127 @@
+/**
+ * A TRE's leaf nats-server config (config mode).
+ *
+ * Shape:
+ * - JetStream in the TRE's own domain (its name), so the hub's streams and the leaf's never mix;
+ * - accounts DMZ (bound to the hub link: incoming tasks, OUTBOX) and CTRL (agent state, airlock,
+ *   audit; never bound to any link), both with JetStream, plus a local system account;
+ * - one leafnode remote that dials OUT to the hub with the TRE's credential; no leafnode listener,
+ *   so nothing can dial in.
+ */
+import {
+  ConfigModelError,
+  type ConfMap,
+  checkCredentials,
+  placeAll,
+  toNatsConf,
+  type UserCredential,
+} from "../common/index.js";
+import { isTreName } from "../protocol/index.js";
+import { CTRL_ACCOUNT, DMZ_ACCOUNT, LEAF_SYSTEM_ACCOUNT } from "./account-names.js";
+
+export interface LeafServerModel {
+  /** The TRE's name; also its JetStream domain. */
+  tre: string;
+  /** `server_name`, shown in the hub's `/leafz`. Letters, digits, `_`, `-`, `.`. */
+  serverName: string;
+  /** Interface the client (and monitoring) listeners bind. Default "127.0.0.1": the agent runs beside the server. */
+  host?: string;
+  /** Client port. Default -1: a free port, reported by the launcher. */
+  clientPort?: number;
+  /** HTTP monitoring port (`/varz`, `/leafz`), on `host`. Default -1. */
+  monitorPort?: number;
+  /** JetStream store directory. */
+  storeDir: string;
+  /** User in the leaf's system account. */
+  system: UserCredential;
+  /** Users of the DMZ account (the agent's intake and egress). At least one. */
+  dmz: { users: UserCredential[] };
+  /** Users of the controlled account (the agent's state and airlock). At least one. */
+  ctrl: { users: UserCredential[] };
+  /** The hub link. */
+  hub: {
+    /** The hub's leafnode URLs without credentials, e.g. `nats-leaf://hub.example.org:7422` (TLS outside loopback). */
+    urls: string[];
+    /** The TRE's leaf credential from onboarding; the hub binds it to this TRE's account only. */
+    credential: UserCredential;
+  };
+}
+
+const LEAF_URL_SCHEMES = new Set(["nats-leaf:", "nats:", "tls:", "ws:", "wss:"]);
+
+/**
+ * Renders the leaf config text. Throws ConfigModelError for a bad model. The text contains passwords:
+ * write it with owner-only permissions and never log it.
+ */
+export function leafServerConfig(model: LeafServerModel): string {
+  checkLeafModel(model);
+  const host = model.host ?? "127.0.0.1";
+  return toNatsConf({
+    server_name: model.serverName,
+    host,
+    port: model.clientPort ?? -1,
+    http_port: model.monitorPort ?? -1,
+    jetstream: { domain: model.tre, store_dir: model.storeDir },
+    system_account: LEAF_SYSTEM_ACCOUNT,
+    accounts: {
+      [LEAF_SYSTEM_ACCOUNT]: { users: [userEntry(model.system)] },
+      [DMZ_ACCOUNT]: { jetstream: "enabled", users: model.dmz.users.map(userEntry) },
+      // Extension point: CTRL reaches DMZ only through explicit exports/imports added here, never the reverse.
+      [CTRL_ACCOUNT]: { jetstream: "enabled", users: model.ctrl.users.map(userEntry) },
+    },
+    leafnodes: {
+      remotes: [
+        {
+          urls: model.hub.urls.map((url) => withCredential(url, model.hub.credential)),
+          account: DMZ_ACCOUNT,
+        },
+      ],
+    },
+  });
+}
+
+function userEntry(c: UserCredential): ConfMap {
+  return { user: c.user, password: c.password };
+}
+
+/** nats-server 2.10 takes a remote's user/password only in the URL; URL encoding keeps any character safe there. */
+function withCredential(url: string, credential: UserCredential): string {
+  const withAuth = new URL(url);
+  withAuth.username = credential.user;
+  withAuth.password = credential.password;
+  return withAuth.toString();
+}
+
+const SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+function checkLeafModel(model: LeafServerModel): void {
+  if (!isTreName(model.tre))
+    throw new ConfigModelError("tre", `not a valid TRE name: ${JSON.stringify(model.tre)}`);
+  if (!SERVER_NAME.test(model.serverName)) {
+    throw new ConfigModelError("serverName", `not a valid server name: ${JSON.stringify(model.serverName)}`);
+  }
+  if (model.storeDir === "") throw new ConfigModelError("storeDir", "empty");
+  if (model.dmz.users.length === 0) throw new ConfigModelError("dmz.users", "needs at least one user");
+  if (model.ctrl.users.length === 0) throw new ConfigModelError("ctrl.users", "needs at least one user");
+  if (model.hub.urls.length === 0) throw new ConfigModelError("hub.urls", "needs at least one hub URL");
+  model.hub.urls.forEach((url, i) => {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch (cause) {
+      throw new ConfigModelError(`hub.urls[${i}]`, "not a URL", { cause });
+    }
+    if (!LEAF_URL_SCHEMES.has(parsed.protocol)) {
+      throw new ConfigModelError(`hub.urls[${i}]`, `unsupported scheme ${JSON.stringify(parsed.protocol)}`);
+    }
+    if (parsed.username !== "" || parsed.password !== "") {
+      throw new ConfigModelError(`hub.urls[${i}]`, "must not carry credentials; put them in hub.credential");
+    }
+  });
+  checkCredentials([
+    { field: "system", credential: model.system },
+    ...placeAll("dmz.users", model.dmz.users),
+    ...placeAll("ctrl.users", model.ctrl.users),
+  ]);
+  checkCredentials([{ field: "hub.credential", credential: model.hub.credential }]);
+}

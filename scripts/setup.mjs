@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+// Brings a fresh clone to a runnable state, doing only what is missing:
+//   1. npm dependencies (npm ci) when node_modules is absent or older than package-lock.json;
+//   2. a nats-server >= 2.10 (see setup-nats-server.mjs);
+//   3. with --build, the TypeScript build in dist/.
+// Plain Node with no dependencies, because it runs before they are installed.
+import { spawnSync } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const args = new Set(process.argv.slice(2));
+
+function run(cmd, cmdArgs) {
+  const r = spawnSync(cmd, cmdArgs, { cwd: root, stdio: "inherit" });
+  if (r.status !== 0) {
+    console.error(`setup: '${cmd} ${cmdArgs.join(" ")}' failed (exit ${r.status ?? r.signal})`);
+    process.exit(1);
+  }
+}
+
+const stamp = join(root, "node_modules", ".package-lock.json");
+const lock = join(root, "package-lock.json");
+if (!existsSync(stamp) || statSync(stamp).mtimeMs < statSync(lock).mtimeMs) {
+  console.log("setup: installing npm dependencies (npm ci)");
+  run("npm", ["ci", "--no-audit", "--no-fund"]);
+}
+
+const { ensureNatsServer } = await import("./setup-nats-server.mjs");
+try {
+  await ensureNatsServer({ quiet: false });
+} catch (error) {
+  console.error(`setup: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}
+
+if (args.has("--build")) run(join(root, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.build.json"]);

@@ -1,0 +1,117 @@
+/**
+ * The nats-server launcher on a real binary: ready means reachable, a broken start says why, stop is
+ * final and idempotent, and a restart comes back on the same URLs.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect } from "@nats-io/transport-node";
+import { afterEach, describe, expect, it } from "vitest";
+import { NatsServerStartError, startNatsServer, toNatsConf, waitFor } from "../common/index.js";
+import { probeNatsInfo } from "../common/nats-server-probe.js";
+import { collect } from "./harness/collect.js";
+import { uniqueToken } from "./harness/unique.js";
+
+const dirs: string[] = [];
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `tremesh-launcher-${uniqueToken()}-`));
+  dirs.push(dir);
+  return dir;
+}
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+function simpleConfig(name: string): string {
+  return toNatsConf({
+    server_name: name,
+    host: "127.0.0.1",
+    port: -1,
+    http_port: -1,
+    leafnodes: { host: "127.0.0.1", port: -1 },
+  });
+}
+
+describe("startNatsServer", () => {
+  it("reports the client, leaf and monitoring URLs of a server that answers", async () => {
+    await using server = await startNatsServer({
+      name: "plain",
+      configText: simpleConfig(`plain-${uniqueToken()}`),
+      dir: await tempDir(),
+    });
+    expect(server.clientUrl).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
+    expect(server.leafUrl).toMatch(/^nats-leaf:\/\/127\.0\.0\.1:\d+$/);
+    expect(server.monitorUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(await probeNatsInfo(server.clientUrl, 1_000)).toBe(true);
+    expect(server.running).toBe(true);
+  });
+
+  it("explains a config the server rejects, with the server's own words", async () => {
+    const start = startNatsServer({
+      name: "broken",
+      configText: "port: -1\nno_such_option {{{\n",
+      dir: await tempDir(),
+    });
+    await expect(start).rejects.toBeInstanceOf(NatsServerStartError);
+    await expect(start).rejects.toThrow(/exited before it was ready[\s\S]*--- log tail ---/);
+  });
+
+  it("says so when the binary cannot be started", async () => {
+    const start = startNatsServer({
+      name: "nobinary",
+      configText: simpleConfig("nobinary"),
+      dir: await tempDir(),
+      binary: "/nonexistent/nats-server",
+    });
+    await expect(start).rejects.toThrow(/could not be started/);
+  });
+
+  it("stops once, however often it is asked, and frees its port", async () => {
+    const server = await startNatsServer({
+      name: "stop",
+      configText: simpleConfig("stop"),
+      dir: await tempDir(),
+    });
+    await Promise.all([server.stop(), server.stop()]);
+    await server.stop();
+    expect(server.running).toBe(false);
+    expect(await probeNatsInfo(server.clientUrl, 500)).toBe(false);
+  });
+
+  it("restarts on the same URLs, and a client reconnects by itself", async () => {
+    await using server = await startNatsServer({
+      name: "restart",
+      configText: simpleConfig(`restart-${uniqueToken()}`),
+      dir: await tempDir(),
+    });
+    const before = {
+      client: server.clientUrl,
+      leaf: server.leafUrl,
+      monitor: server.monitorUrl,
+      pid: server.pid,
+    };
+    const nc = await connect({ servers: server.clientUrl, reconnectTimeWait: 100 });
+    try {
+      const subject = `restart.${uniqueToken()}`;
+      const seen = collect(nc, subject);
+      await nc.flush();
+
+      await server.restart();
+      expect({ client: server.clientUrl, leaf: server.leafUrl, monitor: server.monitorUrl }).toEqual({
+        client: before.client,
+        leaf: before.leaf,
+        monitor: before.monitor,
+      });
+      expect(server.pid).not.toBe(before.pid);
+
+      // The client resubscribes after reconnecting; publish until the new server routes to it.
+      await waitFor("the client to reconnect and receive", async () => {
+        nc.publish(subject, "after restart");
+        await nc.flush();
+        return seen.messages.length > 0;
+      });
+    } finally {
+      await nc.close();
+    }
+  });
+});
