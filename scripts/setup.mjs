@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // Brings a fresh clone to a runnable state, doing only what is missing:
-//   1. npm dependencies (npm ci) when node_modules is absent or older than package-lock.json;
+//   1. npm dependencies when node_modules is absent or older than package-lock.json. This is
+//      `npm install` (which keeps the committed lock) rather than `npm ci`: npm ci insists on
+//      lock entries for every platform's optional binaries, which a registry mirror without
+//      them cannot provide;
 //   2. a nats-server >= 2.10 (see setup-nats-server.mjs);
 //   3. with --build, the TypeScript build in dist/.
 // Plain Node with no dependencies, because it runs before they are installed.
@@ -23,8 +26,8 @@ function run(cmd, cmdArgs) {
 const stamp = join(root, "node_modules", ".package-lock.json");
 const lock = join(root, "package-lock.json");
 if (!existsSync(stamp) || statSync(stamp).mtimeMs < statSync(lock).mtimeMs) {
-  console.log("setup: installing npm dependencies (npm ci)");
-  run("npm", ["ci", "--no-audit", "--no-fund"]);
+  console.log("setup: installing npm dependencies (npm install, from package-lock.json)");
+  run("npm", ["install", "--no-audit", "--no-fund"]);
 }
 
 const { ensureNatsServer } = await import("./setup-nats-server.mjs");
