@@ -51,6 +51,22 @@ export {
 } from "./messages.js";
 export { isTaskId, isTreName, PROJECT_NAME, TRE_NAME, ULID } from "./names.js";
 export { MemoryReplayGuard, type ReplayGuard } from "./replay-guard.js";
+export { SubmitRejectCode, type SubmitReply, submitReply } from "./replies.js";
 export { HUB_DOMAIN, jsApiPrefix, streams, subjects } from "./subjects.js";
 export { type Principal, type Role, signerRole, TrustStore } from "./trust.js";
-export { type Check, FieldError } from "./validate.js";
+export {
+  arr,
+  bool,
+  bytes,
+  type Check,
+  FieldError,
+  type Infer,
+  int,
+  literal,
+  num,
+  obj,
+  optional,
+  record,
+  str,
+  tagged,
+} from "./validate.js";

@@ -1,0 +1,130 @@
+/**
+ * The federation's registry of projects, researchers and which TREs serve which project, in a
+ * JetStream KV bucket of the FED account. Values are JSON so an admin can read them with any
+ * NATS tool; every value is validated when read, so a hand-edited bad entry is refused with the
+ * field named rather than trusted.
+ *
+ * Keys: `project.<name>` and `researcher.<name>`.
+ */
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import {
+  arr,
+  FieldError,
+  type Infer,
+  int,
+  isPublicKey,
+  obj,
+  optional,
+  PROJECT_NAME,
+  str,
+  TRE_NAME,
+} from "../protocol/index.js";
+
+/** Bucket name in the FED account. */
+export const REGISTRY_BUCKET = "REGISTRY";
+
+const name = (what: string, pattern: RegExp) => str({ min: 1, max: 64, pattern, what });
+const projectSchema = obj({
+  name: name("a project name", PROJECT_NAME),
+  title: optional(str({ max: 200 })),
+  /** Start and end of the project's approval, ms since the epoch. Submissions outside are refused. */
+  startsAt: int({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+  endsAt: int({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+  tres: arr(name("a TRE name", TRE_NAME), { max: 1000, unique: true }),
+  members: arr(name("a researcher name", PROJECT_NAME), { max: 10_000, unique: true }),
+});
+const researcherSchema = obj({
+  name: name("a researcher name", PROJECT_NAME),
+  publicKey: (v, path) => {
+    const s = str({ min: 56, max: 56 })(v, path);
+    if (!isPublicKey(s) || !s.startsWith("U")) throw new FieldError(path, "is not an nkey user public key");
+    return s;
+  },
+  revoked: optional(int({ min: 0, max: Number.MAX_SAFE_INTEGER })),
+});
+
+export type Project = Infer<typeof projectSchema>;
+export type Researcher = Infer<typeof researcherSchema>;
+
+export class RegistryError extends Error {
+  override readonly name = "RegistryError";
+}
+
+const decoder = new TextDecoder();
+
+function parse<T>(schema: (v: unknown, path: string) => T, key: string, value: Uint8Array): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(decoder.decode(value));
+  } catch (cause) {
+    throw new RegistryError(`registry entry ${key} is not JSON`, { cause });
+  }
+  try {
+    return schema(json, "");
+  } catch (cause) {
+    throw new RegistryError(
+      `registry entry ${key}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      {
+        cause,
+      },
+    );
+  }
+}
+
+export class Registry {
+  private constructor(readonly kv: KV) {}
+
+  /** Opens the registry bucket, creating it on first use (keeps 10 revisions of each entry for review). */
+  static async open(js: JetStreamClient): Promise<Registry> {
+    return new Registry(await new Kvm(js).create(REGISTRY_BUCKET, { history: 10 }));
+  }
+
+  async project(projectName: string): Promise<Project | undefined> {
+    const e = await this.kv.get(`project.${projectName}`);
+    return e && e.operation === "PUT" ? parse(projectSchema, e.key, e.value) : undefined;
+  }
+
+  async researcher(researcherName: string): Promise<Researcher | undefined> {
+    const e = await this.kv.get(`researcher.${researcherName}`);
+    return e && e.operation === "PUT" ? parse(researcherSchema, e.key, e.value) : undefined;
+  }
+
+  async putProject(project: Project): Promise<void> {
+    projectSchema(project, "project");
+    if (project.endsAt <= project.startsAt) throw new RegistryError("project.endsAt must be after startsAt");
+    await this.kv.put(`project.${project.name}`, JSON.stringify(project));
+  }
+
+  async putResearcher(researcher: Researcher): Promise<void> {
+    researcherSchema(researcher, "researcher");
+    await this.kv.put(`researcher.${researcher.name}`, JSON.stringify(researcher));
+  }
+
+  /** Changes one project atomically (compare-and-set on its revision, retried on a concurrent edit). */
+  async updateProject(projectName: string, change: (p: Project) => Project): Promise<Project> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const e = await this.kv.get(`project.${projectName}`);
+      if (!e || e.operation !== "PUT") throw new RegistryError(`no project ${JSON.stringify(projectName)}`);
+      const next = change(parse(projectSchema, e.key, e.value));
+      projectSchema(next, "project");
+      try {
+        await this.kv.update(e.key, JSON.stringify(next), e.revision);
+        return next;
+      } catch {
+        // Someone else changed it first: read again.
+      }
+    }
+    throw new RegistryError(`project ${projectName} is being changed concurrently; try again`);
+  }
+
+  /** Every researcher, for building the submission service's trust store. */
+  async researchers(): Promise<Researcher[]> {
+    const out: Researcher[] = [];
+    for await (const key of await this.kv.keys("researcher.>")) {
+      const e = await this.kv.get(key);
+      if (e && e.operation === "PUT") out.push(parse(researcherSchema, key, e.value));
+    }
+    return out;
+  }
+}

@@ -1,0 +1,25 @@
+import { describe, expect, it } from "vitest";
+import { deriveParentState, mayTransition } from "./task-lifecycle.js";
+
+describe("task life cycle", () => {
+  it("derives the parent from its children", () => {
+    expect(deriveParentState(["queued", "queued"], false)).toBe("submitted");
+    expect(deriveParentState(["queued", "queued"], true)).toBe("dispatched");
+    expect(deriveParentState(["running", "queued"], true)).toBe("running");
+    expect(deriveParentState(["released", "delivered"], true)).toBe("completed");
+    expect(deriveParentState(["released", "rejected"], true)).toBe("partial");
+    expect(deriveParentState(["rejected", "executor_error"], true)).toBe("failed");
+    expect(deriveParentState(["cancelled", "cancelled"], true)).toBe("cancelled");
+    expect(deriveParentState(["cancelled", "withheld"], true)).toBe("failed");
+  });
+
+  it("never reopens a finished child, and allows delivery after release", () => {
+    expect(mayTransition("queued", "received")).toBe(true);
+    expect(mayTransition("running", "outputs_pending_review")).toBe(true);
+    expect(mayTransition("rejected", "running")).toBe(false);
+    expect(mayTransition("cancelled", "running")).toBe(false);
+    expect(mayTransition("released", "delivered")).toBe(true);
+    expect(mayTransition("released", "running")).toBe(false);
+    expect(mayTransition("running", "running")).toBe(false);
+  });
+});
