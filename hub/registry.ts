@@ -105,7 +105,7 @@ export class Registry {
   async updateProject(projectName: string, change: (p: Project) => Project): Promise<Project> {
     for (let attempt = 0; attempt < 10; attempt++) {
       const e = await this.kv.get(`project.${projectName}`);
-      if (!e || e.operation !== "PUT") throw new RegistryError(`no project ${JSON.stringify(projectName)}`);
+      if (e?.operation !== "PUT") throw new RegistryError(`no project ${JSON.stringify(projectName)}`);
       const next = change(parse(projectSchema, e.key, e.value));
       projectSchema(next, "project");
       try {

@@ -22,4 +22,13 @@ describe("task life cycle", () => {
     expect(mayTransition("released", "running")).toBe(false);
     expect(mayTransition("running", "running")).toBe(false);
   });
+
+  it("never moves a child backwards when events arrive out of order", () => {
+    expect(mayTransition("outputs_pending_review", "running")).toBe(false);
+    expect(mayTransition("running", "received")).toBe(false);
+    expect(mayTransition("queued", "running")).toBe(true);
+    expect(mayTransition("running", "cancel_requested")).toBe(true);
+    expect(mayTransition("cancel_requested", "running")).toBe(false);
+    expect(mayTransition("cancel_requested", "cancelled")).toBe(true);
+  });
 });

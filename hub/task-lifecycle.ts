@@ -38,12 +38,34 @@ export function deriveParentState(children: readonly ChildState[], dispatched: b
   return "failed";
 }
 
+/** Progress order of the non-terminal and terminal states along the normal path. */
+const RANK: Record<ChildState, number> = {
+  queued: 0,
+  received: 1,
+  accepted: 2,
+  rejected: 2,
+  running: 3,
+  executor_error: 4,
+  outputs_pending_review: 4,
+  released: 5,
+  withheld: 5,
+  partially_released: 5,
+  delivered: 6,
+  cancel_requested: 0,
+  cancelled: 7,
+};
+
 /**
- * Whether a TRE's event may move a child from `from` to `to`. A terminal state is final, so a
- * late or replayed event can never reopen a finished task at a TRE; `delivered` may follow a release.
+ * Whether an event may move a child from `from` to `to`. States only move forward, so events that
+ * arrive out of order (several hub instances share one consumer) or late can never move a child
+ * back, and a terminal state is final (`delivered` may still follow a release). A cancel request
+ * may come at any point before the end; after it only an end state may follow.
  */
 export function mayTransition(from: ChildState, to: ChildState): boolean {
   if (from === to) return false;
   if (from === "released" || from === "partially_released") return to === "delivered";
-  return !isTerminal(from);
+  if (isTerminal(from)) return false;
+  if (to === "cancel_requested") return true;
+  if (from === "cancel_requested") return isTerminal(to);
+  return RANK[to] > RANK[from];
 }

@@ -127,7 +127,7 @@ export class TaskStore {
     const key = `child.${taskId}.${tre}`;
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const e = await this.kv.get(key);
-      if (!e || e.operation !== "PUT") throw new TaskStoreError(`no task ${taskId} for TRE ${tre}`);
+      if (e?.operation !== "PUT") throw new TaskStoreError(`no task ${taskId} for TRE ${tre}`);
       const child = e.json() as ChildRecord;
       if (child.history.some((h) => h.eventId === event.eventId)) return undefined;
       if (!mayTransition(child.state, event.state)) return undefined;
@@ -147,7 +147,7 @@ export class TaskStore {
   async updateTask(taskId: string, change: (t: TaskRecord) => TaskRecord): Promise<TaskRecord> {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const e = await this.kv.get(`task.${taskId}`);
-      if (!e || e.operation !== "PUT") throw new TaskStoreError(`no task ${taskId}`);
+      if (e?.operation !== "PUT") throw new TaskStoreError(`no task ${taskId}`);
       const changed = change(e.json() as TaskRecord);
       const children = await this.children(taskId);
       const next: TaskRecord = {

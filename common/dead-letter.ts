@@ -1,0 +1,62 @@
+/**
+ * Dead letters: every message a receiver refuses is acked away into this stream with the reason,
+ * so nothing is silently dropped and a poisoned message never blocks or crashes a consumer.
+ * The hub keeps one in FED, each leaf one in CTRL (a TRE's refusals stay in the TRE).
+ */
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { deadLetterSubject, pack } from "../protocol/index.js";
+
+export const DEAD_LETTER_STREAM = "DEADLETTER";
+
+/** At most this much of a refused message is kept: enough to inspect it, not enough to hoard data. */
+export const DEAD_LETTER_HEAD_BYTES = 64 * 1024;
+
+export interface DeadLetterStreamOptions {
+  /** How long dead letters are kept, in ms. Default 90 days: long enough for an incident review. */
+  maxAgeMs?: number;
+  /** Upper bound on the stream's size, in bytes. Default 1 GiB, so a flood cannot fill the disk. */
+  maxBytes?: number;
+}
+
+export async function ensureDeadLetterStream(
+  jsm: JetStreamManager,
+  scope: string,
+  opts: DeadLetterStreamOptions = {},
+): Promise<void> {
+  const config = {
+    name: DEAD_LETTER_STREAM,
+    subjects: [deadLetterSubject(scope)],
+    max_age: (opts.maxAgeMs ?? 90 * 86400_000) * 1_000_000,
+    max_bytes: opts.maxBytes ?? 2 ** 30,
+  };
+  try {
+    await jsm.streams.info(DEAD_LETTER_STREAM);
+    await jsm.streams.update(DEAD_LETTER_STREAM, config);
+  } catch {
+    await jsm.streams.add(config);
+  }
+}
+
+export interface DeadLetter {
+  /** Where the message was refused: the subject it came on, and its stream position if any. */
+  subject: string;
+  stream?: string;
+  seq?: number;
+  /** The rejection code (protocol `RejectCode` or a receiver's own) and the human reason. */
+  code: string;
+  message: string;
+  field?: string;
+}
+
+/** Records a refused message with its reason. */
+export async function recordDeadLetter(
+  js: JetStreamClient,
+  scope: string,
+  letter: DeadLetter,
+  data: Uint8Array,
+): Promise<void> {
+  await js.publish(
+    deadLetterSubject(scope),
+    pack({ ...letter, at: Date.now(), size: data.length, head: data.subarray(0, DEAD_LETTER_HEAD_BYTES) }),
+  );
+}

@@ -1,0 +1,401 @@
+/**
+ * The audit chain on real nats-servers: concurrent writers on separate connections, forged and garbage
+ * records, the server refusing deletes and purges, an anchor catching a rebuilt stream, and the same
+ * log in a leaf's CTRL account.
+ */
+import { performance } from "node:perf_hooks";
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  jetstream,
+  jetstreamManager,
+} from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { describe, expect, it } from "vitest";
+import {
+  type AuditAppended,
+  AuditBreak,
+  AuditContentionError,
+  type AuditEntry,
+  AuditLog,
+  AuditStreamError,
+  auditHash,
+  ensureAuditStream,
+  verifyAuditLog,
+  waitFor,
+} from "../common/index.js";
+import { FED_ACCOUNT } from "../hub/index.js";
+import { CTRL_ACCOUNT, DMZ_ACCOUNT } from "../leaf/index.js";
+import { newId, pack, subjects } from "../protocol/index.js";
+import { startMesh } from "./harness/mesh.js";
+
+/** A unique stream per test, so a failure in one never leaks records into another. */
+function streamName(token: string): string {
+  return `AUDIT_${token.toUpperCase()}`;
+}
+
+function entry(actor: string, i: number): AuditEntry {
+  return { actor, action: "task.submitted", taskId: newId(), details: { i } };
+}
+
+/** One writer's sequential appends. */
+async function appendMany(log: AuditLog, actor: string, count: number): Promise<AuditAppended[]> {
+  const appended: AuditAppended[] = [];
+  for (let i = 0; i < count; i++) appended.push(await log.append(entry(actor, i)));
+  return appended;
+}
+
+/** Sets up one chain on `nc` and returns its writer and names. */
+async function chainOn(nc: NatsConnection, scope: string, stream: string) {
+  await ensureAuditStream(await jetstreamManager(nc), { scope, stream });
+  const js = jetstream(nc);
+  return { js, log: new AuditLog(js, { scope, stream }), subject: subjects.audit(scope) };
+}
+
+function rate(count: number, startedMs: number): string {
+  const seconds = (performance.now() - startedMs) / 1000;
+  return `${count} in ${(seconds * 1000).toFixed(0)} ms = ${Math.round(count / seconds)}/s`;
+}
+
+describe("audit log", () => {
+  it("keeps one gap-free chain 1..200 under 4 concurrent writers on 4 connections", async ({ annotate }) => {
+    await using mesh = await startMesh({ tres: ["a"] });
+    const stream = streamName(mesh.token);
+    const connections = await Promise.all([1, 2, 3, 4].map(() => mesh.connectHub(FED_ACCOUNT)));
+    await ensureAuditStream(await jetstreamManager(connections[0]!), { scope: "hub", stream });
+    const writers = connections.map((nc) => new AuditLog(jetstream(nc), { scope: "hub", stream }));
+
+    const started = performance.now();
+    const results = await Promise.all(writers.map((log, w) => appendMany(log, `hub-svc-${w}`, 50)));
+    const attempts = results.flat().map((r) => r.attempts);
+    await annotate(
+      `4 writers: ${rate(200, started)}; publishes per append: max ${Math.max(...attempts)}, ` +
+        `mean ${(attempts.reduce((x, y) => x + y, 0) / attempts.length).toFixed(2)}`,
+    );
+
+    const all = results.flat().sort((x, y) => x.seq - y.seq);
+    expect(all.map((r) => r.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    for (const own of results)
+      expect(own.map((r) => r.seq)).toEqual([...own.map((r) => r.seq)].sort((x, y) => x - y));
+
+    const verifyStarted = performance.now();
+    const verified = await verifyAuditLog(jetstream(connections[0]!), { stream });
+    await annotate(`verify: ${rate(200, verifyStarted)}`);
+    expect(verified).toEqual({ ok: true, count: 200, firstSeq: 1, head: { seq: 200, hash: all[199]!.hash } });
+  });
+
+  it("serialises concurrent appends on one instance, and measures a lone writer", async ({ annotate }) => {
+    await using mesh = await startMesh({ tres: ["a"] });
+    const stream = streamName(mesh.token);
+    const { js, log } = await chainOn(await mesh.connectHub(FED_ACCOUNT), "hub", stream);
+
+    const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => log.append(entry("hub-svc", i))));
+    expect(burst.map((r) => r.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+
+    const started = performance.now();
+    await appendMany(log, "hub-svc", 200);
+    await annotate(`1 writer: ${rate(200, started)}`);
+    expect(await verifyAuditLog(js, { stream })).toMatchObject({ ok: true, count: 220 });
+  });
+
+  it("verifies an empty log as an empty chain", async () => {
+    await using mesh = await startMesh({ tres: ["a"] });
+    const stream = streamName(mesh.token);
+    const { js } = await chainOn(await mesh.connectHub(FED_ACCOUNT), "hub", stream);
+    expect(await verifyAuditLog(js, { stream })).toEqual({
+      ok: true,
+      count: 0,
+      firstSeq: 1,
+      head: { seq: 0, hash: "0".repeat(64) },
+    });
+  });
+
+  const forgeries: [string, (prevHash: string) => Uint8Array, AuditBreak][] = [
+    [
+      "a record with a wrong prev",
+      () =>
+        pack({ seq: 11, prev: "f".repeat(64), at: Date.now(), actor: "hub-svc", action: "task.cancelled" }),
+      AuditBreak.prevMismatch,
+    ],
+    ["garbage bytes", () => Uint8Array.of(0xc1, 0xff, 0x00, 0x13), AuditBreak.badEncoding],
+    [
+      "a record claiming another position",
+      (prev) => pack({ seq: 12, prev, at: Date.now(), actor: "hub-svc", action: "task.cancelled" }),
+      AuditBreak.seqMismatch,
+    ],
+    [
+      "a record smuggling an extra field",
+      (prev) => pack({ seq: 11, prev, at: Date.now(), actor: "hub-svc", action: "task.x", rows: [[1, 2]] }),
+      AuditBreak.extraField,
+    ],
+  ];
+
+  it.each(forgeries)("reports %s, published raw, as the first broken link", async (_what, forge, reason) => {
+    await using mesh = await startMesh({ tres: ["a"] });
+    const stream = streamName(mesh.token);
+    const { log, subject } = await chainOn(await mesh.connectHub(FED_ACCOUNT), "hub", stream);
+    const honest = await appendMany(log, "hub-svc", 10);
+
+    // Someone else with publish rights on the subject, without the chain's expectations.
+    const rogue = jetstream(await mesh.connectHub(FED_ACCOUNT));
+    expect((await rogue.publish(subject, forge(honest[9]!.hash))).seq).toBe(11);
+    // Honest writers carry on past it: the chain links to the forged bytes, so only record 11 is broken.
+    const after = await appendMany(log, "hub-svc", 5);
+    expect(after.map((r) => r.seq)).toEqual([12, 13, 14, 15, 16]);
+
+    const verified = await verifyAuditLog(jetstream(await mesh.connectHub(FED_ACCOUNT)), { stream });
+    expect(verified).toMatchObject({ ok: false, firstBrokenSeq: 11, reason, count: 10 });
+  });
+
+  it("has the server refuse message deletes, purges and lifting either ban", async () => {
+    await using mesh = await startMesh({ tres: ["a"] });
+    const stream = streamName(mesh.token);
+    const nc = await mesh.connectHub(FED_ACCOUNT);
+    const jsm = await jetstreamManager(nc);
+    const { js, log } = await chainOn(nc, "hub", stream);
+    await appendMany(log, "hub-svc", 3);
+
+    const refusal = (p: Promise<unknown>) =>
+      p.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    const codeOf = (e: unknown) => (e instanceof JetStreamApiError ? e.code : e);
+    expect(codeOf(await refusal(jsm.streams.deleteMessage(stream, 2)))).toBe(10057);
+    expect(codeOf(await refusal(jsm.streams.deleteMessage(stream, 2, false)))).toBe(10057);
+    expect(codeOf(await refusal(jsm.streams.purge(stream)))).toBe(10110);
+    expect(codeOf(await refusal(jsm.streams.purge(stream, { keep: 1 })))).toBe(10110);
+    const info = await jsm.streams.info(stream);
+    expect(codeOf(await refusal(jsm.streams.update(stream, { ...info.config, deny_delete: false })))).toBe(
+      10052,
+    );
+    expect(codeOf(await refusal(jsm.streams.update(stream, { ...info.config, deny_purge: false })))).toBe(
+      10052,
+    );
+    expect(
+      codeOf(await refusal(jsm.streams.update(stream, { ...info.config, allow_rollup_hdrs: true }))),
+    ).toBe(10052);
+
+    expect(await verifyAuditLog(js, { stream })).toMatchObject({ ok: true, count: 3 });
+  });
+
+  it("ensures the stream idempotently, and refuses a same-named stream of another chain", async () => {
+    await using mesh = await startMesh({ tres: ["a"] });
+    const stream = streamName(mesh.token);
+    const jsm = await jetstreamManager(await mesh.connectHub(FED_ACCOUNT));
+
+    const created = await ensureAuditStream(jsm, { scope: "hub", stream });
+    expect(created.config).toMatchObject({
+      subjects: [subjects.audit("hub")],
+      storage: "file",
+      retention: "limits",
+      max_age: 0,
+      deny_delete: true,
+      deny_purge: true,
+      allow_rollup_hdrs: false,
+    });
+    await Promise.all([1, 2, 3].map(() => ensureAuditStream(jsm, { scope: "hub", stream })));
+    const aged = await ensureAuditStream(jsm, { scope: "hub", stream, maxAgeMs: 3_600_000 });
+    expect(aged.config.max_age).toBe(3_600_000 * 1_000_000);
+
+    await expect(ensureAuditStream(jsm, { scope: "other", stream })).rejects.toBeInstanceOf(AuditStreamError);
+  });
+
+  it("gives up with AuditContentionError after maxAttempts lost races", async () => {
+    await using mesh = await startMesh({ tres: ["a"] });
+    const stream = streamName(mesh.token);
+    const { js, log: other } = await chainOn(await mesh.connectHub(FED_ACCOUNT), "hub", stream);
+    const impatient = new AuditLog(js, { scope: "hub", stream, maxAttempts: 1 });
+    await impatient.append(entry("impatient", 0)); // now it holds tail 1
+    await other.append(entry("other", 0)); // and that tail is stale
+
+    const error = await impatient.append(entry("impatient", 1)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AuditContentionError);
+    expect(error).toMatchObject({ attempts: 1, stream });
+    expect(await impatient.append(entry("impatient", 2))).toMatchObject({ seq: 3 }); // re-read the tail
+    expect(await verifyAuditLog(js, { stream })).toMatchObject({ ok: true, count: 3 });
+  });
+
+  it("links to a record another writer appended between its two reads of an empty log's tail", async () => {
+    await using mesh = await startMesh({ tres: ["a"] });
+    const stream = streamName(mesh.token);
+    const { js } = await chainOn(await mesh.connectHub(FED_ACCOUNT), "hub", stream);
+    const other = new AuditLog(jetstream(await mesh.connectHub(FED_ACCOUNT)), { scope: "hub", stream });
+    // The writer sees "no record yet", then the other writer's record 1 lands before it reads the stream state.
+    let raced = false;
+    const racing = new Proxy(js, {
+      get(target, property) {
+        if (property !== "jetstreamManager") return Reflect.get(target, property, target);
+        return async () => {
+          const jsm = await target.jetstreamManager(false);
+          const getMessage = jsm.streams.getMessage.bind(jsm.streams);
+          jsm.streams.getMessage = async (name, query) => {
+            const found = await getMessage(name, query);
+            if (found === null && !raced) {
+              raced = true;
+              await other.append(entry("other", 0));
+            }
+            return found;
+          };
+          return jsm;
+        };
+      },
+    });
+
+    expect(await new AuditLog(racing, { scope: "hub", stream }).append(entry("racer", 0))).toMatchObject({
+      seq: 2,
+    });
+    expect(raced).toBe(true);
+    expect(await verifyAuditLog(js, { stream })).toMatchObject({ ok: true, count: 2 });
+  });
+
+  it("reports a deleted record as a gap, on a stream made without the bans", async () => {
+    await using mesh = await startMesh({ tres: ["a"] });
+    const stream = streamName(mesh.token);
+    const nc = await mesh.connectHub(FED_ACCOUNT);
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: stream, subjects: [subjects.audit("hub")] });
+    const js = jetstream(nc);
+    await appendMany(new AuditLog(js, { scope: "hub", stream }), "hub-svc", 6);
+
+    await jsm.streams.deleteMessage(stream, 4);
+    expect(await verifyAuditLog(js, { stream })).toMatchObject({
+      ok: false,
+      firstBrokenSeq: 4,
+      reason: AuditBreak.gap,
+    });
+    await jsm.streams.purge(stream, { seq: 3 }); // drops 1 and 2 as well
+    expect(await verifyAuditLog(js, { stream })).toMatchObject({
+      ok: false,
+      firstBrokenSeq: 1,
+      reason: AuditBreak.gap,
+    });
+
+    // ensureAuditStream puts the bans on such a stream, and from then on they hold.
+    const upgraded = await ensureAuditStream(jsm, { scope: "hub", stream });
+    expect(upgraded.config).toMatchObject({ deny_delete: true, deny_purge: true, storage: "file" });
+    await expect(jsm.streams.deleteMessage(stream, 5)).rejects.toBeInstanceOf(JetStreamApiError);
+  });
+
+  it("verifies an age-limited chain from its oldest kept record, and extends it after everything aged out", async () => {
+    await using mesh = await startMesh({ tres: ["a"] });
+    const stream = streamName(mesh.token);
+    const nc = await mesh.connectHub(FED_ACCOUNT);
+    const jsm = await jetstreamManager(nc);
+    await ensureAuditStream(jsm, { scope: "hub", stream, maxAgeMs: 1_000 });
+    const js = jetstream(nc);
+    const log = new AuditLog(js, { scope: "hub", stream });
+    await appendMany(log, "hub-svc", 3);
+    await waitFor(
+      "the records to age out",
+      async () => (await jsm.streams.info(stream)).state.messages === 0,
+      {
+        timeoutMs: 10_000,
+      },
+    );
+
+    const fresh = new AuditLog(js, { scope: "hub", stream }); // no cached tail: reads an empty stream at seq 3
+    const after = await appendMany(fresh, "hub-svc", 2);
+    expect(after.map((r) => r.seq)).toEqual([4, 5]);
+    // Only a caller that configured the age limit accepts the missing start; anyone else sees a gap.
+    expect(await verifyAuditLog(js, { stream })).toMatchObject({
+      ok: false,
+      firstBrokenSeq: 1,
+      reason: AuditBreak.gap,
+    });
+    expect(await verifyAuditLog(js, { stream, allowAgedStart: true })).toEqual({
+      ok: true,
+      count: 2,
+      firstSeq: 4,
+      head: { seq: 5, hash: after[1]!.hash },
+    });
+  });
+
+  it("catches a deleted and rebuilt stream with an anchor kept outside it", async () => {
+    await using mesh = await startMesh({ tres: ["a"] });
+    const stream = streamName(mesh.token);
+    const nc = await mesh.connectHub(FED_ACCOUNT);
+    const { js, log } = await chainOn(nc, "hub", stream);
+    await appendMany(log, "hub-svc", 5);
+    const anchor = await log.readHead();
+    expect(await verifyAuditLog(js, { stream, anchor })).toMatchObject({ ok: true, head: anchor });
+
+    // Deleting a whole stream is an account-permission matter; with the permission, a rebuilt chain looks fine...
+    await (await jetstreamManager(nc)).streams.delete(stream);
+    const rebuilt = await chainOn(nc, "hub", stream);
+    await appendMany(rebuilt.log, "hub-svc", 7);
+    expect(await verifyAuditLog(js, { stream })).toMatchObject({ ok: true, count: 7 });
+    // ...except against the anchor.
+    expect(await verifyAuditLog(js, { stream, anchor })).toMatchObject({
+      ok: false,
+      firstBrokenSeq: 5,
+      reason: AuditBreak.anchorMismatch,
+    });
+  });
+
+  it("verifies thousands of records in one ordered read", async ({ annotate }) => {
+    await using mesh = await startMesh({ tres: ["a"] });
+    const stream = streamName(mesh.token);
+    const { js, subject } = await chainOn(await mesh.connectHub(FED_ACCOUNT), "hub", stream);
+    const count = 5_000;
+    const head = await fillChain(js, subject, stream, count);
+
+    const started = performance.now();
+    const verified = await verifyAuditLog(js, { stream });
+    await annotate(`verify: ${rate(count, started)}`);
+    expect(verified).toEqual({ ok: true, count, firstSeq: 1, head });
+  });
+
+  it("works the same in a leaf's CTRL account, out of reach of its DMZ account", async () => {
+    await using mesh = await startMesh({ tres: ["a"] });
+    const stream = streamName(mesh.token);
+    const [ctrl1, ctrl2] = [
+      await mesh.connectLeaf("a", CTRL_ACCOUNT),
+      await mesh.connectLeaf("a", CTRL_ACCOUNT),
+    ];
+    const { js, log } = await chainOn(ctrl1, "a", stream);
+    const second = new AuditLog(jetstream(ctrl2), { scope: "a", stream });
+
+    const results = await Promise.all([
+      appendMany(log, "agent-intake", 25),
+      appendMany(second, "agent-airlock", 25),
+    ]);
+    expect(
+      results
+        .flat()
+        .map((r) => r.seq)
+        .sort((x, y) => x - y),
+    ).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(await verifyAuditLog(js, { stream })).toMatchObject({ ok: true, count: 50 });
+
+    const dmz = await jetstreamManager(await mesh.connectLeaf("a", DMZ_ACCOUNT));
+    const missing = await dmz.streams.info(stream).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(JetStreamApiError);
+    expect((missing as JetStreamApiError).code).toBe(JetStreamApiCodes.StreamNotFound);
+  });
+});
+
+/**
+ * Writes `count` valid records fast: pipelined publishes on one connection (which keeps their order), each
+ * still guarded by its expected last sequence, so the result is exactly what AuditLog would have written.
+ */
+async function fillChain(js: JetStreamClient, subject: string, stream: string, count: number) {
+  let prev = "0".repeat(64);
+  const acks: Promise<unknown>[] = [];
+  for (let seq = 1; seq <= count; seq++) {
+    const bytes = pack({
+      seq,
+      prev,
+      at: Date.now(),
+      actor: "bulk",
+      action: "task.submitted",
+      details: { seq },
+    });
+    acks.push(js.publish(subject, bytes, { expect: { streamName: stream, lastSequence: seq - 1 } }));
+    prev = auditHash(bytes);
+    if (acks.length >= 500) await Promise.all(acks.splice(0));
+  }
+  await Promise.all(acks);
+  return { seq: count, hash: prev };
+}
