@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigModelError, randomPassword } from "../common/index.js";
-import { subjects } from "../protocol/index.js";
-import { type HubServerModel, hubServerConfig, hubStreamFlows } from "./server-config.js";
+import { streams, subjects } from "../protocol/index.js";
+import { type HubServerModel, hubAccountFlows, hubServerConfig } from "./server-config.js";
 
 function model(overrides: Partial<HubServerModel> = {}): HubServerModel {
   const cred = (user: string) => ({ user, password: randomPassword() });
@@ -30,16 +30,54 @@ describe("hubServerConfig", () => {
     expect(text).not.toMatch(/remotes|routes|gateway|cluster|no_auth_user/);
   });
 
-  it("exports each TRE's inbound subjects from FED to that TRE's account only", () => {
-    expect(hubStreamFlows(["a", "north-1"])).toEqual([
-      { from: "FED", to: "TRE_a", subject: subjects.treInbound("a") },
-      { from: "FED", to: "TRE_north_1", subject: subjects.treInbound("north-1") },
+  it("declares every cross-account flow between FED and one TRE account, granted to FED only", () => {
+    const flows = hubAccountFlows(["a", "north-1"]);
+    expect(flows.every((f) => f.importer === "FED")).toBe(true);
+    expect(new Set(flows.map((f) => f.exporter))).toEqual(new Set(["TRE_a", "TRE_north_1"]));
+    expect(flows.filter((f) => f.exporter === "TRE_a").map(({ purpose: _, ...f }) => f)).toEqual([
+      { kind: "service", exporter: "TRE_a", importer: "FED", subject: subjects.treInbound("a") },
+      { kind: "stream", exporter: "TRE_a", importer: "FED", subject: subjects.heartbeat("a") },
+      {
+        kind: "service",
+        exporter: "TRE_a",
+        importer: "FED",
+        subject: "$JS.API.CONSUMER.CREATE.RESULTS_a.>",
+        localSubject: "$JS.TRE-a.API.CONSUMER.CREATE.RESULTS_a.>",
+      },
+      { kind: "service", exporter: "TRE_a", importer: "FED", subject: "$JS.FC.RESULTS_a.>" },
+      { kind: "stream", exporter: "TRE_a", importer: "FED", subject: "tremesh.fed.src.a.>" },
     ]);
+    // Per TRE, every subject names that TRE (so FED's imports from several TRE accounts never overlap).
+    for (const tre of ["a", "north-1"]) {
+      const mine = flows.filter((f) => f.exporter === (tre === "a" ? "TRE_a" : "TRE_north_1"));
+      expect(mine.every((f) => f.subject.includes(tre) && (f.localSubject ?? tre).includes(tre))).toBe(true);
+    }
+    expect(new Set(flows.map((f) => f.localSubject ?? f.subject)).size).toBe(flows.length);
+  });
+
+  it("renders tasks as a service FED imports from the TRE's account, so a JetStream publish gets its PubAck", () => {
     const text = hubServerConfig(model());
     expect(text).toContain(
-      `stream: "${subjects.treInbound("a")}"\n        accounts: [\n          "TRE_a"\n        ]`,
+      `service: "${subjects.treInbound("a")}"\n        accounts: [\n          "FED"\n        ]`,
     );
-    expect(text).toContain(`account: "FED"\n          subject: "${subjects.treInbound("north-1")}"`);
+    expect(text).toContain(
+      `service: {\n          account: "TRE_a"\n          subject: "${subjects.treInbound("a")}"`,
+    );
+    expect(text).toContain(
+      `subject: "$JS.API.CONSUMER.CREATE.${streams.results("north-1")}.>"\n        }\n        to: "$JS.TRE-north-1.API.CONSUMER.CREATE.${streams.results("north-1")}.>"`,
+    );
+    // FED exports nothing: no TRE account imports anything.
+    const tre = text.slice(text.indexOf("  TRE_a: {"), text.indexOf("leafnodes: {"));
+    expect(tre).not.toContain("imports");
+    const grantedTo = [...text.matchAll(/accounts: \[\n\s*"([^"]+)"\n\s*\]/g)].map((m) => m[1]);
+    expect(grantedTo).toEqual(Array(10).fill("FED"));
+  });
+
+  it("refuses a TRE named like the hub's JetStream domain", () => {
+    const cred = { user: "leaf-hub", password: randomPassword() };
+    expect(() => hubServerConfig(model({ tres: [{ name: "hub", leaf: cred }] }))).toThrow(
+      new ConfigModelError("tres[0].name", '"hub" is the hub\'s JetStream domain'),
+    );
   });
 
   it("refuses a bad TRE name, a duplicate TRE and a user name used twice", () => {

@@ -8,7 +8,8 @@
  * - a leafnode listener whose users each bind to exactly one TRE account, so a TRE's credential can
  *   never reach another TRE's subjects, and a leaf without credentials is refused;
  * - no leafnode remotes, routes or gateways: the hub never dials into a TRE;
- * - cross-account flow only through the explicit exports/imports listed in `hubStreamFlows`.
+ * - cross-account flow only through the explicit exports/imports listed in `hubAccountFlows`, every one of
+ *   them between FED and one TRE account: TRE accounts never import from each other.
  */
 import {
   ConfigModelError,
@@ -18,7 +19,7 @@ import {
   toNatsConf,
   type UserCredential,
 } from "../common/index.js";
-import { HUB_DOMAIN, isTreName, subjects } from "../protocol/index.js";
+import { HUB_DOMAIN, isTreName, streams, subjects } from "../protocol/index.js";
 import { FED_ACCOUNT, HUB_SYSTEM_ACCOUNT, treAccountName } from "./account-names.js";
 
 export interface HubServerModel {
@@ -52,23 +53,66 @@ export interface HubTreModel {
 }
 
 /**
- * One explicit cross-account stream flow: messages published in `from` on `subject` appear in `to`.
- * nats-server has no other way across accounts, so this list is the whole cross-account surface.
+ * One explicit cross-account flow. nats-server has no other way across accounts, so the list from
+ * `hubAccountFlows` is the whole cross-account surface of the hub.
+ *
+ * - `service`: what `importer` publishes on `localSubject` (default `subject`) is delivered in `exporter` on
+ *   `subject`, and replies find their way back (a JetStream publish gets its PubAck).
+ * - `stream`: what is published in `exporter` on `subject` is also delivered to subscribers in `importer`.
  */
-export interface StreamFlow {
-  from: string;
-  to: string;
+export interface AccountFlow {
+  kind: "service" | "stream";
+  exporter: string;
+  /** The only account the export is granted to. */
+  importer: string;
   subject: string;
+  /** The importer's own name for a service subject, when it differs. */
+  localSubject?: string;
+  /** What crosses, in a few words (rendered nowhere; for reviews and failing tests). */
+  purpose: string;
 }
 
-/** Every cross-account flow of the hub, for the given TREs. */
-export function hubStreamFlows(tres: readonly string[]): StreamFlow[] {
-  return tres.flatMap((tre) => [
-    // Tasks (dispatch, cancel): FED → that TRE's account only.
-    { from: FED_ACCOUNT, to: treAccountName(tre), subject: subjects.treInbound(tre) },
-    // Extension point, results: add { from: treAccountName(tre), to: FED_ACCOUNT, subject: subjects.treOutbound(tre) }
-    // here (or source the TRE account's OUTBOX into FED) when the results path is built.
-  ]);
+/**
+ * Every cross-account flow of the hub, for the given TREs: per TRE, FED ↔ that TRE's account only.
+ *
+ * The results flows let FED's `TRE_RESULTS` stream source `RESULTS_<tre>` in the TRE's account: a stream
+ * sourcing across accounts creates its consumer through `external.api` (a service import of the consumer-create
+ * API), answers flow control on `$JS.FC.<stream>.…` (a service import), and receives the deliveries under
+ * `external.deliver` (a stream import).
+ */
+export function hubAccountFlows(tres: readonly string[]): AccountFlow[] {
+  return tres.flatMap((tre): AccountFlow[] => {
+    const account = treAccountName(tre);
+    const results = streams.results(tre);
+    const flow = (kind: AccountFlow["kind"], subject: string, purpose: string, localSubject?: string) => ({
+      kind,
+      exporter: account,
+      importer: FED_ACCOUNT,
+      subject,
+      purpose,
+      ...(localSubject === undefined ? {} : { localSubject }),
+    });
+    return [
+      flow(
+        "service",
+        subjects.treInbound(tre),
+        "tasks: FED publishes into the TASKS stream and gets its PubAck",
+      ),
+      flow("stream", subjects.heartbeat(tre), "the TRE's heartbeats (core NATS, for liveness)"),
+      flow(
+        "service",
+        `${subjects.jsConsumerCreate(results)}.>`,
+        "results view: FED's source consumer on the TRE's results stream (filtered create form only)",
+        `${subjects.jsConsumerCreate(results, subjects.fedSourceApi(tre))}.>`,
+      ),
+      flow("service", subjects.jsFlowControl(results), "results view: flow-control replies to that consumer"),
+      flow(
+        "stream",
+        subjects.fedSourceDeliveries(tre),
+        "results view: that consumer's deliveries and heartbeats",
+      ),
+    ];
+  });
 }
 
 /**
@@ -81,7 +125,7 @@ export function hubStreamFlows(tres: readonly string[]): StreamFlow[] {
 export function hubServerConfig(model: HubServerModel): string {
   checkHubModel(model);
   const host = model.host ?? "127.0.0.1";
-  const flows = hubStreamFlows(model.tres.map((t) => t.name));
+  const flows = hubAccountFlows(model.tres.map((t) => t.name));
 
   const users = new Map<string, UserCredential[]>([
     [HUB_SYSTEM_ACCOUNT, [model.system]],
@@ -91,11 +135,14 @@ export function hubServerConfig(model: HubServerModel): string {
   const exports = new Map<string, ConfMap[]>();
   const imports = new Map<string, ConfMap[]>();
   for (const flow of flows) {
-    if (!users.has(flow.from) || !users.has(flow.to)) {
+    if (!users.has(flow.exporter) || !users.has(flow.importer)) {
       throw new ConfigModelError("flows", `unknown account in ${JSON.stringify(flow)}`);
     }
-    append(exports, flow.from, { stream: flow.subject, accounts: [flow.to] });
-    append(imports, flow.to, { stream: { account: flow.from, subject: flow.subject } });
+    append(exports, flow.exporter, { [flow.kind]: flow.subject, accounts: [flow.importer] });
+    append(imports, flow.importer, {
+      [flow.kind]: { account: flow.exporter, subject: flow.subject },
+      to: flow.localSubject,
+    });
   }
   const accounts: Record<string, ConfMap> = {};
   for (const [name, accountUsers] of users) {
@@ -156,6 +203,12 @@ function checkHubModel(model: HubServerModel): void {
   model.tres.forEach((tre, i) => {
     if (!isTreName(tre.name))
       throw new ConfigModelError(`tres[${i}].name`, `not a valid TRE name: ${JSON.stringify(tre.name)}`);
+    // A leaf's JetStream domain is its TRE name; one named like the hub's would merge into the hub's domain.
+    if (tre.name === HUB_DOMAIN)
+      throw new ConfigModelError(
+        `tres[${i}].name`,
+        `${JSON.stringify(tre.name)} is the hub's JetStream domain`,
+      );
     if (names.has(tre.name))
       throw new ConfigModelError(`tres[${i}].name`, `TRE ${JSON.stringify(tre.name)} appears twice`);
     names.add(tre.name);

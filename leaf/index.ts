@@ -1,3 +1,10 @@
 /** A TRE's leaf: its nats-server config and (later) the agent: intake, policy, credentials, airlock, egress. */
 export { CTRL_ACCOUNT, DMZ_ACCOUNT, LEAF_SYSTEM_ACCOUNT } from "./account-names.js";
-export { type LeafServerModel, leafServerConfig } from "./server-config.js";
+export { type LeafServerModel, leafLinkBoundary, leafServerConfig } from "./server-config.js";
+export {
+  ensureLeafStreams,
+  inboxStreamConfig,
+  type LeafStreamsOptions,
+  outboxStreamConfig,
+  resumeStaleSources,
+} from "./streams.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigModelError, randomPassword } from "../common/index.js";
-import { type LeafServerModel, leafServerConfig } from "./server-config.js";
+import { type LeafServerModel, leafLinkBoundary, leafServerConfig } from "./server-config.js";
 
 function model(overrides: Partial<LeafServerModel> = {}): LeafServerModel {
   const cred = (user: string) => ({ user, password: randomPassword() });
@@ -33,6 +33,37 @@ describe("leafServerConfig", () => {
       }),
     );
     expect(text).toContain('"nats-leaf://leaf-a:p%40ss%3Aw%2Frd%230123456789@h:1"');
+  });
+
+  it("lets one JetStream call in from the hub (consumer create on OUTBOX) and refuses the rest of its domain's API", () => {
+    expect(leafLinkBoundary("north-1")).toEqual({
+      denyImports: [
+        "$JS.north-1.API.>",
+        "$JS.ACK.>",
+        "$JS.FC.INBOX.>",
+        "tremesh.tre.north-1.out.>",
+        "$SYS.>",
+      ],
+      mappings: {
+        "tremesh.tre.north-1.jsapi.CONSUMER.CREATE.OUTBOX": "$JS.API.CONSUMER.CREATE.OUTBOX",
+      },
+    });
+    const text = leafServerConfig(model());
+    expect(text).toContain(
+      'deny_imports: [\n        "$JS.a.API.>"\n        "$JS.ACK.>"\n        "$JS.FC.INBOX.>"\n        "tremesh.tre.a.out.>"\n        "$SYS.>"\n      ]',
+    );
+    // The mapping lives in DMZ, the account bound to the link; CTRL has none.
+    const dmz = text.slice(text.indexOf("  DMZ: {"), text.indexOf("  CTRL: {"));
+    expect(dmz).toContain('"tremesh.tre.a.jsapi.CONSUMER.CREATE.OUTBOX": "$JS.API.CONSUMER.CREATE.OUTBOX"');
+    expect(text.slice(text.indexOf("  CTRL: {"), text.indexOf("leafnodes: {"))).not.toMatch(
+      /mappings|exports|imports/,
+    );
+  });
+
+  it("refuses a TRE named like the hub's JetStream domain", () => {
+    expect(() => leafServerConfig(model({ tre: "hub" }))).toThrow(
+      new ConfigModelError("tre", '"hub" is the hub\'s JetStream domain'),
+    );
   });
 
   it("refuses a hub URL that already carries credentials", () => {

@@ -6,7 +6,9 @@
  * - accounts DMZ (bound to the hub link: incoming tasks, OUTBOX) and CTRL (agent state, airlock,
  *   audit; never bound to any link), both with JetStream, plus a local system account;
  * - one leafnode remote that dials OUT to the hub with the TRE's credential; no leafnode listener,
- *   so nothing can dial in.
+ *   so nothing can dial in;
+ * - the TRE's own boundary on that link (see `leafLinkBoundary`): the hub may create a consumer on OUTBOX
+ *   (to source it) and nothing else of the leaf's JetStream.
  */
 import {
   ConfigModelError,
@@ -16,7 +18,7 @@ import {
   toNatsConf,
   type UserCredential,
 } from "../common/index.js";
-import { isTreName } from "../protocol/index.js";
+import { HUB_DOMAIN, isTreName, streams, subjects } from "../protocol/index.js";
 import { CTRL_ACCOUNT, DMZ_ACCOUNT, LEAF_SYSTEM_ACCOUNT } from "./account-names.js";
 
 export interface LeafServerModel {
@@ -56,6 +58,7 @@ const LEAF_URL_SCHEMES = new Set(["nats-leaf:", "nats:", "tls:", "ws:", "wss:"])
 export function leafServerConfig(model: LeafServerModel): string {
   checkLeafModel(model);
   const host = model.host ?? "127.0.0.1";
+  const boundary = leafLinkBoundary(model.tre);
   return toNatsConf({
     server_name: model.serverName,
     host,
@@ -65,7 +68,11 @@ export function leafServerConfig(model: LeafServerModel): string {
     system_account: LEAF_SYSTEM_ACCOUNT,
     accounts: {
       [LEAF_SYSTEM_ACCOUNT]: { users: [userEntry(model.system)] },
-      [DMZ_ACCOUNT]: { jetstream: "enabled", users: model.dmz.users.map(userEntry) },
+      [DMZ_ACCOUNT]: {
+        jetstream: "enabled",
+        users: model.dmz.users.map(userEntry),
+        mappings: boundary.mappings,
+      },
       // Extension point: CTRL reaches DMZ only through explicit exports/imports added here, never the reverse.
       [CTRL_ACCOUNT]: { jetstream: "enabled", users: model.ctrl.users.map(userEntry) },
     },
@@ -74,10 +81,61 @@ export function leafServerConfig(model: LeafServerModel): string {
         {
           urls: model.hub.urls.map((url) => withCredential(url, model.hub.credential)),
           account: DMZ_ACCOUNT,
+          deny_imports: boundary.denyImports,
         },
       ],
     },
   });
+}
+
+/**
+ * What the TRE lets in over its hub link, enforced by the TRE's own server config.
+ *
+ * Only DMZ is bound to the link (CTRL and SYS are never reachable from the hub). Within DMZ, the link carries:
+ *
+ * hub → leaf (the hub's messages reach DMZ subscribers, and DMZ's JetStream only as listed):
+ * - tasks on `tremesh.tre.<tre>.in.>` (core NATS, for DMZ subscribers);
+ * - INBOX's sourcing of the hub's TASKS: the consumer-create reply (`$JSC.R.…`), the deliveries, heartbeats and
+ *   flow-control requests on INBOX's deliver subject (`$JS.S.…`);
+ * - the hub's sourcing of OUTBOX: exactly one JetStream API call, consumer create on OUTBOX, which arrives on
+ *   `subjects.outboxSourceApi(tre)`.CONSUMER.CREATE.OUTBOX and is mapped here onto the local API; then the
+ *   flow-control replies to that consumer (`$JS.FC.OUTBOX.…`);
+ * - replies to DMZ clients' own requests (`_INBOX.…`).
+ *
+ * refused from the hub (`deny_imports`):
+ * - `$JS.<tre>.API.>`: the leaf's whole JetStream API as the hub reaches it, so no stream create, update, delete,
+ *   purge, message get or delete, consumer delete or list, account info… (nats-server itself already refuses
+ *   `$JS.API.>`, `$KV.>` and `$OBJ.>` on a link between different domains);
+ * - `$JS.ACK.>`: the hub can never acknowledge (so skip) a message for the agent's consumers;
+ * - `$JS.FC.INBOX.>`: nor answer flow control for the agent's consumers on INBOX;
+ * - `tremesh.tre.<tre>.out.>`: the TRE's own outbound subjects, so the hub can never write into OUTBOX;
+ * - `$SYS.>`: no system request (`$SYS.REQ.ACCOUNT.PING.CONNZ`, `$SYS.REQ.USER.INFO`…) reaches the leaf, so the
+ *   hub cannot list the DMZ account's connections.
+ *
+ * leaf → hub: everything DMZ publishes that the hub has interest in (tasks' sourcing requests, OUTBOX
+ * deliveries, status, releases, heartbeats). DMZ is the egress by design; what may leave is decided before
+ * it reaches DMZ (the airlock), so no `deny_exports`.
+ *
+ * nats-server 2.10 enforces `deny_imports` by not announcing interest in those subjects to the hub and by
+ * sending them to the hub as the link's deny list, which the hub applies before forwarding: hub-side clients
+ * can never get them through. A leaf refuses such messages from a modified hub server itself only from
+ * nats-server 2.11.16 / 2.12.7 on (the inbound leaf permission fix).
+ */
+export function leafLinkBoundary(tre: string): { denyImports: string[]; mappings: Record<string, string> } {
+  return {
+    denyImports: [
+      subjects.jsDomainApi(tre),
+      subjects.jsAcks,
+      subjects.jsFlowControl(streams.inbox),
+      subjects.treOutbound(tre),
+      subjects.systemAll,
+    ],
+    mappings: {
+      [subjects.jsConsumerCreate(streams.outbox, subjects.outboxSourceApi(tre))]: subjects.jsConsumerCreate(
+        streams.outbox,
+      ),
+    },
+  };
 }
 
 function userEntry(c: UserCredential): ConfMap {
@@ -97,6 +155,9 @@ const SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 function checkLeafModel(model: LeafServerModel): void {
   if (!isTreName(model.tre))
     throw new ConfigModelError("tre", `not a valid TRE name: ${JSON.stringify(model.tre)}`);
+  // The leaf's JetStream domain is its TRE name; the hub's own would merge the leaf into the hub's domain.
+  if (model.tre === HUB_DOMAIN)
+    throw new ConfigModelError("tre", `${JSON.stringify(model.tre)} is the hub's JetStream domain`);
   if (!SERVER_NAME.test(model.serverName)) {
     throw new ConfigModelError("serverName", `not a valid server name: ${JSON.stringify(model.serverName)}`);
   }

@@ -52,7 +52,15 @@ export {
 export { isTaskId, isTreName, PROJECT_NAME, TRE_NAME, ULID } from "./names.js";
 export { MemoryReplayGuard, type ReplayGuard } from "./replay-guard.js";
 export { SubmitRejectCode, type SubmitReply, submitReply } from "./replies.js";
-export { HUB_DOMAIN, jsApiPrefix, streams, subjects } from "./subjects.js";
+export {
+  deadLetterSubject,
+  HUB_DOMAIN,
+  jsApiPrefix,
+  parseTreSubject,
+  streams,
+  subjects,
+  type TreSubject,
+} from "./subjects.js";
 export { type Principal, type Role, signerRole, TrustStore } from "./trust.js";
 export {
   arr,

@@ -9,6 +9,14 @@
  *   tremesh.tre.<tre>.out.status.<taskId>         TRE → hub, captured by the leaf OUTBOX stream
  *   tremesh.tre.<tre>.out.release.<taskId>        TRE → hub, same stream
  *   tremesh.tre.<tre>.out.heartbeat               TRE → hub, core NATS (liveness, not durable)
+ *   tremesh.audit.<scope>                         audit records, stream AUDIT in FED (scope "hub") or a leaf's CTRL
+ *
+ * JetStream plumbing of the mesh (server configs and stream set-up only; services never publish here):
+ *   tremesh.tre.<tre>.jsapi.CONSUMER.CREATE.OUTBOX  hub → leaf: the one JetStream API call a leaf accepts from the hub
+ *   $JS.TRE-<tre>.API.CONSUMER.CREATE.RESULTS_<tre>.>  FED → TRE account: FED's source consumer on that TRE's results
+ *   $JS.FC.RESULTS_<tre>.>                        FED → TRE account: flow-control replies of that consumer
+ *   tremesh.fed.src.<tre>.>                       TRE account → FED: deliveries of that consumer
+ *   tremesh.restarting.<stream>                   held by a sourcing stream for a moment while a source restarts
  */
 import { isTaskId, isTreName } from "./names.js";
 
@@ -24,6 +32,33 @@ function task(id: string): string {
   return id;
 }
 
+/** A TRE name as one bare subject token (for subjects outside `tremesh.tre.<tre>`). */
+function treToken(name: string): string {
+  if (!isTreName(name)) throw new RangeError(`not a valid TRE name: ${JSON.stringify(name)}`);
+  return name;
+}
+
+/** JetStream stream names: one token of letters, digits, `_` and `-` (nats-server also refuses `.`, `*`, `>`, spaces). */
+const STREAM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+function streamName(name: string): string {
+  if (!STREAM_NAME.test(name)) throw new RangeError(`not a valid stream name: ${JSON.stringify(name)}`);
+  return name;
+}
+
+/** JetStream domains of the mesh: the hub's, or a TRE name (a leaf's). */
+function domain(name: string): string {
+  if (name !== HUB_DOMAIN && !isTreName(name))
+    throw new RangeError(`not a valid JetStream domain: ${JSON.stringify(name)}`);
+  return name;
+}
+
+/** Audit scopes follow the TRE-name rule ("hub" passes it too), so a scope is always one safe token. */
+function auditScope(scope: string): string {
+  if (!isTreName(scope)) throw new RangeError(`not a valid audit scope: ${JSON.stringify(scope)}`);
+  return scope;
+}
+
 /** Subjects by direction. Every builder validates its tokens, so no caller can inject `.`, `*` or `>`. */
 export const subjects = {
   submit: `${ROOT}.submit`,
@@ -33,13 +68,59 @@ export const subjects = {
   dispatch: (name: string, taskId: string) => `${tre(name)}.in.dispatch.${task(taskId)}`,
   cancel: (name: string, taskId: string) => `${tre(name)}.in.cancel.${task(taskId)}`,
 
-  /** Everything one TRE sends to the hub (the leaf OUTBOX stream's filter). */
+  /** Everything one TRE sends to the hub (the FED view's filter on that TRE's results; OUTBOX captures `outboxFilters`). */
   treOutbound: (name: string) => `${tre(name)}.out.>`,
   status: (name: string, taskId: string) => `${tre(name)}.out.status.${task(taskId)}`,
   release: (name: string, taskId: string) => `${tre(name)}.out.release.${task(taskId)}`,
   heartbeat: (name: string) => `${tre(name)}.out.heartbeat`,
   /** Heartbeats of every TRE, for the hub's liveness tracker. */
   allHeartbeats: `${ROOT}.tre.*.out.heartbeat`,
+  /** The leaf OUTBOX stream's subjects: status events and releases, never heartbeats (those stay core NATS). */
+  outboxFilters: (name: string) => [`${tre(name)}.out.status.*`, `${tre(name)}.out.release.*`],
+  /** Status events of every TRE: a filter on the FED results view (`streams.fedResults`). */
+  allStatus: `${ROOT}.tre.*.out.status.*`,
+  /** Releases of every TRE: a filter on the FED results view (`streams.fedResults`). */
+  allReleases: `${ROOT}.tre.*.out.release.*`,
+
+  // JetStream plumbing: used by the server configs and stream set-up only (hub/ and leaf/ server-config.ts, streams.ts).
+
+  /**
+   * API prefix with which the hub's results stream (in TRE `name`'s account) creates its source consumer on the
+   * leaf's OUTBOX. The leaf maps exactly `<prefix>.CONSUMER.CREATE.OUTBOX` to its JetStream API and refuses the
+   * rest of its domain's API from the hub link, so this is the only JetStream call the hub can make on a leaf.
+   */
+  outboxSourceApi: (name: string) => `${tre(name)}.jsapi`,
+  /** API prefix FED uses, through its service import from TRE `name`'s account, to source that TRE's results stream. */
+  fedSourceApi: (name: string) => `$JS.TRE-${treToken(name)}.API`,
+  /** Deliver prefix of FED's source consumer on TRE `name`'s results stream (exported by that TRE's account to FED). */
+  fedSourceDeliver: (name: string) => `${ROOT}.fed.src.${treToken(name)}`,
+  /** Every delivery under `fedSourceDeliver(name)`: the stream export and import. */
+  fedSourceDeliveries: (name: string) => `${ROOT}.fed.src.${treToken(name)}.>`,
+  /**
+   * The consumer-create API of one stream, `<apiPrefix>.CONSUMER.CREATE.<stream>`; a source with a filter appends
+   * `.<consumer>.<filter>`, so exports and imports add `.>`.
+   */
+  jsConsumerCreate: (stream: string, apiPrefix = "$JS.API") =>
+    `${apiPrefix}.CONSUMER.CREATE.${streamName(stream)}`,
+  /** Flow-control replies of every consumer on `stream`: `$JS.FC.<stream>.<consumer>.<token>`. */
+  jsFlowControl: (stream: string) => `$JS.FC.${streamName(stream)}.>`,
+  /** Acknowledgements of every JetStream consumer (`$JS.ACK.<stream>.<consumer>.…`). */
+  jsAcks: "$JS.ACK.>",
+  /** Every system subject (server requests such as `$SYS.REQ.ACCOUNT.PING.CONNZ`, events). */
+  systemAll: "$SYS.>",
+  /**
+   * What a sourcing stream with no subjects listens to for the moment its only source is removed and added back
+   * (a stream with neither gets a subject named after itself); nothing publishes here.
+   */
+  sourceRestart: (stream: string) => `${ROOT}.restarting.${streamName(stream)}`,
+  /** A JetStream domain's whole API as it crosses a leaf link (`$JS.<domain>.API.>`). */
+  jsDomainApi: (name: string) => `${jsApiPrefix(domain(name))}.>`,
+
+  /**
+   * One hash-chained audit log: `scope` is "hub" on the hub (FED account) or the TRE's name on its leaf
+   * (CTRL account). Never crosses an account boundary: no export or import may name it.
+   */
+  audit: (scope: string) => `${ROOT}.audit.${auditScope(scope)}`,
 } as const;
 
 /** JetStream names. */
@@ -50,6 +131,15 @@ export const streams = {
   inbox: "INBOX",
   /** Leaf, in the DMZ account: only released outputs and status events. */
   outbox: "OUTBOX",
+  /** Hub (FED) and each leaf (CTRL): the append-only, hash-chained audit log of `subjects.audit(scope)`. */
+  audit: "AUDIT",
+  /**
+   * Hub, in TRE `tre`'s account: that TRE's OUTBOX, sourced across the leaf link. One name per TRE because flow
+   * control replies are `$JS.FC.<stream>.…`: FED imports them from every TRE account, and imports must not overlap.
+   */
+  results: (tre: string) => `RESULTS_${treToken(tre)}`,
+  /** Hub, in FED: every TRE's results stream sourced across accounts (the federation's view of all results). */
+  fedResults: "TRE_RESULTS",
 } as const;
 
 /** JetStream domain of the hub; each leaf's domain is its TRE name. */
@@ -58,4 +148,35 @@ export const HUB_DOMAIN = "hub";
 /** The JetStream API prefix that reaches a domain from a connected server. */
 export function jsApiPrefix(domain: string): string {
   return `$JS.${domain}.API`;
+}
+
+/** Where rejected messages are recorded, with their reason; `scope` is "hub" or the TRE name. */
+export function deadLetterSubject(scope: string): string {
+  if (scope !== "hub" && !isTreName(scope))
+    throw new RangeError(`not a valid dead-letter scope: ${JSON.stringify(scope)}`);
+  return `${ROOT}.deadletter.${scope}`;
+}
+
+/** A TRE subject split into its parts, or undefined for any other subject. */
+export interface TreSubject {
+  tre: string;
+  direction: "in" | "out";
+  kind: string;
+  taskId?: string;
+}
+
+export function parseTreSubject(subject: string): TreSubject | undefined {
+  const t = subject.split(".");
+  if (t.length < 5 || t.length > 6 || t[0] !== ROOT || t[1] !== "tre") return undefined;
+  const [, , tre, direction, kind, taskId] = t as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string | undefined,
+  ];
+  if (!isTreName(tre) || (direction !== "in" && direction !== "out")) return undefined;
+  if (taskId !== undefined && !isTaskId(taskId)) return undefined;
+  return { tre, direction, kind, ...(taskId === undefined ? {} : { taskId }) };
 }

@@ -13,6 +13,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { type LeafAccount, meshHubModel, meshLeafModel } from "../../cli/federation-models.js";
 import {
@@ -24,8 +25,15 @@ import {
   waitFor,
 } from "../../common/index.js";
 import { lastLines } from "../../common/nats-server-probe.js";
-import { type HubServerModel, hubServerConfig, treAccountName } from "../../hub/index.js";
-import { type LeafServerModel, leafServerConfig } from "../../leaf/index.js";
+import {
+  ensureFedStreams,
+  ensureTreStreams,
+  FED_ACCOUNT,
+  type HubServerModel,
+  hubServerConfig,
+  treAccountName,
+} from "../../hub/index.js";
+import { DMZ_ACCOUNT, ensureLeafStreams, type LeafServerModel, leafServerConfig } from "../../leaf/index.js";
 import { uniqueToken } from "./unique.js";
 
 export interface MeshOptions {
@@ -33,6 +41,11 @@ export interface MeshOptions {
   tres: string[];
   /** How long to wait for every leaf link to show in the hub's /leafz. Default 20 000 ms. */
   linkTimeoutMs?: number;
+  /**
+   * Create the durable streams before returning (hub TASKS and RESULTS_<tre> per TRE, the FED view, each leaf's
+   * INBOX and OUTBOX), as the hub and the agents do on start. Default false: routing tests need none.
+   */
+  streams?: boolean;
 }
 
 export interface MeshHub {
@@ -71,10 +84,17 @@ export interface Mesh extends AsyncDisposable {
   /** Waits until every TRE's leaf link is up on the hub and bound to that TRE's account. */
   waitForLinks(timeoutMs?: number): Promise<void>;
   /**
+   * Creates or updates every durable stream (see `MeshOptions.streams`) through short-lived connections; call it
+   * again after adding servers or to prove idempotence. Leaves that are stopped are skipped.
+   */
+  ensureStreams(): Promise<void>;
+  /**
    * Waits until the hub knows that `leaf` (as in `hubLink`) has interest in `subject` (interest crosses a leaf
    * link asynchronously; publishing before that loses the message, as core NATS should).
    */
   waitForHubInterest(leaf: string, subject: string, timeoutMs?: number): Promise<void>;
+  /** Waits until TRE `tre`'s leaf knows that the hub has interest in `subject` (the other direction of the link). */
+  waitForLeafInterest(tre: string, subject: string, timeoutMs?: number): Promise<void>;
 }
 
 export class MeshStartError extends Error {
@@ -168,6 +188,39 @@ async function buildMesh(token: string, dir: string, options: MeshOptions, clean
         { timeoutMs },
       );
     },
+    waitForLeafInterest: async (tre, subject, timeoutMs = 10_000) => {
+      const leaf = leafOf(tre);
+      await waitFor(
+        `TRE ${tre}'s leaf to see the hub's interest in ${subject}`,
+        async () => {
+          const leafz = await fetchLeafz(leaf.server.monitorUrl!, { subs: true });
+          return leafz.leafs.some((l) => l.subscriptions_list?.includes(subject));
+        },
+        { timeoutMs },
+      );
+    },
+    ensureStreams: async () => {
+      const tres = Object.keys(leaves);
+      const withJsm = async (serverUrl: string, credential: UserCredential | undefined) => {
+        const nc = await connectTracked(serverUrl, credential);
+        return { nc, jsm: await jetstreamManager(nc) };
+      };
+      for (const tre of tres) {
+        const { nc, jsm } = await withJsm(hubServer.clientUrl, hubUsers.get(treAccountName(tre)));
+        await ensureTreStreams(jsm, { tre });
+        await nc.close();
+      }
+      const fed = await withJsm(hubServer.clientUrl, hubUsers.get(FED_ACCOUNT));
+      await ensureFedStreams(fed.jsm, { tres });
+      await fed.nc.close();
+      for (const tre of tres) {
+        const leaf = leafOf(tre);
+        if (!leaf.server.running) continue;
+        const { nc, jsm } = await withJsm(leaf.server.clientUrl, leafUsers.get(tre)?.get(DMZ_ACCOUNT));
+        await ensureLeafStreams(jsm, { tre });
+        await nc.close();
+      }
+    },
     [Symbol.asyncDispose]: () => cleanup.run(),
   };
 
@@ -181,6 +234,7 @@ async function buildMesh(token: string, dir: string, options: MeshOptions, clean
     );
     throw new MeshStartError(`leaf links did not come up\n${logs.join("\n")}`, { cause });
   }
+  if (options.streams === true) await mesh.ensureStreams();
   return mesh;
 }
 

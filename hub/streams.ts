@@ -1,0 +1,233 @@
+/**
+ * The hub's durable JetStream topology, created or brought up to date on every start (idempotent):
+ *
+ * - in each TRE's account, `TASKS` (what the hub dispatches to that TRE; the TRE's leaf sources it into its
+ *   INBOX) and `RESULTS_<tre>` (the leaf's OUTBOX, sourced across the leaf link);
+ * - in FED, `TRE_RESULTS`: every TRE's results stream sourced across accounts, the one stream the hub
+ *   services consume status events and releases from.
+ *
+ * The cross-account plumbing these sources use is declared in `hubAccountFlows` (server-config.ts); the
+ * leaf's side in leaf/streams.ts.
+ *
+ * @example
+ * await ensureTreStreams(await jetstreamManager(treAdminConnection), { tre: "a" });
+ * await ensureFedStreams(await jetstreamManager(fedConnection), { tres: ["a", "b"] });
+ */
+import {
+  DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamManager,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+  type StreamInfo,
+} from "@nats-io/jetstream";
+import { isTreName, streams, subjects } from "../protocol/index.js";
+
+const DAY_MS = 86_400_000;
+
+/** A stream configuration as tremesh sets it: the fields it decides, the server's defaults for the rest. */
+export type StreamSpec = Partial<StreamConfig> & Pick<StreamConfig, "name">;
+
+export interface TreStreamsOptions {
+  /** The TRE whose account the JetStreamManager is connected to. */
+  tre: string;
+  /**
+   * How long TASKS keeps a task, in ms. Default 14 days: a TRE may be offline for days, and its leaf collects
+   * whatever is still there when it returns (a task's own expiry decides whether it still runs).
+   */
+  tasksMaxAgeMs?: number;
+  /**
+   * Window in which TASKS drops a repeated `Nats-Msg-Id`, in ms. Default 10 minutes: long enough to cover a
+   * dispatcher's retries after a crash or a second hub instance doing the same work.
+   */
+  tasksDuplicateWindowMs?: number;
+  /**
+   * How long `RESULTS_<tre>` keeps the TRE's status events and releases, in ms. Default 30 days: the hub
+   * services copy what must outlive that into their own state.
+   */
+  resultsMaxAgeMs?: number;
+}
+
+export interface FedStreamsOptions {
+  /**
+   * Every member TRE, as in the hub config: the view sources exactly these (a TRE added later is added, one
+   * left out is removed). Each needs its flows in the hub config, or its source never connects.
+   */
+  tres: readonly string[];
+  /** How long the FED view keeps status events and releases, in ms. Default 30 days, as `resultsMaxAgeMs`. */
+  maxAgeMs?: number;
+}
+
+/**
+ * Sourced streams keep the original `Nats-Msg-Id` and dedupe on it again. The duplicates were already
+ * dropped where the messages were first stored, and in the FED view ids from different TREs may meet
+ * (same task, same state), so the views keep nats-server's smallest window (100 ms) rather than the
+ * default 2 minutes. Producers must still put the TRE name in every message id.
+ */
+const VIEW_DUPLICATE_WINDOW_MS = 100;
+
+/** The TASKS stream of one TRE's account. */
+export function tasksStreamConfig(options: TreStreamsOptions): StreamSpec {
+  checkTre(options.tre, "tre");
+  return {
+    ...baseConfig(),
+    name: streams.tasks,
+    description: `Tasks for TRE ${options.tre}; its leaf sources them into INBOX`,
+    subjects: [subjects.treInbound(options.tre)],
+    max_age: nanos(options.tasksMaxAgeMs ?? 14 * DAY_MS, "tasksMaxAgeMs"),
+    duplicate_window: nanos(options.tasksDuplicateWindowMs ?? 10 * 60_000, "tasksDuplicateWindowMs"),
+  };
+}
+
+/** The results stream of one TRE's account: its leaf's OUTBOX, sourced across the leaf link. */
+export function resultsStreamConfig(options: TreStreamsOptions): StreamSpec {
+  checkTre(options.tre, "tre");
+  return {
+    ...baseConfig(),
+    name: streams.results(options.tre),
+    description: `Status events and releases of TRE ${options.tre}, sourced from its leaf's OUTBOX`,
+    subjects: [],
+    sources: [
+      {
+        name: streams.outbox,
+        // Not `domain`: the leaf answers exactly one API call from the hub, on this prefix (leafLinkBoundary).
+        external: { api: subjects.outboxSourceApi(options.tre) },
+      },
+    ],
+    max_age: nanos(options.resultsMaxAgeMs ?? 30 * DAY_MS, "resultsMaxAgeMs"),
+    duplicate_window: nanos(VIEW_DUPLICATE_WINDOW_MS, "duplicate window"),
+  };
+}
+
+/** The FED view: every TRE's results stream, each source filtered to that TRE's own outbound subjects. */
+export function fedResultsStreamConfig(options: FedStreamsOptions): StreamSpec {
+  for (const [i, tre] of options.tres.entries()) checkTre(tre, `tres[${i}]`);
+  if (new Set(options.tres).size !== options.tres.length) {
+    throw new RangeError("`tres`: a TRE appears twice");
+  }
+  return {
+    ...baseConfig(),
+    name: streams.fedResults,
+    description: "Status events and releases of every TRE, sourced from each TRE account's results stream",
+    subjects: [],
+    sources: options.tres.map((tre) => ({
+      name: streams.results(tre),
+      // The consumer runs in the TRE's account on the hub, so this filter holds even against a leaf that
+      // writes other TREs' subjects into its own OUTBOX.
+      filter_subject: subjects.treOutbound(tre),
+      external: { api: subjects.fedSourceApi(tre), deliver: subjects.fedSourceDeliver(tre) },
+    })),
+    max_age: nanos(options.maxAgeMs ?? 30 * DAY_MS, "maxAgeMs"),
+    duplicate_window: nanos(VIEW_DUPLICATE_WINDOW_MS, "duplicate window"),
+  };
+}
+
+/**
+ * Creates or updates TASKS and `RESULTS_<tre>` in one TRE's hub account. `jsm` must be connected as a user of
+ * that account (e.g. the hub's admin user for the TRE). Safe on every start.
+ */
+export async function ensureTreStreams(
+  jsm: JetStreamManager,
+  options: TreStreamsOptions,
+): Promise<{ tasks: StreamInfo; results: StreamInfo }> {
+  const tasks = await ensureStream(jsm, tasksStreamConfig(options));
+  const results = await ensureStream(jsm, resultsStreamConfig(options));
+  return { tasks, results };
+}
+
+/**
+ * Creates or updates the FED view `TRE_RESULTS`. `jsm` must be connected as a FED user. Safe on every start.
+ * Call it after `ensureTreStreams`: a source whose results stream does not exist yet only retries on nats-server's
+ * back-off (or when `resumeStaleSources` asks).
+ */
+export async function ensureFedStreams(
+  jsm: JetStreamManager,
+  options: FedStreamsOptions,
+): Promise<StreamInfo> {
+  return ensureStream(jsm, fedResultsStreamConfig(options));
+}
+
+function baseConfig(): Pick<StreamConfig, "retention" | "storage" | "discard" | "num_replicas"> {
+  // Limits, never WorkQueue: a consumer's ack must never delete what a TRE (or the federation) has not yet
+  // copied. File storage: tasks and results survive a restart.
+  return {
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    num_replicas: 1,
+  };
+}
+
+/** JetStream's "stream name already in use": another instance created it between our info and add. */
+const STREAM_NAME_IN_USE = 10058;
+
+/** Adds the stream, or updates it to `config`; an immutable difference (storage, retention) is an error. */
+async function ensureStream(jsm: JetStreamManager, config: StreamSpec): Promise<StreamInfo> {
+  try {
+    await jsm.streams.info(config.name);
+  } catch (error) {
+    if (!isApiError(error, JetStreamApiCodes.StreamNotFound)) throw error;
+    try {
+      return await jsm.streams.add(structuredClone(config));
+    } catch (addError) {
+      if (!isApiError(addError, STREAM_NAME_IN_USE)) throw addError;
+    }
+  }
+  return jsm.streams.update(config.name, structuredClone(config));
+}
+
+/**
+ * Restarts the stream's stale sources now, instead of waiting for nats-server to retry. A source whose link was
+ * down when nats-server asked for its consumer waits 30 s for the lost request, then backs off up to 2 min more
+ * after repeated failures (nats-server 2.10); call this when the link is back (e.g. on start, after a restart of
+ * the other side, or every few seconds while a source is stale). The stream resumes each source after the last
+ * message it already holds from it: nothing is lost or stored twice. Returns the sources it restarted.
+ *
+ * @param staleAfterMs A source with no activity for this long, never active, or in error, is restarted. Default
+ *   3 000 ms: three missed heartbeats, nats-server's own threshold. 0 restarts every source, e.g. right after
+ *   the link came back, when a consumer lost with a restarted server does not look stale yet.
+ */
+export async function resumeStaleSources(
+  jsm: JetStreamManager,
+  stream: string,
+  { staleAfterMs = 3_000 }: { staleAfterMs?: number } = {},
+): Promise<string[]> {
+  const info = await jsm.streams.info(stream);
+  const configured = info.config.sources ?? [];
+  const stale = new Set(
+    (info.sources ?? [])
+      .filter((s) => s.error !== undefined || s.active < 0 || s.active >= staleAfterMs * 1_000_000)
+      .map((s) => s.name),
+  );
+  if (stale.size === 0) return [];
+  // Removing a source and adding it back is how a stream restarts one: it finds where it left off. A stream
+  // left with neither sources nor subjects would be given a subject named after itself, so hold a placeholder.
+  const remaining = configured.filter((s) => !stale.has(s.name));
+  const ownSubjects = info.config.subjects ?? [];
+  await jsm.streams.update(stream, {
+    sources: remaining,
+    subjects:
+      remaining.length === 0 && ownSubjects.length === 0 ? [subjects.sourceRestart(stream)] : ownSubjects,
+  });
+  await jsm.streams.update(stream, { sources: configured, subjects: ownSubjects });
+  return [...stale];
+}
+
+function isApiError(error: unknown, code: number): boolean {
+  return error instanceof JetStreamApiError && error.code === code;
+}
+
+function checkTre(tre: string, field: string): void {
+  if (!isTreName(tre)) throw new RangeError(`\`${field}\`: not a valid TRE name: ${JSON.stringify(tre)}`);
+}
+
+/** JetStream durations are nanoseconds; past ~104 days they no longer fit a safe integer. */
+function nanos(ms: number, field: string): number {
+  const ns = ms * 1_000_000;
+  if (!Number.isSafeInteger(ns) || ns < 0) {
+    throw new RangeError(`\`${field}\`: ${ms} ms is not a whole, non-negative duration below ~104 days`);
+  }
+  return ns;
+}

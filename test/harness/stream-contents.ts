@@ -1,0 +1,52 @@
+import type { JetStreamManager, StoredMsg, StreamInfo } from "@nats-io/jetstream";
+import { waitFor } from "../../common/index.js";
+
+/** One stored message, reduced to what the tests compare. */
+export interface StoredEntry {
+  seq: number;
+  subject: string;
+  /** `Nats-Msg-Id`, or "" when the producer set none. */
+  msgId: string;
+  /** `Nats-Stream-Source` as the server wrote it when the message was sourced ("" otherwise). */
+  source: string;
+  data: string;
+}
+
+/** Every message currently in `stream`, read by sequence (no consumer state left behind). */
+export async function storedEntries(jsm: JetStreamManager, stream: string): Promise<StoredEntry[]> {
+  const { state } = await jsm.streams.info(stream);
+  const entries: StoredEntry[] = [];
+  for (let seq = state.first_seq; state.messages > 0 && seq <= state.last_seq; seq++) {
+    const msg: StoredMsg | null = await jsm.streams.getMessage(stream, { seq });
+    if (msg === null) continue; // deleted or expired
+    entries.push({
+      seq: msg.seq,
+      subject: msg.subject,
+      msgId: msg.header?.get("Nats-Msg-Id") ?? "",
+      source: msg.header?.get("Nats-Stream-Source") ?? "",
+      data: msg.string(),
+    });
+  }
+  return entries;
+}
+
+/**
+ * Waits until `stream` holds `count` messages and every one of its sources has caught up (no lag, no error):
+ * once a source has nothing pending, no later duplicate can arrive from it, so the count is final.
+ */
+export async function waitForSettledStream(
+  jsm: JetStreamManager,
+  stream: string,
+  count: number,
+  timeoutMs = 60_000,
+): Promise<StreamInfo> {
+  return waitFor(
+    `${stream} to hold ${count} message(s) with every source caught up`,
+    async () => {
+      const info = await jsm.streams.info(stream);
+      const settled = (info.sources ?? []).every((s) => s.lag === 0 && s.error === undefined);
+      return info.state.messages === count && settled ? info : undefined;
+    },
+    { timeoutMs, intervalMs: 100 },
+  );
+}
