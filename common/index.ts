@@ -36,6 +36,14 @@ export {
   recordDeadLetter,
 } from "./dead-letter.js";
 export {
+  baseStreamConfig,
+  ensureStream,
+  isApiError,
+  nanos,
+  resumeStaleSources,
+  type StreamSpec,
+} from "./jetstream-streams.js";
+export {
   findNatsServer,
   isSupportedNatsServerVersion,
   NATS_SERVER_ENV,

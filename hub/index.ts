@@ -22,8 +22,6 @@ export {
   type FedStreamsOptions,
   fedResultsStreamConfig,
   resultsStreamConfig,
-  resumeStaleSources,
-  type StreamSpec,
   type TreStreamsOptions,
   tasksStreamConfig,
 } from "./streams.js";

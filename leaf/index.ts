@@ -6,5 +6,4 @@ export {
   inboxStreamConfig,
   type LeafStreamsOptions,
   outboxStreamConfig,
-  resumeStaleSources,
 } from "./streams.js";

@@ -30,7 +30,7 @@ import {
   subjects,
   TrustStore,
 } from "../protocol/index.js";
-import { startMesh } from "./harness/mesh.js";
+import { type Mesh, startMesh } from "./harness/mesh.js";
 import { storedEntries, waitForSettledStream } from "./harness/stream-contents.js";
 
 const key = () => signingKeyFromSeed(generateKeyPair("user").seed);
@@ -40,6 +40,15 @@ const DAY = 86400_000;
 /** A hub with its services, three TREs (a, b on the project; c not), two service instances. */
 async function federation() {
   const mesh = await startMesh({ tres: ["a", "b", "c"] });
+  try {
+    return await services(mesh);
+  } catch (error) {
+    await mesh[Symbol.asyncDispose](); // a failed set-up must not leave servers running
+    throw error;
+  }
+}
+
+async function services(mesh: Mesh) {
   const tres = ["a", "b", "c"];
   for (const tre of tres) {
     await ensureTreStreams(await jetstreamManager(await mesh.connectHub(treAccountName(tre))), { tre });

@@ -5,9 +5,9 @@
  */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
-import { waitFor } from "../common/index.js";
-import { FED_ACCOUNT, resumeStaleSources, treAccountName } from "../hub/index.js";
-import { DMZ_ACCOUNT, resumeStaleSources as resumeLeafSources } from "../leaf/index.js";
+import { resumeStaleSources, waitFor } from "../common/index.js";
+import { FED_ACCOUNT, treAccountName } from "../hub/index.js";
+import { DMZ_ACCOUNT } from "../leaf/index.js";
 import { HUB_DOMAIN, jsApiPrefix, newId, streams, subjects } from "../protocol/index.js";
 import { startMesh } from "./harness/mesh.js";
 import { storedEntries, waitForSettledStream } from "./harness/stream-contents.js";
@@ -167,7 +167,7 @@ describe("durable mesh flows", () => {
     expect(await resumeStaleSources(treJsm, streams.results("a"))).toEqual([streams.outbox]);
     await resumeStaleSources(fedJsm, streams.fedResults);
     // INBOX's consumer died with the hub, but its last heartbeat is too recent to look stale: restart it anyway.
-    expect(await resumeLeafSources(dmzJsm, streams.inbox, { staleAfterMs: 0 })).toEqual([streams.tasks]);
+    expect(await resumeStaleSources(dmzJsm, streams.inbox, { staleAfterMs: 0 })).toEqual([streams.tasks]);
 
     const tasks = Array.from({ length: 5 }, () => newId());
     const fedJs = jetstream(await mesh.connectHub(FED_ACCOUNT));
