@@ -5,6 +5,7 @@
  */
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { deadLetterSubject, pack } from "../protocol/index.js";
+import { baseStreamConfig, ensureStream, nanos } from "./jetstream-streams.js";
 
 export const DEAD_LETTER_STREAM = "DEADLETTER";
 
@@ -23,18 +24,13 @@ export async function ensureDeadLetterStream(
   scope: string,
   opts: DeadLetterStreamOptions = {},
 ): Promise<void> {
-  const config = {
+  await ensureStream(jsm, {
+    ...baseStreamConfig(),
     name: DEAD_LETTER_STREAM,
     subjects: [deadLetterSubject(scope)],
-    max_age: (opts.maxAgeMs ?? 90 * 86400_000) * 1_000_000,
+    max_age: nanos(opts.maxAgeMs ?? 90 * 86400_000, "maxAgeMs"),
     max_bytes: opts.maxBytes ?? 2 ** 30,
-  };
-  try {
-    await jsm.streams.info(DEAD_LETTER_STREAM);
-    await jsm.streams.update(DEAD_LETTER_STREAM, config);
-  } catch {
-    await jsm.streams.add(config);
-  }
+  });
 }
 
 export interface DeadLetter {

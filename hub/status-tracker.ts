@@ -94,10 +94,9 @@ export class StatusTracker {
 
   async #refuse(m: JsMsg, code: string, message: string, field?: string): Promise<void> {
     this.opts.onEvent?.({ type: "refused", subject: m.subject, code, reason: message });
-    const scope = "hub";
     await recordDeadLetter(
       this.opts.js,
-      scope,
+      "hub",
       {
         subject: m.subject,
         stream: this.opts.stream,

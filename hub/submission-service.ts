@@ -186,38 +186,31 @@ export class SubmissionService {
       },
       bytes,
     );
-    if (!created) {
+    const duplicate = !created;
+    if (duplicate) {
       const existing = await this.#opts.tasks.get(taskId);
       if (existing?.submissionDigest !== submissionDigest) {
         return this.#reject(SubmitRejectCode.replayed, `submission id ${taskId} was already used`, who, "id");
       }
       if (!existing.dispatched) await this.#dispatch(taskId, body.exp, bytes);
-      this.#opts.onEvent?.({
-        type: "accepted",
+    } else {
+      await this.#opts.audit.append({
+        actor: researcher.name,
+        action: "task.submitted",
         taskId,
-        researcher: who,
-        project: project.name,
-        tres: body.tres,
-        duplicate: true,
+        details: { project: project.name, tres: body.tres.join(","), kind: body.analysis.kind },
       });
-      return { status: "accepted", taskId, duplicate: true };
+      await this.#dispatch(taskId, body.exp, bytes);
     }
-    await this.#opts.audit.append({
-      actor: researcher.name,
-      action: "task.submitted",
-      taskId,
-      details: { project: project.name, tres: body.tres.join(","), kind: body.analysis.kind },
-    });
-    await this.#dispatch(taskId, body.exp, bytes);
     this.#opts.onEvent?.({
       type: "accepted",
       taskId,
       researcher: who,
       project: project.name,
       tres: body.tres,
-      duplicate: false,
+      duplicate,
     });
-    return { status: "accepted", taskId, duplicate: false };
+    return { status: "accepted", taskId, duplicate };
   }
 
   async #dispatch(taskId: string, submissionExp: number, envelope: Uint8Array): Promise<void> {

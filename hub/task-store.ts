@@ -97,7 +97,11 @@ export class TaskStore {
 
   async children(taskId: string): Promise<ChildRecord[]> {
     const task = await this.get(taskId);
-    if (!task) return [];
+    return task ? this.#childrenOf(task) : [];
+  }
+
+  async #childrenOf(task: Pick<TaskRecord, "taskId" | "tres">): Promise<ChildRecord[]> {
+    const taskId = task.taskId;
     const out: ChildRecord[] = [];
     for (const tre of task.tres) {
       const e = await this.kv.get(`child.${taskId}.${tre}`);
@@ -149,7 +153,8 @@ export class TaskStore {
       const e = await this.kv.get(`task.${taskId}`);
       if (e?.operation !== "PUT") throw new TaskStoreError(`no task ${taskId}`);
       const changed = change(e.json() as TaskRecord);
-      const children = await this.children(taskId);
+      // The children of the record just read: no second read of the parent.
+      const children = await this.#childrenOf(changed);
       const next: TaskRecord = {
         ...changed,
         state: deriveParentState(
