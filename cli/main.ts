@@ -3,12 +3,18 @@
  * aggregator/. Every failure ends in one clear line and a documented exit code.
  */
 import { readFileSync } from "node:fs";
+import { admin } from "./admin.js";
+import { audit } from "./audit-command.js";
 import type { Command, Io } from "./command.js";
 import { demo } from "./demo.js";
 import { CliError, ExitCode } from "./exit-codes.js";
+import { hub } from "./hub-command.js";
 import { keygen } from "./keygen.js";
+import { leaf } from "./leaf-command.js";
+import { cancel, status, tres } from "./status-command.js";
+import { submit } from "./submit-command.js";
 
-const commands: Command[] = [demo, keygen];
+const commands: Command[] = [demo, submit, status, cancel, tres, hub, leaf, admin, audit, keygen];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {

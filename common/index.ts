@@ -26,6 +26,14 @@ export {
   ensureAuditStream,
 } from "./audit-stream.js";
 export { type AuditVerification, type VerifyAuditLogOptions, verifyAuditLog } from "./audit-verify.js";
+export {
+  ConfigFileError,
+  configPath,
+  type LoadedYaml,
+  readSecretFile,
+  readYamlConfig,
+  validateConfig,
+} from "./config-file.js";
 export { ConfigModelError } from "./config-model-error.js";
 export {
   DEAD_LETTER_HEAD_BYTES,

@@ -11,6 +11,12 @@ export const HUB_SYSTEM_ACCOUNT = "SYS";
 export const FED_ACCOUNT = "FED";
 
 /**
+ * The researchers' account: their connections may only call the hub's researcher services (submit, cancel,
+ * query) and read replies on their own inbox prefix. It holds no stream and imports nothing else.
+ */
+export const RESEARCH_ACCOUNT = "RESEARCH";
+
+/**
  * The hub account a TRE's leaf link binds to: `TRE_<name>`, with `-` written as `_`. TRE names have no
  * `_`, so the mapping is one-to-one, and the result is a plain token in `$SYS` subjects and configs.
  *

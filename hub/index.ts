@@ -1,7 +1,23 @@
 /** The hub: its nats-server config and (later) the submission, dispatch, state and result services. */
-export { FED_ACCOUNT, HUB_SYSTEM_ACCOUNT, treAccountName } from "./account-names.js";
+export { FED_ACCOUNT, HUB_SYSTEM_ACCOUNT, RESEARCH_ACCOUNT, treAccountName } from "./account-names.js";
 export { dispatchMsgId, dispatchTask } from "./dispatcher.js";
+export { type HubConfig, type HubConfigFile, hubConfigSchema, loadHubConfig } from "./hub-config.js";
+export { type HubNode, type HubNodeEvent, type HubNodeOptions, startHubNode } from "./hub-node.js";
+export {
+  type HubServiceEvent,
+  type HubServices,
+  type HubServicesOptions,
+  startHubServices,
+  treTrustStore,
+} from "./hub-services.js";
+export {
+  LIVENESS_BUCKET,
+  type LivenessEvent,
+  LivenessTracker,
+  type LivenessTrackerOptions,
+} from "./liveness-tracker.js";
 export { type Project, REGISTRY_BUCKET, Registry, RegistryError, type Researcher } from "./registry.js";
+export { ResearcherApi, type ResearcherApiEvent, type ResearcherApiOptions } from "./researcher-api.js";
 export { ResearcherDirectory } from "./researcher-directory.js";
 export {
   type AccountFlow,
@@ -9,6 +25,7 @@ export {
   type HubTreModel,
   hubAccountFlows,
   hubServerConfig,
+  researcherAccountFlows,
 } from "./server-config.js";
 export {
   RELEASE_BUCKET,

@@ -19,8 +19,8 @@ import {
   toNatsConf,
   type UserCredential,
 } from "../common/index.js";
-import { HUB_DOMAIN, isTreName, streams, subjects } from "../protocol/index.js";
-import { FED_ACCOUNT, HUB_SYSTEM_ACCOUNT, treAccountName } from "./account-names.js";
+import { HUB_DOMAIN, isTreName, PROJECT_NAME, streams, subjects } from "../protocol/index.js";
+import { FED_ACCOUNT, HUB_SYSTEM_ACCOUNT, RESEARCH_ACCOUNT, treAccountName } from "./account-names.js";
 
 export interface HubServerModel {
   /** `server_name`; leaves see it in their `/leafz`. Letters, digits, `_`, `-`, `.`. */
@@ -41,6 +41,12 @@ export interface HubServerModel {
   fed: { users: UserCredential[] };
   /** The member TREs; each gets its own account and leaf credential. At least one (see `checkHubModel`). */
   tres: HubTreModel[];
+  /**
+   * Researchers' connection users (account RESEARCH). Each may publish only to the researcher services and
+   * subscribe only below its own inbox prefix (`subjects.researcherInbox(user)`; clients set it as
+   * `inboxPrefix`), so no researcher reads another's replies. Names follow the project-name rule. Default none.
+   */
+  researchers?: UserCredential[];
 }
 
 export interface HubTreModel {
@@ -115,6 +121,33 @@ export function hubAccountFlows(tres: readonly string[]): AccountFlow[] {
   });
 }
 
+/** The researchers' flows: FED exports its three researcher services to RESEARCH, and nothing else crosses. */
+export function researcherAccountFlows(): AccountFlow[] {
+  const flow = (subject: string, purpose: string): AccountFlow => ({
+    kind: "service",
+    exporter: FED_ACCOUNT,
+    importer: RESEARCH_ACCOUNT,
+    subject,
+    purpose,
+  });
+  return [
+    flow(subjects.submit, "a researcher's signed Submission to the submission service"),
+    flow(subjects.cancelRequest, "a researcher's signed CancelRequest"),
+    flow(subjects.query, "a researcher's signed Query (task state, releases, TREs online)"),
+  ];
+}
+
+/** A researcher's connection permissions: the three services out, its own inbox in. */
+function researcherUserEntry(c: UserCredential): ConfMap {
+  return {
+    ...userEntry(c),
+    permissions: {
+      publish: { allow: [subjects.submit, subjects.cancelRequest, subjects.query] },
+      subscribe: { allow: [`${subjects.researcherInbox(c.user)}.>`] },
+    },
+  };
+}
+
 /**
  * Renders the hub config text. Throws ConfigModelError for a bad model. The text contains passwords:
  * write it with owner-only permissions and never log it.
@@ -125,11 +158,12 @@ export function hubAccountFlows(tres: readonly string[]): AccountFlow[] {
 export function hubServerConfig(model: HubServerModel): string {
   checkHubModel(model);
   const host = model.host ?? "127.0.0.1";
-  const flows = hubAccountFlows(model.tres.map((t) => t.name));
+  const flows = [...hubAccountFlows(model.tres.map((t) => t.name)), ...researcherAccountFlows()];
 
   const users = new Map<string, UserCredential[]>([
     [HUB_SYSTEM_ACCOUNT, [model.system]],
     [FED_ACCOUNT, model.fed.users],
+    [RESEARCH_ACCOUNT, model.researchers ?? []],
     ...model.tres.map((tre): [string, UserCredential[]] => [treAccountName(tre.name), tre.users ?? []]),
   ]);
   const exports = new Map<string, ConfMap[]>();
@@ -146,10 +180,11 @@ export function hubServerConfig(model: HubServerModel): string {
   }
   const accounts: Record<string, ConfMap> = {};
   for (const [name, accountUsers] of users) {
+    const entry = name === RESEARCH_ACCOUNT ? researcherUserEntry : userEntry;
     accounts[name] = {
-      // The system account must not have JetStream; every other account gets it in the hub domain.
-      jetstream: name === HUB_SYSTEM_ACCOUNT ? undefined : "enabled",
-      users: accountUsers.length === 0 ? undefined : accountUsers.map(userEntry),
+      // SYS must not have JetStream, and researchers need none; every other account gets it in the hub domain.
+      jetstream: name === HUB_SYSTEM_ACCOUNT || name === RESEARCH_ACCOUNT ? undefined : "enabled",
+      users: accountUsers.length === 0 ? undefined : accountUsers.map(entry),
       exports: exports.get(name),
       imports: imports.get(name),
     };
@@ -213,9 +248,18 @@ function checkHubModel(model: HubServerModel): void {
       throw new ConfigModelError(`tres[${i}].name`, `TRE ${JSON.stringify(tre.name)} appears twice`);
     names.add(tre.name);
   });
+  (model.researchers ?? []).forEach((r, i) => {
+    if (!PROJECT_NAME.test(r.user)) {
+      throw new ConfigModelError(
+        `researchers[${i}].user`,
+        `${JSON.stringify(r.user)} is not a researcher user name (lower-case letters, digits, _ and -)`,
+      );
+    }
+  });
   checkCredentials([
     { field: "system", credential: model.system },
     ...placeAll("fed.users", model.fed.users),
+    ...placeAll("researchers", model.researchers ?? []),
     ...model.tres.flatMap((tre, i) => placeAll(`tres[${i}].users`, tre.users ?? [])),
   ]);
   checkCredentials(model.tres.map((tre, i) => ({ field: `tres[${i}].leaf`, credential: tre.leaf })));

@@ -4,16 +4,9 @@
  *
  * Parent: submitted → dispatched → running → completed | partial | failed | cancelled.
  */
-import type { ChildState } from "../protocol/index.js";
+import type { ChildState, ParentState } from "../protocol/index.js";
 
-export type ParentState =
-  | "submitted"
-  | "dispatched"
-  | "running"
-  | "completed"
-  | "partial"
-  | "failed"
-  | "cancelled";
+export type { ParentState };
 
 /** Child states after which nothing more happens at that TRE. */
 const SUCCEEDED: ReadonlySet<ChildState> = new Set(["released", "partially_released", "delivered"]);

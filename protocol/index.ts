@@ -35,6 +35,7 @@ export {
 export {
   type BodyByType,
   type Cancel,
+  type CancelRequest,
   type ChildState,
   childStates,
   type Decision,
@@ -44,6 +45,7 @@ export {
   type Message,
   type MessageType,
   messageTypes,
+  type Query,
   type Release,
   type ReleasedOutput,
   type StatusEvent,
@@ -52,6 +54,16 @@ export {
 export { isTaskId, isTreName, PROJECT_NAME, TRE_NAME, ULID } from "./names.js";
 export { MemoryReplayGuard, type ReplayGuard } from "./replay-guard.js";
 export { SubmitRejectCode, type SubmitReply, submitReply } from "./replies.js";
+export {
+  ApiErrorCode,
+  type ApiReply,
+  apiReply,
+  type ChildView,
+  type ParentState,
+  parentStates,
+  type TaskView,
+  type TreLiveness,
+} from "./researcher-api.js";
 export {
   deadLetterSubject,
   HUB_DOMAIN,

@@ -39,6 +39,20 @@ const dispatch = obj({
 /** Hub-signed: stop a task at one TRE. */
 const cancel = obj({ ...base, taskId: id, tre: treName, reason });
 
+/** Researcher-signed: asks the hub to cancel the signer's own task at every TRE where it has not ended. */
+const cancelRequest = obj({ ...base, taskId: id, reason: optional(reason) });
+
+/**
+ * Researcher-signed read of the hub's records: `task` (parent and per-TRE child states with their history),
+ * `releases` (the TRE-signed Releases of a task, verbatim), `tres` (which TREs are online). Signed so that
+ * the hub answers only the task's own researcher, whatever connection the request came through.
+ */
+const query = obj({
+  ...base,
+  what: literal("task", "releases", "tres"),
+  taskId: optional(id),
+});
+
 export const childStates = [
   "queued",
   "received",
@@ -107,7 +121,17 @@ const heartbeat = obj({
 });
 
 /** Body validators by message type. */
-export const bodies = { submission, dispatch, cancel, status, decision, release, heartbeat } as const;
+export const bodies = {
+  submission,
+  dispatch,
+  cancel,
+  cancelRequest,
+  query,
+  status,
+  decision,
+  release,
+  heartbeat,
+} as const;
 
 export type MessageType = keyof typeof bodies;
 export const messageTypes = Object.keys(bodies) as MessageType[];
@@ -115,6 +139,8 @@ export const messageTypes = Object.keys(bodies) as MessageType[];
 export type Submission = Infer<typeof submission>;
 export type Dispatch = Infer<typeof dispatch>;
 export type Cancel = Infer<typeof cancel>;
+export type CancelRequest = Infer<typeof cancelRequest>;
+export type Query = Infer<typeof query>;
 export type StatusEvent = Infer<typeof status>;
 export type Decision = Infer<typeof decision>;
 export type Release = Infer<typeof release>;
@@ -125,6 +151,8 @@ export interface BodyByType {
   submission: Submission;
   dispatch: Dispatch;
   cancel: Cancel;
+  cancelRequest: CancelRequest;
+  query: Query;
   status: StatusEvent;
   decision: Decision;
   release: Release;

@@ -4,6 +4,8 @@
  *
  * Layout:
  *   tremesh.submit                                researcher → hub submission service (request/reply)
+ *   tremesh.api.cancel                            researcher → hub: signed cancel request (request/reply)
+ *   tremesh.api.query                             researcher → hub: signed read of task state, releases, TREs
  *   tremesh.tre.<tre>.in.dispatch.<taskId>        hub → TRE, captured by the hub TASKS stream
  *   tremesh.tre.<tre>.in.cancel.<taskId>          hub → TRE, same stream
  *   tremesh.tre.<tre>.out.status.<taskId>         TRE → hub, captured by the leaf OUTBOX stream
@@ -38,6 +40,13 @@ function treToken(name: string): string {
   return name;
 }
 
+/** A researcher's connection user name as a subject token (the project-name rule: lower case, digits, `_`, `-`). */
+function researcherToken(user: string): string {
+  if (!/^[a-z][a-z0-9_-]{0,63}$/.test(user))
+    throw new RangeError(`not a valid user name: ${JSON.stringify(user)}`);
+  return user;
+}
+
 /** JetStream stream names: one token of letters, digits, `_` and `-` (nats-server also refuses `.`, `*`, `>`, spaces). */
 const STREAM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -62,6 +71,15 @@ function auditScope(scope: string): string {
 /** Subjects by direction. Every builder validates its tokens, so no caller can inject `.`, `*` or `>`. */
 export const subjects = {
   submit: `${ROOT}.submit`,
+  /** A researcher's signed CancelRequest (request/reply). */
+  cancelRequest: `${ROOT}.api.cancel`,
+  /** A researcher's signed Query (request/reply). */
+  query: `${ROOT}.api.query`,
+  /**
+   * The reply inbox prefix of one researcher's connections: each researcher user may subscribe only below it,
+   * so no researcher can read another's replies.
+   */
+  researcherInbox: (user: string) => `_INBOX_${researcherToken(user)}`,
 
   /** Everything the hub sends to one TRE (the hub TASKS stream's filter). */
   treInbound: (name: string) => `${tre(name)}.in.>`,

@@ -14,6 +14,8 @@ export const signerRole: Record<MessageType, Role> = {
   submission: "researcher",
   dispatch: "hub",
   cancel: "hub",
+  cancelRequest: "researcher",
+  query: "researcher",
   status: "tre",
   release: "tre",
   heartbeat: "tre",

@@ -1,0 +1,148 @@
+/**
+ * Writes a whole federation's files into one folder, as an operator would lay them out by hand: the
+ * hub's `hub.yaml`, one `leaf-<tre>.yaml` per TRE, a connection profile per researcher and one for the
+ * admin, and every secret (passwords, nkey seeds) in its own 0600 file under `secrets/`. Used by
+ * `tremesh demo` and the end-to-end tests, which then run the real `hub start` / `leaf start`.
+ */
+
+import { mkdir, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { randomPassword } from "../common/index.js";
+import { generateKeyPair } from "../protocol/index.js";
+
+export interface FederationPlan {
+  tres: readonly string[];
+  /** Researcher names; each gets a hub connection user and a signing key. Default ["alice"]. */
+  researchers?: readonly string[];
+  /** Extra `leaf-<tre>.yaml` content per TRE (projects, datasets, …), merged over the generated base. */
+  leafExtra?: (
+    tre: string,
+    ctx: { researchers: { name: string; publicKey: string }[] },
+  ) => Record<string, unknown>;
+  /** Heartbeat interval of every leaf, in ms. Default: the leaf's own default. */
+  heartbeatIntervalMs?: number;
+  /** Offline threshold of the hub, in ms. Default: the hub's own default. */
+  offlineAfterMs?: number;
+}
+
+export interface FederationFiles {
+  dir: string;
+  hubConfig: string;
+  hubPublicKey: string;
+  hubClientUrl: string;
+  leafConfigs: Record<string, string>;
+  trePublicKeys: Record<string, string>;
+  /** Profile files: `admin` and one per researcher. */
+  profiles: Record<string, string>;
+  researcherKeys: Record<string, string>;
+}
+
+/** Free loopback ports, found by binding port 0; the small race with other programs is acceptable here. */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<import("node:net").Server>((resolve, reject) => {
+          const s = createServer();
+          s.once("error", reject);
+          s.listen(0, "127.0.0.1", () => resolve(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => {
+    const address = s.address();
+    if (address === null || typeof address === "string") throw new Error("no port");
+    return address.port;
+  });
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+export async function writeFederation(dir: string, plan: FederationPlan): Promise<FederationFiles> {
+  const secrets = join(dir, "secrets");
+  await mkdir(secrets, { recursive: true, mode: 0o700 });
+  const secret = async (name: string, value: string) => {
+    await writeFile(join(secrets, name), `${value}\n`, { mode: 0o600 });
+    return `./secrets/${name}`;
+  };
+  const yaml = async (name: string, value: unknown) => {
+    const path = join(dir, name);
+    await writeFile(path, stringify(value), { mode: 0o600 });
+    return path;
+  };
+  const [client, leaf, monitor] = (await freePorts(3)) as [number, number, number];
+  const hubClientUrl = `nats://127.0.0.1:${client}`;
+
+  const hubKey = generateKeyPair("user");
+  const researcherNames = plan.researchers ?? ["alice"];
+  const researchers = researcherNames.map((name) => ({ name, ...generateKeyPair("user") }));
+  const tres = plan.tres.map((name) => ({ name, ...generateKeyPair("user") }));
+
+  const profiles: Record<string, string> = {};
+  const adminPassword = await secret("admin.password", randomPassword());
+  profiles.admin = await yaml("admin.profile.yaml", {
+    hub: hubClientUrl,
+    user: "admin",
+    passwordFile: adminPassword,
+  });
+  const researcherUsers = [];
+  for (const r of researchers) {
+    const passwordFile = await secret(`${r.name}.password`, randomPassword());
+    const signingKeyFile = await secret(`${r.name}.seed`, r.seed);
+    researcherUsers.push({ user: r.name, passwordFile });
+    profiles[r.name] = await yaml(`${r.name}.profile.yaml`, {
+      hub: hubClientUrl,
+      user: r.name,
+      passwordFile,
+      signingKeyFile,
+    });
+  }
+
+  const treEntries = [];
+  const leafConfigs: Record<string, string> = {};
+  const publicResearchers = researchers.map((r) => ({ name: r.name, publicKey: r.publicKey }));
+  for (const t of tres) {
+    const passwordFile = await secret(`leaf-${t.name}.password`, randomPassword());
+    treEntries.push({ name: t.name, publicKey: t.publicKey, leaf: { user: `leaf-${t.name}`, passwordFile } });
+    leafConfigs[t.name] = await yaml(`leaf-${t.name}.yaml`, {
+      tre: t.name,
+      dataDir: `./leaf-${t.name}-data`,
+      signingKeyFile: await secret(`tre-${t.name}.seed`, t.seed),
+      hub: {
+        urls: [`nats-leaf://127.0.0.1:${leaf}`],
+        user: `leaf-${t.name}`,
+        passwordFile,
+        publicKey: hubKey.publicKey,
+      },
+      ...(plan.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: plan.heartbeatIntervalMs }),
+      researchers: publicResearchers,
+      ...(plan.leafExtra?.(t.name, { researchers: publicResearchers }) ?? {}),
+    });
+  }
+
+  const hubConfig = await yaml("hub.yaml", {
+    name: "hub",
+    host: "127.0.0.1",
+    ports: { client, leaf, monitor },
+    dataDir: "./hub-data",
+    signingKeyFile: await secret("hub.seed", hubKey.seed),
+    admins: [{ user: "admin", passwordFile: adminPassword }],
+    researchers: researcherUsers,
+    tres: treEntries,
+    ...(plan.offlineAfterMs === undefined ? {} : { offlineAfterMs: plan.offlineAfterMs }),
+  });
+
+  return {
+    dir,
+    hubConfig,
+    hubPublicKey: hubKey.publicKey,
+    hubClientUrl,
+    leafConfigs,
+    trePublicKeys: Object.fromEntries(tres.map((t) => [t.name, t.publicKey])),
+    profiles,
+    researcherKeys: Object.fromEntries(researchers.map((r) => [r.name, r.publicKey])),
+  };
+}

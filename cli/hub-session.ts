@@ -1,0 +1,32 @@
+/** Runs one CLI action over a profile's hub connection, closing it whatever happens. */
+import type { NatsConnection } from "@nats-io/transport-node";
+import { HubRequestError } from "../aggregator/index.js";
+import { CliError, ExitCode } from "./exit-codes.js";
+import { connectProfile, loadProfile, type Profile } from "./profile.js";
+
+export async function withHub<T>(
+  profileFile: string | undefined,
+  action: (nc: NatsConnection, profile: Profile) => Promise<T>,
+): Promise<T> {
+  const profile = await loadProfile(profileFile);
+  const nc = await connectProfile(profile);
+  try {
+    return await action(nc, profile);
+  } catch (e) {
+    throw asCliError(e);
+  } finally {
+    await nc.close().catch(() => undefined);
+  }
+}
+
+/** Maps the hub's refusal codes onto exit codes. */
+export function asCliError(e: unknown): unknown {
+  if (!(e instanceof HubRequestError)) return e;
+  const exitCode =
+    e.code === "no_answer"
+      ? ExitCode.unavailable
+      : e.code === "not_found" || e.code === "already_ended" || e.code === "bad_request"
+        ? ExitCode.failed
+        : ExitCode.refused;
+  return new CliError(`${e.message} (${e.code})`, exitCode, { cause: e });
+}

@@ -1,0 +1,37 @@
+import { parseArgs } from "node:util";
+import { ConfigFileError } from "../common/index.js";
+import { loadLeafConfig, startLeafNode } from "../leaf/index.js";
+import { type Command, usageError } from "./command.js";
+import { CliError, ExitCode } from "./exit-codes.js";
+import { errorFields, processLogger } from "./logger.js";
+import { runUntilSignal } from "./run-until-signal.js";
+
+export const leaf: Command = {
+  name: "leaf",
+  summary: "run a TRE's leaf: nats-server dialling out to the hub, and the TRE agent",
+  usage: "tremesh leaf start --config leaf.yaml",
+  examples: ["tremesh leaf start --config /etc/tremesh/leaf.yaml"],
+  async run(argv) {
+    const [verb, ...rest] = argv;
+    if (verb !== "start") throw usageError(`leaf: expected 'start', got ${JSON.stringify(verb ?? "")}`);
+    const { values } = parseArgs({ args: rest, options: { config: { type: "string" } }, strict: true });
+    if (!values.config) throw usageError("leaf start: --config FILE is required");
+    const config = await loadLeafConfig(values.config).catch((e: unknown) => {
+      if (e instanceof ConfigFileError) throw new CliError(e.message, ExitCode.badInput, { cause: e });
+      throw e;
+    });
+    const log = processLogger(`tremesh-leaf-${config.tre}`);
+    const node = await startLeafNode(config, {
+      onEvent: (e) => {
+        if (e.type === "error") log.error(errorFields(e.error), "error");
+        else log.info({ tre: config.tre, ...e }, e.type);
+      },
+    });
+    await runUntilSignal(async () => {
+      log.info("stopping");
+      await node.stop();
+      log.info("stopped");
+    });
+    return ExitCode.ok;
+  },
+};

@@ -1,0 +1,108 @@
+/**
+ * Connection profiles: how a CLI user reaches the hub. A small YAML file per person, naming the hub URL,
+ * the connection user and the files holding its password and (for researchers) signing seed. Given with
+ * `--profile FILE` or the `TREMESH_PROFILE` environment variable.
+ *
+ * @example
+ * # alice.profile.yaml
+ * hub: nats://hub.example.org:4222
+ * user: alice
+ * passwordFile: ./secrets/alice.password
+ * signingKeyFile: ./secrets/alice.seed
+ */
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { ConfigFileError, readSecretFile, readYamlConfig, validateConfig } from "../common/index.js";
+import {
+  KeyFormatError,
+  obj,
+  optional,
+  PROJECT_NAME,
+  type SigningKey,
+  signingKeyFromSeed,
+  str,
+  subjects,
+} from "../protocol/index.js";
+import { CliError, ExitCode } from "./exit-codes.js";
+
+const profileSchema = obj({
+  hub: str({ min: 1, max: 2048 }),
+  user: str({ min: 1, max: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, what: "a user name" }),
+  passwordFile: str({ min: 1, max: 4096 }),
+  signingKeyFile: optional(str({ min: 1, max: 4096 })),
+});
+
+/** A loaded profile. Holds secrets: never log it. */
+export interface Profile {
+  file: string;
+  hub: string;
+  user: string;
+  password: string;
+  key?: SigningKey;
+}
+
+export const PROFILE_ENV = "TREMESH_PROFILE";
+
+export async function loadProfile(file: string | undefined): Promise<Profile> {
+  const path = file ?? process.env[PROFILE_ENV];
+  if (!path) throw new CliError(`no profile: give --profile FILE or set ${PROFILE_ENV}`, ExitCode.usage);
+  try {
+    const loaded = await readYamlConfig(path);
+    const p = validateConfig(loaded, profileSchema);
+    let key: SigningKey | undefined;
+    if (p.signingKeyFile) {
+      const seed = await readSecretFile(loaded, "signingKeyFile", p.signingKeyFile);
+      try {
+        key = signingKeyFromSeed(seed);
+      } catch (cause) {
+        const problem = cause instanceof KeyFormatError ? cause.message : "not an nkey seed";
+        throw new ConfigFileError(path, "signingKeyFile", problem, { cause });
+      }
+    }
+    return {
+      file: path,
+      hub: p.hub,
+      user: p.user,
+      password: await readSecretFile(loaded, "passwordFile", p.passwordFile),
+      ...(key ? { key } : {}),
+    };
+  } catch (cause) {
+    if (cause instanceof ConfigFileError) throw new CliError(cause.message, ExitCode.badInput, { cause });
+    throw cause;
+  }
+}
+
+/** The profile's signing key, or a clear error for a profile without one (an admin's). */
+export function signingKey(profile: Profile): SigningKey {
+  if (!profile.key) {
+    throw new CliError(
+      `${profile.file}: this command needs signingKeyFile (a researcher's key)`,
+      ExitCode.badInput,
+    );
+  }
+  return profile.key;
+}
+
+/** Connects with the profile. Researchers' replies come on their own inbox prefix (the hub allows no other). */
+export async function connectProfile(profile: Profile, timeoutMs = 5_000): Promise<NatsConnection> {
+  try {
+    return await connect({
+      servers: profile.hub,
+      user: profile.user,
+      pass: profile.password,
+      name: `tremesh-cli-${profile.user}`,
+      timeout: timeoutMs,
+      maxReconnectAttempts: 0,
+      ...(PROJECT_NAME.test(profile.user) ? { inboxPrefix: subjects.researcherInbox(profile.user) } : {}),
+    });
+  } catch (cause) {
+    const message = cause instanceof Error ? cause.message : String(cause);
+    const refused = /authoriz|authentic/i.test(message);
+    throw new CliError(
+      refused
+        ? `the hub at ${profile.hub} refused ${profile.user}: ${message}`
+        : `cannot reach the hub at ${profile.hub}: ${message}`,
+      refused ? ExitCode.refused : ExitCode.unavailable,
+      { cause },
+    );
+  }
+}

@@ -1,0 +1,101 @@
+import { parseArgs } from "node:util";
+import { cancelTask, fetchTask, fetchTres } from "../aggregator/index.js";
+import { isTaskId, type TaskView } from "../protocol/index.js";
+import { type Command, usageError } from "./command.js";
+import { ExitCode } from "./exit-codes.js";
+import { withHub } from "./hub-session.js";
+import { signingKey } from "./profile.js";
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(".000Z", "Z");
+
+function taskIdArg(command: string, positionals: string[]): string {
+  const [id] = positionals;
+  if (!id || !isTaskId(id) || positionals.length !== 1)
+    throw usageError(`${command}: exactly one task id is required`);
+  return id;
+}
+
+/** A task's parent state, then each TRE's state and history: who, when, why. */
+export function taskLines(task: TaskView): string[] {
+  const lines = [
+    `task     ${task.taskId}  ${task.kind}${task.title ? ` — ${task.title}` : ""}`,
+    `project  ${task.project}   researcher ${task.researcher}   submitted ${iso(task.submittedAt)}`,
+    `state    ${task.state}`,
+  ];
+  for (const child of task.children) {
+    lines.push("", `  ${child.tre}: ${child.state}`);
+    for (const h of child.history) {
+      lines.push(`    ${iso(h.at)}  ${h.state.padEnd(22)} ${h.actor}${h.reason ? ` — ${h.reason}` : ""}`);
+    }
+  }
+  return lines;
+}
+
+const common = { profile: { type: "string" }, json: { type: "boolean" } } as const;
+
+export const status: Command = {
+  name: "status",
+  summary: "show a task's state at each TRE, with who changed it, when and why",
+  usage: "tremesh status TASK_ID [--profile FILE] [--json]",
+  examples: ["tremesh status 01JD3…", "tremesh status 01JD3… --json | jq '.children[].state'"],
+  async run(argv, io) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: common,
+    });
+    const taskId = taskIdArg("status", positionals);
+    return withHub(values.profile, async (nc, profile) => {
+      const task = await fetchTask(nc, signingKey(profile), taskId);
+      if (values.json) io.out(JSON.stringify(task, null, 2));
+      else for (const line of taskLines(task)) io.out(line);
+      return ExitCode.ok;
+    });
+  },
+};
+
+export const cancel: Command = {
+  name: "cancel",
+  summary: "cancel a task at every TRE where it has not ended",
+  usage: "tremesh cancel TASK_ID [--reason TEXT] [--profile FILE] [--json]",
+  examples: ['tremesh cancel 01JD3… --reason "wrong dataset"'],
+  async run(argv, io) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: { ...common, reason: { type: "string" } },
+    });
+    const taskId = taskIdArg("cancel", positionals);
+    return withHub(values.profile, async (nc, profile) => {
+      const tres = await cancelTask(nc, signingKey(profile), taskId, values.reason);
+      io.out(
+        values.json ? JSON.stringify({ taskId, cancelRequested: tres }) : `cancel sent to ${tres.join(", ")}`,
+      );
+      return ExitCode.ok;
+    });
+  },
+};
+
+export const tres: Command = {
+  name: "tres",
+  summary: "list the federation's TREs and whether each is online (from its signed heartbeats)",
+  usage: "tremesh tres [--profile FILE] [--json]",
+  examples: ["tremesh tres"],
+  async run(argv, io) {
+    const { values } = parseArgs({ args: argv, strict: true, options: common });
+    return withHub(values.profile, async (nc, profile) => {
+      const list = await fetchTres(nc, signingKey(profile));
+      if (values.json) io.out(JSON.stringify(list, null, 2));
+      else
+        for (const t of list) {
+          const seen = t.lastSeen === undefined ? "never heard from" : `last heartbeat ${iso(t.lastSeen)}`;
+          io.out(
+            `${t.tre.padEnd(12)} ${t.online ? "online " : "offline"}  ${seen}${t.running ? `  running ${t.running}` : ""}`,
+          );
+        }
+      return ExitCode.ok;
+    });
+  },
+};

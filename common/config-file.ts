@@ -1,0 +1,112 @@
+/**
+ * Reading an operator's YAML config file: parse, validate with the protocol validators, resolve relative
+ * paths against the file's folder, and read secrets from their own files. Every failure is a
+ * ConfigFileError naming the file, the field and the problem, never a stack trace.
+ *
+ * @example
+ * const raw = await readYamlConfig("hub.yaml");
+ * const config = validateConfig(raw, hubConfigSchema); // throws ConfigFileError("hub.yaml", "tres[1].name", …)
+ */
+import { readFile, stat } from "node:fs/promises";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { parse, YAMLParseError } from "yaml";
+import { type Check, FieldError } from "../protocol/index.js";
+
+export class ConfigFileError extends Error {
+  override readonly name = "ConfigFileError";
+  readonly file: string;
+  /** The offending field's path, e.g. `tres[1].publicKey`; empty for the file as a whole. */
+  readonly field: string;
+  constructor(file: string, field: string, problem: string, options?: ErrorOptions) {
+    super(`${file}${field ? `: ${field}` : ""}: ${problem}`, options);
+    this.file = file;
+    this.field = field;
+  }
+}
+
+/** Config files are small; a huge one is a mistake (or an attack on the parser). */
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+export interface LoadedYaml {
+  file: string;
+  /** The folder relative paths in the file are resolved against. */
+  dir: string;
+  value: unknown;
+}
+
+export async function readYamlConfig(file: string): Promise<LoadedYaml> {
+  let text: string;
+  try {
+    const info = await stat(file);
+    if (info.size > MAX_CONFIG_BYTES)
+      throw new ConfigFileError(file, "", `larger than ${MAX_CONFIG_BYTES} bytes`);
+    text = await readFile(file, "utf8");
+  } catch (cause) {
+    if (cause instanceof ConfigFileError) throw cause;
+    throw new ConfigFileError(
+      file,
+      "",
+      `cannot read it (${(cause as NodeJS.ErrnoException).code ?? cause})`,
+      {
+        cause,
+      },
+    );
+  }
+  let value: unknown;
+  try {
+    // No custom tags, no aliases beyond a small count: plain data only.
+    value = parse(text, { maxAliasCount: 16, prettyErrors: true });
+  } catch (cause) {
+    const where = cause instanceof YAMLParseError && cause.linePos ? ` at line ${cause.linePos[0].line}` : "";
+    throw new ConfigFileError(file, "", `not valid YAML${where}`, { cause });
+  }
+  return { file, dir: dirname(resolve(file)), value };
+}
+
+/** Validates a parsed file; a FieldError becomes a ConfigFileError naming the file and field. */
+export function validateConfig<T>(loaded: LoadedYaml, check: Check<T>): T {
+  try {
+    return check(loaded.value ?? {}, "");
+  } catch (cause) {
+    if (cause instanceof FieldError)
+      throw new ConfigFileError(loaded.file, cause.path, cause.problem, { cause });
+    throw cause;
+  }
+}
+
+/** A path from the file, made absolute against the file's folder. */
+export function configPath(loaded: LoadedYaml, path: string): string {
+  return isAbsolute(path) ? path : resolve(loaded.dir, path);
+}
+
+/**
+ * Reads a secret (a password, a key seed) from its own file: one line, surrounding white space removed.
+ * Refuses a file that others can read, as ssh does for keys.
+ */
+export async function readSecretFile(loaded: LoadedYaml, field: string, path: string): Promise<string> {
+  const full = configPath(loaded, path);
+  let text: string;
+  try {
+    const info = await stat(full);
+    if ((info.mode & 0o077) !== 0) {
+      throw new ConfigFileError(
+        loaded.file,
+        field,
+        `${path} can be read by other users (mode ${(info.mode & 0o777).toString(8)}); chmod 600 it`,
+      );
+    }
+    if (info.size > 64 * 1024)
+      throw new ConfigFileError(loaded.file, field, `${path} is too large for a secret`);
+    text = (await readFile(full, "utf8")).trim();
+  } catch (cause) {
+    if (cause instanceof ConfigFileError) throw cause;
+    throw new ConfigFileError(
+      loaded.file,
+      field,
+      `cannot read ${path} (${(cause as NodeJS.ErrnoException).code ?? cause})`,
+      { cause },
+    );
+  }
+  if (text === "") throw new ConfigFileError(loaded.file, field, `${path} is empty`);
+  return text;
+}

@@ -1,0 +1,173 @@
+/**
+ * The hub services of one instance, over one FED connection: submission, status tracking, the researcher
+ * API (cancel, query) and liveness, plus their shared state (registry, task store, audit log, dead letters).
+ * Stateless apart from JetStream, so several instances may run against the same hub at once: requests are
+ * spread over queue groups, the status consumer is one shared durable, and every write is deduplicated or
+ * compare-and-set. On start an instance completes any dispatch a crashed instance left half done.
+ */
+import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { AuditLog, ensureAuditStream, ensureDeadLetterStream, resumeStaleSources } from "../common/index.js";
+import { openEnvelope, type SigningKey, streams, TrustStore } from "../protocol/index.js";
+import { dispatchTask } from "./dispatcher.js";
+import { type LivenessEvent, LivenessTracker } from "./liveness-tracker.js";
+import { Registry } from "./registry.js";
+import { ResearcherApi, type ResearcherApiEvent } from "./researcher-api.js";
+import { ResearcherDirectory } from "./researcher-directory.js";
+import { RELEASE_BUCKET, StatusTracker, type StatusTrackerEvent } from "./status-tracker.js";
+import { ensureFedStreams } from "./streams.js";
+import { type SubmissionEvent, SubmissionService } from "./submission-service.js";
+import { TaskStore } from "./task-store.js";
+
+export type HubServiceEvent =
+  | { service: "submission"; event: SubmissionEvent }
+  | { service: "status"; event: StatusTrackerEvent }
+  | { service: "researcher-api"; event: ResearcherApiEvent }
+  | { service: "liveness"; event: LivenessEvent }
+  | { service: "recovery"; event: { type: "redispatched"; taskId: string } | { type: "error"; error: Error } }
+  | { service: "sources"; event: { type: "resumed"; stream: string; sources: string[] } };
+
+export interface HubServicesOptions {
+  /** A FED connection; the services subscribe and publish through it. */
+  nc: NatsConnection;
+  /** The hub's signing key (its public key is pinned by every leaf). */
+  hubKey: SigningKey;
+  /** Every member TRE and its signing public key (made inside the TRE). */
+  tres: readonly { name: string; publicKey: string }[];
+  /** Liveness threshold, in ms; see `LivenessTrackerOptions.offlineAfterMs`. Default 30 000. */
+  offlineAfterMs?: number;
+  /**
+   * How often the FED results view's cross-account sources are checked and restarted when stale, in ms.
+   * Default 5 000; 0 turns the check off (tests that drive it themselves).
+   */
+  sourceCheckIntervalMs?: number;
+  onEvent?: (e: HubServiceEvent) => void;
+}
+
+export interface HubServices {
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly registry: Registry;
+  readonly tasks: TaskStore;
+  readonly audit: AuditLog;
+  readonly liveness: LivenessTracker;
+  stop(): Promise<void>;
+}
+
+/** The trust store of TRE principals that every hub service verifies status, releases and heartbeats with. */
+export function treTrustStore(tres: readonly { name: string; publicKey: string }[]): TrustStore {
+  const trust = new TrustStore();
+  for (const t of tres)
+    trust.add({ publicKey: t.publicKey, role: "tre", name: `tre:${t.name}`, tre: t.name });
+  return trust;
+}
+
+export async function startHubServices(opts: HubServicesOptions): Promise<HubServices> {
+  const { nc, hubKey } = opts;
+  const emit = opts.onEvent ?? (() => {});
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const tres = opts.tres.map((t) => t.name);
+  await ensureFedStreams(jsm, { tres });
+  await ensureAuditStream(jsm, { scope: "hub" });
+  await ensureDeadLetterStream(jsm, "hub");
+  const registry = await Registry.open(js);
+  const tasks = await TaskStore.open(js);
+  const audit = new AuditLog(js, { scope: "hub" });
+  const treTrust = treTrustStore(opts.tres);
+  const researchers = await ResearcherDirectory.watch(registry);
+  const releases = await new Kvm(js).create(RELEASE_BUCKET, { history: 1 });
+
+  const stops: (() => Promise<void>)[] = [async () => researchers.close()];
+  try {
+    const submission = await SubmissionService.start({
+      nc,
+      js,
+      hubKey,
+      registry,
+      researchers,
+      tasks,
+      audit,
+      onEvent: (event) => emit({ service: "submission", event }),
+    });
+    stops.push(() => submission.stop());
+    const status = await StatusTracker.start({
+      js,
+      jsm,
+      stream: streams.fedResults,
+      tasks,
+      treTrust,
+      audit,
+      onEvent: (event) => emit({ service: "status", event }),
+    });
+    stops.push(() => status.stop());
+    const liveness = await LivenessTracker.start({
+      nc,
+      js,
+      treTrust,
+      tres,
+      ...(opts.offlineAfterMs === undefined ? {} : { offlineAfterMs: opts.offlineAfterMs }),
+      onEvent: (event) => emit({ service: "liveness", event }),
+    });
+    stops.push(() => liveness.stop());
+    const api = await ResearcherApi.start({
+      nc,
+      js,
+      hubKey,
+      researchers,
+      tasks,
+      releases,
+      liveness,
+      audit,
+      onEvent: (event) => emit({ service: "researcher-api", event }),
+    });
+    stops.push(() => api.stop());
+
+    // A dispatch that a crashed instance left half done: finish it (message ids make repeats harmless).
+    for (const task of await tasks.undispatched()) {
+      try {
+        const envelope = await tasks.envelope(task.taskId);
+        if (!envelope) continue;
+        // Checked again: a researcher revoked since, or a submission expired since, is not dispatched.
+        const opened = openEnvelope(envelope, { trust: researchers.trust, expect: "submission" });
+        if (!opened.ok || opened.value.type !== "submission") continue;
+        await dispatchTask(task, envelope, { js, hubKey, tasks, submissionExp: opened.value.body.exp });
+        emit({ service: "recovery", event: { type: "redispatched", taskId: task.taskId } });
+      } catch (e) {
+        emit({
+          service: "recovery",
+          event: { type: "error", error: e instanceof Error ? e : new Error(String(e)) },
+        });
+      }
+    }
+
+    const interval = opts.sourceCheckIntervalMs ?? 5_000;
+    if (interval > 0) {
+      const timer = setInterval(() => {
+        resumeStaleSources(jsm, streams.fedResults)
+          .then((sources) => {
+            if (sources.length > 0)
+              emit({ service: "sources", event: { type: "resumed", stream: streams.fedResults, sources } });
+          })
+          .catch(() => undefined); // the next round tries again
+      }, interval);
+      stops.push(async () => clearInterval(timer));
+    }
+
+    return {
+      js,
+      jsm,
+      registry,
+      tasks,
+      audit,
+      liveness,
+      stop: async () => {
+        for (const stop of stops.reverse()) await stop().catch(() => undefined);
+      },
+    };
+  } catch (error) {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    throw error;
+  }
+}

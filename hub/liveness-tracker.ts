@@ -1,0 +1,157 @@
+/**
+ * Which TREs are online, from their signed heartbeats. Heartbeats are core NATS (liveness, not
+ * history): FED imports every TRE's, this tracker verifies each (the TRE's key, bound to the TRE of
+ * the subject) and keeps the newest per TRE in a KV bucket, so every hub instance and every reader
+ * sees the same answer. A TRE is online while its last heartbeat is younger than `offlineAfterMs`.
+ * A refused heartbeat goes to the dead letters with its reason.
+ */
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { recordDeadLetter } from "../common/index.js";
+import {
+  MemoryReplayGuard,
+  openEnvelope,
+  parseTreSubject,
+  subjects,
+  type TreLiveness,
+  type TrustStore,
+} from "../protocol/index.js";
+
+/** Bucket in FED: key = TRE name, value = the last verified heartbeat's facts (JSON). */
+export const LIVENESS_BUCKET = "TRE_LIVENESS";
+
+export interface LivenessTrackerOptions {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  /** The TREs' public keys (role `tre`, bound to their TRE). */
+  treTrust: TrustStore;
+  /** Every member TRE, so one never heard from is listed as offline. */
+  tres: readonly string[];
+  /**
+   * How long after its last heartbeat a TRE counts as offline, in ms. Default 30 000: three missed beats at the
+   * agent's default 10 s interval, so one late beat does not flap it.
+   */
+  offlineAfterMs?: number;
+  /** Queue group shared by every hub instance. Default "tremesh-liveness". */
+  queueGroup?: string;
+  onEvent?: (e: LivenessEvent) => void;
+  now?: () => number;
+}
+
+export type LivenessEvent =
+  | { type: "online"; tre: string }
+  | { type: "refused"; subject: string; code: string; reason: string }
+  | { type: "error"; error: Error };
+
+interface Beat {
+  /** When this hub verified it (the hub's clock decides online/offline). */
+  lastSeen: number;
+  /** The beat's own issued-at (the TRE's clock), to order beats. */
+  iat: number;
+  seq: number;
+  running: number;
+  agentVersion: string;
+}
+
+export class LivenessTracker {
+  readonly #sub: Subscription;
+  readonly #replay = new MemoryReplayGuard();
+
+  private constructor(
+    private readonly opts: LivenessTrackerOptions,
+    private readonly kv: KV,
+  ) {
+    this.#sub = opts.nc.subscribe(subjects.allHeartbeats, {
+      queue: opts.queueGroup ?? "tremesh-liveness",
+      callback: (_e, msg) => void this.#handle(msg),
+    });
+  }
+
+  static async start(opts: LivenessTrackerOptions): Promise<LivenessTracker> {
+    const kv = await new Kvm(opts.js).create(LIVENESS_BUCKET, { history: 1 });
+    const tracker = new LivenessTracker(opts, kv);
+    await opts.nc.flush();
+    return tracker;
+  }
+
+  async stop(): Promise<void> {
+    await this.#sub.drain();
+  }
+
+  /** Every member TRE with its online flag and last heartbeat. */
+  async list(): Promise<TreLiveness[]> {
+    const now = (this.opts.now ?? Date.now)();
+    const offlineAfter = this.opts.offlineAfterMs ?? 30_000;
+    const out: TreLiveness[] = [];
+    for (const tre of this.opts.tres) {
+      const e = await this.kv.get(tre);
+      const beat = e?.operation === "PUT" ? (e.json() as Beat) : undefined;
+      out.push(
+        beat
+          ? {
+              tre,
+              online: now - beat.lastSeen < offlineAfter,
+              lastSeen: beat.lastSeen,
+              running: beat.running,
+              agentVersion: beat.agentVersion,
+            }
+          : { tre, online: false },
+      );
+    }
+    return out;
+  }
+
+  async #handle(msg: Msg): Promise<void> {
+    try {
+      await this.#apply(msg);
+    } catch (e) {
+      this.opts.onEvent?.({ type: "error", error: e instanceof Error ? e : new Error(String(e)) });
+    }
+  }
+
+  async #apply(msg: Msg): Promise<void> {
+    const where = parseTreSubject(msg.subject);
+    const refuse = async (code: string, reason: string) => {
+      this.opts.onEvent?.({ type: "refused", subject: msg.subject, code, reason });
+      await recordDeadLetter(this.opts.js, "hub", { subject: msg.subject, code, message: reason }, msg.data);
+    };
+    if (where?.kind !== "heartbeat") return refuse("wrong_subject", "not a heartbeat subject");
+    const opened = openEnvelope(msg.data, {
+      trust: this.opts.treTrust,
+      expect: "heartbeat",
+      tre: where.tre,
+      replay: this.#replay,
+    });
+    if (!opened.ok) return refuse(opened.error.code, opened.error.message);
+    if (opened.value.type !== "heartbeat") return;
+    const hb = opened.value.body;
+    const beat: Beat = {
+      lastSeen: (this.opts.now ?? Date.now)(),
+      iat: hb.iat,
+      seq: hb.seq,
+      running: hb.running,
+      agentVersion: hb.agentVersion,
+    };
+    // Keep the newest: a delayed beat must not move lastSeen back.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const e = await this.kv.get(hb.tre);
+      if (e?.operation === "PUT") {
+        if ((e.json() as Beat).iat >= beat.iat) return;
+        try {
+          await this.kv.update(hb.tre, JSON.stringify(beat), e.revision);
+          return;
+        } catch {
+          continue;
+        }
+      }
+      try {
+        await this.kv.create(hb.tre, JSON.stringify(beat));
+        this.opts.onEvent?.({ type: "online", tre: hb.tre });
+        return;
+      } catch {
+        // created concurrently: read again
+      }
+    }
+  }
+}

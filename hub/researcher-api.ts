@@ -1,0 +1,215 @@
+/**
+ * The hub's researcher API: signed cancel requests and signed queries (task state with per-TRE history,
+ * the TRE-signed Releases, which TREs are online). Every request is a researcher-signed envelope, so the
+ * hub answers only about the signer's own tasks whatever connection the request came through; another
+ * researcher's task id is answered `not_found`, exactly like an unknown one.
+ *
+ * A cancel sends one hub-signed Cancel into the TASKS stream of every TRE whose child has not ended (message
+ * id per task and TRE, so a repeat is deduplicated) and records `cancel_requested` with who and why; the
+ * TRE's own `cancelled` StatusEvent ends the child. Instances share a queue group.
+ */
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { match } from "ts-pattern";
+import {
+  ApiErrorCode,
+  type ApiReply,
+  type CancelRequest,
+  MemoryReplayGuard,
+  newId,
+  openEnvelope,
+  pack,
+  type Query,
+  type SigningKey,
+  sealEnvelope,
+  subjects,
+  type TaskView,
+} from "../protocol/index.js";
+import type { LivenessTracker } from "./liveness-tracker.js";
+import type { ResearcherDirectory } from "./researcher-directory.js";
+import type { AuditSink } from "./submission-service.js";
+import { isTerminal } from "./task-lifecycle.js";
+import type { TaskRecord, TaskStore } from "./task-store.js";
+
+export interface ResearcherApiOptions {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  hubKey: SigningKey;
+  researchers: ResearcherDirectory;
+  tasks: TaskStore;
+  /** The RELEASES bucket kept by the StatusTracker. */
+  releases: KV;
+  liveness: LivenessTracker;
+  audit: AuditSink;
+  /** Queue group shared by every instance. Default "tremesh-researcher-api". */
+  queueGroup?: string;
+  /** How long a Cancel stays valid at the TREs, in ms. Default 7 days (a TRE may be offline that long). */
+  cancelValidForMs?: number;
+  onEvent?: (e: ResearcherApiEvent) => void;
+}
+
+export type ResearcherApiEvent =
+  | { type: "cancelled"; taskId: string; researcher: string; tres: string[] }
+  | { type: "refused"; request: "cancel" | "query"; code: string; reason: string }
+  | { type: "error"; error: Error };
+
+/** The cancel and query services of one hub instance. */
+export class ResearcherApi {
+  readonly #subs: Subscription[];
+  // Queries and cancels are short-lived (their envelope's expiry): a replayed one within its life is refused.
+  readonly #replay = new MemoryReplayGuard();
+
+  private constructor(private readonly opts: ResearcherApiOptions) {
+    const queue = opts.queueGroup ?? "tremesh-researcher-api";
+    const serve = (subject: string, handle: (data: Uint8Array) => Promise<ApiReply>) =>
+      opts.nc.subscribe(subject, { queue, callback: (_e, msg) => void this.#answer(msg, handle) });
+    this.#subs = [
+      serve(subjects.cancelRequest, (d) => this.#cancel(d)),
+      serve(subjects.query, (d) => this.#query(d)),
+    ];
+  }
+
+  static async start(opts: ResearcherApiOptions): Promise<ResearcherApi> {
+    const api = new ResearcherApi(opts);
+    await opts.nc.flush();
+    return api;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.#subs.map((s) => s.drain()));
+  }
+
+  async #answer(msg: Msg, handle: (data: Uint8Array) => Promise<ApiReply>): Promise<void> {
+    let reply: ApiReply;
+    try {
+      reply = await handle(msg.data);
+    } catch (e) {
+      this.opts.onEvent?.({ type: "error", error: e instanceof Error ? e : new Error(String(e)) });
+      reply = { status: "error", code: ApiErrorCode.unavailable, message: "the hub could not answer; retry" };
+    }
+    if (msg.reply) msg.respond(pack(reply));
+  }
+
+  #refuse(request: "cancel" | "query", code: ApiErrorCode, message: string): ApiReply {
+    this.opts.onEvent?.({ type: "refused", request, code, reason: message });
+    return { status: "error", code, message };
+  }
+
+  /** The signer's own task, or undefined (unknown, or someone else's: the same answer). */
+  async #ownTask(taskId: string, researcherKey: string): Promise<TaskRecord | undefined> {
+    const task = await this.opts.tasks.get(taskId);
+    return task?.researcherKey === researcherKey ? task : undefined;
+  }
+
+  async #cancel(data: Uint8Array): Promise<ApiReply> {
+    const opened = openEnvelope(data, {
+      trust: this.opts.researchers.trust,
+      expect: "cancelRequest",
+      replay: this.#replay,
+    });
+    if (!opened.ok) return this.#refuse("cancel", opened.error.code, opened.error.message);
+    if (opened.value.type !== "cancelRequest") throw new Error("unreachable: expected a cancel request");
+    const request: CancelRequest = opened.value.body;
+    const who = opened.value.signer.name;
+    const task = await this.#ownTask(request.taskId, opened.value.signer.publicKey);
+    if (!task) return this.#refuse("cancel", ApiErrorCode.notFound, `no task ${request.taskId} of yours`);
+
+    const open = (await this.opts.tasks.children(task.taskId)).filter((c) => !isTerminal(c.state));
+    if (open.length === 0) {
+      return this.#refuse("cancel", ApiErrorCode.alreadyEnded, `task ${task.taskId} has ended at every TRE`);
+    }
+    const now = Date.now();
+    const reason = request.reason ?? "cancelled by the researcher";
+    for (const child of open) {
+      const cancel = sealEnvelope(
+        "cancel",
+        {
+          id: newId(now),
+          iat: now,
+          exp: now + (this.opts.cancelValidForMs ?? 7 * 86_400_000),
+          taskId: task.taskId,
+          tre: child.tre,
+          reason,
+        },
+        this.opts.hubKey,
+      );
+      await this.opts.js.publish(subjects.cancel(child.tre, task.taskId), cancel, {
+        msgID: `cancel.${task.taskId}.${child.tre}`,
+      });
+      await this.opts.tasks.applyChildEvent(task.taskId, child.tre, {
+        state: "cancel_requested",
+        at: now,
+        actor: `hub/${who}`,
+        reason,
+        eventId: `cancel-${task.taskId}-${child.tre}`,
+      });
+    }
+    const tres = open.map((c) => c.tre);
+    await this.opts.audit.append({
+      actor: who,
+      action: "task.cancel_requested",
+      taskId: task.taskId,
+      details: { tres: tres.join(","), reason: reason.slice(0, 300) },
+    });
+    this.opts.onEvent?.({ type: "cancelled", taskId: task.taskId, researcher: who, tres });
+    return { status: "ok", cancelled: tres };
+  }
+
+  async #query(data: Uint8Array): Promise<ApiReply> {
+    const opened = openEnvelope(data, {
+      trust: this.opts.researchers.trust,
+      expect: "query",
+      replay: this.#replay,
+    });
+    if (!opened.ok) return this.#refuse("query", opened.error.code, opened.error.message);
+    if (opened.value.type !== "query") throw new Error("unreachable: expected a query");
+    const q: Query = opened.value.body;
+    const signerKey = opened.value.signer.publicKey;
+    return match(q.what)
+      .with("tres", async (): Promise<ApiReply> => ({ status: "ok", tres: await this.opts.liveness.list() }))
+      .with("task", async () => {
+        const task = q.taskId ? await this.#ownTask(q.taskId, signerKey) : undefined;
+        if (!q.taskId) return this.#refuse("query", ApiErrorCode.badRequest, "a task query needs taskId");
+        if (!task) return this.#refuse("query", ApiErrorCode.notFound, `no task ${q.taskId} of yours`);
+        return { status: "ok", task: await this.#view(task) } satisfies ApiReply;
+      })
+      .with("releases", async () => {
+        const task = q.taskId ? await this.#ownTask(q.taskId, signerKey) : undefined;
+        if (!q.taskId) return this.#refuse("query", ApiErrorCode.badRequest, "a releases query needs taskId");
+        if (!task) return this.#refuse("query", ApiErrorCode.notFound, `no task ${q.taskId} of yours`);
+        const releases: { tre: string; envelope: Uint8Array }[] = [];
+        for (const tre of task.tres) {
+          const e = await this.opts.releases.get(`${task.taskId}.${tre}`);
+          if (e?.operation === "PUT") releases.push({ tre, envelope: e.value });
+        }
+        return { status: "ok", releases } satisfies ApiReply;
+      })
+      .exhaustive();
+  }
+
+  async #view(task: TaskRecord): Promise<TaskView> {
+    const children = await this.opts.tasks.children(task.taskId);
+    return {
+      taskId: task.taskId,
+      project: task.project,
+      researcher: task.researcher,
+      tres: task.tres,
+      kind: task.kind,
+      ...(task.title ? { title: task.title } : {}),
+      state: task.state,
+      submittedAt: task.submittedAt,
+      updatedAt: task.updatedAt,
+      children: children.map((c) => ({
+        tre: c.tre,
+        state: c.state,
+        history: c.history.map((h) => ({
+          state: h.state,
+          at: h.at,
+          actor: h.actor,
+          ...(h.reason ? { reason: h.reason } : {}),
+        })),
+      })),
+    };
+  }
+}

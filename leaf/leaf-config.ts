@@ -1,0 +1,199 @@
+/**
+ * `leaf.yaml`, the TRE operator's one file for `tremesh leaf start`: who the TRE is, how it reaches the hub
+ * (and which hub key it pins), and what the TRE itself approves — projects, researchers, analyses and
+ * images per project, datasets, reviewers. The agent re-checks every task against this file, never
+ * against the hub's word. Secrets (the hub-link password, the TRE's signing seed) live in their own
+ * owner-only files.
+ *
+ * @example
+ * # leaf.yaml
+ * tre: a
+ * dataDir: ./leaf-a-data
+ * signingKeyFile: ./secrets/tre-a.seed
+ * hub:
+ *   urls: [nats-leaf://hub.example.org:7422]
+ *   user: leaf-a
+ *   passwordFile: ./secrets/leaf-a.password
+ *   publicKey: UD…                        # the hub's signing key, pinned
+ * researchers:
+ *   - { name: alice, publicKey: UA… }
+ * projects:
+ *   - name: diabetes
+ *     researchers: [alice]
+ *     analyses: [count, summary, histogram, crosstab, regression]
+ *     datasets: [patients]
+ */
+import {
+  ConfigFileError,
+  configPath,
+  readSecretFile,
+  readYamlConfig,
+  type UserCredential,
+  validateConfig,
+} from "../common/index.js";
+import {
+  arr,
+  type Check,
+  FieldError,
+  IDENTIFIER,
+  IMAGE_REF,
+  type Infer,
+  int,
+  isPublicKey,
+  KeyFormatError,
+  literal,
+  obj,
+  optional,
+  PROJECT_NAME,
+  type SigningKey,
+  signingKeyFromSeed,
+  str,
+  TRE_NAME,
+} from "../protocol/index.js";
+
+const userKey: Check<string> = (v, path) => {
+  const s = str({ min: 56, max: 56 })(v, path);
+  if (!isPublicKey(s) || !s.startsWith("U"))
+    throw new FieldError(path, "is not an nkey user public key (U…)");
+  return s;
+};
+const personName = str({
+  min: 1,
+  max: 64,
+  pattern: PROJECT_NAME,
+  what: "a name (lower case, digits, _ and -)",
+});
+const identifier = str({ min: 1, max: 63, pattern: IDENTIFIER, what: "an identifier (letters, digits, _)" });
+const analysisKinds = ["count", "summary", "histogram", "crosstab", "regression", "container"] as const;
+
+const project = obj({
+  name: str({ min: 1, max: 64, pattern: PROJECT_NAME, what: "a project name" }),
+  /** Researchers (names from `researchers`) the TRE lets run tasks for this project. */
+  researchers: arr(personName, { min: 1, max: 10_000, unique: true }),
+  /** Analysis kinds allowed for this project. */
+  analyses: arr(literal(...analysisKinds), { min: 1, max: 6, unique: true }),
+  /** Datasets (names from `datasets`) this project may read. */
+  datasets: arr(identifier, { max: 100, unique: true }),
+  /** Container images this project may run, pinned by digest (only with analysis `container`). */
+  images: optional(
+    arr(str({ max: 300, pattern: IMAGE_REF, what: "an image pinned by digest" }), { max: 100 }),
+  ),
+  /** The TRE's own approval end, ISO date or date-time; tasks after it are refused. Default: no end. */
+  until: optional(
+    str({
+      min: 10,
+      max: 40,
+      pattern: /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/,
+      what: "an ISO date",
+    }),
+  ),
+});
+
+export const leafConfigSchema = obj({
+  /** This TRE's name, as the hub knows it; also the leaf's JetStream domain. */
+  tre: str({ min: 1, max: 32, pattern: TRE_NAME, what: "a TRE name" }),
+  /** nats-server `server_name`. Default `leaf-<tre>`. */
+  name: optional(
+    str({ min: 1, max: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, what: "a server name" }),
+  ),
+  /** Interface the local listeners bind. Default 127.0.0.1: only the agent and TRE staff connect. */
+  host: optional(str({ min: 1, max: 255 })),
+  /** Local listener ports; -1 picks a free one. Defaults: client -1, monitor -1. */
+  ports: optional(
+    obj({
+      client: optional(int({ min: -1, max: 65_535 })),
+      monitor: optional(int({ min: -1, max: 65_535 })),
+    }),
+  ),
+  /** JetStream store, the generated server config and the airlock (owner-only). */
+  dataDir: str({ min: 1, max: 4096 }),
+  /** The TRE's signing nkey seed, made inside the TRE (`tremesh keygen`); only its public key leaves. */
+  signingKeyFile: str({ min: 1, max: 4096 }),
+  hub: obj({
+    /** The hub's leafnode URLs (TLS outside loopback). The TRE dials out; nothing dials in. */
+    urls: arr(str({ min: 1, max: 2048 }), { min: 1, max: 16 }),
+    user: str({ min: 1, max: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, what: "a user name" }),
+    passwordFile: str({ min: 1, max: 4096 }),
+    /** The hub's signing public key: the only key the agent accepts Dispatches and Cancels from. */
+    publicKey: userKey,
+  }),
+  /** Heartbeat interval, in ms. Default 10 000 (the hub calls a TRE offline after three missed beats). */
+  heartbeatIntervalMs: optional(int({ min: 500, max: 3_600_000 })),
+  /** Researchers the TRE itself knows, with their signing keys. */
+  researchers: optional(arr(obj({ name: personName, publicKey: userKey }), { max: 10_000 })),
+  /** The TRE's own approvals. A task for any other project is refused here whatever the hub says. */
+  projects: optional(arr(project, { max: 1000 })),
+  /** Reviewers (data owners) whose signed decisions release outputs. */
+  reviewers: optional(arr(obj({ name: personName, publicKey: userKey }), { max: 1000 })),
+});
+export type LeafConfigFile = Infer<typeof leafConfigSchema>;
+export type ProjectApproval = Omit<Infer<typeof project>, "until"> & { until?: number };
+
+/** leaf.yaml with paths resolved and secrets read. Holds secrets: never log it. */
+export interface LeafConfig {
+  file: string;
+  tre: string;
+  name: string;
+  host: string;
+  ports: { client: number; monitor: number };
+  dataDir: string;
+  treKey: SigningKey;
+  hub: { urls: string[]; credential: UserCredential; publicKey: string };
+  heartbeatIntervalMs: number;
+  researchers: { name: string; publicKey: string }[];
+  projects: ProjectApproval[];
+  reviewers: { name: string; publicKey: string }[];
+}
+
+export async function loadLeafConfig(file: string): Promise<LeafConfig> {
+  const loaded = await readYamlConfig(file);
+  const c = validateConfig(loaded, leafConfigSchema);
+  const researcherNames = new Set((c.researchers ?? []).map((r) => r.name));
+  const projects: ProjectApproval[] = (c.projects ?? []).map((p, i) => {
+    p.researchers.forEach((r, j) => {
+      if (!researcherNames.has(r)) {
+        throw new ConfigFileError(file, `projects[${i}].researchers[${j}]`, `${r} is not in \`researchers\``);
+      }
+    });
+    let until: number | undefined;
+    if (p.until !== undefined) {
+      until = Date.parse(p.until);
+      if (Number.isNaN(until))
+        throw new ConfigFileError(file, `projects[${i}].until`, `${p.until} is not a date`);
+    }
+    if (p.images && !p.analyses.includes("container")) {
+      throw new ConfigFileError(file, `projects[${i}].images`, "images need the `container` analysis");
+    }
+    const { until: _until, ...rest } = p;
+    return { ...rest, ...(until === undefined ? {} : { until }) };
+  });
+  const seed = await readSecretFile(loaded, "signingKeyFile", c.signingKeyFile);
+  let treKey: SigningKey;
+  try {
+    treKey = signingKeyFromSeed(seed);
+  } catch (cause) {
+    const problem = cause instanceof KeyFormatError ? cause.message : "not an nkey seed";
+    throw new ConfigFileError(file, "signingKeyFile", `${c.signingKeyFile}: ${problem}`, { cause });
+  }
+  return {
+    file,
+    tre: c.tre,
+    name: c.name ?? `leaf-${c.tre}`,
+    host: c.host ?? "127.0.0.1",
+    ports: { client: c.ports?.client ?? -1, monitor: c.ports?.monitor ?? -1 },
+    dataDir: configPath(loaded, c.dataDir),
+    treKey,
+    hub: {
+      urls: c.hub.urls,
+      credential: {
+        user: c.hub.user,
+        password: await readSecretFile(loaded, "hub.passwordFile", c.hub.passwordFile),
+      },
+      publicKey: c.hub.publicKey,
+    },
+    heartbeatIntervalMs: c.heartbeatIntervalMs ?? 10_000,
+    researchers: c.researchers ?? [],
+    projects,
+    reviewers: c.reviewers ?? [],
+  };
+}

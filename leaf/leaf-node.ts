@@ -1,0 +1,136 @@
+/**
+ * One running TRE leaf, as `tremesh leaf start` runs it: the leaf nats-server (config generated from
+ * leaf.yaml, owner-only in the data dir) dialling out to the hub, the DMZ streams (INBOX, OUTBOX), the
+ * controlled account's audit log and dead letters, and the TRE-signed heartbeat. The leaf's own
+ * internal users (system, DMZ agent, CTRL agent) get fresh random passwords on every start and exist only
+ * in the generated config and this process.
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import {
+  ensureAuditStream,
+  ensureDeadLetterStream,
+  type NatsServerHandle,
+  randomPassword,
+  resumeStaleSources,
+  startNatsServer,
+} from "../common/index.js";
+import { newId, sealEnvelope, streams, subjects } from "../protocol/index.js";
+import type { LeafConfig } from "./leaf-config.js";
+import { leafServerConfig } from "./server-config.js";
+import { ensureLeafStreams } from "./streams.js";
+
+export type LeafNodeEvent =
+  | { type: "ready"; clientUrl: string }
+  | { type: "sources-resumed"; stream: string; sources: string[] }
+  | { type: "error"; error: Error };
+
+export interface LeafNodeOptions {
+  onEvent?: (e: LeafNodeEvent) => void;
+  /** How often INBOX's source (the hub's TASKS) is checked and restarted when stale, in ms. Default 5 000. */
+  sourceCheckIntervalMs?: number;
+  /** Reported in heartbeats. Default "tremesh". */
+  agentVersion?: string;
+  /** How many tasks are running now, for heartbeats. Default: always 0 (no agent attached). */
+  running?: () => number;
+}
+
+export interface LeafNode extends AsyncDisposable {
+  readonly config: LeafConfig;
+  readonly server: NatsServerHandle;
+  /** The agent's connection in the DMZ account (intake and egress). */
+  readonly dmz: NatsConnection;
+  readonly dmzJsm: JetStreamManager;
+  /** The agent's connection in the controlled account (state, airlock, audit). */
+  readonly ctrl: NatsConnection;
+  readonly ctrlJsm: JetStreamManager;
+  stop(): Promise<void>;
+}
+
+export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions = {}): Promise<LeafNode> {
+  const emit = options.onEvent ?? (() => {});
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const internal = (user: string) => ({ user, password: randomPassword() });
+  const dmzUser = internal("tremesh-agent-dmz");
+  const ctrlUser = internal("tremesh-agent-ctrl");
+  const configText = leafServerConfig({
+    tre: config.tre,
+    serverName: config.name,
+    host: config.host,
+    clientPort: config.ports.client,
+    monitorPort: config.ports.monitor,
+    storeDir: join(config.dataDir, "jetstream"),
+    system: internal("tremesh-leaf-system"),
+    dmz: { users: [dmzUser] },
+    ctrl: { users: [ctrlUser] },
+    hub: { urls: config.hub.urls, credential: config.hub.credential },
+  });
+  const server = await startNatsServer({ name: "leaf", configText, dir: join(config.dataDir, "server") });
+  const stops: (() => Promise<unknown>)[] = [() => server.stop()];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    stops.length = 0;
+  };
+  try {
+    const open = async (u: { user: string; password: string }) => {
+      const nc = await connect({ servers: server.clientUrl, user: u.user, pass: u.password, name: u.user });
+      stops.push(() => nc.close());
+      return nc;
+    };
+    const dmz = await open(dmzUser);
+    const ctrl = await open(ctrlUser);
+    const dmzJsm = await jetstreamManager(dmz);
+    const ctrlJsm = await jetstreamManager(ctrl);
+    await ensureLeafStreams(dmzJsm, { tre: config.tre });
+    await ensureAuditStream(ctrlJsm, { scope: config.tre });
+    await ensureDeadLetterStream(ctrlJsm, config.tre);
+
+    let seq = 0;
+    const beat = () => {
+      const now = Date.now();
+      const envelope = sealEnvelope(
+        "heartbeat",
+        {
+          id: newId(now),
+          iat: now,
+          exp: now + 3 * config.heartbeatIntervalMs,
+          tre: config.tre,
+          seq: seq++,
+          agentVersion: options.agentVersion ?? "tremesh",
+          running: options.running?.() ?? 0,
+        },
+        config.treKey,
+      );
+      dmz.publish(subjects.heartbeat(config.tre), envelope);
+    };
+    beat();
+    const heartbeat = setInterval(beat, config.heartbeatIntervalMs);
+    stops.push(async () => clearInterval(heartbeat));
+
+    const sourceCheck = setInterval(() => {
+      resumeStaleSources(dmzJsm, streams.inbox)
+        .then((sources) => {
+          if (sources.length > 0) emit({ type: "sources-resumed", stream: streams.inbox, sources });
+        })
+        .catch(() => undefined); // the hub may be away; the next round tries again
+    }, options.sourceCheckIntervalMs ?? 5_000);
+    stops.push(async () => clearInterval(sourceCheck));
+
+    emit({ type: "ready", clientUrl: server.clientUrl });
+    return {
+      config,
+      server,
+      dmz,
+      dmzJsm,
+      ctrl,
+      ctrlJsm,
+      stop: stopAll,
+      [Symbol.asyncDispose]: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Replies of the hub's researcher API (`subjects.cancelRequest`, `subjects.query`). Like submission
+ * replies they travel back on the researcher's own inbox unsigned; the releases they carry are the
+ * TRE-signed envelopes, which the researcher verifies before using anything in them.
+ */
+import { RejectCode } from "./errors.js";
+import { childStates, id, treName } from "./messages.js";
+import { arr, bool, bytes, type Infer, int, literal, obj, optional, str, tagged } from "./validate.js";
+
+/** Why the hub refused a researcher request, beyond the envelope checks of `RejectCode`. */
+export const ApiErrorCode = {
+  ...RejectCode,
+  /** No such task of the signer's: another researcher's task is answered the same way, so ids reveal nothing. */
+  notFound: "not_found",
+  /** The request is well signed but asks for something this service does not do (a query without its task id). */
+  badRequest: "bad_request",
+  /** Every TRE of the task has already ended it: nothing left to cancel. */
+  alreadyEnded: "already_ended",
+  /** The hub could not answer now; retry. */
+  unavailable: "unavailable",
+} as const;
+export type ApiErrorCode = (typeof ApiErrorCode)[keyof typeof ApiErrorCode];
+
+const MAX_TIME = 8_640_000_000_000_000;
+const time = int({ min: 0, max: MAX_TIME });
+
+export const parentStates = [
+  "submitted",
+  "dispatched",
+  "running",
+  "completed",
+  "partial",
+  "failed",
+  "cancelled",
+] as const;
+
+const childEvent = obj({
+  state: literal(...childStates),
+  at: time,
+  /** Who made the transition: `hub`, or the TRE's signer and its actor (`tre:a/agent`, `tre:a/reviewer:bob`). */
+  actor: str({ min: 1, max: 300 }),
+  reason: optional(str({ max: 2000 })),
+});
+
+const childView = obj({
+  tre: treName,
+  state: literal(...childStates),
+  history: arr(childEvent, { max: 1000 }),
+});
+
+/** A task as its researcher sees it: the parent state and every TRE's child state with who, when and why. */
+const taskView = obj({
+  taskId: id,
+  project: str({ min: 1, max: 64 }),
+  researcher: str({ min: 1, max: 64 }),
+  tres: arr(treName, { min: 1, max: 256 }),
+  kind: str({ min: 1, max: 32 }),
+  title: optional(str({ max: 200 })),
+  state: literal(...parentStates),
+  submittedAt: time,
+  updatedAt: time,
+  children: arr(childView, { max: 256 }),
+});
+
+/** One TRE as the hub last heard of it (from its signed heartbeats). */
+const treLiveness = obj({
+  tre: treName,
+  online: bool(),
+  /** When the hub last verified a heartbeat from it; absent when never. */
+  lastSeen: optional(time),
+  running: optional(int({ min: 0, max: 1_000_000 })),
+  agentVersion: optional(str({ max: 64 })),
+});
+
+const ok = obj({
+  status: literal("ok"),
+  task: optional(taskView),
+  /** TRE-signed Release envelopes, verbatim, for `releases`. */
+  releases: optional(
+    arr(obj({ tre: treName, envelope: bytes({ min: 1, max: 8 * 1024 * 1024 }) }), { max: 256 }),
+  ),
+  tres: optional(arr(treLiveness, { max: 1000 })),
+  /** For a cancel request: the TREs a Cancel was sent to. */
+  cancelled: optional(arr(treName, { max: 256 })),
+});
+
+const error = obj({
+  status: literal("error"),
+  code: literal(...Object.values(ApiErrorCode)),
+  message: str({ max: 2000 }),
+});
+
+export const apiReply = tagged("status", { ok, error });
+export type ApiReply = Infer<typeof apiReply>;
+export type TaskView = Infer<typeof taskView>;
+export type ChildView = Infer<typeof childView>;
+export type TreLiveness = Infer<typeof treLiveness>;
+export type ParentState = (typeof parentStates)[number];
