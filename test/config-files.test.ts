@@ -1,0 +1,164 @@
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
+import { writeFederation } from "../cli/federation-files.js";
+import { run } from "../cli/main.js";
+import { ConfigFileError } from "../common/index.js";
+import { loadHubConfig } from "../hub/index.js";
+import { loadLeafConfig } from "../leaf/index.js";
+
+let dir: string;
+let hubFile: string;
+let leafFile: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tremesh-config-"));
+  const files = await writeFederation(dir, {
+    tres: ["a", "b"],
+    leafExtra: () => ({
+      projects: [{ name: "diabetes", researchers: ["alice"], analyses: ["count"], datasets: ["patients"] }],
+    }),
+  });
+  hubFile = files.hubConfig;
+  leafFile = files.leafConfigs.a!;
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Writes a changed copy of a config beside the original (so its relative secret paths still resolve). */
+async function variant(file: string, change: (c: Record<string, unknown>) => void): Promise<string> {
+  const config = parse(await readFile(file, "utf8")) as Record<string, unknown>;
+  change(config);
+  const path = join(dir, `variant-${Math.random().toString(36).slice(2)}.yaml`);
+  await writeFile(path, stringify(config));
+  return path;
+}
+
+async function loadError(load: (f: string) => Promise<unknown>, file: string): Promise<ConfigFileError> {
+  const error = await load(file).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ConfigFileError);
+  return error as ConfigFileError;
+}
+
+describe("hub.yaml", () => {
+  it("loads a generated config with its secrets", async () => {
+    const config = await loadHubConfig(hubFile);
+    expect(config.tres.map((t) => t.name)).toEqual(["a", "b"]);
+    expect(config.tres[0]!.leaf.password.length).toBeGreaterThanOrEqual(16);
+    expect(config.hubKey.publicKey).toMatch(/^U/);
+  });
+
+  it.each([
+    ["a missing field", (c: Record<string, unknown>) => delete c.dataDir, "dataDir", "is required"],
+    [
+      "a bad TRE name",
+      (c: Record<string, unknown>) => ((c.tres as { name: string }[])[1]!.name = "B_2"),
+      "tres[1].name",
+      "is not a TRE name",
+    ],
+    [
+      "a TRE key that is not a user key",
+      (c: Record<string, unknown>) => ((c.tres as { publicKey: string }[])[0]!.publicKey = "X".repeat(56)),
+      "tres[0].publicKey",
+      "not an nkey user public key",
+    ],
+    [
+      "a typo in a field name",
+      (c: Record<string, unknown>) => (c.dataDri = "x"),
+      "dataDri",
+      "is not a known field",
+    ],
+    [
+      "a TRE listed twice",
+      (c: Record<string, unknown>) => (c.tres as unknown[]).push((c.tres as unknown[])[0]),
+      "tres[2].name",
+      "appears twice",
+    ],
+    [
+      "a missing secret file",
+      (c: Record<string, unknown>) => ((c.admins as { passwordFile: string }[])[0]!.passwordFile = "./nope"),
+      "admins[0].passwordFile",
+      "cannot read ./nope (ENOENT)",
+    ],
+  ])("names the field for %s", async (_what, change, field, problem) => {
+    const error = await loadError(loadHubConfig, await variant(hubFile, change));
+    expect(error.field).toBe(field);
+    expect(error.message).toContain(problem);
+  });
+
+  it("refuses a secret file that other users can read", async () => {
+    const secret = join(dir, "secrets", "admin.password");
+    await chmod(secret, 0o644);
+    try {
+      const error = await loadError(loadHubConfig, hubFile);
+      expect(error.message).toMatch(/admin\.password can be read by other users \(mode 644\); chmod 600 it/);
+    } finally {
+      await chmod(secret, 0o600);
+    }
+  });
+
+  it("refuses a file that is not YAML, naming the line", async () => {
+    const bad = join(dir, "bad.yaml");
+    await writeFile(bad, "name: hub\ntres: [a,\n  - b: }\n");
+    const error = await loadError(loadHubConfig, bad);
+    expect(error.message).toMatch(/bad\.yaml: not valid YAML at line \d/);
+  });
+
+  it("makes `tremesh hub start` exit with the bad-input code and one clear line", async () => {
+    const bad = await variant(hubFile, (c) => delete c.signingKeyFile);
+    const err: string[] = [];
+    const code = await run(["hub", "start", "--config", bad], { out: () => {}, err: (l) => err.push(l) });
+    expect(code).toBe(3);
+    expect(err).toEqual([`tremesh hub: ${bad}: signingKeyFile: is required`]);
+  });
+});
+
+describe("leaf.yaml", () => {
+  it("loads the TRE's identity, pinned hub key and approvals", async () => {
+    const config = await loadLeafConfig(leafFile);
+    expect(config.tre).toBe("a");
+    expect(config.hub.publicKey).toMatch(/^U/);
+    expect(config.projects).toEqual([
+      { name: "diabetes", researchers: ["alice"], analyses: ["count"], datasets: ["patients"] },
+    ]);
+  });
+
+  it("refuses an approval naming a researcher the TRE does not know", async () => {
+    const bad = await variant(leafFile, (c) => {
+      (c.projects as { researchers: string[] }[])[0]!.researchers.push("mallory");
+    });
+    const error = await loadError(loadLeafConfig, bad);
+    expect(error.field).toBe("projects[0].researchers[1]");
+    expect(error.message).toContain("mallory is not in `researchers`");
+  });
+
+  it("refuses an analysis kind it does not know and a bad until date", async () => {
+    const kind = await variant(leafFile, (c) => {
+      (c.projects as { analyses: string[] }[])[0]!.analyses = ["sql"];
+    });
+    expect((await loadError(loadLeafConfig, kind)).field).toBe("projects[0].analyses[0]");
+    const until = await variant(leafFile, (c) => {
+      (c.projects as { until: string }[])[0]!.until = "next year";
+    });
+    expect((await loadError(loadLeafConfig, until)).field).toBe("projects[0].until");
+  });
+
+  it("refuses a signing key file that does not hold an nkey seed", async () => {
+    const seed = join(dir, "secrets", "not-a-seed");
+    await writeFile(seed, "hello\n", { mode: 0o600 });
+    const bad = await variant(leafFile, (c) => {
+      c.signingKeyFile = "./secrets/not-a-seed";
+    });
+    const error = await loadError(loadLeafConfig, bad);
+    expect(error.field).toBe("signingKeyFile");
+    expect(error.message).toContain("not a valid nkey seed");
+    expect(error.message).not.toContain("hello");
+  });
+});

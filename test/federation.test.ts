@@ -1,0 +1,255 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { jetstream } from "@nats-io/jetstream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sendSubmission, signSubmission } from "../aggregator/index.js";
+import { waitFor } from "../common/index.js";
+import { loadHubConfig, startHubServices } from "../hub/index.js";
+import {
+  newId,
+  openEnvelope,
+  sealEnvelope,
+  streams,
+  subjects,
+  type TaskView,
+  TrustStore,
+} from "../protocol/index.js";
+import { type Federation, startFederation } from "./harness/federation.js";
+import { storedEntries, waitForSettledStream } from "./harness/stream-contents.js";
+
+const DAY = 86_400_000;
+let fed: Federation;
+let countFile: string;
+
+/** Publishes a TRE-signed status event from inside TRE `tre` (as its agent will), into OUTBOX. */
+async function treStatus(tre: string, taskId: string, state: "received" | "cancelled", reason: string) {
+  const leaf = fed.leaves.get(tre)!;
+  const now = Date.now();
+  const envelope = sealEnvelope(
+    "status",
+    { id: newId(now), iat: now, exp: now + DAY, taskId, tre, state, actor: "agent", reason },
+    leaf.config.treKey,
+  );
+  await jetstream(leaf.dmz).publish(subjects.status(tre, taskId), envelope, {
+    msgID: `status.${tre}.${taskId}.${state}`,
+  });
+}
+
+async function statusOf(taskId: string, profile = "alice"): Promise<TaskView> {
+  const r = await fed.cli(["status", taskId, "--json"], profile);
+  expect(r.err).toEqual([]);
+  return JSON.parse(r.out.join("\n")) as TaskView;
+}
+
+async function submitCount(tres: string): Promise<string> {
+  const r = await fed.cli(["submit", "--project", "diabetes", "--tres", tres, countFile], "alice");
+  expect(r).toMatchObject({ code: 0, err: [] });
+  return r.out[0]!;
+}
+
+beforeAll(async () => {
+  fed = await startFederation({
+    tres: ["a", "b", "c"],
+    researchers: ["alice", "bob"],
+    heartbeatIntervalMs: 500,
+    offlineAfterMs: 2_000,
+  });
+  countFile = join(fed.files.dir, "count.json");
+  await writeFile(countFile, JSON.stringify({ kind: "count", dataset: "patients", groupBy: ["sex"] }));
+  for (const name of ["alice", "bob"]) {
+    const r = await fed.cli([
+      "admin",
+      "researcher",
+      "add",
+      name,
+      "--public-key",
+      fed.files.researcherKeys[name]!,
+    ]);
+    expect(r.code).toBe(0);
+  }
+  const r = await fed.cli([
+    "admin",
+    "project",
+    "add",
+    "diabetes",
+    "--tres",
+    "a,b",
+    "--members",
+    "alice",
+    "--until",
+    new Date(Date.now() + 30 * DAY).toISOString(),
+  ]);
+  expect(r).toMatchObject({ code: 0, err: [] });
+});
+
+afterAll(async () => {
+  await fed?.[Symbol.asyncDispose]();
+});
+
+describe("a federation started from hub.yaml and leaf.yaml", () => {
+  it("delivers a researcher's task to the TREs it names, and shows each TRE's state with who, when and why", async () => {
+    const taskId = await submitCount("a,b");
+    for (const tre of ["a", "b"]) {
+      const jsm = fed.leaves.get(tre)!.dmzJsm;
+      await waitFor(`the dispatch in ${tre}'s INBOX`, async () =>
+        (await storedEntries(jsm, streams.inbox)).some((e) => e.subject.endsWith(taskId)),
+      );
+      await waitForSettledStream(jsm, streams.inbox, (await jsm.streams.info(streams.inbox)).state.messages);
+      const entries = (await storedEntries(jsm, streams.inbox)).filter((e) => e.subject.endsWith(taskId));
+      expect(entries.map((e) => e.subject)).toEqual([subjects.dispatch(tre, taskId)]);
+    }
+    const cEntries = await storedEntries(fed.leaves.get("c")!.dmzJsm, streams.inbox);
+    expect(cEntries.filter((e) => e.subject.endsWith(taskId))).toEqual([]);
+
+    await treStatus("a", taskId, "received", "dispatch verified against the pinned hub key");
+    const view = await waitFor("a's received event at the hub", async () => {
+      const v = await statusOf(taskId);
+      return v.children.find((c) => c.tre === "a")?.state === "received" ? v : undefined;
+    });
+    expect(view).toMatchObject({ taskId, project: "diabetes", researcher: "alice", state: "running" });
+    const a = view.children.find((c) => c.tre === "a")!;
+    expect(a.history.map((h) => [h.state, h.actor])).toEqual([
+      ["queued", "hub"],
+      ["received", "tre:a/agent"],
+    ]);
+    expect(a.history[1]!.reason).toBe("dispatch verified against the pinned hub key");
+    expect(a.history[1]!.at).toBeGreaterThanOrEqual(a.history[0]!.at);
+    expect(view.children.find((c) => c.tre === "b")!.state).toBe("queued");
+
+    const text = await fed.cli(["status", taskId], "alice");
+    expect(text.out.join("\n")).toMatch(
+      /a: received\n.*queued\s+hub\n.*received\s+tre:a\/agent — dispatch verified/,
+    );
+  });
+
+  it("answers another researcher's status or cancel of the task exactly as for an unknown task", async () => {
+    const taskId = await submitCount("a");
+    const bob = await fed.cli(["status", taskId], "bob");
+    expect(bob.code).toBe(1);
+    expect(bob.err[0]).toBe(`tremesh status: no task ${taskId} of yours (not_found)`);
+    const unknown = await fed.cli(["status", newId()], "bob");
+    expect(unknown.err[0]).toMatch(/of yours \(not_found\)$/);
+    const cancel = await fed.cli(["cancel", taskId], "bob");
+    expect(cancel.code).toBe(1);
+    expect((await statusOf(taskId)).children[0]!.state).toBe("queued");
+  });
+
+  it("refuses a submission from a researcher who is not on the project, with the reason", async () => {
+    const r = await fed.cli(["submit", "--project", "diabetes", "--tres", "a", countFile], "bob");
+    expect(r.code).toBe(5);
+    expect(r.err[0]).toBe("tremesh submit: rejected (not_a_member): bob is not a member of diabetes");
+  });
+
+  it("sends a cancel to each TRE as a hub-signed Cancel; the TREs' cancelled events end the task", async () => {
+    const taskId = await submitCount("a,b");
+    const r = await fed.cli(["cancel", taskId, "--reason", "wrong dataset", "--json"], "alice");
+    expect(JSON.parse(r.out[0]!)).toEqual({ taskId, cancelRequested: ["a", "b"] });
+
+    const hubTrust = new TrustStore().add({ publicKey: fed.files.hubPublicKey, role: "hub", name: "hub" });
+    for (const tre of ["a", "b"]) {
+      const jsm = fed.leaves.get(tre)!.dmzJsm;
+      const cancel = await waitFor(`the cancel in ${tre}'s INBOX`, async () =>
+        (await storedEntries(jsm, streams.inbox)).find((e) => e.subject === subjects.cancel(tre, taskId)),
+      );
+      const msg = await jsm.streams.getMessage(streams.inbox, { seq: cancel.seq });
+      const opened = openEnvelope(msg!.data, { trust: hubTrust, expect: "cancel", tre });
+      expect(opened.ok && opened.value.type === "cancel" && opened.value.body).toMatchObject({
+        taskId,
+        tre,
+        reason: "wrong dataset",
+      });
+    }
+    let view = await statusOf(taskId);
+    expect(view.children.map((c) => c.state)).toEqual(["cancel_requested", "cancel_requested"]);
+    expect(view.children[0]!.history[1]).toMatchObject({ actor: "hub/alice", reason: "wrong dataset" });
+
+    await treStatus("a", taskId, "cancelled", "cancelled before it ran");
+    await treStatus("b", taskId, "cancelled", "cancelled before it ran");
+    view = await waitFor("the task cancelled", async () => {
+      const v = await statusOf(taskId);
+      return v.state === "cancelled" ? v : undefined;
+    });
+    expect(view.children.map((c) => c.state)).toEqual(["cancelled", "cancelled"]);
+    const again = await fed.cli(["cancel", taskId], "alice");
+    expect(again.err[0]).toMatch(/has ended at every TRE \(already_ended\)$/);
+  });
+
+  it("lets a researcher's connection call the researcher services only, and read only its own inbox", async () => {
+    const bob = await fed.connect("bob");
+    for (const subject of ["_INBOX_alice.>", subjects.treInbound("a"), "tremesh.>", "$JS.API.>"]) {
+      const sub = bob.subscribe(subject);
+      const closed = await sub.closed;
+      expect(String(closed), subject).toMatch(/Permissions Violation for Subscription/);
+    }
+    // A researcher cannot write into a TRE's TASKS stream either, nor reach JetStream at all.
+    await expect(bob.request(`$JS.API.INFO`, undefined, { timeout: 2_000 })).rejects.toThrow();
+  });
+
+  it("shows which TREs are online from their signed heartbeats, and a stopped TRE as offline", async () => {
+    const online = await fed.cli(["tres", "--json"], "alice");
+    const list = JSON.parse(online.out.join("\n")) as { tre: string; online: boolean }[];
+    expect(list.map((t) => [t.tre, t.online])).toEqual([
+      ["a", true],
+      ["b", true],
+      ["c", true],
+    ]);
+    await fed.stopLeaf("c");
+    await waitFor(
+      "c to count as offline",
+      async () => {
+        const r = await fed.cli(["tres", "--json"], "alice");
+        return (
+          (JSON.parse(r.out.join("\n")) as { tre: string; online: boolean }[]).find((t) => t.tre === "c")
+            ?.online === false
+        );
+      },
+      { timeoutMs: 15_000 },
+    );
+    await fed.startLeaf("c");
+  });
+
+  it("runs two hub service instances side by side without dispatching any task twice", async () => {
+    const admin = await fed.connect("admin");
+    const second = await startHubServices({
+      nc: admin,
+      hubKey: (await loadHubConfig(fed.files.hubConfig)).hubKey,
+      tres: Object.entries(fed.files.trePublicKeys).map(([name, publicKey]) => ({ name, publicKey })),
+      sourceCheckIntervalMs: 0,
+    });
+    try {
+      const alice = await fed.connect("alice");
+      const key = (await fed.profile("alice")).key!;
+      const before = (await fed.leaves.get("a")!.dmzJsm.streams.info(streams.inbox)).state.messages;
+      const ids: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const envelope = signSubmission(key, {
+          project: "diabetes",
+          tres: ["a", "b"],
+          analysis: { kind: "count", dataset: "patients" },
+        });
+        const reply = await sendSubmission(alice, envelope);
+        expect(reply.status).toBe("accepted");
+        if (reply.status === "accepted") ids.push(reply.taskId);
+        // The same submission again (a retry) lands on whichever instance, and is the same task.
+        expect(await sendSubmission(alice, envelope)).toMatchObject({ status: "accepted", duplicate: true });
+      }
+      const jsm = fed.leaves.get("a")!.dmzJsm;
+      await waitForSettledStream(jsm, streams.inbox, before + 20);
+      const dispatched = (await storedEntries(jsm, streams.inbox)).filter((e) =>
+        ids.some((id) => e.subject === subjects.dispatch("a", id)),
+      );
+      expect(dispatched).toHaveLength(20);
+      expect(new Set(dispatched.map((e) => e.subject)).size).toBe(20);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it("keeps an intact hash-chained audit log of what it decided", async () => {
+    const r = await fed.cli(["audit", "verify", "--json"]);
+    const result = JSON.parse(r.out[0]!) as { ok: boolean; count: number };
+    expect(r.code).toBe(0);
+    expect(result.ok).toBe(true);
+    expect(result.count).toBeGreaterThan(10);
+  });
+});

@@ -1,0 +1,116 @@
+/**
+ * A federation run as operators run it: files written by `writeFederation` (hub.yaml, leaf-<tre>.yaml,
+ * profiles, 0600 secrets), then the real `startHubNode` / `startLeafNode` from those files, and the CLI
+ * driven in-process with `run(argv)`. Everything is stopped and removed on disposal, even on failure.
+ *
+ * @example
+ * await using fed = await startFederation({ tres: ["a", "b"] });
+ * const r = await fed.cli(["status", taskId], "alice");
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { type FederationFiles, type FederationPlan, writeFederation } from "../../cli/federation-files.js";
+import { run } from "../../cli/main.js";
+import { connectProfile, loadProfile, type Profile } from "../../cli/profile.js";
+import { fetchLeafz, waitFor } from "../../common/index.js";
+import { type HubNode, loadHubConfig, startHubNode, treAccountName } from "../../hub/index.js";
+import { type LeafNode, loadLeafConfig, startLeafNode } from "../../leaf/index.js";
+
+export interface CliResult {
+  code: number;
+  out: string[];
+  err: string[];
+}
+
+export interface Federation extends AsyncDisposable {
+  readonly files: FederationFiles;
+  readonly hub: HubNode;
+  readonly leaves: Map<string, LeafNode>;
+  /** Runs `tremesh <argv>` in-process with the named profile (`admin` or a researcher). */
+  cli(argv: string[], profile?: string): Promise<CliResult>;
+  profile(name: string): Promise<Profile>;
+  /** A hub connection with the named profile, closed on disposal. */
+  connect(profile: string): Promise<NatsConnection>;
+  startLeaf(tre: string): Promise<LeafNode>;
+  stopLeaf(tre: string): Promise<void>;
+  /** Waits until `tre`'s leaf link is up on the hub. */
+  waitForLink(tre: string): Promise<void>;
+}
+
+export interface FederationOptions extends FederationPlan {
+  /** TREs whose leaf is started at once. Default: all. */
+  startLeaves?: readonly string[];
+}
+
+export async function startFederation(options: FederationOptions): Promise<Federation> {
+  const dir = await mkdtemp(join(tmpdir(), "tremesh-fed-"));
+  const leaves = new Map<string, LeafNode>();
+  const connections: NatsConnection[] = [];
+  let hub: HubNode | undefined;
+  const dispose = async () => {
+    await Promise.allSettled(connections.map((nc) => nc.close()));
+    await Promise.allSettled([...leaves.values()].map((l) => l.stop()));
+    await hub?.stop().catch(() => undefined);
+    if (process.env.TREMESH_KEEP_TMP !== "1") await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    const files = await writeFederation(dir, options);
+    const hubNode = await startHubNode(await loadHubConfig(files.hubConfig), {
+      sourceCheckIntervalMs: 1_000,
+    });
+    hub = hubNode;
+    const waitForLink = async (tre: string) => {
+      await waitFor(
+        `TRE ${tre}'s leaf link`,
+        async () =>
+          (await fetchLeafz(hubNode.server.monitorUrl!)).leafs.some((l) => l.account === treAccountName(tre)),
+        { timeoutMs: 20_000 },
+      );
+    };
+    const startLeaf = async (tre: string) => {
+      const path = files.leafConfigs[tre];
+      if (!path) throw new RangeError(`no TRE ${tre}`);
+      const node = await startLeafNode(await loadLeafConfig(path), { sourceCheckIntervalMs: 1_000 });
+      leaves.set(tre, node);
+      await waitForLink(tre);
+      return node;
+    };
+    for (const tre of options.startLeaves ?? options.tres) await startLeaf(tre);
+
+    const fed: Federation = {
+      files,
+      hub: hubNode,
+      leaves,
+      cli: async (argv, profile = "admin") => {
+        const out: string[] = [];
+        const err: string[] = [];
+        const path = files.profiles[profile];
+        if (!path) throw new RangeError(`no profile ${profile}`);
+        const code = await run([...argv, "--profile", path], {
+          out: (l) => out.push(l),
+          err: (l) => err.push(l),
+        });
+        return { code, out, err };
+      },
+      profile: (name) => loadProfile(files.profiles[name]),
+      connect: async (name) => {
+        const nc = await connectProfile(await loadProfile(files.profiles[name]));
+        connections.push(nc);
+        return nc;
+      },
+      startLeaf,
+      stopLeaf: async (tre) => {
+        await leaves.get(tre)?.stop();
+        leaves.delete(tre);
+      },
+      waitForLink,
+      [Symbol.asyncDispose]: dispose,
+    };
+    return fed;
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+}
