@@ -66,11 +66,11 @@ describe("hubServerConfig", () => {
     expect(text).toContain(
       `subject: "$JS.API.CONSUMER.CREATE.${streams.results("north-1")}.>"\n        }\n        to: "$JS.TRE-north-1.API.CONSUMER.CREATE.${streams.results("north-1")}.>"`,
     );
-    // FED exports nothing: no TRE account imports anything.
+    // FED exports only the three researcher services, to RESEARCH: no TRE account imports anything.
     const tre = text.slice(text.indexOf("  TRE_a: {"), text.indexOf("leafnodes: {"));
     expect(tre).not.toContain("imports");
     const grantedTo = [...text.matchAll(/accounts: \[\n\s*"([^"]+)"\n\s*\]/g)].map((m) => m[1]);
-    expect(grantedTo).toEqual(Array(10).fill("FED"));
+    expect(grantedTo.sort()).toEqual([...Array(10).fill("FED"), ...Array(3).fill("RESEARCH")]);
   });
 
   it("refuses a TRE named like the hub's JetStream domain", () => {

@@ -52,6 +52,27 @@ export {
   type Submission,
 } from "./messages.js";
 export { isTaskId, isTreName, PROJECT_NAME, TRE_NAME, ULID } from "./names.js";
+export {
+  type AnalysisOutput,
+  analysisOutput,
+  type CellKey,
+  type CountOutput,
+  type CrosstabOutput,
+  compareKeys,
+  compareKeyValues,
+  DEFAULT_MAX_OUTPUT_BYTES,
+  decodeOutput,
+  encodeOutput,
+  type HistogramOutput,
+  INTERCEPT_TERM,
+  type KeyValue,
+  OUTPUT_MEDIA_TYPE,
+  type OutputKind,
+  type RegressionOutput,
+  regressionTerms,
+  type SummaryOutput,
+  type Suppression,
+} from "./outputs.js";
 export { MemoryReplayGuard, type ReplayGuard } from "./replay-guard.js";
 export { SubmitRejectCode, type SubmitReply, submitReply } from "./replies.js";
 export {

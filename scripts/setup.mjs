@@ -5,7 +5,8 @@
 //      lock entries for every platform's optional binaries, which a registry mirror without
 //      them cannot provide;
 //   2. a nats-server >= 2.10 (see setup-nats-server.mjs);
-//   3. with --build, the TypeScript build in dist/.
+//   3. PostgreSQL's server binaries, for the tests' throw-away clusters (see setup-postgres.mjs);
+//   4. with --build, the TypeScript build in dist/.
 // Plain Node with no dependencies, because it runs before they are installed.
 import { spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
@@ -33,6 +34,14 @@ if (!existsSync(stamp) || statSync(stamp).mtimeMs < statSync(lock).mtimeMs) {
 const { ensureNatsServer } = await import("./setup-nats-server.mjs");
 try {
   await ensureNatsServer({ quiet: false });
+} catch (error) {
+  console.error(`setup: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}
+
+const { ensurePostgres } = await import("./setup-postgres.mjs");
+try {
+  await ensurePostgres({ quiet: false });
 } catch (error) {
   console.error(`setup: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);

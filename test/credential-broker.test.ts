@@ -1,0 +1,255 @@
+/**
+ * The credential broker on a real PostgreSQL cluster: what a task role can and cannot do, that it is
+ * gone after release, that sweep() clears a crash's leftovers, and that the password never shows up
+ * where it should not (statement text, stored verifier, logs of the credential, error messages).
+ */
+import { inspect } from "node:util";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type DatasetDefinition,
+  ExecutorFailed,
+  generatePatients,
+  patientProfiles,
+  QueryExecutor,
+  SYNTHETIC_PATIENT_COLUMNS,
+  writePatientsPostgres,
+} from "../executors/index.js";
+import { CredentialBroker, CredentialBrokerError, scramVerifier } from "../leaf/credential-broker.js";
+import { newId } from "../protocol/index.js";
+import { type PostgresHandle, startPostgres } from "./harness/postgres.js";
+import { uniqueToken } from "./harness/unique.js";
+
+let server: PostgresHandle;
+let admin: pg.Client;
+beforeAll(async () => {
+  server = await startPostgres();
+  admin = await server.connectAdmin();
+  await writePatientsPostgres(admin, generatePatients(patientProfiles.small, 11));
+  await admin.query("CREATE TABLE visits (patient_id text, visited date)");
+  await admin.query("INSERT INTO visits VALUES ('P000001', '2024-01-02')");
+  await admin.query("CREATE TABLE open_table (patient_id text, age int)");
+  await admin.query("GRANT SELECT ON open_table TO PUBLIC");
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const patients: DatasetDefinition = {
+  name: "patients",
+  engine: "postgres",
+  schema: "public",
+  table: "patients",
+  columns: { ...SYNTHETIC_PATIENT_COLUMNS },
+  identifiers: ["patient_id"],
+};
+
+function newBroker(prefix = `tb_${uniqueToken()}_`): CredentialBroker {
+  return new CredentialBroker({ postgres: { admin: server.adminConfig(), rolePrefix: prefix } });
+}
+
+async function connectAs(c: {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+}) {
+  // Field by field: the broker's password is not enumerable, so a spread would drop it.
+  const client = new pg.Client({
+    host: c.host,
+    port: c.port,
+    database: c.database,
+    user: c.user,
+    password: c.password,
+  });
+  client.on("error", () => {});
+  await client.connect();
+  return client;
+}
+
+async function roleExists(role: string): Promise<boolean> {
+  return ((await admin.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role])).rowCount ?? 0) > 0;
+}
+
+/** The SQLSTATE a statement fails with, or "ok". */
+async function outcome(client: pg.Client, sql: string): Promise<string> {
+  try {
+    await client.query(sql);
+    return "ok";
+  } catch (error) {
+    return String((error as { code?: unknown }).code);
+  }
+}
+
+describe("CredentialBroker", () => {
+  it("gives a task role that reads only the allowed columns of its tables, and cannot write", async () => {
+    const broker = newBroker();
+    await using issued = await broker.issue(newId(), [patients], 45_000);
+    if (issued.credential.kind !== "postgres") throw new Error("expected a postgres credential");
+    const task = await connectAs(issued.credential);
+    try {
+      expect(await outcome(task, "SELECT age, sex, region, bmi, smoker FROM public.patients")).toBe("ok");
+      const insufficientPrivilege = "42501";
+      expect(await outcome(task, "SELECT patient_id FROM public.patients")).toBe(insufficientPrivilege);
+      expect(await outcome(task, "SELECT postcode FROM public.patients")).toBe(insufficientPrivilege);
+      expect(await outcome(task, "SELECT * FROM public.patients")).toBe(insufficientPrivilege);
+      expect(await outcome(task, "SELECT count(*) FROM public.visits")).toBe(insufficientPrivilege);
+      const readOnly = "25006";
+      expect(await outcome(task, "UPDATE public.patients SET age = 1")).toBe(readOnly);
+      expect(await outcome(task, "CREATE TABLE public.mine (x int)")).toBe(readOnly);
+      expect(await outcome(task, "BEGIN READ WRITE; DELETE FROM public.patients; COMMIT")).toBe(
+        insufficientPrivilege,
+      );
+      await task.query("ROLLBACK").catch(() => {});
+      expect((await task.query("SHOW statement_timeout")).rows[0].statement_timeout).toBe("45s");
+      const { rows } = await admin.query(
+        "SELECT rolconnlimit, rolsuper, rolinherit, rolcreaterole, rolvaliduntil FROM pg_roles WHERE rolname = $1",
+        [issued.role],
+      );
+      expect(rows[0]).toMatchObject({
+        rolconnlimit: 2,
+        rolsuper: false,
+        rolinherit: false,
+        rolcreaterole: false,
+      });
+      expect((rows[0].rolvaliduntil as Date).getTime()).toBeGreaterThan(Date.now() + 45_000);
+      expect((rows[0].rolvaliduntil as Date).getTime()).toBeLessThan(Date.now() + 45_000 + 120_000);
+    } finally {
+      await task.end();
+    }
+  });
+
+  it("drops the role and ends its sessions on release, and release is idempotent", async () => {
+    const broker = newBroker();
+    const issued = await broker.issue(newId(), [patients], 30_000);
+    if (issued.credential.kind !== "postgres" || issued.role === undefined)
+      throw new Error("expected a role");
+    const task = await connectAs(issued.credential);
+    await issued.release();
+    expect(await roleExists(issued.role)).toBe(false);
+    expect(await outcome(task, "SELECT age FROM public.patients")).not.toBe("ok");
+    await issued.release();
+    await broker.release(issued.taskId);
+    await expect(connectAs(issued.credential)).rejects.toMatchObject({ code: "28P01" });
+  });
+
+  it("sweeps roles left by a crash, and only those with its prefix", async () => {
+    const prefix = `tb_${uniqueToken()}_`;
+    const crashed = newBroker(prefix);
+    const left = [
+      await crashed.issue(newId(), [patients], 30_000),
+      await crashed.issue(newId(), [patients], 30_000),
+    ];
+    const other = `tb_${uniqueToken()}_bystander`;
+    await admin.query(`CREATE ROLE ${pg.escapeIdentifier(other)}`);
+    const swept = await newBroker(prefix).sweep();
+    expect(swept.sort()).toEqual(left.map((l) => l.role).sort());
+    for (const l of left) expect(await roleExists(l.role ?? "")).toBe(false);
+    expect(await roleExists(other)).toBe(true);
+    expect(await newBroker(prefix).sweep()).toEqual([]);
+    await admin.query(`DROP ROLE ${pg.escapeIdentifier(other)}`);
+  });
+
+  it("refuses a table that PUBLIC can read beyond the allow-list, leaving no role behind", async () => {
+    const broker = newBroker();
+    const taskId = newId();
+    const open: DatasetDefinition = {
+      ...patients,
+      name: "open",
+      table: "open_table",
+      columns: { age: "numeric" },
+    };
+    const error = await broker.issue(taskId, [open], 30_000).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CredentialBrokerError);
+    expect((error as Error).message).toMatch(
+      /could also read 'patient_id' of public\.open_table, beyond the allow-list/,
+    );
+    expect(await roleExists(broker.roleName(taskId))).toBe(false);
+  });
+
+  it("keeps the password out of statements, serialisations and error messages", async () => {
+    const broker = newBroker();
+    const issued = await broker.issue(newId(), [patients], 30_000);
+    if (issued.credential.kind !== "postgres") throw new Error("expected a postgres credential");
+    const password = issued.credential.password;
+    expect(password.length).toBeGreaterThanOrEqual(40);
+    expect(JSON.stringify(issued)).not.toContain(password);
+    expect(inspect(issued, { depth: 5 })).not.toContain(password);
+    expect(Object.keys(issued.credential)).not.toContain("password");
+    // The server holds a SCRAM verifier, never the password.
+    const { rows } = await admin.query("SELECT rolpassword FROM pg_authid WHERE rolname = $1", [issued.role]);
+    expect(rows[0].rolpassword).toMatch(/^SCRAM-SHA-256\$4096:/);
+    expect(rows[0].rolpassword).not.toContain(password);
+    // A run with the credential after release fails without the password in anything it carries.
+    await issued.release();
+    const error = await new QueryExecutor()
+      .run({
+        taskId: issued.taskId,
+        analysis: { kind: "count", dataset: "patients" },
+        datasets: [patients],
+        credential: issued.credential,
+        timeoutMs: 10_000,
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ExecutorFailed);
+    expect((error as ExecutorFailed).message).toBe("PostgreSQL refused the task's credential");
+    expect(inspect(error, { depth: 10 })).not.toContain(password);
+    // A failed issue (no such table) reports the database's reason, and neither verifier nor password.
+    const missing: DatasetDefinition = { ...patients, table: "no_such_table" };
+    const issueError = await broker.issue(newId(), [missing], 30_000).catch((e: unknown) => e);
+    expect(issueError).toBeInstanceOf(CredentialBrokerError);
+    expect((issueError as Error).message).toMatch(/no_such_table.*does not exist/);
+    expect(inspect(issueError, { depth: 10 })).not.toMatch(/SCRAM-SHA-256|PASSWORD/);
+    expect(inspect(broker, { depth: 10 })).not.toContain(server.adminPassword);
+  });
+
+  it("gives file datasets a read-only-open credential and no role", async () => {
+    const broker = new CredentialBroker();
+    const file: DatasetDefinition = {
+      name: "p",
+      engine: "csv",
+      path: "/data/p.csv",
+      columns: { age: "numeric" },
+    };
+    await using issued = await broker.issue(newId(), [file], 1_000);
+    expect(issued.credential).toEqual({ kind: "read-only-file" });
+    expect(issued.role).toBeUndefined();
+    await expect(broker.issue(newId(), [file, patients], 1_000)).rejects.toThrow(
+      /either PostgreSQL datasets or files, not both/,
+    );
+    await expect(broker.issue(newId(), [patients], 1_000)).rejects.toThrow(
+      /no PostgreSQL admin connection is configured/,
+    );
+    await expect(broker.issue("x'; DROP ROLE postgres; --", [file], 1_000)).rejects.toThrow(/not a ULID/);
+  });
+
+  it("makes verifiers PostgreSQL accepts for login", async () => {
+    const role = `tb_${uniqueToken()}_manual`;
+    const password = "correct horse battery staple";
+    await admin.query(
+      `CREATE ROLE ${pg.escapeIdentifier(role)} LOGIN PASSWORD ${pg.escapeLiteral(scramVerifier(password))}`,
+    );
+    try {
+      const client = await connectAs({
+        host: server.host,
+        port: server.port,
+        database: server.database,
+        user: role,
+        password,
+      });
+      await client.end();
+      await expect(
+        connectAs({
+          host: server.host,
+          port: server.port,
+          database: server.database,
+          user: role,
+          password: "wrong",
+        }),
+      ).rejects.toMatchObject({ code: "28P01" });
+    } finally {
+      await admin.query(`DROP ROLE ${pg.escapeIdentifier(role)}`);
+    }
+  });
+});
