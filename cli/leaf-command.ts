@@ -24,6 +24,9 @@ export const leaf: Command = {
     const node = await startLeafNode(config, {
       onEvent: (e) => {
         if (e.type === "error") log.error(errorFields(e.error), "error");
+        else if (e.type === "agent" && e.event.type === "error") {
+          log.error({ taskId: e.event.taskId, ...errorFields(e.event.error) }, "agent error");
+        } else if (e.type === "agent") log.info({ tre: config.tre, ...e.event }, `agent ${e.event.type}`);
         else log.info({ tre: config.tre, ...e }, e.type);
       },
     });

@@ -31,6 +31,7 @@ import {
   type UserCredential,
   validateConfig,
 } from "../common/index.js";
+import { type DatasetDefinition, datasetDefinitions } from "../executors/index.js";
 import {
   arr,
   type Check,
@@ -125,6 +126,29 @@ export const leafConfigSchema = obj({
   projects: optional(arr(project, { max: 1000 })),
   /** Reviewers (data owners) whose signed decisions release outputs. */
   reviewers: optional(arr(obj({ name: personName, publicKey: userKey }), { max: 1000 })),
+  /** The datasets researchers may name, with their allowed and identifier columns (see executors/query/dataset.ts). */
+  datasets: optional(datasetDefinitions),
+  /**
+   * The TRE's PostgreSQL admin connection, used only by the credential broker to make one short-lived,
+   * column-limited role per task; the executor never sees it. Needed when a dataset has engine `postgres`.
+   */
+  postgres: optional(
+    obj({
+      host: str({ min: 1, max: 255 }),
+      port: optional(int({ min: 1, max: 65_535 })),
+      database: str({ min: 1, max: 63 }),
+      user: str({ min: 1, max: 63 }),
+      passwordFile: str({ min: 1, max: 4096 }),
+      /** Prefix of the per-task roles; agents sharing a cluster need different ones. Default "tremesh_task_". */
+      rolePrefix: optional(
+        str({ min: 1, max: 30, pattern: /^[a-z_][a-z0-9_]{0,29}$/, what: "a role prefix" }),
+      ),
+    }),
+  ),
+  /** Wall-clock budget of one task's execution, in ms. Default 600 000 (10 minutes). */
+  taskTimeoutMs: optional(int({ min: 1000, max: 86_400_000 })),
+  /** Tasks executing at once. Default 2. */
+  maxConcurrentTasks: optional(int({ min: 1, max: 64 })),
 });
 export type LeafConfigFile = Infer<typeof leafConfigSchema>;
 export type ProjectApproval = Omit<Infer<typeof project>, "until"> & { until?: number };
@@ -143,11 +167,34 @@ export interface LeafConfig {
   researchers: { name: string; publicKey: string }[];
   projects: ProjectApproval[];
   reviewers: { name: string; publicKey: string }[];
+  datasets: DatasetDefinition[];
+  postgres?: {
+    host: string;
+    port: number;
+    database: string;
+    user: string;
+    password: string;
+    rolePrefix?: string;
+  };
+  taskTimeoutMs: number;
+  maxConcurrentTasks: number;
 }
 
 export async function loadLeafConfig(file: string): Promise<LeafConfig> {
   const loaded = await readYamlConfig(file);
+  // Dataset files may be given relative to leaf.yaml; the dataset validator wants them absolute.
+  const raw = loaded.value as { datasets?: unknown } | null;
+  if (raw && Array.isArray(raw.datasets)) {
+    for (const d of raw.datasets as { path?: unknown }[]) {
+      if (d && typeof d === "object" && typeof d.path === "string" && d.path !== "")
+        d.path = configPath(loaded, d.path);
+    }
+  }
   const c = validateConfig(loaded, leafConfigSchema);
+  const datasetNames = new Set((c.datasets ?? []).map((d) => d.name));
+  if ((c.datasets ?? []).some((d) => d.engine === "postgres") && !c.postgres) {
+    throw new ConfigFileError(file, "postgres", "is required: a dataset has engine postgres");
+  }
   const researcherNames = new Set((c.researchers ?? []).map((r) => r.name));
   const projects: ProjectApproval[] = (c.projects ?? []).map((p, i) => {
     p.researchers.forEach((r, j) => {
@@ -161,6 +208,10 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
       if (Number.isNaN(until))
         throw new ConfigFileError(file, `projects[${i}].until`, `${p.until} is not a date`);
     }
+    p.datasets.forEach((d, j) => {
+      if (!datasetNames.has(d))
+        throw new ConfigFileError(file, `projects[${i}].datasets[${j}]`, `${d} is not in \`datasets\``);
+    });
     if (p.images && !p.analyses.includes("container")) {
       throw new ConfigFileError(file, `projects[${i}].images`, "images need the `container` analysis");
     }
@@ -195,5 +246,20 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
     researchers: c.researchers ?? [],
     projects,
     reviewers: c.reviewers ?? [],
+    datasets: c.datasets ?? [],
+    ...(c.postgres
+      ? {
+          postgres: {
+            host: c.postgres.host,
+            port: c.postgres.port ?? 5432,
+            database: c.postgres.database,
+            user: c.postgres.user,
+            password: await readSecretFile(loaded, "postgres.passwordFile", c.postgres.passwordFile),
+            ...(c.postgres.rolePrefix ? { rolePrefix: c.postgres.rolePrefix } : {}),
+          },
+        }
+      : {}),
+    taskTimeoutMs: c.taskTimeoutMs ?? 600_000,
+    maxConcurrentTasks: c.maxConcurrentTasks ?? 2,
   };
 }

@@ -17,13 +17,18 @@ import {
   resumeStaleSources,
   startNatsServer,
 } from "../common/index.js";
+import { QueryExecutor } from "../executors/index.js";
 import { newId, sealEnvelope, streams, subjects } from "../protocol/index.js";
+import { Agent, type AgentEvent } from "./agent.js";
+import { CredentialBroker } from "./credential-broker.js";
 import type { LeafConfig } from "./leaf-config.js";
 import { leafServerConfig } from "./server-config.js";
 import { ensureLeafStreams } from "./streams.js";
 
 export type LeafNodeEvent =
   | { type: "ready"; clientUrl: string }
+  | { type: "agent"; event: AgentEvent }
+  | { type: "roles-swept"; roles: number }
   | { type: "sources-resumed"; stream: string; sources: string[] }
   | { type: "error"; error: Error };
 
@@ -33,8 +38,8 @@ export interface LeafNodeOptions {
   sourceCheckIntervalMs?: number;
   /** Reported in heartbeats. Default "tremesh". */
   agentVersion?: string;
-  /** How many tasks are running now, for heartbeats. Default: always 0 (no agent attached). */
-  running?: () => number;
+  /** Start the agent (intake, policy, executors, airlock). Default true; false runs the server and streams only. */
+  agent?: boolean;
 }
 
 export interface LeafNode extends AsyncDisposable {
@@ -46,6 +51,8 @@ export interface LeafNode extends AsyncDisposable {
   /** The agent's connection in the controlled account (state, airlock, audit). */
   readonly ctrl: NatsConnection;
   readonly ctrlJsm: JetStreamManager;
+  /** The agent, unless started with `agent: false`. */
+  readonly agent: Agent | undefined;
   stop(): Promise<void>;
 }
 
@@ -87,6 +94,45 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
     await ensureAuditStream(ctrlJsm, { scope: config.tre });
     await ensureDeadLetterStream(ctrlJsm, config.tre);
 
+    let agent: Agent | undefined;
+    if (options.agent !== false) {
+      const broker = new CredentialBroker(
+        config.postgres
+          ? {
+              postgres: {
+                admin: {
+                  host: config.postgres.host,
+                  port: config.postgres.port,
+                  database: config.postgres.database,
+                  user: config.postgres.user,
+                  password: config.postgres.password,
+                },
+                ...(config.postgres.rolePrefix ? { rolePrefix: config.postgres.rolePrefix } : {}),
+              },
+            }
+          : {},
+      );
+      // Roles a crashed run left behind are dropped before any task starts.
+      if (config.postgres) emit({ type: "roles-swept", roles: (await broker.sweep()).length });
+      const started = await Agent.start({
+        tre: config.tre,
+        treKey: config.treKey,
+        hubPublicKey: config.hub.publicKey,
+        researchers: config.researchers,
+        projects: config.projects,
+        datasets: config.datasets,
+        dmz,
+        ctrl,
+        executors: [new QueryExecutor()],
+        credentials: broker,
+        taskTimeoutMs: config.taskTimeoutMs,
+        maxConcurrentTasks: config.maxConcurrentTasks,
+        onEvent: (event) => emit({ type: "agent", event }),
+      });
+      agent = started;
+      stops.push(() => started.stop());
+    }
+
     let seq = 0;
     const beat = () => {
       const now = Date.now();
@@ -99,7 +145,7 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
           tre: config.tre,
           seq: seq++,
           agentVersion: options.agentVersion ?? "tremesh",
-          running: options.running?.() ?? 0,
+          running: agent?.running ?? 0,
         },
         config.treKey,
       );
@@ -126,6 +172,7 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
       dmzJsm,
       ctrl,
       ctrlJsm,
+      agent,
       stop: stopAll,
       [Symbol.asyncDispose]: stopAll,
     };

@@ -18,6 +18,7 @@ beforeAll(async () => {
   const files = await writeFederation(dir, {
     tres: ["a", "b"],
     leafExtra: () => ({
+      datasets: [{ name: "patients", engine: "csv", path: "./patients.csv", columns: { age: "numeric" } }],
       projects: [{ name: "diabetes", researchers: ["alice"], analyses: ["count"], datasets: ["patients"] }],
     }),
   });
@@ -128,6 +129,16 @@ describe("leaf.yaml", () => {
     expect(config.projects).toEqual([
       { name: "diabetes", researchers: ["alice"], analyses: ["count"], datasets: ["patients"] },
     ]);
+  });
+
+  it("resolves a dataset file against the config's folder, and refuses an approval of an unknown dataset", async () => {
+    expect((await loadLeafConfig(leafFile)).datasets[0]).toMatchObject({ path: join(dir, "patients.csv") });
+    const bad = await variant(leafFile, (c) => {
+      (c.projects as { datasets: string[] }[])[0]!.datasets.push("registry");
+    });
+    const error = await loadError(loadLeafConfig, bad);
+    expect(error.field).toBe("projects[0].datasets[1]");
+    expect(error.message).toContain("registry is not in `datasets`");
   });
 
   it("refuses an approval naming a researcher the TRE does not know", async () => {

@@ -53,6 +53,7 @@ beforeAll(async () => {
     researchers: ["alice", "bob"],
     heartbeatIntervalMs: 500,
     offlineAfterMs: 2_000,
+    agent: false, // these tests play the TRE's part themselves
   });
   countFile = join(fed.files.dir, "count.json");
   await writeFile(countFile, JSON.stringify({ kind: "count", dataset: "patients", groupBy: ["sex"] }));

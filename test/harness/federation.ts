@@ -42,6 +42,8 @@ export interface Federation extends AsyncDisposable {
 export interface FederationOptions extends FederationPlan {
   /** TREs whose leaf is started at once. Default: all. */
   startLeaves?: readonly string[];
+  /** Run each leaf's agent. Default true; mesh-level tests turn it off and play the TRE's part themselves. */
+  agent?: boolean;
 }
 
 export async function startFederation(options: FederationOptions): Promise<Federation> {
@@ -72,7 +74,10 @@ export async function startFederation(options: FederationOptions): Promise<Feder
     const startLeaf = async (tre: string) => {
       const path = files.leafConfigs[tre];
       if (!path) throw new RangeError(`no TRE ${tre}`);
-      const node = await startLeafNode(await loadLeafConfig(path), { sourceCheckIntervalMs: 1_000 });
+      const node = await startLeafNode(await loadLeafConfig(path), {
+        sourceCheckIntervalMs: 1_000,
+        agent: options.agent ?? true,
+      });
       leaves.set(tre, node);
       await waitForLink(tre);
       return node;

@@ -1,0 +1,107 @@
+/**
+ * The agent's record of every task it has seen, in a KV bucket of the controlled account (never reachable
+ * from the hub link). It is what makes a task run at most once at this TRE: a task is claimed by creating
+ * its record, and the record says `running` before the executor starts, so a redelivered Dispatch or an
+ * agent restarted mid-task finds the record and never runs the task again.
+ */
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import type { ChildState } from "../protocol/index.js";
+
+export const AGENT_TASKS_BUCKET = "AGENT_TASKS";
+
+export interface AgentTaskEvent {
+  state: ChildState;
+  at: number;
+  actor: string;
+  reason?: string;
+}
+
+export interface AgentTask {
+  taskId: string;
+  state: ChildState;
+  /** The hub-signed Dispatch, verbatim (absent for a task cancelled before its Dispatch arrived). */
+  dispatch?: string;
+  history: AgentTaskEvent[];
+}
+
+/** States after which the agent does nothing more for the task (review and release are the airlock's). */
+const SETTLED: ReadonlySet<ChildState> = new Set([
+  "rejected",
+  "executor_error",
+  "outputs_pending_review",
+  "released",
+  "withheld",
+  "partially_released",
+  "delivered",
+  "cancelled",
+]);
+
+export function isSettled(state: ChildState): boolean {
+  return SETTLED.has(state);
+}
+
+export class AgentStateError extends Error {
+  override readonly name = "AgentStateError";
+}
+
+export class AgentState {
+  private constructor(readonly kv: KV) {}
+
+  static async open(ctrlJs: JetStreamClient): Promise<AgentState> {
+    return new AgentState(await new Kvm(ctrlJs).create(AGENT_TASKS_BUCKET, { history: 1 }));
+  }
+
+  async get(taskId: string): Promise<AgentTask | undefined> {
+    const e = await this.kv.get(`task.${taskId}`);
+    return e?.operation === "PUT" ? (e.json() as AgentTask) : undefined;
+  }
+
+  /** Creates the record; returns undefined when one exists already (the task was seen before). */
+  async claim(task: AgentTask): Promise<AgentTask | undefined> {
+    try {
+      await this.kv.create(`task.${task.taskId}`, JSON.stringify(task));
+      return task;
+    } catch {
+      if (await this.get(task.taskId)) return undefined;
+      throw new AgentStateError(`could not record task ${task.taskId}`);
+    }
+  }
+
+  /**
+   * Moves the task to `event.state` if `allowed(current)` holds, compare-and-set. Returns the new record, or
+   * undefined when the current state does not allow it (another path got there first).
+   */
+  async transition(
+    taskId: string,
+    event: AgentTaskEvent,
+    allowed: (current: ChildState) => boolean,
+  ): Promise<AgentTask | undefined> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const e = await this.kv.get(`task.${taskId}`);
+      if (e?.operation !== "PUT") throw new AgentStateError(`no task ${taskId}`);
+      const current = e.json() as AgentTask;
+      if (!allowed(current.state)) return undefined;
+      const next: AgentTask = { ...current, state: event.state, history: [...current.history, event] };
+      try {
+        await this.kv.update(e.key, JSON.stringify(next), e.revision);
+        return next;
+      } catch {
+        // changed concurrently (a cancel): read again
+      }
+    }
+    throw new AgentStateError(`task ${taskId} is contended`);
+  }
+
+  /** Every task not yet settled, for recovery after a restart. */
+  async unsettled(): Promise<AgentTask[]> {
+    const out: AgentTask[] = [];
+    for await (const key of await this.kv.keys("task.>")) {
+      const e = await this.kv.get(key);
+      if (e?.operation !== "PUT") continue;
+      const t = e.json() as AgentTask;
+      if (!isSettled(t.state)) out.push(t);
+    }
+    return out;
+  }
+}

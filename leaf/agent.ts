@@ -1,0 +1,472 @@
+/**
+ * The TRE agent: takes tasks from INBOX, trusts nothing the hub says without checking, and runs each
+ * approved task at most once.
+ *
+ * For every Dispatch: verify it against the pinned hub key and this TRE's name; verify the researcher's
+ * own signature on the Submission inside, with the researcher keys this TRE knows; re-check the TRE's own
+ * approvals (leaf.yaml); record `running` before the executor starts; inject a per-task credential from the
+ * broker and revoke it when the task ends; hold the outputs in the airlock. Every transition is a
+ * TRE-signed StatusEvent in OUTBOX and a record in the TRE's own audit log. A message that fails
+ * verification goes to the TRE's dead letters with its reason.
+ *
+ * At most once: a task is claimed by creating its record in the controlled account, and the Dispatch
+ * message is acknowledged only after that. A redelivered Dispatch finds the record; an agent restarted
+ * mid-task finds `running` and ends the task as `executor_error` instead of running it again.
+ */
+import { AckPolicy, type JetStreamClient, type JsMsg, jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { AuditLog, recordDeadLetter } from "../common/index.js";
+import {
+  AnalysisRefused,
+  compile,
+  type DatasetDefinition,
+  type Executor,
+  ExecutorCancelled,
+  type ExecutorCredential,
+  type ExecutorOutput,
+  isExecutorError,
+} from "../executors/index.js";
+import {
+  type ChildState,
+  type Dispatch,
+  openEnvelope,
+  parseTreSubject,
+  type SigningKey,
+  type Submission,
+  streams,
+  TrustStore,
+} from "../protocol/index.js";
+import { AgentState, type AgentTask, isSettled } from "./agent-state.js";
+import { AirlockStore } from "./airlock-store.js";
+import type { ProjectApproval } from "./leaf-config.js";
+import { authorise, datasetsOf } from "./policy.js";
+import { StatusPublisher } from "./status-publisher.js";
+
+/** A per-task credential from the broker, and how to revoke it. */
+export interface CredentialGrant {
+  credential: ExecutorCredential;
+  release(): Promise<void>;
+}
+
+/** The credential broker as the agent uses it (leaf/credential-broker.ts implements it for PostgreSQL). */
+export interface CredentialIssuer {
+  issue(taskId: string, datasets: readonly DatasetDefinition[], timeoutMs: number): Promise<CredentialGrant>;
+}
+
+export type AgentEvent =
+  | { type: "task"; taskId: string; state: ChildState; reason?: string }
+  | { type: "refused"; subject: string; code: string; reason: string }
+  | { type: "recovered"; taskId: string; state: ChildState }
+  | { type: "error"; taskId?: string; error: Error };
+
+export interface AgentOptions {
+  tre: string;
+  treKey: SigningKey;
+  /** The hub's signing key, pinned in leaf.yaml: the only key Dispatches and Cancels are accepted from. */
+  hubPublicKey: string;
+  /** Researchers this TRE knows, by key. */
+  researchers: readonly { name: string; publicKey: string }[];
+  projects: readonly ProjectApproval[];
+  datasets: readonly DatasetDefinition[];
+  /** The agent's DMZ connection (INBOX, OUTBOX) and controlled-account connection (state, airlock, audit). */
+  dmz: NatsConnection;
+  ctrl: NatsConnection;
+  executors: readonly Executor[];
+  credentials: CredentialIssuer;
+  /** Wall-clock budget of one task's execution, in ms. Default 600 000 (10 minutes). */
+  taskTimeoutMs?: number;
+  /** Tasks executing at once. Default 2: the TRE's database is shared with its own users. */
+  maxConcurrentTasks?: number;
+  /** Durable consumer name on INBOX. Default "agent". */
+  durable?: string;
+  onEvent?: (e: AgentEvent) => void;
+  now?: () => number;
+}
+
+const AGENT = "agent";
+
+export class Agent {
+  readonly #opts: AgentOptions;
+  readonly #state: AgentState;
+  readonly #airlock: AirlockStore;
+  readonly #status: StatusPublisher;
+  readonly #audit: AuditLog;
+  readonly #ctrlJs: JetStreamClient;
+  readonly #hubTrust: TrustStore;
+  readonly #researcherTrust: TrustStore;
+  readonly #running = new Map<string, AbortController>();
+  readonly #work = new Set<Promise<void>>();
+  #slots: number;
+  readonly #waiting: (() => void)[] = [];
+  #stopped = false;
+  #close: (() => void) | undefined;
+  #loop: Promise<void> | undefined;
+
+  private constructor(opts: AgentOptions, state: AgentState, airlock: AirlockStore) {
+    this.#opts = opts;
+    this.#state = state;
+    this.#airlock = airlock;
+    this.#ctrlJs = jetstream(opts.ctrl);
+    this.#status = new StatusPublisher(jetstream(opts.dmz), opts.tre, opts.treKey);
+    this.#audit = new AuditLog(this.#ctrlJs, { scope: opts.tre });
+    this.#hubTrust = new TrustStore().add({ publicKey: opts.hubPublicKey, role: "hub", name: "hub" });
+    this.#researcherTrust = new TrustStore();
+    for (const r of opts.researchers)
+      this.#researcherTrust.add({ publicKey: r.publicKey, role: "researcher", name: r.name });
+    this.#slots = opts.maxConcurrentTasks ?? 2;
+  }
+
+  /** Opens the agent's state, recovers what a previous run left unfinished, and starts consuming INBOX. */
+  static async start(opts: AgentOptions): Promise<Agent> {
+    const ctrlJs = jetstream(opts.ctrl);
+    const agent = new Agent(opts, await AgentState.open(ctrlJs), await AirlockStore.open(ctrlJs));
+    await agent.#recover();
+    const durable = opts.durable ?? AGENT;
+    const jsm = await jetstream(opts.dmz).jetstreamManager();
+    try {
+      await jsm.consumers.info(streams.inbox, durable);
+    } catch {
+      await jsm.consumers.add(streams.inbox, {
+        durable_name: durable,
+        ack_policy: AckPolicy.Explicit,
+        ack_wait: 30_000_000_000,
+      });
+    }
+    agent.#loop = agent.#consume(durable);
+    return agent;
+  }
+
+  /** Tasks executing now (reported in heartbeats). */
+  get running(): number {
+    return this.#running.size;
+  }
+
+  /** Stops taking tasks and waits for running ones to finish (they are not aborted). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#close?.();
+    await this.#loop?.catch(() => undefined);
+    await Promise.allSettled(this.#work);
+  }
+
+  #emit(e: AgentEvent): void {
+    this.#opts.onEvent?.(e);
+  }
+
+  #now(): number {
+    return (this.#opts.now ?? Date.now)();
+  }
+
+  async #consume(durable: string): Promise<void> {
+    const consumer = await jetstream(this.#opts.dmz).consumers.get(streams.inbox, durable);
+    while (!this.#stopped) {
+      try {
+        const messages = await consumer.consume({ max_messages: 64 });
+        this.#close = () => void messages.close();
+        for await (const m of messages) {
+          await this.#handle(m);
+          if (this.#stopped) break;
+        }
+      } catch (e) {
+        if (this.#stopped) return;
+        this.#emit({ type: "error", error: e instanceof Error ? e : new Error(String(e)) });
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
+  }
+
+  async #handle(m: JsMsg): Promise<void> {
+    try {
+      const where = parseTreSubject(m.subject);
+      if (where?.direction !== "in" || where.tre !== this.#opts.tre || !where.taskId) {
+        await this.#deadLetter(m, "wrong_subject", `not a task subject of TRE ${this.#opts.tre}`);
+      } else if (where.kind === "dispatch") {
+        await this.#onDispatch(m);
+      } else if (where.kind === "cancel") {
+        await this.#onCancel(m);
+      } else {
+        await this.#deadLetter(m, "wrong_subject", `unknown kind ${where.kind}`);
+      }
+      m.ack();
+    } catch (e) {
+      // Our own failure (state store unavailable…): try again later rather than lose the task.
+      this.#emit({ type: "error", error: e instanceof Error ? e : new Error(String(e)) });
+      m.nak(2_000);
+    }
+  }
+
+  async #deadLetter(m: JsMsg, code: string, message: string, field?: string): Promise<void> {
+    this.#emit({ type: "refused", subject: m.subject, code, reason: message });
+    await recordDeadLetter(
+      this.#ctrlJs,
+      this.#opts.tre,
+      { subject: m.subject, stream: streams.inbox, seq: m.seq, code, message, ...(field ? { field } : {}) },
+      m.data,
+    );
+    await this.#audit.append({
+      actor: AGENT,
+      action: "message.refused",
+      details: { code, subject: m.subject },
+    });
+  }
+
+  /** Records and announces one transition. */
+  async #record(
+    taskId: string,
+    state: ChildState,
+    reason?: string,
+    allowed = (s: ChildState) => !isSettled(s),
+  ) {
+    const at = this.#now();
+    const next = await this.#state.transition(
+      taskId,
+      { state, at, actor: AGENT, ...(reason ? { reason } : {}) },
+      allowed,
+    );
+    if (!next) return undefined;
+    await this.#announce(taskId, state, reason, at);
+    return next;
+  }
+
+  async #announce(taskId: string, state: ChildState, reason: string | undefined, at: number): Promise<void> {
+    await this.#status.publish(taskId, state, AGENT, reason, at);
+    await this.#audit.append({
+      actor: AGENT,
+      action: `task.${state}`,
+      taskId,
+      ...(reason ? { details: { reason: reason.slice(0, 300) } } : {}),
+    });
+    this.#emit({ type: "task", taskId, state, ...(reason ? { reason } : {}) });
+  }
+
+  async #onDispatch(m: JsMsg): Promise<void> {
+    // Expired dispatches are opened anyway, to tell the researcher why their task did not run here.
+    const opened = openEnvelope(m.data, {
+      trust: this.#hubTrust,
+      expect: "dispatch",
+      tre: this.#opts.tre,
+      allowExpired: true,
+      now: this.#now(),
+    });
+    if (!opened.ok) return this.#deadLetter(m, opened.error.code, opened.error.message, opened.error.field);
+    if (opened.value.type !== "dispatch") return;
+    const dispatch: Dispatch = opened.value.body;
+    if (!m.subject.endsWith(`.${dispatch.taskId}`)) {
+      return this.#deadLetter(
+        m,
+        "wrong_subject",
+        `dispatch for task ${dispatch.taskId} arrived on ${m.subject}`,
+      );
+    }
+    const at = this.#now();
+    const claimed = await this.#state.claim({
+      taskId: dispatch.taskId,
+      state: "received",
+      dispatch: Buffer.from(m.data).toString("base64"),
+      history: [
+        { state: "received", at, actor: AGENT, reason: "dispatch verified against the pinned hub key" },
+      ],
+    });
+    if (!claimed) return; // seen before: a redelivery never runs a task twice
+    await this.#announce(dispatch.taskId, "received", "dispatch verified against the pinned hub key", at);
+    this.#startTask(dispatch);
+  }
+
+  /** Runs the rest of a task's life without holding up the intake (a cancel must get through meanwhile). */
+  #startTask(dispatch: Dispatch): void {
+    const work = this.#runTask(dispatch).catch((e: unknown) => {
+      this.#emit({
+        type: "error",
+        taskId: dispatch.taskId,
+        error: e instanceof Error ? e : new Error(String(e)),
+      });
+    });
+    this.#work.add(work);
+    void work.finally(() => this.#work.delete(work));
+  }
+
+  async #runTask(dispatch: Dispatch): Promise<void> {
+    const taskId = dispatch.taskId;
+    const refuse = (reason: string) => this.#record(taskId, "rejected", reason);
+    if (dispatch.exp <= this.#now())
+      return void (await refuse("the task expired before this TRE could start it"));
+
+    const inner = openEnvelope(dispatch.submission, {
+      trust: this.#researcherTrust,
+      expect: "submission",
+      allowExpired: true,
+      now: this.#now(),
+    });
+    if (!inner.ok)
+      return void (await refuse(`the researcher's submission does not verify here: ${inner.error.message}`));
+    if (inner.value.type !== "submission") return;
+    const submission: Submission = inner.value.body;
+    if (submission.id !== taskId)
+      return void (await refuse("the dispatch does not match the researcher's submission"));
+    if (!submission.tres.includes(this.#opts.tre)) {
+      return void (await refuse(`the researcher did not address this TRE (${this.#opts.tre})`));
+    }
+    const decision = authorise(
+      {
+        project: submission.project,
+        researcher: inner.value.signer.name,
+        analysis: submission.analysis,
+        now: this.#now(),
+      },
+      this.#opts.projects,
+      new Set(this.#opts.datasets.map((d) => d.name)),
+    );
+    if (!decision.ok) return void (await refuse(decision.reason));
+    const executor = this.#opts.executors.find((e) => e.kinds.includes(submission.analysis.kind));
+    if (!executor)
+      return void (await refuse(`this TRE has no executor for ${submission.analysis.kind} analyses`));
+    if (!(await this.#record(taskId, "accepted", `approved by this TRE for project ${submission.project}`)))
+      return;
+
+    await this.#acquireSlot();
+    try {
+      await this.#execute(taskId, submission, executor);
+    } finally {
+      this.#releaseSlot();
+    }
+  }
+
+  async #execute(taskId: string, submission: Submission, executor: Executor): Promise<void> {
+    const abort = new AbortController();
+    this.#running.set(taskId, abort);
+    try {
+      // `running` is recorded before anything runs: this is the at-most-once line.
+      if (!(await this.#record(taskId, "running", undefined, (s) => s === "accepted"))) return;
+      const names = new Set(datasetsOf(submission.analysis));
+      const datasets = this.#opts.datasets.filter((d) => names.has(d.name));
+      const timeoutMs = this.#opts.taskTimeoutMs ?? 600_000;
+      let outputs: ExecutorOutput[];
+      const grant = await this.#opts.credentials.issue(taskId, datasets, timeoutMs);
+      try {
+        outputs = await executor.run(
+          { taskId, analysis: submission.analysis, datasets, credential: grant.credential, timeoutMs },
+          { signal: abort.signal },
+        );
+      } finally {
+        await grant.release();
+      }
+      const held = await this.#airlock.hold(
+        taskId,
+        outputs.map((o) => ({ name: o.name, mediaType: o.mediaType, bytes: o.bytes })),
+      );
+      await this.#record(
+        taskId,
+        "outputs_pending_review",
+        `${held.length} output(s) held in the airlock for disclosure checks and review`,
+        (s) => s === "running",
+      );
+    } catch (e) {
+      if (e instanceof ExecutorCancelled) {
+        await this.#record(taskId, "cancelled", "cancelled while running; nothing was kept");
+      } else if (isExecutorError(e)) {
+        // Executor messages never carry data values (see executors/errors.ts).
+        await this.#record(taskId, "executor_error", e.message);
+      } else {
+        // Anything else (the broker, the airlock) is reported without its text, which may name internals.
+        await this.#record(
+          taskId,
+          "executor_error",
+          "the task failed inside the TRE; the TRE's operators have the details",
+        );
+        throw e;
+      }
+    } finally {
+      this.#running.delete(taskId);
+    }
+  }
+
+  async #onCancel(m: JsMsg): Promise<void> {
+    const opened = openEnvelope(m.data, {
+      trust: this.#hubTrust,
+      expect: "cancel",
+      tre: this.#opts.tre,
+      now: this.#now(),
+    });
+    if (!opened.ok) return this.#deadLetter(m, opened.error.code, opened.error.message, opened.error.field);
+    if (opened.value.type !== "cancel") return;
+    const { taskId, reason } = opened.value.body;
+    const why = `cancel requested: ${reason}`;
+    const existing = await this.#state.get(taskId);
+    if (!existing) {
+      // The cancel overtook its dispatch: record the task as cancelled so the dispatch never runs it.
+      const at = this.#now();
+      const claimed = await this.#state.claim({
+        taskId,
+        state: "cancelled",
+        history: [{ state: "cancelled", at, actor: AGENT, reason: why }],
+      });
+      if (claimed) await this.#announce(taskId, "cancelled", why, at);
+      return;
+    }
+    const running = this.#running.get(taskId);
+    if (running && existing.state === "running") {
+      running.abort(); // the executor stops and the task records `cancelled`
+      return;
+    }
+    await this.#record(
+      taskId,
+      "cancelled",
+      why,
+      (s) => s === "received" || s === "accepted" || s === "outputs_pending_review",
+    );
+  }
+
+  /** After a restart: a task caught `running` is ended, never run again; one caught before that continues. */
+  async #recover(): Promise<void> {
+    for (const task of await this.#state.unsettled()) {
+      if (task.state === "running") {
+        await this.#record(
+          task.taskId,
+          "executor_error",
+          "the agent restarted while this task ran; it is not run again",
+        );
+        this.#emit({ type: "recovered", taskId: task.taskId, state: "executor_error" });
+      } else if (task.dispatch) {
+        const dispatch = this.#reopen(task);
+        if (!dispatch) {
+          await this.#record(task.taskId, "rejected", "the stored dispatch no longer verifies");
+          continue;
+        }
+        if (task.state === "accepted") {
+          // Back to the decision point: approvals are checked again with the config of this run.
+          await this.#state.transition(
+            task.taskId,
+            { state: "received", at: this.#now(), actor: AGENT, reason: "re-checked after an agent restart" },
+            (s) => s === "accepted",
+          );
+        }
+        this.#emit({ type: "recovered", taskId: task.taskId, state: task.state });
+        this.#startTask(dispatch);
+      }
+    }
+  }
+
+  #reopen(task: AgentTask): Dispatch | undefined {
+    const opened = openEnvelope(Buffer.from(task.dispatch ?? "", "base64"), {
+      trust: this.#hubTrust,
+      expect: "dispatch",
+      tre: this.#opts.tre,
+      allowExpired: true,
+    });
+    return opened.ok && opened.value.type === "dispatch" ? opened.value.body : undefined;
+  }
+
+  async #acquireSlot(): Promise<void> {
+    if (this.#slots > 0) {
+      this.#slots--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+
+  #releaseSlot(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#slots++;
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Every transition of a task at this TRE leaves as a TRE-signed StatusEvent in OUTBOX (who, when, why),
+ * with a message id per (TRE, task, state) so a retry after a crash is stored once.
+ */
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { type ChildState, newId, type SigningKey, sealEnvelope, subjects } from "../protocol/index.js";
+
+const STATUS_LIFETIME_MS = 30 * 86_400_000;
+
+export class StatusPublisher {
+  constructor(
+    private readonly dmzJs: JetStreamClient,
+    private readonly tre: string,
+    private readonly key: SigningKey,
+  ) {}
+
+  async publish(
+    taskId: string,
+    state: ChildState,
+    actor: string,
+    reason?: string,
+    now = Date.now(),
+  ): Promise<void> {
+    const envelope = sealEnvelope(
+      "status",
+      {
+        id: newId(now),
+        iat: now,
+        exp: now + STATUS_LIFETIME_MS,
+        taskId,
+        tre: this.tre,
+        state,
+        actor,
+        ...(reason ? { reason: reason.slice(0, 2000) } : {}),
+      },
+      this.key,
+    );
+    await this.dmzJs.publish(subjects.status(this.tre, taskId), envelope, {
+      msgID: `status.${this.tre}.${taskId}.${state}`,
+    });
+  }
+}
