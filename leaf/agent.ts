@@ -320,6 +320,17 @@ export class Agent {
     const executor = this.#opts.executors.find((e) => e.kinds.includes(submission.analysis.kind));
     if (!executor)
       return void (await refuse(`this TRE has no executor for ${submission.analysis.kind} analyses`));
+    if (submission.analysis.kind !== "container") {
+      // Checked against the dataset's allow-list before anything runs, so a refusal is `rejected`, not a failed run.
+      const named = submission.analysis.dataset;
+      const dataset = this.#opts.datasets.find((d) => d.name === named);
+      try {
+        if (dataset) compile(submission.analysis, dataset);
+      } catch (e) {
+        if (e instanceof AnalysisRefused) return void (await refuse(`analysis refused: ${e.message}`));
+        throw e;
+      }
+    }
     if (!(await this.#record(taskId, "accepted", `approved by this TRE for project ${submission.project}`)))
       return;
 
