@@ -39,7 +39,6 @@ async function view(taskId: string, profile = "alice"): Promise<TaskView> {
 }
 
 async function childSettles(taskId: string, tre: string, state: string, profile = "alice") {
-    setTimeout(async () => console.log(JSON.stringify(await view(taskId, profile))), 5000);
   return waitFor(
     `${tre} to reach ${state}`,
     async () => (await view(taskId, profile)).children.find((c) => c.tre === tre && c.state === state),
