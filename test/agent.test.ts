@@ -216,6 +216,31 @@ describe("the TRE agent", () => {
     expect(output.cells[0]!.n).toBe(rows.length);
   });
 
+  it("stops a running task when the researcher cancels it, and drops its database role", async () => {
+    const taskId = await submit("alice", "diabetes", "b", {
+      kind: "summary",
+      dataset: "slow_patients",
+      column: "bmi",
+    });
+    await childSettles(taskId, "b", "running");
+    const r = await fed.cli(["cancel", taskId, "--reason", "took too long"], "alice");
+    expect(r.out).toEqual(["cancel sent to b"]);
+    const child = await childSettles(taskId, "b", "cancelled");
+    expect(child.history.map((h) => h.state)).toEqual([
+      "queued",
+      "received",
+      "accepted",
+      "running",
+      "cancel_requested",
+      "cancelled",
+    ]);
+    expect(child.history.at(-1)).toMatchObject({
+      actor: "tre:b/agent",
+      reason: "cancelled while running; nothing was kept",
+    });
+    await waitFor("b's per-task role to be dropped", async () => (await taskRoles()).length === 0);
+  });
+
   it("ends a task in a terminal state, never run twice, when its TRE's agent is killed mid-task", async () => {
     await fed.stopLeaf("b");
     // The leaf as an operator runs it, in its own process group, so a kill takes its nats-server too.
