@@ -11,17 +11,14 @@
  * signingKeyFile: ./secrets/alice.seed
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { ConfigFileError, readSecretFile, readYamlConfig, validateConfig } from "../common/index.js";
 import {
-  KeyFormatError,
-  obj,
-  optional,
-  PROJECT_NAME,
-  type SigningKey,
-  signingKeyFromSeed,
-  str,
-  subjects,
-} from "../protocol/index.js";
+  ConfigFileError,
+  readSecretFile,
+  readSigningKeyFile,
+  readYamlConfig,
+  validateConfig,
+} from "../common/index.js";
+import { obj, optional, PROJECT_NAME, type SigningKey, str, subjects } from "../protocol/index.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 
 const profileSchema = obj({
@@ -48,16 +45,9 @@ export async function loadProfile(file: string | undefined): Promise<Profile> {
   try {
     const loaded = await readYamlConfig(path);
     const p = validateConfig(loaded, profileSchema);
-    let key: SigningKey | undefined;
-    if (p.signingKeyFile) {
-      const seed = await readSecretFile(loaded, "signingKeyFile", p.signingKeyFile);
-      try {
-        key = signingKeyFromSeed(seed);
-      } catch (cause) {
-        const problem = cause instanceof KeyFormatError ? cause.message : "not an nkey seed";
-        throw new ConfigFileError(path, "signingKeyFile", problem, { cause });
-      }
-    }
+    const key = p.signingKeyFile
+      ? await readSigningKeyFile(loaded, "signingKeyFile", p.signingKeyFile)
+      : undefined;
     return {
       file: path,
       hub: p.hub,

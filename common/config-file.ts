@@ -10,7 +10,14 @@
 import { readFile, stat } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parse, YAMLParseError } from "yaml";
-import { type Check, FieldError } from "../protocol/index.js";
+import {
+  type Check,
+  FieldError,
+  isPublicKey,
+  KeyFormatError,
+  type SigningKey,
+  signingKeyFromSeed,
+} from "../protocol/index.js";
 
 export class ConfigFileError extends Error {
   override readonly name = "ConfigFileError";
@@ -110,3 +117,26 @@ export async function readSecretFile(loaded: LoadedYaml, field: string, path: st
   if (text === "") throw new ConfigFileError(loaded.file, field, `${path} is empty`);
   return text;
 }
+
+/** Reads an nkey seed from its secret file and makes the signing key; a bad seed names the field, never the seed. */
+export async function readSigningKeyFile(
+  loaded: LoadedYaml,
+  field: string,
+  path: string,
+): Promise<SigningKey> {
+  const seed = await readSecretFile(loaded, field, path);
+  try {
+    return signingKeyFromSeed(seed);
+  } catch (cause) {
+    const problem = cause instanceof KeyFormatError ? cause.message : "not an nkey seed";
+    throw new ConfigFileError(loaded.file, field, `${path}: ${problem}`, { cause });
+  }
+}
+
+/** A config field holding an nkey user public key (U…): TRE, hub, researcher and reviewer signing keys. */
+export const userPublicKey: Check<string> = (v, path) => {
+  if (typeof v !== "string" || v.length !== 56 || !isPublicKey(v) || !v.startsWith("U")) {
+    throw new FieldError(path, "is not an nkey user public key (U…)");
+  }
+  return v;
+};

@@ -31,7 +31,9 @@ export {
   configPath,
   type LoadedYaml,
   readSecretFile,
+  readSigningKeyFile,
   readYamlConfig,
+  userPublicKey,
   validateConfig,
 } from "./config-file.js";
 export { ConfigModelError } from "./config-model-error.js";

@@ -23,36 +23,19 @@ import {
   ConfigFileError,
   configPath,
   readSecretFile,
+  readSigningKeyFile,
   readYamlConfig,
   type UserCredential,
+  userPublicKey,
   validateConfig,
 } from "../common/index.js";
-import {
-  arr,
-  FieldError,
-  type Infer,
-  int,
-  isPublicKey,
-  KeyFormatError,
-  obj,
-  optional,
-  type SigningKey,
-  signingKeyFromSeed,
-  str,
-  TRE_NAME,
-} from "../protocol/index.js";
+import { arr, type Infer, int, obj, optional, type SigningKey, str, TRE_NAME } from "../protocol/index.js";
 
 const port = int({ min: -1, max: 65_535 });
 const user = obj({
   user: str({ min: 1, max: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, what: "a user name" }),
   passwordFile: str({ min: 1, max: 4096 }),
 });
-const treKey = (v: unknown, path: string) => {
-  const s = str({ min: 56, max: 56 })(v, path);
-  if (!isPublicKey(s) || !s.startsWith("U"))
-    throw new FieldError(path, "is not an nkey user public key (U…)");
-  return s;
-};
 
 export const hubConfigSchema = obj({
   /** nats-server `server_name`. Default "hub". */
@@ -74,7 +57,7 @@ export const hubConfigSchema = obj({
   tres: arr(
     obj({
       name: str({ min: 1, max: 32, pattern: TRE_NAME, what: "a TRE name" }),
-      publicKey: treKey,
+      publicKey: userPublicKey,
       leaf: user,
     }),
     { min: 1, max: 1000 },
@@ -110,14 +93,7 @@ export async function loadHubConfig(file: string): Promise<HubConfig> {
     user: u.user,
     password: await readSecretFile(loaded, `${field}.passwordFile`, u.passwordFile),
   });
-  let hubKey: SigningKey;
-  const seed = await readSecretFile(loaded, "signingKeyFile", c.signingKeyFile);
-  try {
-    hubKey = signingKeyFromSeed(seed);
-  } catch (cause) {
-    const problem = cause instanceof KeyFormatError ? cause.message : "not an nkey seed";
-    throw new ConfigFileError(file, "signingKeyFile", `${c.signingKeyFile}: ${problem}`, { cause });
-  }
+  const hubKey = await readSigningKeyFile(loaded, "signingKeyFile", c.signingKeyFile);
   return {
     file,
     name: c.name ?? "hub",

@@ -27,6 +27,7 @@ import {
   ConfigFileError,
   configPath,
   readSecretFile,
+  readSigningKeyFile,
   readYamlConfig,
   type UserCredential,
   validateConfig,
@@ -41,13 +42,11 @@ import {
   type Infer,
   int,
   isPublicKey,
-  KeyFormatError,
   literal,
   obj,
   optional,
   PROJECT_NAME,
   type SigningKey,
-  signingKeyFromSeed,
   str,
   TRE_NAME,
 } from "../protocol/index.js";
@@ -218,14 +217,7 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
     const { until: _until, ...rest } = p;
     return { ...rest, ...(until === undefined ? {} : { until }) };
   });
-  const seed = await readSecretFile(loaded, "signingKeyFile", c.signingKeyFile);
-  let treKey: SigningKey;
-  try {
-    treKey = signingKeyFromSeed(seed);
-  } catch (cause) {
-    const problem = cause instanceof KeyFormatError ? cause.message : "not an nkey seed";
-    throw new ConfigFileError(file, "signingKeyFile", `${c.signingKeyFile}: ${problem}`, { cause });
-  }
+  const treKey = await readSigningKeyFile(loaded, "signingKeyFile", c.signingKeyFile);
   return {
     file,
     tre: c.tre,
