@@ -52,6 +52,7 @@ export {
   nanos,
   resumeStaleSources,
   type StreamSpec,
+  watchStaleSources,
 } from "./jetstream-streams.js";
 export {
   findNatsServer,

@@ -83,6 +83,31 @@ export async function resumeStaleSources(
   return [...stale];
 }
 
+/**
+ * Checks sourced streams every `intervalMs` and restarts stale sources (see `resumeStaleSources`): a peer that
+ * was away longer than nats-server's own source retry comes back faster with a nudge. A failed round (the peer
+ * still away) is left for the next. Returns the function that stops the checks.
+ *
+ * @example
+ * const stop = watchStaleSources([{ jsm, stream: "INBOX" }], 5_000, (stream, sources) => log(stream, sources));
+ */
+export function watchStaleSources(
+  targets: readonly { jsm: JetStreamManager; stream: string }[],
+  intervalMs: number,
+  onResumed: (stream: string, sources: string[]) => void,
+): () => void {
+  const timer = setInterval(() => {
+    for (const { jsm, stream } of targets) {
+      resumeStaleSources(jsm, stream)
+        .then((sources) => {
+          if (sources.length > 0) onResumed(stream, sources);
+        })
+        .catch(() => undefined); // the next round tries again
+    }
+  }, intervalMs);
+  return () => clearInterval(timer);
+}
+
 export function isApiError(error: unknown, code: number): boolean {
   return error instanceof JetStreamApiError && error.code === code;
 }

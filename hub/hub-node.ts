@@ -7,12 +7,12 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import {
   type NatsServerHandle,
   randomPassword,
-  resumeStaleSources,
   startNatsServer,
+  watchStaleSources,
 } from "../common/index.js";
 import { streams } from "../protocol/index.js";
 import type { HubConfig } from "./hub-config.js";
@@ -56,7 +56,6 @@ export async function startHubNode(config: HubConfig, options: HubNodeOptions = 
     tres: config.tres.map((t) => ({ name: t.name, leaf: t.leaf, users: [treAdmins.get(t.name)!] })),
   });
   const server = await startNatsServer({ name: "hub", configText, dir: join(config.dataDir, "server") });
-  const connections: NatsConnection[] = [];
   const stops: (() => Promise<unknown>)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
@@ -66,7 +65,6 @@ export async function startHubNode(config: HubConfig, options: HubNodeOptions = 
   try {
     const open = async (u: { user: string; password: string }) => {
       const nc = await connect({ servers: server.clientUrl, user: u.user, pass: u.password, name: u.user });
-      connections.push(nc);
       stops.push(() => nc.close());
       return nc;
     };
@@ -86,22 +84,13 @@ export async function startHubNode(config: HubConfig, options: HubNodeOptions = 
     stops.push(() => hubServices.stop());
 
     // A leaf that was away longer than nats-server's own source retry comes back faster with a nudge.
-    const interval = options.sourceCheckIntervalMs ?? 5_000;
-    const timer = setInterval(() => {
-      for (const [tre, jsm] of treManagers) {
-        resumeStaleSources(jsm, streams.results(tre))
-          .then((sources) => {
-            if (sources.length > 0) {
-              options.onEvent?.({
-                service: "sources",
-                event: { type: "resumed", stream: streams.results(tre), sources },
-              });
-            }
-          })
-          .catch(() => undefined);
-      }
-    }, interval);
-    stops.push(async () => clearInterval(timer));
+    const stopWatch = watchStaleSources(
+      [...treManagers].map(([tre, jsm]) => ({ jsm, stream: streams.results(tre) })),
+      options.sourceCheckIntervalMs ?? 5_000,
+      (stream, sources) =>
+        options.onEvent?.({ service: "sources", event: { type: "resumed", stream, sources } }),
+    );
+    stops.push(async () => stopWatch());
 
     const leafUrl = server.leafUrl ?? "";
     options.onEvent?.({ service: "node", event: { type: "ready", clientUrl: server.clientUrl, leafUrl } });

@@ -8,7 +8,7 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { AuditLog, ensureAuditStream, ensureDeadLetterStream, resumeStaleSources } from "../common/index.js";
+import { AuditLog, ensureAuditStream, ensureDeadLetterStream, watchStaleSources } from "../common/index.js";
 import { openEnvelope, type SigningKey, streams, TrustStore } from "../protocol/index.js";
 import { dispatchTask } from "./dispatcher.js";
 import { type LivenessEvent, LivenessTracker } from "./liveness-tracker.js";
@@ -144,15 +144,12 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
 
     const interval = opts.sourceCheckIntervalMs ?? 5_000;
     if (interval > 0) {
-      const timer = setInterval(() => {
-        resumeStaleSources(jsm, streams.fedResults)
-          .then((sources) => {
-            if (sources.length > 0)
-              emit({ service: "sources", event: { type: "resumed", stream: streams.fedResults, sources } });
-          })
-          .catch(() => undefined); // the next round tries again
-      }, interval);
-      stops.push(async () => clearInterval(timer));
+      const stopWatch = watchStaleSources(
+        [{ jsm, stream: streams.fedResults }],
+        interval,
+        (stream, sources) => emit({ service: "sources", event: { type: "resumed", stream, sources } }),
+      );
+      stops.push(async () => stopWatch());
     }
 
     return {

@@ -8,18 +8,8 @@
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import {
-  arr,
-  FieldError,
-  type Infer,
-  int,
-  isPublicKey,
-  obj,
-  optional,
-  PROJECT_NAME,
-  str,
-  TRE_NAME,
-} from "../protocol/index.js";
+import { userPublicKey } from "../common/index.js";
+import { arr, type Infer, int, obj, optional, PROJECT_NAME, str, TRE_NAME } from "../protocol/index.js";
 
 /** Bucket name in the FED account. */
 export const REGISTRY_BUCKET = "REGISTRY";
@@ -36,11 +26,7 @@ const projectSchema = obj({
 });
 const researcherSchema = obj({
   name: name("a researcher name", PROJECT_NAME),
-  publicKey: (v, path) => {
-    const s = str({ min: 56, max: 56 })(v, path);
-    if (!isPublicKey(s) || !s.startsWith("U")) throw new FieldError(path, "is not an nkey user public key");
-    return s;
-  },
+  publicKey: userPublicKey,
   revoked: optional(int({ min: 0, max: Number.MAX_SAFE_INTEGER })),
 });
 

@@ -169,15 +169,13 @@ export class ResearcherApi {
     return match(q.what)
       .with("tres", async (): Promise<ApiReply> => ({ status: "ok", tres: await this.opts.liveness.list() }))
       .with("task", async () => {
-        const task = q.taskId ? await this.#ownTask(q.taskId, signerKey) : undefined;
-        if (!q.taskId) return this.#refuse("query", ApiErrorCode.badRequest, "a task query needs taskId");
-        if (!task) return this.#refuse("query", ApiErrorCode.notFound, `no task ${q.taskId} of yours`);
+        const task = await this.#queriedTask(q, signerKey);
+        if (!("taskId" in task)) return task;
         return { status: "ok", task: await this.#view(task) } satisfies ApiReply;
       })
       .with("releases", async () => {
-        const task = q.taskId ? await this.#ownTask(q.taskId, signerKey) : undefined;
-        if (!q.taskId) return this.#refuse("query", ApiErrorCode.badRequest, "a releases query needs taskId");
-        if (!task) return this.#refuse("query", ApiErrorCode.notFound, `no task ${q.taskId} of yours`);
+        const task = await this.#queriedTask(q, signerKey);
+        if (!("taskId" in task)) return task;
         const releases: { tre: string; envelope: Uint8Array }[] = [];
         for (const tre of task.tres) {
           const e = await this.opts.releases.get(`${task.taskId}.${tre}`);
@@ -186,6 +184,13 @@ export class ResearcherApi {
         return { status: "ok", releases } satisfies ApiReply;
       })
       .exhaustive();
+  }
+
+  /** The signer's task a query names, or the refusal to answer with. */
+  async #queriedTask(q: Query, signerKey: string): Promise<TaskRecord | ApiReply> {
+    if (!q.taskId) return this.#refuse("query", ApiErrorCode.badRequest, `a ${q.what} query needs taskId`);
+    const task = await this.#ownTask(q.taskId, signerKey);
+    return task ?? this.#refuse("query", ApiErrorCode.notFound, `no task ${q.taskId} of yours`);
   }
 
   async #view(task: TaskRecord): Promise<TaskView> {

@@ -30,18 +30,16 @@ import {
   readSigningKeyFile,
   readYamlConfig,
   type UserCredential,
+  userPublicKey,
   validateConfig,
 } from "../common/index.js";
 import { type DatasetDefinition, datasetDefinitions } from "../executors/index.js";
 import {
   arr,
-  type Check,
-  FieldError,
   IDENTIFIER,
   IMAGE_REF,
   type Infer,
   int,
-  isPublicKey,
   literal,
   obj,
   optional,
@@ -51,12 +49,6 @@ import {
   TRE_NAME,
 } from "../protocol/index.js";
 
-const userKey: Check<string> = (v, path) => {
-  const s = str({ min: 56, max: 56 })(v, path);
-  if (!isPublicKey(s) || !s.startsWith("U"))
-    throw new FieldError(path, "is not an nkey user public key (U…)");
-  return s;
-};
 const personName = str({
   min: 1,
   max: 64,
@@ -115,16 +107,16 @@ export const leafConfigSchema = obj({
     user: str({ min: 1, max: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, what: "a user name" }),
     passwordFile: str({ min: 1, max: 4096 }),
     /** The hub's signing public key: the only key the agent accepts Dispatches and Cancels from. */
-    publicKey: userKey,
+    publicKey: userPublicKey,
   }),
   /** Heartbeat interval, in ms. Default 10 000 (the hub calls a TRE offline after three missed beats). */
   heartbeatIntervalMs: optional(int({ min: 500, max: 3_600_000 })),
   /** Researchers the TRE itself knows, with their signing keys. */
-  researchers: optional(arr(obj({ name: personName, publicKey: userKey }), { max: 10_000 })),
+  researchers: optional(arr(obj({ name: personName, publicKey: userPublicKey }), { max: 10_000 })),
   /** The TRE's own approvals. A task for any other project is refused here whatever the hub says. */
   projects: optional(arr(project, { max: 1000 })),
   /** Reviewers (data owners) whose signed decisions release outputs. */
-  reviewers: optional(arr(obj({ name: personName, publicKey: userKey }), { max: 1000 })),
+  reviewers: optional(arr(obj({ name: personName, publicKey: userPublicKey }), { max: 1000 })),
   /** The datasets researchers may name, with their allowed and identifier columns (see executors/query/dataset.ts). */
   datasets: optional(datasetDefinitions),
   /**

@@ -14,8 +14,8 @@ import {
   ensureDeadLetterStream,
   type NatsServerHandle,
   randomPassword,
-  resumeStaleSources,
   startNatsServer,
+  watchStaleSources,
 } from "../common/index.js";
 import { QueryExecutor } from "../executors/index.js";
 import { newId, sealEnvelope, streams, subjects } from "../protocol/index.js";
@@ -155,14 +155,12 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
     const heartbeat = setInterval(beat, config.heartbeatIntervalMs);
     stops.push(async () => clearInterval(heartbeat));
 
-    const sourceCheck = setInterval(() => {
-      resumeStaleSources(dmzJsm, streams.inbox)
-        .then((sources) => {
-          if (sources.length > 0) emit({ type: "sources-resumed", stream: streams.inbox, sources });
-        })
-        .catch(() => undefined); // the hub may be away; the next round tries again
-    }, options.sourceCheckIntervalMs ?? 5_000);
-    stops.push(async () => clearInterval(sourceCheck));
+    const stopWatch = watchStaleSources(
+      [{ jsm: dmzJsm, stream: streams.inbox }],
+      options.sourceCheckIntervalMs ?? 5_000,
+      (stream, sources) => emit({ type: "sources-resumed", stream, sources }),
+    );
+    stops.push(async () => stopWatch());
 
     emit({ type: "ready", clientUrl: server.clientUrl });
     return {

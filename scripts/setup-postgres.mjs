@@ -12,9 +12,10 @@
 //   4. otherwise fail with what to do.
 
 import { execFileSync } from "node:child_process";
-import { accessSync, constants, readdirSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { delimiter, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { isExecutable } from "./setup-nats-server.mjs";
 
 const ENV_VAR = "TREMESH_POSTGRES_BINDIR";
 const ROOT = "/usr/lib/postgresql";
@@ -24,16 +25,6 @@ export class PostgresSetupError extends Error {
   constructor(message, options) {
     super(message, options);
     this.name = "PostgresSetupError";
-  }
-}
-
-/** @param {string} file */
-function isExecutable(file) {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
   }
 }
 
