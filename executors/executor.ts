@@ -53,6 +53,33 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
+/** How many of a cell's largest values a DominanceFact holds: the largest n a dominance rule may use. */
+export const DOMINANCE_TOP_VALUES = 5;
+
+/**
+ * What the airlock's dominance rule (n, k) needs about one summary cell: a summary releases n·mean,
+ * the cell's total, so the cell is disclosive when its few largest contributors make up most of it.
+ * Raw values, so private: see DisclosureFacts.
+ */
+export interface DominanceFact {
+  /** The cell, as "cells[i]" with the same index as the output's `cells`. */
+  at: string;
+  /** Sum of |v| over the cell's non-null values (0 for a cell without any). */
+  total: number;
+  /** The largest |v| of the cell, descending, at most DOMINANCE_TOP_VALUES of them. */
+  top: number[];
+}
+
+/**
+ * Private facts for the airlock's checks; they stay inside the TRE and are never released. They are
+ * kept apart from the output description on purpose: the description is what a reviewer may
+ * release, and nothing that reaches it can hold a single person's value.
+ */
+export interface DisclosureFacts {
+  /** One fact per summary cell; absent for other kinds and for executors that cannot give them. */
+  dominance?: DominanceFact[];
+}
+
 /** One file for the airlock: its bytes, and the validated description the SDC checks read. */
 export interface ExecutorOutput {
   /** File name inside the task's output set, e.g. "count.json". */
@@ -60,6 +87,8 @@ export interface ExecutorOutput {
   mediaType: string;
   bytes: Uint8Array;
   description: AnalysisOutput;
+  /** Facts for the disclosure checks only; never part of `bytes`, never to leave the TRE. */
+  facts?: DisclosureFacts;
 }
 
 export interface Executor {

@@ -12,14 +12,17 @@ export {
   ExecutorTimeout,
   isExecutorError,
 } from "./errors.js";
-export type {
-  Executor,
-  ExecutorCredential,
-  ExecutorOutput,
-  ExecutorTask,
-  PostgresCredential,
-  ReadOnlyFileCredential,
-  RunOptions,
+export {
+  type DisclosureFacts,
+  DOMINANCE_TOP_VALUES,
+  type DominanceFact,
+  type Executor,
+  type ExecutorCredential,
+  type ExecutorOutput,
+  type ExecutorTask,
+  type PostgresCredential,
+  type ReadOnlyFileCredential,
+  type RunOptions,
 } from "./executor.js";
 export { type CompiledQuery, compile, type QuerySpec, validateQuerySpec } from "./query/compile.js";
 export {

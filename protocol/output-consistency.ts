@@ -1,7 +1,7 @@
 /**
  * Whether an output description agrees with itself and with the analysis it answers: key lengths,
- * unique keys, matrix sizes, bins, regression terms and symmetry, the summary null rules, and the
- * suppression list against the withheld (null) values.
+ * unique keys, matrix sizes, bins, regression terms and symmetry, the summary null rules, the
+ * suppression list against the withheld (null) values, and the rounding marker against the counts.
  */
 import type { AnalysisSpec } from "./analysis.js";
 import type { KeyValue } from "./output-keys.js";
@@ -20,6 +20,36 @@ export function checkConsistency(out: AnalysisOutput, path: string): void {
   }
   const withheld = checkStatistic(out, spec, at);
   if (out.kind !== "regression") checkSuppressed(out.suppressed ?? [], withheld, at);
+  if (out.kind === "count" || out.kind === "histogram" || out.kind === "crosstab") checkRounding(out, at);
+}
+
+/**
+ * A `rounding` marker is a promise to the aggregator that every released count is a multiple of it
+ * (so the true count is within half a step); a count that breaks it would make those bounds wrong.
+ */
+function checkRounding(
+  out: Extract<AnalysisOutput, { kind: "count" | "histogram" | "crosstab" }>,
+  at: (f: string) => string,
+): void {
+  const base = out.rounding;
+  if (base === undefined) return;
+  const values: [string, number | null][] =
+    out.kind === "count"
+      ? out.cells.map((c, i) => [`cells[${i}].n`, c.n])
+      : out.kind === "histogram"
+        ? [
+            ...out.counts.map((c, i): [string, number | null] => [`counts[${i}]`, c]),
+            ["below", out.below],
+            ["above", out.above],
+            ["missing", out.missing],
+          ]
+        : out.cells.flatMap((row, r) =>
+            row.map((c, col): [string, number | null] => [`cells[${r}][${col}]`, c]),
+          );
+  for (const [p, n] of values) {
+    if (n !== null && n % base !== 0)
+      throw new FieldError(at(p), `must be a multiple of rounding (${base}), or null when withheld`);
+  }
 }
 
 /** Checks one kind's internal consistency; returns the paths of withheld (null) values. */

@@ -32,6 +32,8 @@ const suppression = obj({
 });
 export type Suppression = { at: string; rule: string; atMost?: number };
 const suppressed = optional(arr(suppression, { max: 1_000_000 }));
+/** The airlock's rounding base on count-like outputs (see outputs.ts); absent means exact counts. */
+const rounding = optional(int({ min: 2, max: 1000 }));
 
 const base = { dataset: ident, analysis: analysisSpec };
 
@@ -41,6 +43,7 @@ const countOutput = obj({
   groupBy: arr(ident, { max: 4 }),
   cells: arr(obj({ key: cellKey, n: withheldCount }), { min: 0, max: 100_000 }),
   suppressed,
+  rounding,
 });
 const summaryOutput = obj({
   kind: literal("summary"),
@@ -62,6 +65,7 @@ const histogramOutput = obj({
   above: withheldCount,
   missing: withheldCount,
   suppressed,
+  rounding,
 });
 const crosstabOutput = obj({
   kind: literal("crosstab"),
@@ -72,6 +76,7 @@ const crosstabOutput = obj({
   colKeys: arr(keyValue, { max: 1000 }),
   cells: arr(arr(withheldCount, { max: 1000 }), { max: 1000 }),
   suppressed,
+  rounding,
 });
 const regressionOutput = obj({
   kind: literal("regression"),

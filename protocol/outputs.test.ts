@@ -187,6 +187,64 @@ describe("output descriptions", () => {
     });
     expect(problemAt(summaryWithheld)).toBe("cells[0].mean: must be null (with variance) when n is withheld");
   });
+
+  it("accepts a rounding marker when every count left is a multiple of it, withheld ones aside", () => {
+    const rounded = variant(crosstab, (o) => {
+      o.cells = [
+        [10, 5, null],
+        [10, 5, 0],
+      ];
+      o.suppressed = [{ at: "cells[0][2]", rule: "min_cell", atMost: 9 }];
+      o.rounding = 5;
+    });
+    expect(analysisOutput(rounded, "")).toMatchObject({
+      rounding: 5,
+      cells: [
+        [10, 5, null],
+        [10, 5, 0],
+      ],
+    });
+    const histogramRounded = variant(histogram, (o) => {
+      o.counts = [10, 0, 20, 1000];
+      o.below = 0;
+      o.above = 10;
+      o.missing = 0;
+      o.rounding = 10;
+    });
+    expect(decodeOutput(encodeOutput(histogramRounded as AnalysisOutput))).toEqual(histogramRounded);
+  });
+
+  it("names the count that is not a multiple of the rounding marker", () => {
+    const countRounded = (ns: number[], rounding: unknown) =>
+      variant(count, (o) => {
+        (o.cells as { n: number }[]).forEach((c, i) => {
+          c.n = ns[i] ?? 0;
+        });
+        o.rounding = rounding;
+      });
+    expect(analysisOutput(countRounded([5, 10, 15], 5), "")).toMatchObject({ rounding: 5 });
+    expect(problemAt(countRounded([5, 12, 15], 5))).toBe(
+      "cells[1].n: must be a multiple of rounding (5), or null when withheld",
+    );
+    expect(problemAt(variant(histogram, (o) => (o.rounding = 5)))).toBe(
+      "counts[2]: must be a multiple of rounding (5), or null when withheld",
+    );
+    expect(
+      problemAt(
+        variant(histogram, (o) => {
+          o.counts = [5, 0, 5, 5];
+          o.rounding = 5;
+        }),
+      ),
+    ).toBe("above: must be a multiple of rounding (5), or null when withheld");
+    expect(problemAt(variant(crosstab, (o) => (o.rounding = 2)))).toBe(
+      "cells[1][0]: must be a multiple of rounding (2), or null when withheld",
+    );
+    expect(problemAt(countRounded([5, 10, 15], 1))).toBe("rounding: must be between 2 and 1000");
+    expect(problemAt(countRounded([5, 10, 15], 2.5))).toMatch(/^rounding: expected an integer/);
+    expect(problemAt(variant(summary, (o) => (o.rounding = 5)))).toBe("rounding: is not a known field");
+    expect(problemAt(variant(regression, (o) => (o.rounding = 5)))).toBe("rounding: is not a known field");
+  });
 });
 
 describe("compareKeys", () => {

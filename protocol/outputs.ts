@@ -28,6 +28,13 @@
  * bound `atMost` on the true count. The validator already enforces that nulls and that list agree, so
  * a withheld value can never be read as 0 by mistake. Regression outputs are released or withheld
  * whole, so they have no `suppressed` list.
+ *
+ * Extension point, rounding (set by the airlock, never by an executor): a count, histogram or crosstab
+ * output may carry `rounding`, an integer from 2 to 1000. Then every count in it that is not withheld
+ * (null) is the true count rounded to the nearest multiple of `rounding` (ties away from zero), so the
+ * true count lies within ±floor(rounding / 2) of the released one (and is ≥ 0). The validator enforces
+ * that every non-null count is such a multiple. Summary `n` and regression values are never rounded:
+ * the mean and variance are computed from the exact n, and rounding n alone would only misstate them.
  */
 import { checkConsistency } from "./output-consistency.js";
 import { type AnalysisOutput, outputShape } from "./output-shapes.js";

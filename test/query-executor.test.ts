@@ -17,7 +17,7 @@ import {
 } from "../executors/index.js";
 import { type AnalysisSpec, decodeOutput, newId, OUTPUT_MEDIA_TYPE } from "../protocol/index.js";
 import { ENGINES, type Engine, type PatientEngines, startPatientEngines } from "./harness/patient-engines.js";
-import { expectSameStatistics, referenceOutput } from "./harness/reference-stats.js";
+import { expectSameStatistics, referenceDominance, referenceOutput } from "./harness/reference-stats.js";
 
 const rows = generatePatients(patientProfiles.north, 20_240_607);
 let engines: PatientEngines;
@@ -156,7 +156,22 @@ describe.each(ENGINES)("query executor on %s", (engine: Engine) => {
     expect(output?.mediaType).toBe(OUTPUT_MEDIA_TYPE);
     expect(decodeOutput(output?.bytes ?? new Uint8Array())).toEqual(output?.description);
     expectSameStatistics(output?.description, referenceOutput(spec, rows));
+    if (spec.kind !== "summary") expect(output?.facts).toBeUndefined();
   });
+
+  it.each(analyses.filter(([, spec]) => spec.kind === "summary"))(
+    "%s gives private dominance facts equal to the rows', outside the output document",
+    async (_name, spec) => {
+      if (spec.kind !== "summary") throw new Error("not a summary");
+      const [output] = await engines.run(engine, spec);
+      const expected = referenceDominance(spec, rows);
+      expect(expected.length).toBeGreaterThan(0);
+      expectSameStatistics(output?.facts, { dominance: expected });
+      const text = new TextDecoder().decode(output?.bytes);
+      expect(text).not.toMatch(/"(facts|dominance|top|total)"/);
+      expect(Object.keys(decodeOutput(output?.bytes ?? new Uint8Array()))).not.toContain("facts");
+    },
+  );
 
   it("refuses identifier and unlisted columns, and hostile names, with the field at fault", async () => {
     const cases: [unknown, RegExp][] = [

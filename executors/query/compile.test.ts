@@ -108,6 +108,40 @@ describe("compile", () => {
     expect(q.sql).toContain("floor((v - CAST($2 AS DOUBLE PRECISION)) * CAST($4 AS DOUBLE PRECISION)");
   });
 
+  it("gives a summary a private dominance query over the same rows, values bound", () => {
+    const hostile = "x'; DROP TABLE patients; --";
+    const q = compile(
+      {
+        kind: "summary",
+        ...base,
+        column: "bmi",
+        groupBy: ["sex", "smoker"],
+        filters: [
+          { column: "region", op: "eq", value: hostile },
+          { column: "age", op: "ge", value: 40 },
+        ],
+      },
+      patients,
+    );
+    expect(q.dominance?.sql).toBe(
+      "SELECT k0, k1, total, a FROM (SELECT k0, k1, abs(v) AS a, sum(abs(v)) OVER (PARTITION BY k0, k1) AS total, " +
+        "row_number() OVER (PARTITION BY k0, k1 ORDER BY abs(v) DESC) AS r " +
+        'FROM (SELECT "sex" AS k0, "smoker" AS k1, CAST("bmi" AS DOUBLE PRECISION) AS v FROM "public"."patients" ' +
+        'WHERE "region" = $1 AND CAST("age" AS DOUBLE PRECISION) >= CAST($2 AS DOUBLE PRECISION)) AS s ' +
+        "WHERE v IS NOT NULL) AS t WHERE r <= 5",
+    );
+    expect(q.dominance?.params).toEqual([hostile, 40]);
+    // The main statement's filters are the same text with the same values.
+    expect(q.params).toEqual([hostile, 40]);
+    expect(q.sql).toContain('WHERE "region" = $1 AND CAST("age" AS DOUBLE PRECISION) >= CAST($2');
+    const ungrouped = compile({ kind: "summary", ...base, column: "age" }, patients);
+    expect(ungrouped.dominance?.sql).toMatch(
+      /^SELECT total, a FROM \(SELECT abs\(v\) AS a, sum\(abs\(v\)\) OVER \(\) AS total, row_number\(\) OVER \(ORDER BY abs\(v\) DESC\) AS r /,
+    );
+    expect(ungrouped.dominance?.params).toEqual([]);
+    expect(compile({ kind: "count", ...base }, patients).dominance).toBeUndefined();
+  });
+
   it("computes regression sums only over complete rows, booleans as 0/1", () => {
     const q = compile(
       { kind: "regression", ...base, outcome: "bmi", predictors: ["age", "smoker"], intercept: false },

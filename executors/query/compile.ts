@@ -13,6 +13,7 @@
  */
 import { type AnalysisSpec, analysisSpec, FieldError } from "../../protocol/index.js";
 import { AnalysisRefused } from "../errors.js";
+import { type CompiledDominance, compileDominance } from "./compile-dominance.js";
 import { type CategoricalValueCheck, compileFilters, resolveColumn } from "./compile-filters.js";
 import type { DatasetDefinition } from "./dataset.js";
 import { asDouble, Params, quoteIdent, tableRef } from "./sql-text.js";
@@ -29,6 +30,8 @@ export interface CompiledQuery {
   columns: string[];
   /** Categorical filter values whose type must match the column's storage (text or integer). */
   categoricalChecks: CategoricalValueCheck[];
+  /** For a summary: the private query for the airlock's dominance facts (same columns as `sql`). */
+  dominance?: CompiledDominance;
 }
 
 const groupable = ["categorical", "boolean"] as const;
@@ -53,7 +56,8 @@ export function compile(analysis: AnalysisSpec, dataset: DatasetDefinition): Com
   for (const f of spec.filters ?? []) use(f.column);
   const from = `${tableRef(dataset)}${where}`;
   const sql = select.build(from, params);
-  return { spec, sql, params: params.values, columns: [...columns], categoricalChecks: checks };
+  const compiled = { spec, sql, params: params.values, columns: [...columns], categoricalChecks: checks };
+  return spec.kind === "summary" ? { ...compiled, dominance: compileDominance(spec, dataset) } : compiled;
 }
 
 /** Re-checks the spec with the protocol validator and refuses kinds this executor does not run. */

@@ -6,7 +6,8 @@
  *
  * Steps, each able to end the run with a sentinel error: re-check the spec and find its dataset
  * (AnalysisRefused); compile (AnalysisRefused); open the engine read-only; compare the table's
- * columns with the TRE's declaration (ExecutorFailed / AnalysisRefused); run; describe the result.
+ * columns with the TRE's declaration (ExecutorFailed / AnalysisRefused); run; describe the result;
+ * for a summary, run its private dominance query too (facts for the airlock, never in the output).
  * Timeout and cancellation interrupt whichever step is in flight (ExecutorTimeout /
  * ExecutorCancelled); the engine is closed before `run` settles, whatever happened.
  *
@@ -26,6 +27,7 @@ import type { Executor, ExecutorOutput, ExecutorTask, RunOptions } from "../exec
 import { RunGuard } from "../run-guard.js";
 import { compile, validateQuerySpec } from "./compile.js";
 import type { DatasetDefinition } from "./dataset.js";
+import { dominanceFacts } from "./dominance-facts.js";
 import { DuckDbEngine, type DuckDbEngineOptions } from "./duckdb-engine.js";
 import type { QueryEngine } from "./engine.js";
 import { PostgresEngine } from "./postgres-engine.js";
@@ -64,9 +66,22 @@ export class QueryExecutor implements Executor {
       checkStorage(query, dataset, await guard.interruptible(() => engine.columnTypes(), interrupt));
       const rows = await guard.interruptible(() => engine.query(query.sql, query.params), interrupt);
       const bytes = encodeOutput(buildOutput(query, rows));
-      return [
-        { name: `${spec.kind}.json`, mediaType: OUTPUT_MEDIA_TYPE, bytes, description: decodeOutput(bytes) },
-      ];
+      const output: ExecutorOutput = {
+        name: `${spec.kind}.json`,
+        mediaType: OUTPUT_MEDIA_TYPE,
+        bytes,
+        description: decodeOutput(bytes),
+      };
+      const dominance = query.dominance;
+      if (dominance !== undefined && output.description.kind === "summary") {
+        const factRows = await guard.interruptible(
+          () => engine.query(dominance.sql, dominance.params),
+          interrupt,
+        );
+        const { cells, groupBy } = output.description;
+        output.facts = { dominance: dominanceFacts(cells, groupBy.length, factRows) };
+      }
+      return [output];
     } catch (error) {
       throw classify(error, dataset, task.timeoutMs);
     } finally {

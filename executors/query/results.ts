@@ -156,7 +156,7 @@ function toCount(v: unknown, allowNegative = false): number {
   return n;
 }
 
-function toDouble(v: unknown): number {
+export function toDouble(v: unknown): number {
   const n = typeof v === "bigint" || typeof v === "string" ? Number(v) : v;
   if (typeof n !== "number" || !Number.isFinite(n))
     throw new ResultShapeError("a statistic is not a finite number");

@@ -194,3 +194,24 @@ export function expectSameStatistics(actual: unknown, expected: unknown, path = 
   }
   expect(actual, path).toBe(expected);
 }
+
+/**
+ * The dominance facts the executor must give for a summary: per cell of `referenceOutput` (same
+ * order), the sum of |v| and the five largest |v|, descending, over the cell's non-null values.
+ */
+export function referenceDominance(
+  spec: Extract<QuerySpec, { kind: "summary" }>,
+  all: PatientRow[],
+): { at: string; total: number; top: number[] }[] {
+  const rows = all.filter((r) => (spec.filters ?? []).every((f) => keeps(r, f)));
+  const by = spec.groupBy ?? [];
+  const parts: [CellKey, PatientRow[]][] = by.length === 0 ? [[[], rows]] : groups(rows, by);
+  return parts.map(([, g], i) => {
+    const abs = g
+      .map((r) => asNumber(get(r, spec.column)))
+      .filter((x): x is number => x !== null)
+      .map(Math.abs)
+      .sort((a, b) => b - a);
+    return { at: `cells[${i}]`, total: abs.reduce((s, x) => s + x, 0), top: abs.slice(0, 5) };
+  });
+}
