@@ -7,9 +7,13 @@ import { withHub } from "./hub-session.js";
 
 export const audit: Command = {
   name: "audit",
-  summary: "verify the hub's hash-chained audit log; reports the first broken link",
+  summary:
+    "verify a hash-chained audit log (the hub's, or a TRE's with a reviewer profile); reports the first broken link",
   usage: "tremesh audit verify [--profile FILE] [--json]",
-  examples: ["tremesh audit verify --profile admin.profile.yaml"],
+  examples: [
+    "tremesh audit verify --profile admin.profile.yaml",
+    "tremesh audit verify --profile reviewer-a-rita.profile.yaml   # TRE a's own log",
+  ],
   async run(argv, io) {
     const [verb, ...rest] = argv;
     if (verb !== "verify") throw usageError(`audit: expected 'verify', got ${JSON.stringify(verb ?? "")}`);
@@ -18,14 +22,18 @@ export const audit: Command = {
       strict: true,
       options: { profile: { type: "string" }, json: { type: "boolean" } },
     });
-    return withHub(values.profile, async (nc) => {
-      const result = await verifyAuditLog(jetstream(nc));
-      if (values.json) io.out(JSON.stringify(result));
-      else if (result.ok)
-        io.out(`audit log intact: ${result.count} records, head ${result.head.seq} ${result.head.hash}`);
-      else
-        io.out(`audit log BROKEN at record ${result.firstBrokenSeq} (${result.reason}): ${result.message}`);
-      return result.ok ? ExitCode.ok : ExitCode.failed;
-    });
+    return withHub(
+      values.profile,
+      async (nc) => {
+        const result = await verifyAuditLog(jetstream(nc));
+        if (values.json) io.out(JSON.stringify(result));
+        else if (result.ok)
+          io.out(`audit log intact: ${result.count} records, head ${result.head.seq} ${result.head.hash}`);
+        else
+          io.out(`audit log BROKEN at record ${result.firstBrokenSeq} (${result.reason}): ${result.message}`);
+        return result.ok ? ExitCode.ok : ExitCode.failed;
+      },
+      { server: "any" },
+    );
   },
 };

@@ -1,7 +1,7 @@
 /**
  * Writes a whole federation's files into one folder, as an operator would lay them out by hand: the
- * hub's `hub.yaml`, one `leaf-<tre>.yaml` per TRE, a connection profile per researcher and one for the
- * admin, and every secret (passwords, nkey seeds) in its own 0600 file under `secrets/`. Used by
+ * hub's `hub.yaml`, one `leaf-<tre>.yaml` per TRE, a connection profile per researcher, one for the
+ * admin and one per TRE reviewer (`reviewer-<tre>-<name>.profile.yaml`, reaching that TRE's leaf), and every secret (passwords, nkey seeds) in its own 0600 file under `secrets/`. Used by
  * `tremesh demo` and the end-to-end tests, which then run the real `hub start` / `leaf start`.
  */
 
@@ -21,6 +21,8 @@ export interface FederationPlan {
     tre: string,
     ctx: { researchers: { name: string; publicKey: string }[] },
   ) => Record<string, unknown>;
+  /** Reviewers of every TRE; each gets a signing key and a login on that TRE's leaf. Default ["rita"]. */
+  reviewers?: readonly string[];
   /** Heartbeat interval of every leaf, in ms. Default: the leaf's own default. */
   heartbeatIntervalMs?: number;
   /** Offline threshold of the hub, in ms. Default: the hub's own default. */
@@ -34,8 +36,10 @@ export interface FederationFiles {
   hubClientUrl: string;
   leafConfigs: Record<string, string>;
   trePublicKeys: Record<string, string>;
-  /** Profile files: `admin` and one per researcher. */
+  /** Profile files: `admin`, one per researcher, and `reviewer-<tre>-<name>` per TRE reviewer. */
   profiles: Record<string, string>;
+  /** Client URL of each TRE's leaf (fixed ports, so reviewers' profiles can name them). */
+  leafClientUrls: Record<string, string>;
   researcherKeys: Record<string, string>;
 }
 
@@ -73,7 +77,12 @@ export async function writeFederation(dir: string, plan: FederationPlan): Promis
     await writeFile(path, stringify(value), { mode: 0o600 });
     return path;
   };
-  const [client, leaf, monitor] = (await freePorts(3)) as [number, number, number];
+  const [client, leaf, monitor, ...leafPorts] = (await freePorts(3 + plan.tres.length)) as number[] as [
+    number,
+    number,
+    number,
+    ...number[],
+  ];
   const hubClientUrl = `nats://127.0.0.1:${client}`;
 
   const hubKey = generateKeyPair("user");
@@ -103,12 +112,29 @@ export async function writeFederation(dir: string, plan: FederationPlan): Promis
 
   const treEntries = [];
   const leafConfigs: Record<string, string> = {};
+  const leafClientUrls: Record<string, string> = {};
   const publicResearchers = researchers.map((r) => ({ name: r.name, publicKey: r.publicKey }));
-  for (const t of tres) {
+  for (const [i, t] of tres.entries()) {
     const passwordFile = await secret(`leaf-${t.name}.password`, randomPassword());
+    const leafClient = leafPorts[i] ?? -1;
+    leafClientUrls[t.name] = `nats://127.0.0.1:${leafClient}`;
+    const reviewers = [];
+    for (const name of plan.reviewers ?? ["rita"]) {
+      const key = generateKeyPair("user");
+      const reviewerPassword = await secret(`reviewer-${t.name}-${name}.password`, randomPassword());
+      reviewers.push({ name, publicKey: key.publicKey, passwordFile: reviewerPassword });
+      profiles[`reviewer-${t.name}-${name}`] = await yaml(`reviewer-${t.name}-${name}.profile.yaml`, {
+        leaf: leafClientUrls[t.name],
+        tre: t.name,
+        user: name,
+        passwordFile: reviewerPassword,
+        signingKeyFile: await secret(`reviewer-${t.name}-${name}.seed`, key.seed),
+      });
+    }
     treEntries.push({ name: t.name, publicKey: t.publicKey, leaf: { user: `leaf-${t.name}`, passwordFile } });
     leafConfigs[t.name] = await yaml(`leaf-${t.name}.yaml`, {
       tre: t.name,
+      ports: { client: leafClient },
       dataDir: `./leaf-${t.name}-data`,
       signingKeyFile: await secret(`tre-${t.name}.seed`, t.seed),
       hub: {
@@ -119,6 +145,7 @@ export async function writeFederation(dir: string, plan: FederationPlan): Promis
       },
       ...(plan.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: plan.heartbeatIntervalMs }),
       researchers: publicResearchers,
+      reviewers,
       ...(plan.leafExtra?.(t.name, { researchers: publicResearchers }) ?? {}),
     });
   }
@@ -143,6 +170,7 @@ export async function writeFederation(dir: string, plan: FederationPlan): Promis
     leafConfigs,
     trePublicKeys: Object.fromEntries(tres.map((t) => [t.name, t.publicKey])),
     profiles,
+    leafClientUrls,
     researcherKeys: Object.fromEntries(researchers.map((r) => [r.name, r.publicKey])),
   };
 }

@@ -1,4 +1,4 @@
-/** Runs one CLI action over a profile's hub connection, closing it whatever happens. */
+/** Runs one CLI action over a profile's connection (the hub's, unless `server` says otherwise), closing it whatever happens. */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { HubRequestError } from "../aggregator/index.js";
 import { CliError, ExitCode } from "./exit-codes.js";
@@ -7,8 +7,15 @@ import { connectProfile, loadProfile, type Profile } from "./profile.js";
 export async function withHub<T>(
   profileFile: string | undefined,
   action: (nc: NatsConnection, profile: Profile) => Promise<T>,
+  { server = "hub" }: { server?: "hub" | "leaf" | "any" } = {},
 ): Promise<T> {
   const profile = await loadProfile(profileFile);
+  if (server !== "any" && profile.server !== server) {
+    throw new CliError(
+      `${profile.file} is a ${profile.server} profile; this command needs a ${server} profile`,
+      ExitCode.badInput,
+    );
+  }
   const nc = await connectProfile(profile);
   try {
     return await action(nc, profile);

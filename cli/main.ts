@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { admin } from "./admin.js";
+import { airlock } from "./airlock-command.js";
 import { audit } from "./audit-command.js";
 import type { Command, Io } from "./command.js";
 import { demo } from "./demo.js";
@@ -14,7 +15,7 @@ import { leaf } from "./leaf-command.js";
 import { cancel, status, tres } from "./status-command.js";
 import { submit } from "./submit-command.js";
 
-const commands: Command[] = [demo, submit, status, cancel, tres, hub, leaf, admin, audit, keygen];
+const commands: Command[] = [demo, submit, status, cancel, tres, hub, leaf, admin, airlock, audit, keygen];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {

@@ -1,6 +1,7 @@
 /**
- * Connection profiles: how a CLI user reaches the hub. A small YAML file per person, naming the hub URL,
- * the connection user and the files holding its password and (for researchers) signing seed. Given with
+ * Connection profiles: how a CLI user reaches the hub (researchers, admins) or, for a TRE's reviewers, their
+ * TRE's leaf. A small YAML file per person, naming the server URL (`hub:` or `leaf:`), the connection user and
+ * the files holding its password and (for researchers and reviewers) signing seed. Given with
  * `--profile FILE` or the `TREMESH_PROFILE` environment variable.
  *
  * @example
@@ -18,11 +19,16 @@ import {
   readYamlConfig,
   validateConfig,
 } from "../common/index.js";
-import { obj, optional, PROJECT_NAME, type SigningKey, str, subjects } from "../protocol/index.js";
+import { obj, optional, PROJECT_NAME, type SigningKey, str, subjects, TRE_NAME } from "../protocol/index.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 
 const profileSchema = obj({
-  hub: str({ min: 1, max: 2048 }),
+  /** The hub's client URL (researchers, admins). */
+  hub: optional(str({ min: 1, max: 2048 })),
+  /** A TRE leaf's client URL (that TRE's reviewers). */
+  leaf: optional(str({ min: 1, max: 2048 })),
+  /** With `leaf`: the TRE's name, which the reviewer's signed requests name. */
+  tre: optional(str({ min: 1, max: 32, pattern: TRE_NAME, what: "a TRE name" })),
   user: str({ min: 1, max: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, what: "a user name" }),
   passwordFile: str({ min: 1, max: 4096 }),
   signingKeyFile: optional(str({ min: 1, max: 4096 })),
@@ -31,7 +37,11 @@ const profileSchema = obj({
 /** A loaded profile. Holds secrets: never log it. */
 export interface Profile {
   file: string;
-  hub: string;
+  /** Which server the profile reaches. */
+  server: "hub" | "leaf";
+  url: string;
+  /** For a leaf profile: the TRE. */
+  tre?: string;
   user: string;
   password: string;
   key?: SigningKey;
@@ -45,12 +55,22 @@ export async function loadProfile(file: string | undefined): Promise<Profile> {
   try {
     const loaded = await readYamlConfig(path);
     const p = validateConfig(loaded, profileSchema);
+    if ((p.hub === undefined) === (p.leaf === undefined))
+      throw new ConfigFileError(
+        path,
+        "hub",
+        "give exactly one of `hub` (a hub URL) or `leaf` (a TRE leaf URL)",
+      );
+    if (p.leaf !== undefined && p.tre === undefined)
+      throw new ConfigFileError(path, "tre", "is required with `leaf`: the TRE this leaf belongs to");
     const key = p.signingKeyFile
       ? await readSigningKeyFile(loaded, "signingKeyFile", p.signingKeyFile)
       : undefined;
     return {
       file: path,
-      hub: p.hub,
+      server: p.hub === undefined ? "leaf" : "hub",
+      url: p.hub ?? p.leaf ?? "",
+      ...(p.tre ? { tre: p.tre } : {}),
       user: p.user,
       password: await readSecretFile(loaded, "passwordFile", p.passwordFile),
       ...(key ? { key } : {}),
@@ -72,11 +92,14 @@ export function signingKey(profile: Profile): SigningKey {
   return profile.key;
 }
 
-/** Connects with the profile. Researchers' replies come on their own inbox prefix (the hub allows no other). */
+/**
+ * Connects with the profile. Researchers' and reviewers' replies come on their own inbox prefix (the hub and the
+ * leaf allow them no other).
+ */
 export async function connectProfile(profile: Profile, timeoutMs = 5_000): Promise<NatsConnection> {
   try {
     return await connect({
-      servers: profile.hub,
+      servers: profile.url,
       user: profile.user,
       pass: profile.password,
       name: `tremesh-cli-${profile.user}`,
@@ -89,8 +112,8 @@ export async function connectProfile(profile: Profile, timeoutMs = 5_000): Promi
     const refused = /authoriz|authentic/i.test(message);
     throw new CliError(
       refused
-        ? `the hub at ${profile.hub} refused ${profile.user}: ${message}`
-        : `cannot reach the hub at ${profile.hub}: ${message}`,
+        ? `the ${profile.server} at ${profile.url} refused ${profile.user}: ${message}`
+        : `cannot reach the ${profile.server} at ${profile.url}: ${message}`,
       refused ? ExitCode.refused : ExitCode.unavailable,
       { cause },
     );

@@ -37,7 +37,10 @@ import {
   TrustStore,
 } from "../protocol/index.js";
 import { AgentState, type AgentTask, isSettled } from "./agent-state.js";
+import { Airlock, type AirlockEvent, type ReviewPolicy } from "./airlock.js";
+import { AirlockService } from "./airlock-service.js";
 import { AirlockStore } from "./airlock-store.js";
+import { DEFAULT_DISCLOSURE_RULES, type DisclosureRules } from "./disclosure-rules.js";
 import type { ProjectApproval } from "./leaf-config.js";
 import { authorise, datasetsOf } from "./policy.js";
 import { StatusPublisher } from "./status-publisher.js";
@@ -57,6 +60,7 @@ export type AgentEvent =
   | { type: "task"; taskId: string; state: ChildState; reason?: string }
   | { type: "refused"; subject: string; code: string; reason: string }
   | { type: "recovered"; taskId: string; state: ChildState }
+  | { type: "airlock"; event: AirlockEvent }
   | { type: "error"; taskId?: string; error: Error };
 
 export interface AgentOptions {
@@ -73,6 +77,12 @@ export interface AgentOptions {
   ctrl: NatsConnection;
   executors: readonly Executor[];
   credentials: CredentialIssuer;
+  /** Reviewers (data owners) whose signed decisions release outputs. */
+  reviewers?: readonly { name: string; publicKey: string }[];
+  /** The TRE's disclosure rules. Default `DEFAULT_DISCLOSURE_RULES`. */
+  disclosure?: DisclosureRules;
+  /** Review policy. Default: one approval, no auto-release, no notifier. */
+  review?: ReviewPolicy;
   /** Wall-clock budget of one task's execution, in ms. Default 600 000 (10 minutes). */
   taskTimeoutMs?: number;
   /** Tasks executing at once. Default 2: the TRE's database is shared with its own users. */
@@ -88,7 +98,8 @@ const AGENT = "agent";
 export class Agent {
   readonly #opts: AgentOptions;
   readonly #state: AgentState;
-  readonly #airlock: AirlockStore;
+  readonly #airlock: Airlock;
+  #airlockService: AirlockService | undefined;
   readonly #status: StatusPublisher;
   readonly #audit: AuditLog;
   readonly #ctrlJs: JetStreamClient;
@@ -105,10 +116,24 @@ export class Agent {
   private constructor(opts: AgentOptions, state: AgentState, airlock: AirlockStore) {
     this.#opts = opts;
     this.#state = state;
-    this.#airlock = airlock;
     this.#ctrlJs = jetstream(opts.ctrl);
     this.#status = new StatusPublisher(jetstream(opts.dmz), opts.tre, opts.treKey);
     this.#audit = new AuditLog(this.#ctrlJs, { scope: opts.tre });
+    this.#airlock = new Airlock({
+      tre: opts.tre,
+      treKey: opts.treKey,
+      dmz: opts.dmz,
+      ctrl: opts.ctrl,
+      store: airlock,
+      state,
+      audit: this.#audit,
+      announce: (taskId, s, reason, at) => this.#announce(taskId, s, reason, at, "airlock"),
+      reviewers: opts.reviewers ?? [],
+      rules: opts.disclosure ?? DEFAULT_DISCLOSURE_RULES,
+      policy: opts.review ?? { approvalsRequired: 1, autoRelease: false },
+      onEvent: (event) => this.#emit({ type: "airlock", event }),
+      ...(opts.now ? { now: opts.now } : {}),
+    });
     this.#hubTrust = new TrustStore().add({ publicKey: opts.hubPublicKey, role: "hub", name: "hub" });
     this.#researcherTrust = new TrustStore();
     for (const r of opts.researchers)
@@ -121,6 +146,10 @@ export class Agent {
     const ctrlJs = jetstream(opts.ctrl);
     const agent = new Agent(opts, await AgentState.open(ctrlJs), await AirlockStore.open(ctrlJs));
     await agent.#recover();
+    await agent.#airlock.recover();
+    agent.#airlockService = await AirlockService.start(opts.ctrl, agent.#airlock, (error) =>
+      agent.#emit({ type: "error", error }),
+    );
     const durable = opts.durable ?? AGENT;
     const jsm = await jetstream(opts.dmz).jetstreamManager();
     try {
@@ -144,6 +173,7 @@ export class Agent {
   /** Stops taking tasks and waits for running ones to finish (they are not aborted). */
   async stop(): Promise<void> {
     this.#stopped = true;
+    await this.#airlockService?.stop().catch(() => undefined);
     this.#close?.();
     await this.#loop?.catch(() => undefined);
     await Promise.allSettled(this.#work);
@@ -228,10 +258,16 @@ export class Agent {
     return next;
   }
 
-  async #announce(taskId: string, state: ChildState, reason: string | undefined, at: number): Promise<void> {
-    await this.#status.publish(taskId, state, AGENT, reason, at);
+  async #announce(
+    taskId: string,
+    state: ChildState,
+    reason: string | undefined,
+    at: number,
+    actor = AGENT,
+  ): Promise<void> {
+    await this.#status.publish(taskId, state, actor, reason, at);
     await this.#audit.append({
-      actor: AGENT,
+      actor,
       action: `task.${state}`,
       taskId,
       ...(reason ? { details: { reason: reason.slice(0, 300) } } : {}),
@@ -336,13 +372,18 @@ export class Agent {
 
     await this.#acquireSlot();
     try {
-      await this.#execute(taskId, submission, executor);
+      await this.#execute(taskId, submission, inner.value.signer.name, executor);
     } finally {
       this.#releaseSlot();
     }
   }
 
-  async #execute(taskId: string, submission: Submission, executor: Executor): Promise<void> {
+  async #execute(
+    taskId: string,
+    submission: Submission,
+    researcher: string,
+    executor: Executor,
+  ): Promise<void> {
     const abort = new AbortController();
     this.#running.set(taskId, abort);
     try {
@@ -362,15 +403,23 @@ export class Agent {
         await grant.release();
       }
       const held = await this.#airlock.hold(
-        taskId,
-        outputs.map((o) => ({ name: o.name, mediaType: o.mediaType, bytes: o.bytes })),
+        {
+          taskId,
+          project: submission.project,
+          researcher,
+          kind: submission.analysis.kind,
+          ...(submission.title ? { title: submission.title } : {}),
+        },
+        outputs,
       );
-      await this.#record(
+      const failing = held.filter((h) => h.outcome !== "pass").length;
+      const pending = await this.#record(
         taskId,
         "outputs_pending_review",
-        `${held.length} output(s) held in the airlock for disclosure checks and review`,
+        `${held.length} output(s) held in the airlock for review; ${failing} flagged by the disclosure checks`,
         (s) => s === "running",
       );
+      if (pending) await this.#airlock.afterHeld(taskId);
     } catch (e) {
       if (e instanceof ExecutorCancelled) {
         await this.#record(taskId, "cancelled", "cancelled while running; nothing was kept");

@@ -1,16 +1,35 @@
 /**
  * The airlock's store of outputs held inside the TRE: a KV bucket in the controlled account, never
- * reachable from the hub link. Every executor output lands here, `pending`, with its sha256 digest (the
- * value a reviewer's decision will sign); nothing here leaves the TRE except through a Release.
+ * reachable from the hub link. Every executor output lands here with its sha256 digest, the automated
+ * disclosure checks' findings and, where one can be made, its releasable form; reviewers' signed decisions
+ * are added to it; nothing here leaves the TRE except through a Release.
  *
- * Keys: `output.<taskId>.<outputId>`.
+ * Keys (one task's entries share its id):
+ * - `task.<taskId>`: who asked for what, and the task's output ids; written last, so a task is listed only
+ *   once all its outputs are stored;
+ * - `output.<taskId>.<outputId>`: the held output's record (checks, state, decisions), updated
+ *   compare-and-set so two reviewers deciding at once cannot lose a decision;
+ * - `data.<taskId>.<outputId>` and `safe.<taskId>.<outputId>`: the output's bytes, and its releasable form's;
+ * - `egress.<taskId>`: the TRE-signed Release once every output is decided, kept until it is in OUTBOX.
  */
 import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import { newId } from "../protocol/index.js";
+import type { AirlockFinding, CheckOutcome, HeldOutputState } from "../protocol/index.js";
 
 export const AIRLOCK_BUCKET = "AIRLOCK";
+
+/** A reviewer's signed decision on one output, with the envelope kept verbatim for the Release. */
+export interface HeldDecision {
+  reviewer: string;
+  publicKey: string;
+  verdict: "approve" | "reject";
+  digest: string;
+  reason?: string;
+  at: number;
+  /** The Decision envelope, base64. */
+  envelope: string;
+}
 
 export interface HeldOutput {
   taskId: string;
@@ -20,14 +39,52 @@ export interface HeldOutput {
   /** sha256 of the bytes, hex. */
   digest: string;
   size: number;
-  state: "pending";
   createdAt: number;
+  outcome: CheckOutcome;
+  findings: AirlockFinding[];
+  /** sha256 of the releasable form; absent when the checks could not make one. */
+  releasableDigest?: string;
+  state: HeldOutputState;
+  /** Once released: the digest of the bytes that were released (the output's or its releasable form's). */
+  releasedDigest?: string;
+  decidedAt?: number;
+  decisions: HeldDecision[];
 }
 
-export interface NewOutput {
+export interface HeldTask {
+  taskId: string;
+  project: string;
+  researcher: string;
+  kind: string;
+  title?: string;
+  heldAt: number;
+  outputIds: string[];
+}
+
+export type EgressOutcome = "released" | "withheld" | "partially_released";
+
+export interface EgressRecord {
+  taskId: string;
+  outcome: EgressOutcome;
+  reason: string;
+  /** The TRE-signed Release, base64. */
+  envelope: string;
+  state: "built" | "sent";
+}
+
+/** One output as the agent hands it over: bytes, checks, and its releasable form if any. */
+export interface NewHeldOutput {
+  outputId: string;
   name: string;
   mediaType: string;
   bytes: Uint8Array;
+  outcome: CheckOutcome;
+  findings: AirlockFinding[];
+  releasable?: Uint8Array;
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
 }
 
 export class AirlockStore {
@@ -38,38 +95,118 @@ export class AirlockStore {
     return new AirlockStore(await new Kvm(ctrlJs).create(AIRLOCK_BUCKET, { history: 1 }));
   }
 
-  /** Holds every output of a task; returns what was stored, in order. */
-  async hold(taskId: string, outputs: readonly NewOutput[], now = Date.now()): Promise<HeldOutput[]> {
+  /** Holds every output of a task (bytes first, the task record last); returns the records stored, in order. */
+  async hold(task: Omit<HeldTask, "outputIds">, outputs: readonly NewHeldOutput[]): Promise<HeldOutput[]> {
     const held: HeldOutput[] = [];
     for (const o of outputs) {
       const entry: HeldOutput = {
-        taskId,
-        outputId: newId(now),
+        taskId: task.taskId,
+        outputId: o.outputId,
         name: o.name,
         mediaType: o.mediaType,
-        digest: createHash("sha256").update(o.bytes).digest("hex"),
+        digest: sha256Hex(o.bytes),
         size: o.bytes.length,
+        createdAt: task.heldAt,
+        outcome: o.outcome,
+        findings: o.findings,
+        ...(o.releasable ? { releasableDigest: sha256Hex(o.releasable) } : {}),
         state: "pending",
-        createdAt: now,
+        decisions: [],
       };
-      await this.kv.put(`data.${taskId}.${entry.outputId}`, o.bytes);
-      await this.kv.put(`output.${taskId}.${entry.outputId}`, JSON.stringify(entry));
+      await this.kv.put(`data.${task.taskId}.${o.outputId}`, o.bytes);
+      if (o.releasable) await this.kv.put(`safe.${task.taskId}.${o.outputId}`, o.releasable);
+      await this.kv.put(`output.${task.taskId}.${o.outputId}`, JSON.stringify(entry));
       held.push(entry);
     }
+    await this.kv.put(
+      `task.${task.taskId}`,
+      JSON.stringify({ ...task, outputIds: held.map((o) => o.outputId) } satisfies HeldTask),
+    );
     return held;
   }
 
-  async outputs(taskId: string): Promise<HeldOutput[]> {
-    const out: HeldOutput[] = [];
-    for await (const key of await this.kv.keys(`output.${taskId}.*`)) {
-      const e = await this.kv.get(key);
-      if (e?.operation === "PUT") out.push(e.json() as HeldOutput);
+  async task(taskId: string): Promise<HeldTask | undefined> {
+    const e = await this.kv.get(`task.${taskId}`);
+    return e?.operation === "PUT" ? (e.json() as HeldTask) : undefined;
+  }
+
+  /** Every task held here, oldest first. */
+  async tasks(): Promise<HeldTask[]> {
+    const out: HeldTask[] = [];
+    for await (const key of await this.kv.keys("task.*")) {
+      const t = await this.task(key.slice("task.".length));
+      if (t) out.push(t);
     }
-    return out.sort((a, b) => a.outputId.localeCompare(b.outputId));
+    return out.sort((a, b) => a.taskId.localeCompare(b.taskId));
+  }
+
+  /** A task's outputs, in the order the executor made them. */
+  async outputs(task: HeldTask): Promise<HeldOutput[]> {
+    const out: HeldOutput[] = [];
+    for (const id of task.outputIds) {
+      const o = await this.output(task.taskId, id);
+      if (o) out.push(o.value);
+    }
+    return out;
+  }
+
+  /** One output's record and its revision, for a compare-and-set `update`. */
+  async output(
+    taskId: string,
+    outputId: string,
+  ): Promise<{ value: HeldOutput; revision: number } | undefined> {
+    const e = await this.kv.get(`output.${taskId}.${outputId}`);
+    return e?.operation === "PUT" ? { value: e.json() as HeldOutput, revision: e.revision } : undefined;
+  }
+
+  /** Replaces an output's record if it is still at `revision`; false when someone changed it meanwhile. */
+  async update(output: HeldOutput, revision: number): Promise<boolean> {
+    try {
+      await this.kv.update(`output.${output.taskId}.${output.outputId}`, JSON.stringify(output), revision);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async data(taskId: string, outputId: string): Promise<Uint8Array | undefined> {
     const e = await this.kv.get(`data.${taskId}.${outputId}`);
     return e?.operation === "PUT" ? e.value : undefined;
+  }
+
+  async releasable(taskId: string, outputId: string): Promise<Uint8Array | undefined> {
+    const e = await this.kv.get(`safe.${taskId}.${outputId}`);
+    return e?.operation === "PUT" ? e.value : undefined;
+  }
+
+  async egress(taskId: string): Promise<EgressRecord | undefined> {
+    const e = await this.kv.get(`egress.${taskId}`);
+    return e?.operation === "PUT" ? (e.json() as EgressRecord) : undefined;
+  }
+
+  /** Stores the task's Release once; a second call returns the first one, so a task is released at most once. */
+  async createEgress(record: EgressRecord): Promise<EgressRecord> {
+    try {
+      await this.kv.create(`egress.${record.taskId}`, JSON.stringify(record));
+      return record;
+    } catch {
+      const existing = await this.egress(record.taskId);
+      if (!existing) throw new Error(`could not store the Release of task ${record.taskId}`);
+      return existing;
+    }
+  }
+
+  async markSent(record: EgressRecord): Promise<void> {
+    await this.kv.put(`egress.${record.taskId}`, JSON.stringify({ ...record, state: "sent" }));
+  }
+
+  /** Releases built but not yet in OUTBOX (after a crash). */
+  async unsent(): Promise<EgressRecord[]> {
+    const out: EgressRecord[] = [];
+    for await (const key of await this.kv.keys("egress.*")) {
+      const r = await this.egress(key.slice("egress.".length));
+      if (r?.state === "built") out.push(r);
+    }
+    return out;
   }
 }

@@ -36,6 +36,7 @@ import {
 import { type DatasetDefinition, datasetDefinitions } from "../executors/index.js";
 import {
   arr,
+  bool,
   IDENTIFIER,
   IMAGE_REF,
   type Infer,
@@ -48,6 +49,8 @@ import {
   str,
   TRE_NAME,
 } from "../protocol/index.js";
+import type { ReviewPolicy } from "./airlock.js";
+import { DEFAULT_DISCLOSURE_RULES, type DisclosureRules, disclosureRules } from "./disclosure-rules.js";
 
 const personName = str({
   min: 1,
@@ -115,8 +118,38 @@ export const leafConfigSchema = obj({
   researchers: optional(arr(obj({ name: personName, publicKey: userPublicKey }), { max: 10_000 })),
   /** The TRE's own approvals. A task for any other project is refused here whatever the hub says. */
   projects: optional(arr(project, { max: 1000 })),
-  /** Reviewers (data owners) whose signed decisions release outputs. */
-  reviewers: optional(arr(obj({ name: personName, publicKey: userPublicKey }), { max: 1000 })),
+  /**
+   * Reviewers (data owners) whose signed decisions release outputs. `passwordFile` gives the reviewer a
+   * login on this leaf (user = name) for `tremesh airlock …`; it reaches the review API and nothing else.
+   */
+  reviewers: optional(
+    arr(
+      obj({ name: personName, publicKey: userPublicKey, passwordFile: optional(str({ min: 1, max: 4096 })) }),
+      { max: 1000 },
+    ),
+  ),
+  /** The airlock's automated disclosure checks; every field has a default (leaf/disclosure-rules.ts). */
+  disclosure: optional(disclosureRules),
+  /** How outputs are reviewed. */
+  review: optional(
+    obj({
+      /** Approvals of the same bytes by different reviewers that release an output. Default 1; 2 is the two-reviewer rule. */
+      approvalsRequired: optional(int({ min: 1, max: 2 })),
+      /** Release outputs that pass every disclosure check without a reviewer. Default false. */
+      autoRelease: optional(bool()),
+      /** How reviewers are told that outputs await them (besides the event on the controlled account). */
+      notify: optional(
+        obj({
+          /** A command (argv, no shell) run with the notice as JSON on stdin. */
+          command: optional(arr(str({ min: 1, max: 4096 }), { min: 1, max: 64 })),
+          /** A URL that receives the notice as a JSON POST. */
+          webhook: optional(str({ min: 1, max: 2048, pattern: /^https?:\/\//, what: "an http(s) URL" })),
+          /** Longest a command or webhook may take, in ms. Default 10 000. */
+          timeoutMs: optional(int({ min: 100, max: 600_000 })),
+        }),
+      ),
+    }),
+  ),
   /** The datasets researchers may name, with their allowed and identifier columns (see executors/query/dataset.ts). */
   datasets: optional(datasetDefinitions),
   /**
@@ -157,7 +190,9 @@ export interface LeafConfig {
   heartbeatIntervalMs: number;
   researchers: { name: string; publicKey: string }[];
   projects: ProjectApproval[];
-  reviewers: { name: string; publicKey: string }[];
+  reviewers: { name: string; publicKey: string; password?: string }[];
+  disclosure: DisclosureRules;
+  review: ReviewPolicy;
   datasets: DatasetDefinition[];
   postgres?: {
     host: string;
@@ -229,7 +264,21 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
     heartbeatIntervalMs: c.heartbeatIntervalMs ?? 10_000,
     researchers: c.researchers ?? [],
     projects,
-    reviewers: c.reviewers ?? [],
+    reviewers: await Promise.all(
+      (c.reviewers ?? []).map(async (r, i) => ({
+        name: r.name,
+        publicKey: r.publicKey,
+        ...(r.passwordFile
+          ? { password: await readSecretFile(loaded, `reviewers[${i}].passwordFile`, r.passwordFile) }
+          : {}),
+      })),
+    ),
+    disclosure: c.disclosure ?? DEFAULT_DISCLOSURE_RULES,
+    review: {
+      approvalsRequired: c.review?.approvalsRequired ?? 1,
+      autoRelease: c.review?.autoRelease ?? false,
+      ...(c.review?.notify ? { notify: c.review.notify } : {}),
+    },
     datasets: c.datasets ?? [],
     ...(c.postgres
       ? {

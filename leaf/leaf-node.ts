@@ -72,6 +72,7 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
     system: internal("tremesh-leaf-system"),
     dmz: { users: [dmzUser] },
     ctrl: { users: [ctrlUser] },
+    reviewers: config.reviewers.flatMap((r) => (r.password ? [{ user: r.name, password: r.password }] : [])),
     hub: { urls: config.hub.urls, credential: config.hub.credential },
   });
   const server = await startNatsServer({ name: "leaf", configText, dir: join(config.dataDir, "server") });
@@ -125,6 +126,9 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
         ctrl,
         executors: [new QueryExecutor()],
         credentials: broker,
+        reviewers: config.reviewers.map((r) => ({ name: r.name, publicKey: r.publicKey })),
+        disclosure: config.disclosure,
+        review: config.review,
         taskTimeoutMs: config.taskTimeoutMs,
         maxConcurrentTasks: config.maxConcurrentTasks,
         onEvent: (event) => emit({ type: "agent", event }),

@@ -40,6 +40,11 @@ export interface LeafServerModel {
   dmz: { users: UserCredential[] };
   /** Users of the controlled account (the agent's state and airlock). At least one. */
   ctrl: { users: UserCredential[] };
+  /**
+   * Reviewers' logins, in the controlled account but limited to the airlock's review API, their own reply
+   * inbox, the airlock's events and reading the TRE's audit log (`reviewerPermissions`). Default none.
+   */
+  reviewers?: UserCredential[];
   /** The hub link. */
   hub: {
     /** The hub's leafnode URLs without credentials, e.g. `nats-leaf://hub.example.org:7422` (TLS outside loopback). */
@@ -74,7 +79,16 @@ export function leafServerConfig(model: LeafServerModel): string {
         mappings: boundary.mappings,
       },
       // Extension point: CTRL reaches DMZ only through explicit exports/imports added here, never the reverse.
-      [CTRL_ACCOUNT]: { jetstream: "enabled", users: model.ctrl.users.map(userEntry) },
+      [CTRL_ACCOUNT]: {
+        jetstream: "enabled",
+        users: [
+          ...model.ctrl.users.map(userEntry),
+          ...(model.reviewers ?? []).map((c) => ({
+            ...userEntry(c),
+            permissions: reviewerPermissions(c.user),
+          })),
+        ],
+      },
     },
     leafnodes: {
       remotes: [
@@ -138,6 +152,30 @@ export function leafLinkBoundary(tre: string): { denyImports: string[]; mappings
   };
 }
 
+/**
+ * What a reviewer's login may do on the leaf: ask the airlock (queries and decisions, both signed with the
+ * reviewer's own key), hear its events, and read, never write, the TRE's audit stream to verify it. Nothing
+ * else of the controlled account: not the airlock's bucket, the agent's state or the dead letters.
+ */
+export function reviewerPermissions(user: string): ConfMap {
+  const audit = streams.audit;
+  return {
+    publish: {
+      allow: [
+        subjects.airlockQuery,
+        subjects.airlockDecide,
+        `$JS.API.STREAM.INFO.${audit}`,
+        `$JS.API.CONSUMER.CREATE.${audit}`,
+        `$JS.API.CONSUMER.CREATE.${audit}.>`,
+        `$JS.API.CONSUMER.MSG.NEXT.${audit}.>`,
+        `$JS.API.CONSUMER.INFO.${audit}.>`,
+        `$JS.API.CONSUMER.DELETE.${audit}.>`,
+      ],
+    },
+    subscribe: { allow: [`${subjects.reviewerInbox(user)}.>`, subjects.airlockEvents] },
+  };
+}
+
 function userEntry(c: UserCredential): ConfMap {
   return { user: c.user, password: c.password };
 }
@@ -183,6 +221,7 @@ function checkLeafModel(model: LeafServerModel): void {
     { field: "system", credential: model.system },
     ...placeAll("dmz.users", model.dmz.users),
     ...placeAll("ctrl.users", model.ctrl.users),
+    ...placeAll("reviewers", model.reviewers ?? []),
   ]);
   checkCredentials([{ field: "hub.credential", credential: model.hub.credential }]);
 }

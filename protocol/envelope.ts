@@ -15,7 +15,7 @@ import { fail, ok, ProtocolError, RejectCode, type Result } from "./errors.js";
 import { type SigningKey, verifySignature } from "./keys.js";
 import { type BodyByType, bodies, isMessageType, type Message, type MessageType } from "./messages.js";
 import type { ReplayGuard } from "./replay-guard.js";
-import { type Principal, signerRole, type TrustStore } from "./trust.js";
+import { maySign, type Principal, type TrustStore } from "./trust.js";
 import { FieldError } from "./validate.js";
 
 export const PROTOCOL_VERSION = 1;
@@ -147,7 +147,7 @@ function openUnsafe(bytes: Uint8Array, opts: OpenOptions): Result<Verified> {
     return fail(
       new ProtocolError(RejectCode.unknownSigner, `signer ${signerKey.slice(0, 8)}… is not trusted`),
     );
-  if (signer.role !== signerRole[type]) {
+  if (!maySign(signer.role, type)) {
     return fail(
       new ProtocolError(RejectCode.unknownSigner, `${signer.name} (${signer.role}) may not sign a ${type}`),
     );

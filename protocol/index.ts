@@ -1,5 +1,18 @@
 /** The tremesh wire protocol: names, subjects, keys, signed envelopes and message bodies. */
 export {
+  type AirlockDecisionView,
+  AirlockErrorCode,
+  type AirlockFinding,
+  type AirlockOutputView,
+  type AirlockReply,
+  type AirlockTaskView,
+  airlockReply,
+  type CheckOutcome,
+  checkOutcomes,
+  type HeldOutputState,
+  outputStates,
+} from "./airlock-api.js";
+export {
   type AnalysisKind,
   type AnalysisSpec,
   analysisSpec,
@@ -48,6 +61,7 @@ export {
   type Query,
   type Release,
   type ReleasedOutput,
+  type ReviewQuery,
   type StatusEvent,
   type Submission,
 } from "./messages.js";
@@ -94,7 +108,7 @@ export {
   subjects,
   type TreSubject,
 } from "./subjects.js";
-export { type Principal, type Role, signerRole, TrustStore } from "./trust.js";
+export { maySign, type Principal, type Role, signerRole, TrustStore } from "./trust.js";
 export {
   arr,
   bool,

@@ -6,7 +6,7 @@
  */
 import { analysisSpec } from "./analysis.js";
 import { PROJECT_NAME, TRE_NAME, ULID } from "./names.js";
-import { arr, bytes, type Infer, int, literal, obj, optional, str } from "./validate.js";
+import { arr, bool, bytes, type Infer, int, literal, obj, optional, str } from "./validate.js";
 
 const MAX_TIME = 8_640_000_000_000_000; // the largest Date in ms
 
@@ -51,6 +51,18 @@ const query = obj({
   ...base,
   what: literal("task", "releases", "tres"),
   taskId: optional(id),
+});
+
+/**
+ * Reviewer-signed read of a TRE's airlock (inside the TRE): `list` the tasks with outputs awaiting review (or
+ * every task with `all`), or `show` one task's outputs with their disclosure checks and decisions.
+ */
+const reviewQuery = obj({
+  ...base,
+  tre: treName,
+  what: literal("list", "show"),
+  taskId: optional(id),
+  all: optional(bool()),
 });
 
 export const childStates = [
@@ -109,6 +121,14 @@ const release = obj({
   outputs: arr(releasedOutput, { max: 256 }),
   /** Outputs kept inside the TRE: named, never their values. */
   withheld: arr(obj({ outputId: id, name: str({ min: 1, max: 200 }), reason }), { max: 256 }),
+  /**
+   * The reviewers whose keys signed `decisions`, vouched for by the TRE's signature on this Release, so that a
+   * researcher can verify each decision without knowing the TRE's reviewers beforehand. A decision may also be
+   * signed by the TRE itself (its auto-release policy).
+   */
+  reviewers: optional(
+    arr(obj({ name: str({ min: 1, max: 64 }), publicKey: str({ min: 56, max: 56 }) }), { max: 64 }),
+  ),
 });
 
 /** TRE-signed liveness beacon. */
@@ -127,6 +147,7 @@ export const bodies = {
   cancel,
   cancelRequest,
   query,
+  reviewQuery,
   status,
   decision,
   release,
@@ -141,6 +162,7 @@ export type Dispatch = Infer<typeof dispatch>;
 export type Cancel = Infer<typeof cancel>;
 export type CancelRequest = Infer<typeof cancelRequest>;
 export type Query = Infer<typeof query>;
+export type ReviewQuery = Infer<typeof reviewQuery>;
 export type StatusEvent = Infer<typeof status>;
 export type Decision = Infer<typeof decision>;
 export type Release = Infer<typeof release>;
@@ -153,6 +175,7 @@ export interface BodyByType {
   cancel: Cancel;
   cancelRequest: CancelRequest;
   query: Query;
+  reviewQuery: ReviewQuery;
   status: StatusEvent;
   decision: Decision;
   release: Release;

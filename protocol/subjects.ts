@@ -11,6 +11,9 @@
  *   tremesh.tre.<tre>.out.status.<taskId>         TRE → hub, captured by the leaf OUTBOX stream
  *   tremesh.tre.<tre>.out.release.<taskId>        TRE → hub, same stream
  *   tremesh.tre.<tre>.out.heartbeat               TRE → hub, core NATS (liveness, not durable)
+ *   tremesh.airlock.query                         reviewer → agent, inside the TRE (CTRL): signed ReviewQuery (request/reply)
+ *   tremesh.airlock.decide                        reviewer → agent, inside the TRE (CTRL): signed Decision (request/reply)
+ *   tremesh.airlock.events                        agent → reviewers, inside the TRE (CTRL): outputs awaiting review
  *   tremesh.audit.<scope>                         audit records, stream AUDIT in FED (scope "hub") or a leaf's CTRL
  *
  * JetStream plumbing of the mesh (server configs and stream set-up only; services never publish here):
@@ -80,6 +83,13 @@ export const subjects = {
    * so no researcher can read another's replies.
    */
   researcherInbox: (user: string) => `_INBOX_${researcherToken(user)}`,
+
+  /** Inside a TRE only (its CTRL account, never on the hub link): the airlock's review API and its events. */
+  airlockQuery: `${ROOT}.airlock.query`,
+  airlockDecide: `${ROOT}.airlock.decide`,
+  airlockEvents: `${ROOT}.airlock.events`,
+  /** A reviewer's reply inbox prefix on the leaf; like a researcher's on the hub, the only place it may subscribe. */
+  reviewerInbox: (user: string) => `_INBOX_${researcherToken(user)}`,
 
   /** Everything the hub sends to one TRE (the hub TASKS stream's filter). */
   treInbound: (name: string) => `${tre(name)}.in.>`,

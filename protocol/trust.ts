@@ -9,17 +9,21 @@ import type { MessageType } from "./messages.js";
 
 export type Role = "hub" | "tre" | "reviewer" | "researcher";
 
-/** The only role that may sign each message type. */
-export const signerRole: Record<MessageType, Role> = {
+/**
+ * The roles that may sign each message type. A Decision is a reviewer's, or the TRE's own when its
+ * auto-release policy released an output that passed every disclosure check.
+ */
+export const signerRole: Record<MessageType, Role | readonly Role[]> = {
   submission: "researcher",
   dispatch: "hub",
   cancel: "hub",
   cancelRequest: "researcher",
   query: "researcher",
+  reviewQuery: "reviewer",
   status: "tre",
   release: "tre",
   heartbeat: "tre",
-  decision: "reviewer",
+  decision: ["reviewer", "tre"],
 };
 
 export interface Principal {
@@ -61,4 +65,10 @@ export class TrustStore {
   principals(): Principal[] {
     return [...this.#entries.values()].map(({ key: _key, ...p }) => p);
   }
+}
+
+/** Whether `role` may sign a `type` message. */
+export function maySign(role: Role, type: MessageType): boolean {
+  const allowed = signerRole[type];
+  return typeof allowed === "string" ? allowed === role : allowed.includes(role);
 }

@@ -156,7 +156,7 @@ describe("the TRE agent", () => {
       expect(child.history.slice(1).every((h) => h.actor === `tre:${tre}/agent`)).toBe(true);
 
       const airlock = await AirlockStore.open(jetstream(fed.leaves.get(tre)!.ctrl));
-      const [held] = await airlock.outputs(taskId);
+      const [held] = await airlock.outputs((await airlock.task(taskId))!);
       expect(held).toMatchObject({ taskId, state: "pending" });
       const output = decodeOutput((await airlock.data(taskId, held!.outputId))!);
       expectSameStatistics(output, referenceOutput(analysis as never, rows));
@@ -211,7 +211,7 @@ describe("the TRE agent", () => {
     const count = await submit("alice", "diabetes", "a", { kind: "count", dataset: "patients" });
     await childSettles(count, "a", "outputs_pending_review");
     const airlock = await AirlockStore.open(jetstream(fed.leaves.get("a")!.ctrl));
-    const [held] = await airlock.outputs(count);
+    const [held] = await airlock.outputs((await airlock.task(count))!);
     const output = decodeOutput((await airlock.data(count, held!.outputId))!) as { cells: { n: number }[] };
     expect(output.cells[0]!.n).toBe(rows.length);
   });

@@ -1,0 +1,226 @@
+/**
+ * `tremesh airlock …`: a TRE reviewer's view of the outputs held inside their TRE, and their signed decisions.
+ * Runs with a reviewer's leaf profile (`leaf:`, `tre:`, `user:`, `passwordFile:`, `signingKeyFile:`); every
+ * request is signed with the reviewer's key, and the agent checks it against the TRE's reviewers.
+ */
+import { parseArgs } from "node:util";
+import type { NatsConnection } from "@nats-io/transport-node";
+import {
+  type AirlockOutputView,
+  type AirlockTaskView,
+  type AnalysisOutput,
+  decodeOutput,
+  isTaskId,
+} from "../protocol/index.js";
+import { AirlockRequestError, listReviews, sendDecision, showReview } from "./airlock-requests.js";
+import { type Command, type Io, usageError } from "./command.js";
+import { CliError, ExitCode } from "./exit-codes.js";
+import { withHub } from "./hub-session.js";
+import { type Profile, signingKey } from "./profile.js";
+import { renderOutput } from "./render-output.js";
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+
+const options = {
+  profile: { type: "string" },
+  json: { type: "boolean" },
+  all: { type: "boolean" },
+  outputs: { type: "string" },
+  reason: { type: "string" },
+  "as-is": { type: "boolean" },
+} as const;
+
+export const airlock: Command = {
+  name: "airlock",
+  summary: "review outputs held in your TRE's airlock: list, show, approve, reject (reviewers only)",
+  usage: [
+    "tremesh airlock list [--all] [--profile FILE] [--json]",
+    "tremesh airlock show TASK_ID [--profile FILE] [--json]",
+    "tremesh airlock approve TASK_ID [--outputs ID|NAME,…] [--as-is --reason TEXT] [--profile FILE] [--json]",
+    "tremesh airlock reject TASK_ID --reason TEXT [--outputs ID|NAME,…] [--profile FILE] [--json]",
+  ].join("\n       "),
+  examples: [
+    "tremesh airlock list --profile reviewer.profile.yaml",
+    "tremesh airlock show 01JD3…",
+    "tremesh airlock approve 01JD3…                      # releases each output's checked, releasable form",
+    'tremesh airlock approve 01JD3… --outputs summary.json --as-is --reason "aggregate of 40 practices"',
+    'tremesh airlock reject 01JD3… --reason "cells of 3 patients"',
+  ],
+  async run(argv, io) {
+    const [verb, ...rest] = argv;
+    const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, strict: true, options });
+    if (verb === "list") {
+      if (positionals.length > 0) throw usageError("airlock list: takes no task id");
+      return session(values.profile, async (nc, profile, tre) => {
+        const tasks = await listReviews(nc, signingKey(profile), tre, values.all === true);
+        if (values.json) io.out(JSON.stringify(tasks.map(withoutBytes), null, 2));
+        else listLines(tasks, io);
+        return ExitCode.ok;
+      });
+    }
+    const taskId = positionals[0];
+    if (!taskId || !isTaskId(taskId) || positionals.length !== 1)
+      throw usageError(`airlock ${verb ?? ""}: exactly one task id is required`);
+    if (verb === "show") {
+      return session(values.profile, async (nc, profile, tre) => {
+        const task = await showReview(nc, signingKey(profile), tre, taskId);
+        if (values.json) io.out(JSON.stringify(showJson(task), null, 2));
+        else showLines(task, io);
+        return ExitCode.ok;
+      });
+    }
+    if (verb !== "approve" && verb !== "reject")
+      throw usageError(`airlock: expected list, show, approve or reject, got ${JSON.stringify(verb ?? "")}`);
+    if (verb === "reject" && !values.reason?.trim()) throw usageError("airlock reject: --reason is required");
+    if (values["as-is"] && verb === "reject") throw usageError("airlock reject: --as-is is for approve");
+    if (values["as-is"] && !values.reason?.trim())
+      throw usageError(
+        "airlock approve --as-is: --reason is required (it overrides the disclosure treatment)",
+      );
+    return session(values.profile, async (nc, profile, tre) => {
+      const key = signingKey(profile);
+      const task = await showReview(nc, key, tre, taskId);
+      const chosen = pick(task, values.outputs);
+      const results: AirlockOutputView[] = [];
+      for (const o of chosen) {
+        let digest = o.digest;
+        if (verb === "approve" && !values["as-is"]) {
+          if (!o.releasableDigest) {
+            throw new CliError(
+              `${o.name}: the checks could not make a releasable form; reject it, or approve it --as-is with a --reason`,
+              ExitCode.failed,
+            );
+          }
+          digest = o.releasableDigest;
+        }
+        results.push(
+          await sendDecision(nc, key, {
+            tre,
+            taskId,
+            outputId: o.outputId,
+            outputDigest: digest,
+            verdict: verb,
+            ...(values.reason?.trim() ? { reason: values.reason.trim() } : {}),
+          }),
+        );
+      }
+      if (values.json) io.out(JSON.stringify(results, null, 2));
+      else for (const r of results) io.out(`${r.name}  ${r.outputId}  ${r.state}${awaiting(r)}`);
+      return ExitCode.ok;
+    });
+  },
+};
+
+async function session(
+  profileFile: string | undefined,
+  action: (nc: NatsConnection, profile: Profile, tre: string) => Promise<number>,
+): Promise<number> {
+  try {
+    return await withHub(profileFile, (nc, profile) => action(nc, profile, profile.tre ?? ""), {
+      server: "leaf",
+    });
+  } catch (e) {
+    if (!(e instanceof AirlockRequestError)) throw e;
+    const exitCode =
+      e.code === "no_answer"
+        ? ExitCode.unavailable
+        : e.code === "unknown_signer" || e.code === "bad_signature" || e.code === "wrong_tre"
+          ? ExitCode.refused
+          : ExitCode.failed;
+    throw new CliError(`${e.message} (${e.code})`, exitCode, { cause: e });
+  }
+}
+
+/** The outputs named by `--outputs` (ids or names), or every output still pending. */
+function pick(task: AirlockTaskView, list: string | undefined): AirlockOutputView[] {
+  if (list === undefined) {
+    const pending = task.outputs.filter((o) => o.state === "pending");
+    if (pending.length === 0)
+      throw new CliError(`task ${task.taskId} has no output awaiting a decision`, ExitCode.failed);
+    return pending;
+  }
+  return list.split(",").map((wanted) => {
+    const found = task.outputs.find((o) => o.outputId === wanted.trim() || o.name === wanted.trim());
+    if (!found)
+      throw usageError(`--outputs: task ${task.taskId} has no output ${JSON.stringify(wanted.trim())}`);
+    return found;
+  });
+}
+
+function awaiting(o: AirlockOutputView): string {
+  if (o.state !== "pending") return "";
+  const approvals = o.decisions.filter((d) => d.verdict === "approve").length;
+  return approvals > 0 ? ` (${approvals} approval(s) so far; another reviewer must approve)` : "";
+}
+
+function withoutBytes(task: AirlockTaskView): AirlockTaskView {
+  return { ...task, outputs: task.outputs.map(({ data: _d, releasable: _r, ...o }) => o) };
+}
+
+function listLines(tasks: AirlockTaskView[], io: Io): void {
+  if (tasks.length === 0) {
+    io.out("nothing awaits review");
+    return;
+  }
+  for (const t of tasks) {
+    io.out(
+      `${t.taskId}  ${t.state}  project ${t.project}  researcher ${t.researcher}  ${t.kind}  held ${iso(t.heldAt)}`,
+    );
+    for (const o of t.outputs)
+      io.out(`  ${o.name.padEnd(24)} ${o.outputId}  checks ${o.outcome.padEnd(6)}  ${o.state}`);
+  }
+}
+
+function decoded(bytes: Uint8Array | undefined): AnalysisOutput | undefined {
+  if (!bytes) return undefined;
+  try {
+    return decodeOutput(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+function showJson(task: AirlockTaskView): unknown {
+  return {
+    ...task,
+    outputs: task.outputs.map(({ data, releasable, ...o }) => ({
+      ...o,
+      output: decoded(data),
+      releasableOutput: decoded(releasable),
+    })),
+  };
+}
+
+function showLines(task: AirlockTaskView, io: Io): void {
+  io.out(`task     ${task.taskId}  ${task.kind}${task.title ? ` — ${task.title}` : ""}`);
+  io.out(
+    `project  ${task.project}   researcher ${task.researcher}   state ${task.state}   held ${iso(task.heldAt)}`,
+  );
+  for (const o of task.outputs) {
+    io.out("");
+    io.out(`── ${o.name}  ${o.outputId}  (${o.size} bytes, sha256 ${o.digest.slice(0, 12)}…)`);
+    io.out(`   checks: ${o.outcome.toUpperCase()}   state: ${o.state}`);
+    for (const f of o.findings)
+      io.out(`   ${f.outcome.padEnd(6)} ${f.rule.padEnd(12)} ${f.at || "(whole output)"}: ${f.detail}`);
+    const original = decoded(o.data);
+    const safe = decoded(o.releasable);
+    if (original) {
+      io.out("");
+      io.out("   as the executor made it:");
+      for (const line of renderOutput(original)) io.out(`     ${line}`);
+    } else if (o.data) {
+      io.out("");
+      io.out(`   ${o.mediaType}: not a tremesh output description; review the file itself`);
+    }
+    if (safe && o.releasableDigest !== o.digest) {
+      io.out("");
+      io.out("   releasable form (approve releases this):");
+      for (const line of renderOutput(safe)) io.out(`     ${line}`);
+    } else if (!o.releasableDigest) {
+      io.out("");
+      io.out("   no releasable form: reject it, or approve --as-is with a reason");
+    }
+    for (const d of o.decisions)
+      io.out(`   ${iso(d.at)}  ${d.reviewer}: ${d.verdict}${d.reason ? ` — ${d.reason}` : ""}`);
+  }
+}

@@ -1,0 +1,486 @@
+/**
+ * The airlock (Safe Outputs): everything between an executor's outputs and the one message that may leave
+ * the TRE.
+ *
+ * 1. `hold`: each output is checked against the TRE's disclosure rules (pass / review / fail with findings
+ *    per cell), stored with its releasable form (failing cells withheld, counts rounded), and recorded in
+ *    the TRE's audit chain.
+ * 2. `afterHeld`: reviewers are told (an event on the controlled account, plus the operator's command or
+ *    webhook); with auto-release on, outputs that passed every check are approved by the TRE itself.
+ * 3. `decide`: a reviewer's signed Decision is checked (a reviewer of this TRE, the right digest, not final
+ *    yet) and recorded compare-and-set; see airlock-decision.ts for the rules.
+ * 4. When every output of a task is decided, the TRE signs one Release (the decisions, the released bytes,
+ *    the withheld outputs' names and reasons, never their values), stores it, moves the task to
+ *    released / withheld / partially_released, and only then writes the Release to OUTBOX.
+ *
+ * Released at most once: the Release is created once in the store (`createEgress`) and published with a
+ * message id per TRE and task; after a crash, `recover` finishes what was left.
+ */
+import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { AuditLog } from "../common/index.js";
+import type { ExecutorOutput } from "../executors/index.js";
+import {
+  AirlockErrorCode,
+  type AirlockOutputView,
+  type AirlockReply,
+  type AirlockTaskView,
+  type ChildState,
+  type Decision,
+  encodeOutput,
+  newId,
+  OUTPUT_MEDIA_TYPE,
+  openEnvelope,
+  type SigningKey,
+  sealEnvelope,
+  subjects,
+  TrustStore,
+} from "../protocol/index.js";
+import type { AgentState } from "./agent-state.js";
+import { applyDecision, withheldReason } from "./airlock-decision.js";
+import type {
+  AirlockStore,
+  EgressOutcome,
+  EgressRecord,
+  HeldOutput,
+  HeldTask,
+  NewHeldOutput,
+} from "./airlock-store.js";
+import { checkOutput } from "./disclosure-checks.js";
+import type { DisclosureRules } from "./disclosure-rules.js";
+import { notifyReviewers, type ReviewNotice, type ReviewNotifyOptions } from "./review-notifier.js";
+
+export interface ReviewPolicy {
+  /** Approvals of the same bytes by different reviewers that release an output: 1, or 2 for the two-reviewer rule. */
+  approvalsRequired: number;
+  /** Release outputs that pass every check without a human. Default off: only the demo and benchmarks turn it on. */
+  autoRelease: boolean;
+  notify?: ReviewNotifyOptions;
+}
+
+export type AirlockEvent =
+  | { type: "held"; taskId: string; outcomes: string[] }
+  | { type: "decided"; taskId: string; outputId: string; reviewer: string; verdict: string; state: string }
+  | { type: "released"; taskId: string; outcome: EgressOutcome }
+  | { type: "refused"; request: "query" | "decide"; code: string; reason: string }
+  | { type: "notify-failed"; taskId: string; error: Error };
+
+export interface AirlockOptions {
+  tre: string;
+  treKey: SigningKey;
+  dmz: NatsConnection;
+  ctrl: NatsConnection;
+  store: AirlockStore;
+  state: AgentState;
+  audit: AuditLog;
+  /** Publishes a task transition (StatusEvent, audit record, agent event): the agent's. */
+  announce: (taskId: string, state: ChildState, reason: string | undefined, at: number) => Promise<void>;
+  reviewers: readonly { name: string; publicKey: string }[];
+  rules: DisclosureRules;
+  policy: ReviewPolicy;
+  onEvent?: (e: AirlockEvent) => void;
+  now?: () => number;
+}
+
+const RELEASE_LIFETIME_MS = 30 * 86_400_000;
+const DECISION_LIFETIME_MS = 30 * 86_400_000;
+const AUTO_RELEASE = "auto-release";
+
+export class Airlock {
+  readonly #o: AirlockOptions;
+  readonly #reviewers = new TrustStore();
+  readonly #dmzJs: JetStreamClient;
+  readonly #completing = new Map<string, Promise<void>>();
+
+  constructor(options: AirlockOptions) {
+    this.#o = options;
+    for (const r of options.reviewers)
+      this.#reviewers.add({ publicKey: r.publicKey, role: "reviewer", name: r.name, tre: options.tre });
+    this.#dmzJs = jetstream(options.dmz);
+  }
+
+  #now(): number {
+    return (this.#o.now ?? Date.now)();
+  }
+
+  /** Checks and stores a task's outputs; nothing is released here. */
+  async hold(
+    task: Omit<HeldTask, "outputIds" | "heldAt">,
+    outputs: readonly ExecutorOutput[],
+  ): Promise<HeldOutput[]> {
+    const heldAt = this.#now();
+    const checked: NewHeldOutput[] = outputs.map((o) => {
+      const base = { outputId: newId(heldAt), name: o.name, mediaType: o.mediaType, bytes: o.bytes };
+      if (o.mediaType !== OUTPUT_MEDIA_TYPE) {
+        return {
+          ...base,
+          outcome: "review",
+          findings: [
+            {
+              at: "",
+              rule: "unchecked",
+              outcome: "review",
+              detail: `${o.mediaType} is not checked automatically`,
+            },
+          ],
+        };
+      }
+      const report = checkOutput(o.description, this.#o.rules, o.facts);
+      return {
+        ...base,
+        outcome: report.outcome,
+        findings: report.findings,
+        ...(report.releasable ? { releasable: encodeOutput(report.releasable) } : {}),
+      };
+    });
+    const held = await this.#o.store.hold({ ...task, heldAt }, checked);
+    for (const h of held) {
+      await this.#o.audit.append({
+        actor: "airlock",
+        action: "airlock.held",
+        taskId: task.taskId,
+        details: {
+          outputId: h.outputId,
+          name: h.name,
+          digest: h.digest,
+          outcome: h.outcome,
+          findings: h.findings.length,
+        },
+      });
+    }
+    this.#o.onEvent?.({ type: "held", taskId: task.taskId, outcomes: held.map((h) => h.outcome) });
+    return held;
+  }
+
+  /** After the task is `outputs_pending_review`: tell the reviewers, auto-release what may be, finish if all decided. */
+  async afterHeld(taskId: string, { notify = true }: { notify?: boolean } = {}): Promise<void> {
+    const task = await this.#o.store.task(taskId);
+    if (!task) return;
+    const outputs = await this.#o.store.outputs(task);
+    const notice: ReviewNotice = {
+      tre: this.#o.tre,
+      taskId,
+      project: task.project,
+      researcher: task.researcher,
+      outputs: outputs.map((o) => ({ outputId: o.outputId, name: o.name, outcome: o.outcome })),
+    };
+    if (this.#o.policy.autoRelease) {
+      for (const o of outputs) if (o.outcome === "pass" && o.state === "pending") await this.#autoRelease(o);
+    }
+    if (notify && (await this.#o.store.outputs(task)).some((o) => o.state === "pending")) {
+      this.#o.ctrl.publish(subjects.airlockEvents, JSON.stringify(notice));
+      if (this.#o.policy.notify) {
+        try {
+          await notifyReviewers(this.#o.policy.notify, notice);
+        } catch (e) {
+          const error = e instanceof Error ? e : new Error(String(e));
+          await this.#o.audit.append({
+            actor: "airlock",
+            action: "airlock.notify_failed",
+            taskId,
+            details: { error: error.message },
+          });
+          this.#o.onEvent?.({ type: "notify-failed", taskId, error });
+        }
+      }
+    }
+    await this.#complete(taskId);
+  }
+
+  async #autoRelease(output: HeldOutput): Promise<void> {
+    if (!output.releasableDigest) return;
+    const now = this.#now();
+    const body: Decision = {
+      id: newId(now),
+      iat: now,
+      exp: now + DECISION_LIFETIME_MS,
+      taskId: output.taskId,
+      tre: this.#o.tre,
+      outputId: output.outputId,
+      outputDigest: output.releasableDigest,
+      verdict: "approve",
+      reason: "passed every disclosure check; released by this TRE's auto-release policy",
+    };
+    const envelope = sealEnvelope("decision", body, this.#o.treKey);
+    await this.#record(output.taskId, output.outputId, body, {
+      reviewer: AUTO_RELEASE,
+      publicKey: this.#o.treKey.publicKey,
+      envelope: Buffer.from(envelope).toString("base64"),
+      approvalsRequired: 1,
+      at: now,
+    });
+  }
+
+  /** A reviewer's signed Decision: recorded if it is allowed, and the task finished when it was the last one. */
+  async decide(data: Uint8Array): Promise<AirlockReply> {
+    const opened = openEnvelope(data, {
+      trust: this.#reviewers,
+      expect: "decision",
+      tre: this.#o.tre,
+      now: this.#now(),
+    });
+    if (!opened.ok) return this.#refuse("decide", opened.error.code, opened.error.message);
+    if (opened.value.type !== "decision") throw new Error("unreachable: expected a decision");
+    const decision = opened.value.body;
+    const task = await this.#o.store.task(decision.taskId);
+    if (!task?.outputIds.includes(decision.outputId)) {
+      return this.#refuse(
+        "decide",
+        AirlockErrorCode.notFound,
+        `no output ${decision.outputId} of task ${decision.taskId} here`,
+      );
+    }
+    const state = (await this.#o.state.get(decision.taskId))?.state;
+    if (state !== "outputs_pending_review") {
+      const code =
+        state === "released" || state === "withheld" || state === "partially_released"
+          ? AirlockErrorCode.alreadyDecided
+          : AirlockErrorCode.taskEnded;
+      return this.#refuse("decide", code, `task ${decision.taskId} is ${state ?? "unknown"} here`);
+    }
+    const result = await this.#record(decision.taskId, decision.outputId, decision, {
+      reviewer: opened.value.signer.name,
+      publicKey: opened.value.signer.publicKey,
+      envelope: Buffer.from(data).toString("base64"),
+      approvalsRequired: this.#o.policy.approvalsRequired,
+      at: this.#now(),
+    });
+    if (!result.ok) return this.#refuse("decide", result.code, result.message);
+    if (result.output.state !== "pending") await this.#complete(decision.taskId);
+    return { status: "ok", output: this.#outputView(result.output) };
+  }
+
+  async #record(
+    taskId: string,
+    outputId: string,
+    decision: Decision,
+    ctx: Parameters<typeof applyDecision>[2],
+  ): Promise<{ ok: true; output: HeldOutput } | { ok: false; code: AirlockErrorCode; message: string }> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const current = await this.#o.store.output(taskId, outputId);
+      if (!current) return { ok: false, code: AirlockErrorCode.notFound, message: `no output ${outputId}` };
+      const applied = applyDecision(current.value, decision, ctx);
+      if (!applied.ok) return applied;
+      if (!(await this.#o.store.update(applied.output, current.revision))) continue; // another decision landed first
+      await this.#o.audit.append({
+        actor: ctx.reviewer === AUTO_RELEASE ? "airlock" : `reviewer:${ctx.reviewer}`,
+        action: `airlock.${decision.verdict}`,
+        taskId,
+        details: {
+          outputId,
+          digest: decision.outputDigest,
+          state: applied.output.state,
+          ...(decision.reason ? { reason: decision.reason.slice(0, 300) } : {}),
+        },
+      });
+      this.#o.onEvent?.({
+        type: "decided",
+        taskId,
+        outputId,
+        reviewer: ctx.reviewer,
+        verdict: decision.verdict,
+        state: applied.output.state,
+      });
+      return applied;
+    }
+    throw new Error(`output ${outputId} is contended`);
+  }
+
+  /** When every output is decided: sign the Release once, move the task on, then let the Release out. */
+  #complete(taskId: string): Promise<void> {
+    // One completion per task at a time in this process; the store and the state's compare-and-set cover the rest.
+    const previous = this.#completing.get(taskId) ?? Promise.resolve();
+    const next = previous.then(() => this.#completeNow(taskId));
+    const settled = next.catch(() => undefined);
+    this.#completing.set(taskId, settled);
+    void settled.then(() => {
+      if (this.#completing.get(taskId) === settled) this.#completing.delete(taskId);
+    });
+    return next;
+  }
+
+  async #completeNow(taskId: string): Promise<void> {
+    const task = await this.#o.store.task(taskId);
+    if (!task) return;
+    const outputs = await this.#o.store.outputs(task);
+    if (outputs.some((o) => o.state === "pending")) return;
+    const egress =
+      (await this.#o.store.egress(taskId)) ??
+      (await this.#o.store.createEgress(await this.#buildRelease(task, outputs)));
+    const now = this.#now();
+    const moved = await this.#o.state.transition(
+      taskId,
+      { state: egress.outcome, at: now, actor: "airlock", reason: egress.reason },
+      (s) => s === "outputs_pending_review",
+    );
+    if (!moved && (await this.#o.state.get(taskId))?.state !== egress.outcome) return; // cancelled meanwhile: nothing leaves
+    await this.#send(egress, now);
+  }
+
+  async #send(egress: EgressRecord, at: number): Promise<void> {
+    await this.#dmzJs.publish(
+      subjects.release(this.#o.tre, egress.taskId),
+      Buffer.from(egress.envelope, "base64"),
+      {
+        msgID: `release.${this.#o.tre}.${egress.taskId}`,
+      },
+    );
+    await this.#o.announce(egress.taskId, egress.outcome, egress.reason, at);
+    await this.#o.store.markSent(egress);
+    this.#o.onEvent?.({ type: "released", taskId: egress.taskId, outcome: egress.outcome });
+  }
+
+  async #buildRelease(task: HeldTask, outputs: HeldOutput[]): Promise<EgressRecord> {
+    const released = outputs.filter((o) => o.state === "released");
+    const withheld = outputs.filter((o) => o.state === "withheld");
+    const releasedOutputs = [];
+    for (const o of released) {
+      const data =
+        o.releasedDigest === o.releasableDigest
+          ? await this.#o.store.releasable(task.taskId, o.outputId)
+          : await this.#o.store.data(task.taskId, o.outputId);
+      if (!data) throw new Error(`the bytes of output ${o.outputId} are missing from the airlock`);
+      releasedOutputs.push({
+        outputId: o.outputId,
+        name: o.name,
+        digest: o.releasedDigest ?? o.digest,
+        data,
+      });
+    }
+    const reviewers = new Map<string, string>();
+    for (const o of outputs)
+      for (const d of o.decisions) if (d.reviewer !== AUTO_RELEASE) reviewers.set(d.publicKey, d.reviewer);
+    const now = this.#now();
+    const envelope = sealEnvelope(
+      "release",
+      {
+        id: newId(now),
+        iat: now,
+        exp: now + RELEASE_LIFETIME_MS,
+        taskId: task.taskId,
+        tre: this.#o.tre,
+        decisions: outputs.flatMap((o) =>
+          o.decisions.map((d) => new Uint8Array(Buffer.from(d.envelope, "base64"))),
+        ),
+        outputs: releasedOutputs,
+        withheld: withheld.map((o) => ({
+          outputId: o.outputId,
+          name: o.name,
+          reason: withheldReason(o).slice(0, 2000),
+        })),
+        reviewers: [...reviewers].map(([publicKey, name]) => ({ name, publicKey })),
+      },
+      this.#o.treKey,
+    );
+    const outcome: EgressOutcome =
+      released.length === 0 ? "withheld" : withheld.length === 0 ? "released" : "partially_released";
+    const reason =
+      outcome === "withheld"
+        ? `${withheld.length} output(s) withheld after review`
+        : outcome === "released"
+          ? `${released.length} output(s) released after review`
+          : `${released.length} output(s) released, ${withheld.length} withheld after review`;
+    return {
+      taskId: task.taskId,
+      outcome,
+      reason,
+      envelope: Buffer.from(envelope).toString("base64"),
+      state: "built",
+    };
+  }
+
+  /** After a restart: send Releases built but not sent, and finish tasks whose outputs were all decided. */
+  async recover(): Promise<void> {
+    for (const egress of await this.#o.store.unsent()) {
+      const state = (await this.#o.state.get(egress.taskId))?.state;
+      if (state === egress.outcome) await this.#send(egress, this.#now());
+      else if (state === "outputs_pending_review") await this.#complete(egress.taskId);
+    }
+    for (const task of await this.#o.store.tasks()) {
+      if ((await this.#o.state.get(task.taskId))?.state === "outputs_pending_review")
+        await this.afterHeld(task.taskId, { notify: false });
+    }
+  }
+
+  /** A reviewer's signed ReviewQuery: the tasks awaiting review, or one task with its outputs' bytes. */
+  async query(data: Uint8Array): Promise<AirlockReply> {
+    const opened = openEnvelope(data, {
+      trust: this.#reviewers,
+      expect: "reviewQuery",
+      tre: this.#o.tre,
+      now: this.#now(),
+    });
+    if (!opened.ok) return this.#refuse("query", opened.error.code, opened.error.message);
+    if (opened.value.type !== "reviewQuery") throw new Error("unreachable: expected a review query");
+    const q = opened.value.body;
+    if (q.what === "show") {
+      if (!q.taskId) return this.#refuse("query", AirlockErrorCode.badRequest, "show needs a task id");
+      const task = await this.#o.store.task(q.taskId);
+      if (!task)
+        return this.#refuse("query", AirlockErrorCode.notFound, `no task ${q.taskId} in this airlock`);
+      return { status: "ok", tasks: [await this.#taskView(task, true)] };
+    }
+    const views: AirlockTaskView[] = [];
+    for (const task of await this.#o.store.tasks()) {
+      const view = await this.#taskView(task, false);
+      if (
+        q.all ||
+        (view.state === "outputs_pending_review" && view.outputs.some((o) => o.state === "pending"))
+      )
+        views.push(view);
+    }
+    return { status: "ok", tasks: views };
+  }
+
+  async #taskView(task: HeldTask, withData: boolean): Promise<AirlockTaskView> {
+    const outputs: AirlockOutputView[] = [];
+    for (const o of await this.#o.store.outputs(task)) {
+      const view = this.#outputView(o);
+      if (withData) {
+        const data = await this.#o.store.data(task.taskId, o.outputId);
+        const releasable = await this.#o.store.releasable(task.taskId, o.outputId);
+        if (data) view.data = data;
+        if (releasable) view.releasable = releasable;
+      }
+      outputs.push(view);
+    }
+    return {
+      taskId: task.taskId,
+      state: (await this.#o.state.get(task.taskId))?.state ?? "outputs_pending_review",
+      project: task.project,
+      researcher: task.researcher,
+      kind: task.kind,
+      ...(task.title ? { title: task.title } : {}),
+      heldAt: task.heldAt,
+      outputs,
+    };
+  }
+
+  #outputView(o: HeldOutput): AirlockOutputView {
+    return {
+      outputId: o.outputId,
+      name: o.name,
+      mediaType: o.mediaType,
+      digest: o.digest,
+      size: o.size,
+      createdAt: o.createdAt,
+      outcome: o.outcome,
+      findings: o.findings,
+      ...(o.releasableDigest ? { releasableDigest: o.releasableDigest } : {}),
+      state: o.state,
+      ...(o.releasedDigest ? { releasedDigest: o.releasedDigest } : {}),
+      decisions: o.decisions.map((d) => ({
+        reviewer: d.reviewer,
+        verdict: d.verdict,
+        digest: d.digest,
+        ...(d.reason ? { reason: d.reason } : {}),
+        at: d.at,
+      })),
+    };
+  }
+
+  #refuse(request: "query" | "decide", code: string, message: string): AirlockReply {
+    this.#o.onEvent?.({ type: "refused", request, code, reason: message });
+    return { status: "error", code: code as AirlockErrorCode, message };
+  }
+}

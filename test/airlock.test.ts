@@ -1,0 +1,373 @@
+/**
+ * The airlock end to end, on a real federation (hub and leaves from their config files, agents, the CLI):
+ * disclosure checks, signed reviewer decisions, the two-reviewer rule, auto-release, notifications, restart,
+ * the TRE's own audit log, and the proof that a rejected output's values never reach the hub.
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import { join } from "node:path";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fetchReleases } from "../aggregator/index.js";
+import { sendDecision } from "../cli/airlock-requests.js";
+import { waitFor } from "../common/index.js";
+import {
+  generatePatients,
+  patientProfiles,
+  SYNTHETIC_PATIENT_COLUMNS,
+  writePatientsCsv,
+} from "../executors/index.js";
+import { AirlockStore } from "../leaf/index.js";
+import {
+  type AnalysisSpec,
+  type CountOutput,
+  decodeOutput,
+  generateKeyPair,
+  openEnvelope,
+  type Release,
+  signingKeyFromSeed,
+  type TaskView,
+  TrustStore,
+} from "../protocol/index.js";
+import { type Collector, collect } from "./harness/collect.js";
+import { type Federation, startFederation } from "./harness/federation.js";
+import { uniqueToken } from "./harness/unique.js";
+
+const DAY = 86_400_000;
+const rowsA = generatePatients(patientProfiles.small, 11);
+const rowsB = generatePatients(patientProfiles.south, 12);
+const allow = { columns: { ...SYNTHETIC_PATIENT_COLUMNS }, identifiers: ["patient_id"] };
+/** Groups small enough that some cells at TRE a hold fewer than 10 people. */
+const FINE_COUNT: AnalysisSpec = {
+  kind: "count",
+  dataset: "patients",
+  groupBy: ["region", "sex", "smoker", "diabetes"],
+};
+const REGION_COUNT: AnalysisSpec = { kind: "count", dataset: "patients", groupBy: ["region"] };
+
+let fed: Federation;
+let webhook: Server;
+const webhookNotices: unknown[] = [];
+let noticeFile: string;
+
+async function submit(tres: string, analysis: AnalysisSpec): Promise<string> {
+  const file = join(fed.files.dir, `analysis-${uniqueToken()}.json`);
+  await writeFile(file, JSON.stringify(analysis));
+  const r = await fed.cli(["submit", "--project", "diabetes", "--tres", tres, file], "alice");
+  expect(r.err).toEqual([]);
+  return r.out[0]!;
+}
+
+async function view(taskId: string): Promise<TaskView> {
+  return JSON.parse((await fed.cli(["status", taskId, "--json"], "alice")).out.join("\n")) as TaskView;
+}
+
+async function childReaches(taskId: string, tre: string, state: string) {
+  return waitFor(
+    `${tre} to reach ${state}`,
+    async () => (await view(taskId)).children.find((c) => c.tre === tre && c.state === state),
+    { timeoutMs: 30_000 },
+  );
+}
+
+async function airlock(argv: string[], reviewer = "reviewer-a-rita") {
+  return fed.cli(["airlock", ...argv], reviewer);
+}
+
+async function show(taskId: string, reviewer = "reviewer-a-rita") {
+  const r = await airlock(["show", taskId, "--json"], reviewer);
+  expect(r.code).toBe(0);
+  return JSON.parse(r.out.join("\n")) as {
+    state: string;
+    outputs: {
+      outputId: string;
+      name: string;
+      digest: string;
+      releasableDigest?: string;
+      outcome: string;
+      state: string;
+      findings: { at: string; rule: string; outcome: string }[];
+      output: CountOutput;
+      releasableOutput?: CountOutput;
+      decisions: { reviewer: string; verdict: string }[];
+    }[];
+  };
+}
+
+async function releaseOf(taskId: string, tre: string): Promise<Release> {
+  const nc = await fed.connect("alice");
+  const profile = await fed.profile("alice");
+  const items = await fetchReleases(nc, profile.key!, taskId);
+  const item = items.find((i) => i.tre === tre);
+  expect(item).toBeDefined();
+  const opened = openEnvelope(item!.envelope, {
+    trust: new TrustStore().add({
+      publicKey: fed.files.trePublicKeys[tre]!,
+      role: "tre",
+      name: `tre:${tre}`,
+      tre,
+    }),
+    expect: "release",
+  });
+  if (!opened.ok || opened.value.type !== "release")
+    throw new Error(`the Release does not verify: ${JSON.stringify(opened)}`);
+  return opened.value.body;
+}
+
+beforeAll(async () => {
+  webhook = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      webhookNotices.push(JSON.parse(body));
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => webhook.listen(0, "127.0.0.1", resolve));
+  const port = (webhook.address() as { port: number }).port;
+
+  fed = await startFederation({
+    tres: ["a", "b"],
+    researchers: ["alice"],
+    reviewers: ["rita", "sam"],
+    startLeaves: [],
+    leafExtra: (tre) => ({
+      datasets: [{ name: "patients", engine: "csv", path: `./patients-${tre}.csv`, ...allow }],
+      projects: [
+        {
+          name: "diabetes",
+          researchers: ["alice"],
+          analyses: ["count", "summary", "crosstab"],
+          datasets: ["patients"],
+        },
+      ],
+      review:
+        tre === "a"
+          ? {
+              notify: {
+                command: ["/bin/sh", "-c", `cat > "$0/notice-$TREMESH_TASK_ID.json"`, "NOTICE_DIR"],
+                webhook: `http://127.0.0.1:${port}/airlock`,
+              },
+            }
+          : { approvalsRequired: 2, autoRelease: true },
+    }),
+  });
+  // The notify command's argv names the folder it writes to: filled in now that the folder exists.
+  noticeFile = join(fed.files.dir, "notices");
+  await import("node:fs/promises").then((fs) => fs.mkdir(noticeFile));
+  const leafA = fed.files.leafConfigs.a!;
+  await writeFile(leafA, (await readFile(leafA, "utf8")).replace("NOTICE_DIR", noticeFile), { mode: 0o600 });
+  await writePatientsCsv(rowsA, join(fed.files.dir, "patients-a.csv"));
+  await writePatientsCsv(rowsB, join(fed.files.dir, "patients-b.csv"));
+  await fed.startLeaf("a");
+  await fed.startLeaf("b");
+  await fed.cli(["admin", "researcher", "add", "alice", "--public-key", fed.files.researcherKeys.alice!]);
+  const until = new Date(Date.now() + 30 * DAY).toISOString();
+  const r = await fed.cli([
+    "admin",
+    "project",
+    "add",
+    "diabetes",
+    "--tres",
+    "a,b",
+    "--members",
+    "alice",
+    "--until",
+    until,
+  ]);
+  expect(r.code).toBe(0);
+}, 120_000);
+
+afterAll(async () => {
+  await fed?.[Symbol.asyncDispose]();
+  await new Promise((resolve) => webhook?.close(resolve));
+});
+
+describe("airlock", () => {
+  it("never lets a rejected output's values reach the hub, while the approved one arrives", async () => {
+    const admin = await fed.connect("admin");
+    const onHub: Collector = collect(admin, ">");
+    const leafDmz: Collector = collect(fed.leaves.get("a")!.dmz, ">");
+    await admin.flush();
+
+    const approved = await submit("a", REGION_COUNT);
+    const rejected = await submit("a", FINE_COUNT);
+    await childReaches(approved, "a", "outputs_pending_review");
+    await childReaches(rejected, "a", "outputs_pending_review");
+
+    const listed = await airlock(["list"]);
+    expect(listed.code).toBe(0);
+    expect(listed.out.join("\n")).toContain(approved);
+    expect(listed.out.join("\n")).toContain(rejected);
+
+    expect((await airlock(["approve", approved])).code).toBe(0);
+    const r = await airlock(["reject", rejected, "--reason", "cells of fewer than 10 patients"]);
+    expect(r.code).toBe(0);
+    await childReaches(approved, "a", "released");
+    await childReaches(rejected, "a", "withheld");
+
+    // What the rejected output held, as the executor made it and in its releasable form.
+    const store = await AirlockStore.open(jetstream(fed.leaves.get("a")!.ctrl));
+    const task = (await store.task(rejected))!;
+    const secret = [
+      (await store.data(rejected, task.outputIds[0]!))!,
+      (await store.releasable(rejected, task.outputIds[0]!))!,
+    ];
+    const released = (await store.releasable(approved, (await store.task(approved))!.outputIds[0]!))!;
+
+    // Every message on the hub (FED) and every message the TRE's DMZ saw, plus every hub stream's content.
+    const seen: Uint8Array[] = [...onHub.messages.map((m) => m.data), ...leafDmz.messages.map((m) => m.data)];
+    const jsm = await jetstreamManager(admin);
+    for await (const s of jsm.streams.list()) {
+      for (let seq = s.state.first_seq; seq <= s.state.last_seq && s.state.messages > 0; seq++) {
+        const m = await jsm.streams.getMessage(s.config.name, { seq }).catch(() => undefined);
+        if (m) seen.push(m.data);
+      }
+    }
+    const contains = (needle: Uint8Array) =>
+      seen.some((hay) => Buffer.from(hay).indexOf(Buffer.from(needle)) >= 0);
+    expect(contains(released)).toBe(true); // positive control: the watchers do see released outputs
+    for (const bytes of secret) expect(contains(bytes)).toBe(false);
+
+    const release = await releaseOf(rejected, "a");
+    expect(release.outputs).toEqual([]);
+    expect(release.withheld).toEqual([
+      {
+        outputId: task.outputIds[0],
+        name: expect.any(String),
+        reason: "rita: cells of fewer than 10 patients",
+      },
+    ]);
+  });
+
+  it("fails small cells, offers them suppressed, and keeps a final decision final", async () => {
+    const taskId = await submit("a", FINE_COUNT);
+    await childReaches(taskId, "a", "outputs_pending_review");
+    const [out] = (await show(taskId)).outputs;
+    expect(out!.outcome).toBe("fail");
+    const small = out!.output.cells.filter((c) => c.n !== null && c.n > 0 && c.n < 10);
+    expect(small.length).toBeGreaterThan(0);
+    expect(out!.findings.filter((f) => f.rule === "min_cell").length).toBe(small.length);
+    // The releasable form withholds exactly those cells, with a bound that holds the truth, and rounds the rest.
+    const safe = out!.releasableOutput!;
+    out!.output.cells.forEach((cell, i) => {
+      const offered = safe.cells[i]!;
+      if (cell.n !== null && cell.n < 10) {
+        expect(offered.n).toBeNull();
+        const s = safe.suppressed!.find((x) => x.at === `cells[${i}]`)!;
+        expect(cell.n).toBeLessThanOrEqual(s.atMost!);
+      } else {
+        expect(offered.n! % 5).toBe(0);
+        expect(Math.abs(offered.n! - cell.n!)).toBeLessThanOrEqual(2);
+      }
+    });
+
+    // A decision signed by a key that is not one of a's reviewers (b's rita) is refused, and so is a researcher's.
+    const nc = await fed.connect("reviewer-a-rita");
+    const outsider = await fed.profile("reviewer-b-rita");
+    const researcher = await fed.profile("alice");
+    for (const key of [outsider.key!, researcher.key!, signingKeyFromSeed(generateKeyPair("user").seed)]) {
+      await expect(
+        sendDecision(nc, key, {
+          tre: "a",
+          taskId,
+          outputId: out!.outputId,
+          outputDigest: out!.releasableDigest!,
+          verdict: "approve",
+        }),
+      ).rejects.toMatchObject({ code: "unknown_signer" });
+    }
+    // An approval of bytes that are neither the output nor its releasable form is refused.
+    const mine = (await fed.profile("reviewer-a-rita")).key!;
+    await expect(
+      sendDecision(nc, mine, {
+        tre: "a",
+        taskId,
+        outputId: out!.outputId,
+        outputDigest: "0".repeat(64),
+        verdict: "approve",
+      }),
+    ).rejects.toMatchObject({ code: "digest_mismatch" });
+    // Releasing the failing output as it is needs a reason.
+    const asIs = await airlock(["approve", taskId, "--as-is"]);
+    expect(asIs.code).toBe(2);
+
+    expect((await airlock(["approve", taskId])).code).toBe(0);
+    await childReaches(taskId, "a", "released");
+    const again = await airlock(
+      ["reject", taskId, "--reason", "changed my mind", "--outputs", out!.outputId],
+      "reviewer-a-sam",
+    );
+    expect(again.code).toBe(1);
+    expect(again.err.join(" ")).toMatch(/already/);
+    const release = await releaseOf(taskId, "a");
+    expect(release.outputs).toHaveLength(1);
+    const releasedOutput = decodeOutput(release.outputs[0]!.data) as CountOutput;
+    expect(releasedOutput).toEqual(safe);
+    expect(release.reviewers).toEqual([{ name: "rita", publicKey: expect.any(String) }]);
+  });
+
+  it("needs two reviewers at a TRE with the two-reviewer rule, and auto-releases outputs that pass every check", async () => {
+    const passing = await submit("b", REGION_COUNT);
+    await childReaches(passing, "b", "released");
+    const auto = await releaseOf(passing, "b");
+    expect(auto.outputs).toHaveLength(1);
+    expect(decodeOutput(auto.outputs[0]!.data)).toMatchObject({ kind: "count", rounding: 5 });
+
+    const failing = await submit("b", FINE_COUNT);
+    await childReaches(failing, "b", "outputs_pending_review");
+    const first = await airlock(["approve", failing], "reviewer-b-rita");
+    expect(first.code).toBe(0);
+    expect(first.out.join(" ")).toMatch(/another reviewer must approve/);
+    expect((await show(failing, "reviewer-b-rita")).outputs[0]!.state).toBe("pending");
+    const twice = await airlock(
+      ["approve", failing, "--outputs", (await show(failing, "reviewer-b-rita")).outputs[0]!.outputId],
+      "reviewer-b-rita",
+    );
+    expect(twice.code).toBe(1);
+    expect((await airlock(["approve", failing], "reviewer-b-sam")).code).toBe(0);
+    await childReaches(failing, "b", "released");
+    const release = await releaseOf(failing, "b");
+    expect(release.reviewers?.map((r) => r.name).sort()).toEqual(["rita", "sam"]);
+    expect(release.decisions).toHaveLength(2);
+  });
+
+  it("tells reviewers through the TRE's command and webhook, naming the task but no values", async () => {
+    const taskId = await submit("a", REGION_COUNT);
+    await childReaches(taskId, "a", "outputs_pending_review");
+    await waitFor("the webhook notice", () =>
+      webhookNotices.find((n) => (n as { taskId: string }).taskId === taskId),
+    );
+    const fromCommand = JSON.parse(
+      await waitFor("the command's notice", () =>
+        readFile(join(noticeFile, `notice-${taskId}.json`), "utf8").catch(() => undefined),
+      ),
+    ) as Record<string, unknown>;
+    expect(fromCommand).toEqual({
+      tre: "a",
+      taskId,
+      project: "diabetes",
+      researcher: "alice",
+      outputs: [{ outputId: expect.any(String), name: expect.any(String), outcome: "pass" }],
+    });
+  });
+
+  it("still lists pending reviews after the TRE's agent restarts, and releases them afterwards", async () => {
+    const taskId = await submit("a", REGION_COUNT);
+    await childReaches(taskId, "a", "outputs_pending_review");
+    await fed.stopLeaf("a");
+    await fed.startLeaf("a");
+    const listed = await airlock(["list"]);
+    expect(listed.out.join("\n")).toContain(taskId);
+    expect((await airlock(["approve", taskId])).code).toBe(0);
+    await childReaches(taskId, "a", "released");
+  });
+
+  it("keeps every airlock event in the TRE's hash-chained audit log, verifiable by a reviewer", async () => {
+    const r = await fed.cli(["audit", "verify", "--json"], "reviewer-a-sam");
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.out.join("")) as { ok: boolean; count: number };
+    expect(result.ok).toBe(true);
+    expect(result.count).toBeGreaterThan(10);
+  });
+});
