@@ -363,6 +363,25 @@ describe("airlock", () => {
     await childReaches(taskId, "a", "released");
   });
 
+  it("gives a reviewer's login the review API and nothing else of the TRE's controlled account", async () => {
+    const nc = await fed.connect("reviewer-a-rita");
+    const jsm = await jetstreamManager(nc, { checkAPI: false });
+    await expect(jsm.streams.info("KV_AIRLOCK")).rejects.toThrow(/permission/i);
+    await expect(jsm.streams.info("KV_AGENT_TASKS")).rejects.toThrow(/permission/i);
+    await expect(jsm.streams.purge("AUDIT")).rejects.toThrow(/permission/i);
+    await expect(nc.request("$KV.AIRLOCK.output.x.y", "forged", { timeout: 2_000 })).rejects.toThrow(
+      /permission/i,
+    );
+    // Another reviewer's replies are out of reach too.
+    const spy = nc.subscribe("_INBOX_sam.>");
+    const closed = spy.closed.then(
+      (e) => String(e),
+      (e: unknown) => String(e),
+    );
+    await nc.flush();
+    expect(await closed).toMatch(/permission/i);
+  });
+
   it("keeps every airlock event in the TRE's hash-chained audit log, verifiable by a reviewer", async () => {
     const r = await fed.cli(["audit", "verify", "--json"], "reviewer-a-sam");
     expect(r.code).toBe(0);

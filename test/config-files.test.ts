@@ -172,4 +172,36 @@ describe("leaf.yaml", () => {
     expect(error.message).toContain("not a valid nkey seed");
     expect(error.message).not.toContain("hello");
   });
+
+  it("defaults the airlock's rules and review policy, and names a bad threshold or policy field", async () => {
+    const config = await loadLeafConfig(leafFile);
+    expect(config.disclosure).toEqual({
+      minCellCount: 10,
+      roundingBase: 5,
+      dominance: { n: 2, k: 0.9 },
+      minResidualDf: 10,
+      zerosDisclosive: true,
+    });
+    expect(config.review).toEqual({ approvalsRequired: 1, autoRelease: false });
+    expect(config.reviewers.map((r) => r.name)).toEqual(["rita"]);
+    expect(config.reviewers[0]!.password).toMatch(/.{16,}/);
+
+    const stricter = await variant(leafFile, (c) => {
+      c.disclosure = { minCellCount: 20, dominance: { k: 0.8 } };
+      c.review = { approvalsRequired: 2 };
+    });
+    const loaded = await loadLeafConfig(stricter);
+    expect(loaded.disclosure).toMatchObject({ minCellCount: 20, roundingBase: 5, dominance: { n: 2, k: 0.8 } });
+    expect(loaded.review.approvalsRequired).toBe(2);
+
+    for (const [change, field] of [
+      [{ disclosure: { dominance: { k: 1.5 } } }, "disclosure.dominance.k"],
+      [{ disclosure: { minCellSize: 10 } }, "disclosure.minCellSize"],
+      [{ review: { approvalsRequired: 3 } }, "review.approvalsRequired"],
+      [{ review: { notify: { webhook: "file:///etc/passwd" } } }, "review.notify.webhook"],
+    ] as const) {
+      const bad = await variant(leafFile, (c) => Object.assign(c, change));
+      expect((await loadError(loadLeafConfig, bad)).field).toBe(field);
+    }
+  });
 });
