@@ -191,7 +191,11 @@ describe("leaf.yaml", () => {
       c.review = { approvalsRequired: 2 };
     });
     const loaded = await loadLeafConfig(stricter);
-    expect(loaded.disclosure).toMatchObject({ minCellCount: 20, roundingBase: 5, dominance: { n: 2, k: 0.8 } });
+    expect(loaded.disclosure).toMatchObject({
+      minCellCount: 20,
+      roundingBase: 5,
+      dominance: { n: 2, k: 0.8 },
+    });
     expect(loaded.review.approvalsRequired).toBe(2);
 
     for (const [change, field] of [
