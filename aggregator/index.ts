@@ -1,4 +1,30 @@
-/** The researcher's side: submitting tasks, following them, and (to come) verifying and combining released results. */
+/** The researcher's side: submitting tasks, following them, verifying released results and combining them. */
+export { combineOutputs, outputsByName } from "./combine.js";
+export { CombineError, CombineErrorCode } from "./combine-error.js";
+export { fitFromSufficient } from "./combine-regression.js";
+export { poolSummaries } from "./combine-summary.js";
+export type {
+  Coefficient,
+  CombinedResult,
+  CountCell,
+  CountResult,
+  CrosstabResult,
+  HistogramResult,
+  RegressionFit,
+  RegressionResult,
+  SummaryCell,
+  SummaryResult,
+  SummaryStat,
+  TreOutput,
+  TreRegression,
+} from "./combined-result.js";
+export { type Interval, isExact } from "./interval.js";
+export { type ExcludedRelease, ExclusionCode } from "./release-exclusion.js";
+export { renderTables } from "./render.js";
+export { toCsv } from "./render-csv.js";
+export { formatInterval, Z_95 } from "./render-format.js";
+export { AGGREGATE_JSON_FORMAT, toJson } from "./render-json.js";
+export { toSvg } from "./render-svg.js";
 export {
   cancelTask,
   fetchReleases,
@@ -8,3 +34,9 @@ export {
   type RequestOptions,
 } from "./researcher-requests.js";
 export { SubmitError, type SubmitOptions, sendSubmission, signSubmission, submit } from "./submit.js";
+export {
+  type VerifiedOutput,
+  type VerifiedRelease,
+  type VerifyOptions,
+  verifyReleases,
+} from "./verify-release.js";
