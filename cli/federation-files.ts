@@ -107,6 +107,8 @@ export async function writeFederation(dir: string, plan: FederationPlan): Promis
       user: r.name,
       passwordFile,
       signingKeyFile,
+      // As each TRE's operator would hand them out: the researcher verifies Releases without trusting the hub.
+      treKeys: Object.fromEntries(tres.map((t) => [t.name, t.publicKey])),
     });
   }
 

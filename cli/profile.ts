@@ -17,9 +17,19 @@ import {
   readSecretFile,
   readSigningKeyFile,
   readYamlConfig,
+  userPublicKey,
   validateConfig,
 } from "../common/index.js";
-import { obj, optional, PROJECT_NAME, type SigningKey, str, subjects, TRE_NAME } from "../protocol/index.js";
+import {
+  obj,
+  optional,
+  PROJECT_NAME,
+  record,
+  type SigningKey,
+  str,
+  subjects,
+  TRE_NAME,
+} from "../protocol/index.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 
 const profileSchema = obj({
@@ -32,6 +42,13 @@ const profileSchema = obj({
   user: str({ min: 1, max: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, what: "a user name" }),
   passwordFile: str({ min: 1, max: 4096 }),
   signingKeyFile: optional(str({ min: 1, max: 4096 })),
+  /**
+   * A researcher's pinned TRE signing keys (TRE name → public key), from each TRE's operator. Releases are
+   * verified against these; a TRE not listed here is verified with the key the hub reports, trusting the hub.
+   */
+  treKeys: optional(
+    record(str({ min: 1, max: 32, pattern: TRE_NAME, what: "a TRE name" }), userPublicKey, { max: 10_000 }),
+  ),
 });
 
 /** A loaded profile. Holds secrets: never log it. */
@@ -42,6 +59,8 @@ export interface Profile {
   url: string;
   /** For a leaf profile: the TRE. */
   tre?: string;
+  /** Pinned TRE signing keys, by TRE. */
+  treKeys: Record<string, string>;
   user: string;
   password: string;
   key?: SigningKey;
@@ -71,6 +90,7 @@ export async function loadProfile(file: string | undefined): Promise<Profile> {
       server: p.hub === undefined ? "leaf" : "hub",
       url: p.hub ?? p.leaf ?? "",
       ...(p.tre ? { tre: p.tre } : {}),
+      treKeys: p.treKeys ?? {},
       user: p.user,
       password: await readSecretFile(loaded, "passwordFile", p.passwordFile),
       ...(key ? { key } : {}),

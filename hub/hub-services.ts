@@ -106,7 +106,7 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
       nc,
       js,
       treTrust,
-      tres,
+      tres: opts.tres,
       ...(opts.offlineAfterMs === undefined ? {} : { offlineAfterMs: opts.offlineAfterMs }),
       onEvent: (event) => emit({ service: "liveness", event }),
     });

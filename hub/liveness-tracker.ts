@@ -26,8 +26,8 @@ export interface LivenessTrackerOptions {
   js: JetStreamClient;
   /** The TREs' public keys (role `tre`, bound to their TRE). */
   treTrust: TrustStore;
-  /** Every member TRE, so one never heard from is listed as offline. */
-  tres: readonly string[];
+  /** Every member TRE with its signing key, so one never heard from is listed as offline. */
+  tres: readonly { name: string; publicKey: string }[];
   /**
    * How long after its last heartbeat a TRE counts as offline, in ms. Default 30 000: three missed beats at the
    * agent's default 10 s interval, so one late beat does not flap it.
@@ -84,7 +84,7 @@ export class LivenessTracker {
     const now = (this.opts.now ?? Date.now)();
     const offlineAfter = this.opts.offlineAfterMs ?? 30_000;
     const out: TreLiveness[] = [];
-    for (const tre of this.opts.tres) {
+    for (const { name: tre, publicKey } of this.opts.tres) {
       const e = await this.kv.get(tre);
       const beat = e?.operation === "PUT" ? (e.json() as Beat) : undefined;
       out.push(
@@ -95,8 +95,9 @@ export class LivenessTracker {
               lastSeen: beat.lastSeen,
               running: beat.running,
               agentVersion: beat.agentVersion,
+              publicKey,
             }
-          : { tre, online: false },
+          : { tre, online: false, publicKey },
       );
     }
     return out;

@@ -70,6 +70,11 @@ const treLiveness = obj({
   lastSeen: optional(time),
   running: optional(int({ min: 0, max: 1_000_000 })),
   agentVersion: optional(str({ max: 64 })),
+  /**
+   * The TRE's signing key as the hub knows it. A researcher who has not pinned the TRE's key in their profile
+   * verifies Releases with this one, trusting the hub's word for it.
+   */
+  publicKey: optional(str({ min: 56, max: 56 })),
 });
 
 const ok = obj({
