@@ -1,4 +1,5 @@
 /** The researcher's side: submitting tasks, following them, verifying released results and combining them. */
+export { type CombinedOutput, collectResults, type TaskResults } from "./collect-results.js";
 export { combineOutputs, outputsByName } from "./combine.js";
 export { CombineError, CombineErrorCode } from "./combine-error.js";
 export { fitFromSufficient } from "./combine-regression.js";

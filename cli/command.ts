@@ -4,6 +4,8 @@ import { CliError, ExitCode } from "./exit-codes.js";
 export interface Io {
   out(line: string): void;
   err(line: string): void;
+  /** Whether `out` is a terminal (live redrawing is allowed). Default false. */
+  tty?: boolean;
 }
 
 export interface Command {

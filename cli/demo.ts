@@ -1,233 +1,159 @@
 /**
- * `tremesh demo`: a hub and two TRE leaves on this machine, and one signed round trip through
- * each: the hub dispatches a researcher's signed Submission to each TRE; each TRE's side verifies
- * it against its pinned hub key and answers with a TRE-signed StatusEvent that the hub verifies.
- * Everything it starts is stopped before it returns, also on failure.
+ * `tremesh demo`: the whole federation on this machine with one command. A hub and three TREs (north:
+ * DuckDB, south: Parquet, valley: CSV; different synthetic patients each), each its own process started
+ * from its own config files; a researcher runs one analysis of each kind across all three; the airlocks
+ * check every output (auto-release on); the researcher verifies and combines the Releases and sees
+ * per-TRE and combined tables. Then everything is stopped — or, with `--keep`, left running as a sandbox.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { fetchLeafz, type NatsServerHandle, startNatsServer, waitFor } from "../common/index.js";
-import { hubServerConfig, treAccountName } from "../hub/index.js";
-import { DMZ_ACCOUNT, leafServerConfig } from "../leaf/index.js";
+import { renderTables } from "../aggregator/index.js";
+import { type Command, type Io, usageError } from "./command.js";
 import {
-  generateKeyPair,
-  MemoryReplayGuard,
-  newId,
-  openEnvelope,
-  type SigningKey,
-  sealEnvelope,
-  signingKeyFromSeed,
-  subjects,
-  TrustStore,
-} from "../protocol/index.js";
-import type { Command, Io } from "./command.js";
-import { ExitCode } from "./exit-codes.js";
-import { meshHubModel, meshLeafModel } from "./federation-models.js";
+  DEMO_TRES,
+  type DemoFederation,
+  startDemoProcesses,
+  stopDemoIn,
+  stopProcesses,
+  writeDemoFederation,
+} from "./demo-federation.js";
+import { type DemoAnalysisResult, runDemoSuite } from "./demo-suite.js";
+import { CliError, ExitCode } from "./exit-codes.js";
+import { aggregateJson } from "./results-command.js";
 
-const TRES = ["a", "b"] as const;
-const HOUR_MS = 3600_000;
-
-function newKey(): SigningKey {
-  return signingKeyFromSeed(generateKeyPair("user").seed);
-}
-
-interface RoundTrip {
-  tre: string;
-  taskId: string;
-  dispatchMs: number;
-  roundTripMs: number;
-  verifiedBy: string;
-  refused: number;
-}
+export const DEMO_JSON_FORMAT = "tremesh.demo.v1";
 
 export const demo: Command = {
   name: "demo",
-  summary: "start a hub and two TRE leaves here, send a signed task through each and back, stop",
-  usage: "tremesh demo [--json]",
-  examples: ["tremesh demo", "tremesh demo --json | jq '.roundTrips'"],
+  summary: "run a hub, three TREs and a researcher here: five analyses checked, released, combined",
+  usage: "tremesh demo [--json] [--keep] [--dir DIR]\n       tremesh demo stop DIR",
+  examples: [
+    "tremesh demo",
+    "tremesh demo --json > demo.json     # every figure, and where each TRE's data file is",
+    "tremesh demo --keep --dir /tmp/fed  # leave the federation running to try tremesh by hand",
+    "tremesh demo stop /tmp/fed",
+  ],
   async run(argv, io) {
-    const { values } = parseArgs({ args: argv, options: { json: { type: "boolean" } }, strict: true });
-    const dir = await mkdtemp(join(tmpdir(), "tremesh-demo-"));
-    const servers: NatsServerHandle[] = [];
-    const connections: NatsConnection[] = [];
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: { json: { type: "boolean" }, keep: { type: "boolean" }, dir: { type: "string" } },
+    });
+    if (positionals[0] === "stop") {
+      const dir = positionals[1];
+      if (!dir || positionals.length !== 2) throw usageError("demo stop: the demo's folder is required");
+      let pids: number[];
+      try {
+        pids = await stopDemoIn(resolve(dir));
+      } catch (cause) {
+        throw new CliError(
+          `demo stop: ${cause instanceof Error ? cause.message : String(cause)}`,
+          ExitCode.badInput,
+          { cause },
+        );
+      }
+      io.out(`stopped the demo federation in ${dir} (${pids.length} processes)`);
+      return ExitCode.ok;
+    }
+    if (positionals.length > 0) throw usageError(`demo: unexpected ${JSON.stringify(positionals[0])}`);
+
+    const started = Date.now();
+    const dir = values.dir ? resolve(values.dir) : await mkdtemp(join(tmpdir(), "tremesh-demo-"));
+    const say = values.json ? () => {} : (line: string) => io.out(line);
+    let fed: DemoFederation | undefined;
+    let stopped = false;
+    const stop = async () => {
+      if (stopped || !fed) return;
+      stopped = true;
+      await stopProcesses(fed.pids);
+    };
+    // Ctrl-C while the demo runs still stops every process it started.
+    const onSignal = () => void stop().finally(() => process.exit(130));
+    process.once("SIGINT", onSignal);
     try {
-      const result = await roundTrips(dir, servers, connections, values.json ? () => {} : io.out);
-      if (values.json) io.out(JSON.stringify(result, null, 2));
-      else printTable(result.roundTrips, io);
-      return result.roundTrips.every((r) => r.refused === 0) ? ExitCode.ok : ExitCode.failed;
+      const written = await writeDemoFederation(dir);
+      fed = { ...written, pids: [] };
+      fed.pids = await startDemoProcesses(written);
+      say(`files in ${dir}`);
+      const results = await runDemoSuite(fed, say);
+      if (values.json)
+        io.out(JSON.stringify(demoJson(fed, results, values.keep === true, Date.now() - started), null, 2));
+      else printResults(results, io);
+      if (values.keep) printKeep(fed, io, values.json === true);
+      else if (!values.json)
+        io.out(`done in ${((Date.now() - started) / 1000).toFixed(1)} s; stopping the federation`);
+      const ok = results.every(
+        (r) => r.results.excluded.length === 0 && r.results.combined.some((c) => c.result),
+      );
+      return ok ? ExitCode.ok : ExitCode.failed;
     } finally {
-      await Promise.allSettled(connections.map((nc) => nc.close()));
-      for (const s of servers.reverse()) await s.stop();
-      await rm(dir, { recursive: true, force: true });
+      process.off("SIGINT", onSignal);
+      if (!values.keep) {
+        await stop();
+        if (!values.dir) await rm(dir, { recursive: true, force: true });
+      }
     }
   },
 };
 
-async function roundTrips(
-  dir: string,
-  servers: NatsServerHandle[],
-  connections: NatsConnection[],
-  say: (line: string) => void,
-) {
-  const token = newId().slice(-6).toLowerCase();
-  const { model: hubModel, users: hubUsers } = meshHubModel(token, dir, TRES);
-  const hub = await startNatsServer({
-    name: "hub",
-    configText: hubServerConfig(hubModel),
-    dir: join(dir, "hub"),
-  });
-  servers.push(hub);
-  say(`hub       ${hub.clientUrl}  (leaf port ${hub.leafUrl})`);
-
-  const leafUsers = new Map<string, ReturnType<typeof meshLeafModel>["users"]>();
-  const leaves = new Map<string, NatsServerHandle>();
-  for (const tre of hubModel.tres) {
-    const { model, users } = meshLeafModel(token, dir, tre.name, hub.leafUrl!, tre.leaf);
-    const leaf = await startNatsServer({
-      name: `leaf-${tre.name}`,
-      configText: leafServerConfig(model),
-      dir: join(dir, `leaf-${tre.name}`),
-    });
-    servers.push(leaf);
-    leaves.set(tre.name, leaf);
-    leafUsers.set(tre.name, users);
-    say(`leaf ${tre.name}    ${leaf.clientUrl}  dials out to the hub as TRE ${tre.name}`);
+function printResults(results: DemoAnalysisResult[], io: Io): void {
+  for (const r of results) {
+    io.out("");
+    io.out(`━━ ${r.title}  (task ${r.taskId}: ${r.task.state})`);
+    for (const c of r.results.combined)
+      io.out(c.result ? renderTables(c.result) : `cannot combine: ${c.error?.message}`);
+    for (const a of r.results.accepted)
+      for (const w of a.withheld) io.out(`withheld at ${a.tre}: ${w.name} — ${w.reason}`);
+    for (const e of r.results.excluded)
+      io.out(`left out: ${e.tre}'s Release does not verify (${e.code}): ${e.reason}`);
   }
-  await waitFor(
-    "every leaf link",
-    async () => (await fetchLeafz(hub.monitorUrl!)).leafs.length === TRES.length,
-    {
-      timeoutMs: 20_000,
-    },
-  );
-
-  const track = async (url: string, user: { user: string; password: string }) => {
-    const nc = await connect({ servers: url, user: user.user, pass: user.password, name: "tremesh-demo" });
-    connections.push(nc);
-    return nc;
-  };
-
-  // Keys: the hub's, each TRE's (made inside the TRE; only the public key is shared), a researcher's.
-  const hubKey = newKey();
-  const researcher = newKey();
-  const treKeys = new Map(TRES.map((t) => [t, newKey()]));
-  const hubTrust = new TrustStore();
-  for (const [tre, k] of treKeys)
-    hubTrust.add({ publicKey: k.publicKey, role: "tre", name: `tre:${tre}`, tre });
-
-  const fed = await track(hub.clientUrl, hubUsers.get("FED")!);
-  const results: RoundTrip[] = [];
-  for (const tre of TRES) {
-    // The TRE side: pins the hub key and the researcher's, listens only in its DMZ account.
-    const treTrust = new TrustStore()
-      .add({ publicKey: hubKey.publicKey, role: "hub", name: "hub" })
-      .add({ publicKey: researcher.publicKey, role: "researcher", name: "researcher" });
-    const dmz = await track(leaves.get(tre)!.clientUrl, leafUsers.get(tre)!.get(DMZ_ACCOUNT)!);
-    const replay = new MemoryReplayGuard();
-    let refused = 0;
-    const received = new Promise<number>((resolve) => {
-      dmz.subscribe(subjects.treInbound(tre), {
-        callback: (_err, msg) => {
-          const opened = openEnvelope(msg.data, { trust: treTrust, expect: "dispatch", tre, replay });
-          if (!opened.ok || opened.value.type !== "dispatch") {
-            refused++;
-            return;
-          }
-          const inner = openEnvelope(opened.value.body.submission, { trust: treTrust, expect: "submission" });
-          if (!inner.ok) {
-            refused++;
-            return;
-          }
-          const now = Date.now();
-          const status = sealEnvelope(
-            "status",
-            {
-              id: newId(now),
-              iat: now,
-              exp: now + HOUR_MS,
-              taskId: opened.value.body.taskId,
-              tre,
-              state: "received",
-              actor: `tre:${tre}`,
-              reason: `dispatch verified (hub key pinned), submission signed by ${inner.value.signer.name}`,
-            },
-            treKeys.get(tre)!,
-          );
-          dmz.publish(subjects.status(tre, opened.value.body.taskId), status);
-          resolve(performance.now());
-        },
-      });
-    });
-    await dmz.flush();
-
-    // The hub side: listens for this TRE's answers in the TRE's hub account.
-    const treAccount = await track(hub.clientUrl, hubUsers.get(treAccountName(tre))!);
-    const answered = new Promise<string>((resolve) => {
-      treAccount.subscribe(subjects.treOutbound(tre), {
-        callback: (_err, msg) => {
-          const opened = openEnvelope(msg.data, { trust: hubTrust, expect: "status" });
-          if (opened.ok) resolve(opened.value.signer.name);
-          else refused++;
-        },
-      });
-    });
-    await treAccount.flush();
-    // Interest crosses the leaf link asynchronously: wait until the hub sees the TRE's subscription.
-    await waitFor(`the hub to see TRE ${tre}'s subscription`, async () => {
-      const leafz = await fetchLeafz(hub.monitorUrl!, { subs: true });
-      return leafz.leafs.some(
-        (l) => l.account === treAccountName(tre) && l.subscriptions_list?.includes(subjects.treInbound(tre)),
-      );
-    });
-
-    const now = Date.now();
-    const submission = sealEnvelope(
-      "submission",
-      {
-        id: newId(now),
-        iat: now,
-        exp: now + HOUR_MS,
-        project: "demo",
-        tres: [...TRES],
-        analysis: { kind: "count", dataset: "patients" },
-      },
-      researcher,
-    );
-    const taskId = newId(now);
-    const start = performance.now();
-    fed.publish(
-      subjects.dispatch(tre, taskId),
-      sealEnvelope(
-        "dispatch",
-        { id: newId(now), iat: now, exp: now + HOUR_MS, taskId, tre, submission },
-        hubKey,
-      ),
-    );
-    const [receivedAt, verifiedBy] = await Promise.all([received, answered]);
-    results.push({
-      tre,
-      taskId,
-      dispatchMs: receivedAt - start,
-      roundTripMs: performance.now() - start,
-      verifiedBy,
-      refused,
-    });
-  }
-  return { hub: hub.clientUrl, roundTrips: results };
+  io.out("");
 }
 
-function printTable(rows: RoundTrip[], io: Io): void {
-  io.out("");
-  io.out("TRE  task id                     hub→TRE ms  round trip ms  status signed by  refused");
-  for (const r of rows) {
-    io.out(
-      `${r.tre.padEnd(4)} ${r.taskId}  ${r.dispatchMs.toFixed(2).padStart(10)}  ${r.roundTripMs.toFixed(2).padStart(13)}  ${r.verifiedBy.padEnd(16)}  ${r.refused}`,
-    );
-  }
-  io.out("");
-  io.out("Each dispatch was verified at its TRE against the pinned hub key and the researcher's signature;");
-  io.out("each TRE-signed status was verified at the hub. Everything started has been stopped.");
+function printKeep(fed: DemoFederation, io: Io, json: boolean): void {
+  const lines = [
+    "",
+    "The federation is still running:",
+    `  hub            ${fed.files.hubClientUrl}   config ${fed.files.hubConfig}`,
+    ...DEMO_TRES.map(
+      (t) =>
+        `  TRE ${t.tre.padEnd(10)} ${fed.files.leafClientUrls[t.tre]}   config ${fed.files.leafConfigs[t.tre]}`,
+    ),
+    ...Object.entries(fed.files.profiles).map(([who, path]) => `  profile ${who.padEnd(20)} ${path}`),
+    `  logs           ${join(fed.dir, "logs")}`,
+    "",
+    `Try:   export TREMESH_PROFILE=${fed.files.profiles.alice}; tremesh tres`,
+    `Stop:  node ${join(process.argv[1] ?? "bin/tremesh.mjs")} demo stop ${fed.dir}`,
+  ];
+  for (const l of lines) (json ? io.err : io.out)(l);
+}
+
+/** The documented `--json` document: the federation's files and data, and every analysis's combined result. */
+function demoJson(fed: DemoFederation, results: DemoAnalysisResult[], kept: boolean, elapsedMs: number) {
+  return {
+    format: DEMO_JSON_FORMAT,
+    dir: fed.dir,
+    kept,
+    elapsedMs,
+    hub: { url: fed.files.hubClientUrl, config: fed.files.hubConfig },
+    tres: fed.data.map((d) => ({
+      tre: d.tre,
+      url: fed.files.leafClientUrls[d.tre],
+      config: fed.files.leafConfigs[d.tre],
+      publicKey: fed.files.trePublicKeys[d.tre],
+      data: d,
+    })),
+    profiles: fed.files.profiles,
+    analyses: results.map((r) => ({
+      title: r.title,
+      analysis: r.analysis,
+      taskId: r.taskId,
+      state: r.task.state,
+      reviews: r.reviews,
+      aggregate: aggregateJson(r.results),
+    })),
+  };
 }

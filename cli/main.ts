@@ -12,10 +12,26 @@ import { CliError, ExitCode } from "./exit-codes.js";
 import { hub } from "./hub-command.js";
 import { keygen } from "./keygen.js";
 import { leaf } from "./leaf-command.js";
+import { aggregate, results, watch } from "./results-command.js";
 import { cancel, status, tres } from "./status-command.js";
 import { submit } from "./submit-command.js";
 
-const commands: Command[] = [demo, submit, status, cancel, tres, hub, leaf, admin, airlock, audit, keygen];
+const commands: Command[] = [
+  demo,
+  submit,
+  status,
+  watch,
+  results,
+  aggregate,
+  cancel,
+  tres,
+  hub,
+  leaf,
+  admin,
+  airlock,
+  audit,
+  keygen,
+];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
@@ -48,6 +64,7 @@ function commandHelp(c: Command): string {
 const stdio: Io = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
+  tty: process.stdout.isTTY === true,
 };
 
 /** Runs one command line and returns the exit code. Never throws. */

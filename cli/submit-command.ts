@@ -6,14 +6,17 @@ import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
 import { signingKey } from "./profile.js";
+import { endedCode, followTask } from "./results-command.js";
 
 export const submit: Command = {
   name: "submit",
   summary: "sign an analysis and submit it to the hub for the named TREs",
-  usage: "tremesh submit --project P --tres a,b ANALYSIS.json [--title T] [--profile FILE] [--json]",
+  usage:
+    "tremesh submit --project P --tres a,b ANALYSIS.json [--title T] [--wait [--timeout-ms N]] [--profile FILE] [--json]",
   examples: [
     'echo \'{"kind":"count","dataset":"patients","groupBy":["sex"]}\' > count.json',
     "tremesh submit --project diabetes --tres a,b count.json --profile alice.profile.yaml",
+    "tremesh submit --project diabetes --tres a,b count.json --wait && tremesh aggregate $ID",
   ],
   async run(argv, io) {
     const { values, positionals } = parseArgs({
@@ -26,6 +29,8 @@ export const submit: Command = {
         title: { type: "string" },
         profile: { type: "string" },
         json: { type: "boolean" },
+        wait: { type: "boolean" },
+        "timeout-ms": { type: "string" },
       },
     });
     if (!values.project || !PROJECT_NAME.test(values.project))
@@ -45,6 +50,9 @@ export const submit: Command = {
       throw new CliError(`${file}: ${problem}`, ExitCode.badInput, { cause });
     }
     const project = values.project;
+    const timeoutMs = Number(values["timeout-ms"] ?? 0);
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 0)
+      throw usageError("submit: --timeout-ms takes a whole number");
     return withHub(values.profile, async (nc, profile) => {
       const reply = await submitTask(nc, signingKey(profile), {
         project,
@@ -58,7 +66,17 @@ export const submit: Command = {
         return ExitCode.refused;
       }
       if (!values.json) io.out(reply.taskId);
-      return ExitCode.ok;
+      if (!values.wait) return ExitCode.ok;
+      // Progress goes to stderr, so stdout stays the task id (and, with --json, the final task view).
+      const task = await followTask(
+        nc,
+        signingKey(profile),
+        reply.taskId,
+        (t) => io.err(`${t.state}: ${t.children.map((c) => `${c.tre} ${c.state}`).join(", ")}`),
+        { timeoutMs },
+      );
+      if (values.json) io.out(JSON.stringify(task));
+      return endedCode(task);
     });
   },
 };

@@ -1,0 +1,167 @@
+/**
+ * The demo's federation: files written as an operator would (`writeFederation`), three TREs with different
+ * synthetic patients in different engines (DuckDB, Parquet, CSV), auto-release on, and every party run as
+ * its own `tremesh hub start` / `tremesh leaf start` process in its own process group, so the whole
+ * federation can be stopped by PID — by this process, or later by `tremesh demo stop DIR` after `--keep`.
+ */
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdir, open, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  generatePatients,
+  type PatientProfile,
+  patientProfiles,
+  SYNTHETIC_PATIENT_COLUMNS,
+  SYNTHETIC_PATIENT_IDENTIFIERS,
+  writePatientsCsv,
+  writePatientsDuckDb,
+  writePatientsParquet,
+} from "../executors/index.js";
+import { type FederationFiles, writeFederation } from "./federation-files.js";
+
+/** The demo's TREs: name, population profile, seed and storage engine. */
+export const DEMO_TRES = [
+  { tre: "north", profile: "north", seed: 1, engine: "duckdb", file: "patients-north.duckdb" },
+  { tre: "south", profile: "south", seed: 2, engine: "parquet", file: "patients-south.parquet" },
+  { tre: "valley", profile: "small", seed: 3, engine: "csv", file: "patients-valley.csv" },
+] as const;
+
+export const DEMO_PROJECT = "demo";
+export const DEMO_RESEARCHER = "alice";
+export const DEMO_REVIEWER = "rita";
+const PIDS_FILE = "pids.json";
+
+export interface DemoDataFile {
+  tre: string;
+  engine: string;
+  file: string;
+  rows: number;
+  sha256: string;
+  /** How to make the same rows again: `generatePatients(patientProfiles[profile], seed)`. */
+  generator: { profile: string; seed: number };
+}
+
+export interface DemoFederation {
+  dir: string;
+  files: FederationFiles;
+  data: DemoDataFile[];
+  pids: number[];
+}
+
+const BIN = fileURLToPath(new URL("../../bin/tremesh.mjs", import.meta.url));
+
+/** Writes every config, secret and data file of the demo federation into `dir`. */
+export async function writeDemoFederation(dir: string): Promise<Omit<DemoFederation, "pids">> {
+  const data: DemoDataFile[] = [];
+  for (const t of DEMO_TRES) {
+    const rows = generatePatients(patientProfiles[t.profile] as PatientProfile, t.seed);
+    const path = join(dir, t.file);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (t.engine === "duckdb") await writePatientsDuckDb(rows, path);
+    else if (t.engine === "parquet") await writePatientsParquet(rows, path);
+    else await writePatientsCsv(rows, path);
+    const sha256 = createHash("sha256")
+      .update(await readFile(path))
+      .digest("hex");
+    data.push({
+      tre: t.tre,
+      engine: t.engine,
+      file: path,
+      rows: rows.length,
+      sha256,
+      generator: { profile: t.profile, seed: t.seed },
+    });
+  }
+  const files = await writeFederation(dir, {
+    tres: DEMO_TRES.map((t) => t.tre),
+    researchers: [DEMO_RESEARCHER],
+    reviewers: [DEMO_REVIEWER],
+    heartbeatIntervalMs: 1_000,
+    offlineAfterMs: 5_000,
+    leafExtra: (tre) => {
+      const t = DEMO_TRES.find((x) => x.tre === tre)!;
+      const dataset = {
+        name: "patients",
+        columns: { ...SYNTHETIC_PATIENT_COLUMNS },
+        identifiers: [...SYNTHETIC_PATIENT_IDENTIFIERS],
+        ...(t.engine === "duckdb"
+          ? { engine: "duckdb", path: `./${t.file}`, table: "patients" }
+          : { engine: t.engine, path: `./${t.file}` }),
+      };
+      return {
+        datasets: [dataset],
+        projects: [
+          {
+            name: DEMO_PROJECT,
+            researchers: [DEMO_RESEARCHER],
+            analyses: ["count", "summary", "histogram", "crosstab", "regression"],
+            datasets: ["patients"],
+          },
+        ],
+        // The demo shows the whole path without a person at each TRE: outputs that pass every check leave at once.
+        review: { autoRelease: true },
+      };
+    },
+  });
+  return { dir, files, data };
+}
+
+/** Starts the hub and every leaf as their own processes (logs in `dir/logs`); records their PIDs in `dir`. */
+export async function startDemoProcesses(fed: Omit<DemoFederation, "pids">): Promise<number[]> {
+  const logs = join(fed.dir, "logs");
+  await mkdir(logs, { recursive: true });
+  const pids: number[] = [];
+  const start = async (name: string, args: string[]) => {
+    const log = await open(join(logs, `${name}.log`), "a");
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: fed.dir,
+      detached: true, // its own process group: stopping it stops its nats-server too
+      stdio: ["ignore", log.fd, log.fd],
+    });
+    await log.close();
+    child.unref();
+    if (child.pid === undefined) throw new Error(`could not start ${name}`);
+    pids.push(child.pid);
+    await writeFile(join(fed.dir, PIDS_FILE), JSON.stringify(pids));
+  };
+  await start("hub", ["hub", "start", "--config", fed.files.hubConfig]);
+  for (const t of DEMO_TRES)
+    await start(`leaf-${t.tre}`, ["leaf", "start", "--config", fed.files.leafConfigs[t.tre]!]);
+  return pids;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Stops process groups by PID: SIGTERM, then SIGKILL for any still running after `graceMs`. */
+export async function stopProcesses(pids: readonly number[], graceMs = 10_000): Promise<void> {
+  const signal = (pid: number, sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      // already gone
+    }
+  };
+  // Leaves first, so the hub sees them go; the hub last.
+  for (const pid of [...pids].reverse()) signal(pid, "SIGTERM");
+  const deadline = Date.now() + graceMs;
+  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  for (const pid of pids) if (alive(pid)) signal(pid, "SIGKILL");
+}
+
+/** `tremesh demo stop DIR`: stops the federation a `--keep` demo left running in DIR. */
+export async function stopDemoIn(dir: string): Promise<number[]> {
+  const pids = JSON.parse(await readFile(join(dir, PIDS_FILE), "utf8")) as unknown;
+  if (!Array.isArray(pids) || !pids.every((p) => Number.isInteger(p) && p > 1))
+    throw new Error(`${join(dir, PIDS_FILE)} does not hold a list of process ids`);
+  await stopProcesses(pids as number[]);
+  return pids as number[];
+}

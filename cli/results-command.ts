@@ -1,0 +1,253 @@
+/**
+ * The researcher's side after submitting: `watch` (live per-TRE progress), `results` (each TRE's released
+ * outputs, verified), `aggregate` (the verified outputs combined; `--csv`, `--plot FILE.svg`, `--json`).
+ */
+import { writeFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import type { NatsConnection } from "@nats-io/transport-node";
+import {
+  type CombinedOutput,
+  collectResults,
+  combineOutputs,
+  fetchTask,
+  renderTables,
+  type TaskResults,
+  toCsv,
+  toJson,
+  toSvg,
+} from "../aggregator/index.js";
+import { isTaskId, type SigningKey, type TaskView } from "../protocol/index.js";
+import { type Command, type Io, usageError } from "./command.js";
+import { CliError, ExitCode } from "./exit-codes.js";
+import { withHub } from "./hub-session.js";
+import { type Profile, signingKey } from "./profile.js";
+
+const ENDED = new Set(["completed", "partial", "failed", "cancelled"]);
+
+function taskIdArg(command: string, positionals: string[]): string {
+  const [id] = positionals;
+  if (!id || !isTaskId(id) || positionals.length !== 1)
+    throw usageError(`${command}: exactly one task id is required`);
+  return id;
+}
+
+/** Exit code of a task that has ended: its TREs all released (or some did), or none did. */
+export function endedCode(task: TaskView): number {
+  return task.state === "completed" || task.state === "partial" ? ExitCode.ok : ExitCode.failed;
+}
+
+/**
+ * Follows a task until it ends, calling `onChange` whenever any TRE's state changes. Polls the hub (a
+ * researcher can read only their own inbox, so there is nothing to subscribe to) every `intervalMs`.
+ */
+export async function followTask(
+  nc: NatsConnection,
+  key: SigningKey,
+  taskId: string,
+  onChange: (task: TaskView) => void,
+  { intervalMs = 250, timeoutMs = 0 }: { intervalMs?: number; timeoutMs?: number } = {},
+): Promise<TaskView> {
+  const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Number.POSITIVE_INFINITY;
+  let last = "";
+  for (;;) {
+    const task = await fetchTask(nc, key, taskId);
+    const now = `${task.state} ${task.children.map((c) => `${c.tre}:${c.state}`).join(" ")}`;
+    if (now !== last) onChange(task);
+    last = now;
+    if (ENDED.has(task.state)) return task;
+    if (Date.now() > deadline)
+      throw new CliError(`task ${taskId} is still ${task.state} after ${timeoutMs} ms`, ExitCode.unavailable);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+const stateLine = (task: TaskView) =>
+  `${task.state.padEnd(10)} ${task.children.map((c) => `${c.tre}: ${c.state}`).join("  ")}`;
+
+export const watch: Command = {
+  name: "watch",
+  summary:
+    "follow a task's progress at each TRE until it ends (live on a terminal, one line per change otherwise)",
+  usage: "tremesh watch TASK_ID [--timeout-ms N] [--profile FILE] [--json]",
+  examples: ["tremesh watch 01JD3…", "tremesh watch 01JD3… --json   # one JSON task view per change"],
+  async run(argv, io) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: { profile: { type: "string" }, json: { type: "boolean" }, "timeout-ms": { type: "string" } },
+    });
+    const taskId = taskIdArg("watch", positionals);
+    const timeoutMs = Number(values["timeout-ms"] ?? 0);
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 0)
+      throw usageError("watch: --timeout-ms takes a whole number");
+    const live = !values.json && io.tty === true;
+    return withHub(values.profile, async (nc, profile) => {
+      let drawn = 0;
+      const task = await followTask(
+        nc,
+        signingKey(profile),
+        taskId,
+        (t) => {
+          if (values.json) return io.out(JSON.stringify(t));
+          if (!live) return io.out(`${new Date().toISOString()}  ${stateLine(t)}`);
+          // On a terminal: redraw one line per TRE in place (cursor up over the last drawing, clear to the end).
+          const erase = drawn > 0 ? `\x1b[${drawn}A\x1b[J` : "";
+          const lines = [
+            `task ${t.taskId}: ${t.state}`,
+            ...t.children.map((c) => `  ${c.tre.padEnd(12)} ${c.state}`),
+          ];
+          io.out(`${erase}${lines.join("\n")}`);
+          drawn = lines.length;
+        },
+        { timeoutMs },
+      );
+      return endedCode(task);
+    });
+  },
+};
+
+const resultOptions = {
+  profile: { type: "string" },
+  json: { type: "boolean" },
+  csv: { type: "boolean" },
+  plot: { type: "string" },
+} as const;
+
+async function gather(
+  profileFile: string | undefined,
+  taskId: string,
+  use: (r: TaskResults) => Promise<number>,
+) {
+  return withHub(profileFile, async (nc, profile: Profile) =>
+    use(await collectResults(nc, signingKey(profile), taskId, profile.treKeys)),
+  );
+}
+
+function problems(r: TaskResults, io: Io): void {
+  for (const e of r.excluded)
+    io.err(`left out: TRE ${e.tre}'s Release does not verify (${e.code}): ${e.reason}`);
+  if (r.keysFromHub.length > 0)
+    io.err(
+      `note: verified ${r.keysFromHub.join(", ")} with keys from the hub; pin them in your profile (treKeys)`,
+    );
+}
+
+export const results: Command = {
+  name: "results",
+  summary: "show each TRE's released outputs of a task, after verifying every Release",
+  usage: "tremesh results TASK_ID [--profile FILE] [--json]",
+  examples: ["tremesh results 01JD3…", "tremesh results 01JD3… --json | jq '.tres[].outputs'"],
+  async run(argv, io) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: resultOptions,
+    });
+    const taskId = taskIdArg("results", positionals);
+    return gather(values.profile, taskId, async (r) => {
+      if (values.json) {
+        io.out(JSON.stringify(resultsJson(r), null, 2));
+      } else {
+        io.out(`task ${taskId}: ${r.task.state}`);
+        for (const child of r.task.children) {
+          const release = r.accepted.find((a) => a.tre === child.tre);
+          io.out("");
+          io.out(`== ${child.tre}: ${child.state}`);
+          for (const o of release?.outputs ?? []) {
+            io.out(`-- ${o.name} (released${o.autoReleased ? " by the TRE's auto-release policy" : ""})`);
+            io.out(renderTables(combineOutputs([{ tre: child.tre, output: o.output }])));
+          }
+          for (const w of release?.withheld ?? []) io.out(`-- ${w.name}: withheld — ${w.reason}`);
+        }
+        problems(r, io);
+      }
+      return r.accepted.length > 0 ? ExitCode.ok : ExitCode.failed;
+    });
+  },
+};
+
+function resultsJson(r: TaskResults) {
+  return {
+    taskId: r.task.taskId,
+    state: r.task.state,
+    tres: r.task.children.map((c) => {
+      const release = r.accepted.find((a) => a.tre === c.tre);
+      return {
+        tre: c.tre,
+        state: c.state,
+        outputs: (release?.outputs ?? []).map((o) => ({
+          outputId: o.outputId,
+          name: o.name,
+          digest: o.digest,
+          autoReleased: o.autoReleased,
+          output: o.output,
+        })),
+        withheld: release?.withheld ?? [],
+      };
+    }),
+    excluded: r.excluded,
+    keysFromHub: r.keysFromHub,
+  };
+}
+
+/** The JSON `aggregate --json` prints (and `tremesh demo --json` embeds per analysis). */
+export function aggregateJson(r: TaskResults) {
+  return {
+    taskId: r.task.taskId,
+    state: r.task.state,
+    outputs: r.combined.map((c: CombinedOutput) => ({
+      name: c.name,
+      ...(c.result ? { result: JSON.parse(toJson(c.result)) as unknown } : {}),
+      ...(c.error ? { error: c.error } : {}),
+    })),
+    withheld: r.accepted.flatMap((a) => a.withheld.map((w) => ({ tre: a.tre, ...w }))),
+    excluded: r.excluded,
+    keysFromHub: r.keysFromHub,
+  };
+}
+
+export const aggregate: Command = {
+  name: "aggregate",
+  summary: "combine a task's verified released outputs across TREs: per-TRE and combined tables",
+  usage: "tremesh aggregate TASK_ID [--csv] [--plot FILE.svg] [--profile FILE] [--json]",
+  examples: [
+    "tremesh aggregate 01JD3…",
+    "tremesh aggregate 01JD3… --csv > result.csv",
+    "tremesh aggregate 01JD3… --plot age.svg          # histograms and regression coefficients",
+  ],
+  async run(argv, io) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: resultOptions,
+    });
+    const taskId = taskIdArg("aggregate", positionals);
+    if (values.csv && values.json) throw usageError("aggregate: give --csv or --json, not both");
+    return gather(values.profile, taskId, async (r) => {
+      if (values.json) {
+        io.out(JSON.stringify(aggregateJson(r), null, 2));
+      } else if (values.csv) {
+        for (const c of r.combined) if (c.result) io.out(toCsv(c.result).trimEnd());
+      } else {
+        for (const c of r.combined) {
+          io.out(`== ${c.name}`);
+          io.out(c.result ? renderTables(c.result) : `cannot combine: ${c.error?.message}`);
+          io.out("");
+        }
+        for (const a of r.accepted)
+          for (const w of a.withheld) io.out(`withheld at ${a.tre}: ${w.name} — ${w.reason}`);
+      }
+      if (!values.json) problems(r, io);
+      if (values.plot) {
+        const svg = r.combined.map((c) => (c.result ? toSvg(c.result) : null)).find((s) => s !== null);
+        if (!svg) throw new CliError("aggregate --plot: no histogram or regression to plot", ExitCode.failed);
+        await writeFile(values.plot, svg);
+        if (!values.json) io.err(`plot written to ${values.plot}`);
+      }
+      return r.combined.some((c) => c.result) ? ExitCode.ok : ExitCode.failed;
+    });
+  },
+};
