@@ -6,8 +6,9 @@
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdir, open, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   generatePatients,
@@ -50,7 +51,12 @@ export interface DemoFederation {
   pids: number[];
 }
 
-const BIN = fileURLToPath(new URL("../../bin/tremesh.mjs", import.meta.url));
+/** bin/tremesh.mjs of this package, from the compiled (dist/cli) or the source (cli) folder alike. */
+function tremeshBin(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json")) && dirname(dir) !== dir) dir = dirname(dir);
+  return join(dir, "bin", "tremesh.mjs");
+}
 
 /** Writes every config, secret and data file of the demo federation into `dir`. */
 export async function writeDemoFederation(dir: string): Promise<Omit<DemoFederation, "pids">> {
@@ -108,20 +114,44 @@ export async function writeDemoFederation(dir: string): Promise<Omit<DemoFederat
   return { dir, files, data };
 }
 
+export interface DemoProcesses {
+  pids: number[];
+  /** Rejects, naming the process and the end of its log, if one ends before `stopProcesses`. */
+  died: Promise<never>;
+}
+
 /** Starts the hub and every leaf as their own processes (logs in `dir/logs`); records their PIDs in `dir`. */
-export async function startDemoProcesses(fed: Omit<DemoFederation, "pids">): Promise<number[]> {
+export async function startDemoProcesses(fed: Omit<DemoFederation, "pids">): Promise<DemoProcesses> {
   const logs = join(fed.dir, "logs");
   await mkdir(logs, { recursive: true });
+  const bin = tremeshBin();
   const pids: number[] = [];
+  let reportDeath: (e: Error) => void = () => {};
+  const died = new Promise<never>((_, reject) => {
+    reportDeath = reject;
+  });
+  died.catch(() => undefined); // observed by whoever awaits it; never an unhandled rejection
   const start = async (name: string, args: string[]) => {
-    const log = await open(join(logs, `${name}.log`), "a");
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const logFile = join(logs, `${name}.log`);
+    const log = await open(logFile, "a");
+    const child = spawn(process.execPath, [bin, ...args], {
       cwd: fed.dir,
       detached: true, // its own process group: stopping it stops its nats-server too
       stdio: ["ignore", log.fd, log.fd],
     });
     await log.close();
     child.unref();
+    child.once("exit", (code, signal) => {
+      if (stopping.has(child.pid ?? -1)) return;
+      void readFile(logFile, "utf8")
+        .catch(() => "")
+        .then((text) => {
+          const tail = text.trim().split("\n").slice(-5).join("\n");
+          reportDeath(
+            new Error(`${name} ended (${signal ?? `exit ${code}`}); the end of ${logFile}:\n${tail}`),
+          );
+        });
+    });
     if (child.pid === undefined) throw new Error(`could not start ${name}`);
     pids.push(child.pid);
     await writeFile(join(fed.dir, PIDS_FILE), JSON.stringify(pids));
@@ -129,8 +159,11 @@ export async function startDemoProcesses(fed: Omit<DemoFederation, "pids">): Pro
   await start("hub", ["hub", "start", "--config", fed.files.hubConfig]);
   for (const t of DEMO_TRES)
     await start(`leaf-${t.tre}`, ["leaf", "start", "--config", fed.files.leafConfigs[t.tre]!]);
-  return pids;
+  return { pids, died };
 }
+
+/** Processes being stopped on purpose: their exit is not a death to report. */
+const stopping = new Set<number>();
 
 function alive(pid: number): boolean {
   try {
@@ -150,6 +183,7 @@ export async function stopProcesses(pids: readonly number[], graceMs = 10_000): 
       // already gone
     }
   };
+  for (const pid of pids) stopping.add(pid);
   // Leaves first, so the hub sees them go; the hub last.
   for (const pid of [...pids].reverse()) signal(pid, "SIGTERM");
   const deadline = Date.now() + graceMs;

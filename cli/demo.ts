@@ -76,9 +76,10 @@ export const demo: Command = {
     try {
       const written = await writeDemoFederation(dir);
       fed = { ...written, pids: [] };
-      fed.pids = await startDemoProcesses(written);
+      const processes = await startDemoProcesses(written);
+      fed.pids = processes.pids;
       say(`files in ${dir}`);
-      const results = await runDemoSuite(fed, say);
+      const results = await Promise.race([runDemoSuite(fed, say), processes.died]);
       if (values.json)
         io.out(JSON.stringify(demoJson(fed, results, values.keep === true, Date.now() - started), null, 2));
       else printResults(results, io);
