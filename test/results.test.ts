@@ -1,0 +1,197 @@
+/**
+ * The researcher's commands on a real federation: `submit --wait`, `watch`, `results`, `aggregate` (text,
+ * `--json`, `--csv`, `--plot`). With the TREs' rounding and suppression off, every combined figure equals
+ * the statistic computed on the union of the TREs' rows: counts exactly, the rest to 1e-9 relative. A
+ * Release that does not verify against the key the researcher pinned for its TRE is left out and reported.
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
+import {
+  generatePatients,
+  type PatientRow,
+  patientProfiles,
+  SYNTHETIC_PATIENT_COLUMNS,
+  writePatientsCsv,
+} from "../executors/index.js";
+import { type AnalysisSpec, generateKeyPair } from "../protocol/index.js";
+import { expectMatchesTruth } from "./harness/combined-truth.js";
+import { type Federation, startFederation } from "./harness/federation.js";
+import { referenceOutput } from "./harness/reference-stats.js";
+import { uniqueToken } from "./harness/unique.js";
+
+const DAY = 86_400_000;
+const rows: Record<string, PatientRow[]> = {
+  a: generatePatients(patientProfiles.north, 21),
+  b: generatePatients(patientProfiles.south, 22),
+  c: generatePatients(patientProfiles.small, 23),
+};
+const union = [...rows.a!, ...rows.b!, ...rows.c!];
+const allow = { columns: { ...SYNTHETIC_PATIENT_COLUMNS }, identifiers: ["patient_id"] };
+
+const ANALYSES: AnalysisSpec[] = [
+  { kind: "count", dataset: "patients", groupBy: ["region", "sex"] },
+  { kind: "summary", dataset: "patients", column: "cholesterol", groupBy: ["smoker"] },
+  { kind: "histogram", dataset: "patients", column: "systolic_bp", bins: { min: 90, max: 190, count: 10 } },
+  {
+    kind: "crosstab",
+    dataset: "patients",
+    rows: "sex",
+    cols: "diabetes",
+    filters: [{ column: "age", op: "ge", value: 40 }],
+  },
+  {
+    kind: "regression",
+    dataset: "patients",
+    outcome: "cholesterol",
+    predictors: ["age", "bmi", "systolic_bp"],
+  },
+];
+
+let fed: Federation;
+
+async function submitWait(analysis: AnalysisSpec, tres = "a,b,c") {
+  const file = join(fed.files.dir, `analysis-${uniqueToken()}.json`);
+  await writeFile(file, JSON.stringify(analysis));
+  return fed.cli(
+    ["submit", "--project", "diabetes", "--tres", tres, file, "--wait", "--timeout-ms", "30000"],
+    "alice",
+  );
+}
+
+beforeAll(async () => {
+  fed = await startFederation({
+    tres: ["a", "b", "c"],
+    researchers: ["alice"],
+    leafExtra: (tre) => ({
+      datasets: [{ name: "patients", engine: "csv", path: `./patients-${tre}.csv`, ...allow }],
+      projects: [
+        {
+          name: "diabetes",
+          researchers: ["alice"],
+          analyses: ["count", "summary", "histogram", "crosstab", "regression"],
+          datasets: ["patients"],
+        },
+      ],
+      // Nothing rounded or withheld, so the combined figures can be compared exactly.
+      disclosure: { roundingBase: 1, minCellCount: 1, zerosDisclosive: false },
+      review: { autoRelease: true },
+    }),
+    startLeaves: [],
+  });
+  for (const tre of ["a", "b", "c"])
+    await writePatientsCsv(rows[tre]!, join(fed.files.dir, `patients-${tre}.csv`));
+  for (const tre of ["a", "b", "c"]) await fed.startLeaf(tre);
+  await fed.cli(["admin", "researcher", "add", "alice", "--public-key", fed.files.researcherKeys.alice!]);
+  const until = new Date(Date.now() + 30 * DAY).toISOString();
+  expect(
+    (
+      await fed.cli([
+        "admin",
+        "project",
+        "add",
+        "diabetes",
+        "--tres",
+        "a,b,c",
+        "--members",
+        "alice",
+        "--until",
+        until,
+      ])
+    ).code,
+  ).toBe(0);
+}, 120_000);
+
+afterAll(async () => {
+  await fed?.[Symbol.asyncDispose]();
+});
+
+describe("results and aggregate", () => {
+  it("combines every kind of analysis exactly as a computation on the union of the TREs' rows", async () => {
+    for (const analysis of ANALYSES) {
+      const submitted = await submitWait(analysis);
+      expect(submitted.code, submitted.err.join("\n")).toBe(0);
+      const taskId = submitted.out[0]!;
+      const r = await fed.cli(["aggregate", taskId, "--json"], "alice");
+      expect(r.code).toBe(0);
+      const doc = JSON.parse(r.out.join("\n")) as {
+        outputs: { result: Record<string, unknown> }[];
+        excluded: unknown[];
+      };
+      expect(doc.excluded).toEqual([]);
+      expect(doc.outputs).toHaveLength(1);
+      if (analysis.kind === "container") throw new Error("no containers here");
+      const checked = expectMatchesTruth(doc.outputs[0]!.result, referenceOutput(analysis, union), {
+        exact: true,
+      });
+      expect(checked).toBeGreaterThan(2);
+    }
+  });
+
+  it("prints per-TRE and combined tables, CSV, and a plot of a histogram", async () => {
+    const submitted = await submitWait(ANALYSES[2]!, "a,c");
+    const taskId = submitted.out[0]!;
+    // submit --wait reported progress on stderr and ended with the task's final state.
+    expect(submitted.err.at(-1)).toMatch(/^completed: a released, c released$/);
+
+    const text = await fed.cli(["aggregate", taskId], "alice");
+    const truth = referenceOutput(ANALYSES[2] as never, [...rows.a!, ...rows.c!]);
+    if (truth.kind !== "histogram") throw new Error("expected a histogram");
+    const firstBin = text.out
+      .join("\n")
+      .split("\n")
+      .find((l) => l.startsWith("[90, 100)"));
+    expect(firstBin?.trim().split(/\s+/).at(-1)).toBe(String(truth.counts[0]));
+
+    const csv = await fed.cli(["aggregate", taskId, "--csv"], "alice");
+    expect(csv.out.join("\n")).toContain(`combined,${truth.counts[0]},${truth.counts[0]}`);
+
+    const plot = join(fed.files.dir, "histogram.svg");
+    expect((await fed.cli(["aggregate", taskId, "--plot", plot], "alice")).code).toBe(0);
+    const svg = await readFile(plot, "utf8");
+    expect(svg.startsWith("<svg")).toBe(true);
+    expect(svg).toContain("systolic_bp");
+
+    const results = await fed.cli(["results", taskId, "--json"], "alice");
+    const perTre = JSON.parse(results.out.join("\n")) as {
+      tres: { tre: string; state: string; outputs: { autoReleased: boolean }[] }[];
+    };
+    expect(perTre.tres.map((t) => [t.tre, t.state, t.outputs.length, t.outputs[0]?.autoReleased])).toEqual([
+      ["a", "released", 1, true],
+      ["c", "released", 1, true],
+    ]);
+
+    // watch on a task that has ended: one plain line (not a terminal), exit 0.
+    const watched = await fed.cli(["watch", taskId], "alice");
+    expect(watched.code).toBe(0);
+    expect(watched.out).toHaveLength(1);
+    expect(watched.out[0]).toMatch(/completed\s+a: released {2}c: released$/);
+  });
+
+  it("leaves out and reports a Release that does not verify against the TRE key the researcher pinned", async () => {
+    const submitted = await submitWait(ANALYSES[0]!);
+    const taskId = submitted.out[0]!;
+    // A profile whose pinned key for b is not b's: b's Release is signed by a key this researcher does not trust.
+    const profile = parse(await readFile(fed.files.profiles.alice!, "utf8")) as {
+      treKeys: Record<string, string>;
+    };
+    profile.treKeys.b = generateKeyPair("user").publicKey;
+    const wrong = join(fed.files.dir, "alice-wrong-b.profile.yaml");
+    await writeFile(wrong, stringify(profile), { mode: 0o600 });
+    fed.files.profiles["alice-wrong-b"] = wrong;
+
+    const r = await fed.cli(["aggregate", taskId, "--json"], "alice-wrong-b");
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.out.join("\n")) as {
+      outputs: { result: { tres: string[] } }[];
+      excluded: { tre: string; code: string; reason: string }[];
+    };
+    expect(doc.excluded).toEqual([
+      { tre: "b", code: "bad_release", reason: expect.stringMatching(/not trusted|signature/) },
+    ]);
+    expect(doc.outputs[0]!.result.tres).toEqual(["a", "c"]);
+    const text = await fed.cli(["aggregate", taskId], "alice-wrong-b");
+    expect(text.err.join("\n")).toMatch(/left out: TRE b's Release does not verify \(bad_release\)/);
+  });
+});
