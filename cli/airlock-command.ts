@@ -12,7 +12,7 @@ import {
   decodeOutput,
   isTaskId,
 } from "../protocol/index.js";
-import { AirlockRequestError, listReviews, sendDecision, showReview } from "./airlock-requests.js";
+import { listReviews, sendDecision, showReview } from "./airlock-requests.js";
 import { type Command, type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
@@ -111,24 +111,11 @@ export const airlock: Command = {
   },
 };
 
-async function session(
+function session(
   profileFile: string | undefined,
   action: (nc: NatsConnection, profile: Profile, tre: string) => Promise<number>,
 ): Promise<number> {
-  try {
-    return await withHub(profileFile, (nc, profile) => action(nc, profile, profile.tre ?? ""), {
-      server: "leaf",
-    });
-  } catch (e) {
-    if (!(e instanceof AirlockRequestError)) throw e;
-    const exitCode =
-      e.code === "no_answer"
-        ? ExitCode.unavailable
-        : e.code === "unknown_signer" || e.code === "bad_signature" || e.code === "wrong_tre"
-          ? ExitCode.refused
-          : ExitCode.failed;
-    throw new CliError(`${e.message} (${e.code})`, exitCode, { cause: e });
-  }
+  return withHub(profileFile, (nc, profile) => action(nc, profile, profile.tre ?? ""), { server: "leaf" });
 }
 
 /** The outputs named by `--outputs` (ids or names), or every output still pending. */

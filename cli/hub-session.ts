@@ -1,6 +1,7 @@
 /** Runs one CLI action over a profile's connection (the hub's, unless `server` says otherwise), closing it whatever happens. */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { HubRequestError } from "../aggregator/index.js";
+import { AirlockRequestError } from "./airlock-requests.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { connectProfile, loadProfile, type Profile } from "./profile.js";
 
@@ -26,13 +27,25 @@ export async function withHub<T>(
   }
 }
 
-/** Maps the hub's refusal codes onto exit codes. */
+/** Refusals that say the request was understood and cannot be done, rather than that the caller is not trusted. */
+const FAILED_CODES: ReadonlySet<string> = new Set([
+  "not_found",
+  "already_ended",
+  "bad_request",
+  "already_decided",
+  "already_reviewed",
+  "digest_mismatch",
+  "reason_required",
+  "task_ended",
+]);
+
+/** Maps the hub's and the airlock's refusal codes onto exit codes. */
 export function asCliError(e: unknown): unknown {
-  if (!(e instanceof HubRequestError)) return e;
+  if (!(e instanceof HubRequestError) && !(e instanceof AirlockRequestError)) return e;
   const exitCode =
     e.code === "no_answer"
       ? ExitCode.unavailable
-      : e.code === "not_found" || e.code === "already_ended" || e.code === "bad_request"
+      : FAILED_CODES.has(e.code)
         ? ExitCode.failed
         : ExitCode.refused;
   return new CliError(`${e.message} (${e.code})`, exitCode, { cause: e });

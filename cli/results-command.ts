@@ -16,20 +16,14 @@ import {
   toJson,
   toSvg,
 } from "../aggregator/index.js";
-import { isTaskId, type SigningKey, type TaskView } from "../protocol/index.js";
+import type { SigningKey, TaskView } from "../protocol/index.js";
 import { type Command, type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
 import { type Profile, signingKey } from "./profile.js";
+import { taskIdArg } from "./status-command.js";
 
 const ENDED = new Set(["completed", "partial", "failed", "cancelled"]);
-
-function taskIdArg(command: string, positionals: string[]): string {
-  const [id] = positionals;
-  if (!id || !isTaskId(id) || positionals.length !== 1)
-    throw usageError(`${command}: exactly one task id is required`);
-  return id;
-}
 
 /** Exit code of a task that has ended: its TREs all released (or some did), or none did. */
 export function endedCode(task: TaskView): number {

@@ -8,7 +8,8 @@ import { signingKey } from "./profile.js";
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(".000Z", "Z");
 
-function taskIdArg(command: string, positionals: string[]): string {
+/** The one task id a command takes, or a usage error naming the command. */
+export function taskIdArg(command: string, positionals: string[]): string {
   const [id] = positionals;
   if (!id || !isTaskId(id) || positionals.length !== 1)
     throw usageError(`${command}: exactly one task id is required`);

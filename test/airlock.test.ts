@@ -30,10 +30,9 @@ import {
   TrustStore,
 } from "../protocol/index.js";
 import { type Collector, collect } from "./harness/collect.js";
-import { type Federation, startFederation } from "./harness/federation.js";
+import { approveProject, type Federation, startFederation } from "./harness/federation.js";
 import { uniqueToken } from "./harness/unique.js";
 
-const DAY = 86_400_000;
 const rowsA = generatePatients(patientProfiles.small, 11);
 const rowsB = generatePatients(patientProfiles.south, 12);
 const allow = { columns: { ...SYNTHETIC_PATIENT_COLUMNS }, identifiers: ["patient_id"] };
@@ -161,21 +160,7 @@ beforeAll(async () => {
   await writePatientsCsv(rowsB, join(fed.files.dir, "patients-b.csv"));
   await fed.startLeaf("a");
   await fed.startLeaf("b");
-  await fed.cli(["admin", "researcher", "add", "alice", "--public-key", fed.files.researcherKeys.alice!]);
-  const until = new Date(Date.now() + 30 * DAY).toISOString();
-  const r = await fed.cli([
-    "admin",
-    "project",
-    "add",
-    "diabetes",
-    "--tres",
-    "a,b",
-    "--members",
-    "alice",
-    "--until",
-    until,
-  ]);
-  expect(r.code).toBe(0);
+  await approveProject(fed, { project: "diabetes", tres: ["a", "b"], members: ["alice"] });
 }, 120_000);
 
 afterAll(async () => {

@@ -22,7 +22,8 @@ import { referenceOutput } from "./harness/reference-stats.js";
 
 const dirs: string[] = [];
 afterAll(async () => {
-  if (process.env.TREMESH_KEEP_TMP !== "1") for (const d of dirs) await rm(d, { recursive: true, force: true });
+  if (process.env.TREMESH_KEEP_TMP !== "1")
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
 interface DemoJson {

@@ -17,11 +17,10 @@ import {
 } from "../executors/index.js";
 import { type AnalysisSpec, generateKeyPair } from "../protocol/index.js";
 import { expectMatchesTruth } from "./harness/combined-truth.js";
-import { type Federation, startFederation } from "./harness/federation.js";
+import { approveProject, type Federation, startFederation } from "./harness/federation.js";
 import { referenceOutput } from "./harness/reference-stats.js";
 import { uniqueToken } from "./harness/unique.js";
 
-const DAY = 86_400_000;
 const rows: Record<string, PatientRow[]> = {
   a: generatePatients(patientProfiles.north, 21),
   b: generatePatients(patientProfiles.south, 22),
@@ -83,24 +82,7 @@ beforeAll(async () => {
   for (const tre of ["a", "b", "c"])
     await writePatientsCsv(rows[tre]!, join(fed.files.dir, `patients-${tre}.csv`));
   for (const tre of ["a", "b", "c"]) await fed.startLeaf(tre);
-  await fed.cli(["admin", "researcher", "add", "alice", "--public-key", fed.files.researcherKeys.alice!]);
-  const until = new Date(Date.now() + 30 * DAY).toISOString();
-  expect(
-    (
-      await fed.cli([
-        "admin",
-        "project",
-        "add",
-        "diabetes",
-        "--tres",
-        "a,b,c",
-        "--members",
-        "alice",
-        "--until",
-        until,
-      ])
-    ).code,
-  ).toBe(0);
+  await approveProject(fed, { project: "diabetes", tres: ["a", "b", "c"], members: ["alice"] });
 }, 120_000);
 
 afterAll(async () => {

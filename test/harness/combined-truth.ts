@@ -55,7 +55,7 @@ export function expectMatchesTruth(
     case "crosstab": {
       const rows = (result.rowKeys as KeyValue[]).map((k) => keyOf([k]));
       const cols = (result.colKeys as KeyValue[]).map((k) => keyOf([k]));
-      truth.rowKeys.forEach((rk, i) =>
+      truth.rowKeys.forEach((rk, i) => {
         truth.colKeys.forEach((ck, j) => {
           const r = rows.indexOf(keyOf([rk]));
           const c = cols.indexOf(keyOf([ck]));
@@ -63,8 +63,8 @@ export function expectMatchesTruth(
           const cell = (result.cells as Json[][])[r]![c]!;
           holds(cell.combined as Bounds, truth.cells[i]![j]!, exact, `crosstab ${rk}/${ck}`);
           checked++;
-        }),
-      );
+        });
+      });
       break;
     }
     case "histogram": {

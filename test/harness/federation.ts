@@ -119,3 +119,38 @@ export async function startFederation(options: FederationOptions): Promise<Feder
     throw error;
   }
 }
+
+/**
+ * What the federation admin does before a researcher can submit: registers each researcher's key at the hub
+ * and adds the project over `tres` with `members`, valid for `days`. Fails the test on any refusal.
+ */
+export async function approveProject(
+  fed: Federation,
+  {
+    project,
+    tres,
+    members,
+    days = 30,
+  }: { project: string; tres: readonly string[]; members: readonly string[]; days?: number },
+): Promise<void> {
+  for (const name of members) {
+    const key = fed.files.researcherKeys[name];
+    if (!key) throw new RangeError(`no researcher ${name}`);
+    const added = await fed.cli(["admin", "researcher", "add", name, "--public-key", key]);
+    if (added.code !== 0) throw new Error(`admin researcher add ${name}: ${added.err.join(" ")}`);
+  }
+  const until = new Date(Date.now() + days * 86_400_000).toISOString();
+  const r = await fed.cli([
+    "admin",
+    "project",
+    "add",
+    project,
+    "--tres",
+    tres.join(","),
+    "--members",
+    members.join(","),
+    "--until",
+    until,
+  ]);
+  if (r.code !== 0) throw new Error(`admin project add ${project}: ${r.err.join(" ")}`);
+}
