@@ -15,7 +15,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { type LeafAccount, meshHubModel, meshLeafModel } from "../../cli/federation-models.js";
 import {
   fetchLeafz,
   type LeafLinkInfo,
@@ -34,6 +33,7 @@ import {
   treAccountName,
 } from "../../hub/index.js";
 import { DMZ_ACCOUNT, ensureLeafStreams, type LeafServerModel, leafServerConfig } from "../../leaf/index.js";
+import { type LeafAccount, meshHubModel, meshLeafModel } from "./mesh-models.js";
 import { uniqueToken } from "./unique.js";
 
 export interface MeshOptions {

@@ -1,12 +1,12 @@
 /**
- * The config models of a federation on one machine (the demo and the test mesh): one hub, one leaf per
+ * The config models of a federation on one machine (the test mesh): one hub, one leaf per
  * TRE, fresh random passwords every time, and one known user per account so the demo and the tests can
  * connect anywhere.
  */
 import { join } from "node:path";
-import { randomPassword, type UserCredential } from "../common/index.js";
-import { FED_ACCOUNT, HUB_SYSTEM_ACCOUNT, type HubServerModel, treAccountName } from "../hub/index.js";
-import { CTRL_ACCOUNT, DMZ_ACCOUNT, LEAF_SYSTEM_ACCOUNT, type LeafServerModel } from "../leaf/index.js";
+import { randomPassword, type UserCredential } from "../../common/index.js";
+import { FED_ACCOUNT, HUB_SYSTEM_ACCOUNT, type HubServerModel, treAccountName } from "../../hub/index.js";
+import { CTRL_ACCOUNT, DMZ_ACCOUNT, LEAF_SYSTEM_ACCOUNT, type LeafServerModel } from "../../leaf/index.js";
 
 export type LeafAccount = typeof DMZ_ACCOUNT | typeof CTRL_ACCOUNT | typeof LEAF_SYSTEM_ACCOUNT;
 
