@@ -10,22 +10,29 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fetchReleases } from "../aggregator/index.js";
 import { sendDecision } from "../cli/airlock-requests.js";
-import { waitFor } from "../common/index.js";
+import { AuditLog, waitFor } from "../common/index.js";
 import {
+  type ExecutorOutput,
   generatePatients,
   patientProfiles,
   SYNTHETIC_PATIENT_COLUMNS,
   writePatientsCsv,
 } from "../executors/index.js";
-import { AirlockStore } from "../leaf/index.js";
+import { AgentState, Airlock, AirlockStore, loadLeafConfig } from "../leaf/index.js";
 import {
   type AnalysisSpec,
+  analysisOutput,
   type CountOutput,
   decodeOutput,
+  encodeOutput,
   generateKeyPair,
+  newId,
+  OUTPUT_MEDIA_TYPE,
   openEnvelope,
   type Release,
+  sealEnvelope,
   signingKeyFromSeed,
+  subjects,
   type TaskView,
   TrustStore,
 } from "../protocol/index.js";
@@ -317,7 +324,10 @@ describe("airlock", () => {
     expect(release.decisions).toHaveLength(2);
   });
 
-  it("tells reviewers through the TRE's command and webhook, naming the task but no values", async () => {
+  it("tells reviewers by an event inside the TRE, the TRE's command and its webhook, naming the task but no values", async () => {
+    const reviewer = await fed.connect("reviewer-a-rita");
+    const events = collect(reviewer, subjects.airlockEvents);
+    await reviewer.flush();
     const taskId = await submit("a", REGION_COUNT);
     await childReaches(taskId, "a", "outputs_pending_review");
     await waitFor("the webhook notice", () =>
@@ -335,6 +345,10 @@ describe("airlock", () => {
       researcher: "alice",
       outputs: [{ outputId: expect.any(String), name: expect.any(String), outcome: "pass" }],
     });
+    const event = await waitFor("the pending-review event", () =>
+      events.messages.map((m) => m.json<{ taskId: string }>()).find((e) => e.taskId === taskId),
+    );
+    expect(event).toEqual(fromCommand);
   });
 
   it("still lists pending reviews after the TRE's agent restarts, and releases them afterwards", async () => {
@@ -346,6 +360,96 @@ describe("airlock", () => {
     expect(listed.out.join("\n")).toContain(taskId);
     expect((await airlock(["approve", taskId])).code).toBe(0);
     await childReaches(taskId, "a", "released");
+  });
+
+  it("releases part of a task: the approved output leaves, the rejected one stays, and the task is partially released", async () => {
+    // Two outputs of one task, held by an Airlock on TRE a's own leaf (the query executor makes one per task).
+    const leaf = fed.leaves.get("a")!;
+    const config = await loadLeafConfig(fed.files.leafConfigs.a!);
+    const ctrlJs = jetstream(leaf.ctrl);
+    const state = await AgentState.open(ctrlJs);
+    const taskId = newId();
+    await state.claim({ taskId, state: "outputs_pending_review", history: [] });
+    const announced: string[] = [];
+    const airlock = new Airlock({
+      tre: "a",
+      treKey: config.treKey,
+      dmz: leaf.dmz,
+      ctrl: leaf.ctrl,
+      store: await AirlockStore.open(ctrlJs),
+      state,
+      audit: new AuditLog(ctrlJs, { scope: "a" }),
+      announce: async (_t, s) => void announced.push(s),
+      reviewers: config.reviewers,
+      rules: config.disclosure,
+      policy: { approvalsRequired: 1, autoRelease: false },
+    });
+    const output = (groupBy: string[], n: number): ExecutorOutput => {
+      const description = analysisOutput(
+        {
+          kind: "count",
+          dataset: "patients",
+          analysis: { kind: "count", dataset: "patients", groupBy },
+          groupBy,
+          cells: [{ key: ["x"], n }],
+        },
+        "",
+      );
+      return {
+        name: `${groupBy[0]}.json`,
+        mediaType: OUTPUT_MEDIA_TYPE,
+        bytes: encodeOutput(description),
+        description,
+      };
+    };
+    const held = await airlock.hold({ taskId, project: "diabetes", researcher: "alice", kind: "count" }, [
+      output(["sex"], 120),
+      output(["region"], 85),
+    ]);
+    await airlock.afterHeld(taskId, { notify: false });
+    const rita = (await fed.profile("reviewer-a-rita")).key!;
+    const decide = (i: number, verdict: "approve" | "reject") => {
+      const now = Date.now();
+      return airlock.decide(
+        sealEnvelope(
+          "decision",
+          {
+            id: newId(),
+            iat: now,
+            exp: now + 60_000,
+            taskId,
+            tre: "a",
+            outputId: held[i]!.outputId,
+            outputDigest: verdict === "approve" ? held[i]!.releasableDigest! : held[i]!.digest,
+            verdict,
+            ...(verdict === "reject" ? { reason: "not part of the approved protocol" } : {}),
+          },
+          rita,
+        ),
+      );
+    };
+    expect(await decide(0, "approve")).toMatchObject({ status: "ok", output: { state: "released" } });
+    expect(announced).toEqual([]); // one output is still pending: nothing leaves yet
+    expect(await decide(1, "reject")).toMatchObject({ status: "ok", output: { state: "withheld" } });
+    expect(announced).toEqual(["partially_released"]);
+    const egress = (await (await AirlockStore.open(ctrlJs)).egress(taskId))!;
+    const opened = openEnvelope(Buffer.from(egress.envelope, "base64"), {
+      trust: new TrustStore().add({
+        publicKey: config.treKey.publicKey,
+        role: "tre",
+        name: "tre:a",
+        tre: "a",
+      }),
+      expect: "release",
+    });
+    if (!opened.ok || opened.value.type !== "release") throw new Error("the Release does not verify");
+    expect(
+      opened.value.body.outputs.map((o) => [o.name, (decodeOutput(o.data) as CountOutput).cells[0]!.n]),
+    ).toEqual([["sex.json", 120]]);
+    expect(opened.value.body.withheld).toEqual([
+      { outputId: held[1]!.outputId, name: "region.json", reason: "rita: not part of the approved protocol" },
+    ]);
+    expect(egress.state).toBe("sent");
   });
 
   it("gives a reviewer's login the review API and nothing else of the TRE's controlled account", async () => {

@@ -1,6 +1,6 @@
 /**
  * The config models of a federation on one machine (the test mesh): one hub, one leaf per
- * TRE, fresh random passwords every time, and one known user per account so the demo and the tests can
+ * TRE, fresh random passwords every time, and one known user per account so the tests can
  * connect anywhere.
  */
 import { join } from "node:path";
