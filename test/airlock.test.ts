@@ -35,6 +35,7 @@ import {
   subjects,
   type TaskView,
   TrustStore,
+  unpack,
 } from "../protocol/index.js";
 import { type Collector, collect } from "./harness/collect.js";
 import { approveProject, type Federation, startFederation } from "./harness/federation.js";
@@ -461,6 +462,14 @@ describe("airlock", () => {
     await expect(nc.request("$KV.AIRLOCK.output.x.y", "forged", { timeout: 2_000 })).rejects.toThrow(
       /permission/i,
     );
+    // Garbage on the review API gets a clear refusal, and the airlock goes on answering.
+    for (const subject of [subjects.airlockDecide, subjects.airlockQuery]) {
+      const reply = unpack(
+        (await nc.request(subject, new Uint8Array([0xc1, 0x00, 0xff]), { timeout: 5_000 })).data,
+      );
+      expect(reply).toMatchObject({ status: "error", code: "malformed" });
+    }
+    expect((await airlock(["list"])).code).toBe(0);
     // Another reviewer's replies are out of reach too.
     const spy = nc.subscribe("_INBOX_sam.>");
     const closed = spy.closed.then(
