@@ -7,12 +7,11 @@ import { waitFor } from "../common/index.js";
 import { generatePatients, patientProfiles, SYNTHETIC_PATIENT_COLUMNS } from "../executors/index.js";
 import { AgentState, AirlockStore } from "../leaf/index.js";
 import { type AnalysisSpec, decodeOutput, type TaskView } from "../protocol/index.js";
-import { type Federation, startFederation } from "./harness/federation.js";
+import { addProject, type Federation, registerResearchers, startFederation } from "./harness/federation.js";
 import { type PatientEngines, startPatientEngines } from "./harness/patient-engines.js";
 import { expectSameStatistics, referenceOutput } from "./harness/reference-stats.js";
 import { uniqueToken } from "./harness/unique.js";
 
-const DAY = 86_400_000;
 const ROOT = join(import.meta.dirname, "..");
 const rows = generatePatients(patientProfiles.north, 7);
 const allow = { columns: { ...SYNTHETIC_PATIENT_COLUMNS }, identifiers: ["patient_id"] };
@@ -111,28 +110,9 @@ beforeAll(async () => {
   await writeFile(join(fed.files.dir, pgPassword), `${engines.pg.adminPassword}\n`, { mode: 0o600 });
   await fed.startLeaf("a");
   await fed.startLeaf("b");
-  for (const name of ["alice", "bob"]) {
-    await fed.cli(["admin", "researcher", "add", name, "--public-key", fed.files.researcherKeys[name]!]);
-  }
-  const until = new Date(Date.now() + 30 * DAY).toISOString();
-  for (const [project, tres] of [
-    ["diabetes", "a,b"],
-    ["unapproved", "a"],
-  ] as const) {
-    const r = await fed.cli([
-      "admin",
-      "project",
-      "add",
-      project,
-      "--tres",
-      tres,
-      "--members",
-      "alice,bob",
-      "--until",
-      until,
-    ]);
-    expect(r.err).toEqual([]);
-  }
+  await registerResearchers(fed, ["alice", "bob"]);
+  await addProject(fed, { project: "diabetes", tres: ["a", "b"], members: ["alice", "bob"] });
+  await addProject(fed, { project: "unapproved", tres: ["a"], members: ["alice", "bob"] });
 }, 120_000);
 
 afterAll(async () => {

@@ -14,7 +14,7 @@ import {
   type TaskView,
   TrustStore,
 } from "../protocol/index.js";
-import { type Federation, startFederation } from "./harness/federation.js";
+import { addProject, type Federation, registerResearchers, startFederation } from "./harness/federation.js";
 import { storedEntries, waitForSettledStream } from "./harness/stream-contents.js";
 
 const DAY = 86_400_000;
@@ -57,30 +57,8 @@ beforeAll(async () => {
   });
   countFile = join(fed.files.dir, "count.json");
   await writeFile(countFile, JSON.stringify({ kind: "count", dataset: "patients", groupBy: ["sex"] }));
-  for (const name of ["alice", "bob"]) {
-    const r = await fed.cli([
-      "admin",
-      "researcher",
-      "add",
-      name,
-      "--public-key",
-      fed.files.researcherKeys[name]!,
-    ]);
-    expect(r.code).toBe(0);
-  }
-  const r = await fed.cli([
-    "admin",
-    "project",
-    "add",
-    "diabetes",
-    "--tres",
-    "a,b",
-    "--members",
-    "alice",
-    "--until",
-    new Date(Date.now() + 30 * DAY).toISOString(),
-  ]);
-  expect(r).toMatchObject({ code: 0, err: [] });
+  await registerResearchers(fed, ["alice", "bob"]);
+  await addProject(fed, { project: "diabetes", tres: ["a", "b"], members: ["alice"] });
 });
 
 afterAll(async () => {

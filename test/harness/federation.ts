@@ -120,11 +120,18 @@ export async function startFederation(options: FederationOptions): Promise<Feder
   }
 }
 
-/**
- * What the federation admin does before a researcher can submit: registers each researcher's key at the hub
- * and adds the project over `tres` with `members`, valid for `days`. Fails the test on any refusal.
- */
-export async function approveProject(
+/** The federation admin registers each researcher's signing key at the hub. Fails on any refusal. */
+export async function registerResearchers(fed: Federation, names: readonly string[]): Promise<void> {
+  for (const name of names) {
+    const key = fed.files.researcherKeys[name];
+    if (!key) throw new RangeError(`no researcher ${name}`);
+    const added = await fed.cli(["admin", "researcher", "add", name, "--public-key", key]);
+    if (added.code !== 0) throw new Error(`admin researcher add ${name}: ${added.err.join(" ")}`);
+  }
+}
+
+/** The federation admin adds a project over `tres` with `members`, valid for `days`. Fails on any refusal. */
+export async function addProject(
   fed: Federation,
   {
     project,
@@ -133,12 +140,6 @@ export async function approveProject(
     days = 30,
   }: { project: string; tres: readonly string[]; members: readonly string[]; days?: number },
 ): Promise<void> {
-  for (const name of members) {
-    const key = fed.files.researcherKeys[name];
-    if (!key) throw new RangeError(`no researcher ${name}`);
-    const added = await fed.cli(["admin", "researcher", "add", name, "--public-key", key]);
-    if (added.code !== 0) throw new Error(`admin researcher add ${name}: ${added.err.join(" ")}`);
-  }
   const until = new Date(Date.now() + days * 86_400_000).toISOString();
   const r = await fed.cli([
     "admin",
@@ -152,5 +153,14 @@ export async function approveProject(
     "--until",
     until,
   ]);
-  if (r.code !== 0) throw new Error(`admin project add ${project}: ${r.err.join(" ")}`);
+  if (r.code !== 0 || r.err.length > 0) throw new Error(`admin project add ${project}: ${r.err.join(" ")}`);
+}
+
+/** Both: what the admin does before a researcher can submit to a new project. */
+export async function approveProject(
+  fed: Federation,
+  plan: { project: string; tres: readonly string[]; members: readonly string[]; days?: number },
+): Promise<void> {
+  await registerResearchers(fed, plan.members);
+  await addProject(fed, plan);
 }
