@@ -108,6 +108,17 @@ const resultOptions = {
   plot: { type: "string" },
 } as const;
 
+/** The flags `results` and `aggregate` share, and their one task id. */
+function resultArgs(command: string, argv: string[]) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: resultOptions,
+  });
+  return { values, taskId: taskIdArg(command, positionals) };
+}
+
 async function gather(
   profileFile: string | undefined,
   taskId: string,
@@ -133,13 +144,7 @@ export const results: Command = {
   usage: "tremesh results TASK_ID [--profile FILE] [--json]",
   examples: ["tremesh results 01JD3…", "tremesh results 01JD3… --json | jq '.tres[].outputs'"],
   async run(argv, io) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: resultOptions,
-    });
-    const taskId = taskIdArg("results", positionals);
+    const { values, taskId } = resultArgs("results", argv);
     return gather(values.profile, taskId, async (r) => {
       if (values.json) {
         io.out(JSON.stringify(resultsJson(r), null, 2));
@@ -212,13 +217,7 @@ export const aggregate: Command = {
     "tremesh aggregate 01JD3… --plot age.svg          # histograms and regression coefficients",
   ],
   async run(argv, io) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: resultOptions,
-    });
-    const taskId = taskIdArg("aggregate", positionals);
+    const { values, taskId } = resultArgs("aggregate", argv);
     if (values.csv && values.json) throw usageError("aggregate: give --csv or --json, not both");
     return gather(values.profile, taskId, async (r) => {
       if (values.json) {
