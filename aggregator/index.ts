@@ -23,7 +23,7 @@ export { type Interval, isExact } from "./interval.js";
 export { type ExcludedRelease, ExclusionCode } from "./release-exclusion.js";
 export { renderTables } from "./render.js";
 export { toCsv } from "./render-csv.js";
-export { formatInterval, Z_95 } from "./render-format.js";
+export { formatInterval, formatKeyValue, formatNumber, textTable, Z_95 } from "./render-format.js";
 export { AGGREGATE_JSON_FORMAT, toJson } from "./render-json.js";
 export { toSvg } from "./render-svg.js";
 export {

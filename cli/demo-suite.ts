@@ -20,6 +20,7 @@ import { listReviews, sendDecision, showReview } from "./airlock-requests.js";
 import type { Io } from "./command.js";
 import { DEMO_PROJECT, DEMO_RESEARCHER, DEMO_REVIEWER, type DemoFederation } from "./demo-federation.js";
 import { connectProfile, loadProfile, type Profile } from "./profile.js";
+import { hasEnded } from "./results-command.js";
 
 export const DEMO_ANALYSES: { title: string; analysis: AnalysisSpec }[] = [
   { title: "patients by sex", analysis: { kind: "count", dataset: "patients", groupBy: ["sex"] } },
@@ -57,8 +58,6 @@ export interface DemoAnalysisResult {
   reviews: DemoReview[];
   results: TaskResults;
 }
-
-const ENDED = new Set(["completed", "partial", "failed", "cancelled"]);
 
 async function connectWhenUp(profile: Profile, timeoutMs: number): Promise<NatsConnection> {
   return waitFor(
@@ -158,7 +157,7 @@ async function reviewUntilEnded(
   const deadline = Date.now() + 60_000;
   for (;;) {
     const task = await fetchTask(nc, key, taskId);
-    if (ENDED.has(task.state)) return reviews;
+    if (hasEnded(task)) return reviews;
     if (Date.now() > deadline) throw new Error(`task ${taskId} is still ${task.state} after 60 s`);
     for (const child of task.children) {
       if (child.state !== "outputs_pending_review" || reviewed.has(child.tre)) continue;

@@ -1,29 +1,23 @@
 /**
  * One output description as plain text tables, for a reviewer deciding on it: every value the output would
- * release, withheld values shown as `withheld (≤N)`, never as 0.
+ * release as it stands (a rounded count as its released value, not as bounds), withheld values shown as
+ * `withheld (≤N)`, never as 0. Table layout and number format are the aggregator's, so a reviewer and the
+ * researcher read the same figures the same way.
  */
+import { formatKeyValue, formatNumber, textTable } from "../aggregator/index.js";
 import type { AnalysisOutput, KeyValue } from "../protocol/index.js";
 
 type Cell = number | null;
 
 function table(header: string[], rows: string[][]): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join("  ")
-      .trimEnd();
-  return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)];
+  return textTable(header, rows, 1).split("\n");
 }
 
 function key(k: readonly KeyValue[]): string {
-  return k.length === 0 ? "(all)" : k.map((v) => (v === null ? "(missing)" : String(v))).join(" / ");
+  return k.length === 0 ? "(all)" : k.map(formatKeyValue).join(" / ");
 }
 
-function num(v: number | null | undefined): string {
-  if (v === null || v === undefined) return "–";
-  return Number.isInteger(v) ? String(v) : v.toPrecision(6);
-}
+const num = (v: number | null | undefined) => formatNumber(v ?? null);
 
 /** Renders a count, as a reviewer must read it: a withheld count says so, with its bound. */
 function count(output: AnalysisOutput, at: string, v: Cell): string {

@@ -23,7 +23,19 @@ import { withHub } from "./hub-session.js";
 import { type Profile, signingKey } from "./profile.js";
 import { taskIdArg } from "./status-command.js";
 
-const ENDED = new Set(["completed", "partial", "failed", "cancelled"]);
+const ENDED: ReadonlySet<string> = new Set(["completed", "partial", "failed", "cancelled"]);
+
+/** Whether the task has ended at every TRE (its parent state is final). */
+export function hasEnded(task: TaskView): boolean {
+  return ENDED.has(task.state);
+}
+
+/** A `--timeout-ms` value: a whole number of milliseconds, 0 (the default) for no limit. */
+export function timeoutArg(command: string, value: string | undefined): number {
+  const ms = Number(value ?? 0);
+  if (!Number.isInteger(ms) || ms < 0) throw usageError(`${command}: --timeout-ms takes a whole number`);
+  return ms;
+}
 
 /** Exit code of a task that has ended: its TREs all released (or some did), or none did. */
 export function endedCode(task: TaskView): number {
@@ -48,7 +60,7 @@ export async function followTask(
     const now = `${task.state} ${task.children.map((c) => `${c.tre}:${c.state}`).join(" ")}`;
     if (now !== last) onChange(task);
     last = now;
-    if (ENDED.has(task.state)) return task;
+    if (hasEnded(task)) return task;
     if (Date.now() > deadline)
       throw new CliError(`task ${taskId} is still ${task.state} after ${timeoutMs} ms`, ExitCode.unavailable);
     await new Promise((r) => setTimeout(r, intervalMs));
@@ -72,9 +84,7 @@ export const watch: Command = {
       options: { profile: { type: "string" }, json: { type: "boolean" }, "timeout-ms": { type: "string" } },
     });
     const taskId = taskIdArg("watch", positionals);
-    const timeoutMs = Number(values["timeout-ms"] ?? 0);
-    if (!Number.isInteger(timeoutMs) || timeoutMs < 0)
-      throw usageError("watch: --timeout-ms takes a whole number");
+    const timeoutMs = timeoutArg("watch", values["timeout-ms"]);
     const live = !values.json && io.tty === true;
     return withHub(values.profile, async (nc, profile) => {
       let drawn = 0;

@@ -6,7 +6,7 @@ import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
 import { signingKey } from "./profile.js";
-import { endedCode, followTask } from "./results-command.js";
+import { endedCode, followTask, timeoutArg } from "./results-command.js";
 
 export const submit: Command = {
   name: "submit",
@@ -16,7 +16,7 @@ export const submit: Command = {
   examples: [
     'echo \'{"kind":"count","dataset":"patients","groupBy":["sex"]}\' > count.json',
     "tremesh submit --project diabetes --tres a,b count.json --profile alice.profile.yaml",
-    "tremesh submit --project diabetes --tres a,b count.json --wait && tremesh aggregate $ID",
+    "ID=$(tremesh submit --project diabetes --tres a,b count.json --wait) && tremesh aggregate $ID",
   ],
   async run(argv, io) {
     const { values, positionals } = parseArgs({
@@ -50,9 +50,7 @@ export const submit: Command = {
       throw new CliError(`${file}: ${problem}`, ExitCode.badInput, { cause });
     }
     const project = values.project;
-    const timeoutMs = Number(values["timeout-ms"] ?? 0);
-    if (!Number.isInteger(timeoutMs) || timeoutMs < 0)
-      throw usageError("submit: --timeout-ms takes a whole number");
+    const timeoutMs = timeoutArg("submit", values["timeout-ms"]);
     return withHub(values.profile, async (nc, profile) => {
       const reply = await submitTask(nc, signingKey(profile), {
         project,

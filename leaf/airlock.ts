@@ -422,17 +422,16 @@ export class Airlock {
     }
     const views: AirlockTaskView[] = [];
     for (const task of await this.#o.store.tasks()) {
-      const view = await this.#taskView(task, false);
-      if (
-        q.all ||
-        (view.state === "outputs_pending_review" && view.outputs.some((o) => o.state === "pending"))
-      )
-        views.push(view);
+      // Only tasks still in review are read in full, unless every task was asked for.
+      const state = (await this.#o.state.get(task.taskId))?.state;
+      if (!q.all && state !== "outputs_pending_review") continue;
+      const view = await this.#taskView(task, false, state);
+      if (q.all || view.outputs.some((o) => o.state === "pending")) views.push(view);
     }
     return { status: "ok", tasks: views };
   }
 
-  async #taskView(task: HeldTask, withData: boolean): Promise<AirlockTaskView> {
+  async #taskView(task: HeldTask, withData: boolean, knownState?: ChildState): Promise<AirlockTaskView> {
     const outputs: AirlockOutputView[] = [];
     for (const o of await this.#o.store.outputs(task)) {
       const view = this.#outputView(o);
@@ -446,7 +445,7 @@ export class Airlock {
     }
     return {
       taskId: task.taskId,
-      state: (await this.#o.state.get(task.taskId))?.state ?? "outputs_pending_review",
+      state: knownState ?? (await this.#o.state.get(task.taskId))?.state ?? "outputs_pending_review",
       project: task.project,
       researcher: task.researcher,
       kind: task.kind,
