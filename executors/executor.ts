@@ -80,13 +80,18 @@ export interface DisclosureFacts {
   dominance?: DominanceFact[];
 }
 
-/** One file for the airlock: its bytes, and the validated description the SDC checks read. */
+/**
+ * One file for the airlock: its bytes, and, for an output description (media type OUTPUT_MEDIA_TYPE),
+ * the validated description the disclosure checks read. A container's other files (a table, a plot, a
+ * report) have no description: the airlock holds them for a reviewer to read.
+ */
 export interface ExecutorOutput {
-  /** File name inside the task's output set, e.g. "count.json". */
+  /** File name inside the task's output set, e.g. "count.json"; only [A-Za-z0-9._-]. */
   name: string;
   mediaType: string;
   bytes: Uint8Array;
-  description: AnalysisOutput;
+  /** Present exactly when `mediaType` is OUTPUT_MEDIA_TYPE. */
+  description?: AnalysisOutput;
   /** Facts for the disclosure checks only; never part of `bytes`, never to leave the TRE. */
   facts?: DisclosureFacts;
 }
@@ -100,4 +105,10 @@ export interface Executor {
    * closed.
    */
   run(task: ExecutorTask, options?: RunOptions): Promise<ExecutorOutput[]>;
+  /**
+   * Removes what runs of an earlier agent process left behind (a container executor's containers and
+   * scratch directories after a crash). The agent calls it once at start, before taking any task;
+   * resolves with how many things it removed.
+   */
+  cleanUp?(): Promise<number>;
 }

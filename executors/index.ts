@@ -3,6 +3,31 @@
  * the one `Executor` contract and steers by the sentinel errors; the query executor runs declarative
  * analyses on DuckDB or PostgreSQL. Synthetic patient data for tests and the demo lives here too.
  */
+
+export {
+  ContainerExecutor,
+  type ContainerExecutorOptions,
+  type ContainerExit,
+  type ContainerLimits,
+  DEFAULT_CONTAINER_LIMITS,
+  demuxLogs,
+} from "./container/container-executor.js";
+export {
+  asDescription,
+  collectOutputs,
+  mediaTypeOf,
+  OutputRefused,
+  safeOutputName,
+} from "./container/container-outputs.js";
+export { csvField, extractColumns } from "./container/dataset-extract.js";
+export {
+  CONTAINER_DATA_DIR,
+  CONTAINER_OUTPUT_DIR,
+  containerName,
+  LABEL_TASK,
+  LABEL_TRE,
+  sandboxOptions,
+} from "./container/sandbox.js";
 export {
   AnalysisRefused,
   ExecutorCancelled,

@@ -111,7 +111,7 @@ export class Airlock {
     const heldAt = this.#now();
     const checked: NewHeldOutput[] = outputs.map((o) => {
       const base = { outputId: newId(heldAt), name: o.name, mediaType: o.mediaType, bytes: o.bytes };
-      if (o.mediaType !== OUTPUT_MEDIA_TYPE) {
+      if (o.mediaType !== OUTPUT_MEDIA_TYPE || o.description === undefined) {
         return {
           ...base,
           outcome: "review",
@@ -340,9 +340,11 @@ export class Airlock {
           ? await this.#o.store.releasable(task.taskId, o.outputId)
           : await this.#o.store.data(task.taskId, o.outputId);
       if (!data) throw new Error(`the bytes of output ${o.outputId} are missing from the airlock`);
+      const mediaType = releasedMediaType(o.mediaType);
       releasedOutputs.push({
         outputId: o.outputId,
         name: o.name,
+        ...(mediaType ? { mediaType } : {}),
         digest: o.releasedDigest ?? o.digest,
         data,
       });
@@ -482,4 +484,21 @@ export class Airlock {
     this.#o.onEvent?.({ type: "refused", request, code, reason: message });
     return { status: "error", code: code as AirlockErrorCode, message };
   }
+}
+
+/** The Release's bare-media-type rule (protocol/messages.ts `releasedOutput.mediaType`). */
+const BARE_MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/;
+
+/**
+ * The media type a released output carries: none for an output description (so Releases read as before),
+ * otherwise the held type without parameters. A type the Release could not carry becomes
+ * `application/octet-stream` rather than failing to sign: the reviewer approved the bytes, not the label.
+ */
+function releasedMediaType(held: string): string | undefined {
+  if (held === OUTPUT_MEDIA_TYPE) return undefined;
+  const bare = (held.split(";")[0] ?? "").trim().toLowerCase();
+  // A file held as something else must not turn into a description on the way out: it was never checked as one.
+  return BARE_MEDIA_TYPE.test(bare) && bare.length <= 128 && bare !== OUTPUT_MEDIA_TYPE
+    ? bare
+    : "application/octet-stream";
 }

@@ -6,7 +6,8 @@
 //      them cannot provide;
 //   2. a nats-server >= 2.10 (see setup-nats-server.mjs);
 //   3. PostgreSQL's server binaries, for the tests' throw-away clusters (see setup-postgres.mjs);
-//   4. with --build, the TypeScript build in dist/.
+//   4. Podman, runc and a static busybox, for the container executor's tests (see setup-podman.mjs);
+//   5. with --build, the TypeScript build in dist/.
 // Plain Node with no dependencies, because it runs before they are installed.
 import { spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
@@ -42,6 +43,14 @@ try {
 const { ensurePostgres } = await import("./setup-postgres.mjs");
 try {
   await ensurePostgres({ quiet: false });
+} catch (error) {
+  console.error(`setup: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}
+
+const { ensurePodman } = await import("./setup-podman.mjs");
+try {
+  await ensurePodman({ quiet: false });
 } catch (error) {
   console.error(`setup: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);

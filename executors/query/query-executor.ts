@@ -66,19 +66,20 @@ export class QueryExecutor implements Executor {
       checkStorage(query, dataset, await guard.interruptible(() => engine.columnTypes(), interrupt));
       const rows = await guard.interruptible(() => engine.query(query.sql, query.params), interrupt);
       const bytes = encodeOutput(buildOutput(query, rows));
+      const description = decodeOutput(bytes);
       const output: ExecutorOutput = {
         name: `${spec.kind}.json`,
         mediaType: OUTPUT_MEDIA_TYPE,
         bytes,
-        description: decodeOutput(bytes),
+        description,
       };
       const dominance = query.dominance;
-      if (dominance !== undefined && output.description.kind === "summary") {
+      if (dominance !== undefined && description.kind === "summary") {
         const factRows = await guard.interruptible(
           () => engine.query(dominance.sql, dominance.params),
           interrupt,
         );
-        const { cells, groupBy } = output.description;
+        const { cells, groupBy } = description;
         output.facts = { dominance: dominanceFacts(cells, groupBy.length, factRows) };
       }
       return [output];
