@@ -2,7 +2,8 @@
  * A task's results as the researcher gets them: the task's per-TRE states from the hub, its Releases
  * verified against the TREs' keys (the profile's pinned keys first; for a TRE not pinned, the key the hub
  * reports, and the result says so), and each output name's per-TRE outputs combined. A Release that does
- * not verify is left out with its reason; an output set that cannot be combined keeps its error.
+ * not verify is left out with its reason; an output set that cannot be combined keeps its error. Released
+ * files (anything but an output description) are never combined: they come back per TRE in `files`.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { SigningKey, TaskView } from "../protocol/index.js";
@@ -11,7 +12,7 @@ import { CombineError } from "./combine-error.js";
 import type { CombinedResult } from "./combined-result.js";
 import type { ExcludedRelease } from "./release-exclusion.js";
 import { fetchReleases, fetchTask, fetchTres, type RequestOptions } from "./researcher-requests.js";
-import { type VerifiedRelease, verifyReleases } from "./verify-release.js";
+import { type VerifiedFile, type VerifiedRelease, verifyReleases } from "./verify-release.js";
 
 export interface CombinedOutput {
   /** The output's file name (`count.json`…): outputs of one name across TREs answer the same question. */
@@ -21,6 +22,11 @@ export interface CombinedOutput {
   error?: { code: string; message: string };
 }
 
+/** One TRE's released file. */
+export interface TreFile extends VerifiedFile {
+  tre: string;
+}
+
 export interface TaskResults {
   task: TaskView;
   accepted: VerifiedRelease[];
@@ -28,6 +34,8 @@ export interface TaskResults {
   /** TREs whose Release was verified with a key the hub reported, not one pinned in the profile. */
   keysFromHub: string[];
   combined: CombinedOutput[];
+  /** Every accepted Release's files, TRE by TRE in the order of `accepted`. */
+  files: TreFile[];
 }
 
 /** Fetches, verifies and combines a task's released results. */
@@ -60,5 +68,6 @@ export async function collectResults(
       combined.push({ name, error: { code: e.code, message: e.message } });
     }
   }
-  return { task, accepted, excluded, keysFromHub, combined };
+  const files = accepted.flatMap((r) => r.files.map((f): TreFile => ({ tre: r.tre, ...f })));
+  return { task, accepted, excluded, keysFromHub, combined, files };
 }

@@ -1,5 +1,5 @@
 /** The researcher's side: submitting tasks, following them, verifying released results and combining them. */
-export { type CombinedOutput, collectResults, type TaskResults } from "./collect-results.js";
+export { type CombinedOutput, collectResults, type TaskResults, type TreFile } from "./collect-results.js";
 export { combineOutputs, outputsByName } from "./combine.js";
 export { CombineError, CombineErrorCode } from "./combine-error.js";
 export { fitFromSufficient } from "./combine-regression.js";
@@ -24,7 +24,7 @@ export { type ExcludedRelease, ExclusionCode } from "./release-exclusion.js";
 export { renderTables } from "./render.js";
 export { toCsv } from "./render-csv.js";
 export { formatInterval, formatKeyValue, formatNumber, textTable, Z_95 } from "./render-format.js";
-export { AGGREGATE_JSON_FORMAT, toJson } from "./render-json.js";
+export { AGGREGATE_JSON_FORMAT, fileJson, toJson } from "./render-json.js";
 export { toSvg } from "./render-svg.js";
 export {
   cancelTask,
@@ -36,6 +36,15 @@ export {
 } from "./researcher-requests.js";
 export { SubmitError, type SubmitOptions, sendSubmission, signSubmission, submit } from "./submit.js";
 export {
+  type ContainerSpec,
+  TES_DATASET_URL,
+  TesImportError,
+  type TesImportOptions,
+  type TesSubmission,
+  tesTaskToSubmission,
+} from "./tes.js";
+export {
+  type VerifiedFile,
   type VerifiedOutput,
   type VerifiedRelease,
   type VerifyOptions,

@@ -19,7 +19,7 @@ export const ExclusionCode = {
   notApproved: "not_approved",
   /** Output ids repeat. */
   duplicateOutput: "duplicate_output",
-  /** A released output is not a valid output description. */
+  /** A released output marked as an output description (no media type, or OUTPUT_MEDIA_TYPE) does not decode as one. */
   badOutput: "bad_output",
   /** More than one different verified Release for the same TRE. */
   conflictingReleases: "conflicting_releases",

@@ -23,6 +23,7 @@
  * null when nothing bounds the count (a withheld value without an upper bound). Absent statistics
  * (a mean of no rows, a standard error without residual degrees of freedom) are null.
  */
+import type { TreFile } from "./collect-results.js";
 import type { CombinedResult } from "./combined-result.js";
 
 export const AGGREGATE_JSON_FORMAT = "tremesh.aggregate.v1";
@@ -41,4 +42,27 @@ export function toJson(result: CombinedResult): string {
 // JSON.stringify writes Infinity and NaN as null already; saying so here keeps that a decision, not an accident.
 function finite(_key: string, v: unknown): unknown {
   return typeof v === "number" && !Number.isFinite(v) ? null : v;
+}
+
+/**
+ * A released file as `aggregate --json` (top-level `files`) and `results --json` (per TRE) list it: what
+ * identifies its bytes, never the bytes (`--save-files DIR` writes those). Released files are not combined,
+ * so they sit beside the combined results, not inside one. Fields are only ever added.
+ *
+ *   { "tre": string, "outputId": string, "name": string,   // name: as the TRE gave it, untrusted
+ *     "mediaType": string, "bytes": number, "sha256": string, "autoReleased": boolean }
+ *
+ * @example
+ * const listed = r.files.map(fileJson); // [{ tre: "north", name: "table.csv", mediaType: "text/csv", … }]
+ */
+export function fileJson(f: TreFile) {
+  return {
+    tre: f.tre,
+    outputId: f.outputId,
+    name: f.name,
+    mediaType: f.mediaType,
+    bytes: f.data.length,
+    sha256: f.digest,
+    autoReleased: f.autoReleased,
+  };
 }

@@ -15,8 +15,11 @@
  *   names it with another digest, refuses the whole Release: the aggregator cannot tell a reviewer's
  *   changed mind from a TRE overriding its reviewer, or know which bytes the reviewer really saw, and
  *   a Release that contradicts itself is not evidence of anything;
- * - output ids are unique across released and withheld outputs, and every released output decodes as
- *   an output description (`decodeOutput`), since only those can be combined.
+ * - output ids are unique across released and withheld outputs, and every released output marked as an
+ *   output description (no `mediaType`, or OUTPUT_MEDIA_TYPE) decodes as one (`decodeOutput`), since
+ *   only those can be combined. A released output of any other media type is a file a reviewer approved
+ *   as it is (a CSV table, a plot): it passes the same digest and approval checks, is never decoded and
+ *   never combined, and comes back in `files` with its bytes.
  * Two verified Releases for one TRE (a task is released at most once) are both set aside unless they
  * are the same Release delivered twice.
  */
@@ -25,30 +28,50 @@ import {
   type AnalysisOutput,
   decodeOutput,
   FieldError,
+  OUTPUT_MEDIA_TYPE,
   openEnvelope,
   type Release,
+  type ReleasedOutput,
   TrustStore,
 } from "../protocol/index.js";
 import { approvals, openDecision } from "./release-decisions.js";
 import { type ExcludedRelease, Exclusion, ExclusionCode } from "./release-exclusion.js";
 
-/** One released output whose bytes, digest and approvals checked out, decoded. */
-export interface VerifiedOutput {
+/** What every released output that checked out carries: its bytes hash to `digest`, and enough reviewers approved that. */
+interface VerifiedBase {
   outputId: string;
+  /** As the TRE named it: untrusted text (up to 200 characters of anything), never to be used as a path as it is. */
   name: string;
   digest: string;
-  output: AnalysisOutput;
   /** Public keys of the reviewers who approved it (the TRE's own key for an auto-release). */
   approvedBy: string[];
   /** Released by the TRE's auto-release policy alone: no human reviewer approved it. */
   autoReleased: boolean;
 }
 
+/** One released output description whose bytes, digest and approvals checked out, decoded: what combining reads. */
+export interface VerifiedOutput extends VerifiedBase {
+  output: AnalysisOutput;
+}
+
+/**
+ * One released file (any media type but OUTPUT_MEDIA_TYPE) whose digest and approvals checked out. Its
+ * bytes are what the reviewer approved, not decoded or interpreted here, and never combined.
+ */
+export interface VerifiedFile extends VerifiedBase {
+  /** A bare media type (`text/csv`), as the Release carries it. */
+  mediaType: string;
+  data: Uint8Array;
+}
+
 export interface VerifiedRelease {
   tre: string;
   /** The Release body as signed (outputs still carry their bytes). */
   release: Release;
+  /** The output descriptions, in Release order: the only outputs combining sees. */
   outputs: VerifiedOutput[];
+  /** The released files (CSV tables, plots, reports…), in Release order. */
+  files: VerifiedFile[];
   /** Outputs kept inside the TRE, by name and reason. */
   withheld: Release["withheld"];
   /** Public keys of every signer of the decisions the Release carries (the TRE's own for auto-release). */
@@ -153,7 +176,9 @@ function verifyOne(
   const context = { taskId, tre, treKey, vouched, pinned: opts.reviewerKeys?.get(tre), now: opts.now };
   const decisions = release.decisions.map((bytes, i) => openDecision(bytes, i, context));
   checkUniqueIds(release);
-  const outputs = release.outputs.map((o): VerifiedOutput => {
+  const outputs: VerifiedOutput[] = [];
+  const files: VerifiedFile[] = [];
+  for (const o of release.outputs) {
     const digest = createHash("sha256").update(o.data).digest("hex");
     if (digest !== o.digest)
       throw new Exclusion(
@@ -161,26 +186,44 @@ function verifyOne(
         `output ${o.name} (${o.outputId}): bytes hash to ${digest.slice(0, 12)}…, not its digest ${o.digest.slice(0, 12)}…`,
       );
     const approvedBy = approvals(o, decisions, opts.minApprovals ?? 1);
-    let output: AnalysisOutput;
-    try {
-      output = decodeOutput(o.data);
-    } catch (e) {
-      const problem = e instanceof FieldError ? e.message : String(e);
-      throw new Exclusion(
-        ExclusionCode.badOutput,
-        `output ${o.name} (${o.outputId}) is not an output description: ${problem}`,
-      );
-    }
-    const autoReleased = approvedBy.every((k) => k === treKey);
-    return { outputId: o.outputId, name: o.name, digest: o.digest, output, approvedBy, autoReleased };
-  });
+    const base = {
+      outputId: o.outputId,
+      name: o.name,
+      digest: o.digest,
+      approvedBy,
+      autoReleased: approvedBy.every((k) => k === treKey),
+    };
+    const mediaType = fileMediaType(o);
+    if (mediaType === undefined) outputs.push({ ...base, output: decodeDescription(o) });
+    else files.push({ ...base, mediaType, data: o.data });
+  }
   return {
     tre,
     release,
     outputs,
+    files,
     withheld: release.withheld,
     reviewers: [...new Set(decisions.map((d) => d.signer))],
   };
+}
+
+/** The media type of a released file, or undefined for an output description (media types are case-insensitive). */
+function fileMediaType(o: ReleasedOutput): string | undefined {
+  return o.mediaType === undefined || o.mediaType.toLowerCase() === OUTPUT_MEDIA_TYPE
+    ? undefined
+    : o.mediaType;
+}
+
+function decodeDescription(o: ReleasedOutput): AnalysisOutput {
+  try {
+    return decodeOutput(o.data);
+  } catch (e) {
+    const problem = e instanceof FieldError ? e.message : String(e);
+    throw new Exclusion(
+      ExclusionCode.badOutput,
+      `output ${o.name} (${o.outputId}) is not an output description: ${problem}`,
+    );
+  }
 }
 
 function checkUniqueIds(release: Release): void {

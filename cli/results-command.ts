@@ -1,6 +1,8 @@
 /**
  * The researcher's side after submitting: `watch` (live per-TRE progress), `results` (each TRE's released
  * outputs, verified), `aggregate` (the verified outputs combined; `--csv`, `--plot FILE.svg`, `--json`).
+ * Released files (a container's CSV tables, plots, reports) are listed by both, never combined, and
+ * written to disk with `--save-files DIR`.
  */
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
@@ -10,8 +12,11 @@ import {
   collectResults,
   combineOutputs,
   fetchTask,
+  fileJson,
   renderTables,
   type TaskResults,
+  type TreFile,
+  textTable,
   toCsv,
   toJson,
   toSvg,
@@ -21,6 +26,7 @@ import { type Command, type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
 import { type Profile, signingKey } from "./profile.js";
+import { formatSize, printable, saveReleasedFiles } from "./released-files.js";
 import { taskIdArg } from "./status-command.js";
 
 const ENDED: ReadonlySet<string> = new Set(["completed", "partial", "failed", "cancelled"]);
@@ -116,6 +122,7 @@ const resultOptions = {
   json: { type: "boolean" },
   csv: { type: "boolean" },
   plot: { type: "string" },
+  "save-files": { type: "string" },
 } as const;
 
 /** The flags `results` and `aggregate` share, and their one task id. */
@@ -126,6 +133,7 @@ function resultArgs(command: string, argv: string[]) {
     strict: true,
     options: resultOptions,
   });
+  if (values["save-files"] === "") throw usageError(`${command}: --save-files takes a folder`);
   return { values, taskId: taskIdArg(command, positionals) };
 }
 
@@ -137,6 +145,20 @@ async function gather(
   return withHub(profileFile, async (nc, profile: Profile) =>
     use(await collectResults(nc, signingKey(profile), taskId, profile.treKeys)),
   );
+}
+
+/** One line per released file: its name as the TRE gave it (made printable), media type, size and digest. */
+function fileLine(f: TreFile): string {
+  return `${printable(f.name)}: released file, ${f.mediaType}, ${formatSize(f.data.length)}, sha256 ${f.digest.slice(0, 12)}…`;
+}
+
+/** `--save-files DIR`: writes the released files and says where each went (on stderr: stdout may be JSON or CSV). */
+async function saveFiles(dir: string | undefined, r: TaskResults, io: Io): Promise<void> {
+  if (dir === undefined) return;
+  if (r.files.length === 0)
+    return io.err(`--save-files: no released files in this task; nothing written to ${dir}`);
+  for (const s of await saveReleasedFiles(dir, r.files))
+    io.err(`saved ${s.tre}'s ${printable(s.name)} (${formatSize(s.bytes)}) to ${s.path}`);
 }
 
 function problems(r: TaskResults, io: Io): void {
@@ -151,8 +173,12 @@ function problems(r: TaskResults, io: Io): void {
 export const results: Command = {
   name: "results",
   summary: "show each TRE's released outputs of a task, after verifying every Release",
-  usage: "tremesh results TASK_ID [--profile FILE] [--json]",
-  examples: ["tremesh results 01JD3…", "tremesh results 01JD3… --json | jq '.tres[].outputs'"],
+  usage: "tremesh results TASK_ID [--save-files DIR] [--profile FILE] [--json]",
+  examples: [
+    "tremesh results 01JD3…",
+    "tremesh results 01JD3… --json | jq '.tres[].outputs'",
+    "tremesh results 01JD3… --save-files out   # released files to out/<tre>/<name>",
+  ],
   async run(argv, io) {
     const { values, taskId } = resultArgs("results", argv);
     return gather(values.profile, taskId, async (r) => {
@@ -168,10 +194,12 @@ export const results: Command = {
             io.out(`-- ${o.name} (released${o.autoReleased ? " by the TRE's auto-release policy" : ""})`);
             io.out(renderTables(combineOutputs([{ tre: child.tre, output: o.output }])));
           }
+          for (const f of r.files.filter((x) => x.tre === child.tre)) io.out(`-- ${fileLine(f)}`);
           for (const w of release?.withheld ?? []) io.out(`-- ${w.name}: withheld — ${w.reason}`);
         }
         problems(r, io);
       }
+      await saveFiles(values["save-files"], r, io);
       return r.accepted.length > 0 ? ExitCode.ok : ExitCode.failed;
     });
   },
@@ -193,6 +221,7 @@ function resultsJson(r: TaskResults) {
           autoReleased: o.autoReleased,
           output: o.output,
         })),
+        files: r.files.filter((f) => f.tre === c.tre).map(fileJson),
         withheld: release?.withheld ?? [],
       };
     }),
@@ -211,6 +240,8 @@ export function aggregateJson(r: TaskResults) {
       ...(c.result ? { result: JSON.parse(toJson(c.result)) as unknown } : {}),
       ...(c.error ? { error: c.error } : {}),
     })),
+    // Released files are not combined: listed beside the combined outputs, never with their bytes.
+    files: r.files.map(fileJson),
     withheld: r.accepted.flatMap((a) => a.withheld.map((w) => ({ tre: a.tre, ...w }))),
     excluded: r.excluded,
     keysFromHub: r.keysFromHub,
@@ -220,11 +251,12 @@ export function aggregateJson(r: TaskResults) {
 export const aggregate: Command = {
   name: "aggregate",
   summary: "combine a task's verified released outputs across TREs: per-TRE and combined tables",
-  usage: "tremesh aggregate TASK_ID [--csv] [--plot FILE.svg] [--profile FILE] [--json]",
+  usage: "tremesh aggregate TASK_ID [--csv] [--plot FILE.svg] [--save-files DIR] [--profile FILE] [--json]",
   examples: [
     "tremesh aggregate 01JD3…",
     "tremesh aggregate 01JD3… --csv > result.csv",
     "tremesh aggregate 01JD3… --plot age.svg          # histograms and regression coefficients",
+    "tremesh aggregate 01JD3… --save-files out        # released files (tables, plots) to out/<tre>/<name>",
   ],
   async run(argv, io) {
     const { values, taskId } = resultArgs("aggregate", argv);
@@ -240,17 +272,37 @@ export const aggregate: Command = {
           io.out(c.result ? renderTables(c.result) : `cannot combine: ${c.error?.message}`);
           io.out("");
         }
+        if (r.files.length > 0) {
+          io.out("== released files (not combined)");
+          io.out(
+            textTable(
+              ["TRE", "name", "media type", "size", "sha256"],
+              r.files.map((f) => [
+                f.tre,
+                printable(f.name),
+                f.mediaType,
+                formatSize(f.data.length),
+                `${f.digest.slice(0, 12)}…`,
+              ]),
+            ),
+          );
+          io.out("");
+        }
         for (const a of r.accepted)
           for (const w of a.withheld) io.out(`withheld at ${a.tre}: ${w.name} — ${w.reason}`);
       }
+      if (values.csv && r.files.length > 0 && !values["save-files"])
+        io.err(`note: ${r.files.length} released file(s) are not in the CSV; --save-files DIR writes them`);
       if (!values.json) problems(r, io);
+      await saveFiles(values["save-files"], r, io);
       if (values.plot) {
         const svg = r.combined.map((c) => (c.result ? toSvg(c.result) : null)).find((s) => s !== null);
         if (!svg) throw new CliError("aggregate --plot: no histogram or regression to plot", ExitCode.failed);
         await writeFile(values.plot, svg);
         if (!values.json) io.err(`plot written to ${values.plot}`);
       }
-      return r.combined.some((c) => c.result) ? ExitCode.ok : ExitCode.failed;
+      // A task whose only released outputs are files (a container's tables and plots) still delivered something.
+      return r.combined.some((c) => c.result) || r.files.length > 0 ? ExitCode.ok : ExitCode.failed;
     });
   },
 };

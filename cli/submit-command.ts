@@ -1,7 +1,12 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { submit as submitTask } from "../aggregator/index.js";
-import { analysisSpec, FieldError, isTreName, PROJECT_NAME } from "../protocol/index.js";
+import {
+  submit as submitTask,
+  TesImportError,
+  type TesSubmission,
+  tesTaskToSubmission,
+} from "../aggregator/index.js";
+import { type AnalysisSpec, analysisSpec, FieldError, isTreName, PROJECT_NAME } from "../protocol/index.js";
 import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
@@ -10,13 +15,22 @@ import { endedCode, followTask, timeoutArg } from "./results-command.js";
 
 export const submit: Command = {
   name: "submit",
-  summary: "sign an analysis and submit it to the hub for the named TREs",
-  usage:
+  summary: "sign an analysis (or a GA4GH TES task) and submit it to the hub for the named TREs",
+  usage: [
     "tremesh submit --project P --tres a,b ANALYSIS.json [--title T] [--wait [--timeout-ms N]] [--profile FILE] [--json]",
+    "       tremesh submit --tes TASK.json [--project P] [--tres a,b] [--title T] [--wait [--timeout-ms N]] [--profile FILE] [--json]",
+    "",
+    "--tes reads a GA4GH TES task: one executor, its image pinned by digest (name@sha256:…), inputs only",
+    "as tremesh:dataset/NAME, outputs as files in /outputs/. Its tags.Project and tags.tres (north|south) name",
+    "the project and TREs; --project, --tres and --title override tags.Project, tags.tres and its name.",
+    "TES fields tremesh ignores (resources, stdout, output urls, …) are listed on stderr as warnings.",
+  ].join("\n"),
   examples: [
     'echo \'{"kind":"count","dataset":"patients","groupBy":["sex"]}\' > count.json',
     "tremesh submit --project diabetes --tres a,b count.json --profile alice.profile.yaml",
     "ID=$(tremesh submit --project diabetes --tres a,b count.json --wait) && tremesh aggregate $ID",
+    "tremesh submit --tes docs/examples/tes-task.json --wait      # project and TREs from its tags",
+    "tremesh submit --tes task.json --project diabetes --tres north   # flags override the tags",
   ],
   async run(argv, io) {
     const { values, positionals } = parseArgs({
@@ -24,6 +38,7 @@ export const submit: Command = {
       allowPositionals: true,
       strict: true,
       options: {
+        tes: { type: "string" },
         project: { type: "string" },
         tres: { type: "string" },
         title: { type: "string" },
@@ -33,30 +48,62 @@ export const submit: Command = {
         "timeout-ms": { type: "string" },
       },
     });
-    if (!values.project || !PROJECT_NAME.test(values.project))
-      throw usageError("submit: --project NAME is required");
-    const tres = (values.tres ?? "").split(",").filter((t) => t !== "");
-    if (tres.length === 0) throw usageError("submit: --tres a,b is required");
-    const badTre = tres.find((t) => !isTreName(t));
-    if (badTre !== undefined) throw usageError(`submit: --tres: ${JSON.stringify(badTre)} is not a TRE name`);
-    const [file] = positionals;
-    if (!file || positionals.length !== 1) throw usageError("submit: exactly one ANALYSIS.json is required");
-    let analysis: ReturnType<typeof analysisSpec>;
-    try {
-      analysis = analysisSpec(JSON.parse(await readFile(file, "utf8")), "analysis");
-    } catch (cause) {
-      const problem =
-        cause instanceof FieldError || cause instanceof SyntaxError ? cause.message : String(cause);
-      throw new CliError(`${file}: ${problem}`, ExitCode.badInput, { cause });
+    const tesFile = values.tes;
+    if (tesFile !== undefined && positionals.length > 0) {
+      throw usageError("submit: give either ANALYSIS.json or --tes TASK.json, not both");
     }
-    const project = values.project;
+    if (values.project !== undefined && !PROJECT_NAME.test(values.project)) {
+      throw usageError(`submit: --project: ${JSON.stringify(values.project)} is not a project name`);
+    }
+    const flagTres = values.tres?.split(",").filter((t) => t !== "");
+    const badTre = flagTres?.find((t) => !isTreName(t));
+    if (badTre !== undefined) throw usageError(`submit: --tres: ${JSON.stringify(badTre)} is not a TRE name`);
+    if (flagTres?.length === 0) throw usageError("submit: --tres needs at least one TRE name");
+
+    let project: string;
+    let tres: string[];
+    let analysis: AnalysisSpec;
+    let title = values.title;
+    if (tesFile !== undefined) {
+      const task = await readJson(tesFile);
+      let converted: TesSubmission;
+      try {
+        converted = tesTaskToSubmission(task, {
+          ...(values.project !== undefined ? { project: values.project } : {}),
+          ...(flagTres !== undefined ? { tres: flagTres } : {}),
+          ...(values.title !== undefined ? { title: values.title } : {}),
+        });
+      } catch (cause) {
+        if (!(cause instanceof TesImportError)) throw cause;
+        throw new CliError(`${tesFile}: ${cause.message}`, ExitCode.badInput, { cause });
+      }
+      for (const warning of converted.warnings) io.err(`tremesh submit: warning: ${tesFile}: ${warning}`);
+      ({ project, tres, analysis } = converted);
+      title = converted.title;
+    } else {
+      if (!values.project) throw usageError("submit: --project NAME is required");
+      if (!flagTres) throw usageError("submit: --tres a,b is required");
+      const [file] = positionals;
+      if (!file || positionals.length !== 1) {
+        throw usageError("submit: exactly one ANALYSIS.json (or --tes TASK.json) is required");
+      }
+      const json = await readJson(file);
+      try {
+        analysis = analysisSpec(json, "analysis");
+      } catch (cause) {
+        if (!(cause instanceof FieldError)) throw cause;
+        throw new CliError(`${file}: ${cause.message}`, ExitCode.badInput, { cause });
+      }
+      project = values.project;
+      tres = flagTres;
+    }
     const timeoutMs = timeoutArg("submit", values["timeout-ms"]);
     return withHub(values.profile, async (nc, profile) => {
       const reply = await submitTask(nc, signingKey(profile), {
         project,
         tres,
         analysis,
-        ...(values.title ? { title: values.title } : {}),
+        ...(title ? { title } : {}),
       });
       if (values.json) io.out(JSON.stringify(reply));
       if (reply.status === "rejected") {
@@ -78,3 +125,19 @@ export const submit: Command = {
     });
   },
 };
+
+/** Reads and parses a JSON file; a missing or malformed file is the user's input error. */
+async function readJson(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (cause) {
+    const why = cause instanceof Error && "code" in cause ? String(cause.code) : String(cause);
+    throw new CliError(`${file}: cannot read (${why})`, ExitCode.badInput, { cause });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw new CliError(`${file}: not valid JSON: ${(cause as Error).message}`, ExitCode.badInput, { cause });
+  }
+}

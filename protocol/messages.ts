@@ -103,9 +103,17 @@ const decision = obj({
   reason: optional(reason),
 });
 
+/** A bare media type (`type/subtype`, RFC 6838 characters); parameters such as `; charset=…` are refused. */
+const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i;
+
 const releasedOutput = obj({
   outputId: id,
   name: str({ min: 1, max: 200 }),
+  /**
+   * What `data` is. Absent means an output description (OUTPUT_MEDIA_TYPE in outputs.ts), so Releases from
+   * before files could be released stay valid; any other type is a file a reviewer approved as it is.
+   */
+  mediaType: optional(str({ min: 3, max: 128, pattern: MEDIA_TYPE, what: "a media type (type/subtype)" })),
   /** sha256 of `data`, the value the reviewer's decision signed. */
   digest: sha256Hex,
   data: bytes({ max: 4 * 1024 * 1024 }),

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { analysisSpec } from "./analysis.js";
 import { idTime, newId } from "./ids.js";
+import { bodies, type Release } from "./messages.js";
 import { isTaskId } from "./names.js";
 import { subjects } from "./subjects.js";
 import { FieldError } from "./validate.js";
@@ -80,5 +81,49 @@ describe("ids and subjects", () => {
     expect(subjects.dispatch("a", newId())).toMatch(/^tremesh\.tre\.a\.in\.dispatch\.[0-9A-Z]{26}$/);
     expect(() => subjects.dispatch("a.*", newId())).toThrow(/TRE name/);
     expect(() => subjects.release("a", ">")).toThrow(/task id/);
+  });
+});
+
+describe("released outputs' media types", () => {
+  const now = Date.now();
+  const release = (mediaType?: unknown): Release => {
+    const output: Record<string, unknown> = {
+      outputId: newId(now),
+      name: "table.csv",
+      digest: "0".repeat(64),
+      data: new Uint8Array([1, 2, 3]),
+    };
+    if (mediaType !== undefined) output.mediaType = mediaType;
+    return bodies.release(
+      {
+        id: newId(now),
+        iat: now,
+        exp: now + 1000,
+        taskId: newId(now),
+        tre: "north",
+        decisions: [],
+        outputs: [output],
+        withheld: [],
+      },
+      "release",
+    );
+  };
+
+  it("accepts an output without a media type (an output description, as before) and bare media types", () => {
+    expect(release().outputs[0]?.mediaType).toBeUndefined();
+    for (const t of ["text/csv", "image/png", "application/vnd.tremesh.output.v1+json", "Text/Plain"])
+      expect(release(t).outputs[0]?.mediaType).toBe(t);
+  });
+
+  it("refuses parameters, paths, control characters and overlong media types, naming the field", () => {
+    expect(problem(() => release("text/csv; charset=utf-8"))).toMatch(
+      /^release\.outputs\[0\]\.mediaType: .* is not a media type \(type\/subtype\)$/,
+    );
+    for (const bad of ["text", "text/", "/csv", "text/csv/x", "../../x/y", "text/\u001b[2J", " text/csv"])
+      expect(problem(() => release(bad))).toMatch(/^release\.outputs\[0\]\.mediaType: /);
+    expect(problem(() => release(`text/${"x".repeat(124)}`))).toBe(
+      "release.outputs[0].mediaType: must have at most 128 characters",
+    );
+    expect(problem(() => release(42))).toMatch(/^release\.outputs\[0\]\.mediaType: expected a string/);
   });
 });

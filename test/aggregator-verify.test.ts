@@ -1,7 +1,8 @@
 /**
  * The aggregator uses a Release only when the TRE's pinned key signed it for this task, its reviewers'
- * decisions approve exactly the released bytes, and every output is a valid output description.
- * Anything else is set aside with a reason, never thrown.
+ * decisions approve exactly the released bytes, and every output marked as an output description is a
+ * valid one; released files of other media types pass the same checks and come back as files, never
+ * combined. Anything else is set aside with a reason, never thrown.
  */
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
@@ -13,7 +14,9 @@ import {
   encodeOutput,
   generateKeyPair,
   newId,
+  OUTPUT_MEDIA_TYPE,
   type Release,
+  type ReleasedOutput,
   type SigningKey,
   sealEnvelope,
   signingKeyFromSeed,
@@ -76,6 +79,59 @@ function buildRelease(b: Build): Uint8Array {
     reviewers: [{ name: "reviewer", publicKey: reviewer.publicKey }],
   });
   return sealEnvelope("release", body, b.releaseKey ?? t.key);
+}
+
+interface Part {
+  name: string;
+  data: Uint8Array;
+  mediaType?: string;
+  /** Whether the reviewer's decision approves these bytes. Default true. */
+  approved?: boolean;
+}
+
+/** A Release of several outputs (descriptions and files), each approved by the TRE's reviewer unless `approved` is false. */
+function buildMixedRelease(taskId: string, tre: TreName, parts: readonly Part[]): Uint8Array {
+  const now = Date.now();
+  const t = tres[tre];
+  const outputs: ReleasedOutput[] = parts.map((p) => ({
+    outputId: newId(now),
+    name: p.name,
+    ...(p.mediaType ? { mediaType: p.mediaType } : {}),
+    digest: sha256(p.data),
+    data: p.data,
+  }));
+  const decisions = outputs.flatMap((o, i) =>
+    parts[i]?.approved === false
+      ? []
+      : [
+          sealEnvelope(
+            "decision",
+            {
+              id: newId(now),
+              iat: now,
+              exp: now + HOUR,
+              taskId,
+              tre,
+              outputId: o.outputId,
+              outputDigest: o.digest,
+              verdict: "approve",
+            },
+            t.reviewer,
+          ),
+        ],
+  );
+  const body: Release = {
+    id: newId(now),
+    iat: now,
+    exp: now + HOUR,
+    taskId,
+    tre,
+    decisions,
+    outputs,
+    withheld: [],
+    reviewers: [{ name: "reviewer", publicKey: t.reviewer.publicKey }],
+  };
+  return sealEnvelope("release", body, t.key);
 }
 
 function verifyOne(taskId: string, tre: TreName, envelope: Uint8Array, opts = {}) {
@@ -292,5 +348,124 @@ describe("verifyReleases", () => {
     );
     expect(two.accepted).toEqual([]);
     expect(two.excluded[0]?.code).toBe(ExclusionCode.conflictingReleases);
+  });
+  it("returns an approved text/csv file with its bytes beside a description that still combines", () => {
+    const taskId = newId();
+    const csv = new TextEncoder().encode("sex,n\nF,12\nM,15\n");
+    const description = encodeOutput(referenceOutput(spec, tres.north.rows));
+    const { accepted, excluded } = verifyOne(
+      taskId,
+      "north",
+      buildMixedRelease(taskId, "north", [
+        { name: "count.json", data: description },
+        { name: "table.csv", data: csv, mediaType: "text/csv" },
+      ]),
+    );
+    expect(excluded).toEqual([]);
+    const north = accepted[0];
+    expect(north?.outputs.map((o) => [o.name, o.output.kind])).toEqual([["count.json", "count"]]);
+    expect(north?.files).toHaveLength(1);
+    const file = north?.files[0];
+    expect(file).toMatchObject({
+      name: "table.csv",
+      mediaType: "text/csv",
+      digest: sha256(csv),
+      approvedBy: [tres.north.reviewer.publicKey],
+      autoReleased: false,
+    });
+    expect(file && "output" in file).toBe(false);
+    expect(new TextDecoder().decode(file?.data)).toBe("sex,n\nF,12\nM,15\n");
+
+    // Combining sees only the description; the file is carried alongside, under no output name.
+    const groups = outputsByName(accepted);
+    expect([...groups.keys()]).toEqual(["count.json"]);
+    const result = combineOutputs(groups.get("count.json") ?? []);
+    const truth = referenceOutput(spec, tres.north.rows);
+    expect(result.kind === "count" && result.cells.map((c) => c.combined.low)).toEqual(
+      truth.kind === "count" && truth.cells.map((c) => c.n),
+    );
+  });
+
+  it("returns a Release of files alone, and JSON that is not a description as a file", () => {
+    const taskId = newId();
+    const json = new TextEncoder().encode('{"kind":"count"}');
+    const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    const { accepted, excluded } = verifyOne(
+      taskId,
+      "south",
+      buildMixedRelease(taskId, "south", [
+        { name: "notes.json", data: json, mediaType: "application/json" },
+        { name: "plot.png", data: png, mediaType: "image/png" },
+      ]),
+    );
+    expect(excluded).toEqual([]);
+    expect(accepted[0]?.outputs).toEqual([]);
+    expect(accepted[0]?.files.map((f) => [f.name, f.mediaType, [...f.data]])).toEqual([
+      ["notes.json", "application/json", [...json]],
+      ["plot.png", "image/png", [...png]],
+    ]);
+  });
+
+  it("excludes the Release when a released file's digest no reviewer approved", () => {
+    const taskId = newId();
+    const csv = new TextEncoder().encode("a,b\n1,2\n");
+    const x = excludedFor(
+      taskId,
+      "north",
+      buildMixedRelease(taskId, "north", [
+        { name: "count.json", data: encodeOutput(referenceOutput(spec, tres.north.rows)) },
+        { name: "table.csv", data: csv, mediaType: "text/csv", approved: false },
+      ]),
+    );
+    expect([x.code, x.reason]).toEqual([
+      ExclusionCode.notApproved,
+      expect.stringMatching(/output table\.csv .* has no approving decision/),
+    ]);
+  });
+
+  it("excludes a released file whose bytes no longer match its digest, as it would a description", () => {
+    const taskId = newId();
+    const csv = new TextEncoder().encode("a,b\n1,2\n");
+    const intact = buildMixedRelease(taskId, "north", [
+      { name: "table.csv", data: csv, mediaType: "text/csv" },
+    ]);
+    expect(verifyOne(taskId, "north", intact).accepted).toHaveLength(1);
+    // The approved digest kept, the file's bytes changed, and the Release signed again.
+    const tampered = buildRelease({
+      taskId,
+      tre: "north",
+      release: (r) => ({
+        ...r,
+        outputs: r.outputs.map((o) => ({
+          ...o,
+          name: "table.csv",
+          mediaType: "text/csv",
+          data: new TextEncoder().encode("a,b\n9,9\n"),
+        })),
+      }),
+    });
+    const x = excludedFor(taskId, "north", tampered);
+    expect([x.code, x.reason]).toEqual([
+      ExclusionCode.digestMismatch,
+      expect.stringMatching(/output table\.csv .*bytes hash to/),
+    ]);
+  });
+
+  it("still excludes garbage bytes labelled as an output description, whatever the case of its media type", () => {
+    const taskId = newId();
+    const garbage = new TextEncoder().encode("sex,n\nF,12\n");
+    for (const mediaType of [OUTPUT_MEDIA_TYPE, OUTPUT_MEDIA_TYPE.toUpperCase(), undefined]) {
+      const x = excludedFor(
+        taskId,
+        "north",
+        buildMixedRelease(taskId, "north", [
+          { name: "count.json", data: garbage, ...(mediaType ? { mediaType } : {}) },
+        ]),
+      );
+      expect([x.code, x.reason]).toEqual([
+        ExclusionCode.badOutput,
+        expect.stringMatching(/output count\.json .* is not an output description: /),
+      ]);
+    }
   });
 });

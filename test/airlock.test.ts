@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fetchReleases } from "../aggregator/index.js";
+import { fetchReleases, verifyReleases } from "../aggregator/index.js";
 import { sendDecision } from "../cli/airlock-requests.js";
 import { AuditLog, waitFor } from "../common/index.js";
 import {
@@ -119,6 +119,31 @@ async function releaseOf(taskId: string, tre: string): Promise<Release> {
   if (!opened.ok || opened.value.type !== "release")
     throw new Error(`the Release does not verify: ${JSON.stringify(opened)}`);
   return opened.value.body;
+}
+
+/** An Airlock on TRE a's own leaf, its task already awaiting review, for holding outputs no executor made. */
+async function airlockOnLeafA() {
+  const leaf = fed.leaves.get("a")!;
+  const config = await loadLeafConfig(fed.files.leafConfigs.a!);
+  const ctrlJs = jetstream(leaf.ctrl);
+  const state = await AgentState.open(ctrlJs);
+  const taskId = newId();
+  await state.claim({ taskId, state: "outputs_pending_review", history: [] });
+  const announced: string[] = [];
+  const airlock = new Airlock({
+    tre: "a",
+    treKey: config.treKey,
+    dmz: leaf.dmz,
+    ctrl: leaf.ctrl,
+    store: await AirlockStore.open(ctrlJs),
+    state,
+    audit: new AuditLog(ctrlJs, { scope: "a" }),
+    announce: async (_t, s) => void announced.push(s),
+    reviewers: config.reviewers,
+    rules: config.disclosure,
+    policy: { approvalsRequired: 1, autoRelease: false },
+  });
+  return { config, ctrlJs, taskId, announced, airlock };
 }
 
 beforeAll(async () => {
@@ -365,26 +390,7 @@ describe("airlock", () => {
 
   it("releases part of a task: the approved output leaves, the rejected one stays, and the task is partially released", async () => {
     // Two outputs of one task, held by an Airlock on TRE a's own leaf (the query executor makes one per task).
-    const leaf = fed.leaves.get("a")!;
-    const config = await loadLeafConfig(fed.files.leafConfigs.a!);
-    const ctrlJs = jetstream(leaf.ctrl);
-    const state = await AgentState.open(ctrlJs);
-    const taskId = newId();
-    await state.claim({ taskId, state: "outputs_pending_review", history: [] });
-    const announced: string[] = [];
-    const airlock = new Airlock({
-      tre: "a",
-      treKey: config.treKey,
-      dmz: leaf.dmz,
-      ctrl: leaf.ctrl,
-      store: await AirlockStore.open(ctrlJs),
-      state,
-      audit: new AuditLog(ctrlJs, { scope: "a" }),
-      announce: async (_t, s) => void announced.push(s),
-      reviewers: config.reviewers,
-      rules: config.disclosure,
-      policy: { approvalsRequired: 1, autoRelease: false },
-    });
+    const { config, ctrlJs, taskId, announced, airlock } = await airlockOnLeafA();
     const output = (groupBy: string[], n: number): ExecutorOutput => {
       const description = analysisOutput(
         {
@@ -451,6 +457,82 @@ describe("airlock", () => {
       { outputId: held[1]!.outputId, name: "region.json", reason: "rita: not part of the approved protocol" },
     ]);
     expect(egress.state).toBe("sent");
+  });
+
+  it("releases an approved CSV file beside a description, labelled with its media type, and the aggregator keeps it apart", async () => {
+    const { config, ctrlJs, taskId, airlock } = await airlockOnLeafA();
+    const description = analysisOutput(
+      {
+        kind: "count",
+        dataset: "patients",
+        analysis: { kind: "count", dataset: "patients", groupBy: ["sex"] },
+        groupBy: ["sex"],
+        cells: [{ key: ["x"], n: 120 }],
+      },
+      "",
+    );
+    const csv = new TextEncoder().encode("sex,n\nx,120\n");
+    const notes = new TextEncoder().encode("pooled later\n");
+    const held = await airlock.hold({ taskId, project: "diabetes", researcher: "alice", kind: "container" }, [
+      { name: "count.json", mediaType: OUTPUT_MEDIA_TYPE, bytes: encodeOutput(description), description },
+      { name: "table.csv", mediaType: "text/csv", bytes: csv },
+      // A label the Release cannot carry as it is: sent without its parameter, never blocking the Release.
+      { name: "notes.txt", mediaType: "text/plain; charset=utf-8", bytes: notes },
+    ]);
+    expect(held.map((h) => [h.name, h.outcome])).toEqual([
+      ["count.json", "pass"],
+      ["table.csv", "review"],
+      ["notes.txt", "review"],
+    ]);
+    await airlock.afterHeld(taskId, { notify: false });
+    const rita = (await fed.profile("reviewer-a-rita")).key!;
+    for (const h of held) {
+      const now = Date.now();
+      const decision = sealEnvelope(
+        "decision",
+        {
+          id: newId(),
+          iat: now,
+          exp: now + 60_000,
+          taskId,
+          tre: "a",
+          outputId: h.outputId,
+          outputDigest: h.releasableDigest ?? h.digest,
+          verdict: "approve",
+        },
+        rita,
+      );
+      expect(await airlock.decide(decision)).toMatchObject({ status: "ok", output: { state: "released" } });
+    }
+    const egress = (await (await AirlockStore.open(ctrlJs)).egress(taskId))!;
+    const envelope = Buffer.from(egress.envelope, "base64");
+    const opened = openEnvelope(envelope, {
+      trust: new TrustStore().add({
+        publicKey: config.treKey.publicKey,
+        role: "tre",
+        name: "tre:a",
+        tre: "a",
+      }),
+      expect: "release",
+    });
+    if (!opened.ok || opened.value.type !== "release") throw new Error("the Release does not verify");
+    expect(opened.value.body.outputs.map((o) => [o.name, o.mediaType])).toEqual([
+      ["count.json", undefined],
+      ["table.csv", "text/csv"],
+      ["notes.txt", "text/plain"],
+    ]);
+
+    const { accepted, excluded } = verifyReleases(
+      taskId,
+      [{ tre: "a", envelope }],
+      new Map([["a", config.treKey.publicKey]]),
+    );
+    expect(excluded).toEqual([]);
+    expect(accepted[0]?.outputs.map((o) => o.name)).toEqual(["count.json"]);
+    expect(accepted[0]?.files.map((f) => [f.name, f.mediaType, new TextDecoder().decode(f.data)])).toEqual([
+      ["table.csv", "text/csv", "sex,n\nx,120\n"],
+      ["notes.txt", "text/plain", "pooled later\n"],
+    ]);
   });
 
   it("gives a reviewer's login the review API and nothing else of the TRE's controlled account", async () => {

@@ -4,7 +4,7 @@
  * the statistic computed on the union of the TREs' rows: counts exactly, the rest to 1e-9 relative. A
  * Release that does not verify against the key the researcher pinned for its TRE is left out and reported.
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
@@ -137,12 +137,22 @@ describe("results and aggregate", () => {
 
     const results = await fed.cli(["results", taskId, "--json"], "alice");
     const perTre = JSON.parse(results.out.join("\n")) as {
-      tres: { tre: string; state: string; outputs: { autoReleased: boolean }[] }[];
+      tres: { tre: string; state: string; outputs: { autoReleased: boolean }[]; files: unknown[] }[];
     };
     expect(perTre.tres.map((t) => [t.tre, t.state, t.outputs.length, t.outputs[0]?.autoReleased])).toEqual([
       ["a", "released", 1, true],
       ["c", "released", 1, true],
     ]);
+    expect(perTre.tres.map((t) => t.files)).toEqual([[], []]);
+
+    // Only output descriptions were released: --save-files writes nothing, creates no folder, and says so.
+    const filesDir = join(fed.files.dir, `files-${uniqueToken()}`);
+    const saved = await fed.cli(["aggregate", taskId, "--save-files", filesDir], "alice");
+    expect(saved.code).toBe(0);
+    expect(saved.err).toContain(
+      `--save-files: no released files in this task; nothing written to ${filesDir}`,
+    );
+    await expect(stat(filesDir)).rejects.toMatchObject({ code: "ENOENT" });
 
     // watch on a task that has ended: one plain line (not a terminal), exit 0.
     const watched = await fed.cli(["watch", taskId], "alice");

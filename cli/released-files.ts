@@ -1,0 +1,171 @@
+/**
+ * Released files on the researcher's side (`results` / `aggregate --save-files DIR`): listing them and
+ * writing them to disk. A file's name comes from a TRE, and the researcher's machine does not trust a
+ * TRE with its file system: every name is made a plain file name (`safeFileName`), names that end up
+ * equal are told apart (`-2`, `-3`…), and nothing that is already there is followed or overwritten.
+ */
+import { constants } from "node:fs";
+import { lstat, mkdir, open, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { isTreName } from "../protocol/index.js";
+import { CliError, ExitCode } from "./exit-codes.js";
+
+/** Longest file name written, extension included: well under every file system's 255-byte limit. */
+export const MAX_SAVED_NAME = 100;
+/** A trailing `.ext` up to this long is kept when a name is cut or suffixed, so the file still opens as what it is. */
+const MAX_EXTENSION = 16;
+
+const SAFE_CHAR = /^[A-Za-z0-9._-]$/;
+
+/**
+ * A TRE's name for a file, made a plain file name: only `A-Z a-z 0-9 . _ -` (anything else, one `_` per
+ * character), never starting with `.` (hidden, or `..`) or `-` (read as an option by shell tools), at most
+ * `MAX_SAVED_NAME` characters with the extension kept.
+ *
+ * @example
+ * safeFileName("../../etc/passwd"); // "_._.._etc_passwd"
+ */
+export function safeFileName(name: string): string {
+  let s = [...name.normalize("NFC")].map((c) => (SAFE_CHAR.test(c) ? c : "_")).join("");
+  if (s.startsWith(".") || s.startsWith("-")) s = `_${s.slice(1)}`;
+  if (s === "") s = "file";
+  return withSuffix(s, "");
+}
+
+/** `name` with `suffix` before its extension, cut to `MAX_SAVED_NAME` characters. `name` is already safe. */
+function withSuffix(name: string, suffix: string): string {
+  const dot = name.lastIndexOf(".");
+  const ext = dot > 0 && name.length - dot <= MAX_EXTENSION ? name.slice(dot) : "";
+  const stem = name.slice(0, name.length - ext.length);
+  return `${stem.slice(0, MAX_SAVED_NAME - ext.length - suffix.length)}${suffix}${ext}`;
+}
+
+/**
+ * Safe names for files that go into one folder, in order: a name already taken (ignoring case, as macOS
+ * and Windows do) gets `-2`, `-3`… before its extension, so no file overwrites another.
+ */
+export function uniqueSafeNames(names: readonly string[]): string[] {
+  const taken = new Set<string>();
+  return names.map((raw) => {
+    const safe = safeFileName(raw);
+    let chosen = safe;
+    for (let n = 2; taken.has(chosen.toLowerCase()); n++) chosen = withSuffix(safe, `-${n}`);
+    taken.add(chosen.toLowerCase());
+    return chosen;
+  });
+}
+
+/** What `saveReleasedFiles` needs of a released file. */
+export interface FileToSave {
+  tre: string;
+  name: string;
+  data: Uint8Array;
+}
+
+export interface SavedFile {
+  tre: string;
+  /** The name the TRE gave. */
+  name: string;
+  /** Where it was written: `DIR/<tre>/<safe name>`. */
+  path: string;
+  bytes: number;
+}
+
+/**
+ * Writes each file to `dir/<tre>/<safe name>` (folders created with mode 0o700, files 0o600). Every target
+ * is checked before anything is written: an existing file or symlink at a target, or a `<tre>` that is a
+ * symlink or not a folder, refuses the whole save with a CliError naming it. Files are then created
+ * exclusively (`O_EXCL | O_NOFOLLOW`), so one appearing meanwhile is refused too, never followed.
+ * Writes nothing, and creates no folder, when there are no files.
+ *
+ * @example
+ * for (const s of await saveReleasedFiles("out", r.files)) console.error(`${s.tre}: ${s.path}`);
+ */
+export async function saveReleasedFiles(dir: string, files: readonly FileToSave[]): Promise<SavedFile[]> {
+  if (files.length === 0) return [];
+  const top = await orUndefined(stat(dir));
+  if (top && !top.isDirectory()) throw refuse(`${dir} exists and is not a folder`);
+  const byTre = new Map<string, FileToSave[]>();
+  for (const f of files) byTre.set(f.tre, [...(byTre.get(f.tre) ?? []), f]);
+  const plan: (SavedFile & { data: Uint8Array })[] = [];
+  for (const [tre, group] of byTre) {
+    // TRE names were validated with their Release; checked again because they become a folder name here.
+    if (!isTreName(tre)) throw refuse(`${printable(tre)} is not a TRE name; not used as a folder name`);
+    const folder = join(dir, tre);
+    const there = await orUndefined(lstat(folder));
+    if (there?.isSymbolicLink()) throw refuse(`${folder} is a symlink; not following it`);
+    if (there && !there.isDirectory()) throw refuse(`${folder} exists and is not a folder`);
+    const names = uniqueSafeNames(group.map((f) => f.name));
+    group.forEach((f, i) => {
+      plan.push({
+        tre,
+        name: f.name,
+        path: join(folder, names[i] ?? ""),
+        bytes: f.data.length,
+        data: f.data,
+      });
+    });
+  }
+  for (const p of plan) {
+    const there = await orUndefined(lstat(p.path));
+    if (there) throw refuse(existing(p.path, there.isSymbolicLink()));
+  }
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const saved: SavedFile[] = [];
+  for (const p of plan) {
+    await mkdir(join(dir, p.tre), { recursive: true, mode: 0o700 });
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+    let handle: Awaited<ReturnType<typeof open>>;
+    try {
+      handle = await open(p.path, flags, 0o600);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "EEXIST" && code !== "ELOOP") throw e;
+      throw new CliError(
+        `--save-files: ${existing(p.path, code === "ELOOP")}; ${saved.length} file(s) written before it`,
+        ExitCode.failed,
+      );
+    }
+    try {
+      await handle.writeFile(p.data);
+    } finally {
+      await handle.close();
+    }
+    saved.push({ tre: p.tre, name: p.name, path: p.path, bytes: p.bytes });
+  }
+  return saved;
+}
+
+async function orUndefined<T>(stats: Promise<T>): Promise<T | undefined> {
+  try {
+    return await stats;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
+function refuse(message: string): CliError {
+  return new CliError(`--save-files: ${message}; nothing was written`, ExitCode.failed);
+}
+
+function existing(path: string, symlink: boolean): string {
+  return symlink
+    ? `${path} is a symlink; not following or replacing it`
+    : `${path} already exists; not overwriting it (move it away or choose another folder)`;
+}
+
+/**
+ * Text from a TRE made safe to print on a terminal: control and formatting characters (escape sequences,
+ * bidirectional overrides) shown as `\u{…}` instead of acting on the terminal.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\p{Cc}\p{Cf}]/gu, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`);
+}
+
+/** A byte count for people: `812 B`, `4.2 KiB`, `1.5 MiB`. */
+export function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}
