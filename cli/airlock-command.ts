@@ -198,6 +198,7 @@ function showLines(task: AirlockTaskView, io: Io): void {
     } else if (o.data) {
       io.out("");
       io.out(`   ${o.mediaType}: not a tremesh output description; review the file itself`);
+      for (const line of textPreview(o.mediaType, o.data)) io.out(`     ${line}`);
     }
     if (safe && o.releasableDigest !== o.digest) {
       io.out("");
@@ -210,4 +211,24 @@ function showLines(task: AirlockTaskView, io: Io): void {
     for (const d of o.decisions)
       io.out(`   ${iso(d.at)}  ${d.reviewer}: ${d.verdict}${d.reason ? ` — ${d.reason}` : ""}`);
   }
+}
+
+const PREVIEW_LINES = 40;
+
+/**
+ * The first lines of a text file, for the reviewer to read in place; control characters are shown as
+ * escapes, so a file cannot act on the reviewer's terminal. Nothing for other media types.
+ */
+function textPreview(mediaType: string, data: Uint8Array): string[] {
+  if (!/^(text\/|application\/json$)/.test(mediaType)) return [];
+  const lines = Buffer.from(data).toString("utf8").split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  const escape = (l: string) =>
+    l.replace(
+      /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    );
+  const shown = lines.slice(0, PREVIEW_LINES).map((l) => `| ${escape(l)}`);
+  if (lines.length > PREVIEW_LINES) shown.push(`… ${lines.length - PREVIEW_LINES} more lines`);
+  return shown;
 }

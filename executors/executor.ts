@@ -46,6 +46,11 @@ export interface ExecutorTask {
   credential: ExecutorCredential;
   /** Wall-clock budget for the whole run (connect, check, query), in milliseconds. */
   timeoutMs: number;
+  /**
+   * Where the executor writes what the TRE's operators should be able to look up later (a container's exit
+   * code and log file): the agent appends each to the TRE's audit log. Never sent to the researcher.
+   */
+  record?: (action: string, details: Record<string, string | number | boolean>) => void;
 }
 
 export interface RunOptions {

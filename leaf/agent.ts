@@ -60,6 +60,7 @@ export type AgentEvent =
   | { type: "task"; taskId: string; state: ChildState; reason?: string }
   | { type: "refused"; subject: string; code: string; reason: string }
   | { type: "recovered"; taskId: string; state: ChildState }
+  | { type: "cleaned"; executor: string; removed: number }
   | { type: "airlock"; event: AirlockEvent }
   | { type: "error"; taskId?: string; error: Error };
 
@@ -145,6 +146,7 @@ export class Agent {
   static async start(opts: AgentOptions): Promise<Agent> {
     const ctrlJs = jetstream(opts.ctrl);
     const agent = new Agent(opts, await AgentState.open(ctrlJs), await AirlockStore.open(ctrlJs));
+    await agent.#cleanUpExecutors();
     await agent.#recover();
     await agent.#airlock.recover();
     agent.#airlockService = await AirlockService.start(opts.ctrl, agent.#airlock, (error) =>
@@ -395,8 +397,21 @@ export class Agent {
       let outputs: ExecutorOutput[];
       const grant = await this.#opts.credentials.issue(taskId, datasets, timeoutMs);
       try {
+        const record = (action: string, details: Record<string, string | number | boolean>) =>
+          void this.#audit
+            .append({ actor: "executor", action, taskId, details })
+            .catch((e: unknown) =>
+              this.#emit({ type: "error", taskId, error: e instanceof Error ? e : new Error(String(e)) }),
+            );
         outputs = await executor.run(
-          { taskId, analysis: submission.analysis, datasets, credential: grant.credential, timeoutMs },
+          {
+            taskId,
+            analysis: submission.analysis,
+            datasets,
+            credential: grant.credential,
+            timeoutMs,
+            record,
+          },
           { signal: abort.signal },
         );
       } finally {
@@ -474,6 +489,17 @@ export class Agent {
       why,
       (s) => s === "received" || s === "accepted" || s === "outputs_pending_review",
     );
+  }
+
+  /** Before any task runs: what a crashed run of an executor left (containers, scratch) goes. */
+  async #cleanUpExecutors(): Promise<void> {
+    for (const executor of this.#opts.executors) {
+      if (!executor.cleanUp) continue;
+      const removed = await executor.cleanUp();
+      this.#emit({ type: "cleaned", executor: executor.kinds.join(","), removed });
+      if (removed > 0)
+        await this.#audit.append({ actor: AGENT, action: "executor.cleaned", details: { removed } });
+    }
   }
 
   /** After a restart: a task caught `running` is ended, never run again; one caught before that continues. */

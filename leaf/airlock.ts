@@ -120,9 +120,11 @@ export class Airlock {
               at: "",
               rule: "unchecked",
               outcome: "review",
-              detail: `${o.mediaType} is not checked automatically`,
+              detail: `${o.mediaType} is not checked automatically: a reviewer reads it and decides`,
             },
           ],
+          // Nothing automatic can treat a file it cannot read: what a reviewer approves is the file itself.
+          releasable: o.bytes,
         };
       }
       const report = checkOutput(o.description, this.#o.rules, o.facts);
@@ -350,7 +352,7 @@ export class Airlock {
       });
     }
     const reviewers = new Map<string, string>();
-    for (const o of outputs)
+    for (const o of released)
       for (const d of o.decisions) if (d.reviewer !== AUTO_RELEASE) reviewers.set(d.publicKey, d.reviewer);
     const now = this.#now();
     const envelope = sealEnvelope(
@@ -361,13 +363,16 @@ export class Airlock {
         exp: now + RELEASE_LIFETIME_MS,
         taskId: task.taskId,
         tre: this.#o.tre,
-        decisions: outputs.flatMap((o) =>
+        // Only the released outputs' decisions: a decision on a withheld output signs its digest, and the
+        // digest of a small output (one count) would let anyone confirm a guess of what was withheld.
+        decisions: released.flatMap((o) =>
           o.decisions.map((d) => new Uint8Array(Buffer.from(d.envelope, "base64"))),
         ),
         outputs: releasedOutputs,
-        withheld: withheld.map((o) => ({
+        withheld: withheld.map((o, i) => ({
           outputId: o.outputId,
-          name: o.name,
+          // A container chose its files' names; a withheld one's name could carry what was withheld.
+          name: task.kind === "container" ? `withheld-output-${i + 1}` : o.name,
           reason: withheldReason(o).slice(0, 2000),
         })),
         reviewers: [...reviewers].map(([publicKey, name]) => ({ name, publicKey })),

@@ -17,7 +17,7 @@ import {
   startNatsServer,
   watchStaleSources,
 } from "../common/index.js";
-import { QueryExecutor } from "../executors/index.js";
+import { ContainerExecutor, QueryExecutor } from "../executors/index.js";
 import { newId, sealEnvelope, streams, subjects } from "../protocol/index.js";
 import { Agent, type AgentEvent } from "./agent.js";
 import { CredentialBroker } from "./credential-broker.js";
@@ -124,7 +124,20 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
         datasets: config.datasets,
         dmz,
         ctrl,
-        executors: [new QueryExecutor()],
+        executors: [
+          new QueryExecutor(),
+          ...(config.containers
+            ? [
+                new ContainerExecutor({
+                  docker: { socketPath: config.containers.socketPath },
+                  tre: config.tre,
+                  workDir: join(config.dataDir, "containers"),
+                  user: config.containers.user,
+                  limits: config.containers.limits,
+                }),
+              ]
+            : []),
+        ],
         credentials: broker,
         reviewers: config.reviewers.map((r) => ({ name: r.name, publicKey: r.publicKey })),
         disclosure: config.disclosure,

@@ -18,7 +18,7 @@
  */
 import { chmod, mkdir, open, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type Dockerode from "dockerode";
+import Dockerode from "dockerode";
 import { type AnalysisKind, IMAGE_REF } from "../../protocol/index.js";
 import { AnalysisRefused, ExecutorFailed, isExecutorError } from "../errors.js";
 import type { Executor, ExecutorOutput, ExecutorTask, RunOptions } from "../executor.js";
@@ -75,7 +75,8 @@ export interface ContainerExit {
 }
 
 export interface ContainerExecutorOptions {
-  docker: Dockerode;
+  /** A client, or the engine's unix socket to make one for. */
+  docker: Dockerode | { socketPath: string };
   /** This TRE's name: labels and names its containers. */
   tre: string;
   /** Owner-only directory for per-task scratch (`tasks/`) and container logs (`logs/`). */
@@ -96,10 +97,11 @@ const HEX_DIGEST = /@sha256:([0-9a-f]{64})$/;
 export class ContainerExecutor implements Executor {
   readonly kinds: readonly AnalysisKind[] = ["container"];
   readonly limits: ContainerLimits;
-  readonly #o: ContainerExecutorOptions;
+  readonly #o: ContainerExecutorOptions & { docker: Dockerode };
 
   constructor(options: ContainerExecutorOptions) {
-    this.#o = options;
+    const docker = options.docker instanceof Dockerode ? options.docker : new Dockerode(options.docker);
+    this.#o = { ...options, docker };
     this.limits = { ...DEFAULT_CONTAINER_LIMITS, ...options.limits };
   }
 
@@ -174,10 +176,10 @@ export class ContainerExecutor implements Executor {
             cause: e,
           });
         }
-        await this.#finish(c, task.taskId, imageId, started, undefined, stopped);
+        await this.#finish(c, task.taskId, imageId, started, undefined, stopped, task.record);
         throw e;
       }
-      const exit = await this.#finish(c, task.taskId, imageId, started, exitCode, undefined);
+      const exit = await this.#finish(c, task.taskId, imageId, started, exitCode, undefined, task.record);
       const limit = `${Math.round(this.limits.memoryBytes / 1048576)} MiB`;
       if (exit.oomKilled)
         throw new ExecutorFailed(`the container went over its memory limit (${limit}) and was killed`, {
@@ -201,7 +203,10 @@ export class ContainerExecutor implements Executor {
           maxBytes: this.limits.maxOutputBytes,
         });
       } catch (e) {
-        if (e instanceof OutputRefused) this.#o.onExit?.({ ...exit, refused: e.detail });
+        if (e instanceof OutputRefused) {
+          this.#o.onExit?.({ ...exit, refused: e.detail });
+          task.record?.("container.outputs_refused", { detail: e.detail.slice(0, 200) });
+        }
         throw e;
       }
     } catch (e) {
@@ -272,6 +277,7 @@ export class ContainerExecutor implements Executor {
     started: number,
     exitCode: number | undefined,
     stopped: "timeout" | "cancelled" | undefined,
+    record: ExecutorTask["record"],
   ): Promise<ContainerExit> {
     const durationMs = Date.now() - started;
     let oomKilled = false;
@@ -294,6 +300,15 @@ export class ContainerExecutor implements Executor {
       logFile,
     };
     this.#o.onExit?.(exit);
+    record?.("container.exited", {
+      container: exit.container,
+      image: imageId,
+      ...(exit.exitCode === undefined ? {} : { exitCode: exit.exitCode }),
+      oomKilled: exit.oomKilled,
+      ...(exit.stopped ? { stopped: exit.stopped } : {}),
+      durationMs: exit.durationMs,
+      log: exit.logFile,
+    });
     return exit;
   }
 
