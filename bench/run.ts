@@ -7,12 +7,18 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { printContainerBench, runContainerBench } from "./container.js";
 import { printCryptoBench, runCryptoBench } from "./crypto.js";
 
 const benches: Record<string, () => Promise<unknown> | unknown> = {
   crypto: () => {
     const r = runCryptoBench();
     printCryptoBench(r);
+    return r;
+  },
+  container: async () => {
+    const r = await runContainerBench();
+    printContainerBench(r);
     return r;
   },
 };

@@ -17,6 +17,7 @@ import { type Command, type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
 import { type Profile, signingKey } from "./profile.js";
+import { printable } from "./released-files.js";
 import { renderOutput } from "./render-output.js";
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -216,19 +217,14 @@ function showLines(task: AirlockTaskView, io: Io): void {
 const PREVIEW_LINES = 40;
 
 /**
- * The first lines of a text file, for the reviewer to read in place; control characters are shown as
- * escapes, so a file cannot act on the reviewer's terminal. Nothing for other media types.
+ * The first lines of a text file, for the reviewer to read in place; control and formatting characters
+ * are shown as escapes (`printable`), so a file cannot act on the reviewer's terminal. Nothing for other media types.
  */
 function textPreview(mediaType: string, data: Uint8Array): string[] {
   if (!/^(text\/|application\/json$)/.test(mediaType)) return [];
   const lines = Buffer.from(data).toString("utf8").split("\n");
   if (lines.at(-1) === "") lines.pop();
-  const escape = (l: string) =>
-    l.replace(
-      /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
-      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-    );
-  const shown = lines.slice(0, PREVIEW_LINES).map((l) => `| ${escape(l)}`);
+  const shown = lines.slice(0, PREVIEW_LINES).map((l) => `| ${printable(l)}`);
   if (lines.length > PREVIEW_LINES) shown.push(`… ${lines.length - PREVIEW_LINES} more lines`);
   return shown;
 }

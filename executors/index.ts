@@ -21,6 +21,12 @@ export {
 } from "./container/container-outputs.js";
 export { csvField, extractColumns } from "./container/dataset-extract.js";
 export {
+  type BuiltImage,
+  buildBusyboxImage,
+  type DockerApi,
+  startDockerApi,
+} from "./container/podman-service.js";
+export {
   CONTAINER_DATA_DIR,
   CONTAINER_OUTPUT_DIR,
   containerName,

@@ -161,6 +161,49 @@ describe("leaf.yaml", () => {
     expect((await loadError(loadLeafConfig, until)).field).toBe("projects[0].until");
   });
 
+  it("runs no containers without a `containers` section, defaults its limits, and names a bad field", async () => {
+    expect((await loadLeafConfig(leafFile)).containers).toBeUndefined();
+    const image = `tremesh/stats@sha256:${"a".repeat(64)}`;
+    const withContainers = await variant(leafFile, (c) => {
+      const [p] = c.projects as { analyses: string[]; images?: string[] }[];
+      p!.analyses.push("container");
+      p!.images = [image];
+      c.containers = { socket: "./podman.sock", memoryMb: 256, cpus: 0.5, outputs: { maxFiles: 4 } };
+    });
+    const loaded = await loadLeafConfig(withContainers);
+    expect(loaded.containers).toEqual({
+      socketPath: join(dir, "podman.sock"),
+      user: "65534:65534",
+      limits: {
+        memoryBytes: 256 * 1024 * 1024,
+        nanoCpus: 500_000_000,
+        pids: 128,
+        tmpfsBytes: 64 * 1024 * 1024,
+        timeoutMs: 600_000,
+        maxOutputFiles: 4,
+        maxOutputBytes: 512 * 1024,
+        maxLogBytes: 1024 * 1024,
+      },
+    });
+    const noSection = await variant(leafFile, (c) => {
+      (c.projects as { analyses: string[] }[])[0]!.analyses.push("container");
+    });
+    const missing = await loadError(loadLeafConfig, noSection);
+    expect(missing.field).toBe("projects[0].analyses");
+    expect(missing.message).toContain("need the `containers` section");
+    for (const [containers, field] of [
+      [{ user: "0:0" }, "containers.user"],
+      [{ cpus: 0 }, "containers.cpus"],
+      [{ outputs: { maxBytes: 10 * 1024 * 1024 } }, "containers.outputs.maxBytes"],
+      [{ network: "host" }, "containers.network"],
+    ] as const) {
+      const bad = await variant(leafFile, (c) => {
+        c.containers = containers;
+      });
+      expect((await loadError(loadLeafConfig, bad)).field).toBe(field);
+    }
+  });
+
   it("refuses a signing key file that does not hold an nkey seed", async () => {
     const seed = join(dir, "secrets", "not-a-seed");
     await writeFile(seed, "hello\n", { mode: 0o600 });

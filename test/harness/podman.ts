@@ -1,146 +1,20 @@
 /**
- * A real Docker-Engine-compatible API for the container executor's tests: `podman system service` on a
- * unix socket of its own, with its own image store and run directory under the test's temporary
- * directory (so runs never see each other's images or containers), configured by the project's
- * containers.conf (scripts/setup-podman.mjs). Stopped by its PID.
- *
- * Images are built locally through the same API from a context made here: there is no registry.
- * The test image is FROM scratch with a static busybox and the scripts a test passes in.
+ * The tests' Docker-compatible engine: Podman's service (executors/container/podman-service.ts) with the
+ * project's containers.conf from scripts/setup-podman.mjs.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import Dockerode from "dockerode";
-import { waitFor } from "../../common/index.js";
+import { type DockerApi, startDockerApi as startService } from "../../executors/index.js";
 
-const ROOT = resolve(import.meta.dirname, "..", "..");
-const CONTAINERS_CONF = join(ROOT, ".tools", "podman", "containers.conf");
+export { type BuiltImage, buildBusyboxImage, type DockerApi } from "../../executors/index.js";
 
-export interface DockerApi {
-  socketPath: string;
-  docker: Dockerode;
-  stop(): Promise<void>;
-}
+/** The project's containers.conf (runtime runc, lowered ulimits), written by `npm run setup`. */
+export const CONTAINERS_CONF = join(
+  resolve(import.meta.dirname, "..", ".."),
+  ".tools",
+  "podman",
+  "containers.conf",
+);
 
-/** Starts `podman system service` with its own storage under `dir`; resolves when it answers /_ping. */
-export async function startDockerApi(dir: string): Promise<DockerApi> {
-  mkdirSync(dir, { recursive: true });
-  const socketPath = join(dir, "podman.sock");
-  const child: ChildProcess = spawn(
-    "podman",
-    [
-      "--root",
-      join(dir, "storage"),
-      "--runroot",
-      join(dir, "run"),
-      "--tmpdir",
-      join(dir, "tmp"),
-      "system",
-      "service",
-      "--time=0",
-      `unix://${socketPath}`,
-    ],
-    {
-      env: { ...process.env, CONTAINERS_CONF },
-      stdio: ["ignore", "ignore", "pipe"],
-      detached: false,
-    },
-  );
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
-  });
-  const docker = new Dockerode({ socketPath });
-  try {
-    await waitFor(
-      "podman system service",
-      async () => {
-        if (child.exitCode !== null) throw new Error(`podman system service exited: ${stderr}`);
-        return docker.ping().then(
-          () => true,
-          () => false,
-        );
-      },
-      { timeoutMs: 20_000 },
-    );
-  } catch (e) {
-    child.kill("SIGKILL");
-    throw e;
-  }
-  return {
-    socketPath,
-    docker,
-    async stop() {
-      if (child.exitCode !== null || child.pid === undefined) return;
-      const exited = new Promise((r) => child.once("exit", r));
-      process.kill(child.pid, "SIGTERM");
-      const timer = setTimeout(() => child.pid && process.kill(child.pid, "SIGKILL"), 5000);
-      await exited;
-      clearTimeout(timer);
-      unmountUnder(dir);
-    },
-  };
-}
-
-export interface BuiltImage {
-  /** `sha256:<64 hex>` */
-  id: string;
-  /** The pinned reference an analysis names: `<repository>@sha256:<id hex>`. */
-  ref: string;
-}
-
-/**
- * Builds `repository` from scratch: /bin/busybox (static, from the host) plus `files` (path in the
- * image → text, made executable), through the Docker API's /build.
- */
-export async function buildBusyboxImage(
-  api: DockerApi,
-  dir: string,
-  repository: string,
-  files: Record<string, string> = {},
-): Promise<BuiltImage> {
-  const context = join(dir, `context-${repository.replace(/[^a-z0-9]/g, "-")}`);
-  mkdirSync(context, { recursive: true });
-  copyFileSync("/bin/busybox", join(context, "busybox"));
-  const lines = [
-    "FROM scratch",
-    "COPY busybox /bin/busybox",
-    'RUN ["/bin/busybox", "--install", "-s", "/bin"]',
-  ];
-  const src = ["Dockerfile", "busybox"];
-  for (const [path, text] of Object.entries(files)) {
-    const local = `file-${src.length}`;
-    writeFileSync(join(context, local), text, { mode: 0o755 });
-    lines.push(`COPY ${local} ${path}`);
-    src.push(local);
-  }
-  lines.push("USER 65534:65534");
-  writeFileSync(join(context, "Dockerfile"), `${lines.join("\n")}\n`);
-  const stream = await api.docker.buildImage({ context, src }, { t: `${repository}:test`, rm: true });
-  const events = await new Promise<{ error?: string }[]>((done, fail) =>
-    api.docker.modem.followProgress(stream, (e: Error | null, r: { error?: string }[]) =>
-      e ? fail(e) : done(r),
-    ),
-  );
-  const failed = events.find((e) => e.error);
-  if (failed) throw new Error(`image build failed: ${failed.error}`);
-  const info = await api.docker.getImage(`${repository}:test`).inspect();
-  const id = info.Id.startsWith("sha256:") ? info.Id : `sha256:${info.Id}`;
-  return { id, ref: `${repository}@${id}` };
-}
-
-/** Podman leaves its storage's own bind mounts behind when its service stops; lift them so the directory can go. */
-function unmountUnder(dir: string): void {
-  const points = readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((line) => line.split(" ")[4])
-    .filter((p): p is string => p !== undefined && (p === dir || p.startsWith(`${dir}/`)))
-    .sort((a, b) => b.length - a.length);
-  for (const point of points) {
-    try {
-      execFileSync("umount", ["-l", point], { stdio: "ignore" });
-    } catch {
-      // Already gone.
-    }
-  }
+export function startDockerApi(dir: string): Promise<DockerApi> {
+  return startService(dir, CONTAINERS_CONF);
 }
