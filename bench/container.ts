@@ -23,6 +23,7 @@ import {
   type ContainerExit,
   type DatasetDefinition,
   generatePatients,
+  MEAN_SCRIPT,
   patientProfiles,
   QueryExecutor,
   SYNTHETIC_PATIENT_COLUMNS,
@@ -30,7 +31,6 @@ import {
   writePatientsCsv,
 } from "../executors/index.js";
 import { type AnalysisSpec, newId } from "../protocol/index.js";
-import { MEAN_SCRIPT } from "../test/harness/container-images.js";
 import { machine } from "./measure.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");

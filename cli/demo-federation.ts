@@ -3,6 +3,7 @@
  * synthetic patients in different engines (DuckDB, Parquet, CSV), auto-release on, and every party run as
  * its own `tremesh hub start` / `tremesh leaf start` process in its own process group, so the whole
  * federation can be stopped by PID — by this process, or later by `tremesh demo stop DIR` after `--keep`.
+ * When the demo has a container engine (cli/demo-container.ts), its PID is recorded and stopped the same way.
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -14,6 +15,7 @@ import {
   generatePatients,
   type PatientProfile,
   patientProfiles,
+  releaseStorageMounts,
   SYNTHETIC_PATIENT_COLUMNS,
   SYNTHETIC_PATIENT_IDENTIFIERS,
   writePatientsCsv,
@@ -33,6 +35,8 @@ export const DEMO_PROJECT = "demo";
 export const DEMO_RESEARCHER = "alice";
 export const DEMO_REVIEWER = "rita";
 const PIDS_FILE = "pids.json";
+/** The container engine's folder in the demo's: its socket and image store. */
+export const DEMO_ENGINE_DIR = "podman";
 
 export interface DemoDataFile {
   tre: string;
@@ -44,22 +48,36 @@ export interface DemoDataFile {
   generator: { profile: string; seed: number };
 }
 
+/** The TREs' container engine and the image their project allows, when the demo runs containers. */
+export interface DemoContainers {
+  /** The engine's socket, each TRE's leaf.yaml `containers.socket`. */
+  socketPath: string;
+  /** The demo image, pinned by digest: `tremesh/demo-stats@sha256:…`. */
+  image: string;
+}
+
 export interface DemoFederation {
   dir: string;
   files: FederationFiles;
   data: DemoDataFile[];
+  /** Absent: the TREs run no containers (the demo could not start Podman here). */
+  containers?: DemoContainers;
+  /** Every process started so far, in start order; what `pids.json` records. */
   pids: number[];
 }
 
-/** bin/tremesh.mjs of this package, from the compiled (dist/cli) or the source (cli) folder alike. */
-function tremeshBin(): string {
+/** This package's folder, from the compiled (dist/cli) or the source (cli) folder alike. */
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, "package.json")) && dirname(dir) !== dir) dir = dirname(dir);
-  return join(dir, "bin", "tremesh.mjs");
+  return dir;
 }
 
 /** Writes every config, secret and data file of the demo federation into `dir`. */
-export async function writeDemoFederation(dir: string): Promise<Omit<DemoFederation, "pids">> {
+export async function writeDemoFederation(
+  dir: string,
+  containers?: DemoContainers,
+): Promise<Omit<DemoFederation, "pids">> {
   const data: DemoDataFile[] = [];
   for (const t of DEMO_TRES) {
     const rows = generatePatients(patientProfiles[t.profile] as PatientProfile, t.seed);
@@ -96,36 +114,45 @@ export async function writeDemoFederation(dir: string): Promise<Omit<DemoFederat
           ? { engine: "duckdb", path: `./${t.file}`, table: "patients" }
           : { engine: t.engine, path: `./${t.file}` }),
       };
+      const analyses = ["count", "summary", "histogram", "crosstab", "regression"];
       return {
         datasets: [dataset],
         projects: [
           {
             name: DEMO_PROJECT,
             researchers: [DEMO_RESEARCHER],
-            analyses: ["count", "summary", "histogram", "crosstab", "regression"],
+            analyses: containers ? [...analyses, "container"] : analyses,
             datasets: ["patients"],
+            ...(containers ? { images: [containers.image] } : {}),
           },
         ],
+        ...(containers ? { containers: { socket: containers.socketPath } } : {}),
         // The demo shows the whole path without a person at each TRE: outputs that pass every check leave at once.
         review: { autoRelease: true },
       };
     },
   });
-  return { dir, files, data };
+  return { dir, files, data, ...(containers ? { containers } : {}) };
 }
 
 export interface DemoProcesses {
-  pids: number[];
   /** Rejects, naming the process and the end of its log, if one ends before `stopProcesses`. */
   died: Promise<never>;
 }
 
-/** Starts the hub and every leaf as their own processes (logs in `dir/logs`); records their PIDs in `dir`. */
-export async function startDemoProcesses(fed: Omit<DemoFederation, "pids">): Promise<DemoProcesses> {
+/** Writes `fed.pids` to the demo's folder, where `tremesh demo stop DIR` finds them. */
+export async function recordDemoPids(fed: Pick<DemoFederation, "dir" | "pids">): Promise<void> {
+  await writeFile(join(fed.dir, PIDS_FILE), JSON.stringify(fed.pids));
+}
+
+/**
+ * Starts the hub and every leaf as their own processes (logs in `dir/logs`), adding each PID to `fed.pids`
+ * and `pids.json` as it starts, so a failure half-way still leaves everything started stoppable.
+ */
+export async function startDemoProcesses(fed: DemoFederation): Promise<DemoProcesses> {
   const logs = join(fed.dir, "logs");
   await mkdir(logs, { recursive: true });
-  const bin = tremeshBin();
-  const pids: number[] = [];
+  const bin = join(packageRoot(), "bin", "tremesh.mjs");
   let reportDeath: (e: Error) => void = () => {};
   const died = new Promise<never>((_, reject) => {
     reportDeath = reject;
@@ -153,13 +180,13 @@ export async function startDemoProcesses(fed: Omit<DemoFederation, "pids">): Pro
         });
     });
     if (child.pid === undefined) throw new Error(`could not start ${name}`);
-    pids.push(child.pid);
-    await writeFile(join(fed.dir, PIDS_FILE), JSON.stringify(pids));
+    fed.pids.push(child.pid);
+    await recordDemoPids(fed);
   };
   await start("hub", ["hub", "start", "--config", fed.files.hubConfig]);
   for (const t of DEMO_TRES)
     await start(`leaf-${t.tre}`, ["leaf", "start", "--config", fed.files.leafConfigs[t.tre]!]);
-  return { pids, died };
+  return { died };
 }
 
 /** Processes being stopped on purpose: their exit is not a death to report. */
@@ -175,7 +202,7 @@ function alive(pid: number): boolean {
 }
 
 /** Stops process groups by PID: SIGTERM, then SIGKILL for any still running after `graceMs`. */
-export async function stopProcesses(pids: readonly number[], graceMs = 10_000): Promise<void> {
+async function stopProcesses(pids: readonly number[], graceMs = 10_000): Promise<void> {
   const signal = (pid: number, sig: NodeJS.Signals) => {
     try {
       process.kill(-pid, sig);
@@ -191,11 +218,17 @@ export async function stopProcesses(pids: readonly number[], graceMs = 10_000): 
   for (const pid of pids) if (alive(pid)) signal(pid, "SIGKILL");
 }
 
+/** Stops every process of the demo in `dir`, and lifts the mounts its container engine leaves behind. */
+export async function stopDemo(dir: string, pids: readonly number[]): Promise<void> {
+  await stopProcesses(pids);
+  releaseStorageMounts(join(dir, DEMO_ENGINE_DIR));
+}
+
 /** `tremesh demo stop DIR`: stops the federation a `--keep` demo left running in DIR. */
 export async function stopDemoIn(dir: string): Promise<number[]> {
   const pids = JSON.parse(await readFile(join(dir, PIDS_FILE), "utf8")) as unknown;
   if (!Array.isArray(pids) || !pids.every((p) => Number.isInteger(p) && p > 1))
     throw new Error(`${join(dir, PIDS_FILE)} does not hold a list of process ids`);
-  await stopProcesses(pids as number[]);
+  await stopDemo(dir, pids as number[]);
   return pids as number[];
 }

@@ -1,9 +1,9 @@
 /**
  * What the demo does once its federation runs: the admin registers the researcher and the project, the
- * researcher submits one analysis of each kind to all three TREs, each TRE's airlock checks the outputs
- * (passing ones leave by auto-release; for a failing one the TRE's reviewer approves its releasable form,
- * with failing cells withheld, or rejects it when none can be made), and the researcher verifies and
- * combines the Releases.
+ * researcher submits one analysis of each kind to all three TREs — and, when the TREs run containers, a
+ * GA4GH TES task running the demo image — each TRE's airlock checks the outputs (passing ones leave by
+ * auto-release; for one held for review the TRE's reviewer approves its releasable form, with failing cells
+ * withheld, or rejects it when none can be made), and the researcher verifies and combines the Releases.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
@@ -12,12 +12,15 @@ import {
   fetchTres,
   submit as submitTask,
   type TaskResults,
+  TES_DATASET_URL,
+  tesTaskToSubmission,
 } from "../aggregator/index.js";
 import { waitFor } from "../common/index.js";
 import type { AnalysisSpec, SigningKey, TaskView } from "../protocol/index.js";
 import { admin } from "./admin.js";
 import { listReviews, sendDecision, showReview } from "./airlock-requests.js";
 import type { Io } from "./command.js";
+import { DEMO_IMAGE_SCRIPT } from "./demo-container.js";
 import { DEMO_PROJECT, DEMO_RESEARCHER, DEMO_REVIEWER, type DemoFederation } from "./demo-federation.js";
 import { connectProfile, loadProfile, type Profile } from "./profile.js";
 import { hasEnded } from "./results-command.js";
@@ -41,6 +44,20 @@ export const DEMO_ANALYSES: { title: string; analysis: AnalysisSpec }[] = [
     analysis: { kind: "regression", dataset: "patients", outcome: "systolic_bp", predictors: ["age", "bmi"] },
   },
 ];
+
+/**
+ * The demo's container analysis as a Five Safes TES user writes it: a GA4GH TES task running the demo
+ * image's summary of systolic blood pressure over each TRE's `patients` extract.
+ */
+export function demoTesTask(image: string, tres: readonly string[]) {
+  return {
+    name: "mean systolic blood pressure, in a container (TES)",
+    inputs: [{ url: `${TES_DATASET_URL}patients`, path: "/data/patients.csv", type: "FILE" }],
+    outputs: [{ path: "/outputs", type: "DIRECTORY" }],
+    executors: [{ image, command: [DEMO_IMAGE_SCRIPT], env: { COLUMN: "systolic_bp" } }],
+    tags: { Project: DEMO_PROJECT, tres: tres.join("|") },
+  };
+}
 
 export interface DemoReview {
   tre: string;
@@ -111,8 +128,15 @@ export async function runDemoSuite(
     );
     say(`federation up: hub and ${tres.length} TREs (${tres.join(", ")}) online`);
 
+    const analyses = [...DEMO_ANALYSES];
+    if (fed.containers) {
+      // Imported exactly as `tremesh submit --tes` imports a task file.
+      const tes = tesTaskToSubmission(demoTesTask(fed.containers.image, tres));
+      for (const w of tes.warnings) say(`TES import: ${w}`);
+      analyses.push({ title: tes.title ?? "container", analysis: tes.analysis });
+    }
     const submitted: { title: string; analysis: AnalysisSpec; taskId: string }[] = [];
-    for (const a of DEMO_ANALYSES) {
+    for (const a of analyses) {
       const reply = await submitTask(nc, key, {
         project: DEMO_PROJECT,
         tres,
@@ -178,26 +202,34 @@ async function reviewAt(fed: DemoFederation, tre: string, taskId: string, say: (
     const held = await showReview(nc, profile.key!, tre, taskId);
     for (const o of held.outputs.filter((x) => x.state === "pending")) {
       const approve = o.releasableDigest !== undefined;
+      const failed = o.outcome === "fail";
+      // A "review" outcome failed nothing: it holds what no automatic check can judge (a container's
+      // summary without dominance facts, a file), which the reviewer reads before releasing it.
+      const [reason, told] = !approve
+        ? ["the disclosure checks failed and no safe form exists", "rejected it"]
+        : failed
+          ? ["releasing the checked form, failing cells withheld", "approved the releasable form"]
+          : ["read it; nothing in it identifies anyone", "read it and approved it"];
       await sendDecision(nc, profile.key!, {
         tre,
         taskId,
         outputId: o.outputId,
         outputDigest: approve ? o.releasableDigest! : o.digest,
         verdict: approve ? "approve" : "reject",
-        reason: approve
-          ? "demo reviewer: releasing the checked form, failing cells withheld"
-          : "demo reviewer: the disclosure checks failed and no safe form exists",
+        reason: `demo reviewer: ${reason}`,
       });
-      const review: DemoReview = {
+      done.push({
         tre,
         output: o.name,
         outcome: o.outcome,
         action: approve ? "approved the releasable form" : "rejected",
         findings: o.findings.length,
-      };
-      done.push(review);
+      });
+      const why = o.findings.map((f) =>
+        f.outcome === "fail" ? `${f.rule} at ${f.at || "output"}` : f.detail,
+      );
       say(
-        `${tre}: ${o.name} ${o.outcome === "fail" ? "failed" : "needs review by"} the disclosure checks (${o.findings.map((f) => `${f.rule} at ${f.at || "output"}`).join(", ")}); reviewer ${DEMO_REVIEWER} ${review.action}`,
+        `${tre}: ${o.name} ${failed ? "failed the disclosure checks" : "is held for a person to read"} (${why.join("; ")}); reviewer ${DEMO_REVIEWER} ${told}`,
       );
     }
   } finally {

@@ -1,9 +1,11 @@
 /**
  * `tremesh demo`: the whole federation on this machine with one command. A hub and three TREs (north:
  * DuckDB, south: Parquet, valley: CSV; different synthetic patients each), each its own process started
- * from its own config files; a researcher runs one analysis of each kind across all three; the airlocks
- * check every output (auto-release on); the researcher verifies and combines the Releases and sees
- * per-TRE and combined tables. Then everything is stopped — or, with `--keep`, left running as a sandbox.
+ * from its own config files, and one Podman service they share as their container engine; a researcher
+ * runs one analysis of each kind across all three, one of them a TES task in a container; the airlocks
+ * check every output (auto-release on; the demo plays the reviewers); the researcher verifies and combines
+ * the Releases and sees per-TRE and combined tables and the released files. Then everything is stopped —
+ * or, with `--keep`, left running as a sandbox. Where Podman cannot run, the container analysis is skipped.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,23 +13,25 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { renderTables } from "../aggregator/index.js";
 import { type Command, type Io, usageError } from "./command.js";
+import { type DemoContainerStart, startDemoContainerEngine } from "./demo-container.js";
 import {
   DEMO_TRES,
   type DemoFederation,
   startDemoProcesses,
+  stopDemo,
   stopDemoIn,
-  stopProcesses,
   writeDemoFederation,
 } from "./demo-federation.js";
 import { type DemoAnalysisResult, runDemoSuite } from "./demo-suite.js";
 import { CliError, ExitCode } from "./exit-codes.js";
-import { aggregateJson } from "./results-command.js";
+import { aggregateJson, releasedFilesTable } from "./results-command.js";
 
 export const DEMO_JSON_FORMAT = "tremesh.demo.v1";
 
 export const demo: Command = {
   name: "demo",
-  summary: "run a hub, three TREs and a researcher here: five analyses checked, released, combined",
+  summary:
+    "run a hub, three TREs and a researcher here: six analyses (one in a container) checked, released, combined",
   usage: "tremesh demo [--json] [--keep] [--dir DIR]\n       tremesh demo stop DIR",
   examples: [
     "tremesh demo",
@@ -63,25 +67,30 @@ export const demo: Command = {
     const started = Date.now();
     const dir = values.dir ? resolve(values.dir) : await mkdtemp(join(tmpdir(), "tremesh-demo-"));
     const say = values.json ? () => {} : (line: string) => io.out(line);
-    let fed: DemoFederation | undefined;
+    // Every process started, in order; recorded in pids.json as each starts.
+    const pids: number[] = [];
     let stopped = false;
     const stop = async () => {
-      if (stopped || !fed) return;
+      if (stopped) return;
       stopped = true;
-      await stopProcesses(fed.pids);
+      await stopDemo(dir, pids);
     };
     // Ctrl-C while the demo runs still stops every process it started.
     const onSignal = () => void stop().finally(() => process.exit(130));
     process.once("SIGINT", onSignal);
     try {
-      const written = await writeDemoFederation(dir);
-      fed = { ...written, pids: [] };
-      const processes = await startDemoProcesses(written);
-      fed.pids = processes.pids;
+      const engine = await startDemoContainerEngine({ dir, pids });
+      // On stderr with --json: stdout stays the JSON document.
+      if (!engine.ok) (values.json ? io.err : say)(`skipping the container analysis: ${engine.reason}`);
+      const written = await writeDemoFederation(dir, engine.ok ? engine.containers : undefined);
+      const fed: DemoFederation = { ...written, pids };
+      const processes = await startDemoProcesses(fed);
       say(`files in ${dir}`);
       const results = await Promise.race([runDemoSuite(fed, say), processes.died]);
       if (values.json)
-        io.out(JSON.stringify(demoJson(fed, results, values.keep === true, Date.now() - started), null, 2));
+        io.out(
+          JSON.stringify(demoJson(fed, engine, results, values.keep === true, Date.now() - started), null, 2),
+        );
       else printResults(results, io);
       if (values.keep) printKeep(fed, io, values.json === true);
       else if (!values.json)
@@ -106,6 +115,7 @@ function printResults(results: DemoAnalysisResult[], io: Io): void {
     io.out(`━━ ${r.title}  (task ${r.taskId}: ${r.task.state})`);
     for (const c of r.results.combined)
       io.out(c.result ? renderTables(c.result) : `cannot combine: ${c.error?.message}`);
+    if (r.results.files.length > 0) io.out(`released files:\n${releasedFilesTable(r.results.files)}`);
     for (const a of r.results.accepted)
       for (const w of a.withheld) io.out(`withheld at ${a.tre}: ${w.name} — ${w.reason}`);
     for (const e of r.results.excluded)
@@ -123,6 +133,9 @@ function printKeep(fed: DemoFederation, io: Io, json: boolean): void {
       (t) =>
         `  TRE ${t.tre.padEnd(10)} ${fed.files.leafClientUrls[t.tre]}   config ${fed.files.leafConfigs[t.tre]}`,
     ),
+    ...(fed.containers
+      ? [`  containers     unix://${fed.containers.socketPath}   image ${fed.containers.image}`]
+      : []),
     ...Object.entries(fed.files.profiles).map(([who, path]) => `  profile ${who.padEnd(20)} ${path}`),
     `  logs           ${join(fed.dir, "logs")}`,
     "",
@@ -132,8 +145,17 @@ function printKeep(fed: DemoFederation, io: Io, json: boolean): void {
   for (const l of lines) (json ? io.err : io.out)(l);
 }
 
-/** The documented `--json` document: the federation's files and data, and every analysis's combined result. */
-function demoJson(fed: DemoFederation, results: DemoAnalysisResult[], kept: boolean, elapsedMs: number) {
+/**
+ * The documented `--json` document: the federation's files and data, its container engine and image (or
+ * why there is none), and every analysis's combined result and released files.
+ */
+function demoJson(
+  fed: DemoFederation,
+  engine: DemoContainerStart,
+  results: DemoAnalysisResult[],
+  kept: boolean,
+  elapsedMs: number,
+) {
   return {
     format: DEMO_JSON_FORMAT,
     dir: fed.dir,
@@ -148,6 +170,9 @@ function demoJson(fed: DemoFederation, results: DemoAnalysisResult[], kept: bool
       data: d,
     })),
     profiles: fed.files.profiles,
+    containers: engine.ok
+      ? { socket: engine.containers.socketPath, image: engine.containers.image }
+      : { skipped: engine.reason },
     analyses: results.map((r) => ({
       title: r.title,
       analysis: r.analysis,

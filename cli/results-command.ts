@@ -152,6 +152,20 @@ function fileLine(f: TreFile): string {
   return `${printable(f.name)}: released file, ${f.mediaType}, ${formatSize(f.data.length)}, sha256 ${f.digest.slice(0, 12)}…`;
 }
 
+/** The released files as a table: TRE, name, media type, size and the start of the digest; never their bytes. */
+export function releasedFilesTable(files: readonly TreFile[]): string {
+  return textTable(
+    ["TRE", "name", "media type", "size", "sha256"],
+    files.map((f) => [
+      f.tre,
+      printable(f.name),
+      f.mediaType,
+      formatSize(f.data.length),
+      `${f.digest.slice(0, 12)}…`,
+    ]),
+  );
+}
+
 /** `--save-files DIR`: writes the released files and says where each went (on stderr: stdout may be JSON or CSV). */
 async function saveFiles(dir: string | undefined, r: TaskResults, io: Io): Promise<void> {
   if (dir === undefined) return;
@@ -274,18 +288,7 @@ export const aggregate: Command = {
         }
         if (r.files.length > 0) {
           io.out("== released files (not combined)");
-          io.out(
-            textTable(
-              ["TRE", "name", "media type", "size", "sha256"],
-              r.files.map((f) => [
-                f.tre,
-                printable(f.name),
-                f.mediaType,
-                formatSize(f.data.length),
-                `${f.digest.slice(0, 12)}…`,
-              ]),
-            ),
-          );
+          io.out(releasedFilesTable(r.files));
           io.out("");
         }
         for (const a of r.accepted)

@@ -24,6 +24,8 @@ export {
   type BuiltImage,
   buildBusyboxImage,
   type DockerApi,
+  type DockerApiOptions,
+  releaseStorageMounts,
   startDockerApi,
 } from "./container/podman-service.js";
 export {
@@ -34,6 +36,7 @@ export {
   LABEL_TRE,
   sandboxOptions,
 } from "./container/sandbox.js";
+export { MEAN_SCRIPT } from "./container/summary-script.js";
 export {
   AnalysisRefused,
   ExecutorCancelled,

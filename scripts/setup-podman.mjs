@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-// Makes sure a Docker-Engine-compatible API can be started for the container executor's tests:
-// Podman and runc from Debian (no Docker Engine runs on these machines), plus busybox-static, whose
-// one static binary is the whole test image (there is no registry to pull a base image from).
-// Nothing here starts a service: the tests start `podman system service` on a socket of their own
-// (test/harness/podman.ts) and stop it by its PID.
+// Makes sure a Docker-Engine-compatible API can be started for the container executor's tests and the
+// demo's container analysis: Podman and runc from Debian (no Docker Engine runs on these machines), plus
+// busybox-static, whose one static binary is the whole test image (there is no registry to pull a base
+// image from). Nothing here starts a service: the tests (test/harness/podman.ts) and `tremesh demo`
+// (cli/demo-container.ts) start `podman system service` on a socket of their own and stop it by its PID.
 //
 // It also writes the project's own containers.conf, in git-ignored .tools/podman/, which the tests
 // hand to Podman through CONTAINERS_CONF (the system's configuration is not touched). It sets

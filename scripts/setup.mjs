@@ -32,28 +32,19 @@ if (!existsSync(stamp) || statSync(stamp).mtimeMs < statSync(lock).mtimeMs) {
   run("npm", ["install", "--no-audit", "--no-fund"]);
 }
 
-const { ensureNatsServer } = await import("./setup-nats-server.mjs");
-try {
-  await ensureNatsServer({ quiet: false });
-} catch (error) {
-  console.error(`setup: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(1);
-}
-
-const { ensurePostgres } = await import("./setup-postgres.mjs");
-try {
-  await ensurePostgres({ quiet: false });
-} catch (error) {
-  console.error(`setup: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(1);
-}
-
-const { ensurePodman } = await import("./setup-podman.mjs");
-try {
-  await ensurePodman({ quiet: false });
-} catch (error) {
-  console.error(`setup: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(1);
+// Each step finds what is there, or installs it, or fails with what to do.
+const steps = [
+  async () => (await import("./setup-nats-server.mjs")).ensureNatsServer({ quiet: false }),
+  async () => (await import("./setup-postgres.mjs")).ensurePostgres({ quiet: false }),
+  async () => (await import("./setup-podman.mjs")).ensurePodman({ quiet: false }),
+];
+for (const step of steps) {
+  try {
+    await step();
+  } catch (error) {
+    console.error(`setup: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  }
 }
 
 if (args.has("--build")) run(join(root, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.build.json"]);

@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fetchReleases, verifyReleases } from "../aggregator/index.js";
+import { verifyReleases } from "../aggregator/index.js";
 import { sendDecision } from "../cli/airlock-requests.js";
 import { AuditLog, waitFor } from "../common/index.js";
 import {
@@ -28,17 +28,20 @@ import {
   generateKeyPair,
   newId,
   OUTPUT_MEDIA_TYPE,
-  openEnvelope,
-  type Release,
   sealEnvelope,
   signingKeyFromSeed,
   subjects,
-  type TaskView,
-  TrustStore,
   unpack,
 } from "../protocol/index.js";
 import { type Collector, collect } from "./harness/collect.js";
-import { approveProject, type Federation, startFederation } from "./harness/federation.js";
+import {
+  approveProject,
+  childReaches,
+  type Federation,
+  openTreRelease,
+  releaseOf,
+  startFederation,
+} from "./harness/federation.js";
 import { uniqueToken } from "./harness/unique.js";
 
 const rowsA = generatePatients(patientProfiles.small, 11);
@@ -65,18 +68,6 @@ async function submit(tres: string, analysis: AnalysisSpec): Promise<string> {
   return r.out[0]!;
 }
 
-async function view(taskId: string): Promise<TaskView> {
-  return JSON.parse((await fed.cli(["status", taskId, "--json"], "alice")).out.join("\n")) as TaskView;
-}
-
-async function childReaches(taskId: string, tre: string, state: string) {
-  return waitFor(
-    `${tre} to reach ${state}`,
-    async () => (await view(taskId)).children.find((c) => c.tre === tre && c.state === state),
-    { timeoutMs: 30_000 },
-  );
-}
-
 async function airlock(argv: string[], reviewer = "reviewer-a-rita") {
   return fed.cli(["airlock", ...argv], reviewer);
 }
@@ -99,26 +90,6 @@ async function show(taskId: string, reviewer = "reviewer-a-rita") {
       decisions: { reviewer: string; verdict: string }[];
     }[];
   };
-}
-
-async function releaseOf(taskId: string, tre: string): Promise<Release> {
-  const nc = await fed.connect("alice");
-  const profile = await fed.profile("alice");
-  const items = await fetchReleases(nc, profile.key!, taskId);
-  const item = items.find((i) => i.tre === tre);
-  expect(item).toBeDefined();
-  const opened = openEnvelope(item!.envelope, {
-    trust: new TrustStore().add({
-      publicKey: fed.files.trePublicKeys[tre]!,
-      role: "tre",
-      name: `tre:${tre}`,
-      tre,
-    }),
-    expect: "release",
-  });
-  if (!opened.ok || opened.value.type !== "release")
-    throw new Error(`the Release does not verify: ${JSON.stringify(opened)}`);
-  return opened.value.body;
 }
 
 /** An Airlock on TRE a's own leaf, its task already awaiting review, for holding outputs no executor made. */
@@ -210,8 +181,8 @@ describe("airlock", () => {
 
     const approved = await submit("a", REGION_COUNT);
     const rejected = await submit("a", FINE_COUNT);
-    await childReaches(approved, "a", "outputs_pending_review");
-    await childReaches(rejected, "a", "outputs_pending_review");
+    await childReaches(fed, approved, "a", "outputs_pending_review");
+    await childReaches(fed, rejected, "a", "outputs_pending_review");
 
     const listed = await airlock(["list"]);
     expect(listed.code).toBe(0);
@@ -221,8 +192,8 @@ describe("airlock", () => {
     expect((await airlock(["approve", approved])).code).toBe(0);
     const r = await airlock(["reject", rejected, "--reason", "cells of fewer than 10 patients"]);
     expect(r.code).toBe(0);
-    await childReaches(approved, "a", "released");
-    await childReaches(rejected, "a", "withheld");
+    await childReaches(fed, approved, "a", "released");
+    await childReaches(fed, rejected, "a", "withheld");
 
     // What the rejected output held, as the executor made it and in its releasable form.
     const store = await AirlockStore.open(jetstream(fed.leaves.get("a")!.ctrl));
@@ -247,7 +218,7 @@ describe("airlock", () => {
     expect(contains(released)).toBe(true); // positive control: the watchers do see released outputs
     for (const bytes of secret) expect(contains(bytes)).toBe(false);
 
-    const release = await releaseOf(rejected, "a");
+    const release = await releaseOf(fed, rejected, "a");
     expect(release.outputs).toEqual([]);
     expect(release.withheld).toEqual([
       {
@@ -260,7 +231,7 @@ describe("airlock", () => {
 
   it("fails small cells, offers them suppressed, and keeps a final decision final", async () => {
     const taskId = await submit("a", FINE_COUNT);
-    await childReaches(taskId, "a", "outputs_pending_review");
+    await childReaches(fed, taskId, "a", "outputs_pending_review");
     const [out] = (await show(taskId)).outputs;
     expect(out!.outcome).toBe("fail");
     const small = out!.output.cells.filter((c) => c.n !== null && c.n > 0 && c.n < 10);
@@ -311,14 +282,14 @@ describe("airlock", () => {
     expect(asIs.code).toBe(2);
 
     expect((await airlock(["approve", taskId])).code).toBe(0);
-    await childReaches(taskId, "a", "released");
+    await childReaches(fed, taskId, "a", "released");
     const again = await airlock(
       ["reject", taskId, "--reason", "changed my mind", "--outputs", out!.outputId],
       "reviewer-a-sam",
     );
     expect(again.code).toBe(1);
     expect(again.err.join(" ")).toMatch(/already/);
-    const release = await releaseOf(taskId, "a");
+    const release = await releaseOf(fed, taskId, "a");
     expect(release.outputs).toHaveLength(1);
     const releasedOutput = decodeOutput(release.outputs[0]!.data) as CountOutput;
     expect(releasedOutput).toEqual(safe);
@@ -327,13 +298,13 @@ describe("airlock", () => {
 
   it("needs two reviewers at a TRE with the two-reviewer rule, and auto-releases outputs that pass every check", async () => {
     const passing = await submit("b", REGION_COUNT);
-    await childReaches(passing, "b", "released");
-    const auto = await releaseOf(passing, "b");
+    await childReaches(fed, passing, "b", "released");
+    const auto = await releaseOf(fed, passing, "b");
     expect(auto.outputs).toHaveLength(1);
     expect(decodeOutput(auto.outputs[0]!.data)).toMatchObject({ kind: "count", rounding: 5 });
 
     const failing = await submit("b", FINE_COUNT);
-    await childReaches(failing, "b", "outputs_pending_review");
+    await childReaches(fed, failing, "b", "outputs_pending_review");
     const first = await airlock(["approve", failing], "reviewer-b-rita");
     expect(first.code).toBe(0);
     expect(first.out.join(" ")).toMatch(/another reviewer must approve/);
@@ -344,8 +315,8 @@ describe("airlock", () => {
     );
     expect(twice.code).toBe(1);
     expect((await airlock(["approve", failing], "reviewer-b-sam")).code).toBe(0);
-    await childReaches(failing, "b", "released");
-    const release = await releaseOf(failing, "b");
+    await childReaches(fed, failing, "b", "released");
+    const release = await releaseOf(fed, failing, "b");
     expect(release.reviewers?.map((r) => r.name).sort()).toEqual(["rita", "sam"]);
     expect(release.decisions).toHaveLength(2);
   });
@@ -355,7 +326,7 @@ describe("airlock", () => {
     const events = collect(reviewer, subjects.airlockEvents);
     await reviewer.flush();
     const taskId = await submit("a", REGION_COUNT);
-    await childReaches(taskId, "a", "outputs_pending_review");
+    await childReaches(fed, taskId, "a", "outputs_pending_review");
     await waitFor("the webhook notice", () =>
       webhookNotices.find((n) => (n as { taskId: string }).taskId === taskId),
     );
@@ -379,13 +350,13 @@ describe("airlock", () => {
 
   it("still lists pending reviews after the TRE's agent restarts, and releases them afterwards", async () => {
     const taskId = await submit("a", REGION_COUNT);
-    await childReaches(taskId, "a", "outputs_pending_review");
+    await childReaches(fed, taskId, "a", "outputs_pending_review");
     await fed.stopLeaf("a");
     await fed.startLeaf("a");
     const listed = await airlock(["list"]);
     expect(listed.out.join("\n")).toContain(taskId);
     expect((await airlock(["approve", taskId])).code).toBe(0);
-    await childReaches(taskId, "a", "released");
+    await childReaches(fed, taskId, "a", "released");
   });
 
   it("releases part of a task: the approved output leaves, the rejected one stays, and the task is partially released", async () => {
@@ -440,20 +411,11 @@ describe("airlock", () => {
     expect(await decide(1, "reject")).toMatchObject({ status: "ok", output: { state: "withheld" } });
     expect(announced).toEqual(["partially_released"]);
     const egress = (await (await AirlockStore.open(ctrlJs)).egress(taskId))!;
-    const opened = openEnvelope(Buffer.from(egress.envelope, "base64"), {
-      trust: new TrustStore().add({
-        publicKey: config.treKey.publicKey,
-        role: "tre",
-        name: "tre:a",
-        tre: "a",
-      }),
-      expect: "release",
-    });
-    if (!opened.ok || opened.value.type !== "release") throw new Error("the Release does not verify");
-    expect(
-      opened.value.body.outputs.map((o) => [o.name, (decodeOutput(o.data) as CountOutput).cells[0]!.n]),
-    ).toEqual([["sex.json", 120]]);
-    expect(opened.value.body.withheld).toEqual([
+    const release = openTreRelease(Buffer.from(egress.envelope, "base64"), "a", config.treKey.publicKey);
+    expect(release.outputs.map((o) => [o.name, (decodeOutput(o.data) as CountOutput).cells[0]!.n])).toEqual([
+      ["sex.json", 120],
+    ]);
+    expect(release.withheld).toEqual([
       { outputId: held[1]!.outputId, name: "region.json", reason: "rita: not part of the approved protocol" },
     ]);
     expect(egress.state).toBe("sent");
@@ -506,17 +468,8 @@ describe("airlock", () => {
     }
     const egress = (await (await AirlockStore.open(ctrlJs)).egress(taskId))!;
     const envelope = Buffer.from(egress.envelope, "base64");
-    const opened = openEnvelope(envelope, {
-      trust: new TrustStore().add({
-        publicKey: config.treKey.publicKey,
-        role: "tre",
-        name: "tre:a",
-        tre: "a",
-      }),
-      expect: "release",
-    });
-    if (!opened.ok || opened.value.type !== "release") throw new Error("the Release does not verify");
-    expect(opened.value.body.outputs.map((o) => [o.name, o.mediaType])).toEqual([
+    const release = openTreRelease(envelope, "a", config.treKey.publicKey);
+    expect(release.outputs.map((o) => [o.name, o.mediaType])).toEqual([
       ["count.json", undefined],
       ["table.csv", "text/csv"],
       ["notes.txt", "text/plain"],

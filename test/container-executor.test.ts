@@ -19,10 +19,11 @@ import {
   ExecutorTimeout,
   generatePatients,
   LABEL_TRE,
+  MEAN_SCRIPT,
   patientProfiles,
 } from "../executors/index.js";
 import { type AnalysisSpec, newId, OUTPUT_MEDIA_TYPE } from "../protocol/index.js";
-import { MEAN_SCRIPT, PROBE_SCRIPT, probeResults } from "./harness/container-images.js";
+import { PROBE_SCRIPT, probeResults } from "./harness/container-images.js";
 import { type Engine, type PatientEngines, startPatientEngines } from "./harness/patient-engines.js";
 import { type BuiltImage, buildBusyboxImage, type DockerApi, startDockerApi } from "./harness/podman.js";
 

@@ -10,19 +10,23 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fetchReleases } from "../aggregator/index.js";
 import { waitFor } from "../common/index.js";
 import {
   generatePatients,
   LABEL_TRE,
+  MEAN_SCRIPT,
   type PatientRow,
   patientProfiles,
   SYNTHETIC_PATIENT_COLUMNS,
   writePatientsCsv,
 } from "../executors/index.js";
-import { openEnvelope, type Release, type TaskView, TrustStore } from "../protocol/index.js";
-import { MEAN_SCRIPT } from "./harness/container-images.js";
-import { approveProject, type Federation, startFederation } from "./harness/federation.js";
+import {
+  approveProject,
+  childReaches,
+  type Federation,
+  releaseOf,
+  startFederation,
+} from "./harness/federation.js";
 import { type BuiltImage, buildBusyboxImage, type DockerApi, startDockerApi } from "./harness/podman.js";
 import { uniqueToken } from "./harness/unique.js";
 
@@ -81,18 +85,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function view(taskId: string): Promise<TaskView> {
-  return JSON.parse((await fed.cli(["status", taskId, "--json"], "alice")).out.join("\n")) as TaskView;
-}
-
-async function childReaches(taskId: string, tre: string, state: string) {
-  return waitFor(
-    `${tre} to reach ${state}`,
-    async () => (await view(taskId)).children.find((c) => c.tre === tre && c.state === state),
-    { timeoutMs: 60_000 },
-  );
-}
-
 async function tesFile(task: Record<string, unknown>): Promise<string> {
   const file = join(fed.files.dir, `tes-${uniqueToken()}.json`);
   await writeFile(file, JSON.stringify(task));
@@ -129,8 +121,8 @@ describe("container analyses across a federation", () => {
     const submitted = await fed.cli(["submit", "--tes", file], "alice");
     expect(submitted.code, submitted.err.join("\n")).toBe(0);
     const taskId = submitted.out[0]!;
-    await childReaches(taskId, "a", "outputs_pending_review");
-    await childReaches(taskId, "b", "outputs_pending_review");
+    await childReaches(fed, taskId, "a", "outputs_pending_review");
+    await childReaches(fed, taskId, "b", "outputs_pending_review");
 
     // The reviewer at a reads the file in place, and approves everything.
     const shown = await fed.cli(["airlock", "show", taskId], "reviewer-a-rita");
@@ -159,8 +151,8 @@ describe("container analyses across a federation", () => {
       "reviewer-b-rita",
     );
     expect(reject.code, reject.err.join("\n")).toBe(0);
-    await childReaches(taskId, "a", "released");
-    await childReaches(taskId, "b", "partially_released");
+    await childReaches(fed, taskId, "a", "released");
+    await childReaches(fed, taskId, "b", "partially_released");
 
     const saveDir = join(dir, `saved-${uniqueToken()}`);
     const aggregated = await fed.cli(["aggregate", taskId, "--json", "--save-files", saveDir], "alice");
@@ -183,7 +175,7 @@ describe("container analyses across a federation", () => {
     );
 
     // What TRE b withheld left under a neutral name (a container chose the real one), and without its digest.
-    const release = await releaseOf(taskId, "b");
+    const release = await releaseOf(fed, taskId, "b");
     expect(release.withheld.map((w) => w.name)).toEqual(["withheld-output-1"]);
     expect(release.decisions).toHaveLength(1);
     expect(Buffer.from(JSON.stringify(release)).includes("columns.txt")).toBe(false);
@@ -197,9 +189,9 @@ describe("container analyses across a federation", () => {
     const submitted = await fed.cli(["submit", "--tes", file], "alice");
     expect(submitted.code, submitted.err.join("\n")).toBe(0);
     const taskId = submitted.out[0]!;
-    const a = await childReaches(taskId, "a", "rejected");
+    const a = await childReaches(fed, taskId, "a", "rejected");
     expect(a.history.at(-1)?.reason).toMatch(/does not allow image tremesh\/unlisted@sha256:/);
-    await childReaches(taskId, "b", "rejected");
+    await childReaches(fed, taskId, "b", "rejected");
     const events = await containerEvents(since);
     expect(unlisted.id).not.toBe(image.id);
     // The event log does record containers: the allow-listed image's runs in the first test are there.
@@ -213,11 +205,11 @@ describe("container analyses across a federation", () => {
   it("a cancel stops and removes the running container", async () => {
     const file = await tesFile(tesTask(image.ref, ["sleep", "120"]));
     const taskId = (await fed.cli(["submit", "--tes", file], "alice")).out[0]!;
-    await childReaches(taskId, "a", "running");
+    await childReaches(fed, taskId, "a", "running");
     await waitFor("a's container", async () => (await taskContainers("a")) > 0, { timeoutMs: 20_000 });
     expect((await fed.cli(["cancel", taskId, "--reason", "wrong column"], "alice")).code).toBe(0);
-    await childReaches(taskId, "a", "cancelled");
-    await childReaches(taskId, "b", "cancelled");
+    await childReaches(fed, taskId, "a", "cancelled");
+    await childReaches(fed, taskId, "b", "cancelled");
     await waitFor("a's container to go", async () => (await taskContainers("a")) === 0, {
       timeoutMs: 20_000,
     });
@@ -237,21 +229,6 @@ describe("container analyses across a federation", () => {
     expect(await taskContainers("a")).toBe(0);
   }, 60_000);
 });
-
-async function releaseOf(taskId: string, tre: string): Promise<Release> {
-  const nc = await fed.connect("alice");
-  const items = await fetchReleases(nc, (await fed.profile("alice")).key!, taskId);
-  const item = items.find((i) => i.tre === tre);
-  const trust = new TrustStore().add({
-    publicKey: fed.files.trePublicKeys[tre]!,
-    role: "tre",
-    name: `tre:${tre}`,
-    tre,
-  });
-  const opened = openEnvelope(item!.envelope, { trust, expect: "release" });
-  if (!opened.ok || opened.value.type !== "release") throw new Error("the Release does not verify");
-  return opened.value.body;
-}
 
 /** Container events since `since` (unix seconds), one JSON line each, from the engine's own event log. */
 async function containerEvents(since: number): Promise<string[]> {

@@ -1,7 +1,8 @@
 /**
- * `tremesh demo` end to end, as a new user runs it (the hub and each TRE as their own processes), then
- * checked the way the README says anyone can: regenerate each TRE's rows from the JSON's recipe, confirm
- * they are the data files the TREs read, and recompute every statistic on the union of the rows.
+ * `tremesh demo` end to end, as a new user runs it (the hub and each TRE as their own processes, and a
+ * Podman service for the container analysis), then checked the way the README says anyone can: regenerate
+ * each TRE's rows from the JSON's recipe, confirm they are the data files the TREs read, and recompute
+ * every statistic on the union of the rows — the container's own summary too.
  */
 import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -32,17 +33,26 @@ interface DemoJson {
     tre: string;
     data: { file: string; sha256: string; rows: number; generator: { profile: string; seed: number } };
   }[];
+  containers: { image?: string; skipped?: string };
   analyses: {
     title: string;
     analysis: AnalysisSpec;
     state: string;
-    reviews: { tre: string; action: string }[];
-    aggregate: { outputs: { name: string; result?: Record<string, unknown> }[]; excluded: unknown[] };
+    reviews: { tre: string; output: string; outcome: string; action: string }[];
+    aggregate: {
+      outputs: { name: string; result?: Record<string, unknown> }[];
+      files: { tre: string; name: string; mediaType: string; sha256: string }[];
+      excluded: unknown[];
+    };
   }[];
 }
 
+/** What the demo image's script leaves beside its summary: the header of the extract it was given. */
+const EXTRACT_HEADER = "age,sex,region,bmi,systolic_bp,cholesterol,smoker,diabetes\n";
+const sha256 = (data: string | Buffer) => createHash("sha256").update(data).digest("hex");
+
 describe("tremesh demo", () => {
-  it("runs five analyses across three TREs, and every figure agrees with the union of the TREs' rows", async () => {
+  it("runs six analyses across three TREs, one in a container, and every figure agrees with the union of the TREs' rows", async () => {
     const dir = await mkdtemp(join(tmpdir(), "tremesh-demo-test-"));
     dirs.push(dir);
     const out: string[] = [];
@@ -61,7 +71,9 @@ describe("tremesh demo", () => {
       ["histogram", "completed"],
       ["crosstab", "completed"],
       ["regression", "completed"],
+      ["container", "completed"],
     ]);
+    expect(demo.containers.image).toMatch(/^tremesh\/demo-stats@sha256:[0-9a-f]{64}$/);
 
     const union: PatientRow[] = [];
     for (const t of demo.tres) {
@@ -70,11 +82,7 @@ describe("tremesh demo", () => {
         t.data.generator.seed,
       );
       expect(rows.length).toBe(t.data.rows);
-      expect(
-        createHash("sha256")
-          .update(await readFile(t.data.file))
-          .digest("hex"),
-      ).toBe(t.data.sha256);
+      expect(sha256(await readFile(t.data.file))).toBe(t.data.sha256);
       union.push(...rows);
     }
     let checked = 0;
@@ -82,7 +90,10 @@ describe("tremesh demo", () => {
       expect(a.aggregate.excluded).toEqual([]);
       const [output] = a.aggregate.outputs;
       expect(output?.result, a.title).toBeDefined();
-      if (a.analysis.kind === "container") throw new Error("the demo runs no containers");
+      if (a.analysis.kind === "container") {
+        checked += expectContainerSummary(a, union);
+        continue;
+      }
       // Counts are rounded to base 5 by the TREs' default rules, so only bounds can be exact about them.
       checked += expectMatchesTruth(output!.result!, referenceOutput(a.analysis, union), { exact: false });
     }
@@ -103,3 +114,27 @@ describe("tremesh demo", () => {
     expect(err[0]).toMatch(/^tremesh demo: demo stop: .*pids\.json/);
   });
 });
+
+/**
+ * The container analysis: its summary, computed by awk inside each TRE's sandbox, pooled to exactly the
+ * n and mean of the union's rows (summaries are not rounded); each TRE's reviewer read and released both
+ * outputs; and the released file is the extract's header, naming no identifier.
+ */
+function expectContainerSummary(a: DemoJson["analyses"][number], union: PatientRow[]): number {
+  expect(a.aggregate.outputs.map((o) => o.name)).toEqual(["systolic_bp-summary.json"]);
+  const result = a.aggregate.outputs[0]!.result!;
+  const [cell] = result.cells as { combined: { leftOut: string[] } }[];
+  expect(cell?.combined.leftOut).toEqual([]); // so the pooled mean and variance are checked too
+  const truth = referenceOutput({ kind: "summary", dataset: "patients", column: "systolic_bp" }, union);
+  const checked = expectMatchesTruth(result, truth, { exact: true });
+  expect(a.reviews.map((r) => `${r.tre}/${r.output}: ${r.outcome}`).sort()).toEqual(
+    ["north", "south", "valley"].flatMap((t) => [
+      `${t}/columns.txt: review`,
+      `${t}/systolic_bp-summary.json: review`,
+    ]),
+  );
+  expect(a.aggregate.files.map((f) => [f.tre, f.name, f.mediaType, f.sha256])).toEqual(
+    ["north", "south", "valley"].map((t) => [t, "columns.txt", "text/plain", sha256(EXTRACT_HEADER)]),
+  );
+  return checked;
+}

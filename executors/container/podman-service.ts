@@ -2,14 +2,14 @@
  * A Docker-Engine-compatible API where no Docker Engine runs: `podman system service` on a unix socket
  * of its own, with its own image store and run directory under `dir` (so runs never see each other's
  * images or containers), configured by a containers.conf of the caller's (the project's is written by
- * scripts/setup-podman.mjs). Used by the tests and the benchmarks; a TRE points leaf.yaml at its own
- * engine's socket instead. Stopped by its PID.
+ * scripts/setup-podman.mjs). Used by the tests, the benchmarks and `tremesh demo`; a TRE points leaf.yaml
+ * at its own engine's socket instead. Stopped by its PID.
  *
  * `buildBusyboxImage` builds an image through the same API from a context made here, with no registry:
  * FROM scratch, a static busybox and the scripts passed in.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Dockerode from "dockerode";
 import { waitFor } from "../../common/index.js";
@@ -17,67 +17,105 @@ import { waitFor } from "../../common/index.js";
 export interface DockerApi {
   socketPath: string;
   docker: Dockerode;
+  /** The service's process id (with `logFile`, also its process group's). */
+  pid: number;
   stop(): Promise<void>;
 }
 
+export interface DockerApiOptions {
+  /**
+   * Run the service in a process group of its own with its output appended to this file, so it can
+   * outlive this process (the demo's `--keep`); whoever stops it by PID then calls
+   * `releaseStorageMounts(dir)`. Default: a child of this process whose stderr is kept for errors.
+   */
+  logFile?: string;
+}
+
 /** Starts `podman system service` with its own storage under `dir`; resolves when it answers /_ping. */
-export async function startDockerApi(dir: string, containersConf: string): Promise<DockerApi> {
+export async function startDockerApi(
+  dir: string,
+  containersConf: string,
+  { logFile }: DockerApiOptions = {},
+): Promise<DockerApi> {
   mkdirSync(dir, { recursive: true });
   const socketPath = join(dir, "podman.sock");
-  const child: ChildProcess = spawn(
-    "podman",
-    [
-      "--root",
-      join(dir, "storage"),
-      "--runroot",
-      join(dir, "run"),
-      "--tmpdir",
-      join(dir, "tmp"),
-      "system",
-      "service",
-      "--time=0",
-      `unix://${socketPath}`,
-    ],
-    {
-      env: { ...process.env, CONTAINERS_CONF: containersConf },
-      stdio: ["ignore", "ignore", "pipe"],
-      detached: false,
-    },
-  );
+  const args = [
+    "--root",
+    join(dir, "storage"),
+    "--runroot",
+    join(dir, "run"),
+    "--tmpdir",
+    join(dir, "tmp"),
+    "system",
+    "service",
+    "--time=0",
+    `unix://${socketPath}`,
+  ];
+  const log = logFile === undefined ? undefined : openSync(logFile, "a");
+  const child: ChildProcess = spawn("podman", args, {
+    env: { ...process.env, CONTAINERS_CONF: containersConf },
+    stdio: log === undefined ? ["ignore", "ignore", "pipe"] : ["ignore", log, log],
+    detached: log !== undefined,
+  });
+  if (log !== undefined) {
+    closeSync(log);
+    child.unref();
+  }
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
   });
+  const lastWords = () => (logFile === undefined ? stderr : readTail(logFile)).trim();
+  // Either ends the wait at once: a missing podman, or a service that gives up, is no reason to poll on.
+  const ended = new Promise<never>((_, reject) => {
+    child.once("error", (e) => reject(new Error(`could not run podman: ${e.message}`, { cause: e })));
+    child.once("exit", (code, signal) =>
+      reject(new Error(`podman system service exited (${signal ?? `exit ${code}`}): ${lastWords()}`)),
+    );
+  });
+  ended.catch(() => undefined);
   const docker = new Dockerode({ socketPath });
   try {
-    await waitFor(
-      "podman system service",
-      async () => {
-        if (child.exitCode !== null) throw new Error(`podman system service exited: ${stderr}`);
-        return docker.ping().then(
-          () => true,
-          () => false,
-        );
-      },
-      { timeoutMs: 20_000 },
-    );
+    await Promise.race([
+      ended,
+      waitFor(
+        "podman system service",
+        () =>
+          docker.ping().then(
+            () => true,
+            () => false,
+          ),
+        { timeoutMs: 20_000 },
+      ),
+    ]);
   } catch (e) {
-    child.kill("SIGKILL");
+    if (child.exitCode === null) child.kill("SIGKILL");
     throw e;
   }
+  if (child.pid === undefined) throw new Error("podman system service has no process id");
+  const pid = child.pid;
   return {
     socketPath,
     docker,
+    pid,
     async stop() {
-      if (child.exitCode !== null || child.pid === undefined) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child.once("exit", r));
-      process.kill(child.pid, "SIGTERM");
-      const timer = setTimeout(() => child.pid && process.kill(child.pid, "SIGKILL"), 5000);
+      process.kill(pid, "SIGTERM");
+      const timer = setTimeout(() => child.exitCode === null && process.kill(pid, "SIGKILL"), 5000);
       await exited;
       clearTimeout(timer);
-      unmountUnder(dir);
+      releaseStorageMounts(dir);
     },
   };
+}
+
+function readTail(file: string): string {
+  try {
+    return readFileSync(file, "utf8").slice(-4000);
+  } catch {
+    return "";
+  }
 }
 
 export interface BuiltImage {
@@ -127,8 +165,11 @@ export async function buildBusyboxImage(
   return { id, ref: `${repository}@${id}` };
 }
 
-/** Podman leaves its storage's own bind mounts behind when its service stops; lift them so the directory can go. */
-function unmountUnder(dir: string): void {
+/**
+ * Podman leaves its storage's own mounts (the overlay driver's home) behind when its service stops; this
+ * lifts every mount under `dir` (a service's `startDockerApi` folder) so the folder can be removed.
+ */
+export function releaseStorageMounts(dir: string): void {
   const points = readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
     .map((line) => line.split(" ")[4])

@@ -57,6 +57,9 @@ export function containerName(tre: string, taskId: string): string {
 /** The create request for one task's container. Pure: the tests read it field by field. */
 export function sandboxOptions(r: SandboxRequest): Dockerode.ContainerCreateOptions {
   if (/^0*:|^root\b|^0+$/.test(r.user)) throw new Error(`containers never run as root (user ${r.user})`);
+  // A bind is "source:target:options": a colon or comma in a host path would change its meaning.
+  for (const dir of [r.dataDir, r.outputDir])
+    if (/[:,]/.test(dir)) throw new Error(`a container's host directory may not hold ':' or ',' (${dir})`);
   const env = Object.entries(r.env).map(([k, v]) => `${k}=${v}`);
   return {
     name: containerName(r.tre, r.taskId),

@@ -1,23 +1,8 @@
 /**
- * The scripts the container tests bake into their busybox image: a real analysis (mean and variance of
- * a column, computed with awk from the /data extract) and probes that try to get out of the sandbox and
- * write down what happened, so each test asserts on what the container itself saw.
+ * The probes the container tests bake into their busybox image beside the real analysis (MEAN_SCRIPT, in
+ * executors/): they try to get out of the sandbox and write down what happened, so each test asserts on
+ * what the container itself saw.
  */
-
-/** Summary of $COLUMN (default age) over /data/$DATASET.csv as a tremesh output description, plus the header it saw. */
-export const MEAN_SCRIPT = `#!/bin/sh
-set -e
-col=\${COLUMN:-age}
-ds=\${DATASET:-patients}
-in="$TREMESH_DATA_DIR/$ds.csv"
-head -n 1 "$in" > "$TREMESH_OUTPUT_DIR/columns.txt"
-awk -F, -v col="$col" '
-  NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
-  $c != "" { n++; d = $c - m; m += d / n; s += d * ($c - m) }
-  END {
-    printf "{\\"kind\\":\\"summary\\",\\"column\\":\\"%s\\",\\"groupBy\\":[],\\"cells\\":[{\\"key\\":[],\\"n\\":%d,\\"mean\\":%.17g,\\"variance\\":%.17g}]}\\n", col, n, m, s / (n - 1)
-  }' "$in" > "$TREMESH_OUTPUT_DIR/$col-summary.json"
-`;
 
 /** Writes key=value lines to /outputs/probe.txt: who it runs as, and whether it got out. */
 export const PROBE_SCRIPT = `#!/bin/sh

@@ -11,12 +11,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { fetchReleases } from "../../aggregator/index.js";
 import { type FederationFiles, type FederationPlan, writeFederation } from "../../cli/federation-files.js";
 import { run } from "../../cli/main.js";
 import { connectProfile, loadProfile, type Profile } from "../../cli/profile.js";
 import { fetchLeafz, waitFor } from "../../common/index.js";
 import { type HubNode, loadHubConfig, startHubNode, treAccountName } from "../../hub/index.js";
 import { type LeafNode, loadLeafConfig, startLeafNode } from "../../leaf/index.js";
+import { openEnvelope, type Release, type TaskView, TrustStore } from "../../protocol/index.js";
 
 export interface CliResult {
   code: number;
@@ -163,4 +165,51 @@ export async function approveProject(
 ): Promise<void> {
   await registerResearchers(fed, plan.members);
   await addProject(fed, plan);
+}
+
+/** The hub's view of a task, as `tremesh status TASK --json` prints it for `profile`. */
+export async function taskView(fed: Federation, taskId: string, profile = "alice"): Promise<TaskView> {
+  const r = await fed.cli(["status", taskId, "--json"], profile);
+  return JSON.parse(r.out.join("\n")) as TaskView;
+}
+
+/** Waits until `tre`'s part of the task is in `state`; resolves with that child's view. */
+export async function childReaches(
+  fed: Federation,
+  taskId: string,
+  tre: string,
+  state: string,
+  { profile = "alice", timeoutMs = 30_000 }: { profile?: string; timeoutMs?: number } = {},
+): Promise<TaskView["children"][number]> {
+  return waitFor(
+    `${tre} to reach ${state}`,
+    async () =>
+      (await taskView(fed, taskId, profile)).children.find((c) => c.tre === tre && c.state === state),
+    { timeoutMs },
+  );
+}
+
+/** Opens a Release signed by TRE `tre` with `publicKey`; throws when it does not verify. */
+export function openTreRelease(envelope: Uint8Array, tre: string, publicKey: string): Release {
+  const trust = new TrustStore().add({ publicKey, role: "tre", name: `tre:${tre}`, tre });
+  const opened = openEnvelope(envelope, { trust, expect: "release" });
+  if (!opened.ok || opened.value.type !== "release")
+    throw new Error(
+      `the Release of TRE ${tre} does not verify: ${opened.ok ? opened.value.type : opened.error.message}`,
+    );
+  return opened.value.body;
+}
+
+/** The Release TRE `tre` sent for `taskId`, fetched as `researcher` and verified with the TRE's key. */
+export async function releaseOf(
+  fed: Federation,
+  taskId: string,
+  tre: string,
+  researcher = "alice",
+): Promise<Release> {
+  const nc = await fed.connect(researcher);
+  const items = await fetchReleases(nc, (await fed.profile(researcher)).key!, taskId);
+  const item = items.find((i) => i.tre === tre);
+  if (!item) throw new Error(`no Release from TRE ${tre} for task ${taskId}`);
+  return openTreRelease(item.envelope, tre, fed.files.trePublicKeys[tre]!);
 }
