@@ -11,13 +11,13 @@ export {
   type ContainerLimits,
   DEFAULT_CONTAINER_LIMITS,
   demuxLogs,
+  treContainers,
 } from "./container/container-executor.js";
 export {
   asDescription,
   collectOutputs,
   mediaTypeOf,
   OutputRefused,
-  safeOutputName,
 } from "./container/container-outputs.js";
 export { csvField, extractColumns } from "./container/dataset-extract.js";
 export {

@@ -28,6 +28,7 @@ import {
   type ChildState,
   type Decision,
   encodeOutput,
+  MEDIA_TYPE,
   newId,
   OUTPUT_MEDIA_TYPE,
   openEnvelope,
@@ -491,9 +492,6 @@ export class Airlock {
   }
 }
 
-/** The Release's bare-media-type rule (protocol/messages.ts `releasedOutput.mediaType`). */
-const BARE_MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/;
-
 /**
  * The media type a released output carries: none for an output description (so Releases read as before),
  * otherwise the held type without parameters. A type the Release could not carry becomes
@@ -503,7 +501,7 @@ function releasedMediaType(held: string): string | undefined {
   if (held === OUTPUT_MEDIA_TYPE) return undefined;
   const bare = (held.split(";")[0] ?? "").trim().toLowerCase();
   // A file held as something else must not turn into a description on the way out: it was never checked as one.
-  return BARE_MEDIA_TYPE.test(bare) && bare.length <= 128 && bare !== OUTPUT_MEDIA_TYPE
+  return MEDIA_TYPE.test(bare) && bare.length <= 128 && bare !== OUTPUT_MEDIA_TYPE
     ? bare
     : "application/octet-stream";
 }

@@ -35,6 +35,7 @@ export {
   type Verified,
 } from "./envelope.js";
 export { fail, ok, ProtocolError, RejectCode, type Result } from "./errors.js";
+export { MAX_FILE_NAME, safeFileName, uniqueSafeNames } from "./file-names.js";
 export { idTime, newId } from "./ids.js";
 export {
   generateKeyPair,
@@ -55,6 +56,7 @@ export {
   type Dispatch,
   type Heartbeat,
   isMessageType,
+  MEDIA_TYPE,
   type Message,
   type MessageType,
   messageTypes,

@@ -21,6 +21,7 @@ import {
   LABEL_TRE,
   MEAN_SCRIPT,
   patientProfiles,
+  treContainers,
 } from "../executors/index.js";
 import { type AnalysisSpec, newId, OUTPUT_MEDIA_TYPE } from "../protocol/index.js";
 import { PROBE_SCRIPT, probeResults } from "./harness/container-images.js";
@@ -82,11 +83,7 @@ async function run(
 }
 
 async function taskContainers(): Promise<number> {
-  const list = await api.docker.listContainers({
-    all: true,
-    filters: JSON.stringify({ label: [`${LABEL_TRE}=${TRE}`] }),
-  });
-  return list.length;
+  return (await treContainers(api.docker, TRE)).length;
 }
 
 function truth(column: "age" | "bmi") {
@@ -264,7 +261,7 @@ describe("container executor", () => {
       const outputs = await run(executor(), spec(["sh", "-c", script]));
       const names = outputs.map((o) => o.name);
       expect(names).toContain("a_b.csv");
-      expect(names).toContain("hidden");
+      expect(names).toContain("_hidden");
       expect(names.some((n) => /^[A-Za-z0-9._-]+$/.test(n) && n.endsWith(".txt"))).toBe(true);
       const long = names.find((n) => n.startsWith("xxx"));
       expect(long?.length).toBe(100);

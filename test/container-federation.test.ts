@@ -18,6 +18,7 @@ import {
   type PatientRow,
   patientProfiles,
   SYNTHETIC_PATIENT_COLUMNS,
+  treContainers,
   writePatientsCsv,
 } from "../executors/index.js";
 import {
@@ -102,11 +103,7 @@ function tesTask(imageRef: string, command: string[], env: Record<string, string
 }
 
 async function taskContainers(tre: string): Promise<number> {
-  const list = await api.docker.listContainers({
-    all: true,
-    filters: JSON.stringify({ label: [`${LABEL_TRE}=${tre}`] }),
-  });
-  return list.length;
+  return (await treContainers(api.docker, tre)).length;
 }
 
 function pooled(column: "bmi") {

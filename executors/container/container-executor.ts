@@ -220,10 +220,7 @@ export class ContainerExecutor implements Executor {
 
   /** Removes this TRE's task containers and scratch directories left by an earlier agent process. */
   async cleanUp(): Promise<number> {
-    const stale = await this.#o.docker.listContainers({
-      all: true,
-      filters: JSON.stringify({ label: [`${LABEL_TRE}=${this.#o.tre}`] }),
-    });
+    const stale = await treContainers(this.#o.docker, this.#o.tre);
     let removed = 0;
     for (const info of stale) {
       await this.#o.docker
@@ -324,6 +321,11 @@ export class ContainerExecutor implements Executor {
       await handle.close();
     }
   }
+}
+
+/** Every container, running or not, that carries TRE `tre`'s label: its task containers. */
+export function treContainers(docker: Dockerode, tre: string): Promise<Dockerode.ContainerInfo[]> {
+  return docker.listContainers({ all: true, filters: JSON.stringify({ label: [`${LABEL_TRE}=${tre}`] }) });
 }
 
 /**

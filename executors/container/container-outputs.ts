@@ -6,8 +6,8 @@
  *   the task (a link could point the agent at a file of the TRE's own), and files are opened with
  *   O_NOFOLLOW and checked again on the open handle;
  * - at most `maxFiles` files and `maxBytes` bytes in all, checked before anything is read in full;
- * - names are reduced to letters, digits, `.`, `_` and `-` (no leading dot, at most 100 characters,
- *   made unique), so no name can mean a path anywhere it is later written;
+ * - names go through protocol's `uniqueSafeNames` (letters, digits, `.`, `_` and `-`; no leading `.` or
+ *   `-`; at most 100 characters; unique ignoring case), so no name can mean a path anywhere it is written;
  * - a `.json` file that is a valid tremesh output description (its `analysis` is set to the task's own
  *   spec, its `dataset` defaulted to the task's one dataset) goes to the airlock as one, so the
  *   disclosure checks apply as to any built-in analysis. Every other file keeps its own media type, and
@@ -25,6 +25,7 @@ import {
   analysisOutput,
   encodeOutput,
   OUTPUT_MEDIA_TYPE,
+  uniqueSafeNames,
 } from "../../protocol/index.js";
 import { ExecutorFailed } from "../errors.js";
 import type { ExecutorOutput } from "../executor.js";
@@ -42,31 +43,6 @@ export class OutputRefused extends ExecutorFailed {
   ) {
     super(message, { retryable: false });
   }
-}
-
-const MAX_NAME = 100;
-
-/** A file name that is safe to hold, show and write anywhere: [A-Za-z0-9._-], no leading dot. */
-export function safeOutputName(name: string): string {
-  let safe = name.normalize("NFKC").replace(/[^A-Za-z0-9._-]/g, "_");
-  safe = safe.replace(/^[.]+/, "");
-  if (safe.length > MAX_NAME) {
-    const dot = safe.lastIndexOf(".");
-    const ext = dot > 0 && safe.length - dot <= 10 ? safe.slice(dot) : "";
-    safe = safe.slice(0, MAX_NAME - ext.length) + ext;
-  }
-  return safe === "" || /^[._-]+$/.test(safe) ? "output" : safe;
-}
-
-/** Unique within a task: a second `a.csv` becomes `a-2.csv`. */
-function uniqueName(name: string, taken: Set<string>): string {
-  let candidate = name;
-  const dot = name.lastIndexOf(".");
-  const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ""];
-  for (let i = 2; taken.has(candidate); i++)
-    candidate = `${stem.slice(0, MAX_NAME - ext.length - 6)}-${i}${ext}`;
-  taken.add(candidate);
-  return candidate;
 }
 
 const MEDIA_TYPES: Record<string, string> = {
@@ -155,11 +131,11 @@ export async function collectOutputs(
     );
   }
 
-  const taken = new Set<string>();
+  const names = uniqueSafeNames(entries);
   const outputs: ExecutorOutput[] = [];
-  for (const entry of entries) {
+  for (const [i, entry] of entries.entries()) {
     const bytes = await readPlainFile(join(dir, entry), limits.maxBytes);
-    const name = uniqueName(safeOutputName(entry), taken);
+    const name = names[i]!;
     const description = name.toLowerCase().endsWith(".json") ? asDescription(bytes, spec) : undefined;
     if (description) {
       const canonical = encodeOutput(description);
