@@ -1,23 +1,41 @@
 /**
- * `tremesh admin`: the federation admin's edits of the registry (projects, their TREs and members, and
- * researchers' signing keys), over an admin profile (a FED-account user). Every change is validated by
- * the registry before it is written, and takes effect on the next submission.
+ * `tremesh admin`: the federation admin's commands.
+ *
+ * Operator mode (admin-operator.ts) works on the admin folder (`--dir` or TREMESH_ADMIN_DIR): `init`, `add-tre`,
+ * `add-researcher`, `revoke`, `push`, `list`. Registry edits (projects, their TREs and members) go to the hub
+ * over the admin folder's profile, or over `--profile FILE` in config mode, where `add-researcher` and
+ * `revoke researcher` change the registry only (config mode's connection users live in hub.yaml).
  */
 import { parseArgs } from "node:util";
 import { jetstream } from "@nats-io/jetstream";
 import { type Project, Registry, RegistryError } from "../hub/index.js";
-import { FieldError, isPublicKey, isTreName, PROJECT_NAME } from "../protocol/index.js";
+import { FieldError, isTreName, PROJECT_NAME } from "../protocol/index.js";
+import {
+  addResearcher,
+  addTre,
+  allProjects,
+  initFederation,
+  pushAll,
+  revokeResearcher,
+  revokeTre,
+} from "./admin-operator.js";
+import { AdminStore, type FederationState } from "./admin-store.js";
 import { type Command, type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
 
 const USAGE = [
-  "tremesh admin project add NAME --tres a,b --members alice,bob [--from DATE] --until DATE [--title T]",
-  "tremesh admin project set NAME [--tres …] [--members …] [--from DATE] [--until DATE]",
+  "tremesh admin init --dir DIR [--host H] [--client-port N] [--leaf-port N] [--monitor-port N] [--operator NAME]",
+  "tremesh admin add-tre NAME --signing-key U… [--storage-mb N]",
+  "tremesh admin add-researcher NAME --signing-key U…",
+  "tremesh admin revoke researcher|tre NAME",
+  "tremesh admin push | list",
+  "tremesh admin project create NAME --until DATE [--tres a,b] [--members alice,bob] [--from DATE] [--title T]",
+  "tremesh admin project add-member|remove-member PROJECT RESEARCHER",
+  "tremesh admin project add-tre|remove-tre PROJECT TRE",
+  "tremesh admin project set NAME [--tres …] [--members …] [--from DATE] [--until DATE] [--title T]",
   "tremesh admin project show NAME | project list",
-  "tremesh admin member add|remove PROJECT RESEARCHER",
-  "tremesh admin researcher add NAME --public-key U… | researcher revoke NAME | researcher list",
-  "(every admin command takes --profile FILE or TREMESH_PROFILE, and --json)",
+  "(--dir DIR or TREMESH_ADMIN_DIR names the admin folder; config mode: --profile FILE instead; --json everywhere)",
 ].join("\n       ");
 
 function date(flag: string, value: string | undefined): number | undefined {
@@ -43,6 +61,14 @@ function list(
   return items;
 }
 
+function port(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65_535)
+    throw usageError(`admin init: ${flag} must be a port number`);
+  return n;
+}
+
 const isName = (s: string) => PROJECT_NAME.test(s);
 
 function print(io: Io, json: boolean | undefined, value: unknown, text: () => string[]): void {
@@ -59,152 +85,298 @@ function projectLines(p: Project): string[] {
   ];
 }
 
+function stateLines(state: FederationState): string[] {
+  const when = (s: number) => new Date(s * 1000).toISOString().slice(0, 19);
+  return [
+    `operator  ${state.operator.name} ${state.operator.publicKey}`,
+    `hub       ${state.hub.clientUrls.join(", ")} (leaves: ${state.hub.leafUrls.join(", ")})`,
+    ...Object.entries(state.tres).map(
+      ([name, t]) =>
+        `tre       ${name.padEnd(20)} ${t.revokedAt === undefined ? `added ${when(t.addedAt)}` : `REVOKED ${when(t.revokedAt)}`}  account ${t.account}`,
+    ),
+    ...Object.entries(state.researchers).map(
+      ([name, r]) =>
+        `researcher ${name.padEnd(19)} ${r.revokedAt === undefined ? `added ${when(r.addedAt)}` : `REVOKED ${when(r.revokedAt)}`}  key ${r.signingKey}`,
+    ),
+  ];
+}
+
+const options = {
+  dir: { type: "string" },
+  profile: { type: "string" },
+  json: { type: "boolean" },
+  tres: { type: "string" },
+  members: { type: "string" },
+  from: { type: "string" },
+  until: { type: "string" },
+  title: { type: "string" },
+  "signing-key": { type: "string" },
+  "storage-mb": { type: "string" },
+  host: { type: "string" },
+  operator: { type: "string" },
+  "client-port": { type: "string" },
+  "leaf-port": { type: "string" },
+  "monitor-port": { type: "string" },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>["values"];
+
 export const admin: Command = {
   name: "admin",
-  summary: "federation admin: projects, their TREs and members, researchers' keys",
+  summary: "federation admin: operator, TREs, researchers, projects, revocation",
   usage: USAGE,
   examples: [
-    "tremesh admin researcher add alice --public-key UA… --profile admin.profile.yaml",
-    "tremesh admin project add diabetes --tres a,b --members alice --until 2027-06-30",
-    "tremesh admin member add diabetes bob",
+    "tremesh admin init --dir ./fed-admin --host 127.0.0.1",
+    "tremesh admin add-tre north --signing-key UB…   # the key from the TRE's 'tremesh leaf keygen'",
+    "tremesh admin add-researcher alice --signing-key UA…",
+    "tremesh admin project create diabetes --tres north --members alice --until 2027-06-30",
+    "tremesh admin revoke researcher alice",
   ],
   async run(argv, io) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        profile: { type: "string" },
-        json: { type: "boolean" },
-        tres: { type: "string" },
-        members: { type: "string" },
-        from: { type: "string" },
-        until: { type: "string" },
-        title: { type: "string" },
-        "public-key": { type: "string" },
-      },
-    });
-    const [noun, verb, name, other] = positionals;
-    const key = `${noun ?? ""} ${verb ?? ""}`;
-    const needName = () => {
-      if (!name || !isName(name))
-        throw usageError(`admin ${key}: a name is required (lower case, digits, _ and -)`);
-      return name;
-    };
-    return withHub(values.profile, async (nc) => {
-      const registry = await Registry.open(jetstream(nc));
-      try {
-        switch (key) {
-          case "project add": {
-            const tres = list("--tres", values.tres, isTreName, "a TRE name") ?? [];
-            const members = list("--members", values.members, isName, "a researcher name") ?? [];
-            const until = date("--until", values.until);
-            if (until === undefined) throw usageError("admin project add: --until DATE is required");
-            const project: Project = {
-              name: needName(),
-              startsAt: date("--from", values.from) ?? Date.now(),
-              endsAt: until,
-              tres,
-              members,
-              ...(values.title ? { title: values.title } : {}),
-            };
-            if (await registry.project(project.name)) {
-              throw new CliError(`project ${project.name} exists; use 'admin project set'`, ExitCode.failed);
-            }
-            await registry.putProject(project);
-            print(io, values.json, project, () => projectLines(project));
-            return ExitCode.ok;
-          }
-          case "project set": {
-            const tres = list("--tres", values.tres, isTreName, "a TRE name");
-            const members = list("--members", values.members, isName, "a researcher name");
-            const project = await registry.updateProject(needName(), (p) => ({
-              ...p,
-              ...(tres ? { tres } : {}),
-              ...(members ? { members } : {}),
-              ...(values.from ? { startsAt: date("--from", values.from)! } : {}),
-              ...(values.until ? { endsAt: date("--until", values.until)! } : {}),
-              ...(values.title ? { title: values.title } : {}),
-            }));
-            print(io, values.json, project, () => projectLines(project));
-            return ExitCode.ok;
-          }
-          case "project show": {
-            const project = await registry.project(needName());
-            if (!project) throw new CliError(`no project ${name}`, ExitCode.failed);
-            print(io, values.json, project, () => projectLines(project));
-            return ExitCode.ok;
-          }
-          case "project list": {
-            const projects: Project[] = [];
-            for await (const k of await registry.kv.keys("project.>")) {
-              const p = await registry.project(k.slice("project.".length));
-              if (p) projects.push(p);
-            }
-            projects.sort((a, b) => a.name.localeCompare(b.name));
-            print(io, values.json, projects, () =>
-              projects.map(
-                (p) => `${p.name.padEnd(24)} tres ${p.tres.join(",")}  members ${p.members.length}`,
-              ),
-            );
-            return ExitCode.ok;
-          }
-          case "member add":
-          case "member remove": {
-            const researcher = other;
-            if (!researcher || !isName(researcher))
-              throw usageError(`admin ${key}: PROJECT RESEARCHER required`);
-            if (verb === "add" && !(await registry.researcher(researcher))) {
-              throw new CliError(
-                `no researcher ${researcher}; add their key first ('admin researcher add')`,
-                ExitCode.failed,
-              );
-            }
-            const project = await registry.updateProject(needName(), (p) => ({
-              ...p,
-              members:
-                verb === "add"
-                  ? [...new Set([...p.members, researcher])]
-                  : p.members.filter((m) => m !== researcher),
-            }));
-            print(io, values.json, project, () => projectLines(project));
-            return ExitCode.ok;
-          }
-          case "researcher add": {
-            const publicKey = values["public-key"];
-            if (!publicKey || !isPublicKey(publicKey) || !publicKey.startsWith("U")) {
-              throw usageError(
-                "admin researcher add: --public-key must be the researcher's nkey user public key (U…)",
-              );
-            }
-            const researcher = { name: needName(), publicKey };
-            await registry.putResearcher(researcher);
-            print(io, values.json, researcher, () => [`researcher ${researcher.name} ${publicKey}`]);
-            return ExitCode.ok;
-          }
-          case "researcher revoke": {
-            const existing = await registry.researcher(needName());
-            if (!existing) throw new CliError(`no researcher ${name}`, ExitCode.failed);
-            const revoked = { ...existing, revoked: Date.now() };
-            await registry.putResearcher(revoked);
-            print(io, values.json, revoked, () => [`researcher ${revoked.name} revoked`]);
-            return ExitCode.ok;
-          }
-          case "researcher list": {
-            const researchers = await registry.researchers();
-            print(io, values.json, researchers, () =>
-              researchers.map((r) => `${r.name.padEnd(24)} ${r.publicKey}${r.revoked ? "  (revoked)" : ""}`),
-            );
-            return ExitCode.ok;
-          }
-          default:
-            throw usageError(`admin: unknown command ${JSON.stringify(key.trim())}\nusage: ${USAGE}`);
-        }
-      } catch (e) {
-        if (e instanceof RegistryError || e instanceof FieldError)
-          throw new CliError(e.message, ExitCode.badInput, { cause: e });
-        throw e;
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options });
+    const [command, ...rest] = positionals;
+    try {
+      switch (command) {
+        case "init":
+          return await init(values, io);
+        case "add-tre":
+        case "add-researcher":
+        case "revoke":
+        case "push":
+        case "list":
+          return await operatorCommand(command, rest, values, io);
+        case "project":
+          return await projectCommand(rest, values, io);
+        default:
+          throw usageError(`admin: unknown command ${JSON.stringify(command ?? "")}\nusage: ${USAGE}`);
       }
-    });
+    } catch (e) {
+      if (e instanceof RegistryError || e instanceof FieldError)
+        throw new CliError(e.message, ExitCode.badInput, { cause: e });
+      throw e;
+    }
   },
 };
+
+async function init(values: Values, io: Io): Promise<number> {
+  if (!values.dir) throw usageError("admin init: --dir DIR is required (the admin folder it creates)");
+  const store = new AdminStore(values.dir);
+  const ports = {
+    ...(values["client-port"] ? { client: port("--client-port", values["client-port"]) } : {}),
+    ...(values["leaf-port"] ? { leaf: port("--leaf-port", values["leaf-port"]) } : {}),
+    ...(values["monitor-port"] ? { monitor: port("--monitor-port", values["monitor-port"]) } : {}),
+  } as { client?: number; leaf?: number; monitor?: number };
+  const result = await initFederation(store, {
+    ...(values.host ? { host: values.host } : {}),
+    ...(values.operator ? { operatorName: values.operator } : {}),
+    ports,
+  });
+  print(io, values.json, { dir: store.dir, hubConfig: result.hubConfig, state: result.state }, () => [
+    `federation ${result.state.operator.name} in ${store.dir}`,
+    `operator   ${result.state.operator.publicKey}`,
+    `hub key    ${result.state.hub.signingKey} (every leaf pins it)`,
+    `next:      tremesh hub start --config ${result.hubConfig}`,
+    `then:      tremesh admin add-tre NAME --signing-key U… --dir ${store.dir}`,
+  ]);
+  return ExitCode.ok;
+}
+
+async function operatorCommand(command: string, rest: string[], values: Values, io: Io): Promise<number> {
+  if (
+    values.profile &&
+    (command === "add-researcher" || (command === "revoke" && rest[0] === "researcher"))
+  ) {
+    return configModeResearcher(command, rest, values, io);
+  }
+  const store = AdminStore.locate(values.dir);
+  switch (command) {
+    case "add-tre": {
+      const [name] = rest;
+      if (!name) throw usageError("admin add-tre: NAME is required");
+      const storageMb = values["storage-mb"] === undefined ? undefined : Number(values["storage-mb"]);
+      if (storageMb !== undefined && (!Number.isInteger(storageMb) || storageMb < 1))
+        throw usageError("admin add-tre: --storage-mb must be a whole number of MiB ≥ 1");
+      const r = await addTre(store, name, {
+        signingKey: values["signing-key"],
+        ...(storageMb === undefined ? {} : { storageBytes: storageMb * 1024 * 1024 }),
+      });
+      print(io, values.json, r, () => [
+        `TRE ${r.tre} added: account ${r.account}`,
+        `bundle for its operator: ${r.bundle.dir} (leaf.yaml to complete, hub-link.creds — a secret)`,
+      ]);
+      return ExitCode.ok;
+    }
+    case "add-researcher": {
+      const [name] = rest;
+      if (!name) throw usageError("admin add-researcher: NAME is required");
+      const r = await addResearcher(store, name, { signingKey: values["signing-key"] });
+      print(io, values.json, r, () => [
+        `researcher ${r.name} added`,
+        `bundle for them: ${r.bundle.dir} (profile.yaml, ${r.name}.creds — a secret)`,
+      ]);
+      return ExitCode.ok;
+    }
+    case "revoke": {
+      const [kind, name] = rest;
+      if ((kind !== "researcher" && kind !== "tre") || !name)
+        throw usageError("admin revoke: researcher NAME | tre NAME");
+      if (kind === "researcher") {
+        await revokeResearcher(store, name);
+        print(io, values.json, { revoked: { researcher: name } }, () => [
+          `researcher ${name} revoked: connections closed, submissions refused`,
+        ]);
+      } else {
+        const { projects } = await revokeTre(store, name);
+        print(io, values.json, { revoked: { tre: name }, projects }, () => [
+          `TRE ${name} revoked: leaf link closed${projects.length ? `; removed from ${projects.join(", ")}` : ""}`,
+        ]);
+      }
+      return ExitCode.ok;
+    }
+    case "push": {
+      const pushed = await pushAll(store);
+      print(io, values.json, { pushed }, () => pushed.map((f) => `pushed ${f}`));
+      return ExitCode.ok;
+    }
+    default: {
+      const state = await store.load();
+      print(io, values.json, state, () => stateLines(state));
+      return ExitCode.ok;
+    }
+  }
+}
+
+/** Config mode: the researcher's signing key in the registry (the connection user lives in hub.yaml). */
+async function configModeResearcher(
+  command: string,
+  rest: string[],
+  values: Values,
+  io: Io,
+): Promise<number> {
+  const name = command === "revoke" ? rest[1] : rest[0];
+  if (!name || !isName(name)) throw usageError(`admin ${command}: a researcher NAME is required`);
+  return withHub(values.profile, async (nc) => {
+    const registry = await Registry.open(jetstream(nc));
+    if (command === "add-researcher") {
+      const publicKey = values["signing-key"];
+      if (!publicKey || !/^U[A-Z2-7]{55}$/.test(publicKey))
+        throw usageError("admin add-researcher: --signing-key must be the researcher's public key (U…)");
+      await registry.putResearcher({ name, publicKey });
+      print(io, values.json, { name, publicKey }, () => [`researcher ${name} ${publicKey}`]);
+      return ExitCode.ok;
+    }
+    const existing = await registry.researcher(name);
+    if (!existing) throw new CliError(`no researcher ${name}`, ExitCode.failed);
+    await registry.putResearcher({ ...existing, revoked: Date.now() });
+    print(io, values.json, { revoked: { researcher: name } }, () => [`researcher ${name} revoked`]);
+    return ExitCode.ok;
+  });
+}
+
+/** Registry edits: over `--profile` (config mode) or the admin folder's own profile. */
+async function projectCommand(rest: string[], values: Values, io: Io): Promise<number> {
+  const [verb, name, other] = rest;
+  const store = values.profile ? undefined : AdminStore.locate(values.dir);
+  const profile = values.profile ?? store?.path("admin.profile.yaml");
+  // With the admin folder, TREs are checked against what it onboarded; config mode's TREs are in hub.yaml.
+  const state = store ? await store.load() : undefined;
+  const checkTres = (tres: readonly string[]) => {
+    const unknown = state
+      ? tres.find((t) => !state.tres[t] || state.tres[t].revokedAt !== undefined)
+      : undefined;
+    if (unknown !== undefined)
+      throw new CliError(`no TRE ${unknown} in this federation (or it is revoked)`, ExitCode.failed);
+  };
+  const needName = () => {
+    if (!name || !isName(name))
+      throw usageError(
+        `admin project ${verb ?? ""}: a project name is required (lower case, digits, _ and -)`,
+      );
+    return name;
+  };
+  return withHub(profile, async (nc) => {
+    const registry = await Registry.open(jetstream(nc));
+    const checkMembers = async (members: readonly string[]) => {
+      for (const m of members) {
+        const r = await registry.researcher(m);
+        if (!r || r.revoked !== undefined)
+          throw new CliError(`no researcher ${m}; add them first ('admin add-researcher')`, ExitCode.failed);
+      }
+    };
+    const show = (p: Project) => {
+      print(io, values.json, p, () => projectLines(p));
+      return ExitCode.ok;
+    };
+    switch (verb) {
+      case "create": {
+        const tres = list("--tres", values.tres, isTreName, "a TRE name") ?? [];
+        const members = list("--members", values.members, isName, "a researcher name") ?? [];
+        const until = date("--until", values.until);
+        if (until === undefined) throw usageError("admin project create: --until DATE is required");
+        checkTres(tres);
+        await checkMembers(members);
+        const project: Project = {
+          name: needName(),
+          startsAt: date("--from", values.from) ?? Date.now(),
+          endsAt: until,
+          tres,
+          members,
+          ...(values.title ? { title: values.title } : {}),
+        };
+        if (await registry.project(project.name))
+          throw new CliError(`project ${project.name} exists; use 'admin project set'`, ExitCode.failed);
+        await registry.putProject(project);
+        return show(project);
+      }
+      case "set": {
+        const tres = list("--tres", values.tres, isTreName, "a TRE name");
+        const members = list("--members", values.members, isName, "a researcher name");
+        if (tres) checkTres(tres);
+        if (members) await checkMembers(members);
+        return show(
+          await registry.updateProject(needName(), (p) => ({
+            ...p,
+            ...(tres ? { tres } : {}),
+            ...(members ? { members } : {}),
+            ...(values.from ? { startsAt: date("--from", values.from)! } : {}),
+            ...(values.until ? { endsAt: date("--until", values.until)! } : {}),
+            ...(values.title ? { title: values.title } : {}),
+          })),
+        );
+      }
+      case "add-member":
+      case "remove-member":
+      case "add-tre":
+      case "remove-tre": {
+        const project = needName();
+        const isMember = verb.endsWith("member");
+        if (!other || !(isMember ? isName(other) : isTreName(other)))
+          throw usageError(`admin project ${verb}: PROJECT ${isMember ? "RESEARCHER" : "TRE"} required`);
+        if (verb === "add-member") await checkMembers([other]);
+        if (verb === "add-tre") checkTres([other]);
+        const field = isMember ? "members" : "tres";
+        const adding = verb.startsWith("add");
+        return show(
+          await registry.updateProject(project, (p) => ({
+            ...p,
+            [field]: adding ? [...new Set([...p[field], other])] : p[field].filter((x) => x !== other),
+          })),
+        );
+      }
+      case "show": {
+        const project = await registry.project(needName());
+        if (!project) throw new CliError(`no project ${name}`, ExitCode.failed);
+        return show(project);
+      }
+      case "list": {
+        const projects = await allProjects(registry);
+        print(io, values.json, projects, () =>
+          projects.map((p) => `${p.name.padEnd(24)} tres ${p.tres.join(",")}  members ${p.members.length}`),
+        );
+        return ExitCode.ok;
+      }
+      default:
+        throw usageError(`admin project: unknown verb ${JSON.stringify(verb ?? "")}\nusage: ${USAGE}`);
+    }
+  });
+}

@@ -22,7 +22,8 @@ import {
   writePatientsDuckDb,
   writePatientsParquet,
 } from "../executors/index.js";
-import { type FederationFiles, writeFederation } from "./federation-files.js";
+import type { FederationFiles } from "./federation-files.js";
+import { buildOperatorFederation } from "./federation-operator.js";
 
 /** The demo's TREs: name, population profile, seed and storage engine. */
 export const DEMO_TRES = [
@@ -73,10 +74,14 @@ export function packageRoot(): string {
   return dir;
 }
 
-/** Writes every config, secret and data file of the demo federation into `dir`. */
+/**
+ * Writes the demo's data files, then builds its federation in operator mode as its admin and TRE operators would
+ * (`buildOperatorFederation`): `startHub` starts the hub once `tremesh admin init` has made its config.
+ */
 export async function writeDemoFederation(
   dir: string,
-  containers?: DemoContainers,
+  containers: DemoContainers | undefined,
+  startHub: (hubConfig: string, adminProfile: string) => Promise<void>,
 ): Promise<Omit<DemoFederation, "pids">> {
   const data: DemoDataFile[] = [];
   for (const t of DEMO_TRES) {
@@ -98,46 +103,45 @@ export async function writeDemoFederation(
       generator: { profile: t.profile, seed: t.seed },
     });
   }
-  const files = await writeFederation(dir, {
-    tres: DEMO_TRES.map((t) => t.tre),
-    researchers: [DEMO_RESEARCHER],
-    reviewers: [DEMO_REVIEWER],
-    heartbeatIntervalMs: 1_000,
-    offlineAfterMs: 5_000,
-    leafExtra: (tre) => {
-      const t = DEMO_TRES.find((x) => x.tre === tre)!;
-      const dataset = {
-        name: "patients",
-        columns: { ...SYNTHETIC_PATIENT_COLUMNS },
-        identifiers: [...SYNTHETIC_PATIENT_IDENTIFIERS],
-        ...(t.engine === "duckdb"
-          ? { engine: "duckdb", path: `./${t.file}`, table: "patients" }
-          : { engine: t.engine, path: `./${t.file}` }),
-      };
-      const analyses = ["count", "summary", "histogram", "crosstab", "regression"];
-      return {
-        datasets: [dataset],
-        projects: [
-          {
-            name: DEMO_PROJECT,
-            researchers: [DEMO_RESEARCHER],
-            analyses: containers ? [...analyses, "container"] : analyses,
-            datasets: ["patients"],
-            ...(containers ? { images: [containers.image] } : {}),
-          },
-        ],
-        ...(containers ? { containers: { socket: containers.socketPath } } : {}),
-        // The demo shows the whole path without a person at each TRE: outputs that pass every check leave at once.
-        review: { autoRelease: true },
-      };
+  const files = await buildOperatorFederation(
+    dir,
+    {
+      tres: DEMO_TRES.map((t) => t.tre),
+      researchers: [DEMO_RESEARCHER],
+      reviewers: [DEMO_REVIEWER],
+      heartbeatIntervalMs: 1_000,
+      offlineAfterMs: 5_000,
+      leafExtra: (tre) => {
+        const t = DEMO_TRES.find((x) => x.tre === tre)!;
+        const dataset = {
+          name: "patients",
+          columns: { ...SYNTHETIC_PATIENT_COLUMNS },
+          identifiers: [...SYNTHETIC_PATIENT_IDENTIFIERS],
+          ...(t.engine === "duckdb"
+            ? { engine: "duckdb", path: `./${t.file}`, table: "patients" }
+            : { engine: t.engine, path: `./${t.file}` }),
+        };
+        const analyses = ["count", "summary", "histogram", "crosstab", "regression"];
+        return {
+          datasets: [dataset],
+          projects: [
+            {
+              name: DEMO_PROJECT,
+              researchers: [DEMO_RESEARCHER],
+              analyses: containers ? [...analyses, "container"] : analyses,
+              datasets: ["patients"],
+              ...(containers ? { images: [containers.image] } : {}),
+            },
+          ],
+          ...(containers ? { containers: { socket: containers.socketPath } } : {}),
+          // The demo shows the whole path without a person at each TRE: outputs that pass every check leave at once.
+          review: { autoRelease: true },
+        };
+      },
     },
-  });
+    startHub,
+  );
   return { dir, files, data, ...(containers ? { containers } : {}) };
-}
-
-export interface DemoProcesses {
-  /** Rejects, naming the process and the end of its log, if one ends before `stopProcesses`. */
-  died: Promise<never>;
 }
 
 /** Writes `fed.pids` to the demo's folder, where `tremesh demo stop DIR` finds them. */
@@ -145,13 +149,19 @@ export async function recordDemoPids(fed: Pick<DemoFederation, "dir" | "pids">):
   await writeFile(join(fed.dir, PIDS_FILE), JSON.stringify(fed.pids));
 }
 
+export interface DemoProcesses {
+  /** Rejects, naming the process and the end of its log, if one ends before `stopProcesses`. */
+  died: Promise<never>;
+  /** Starts `tremesh ARGS…` as its own process group, logging to `dir/logs/NAME.log`, and records its PID. */
+  start(name: string, args: string[]): Promise<void>;
+}
+
 /**
- * Starts the hub and every leaf as their own processes (logs in `dir/logs`), adding each PID to `fed.pids`
- * and `pids.json` as it starts, so a failure half-way still leaves everything started stoppable.
+ * The demo's party processes: each started as its own process group (logs in `dir/logs`), its PID added to
+ * `fed.pids` and `pids.json` as it starts, so a failure half-way still leaves everything started stoppable.
  */
-export async function startDemoProcesses(fed: DemoFederation): Promise<DemoProcesses> {
+export function demoProcesses(fed: Pick<DemoFederation, "dir" | "pids">): DemoProcesses {
   const logs = join(fed.dir, "logs");
-  await mkdir(logs, { recursive: true });
   const bin = join(packageRoot(), "bin", "tremesh.mjs");
   let reportDeath: (e: Error) => void = () => {};
   const died = new Promise<never>((_, reject) => {
@@ -159,6 +169,7 @@ export async function startDemoProcesses(fed: DemoFederation): Promise<DemoProce
   });
   died.catch(() => undefined); // observed by whoever awaits it; never an unhandled rejection
   const start = async (name: string, args: string[]) => {
+    await mkdir(logs, { recursive: true });
     const logFile = join(logs, `${name}.log`);
     const log = await open(logFile, "a");
     const child = spawn(process.execPath, [bin, ...args], {
@@ -183,10 +194,13 @@ export async function startDemoProcesses(fed: DemoFederation): Promise<DemoProce
     fed.pids.push(child.pid);
     await recordDemoPids(fed);
   };
-  await start("hub", ["hub", "start", "--config", fed.files.hubConfig]);
+  return { died, start };
+}
+
+/** Starts every TRE's leaf (the hub runs already: the admin needed it to onboard them). */
+export async function startDemoLeaves(fed: DemoFederation, processes: DemoProcesses): Promise<void> {
   for (const t of DEMO_TRES)
-    await start(`leaf-${t.tre}`, ["leaf", "start", "--config", fed.files.leafConfigs[t.tre]!]);
-  return { died };
+    await processes.start(`leaf-${t.tre}`, ["leaf", "start", "--config", fed.files.leafConfigs[t.tre]!]);
 }
 
 /** Processes being stopped on purpose: their exit is not a death to report. */

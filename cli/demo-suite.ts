@@ -87,6 +87,11 @@ async function connectWhenUp(profile: Profile, timeoutMs: number): Promise<NatsC
   );
 }
 
+/** Waits until the profile's server accepts it (a party process just started). */
+export async function waitForProfile(file: string, timeoutMs: number): Promise<void> {
+  await (await connectWhenUp(await loadProfile(file), timeoutMs)).close();
+}
+
 /** Runs the suite; `say` gets progress lines for people. */
 export async function runDemoSuite(
   fed: DemoFederation,
@@ -98,11 +103,11 @@ export async function runDemoSuite(
   const adminProfile = profiles.admin!;
   (await connectWhenUp(await loadProfile(adminProfile), 30_000)).close();
 
+  // The researcher was onboarded with the TREs (`admin add-researcher`); the project is the admin's last step.
   const setup = [
-    ["researcher", "add", DEMO_RESEARCHER, "--public-key", fed.files.researcherKeys[DEMO_RESEARCHER]!],
     [
       "project",
-      "add",
+      "create",
       DEMO_PROJECT,
       "--tres",
       Object.keys(fed.files.leafConfigs).join(","),

@@ -17,12 +17,13 @@ import { type DemoContainerStart, startDemoContainerEngine } from "./demo-contai
 import {
   DEMO_TRES,
   type DemoFederation,
-  startDemoProcesses,
+  demoProcesses,
+  startDemoLeaves,
   stopDemo,
   stopDemoIn,
   writeDemoFederation,
 } from "./demo-federation.js";
-import { type DemoAnalysisResult, runDemoSuite } from "./demo-suite.js";
+import { type DemoAnalysisResult, runDemoSuite, waitForProfile } from "./demo-suite.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { aggregateJson, releasedFilesTable } from "./results-command.js";
 
@@ -82,9 +83,17 @@ export const demo: Command = {
       const engine = await startDemoContainerEngine({ dir, pids });
       // On stderr with --json: stdout stays the JSON document.
       if (!engine.ok) (values.json ? io.err : say)(`skipping the container analysis: ${engine.reason}`);
-      const written = await writeDemoFederation(dir, engine.ok ? engine.containers : undefined);
+      const processes = demoProcesses({ dir, pids });
+      const written = await writeDemoFederation(
+        dir,
+        engine.ok ? engine.containers : undefined,
+        async (hubConfig, adminProfile) => {
+          await processes.start("hub", ["hub", "start", "--config", hubConfig]);
+          await Promise.race([waitForProfile(adminProfile, 30_000), processes.died]);
+        },
+      );
       const fed: DemoFederation = { ...written, pids };
-      const processes = await startDemoProcesses(fed);
+      await startDemoLeaves(fed, processes);
       say(`files in ${dir}`);
       const results = await Promise.race([runDemoSuite(fed, say), processes.died]);
       if (values.json)

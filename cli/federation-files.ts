@@ -10,6 +10,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { randomPassword } from "../common/index.js";
+import { treAccountName } from "../hub/index.js";
 import { generateKeyPair } from "../protocol/index.js";
 
 export interface FederationPlan {
@@ -41,6 +42,71 @@ export interface FederationFiles {
   /** Client URL of each TRE's leaf (fixed ports, so reviewers' profiles can name them). */
   leafClientUrls: Record<string, string>;
   researcherKeys: Record<string, string>;
+  /** Each TRE's account as the hub names it (in `/leafz`): `TRE_<name>` in config mode, its public key in operator mode. */
+  treAccounts: Record<string, string>;
+  /** Operator mode: the federation admin's folder (`tremesh admin … --dir`). */
+  adminDir?: string;
+}
+
+/** Writes a secret into `dir/secrets/NAME` (0600) and returns its path relative to `dir`. */
+export async function writeSecretIn(dir: string, name: string, value: string): Promise<string> {
+  const secrets = join(dir, "secrets");
+  await mkdir(secrets, { recursive: true, mode: 0o700 });
+  await writeFile(join(secrets, name), `${value}\n`, { mode: 0o600 });
+  return `./secrets/${name}`;
+}
+
+/** Writes `dir/NAME` as YAML, owner-only, and returns its path. */
+export async function writeYamlIn(dir: string, name: string, value: unknown): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, stringify(value), { mode: 0o600 });
+  return path;
+}
+
+/**
+ * A TRE operator's side of the plan: the TRE's reviewers (each a signing key, a leaf login and a profile, added
+ * to `profiles`) and `leaf-<tre>.yaml` around the given hub link, with the plan's extra content merged in.
+ */
+export async function writeLeafConfig(
+  dir: string,
+  plan: FederationPlan,
+  leaf: {
+    tre: { name: string; seed: string };
+    clientPort: number;
+    hub: Record<string, unknown>;
+    researchers: { name: string; publicKey: string }[];
+    profiles: Record<string, string>;
+  },
+): Promise<string> {
+  const tre = leaf.tre.name;
+  const reviewers = [];
+  for (const name of plan.reviewers ?? ["rita"]) {
+    const key = generateKeyPair("user");
+    const passwordFile = await writeSecretIn(dir, `reviewer-${tre}-${name}.password`, randomPassword());
+    reviewers.push({ name, publicKey: key.publicKey, passwordFile });
+    leaf.profiles[`reviewer-${tre}-${name}`] = await writeYamlIn(
+      dir,
+      `reviewer-${tre}-${name}.profile.yaml`,
+      {
+        leaf: `nats://127.0.0.1:${leaf.clientPort}`,
+        tre,
+        user: name,
+        passwordFile,
+        signingKeyFile: await writeSecretIn(dir, `reviewer-${tre}-${name}.seed`, key.seed),
+      },
+    );
+  }
+  return writeYamlIn(dir, `leaf-${tre}.yaml`, {
+    tre,
+    ports: { client: leaf.clientPort },
+    dataDir: `./leaf-${tre}-data`,
+    signingKeyFile: await writeSecretIn(dir, `tre-${tre}.seed`, leaf.tre.seed),
+    hub: leaf.hub,
+    ...(plan.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: plan.heartbeatIntervalMs }),
+    researchers: leaf.researchers,
+    reviewers,
+    ...(plan.leafExtra?.(tre, { researchers: leaf.researchers }) ?? {}),
+  });
 }
 
 /** Free loopback ports, found by binding port 0; the small race with other programs is acceptable here. */
@@ -66,17 +132,8 @@ export async function freePorts(count: number): Promise<number[]> {
 }
 
 export async function writeFederation(dir: string, plan: FederationPlan): Promise<FederationFiles> {
-  const secrets = join(dir, "secrets");
-  await mkdir(secrets, { recursive: true, mode: 0o700 });
-  const secret = async (name: string, value: string) => {
-    await writeFile(join(secrets, name), `${value}\n`, { mode: 0o600 });
-    return `./secrets/${name}`;
-  };
-  const yaml = async (name: string, value: unknown) => {
-    const path = join(dir, name);
-    await writeFile(path, stringify(value), { mode: 0o600 });
-    return path;
-  };
+  const secret = (name: string, value: string) => writeSecretIn(dir, name, value);
+  const yaml = (name: string, value: unknown) => writeYamlIn(dir, name, value);
   const [client, leaf, monitor, ...leafPorts] = (await freePorts(3 + plan.tres.length)) as number[] as [
     number,
     number,
@@ -118,37 +175,19 @@ export async function writeFederation(dir: string, plan: FederationPlan): Promis
   const publicResearchers = researchers.map((r) => ({ name: r.name, publicKey: r.publicKey }));
   for (const [i, t] of tres.entries()) {
     const passwordFile = await secret(`leaf-${t.name}.password`, randomPassword());
-    const leafClient = leafPorts[i] ?? -1;
-    leafClientUrls[t.name] = `nats://127.0.0.1:${leafClient}`;
-    const reviewers = [];
-    for (const name of plan.reviewers ?? ["rita"]) {
-      const key = generateKeyPair("user");
-      const reviewerPassword = await secret(`reviewer-${t.name}-${name}.password`, randomPassword());
-      reviewers.push({ name, publicKey: key.publicKey, passwordFile: reviewerPassword });
-      profiles[`reviewer-${t.name}-${name}`] = await yaml(`reviewer-${t.name}-${name}.profile.yaml`, {
-        leaf: leafClientUrls[t.name],
-        tre: t.name,
-        user: name,
-        passwordFile: reviewerPassword,
-        signingKeyFile: await secret(`reviewer-${t.name}-${name}.seed`, key.seed),
-      });
-    }
+    leafClientUrls[t.name] = `nats://127.0.0.1:${leafPorts[i] ?? -1}`;
     treEntries.push({ name: t.name, publicKey: t.publicKey, leaf: { user: `leaf-${t.name}`, passwordFile } });
-    leafConfigs[t.name] = await yaml(`leaf-${t.name}.yaml`, {
-      tre: t.name,
-      ports: { client: leafClient },
-      dataDir: `./leaf-${t.name}-data`,
-      signingKeyFile: await secret(`tre-${t.name}.seed`, t.seed),
+    leafConfigs[t.name] = await writeLeafConfig(dir, plan, {
+      tre: t,
+      clientPort: leafPorts[i] ?? -1,
       hub: {
         urls: [`nats-leaf://127.0.0.1:${leaf}`],
         user: `leaf-${t.name}`,
         passwordFile,
         publicKey: hubKey.publicKey,
       },
-      ...(plan.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: plan.heartbeatIntervalMs }),
       researchers: publicResearchers,
-      reviewers,
-      ...(plan.leafExtra?.(t.name, { researchers: publicResearchers }) ?? {}),
+      profiles,
     });
   }
 
@@ -174,5 +213,6 @@ export async function writeFederation(dir: string, plan: FederationPlan): Promis
     profiles,
     leafClientUrls,
     researcherKeys: Object.fromEntries(researchers.map((r) => [r.name, r.publicKey])),
+    treAccounts: Object.fromEntries(tres.map((t) => [t.name, treAccountName(t.name)])),
   };
 }

@@ -34,7 +34,9 @@ export const hub: Command = {
 function logHubEvent(log: Logger, e: HubNodeEvent): void {
   const event = e.event;
   if (event.type === "error") {
-    log.error({ service: e.service, ...errorFields(event.error) }, "service error");
+    // A TRE's problem (operator mode: its registry entry or operations creds) names the TRE.
+    const tre = "tre" in event && event.tre !== undefined ? { tre: event.tre } : {};
+    log.error({ service: e.service, ...tre, ...errorFields(event.error) }, "service error");
     return;
   }
   if (event.type === "refused") {

@@ -3,17 +3,24 @@ import { ConfigFileError } from "../common/index.js";
 import { loadLeafConfig, startLeafNode } from "../leaf/index.js";
 import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
+import { keygen } from "./keygen.js";
 import { errorFields, processLogger } from "./logger.js";
 import { runUntilSignal } from "./run-until-signal.js";
 
 export const leaf: Command = {
   name: "leaf",
   summary: "run a TRE's leaf: nats-server dialling out to the hub, and the TRE agent",
-  usage: "tremesh leaf start --config leaf.yaml",
-  examples: ["tremesh leaf start --config /etc/tremesh/leaf.yaml"],
-  async run(argv) {
+  usage: "tremesh leaf start --config leaf.yaml | leaf keygen --out FILE [--json]",
+  examples: [
+    "tremesh leaf keygen --out secrets/tre-north.seed   # the TRE's signing key; give the admin the printed public key",
+    "tremesh leaf start --config /etc/tremesh/leaf.yaml",
+  ],
+  async run(argv, io) {
     const [verb, ...rest] = argv;
-    if (verb !== "start") throw usageError(`leaf: expected 'start', got ${JSON.stringify(verb ?? "")}`);
+    // The TRE's signing key is made here, inside the TRE: only its public key ever goes to the admin.
+    if (verb === "keygen") return keygen.run([...rest, "--kind", "user"], io);
+    if (verb !== "start")
+      throw usageError(`leaf: expected 'start' or 'keygen', got ${JSON.stringify(verb ?? "")}`);
     const { values } = parseArgs({ args: rest, options: { config: { type: "string" } }, strict: true });
     if (!values.config) throw usageError("leaf start: --config FILE is required");
     const config = await loadLeafConfig(values.config).catch((e: unknown) => {

@@ -4,16 +4,35 @@
  * the files holding its password and (for researchers and reviewers) signing seed. Given with
  * `--profile FILE` or the `TREMESH_PROFILE` environment variable.
  *
+ * On a server in operator mode the login is a NATS creds file (`credsFile`, the user's JWT and seed) instead of
+ * `user` + `passwordFile`; `user` may then be left out and defaults to the JWT's name.
+ *
  * @example
  * # alice.profile.yaml
  * hub: nats://hub.example.org:4222
  * user: alice
  * passwordFile: ./secrets/alice.password
  * signingKeyFile: ./secrets/alice.seed
+ *
+ * # alice.profile.yaml, hub in operator mode
+ * hub: nats://hub.example.org:4222
+ * credsFile: ./secrets/alice.creds
+ * signingKeyFile: ./secrets/alice.seed
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import {
+  AuthorizationError,
+  connect,
+  credsAuthenticator,
+  type NatsConnection,
+  UserAuthenticationExpiredError,
+} from "@nats-io/transport-node";
 import {
   ConfigFileError,
+  type CredsFile,
+  configPath,
+  credsAllowConnectionType,
+  type LoadedYaml,
+  readCredsFile,
   readSecretFile,
   readSigningKeyFile,
   readYamlConfig,
@@ -21,6 +40,7 @@ import {
   validateConfig,
 } from "../common/index.js";
 import {
+  type Infer,
   obj,
   optional,
   PROJECT_NAME,
@@ -39,8 +59,12 @@ const profileSchema = obj({
   leaf: optional(str({ min: 1, max: 2048 })),
   /** With `leaf`: the TRE's name, which the reviewer's signed requests name. */
   tre: optional(str({ min: 1, max: 32, pattern: TRE_NAME, what: "a TRE name" })),
-  user: str({ min: 1, max: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, what: "a user name" }),
-  passwordFile: str({ min: 1, max: 4096 }),
+  /** The login's user name. Required with `passwordFile`; with `credsFile`, defaults to the JWT's name. */
+  user: optional(str({ min: 1, max: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, what: "a user name" })),
+  /** The password of `user` (a server in config mode). */
+  passwordFile: optional(str({ min: 1, max: 4096 })),
+  /** Instead of `passwordFile`, on a server in operator mode: the user's NATS creds file (JWT and seed). */
+  credsFile: optional(str({ min: 1, max: 4096 })),
   signingKeyFile: optional(str({ min: 1, max: 4096 })),
   /**
    * A researcher's pinned TRE signing keys (TRE name → public key), from each TRE's operator. Releases are
@@ -61,10 +85,14 @@ export interface Profile {
   tre?: string;
   /** Pinned TRE signing keys, by TRE. */
   treKeys: Record<string, string>;
+  /** The login's name; a researcher's or reviewer's also names their reply inbox. */
   user: string;
-  password: string;
+  auth: ProfileAuth;
   key?: SigningKey;
 }
+
+/** How a profile logs in: a password (server in config mode) or a checked creds file (operator mode). */
+export type ProfileAuth = { type: "password"; password: string } | { type: "creds"; creds: CredsFile };
 
 export const PROFILE_ENV = "TREMESH_PROFILE";
 
@@ -82,23 +110,72 @@ export async function loadProfile(file: string | undefined): Promise<Profile> {
       );
     if (p.leaf !== undefined && p.tre === undefined)
       throw new ConfigFileError(path, "tre", "is required with `leaf`: the TRE this leaf belongs to");
+    const url = p.hub ?? p.leaf ?? "";
+    const { user, auth } = await profileLogin(loaded, p, url);
     const key = p.signingKeyFile
       ? await readSigningKeyFile(loaded, "signingKeyFile", p.signingKeyFile)
       : undefined;
     return {
       file: path,
       server: p.hub === undefined ? "leaf" : "hub",
-      url: p.hub ?? p.leaf ?? "",
+      url,
       ...(p.tre ? { tre: p.tre } : {}),
       treKeys: p.treKeys ?? {},
-      user: p.user,
-      password: await readSecretFile(loaded, "passwordFile", p.passwordFile),
+      user,
+      auth,
       ...(key ? { key } : {}),
     };
   } catch (cause) {
     if (cause instanceof ConfigFileError) throw new CliError(cause.message, ExitCode.badInput, { cause });
     throw cause;
   }
+}
+
+/**
+ * The profile's login, in exactly one form: `user` + `passwordFile`, or `credsFile` (with an optional `user`). A
+ * creds file is checked now, including that its JWT lets the user connect as a client.
+ */
+async function profileLogin(
+  loaded: LoadedYaml,
+  p: Infer<typeof profileSchema>,
+  url: string,
+): Promise<{ user: string; auth: ProfileAuth }> {
+  const file = loaded.file;
+  if (p.credsFile !== undefined) {
+    if (p.passwordFile !== undefined) {
+      throw new ConfigFileError(
+        file,
+        "credsFile",
+        "give either `credsFile` or `user` with `passwordFile`, not both",
+      );
+    }
+    const path = configPath(loaded, p.credsFile);
+    const creds = await readCredsFile(path, { configFile: file, field: "credsFile" });
+    const type = /^wss?:/i.test(url) ? "WEBSOCKET" : "STANDARD";
+    if (!credsAllowConnectionType(creds, type)) {
+      throw new ConfigFileError(
+        file,
+        "credsFile",
+        `${path}: user ${JSON.stringify(creds.name)} may not connect as a client (its JWT allows connection types ${(creds.allowedConnectionTypes ?? []).join(", ")}; this needs ${type})`,
+      );
+    }
+    return { user: p.user ?? (creds.name || creds.userKey), auth: { type: "creds", creds } };
+  }
+  if (p.user === undefined) {
+    throw new ConfigFileError(
+      file,
+      "user",
+      p.passwordFile === undefined
+        ? "is required: give `user` with `passwordFile`, or `credsFile`"
+        : "is required with `passwordFile`",
+    );
+  }
+  if (p.passwordFile === undefined)
+    throw new ConfigFileError(file, "passwordFile", "is required with `user` (or give `credsFile`)");
+  return {
+    user: p.user,
+    auth: { type: "password", password: await readSecretFile(loaded, "passwordFile", p.passwordFile) },
+  };
 }
 
 /** The profile's signing key, or a clear error for a profile without one (an admin's). */
@@ -120,8 +197,9 @@ export async function connectProfile(profile: Profile, timeoutMs = 5_000): Promi
   try {
     return await connect({
       servers: profile.url,
-      user: profile.user,
-      pass: profile.password,
+      ...(profile.auth.type === "password"
+        ? { user: profile.user, pass: profile.auth.password }
+        : { authenticator: credsAuthenticator(profile.auth.creds.bytes) }),
       name: `tremesh-cli-${profile.user}`,
       timeout: timeoutMs,
       maxReconnectAttempts: 0,
@@ -129,7 +207,11 @@ export async function connectProfile(profile: Profile, timeoutMs = 5_000): Promi
     });
   } catch (cause) {
     const message = cause instanceof Error ? cause.message : String(cause);
-    const refused = /authoriz|authentic/i.test(message);
+    // A revoked or unknown creds user, a wrong password and an expired JWT all come back as one of these.
+    const refused =
+      cause instanceof AuthorizationError ||
+      cause instanceof UserAuthenticationExpiredError ||
+      /authoriz|authentic/i.test(message);
     throw new CliError(
       refused
         ? `the ${profile.server} at ${profile.url} refused ${profile.user}: ${message}`

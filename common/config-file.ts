@@ -87,21 +87,25 @@ export function configPath(loaded: LoadedYaml, path: string): string {
 }
 
 /**
+ * The rule for every file holding a secret (password, seed, creds), as ssh has for keys: no permission bit for
+ * group or others. Returns the problem with a file of this `mode`, or undefined when it is owner-only.
+ */
+export function exposedSecretProblem(mode: number): string | undefined {
+  if ((mode & 0o077) === 0) return undefined;
+  return `can be read by other users (mode ${(mode & 0o777).toString(8)}); chmod 600 it`;
+}
+
+/**
  * Reads a secret (a password, a key seed) from its own file: one line, surrounding white space removed.
- * Refuses a file that others can read, as ssh does for keys.
+ * Refuses a file that others can read (`exposedSecretProblem`).
  */
 export async function readSecretFile(loaded: LoadedYaml, field: string, path: string): Promise<string> {
   const full = configPath(loaded, path);
   let text: string;
   try {
     const info = await stat(full);
-    if ((info.mode & 0o077) !== 0) {
-      throw new ConfigFileError(
-        loaded.file,
-        field,
-        `${path} can be read by other users (mode ${(info.mode & 0o777).toString(8)}); chmod 600 it`,
-      );
-    }
+    const exposed = exposedSecretProblem(info.mode);
+    if (exposed !== undefined) throw new ConfigFileError(loaded.file, field, `${path} ${exposed}`);
     if (info.size > 64 * 1024)
       throw new ConfigFileError(loaded.file, field, `${path} is too large for a secret`);
     text = (await readFile(full, "utf8")).trim();

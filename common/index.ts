@@ -29,6 +29,7 @@ export { type AuditVerification, type VerifyAuditLogOptions, verifyAuditLog } fr
 export {
   ConfigFileError,
   configPath,
+  exposedSecretProblem,
   type LoadedYaml,
   readSecretFile,
   readSigningKeyFile,
@@ -37,6 +38,13 @@ export {
   validateConfig,
 } from "./config-file.js";
 export { ConfigModelError } from "./config-model-error.js";
+export {
+  type CredsFile,
+  type CredsFileCredential,
+  credsAllowConnectionType,
+  type ReadCredsFileOptions,
+  readCredsFile,
+} from "./creds-file.js";
 export {
   DEAD_LETTER_HEAD_BYTES,
   DEAD_LETTER_STREAM,

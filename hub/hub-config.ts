@@ -18,10 +18,28 @@
  *   - name: a
  *     publicKey: UB…                      # the TRE's signing key, made inside the TRE
  *     leaf: { user: leaf-a, passwordFile: ./secrets/leaf-a.password }
+ *
+ * Operator mode (NATS JWT accounts, as `tremesh admin init` writes it) replaces `admins`, `researchers` and
+ * `tres` with one section; users are creds files, and TREs join and leave through the registry:
+ *
+ * @example
+ * # hub.yaml, operator mode
+ * name: hub
+ * dataDir: ./hub-data
+ * signingKeyFile: ./secrets/hub.seed
+ * operator:
+ *   jwtFile: ../operator.jwt              # its system_account is the hub's system account
+ *   accountsDir: ../accounts              # every *.jwt preloaded into the resolver on each start
+ *   servicesCredsFile: ./secrets/services.creds   # a FED user: the hub services connect as it
+ *   treCredsDir: ./tre-creds              # <tre>.creds: the hub's operations user in each TRE's account
  */
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
 import {
   ConfigFileError,
   configPath,
+  type LoadedYaml,
+  readCredsFile,
   readSecretFile,
   readSigningKeyFile,
   readYamlConfig,
@@ -30,8 +48,11 @@ import {
   validateConfig,
 } from "../common/index.js";
 import { arr, type Infer, int, obj, optional, type SigningKey, str, TRE_NAME } from "../protocol/index.js";
+import { FED_ACCOUNT } from "./account-names.js";
+import { type AccountJwtInfo, decodeAccountJwt, decodeOperatorJwt } from "./server-config.js";
 
 const port = int({ min: -1, max: 65_535 });
+const path = str({ min: 1, max: 4096 });
 const user = obj({
   user: str({ min: 1, max: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, what: "a user name" }),
   passwordFile: str({ min: 1, max: 4096 }),
@@ -50,17 +71,39 @@ export const hubConfigSchema = obj({
   dataDir: str({ min: 1, max: 4096 }),
   /** The hub's nkey seed (`tremesh keygen`); leaves pin its public key. */
   signingKeyFile: str({ min: 1, max: 4096 }),
-  /** Federation admins: FED-account users for `tremesh admin` and `tremesh audit`. */
-  admins: arr(user, { min: 1, max: 100 }),
-  /** Researchers' connection users (see HubServerModel.researchers). */
+  /** Config mode: federation admins, FED-account users for `tremesh admin` and `tremesh audit`. At least one. */
+  admins: optional(arr(user, { min: 1, max: 100 })),
+  /** Config mode: researchers' connection users (see HubServerModel.researchers). */
   researchers: optional(arr(user, { max: 10_000 })),
-  tres: arr(
+  /** Config mode: the member TREs. At least one. */
+  tres: optional(
+    arr(
+      obj({
+        name: str({ min: 1, max: 32, pattern: TRE_NAME, what: "a TRE name" }),
+        publicKey: userPublicKey,
+        leaf: user,
+      }),
+      { min: 1, max: 1000 },
+    ),
+  ),
+  /**
+   * Operator mode: NATS JWT accounts in a full resolver instead of `admins`, `researchers` and `tres` (which must
+   * then be absent). Member TREs are the registry's `tre.<name>` entries. Paths are relative to this file.
+   */
+  operator: optional(
     obj({
-      name: str({ min: 1, max: 32, pattern: TRE_NAME, what: "a TRE name" }),
-      publicKey: userPublicKey,
-      leaf: user,
+      /** The operator JWT; its `system_account` is the hub's system account. */
+      jwtFile: path,
+      /** A folder of account JWTs (`*.jwt`), each issued by the operator; all preloaded on every start. */
+      accountsDir: path,
+      /** Creds (owner-only) of a FED-account user: the hub services connect as it. */
+      servicesCredsFile: path,
+      /**
+       * A folder of `<tre>.creds` (owner-only): the hub's operations user in each TRE's account, which creates
+       * and updates that TRE's TASKS and results streams. Read when the TRE joins; a missing one is retried.
+       */
+      treCredsDir: path,
     }),
-    { min: 1, max: 1000 },
   ),
   /** After how long without a heartbeat a TRE counts as offline, in ms. Default 30 000. */
   offlineAfterMs: optional(int({ min: 1000, max: 86_400_000 })),
@@ -75,26 +118,37 @@ export interface HubConfig {
   ports: { client: number; leaf: number; monitor: number };
   dataDir: string;
   hubKey: SigningKey;
+  /** Config mode's FED users; empty in operator mode. */
   admins: UserCredential[];
+  /** Config mode's researcher users; empty in operator mode (researchers hold creds). */
   researchers: UserCredential[];
+  /** Config mode's member TREs; empty in operator mode (TREs come from the registry). */
   tres: { name: string; publicKey: string; leaf: UserCredential }[];
+  /** Present in operator mode (JWT accounts), absent in config mode. */
+  operator?: HubOperatorConfig;
   offlineAfterMs?: number;
+}
+
+/** hub.yaml's `operator` section, read and checked. Holds a secret (`servicesCreds`). */
+export interface HubOperatorConfig {
+  /** The operator JWT's text. */
+  jwt: string;
+  /** The operator's public key (O…). */
+  operatorKey: string;
+  /** The system account's public key (A…), from the operator JWT. */
+  systemAccount: string;
+  /** Every account JWT of `accountsDir`, by account public key (the JWT's `sub`): the resolver's preload. */
+  accounts: Record<string, string>;
+  /** SECRET: the hub services' creds (a FED user), for `credsAuthenticator`. Never log it. */
+  servicesCreds: Uint8Array;
+  /** Absolute folder of `<tre>.creds`; each is read when its TRE joins. */
+  treCredsDir: string;
 }
 
 export async function loadHubConfig(file: string): Promise<HubConfig> {
   const loaded = await readYamlConfig(file);
   const c = validateConfig(loaded, hubConfigSchema);
-  const names = new Set<string>();
-  c.tres.forEach((t, i) => {
-    if (names.has(t.name)) throw new ConfigFileError(file, `tres[${i}].name`, `TRE ${t.name} appears twice`);
-    names.add(t.name);
-  });
-  const credential = async (field: string, u: { user: string; passwordFile: string }) => ({
-    user: u.user,
-    password: await readSecretFile(loaded, `${field}.passwordFile`, u.passwordFile),
-  });
-  const hubKey = await readSigningKeyFile(loaded, "signingKeyFile", c.signingKeyFile);
-  return {
+  const common = {
     file,
     name: c.name ?? "hub",
     host: c.host ?? "127.0.0.1",
@@ -104,16 +158,133 @@ export async function loadHubConfig(file: string): Promise<HubConfig> {
       monitor: c.ports?.monitor ?? 8222,
     },
     dataDir: configPath(loaded, c.dataDir),
-    hubKey,
-    admins: await Promise.all(c.admins.map((a, i) => credential(`admins[${i}]`, a))),
+    hubKey: await readSigningKeyFile(loaded, "signingKeyFile", c.signingKeyFile),
+    ...(c.offlineAfterMs === undefined ? {} : { offlineAfterMs: c.offlineAfterMs }),
+  };
+  if (c.operator !== undefined) {
+    for (const field of ["admins", "researchers", "tres"] as const) {
+      if (c[field] !== undefined) {
+        throw new ConfigFileError(
+          file,
+          field,
+          "must be absent with `operator` (in operator mode users hold creds and TREs join through the registry)",
+        );
+      }
+    }
+    return {
+      ...common,
+      admins: [],
+      researchers: [],
+      tres: [],
+      operator: await loadOperator(loaded, c.operator),
+    };
+  }
+  for (const field of ["admins", "tres"] as const) {
+    if (c[field] === undefined)
+      throw new ConfigFileError(file, field, "is required (or an `operator` section)");
+  }
+  const admins = c.admins ?? [];
+  const tres = c.tres ?? [];
+  const names = new Set<string>();
+  tres.forEach((t, i) => {
+    if (names.has(t.name)) throw new ConfigFileError(file, `tres[${i}].name`, `TRE ${t.name} appears twice`);
+    names.add(t.name);
+  });
+  const credential = async (field: string, u: { user: string; passwordFile: string }) => ({
+    user: u.user,
+    password: await readSecretFile(loaded, `${field}.passwordFile`, u.passwordFile),
+  });
+  return {
+    ...common,
+    admins: await Promise.all(admins.map((a, i) => credential(`admins[${i}]`, a))),
     researchers: await Promise.all((c.researchers ?? []).map((r, i) => credential(`researchers[${i}]`, r))),
     tres: await Promise.all(
-      c.tres.map(async (t, i) => ({
+      tres.map(async (t, i) => ({
         name: t.name,
         publicKey: t.publicKey,
         leaf: await credential(`tres[${i}].leaf`, t.leaf),
       })),
     ),
-    ...(c.offlineAfterMs === undefined ? {} : { offlineAfterMs: c.offlineAfterMs }),
   };
+}
+
+type OperatorSection = NonNullable<HubConfigFile["operator"]>;
+
+/** Reads the operator section's files; every problem is a ConfigFileError naming the field and the file. */
+async function loadOperator(loaded: LoadedYaml, section: OperatorSection): Promise<HubOperatorConfig> {
+  const fail = (field: string, problem: string, cause?: unknown): never => {
+    throw new ConfigFileError(
+      loaded.file,
+      `operator.${field}`,
+      problem,
+      cause === undefined ? undefined : { cause },
+    );
+  };
+  const jwtPath = configPath(loaded, section.jwtFile);
+  const jwt = (
+    await readFile(jwtPath, "utf8").catch((e: unknown) => fail("jwtFile", unreadable(section.jwtFile, e), e))
+  ).trim();
+  let operator: ReturnType<typeof decodeOperatorJwt>;
+  try {
+    operator = decodeOperatorJwt(jwt);
+  } catch (cause) {
+    return fail("jwtFile", `${section.jwtFile} ${(cause as Error).message}`, cause);
+  }
+  const systemAccount =
+    operator.systemAccount ?? fail("jwtFile", `${section.jwtFile} names no system account`);
+
+  const accountsDir = configPath(loaded, section.accountsDir);
+  const files = (
+    await readdir(accountsDir).catch((e: unknown) =>
+      fail("accountsDir", unreadable(section.accountsDir, e), e),
+    )
+  )
+    .filter((f) => f.endsWith(".jwt"))
+    .sort();
+  const accounts: Record<string, string> = {};
+  const infos = new Map<string, AccountJwtInfo & { file: string }>();
+  for (const f of files) {
+    const shown = join(section.accountsDir, f);
+    const text = (
+      await readFile(join(accountsDir, f), "utf8").catch((e: unknown) =>
+        fail("accountsDir", unreadable(shown, e), e),
+      )
+    ).trim();
+    let info: AccountJwtInfo;
+    try {
+      info = decodeAccountJwt(text, operator.accountIssuers);
+    } catch (cause) {
+      return fail("accountsDir", `${shown} ${(cause as Error).message}`, cause);
+    }
+    const other = infos.get(info.account);
+    if (other) fail("accountsDir", `${shown} and ${other.file} both hold account ${info.account}`);
+    infos.set(info.account, { ...info, file: shown });
+    accounts[info.account] = text;
+  }
+  if (accounts[systemAccount] === undefined)
+    fail("accountsDir", `${section.accountsDir} has no JWT of the system account ${systemAccount}`);
+
+  const creds = await readCredsFile(configPath(loaded, section.servicesCredsFile), {
+    configFile: loaded.file,
+    field: "operator.servicesCredsFile",
+  });
+  const servicesAccount = infos.get(creds.account);
+  if (servicesAccount?.name !== FED_ACCOUNT) {
+    fail(
+      "servicesCredsFile",
+      `${section.servicesCredsFile} is a user of ${servicesAccount ? `account ${servicesAccount.name}` : `account ${creds.account}, which is not in accountsDir`}, not of ${FED_ACCOUNT}`,
+    );
+  }
+  return {
+    jwt,
+    operatorKey: operator.operatorKey,
+    systemAccount,
+    accounts,
+    servicesCreds: creds.bytes,
+    treCredsDir: configPath(loaded, section.treCredsDir),
+  };
+}
+
+function unreadable(path: string, error: unknown): string {
+  return `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? error})`;
 }

@@ -8,17 +8,25 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { AuditLog, ensureAuditStream, ensureDeadLetterStream, watchStaleSources } from "../common/index.js";
-import { openEnvelope, type SigningKey, streams, TrustStore } from "../protocol/index.js";
+import {
+  AuditLog,
+  ensureAuditStream,
+  ensureDeadLetterStream,
+  ensureStream,
+  resumeStaleSources,
+  watchStaleSources,
+} from "../common/index.js";
+import { openEnvelope, type SigningKey, streams, subjects, TrustStore } from "../protocol/index.js";
 import { dispatchTask } from "./dispatcher.js";
 import { type LivenessEvent, LivenessTracker } from "./liveness-tracker.js";
 import { Registry } from "./registry.js";
 import { ResearcherApi, type ResearcherApiEvent } from "./researcher-api.js";
 import { ResearcherDirectory } from "./researcher-directory.js";
 import { RELEASE_BUCKET, StatusTracker, type StatusTrackerEvent } from "./status-tracker.js";
-import { ensureFedStreams } from "./streams.js";
+import { ensureFedStreams, fedResultsStreamConfig } from "./streams.js";
 import { type SubmissionEvent, SubmissionService } from "./submission-service.js";
 import { TaskStore } from "./task-store.js";
+import { TreDirectory, type TreMember } from "./tre-directory.js";
 
 export type HubServiceEvent =
   | { service: "submission"; event: SubmissionEvent }
@@ -33,8 +41,13 @@ export interface HubServicesOptions {
   nc: NatsConnection;
   /** The hub's signing key (its public key is pinned by every leaf). */
   hubKey: SigningKey;
-  /** Every member TRE and its signing public key (made inside the TRE). */
-  tres: readonly { name: string; publicKey: string }[];
+  /**
+   * The member TREs and their signing public keys (made inside the TRE): a live TreDirectory (operator mode:
+   * `TreDirectory.watch`), or a fixed list (config mode; the same as `TreDirectory.fixed(list)`). Status, releases
+   * and heartbeats are verified against its trust store as it is at that moment. The caller owns a directory it
+   * passes (and closes it after `stop()`).
+   */
+  tres: TreDirectory | readonly TreMember[];
   /** Liveness threshold, in ms; see `LivenessTrackerOptions.offlineAfterMs`. Default 30 000. */
   offlineAfterMs?: number;
   /**
@@ -52,6 +65,14 @@ export interface HubServices {
   readonly tasks: TaskStore;
   readonly audit: AuditLog;
   readonly liveness: LivenessTracker;
+  /** The member TREs the services work with. */
+  readonly tres: TreDirectory;
+  /**
+   * Brings the FED view `TRE_RESULTS` to source exactly the current members' results streams, and restarts its
+   * sources in error or stale: call it after the members change (and, for a new TRE, after its results stream
+   * exists, so it is sourced at once). Calls run one at a time, in order.
+   */
+  syncTres(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -68,14 +89,25 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
   const emit = opts.onEvent ?? (() => {});
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
-  const tres = opts.tres.map((t) => t.name);
-  await ensureFedStreams(jsm, { tres });
+  const directory = opts.tres instanceof TreDirectory ? opts.tres : TreDirectory.fixed(opts.tres);
+  let syncing: Promise<unknown> = ensureFedView(jsm, directory.list());
+  await syncing;
+  const syncTres = (): Promise<void> => {
+    const run = async () => {
+      await ensureFedView(jsm, directory.list());
+      // A source that failed before its results stream existed waits for nats-server's back-off otherwise.
+      await resumeStaleSources(jsm, streams.fedResults);
+    };
+    const next = syncing.then(run, run);
+    syncing = next;
+    return next;
+  };
   await ensureAuditStream(jsm, { scope: "hub" });
   await ensureDeadLetterStream(jsm, "hub");
   const registry = await Registry.open(js);
   const tasks = await TaskStore.open(js);
   const audit = new AuditLog(js, { scope: "hub" });
-  const treTrust = treTrustStore(opts.tres);
+  const treTrust = directory.trust;
   const researchers = await ResearcherDirectory.watch(registry);
   const releases = await new Kvm(js).create(RELEASE_BUCKET, { history: 1 });
 
@@ -106,7 +138,7 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
       nc,
       js,
       treTrust,
-      tres: opts.tres,
+      tres: () => directory.list(),
       ...(opts.offlineAfterMs === undefined ? {} : { offlineAfterMs: opts.offlineAfterMs }),
       onEvent: (event) => emit({ service: "liveness", event }),
     });
@@ -159,6 +191,8 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
       tasks,
       audit,
       liveness,
+      tres: directory,
+      syncTres,
       stop: async () => {
         for (const stop of stops.reverse()) await stop().catch(() => undefined);
       },
@@ -167,4 +201,18 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * The FED view for these members. With none, the view holds a placeholder subject that nothing publishes on:
+ * nats-server gives a stream with neither sources nor subjects a subject named after itself (`TRE_RESULTS`),
+ * which any FED user could then write to.
+ */
+function ensureFedView(jsm: JetStreamManager, tres: readonly TreMember[]): Promise<unknown> {
+  const names = tres.map((t) => t.name);
+  if (names.length > 0) return ensureFedStreams(jsm, { tres: names });
+  return ensureStream(jsm, {
+    ...fedResultsStreamConfig({ tres: [] }),
+    subjects: [subjects.sourceRestart(streams.fedResults)],
+  });
 }

@@ -1,8 +1,20 @@
 /** The hub: its nats-server config and (later) the submission, dispatch, state and result services. */
 export { FED_ACCOUNT, HUB_SYSTEM_ACCOUNT, RESEARCH_ACCOUNT, treAccountName } from "./account-names.js";
 export { dispatchMsgId, dispatchTask } from "./dispatcher.js";
-export { type HubConfig, type HubConfigFile, hubConfigSchema, loadHubConfig } from "./hub-config.js";
-export { type HubNode, type HubNodeEvent, type HubNodeOptions, startHubNode } from "./hub-node.js";
+export {
+  type HubConfig,
+  type HubConfigFile,
+  type HubOperatorConfig,
+  hubConfigSchema,
+  loadHubConfig,
+} from "./hub-config.js";
+export {
+  type HubNode,
+  type HubNodeEvent,
+  type HubNodeOptions,
+  type HubTreEvent,
+  startHubNode,
+} from "./hub-node.js";
 export {
   type HubServiceEvent,
   type HubServices,
@@ -16,14 +28,40 @@ export {
   LivenessTracker,
   type LivenessTrackerOptions,
 } from "./liveness-tracker.js";
-export { type Project, REGISTRY_BUCKET, Registry, RegistryError, type Researcher } from "./registry.js";
+export {
+  type FedAccountSpec,
+  fedAccountJwt,
+  leafLinkPermissions,
+  newUserCreds,
+  operatorJwt,
+  type ResearchAccountSpec,
+  researchAccountJwt,
+  researcherPermissions,
+  type Seed,
+  systemAccountJwt,
+  type TreAccountSpec,
+  treAccountJwt,
+  treOpsPermissions,
+  type UserPermissions,
+  type UserSpec,
+} from "./operator-claims.js";
+export {
+  type Project,
+  REGISTRY_BUCKET,
+  Registry,
+  RegistryError,
+  type Researcher,
+  type TreEntry,
+} from "./registry.js";
 export { ResearcherApi, type ResearcherApiEvent, type ResearcherApiOptions } from "./researcher-api.js";
 export { ResearcherDirectory } from "./researcher-directory.js";
 export {
   type AccountFlow,
+  type HubOperatorServerModel,
   type HubServerModel,
   type HubTreModel,
   hubAccountFlows,
+  hubOperatorServerConfig,
   hubServerConfig,
   researcherAccountFlows,
 } from "./server-config.js";
@@ -57,3 +95,4 @@ export {
   TaskStore,
   TaskStoreError,
 } from "./task-store.js";
+export { TreDirectory, type TreDirectoryChange, type TreMember } from "./tre-directory.js";

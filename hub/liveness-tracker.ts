@@ -24,10 +24,13 @@ export const LIVENESS_BUCKET = "TRE_LIVENESS";
 export interface LivenessTrackerOptions {
   nc: NatsConnection;
   js: JetStreamClient;
-  /** The TREs' public keys (role `tre`, bound to their TRE). */
+  /** The TREs' public keys (role `tre`, bound to their TRE). Read on every heartbeat, so it may change. */
   treTrust: TrustStore;
-  /** Every member TRE with its signing key, so one never heard from is listed as offline. */
-  tres: readonly { name: string; publicKey: string }[];
+  /**
+   * The member TREs now, with their signing keys: `list()` reports exactly these (one never heard from as
+   * offline; a TRE that left is not listed). Called on every `list()`, so TREs may join and leave.
+   */
+  tres: () => readonly { name: string; publicKey: string }[];
   /**
    * How long after its last heartbeat a TRE counts as offline, in ms. Default 30 000: three missed beats at the
    * agent's default 10 s interval, so one late beat does not flap it.
@@ -84,7 +87,7 @@ export class LivenessTracker {
     const now = (this.opts.now ?? Date.now)();
     const offlineAfter = this.opts.offlineAfterMs ?? 30_000;
     const out: TreLiveness[] = [];
-    for (const { name: tre, publicKey } of this.opts.tres) {
+    for (const { name: tre, publicKey } of this.opts.tres()) {
       const e = await this.kv.get(tre);
       const beat = e?.operation === "PUT" ? (e.json() as Beat) : undefined;
       out.push(

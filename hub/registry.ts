@@ -4,12 +4,24 @@
  * NATS tool; every value is validated when read, so a hand-edited bad entry is refused with the
  * field named rather than trusted.
  *
- * Keys: `project.<name>` and `researcher.<name>`.
+ * Keys: `project.<name>`, `researcher.<name>` and (operator mode) `tre.<name>`, the member TREs.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { userPublicKey } from "../common/index.js";
-import { arr, type Infer, int, obj, optional, PROJECT_NAME, str, TRE_NAME } from "../protocol/index.js";
+import {
+  arr,
+  type Check,
+  FieldError,
+  type Infer,
+  int,
+  isPublicKey,
+  obj,
+  optional,
+  PROJECT_NAME,
+  str,
+  TRE_NAME,
+} from "../protocol/index.js";
 
 /** Bucket name in the FED account. */
 export const REGISTRY_BUCKET = "REGISTRY";
@@ -30,8 +42,29 @@ const researcherSchema = obj({
   revoked: optional(int({ min: 0, max: Number.MAX_SAFE_INTEGER })),
 });
 
+/** An nkey account public key (A…). */
+const accountPublicKey: Check<string> = (v, path) => {
+  if (typeof v !== "string" || v.length !== 56 || !v.startsWith("A") || !isPublicKey(v)) {
+    throw new FieldError(path, "is not an nkey account public key (A…)");
+  }
+  return v;
+};
+const treSchema = obj({
+  name: name("a TRE name", TRE_NAME),
+  /** The TRE's message-signing key (U…), made inside the TRE: status events, releases, heartbeats. */
+  publicKey: userPublicKey,
+  /** The TRE's account on the hub (A…): its leaf link and the hub's operations user belong to it. */
+  account: accountPublicKey,
+  /** When the TRE joined, ms since the epoch. */
+  addedAt: int({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+  /** When it was revoked, ms since the epoch: the hub stops managing its streams and trusting its key. */
+  revoked: optional(int({ min: 0, max: Number.MAX_SAFE_INTEGER })),
+});
+
 export type Project = Infer<typeof projectSchema>;
 export type Researcher = Infer<typeof researcherSchema>;
+/** A member TRE (operator mode). */
+export type TreEntry = Infer<typeof treSchema>;
 
 export class RegistryError extends Error {
   override readonly name = "RegistryError";
@@ -76,6 +109,12 @@ export class Registry {
     return e && e.operation === "PUT" ? parse(researcherSchema, e.key, e.value) : undefined;
   }
 
+  /** A TRE's entry, revoked or not; undefined when there is none. */
+  async tre(treName: string): Promise<TreEntry | undefined> {
+    const e = await this.kv.get(`tre.${treName}`);
+    return e && e.operation === "PUT" ? parse(treSchema, e.key, e.value) : undefined;
+  }
+
   async putProject(project: Project): Promise<void> {
     projectSchema(project, "project");
     if (project.endsAt <= project.startsAt) throw new RegistryError("project.endsAt must be after startsAt");
@@ -85,6 +124,12 @@ export class Registry {
   async putResearcher(researcher: Researcher): Promise<void> {
     researcherSchema(researcher, "researcher");
     await this.kv.put(`researcher.${researcher.name}`, JSON.stringify(researcher));
+  }
+
+  /** Adds or replaces a TRE's entry (revoking it is a put with `revoked` set, so its history stays). */
+  async putTre(tre: TreEntry): Promise<void> {
+    treSchema(tre, "tre");
+    await this.kv.put(`tre.${tre.name}`, JSON.stringify(tre));
   }
 
   /** Changes one project atomically (compare-and-set on its revision, retried on a concurrent edit). */
@@ -110,6 +155,16 @@ export class Registry {
     for await (const key of await this.kv.keys("researcher.>")) {
       const e = await this.kv.get(key);
       if (e && e.operation === "PUT") out.push(parse(researcherSchema, key, e.value));
+    }
+    return out;
+  }
+
+  /** Every TRE entry, revoked ones included. */
+  async tres(): Promise<TreEntry[]> {
+    const out: TreEntry[] = [];
+    for await (const key of await this.kv.keys("tre.>")) {
+      const e = await this.kv.get(key);
+      if (e && e.operation === "PUT") out.push(parse(treSchema, key, e.value));
     }
     return out;
   }

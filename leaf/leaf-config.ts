@@ -2,8 +2,12 @@
  * `leaf.yaml`, the TRE operator's one file for `tremesh leaf start`: who the TRE is, how it reaches the hub
  * (and which hub key it pins), and what the TRE itself approves — projects, researchers, analyses and
  * images per project, datasets, reviewers. The agent re-checks every task against this file, never
- * against the hub's word. Secrets (the hub-link password, the TRE's signing seed) live in their own
- * owner-only files.
+ * against the hub's word. Secrets (the hub-link password or creds, the TRE's signing seed) live in their
+ * own owner-only files.
+ *
+ * The hub link authenticates with `hub.user` + `hub.passwordFile` (a hub in config mode) or with
+ * `hub.credsFile` (a hub in operator mode): a NATS creds file holding the TRE's leaf user JWT, issued in the
+ * TRE's account with `LEAFNODE` allowed, and its seed. Exactly one of the two forms.
  *
  * @example
  * # leaf.yaml
@@ -15,6 +19,8 @@
  *   user: leaf-a
  *   passwordFile: ./secrets/leaf-a.password
  *   publicKey: UD…                        # the hub's signing key, pinned
+ *   # or, with a hub in operator mode, instead of user + passwordFile:
+ *   # credsFile: ./secrets/leaf-a.creds
  * researchers:
  *   - { name: alice, publicKey: UA… }
  * projects:
@@ -26,10 +32,12 @@
 import {
   ConfigFileError,
   configPath,
+  credsAllowConnectionType,
+  type LoadedYaml,
+  readCredsFile,
   readSecretFile,
   readSigningKeyFile,
   readYamlConfig,
-  type UserCredential,
   userPublicKey,
   validateConfig,
 } from "../common/index.js";
@@ -58,6 +66,7 @@ import {
 } from "../protocol/index.js";
 import type { ReviewPolicy } from "./airlock.js";
 import { DEFAULT_DISCLOSURE_RULES, type DisclosureRules, disclosureRules } from "./disclosure-rules.js";
+import type { HubLinkCredential } from "./server-config.js";
 
 const personName = str({
   min: 1,
@@ -114,8 +123,13 @@ export const leafConfigSchema = obj({
   hub: obj({
     /** The hub's leafnode URLs (TLS outside loopback). The TRE dials out; nothing dials in. */
     urls: arr(str({ min: 1, max: 2048 }), { min: 1, max: 16 }),
-    user: str({ min: 1, max: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, what: "a user name" }),
-    passwordFile: str({ min: 1, max: 4096 }),
+    /** The TRE's leaf user on a config-mode hub, with `passwordFile`. */
+    user: optional(
+      str({ min: 1, max: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, what: "a user name" }),
+    ),
+    passwordFile: optional(str({ min: 1, max: 4096 })),
+    /** Instead of `user` + `passwordFile`, on an operator-mode hub: the TRE's leaf user creds (JWT and seed). */
+    credsFile: optional(str({ min: 1, max: 4096 })),
     /** The hub's signing public key: the only key the agent accepts Dispatches and Cancels from. */
     publicKey: userPublicKey,
   }),
@@ -228,7 +242,8 @@ export interface LeafConfig {
   ports: { client: number; monitor: number };
   dataDir: string;
   treKey: SigningKey;
-  hub: { urls: string[]; credential: UserCredential; publicKey: string };
+  /** `credential`: user/password, or the creds file's absolute path (checked at load; the server reads it). */
+  hub: { urls: string[]; credential: HubLinkCredential; publicKey: string };
   heartbeatIntervalMs: number;
   researchers: { name: string; publicKey: string }[];
   projects: ProjectApproval[];
@@ -313,10 +328,7 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
     treKey,
     hub: {
       urls: c.hub.urls,
-      credential: {
-        user: c.hub.user,
-        password: await readSecretFile(loaded, "hub.passwordFile", c.hub.passwordFile),
-      },
+      credential: await hubLinkCredential(loaded, c.hub),
       publicKey: c.hub.publicKey,
     },
     heartbeatIntervalMs: c.heartbeatIntervalMs ?? 10_000,
@@ -354,6 +366,52 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
     taskTimeoutMs: c.taskTimeoutMs ?? 600_000,
     maxConcurrentTasks: c.maxConcurrentTasks ?? 2,
   };
+}
+
+/**
+ * leaf.yaml's hub-link credential, in exactly one form. A creds file is read and checked now (owner-only, a
+ * valid unexpired user JWT with its seed) and must allow a leaf connection of the URLs' kind.
+ */
+async function hubLinkCredential(loaded: LoadedYaml, hub: LeafConfigFile["hub"]): Promise<HubLinkCredential> {
+  const file = loaded.file;
+  if (hub.credsFile !== undefined) {
+    if (hub.user !== undefined || hub.passwordFile !== undefined) {
+      throw new ConfigFileError(
+        file,
+        "hub.credsFile",
+        "give either `hub.credsFile` or `hub.user` with `hub.passwordFile`, not both",
+      );
+    }
+    const credsFile = configPath(loaded, hub.credsFile);
+    const creds = await readCredsFile(credsFile, { configFile: file, field: "hub.credsFile" });
+    // A websocket leaf link is its own connection type to the hub.
+    const needed = [...new Set(hub.urls.map((u) => (/^wss?:/i.test(u) ? "LEAFNODE_WS" : "LEAFNODE")))];
+    const missing = needed.filter((type) => !credsAllowConnectionType(creds, type));
+    if (missing.length > 0) {
+      throw new ConfigFileError(
+        file,
+        "hub.credsFile",
+        `${credsFile}: user ${JSON.stringify(creds.name)} may not connect as a leaf node (its JWT allows connection types ${(creds.allowedConnectionTypes ?? []).join(", ")}; the link needs ${missing.join(", ")})`,
+      );
+    }
+    return { credsFile };
+  }
+  if (hub.user === undefined) {
+    throw new ConfigFileError(
+      file,
+      "hub.user",
+      hub.passwordFile === undefined
+        ? "is required: give `hub.user` with `hub.passwordFile`, or `hub.credsFile`"
+        : "is required with `hub.passwordFile`",
+    );
+  }
+  if (hub.passwordFile === undefined)
+    throw new ConfigFileError(
+      file,
+      "hub.passwordFile",
+      "is required with `hub.user` (or give `hub.credsFile` alone)",
+    );
+  return { user: hub.user, password: await readSecretFile(loaded, "hub.passwordFile", hub.passwordFile) };
 }
 
 function containerSettings(

@@ -18,9 +18,14 @@ function model(overrides: Partial<LeafServerModel> = {}): LeafServerModel {
 
 describe("leafServerConfig", () => {
   it("dials the hub from the DMZ account only, with the TRE's credential in the URL", () => {
-    const m = model();
-    const text = leafServerConfig(m);
-    expect(text).toContain(`"nats-leaf://leaf-a:${m.hub.credential.password}@hub.example.org:7422"`);
+    const password = randomPassword();
+    const text = leafServerConfig(
+      model({
+        hub: { urls: ["nats-leaf://hub.example.org:7422"], credential: { user: "leaf-a", password } },
+      }),
+    );
+    expect(text).toContain(`"nats-leaf://leaf-a:${password}@hub.example.org:7422"`);
+    expect(text).not.toContain("credentials:");
     expect(text.match(/^\s+account: /gm)).toHaveLength(1);
     expect(text).toContain('account: "DMZ"');
     expect(text).toMatch(/domain: "a"/);
@@ -58,6 +63,32 @@ describe("leafServerConfig", () => {
     expect(text.slice(text.indexOf("  CTRL: {"), text.indexOf("leafnodes: {"))).not.toMatch(
       /mappings|exports|imports/,
     );
+  });
+
+  it("dials an operator-mode hub with a creds file, keeping the URLs plain", () => {
+    const text = leafServerConfig(
+      model({
+        hub: {
+          urls: ["nats-leaf://hub.example.org:7422", "tls://hub2.example.org:7422"],
+          credential: { credsFile: "/etc/tremesh/leaf-a.creds" },
+        },
+      }),
+    );
+    const remote = text.slice(text.indexOf("remotes: ["));
+    expect(remote).toContain(
+      'urls: [\n        "nats-leaf://hub.example.org:7422"\n        "tls://hub2.example.org:7422"\n      ]',
+    );
+    expect(remote).toContain('credentials: "/etc/tremesh/leaf-a.creds"');
+    expect(remote).toContain('account: "DMZ"');
+    expect(remote).not.toMatch(/@hub/);
+  });
+
+  it("refuses a relative creds file path, which the server would resolve from its own working folder", () => {
+    expect(() =>
+      leafServerConfig(
+        model({ hub: { urls: ["nats-leaf://h:1"], credential: { credsFile: "leaf-a.creds" } } }),
+      ),
+    ).toThrow(new ConfigModelError("hub.credential.credsFile", "must be an absolute path"));
   });
 
   it("refuses a TRE named like the hub's JetStream domain", () => {

@@ -5,14 +5,16 @@
  * - JetStream in the TRE's own domain (its name), so the hub's streams and the leaf's never mix;
  * - accounts DMZ (bound to the hub link: incoming tasks, OUTBOX) and CTRL (agent state, airlock,
  *   audit; never bound to any link), both with JetStream, plus a local system account;
- * - one leafnode remote that dials OUT to the hub with the TRE's credential; no leafnode listener,
- *   so nothing can dial in;
+ * - one leafnode remote that dials OUT to the hub with the TRE's credential (a user/password in config mode,
+ *   a creds file in operator mode); no leafnode listener, so nothing can dial in;
  * - the TRE's own boundary on that link (see `leafLinkBoundary`): the hub may create a consumer on OUTBOX
  *   (to source it) and nothing else of the leaf's JetStream.
  */
+import { isAbsolute } from "node:path";
 import {
   ConfigModelError,
   type ConfMap,
+  type CredsFileCredential,
   checkCredentials,
   placeAll,
   toNatsConf,
@@ -50,9 +52,16 @@ export interface LeafServerModel {
     /** The hub's leafnode URLs without credentials, e.g. `nats-leaf://hub.example.org:7422` (TLS outside loopback). */
     urls: string[];
     /** The TRE's leaf credential from onboarding; the hub binds it to this TRE's account only. */
-    credential: UserCredential;
+    credential: HubLinkCredential;
   };
 }
+
+/**
+ * How the leaf authenticates its hub link: a user/password (hub in config mode) or a NATS creds file (hub in
+ * operator mode: a user JWT in the TRE's account, with `LEAFNODE` among its connection types). nats-server
+ * reads the creds file itself, on every (re)connect, so a renewed file needs no new config.
+ */
+export type HubLinkCredential = UserCredential | CredsFileCredential;
 
 const LEAF_URL_SCHEMES = new Set(["nats-leaf:", "nats:", "tls:", "ws:", "wss:"]);
 
@@ -93,7 +102,7 @@ export function leafServerConfig(model: LeafServerModel): string {
     leafnodes: {
       remotes: [
         {
-          urls: model.hub.urls.map((url) => withCredential(url, model.hub.credential)),
+          ...hubLinkAuth(model.hub.urls, model.hub.credential),
           account: DMZ_ACCOUNT,
           deny_imports: boundary.denyImports,
         },
@@ -180,6 +189,12 @@ function userEntry(c: UserCredential): ConfMap {
   return { user: c.user, password: c.password };
 }
 
+/** A creds file goes in the remote's `credentials`; a user/password only fits in its URLs. */
+function hubLinkAuth(urls: readonly string[], credential: HubLinkCredential): ConfMap {
+  if ("credsFile" in credential) return { urls: [...urls], credentials: credential.credsFile };
+  return { urls: urls.map((url) => withCredential(url, credential)) };
+}
+
 /** nats-server 2.10 takes a remote's user/password only in the URL; URL encoding keeps any character safe there. */
 function withCredential(url: string, credential: UserCredential): string {
   const withAuth = new URL(url);
@@ -223,5 +238,12 @@ function checkLeafModel(model: LeafServerModel): void {
     ...placeAll("ctrl.users", model.ctrl.users),
     ...placeAll("reviewers", model.reviewers ?? []),
   ]);
-  checkCredentials([{ field: "hub.credential", credential: model.hub.credential }]);
+  const hubCredential = model.hub.credential;
+  if ("credsFile" in hubCredential) {
+    // nats-server opens a relative path from its working folder, which says nothing about where the file is.
+    if (!isAbsolute(hubCredential.credsFile))
+      throw new ConfigModelError("hub.credential.credsFile", "must be an absolute path");
+  } else {
+    checkCredentials([{ field: "hub.credential", credential: hubCredential }]);
+  }
 }

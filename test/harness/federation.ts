@@ -13,10 +13,11 @@ import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { fetchReleases } from "../../aggregator/index.js";
 import { type FederationFiles, type FederationPlan, writeFederation } from "../../cli/federation-files.js";
+import { buildOperatorFederation } from "../../cli/federation-operator.js";
 import { run } from "../../cli/main.js";
 import { connectProfile, loadProfile, type Profile } from "../../cli/profile.js";
 import { fetchLeafz, waitFor } from "../../common/index.js";
-import { type HubNode, loadHubConfig, startHubNode, treAccountName } from "../../hub/index.js";
+import { type HubNode, loadHubConfig, startHubNode } from "../../hub/index.js";
 import { type LeafNode, loadLeafConfig, startLeafNode } from "../../leaf/index.js";
 import { openEnvelope, type Release, type TaskView, TrustStore } from "../../protocol/index.js";
 
@@ -46,6 +47,17 @@ export interface FederationOptions extends FederationPlan {
   startLeaves?: readonly string[];
   /** Run each leaf's agent. Default true; mesh-level tests turn it off and play the TRE's part themselves. */
   agent?: boolean;
+  /**
+   * How the federation is set up: "operator" (JWT accounts, built with the `tremesh admin` functions, as the demo
+   * does) or "config" (users and passwords in hub.yaml). Default: TREMESH_TEST_MODE, else "operator".
+   */
+  mode?: "operator" | "config";
+}
+
+/** The hub a callback started (TypeScript cannot see assignments made inside closures). */
+function started(hub: HubNode | undefined): HubNode {
+  if (!hub) throw new Error("the hub did not start");
+  return hub;
 }
 
 export async function startFederation(options: FederationOptions): Promise<Federation> {
@@ -60,16 +72,23 @@ export async function startFederation(options: FederationOptions): Promise<Feder
     if (process.env.TREMESH_KEEP_TMP !== "1") await rm(dir, { recursive: true, force: true });
   };
   try {
-    const files = await writeFederation(dir, options);
-    const hubNode = await startHubNode(await loadHubConfig(files.hubConfig), {
-      sourceCheckIntervalMs: 1_000,
-    });
-    hub = hubNode;
+    const mode = options.mode ?? (process.env.TREMESH_TEST_MODE === "config" ? "config" : "operator");
+    const startHub = async (hubConfig: string) => {
+      hub = await startHubNode(await loadHubConfig(hubConfig), { sourceCheckIntervalMs: 1_000 });
+    };
+    const files =
+      mode === "operator"
+        ? await buildOperatorFederation(dir, options, startHub)
+        : await writeFederation(dir, options);
+    if (mode === "config") await startHub(files.hubConfig);
+    const hubNode = started(hub);
     const waitForLink = async (tre: string) => {
       await waitFor(
         `TRE ${tre}'s leaf link`,
         async () =>
-          (await fetchLeafz(hubNode.server.monitorUrl!)).leafs.some((l) => l.account === treAccountName(tre)),
+          (await fetchLeafz(hubNode.server.monitorUrl!)).leafs.some(
+            (l) => l.account === files.treAccounts[tre],
+          ),
         { timeoutMs: 20_000 },
       );
     };
@@ -127,8 +146,8 @@ export async function registerResearchers(fed: Federation, names: readonly strin
   for (const name of names) {
     const key = fed.files.researcherKeys[name];
     if (!key) throw new RangeError(`no researcher ${name}`);
-    const added = await fed.cli(["admin", "researcher", "add", name, "--public-key", key]);
-    if (added.code !== 0) throw new Error(`admin researcher add ${name}: ${added.err.join(" ")}`);
+    const added = await fed.cli(["admin", "add-researcher", name, "--signing-key", key]);
+    if (added.code !== 0) throw new Error(`admin add-researcher ${name}: ${added.err.join(" ")}`);
   }
 }
 
@@ -146,7 +165,7 @@ export async function addProject(
   const r = await fed.cli([
     "admin",
     "project",
-    "add",
+    "create",
     project,
     "--tres",
     tres.join(","),
@@ -155,7 +174,8 @@ export async function addProject(
     "--until",
     until,
   ]);
-  if (r.code !== 0 || r.err.length > 0) throw new Error(`admin project add ${project}: ${r.err.join(" ")}`);
+  if (r.code !== 0 || r.err.length > 0)
+    throw new Error(`admin project create ${project}: ${r.err.join(" ")}`);
 }
 
 /** Both: what the admin does before a researcher can submit to a new project. */
