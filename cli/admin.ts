@@ -1,24 +1,19 @@
 /**
  * `tremesh admin`: the federation admin's commands.
  *
- * Operator mode (admin-operator.ts) works on the admin folder (`--dir` or TREMESH_ADMIN_DIR): `init`, `add-tre`,
- * `add-researcher`, `revoke`, `push`, `list`. Registry edits (projects, their TREs and members) go to the hub
- * over the admin folder's profile, or over `--profile FILE` in config mode, where `add-researcher` and
- * `revoke researcher` change the registry only (config mode's connection users live in hub.yaml).
+ * Operator mode (admin-init.ts, admin-onboard.ts, admin-revoke.ts) works on the admin folder (`--dir` or
+ * TREMESH_ADMIN_DIR): `init`, `add-tre`, `add-researcher`, `revoke`, `push`, `list`. Registry edits (projects,
+ * their TREs and members) go to the hub over the admin folder's profile, or over `--profile FILE` in config
+ * mode, where `add-researcher` and `revoke researcher` change the registry only (config mode's connection users
+ * live in hub.yaml).
  */
 import { parseArgs } from "node:util";
 import { jetstream } from "@nats-io/jetstream";
 import { type Project, Registry, RegistryError } from "../hub/index.js";
 import { FieldError, isTreName, PROJECT_NAME } from "../protocol/index.js";
-import {
-  addResearcher,
-  addTre,
-  allProjects,
-  initFederation,
-  pushAll,
-  revokeResearcher,
-  revokeTre,
-} from "./admin-operator.js";
+import { initFederation } from "./admin-init.js";
+import { addResearcher, addTre } from "./admin-onboard.js";
+import { allProjects, pushAll, revokeResearcher, revokeTre } from "./admin-revoke.js";
 import { AdminStore, type FederationState } from "./admin-store.js";
 import { type Command, type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
@@ -200,6 +195,10 @@ async function operatorCommand(command: string, rest: string[], values: Values, 
         signingKey: values["signing-key"],
         ...(storageMb === undefined ? {} : { storageBytes: storageMb * 1024 * 1024 }),
       });
+      if (!r.ready)
+        io.err(
+          `warning: the hub has not set up TRE ${r.tre}'s streams yet; is it running with treCredsDir ${store.path("hub", "tre-creds")}?`,
+        );
       print(io, values.json, r, () => [
         `TRE ${r.tre} added: account ${r.account}`,
         `bundle for its operator: ${r.bundle.dir} (leaf.yaml to complete, hub-link.creds — a secret)`,

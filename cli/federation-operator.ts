@@ -8,7 +8,8 @@ import { chmod, copyFile, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { generateKeyPair } from "../protocol/index.js";
-import { addResearcher, addTre, initFederation } from "./admin-operator.js";
+import { initFederation } from "./admin-init.js";
+import { addResearcher, addTre } from "./admin-onboard.js";
 import { AdminStore } from "./admin-store.js";
 import {
   type FederationFiles,

@@ -49,7 +49,7 @@ import {
 } from "../common/index.js";
 import { arr, type Infer, int, obj, optional, type SigningKey, str, TRE_NAME } from "../protocol/index.js";
 import { FED_ACCOUNT } from "./account-names.js";
-import { type AccountJwtInfo, decodeAccountJwt, decodeOperatorJwt } from "./server-config.js";
+import { type AccountJwtInfo, decodeAccountJwt, decodeOperatorJwt } from "./operator-server-config.js";
 
 const port = int({ min: -1, max: 65_535 });
 const path = str({ min: 1, max: 4096 });

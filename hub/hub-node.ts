@@ -13,34 +13,22 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import {
   type NatsServerHandle,
   randomPassword,
-  readCredsFile,
-  resumeStaleSources,
   startNatsServer,
   watchStaleSources,
 } from "../common/index.js";
 import { streams } from "../protocol/index.js";
 import type { HubConfig, HubOperatorConfig } from "./hub-config.js";
 import { type HubServiceEvent, type HubServices, startHubServices } from "./hub-services.js";
+import { hubOperatorServerConfig } from "./operator-server-config.js";
 import { Registry } from "./registry.js";
-import { hubOperatorServerConfig, hubServerConfig } from "./server-config.js";
+import { hubServerConfig } from "./server-config.js";
 import { ensureTreStreams } from "./streams.js";
-import { TreDirectory, type TreMember } from "./tre-directory.js";
-
-/** What the node does about member TREs in operator mode. */
-export type HubTreEvent =
-  /** The TRE's streams exist and the node manages them (its operations connection is up). */
-  | { type: "added"; tre: string }
-  /** The TRE left (revoked or deleted): its operations connection is closed and its streams no longer watched. */
-  | { type: "removed"; tre: string }
-  /**
-   * The TRE's registry entry or operations creds could not be used, or (no `tre`) the FED view could not be
-   * brought up to date; retried on the next change or shortly.
-   */
-  | { type: "error"; tre?: string; error: Error };
+import { TreDirectory } from "./tre-directory.js";
+import { type HubTreEvent, ResultsSourceWatch, TreOperations } from "./tre-operations.js";
 
 export type HubNodeEvent =
   | HubServiceEvent
@@ -250,170 +238,5 @@ class Stops {
       this.#steps.length = 0;
     })();
     return this.#running;
-  }
-}
-
-/** `watchStaleSources` over the TRE results streams, for a set of TREs that changes while it runs. */
-class ResultsSourceWatch {
-  readonly #targets = new Map<string, JetStreamManager>();
-  readonly #timer: NodeJS.Timeout;
-
-  constructor(intervalMs: number, onResumed: (stream: string, sources: string[]) => void) {
-    this.#timer = setInterval(() => {
-      for (const [tre, jsm] of this.#targets) {
-        const stream = streams.results(tre);
-        resumeStaleSources(jsm, stream)
-          .then((sources) => {
-            if (sources.length > 0) onResumed(stream, sources);
-          })
-          .catch(() => undefined); // the next round tries again
-      }
-    }, intervalMs);
-  }
-
-  set(tre: string, jsm: JetStreamManager): void {
-    this.#targets.set(tre, jsm);
-  }
-
-  delete(tre: string): void {
-    this.#targets.delete(tre);
-  }
-
-  stop(): void {
-    clearInterval(this.#timer);
-    this.#targets.clear();
-  }
-}
-
-interface TreOperationsOptions {
-  servers: string;
-  credsDir: string;
-  directory: TreDirectory;
-  watch: ResultsSourceWatch;
-  retryIntervalMs: number;
-  emit: (event: HubTreEvent) => void;
-  /** Brings the FED view to the directory (HubServices.syncTres); called after every change. */
-  synchronise: () => Promise<unknown>;
-}
-
-interface Operations {
-  nc: NatsConnection;
-  account: string;
-}
-
-/**
- * Operator mode: one operations connection per member TRE (its account's `treOpsPermissions` user), kept in step
- * with the directory. Passes run one at a time; a TRE that could not be set up is retried on the next change or
- * after `retryIntervalMs`, and never stops the hub.
- */
-class TreOperations {
-  readonly #open = new Map<string, Operations>();
-  /** The last problem reported per TRE, so a retry that fails the same way stays quiet. */
-  readonly #problems = new Map<string, string>();
-  #pass: Promise<void> = Promise.resolve();
-  #retry: NodeJS.Timeout | undefined;
-  #stopped = false;
-
-  constructor(private readonly o: TreOperationsOptions) {}
-
-  managed(): string[] {
-    return [...this.#open.keys()].sort();
-  }
-
-  /** Runs a pass after any pass under way; resolves when it is done. Never rejects. */
-  reconcile(): Promise<void> {
-    // A pass reports its own failures as events; one that throws anyway (a throwing onEvent) ends quietly.
-    const pass = () => (this.#stopped ? Promise.resolve() : this.#reconcile().catch(() => undefined));
-    this.#pass = this.#pass.then(pass, pass);
-    return this.#pass;
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#retry);
-    await this.#pass;
-    for (const [tre, ops] of this.#open) {
-      this.#open.delete(tre);
-      await ops.nc.close().catch(() => undefined);
-    }
-  }
-
-  async #reconcile(): Promise<void> {
-    const members = new Map(this.o.directory.list().map((t) => [t.name, t]));
-    for (const [tre, ops] of this.#open) {
-      const member = members.get(tre);
-      if (member?.account === undefined || member.account !== ops.account) await this.#close(tre, ops);
-    }
-    for (const tre of this.#problems.keys()) if (!members.has(tre)) this.#problems.delete(tre);
-    let failed = false;
-    for (const member of members.values()) {
-      if (this.#open.has(member.name)) continue;
-      try {
-        await this.#setUp(member);
-        this.#problems.delete(member.name);
-        this.o.emit({ type: "added", tre: member.name });
-      } catch (e) {
-        failed = true;
-        const error = e instanceof Error ? e : new Error(String(e));
-        if (this.#problems.get(member.name) !== error.message) {
-          this.#problems.set(member.name, error.message);
-          this.o.emit({ type: "error", tre: member.name, error });
-        }
-      }
-      if (this.#stopped) return;
-    }
-    await this.o.synchronise().catch((e: unknown) => {
-      failed = true; // the FED view is brought up to date on the retry
-      this.o.emit({ type: "error", error: e instanceof Error ? e : new Error(String(e)) });
-    });
-    if (failed && this.#retry === undefined && !this.#stopped) {
-      this.#retry = setTimeout(() => {
-        this.#retry = undefined;
-        void this.reconcile();
-      }, this.o.retryIntervalMs);
-    }
-  }
-
-  async #setUp(member: TreMember): Promise<void> {
-    const creds = await readCredsFile(join(this.o.credsDir, `${member.name}.creds`));
-    if (creds.account !== member.account) {
-      throw new Error(
-        `${member.name}.creds is a user of account ${creds.account}, not of TRE ${member.name}'s account ${member.account}`,
-      );
-    }
-    const nc = await connect({
-      servers: this.o.servers,
-      authenticator: credsAuthenticator(creds.bytes),
-      name: `tremesh-hub-${member.name}`,
-    });
-    try {
-      const jsm = await jetstreamManager(nc);
-      await ensureTreStreams(jsm, { tre: member.name });
-      const ops = { nc, account: creds.account };
-      this.#open.set(member.name, ops);
-      this.o.watch.set(member.name, jsm);
-      // A connection the server ends (the user or the account revoked) is set up again on a later pass.
-      void nc.closed().then(() => {
-        if (this.#stopped || this.#open.get(member.name) !== ops) return;
-        this.#open.delete(member.name);
-        this.o.watch.delete(member.name);
-        this.o.emit({
-          type: "error",
-          tre: member.name,
-          error: new Error("the operations connection closed"),
-        });
-        void this.reconcile();
-      });
-    } catch (error) {
-      await nc.close().catch(() => undefined);
-      throw error;
-    }
-  }
-
-  async #close(tre: string, ops: Operations): Promise<void> {
-    this.#open.delete(tre);
-    this.o.watch.delete(tre);
-    await ops.nc.close().catch(() => undefined);
-    this.o.emit({ type: "removed", tre });
   }
 }

@@ -8,13 +8,7 @@ export {
   hubConfigSchema,
   loadHubConfig,
 } from "./hub-config.js";
-export {
-  type HubNode,
-  type HubNodeEvent,
-  type HubNodeOptions,
-  type HubTreEvent,
-  startHubNode,
-} from "./hub-node.js";
+export { type HubNode, type HubNodeEvent, type HubNodeOptions, startHubNode } from "./hub-node.js";
 export {
   type HubServiceEvent,
   type HubServices,
@@ -45,6 +39,7 @@ export {
   type UserPermissions,
   type UserSpec,
 } from "./operator-claims.js";
+export { type HubOperatorServerModel, hubOperatorServerConfig } from "./operator-server-config.js";
 export {
   type Project,
   REGISTRY_BUCKET,
@@ -57,11 +52,9 @@ export { ResearcherApi, type ResearcherApiEvent, type ResearcherApiOptions } fro
 export { ResearcherDirectory } from "./researcher-directory.js";
 export {
   type AccountFlow,
-  type HubOperatorServerModel,
   type HubServerModel,
   type HubTreModel,
   hubAccountFlows,
-  hubOperatorServerConfig,
   hubServerConfig,
   researcherAccountFlows,
 } from "./server-config.js";
@@ -96,3 +89,4 @@ export {
   TaskStoreError,
 } from "./task-store.js";
 export { TreDirectory, type TreDirectoryChange, type TreMember } from "./tre-directory.js";
+export type { HubTreEvent } from "./tre-operations.js";

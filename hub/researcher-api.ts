@@ -29,7 +29,7 @@ import {
 import type { LivenessTracker } from "./liveness-tracker.js";
 import type { ResearcherDirectory } from "./researcher-directory.js";
 import type { AuditSink } from "./submission-service.js";
-import { isTerminal } from "./task-lifecycle.js";
+import { deriveParentState, isTerminal } from "./task-lifecycle.js";
 import type { TaskRecord, TaskStore } from "./task-store.js";
 
 export interface ResearcherApiOptions {
@@ -202,7 +202,12 @@ export class ResearcherApi {
       tres: task.tres,
       kind: task.kind,
       ...(task.title ? { title: task.title } : {}),
-      state: task.state,
+      // From the children read here: the stored parent state is refreshed just after a child's, and a view must
+      // never show a child ahead of its parent.
+      state: deriveParentState(
+        children.map((c) => c.state),
+        task.dispatched,
+      ),
       submittedAt: task.submittedAt,
       updatedAt: task.updatedAt,
       children: children.map((c) => ({
