@@ -183,6 +183,11 @@ async function startOperatorHub(
     hubKey: config.hubKey,
     tres: directory,
     ...servicesOptions(config, options),
+    onEvent: (event) => {
+      // A TRE's first heartbeat says its leaf link is up: its OUTBOX can be sourced now.
+      if (event.service === "liveness" && event.event.type === "online") watch.checkNow(event.event.tre);
+      options.onEvent?.(event);
+    },
   });
   hubServices = services;
   stops.push(() => services.stop());

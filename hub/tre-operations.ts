@@ -27,18 +27,28 @@ export type HubTreEvent =
 export class ResultsSourceWatch {
   readonly #targets = new Map<string, JetStreamManager>();
   readonly #timer: NodeJS.Timeout;
+  readonly #onResumed: (stream: string, sources: string[]) => void;
 
   constructor(intervalMs: number, onResumed: (stream: string, sources: string[]) => void) {
+    this.#onResumed = onResumed;
     this.#timer = setInterval(() => {
-      for (const [tre, jsm] of this.#targets) {
-        const stream = streams.results(tre);
-        resumeStaleSources(jsm, stream)
-          .then((sources) => {
-            if (sources.length > 0) onResumed(stream, sources);
-          })
-          .catch(() => undefined); // the next round tries again
-      }
+      for (const tre of this.#targets.keys()) this.checkNow(tre);
     }, intervalMs);
+  }
+
+  /**
+   * Checks one TRE's results stream at once: when its leaf has just come up (its first heartbeat), a source that
+   * failed while no leaf was there restarts now rather than at the next round.
+   */
+  checkNow(tre: string): void {
+    const jsm = this.#targets.get(tre);
+    if (!jsm) return;
+    const stream = streams.results(tre);
+    resumeStaleSources(jsm, stream)
+      .then((sources) => {
+        if (sources.length > 0) this.#onResumed(stream, sources);
+      })
+      .catch(() => undefined); // the next round tries again
   }
 
   set(tre: string, jsm: JetStreamManager): void {
