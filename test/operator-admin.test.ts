@@ -367,3 +367,26 @@ describe("tremesh admin's own refusals", () => {
     expect(await readFile(join(adminDir, "federation.json"), "utf8")).toBe(before);
   });
 });
+
+describe("tremesh admin and the hub's resolver", () => {
+  it("pushes every account JWT again on request", async () => {
+    const r = await tremesh("admin", "push", "--json", "--dir", adminDir);
+    expect(r.code, r.err.join(" ")).toBe(0);
+    const pushed = (JSON.parse(r.out.join("\n")) as { pushed: string[] }).pushed.map((p) =>
+      p.split("/").pop(),
+    );
+    expect(pushed.sort()).toEqual(["FED.jwt", "RESEARCH.jwt", "SYS.jwt", "TRE_a.jwt", "TRE_b.jwt"]);
+    // Re-pushing kept the revocations: bob is still refused.
+    expect((await tremesh("tres", "--profile", researcherProfiles.bob!)).code).toBe(5);
+  });
+
+  it("refuses a change while the hub is down, saying so, and changes nothing", async () => {
+    const before = await readFile(join(adminDir, "federation.json"), "utf8");
+    await hub.stop();
+    const [key] = await ok("keygen", "--out", join(dir, "carol.seed"));
+    const r = await tremesh("admin", "add-researcher", "carol", "--signing-key", key!, "--dir", adminDir);
+    expect(r.code).toBe(4);
+    expect(r.err.join(" ")).toMatch(/cannot reach the hub .* nothing was changed/);
+    expect(await readFile(join(adminDir, "federation.json"), "utf8")).toBe(before);
+  });
+});
