@@ -3,7 +3,7 @@
  * is rebuilt whole from federation.json, so a JWT never drifts from the folder's record of who is in and who
  * was revoked.
  */
-import { fedAccountJwt, researchAccountJwt, treAccountJwt } from "../hub/index.js";
+import { fedAccountJwt, researchAccountJwt, treAccountJwt, treAccountName } from "../hub/index.js";
 import type { AccountName, AdminStore, FederationState } from "./admin-store.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 
@@ -14,7 +14,8 @@ export function activeTres(state: FederationState): [string, FederationState["tr
     .sort(([a], [b]) => a.localeCompare(b));
 }
 
-export const treAccount = (tre: string): AccountName => `TRE_${tre.replaceAll("-", "_")}`;
+/** A TRE account's file name in keys/ and accounts/: its name on a config-mode hub. */
+export const treAccount = (tre: string) => treAccountName(tre) as AccountName;
 
 /** FED's JWT for the current TREs: it imports from each active TRE's account only. */
 export async function renewFedJwt(store: AdminStore, state: FederationState): Promise<string> {

@@ -14,6 +14,22 @@ import { Registry } from "../hub/index.js";
 import type { AdminStore, FederationState } from "./admin-store.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 
+/** One connection to the hub as a creds file of the admin folder (`relative` to it), failing at once if refused. */
+export async function connectAsCreds(
+  store: AdminStore,
+  state: FederationState,
+  relative: string,
+  name: string,
+): Promise<NatsConnection> {
+  return connect({
+    servers: state.hub.clientUrls,
+    authenticator: credsAuthenticator(await readFile(store.path(relative))),
+    name,
+    timeout: 5_000,
+    maxReconnectAttempts: 0,
+  });
+}
+
 /** Opens the admin's two hub connections (SYS for pushes, FED for the registry), or says nothing was changed. */
 export async function withHubAdmin<T>(
   store: AdminStore,
@@ -22,13 +38,7 @@ export async function withHubAdmin<T>(
 ): Promise<T> {
   const open = async (credsFile: string, name: string) => {
     try {
-      return await connect({
-        servers: state.hub.clientUrls,
-        authenticator: credsAuthenticator(await readFile(store.path(credsFile))),
-        name,
-        timeout: 5_000,
-        maxReconnectAttempts: 0,
-      });
+      return await connectAsCreds(store, state, credsFile, name);
     } catch (cause) {
       throw new CliError(
         `cannot reach the hub at ${state.hub.clientUrls.join(", ")} as the admin (${credsFile}): ${

@@ -1,17 +1,11 @@
-/**
- * Onboarding a TRE or a researcher in operator mode: the new party's keys, creds and account claims, pushed to
- * the hub and registered, and the bundle the admin hands over. Both refuse a signing key already registered,
- * so one key always names one principal.
- */
-import { readFile } from "node:fs/promises";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import { stringify } from "yaml";
+import { isUserPublicKey } from "../common/index.js";
 import { leafLinkPermissions, newUserCreds, researcherPermissions, treOpsPermissions } from "../hub/index.js";
 import { generateKeyPair, HUB_DOMAIN, isTreName, PROJECT_NAME, streams } from "../protocol/index.js";
 import { activeTres, renewFedJwt, renewTreJwt, treAccount } from "./admin-accounts.js";
-import { pushAccountJwt, withHubAdmin } from "./admin-hub.js";
-import { type AdminStore, type FederationState, isUserPublicKey, nowSeconds } from "./admin-store.js";
+import { connectAsCreds, pushAccountJwt, withHubAdmin } from "./admin-hub.js";
+import { type AdminStore, type FederationState, nowSeconds } from "./admin-store.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 
 /** Default JetStream storage of a TRE's hub account (its task queue and results view). */
@@ -134,13 +128,7 @@ async function treStreamsReady(
   tre: string,
   timeoutMs: number,
 ): Promise<boolean> {
-  const nc = await connect({
-    servers: state.hub.clientUrls,
-    authenticator: credsAuthenticator(await readFile(store.path("hub", "tre-creds", `${tre}.creds`))),
-    name: "tremesh-admin-check",
-    timeout: 5_000,
-    maxReconnectAttempts: 0,
-  });
+  const nc = await connectAsCreds(store, state, `hub/tre-creds/${tre}.creds`, "tremesh-admin-check");
   try {
     const jsm = await jetstreamManager(nc);
     const deadline = Date.now() + timeoutMs;

@@ -23,7 +23,6 @@ import {
   arr,
   type Infer,
   int,
-  isPublicKey,
   obj,
   optional,
   PROJECT_NAME,
@@ -36,7 +35,6 @@ import { CliError, ExitCode } from "./exit-codes.js";
 const STATE_FILE = "federation.json";
 const seconds = int({ min: 0, max: Number.MAX_SAFE_INTEGER });
 const accountKey = str({ min: 56, max: 56, pattern: /^A[A-Z2-7]{55}$/, what: "an account public key" });
-const userKey = str({ min: 56, max: 56, pattern: /^U[A-Z2-7]{55}$/, what: "a user public key" });
 const url = str({ min: 1, max: 2048 });
 
 const stateSchema = obj({
@@ -57,8 +55,8 @@ const stateSchema = obj({
       account: accountKey,
       /** The TRE's own message-signing key (made inside the TRE; only its public key is here). */
       signingKey: userPublicKey,
-      leafUser: userKey,
-      opsUser: userKey,
+      leafUser: userPublicKey,
+      opsUser: userPublicKey,
       storageBytes: int({ min: 1 << 20, max: Number.MAX_SAFE_INTEGER }),
       addedAt: seconds,
       revokedAt: optional(seconds),
@@ -71,7 +69,7 @@ const stateSchema = obj({
       /** The researcher's own message-signing key. */
       signingKey: userPublicKey,
       /** The connection user in RESEARCH (its key is what a revocation names). */
-      user: userKey,
+      user: userPublicKey,
       addedAt: seconds,
       revokedAt: optional(seconds),
     }),
@@ -182,8 +180,4 @@ export const ADMIN_DIR_ENV = "TREMESH_ADMIN_DIR";
 /** Seconds since the epoch: what JWT times and revocations use. */
 export function nowSeconds(): number {
   return Math.floor(Date.now() / 1000);
-}
-
-export function isUserPublicKey(key: string): boolean {
-  return isPublicKey(key) && key.startsWith("U");
 }

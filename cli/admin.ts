@@ -9,6 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { jetstream } from "@nats-io/jetstream";
+import { isUserPublicKey } from "../common/index.js";
 import { type Project, Registry, RegistryError } from "../hub/index.js";
 import { FieldError, isTreName, PROJECT_NAME } from "../protocol/index.js";
 import { initFederation } from "./admin-init.js";
@@ -258,7 +259,7 @@ async function configModeResearcher(
     const registry = await Registry.open(jetstream(nc));
     if (command === "add-researcher") {
       const publicKey = values["signing-key"];
-      if (!publicKey || !/^U[A-Z2-7]{55}$/.test(publicKey))
+      if (!publicKey || !isUserPublicKey(publicKey))
         throw usageError("admin add-researcher: --signing-key must be the researcher's public key (U…)");
       await registry.putResearcher({ name, publicKey });
       print(io, values.json, { name, publicKey }, () => [`researcher ${name} ${publicKey}`]);

@@ -29,11 +29,8 @@ import {
 import {
   ConfigFileError,
   type CredsFile,
-  configPath,
-  credsAllowConnectionType,
   type LoadedYaml,
-  readCredsFile,
-  readSecretFile,
+  readLogin,
   readSigningKeyFile,
   readYamlConfig,
   userPublicKey,
@@ -140,42 +137,17 @@ async function profileLogin(
   p: Infer<typeof profileSchema>,
   url: string,
 ): Promise<{ user: string; auth: ProfileAuth }> {
-  const file = loaded.file;
-  if (p.credsFile !== undefined) {
-    if (p.passwordFile !== undefined) {
-      throw new ConfigFileError(
-        file,
-        "credsFile",
-        "give either `credsFile` or `user` with `passwordFile`, not both",
-      );
-    }
-    const path = configPath(loaded, p.credsFile);
-    const creds = await readCredsFile(path, { configFile: file, field: "credsFile" });
-    const type = /^wss?:/i.test(url) ? "WEBSOCKET" : "STANDARD";
-    if (!credsAllowConnectionType(creds, type)) {
-      throw new ConfigFileError(
-        file,
-        "credsFile",
-        `${path}: user ${JSON.stringify(creds.name)} may not connect as a client (its JWT allows connection types ${(creds.allowedConnectionTypes ?? []).join(", ")}; this needs ${type})`,
-      );
-    }
-    return { user: p.user ?? (creds.name || creds.userKey), auth: { type: "creds", creds } };
-  }
-  if (p.user === undefined) {
-    throw new ConfigFileError(
-      file,
-      "user",
-      p.passwordFile === undefined
-        ? "is required: give `user` with `passwordFile`, or `credsFile`"
-        : "is required with `passwordFile`",
-    );
-  }
-  if (p.passwordFile === undefined)
-    throw new ConfigFileError(file, "passwordFile", "is required with `user` (or give `credsFile`)");
-  return {
-    user: p.user,
-    auth: { type: "password", password: await readSecretFile(loaded, "passwordFile", p.passwordFile) },
-  };
+  const login = await readLogin(loaded, p, {
+    prefix: "",
+    connectionTypes: [/^wss?:/i.test(url) ? "WEBSOCKET" : "STANDARD"],
+    connectsAs: "a client",
+    needs: "this needs",
+    userWithCreds: true,
+  });
+  if (login.type === "password")
+    return { user: login.user, auth: { type: "password", password: login.password } };
+  const { creds } = login;
+  return { user: login.user ?? (creds.name || creds.userKey), auth: { type: "creds", creds } };
 }
 
 /** The profile's signing key, or a clear error for a profile without one (an admin's). */

@@ -137,9 +137,14 @@ export async function readSigningKeyFile(
   }
 }
 
+/** Whether `key` is an nkey user public key (U…). */
+export function isUserPublicKey(key: string): boolean {
+  return key.length === 56 && key.startsWith("U") && isPublicKey(key);
+}
+
 /** A config field holding an nkey user public key (U…): TRE, hub, researcher and reviewer signing keys. */
 export const userPublicKey: Check<string> = (v, path) => {
-  if (typeof v !== "string" || v.length !== 56 || !isPublicKey(v) || !v.startsWith("U")) {
+  if (typeof v !== "string" || !isUserPublicKey(v)) {
     throw new FieldError(path, "is not an nkey user public key (U…)");
   }
   return v;

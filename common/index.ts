@@ -30,6 +30,7 @@ export {
   ConfigFileError,
   configPath,
   exposedSecretProblem,
+  isUserPublicKey,
   type LoadedYaml,
   readSecretFile,
   readSigningKeyFile,
@@ -62,6 +63,7 @@ export {
   type StreamSpec,
   watchStaleSources,
 } from "./jetstream-streams.js";
+export { type Login, type LoginFields, type LoginRules, readLogin } from "./login-form.js";
 export {
   findNatsServer,
   isSupportedNatsServerVersion,

@@ -32,9 +32,8 @@
 import {
   ConfigFileError,
   configPath,
-  credsAllowConnectionType,
   type LoadedYaml,
-  readCredsFile,
+  readLogin,
   readSecretFile,
   readSigningKeyFile,
   readYamlConfig,
@@ -373,45 +372,17 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
  * valid unexpired user JWT with its seed) and must allow a leaf connection of the URLs' kind.
  */
 async function hubLinkCredential(loaded: LoadedYaml, hub: LeafConfigFile["hub"]): Promise<HubLinkCredential> {
-  const file = loaded.file;
-  if (hub.credsFile !== undefined) {
-    if (hub.user !== undefined || hub.passwordFile !== undefined) {
-      throw new ConfigFileError(
-        file,
-        "hub.credsFile",
-        "give either `hub.credsFile` or `hub.user` with `hub.passwordFile`, not both",
-      );
-    }
-    const credsFile = configPath(loaded, hub.credsFile);
-    const creds = await readCredsFile(credsFile, { configFile: file, field: "hub.credsFile" });
+  const login = await readLogin(loaded, hub, {
+    prefix: "hub.",
     // A websocket leaf link is its own connection type to the hub.
-    const needed = [...new Set(hub.urls.map((u) => (/^wss?:/i.test(u) ? "LEAFNODE_WS" : "LEAFNODE")))];
-    const missing = needed.filter((type) => !credsAllowConnectionType(creds, type));
-    if (missing.length > 0) {
-      throw new ConfigFileError(
-        file,
-        "hub.credsFile",
-        `${credsFile}: user ${JSON.stringify(creds.name)} may not connect as a leaf node (its JWT allows connection types ${(creds.allowedConnectionTypes ?? []).join(", ")}; the link needs ${missing.join(", ")})`,
-      );
-    }
-    return { credsFile };
-  }
-  if (hub.user === undefined) {
-    throw new ConfigFileError(
-      file,
-      "hub.user",
-      hub.passwordFile === undefined
-        ? "is required: give `hub.user` with `hub.passwordFile`, or `hub.credsFile`"
-        : "is required with `hub.passwordFile`",
-    );
-  }
-  if (hub.passwordFile === undefined)
-    throw new ConfigFileError(
-      file,
-      "hub.passwordFile",
-      "is required with `hub.user` (or give `hub.credsFile` alone)",
-    );
-  return { user: hub.user, password: await readSecretFile(loaded, "hub.passwordFile", hub.passwordFile) };
+    connectionTypes: [...new Set(hub.urls.map((u) => (/^wss?:/i.test(u) ? "LEAFNODE_WS" : "LEAFNODE")))],
+    connectsAs: "a leaf node",
+    needs: "the link needs",
+    userWithCreds: false,
+  });
+  return login.type === "creds"
+    ? { credsFile: login.creds.path }
+    : { user: login.user, password: login.password };
 }
 
 function containerSettings(
