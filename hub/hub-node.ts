@@ -25,7 +25,7 @@ import type { HubConfig, HubOperatorConfig } from "./hub-config.js";
 import { type HubServiceEvent, type HubServices, startHubServices } from "./hub-services.js";
 import { hubOperatorServerConfig } from "./operator-server-config.js";
 import { Registry } from "./registry.js";
-import { hubServerConfig } from "./server-config.js";
+import { type HubListeners, hubServerConfig } from "./server-config.js";
 import { ensureTreStreams } from "./streams.js";
 import { TreDirectory } from "./tre-directory.js";
 import { type HubTreEvent, ResultsSourceWatch, TreOperations } from "./tre-operations.js";
@@ -78,12 +78,7 @@ async function startConfigHub(config: HubConfig, options: HubNodeOptions, stops:
   const services = internal("tremesh-hub-services");
   const treAdmins = new Map(config.tres.map((t) => [t.name, internal(`tremesh-hub-${t.name}`)]));
   const configText = hubServerConfig({
-    serverName: config.name,
-    host: config.host,
-    clientPort: config.ports.client,
-    leafPort: config.ports.leaf,
-    monitorPort: config.ports.monitor,
-    storeDir: join(config.dataDir, "jetstream"),
+    ...listeners(config),
     system: internal("tremesh-hub-system"),
     fed: { users: [services, ...config.admins] },
     researchers: config.researchers,
@@ -133,12 +128,7 @@ async function startOperatorHub(
 ): Promise<HubNode> {
   const emit = options.onEvent ?? (() => {});
   const configText = hubOperatorServerConfig({
-    serverName: config.name,
-    host: config.host,
-    clientPort: config.ports.client,
-    leafPort: config.ports.leaf,
-    monitorPort: config.ports.monitor,
-    storeDir: join(config.dataDir, "jetstream"),
+    ...listeners(config),
     operatorJwt: operator.jwt,
     systemAccount: operator.systemAccount,
     resolverDir: join(config.dataDir, "resolver"),
@@ -198,6 +188,18 @@ async function startOperatorHub(
     systemAccount: operator.systemAccount,
     managedTres: () => operations.managed(),
   });
+}
+
+/** hub.yaml's name, ports and store, as both server configs take them. */
+function listeners(config: HubConfig): HubListeners {
+  return {
+    serverName: config.name,
+    host: config.host,
+    clientPort: config.ports.client,
+    leafPort: config.ports.leaf,
+    monitorPort: config.ports.monitor,
+    storeDir: join(config.dataDir, "jetstream"),
+  };
 }
 
 function servicesOptions(config: HubConfig, options: HubNodeOptions) {

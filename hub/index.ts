@@ -52,6 +52,7 @@ export { ResearcherApi, type ResearcherApiEvent, type ResearcherApiOptions } fro
 export { ResearcherDirectory } from "./researcher-directory.js";
 export {
   type AccountFlow,
+  type HubListeners,
   type HubServerModel,
   type HubTreModel,
   hubAccountFlows,

@@ -9,21 +9,9 @@
 import { type Account, type ClaimsData, decode, type Operator } from "@nats-io/jwt";
 import { ConfigModelError, toNatsConf } from "../common/index.js";
 import { HUB_DOMAIN, isPublicKey } from "../protocol/index.js";
-import { SERVER_NAME } from "./server-config.js";
+import { type HubListeners, SERVER_NAME } from "./server-config.js";
 
-export interface HubOperatorServerModel {
-  /** `server_name`, as in HubServerModel. */
-  serverName: string;
-  /** Interface every listener binds. Default "127.0.0.1". */
-  host?: string;
-  /** Client port. Default -1. */
-  clientPort?: number;
-  /** Leafnode port the TREs dial. Default -1. */
-  leafPort?: number;
-  /** HTTP monitoring port. Default -1. */
-  monitorPort?: number;
-  /** JetStream store directory. */
-  storeDir: string;
+export interface HubOperatorServerModel extends HubListeners {
   /** The operator JWT's text (self-signed). nats-server trusts every account it signed. */
   operatorJwt: string;
   /** The system account's public key (A…); must be the operator JWT's `system_account` when it names one. */

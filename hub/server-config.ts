@@ -24,7 +24,8 @@ import {
 import { HUB_DOMAIN, isTreName, PROJECT_NAME, streams, subjects } from "../protocol/index.js";
 import { FED_ACCOUNT, HUB_SYSTEM_ACCOUNT, RESEARCH_ACCOUNT, treAccountName } from "./account-names.js";
 
-export interface HubServerModel {
+/** The hub server's name, listeners and store: the same in config and operator mode. */
+export interface HubListeners {
   /** `server_name`; leaves see it in their `/leafz`. Letters, digits, `_`, `-`, `.`. */
   serverName: string;
   /** Interface every listener binds. Default "127.0.0.1": exposing the hub is a deployment decision. */
@@ -37,6 +38,9 @@ export interface HubServerModel {
   monitorPort?: number;
   /** JetStream store directory. */
   storeDir: string;
+}
+
+export interface HubServerModel extends HubListeners {
   /** User in the system account, for server monitoring requests. */
   system: UserCredential;
   /** The federation account's users (hub services, admin tooling). At least one. */
