@@ -2,11 +2,13 @@
  * The researcher's side of a submission: sign the analysis request with the researcher's key, send
  * it to the hub's submission service, and read its answer.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   type AnalysisSpec,
   newId,
   type SigningKey,
+  SubmitRejectCode,
   type SubmitReply,
   sealEnvelope,
   subjects,
@@ -25,6 +27,12 @@ export interface SubmitOptions {
   id?: string;
   /** How long to wait for the hub's answer. Default 10 s. */
   timeoutMs?: number;
+  /**
+   * For how long a hub that does not answer, or answers `unavailable` (a clustered hub electing new leaders after
+   * losing a node), is asked again with the same signed Submission, in ms. The same id finds the same task, so a
+   * retry never makes a second one. Default 30 000; 0 asks once.
+   */
+  retryForMs?: number;
 }
 
 export class SubmitError extends Error {
@@ -68,5 +76,16 @@ export async function sendSubmission(
 }
 
 export async function submit(nc: NatsConnection, key: SigningKey, opts: SubmitOptions): Promise<SubmitReply> {
-  return sendSubmission(nc, signSubmission(key, opts), opts.timeoutMs);
+  const envelope = signSubmission(key, opts);
+  const deadline = Date.now() + (opts.retryForMs ?? 30_000);
+  for (let attempt = 1; ; attempt++) {
+    const reply = await sendSubmission(nc, envelope, opts.timeoutMs).catch((error: unknown) => {
+      // A closed connection is not retried here: the caller connects again (and may resubmit).
+      if (error instanceof SubmitError && !nc.isClosed() && Date.now() < deadline) return undefined;
+      throw error;
+    });
+    const unavailable = reply?.status === "rejected" && reply.code === SubmitRejectCode.unavailable;
+    if (reply !== undefined && (!unavailable || Date.now() >= deadline)) return reply;
+    await sleep(Math.min(250 * attempt, 2_000));
+  }
 }

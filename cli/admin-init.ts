@@ -3,11 +3,13 @@
  * later change builds on, and the hub's own config, so the hub can start in operator mode from this folder.
  */
 import { stringify } from "yaml";
+import { randomPassword } from "../common/index.js";
 import {
   fedAccountJwt,
   newUserCreds,
   operatorJwt,
   researchAccountJwt,
+  SERVER_NAME,
   systemAccountJwt,
 } from "../hub/index.js";
 import { generateKeyPair } from "../protocol/index.js";
@@ -29,11 +31,27 @@ export interface InitOptions {
   leafUrls?: string[];
   /** The hub's offline threshold for TREs, in ms. Default: the hub's own. */
   offlineAfterMs?: number;
+  /**
+   * A clustered hub instead of one node: an odd number (3 or 5) of nodes, each with its own hub.yaml
+   * (`hub/<name>.yaml`, data in `hub/data-<name>`) and the same route password. `hubName`, `host`, `ports`,
+   * `clientUrls` and `leafUrls` then come from the nodes.
+   */
+  nodes?: readonly HubNodePlan[];
+}
+
+/** One node of a clustered hub: its name (`server_name`), the address the others and the TREs reach, its ports. */
+export interface HubNodePlan {
+  name: string;
+  host: string;
+  ports?: { client?: number; leaf?: number; monitor?: number; cluster?: number };
 }
 
 export interface InitResult {
   state: FederationState;
+  /** The (first) hub node's hub.yaml. */
   hubConfig: string;
+  /** Every hub node's hub.yaml: one, or one per cluster node. */
+  hubConfigs: string[];
   adminProfile: string;
 }
 
@@ -45,8 +63,7 @@ export async function initFederation(store: AdminStore, options: InitOptions = {
   if (store.exists) {
     throw new CliError(`${store.dir} already holds a federation; nothing was changed`, ExitCode.failed);
   }
-  const host = options.host ?? "127.0.0.1";
-  const ports = { client: 4222, leaf: 7422, monitor: 8222, ...options.ports };
+  const nodes = hubNodes(options);
   const operator = generateKeyPair("operator");
   const sys = generateKeyPair("account");
   const fed = generateKeyPair("account");
@@ -56,8 +73,8 @@ export async function initFederation(store: AdminStore, options: InitOptions = {
     version: 1,
     operator: { name: options.operatorName ?? "tremesh", publicKey: operator.publicKey },
     hub: {
-      clientUrls: options.clientUrls ?? [`nats://${host}:${ports.client}`],
-      leafUrls: options.leafUrls ?? [`nats-leaf://${host}:${ports.leaf}`],
+      clientUrls: options.clientUrls ?? nodes.map((n) => `nats://${n.host}:${n.ports.client}`),
+      leafUrls: options.leafUrls ?? nodes.map((n) => `nats-leaf://${n.host}:${n.ports.leaf}`),
       signingKey: hubKey.publicKey,
     },
     accounts: { system: sys.publicKey, fed: fed.publicKey, research: research.publicKey },
@@ -87,32 +104,87 @@ export async function initFederation(store: AdminStore, options: InitOptions = {
   await store.writeSecret("system.creds", (await client("admin-system", sys.seed)).creds);
   await store.writeSecret("hub/secrets/services.creds", (await client("hub-services", fed.seed)).creds);
   await store.writeSecret("hub/secrets/hub.seed", `${hubKey.seed}\n`);
-  const hubConfig = await store.writePublic(
-    "hub/hub.yaml",
-    [
-      "# The hub in operator mode, made by `tremesh admin init`. Start it with:",
-      "#   tremesh hub start --config hub.yaml",
-      "# accounts/ holds every account JWT; the hub preloads it at start, and `tremesh admin` pushes each change.",
-      stringify({
-        name: options.hubName ?? "hub",
-        host,
-        ports,
-        dataDir: "./data",
-        signingKeyFile: "./secrets/hub.seed",
-        operator: {
-          jwtFile: "../operator.jwt",
-          accountsDir: "../accounts",
-          servicesCredsFile: "./secrets/services.creds",
-          treCredsDir: "./tre-creds",
-        },
-        ...(options.offlineAfterMs === undefined ? {} : { offlineAfterMs: options.offlineAfterMs }),
-      }),
-    ].join("\n"),
-  );
+  const clustered = options.nodes !== undefined;
+  if (clustered) await store.writeSecret("hub/secrets/route.password", `${randomPassword()}\n`);
+  const hubConfigs: string[] = [];
+  for (const node of nodes) {
+    const file = clustered ? `hub/${node.name}.yaml` : "hub/hub.yaml";
+    const config = {
+      name: node.name,
+      host: node.host,
+      ports: { client: node.ports.client, leaf: node.ports.leaf, monitor: node.ports.monitor },
+      dataDir: clustered ? `./data-${node.name}` : "./data",
+      signingKeyFile: "./secrets/hub.seed",
+      operator: {
+        jwtFile: "../operator.jwt",
+        accountsDir: "../accounts",
+        servicesCredsFile: "./secrets/services.creds",
+        treCredsDir: "./tre-creds",
+      },
+      ...(clustered
+        ? {
+            cluster: {
+              port: node.ports.cluster,
+              routes: nodes.map((n) => `nats-route://${n.host}:${n.ports.cluster}`),
+              authorization: { user: "route", passwordFile: "./secrets/route.password" },
+            },
+          }
+        : {}),
+      ...(options.offlineAfterMs === undefined ? {} : { offlineAfterMs: options.offlineAfterMs }),
+    };
+    hubConfigs.push(
+      await store.writePublic(
+        file,
+        [
+          `# ${clustered ? `Hub node ${node.name} of ${nodes.length}` : "The hub"} in operator mode, made by \`tremesh admin init\`. Start it with:`,
+          `#   tremesh hub start --config ${file.slice("hub/".length)}`,
+          "# accounts/ holds every account JWT; the hub preloads it at start, and `tremesh admin` pushes each change.",
+          ...(clustered
+            ? [
+                "# Copy this folder (with secrets/ and tre-creds/) to each node; every node keeps its own data-<name>/.",
+              ]
+            : []),
+          stringify(config),
+        ].join("\n"),
+      ),
+    );
+  }
   const adminProfile = await store.writePublic(
     "admin.profile.yaml",
-    stringify({ hub: state.hub.clientUrls[0], credsFile: "./admin.creds" }),
+    stringify({ hub: state.hub.clientUrls.join(","), credsFile: "./admin.creds" }),
   );
   await store.save(state);
-  return { state, hubConfig, adminProfile };
+  return { state, hubConfig: hubConfigs[0]!, hubConfigs, adminProfile };
+}
+
+const DEFAULT_PORTS = { client: 4222, leaf: 7422, monitor: 8222, cluster: 6222 };
+
+/** The hub's nodes with their ports: the one standalone node from `host`/`ports`, or the cluster's. */
+function hubNodes(options: InitOptions): (HubNodePlan & { ports: typeof DEFAULT_PORTS })[] {
+  if (options.nodes === undefined) {
+    return [
+      {
+        name: options.hubName ?? "hub",
+        host: options.host ?? "127.0.0.1",
+        ports: { ...DEFAULT_PORTS, ...options.ports },
+      },
+    ];
+  }
+  const count = options.nodes.length;
+  if (count < 3 || count % 2 === 0)
+    throw new CliError(
+      `a clustered hub needs 3 or 5 nodes (an odd number, so a majority survives a lost node); got ${count}`,
+      ExitCode.usage,
+    );
+  const names = new Set<string>();
+  return options.nodes.map((n) => {
+    if (!SERVER_NAME.test(n.name))
+      throw new CliError(
+        `hub node name ${JSON.stringify(n.name)} is not a valid server name`,
+        ExitCode.usage,
+      );
+    if (names.has(n.name)) throw new CliError(`hub node ${n.name} appears twice`, ExitCode.usage);
+    names.add(n.name);
+    return { ...n, ports: { ...DEFAULT_PORTS, ...n.ports } };
+  });
 }

@@ -222,7 +222,7 @@ function researcherProfile(state: FederationState, name: string): string {
     "# signingKeyFile: the seed you made with `tremesh keygen`; its public key is the one the admin registered.",
     "# treKeys: each TRE's release-signing key as the federation registered it; releases are checked against them.",
     stringify({
-      hub: state.hub.clientUrls[0],
+      hub: state.hub.clientUrls.join(","),
       credsFile: `./${name}.creds`,
       signingKeyFile: `./${name}.seed`,
       treKeys: Object.fromEntries(activeTres(state).map(([tre, t]) => [tre, t.signingKey])),

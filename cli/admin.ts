@@ -12,7 +12,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { isUserPublicKey } from "../common/index.js";
 import { type Project, Registry, RegistryError } from "../hub/index.js";
 import { FieldError, isTreName, PROJECT_NAME } from "../protocol/index.js";
-import { initFederation } from "./admin-init.js";
+import { type HubNodePlan, initFederation } from "./admin-init.js";
 import { addResearcher, addTre } from "./admin-onboard.js";
 import { allProjects, pushAll, revokeResearcher, revokeTre } from "./admin-revoke.js";
 import { AdminStore, type FederationState } from "./admin-store.js";
@@ -22,6 +22,7 @@ import { withHub } from "./hub-session.js";
 
 const USAGE = [
   "tremesh admin init --dir DIR [--host H] [--client-port N] [--leaf-port N] [--monitor-port N] [--operator NAME]",
+  "tremesh admin init --dir DIR --node NAME=HOST --node NAME=HOST --node NAME=HOST   # a 3-node hub cluster",
   "tremesh admin add-tre NAME --signing-key U… [--storage-mb N]",
   "tremesh admin add-researcher NAME --signing-key U…",
   "tremesh admin revoke researcher|tre NAME",
@@ -66,6 +67,13 @@ function port(flag: string, value: string | undefined): number | undefined {
 }
 
 const isName = (s: string) => PROJECT_NAME.test(s);
+
+/** `--node NAME=HOST`: one node of a clustered hub, on the standard ports. */
+function hubNode(value: string): HubNodePlan {
+  const match = /^([^=\s]+)=([^=\s:/]+|\[[0-9a-fA-F:]+\])$/.exec(value);
+  if (!match) throw usageError(`admin init: --node ${JSON.stringify(value)} is not NAME=HOST`);
+  return { name: match[1]!, host: match[2]! };
+}
 
 function print(io: Io, json: boolean | undefined, value: unknown, text: () => string[]): void {
   if (json) io.out(JSON.stringify(value, null, 2));
@@ -113,6 +121,7 @@ const options = {
   "client-port": { type: "string" },
   "leaf-port": { type: "string" },
   "monitor-port": { type: "string" },
+  node: { type: "string", multiple: true },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>["values"];
@@ -123,6 +132,7 @@ export const admin: Command = {
   usage: USAGE,
   examples: [
     "tremesh admin init --dir ./fed-admin --host 127.0.0.1",
+    "tremesh admin init --dir ./fed-admin --node hub-1=10.0.0.1 --node hub-2=10.0.0.2 --node hub-3=10.0.0.3",
     "tremesh admin add-tre north --signing-key UB…   # the key from the TRE's 'tremesh leaf keygen'",
     "tremesh admin add-researcher alice --signing-key UA…",
     "tremesh admin project create diabetes --tres north --members alice --until 2027-06-30",
@@ -162,16 +172,23 @@ async function init(values: Values, io: Io): Promise<number> {
     ...(values["leaf-port"] ? { leaf: port("--leaf-port", values["leaf-port"]) } : {}),
     ...(values["monitor-port"] ? { monitor: port("--monitor-port", values["monitor-port"]) } : {}),
   } as { client?: number; leaf?: number; monitor?: number };
+  const nodes = values.node?.map(hubNode);
+  if (nodes && (values.host || Object.keys(ports).length > 0))
+    throw usageError(
+      "admin init: --node gives each node's host (standard ports); drop --host and the --*-port flags",
+    );
   const result = await initFederation(store, {
     ...(values.host ? { host: values.host } : {}),
     ...(values.operator ? { operatorName: values.operator } : {}),
+    ...(nodes ? { nodes } : {}),
     ports,
   });
-  print(io, values.json, { dir: store.dir, hubConfig: result.hubConfig, state: result.state }, () => [
+  const { hubConfigs } = result;
+  print(io, values.json, { dir: store.dir, hubConfigs, state: result.state }, () => [
     `federation ${result.state.operator.name} in ${store.dir}`,
     `operator   ${result.state.operator.publicKey}`,
     `hub key    ${result.state.hub.signingKey} (every leaf pins it)`,
-    `next:      tremesh hub start --config ${result.hubConfig}`,
+    ...hubConfigs.map((file) => `next:      tremesh hub start --config ${file}`),
     `then:      tremesh admin add-tre NAME --signing-key U… --dir ${store.dir}`,
   ]);
   return ExitCode.ok;

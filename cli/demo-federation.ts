@@ -81,7 +81,7 @@ export function packageRoot(): string {
 export async function writeDemoFederation(
   dir: string,
   containers: DemoContainers | undefined,
-  startHub: (hubConfig: string, adminProfile: string) => Promise<void>,
+  startHub: (hubConfigs: readonly string[], adminProfile: string) => Promise<void>,
 ): Promise<Omit<DemoFederation, "pids">> {
   const data: DemoDataFile[] = [];
   for (const t of DEMO_TRES) {

@@ -87,8 +87,8 @@ export const demo: Command = {
       const written = await writeDemoFederation(
         dir,
         engine.ok ? engine.containers : undefined,
-        async (hubConfig, adminProfile) => {
-          await processes.start("hub", ["hub", "start", "--config", hubConfig]);
+        async ([hubConfig], adminProfile) => {
+          await processes.start("hub", ["hub", "start", "--config", hubConfig!]);
           await Promise.race([waitForProfile(adminProfile, 30_000), processes.died]);
         },
       );

@@ -28,11 +28,16 @@ export interface FederationPlan {
   heartbeatIntervalMs?: number;
   /** Offline threshold of the hub, in ms. Default: the hub's own default. */
   offlineAfterMs?: number;
+  /** Operator mode: the hub's nodes, 1 or a cluster of 3 (or 5). Default 1. */
+  hubNodes?: number;
 }
 
 export interface FederationFiles {
   dir: string;
+  /** The (first) hub node's hub.yaml. */
   hubConfig: string;
+  /** Every hub node's hub.yaml. */
+  hubConfigs: string[];
   hubPublicKey: string;
   hubClientUrl: string;
   leafConfigs: Record<string, string>;
@@ -206,6 +211,7 @@ export async function writeFederation(dir: string, plan: FederationPlan): Promis
   return {
     dir,
     hubConfig,
+    hubConfigs: [hubConfig],
     hubPublicKey: hubKey.publicKey,
     hubClientUrl,
     leafConfigs,

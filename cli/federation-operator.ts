@@ -22,19 +22,26 @@ import {
 
 /**
  * Builds the federation in `dir` (the admin's folder is `dir/admin`). `startHub` must start the hub from the
- * given hub.yaml and resolve once the admin profile can connect; the TREs' leaves are left for the caller to start.
+ * given hub.yaml files (one, or one per node of a clustered hub: `plan.hubNodes`) and resolve once the admin
+ * profile can connect; the TREs' leaves are left for the caller to start.
  */
 export async function buildOperatorFederation(
   dir: string,
   plan: FederationPlan,
-  startHub: (hubConfig: string, adminProfile: string) => Promise<void>,
+  startHub: (hubConfigs: readonly string[], adminProfile: string) => Promise<void>,
 ): Promise<FederationFiles> {
-  const [client, leaf, monitor, ...leafPorts] = (await freePorts(3 + plan.tres.length)) as [
-    number,
-    number,
-    number,
-    ...number[],
-  ];
+  const nodeCount = plan.hubNodes ?? 1;
+  const ports = await freePorts(4 * nodeCount + plan.tres.length);
+  const leafPorts = ports.slice(4 * nodeCount);
+  const nodePorts = (i: number) => {
+    const [client, leaf, monitor, cluster] = ports.slice(4 * i, 4 * i + 4) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    return { client, leaf, monitor, cluster };
+  };
   await mkdir(join(dir, "secrets"), { recursive: true, mode: 0o700 });
   /** A secret handed over from the admin's bundle into this party's own secrets folder, owner-only. */
   const handOver = async (from: string, name: string) => {
@@ -44,11 +51,18 @@ export async function buildOperatorFederation(
   };
   const store = new AdminStore(join(dir, "admin"));
   const init = await initFederation(store, {
-    host: "127.0.0.1",
-    ports: { client, leaf, monitor },
+    ...(nodeCount === 1
+      ? { host: "127.0.0.1", ports: nodePorts(0) }
+      : {
+          nodes: Array.from({ length: nodeCount }, (_, i) => ({
+            name: `hub-${i + 1}`,
+            host: "127.0.0.1",
+            ports: nodePorts(i),
+          })),
+        }),
     ...(plan.offlineAfterMs === undefined ? {} : { offlineAfterMs: plan.offlineAfterMs }),
   });
-  await startHub(init.hubConfig, init.adminProfile);
+  await startHub(init.hubConfigs, init.adminProfile);
 
   // Each TRE makes its own signing key (`tremesh leaf keygen`) and hands the admin only the public key.
   const tres = plan.tres.map((name) => ({ name, ...generateKeyPair("user") }));
@@ -96,6 +110,7 @@ export async function buildOperatorFederation(
   return {
     dir,
     hubConfig: init.hubConfig,
+    hubConfigs: init.hubConfigs,
     hubPublicKey: state.hub.signingKey,
     hubClientUrl: state.hub.clientUrls[0]!,
     leafConfigs,

@@ -50,7 +50,7 @@ import {
 import { CliError, ExitCode } from "./exit-codes.js";
 
 const profileSchema = obj({
-  /** The hub's client URL (researchers, admins). */
+  /** The hub's client URL (researchers, admins); for a clustered hub, every node's URL separated by commas. */
   hub: optional(str({ min: 1, max: 2048 })),
   /** A TRE leaf's client URL (that TRE's reviewers). */
   leaf: optional(str({ min: 1, max: 2048 })),
@@ -77,7 +77,10 @@ export interface Profile {
   file: string;
   /** Which server the profile reaches. */
   server: "hub" | "leaf";
+  /** The URL(s) as the profile gives them, for messages. */
   url: string;
+  /** The servers to try, in any order (a clustered hub has several). */
+  servers: string[];
   /** For a leaf profile: the TRE. */
   tre?: string;
   /** Pinned TRE signing keys, by TRE. */
@@ -116,6 +119,10 @@ export async function loadProfile(file: string | undefined): Promise<Profile> {
       file: path,
       server: p.hub === undefined ? "leaf" : "hub",
       url,
+      servers: url
+        .split(",")
+        .map((u) => u.trim())
+        .filter((u) => u !== ""),
       ...(p.tre ? { tre: p.tre } : {}),
       treKeys: p.treKeys ?? {},
       user,
@@ -168,7 +175,7 @@ export function signingKey(profile: Profile): SigningKey {
 export async function connectProfile(profile: Profile, timeoutMs = 5_000): Promise<NatsConnection> {
   try {
     return await connect({
-      servers: profile.url,
+      servers: profile.servers,
       ...(profile.auth.type === "password"
         ? { user: profile.user, pass: profile.auth.password }
         : { authenticator: credsAuthenticator(profile.auth.creds.bytes) }),

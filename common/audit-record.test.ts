@@ -7,6 +7,7 @@ import {
   type AuditEntry,
   auditHash,
   auditLimits,
+  auditList,
   checkAuditEntry,
   decodeAuditRecord,
   encodeAuditRecord,
@@ -139,5 +140,22 @@ describe("audit records", () => {
       const decoded = decodeAuditRecord(randomBytes(1 + (i % 64)));
       expect(typeof decoded.ok).toBe("boolean");
     }
+  });
+});
+
+describe("auditList", () => {
+  it("keeps a short list whole and cuts a long one to the detail limit, saying how many it left out", () => {
+    expect(auditList(["a", "b", "c"])).toBe("a,b,c");
+    const tres = Array.from({ length: 100 }, (_, i) => `tre-${String(i).padStart(3, "0")}`);
+    const cut = auditList(tres);
+    expect(cut.length).toBeLessThanOrEqual(auditLimits.detailStringChars);
+    const [, more] = /,… (\d+) more$/.exec(cut) ?? [];
+    const kept = cut.replace(/,… \d+ more$/, "").split(",");
+    expect(kept).toEqual(tres.slice(0, kept.length));
+    expect(kept.length + Number(more)).toBe(100);
+    // The record it goes into is valid.
+    expect(() =>
+      checkAuditEntry({ actor: "hub", action: "task.dispatched", details: { tres: cut } }),
+    ).not.toThrow();
   });
 });

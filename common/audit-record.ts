@@ -58,6 +58,25 @@ export const auditLimits = {
   detailStringChars: 256,
 } as const;
 
+/**
+ * A list as one audit detail (`a,b,c`), within `detailStringChars`: a long one (a task sent to a hundred TREs)
+ * keeps the names that fit and says how many more there were, rather than failing the record.
+ */
+export function auditList(items: readonly string[]): string {
+  const all = items.join(",");
+  if (all.length <= auditLimits.detailStringChars) return all;
+  let kept = "";
+  for (const [i, item] of items.entries()) {
+    const next = kept === "" ? item : `${kept},${item}`;
+    const more = `,… ${items.length - i - 1} more`;
+    if (next.length + more.length > auditLimits.detailStringChars) {
+      return `${kept},… ${items.length - i} more`;
+    }
+    kept = next;
+  }
+  return kept;
+}
+
 /** The hash that links a record to the next one: hex sha256 of its stored bytes. */
 export function auditHash(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");

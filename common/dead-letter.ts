@@ -17,6 +17,8 @@ export interface DeadLetterStreamOptions {
   maxAgeMs?: number;
   /** Upper bound on the stream's size, in bytes. Default 1 GiB, so a flood cannot fill the disk. */
   maxBytes?: number;
+  /** Stream replicas. Default 1; 3 on a clustered hub. */
+  replicas?: number;
 }
 
 export async function ensureDeadLetterStream(
@@ -30,6 +32,7 @@ export async function ensureDeadLetterStream(
     subjects: [deadLetterSubject(scope)],
     max_age: nanos(opts.maxAgeMs ?? 90 * 86400_000, "maxAgeMs"),
     max_bytes: opts.maxBytes ?? 2 ** 30,
+    num_replicas: opts.replicas ?? 1,
   });
 }
 

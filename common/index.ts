@@ -16,6 +16,7 @@ export {
   type AuditRecord,
   auditHash,
   auditLimits,
+  auditList,
   type DecodedAuditRecord,
   decodeAuditRecord,
 } from "./audit-record.js";
@@ -59,9 +60,13 @@ export {
   ensureStream,
   isApiError,
   nanos,
+  openBucket,
   resumeStaleSources,
+  type StaleSourceOptions,
   type StreamSpec,
+  setAccountReplicas,
   watchStaleSources,
+  whileCreating,
 } from "./jetstream-streams.js";
 export { type Login, type LoginFields, type LoginRules, readLogin } from "./login-form.js";
 export {
@@ -73,7 +78,14 @@ export {
 } from "./nats-binary.js";
 export { type ConfMap, type ConfValue, NatsConfError, toNatsConf } from "./nats-conf.js";
 export { type ListenPorts, pinListenPorts } from "./nats-conf-ports.js";
-export { fetchLeafz, type LeafLinkInfo, type Leafz, NatsMonitorError } from "./nats-monitor.js";
+export {
+  fetchLeafz,
+  fetchMetaCluster,
+  type LeafLinkInfo,
+  type Leafz,
+  type MetaCluster,
+  NatsMonitorError,
+} from "./nats-monitor.js";
 export {
   type NatsServerHandle,
   NatsServerStartError,

@@ -105,6 +105,15 @@ interface ServerUrls {
   monitor: string | undefined;
 }
 
+/**
+ * Every server this process started and has not seen exit. When the process ends without stopping them (a test
+ * worker whose set-up timed out, a crash), they are killed with it rather than left running, holding ports.
+ */
+const running = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+
 const TAIL_LINES = 30;
 const POLL_MS = 20;
 
@@ -167,8 +176,10 @@ class NatsServerProcess implements NatsServerHandle {
       exit: undefined,
       output: [],
     };
+    running.add(child);
     void run.exited.then((exit) => {
       run.exit = exit;
+      running.delete(child);
     });
     // Config errors are printed before the log file is opened, so keep the last lines of stdout/stderr too.
     const keep = (chunk: Buffer) => {

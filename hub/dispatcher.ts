@@ -5,14 +5,24 @@
  * instance is deduplicated by JetStream instead of queued twice.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { newId, type SigningKey, sealEnvelope, subjects } from "../protocol/index.js";
+import {
+  DEFAULT_MAX_LIFETIME_MS,
+  newId,
+  type SigningKey,
+  sealEnvelope,
+  subjects,
+} from "../protocol/index.js";
 import type { TaskRecord, TaskStore } from "./task-store.js";
 
 export interface DispatchOptions {
   js: JetStreamClient;
   hubKey: SigningKey;
   tasks: TaskStore;
-  /** Expiry of the researcher's Submission: a Dispatch is never valid for longer. */
+  /**
+   * Expiry of the researcher's Submission: a Dispatch is never valid for longer, nor for longer than a receiver
+   * accepts from its own issue time (a Submission issued within the clock skew ahead of the hub may otherwise
+   * outlive that by the skew).
+   */
   submissionExp: number;
   now?: () => number;
 }
@@ -33,7 +43,14 @@ export async function dispatchTask(
     task.tres.map(async (tre) => {
       const dispatch = sealEnvelope(
         "dispatch",
-        { id: newId(now), iat: now, exp: opts.submissionExp, taskId: task.taskId, tre, submission: envelope },
+        {
+          id: newId(now),
+          iat: now,
+          exp: Math.min(opts.submissionExp, now + DEFAULT_MAX_LIFETIME_MS),
+          taskId: task.taskId,
+          tre,
+          submission: envelope,
+        },
         opts.hubKey,
       );
       await opts.js.publish(subjects.dispatch(tre, task.taskId), dispatch, {
@@ -41,5 +58,5 @@ export async function dispatchTask(
       });
     }),
   );
-  await opts.tasks.updateTask(task.taskId, (t) => ({ ...t, dispatched: true }));
+  await opts.tasks.markDispatched(task.taskId);
 }

@@ -32,6 +32,18 @@
  *   accountsDir: ../accounts              # every *.jwt preloaded into the resolver on each start
  *   servicesCredsFile: ./secrets/services.creds   # a FED user: the hub services connect as it
  *   treCredsDir: ./tre-creds              # <tre>.creds: the hub's operations user in each TRE's account
+ *
+ * A clustered hub (three nodes, so the hub survives the loss of one) adds the same `cluster` section to each
+ * node's hub.yaml; only `name`, `host`, the ports and `dataDir` differ between nodes. Every hub stream and bucket
+ * is then kept on three nodes (`replicas`, default 3 with `cluster`):
+ *
+ * @example
+ * # hub.yaml of node hub-1 (deploy/cluster/ has all three)
+ * name: hub-1
+ * cluster:
+ *   port: 6222
+ *   routes: [nats-route://hub-1.internal:6222, nats-route://hub-2.internal:6222, nats-route://hub-3.internal:6222]
+ *   authorization: { user: route, passwordFile: ./secrets/route.password }
  */
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -50,6 +62,7 @@ import {
 import { arr, type Infer, int, obj, optional, type SigningKey, str, TRE_NAME } from "../protocol/index.js";
 import { FED_ACCOUNT } from "./account-names.js";
 import { type AccountJwtInfo, decodeAccountJwt, decodeOperatorJwt } from "./operator-server-config.js";
+import { ROUTE_URL, SERVER_NAME } from "./server-config.js";
 
 const port = int({ min: -1, max: 65_535 });
 const path = str({ min: 1, max: 4096 });
@@ -60,9 +73,7 @@ const user = obj({
 
 export const hubConfigSchema = obj({
   /** nats-server `server_name`. Default "hub". */
-  name: optional(
-    str({ min: 1, max: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, what: "a server name" }),
-  ),
+  name: optional(str({ min: 1, max: 64, pattern: SERVER_NAME, what: "a server name" })),
   /** Interface every listener binds. Default 127.0.0.1. */
   host: optional(str({ min: 1, max: 255 })),
   /** Listener ports; -1 picks a free one (tests). Defaults: client 4222, leaf 7422, monitor 8222. */
@@ -105,6 +116,32 @@ export const hubConfigSchema = obj({
       treCredsDir: path,
     }),
   ),
+  /**
+   * Clustering with the other hub nodes. Every node lists every node's route URL (its own included: nats-server
+   * recognises and skips itself), so the nodes' sections are identical.
+   */
+  cluster: optional(
+    obj({
+      /** The cluster's name; the same on every node. Default "tremesh-hub". */
+      name: optional(str({ min: 1, max: 64, pattern: SERVER_NAME, what: "a cluster name" })),
+      /** The route port the other nodes dial. Fixed (not -1): it is in their route URLs. */
+      port: int({ min: 1, max: 65_535 }),
+      /** Interface the route listener binds. Default: `host`. */
+      host: optional(str({ min: 1, max: 255 })),
+      /** Every node's `nats-route://host:port` (no credentials in the URL: they come from `authorization`). */
+      routes: arr(str({ min: 1, max: 2048, pattern: ROUTE_URL, what: "a nats-route://host:port URL" }), {
+        min: 1,
+        max: 16,
+      }),
+      /** The route user every node presents and accepts; the password file is a secret like the others. */
+      authorization: user,
+    }),
+  ),
+  /**
+   * How many nodes keep each hub stream and bucket (TASKS, results, the FED view, registry, tasks, audit, dead
+   * letters). Default 1 standalone, 3 with `cluster`. Raising it on an existing hub re-replicates on start.
+   */
+  replicas: optional(int({ min: 1, max: 5 })),
   /** After how long without a heartbeat a TRE counts as offline, in ms. Default 30 000. */
   offlineAfterMs: optional(int({ min: 1000, max: 86_400_000 })),
 });
@@ -126,7 +163,20 @@ export interface HubConfig {
   tres: { name: string; publicKey: string; leaf: UserCredential }[];
   /** Present in operator mode (JWT accounts), absent in config mode. */
   operator?: HubOperatorConfig;
+  /** Present on a clustered hub node. Holds the route password. */
+  cluster?: HubClusterConfig;
+  /** Replicas of every hub stream and bucket (1 standalone, 3 clustered unless set). */
+  replicas: number;
   offlineAfterMs?: number;
+}
+
+/** hub.yaml's `cluster` section, read and checked. Holds a secret (the route password). */
+export interface HubClusterConfig {
+  name: string;
+  host: string;
+  port: number;
+  routes: string[];
+  credential: UserCredential;
 }
 
 /** hub.yaml's `operator` section, read and checked. Holds a secret (`servicesCreds`). */
@@ -160,6 +210,7 @@ export async function loadHubConfig(file: string): Promise<HubConfig> {
     dataDir: configPath(loaded, c.dataDir),
     hubKey: await readSigningKeyFile(loaded, "signingKeyFile", c.signingKeyFile),
     ...(c.offlineAfterMs === undefined ? {} : { offlineAfterMs: c.offlineAfterMs }),
+    ...(await loadCluster(loaded, c)),
   };
   if (c.operator !== undefined) {
     for (const field of ["admins", "researchers", "tres"] as const) {
@@ -205,6 +256,36 @@ export async function loadHubConfig(file: string): Promise<HubConfig> {
         leaf: await credential(`tres[${i}].leaf`, t.leaf),
       })),
     ),
+  };
+}
+
+/** The `cluster` section and the replicas it implies; a standalone hub cannot keep more than one copy. */
+async function loadCluster(
+  loaded: LoadedYaml,
+  c: HubConfigFile,
+): Promise<{ cluster?: HubClusterConfig; replicas: number }> {
+  if (c.cluster === undefined) {
+    if (c.replicas !== undefined && c.replicas > 1)
+      throw new ConfigFileError(
+        loaded.file,
+        "replicas",
+        "needs a `cluster` section (a lone node keeps one copy)",
+      );
+    return { replicas: 1 };
+  }
+  const auth = c.cluster.authorization;
+  return {
+    cluster: {
+      name: c.cluster.name ?? "tremesh-hub",
+      host: c.cluster.host ?? c.host ?? "127.0.0.1",
+      port: c.cluster.port,
+      routes: c.cluster.routes,
+      credential: {
+        user: auth.user,
+        password: await readSecretFile(loaded, "cluster.authorization.passwordFile", auth.passwordFile),
+      },
+    },
+    replicas: c.replicas ?? 3,
   };
 }
 

@@ -15,9 +15,11 @@ import { join } from "node:path";
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import {
+  fetchMetaCluster,
   type NatsServerHandle,
   randomPassword,
   startNatsServer,
+  waitFor,
   watchStaleSources,
 } from "../common/index.js";
 import { streams } from "../protocol/index.js";
@@ -33,6 +35,7 @@ import { type HubTreEvent, ResultsSourceWatch, TreOperations } from "./tre-opera
 export type HubNodeEvent =
   | HubServiceEvent
   | { service: "node"; event: { type: "ready"; clientUrl: string; leafUrl: string } }
+  | { service: "node"; event: { type: "waiting"; reason: string } }
   | { service: "tres"; event: HubTreEvent };
 
 export interface HubNodeOptions {
@@ -44,6 +47,8 @@ export interface HubNodeOptions {
    * tried again, in ms. Default 5 000: an admin who copies the creds in after onboarding waits a few seconds.
    */
   treRetryIntervalMs?: number;
+  /** A clustered node: how long to wait for a majority of the nodes before giving up, in ms. Default 120 000. */
+  clusterWaitMs?: number;
 }
 
 export interface HubNode extends AsyncDisposable {
@@ -91,14 +96,16 @@ async function startConfigHub(config: HubConfig, options: HubNodeOptions, stops:
     stops.push(() => nc.close());
     return nc;
   };
+  await clusterReady(server, config, options);
+  const servicesConnection = await open(services);
   const treManagers = new Map<string, JetStreamManager>();
   for (const tre of config.tres) {
     const jsm = await jetstreamManager(await open(treAdmins.get(tre.name)!));
-    await ensureTreStreams(jsm, { tre: tre.name });
+    await ensureTreStreams(jsm, { tre: tre.name, replicas: config.replicas });
     treManagers.set(tre.name, jsm);
   }
   const hubServices = await startHubServices({
-    nc: await open(services),
+    nc: servicesConnection,
     hubKey: config.hubKey,
     tres: config.tres,
     ...servicesOptions(config, options),
@@ -111,6 +118,7 @@ async function startConfigHub(config: HubConfig, options: HubNodeOptions, stops:
     options.sourceCheckIntervalMs ?? 5_000,
     (stream, sources) =>
       options.onEvent?.({ service: "sources", event: { type: "resumed", stream, sources } }),
+    config.cluster ? { leader: config.name } : {},
   );
   stops.push(async () => stopWatch());
   return ready(server, hubServices, stops, options, {
@@ -142,13 +150,16 @@ async function startOperatorHub(
     name: "tremesh-hub-services",
   });
   stops.push(() => nc.close());
+  await clusterReady(server, config, options);
 
   const directory = await TreDirectory.watch(await Registry.open(jetstream(nc)), (error, tre) =>
     emit({ service: "tres", event: { type: "error", tre, error } }),
   );
   stops.push(async () => directory.close());
-  const watch = new ResultsSourceWatch(options.sourceCheckIntervalMs ?? 5_000, (stream, sources) =>
-    emit({ service: "sources", event: { type: "resumed", stream, sources } }),
+  const watch = new ResultsSourceWatch(
+    options.sourceCheckIntervalMs ?? 5_000,
+    (stream, sources) => emit({ service: "sources", event: { type: "resumed", stream, sources } }),
+    config.cluster ? config.name : undefined,
   );
   stops.push(async () => watch.stop());
   let hubServices: HubServices | undefined;
@@ -158,6 +169,7 @@ async function startOperatorHub(
     directory,
     watch,
     retryIntervalMs: options.treRetryIntervalMs ?? 5_000,
+    replicas: config.replicas,
     emit: (event) => emit({ service: "tres", event }),
     // Before the services run, their own start brings the FED view to the members.
     synchronise: async () => hubServices?.syncTres(),
@@ -199,11 +211,39 @@ function listeners(config: HubConfig): HubListeners {
     leafPort: config.ports.leaf,
     monitorPort: config.ports.monitor,
     storeDir: join(config.dataDir, "jetstream"),
+    ...(config.cluster ? { cluster: config.cluster } : {}),
   };
+}
+
+/**
+ * A clustered node waits until the nodes' JetStream meta group has a leader and knows at least `replicas`
+ * servers: before that, nothing can be placed on three nodes ("no suitable peers"). On a fresh cluster the group
+ * grows as the nodes first meet; after that a leader needs a majority up (2 of 3). Nodes started together wait
+ * for each other here; a node that waits longer than `clusterWaitMs` fails with the reason. A lone hub has
+ * nothing to wait for.
+ */
+async function clusterReady(
+  server: NatsServerHandle,
+  config: HubConfig,
+  options: HubNodeOptions,
+): Promise<void> {
+  if (!config.cluster) return;
+  const monitorUrl = server.monitorUrl;
+  if (monitorUrl === undefined) throw new Error("a clustered hub node needs its monitoring port");
+  const formed = async () => {
+    const meta = await fetchMetaCluster(monitorUrl);
+    return meta?.leader !== undefined && meta.cluster_size >= config.replicas;
+  };
+  if (await formed().catch(() => false)) return;
+  const reason = `the hub cluster's JetStream meta group (a leader, and ${config.replicas} nodes known)`;
+  options.onEvent?.({ service: "node", event: { type: "waiting", reason } });
+  await waitFor(reason, formed, { timeoutMs: options.clusterWaitMs ?? 120_000, intervalMs: 250 });
 }
 
 function servicesOptions(config: HubConfig, options: HubNodeOptions) {
   return {
+    replicas: config.replicas,
+    ...(config.cluster ? { clusterNode: config.name } : {}),
     ...(config.offlineAfterMs === undefined ? {} : { offlineAfterMs: config.offlineAfterMs }),
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   };

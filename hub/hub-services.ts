@@ -6,14 +6,15 @@
  * compare-and-set. On start an instance completes any dispatch a crashed instance left half done.
  */
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   AuditLog,
   ensureAuditStream,
   ensureDeadLetterStream,
   ensureStream,
+  openBucket,
   resumeStaleSources,
+  setAccountReplicas,
   watchStaleSources,
 } from "../common/index.js";
 import { openEnvelope, type SigningKey, streams, subjects, TrustStore } from "../protocol/index.js";
@@ -25,7 +26,7 @@ import { ResearcherDirectory } from "./researcher-directory.js";
 import { RELEASE_BUCKET, StatusTracker, type StatusTrackerEvent } from "./status-tracker.js";
 import { ensureFedStreams, fedResultsStreamConfig } from "./streams.js";
 import { type SubmissionEvent, SubmissionService } from "./submission-service.js";
-import { TaskStore } from "./task-store.js";
+import { type TaskRecord, TaskStore } from "./task-store.js";
 import { TreDirectory, type TreMember } from "./tre-directory.js";
 
 export type HubServiceEvent =
@@ -48,6 +49,16 @@ export interface HubServicesOptions {
    * passes (and closes it after `stop()`).
    */
   tres: TreDirectory | readonly TreMember[];
+  /**
+   * Copies of every FED stream and bucket: 1 on a lone hub, 3 on a clustered one. Default 1. Set the same on every
+   * instance: each brings the streams to it on start.
+   */
+  replicas?: number;
+  /**
+   * How often this instance looks for tasks whose dispatch began at least this long ago and never completed (their
+   * instance died, or a TASKS stream did not answer), and completes them, in ms. Default 5 000; 0 only on start.
+   */
+  recoveryIntervalMs?: number;
   /** Liveness threshold, in ms; see `LivenessTrackerOptions.offlineAfterMs`. Default 30 000. */
   offlineAfterMs?: number;
   /**
@@ -55,6 +66,11 @@ export interface HubServicesOptions {
    * Default 5 000; 0 turns the check off (tests that drive it themselves).
    */
   sourceCheckIntervalMs?: number;
+  /**
+   * On a clustered hub, this node's server name: the FED view's sources are restarted only by the node leading it
+   * (see `resumeStaleSources`). Absent on a lone hub.
+   */
+  clusterNode?: string;
   onEvent?: (e: HubServiceEvent) => void;
 }
 
@@ -90,26 +106,28 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const directory = opts.tres instanceof TreDirectory ? opts.tres : TreDirectory.fixed(opts.tres);
-  let syncing: Promise<unknown> = ensureFedView(jsm, directory.list());
+  const replicas = opts.replicas ?? 1;
+  const leaderOnly = opts.clusterNode === undefined ? {} : { leader: opts.clusterNode };
+  let syncing: Promise<unknown> = ensureFedView(jsm, directory.list(), replicas);
   await syncing;
   const syncTres = (): Promise<void> => {
     const run = async () => {
-      await ensureFedView(jsm, directory.list());
+      await ensureFedView(jsm, directory.list(), replicas);
       // A source that failed before its results stream existed waits for nats-server's back-off otherwise.
-      await resumeStaleSources(jsm, streams.fedResults);
+      await resumeStaleSources(jsm, streams.fedResults, leaderOnly);
     };
     const next = syncing.then(run, run);
     syncing = next;
     return next;
   };
-  await ensureAuditStream(jsm, { scope: "hub" });
-  await ensureDeadLetterStream(jsm, "hub");
+  await ensureAuditStream(jsm, { scope: "hub", replicas });
+  await ensureDeadLetterStream(jsm, "hub", { replicas });
   const registry = await Registry.open(js);
   const tasks = await TaskStore.open(js);
   const audit = new AuditLog(js, { scope: "hub" });
   const treTrust = directory.trust;
   const researchers = await ResearcherDirectory.watch(registry);
-  const releases = await new Kvm(js).create(RELEASE_BUCKET, { history: 1 });
+  const releases = await openBucket(js, RELEASE_BUCKET, { history: 1, replicas });
 
   const stops: (() => Promise<void>)[] = [async () => researchers.close()];
   try {
@@ -155,23 +173,43 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
       onEvent: (event) => emit({ service: "researcher-api", event }),
     });
     stops.push(() => api.stop());
+    // The buckets the client library made with one copy (and never updates), and an unclustered start's streams.
+    await setAccountReplicas(jsm, replicas);
 
-    // A dispatch that a crashed instance left half done: finish it (message ids make repeats harmless).
-    for (const task of await tasks.undispatched()) {
-      try {
-        const envelope = await tasks.envelope(task.taskId);
-        if (!envelope) continue;
-        // Checked again: a researcher revoked since, or a submission expired since, is not dispatched.
-        const opened = openEnvelope(envelope, { trust: researchers.trust, expect: "submission" });
-        if (!opened.ok || opened.value.type !== "submission") continue;
-        await dispatchTask(task, envelope, { js, hubKey, tasks, submissionExp: opened.value.body.exp });
-        emit({ service: "recovery", event: { type: "redispatched", taskId: task.taskId } });
-      } catch (e) {
-        emit({
-          service: "recovery",
-          event: { type: "error", error: e instanceof Error ? e : new Error(String(e)) },
-        });
+    // A dispatch that a crashed instance (or a TASKS stream that did not answer) left half done: finish it, on
+    // start and then every few seconds, whichever instance gets there (message ids make repeats harmless).
+    const redispatch = async (pending: TaskRecord[]) => {
+      for (const task of pending) {
+        try {
+          const envelope = await tasks.envelope(task.taskId);
+          if (!envelope) continue;
+          // Checked again: a researcher revoked since, or a submission expired since, is not dispatched.
+          const opened = openEnvelope(envelope, { trust: researchers.trust, expect: "submission" });
+          if (!opened.ok || opened.value.type !== "submission") continue;
+          await dispatchTask(task, envelope, { js, hubKey, tasks, submissionExp: opened.value.body.exp });
+          emit({ service: "recovery", event: { type: "redispatched", taskId: task.taskId } });
+        } catch (e) {
+          emit({
+            service: "recovery",
+            event: { type: "error", error: e instanceof Error ? e : new Error(String(e)) },
+          });
+        }
       }
+    };
+    await redispatch(await tasks.undispatched());
+    const recoveryMs = opts.recoveryIntervalMs ?? 5_000;
+    if (recoveryMs > 0) {
+      let round: Promise<void> = Promise.resolve();
+      const timer = setInterval(() => {
+        // A failed round (the store not answering) is left for the next.
+        round = round
+          .then(async () => redispatch(await tasks.pendingDispatch(recoveryMs)))
+          .catch(() => undefined);
+      }, recoveryMs);
+      stops.push(async () => {
+        clearInterval(timer);
+        await round;
+      });
     }
 
     const interval = opts.sourceCheckIntervalMs ?? 5_000;
@@ -180,6 +218,7 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
         [{ jsm, stream: streams.fedResults }],
         interval,
         (stream, sources) => emit({ service: "sources", event: { type: "resumed", stream, sources } }),
+        leaderOnly,
       );
       stops.push(async () => stopWatch());
     }
@@ -208,11 +247,15 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
  * nats-server gives a stream with neither sources nor subjects a subject named after itself (`TRE_RESULTS`),
  * which any FED user could then write to.
  */
-function ensureFedView(jsm: JetStreamManager, tres: readonly TreMember[]): Promise<unknown> {
+function ensureFedView(
+  jsm: JetStreamManager,
+  tres: readonly TreMember[],
+  replicas: number,
+): Promise<unknown> {
   const names = tres.map((t) => t.name);
-  if (names.length > 0) return ensureFedStreams(jsm, { tres: names });
+  if (names.length > 0) return ensureFedStreams(jsm, { tres: names, replicas });
   return ensureStream(jsm, {
-    ...fedResultsStreamConfig({ tres: [] }),
+    ...fedResultsStreamConfig({ tres: [], replicas }),
     subjects: [subjects.sourceRestart(streams.fedResults)],
   });
 }

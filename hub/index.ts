@@ -2,6 +2,7 @@
 export { FED_ACCOUNT, HUB_SYSTEM_ACCOUNT, RESEARCH_ACCOUNT, treAccountName } from "./account-names.js";
 export { dispatchMsgId, dispatchTask } from "./dispatcher.js";
 export {
+  type HubClusterConfig,
   type HubConfig,
   type HubConfigFile,
   type HubOperatorConfig,
@@ -52,12 +53,16 @@ export { ResearcherApi, type ResearcherApiEvent, type ResearcherApiOptions } fro
 export { ResearcherDirectory } from "./researcher-directory.js";
 export {
   type AccountFlow,
+  clusterBlock,
+  type HubClusterModel,
   type HubListeners,
   type HubServerModel,
   type HubTreModel,
   hubAccountFlows,
   hubServerConfig,
+  ROUTE_URL,
   researcherAccountFlows,
+  SERVER_NAME,
 } from "./server-config.js";
 export {
   RELEASE_BUCKET,

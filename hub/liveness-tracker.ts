@@ -6,9 +6,9 @@
  * A refused heartbeat goes to the dead letters with its reason.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { type KV, Kvm } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { recordDeadLetter } from "../common/index.js";
+import { openBucket, recordDeadLetter } from "../common/index.js";
 import {
   MemoryReplayGuard,
   openEnvelope,
@@ -72,7 +72,7 @@ export class LivenessTracker {
   }
 
   static async start(opts: LivenessTrackerOptions): Promise<LivenessTracker> {
-    const kv = await new Kvm(opts.js).create(LIVENESS_BUCKET, { history: 1 });
+    const kv = await openBucket(opts.js, LIVENESS_BUCKET, { history: 1 });
     const tracker = new LivenessTracker(opts, kv);
     await opts.nc.flush();
     return tracker;

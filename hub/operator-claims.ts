@@ -182,6 +182,14 @@ export interface TreAccountSpec {
 
 /** Streams in a TRE's hub account: TASKS and RESULTS_<tre>. */
 const TRE_STREAMS = 2;
+
+/**
+ * A TRE's leaf dials one hub node at a time, but a clustered hub counts an account's links across its nodes, and
+ * when a node dies (SIGKILL, power) the others keep counting that node's link for a minute or more. With a limit
+ * of one the TRE could not dial another node until then; two lets it fail over at once, and still refuses a third
+ * leaf presenting the same credentials.
+ */
+const TRE_LEAF_LINKS = 2;
 /**
  * Consumers in a TRE's hub account: the leaf's source consumer on TASKS and FED's on the results stream, plus
  * the replacements a reconnect creates while the old ones wait out their inactivity threshold.
@@ -189,9 +197,9 @@ const TRE_STREAMS = 2;
 const TRE_CONSUMERS = 16;
 
 /**
- * A TRE's account on the hub: file-only JetStream within `storageBytes`, two streams, one leaf link at a time
- * (a second link with the same credentials is refused while the first is up), a handful of client connections
- * (the hub's operations user, an admin's short-lived one), and exports of exactly the flows FED imports.
+ * A TRE's account on the hub: file-only JetStream within `storageBytes`, two streams, at most two leaf links
+ * (`TRE_LEAF_LINKS`), a handful of client connections (the hub's operations user on each hub node, an admin's
+ * short-lived one), and exports of exactly the flows FED imports.
  */
 export async function treAccountJwt(operator: Seed, spec: TreAccountSpec): Promise<string> {
   if (!Number.isSafeInteger(spec.storageBytes) || spec.storageBytes < 1 << 20) {
@@ -201,7 +209,7 @@ export async function treAccountJwt(operator: Seed, spec: TreAccountSpec): Promi
     limits: {
       ...OPEN_LIMITS,
       conn: 8,
-      leaf: 1,
+      leaf: TRE_LEAF_LINKS,
       disk_storage: spec.storageBytes,
       disk_max_stream_bytes: spec.storageBytes,
       streams: TRE_STREAMS,

@@ -2,14 +2,15 @@
  * The hub's nats-server config in operator mode (`hubOperatorServerConfig`): the operator JWT is trusted,
  * accounts are JWTs in a full resolver (claims pushed over `$SYS.REQ.CLAIMS.UPDATE` take effect without a
  * restart), and every client and leaf link authenticates with a user JWT its account signed
- * (operator-claims.ts says what each holds). Kept apart from config mode because nothing secret is in it:
- * what it must get right is which JWTs it trusts, so the JWT checks live here too.
+ * (operator-claims.ts says what each holds). Kept apart from config mode because no user's secret is in it
+ * (only a clustered node's route password): what it must get right is which JWTs it trusts, so the JWT checks
+ * live here too.
  */
 
 import { type Account, type ClaimsData, decode, type Operator } from "@nats-io/jwt";
 import { ConfigModelError, toNatsConf } from "../common/index.js";
 import { HUB_DOMAIN, isPublicKey } from "../protocol/index.js";
-import { type HubListeners, SERVER_NAME } from "./server-config.js";
+import { clusterBlock, type HubListeners, SERVER_NAME } from "./server-config.js";
 
 export interface HubOperatorServerModel extends HubListeners {
   /** The operator JWT's text (self-signed). nats-server trusts every account it signed. */
@@ -28,7 +29,8 @@ export interface HubOperatorServerModel extends HubListeners {
 
 /**
  * Renders the hub config text in operator mode. Throws ConfigModelError for a bad model (a JWT that does not
- * verify, an account not issued by the operator, a preload keyed by the wrong account…). Holds no secret.
+ * verify, an account not issued by the operator, a preload keyed by the wrong account…). Holds no secret but
+ * a clustered node's route password.
  *
  * The leafnode listener has no `authorization` block: in operator mode a leaf link presents a user JWT, nats-server
  * binds the link to the account that signed it (only TRE accounts allow a leaf connection), and an anonymous leaf
@@ -46,6 +48,7 @@ export function hubOperatorServerConfig(model: HubOperatorServerModel): string {
     port: model.clientPort ?? -1,
     http_port: model.monitorPort ?? -1,
     jetstream: { domain: HUB_DOMAIN, store_dir: model.storeDir },
+    cluster: clusterBlock(model),
     operator: model.operatorJwt,
     system_account: model.systemAccount,
     resolver: {

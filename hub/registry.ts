@@ -7,8 +7,8 @@
  * Keys: `project.<name>`, `researcher.<name>` and (operator mode) `tre.<name>`, the member TREs.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { type KV, Kvm } from "@nats-io/kv";
-import { userPublicKey } from "../common/index.js";
+import type { KV } from "@nats-io/kv";
+import { openBucket, userPublicKey } from "../common/index.js";
 import {
   arr,
   type Check,
@@ -96,7 +96,7 @@ export class Registry {
 
   /** Opens the registry bucket, creating it on first use (keeps 10 revisions of each entry for review). */
   static async open(js: JetStreamClient): Promise<Registry> {
-    return new Registry(await new Kvm(js).create(REGISTRY_BUCKET, { history: 10 }));
+    return new Registry(await openBucket(js, REGISTRY_BUCKET, { history: 10 }));
   }
 
   async project(projectName: string): Promise<Project | undefined> {

@@ -12,6 +12,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { match } from "ts-pattern";
+import { auditLimits, auditList } from "../common/index.js";
 import {
   ApiErrorCode,
   type ApiReply,
@@ -150,7 +151,7 @@ export class ResearcherApi {
       actor: who,
       action: "task.cancel_requested",
       taskId: task.taskId,
-      details: { tres: tres.join(","), reason: reason.slice(0, 300) },
+      details: { tres: auditList(tres), reason: reason.slice(0, auditLimits.detailStringChars) },
     });
     this.opts.onEvent?.({ type: "cancelled", taskId: task.taskId, researcher: who, tres });
     return { status: "ok", cancelled: tres };

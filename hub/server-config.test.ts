@@ -19,6 +19,26 @@ function model(overrides: Partial<HubServerModel> = {}): HubServerModel {
 }
 
 describe("hubServerConfig", () => {
+  it("routes a cluster node to every node with the route user's credentials, and advertises no route", () => {
+    const credential = { user: "route", password: "p@ss word/with:odd" };
+    const text = hubServerConfig(
+      model({
+        cluster: {
+          name: "tremesh-hub",
+          port: 6222,
+          routes: ["nats-route://hub-1:6222", "nats-route://hub-2:6222"],
+          credential,
+        },
+      }),
+    );
+    expect(text).toContain('"nats-route://route:p%40ss%20word%2Fwith%3Aodd@hub-2:6222"');
+    expect(text).toMatch(/no_advertise: true/);
+    expect(text).toMatch(/port: 6222/);
+    expect(() =>
+      hubServerConfig(model({ cluster: { name: "c", port: -1, routes: ["nats-route://h:1"], credential } })),
+    ).toThrow(/cluster\.port/);
+  });
+
   it("binds each leaf credential to its own TRE account and dials nowhere", () => {
     const m = model();
     const text = hubServerConfig(m);

@@ -38,6 +38,56 @@ export interface HubListeners {
   monitorPort?: number;
   /** JetStream store directory. */
   storeDir: string;
+  /** Routes to the other nodes of a clustered hub. Absent: a lone node. */
+  cluster?: HubClusterModel;
+}
+
+/** A hub node's cluster listener and routes. Holds the route password: the rendered config is owner-only. */
+export interface HubClusterModel {
+  /** The cluster's name, the same on every node. */
+  name: string;
+  /** Interface the route listener binds. Default: the node's `host`. */
+  host?: string;
+  port: number;
+  /** Every node's `nats-route://host:port`, this one's included (nats-server skips itself). */
+  routes: readonly string[];
+  /** The one route user: presented to the other nodes and required from them. */
+  credential: UserCredential;
+}
+
+/** A route URL as hub.yaml takes it: no credentials, no path. */
+export const ROUTE_URL = /^nats-route:\/\/[^\s/@]+:\d{1,5}$/;
+
+/**
+ * The `cluster` block both modes render. Routes carry the route user's credentials (URL-encoded), so a node
+ * accepts only routes from the other nodes; `no_advertise` keeps the route addresses out of what clients and
+ * leaves learn (they use the URLs they were given).
+ */
+export function clusterBlock(listeners: HubListeners): ConfMap | undefined {
+  const cluster = listeners.cluster;
+  if (!cluster) return undefined;
+  if (!SERVER_NAME.test(cluster.name))
+    throw new ConfigModelError("cluster.name", `not a valid cluster name: ${JSON.stringify(cluster.name)}`);
+  if (!Number.isInteger(cluster.port) || cluster.port < 1 || cluster.port > 65_535)
+    throw new ConfigModelError("cluster.port", "must be a fixed port (the other nodes' routes name it)");
+  if (cluster.routes.length === 0) throw new ConfigModelError("cluster.routes", "needs at least one route");
+  checkCredentials([{ field: "cluster.credential", credential: cluster.credential }]);
+  const secret = `${encodeURIComponent(cluster.credential.user)}:${encodeURIComponent(cluster.credential.password)}@`;
+  return {
+    name: cluster.name,
+    host: cluster.host ?? listeners.host ?? "127.0.0.1",
+    port: cluster.port,
+    authorization: { user: cluster.credential.user, password: cluster.credential.password },
+    routes: cluster.routes.map((url, i) => {
+      if (!ROUTE_URL.test(url))
+        throw new ConfigModelError(
+          `cluster.routes[${i}]`,
+          `not a nats-route://host:port URL: ${JSON.stringify(url)}`,
+        );
+      return url.replace("nats-route://", `nats-route://${secret}`);
+    }),
+    no_advertise: true,
+  };
 }
 
 export interface HubServerModel extends HubListeners {
@@ -202,6 +252,7 @@ export function hubServerConfig(model: HubServerModel): string {
     port: model.clientPort ?? -1,
     http_port: model.monitorPort ?? -1,
     jetstream: { domain: HUB_DOMAIN, store_dir: model.storeDir },
+    cluster: clusterBlock(model),
     system_account: HUB_SYSTEM_ACCOUNT,
     accounts,
     leafnodes: {

@@ -6,8 +6,8 @@
  * and every event applies at most once, so order across instances does not matter.
  */
 import { AckPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
-import { type KV, Kvm } from "@nats-io/kv";
-import { recordDeadLetter } from "../common/index.js";
+import type { KV } from "@nats-io/kv";
+import { auditLimits, openBucket, recordDeadLetter } from "../common/index.js";
 import { openEnvelope, parseTreSubject, type TrustStore } from "../protocol/index.js";
 import type { AuditSink } from "./submission-service.js";
 import type { TaskStore } from "./task-store.js";
@@ -48,7 +48,7 @@ export class StatusTracker {
   }
 
   static async start(opts: StatusTrackerOptions): Promise<StatusTracker> {
-    const releases = await new Kvm(opts.js).create(RELEASE_BUCKET, { history: 1 });
+    const releases = await openBucket(opts.js, RELEASE_BUCKET, { history: 1 });
     const durable = opts.durable ?? "hub-status";
     try {
       await opts.jsm.consumers.info(opts.stream, durable);
@@ -110,7 +110,8 @@ export class StatusTracker {
     await this.opts.audit.append({
       actor: "hub",
       action: "message.refused",
-      details: { code, subject: m.subject },
+      // A hostile subject can be kilobytes long; the dead letter keeps it whole.
+      details: { code, subject: m.subject.slice(0, auditLimits.detailStringChars) },
     });
   }
 
@@ -135,8 +136,10 @@ export class StatusTracker {
     if (v.body.taskId !== where.taskId) {
       return this.#refuse(m, "wrong_subject", `${v.type} for task ${v.body.taskId} arrived on ${m.subject}`);
     }
-    if (!(await this.opts.tasks.get(v.body.taskId))) {
-      return this.#refuse(m, "unknown_task", `no task ${v.body.taskId}`);
+    const task = await this.opts.tasks.get(v.body.taskId);
+    if (!task) return this.#refuse(m, "unknown_task", `no task ${v.body.taskId}`);
+    if (!task.tres.includes(v.body.tre)) {
+      return this.#refuse(m, "wrong_tre", `task ${v.body.taskId} was not sent to TRE ${v.body.tre}`, "tre");
     }
     if (v.type === "status") {
       const child = await this.opts.tasks.applyChildEvent(v.body.taskId, v.body.tre, {
@@ -146,6 +149,13 @@ export class StatusTracker {
         eventId: v.body.id,
         ...(v.body.reason ? { reason: v.body.reason } : {}),
       });
+      // The same signed event stored again (not a redelivery of this message): a replay, refused on the record.
+      // An event that cannot follow the child's state, and is not a late report of a step it passed, is dropped.
+      if (!child && !m.redelivered) {
+        const now = (await this.opts.tasks.children(v.body.taskId)).find((c) => c.tre === v.body.tre);
+        if (now?.history.some((h) => h.eventId === v.body.id))
+          return this.#refuse(m, "replayed", `status ${v.body.id} was already applied`, "id");
+      }
       this.opts.onEvent?.({
         type: "status",
         taskId: v.body.taskId,
@@ -160,8 +170,15 @@ export class StatusTracker {
     try {
       await this.releases.create(key, m.data);
     } catch (e) {
-      if (await this.releases.get(key)) return; // already stored (a redelivery): nothing to do
-      throw e;
+      const first = await this.releases.get(key);
+      if (!first) throw e;
+      // A redelivery of the stored Release is nothing new; any other is a second Release, refused on the record.
+      if (m.redelivered && Buffer.from(first.value).equals(m.data)) return;
+      return this.#refuse(
+        m,
+        "replayed",
+        `TRE ${v.body.tre} already released task ${v.body.taskId}; the first Release stands`,
+      );
     }
     await this.opts.audit.append({
       actor: v.signer.name,

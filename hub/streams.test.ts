@@ -23,7 +23,16 @@ describe("hub stream configs", () => {
       subjects: [],
       retention: "limits",
       sources: [{ name: streams.outbox, external: { api: subjects.outboxSourceApi("a") } }],
+      // A restarted source copies again what was in flight: repeats are dropped as long as TASKS drops them.
+      duplicate_window: 10 * 60_000 * 1_000_000,
     });
+  });
+
+  it("keeps every stream on as many nodes as asked: one on a lone hub, three on a cluster", () => {
+    expect(tasksStreamConfig({ tre: "a" }).num_replicas).toBe(1);
+    expect(tasksStreamConfig({ tre: "a", replicas: 3 }).num_replicas).toBe(3);
+    expect(resultsStreamConfig({ tre: "a", replicas: 3 }).num_replicas).toBe(3);
+    expect(fedResultsStreamConfig({ tres: ["a"], replicas: 3 }).num_replicas).toBe(3);
   });
 
   it("sources every TRE's results into the FED view, each filtered to that TRE and on its own prefixes", () => {

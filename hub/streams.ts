@@ -37,6 +37,8 @@ export interface TreStreamsOptions {
    * services copy what must outlive that into their own state.
    */
   resultsMaxAgeMs?: number;
+  /** Copies of each stream: 1 on a lone hub, 3 on a clustered one. Default 1. */
+  replicas?: number;
 }
 
 export interface FedStreamsOptions {
@@ -47,14 +49,18 @@ export interface FedStreamsOptions {
   tres: readonly string[];
   /** How long the FED view keeps status events and releases, in ms. Default 30 days, as `resultsMaxAgeMs`. */
   maxAgeMs?: number;
+  /** Copies of the view: 1 on a lone hub, 3 on a clustered one. Default 1. */
+  replicas?: number;
 }
 
 /**
- * Sourced streams keep the original `Nats-Msg-Id` and dedupe on it again. The duplicates were already
- * dropped where the messages were first stored, and in the FED view ids from different TREs may meet
- * (same task, same state), so the views keep nats-server's smallest window (100 ms) rather than the
- * default 2 minutes. Producers must still put the TRE name in every message id.
+ * Sourced streams keep the original `Nats-Msg-Id` and dedupe on it again. A restarted source copies again what
+ * was in flight when it stopped, so `RESULTS_<tre>` drops repeats for as long as TASKS does (10 minutes): only
+ * that TRE's messages reach it, so a TRE can only ever suppress its own. The FED view keeps nats-server's smallest
+ * window (100 ms): there ids from different TREs meet, and a TRE that wrote another TRE's future message id would
+ * otherwise suppress that TRE's real message. The hub services apply each event and Release at most once anyway.
  */
+const RESULTS_DUPLICATE_WINDOW_MS = 10 * 60_000;
 const VIEW_DUPLICATE_WINDOW_MS = 100;
 
 /** The TASKS stream of one TRE's account. */
@@ -67,6 +73,7 @@ export function tasksStreamConfig(options: TreStreamsOptions): StreamSpec {
     subjects: [subjects.treInbound(options.tre)],
     max_age: nanos(options.tasksMaxAgeMs ?? 14 * DAY_MS, "tasksMaxAgeMs"),
     duplicate_window: nanos(options.tasksDuplicateWindowMs ?? 10 * 60_000, "tasksDuplicateWindowMs"),
+    num_replicas: options.replicas ?? 1,
   };
 }
 
@@ -86,7 +93,8 @@ export function resultsStreamConfig(options: TreStreamsOptions): StreamSpec {
       },
     ],
     max_age: nanos(options.resultsMaxAgeMs ?? 30 * DAY_MS, "resultsMaxAgeMs"),
-    duplicate_window: nanos(VIEW_DUPLICATE_WINDOW_MS, "duplicate window"),
+    duplicate_window: nanos(RESULTS_DUPLICATE_WINDOW_MS, "duplicate window"),
+    num_replicas: options.replicas ?? 1,
   };
 }
 
@@ -110,6 +118,7 @@ export function fedResultsStreamConfig(options: FedStreamsOptions): StreamSpec {
     })),
     max_age: nanos(options.maxAgeMs ?? 30 * DAY_MS, "maxAgeMs"),
     duplicate_window: nanos(VIEW_DUPLICATE_WINDOW_MS, "duplicate window"),
+    num_replicas: options.replicas ?? 1,
   };
 }
 

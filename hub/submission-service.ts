@@ -10,7 +10,10 @@
 import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { auditLimits, auditList } from "../common/index.js";
 import {
+  isPublicKey,
+  MAX_SUBMISSION_BYTES,
   openEnvelope,
   pack,
   peekEnvelope,
@@ -113,16 +116,22 @@ export class SubmissionService {
   ): Promise<SubmitReply> {
     this.#opts.onEvent?.({ type: "rejected", code, reason: message, ...(signer ? { signer } : {}) });
     await this.#opts.audit.append({
-      actor: signer ?? "unknown",
+      // The signer field of a refused envelope is whatever its sender wrote: only a real key names an actor.
+      actor: signer !== undefined && isPublicKey(signer) ? signer : "unknown",
       action: "submission.rejected",
-      details: { code, reason: message.slice(0, 300) },
+      details: { code, reason: message.slice(0, auditLimits.detailStringChars) },
     });
     return { status: "rejected", code, message, ...(field ? { field } : {}) };
   }
 
   async #decide(bytes: Uint8Array): Promise<SubmitReply> {
     const now = (this.#opts.now ?? Date.now)();
-    const opened = openEnvelope(bytes, { trust: this.#opts.researchers.trust, expect: "submission", now });
+    const opened = openEnvelope(bytes, {
+      trust: this.#opts.researchers.trust,
+      expect: "submission",
+      now,
+      maxBytes: MAX_SUBMISSION_BYTES,
+    });
     if (!opened.ok) {
       const signer = peekEnvelope(bytes)?.signer;
       return this.#reject(opened.error.code, opened.error.message, signer?.slice(0, 56), opened.error.field);
@@ -198,7 +207,7 @@ export class SubmissionService {
         actor: researcher.name,
         action: "task.submitted",
         taskId,
-        details: { project: project.name, tres: body.tres.join(","), kind: body.analysis.kind },
+        details: { project: project.name, tres: auditList(body.tres), kind: body.analysis.kind },
       });
       await this.#dispatch(taskId, body.exp, bytes);
     }
@@ -227,7 +236,7 @@ export class SubmissionService {
       actor: "hub",
       action: "task.dispatched",
       taskId,
-      details: { tres: task.tres.join(",") },
+      details: { tres: auditList(task.tres) },
     });
   }
 }

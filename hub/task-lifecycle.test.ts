@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { deriveParentState, mayTransition } from "./task-lifecycle.js";
+import { deriveParentState, isPassedStep, mayTransition } from "./task-lifecycle.js";
 
 describe("task life cycle", () => {
   it("derives the parent from its children", () => {
@@ -30,5 +30,15 @@ describe("task life cycle", () => {
     expect(mayTransition("running", "cancel_requested")).toBe(true);
     expect(mayTransition("cancel_requested", "running")).toBe(false);
     expect(mayTransition("cancel_requested", "cancelled")).toBe(true);
+  });
+
+  it("knows a TRE's step reported after a later state as a late report, but never an end or a cancel", () => {
+    expect(isPassedStep("released", "running")).toBe(true);
+    expect(isPassedStep("executor_error", "received")).toBe(true);
+    expect(isPassedStep("outputs_pending_review", "accepted")).toBe(true);
+    expect(isPassedStep("running", "outputs_pending_review")).toBe(false); // a move forward, not a late step
+    expect(isPassedStep("released", "cancelled")).toBe(false);
+    expect(isPassedStep("released", "cancel_requested")).toBe(false);
+    expect(isPassedStep("rejected", "executor_error")).toBe(false);
   });
 });

@@ -62,3 +62,16 @@ export function mayTransition(from: ChildState, to: ChildState): boolean {
   if (from === "cancel_requested") return isTerminal(to);
   return RANK[to] > RANK[from];
 }
+
+/** The steps a TRE reports on the way to an end state; each may arrive late without being any less true. */
+const STEPS: ReadonlySet<ChildState> = new Set(["received", "accepted", "running", "outputs_pending_review"]);
+
+/**
+ * Whether an event that may not move the child (see `mayTransition`) is a late report of a step the child has
+ * already passed: one of the TRE's steps towards its end state, arriving after a later state (a status event
+ * redelivered after a hub restart, or handled by another hub instance meanwhile). It belongs in the child's
+ * history, where the researcher reads who did what and when; the state does not move back.
+ */
+export function isPassedStep(current: ChildState, late: ChildState): boolean {
+  return STEPS.has(late) && RANK[late] < RANK[current];
+}

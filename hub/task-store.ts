@@ -8,9 +8,10 @@
  * Submission, verbatim, kept so a dispatch can be completed by any instance after a crash).
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { type KV, Kvm } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
+import { openBucket } from "../common/index.js";
 import type { AnalysisKind, ChildState } from "../protocol/index.js";
-import { deriveParentState, mayTransition, type ParentState } from "./task-lifecycle.js";
+import { deriveParentState, isPassedStep, mayTransition, type ParentState } from "./task-lifecycle.js";
 
 export const TASK_BUCKET = "TASK_STATE";
 
@@ -54,23 +55,30 @@ export class TaskStoreError extends Error {
 const MAX_CAS_ATTEMPTS = 20;
 const enc = (v: unknown) => JSON.stringify(v);
 
+/** `history` with `event` placed after every event that happened no later than it. */
+function withLateEvent(history: readonly ChildEvent[], event: ChildEvent): ChildEvent[] {
+  const at = history.findIndex((h) => h.at > event.at);
+  return at < 0 ? [...history, event] : [...history.slice(0, at), event, ...history.slice(at)];
+}
+
 export class TaskStore {
   private constructor(readonly kv: KV) {}
 
   static async open(js: JetStreamClient): Promise<TaskStore> {
-    return new TaskStore(await new Kvm(js).create(TASK_BUCKET, { history: 1 }));
+    return new TaskStore(await openBucket(js, TASK_BUCKET, { history: 1 }));
   }
 
-  /** Creates the task, its envelope and its queued children. Returns false if the id already exists. */
+  /**
+   * Creates the task, its envelope and its queued children. Returns false if the id already exists.
+   *
+   * The parent record is written last: a hub that dies part-way (the researcher then sends the same submission
+   * again) leaves at most an envelope and some children, which the retry completes; never a task that lacks a
+   * TRE's child, whose events could then never be applied and which would look finished without that TRE.
+   * Children are created only where absent, so a slow duplicate never resets a child another instance moved on.
+   */
   async create(task: TaskRecord, envelope: Uint8Array): Promise<boolean> {
-    // The envelope first: a parent record always has its envelope beside it.
+    if (await this.get(task.taskId)) return false;
     await this.kv.put(`envelope.${task.taskId}`, envelope);
-    try {
-      await this.kv.create(`task.${task.taskId}`, enc(task));
-    } catch {
-      if (await this.get(task.taskId)) return false;
-      throw new TaskStoreError(`could not create task ${task.taskId}`);
-    }
     for (const tre of task.tres) {
       const child: ChildRecord = {
         taskId: task.taskId,
@@ -80,8 +88,22 @@ export class TaskStore {
           { state: "queued", at: task.submittedAt, actor: "hub", eventId: `queued-${task.taskId}-${tre}` },
         ],
       };
-      await this.kv.put(`child.${task.taskId}.${tre}`, enc(child));
+      const key = `child.${task.taskId}.${tre}`;
+      try {
+        await this.kv.create(key, enc(child));
+      } catch {
+        if ((await this.kv.get(key))?.operation !== "PUT")
+          throw new TaskStoreError(`could not create task ${task.taskId}'s child for TRE ${tre}`);
+      }
     }
+    try {
+      await this.kv.create(`task.${task.taskId}`, enc(task));
+    } catch {
+      if (await this.get(task.taskId)) return false;
+      throw new TaskStoreError(`could not create task ${task.taskId}`);
+    }
+    // Until its dispatch completes, the task is listed here: any hub instance finishes what a lost one began.
+    if (!task.dispatched) await this.kv.put(`pending.${task.taskId}`, "");
     return true;
   }
 
@@ -110,7 +132,31 @@ export class TaskStore {
     return out;
   }
 
-  /** Task ids whose dispatch has not completed (for recovery after a crash). */
+  /** Marks the task's dispatch complete (every TRE's Dispatch is stored) and drops it from `pendingDispatch`. */
+  async markDispatched(taskId: string): Promise<void> {
+    await this.updateTask(taskId, (t) => ({ ...t, dispatched: true }));
+    await this.kv.delete(`pending.${taskId}`);
+  }
+
+  /**
+   * Tasks whose dispatch began more than `olderThanMs` ago and has not completed: the instance dispatching them
+   * died, or a TASKS stream did not answer (a clustered hub electing a new leader). Cheap: it reads only the
+   * pending list, so every instance can look every few seconds.
+   */
+  async pendingDispatch(olderThanMs: number, now = Date.now()): Promise<TaskRecord[]> {
+    const out: TaskRecord[] = [];
+    for await (const key of await this.kv.keys("pending.>")) {
+      const task = await this.get(key.slice("pending.".length));
+      if (task === undefined || task.dispatched || task.state === "cancelled") {
+        await this.kv.delete(key);
+      } else if (task.submittedAt <= now - olderThanMs) {
+        out.push(task);
+      }
+    }
+    return out;
+  }
+
+  /** Every task whose dispatch has not completed, by a full scan (on start: tasks from before `pendingDispatch`). */
   async undispatched(): Promise<TaskRecord[]> {
     const out: TaskRecord[] = [];
     for await (const key of await this.kv.keys("task.>")) {
@@ -125,7 +171,8 @@ export class TaskStore {
 
   /**
    * Applies a TRE's event to a child. Returns the new child, or undefined when the event was already
-   * applied or is not a legal transition (a late or replayed event never reopens a finished child).
+   * applied or is not a legal transition (a late or replayed event never reopens a finished child). A late
+   * report of a step the child has passed (`isPassedStep`) is added to its history without moving its state.
    */
   async applyChildEvent(taskId: string, tre: string, event: ChildEvent): Promise<ChildRecord | undefined> {
     const key = `child.${taskId}.${tre}`;
@@ -134,14 +181,18 @@ export class TaskStore {
       if (e?.operation !== "PUT") throw new TaskStoreError(`no task ${taskId} for TRE ${tre}`);
       const child = e.json() as ChildRecord;
       if (child.history.some((h) => h.eventId === event.eventId)) return undefined;
-      if (!mayTransition(child.state, event.state)) return undefined;
-      const next: ChildRecord = { ...child, state: event.state, history: [...child.history, event] };
+      const moves = mayTransition(child.state, event.state);
+      if (!moves && !isPassedStep(child.state, event.state)) return undefined;
+      // A late step goes into the history at its time; the state never moves back.
+      const next: ChildRecord = moves
+        ? { ...child, state: event.state, history: [...child.history, event] }
+        : { ...child, history: withLateEvent(child.history, event) };
       try {
         await this.kv.update(key, enc(next), e.revision);
       } catch {
         continue; // another instance wrote first: read again
       }
-      await this.refreshParent(taskId);
+      if (moves) await this.refreshParent(taskId);
       return next;
     }
     throw new TaskStoreError(`child ${taskId}/${tre} is contended; event ${event.eventId} not applied`);

@@ -29,7 +29,15 @@ export class ResultsSourceWatch {
   readonly #timer: NodeJS.Timeout;
   readonly #onResumed: (stream: string, sources: string[]) => void;
 
-  constructor(intervalMs: number, onResumed: (stream: string, sources: string[]) => void) {
+  /**
+   * @param leader On a clustered hub, this node's server name: it restarts the sources of the streams it leads
+   *   (see `resumeStaleSources`).
+   */
+  constructor(
+    intervalMs: number,
+    onResumed: (stream: string, sources: string[]) => void,
+    private readonly leader?: string,
+  ) {
     this.#onResumed = onResumed;
     this.#timer = setInterval(() => {
       for (const tre of this.#targets.keys()) this.checkNow(tre);
@@ -44,7 +52,7 @@ export class ResultsSourceWatch {
     const jsm = this.#targets.get(tre);
     if (!jsm) return;
     const stream = streams.results(tre);
-    resumeStaleSources(jsm, stream)
+    resumeStaleSources(jsm, stream, this.leader === undefined ? {} : { leader: this.leader })
       .then((sources) => {
         if (sources.length > 0) this.#onResumed(stream, sources);
       })
@@ -71,6 +79,8 @@ export interface TreOperationsOptions {
   directory: TreDirectory;
   watch: ResultsSourceWatch;
   retryIntervalMs: number;
+  /** Copies of each TRE stream (hub.yaml `replicas`). */
+  replicas: number;
   emit: (event: HubTreEvent) => void;
   /** Brings the FED view to the directory (HubServices.syncTres); called after every change. */
   synchronise: () => Promise<unknown>;
@@ -168,7 +178,7 @@ export class TreOperations {
     });
     try {
       const jsm = await jetstreamManager(nc);
-      await ensureTreStreams(jsm, { tre: member.name });
+      await ensureTreStreams(jsm, { tre: member.name, replicas: this.o.replicas });
       const ops = { nc, account: creds.account };
       this.#open.set(member.name, ops);
       this.o.watch.set(member.name, jsm);

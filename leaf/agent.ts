@@ -15,7 +15,7 @@
  */
 import { AckPolicy, type JetStreamClient, type JsMsg, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { AuditLog, recordDeadLetter } from "../common/index.js";
+import { AuditLog, auditLimits, recordDeadLetter } from "../common/index.js";
 import {
   AnalysisRefused,
   compile,
@@ -238,7 +238,8 @@ export class Agent {
     await this.#audit.append({
       actor: AGENT,
       action: "message.refused",
-      details: { code, subject: m.subject },
+      // A hostile subject can be kilobytes long; the dead letter keeps it whole.
+      details: { code, subject: m.subject.slice(0, auditLimits.detailStringChars) },
     });
   }
 
@@ -272,7 +273,7 @@ export class Agent {
       actor,
       action: `task.${state}`,
       taskId,
-      ...(reason ? { details: { reason: reason.slice(0, 300) } } : {}),
+      ...(reason ? { details: { reason: reason.slice(0, auditLimits.detailStringChars) } } : {}),
     });
     this.#emit({ type: "task", taskId, state, ...(reason ? { reason } : {}) });
   }
@@ -305,7 +306,13 @@ export class Agent {
         { state: "received", at, actor: AGENT, reason: "dispatch verified against the pinned hub key" },
       ],
     });
-    if (!claimed) return; // seen before: a redelivery never runs a task twice
+    if (!claimed) {
+      // Seen before: a task never runs twice. A redelivery of this message is nothing new; a Dispatch stored
+      // again (a replay, or one its Cancel overtook) is refused on the record.
+      if (m.redelivered) return;
+      const known = (await this.#state.get(dispatch.taskId))?.state ?? "known";
+      return this.#deadLetter(m, "replayed", `task ${dispatch.taskId} is already ${known} here`, "taskId");
+    }
     await this.#announce(dispatch.taskId, "received", "dispatch verified against the pinned hub key", at);
     this.#startTask(dispatch);
   }
@@ -465,6 +472,8 @@ export class Agent {
     if (!opened.ok) return this.#deadLetter(m, opened.error.code, opened.error.message, opened.error.field);
     if (opened.value.type !== "cancel") return;
     const { taskId, reason } = opened.value.body;
+    if (!m.subject.endsWith(`.${taskId}`))
+      return this.#deadLetter(m, "wrong_subject", `cancel for task ${taskId} arrived on ${m.subject}`);
     const why = `cancel requested: ${reason}`;
     const existing = await this.#state.get(taskId);
     if (!existing) {
@@ -483,12 +492,19 @@ export class Agent {
       running.abort(); // the executor stops and the task records `cancelled`
       return;
     }
-    await this.#record(
+    const cancelled = await this.#record(
       taskId,
       "cancelled",
       why,
       (s) => s === "received" || s === "accepted" || s === "outputs_pending_review",
     );
+    // A Cancel that changes nothing (the task ended here, or was cancelled already) is refused on the record.
+    if (!cancelled && !m.redelivered)
+      await this.#deadLetter(
+        m,
+        "already_ended",
+        `task ${taskId} is ${existing.state} here; the cancel changes nothing`,
+      );
   }
 
   /** Before any task runs: what a crashed run of an executor left (containers, scratch) goes. */

@@ -18,7 +18,7 @@
  */
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { AuditLog } from "../common/index.js";
+import { type AuditLog, auditLimits } from "../common/index.js";
 import type { ExecutorOutput } from "../executors/index.js";
 import {
   AirlockErrorCode,
@@ -273,7 +273,7 @@ export class Airlock {
           outputId,
           digest: decision.outputDigest,
           state: applied.output.state,
-          ...(decision.reason ? { reason: decision.reason.slice(0, 300) } : {}),
+          ...(decision.reason ? { reason: decision.reason.slice(0, auditLimits.detailStringChars) } : {}),
         },
       });
       this.#o.onEvent?.({

@@ -133,6 +133,7 @@ export class CredentialBroker {
     const database = await this.#admin(taskId, async (admin) => {
       await admin.query("BEGIN");
       try {
+        await lockGrants(admin);
         const db = await createRole(admin, role, scramVerifier(password), {
           connectionLimit: o.connectionLimit,
           validUntil: new Date(Date.now() + timeoutMs + o.validityGraceMs),
@@ -222,6 +223,21 @@ function issued(
 
 const q = pg.escapeIdentifier;
 
+/**
+ * Every broker's grants and revokes on one cluster take turns. Task roles of the same database, schema and table
+ * change the same catalog rows (their ACLs): two transactions doing so at once make one fail with "tuple
+ * concurrently updated" (XX000), which under load failed tasks at random. A transaction-scoped advisory lock (one
+ * key for every tremesh broker, whatever its prefix) serialises them; the work it covers takes milliseconds. No
+ * lock in the transaction is waited for longer than `GRANTS_LOCK_TIMEOUT`: a task then fails, the others go on.
+ */
+const GRANTS_LOCK_KEY = "64783834721"; // "tremesh" read as a base-36 number
+const GRANTS_LOCK_TIMEOUT = "10s";
+
+async function lockGrants(admin: pg.Client): Promise<void> {
+  await admin.query(`SET LOCAL lock_timeout = '${GRANTS_LOCK_TIMEOUT}'`);
+  await admin.query("SELECT pg_advisory_xact_lock($1::int8)", [GRANTS_LOCK_KEY]);
+}
+
 async function createRole(
   admin: pg.Client,
   role: string,
@@ -270,8 +286,17 @@ async function dropRole(admin: pg.Client, role: string): Promise<void> {
   if (rowCount === 0) return;
   await admin.query(`ALTER ROLE ${q(role)} NOLOGIN`);
   await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", [role]);
-  await admin.query(`DROP OWNED BY ${q(role)}`);
-  await admin.query(`DROP ROLE ${q(role)}`);
+  // Revoking the grants changes the same catalog rows as other tasks' grants: in turn with them.
+  await admin.query("BEGIN");
+  try {
+    await lockGrants(admin);
+    await admin.query(`DROP OWNED BY ${q(role)}`);
+    await admin.query(`DROP ROLE ${q(role)}`);
+    await admin.query("COMMIT");
+  } catch (error) {
+    await admin.query("ROLLBACK").catch(() => {});
+    throw error;
+  }
 }
 
 /**

@@ -13,6 +13,8 @@ describe("leaf stream configs", () => {
       sources: [
         { name: streams.tasks, filter_subject: subjects.treInbound("a"), external: { api: "$JS.hub.API" } },
       ],
+      // A restarted source may copy a Dispatch again; its message id keeps it out (test/faults.test.ts found it).
+      duplicate_window: 10 * 60_000 * 1_000_000,
     });
   });
 

@@ -27,6 +27,12 @@ export interface LeafStreamsOptions {
    */
   inboxMaxAgeMs?: number;
   /**
+   * Window in which INBOX drops a repeated `Nats-Msg-Id` (a Dispatch or Cancel copied again), in ms. Default 10
+   * minutes, as the hub's TASKS: a source that is restarted resumes from where the stream thinks it left off, and
+   * may copy again what was in flight; the agent would refuse to run a task twice, but its INBOX holds it once.
+   */
+  inboxDuplicateWindowMs?: number;
+  /**
    * How long OUTBOX keeps a status event or release, in ms. Default 14 days: the hub may be unreachable for
    * days, and whatever is still here when it returns is delivered then.
    */
@@ -56,8 +62,9 @@ export function inboxStreamConfig(options: LeafStreamsOptions): StreamSpec {
       },
     ],
     max_age: nanos(options.inboxMaxAgeMs ?? 14 * DAY_MS, "inboxMaxAgeMs"),
-    // The hub's TASKS already dropped duplicates; INBOX only needs the smallest window nats-server allows.
-    duplicate_window: nanos(100, "duplicate window"),
+    // Sourced messages keep their `Nats-Msg-Id`. TASKS dropped the hub's repeats; this drops the link's: a
+    // restarted source copying a Dispatch again (seen in test/faults.test.ts after a hub restart).
+    duplicate_window: nanos(options.inboxDuplicateWindowMs ?? 10 * 60_000, "inboxDuplicateWindowMs"),
   };
 }
 

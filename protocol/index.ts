@@ -56,6 +56,7 @@ export {
   type Dispatch,
   type Heartbeat,
   isMessageType,
+  MAX_SUBMISSION_BYTES,
   MEDIA_TYPE,
   type Message,
   type MessageType,

@@ -28,12 +28,18 @@ const submission = obj({
   title: optional(str({ max: 200 })),
 });
 
+/**
+ * Largest researcher Submission envelope, in bytes: a Dispatch carries it verbatim, so the hub refuses a larger
+ * one at once rather than accept a task it could never dispatch.
+ */
+export const MAX_SUBMISSION_BYTES = 256 * 1024;
+
 /** Hub-signed, one per TRE: carries the researcher's signed Submission envelope verbatim. */
 const dispatch = obj({
   ...base,
   taskId: id,
   tre: treName,
-  submission: bytes({ min: 1, max: 256 * 1024 }),
+  submission: bytes({ min: 1, max: MAX_SUBMISSION_BYTES }),
 });
 
 /** Hub-signed: stop a task at one TRE. */

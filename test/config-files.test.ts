@@ -88,10 +88,42 @@ describe("hub.yaml", () => {
       "admins[0].passwordFile",
       "cannot read ./nope (ENOENT)",
     ],
+    [
+      "three replicas on a lone node",
+      (c: Record<string, unknown>) => (c.replicas = 3),
+      "replicas",
+      "needs a `cluster` section",
+    ],
+    [
+      "a route URL carrying credentials",
+      (c: Record<string, unknown>) =>
+        (c.cluster = {
+          port: 6222,
+          routes: ["nats-route://route:secret@hub-2:6222"],
+          authorization: { user: "route", passwordFile: "./secrets/admin.password" },
+        }),
+      "cluster.routes[0]",
+      "is not a nats-route://host:port URL",
+    ],
   ])("names the field for %s", async (_what, change, field, problem) => {
     const error = await loadError(loadHubConfig, await variant(hubFile, change));
     expect(error.field).toBe(field);
     expect(error.message).toContain(problem);
+  });
+
+  it("loads a cluster node: three replicas by default, the route password read from its file", async () => {
+    const node = await variant(hubFile, (c) => {
+      c.cluster = {
+        port: 6222,
+        routes: ["nats-route://hub-1:6222", "nats-route://hub-2:6222", "nats-route://hub-3:6222"],
+        authorization: { user: "route", passwordFile: "./secrets/admin.password" },
+      };
+    });
+    const config = await loadHubConfig(node);
+    expect(config.replicas).toBe(3);
+    expect(config.cluster).toMatchObject({ name: "tremesh-hub", port: 6222, host: "127.0.0.1" });
+    expect(config.cluster!.credential.password.length).toBeGreaterThanOrEqual(16);
+    expect((await loadHubConfig(hubFile)).replicas).toBe(1);
   });
 
   it("refuses a secret file that other users can read", async () => {

@@ -134,6 +134,17 @@ describe("CredentialBroker", () => {
     await expect(connectAs(issued.credential)).rejects.toMatchObject({ code: "28P01" });
   });
 
+  it("issues and releases credentials for many tasks at once, from two brokers sharing the cluster", async () => {
+    // Grants and revokes on the same database, schema and table change the same catalog rows: unserialised, some
+    // of them fail with "tuple concurrently updated" (found by test/faults.test.ts under load).
+    const brokers = [newBroker(), newBroker()];
+    const issued = await Promise.all(
+      Array.from({ length: 16 }, (_, i) => brokers[i % 2]!.issue(newId(), [patients], 30_000)),
+    );
+    await Promise.all(issued.map((c) => c.release()));
+    for (const c of issued) expect(await roleExists(c.role ?? "")).toBe(false);
+  });
+
   it("sweeps roles left by a crash, and only those with its prefix", async () => {
     const prefix = `tb_${uniqueToken()}_`;
     const crashed = newBroker(prefix);

@@ -17,8 +17,8 @@ import { buildOperatorFederation } from "../../cli/federation-operator.js";
 import { run } from "../../cli/main.js";
 import { connectProfile, loadProfile, type Profile } from "../../cli/profile.js";
 import { fetchLeafz, waitFor } from "../../common/index.js";
-import { type HubNode, loadHubConfig, startHubNode } from "../../hub/index.js";
-import { type LeafNode, loadLeafConfig, startLeafNode } from "../../leaf/index.js";
+import { type HubNode, type HubNodeEvent, loadHubConfig, startHubNode } from "../../hub/index.js";
+import { type LeafNode, type LeafNodeEvent, loadLeafConfig, startLeafNode } from "../../leaf/index.js";
 import { openEnvelope, type Release, type TaskView, TrustStore } from "../../protocol/index.js";
 
 export interface CliResult {
@@ -29,7 +29,10 @@ export interface CliResult {
 
 export interface Federation extends AsyncDisposable {
   readonly files: FederationFiles;
+  /** The hub (the first node of a clustered hub). */
   readonly hub: HubNode;
+  /** Every hub node: one, or `hubNodes` of a cluster. */
+  readonly hubs: readonly HubNode[];
   readonly leaves: Map<string, LeafNode>;
   /** Runs `tremesh <argv>` in-process with the named profile (`admin` or a researcher). */
   cli(argv: string[], profile?: string): Promise<CliResult>;
@@ -38,6 +41,13 @@ export interface Federation extends AsyncDisposable {
   connect(profile: string): Promise<NatsConnection>;
   startLeaf(tre: string): Promise<LeafNode>;
   stopLeaf(tre: string): Promise<void>;
+  /**
+   * Stops hub node `node` (default 0, the single hub) and starts it again from the same hub.yaml and data dir
+   * (same ports), as an operator's restart does; with `kill`, its nats-server is first killed with SIGKILL, as a
+   * crash of the hub machine would. Resolves once the link of every leaf started here is back; `hub` and `hubs`
+   * hold the new node afterwards.
+   */
+  restartHub(options?: { kill?: boolean; node?: number }): Promise<HubNode>;
   /** Waits until `tre`'s leaf link is up on the hub. */
   waitForLink(tre: string): Promise<void>;
 }
@@ -52,6 +62,10 @@ export interface FederationOptions extends FederationPlan {
    * does) or "config" (users and passwords in hub.yaml). Default: TREMESH_TEST_MODE, else "operator".
    */
   mode?: "operator" | "config";
+  /** Sees every event of the hub process (its services' refusals and errors). */
+  onHubEvent?: (e: HubNodeEvent) => void;
+  /** Sees every event of each leaf process (its agent's refusals and errors). */
+  onLeafEvent?: (tre: string, e: LeafNodeEvent) => void;
 }
 
 /** The hub a callback started (TypeScript cannot see assignments made inside closures). */
@@ -64,31 +78,45 @@ export async function startFederation(options: FederationOptions): Promise<Feder
   const dir = await mkdtemp(join(tmpdir(), "tremesh-fed-"));
   const leaves = new Map<string, LeafNode>();
   const connections: NatsConnection[] = [];
-  let hub: HubNode | undefined;
+  const hubs: HubNode[] = [];
   const dispose = async () => {
     await Promise.allSettled(connections.map((nc) => nc.close()));
     await Promise.allSettled([...leaves.values()].map((l) => l.stop()));
-    await hub?.stop().catch(() => undefined);
+    await Promise.allSettled(hubs.map((h) => h.stop()));
     if (process.env.TREMESH_KEEP_TMP !== "1") await rm(dir, { recursive: true, force: true });
   };
   try {
     const mode = options.mode ?? (process.env.TREMESH_TEST_MODE === "config" ? "config" : "operator");
-    const startHub = async (hubConfig: string) => {
-      hub = await startHubNode(await loadHubConfig(hubConfig), { sourceCheckIntervalMs: 1_000 });
+    const hubOptions = {
+      sourceCheckIntervalMs: 1_000,
+      ...(options.onHubEvent ? { onEvent: options.onHubEvent } : {}),
+    };
+    // A cluster's nodes start together: each waits for the others before its JetStream can place streams. The
+    // first failure ends the start at once, with its reason; a node still starting then is stopped with the test
+    // process.
+    const startHubs = async (hubConfigs: readonly string[]) => {
+      await Promise.all(
+        hubConfigs.map(async (c, i) => {
+          hubs[i] = await startHubNode(await loadHubConfig(c), hubOptions);
+        }),
+      );
     };
     const files =
       mode === "operator"
-        ? await buildOperatorFederation(dir, options, startHub)
+        ? await buildOperatorFederation(dir, options, startHubs)
         : await writeFederation(dir, options);
-    if (mode === "config") await startHub(files.hubConfig);
-    const hubNode = started(hub);
+    if (mode === "config") await startHubs(files.hubConfigs);
+    started(hubs[0]);
     const waitForLink = async (tre: string) => {
       await waitFor(
         `TRE ${tre}'s leaf link`,
-        async () =>
-          (await fetchLeafz(hubNode.server.monitorUrl!)).leafs.some(
-            (l) => l.account === files.treAccounts[tre],
-          ),
+        async () => {
+          for (const h of hubs.filter((n) => n.server.running)) {
+            const leafz = await fetchLeafz(h.server.monitorUrl!);
+            if (leafz.leafs.some((l) => l.account === files.treAccounts[tre])) return true;
+          }
+          return false;
+        },
         { timeoutMs: 20_000 },
       );
     };
@@ -98,6 +126,7 @@ export async function startFederation(options: FederationOptions): Promise<Feder
       const node = await startLeafNode(await loadLeafConfig(path), {
         sourceCheckIntervalMs: 1_000,
         agent: options.agent ?? true,
+        ...(options.onLeafEvent ? { onEvent: (e: LeafNodeEvent) => options.onLeafEvent?.(tre, e) } : {}),
       });
       leaves.set(tre, node);
       await waitForLink(tre);
@@ -105,9 +134,26 @@ export async function startFederation(options: FederationOptions): Promise<Feder
     };
     for (const tre of options.startLeaves ?? options.tres) await startLeaf(tre);
 
+    const restartHub = async ({ kill = false, node = 0 }: { kill?: boolean; node?: number } = {}) => {
+      const old = hubs[node];
+      const config = files.hubConfigs[node];
+      if (!old || !config) throw new RangeError(`no hub node ${node}`);
+      if (kill) {
+        process.kill(old.server.pid, "SIGKILL");
+        await waitFor("the hub's nats-server to exit", () => !old.server.running);
+      }
+      await old.stop();
+      hubs[node] = await startHubNode(await loadHubConfig(config), hubOptions);
+      for (const tre of leaves.keys()) await waitForLink(tre);
+      return hubs[node];
+    };
+
     const fed: Federation = {
       files,
-      hub: hubNode,
+      get hub() {
+        return started(hubs[0]);
+      },
+      hubs,
       leaves,
       cli: async (argv, profile = "admin") => {
         const out: string[] = [];
@@ -132,6 +178,7 @@ export async function startFederation(options: FederationOptions): Promise<Feder
         leaves.delete(tre);
       },
       waitForLink,
+      restartHub,
       [Symbol.asyncDispose]: dispose,
     };
     return fed;

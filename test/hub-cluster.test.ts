@@ -1,0 +1,222 @@
+/**
+ * A hub of three clustered nodes, built as `tremesh admin init --node …` writes it: every hub stream and bucket
+ * is kept on all three, the TREs' leaves and the researcher's profile list every node, and killing the node that
+ * leads the streams (SIGKILL, its services with it) while tasks are in flight loses no task, runs none twice and
+ * releases none twice. The answers stay exact.
+ */
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, credsAuthenticator } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readCredsFile, waitFor } from "../common/index.js";
+import {
+  generatePatients,
+  type PatientRow,
+  patientProfiles,
+  SYNTHETIC_PATIENT_COLUMNS,
+  writePatientsCsv,
+} from "../executors/index.js";
+import type { HubNode } from "../hub/index.js";
+import { AgentState } from "../leaf/index.js";
+import { type AnalysisSpec, streams, subjects, type TaskView } from "../protocol/index.js";
+import { expectMatchesTruth } from "./harness/combined-truth.js";
+import { approveProject, type Federation, startFederation, taskView } from "./harness/federation.js";
+import { referenceOutput } from "./harness/reference-stats.js";
+import { storedEntries } from "./harness/stream-contents.js";
+
+const TRES = ["a", "b"];
+const rows: Record<string, PatientRow[]> = {
+  a: generatePatients(patientProfiles.north, 31),
+  b: generatePatients(patientProfiles.south, 32),
+};
+const COUNT: AnalysisSpec = { kind: "count", dataset: "patients", groupBy: ["sex"] };
+const truth = referenceOutput(COUNT as never, [...rows.a!, ...rows.b!]);
+
+let fed: Federation;
+let countFile: string;
+
+beforeAll(async () => {
+  fed = await startFederation({
+    tres: TRES,
+    hubNodes: 3,
+    heartbeatIntervalMs: 500,
+    leafExtra: (tre) => ({
+      datasets: [
+        {
+          name: "patients",
+          engine: "csv",
+          path: `./patients-${tre}.csv`,
+          columns: { ...SYNTHETIC_PATIENT_COLUMNS },
+          identifiers: ["patient_id"],
+        },
+      ],
+      projects: [{ name: "study", researchers: ["alice"], analyses: ["count"], datasets: ["patients"] }],
+      disclosure: { roundingBase: 1, minCellCount: 1, zerosDisclosive: false },
+      review: { autoRelease: true },
+    }),
+    startLeaves: [],
+  });
+  for (const tre of TRES) await writePatientsCsv(rows[tre]!, join(fed.files.dir, `patients-${tre}.csv`));
+  for (const tre of TRES) await fed.startLeaf(tre);
+  await approveProject(fed, { project: "study", tres: TRES, members: ["alice"] });
+  countFile = join(fed.files.dir, "count.json");
+  await writeFile(countFile, JSON.stringify(COUNT));
+}, 120_000);
+
+afterAll(async () => {
+  await fed?.[Symbol.asyncDispose]();
+});
+
+/** The hub's operations user in TRE `tre`'s account (the creds `admin add-tre` left for the hub). */
+async function treJsm(tre: string): Promise<JetStreamManager> {
+  const creds = await readCredsFile(join(fed.files.adminDir!, "hub", "tre-creds", `${tre}.creds`));
+  const nc = await connect({
+    servers: fed.hubs.filter((h) => h.server.running).map((h) => h.clientUrl),
+    authenticator: credsAuthenticator(creds.bytes),
+  });
+  afterAll(() => nc.close());
+  return jetstreamManager(nc);
+}
+
+async function fedJsm(): Promise<JetStreamManager> {
+  return jetstreamManager(await fed.connect("admin"));
+}
+
+/** `tremesh submit` as alice; it asks a hub that is electing leaders again itself, with the same Submission. */
+async function submit(): Promise<string> {
+  const r = await fed.cli(["submit", "--project", "study", "--tres", TRES.join(","), countFile], "alice");
+  if (r.code !== 0) throw new Error(`submit exited ${r.code}: ${r.err.join(" ")}`);
+  return r.out[0]!;
+}
+
+/** The exact combined count, as `tremesh aggregate --json` prints it. */
+async function expectExactAnswer(taskId: string): Promise<void> {
+  const r = await fed.cli(["aggregate", taskId, "--json"], "alice");
+  expect(r.code, r.err.join("\n")).toBe(0);
+  const doc = JSON.parse(r.out.join("\n")) as { outputs: { result: Record<string, unknown> }[] };
+  expect(expectMatchesTruth(doc.outputs[0]!.result, truth, { exact: true })).toBeGreaterThan(0);
+}
+
+describe("a three-node hub cluster", () => {
+  it("keeps every hub stream and bucket on all three nodes, and runs a task end to end", async () => {
+    const fedStreams = [];
+    for await (const info of (await fedJsm()).streams.list()) fedStreams.push(info);
+    // The FED view, audit, dead letters, and the registry, task, release and liveness buckets.
+    expect(fedStreams.map((s) => s.config.name).sort()).toEqual(
+      expect.arrayContaining([streams.fedResults, streams.audit, "DEADLETTER", "KV_REGISTRY"]),
+    );
+    for (const s of fedStreams) {
+      expect([s.config.name, s.config.num_replicas]).toEqual([s.config.name, 3]);
+      await waitFor(`${s.config.name} on three nodes`, async () => {
+        const info = await (await fedJsm()).streams.info(s.config.name);
+        return (info.cluster?.replicas ?? []).filter((r) => r.current).length === 2;
+      });
+    }
+    const tasks = await (await treJsm("a")).streams.info(streams.tasks);
+    expect(tasks.config.num_replicas).toBe(3);
+    expect(tasks.cluster?.replicas).toHaveLength(2);
+
+    const taskId = await submit();
+    await waitFor("the task to complete", async () => (await taskView(fed, taskId)).state === "completed", {
+      timeoutMs: 30_000,
+    });
+    await expectExactAnswer(taskId);
+  });
+
+  it("loses, repeats and double-releases nothing when the node leading the streams is killed under load", async () => {
+    const victim = await streamLeader();
+    const victimName = await nodeName(victim);
+    const submitted: string[] = [];
+    const refusedDuringFailover: string[] = [];
+    const TOTAL = 24;
+    for (let i = 0; i < TOTAL; i++) {
+      if (i === 8) {
+        // The node dies as a machine does: its nats-server by SIGKILL, its hub services with it.
+        process.kill(victim.server.pid, "SIGKILL");
+        await victim.stop();
+      }
+      // A submission refused while the cluster elects new leaders says so; the researcher submits again.
+      const id = await waitFor(
+        "a submission the cluster accepts",
+        async () =>
+          submit().catch((e: Error) => {
+            refusedDuringFailover.push(e.message);
+            return undefined;
+          }),
+        { timeoutMs: 60_000, intervalMs: 250 },
+      );
+      submitted.push(id);
+    }
+
+    const views = new Map<string, TaskView>();
+    await waitFor(
+      `all ${TOTAL} tasks to complete after the failover`,
+      async () => {
+        for (const id of submitted.filter((t) => views.get(t)?.state !== "completed"))
+          views.set(id, await taskView(fed, id));
+        return submitted.every((t) => views.get(t)?.state === "completed");
+      },
+      { timeoutMs: 90_000, intervalMs: 500 },
+    );
+
+    // No task lost: every task the hub holds (a submission retried after an unanswered first try included)
+    // completed at both TREs.
+    // Read from the stream's own subject counts (no consumer: the cluster is still re-electing consumer leaders).
+    const held = await waitFor("the hub's task list", async () => {
+      const info = await (await fedJsm()).streams.info("KV_TASK_STATE", {
+        subjects_filter: "$KV.TASK_STATE.task.>",
+      });
+      return Object.keys(info.state.subjects ?? {}).map((s) => s.slice("$KV.TASK_STATE.task.".length));
+    });
+    expect(held).toEqual(expect.arrayContaining(submitted));
+    for (const id of held) {
+      const view = views.get(id) ?? (await taskView(fed, id));
+      expect([id, view.children.map((c) => c.state)]).toEqual([id, ["released", "released"]]);
+    }
+
+    for (const tre of TRES) {
+      // None run twice: the agent's record of each task shows one `running`.
+      const state = await AgentState.open(jetstream(fed.leaves.get(tre)!.ctrl));
+      for (const id of held) {
+        const record = await state.get(id);
+        expect([tre, id, record?.history.filter((h) => h.state === "running").length]).toEqual([tre, id, 1]);
+      }
+    }
+    // None released twice: one Release per task and TRE in the federation's view of results.
+    const view = await storedEntries(await fedJsm(), streams.fedResults);
+    for (const tre of TRES) {
+      for (const id of held) {
+        const releases = view.filter((e) => e.subject === subjects.release(tre, id));
+        expect([tre, id, releases.length]).toEqual([tre, id, 1]);
+      }
+    }
+    for (const id of submitted.slice(0, 3)) await expectExactAnswer(id);
+    for (const id of submitted.slice(-3)) await expectExactAnswer(id);
+    console.log(
+      `hub cluster failover: killed ${victimName}; ` +
+        `${TOTAL} tasks, ${held.length} held by the hub, ${refusedDuringFailover.length} submissions refused ` +
+        "during the failover and resubmitted",
+    );
+  }, 180_000);
+});
+
+/** The running node that leads the most of the hub's streams (FED's and TRE a's TASKS). */
+async function streamLeader(): Promise<HubNode> {
+  const leaders = new Map<string, number>();
+  const fedStreams = await fedJsm();
+  for await (const info of fedStreams.streams.list()) {
+    const leader = info.cluster?.leader ?? "";
+    leaders.set(leader, (leaders.get(leader) ?? 0) + 1);
+  }
+  const tasks = await (await treJsm("a")).streams.info(streams.tasks);
+  leaders.set(tasks.cluster?.leader ?? "", (leaders.get(tasks.cluster?.leader ?? "") ?? 0) + 1);
+  const [name] = [...leaders].sort((x, y) => y[1] - x[1])[0]!;
+  for (const node of fed.hubs) if ((await nodeName(node)) === name) return node;
+  throw new Error(`no hub node named ${name}`);
+}
+
+async function nodeName(node: HubNode): Promise<string> {
+  return ((await (await fetch(`${node.server.monitorUrl}/varz`)).json()) as { server_name: string })
+    .server_name;
+}

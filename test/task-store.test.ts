@@ -1,0 +1,124 @@
+/**
+ * The hub's task store on a real JetStream: what a hub that dies in the middle of recording a submission can
+ * leave behind, and what the researcher's retry of that submission (the same signed envelope) makes of it.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstream } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type NatsServerHandle, startNatsServer, toNatsConf } from "../common/index.js";
+import { type TaskRecord, TaskStore } from "../hub/task-store.js";
+import { newId } from "../protocol/index.js";
+import { uniqueToken } from "./harness/unique.js";
+
+let dir: string;
+let server: NatsServerHandle;
+let nc: NatsConnection;
+let store: TaskStore;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tremesh-task-store-"));
+  server = await startNatsServer({
+    name: "hub",
+    configText: toNatsConf({
+      server_name: `task-store-${uniqueToken()}`,
+      host: "127.0.0.1",
+      port: -1,
+      jetstream: { store_dir: join(dir, "js") },
+    }),
+    dir,
+  });
+  nc = await connect({ servers: server.clientUrl });
+  store = await TaskStore.open(jetstream(nc));
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await server?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function record(tres: string[]): TaskRecord {
+  const now = Date.now();
+  return {
+    taskId: newId(now),
+    project: "diabetes",
+    researcher: "alice",
+    researcherKey: "UA",
+    tres,
+    kind: "count",
+    submittedAt: now,
+    submissionDigest: "d1",
+    dispatched: false,
+    state: "submitted",
+    updatedAt: now,
+  };
+}
+
+describe("the hub's task store", () => {
+  it("writes a task's record only after every TRE's child, so a crash part-way never leaves a task without one", async () => {
+    // Found by test/faults.test.ts: a hub killed between the record and its last child left a task that looked
+    // finished without that TRE, whose events could never be applied.
+    const task = record(["a", "b", "c"]);
+    expect(await store.create(task, new Uint8Array([1]))).toBe(true);
+    // Revisions are the bucket's stream sequence: the order in which the server stored each key.
+    const revision = async (key: string) => (await store.kv.get(key))!.revision;
+    const parent = await revision(`task.${task.taskId}`);
+    for (const tre of task.tres)
+      expect(await revision(`child.${task.taskId}.${tre}`), tre).toBeLessThan(parent);
+    expect(await revision(`envelope.${task.taskId}`)).toBeLessThan(parent);
+  });
+
+  it("completes a submission a crash cut short when the same submission comes again", async () => {
+    const task = record(["a", "b", "c"]);
+    // What a hub that died after two children leaves: the envelope and those children, no task.
+    await store.kv.put(`envelope.${task.taskId}`, new Uint8Array([1]));
+    for (const tre of ["a", "b"])
+      await store.kv.create(
+        `child.${task.taskId}.${tre}`,
+        JSON.stringify({ taskId: task.taskId, tre, state: "queued", history: [] }),
+      );
+    expect(await store.get(task.taskId)).toBeUndefined();
+
+    expect(await store.create(task, new Uint8Array([1]))).toBe(true);
+    expect((await store.children(task.taskId)).map((c) => [c.tre, c.state])).toEqual([
+      ["a", "queued"],
+      ["b", "queued"],
+      ["c", "queued"],
+    ]);
+    expect(await store.create(task, new Uint8Array([1]))).toBe(false);
+  });
+
+  it("keeps the stored submission of a task when another submission claims its id", async () => {
+    const task = record(["a"]);
+    expect(await store.create(task, new Uint8Array([1]))).toBe(true);
+    expect(await store.create({ ...task, submissionDigest: "d2" }, new Uint8Array([2]))).toBe(false);
+    // The envelope is what a hub recovering an unfinished dispatch sends: never the later claimant's.
+    expect([...((await store.envelope(task.taskId)) ?? [])]).toEqual([1]);
+  });
+
+  it("puts a TRE's step that arrives after a later state into the history, in its place, without moving back", async () => {
+    // Found by test/faults.test.ts: status events the hub had read but not acknowledged when it restarted come
+    // again 30 s later, after the task's later events; they were dropped, and the researcher's history lost them.
+    const task = { ...record(["a"]), dispatched: true };
+    await store.create(task, new Uint8Array([1]));
+    const event = (state: "received" | "running" | "released", at: number) => ({
+      state,
+      at: task.submittedAt + at,
+      actor: "tre:a/agent",
+      eventId: newId(),
+    });
+    const running = event("running", 20);
+    expect(await store.applyChildEvent(task.taskId, "a", event("received", 10))).toBeDefined();
+    expect(await store.applyChildEvent(task.taskId, "a", event("released", 30))).toBeDefined();
+    expect((await store.get(task.taskId))!.state).toBe("completed");
+
+    const late = await store.applyChildEvent(task.taskId, "a", running);
+    expect(late?.state).toBe("released");
+    expect(late?.history.map((h) => h.state)).toEqual(["queued", "received", "running", "released"]);
+    expect(await store.applyChildEvent(task.taskId, "a", running)).toBeUndefined(); // once only
+    expect((await store.get(task.taskId))!.state).toBe("completed");
+  });
+});
