@@ -11,7 +11,13 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { openBucket } from "../common/index.js";
 import type { AnalysisKind, ChildState } from "../protocol/index.js";
-import { deriveParentState, isPassedStep, mayTransition, type ParentState } from "./task-lifecycle.js";
+import {
+  deriveParentState,
+  isPassedStep,
+  isTerminal,
+  mayTransition,
+  type ParentState,
+} from "./task-lifecycle.js";
 
 export const TASK_BUCKET = "TASK_STATE";
 
@@ -192,7 +198,8 @@ export class TaskStore {
       } catch {
         continue; // another instance wrote first: read again
       }
-      if (moves) await this.refreshParent(taskId);
+      // Only a child leaving `queued` or reaching an end can change the parent's state (deriveParentState).
+      if (moves && (child.state === "queued" || isTerminal(event.state))) await this.refreshParent(taskId);
       return next;
     }
     throw new TaskStoreError(`child ${taskId}/${tre} is contended; event ${event.eventId} not applied`);
@@ -224,7 +231,21 @@ export class TaskStore {
     throw new TaskStoreError(`task ${taskId} is contended`);
   }
 
+  /**
+   * Re-derives the parent's state after a child moved. Most moves change nothing: while any child is between
+   * `queued` and an end, a dispatched parent is `running`. Finding one such child (usually among the first read)
+   * is enough to leave a `running` parent alone, so a task to a hundred TREs does not re-read a hundred children
+   * for each of their events.
+   */
   private async refreshParent(taskId: string): Promise<void> {
+    const task = await this.get(taskId);
+    if (task?.dispatched && task.state === "running") {
+      for (const tre of task.tres) {
+        const e = await this.kv.get(`child.${taskId}.${tre}`);
+        const state = e?.operation === "PUT" ? (e.json() as ChildRecord).state : undefined;
+        if (state !== undefined && state !== "queued" && !isTerminal(state)) return;
+      }
+    }
     await this.updateTask(taskId, (t) => t);
   }
 }

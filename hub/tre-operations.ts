@@ -172,6 +172,7 @@ export class TreOperations {
       );
     }
     const nc = await connect({
+      noAsyncTraces: true, // as the hub services' connection (hub-node.ts)
       servers: this.o.servers,
       authenticator: credsAuthenticator(creds.bytes),
       name: `tremesh-hub-${member.name}`,

@@ -83,7 +83,14 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
   };
   try {
     const open = async (u: { user: string; password: string }) => {
-      const nc = await connect({ servers: server.clientUrl, user: u.user, pass: u.password, name: u.user });
+      // No async stack traces: nats.js otherwise builds two Error objects with stack traces for every request.
+      const nc = await connect({
+        noAsyncTraces: true,
+        servers: server.clientUrl,
+        user: u.user,
+        pass: u.password,
+        name: u.user,
+      });
       stops.push(() => nc.close());
       return nc;
     };
