@@ -1,7 +1,8 @@
 /**
  * Signing and verifying cost per message: node:crypto Ed25519 (what tremesh uses) against the
  * @nats-io/nkeys library's own sign/verify, on the same signing inputs, plus whole-envelope
- * seal and open (encode + sign, decode + verify + validate).
+ * seal and open (encode + sign, decode + verify + validate). The end-to-end benchmark (e2e.ts) multiplies
+ * the envelope costs by the envelopes one task needs (`envelopesPerTask`) to cross-check its profiled share.
  *
  *   npm run bench -- crypto
  */
@@ -20,12 +21,10 @@ import {
 } from "../protocol/index.js";
 import { formatRate, machine, type Rate, rate } from "./measure.js";
 
-export function runCryptoBench(durationMs = 1000) {
+/** 64 distinct status messages (so no cache flatters either side), a key to sign them and a trust store to open them. */
+function statusInputs() {
   const { seed, publicKey } = generateKeyPair("user");
   const key = signingKeyFromSeed(seed);
-  const kp = fromSeed(new TextEncoder().encode(seed));
-  const pub = verifyingKey(publicKey);
-
   const now = Date.now();
   const body = {
     id: newId(now),
@@ -36,43 +35,78 @@ export function runCryptoBench(durationMs = 1000) {
     state: "running" as const,
     actor: "agent",
   };
-  // 64 distinct messages so no cache flatters either side.
-  const inputs = Array.from({ length: 64 }, (_, i) =>
-    signingInput(1, "status", pack({ ...body, iat: now + i })),
-  );
+  const bodies = Array.from({ length: 64 }, (_, i) => ({ ...body, iat: now + i }));
+  const trust = new TrustStore().add({ publicKey, role: "tre", name: "tre:tre-a", tre: "tre-a" });
+  return { seed, publicKey, key, now, bodies, trust };
+}
+
+/** Seal and open of a status envelope, each as a rate. */
+function envelopeRates(durationMs: number): { seal: Rate; open: Rate; envelopeBytes: number } {
+  const { key, now, bodies, trust } = statusInputs();
+  const envelopes = bodies.map((b) => sealEnvelope("status", b, key));
+  return {
+    seal: rate(
+      "seal envelope (validate+pack+sign)",
+      (i) => sealEnvelope("status", bodies[i & 63]!, key),
+      durationMs,
+    ),
+    open: rate(
+      "open envelope (unpack+verify+validate)",
+      (i) => openEnvelope(envelopes[i & 63]!, { trust, expect: "status", now }),
+      durationMs,
+    ),
+    envelopeBytes: envelopes[0]!.length,
+  };
+}
+
+/** What sealing and opening one status envelope costs here, in µs. */
+export function envelopeCostsUs(durationMs = 500): { sealUs: number; openUs: number } {
+  const { seal, open } = envelopeRates(durationMs);
+  return { sealUs: 1e6 / seal.perSecond, openUs: 1e6 / open.perSecond };
+}
+
+/**
+ * Envelopes sealed (encode + sign) and opened (decode + verify + validate) for one count task to `tres` TREs with
+ * auto-release, when the researcher is notified rather than polling, read from the message flow:
+ *
+ * | who | seals | opens |
+ * |---|---|---|
+ * | researcher: Submission; then `collectResults`' task and releases queries | 1 + 2 | |
+ * | hub: the Submission; one Dispatch per TRE; the two queries | N | 1 + 2 |
+ * | each TRE: Dispatch and the Submission inside; 5 StatusEvents (received, accepted, running, outputs_pending_review, released), the auto-release Decision, the Release | 7N | 2N |
+ * | hub status tracker: each TRE's 5 StatusEvents and its Release | | 6N |
+ * | researcher `verifyReleases`: each Release and the Decision inside | | 2N |
+ *
+ * Heartbeats are per interval, not per task, and are left out.
+ */
+export function envelopesPerTask(tres: number): { sealed: number; opened: number } {
+  return { sealed: 3 + 8 * tres, opened: 3 + 10 * tres };
+}
+
+export function runCryptoBench(durationMs = 1000) {
+  const { seed, publicKey, key, bodies } = statusInputs();
+  const kp = fromSeed(new TextEncoder().encode(seed));
+  const pub = verifyingKey(publicKey);
+  const inputs = bodies.map((b) => signingInput(1, "status", pack(b)));
   const nodeSigs = inputs.map((m) => key.sign(m));
   const nkeySigs = inputs.map((m) => kp.sign(m));
 
+  const envelopes = envelopeRates(durationMs);
   const results: Rate[] = [
     rate("sign   node:crypto", (i) => key.sign(inputs[i & 63]!), durationMs),
     rate("sign   @nats-io/nkeys", (i) => kp.sign(inputs[i & 63]!), durationMs),
     rate("verify node:crypto", (i) => verifySignature(pub, inputs[i & 63]!, nodeSigs[i & 63]!), durationMs),
     rate("verify @nats-io/nkeys", (i) => kp.verify(inputs[i & 63]!, nkeySigs[i & 63]!), durationMs),
+    envelopes.seal,
+    envelopes.open,
   ];
-
-  const trust = new TrustStore().add({ publicKey, role: "tre", name: "tre:tre-a", tre: "tre-a" });
-  const envelopes = inputs.map((_, i) => sealEnvelope("status", { ...body, iat: now + i }, key));
-  results.push(
-    rate(
-      "seal envelope (validate+pack+sign)",
-      (i) => sealEnvelope("status", { ...body, iat: now + (i & 63) }, key),
-      durationMs,
-    ),
-  );
-  results.push(
-    rate(
-      "open envelope (unpack+verify+validate)",
-      (i) => openEnvelope(envelopes[i & 63]!, { trust, expect: "status", now }),
-      durationMs,
-    ),
-  );
 
   const by = Object.fromEntries(results.map((r) => [r.name, r.perSecond]));
   const ratios = {
     sign: by["sign   node:crypto"]! / by["sign   @nats-io/nkeys"]!,
     verify: by["verify node:crypto"]! / by["verify @nats-io/nkeys"]!,
   };
-  return { machine: machine(), envelopeBytes: envelopes[0]!.length, results, ratios };
+  return { machine: machine(), envelopeBytes: envelopes.envelopeBytes, results, ratios };
 }
 
 export function printCryptoBench(r: ReturnType<typeof runCryptoBench>): void {

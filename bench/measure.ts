@@ -38,3 +38,44 @@ export function machine(): { date: string; cpu: string; cores: number; memoryGiB
 export function formatRate(r: Rate): string {
   return `${r.name.padEnd(44)} ${Math.round(r.perSecond).toLocaleString("en-GB").padStart(12)} /s`;
 }
+
+/** A latency distribution, in ms, rounded to 0.01 ms. */
+export interface Latency {
+  samples: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  meanMs: number;
+  minMs: number;
+  maxMs: number;
+}
+
+/** Nearest-rank percentiles of `samplesMs` (no interpolation: every figure is a latency that happened). */
+export function latency(samplesMs: readonly number[]): Latency {
+  if (samplesMs.length === 0) throw new RangeError("no samples");
+  const sorted = [...samplesMs].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
+  return {
+    samples: sorted.length,
+    p50Ms: round2(at(0.5)),
+    p90Ms: round2(at(0.9)),
+    p99Ms: round2(at(0.99)),
+    meanMs: round2(sorted.reduce((s, x) => s + x, 0) / sorted.length),
+    minMs: round2(sorted[0]!),
+    maxMs: round2(sorted[sorted.length - 1]!),
+  };
+}
+
+export function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+/** `figure / floor`, to three significant digits: how many floors a figure costs (or what fraction of one). */
+export function ratio(figure: number, floor: number): number {
+  return Number((figure / floor).toPrecision(3));
+}
+
+export function formatLatency(name: string, l: Latency): string {
+  const ms = (x: number) => x.toFixed(2).padStart(9);
+  return `${name.padEnd(52)} p50 ${ms(l.p50Ms)} ms  p99 ${ms(l.p99Ms)} ms  (n=${l.samples})`;
+}

@@ -1,14 +1,52 @@
 /**
  * Runs the benchmarks and writes each one's figures to bench/results/<name>.json.
  *
- *   npm run bench            # all
- *   npm run bench -- crypto  # one
+ *   npm run bench               # all
+ *   npm run bench -- crypto     # Ed25519 and envelope cost per message
+ *   npm run bench -- floor      # the NATS floor: leaf round trip, JetStream publish
+ *   npm run bench -- e2e        # submit → combined result, 3 TREs, auto-release; CPU and crypto share per task
+ *   npm run bench -- throughput # subtasks per second across 10 TREs
+ *   npm run bench -- fanout     # one count to 20, 50 and 100 TREs; memory per TRE
+ *   npm run bench -- container  # the container executor beside the query executor
+ *
+ * The NATS floor is measured once per run, before the first benchmark that needs it (and written to floor.json);
+ * each of those reports its figures as ratios to it and carries the floor figures it used in its own JSON.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { printContainerBench, runContainerBench } from "./container.js";
 import { printCryptoBench, runCryptoBench } from "./crypto.js";
+import { printE2eBench, runE2eBench } from "./e2e.js";
+import { printFanoutBench, runFanoutBench } from "./fanout.js";
+import { type FloorResult, printFloorBench, runFloorBench } from "./floor.js";
+import { printThroughputBench, runThroughputBench } from "./throughput.js";
+
+const resultsDir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bench", "results");
+
+function writeResult(name: string, result: unknown): void {
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(join(resultsDir, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
+}
+
+let floor: Promise<FloorResult> | undefined;
+const measureFloor = (): Promise<FloorResult> => {
+  floor ??= runFloorBench().then((r) => {
+    printFloorBench(r);
+    writeResult("floor", r);
+    return r;
+  });
+  return floor;
+};
+
+/** A benchmark that reports ratios to the floor: run it against this run's floor and print its table. */
+function againstFloor<R>(run: (floor: FloorResult) => Promise<R>, print: (r: R) => void) {
+  return async () => {
+    const r = await run(await measureFloor());
+    print(r);
+    return r;
+  };
+}
 
 const benches: Record<string, () => Promise<unknown> | unknown> = {
   crypto: () => {
@@ -16,6 +54,10 @@ const benches: Record<string, () => Promise<unknown> | unknown> = {
     printCryptoBench(r);
     return r;
   },
+  floor: measureFloor,
+  e2e: againstFloor((f) => runE2eBench(f), printE2eBench),
+  throughput: againstFloor((f) => runThroughputBench(f), printThroughputBench),
+  fanout: againstFloor((f) => runFanoutBench(f), printFanoutBench),
   container: async () => {
     const r = await runContainerBench();
     printContainerBench(r);
@@ -23,15 +65,14 @@ const benches: Record<string, () => Promise<unknown> | unknown> = {
   },
 };
 
-const resultsDir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bench", "results");
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((w) => !(w in benches));
 if (unknown.length > 0) {
   console.error(`unknown benchmark: ${unknown.join(", ")} (known: ${Object.keys(benches).join(", ")})`);
   process.exit(2);
 }
-mkdirSync(resultsDir, { recursive: true });
 for (const name of wanted.length > 0 ? wanted : Object.keys(benches)) {
-  const result = await benches[name]!();
-  writeFileSync(join(resultsDir, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  const started = performance.now();
+  writeResult(name, await benches[name]!());
+  console.log(`(${name}: ${Math.round((performance.now() - started) / 1000)} s)\n`);
 }
