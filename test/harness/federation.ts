@@ -89,17 +89,20 @@ export async function startFederation(options: FederationOptions): Promise<Feder
     const mode = options.mode ?? (process.env.TREMESH_TEST_MODE === "config" ? "config" : "operator");
     const hubOptions = {
       sourceCheckIntervalMs: 1_000,
+      clusterWaitMs: 30_000,
       ...(options.onHubEvent ? { onEvent: options.onHubEvent } : {}),
     };
-    // A cluster's nodes start together: each waits for the others before its JetStream can place streams. The
-    // first failure ends the start at once, with its reason; a node still starting then is stopped with the test
-    // process.
+    // A cluster's nodes start together: each waits for the others before its JetStream can place streams. When
+    // one fails, the others are still waited for (a node without its peers gives up after `clusterWaitMs`), so
+    // that every node that did start is stopped with the federation; then the first failure is thrown.
     const startHubs = async (hubConfigs: readonly string[]) => {
-      await Promise.all(
+      const started = await Promise.allSettled(
         hubConfigs.map(async (c, i) => {
           hubs[i] = await startHubNode(await loadHubConfig(c), hubOptions);
         }),
       );
+      const failed = started.find((r) => r.status === "rejected");
+      if (failed) throw failed.reason;
     };
     const files =
       mode === "operator"
