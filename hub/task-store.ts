@@ -59,6 +59,8 @@ export class TaskStoreError extends Error {
 }
 
 const MAX_CAS_ATTEMPTS = 20;
+/** A task listed as pending whose record never appeared this long after its submission: its create died. */
+const ABANDONED_CREATE_MS = 10 * 60_000;
 const enc = (v: unknown) => JSON.stringify(v);
 
 /** `history` with `event` placed after every event that happened no later than it. */
@@ -102,14 +104,15 @@ export class TaskStore {
           throw new TaskStoreError(`could not create task ${task.taskId}'s child for TRE ${tre}`);
       }
     }
+    // Until its dispatch completes, the task is listed here (before its record exists, so no crash can leave a
+    // recorded task off the list): any hub instance finishes what a lost one began.
+    if (!task.dispatched) await this.kv.put(`pending.${task.taskId}`, String(task.submittedAt));
     try {
       await this.kv.create(`task.${task.taskId}`, enc(task));
     } catch {
       if (await this.get(task.taskId)) return false;
       throw new TaskStoreError(`could not create task ${task.taskId}`);
     }
-    // Until its dispatch completes, the task is listed here: any hub instance finishes what a lost one began.
-    if (!task.dispatched) await this.kv.put(`pending.${task.taskId}`, "");
     return true;
   }
 
@@ -153,7 +156,11 @@ export class TaskStore {
     const out: TaskRecord[] = [];
     for await (const key of await this.kv.keys("pending.>")) {
       const task = await this.get(key.slice("pending.".length));
-      if (task === undefined || task.dispatched || task.state === "cancelled") {
+      if (task === undefined) {
+        // Listed before its record is written: gone for good only when that create never finished.
+        const since = Number((await this.kv.get(key))?.string() ?? 0);
+        if (since <= now - ABANDONED_CREATE_MS) await this.kv.delete(key);
+      } else if (task.dispatched || task.state === "cancelled") {
         await this.kv.delete(key);
       } else if (task.submittedAt <= now - olderThanMs) {
         out.push(task);

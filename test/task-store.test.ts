@@ -121,4 +121,24 @@ describe("the hub's task store", () => {
     expect(await store.applyChildEvent(task.taskId, "a", running)).toBeUndefined(); // once only
     expect((await store.get(task.taskId))!.state).toBe("completed");
   });
+
+  it("lists a task whose dispatch never completed for any instance to finish, once it is old enough, until it is dispatched", async () => {
+    const task = record(["a", "b"]);
+    await store.create(task, new Uint8Array([1]));
+    const pendingIds = async (olderThanMs: number, now?: number) =>
+      (await store.pendingDispatch(olderThanMs, now)).map((t) => t.taskId);
+    // Not yet: the instance that took the submission is most likely still dispatching it.
+    expect(await pendingIds(5_000)).not.toContain(task.taskId);
+    expect(await pendingIds(5_000, task.submittedAt + 6_000)).toContain(task.taskId);
+    await store.markDispatched(task.taskId);
+    expect(await pendingIds(0, task.submittedAt + 6_000)).not.toContain(task.taskId);
+    expect((await store.get(task.taskId))?.dispatched).toBe(true);
+    // A create that died before the task record was written is forgotten only after ten minutes.
+    const orphan = `pending.${newId()}`;
+    await store.kv.put(orphan, String(Date.now()));
+    await store.pendingDispatch(0);
+    expect((await store.kv.get(orphan))?.operation).toBe("PUT");
+    await store.pendingDispatch(0, Date.now() + 11 * 60_000);
+    expect((await store.kv.get(orphan))?.operation).not.toBe("PUT");
+  });
 });
