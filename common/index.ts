@@ -93,5 +93,6 @@ export {
   startNatsServer,
 } from "./nats-server.js";
 export { randomPassword } from "./random-password.js";
+export { SERVICE_CONNECTION } from "./service-connection.js";
 export { checkCredentials, type PlacedCredential, placeAll, type UserCredential } from "./user-credential.js";
 export { WaitTimeoutError, waitFor } from "./wait-for.js";

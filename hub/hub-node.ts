@@ -18,6 +18,7 @@ import {
   fetchMetaCluster,
   type NatsServerHandle,
   randomPassword,
+  SERVICE_CONNECTION,
   startNatsServer,
   waitFor,
   watchStaleSources,
@@ -63,12 +64,6 @@ export interface HubNode extends AsyncDisposable {
   managedTres(): string[];
   stop(): Promise<void>;
 }
-
-/**
- * How the hub's own processes connect. No async stack traces: nats.js otherwise builds two Error objects with
- * stack traces for every request, which cost more CPU per task than all of its signing and verifying.
- */
-const SERVICE_CONNECTION = { noAsyncTraces: true } as const;
 
 /** Starts a hub in the mode hub.yaml asks for. On failure, everything started so far is stopped again. */
 export async function startHubNode(config: HubConfig, options: HubNodeOptions = {}): Promise<HubNode> {

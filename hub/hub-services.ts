@@ -127,7 +127,7 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
   const audit = new AuditLog(js, { scope: "hub" });
   const treTrust = directory.trust;
   const researchers = await ResearcherDirectory.watch(registry);
-  const releases = await openBucket(js, RELEASE_BUCKET, { history: 1, replicas });
+  const releases = await openBucket(js, RELEASE_BUCKET, { history: 1 });
 
   const stops: (() => Promise<void>)[] = [async () => researchers.close()];
   try {

@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
-import { readCredsFile, resumeStaleSources } from "../common/index.js";
+import { readCredsFile, resumeStaleSources, SERVICE_CONNECTION } from "../common/index.js";
 import { streams } from "../protocol/index.js";
 import { ensureTreStreams } from "./streams.js";
 import type { TreDirectory, TreMember } from "./tre-directory.js";
@@ -172,7 +172,7 @@ export class TreOperations {
       );
     }
     const nc = await connect({
-      noAsyncTraces: true, // as the hub services' connection (hub-node.ts)
+      ...SERVICE_CONNECTION,
       servers: this.o.servers,
       authenticator: credsAuthenticator(creds.bytes),
       name: `tremesh-hub-${member.name}`,

@@ -14,6 +14,7 @@ import {
   ensureDeadLetterStream,
   type NatsServerHandle,
   randomPassword,
+  SERVICE_CONNECTION,
   startNatsServer,
   watchStaleSources,
 } from "../common/index.js";
@@ -83,9 +84,8 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
   };
   try {
     const open = async (u: { user: string; password: string }) => {
-      // No async stack traces: nats.js otherwise builds two Error objects with stack traces for every request.
       const nc = await connect({
-        noAsyncTraces: true,
+        ...SERVICE_CONNECTION,
         servers: server.clientUrl,
         user: u.user,
         pass: u.password,

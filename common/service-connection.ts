@@ -1,0 +1,7 @@
+/**
+ * How tremesh's own long-running processes (the hub services and operations, a leaf's agent) connect to the
+ * nats-server they run beside. No async stack traces: nats.js otherwise builds two Error objects with stack traces
+ * for every request (every KV read and JetStream publish), which cost more CPU per task than all of its signing
+ * and verifying (docs/performance.md). A timeout keeps its message; only the stack of the call that made it is lost.
+ */
+export const SERVICE_CONNECTION = { noAsyncTraces: true } as const;
