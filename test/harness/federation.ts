@@ -89,11 +89,12 @@ export async function startFederation(options: FederationOptions): Promise<Feder
     const mode = options.mode ?? (process.env.TREMESH_TEST_MODE === "config" ? "config" : "operator");
     const hubOptions = {
       sourceCheckIntervalMs: 1_000,
-      clusterWaitMs: 30_000,
+      clusterWaitMs: 90_000,
       ...(options.onHubEvent ? { onEvent: options.onHubEvent } : {}),
     };
     // A cluster's nodes start together: each waits for the others before its JetStream can place streams. When
-    // one fails, the others are still waited for (a node without its peers gives up after `clusterWaitMs`), so
+    // one fails, the others are still waited for (a node without its peers gives up after `clusterWaitMs`; 90 s,
+    // because under a loaded CI machine a fresh cluster has taken over 30 s to form its meta group), so
     // that every node that did start is stopped with the federation; then the first failure is thrown.
     const startHubs = async (hubConfigs: readonly string[]) => {
       const started = await Promise.allSettled(
