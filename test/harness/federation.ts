@@ -89,21 +89,25 @@ export async function startFederation(options: FederationOptions): Promise<Feder
     const mode = options.mode ?? (process.env.TREMESH_TEST_MODE === "config" ? "config" : "operator");
     const hubOptions = {
       sourceCheckIntervalMs: 1_000,
-      clusterWaitMs: 90_000,
+      clusterWaitMs: 60_000,
       ...(options.onHubEvent ? { onEvent: options.onHubEvent } : {}),
     };
     // A cluster's nodes start together: each waits for the others before its JetStream can place streams. When
-    // one fails, the others are still waited for (a node without its peers gives up after `clusterWaitMs`; 90 s,
-    // because under a loaded CI machine a fresh cluster has taken over 30 s to form its meta group), so
-    // that every node that did start is stopped with the federation; then the first failure is thrown.
+    // one fails, the others are still waited for (a node without its peers gives up after `clusterWaitMs`), so
+    // that every node that did start is stopped with the federation; then the first failure in time is thrown,
+    // which names the cause (a node that could not start) rather than its peers' wait for it.
     const startHubs = async (hubConfigs: readonly string[]) => {
-      const started = await Promise.allSettled(
+      const failures: unknown[] = [];
+      await Promise.all(
         hubConfigs.map(async (c, i) => {
-          hubs[i] = await startHubNode(await loadHubConfig(c), hubOptions);
+          try {
+            hubs[i] = await startHubNode(await loadHubConfig(c), hubOptions);
+          } catch (error) {
+            failures.push(error);
+          }
         }),
       );
-      const failed = started.find((r) => r.status === "rejected");
-      if (failed) throw failed.reason;
+      if (failures.length > 0) throw failures[0];
     };
     const files =
       mode === "operator"
