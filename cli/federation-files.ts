@@ -5,7 +5,7 @@
  * `tremesh demo` and the end-to-end tests, which then run the real `hub start` / `leaf start`.
  */
 
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { stringify } from "yaml";
@@ -114,26 +114,37 @@ export async function writeLeafConfig(
   });
 }
 
-/** Free loopback ports, found by binding port 0; the small race with other programs is acceptable here. */
+/**
+ * Free loopback ports for servers that must keep theirs across restarts (a demo's or a test's federation).
+ * They are drawn from below the kernel's ephemeral range: a port there is never handed to an outgoing
+ * connection or to a server started with a random port, either of which could take it while its own server is
+ * stopped for a restart. Each is checked by binding it; the small race with other programs is acceptable here.
+ */
 export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<import("node:net").Server>((resolve, reject) => {
-          const s = createServer();
-          s.once("error", reject);
-          s.listen(0, "127.0.0.1", () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => {
-    const address = s.address();
-    if (address === null || typeof address === "string") throw new Error("no port");
-    return address.port;
+  const [low, high] = await stablePortRange();
+  const ports = new Set<number>();
+  for (let attempt = 0; ports.size < count; attempt++) {
+    if (attempt > count * 50) throw new Error(`no ${count} free ports between ${low} and ${high}`);
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (!ports.has(port) && (await bindable(port))) ports.add(port);
+  }
+  return [...ports];
+}
+
+/** The ports below the ephemeral range (Linux: ip_local_port_range; 32768 elsewhere), at most 12 000 of them. */
+async function stablePortRange(): Promise<[number, number]> {
+  const text = await readFile("/proc/sys/net/ipv4/ip_local_port_range", "utf8").catch(() => "");
+  const ephemeralStart = Number.parseInt(text.trim().split(/\s+/)[0] ?? "", 10);
+  const high = (Number.isInteger(ephemeralStart) && ephemeralStart > 2_048 ? ephemeralStart : 32_768) - 1;
+  return [Math.max(1_024, high - 12_000), high];
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
 }
 
 export async function writeFederation(dir: string, plan: FederationPlan): Promise<FederationFiles> {
