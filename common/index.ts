@@ -61,11 +61,8 @@ export {
   isApiError,
   nanos,
   openBucket,
-  resumeStaleSources,
-  type StaleSourceOptions,
   type StreamSpec,
   setAccountReplicas,
-  watchStaleSources,
   whileCreating,
 } from "./jetstream-streams.js";
 export { type Login, type LoginFields, type LoginRules, readLogin } from "./login-form.js";
@@ -94,5 +91,16 @@ export {
 } from "./nats-server.js";
 export { randomPassword } from "./random-password.js";
 export { SERVICE_CONNECTION } from "./service-connection.js";
+export {
+  isStaleSource,
+  observedLink,
+  type PeerState,
+  resumeStaleSources,
+  SourceRestarts,
+  type SourceRestartsOptions,
+  type StaleSourceOptions,
+  type StaleSourceTarget,
+  watchStaleSources,
+} from "./source-restarts.js";
 export { checkCredentials, type PlacedCredential, placeAll, type UserCredential } from "./user-credential.js";
 export { WaitTimeoutError, waitFor } from "./wait-for.js";

@@ -1,6 +1,6 @@
 /**
- * JetStream stream helpers shared by the hub and the leaf: idempotent create-or-update, restarting stale
- * sources, and the settings every tremesh stream shares.
+ * JetStream stream helpers shared by the hub and the leaf: idempotent create-or-update and the settings every
+ * tremesh stream shares (restarting stale sources is source-restarts.ts).
  */
 
 import { setTimeout as sleep } from "node:timers/promises";
@@ -16,7 +16,6 @@ import {
   type StreamInfo,
 } from "@nats-io/jetstream";
 import { type KV, Kvm, type KvOptions } from "@nats-io/kv";
-import { subjects } from "../protocol/index.js";
 
 /** A stream configuration as tremesh sets it: the fields it decides, the server's defaults for the rest. */
 export type StreamSpec = Partial<StreamConfig> & Pick<StreamConfig, "name">;
@@ -84,7 +83,10 @@ export async function whileCreating<T>(step: () => Promise<T>): Promise<T> {
 
 /** Opens the KV bucket, creating it when missing, alongside other instances doing the same. */
 export function openBucket(js: JetStreamClient, name: string, options: Partial<KvOptions>): Promise<KV> {
-  return whileCreating(() => new Kvm(js).create(name, options));
+  // Reads go to the bucket's leader, never `allow_direct`: on a clustered hub any replica answers a direct get,
+  // and a follower that has not applied the last write yet answers without it (a task shown `completed` whose
+  // last Release was then missing from the researcher's fetch). On one node the two cost the same.
+  return whileCreating(() => new Kvm(js).create(name, { ...options, allow_direct: false }));
 }
 
 /**
@@ -105,77 +107,6 @@ async function addOrUpdate(jsm: JetStreamManager, config: StreamSpec): Promise<S
     }
   }
   return jsm.streams.update(config.name, structuredClone(config));
-}
-
-export interface StaleSourceOptions {
-  staleAfterMs?: number;
-  leader?: string;
-}
-
-/**
- * Restarts the stream's stale sources now, instead of waiting for nats-server to retry. A source whose link was
- * down when nats-server asked for its consumer waits 30 s for the lost request, then backs off up to 2 min more
- * after repeated failures (nats-server 2.10); call this when the link is back (e.g. on start, after a restart of
- * the other side, or every few seconds while a source is stale). The stream resumes each source after the last
- * message it already holds from it: nothing is lost or stored twice. Returns the sources it restarted.
- *
- * @param staleAfterMs A source with no activity for this long, never active, or in error, is restarted. Default
- *   3 000 ms: three missed heartbeats, nats-server's own threshold. 0 restarts every source, e.g. right after
- *   the link came back, when a consumer lost with a restarted server does not look stale yet.
- * @param leader On a clustered server, its server name: only the stream's leader restarts the stream's sources.
- *   Otherwise every node would take its turn restarting a source before the last restart had connected.
- */
-export async function resumeStaleSources(
-  jsm: JetStreamManager,
-  stream: string,
-  { staleAfterMs = 3_000, leader }: StaleSourceOptions = {},
-): Promise<string[]> {
-  const info = await jsm.streams.info(stream);
-  if (leader !== undefined && info.cluster?.leader !== leader) return [];
-  const configured = info.config.sources ?? [];
-  const stale = new Set(
-    (info.sources ?? [])
-      .filter((s) => s.error !== undefined || s.active < 0 || s.active >= staleAfterMs * 1_000_000)
-      .map((s) => s.name),
-  );
-  if (stale.size === 0) return [];
-  // Removing a source and adding it back is how a stream restarts one: it finds where it left off. A stream
-  // left with neither sources nor subjects would be given a subject named after itself, so hold a placeholder.
-  const remaining = configured.filter((s) => !stale.has(s.name));
-  const ownSubjects = info.config.subjects ?? [];
-  await jsm.streams.update(stream, {
-    sources: remaining,
-    subjects:
-      remaining.length === 0 && ownSubjects.length === 0 ? [subjects.sourceRestart(stream)] : ownSubjects,
-  });
-  await jsm.streams.update(stream, { sources: configured, subjects: ownSubjects });
-  return [...stale];
-}
-
-/**
- * Checks sourced streams every `intervalMs` and restarts stale sources (see `resumeStaleSources`): a peer that
- * was away longer than nats-server's own source retry comes back faster with a nudge. A failed round (the peer
- * still away) is left for the next. Returns the function that stops the checks.
- *
- * @example
- * const stop = watchStaleSources([{ jsm, stream: "INBOX" }], 5_000, (stream, sources) => log(stream, sources));
- */
-export function watchStaleSources(
-  targets: readonly { jsm: JetStreamManager; stream: string }[],
-  intervalMs: number,
-  onResumed: (stream: string, sources: string[]) => void,
-  options: { leader?: string } = {},
-): () => void {
-  const timer = setInterval(() => {
-    for (const { jsm, stream } of targets) {
-      resumeStaleSources(jsm, stream, options)
-        .then((sources) => {
-          if (sources.length > 0) onResumed(stream, sources);
-        })
-        .catch(() => undefined); // the next round tries again
-    }
-  }, intervalMs);
-  return () => clearInterval(timer);
 }
 
 export function isApiError(error: unknown, code: number): boolean {

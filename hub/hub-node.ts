@@ -119,9 +119,14 @@ async function startConfigHub(config: HubConfig, options: HubNodeOptions, stops:
   });
   stops.push(() => hubServices.stop());
 
-  // A leaf that was away longer than nats-server's own source retry comes back faster with a nudge.
+  // A leaf that was away longer than nats-server's own source retry comes back faster with a nudge, given
+  // only while its heartbeats say it is there (see source-restarts.ts).
   const stopWatch = watchStaleSources(
-    [...treManagers].map(([tre, jsm]) => ({ jsm, stream: streams.results(tre) })),
+    [...treManagers].map(([tre, jsm]) => ({
+      jsm,
+      stream: streams.results(tre),
+      peer: () => hubServices.liveness.peer(tre),
+    })),
     options.sourceCheckIntervalMs ?? 5_000,
     (stream, sources) =>
       options.onEvent?.({ service: "sources", event: { type: "resumed", stream, sources } }),
@@ -167,6 +172,8 @@ async function startOperatorHub(
   const watch = new ResultsSourceWatch(
     options.sourceCheckIntervalMs ?? 5_000,
     (stream, sources) => emit({ service: "sources", event: { type: "resumed", stream, sources } }),
+    // Until the services (and their heartbeat tracker) run, no leaf counts as there.
+    async (tre) => (hubServices ? hubServices.liveness.peer(tre) : { up: false }),
     config.cluster ? config.name : undefined,
   );
   stops.push(async () => watch.stop());

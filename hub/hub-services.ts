@@ -13,7 +13,7 @@ import {
   ensureDeadLetterStream,
   ensureStream,
   openBucket,
-  resumeStaleSources,
+  SourceRestarts,
   setAccountReplicas,
   watchStaleSources,
 } from "../common/index.js";
@@ -108,13 +108,15 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
   const directory = opts.tres instanceof TreDirectory ? opts.tres : TreDirectory.fixed(opts.tres);
   const replicas = opts.replicas ?? 1;
   const leaderOnly = opts.clusterNode === undefined ? {} : { leader: opts.clusterNode };
+  // The FED view's sources are in this hub: always reachable; the restarts' memory is shared with the watch.
+  const restarts = new SourceRestarts(leaderOnly);
   let syncing: Promise<unknown> = ensureFedView(jsm, directory.list(), replicas);
   await syncing;
   const syncTres = (): Promise<void> => {
     const run = async () => {
       await ensureFedView(jsm, directory.list(), replicas);
       // A source that failed before its results stream existed waits for nats-server's back-off otherwise.
-      await resumeStaleSources(jsm, streams.fedResults, leaderOnly);
+      await restarts.check(jsm, streams.fedResults);
     };
     const next = syncing.then(run, run);
     syncing = next;
@@ -218,7 +220,7 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
         [{ jsm, stream: streams.fedResults }],
         interval,
         (stream, sources) => emit({ service: "sources", event: { type: "resumed", stream, sources } }),
-        leaderOnly,
+        restarts,
       );
       stops.push(async () => stopWatch());
     }

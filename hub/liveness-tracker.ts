@@ -8,7 +8,7 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { openBucket, recordDeadLetter } from "../common/index.js";
+import { openBucket, type PeerState, recordDeadLetter } from "../common/index.js";
 import {
   MemoryReplayGuard,
   openEnvelope,
@@ -80,6 +80,18 @@ export class LivenessTracker {
 
   async stop(): Promise<void> {
     await this.#sub.drain();
+  }
+
+  /**
+   * The TRE as the far side of its results source (`SourceRestarts`): reachable while online, last seen at its
+   * newest heartbeat, which crossed its leaf link.
+   */
+  async peer(tre: string): Promise<PeerState> {
+    const e = await this.kv.get(tre);
+    if (e?.operation !== "PUT") return { up: false };
+    const { lastSeen } = e.json() as Beat;
+    const now = (this.opts.now ?? Date.now)();
+    return { up: now - lastSeen < (this.opts.offlineAfterMs ?? 30_000), since: lastSeen };
   }
 
   /** Every member TRE with its online flag and last heartbeat. */

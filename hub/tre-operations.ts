@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
-import { readCredsFile, resumeStaleSources, SERVICE_CONNECTION } from "../common/index.js";
+import { type PeerState, readCredsFile, SERVICE_CONNECTION, SourceRestarts } from "../common/index.js";
 import { streams } from "../protocol/index.js";
 import { ensureTreStreams } from "./streams.js";
 import type { TreDirectory, TreMember } from "./tre-directory.js";
@@ -23,22 +23,27 @@ export type HubTreEvent =
    */
   | { type: "error"; tre?: string; error: Error };
 
-/** `watchStaleSources` over the TRE results streams, for a set of TREs that changes while it runs. */
+/**
+ * The stale-source watch over the TRE results streams (see source-restarts.ts), for a set of TREs that changes
+ * while it runs. A TRE's leaf is the far side of its results stream's source: `peer` says whether it is there
+ * (its heartbeats), so that a source is never restarted while no leaf can answer.
+ */
 export class ResultsSourceWatch {
   readonly #targets = new Map<string, JetStreamManager>();
   readonly #timer: NodeJS.Timeout;
-  readonly #onResumed: (stream: string, sources: string[]) => void;
+  readonly #restarts: SourceRestarts;
 
   /**
-   * @param leader On a clustered hub, this node's server name: it restarts the sources of the streams it leads
-   *   (see `resumeStaleSources`).
+   * @param peer The TRE's leaf as the far side of its results source (`LivenessTracker.peer`).
+   * @param leader On a clustered hub, this node's server name: it restarts the sources of the streams it leads.
    */
   constructor(
     intervalMs: number,
-    onResumed: (stream: string, sources: string[]) => void,
-    private readonly leader?: string,
+    private readonly onResumed: (stream: string, sources: string[]) => void,
+    private readonly peer: (tre: string) => Promise<PeerState>,
+    leader?: string,
   ) {
-    this.#onResumed = onResumed;
+    this.#restarts = new SourceRestarts(leader === undefined ? {} : { leader });
     this.#timer = setInterval(() => {
       for (const tre of this.#targets.keys()) this.checkNow(tre);
     }, intervalMs);
@@ -52,9 +57,10 @@ export class ResultsSourceWatch {
     const jsm = this.#targets.get(tre);
     if (!jsm) return;
     const stream = streams.results(tre);
-    resumeStaleSources(jsm, stream, this.leader === undefined ? {} : { leader: this.leader })
+    this.#restarts
+      .check(jsm, stream, () => this.peer(tre))
       .then((sources) => {
-        if (sources.length > 0) this.#onResumed(stream, sources);
+        if (sources.length > 0) this.onResumed(stream, sources);
       })
       .catch(() => undefined); // the next round tries again
   }
@@ -65,6 +71,7 @@ export class ResultsSourceWatch {
 
   delete(tre: string): void {
     this.#targets.delete(tre);
+    this.#restarts.forget(streams.results(tre));
   }
 
   stop(): void {

@@ -12,7 +12,9 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
   ensureAuditStream,
   ensureDeadLetterStream,
+  fetchLeafz,
   type NatsServerHandle,
+  observedLink,
   randomPassword,
   SERVICE_CONNECTION,
   startNatsServer,
@@ -179,8 +181,15 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
     const heartbeat = setInterval(beat, config.heartbeatIntervalMs);
     stops.push(async () => clearInterval(heartbeat));
 
+    // INBOX's source is restarted only while the hub link is up (see source-restarts.ts): this server's own
+    // /leafz says whether it is.
+    const monitorUrl = server.monitorUrl;
+    const hubLink =
+      monitorUrl === undefined
+        ? undefined
+        : observedLink(async () => (await fetchLeafz(monitorUrl)).leafs.length > 0);
     const stopWatch = watchStaleSources(
-      [{ jsm: dmzJsm, stream: streams.inbox }],
+      [{ jsm: dmzJsm, stream: streams.inbox, ...(hubLink ? { peer: hubLink } : {}) }],
       options.sourceCheckIntervalMs ?? 5_000,
       (stream, sources) => emit({ type: "sources-resumed", stream, sources }),
     );

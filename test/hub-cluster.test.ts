@@ -158,7 +158,9 @@ describe("a three-node hub cluster", () => {
         return submitted.every((t) => views.get(t)?.state === "completed");
       },
       { timeoutMs: 90_000, intervalMs: 500 },
-    );
+    ).catch(async (error: unknown) => {
+      throw new Error(`${String(error)}\n${await failoverEvidence(submitted, views)}`);
+    });
 
     // No task lost: every task the hub holds (a submission retried after an unanswered first try included)
     // completed at both TREs.
@@ -200,6 +202,23 @@ describe("a three-node hub cluster", () => {
     );
   }, 180_000);
 });
+
+/** Where unfinished tasks stand, and how far each TRE's results reached the hub, for a failure message. */
+async function failoverEvidence(submitted: readonly string[], views: Map<string, TaskView>): Promise<string> {
+  const lines = submitted
+    .filter((id) => views.get(id)?.state !== "completed")
+    .map((id) => `${id}: ${views.get(id)?.children.map((c) => `${c.tre} ${c.state}`).join(", ") ?? "no view"}`);
+  for (const tre of TRES) {
+    const hub = await (await treJsm(tre)).streams.info(streams.results(tre)).catch((e: Error) => e);
+    const outbox = await fed.leaves.get(tre)!.dmzJsm.streams.info(streams.outbox);
+    lines.push(
+      hub instanceof Error
+        ? `${tre}: RESULTS unreadable (${hub.message}); OUTBOX ${outbox.state.messages}`
+        : `${tre}: RESULTS ${hub.state.messages} (leader ${hub.cluster?.leader}, sources ${JSON.stringify(hub.sources)}); OUTBOX ${outbox.state.messages}`,
+    );
+  }
+  return lines.join("\n");
+}
 
 /** The running node that leads the most of the hub's streams (FED's and TRE a's TASKS). */
 async function streamLeader(): Promise<HubNode> {
