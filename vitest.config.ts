@@ -3,9 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     // Integration tests start real nats-server processes; two cores run them best a few at a time. `npm test`
-    // leaves out test/hub-cluster.test.ts, which `npm run test:cluster` runs on its own: about one run in three
-    // after a full suite, a TRE's results stop reaching the hub (the operator-mode results stall described in
-    // docs/performance.md) and the test fails; it must not turn CI red until that is fixed.
+    // runs test/hub-cluster.test.ts on its own after the rest: three clustered nodes failing over take both
+    // cores, and timing-sensitive tests beside them (agent cancel, kill mid-task) then missed their waits.
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -12,6 +12,7 @@
  */
 import { copyFile, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { parse, stringify } from "yaml";
 import {
@@ -28,6 +29,8 @@ import { type NodeMemory, nodeMemory } from "./process-usage.js";
 import { ReleaseWatch } from "./release-watch.js";
 
 export const BENCH_PROJECT = "bench";
+/** nats-server's 30 s wait for a consumer request, plus a margin (see `settle`). */
+const SETTLE_AFTER_LINK_MS = 31_000;
 export const BENCH_RESEARCHER = "alice";
 
 /** The benchmarked analysis: patients by sex, a count whose cells all pass the default disclosure checks. */
@@ -53,6 +56,12 @@ export interface BenchFederation extends AsyncDisposable {
   readonly releases: ReleaseWatch;
   /** Wall time from nothing to every leaf linked and the project approved, in ms. */
   readonly setupMs: number;
+  /**
+   * Waits until 31 s after the last leaf linked. Until then a TRE's results source may be cancelled once by the
+   * consumer request nats-server made before the leaf linked (common/source-restarts.ts): a set-up transient of a
+   * few seconds, reported apart from the steady state.
+   */
+  settle(): Promise<void>;
   /** This process's memory with the hub services running and no leaf or agent yet (`nodeMemory()`). */
   readonly memoryBeforeLeaves: NodeMemory;
   /** The hub's nats-server process id. */
@@ -88,6 +97,7 @@ export async function startBenchFederation(options: BenchFederationOptions): Pro
     for (const tre of tres) await freeClientPort(fed.files.leafConfigs[tre]!);
     const memoryBeforeLeaves = nodeMemory();
     await startLeaves(fed, tres, options.startConcurrency ?? 4);
+    const linkedAt = performance.now();
     await approveProject(fed, { project: BENCH_PROJECT, tres, members: [BENCH_RESEARCHER] });
     const researcher = await fed.connect(BENCH_RESEARCHER);
     const researcherKey = (await fed.profile(BENCH_RESEARCHER)).key;
@@ -102,6 +112,7 @@ export async function startBenchFederation(options: BenchFederationOptions): Pro
       treKeys: fed.files.trePublicKeys,
       releases,
       setupMs,
+      settle: () => sleep(Math.max(0, SETTLE_AFTER_LINK_MS - (performance.now() - linkedAt))),
       memoryBeforeLeaves,
       hubPid: () => fed.hub.server.pid,
       leafPids: () => new Map([...fed.leaves].map(([tre, leaf]) => [tre, leaf.server.pid])),

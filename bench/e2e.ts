@@ -60,6 +60,8 @@ export async function runE2eBench(
   { tasks = 200, warmUp = 20, profiledTasks = 100, cliTasks = 20, executorRuns = 50 }: E2eOptions = {},
 ) {
   await using b = await startBenchFederation({ tres: TRES });
+  // The steady state: past the set-up transient of the results sources (see BenchFederation.settle).
+  await b.settle();
   const pids = () => [b.hubPid(), ...b.leafPids().values()];
   await sequential(b, warmUp);
 

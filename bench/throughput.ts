@@ -46,6 +46,8 @@ export async function runThroughputBench(
   { tres = 10, inFlight = 8, warmUpMs = 10_000, windowMs = 30_000 }: ThroughputOptions = {},
 ) {
   await using b = await startBenchFederation({ tres });
+  // The steady state: past the set-up transient of the results sources (see BenchFederation.settle).
+  await b.settle();
   const pids = () => [b.hubPid(), ...b.leafPids().values()];
   const backlog = await trackerBacklog(b);
   const stored: number[] = [];

@@ -117,6 +117,8 @@ export interface SourceRestartsOptions extends StaleSourceOptions {
  */
 export class SourceRestarts {
   readonly #history = new Map<string, SourceHistory>();
+  /** When the caller said a stream's sources were already set (`note`). */
+  readonly #noted = new Map<string, number>();
   readonly #staleAfterMs: number;
   readonly #settleMs: number;
   readonly #confirmMs: number;
@@ -142,6 +144,9 @@ export class SourceRestarts {
     const { leader } = this.options;
     if (leader !== undefined && info.cluster?.leader !== leader) return [];
     const now = this.#now();
+    // A note covers the sources the stream had when it was made: those this first check meets.
+    const noted = this.#noted.get(stream);
+    this.#noted.delete(stream);
     const chosen = new Set<string>();
     // Asked only when a source is stale, and once per check.
     let known: PeerState | undefined;
@@ -151,15 +156,24 @@ export class SourceRestarts {
     };
     for (const source of info.sources ?? []) {
       const key = `${stream}\u0000${source.name}`;
-      const history = this.#history.get(key) ?? { staleSince: undefined, restartedAt: undefined };
-      this.#history.set(key, history);
+      let history = this.#history.get(key);
+      if (history === undefined) {
+        // A source first met here may have been asked for a moment ago, unless the caller knows it is older.
+        history = { staleSince: noted, restartedAt: undefined };
+        this.#history.set(key, history);
+      }
       if (!isStaleSource(source, this.#staleAfterMs)) {
         history.staleSince = undefined;
         continue;
       }
       history.staleSince ??= now;
-      if (source.error === undefined && !(await peerState()).up) continue;
-      if (this.#shouldRestart(source, history, await peerState(), now)) chosen.add(source.name);
+      // An error is the answer to the last request: nothing is outstanding, and the server would back off.
+      if (source.error !== undefined) {
+        chosen.add(source.name);
+        continue;
+      }
+      const far = await peerState();
+      if (far.up && this.#shouldRestart(source, history, far, now)) chosen.add(source.name);
     }
     if (chosen.size === 0) return [];
     const restarted = await restartSources(jsm, stream, chosen);
@@ -173,15 +187,24 @@ export class SourceRestarts {
     return restarted;
   }
 
+  /**
+   * Says that `stream`'s sources, as they are now, were set no later than `at` (default now): the next check, a
+   * second or more later, may restart one never heard from at once, without waiting `confirmMs` from that check.
+   * For a watcher that starts on streams it has just ensured; a source the next check does not meet yet (added
+   * afterwards) gets `confirmMs` as usual.
+   */
+  note(stream: string, at: number = this.#now()): void {
+    this.#noted.set(stream, at);
+  }
+
   /** Forgets a stream's sources (the stream was removed). */
   forget(stream: string): void {
+    this.#noted.delete(stream);
     for (const key of this.#history.keys()) if (key.startsWith(`${stream}\u0000`)) this.#history.delete(key);
   }
 
-  /** For a stale source whose other side is up (or which is in error). */
+  /** For a stale source, not in error, whose other side is up. */
   #shouldRestart(source: StreamSourceInfo, history: SourceHistory, peer: PeerState, now: number): boolean {
-    // An error is the answer to the last request: nothing is outstanding, and the server would back off.
-    if (source.error !== undefined) return true;
     const neverHeard = source.active < 0;
     if (neverHeard && now - (history.staleSince ?? now) < this.#confirmMs) return false;
     const last = history.restartedAt;
@@ -218,6 +241,7 @@ export function watchStaleSources(
 ): () => void {
   // A caller that also checks these streams itself shares its memory of restarts with the watch.
   const restarts = options instanceof SourceRestarts ? options : new SourceRestarts(options);
+  for (const { stream } of targets) restarts.note(stream);
   let running = false;
   const timer = setInterval(() => {
     // A round that outlives the interval (a slow server) is not run twice at once.

@@ -63,12 +63,12 @@ export interface HubServicesOptions {
   offlineAfterMs?: number;
   /**
    * How often the FED results view's cross-account sources are checked and restarted when stale, in ms.
-   * Default 5 000; 0 turns the check off (tests that drive it themselves).
+   * Default 2 000; 0 turns the check off (tests that drive it themselves).
    */
   sourceCheckIntervalMs?: number;
   /**
    * On a clustered hub, this node's server name: the FED view's sources are restarted only by the node leading it
-   * (see `resumeStaleSources`). Absent on a lone hub.
+   * (see `SourceRestarts`). Absent on a lone hub.
    */
   clusterNode?: string;
   onEvent?: (e: HubServiceEvent) => void;
@@ -214,7 +214,7 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
       });
     }
 
-    const interval = opts.sourceCheckIntervalMs ?? 5_000;
+    const interval = opts.sourceCheckIntervalMs ?? 2_000;
     if (interval > 0) {
       const stopWatch = watchStaleSources(
         [{ jsm, stream: streams.fedResults }],

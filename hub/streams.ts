@@ -138,7 +138,7 @@ export async function ensureTreStreams(
 /**
  * Creates or updates the FED view `TRE_RESULTS`. `jsm` must be connected as a FED user. Safe on every start.
  * Call it after `ensureTreStreams`: a source whose results stream does not exist yet only retries on nats-server's
- * back-off (or when `resumeStaleSources` asks).
+ * back-off (or when the services' `SourceRestarts` restart it).
  */
 export async function ensureFedStreams(
   jsm: JetStreamManager,

@@ -65,8 +65,10 @@ export class ResultsSourceWatch {
       .catch(() => undefined); // the next round tries again
   }
 
+  /** Watches `tre`'s results stream, which its caller has just ensured (sources and all). */
   set(tre: string, jsm: JetStreamManager): void {
     this.#targets.set(tre, jsm);
+    this.#restarts.note(streams.results(tre));
   }
 
   delete(tre: string): void {

@@ -37,7 +37,7 @@ export type LeafNodeEvent =
 
 export interface LeafNodeOptions {
   onEvent?: (e: LeafNodeEvent) => void;
-  /** How often INBOX's source (the hub's TASKS) is checked and restarted when stale, in ms. Default 5 000. */
+  /** How often INBOX's source (the hub's TASKS) is checked and restarted when stale, in ms. Default 2 000. */
   sourceCheckIntervalMs?: number;
   /** Reported in heartbeats. Default "tremesh". */
   agentVersion?: string;
@@ -190,7 +190,7 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
         : observedLink(async () => (await fetchLeafz(monitorUrl)).leafs.length > 0);
     const stopWatch = watchStaleSources(
       [{ jsm: dmzJsm, stream: streams.inbox, ...(hubLink ? { peer: hubLink } : {}) }],
-      options.sourceCheckIntervalMs ?? 5_000,
+      options.sourceCheckIntervalMs ?? 2_000,
       (stream, sources) => emit({ type: "sources-resumed", stream, sources }),
     );
     stops.push(async () => stopWatch());

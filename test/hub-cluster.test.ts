@@ -205,9 +205,10 @@ describe("a three-node hub cluster", () => {
 
 /** Where unfinished tasks stand, and how far each TRE's results reached the hub, for a failure message. */
 async function failoverEvidence(submitted: readonly string[], views: Map<string, TaskView>): Promise<string> {
+  const states = (id: string) => views.get(id)?.children.map((c) => `${c.tre} ${c.state}`);
   const lines = submitted
     .filter((id) => views.get(id)?.state !== "completed")
-    .map((id) => `${id}: ${views.get(id)?.children.map((c) => `${c.tre} ${c.state}`).join(", ") ?? "no view"}`);
+    .map((id) => `${id}: ${states(id)?.join(", ") ?? "no view"}`);
   for (const tre of TRES) {
     const hub = await (await treJsm(tre)).streams.info(streams.results(tre)).catch((e: Error) => e);
     const outbox = await fed.leaves.get(tre)!.dmzJsm.streams.info(streams.outbox);

@@ -99,6 +99,41 @@ describe("SourceRestarts", () => {
     expect(config.sources?.map((s) => s.name)).toEqual(["OUTBOX"]);
   });
 
+  it("restarts at first sight a source its caller noted as set a while ago", async () => {
+    const jsm = await manager();
+    const name = `NOTED_${uniqueToken()}`;
+    await jsm.streams.add({
+      name,
+      subjects: [],
+      sources: [{ name: "OUTBOX", external: { api: `$JS.away${uniqueToken()}.API` } }],
+    });
+    const t = clock();
+    const fresh = new SourceRestarts({ now: t.now });
+    // Met for the first time: it may have been asked for a moment ago.
+    expect(await fresh.check(jsm, name, () => ({ up: true, since: t.now() }))).toEqual([]);
+    const noted = new SourceRestarts({ now: t.now });
+    noted.note(name, t.now() - 2_000);
+    expect(await noted.check(jsm, name, () => ({ up: true, since: t.now() }))).toEqual(["OUTBOX"]);
+
+    // A source added after the note is met later, and gets its second like any other.
+    const later = `LATER_${uniqueToken()}`;
+    const info = await jsm.streams.info(name);
+    noted.note(name, t.now() - 2_000);
+    expect(await noted.check(jsm, name, () => ({ up: false }))).toEqual([]);
+    await jsm.streams.update(name, {
+      ...info.config,
+      sources: [
+        ...(info.config.sources ?? []),
+        { name: later, external: { api: `$JS.away${uniqueToken()}.API` } },
+      ],
+    });
+    // (The far side last seen when OUTBOX was restarted: OUTBOX itself waits.)
+    const seen = t.now();
+    expect(await noted.check(jsm, name, () => ({ up: true, since: seen }))).toEqual([]);
+    t.advance(1_000);
+    expect(await noted.check(jsm, name, () => ({ up: true, since: seen }))).toEqual([later]);
+  });
+
   it("gives a just-added source time to be answered, and leaves a healthy one alone", async () => {
     const jsm = await manager();
     const origin = `ORIGIN_${uniqueToken()}`;
