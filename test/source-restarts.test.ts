@@ -7,7 +7,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -55,16 +55,21 @@ function clock(start = 1_000_000) {
   return { now: () => t, advance: (ms: number) => (t += ms) };
 }
 
+/** A stream sourcing OUTBOX from a far side that never answers: the consumer request is lost, as over a link that is down. */
+async function awayStream(jsm: JetStreamManager, prefix: string): Promise<string> {
+  const name = `${prefix}_${uniqueToken()}`;
+  await jsm.streams.add({ name, subjects: [], sources: [{ name: "OUTBOX", external: { api: awayApi() } }] });
+  return name;
+}
+
+function awayApi(): string {
+  return `$JS.away${uniqueToken()}.API`;
+}
+
 describe("SourceRestarts", () => {
   it("restarts a source whose consumer request was lost only as the rules allow", async () => {
     const jsm = await manager();
-    const name = `AWAY_${uniqueToken()}`;
-    // The far side never answers: the request for the consumer is lost, as over a link that is down.
-    await jsm.streams.add({
-      name,
-      subjects: [],
-      sources: [{ name: "OUTBOX", external: { api: `$JS.away${uniqueToken()}.API` } }],
-    });
+    const name = await awayStream(jsm, "AWAY");
     await waitFor("the source to be listed, never heard from", async () => {
       const info = await jsm.streams.info(name);
       return info.sources?.[0]?.active === -1 ? true : undefined;
@@ -101,12 +106,7 @@ describe("SourceRestarts", () => {
 
   it("restarts at first sight a source its caller noted as set a while ago", async () => {
     const jsm = await manager();
-    const name = `NOTED_${uniqueToken()}`;
-    await jsm.streams.add({
-      name,
-      subjects: [],
-      sources: [{ name: "OUTBOX", external: { api: `$JS.away${uniqueToken()}.API` } }],
-    });
+    const name = await awayStream(jsm, "NOTED");
     const t = clock();
     const fresh = new SourceRestarts({ now: t.now });
     // Met for the first time: it may have been asked for a moment ago.
@@ -122,10 +122,7 @@ describe("SourceRestarts", () => {
     expect(await noted.check(jsm, name, () => ({ up: false }))).toEqual([]);
     await jsm.streams.update(name, {
       ...info.config,
-      sources: [
-        ...(info.config.sources ?? []),
-        { name: later, external: { api: `$JS.away${uniqueToken()}.API` } },
-      ],
+      sources: [...(info.config.sources ?? []), { name: later, external: { api: awayApi() } }],
     });
     // (The far side last seen when OUTBOX was restarted: OUTBOX itself waits.)
     const seen = t.now();
