@@ -7,7 +7,7 @@
  * adding it back makes the server ask again at once, resuming after the last message it holds from it.
  *
  * But the request the server was waiting for does not go away with the source. When its 30 s run out, the
- * server (2.10.27; fixed upstream in 2.11) cancels whatever consumer the source with that name has *then* — the
+ * server (2.10.27; changed upstream in 2.12) cancels whatever consumer the source with that name has *then* — the
  * new, healthy one — and schedules a retry with back-off. Every restart made while a request is unanswered thus
  * sets up a cancellation up to 30 s later. Restarting blindly every round while a TRE was offline stacked up one
  * per round, and for 30 s after the TRE came back they cancelled its results source again and again: results
@@ -16,7 +16,7 @@
  * the server has given up on it (`settleMs`). At most one cancellation per outage remains (the server's own
  * request from before the link came back); the next round restarts the source after it.
  */
-import type { JetStreamManager, StreamSourceInfo } from "@nats-io/jetstream";
+import type { JetStreamManager, StreamInfo, StreamSourceInfo } from "@nats-io/jetstream";
 import { subjects } from "../protocol/index.js";
 
 /** What is known of the other side of a stream's sources: the far leaf, or the hub, as seen from here. */
@@ -49,13 +49,13 @@ export function isStaleSource(source: StreamSourceInfo, staleAfterMs: number): b
 }
 
 /**
- * Restarts the given sources of `stream` now: removes them and adds them back, and the stream resumes each after
+ * Restarts the given sources of the stream (as `info`, just read, shows it) now: removes them and adds them back, and the stream resumes each after
  * the last message it holds from it (nothing lost or stored twice). Only when the other side is known to be
  * reachable and no consumer request is outstanding (see the file's comment); `SourceRestarts` decides that for
  * a watcher. Returns the names restarted.
  */
-async function restartSources(jsm: JetStreamManager, stream: string, names: ReadonlySet<string>) {
-  const info = await jsm.streams.info(stream);
+async function restartSources(jsm: JetStreamManager, info: StreamInfo, names: ReadonlySet<string>) {
+  const stream = info.config.name;
   const configured = info.config.sources ?? [];
   const remaining = configured.filter((s) => !names.has(s.name));
   if (remaining.length === configured.length) return [];
@@ -87,7 +87,7 @@ export async function resumeStaleSources(
   const info = await jsm.streams.info(stream);
   if (leader !== undefined && info.cluster?.leader !== leader) return [];
   const stale = (info.sources ?? []).filter((s) => isStaleSource(s, staleAfterMs)).map((s) => s.name);
-  return stale.length === 0 ? [] : restartSources(jsm, stream, new Set(stale));
+  return stale.length === 0 ? [] : restartSources(jsm, info, new Set(stale));
 }
 
 interface SourceHistory {
@@ -176,7 +176,7 @@ export class SourceRestarts {
       if (far.up && this.#shouldRestart(source, history, far, now)) chosen.add(source.name);
     }
     if (chosen.size === 0) return [];
-    const restarted = await restartSources(jsm, stream, chosen);
+    const restarted = await restartSources(jsm, info, chosen);
     for (const name of restarted) {
       const history = this.#history.get(`${stream}\u0000${name}`);
       if (history) {

@@ -87,26 +87,20 @@ export class LivenessTracker {
    * newest heartbeat, which crossed its leaf link.
    */
   async peer(tre: string): Promise<PeerState> {
-    const e = await this.kv.get(tre);
-    if (e?.operation !== "PUT") return { up: false };
-    const { lastSeen } = e.json() as Beat;
-    const now = (this.opts.now ?? Date.now)();
-    return { up: now - lastSeen < (this.opts.offlineAfterMs ?? 30_000), since: lastSeen };
+    const beat = await this.#lastBeat(tre);
+    return beat ? { up: this.#online(beat), since: beat.lastSeen } : { up: false };
   }
 
   /** Every member TRE with its online flag and last heartbeat. */
   async list(): Promise<TreLiveness[]> {
-    const now = (this.opts.now ?? Date.now)();
-    const offlineAfter = this.opts.offlineAfterMs ?? 30_000;
     const out: TreLiveness[] = [];
     for (const { name: tre, publicKey } of this.opts.tres()) {
-      const e = await this.kv.get(tre);
-      const beat = e?.operation === "PUT" ? (e.json() as Beat) : undefined;
+      const beat = await this.#lastBeat(tre);
       out.push(
         beat
           ? {
               tre,
-              online: now - beat.lastSeen < offlineAfter,
+              online: this.#online(beat),
               lastSeen: beat.lastSeen,
               running: beat.running,
               agentVersion: beat.agentVersion,
@@ -116,6 +110,16 @@ export class LivenessTracker {
       );
     }
     return out;
+  }
+
+  async #lastBeat(tre: string): Promise<Beat | undefined> {
+    const e = await this.kv.get(tre);
+    return e?.operation === "PUT" ? (e.json() as Beat) : undefined;
+  }
+
+  /** Online while the last heartbeat is younger than `offlineAfterMs`, by this hub's clock. */
+  #online(beat: Beat): boolean {
+    return (this.opts.now ?? Date.now)() - beat.lastSeen < (this.opts.offlineAfterMs ?? 30_000);
   }
 
   async #handle(msg: Msg): Promise<void> {
