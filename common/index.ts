@@ -90,7 +90,7 @@ export {
   startNatsServer,
 } from "./nats-server.js";
 export { randomPassword } from "./random-password.js";
-export { SERVICE_CONNECTION } from "./service-connection.js";
+export { connectService, SERVICE_CONNECTION } from "./service-connection.js";
 export {
   isStaleSource,
   observedLink,

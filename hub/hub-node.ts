@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import {
+  connectService,
   fetchMetaCluster,
   type NatsServerHandle,
   randomPassword,
@@ -96,13 +97,7 @@ async function startConfigHub(config: HubConfig, options: HubNodeOptions, stops:
   const server = await startNatsServer({ name: "hub", configText, dir: join(config.dataDir, "server") });
   stops.push(() => server.stop());
   const open = async (u: { user: string; password: string }) => {
-    const nc = await connect({
-      ...SERVICE_CONNECTION,
-      servers: server.clientUrl,
-      user: u.user,
-      pass: u.password,
-      name: u.user,
-    });
+    const nc = await connectService(server.clientUrl, u);
     stops.push(() => nc.close());
     return nc;
   };

@@ -9,8 +9,8 @@
 
 import { type Account, type ClaimsData, decode, type Operator } from "@nats-io/jwt";
 import { ConfigModelError, toNatsConf } from "../common/index.js";
-import { HUB_DOMAIN, isPublicKey } from "../protocol/index.js";
-import { clusterBlock, type HubListeners, SERVER_NAME } from "./server-config.js";
+import { isPublicKey } from "../protocol/index.js";
+import { type HubListeners, listenerBlock, SERVER_NAME } from "./server-config.js";
 
 export interface HubOperatorServerModel extends HubListeners {
   /** The operator JWT's text (self-signed). nats-server trusts every account it signed. */
@@ -43,12 +43,7 @@ export function hubOperatorServerConfig(model: HubOperatorServerModel): string {
   checkOperatorModel(model);
   const host = model.host ?? "127.0.0.1";
   return toNatsConf({
-    server_name: model.serverName,
-    host,
-    port: model.clientPort ?? -1,
-    http_port: model.monitorPort ?? -1,
-    jetstream: { domain: HUB_DOMAIN, store_dir: model.storeDir },
-    cluster: clusterBlock(model),
+    ...listenerBlock(model),
     operator: model.operatorJwt,
     system_account: model.systemAccount,
     resolver: {

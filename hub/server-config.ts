@@ -59,6 +59,21 @@ export interface HubClusterModel {
 export const ROUTE_URL = /^nats-route:\/\/[^\s/@]+:\d{1,5}$/;
 
 /**
+ * What both server-config models put first: the node's name, its client and monitoring listeners, JetStream in
+ * the hub's domain and, on a clustered hub, its routes (`clusterBlock`). The leaf listener binds the same host.
+ */
+export function listenerBlock(listeners: HubListeners): ConfMap {
+  return {
+    server_name: listeners.serverName,
+    host: listeners.host ?? "127.0.0.1",
+    port: listeners.clientPort ?? -1,
+    http_port: listeners.monitorPort ?? -1,
+    jetstream: { domain: HUB_DOMAIN, store_dir: listeners.storeDir },
+    cluster: clusterBlock(listeners),
+  };
+}
+
+/**
  * The `cluster` block both modes render. Routes carry the route user's credentials (URL-encoded), so a node
  * accepts only routes from the other nodes; `no_advertise` keeps the route addresses out of what clients and
  * leaves learn (they use the URLs they were given).
@@ -247,12 +262,7 @@ export function hubServerConfig(model: HubServerModel): string {
   }
 
   return toNatsConf({
-    server_name: model.serverName,
-    host,
-    port: model.clientPort ?? -1,
-    http_port: model.monitorPort ?? -1,
-    jetstream: { domain: HUB_DOMAIN, store_dir: model.storeDir },
-    cluster: clusterBlock(model),
+    ...listenerBlock(model),
     system_account: HUB_SYSTEM_ACCOUNT,
     accounts,
     leafnodes: {

@@ -8,15 +8,15 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import {
+  connectService,
   ensureAuditStream,
   ensureDeadLetterStream,
   fetchLeafz,
   type NatsServerHandle,
   observedLink,
   randomPassword,
-  SERVICE_CONNECTION,
   startNatsServer,
   watchStaleSources,
 } from "../common/index.js";
@@ -86,13 +86,7 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
   };
   try {
     const open = async (u: { user: string; password: string }) => {
-      const nc = await connect({
-        ...SERVICE_CONNECTION,
-        servers: server.clientUrl,
-        user: u.user,
-        pass: u.password,
-        name: u.user,
-      });
+      const nc = await connectService(server.clientUrl, u);
       stops.push(() => nc.close());
       return nc;
     };
