@@ -73,7 +73,8 @@ async function restartSources(jsm: JetStreamManager, info: StreamInfo, names: Re
 
 /**
  * Restarts every stale source of `stream` at once, with no memory of earlier restarts: for a caller that knows
- * the other side has just come back and nothing else restarts these sources (a test, an operator's command).
+ * the other side has just come back and nothing else restarts these sources (today: the mesh durability test,
+ * which runs no watcher).
  * Watchers use `SourceRestarts`. Returns the sources restarted.
  *
  * @example
