@@ -16,6 +16,7 @@ import { type HubNodePlan, initFederation } from "./admin-init.js";
 import { addResearcher, addTre } from "./admin-onboard.js";
 import { allProjects, pushAll, revokeResearcher, revokeTre } from "./admin-revoke.js";
 import { AdminStore, type FederationState } from "./admin-store.js";
+import { initTlsOption, TLS_USAGE, tlsCommand } from "./admin-tls-command.js";
 import { type Command, type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
@@ -32,6 +33,7 @@ const USAGE = [
   "tremesh admin project add-tre|remove-tre PROJECT TRE",
   "tremesh admin project set NAME [--tres …] [--members …] [--from DATE] [--until DATE] [--title T]",
   "tremesh admin project show NAME | project list",
+  ...TLS_USAGE,
   "(--dir DIR or TREMESH_ADMIN_DIR names the admin folder; config mode: --profile FILE instead; --json everywhere)",
 ].join("\n       ");
 
@@ -122,6 +124,12 @@ const options = {
   "leaf-port": { type: "string" },
   "monitor-port": { type: "string" },
   node: { type: "string", multiple: true },
+  "tls-ca": { type: "string" },
+  "tls-cert": { type: "string", multiple: true },
+  "tls-key": { type: "string", multiple: true },
+  "no-tls": { type: "boolean" },
+  insecure: { type: "boolean" },
+  days: { type: "string" },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>["values"];
@@ -153,6 +161,8 @@ export const admin: Command = {
           return await operatorCommand(command, rest, values, io);
         case "project":
           return await projectCommand(rest, values, io);
+        case "tls":
+          return await tlsCommand(rest, values, io);
         default:
           throw usageError(`admin: unknown command ${JSON.stringify(command ?? "")}\nusage: ${USAGE}`);
       }
@@ -182,6 +192,7 @@ async function init(values: Values, io: Io): Promise<number> {
     ...(values.operator ? { operatorName: values.operator } : {}),
     ...(nodes ? { nodes } : {}),
     ports,
+    ...initTlsOption(values),
   });
   const { hubConfigs } = result;
   print(io, values.json, { dir: store.dir, hubConfigs, state: result.state }, () => [

@@ -74,6 +74,13 @@ function logHubEvent(log: Logger, e: HubNodeEvent): void {
     log.error({ service: e.service, ...tre, ...errorFields(event.error) }, "service error");
     return;
   }
+  if (event.type === "duplicate-link") {
+    log.error(
+      { service: e.service, tre: event.tre, remotes: event.remotes },
+      "a TRE is linked twice: a copy of its leaf credential is in use (revoke it and issue new creds, or require leaf client certificates)",
+    );
+    return;
+  }
   if (event.type === "refused") {
     log.warn({ service: e.service, ...event }, "refused");
     return;

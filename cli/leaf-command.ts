@@ -36,6 +36,11 @@ export const leaf: Command = {
     const node = await startLeafNode(config, {
       onEvent: (e) => {
         if (e.type === "error") log.error(errorFields(e.error), "error");
+        else if (e.type === "hub-tls-refused")
+          log.error(
+            { tre: config.tre, url: e.url, reason: e.reason },
+            "the hub's certificate is not accepted: the link cannot come up (check hub.caFile and the URL's host name)",
+          );
         else if (e.type === "agent" && e.event.type === "error") {
           log.error({ taskId: e.event.taskId, ...errorFields(e.event.error) }, "agent error");
         } else if (e.type === "agent") log.info({ tre: config.tre, ...e.event }, `agent ${e.event.type}`);

@@ -127,5 +127,6 @@ export {
   TLS_VERSIONS,
   type TlsVersion,
 } from "./tls-options.js";
+export { probeTls, type TlsProbeResult } from "./tls-probe.js";
 export { checkCredentials, type PlacedCredential, placeAll, type UserCredential } from "./user-credential.js";
 export { WaitTimeoutError, waitFor } from "./wait-for.js";

@@ -70,10 +70,13 @@ export async function fetchMetaCluster(
 }
 
 /** GET `<monitorUrl>/leafz` (with `?subs=1` when `subs`). */
-export async function fetchLeafz(monitorUrl: string, options: { subs?: boolean } = {}): Promise<Leafz> {
+export async function fetchLeafz(
+  monitorUrl: string,
+  options: { subs?: boolean; tls?: MonitorTls | undefined } = {},
+): Promise<Leafz> {
   const url = new URL("/leafz", monitorUrl);
   if (options.subs === true) url.searchParams.set("subs", "1");
-  const body = (await getJson(url)) as Partial<Leafz>;
+  const body = (await getJson(url, options.tls)) as Partial<Leafz>;
   return { server_id: body.server_id ?? "", leafnodes: body.leafnodes ?? 0, leafs: body.leafs ?? [] };
 }
 

@@ -28,8 +28,10 @@ import {
   watchStaleSources,
 } from "../common/index.js";
 import { streams } from "../protocol/index.js";
+import { treAccountName } from "./account-names.js";
 import { type HubConfig, type HubOperatorConfig, loadHubConfig } from "./hub-config.js";
 import { type HubServiceEvent, type HubServices, startHubServices } from "./hub-services.js";
+import { watchLeafLinks } from "./leaf-link-watch.js";
 import { hubOperatorServerConfig } from "./operator-server-config.js";
 import { Registry } from "./registry.js";
 import { type HubListeners, hubServerConfig } from "./server-config.js";
@@ -41,7 +43,12 @@ export type HubNodeEvent =
   | HubServiceEvent
   | { service: "node"; event: { type: "ready"; clientUrl: string; leafUrl: string } }
   | { service: "node"; event: { type: "waiting"; reason: string } }
-  | { service: "tres"; event: HubTreEvent };
+  | { service: "tres"; event: HubTreEvent }
+  /** A TRE linked twice at once: a copy of its leaf credential is in use (leaf-link-watch.ts). */
+  | {
+      service: "links";
+      event: { type: "duplicate-link"; tre: string; remotes: string[] } | { type: "error"; error: Error };
+    };
 
 export interface HubNodeOptions {
   onEvent?: (e: HubNodeEvent) => void;
@@ -57,6 +64,8 @@ export interface HubNodeOptions {
   treRetryIntervalMs?: number;
   /** A clustered node: how long to wait for a majority of the nodes before giving up, in ms. Default 120 000. */
   clusterWaitMs?: number;
+  /** How often the leaf links are checked for a TRE linked twice, in ms. Default 5 000. */
+  linkCheckIntervalMs?: number;
 }
 
 export interface HubNode extends AsyncDisposable {
@@ -146,6 +155,8 @@ async function startConfigHub(config: HubConfig, options: HubNodeOptions, stops:
     config.cluster ? { leader: config.name } : {},
   );
   stops.push(async () => stopWatch());
+  const names = new Map(config.tres.map((t) => [treAccountName(t.name), t.name]));
+  stops.push(watchDuplicateLinks(server, config, options, (account) => names.get(account)));
   return ready(config, server, hubServices, stops, options, {
     mode: "config",
     systemAccount: undefined,
@@ -225,11 +236,41 @@ async function startOperatorHub(
   stops.push(() => services.stop());
   // Once more, for a TRE that joined while the services were starting.
   await services.syncTres();
+  stops.push(
+    watchDuplicateLinks(
+      server,
+      config,
+      options,
+      (account) => directory.list().find((t) => t.account === account)?.name,
+    ),
+  );
   return ready(config, server, services, stops, options, {
     mode: "operator",
     systemAccount: operator.systemAccount,
     managedTres: () => operations.managed(),
   });
+}
+
+/** Raises the duplicate-link alert (leaf-link-watch.ts); returns its stop step. */
+function watchDuplicateLinks(
+  server: NatsServerHandle,
+  config: HubConfig,
+  options: HubNodeOptions,
+  treOfAccount: (account: string) => string | undefined,
+): () => Promise<void> {
+  const monitorUrl = server.monitorUrl;
+  if (monitorUrl === undefined) return async () => {};
+  const emit = options.onEvent ?? (() => {});
+  const stop = watchLeafLinks({
+    monitorUrl,
+    ...ownTls(config),
+    ...(options.linkCheckIntervalMs === undefined ? {} : { intervalMs: options.linkCheckIntervalMs }),
+    treOfAccount,
+    onDuplicate: ({ tre, remotes }) =>
+      emit({ service: "links", event: { type: "duplicate-link", tre, remotes } }),
+    onError: (error) => emit({ service: "links", event: { type: "error", error } }),
+  });
+  return async () => stop();
 }
 
 /** hub.yaml's name, ports and store, as both server configs take them. */

@@ -16,6 +16,7 @@ import {
   fetchLeafz,
   type NatsServerHandle,
   observedLink,
+  probeTls,
   randomPassword,
   startNatsServer,
   watchStaleSources,
@@ -33,6 +34,11 @@ export type LeafNodeEvent =
   | { type: "agent"; event: AgentEvent }
   | { type: "roles-swept"; roles: number }
   | { type: "sources-resumed"; stream: string; sources: string[] }
+  /**
+   * A hub URL whose certificate this TRE does not accept (another CA, another name, expired), or that offers no
+   * TLS: the link to it cannot come up until the hub's certificate or leaf.yaml's `hub.caFile` is put right.
+   */
+  | { type: "hub-tls-refused"; url: string; reason: string }
   | { type: "error"; error: Error };
 
 export interface LeafNodeOptions {
@@ -192,6 +198,15 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
       (stream, sources) => emit({ type: "sources-resumed", stream, sources }),
     );
     stops.push(async () => stopWatch());
+
+    // nats-server retries a refused link quietly; say once, in words, why it cannot come up.
+    const tls = config.hub.tls;
+    if (tls)
+      for (const url of config.hub.urls)
+        void probeTls(url, tls).then((result) => {
+          if (!result.ok && result.kind === "refused")
+            emit({ type: "hub-tls-refused", url, reason: result.reason });
+        });
 
     emit({ type: "ready", clientUrl: server.clientUrl });
     return {
