@@ -15,9 +15,10 @@ const allowed = {
   executors: ["protocol", "common"],
   aggregator: ["protocol", "common"],
   leaf: ["protocol", "common", "executors"],
-  cli: ["protocol", "common", "hub", "leaf", "executors", "aggregator"],
-  bench: ["protocol", "common", "hub", "leaf", "executors", "aggregator", "test"],
-  test: ["protocol", "common", "hub", "leaf", "executors", "aggregator", "cli"],
+  admin: ["protocol", "common", "hub"],
+  cli: ["protocol", "common", "hub", "leaf", "executors", "aggregator", "admin"],
+  bench: ["protocol", "common", "hub", "leaf", "executors", "aggregator", "admin", "test"],
+  test: ["protocol", "common", "hub", "leaf", "executors", "aggregator", "admin", "cli"],
   examples: ["protocol", "common", "hub", "leaf", "executors", "aggregator"],
 };
 

@@ -11,9 +11,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
+import {
+  buildOperatorFederation,
+  type FederationFiles,
+  type FederationPlan,
+  writeFederation,
+} from "../../admin/index.js";
 import { fetchReleases } from "../../aggregator/index.js";
-import { type FederationFiles, type FederationPlan, writeFederation } from "../../cli/federation-files.js";
-import { buildOperatorFederation } from "../../cli/federation-operator.js";
 import { run } from "../../cli/main.js";
 import { connectProfile, loadProfile, type Profile } from "../../cli/profile.js";
 import { fetchLeafz, waitFor } from "../../common/index.js";

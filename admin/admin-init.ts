@@ -13,8 +13,8 @@ import {
   systemAccountJwt,
 } from "../hub/index.js";
 import { generateKeyPair } from "../protocol/index.js";
+import { AdminError, AdminErrorCode } from "./admin-error.js";
 import type { AdminStore, FederationState } from "./admin-store.js";
-import { CliError, ExitCode } from "./exit-codes.js";
 
 export interface InitOptions {
   /** The operator's name (in every JWT it signs). Default "tremesh". */
@@ -61,7 +61,10 @@ export interface InitResult {
  */
 export async function initFederation(store: AdminStore, options: InitOptions = {}): Promise<InitResult> {
   if (store.exists) {
-    throw new CliError(`${store.dir} already holds a federation; nothing was changed`, ExitCode.failed);
+    throw new AdminError(
+      `${store.dir} already holds a federation; nothing was changed`,
+      AdminErrorCode.failed,
+    );
   }
   const nodes = hubNodes(options);
   const operator = generateKeyPair("operator");
@@ -172,18 +175,18 @@ function hubNodes(options: InitOptions): (HubNodePlan & { ports: typeof DEFAULT_
   }
   const count = options.nodes.length;
   if (count < 3 || count % 2 === 0)
-    throw new CliError(
+    throw new AdminError(
       `a clustered hub needs 3 or 5 nodes (an odd number, so a majority survives a lost node); got ${count}`,
-      ExitCode.usage,
+      AdminErrorCode.usage,
     );
   const names = new Set<string>();
   return options.nodes.map((n) => {
     if (!SERVER_NAME.test(n.name))
-      throw new CliError(
+      throw new AdminError(
         `hub node name ${JSON.stringify(n.name)} is not a valid server name`,
-        ExitCode.usage,
+        AdminErrorCode.usage,
       );
-    if (names.has(n.name)) throw new CliError(`hub node ${n.name} appears twice`, ExitCode.usage);
+    if (names.has(n.name)) throw new AdminError(`hub node ${n.name} appears twice`, AdminErrorCode.usage);
     names.add(n.name);
     return { ...n, ports: { ...DEFAULT_PORTS, ...n.ports } };
   });
