@@ -11,15 +11,16 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const allowed = {
   protocol: [],
   common: ["protocol"],
-  hub: ["protocol", "common"],
+  audit: ["protocol"],
+  hub: ["protocol", "common", "audit"],
   executors: ["protocol", "common"],
   aggregator: ["protocol", "common"],
-  leaf: ["protocol", "common", "executors"],
+  leaf: ["protocol", "common", "audit", "executors"],
   admin: ["protocol", "common", "hub"],
-  cli: ["protocol", "common", "hub", "leaf", "executors", "aggregator", "admin"],
-  bench: ["protocol", "common", "hub", "leaf", "executors", "aggregator", "admin", "test"],
-  test: ["protocol", "common", "hub", "leaf", "executors", "aggregator", "admin", "cli"],
-  examples: ["protocol", "common", "hub", "leaf", "executors", "aggregator"],
+  cli: ["protocol", "common", "audit", "hub", "leaf", "executors", "aggregator", "admin"],
+  bench: ["protocol", "common", "audit", "hub", "leaf", "executors", "aggregator", "admin", "test"],
+  test: ["protocol", "common", "audit", "hub", "leaf", "executors", "aggregator", "admin", "cli"],
+  examples: ["protocol", "common", "audit", "hub", "leaf", "executors", "aggregator"],
 };
 
 function walk(dir, out = []) {

@@ -9,8 +9,9 @@ import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyReleases } from "../aggregator/index.js";
+import { AuditLog } from "../audit/index.js";
 import { sendDecision } from "../cli/airlock-requests.js";
-import { AuditLog, waitFor } from "../common/index.js";
+import { waitFor } from "../common/index.js";
 import {
   type ExecutorOutput,
   generatePatients,

@@ -23,8 +23,8 @@ import {
   auditHash,
   ensureAuditStream,
   verifyAuditLog,
-  waitFor,
-} from "../common/index.js";
+} from "../audit/index.js";
+import { waitFor } from "../common/index.js";
 import { FED_ACCOUNT } from "../hub/index.js";
 import { CTRL_ACCOUNT, DMZ_ACCOUNT } from "../leaf/index.js";
 import { newId, pack, subjects } from "../protocol/index.js";

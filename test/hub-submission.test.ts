@@ -1,13 +1,8 @@
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
 import { sendSubmission, signSubmission } from "../aggregator/index.js";
-import {
-  AuditLog,
-  ensureAuditStream,
-  ensureDeadLetterStream,
-  verifyAuditLog,
-  waitFor,
-} from "../common/index.js";
+import { AuditLog, ensureAuditStream, verifyAuditLog } from "../audit/index.js";
+import { ensureDeadLetterStream, waitFor } from "../common/index.js";
 import {
   ensureFedStreams,
   ensureTreStreams,
