@@ -22,7 +22,7 @@ import {
   writePatientsCsv,
   writePatientsDuckDb,
   writePatientsParquet,
-} from "../executors/index.js";
+} from "../fixtures/index.js";
 
 /** The demo's TREs: name, population profile, seed and storage engine. */
 export const DEMO_TRES = [

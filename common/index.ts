@@ -74,5 +74,6 @@ export {
   type StaleSourceTarget,
   watchStaleSources,
 } from "./source-restarts.js";
+export { quoteIdent, quoteLiteral } from "./sql-quote.js";
 export { checkCredentials, type PlacedCredential, placeAll, type UserCredential } from "./user-credential.js";
 export { WaitTimeoutError, waitFor } from "./wait-for.js";

@@ -1,7 +1,7 @@
 /**
  * Executors: what runs a task's analysis inside the TRE. The leaf agent drives every executor through
  * the one `Executor` contract and steers by the sentinel errors; the query executor runs declarative
- * analyses on DuckDB or PostgreSQL. Synthetic patient data for tests and the demo lives here too.
+ * analyses on DuckDB or PostgreSQL.
  */
 
 export {
@@ -21,14 +21,6 @@ export {
 } from "./container/container-outputs.js";
 export { csvField, extractColumns } from "./container/dataset-extract.js";
 export {
-  type BuiltImage,
-  buildBusyboxImage,
-  type DockerApi,
-  type DockerApiOptions,
-  releaseStorageMounts,
-  startDockerApi,
-} from "./container/podman-service.js";
-export {
   CONTAINER_DATA_DIR,
   CONTAINER_OUTPUT_DIR,
   containerName,
@@ -36,7 +28,6 @@ export {
   LABEL_TRE,
   sandboxOptions,
 } from "./container/sandbox.js";
-export { MEAN_SCRIPT } from "./container/summary-script.js";
 export {
   AnalysisRefused,
   ExecutorCancelled,
@@ -75,18 +66,3 @@ export {
 export type { DuckDbEngineOptions } from "./query/duckdb-engine.js";
 export { QueryExecutor, type QueryExecutorOptions } from "./query/query-executor.js";
 export { RunGuard, type StopReason } from "./run-guard.js";
-export {
-  generatePatients,
-  mulberry32,
-  type PatientProfile,
-  type PatientRow,
-  patientProfiles,
-  SYNTHETIC_PATIENT_COLUMNS,
-  SYNTHETIC_PATIENT_IDENTIFIERS,
-} from "./synthetic-patients.js";
-export {
-  writePatientsCsv,
-  writePatientsDuckDb,
-  writePatientsParquet,
-  writePatientsPostgres,
-} from "./synthetic-patients-writers.js";

@@ -17,10 +17,22 @@ const allowed = {
   aggregator: ["protocol", "common"],
   leaf: ["protocol", "common", "audit", "executors"],
   admin: ["protocol", "common", "hub"],
-  cli: ["protocol", "common", "audit", "hub", "leaf", "executors", "aggregator", "admin"],
-  bench: ["protocol", "common", "audit", "hub", "leaf", "executors", "aggregator", "admin", "test"],
-  test: ["protocol", "common", "audit", "hub", "leaf", "executors", "aggregator", "admin", "cli"],
-  examples: ["protocol", "common", "audit", "hub", "leaf", "executors", "aggregator"],
+  fixtures: ["protocol", "common", "executors"],
+  cli: ["protocol", "common", "audit", "hub", "leaf", "executors", "aggregator", "admin", "fixtures"],
+  bench: [
+    "protocol",
+    "common",
+    "audit",
+    "hub",
+    "leaf",
+    "executors",
+    "aggregator",
+    "admin",
+    "fixtures",
+    "test",
+  ],
+  test: ["protocol", "common", "audit", "hub", "leaf", "executors", "aggregator", "admin", "fixtures", "cli"],
+  examples: ["protocol", "common", "audit", "hub", "leaf", "executors", "aggregator", "fixtures"],
 };
 
 function walk(dir, out = []) {

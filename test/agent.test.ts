@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../common/index.js";
-import { generatePatients, patientProfiles, SYNTHETIC_PATIENT_COLUMNS } from "../executors/index.js";
+import { generatePatients, patientProfiles, SYNTHETIC_PATIENT_COLUMNS } from "../fixtures/index.js";
 import { AgentState, AirlockStore } from "../leaf/index.js";
 import { type AnalysisSpec, decodeOutput, type TaskView } from "../protocol/index.js";
 import { addProject, type Federation, registerResearchers, startFederation } from "./harness/federation.js";

@@ -13,7 +13,8 @@ import {
   toJson,
   toSvg,
 } from "../aggregator/index.js";
-import { generatePatients, patientProfiles, type QuerySpec } from "../executors/index.js";
+import type { QuerySpec } from "../executors/index.js";
+import { generatePatients, patientProfiles } from "../fixtures/index.js";
 import { analysisOutput, type CountOutput, type SummaryOutput } from "../protocol/index.js";
 import { referenceOutput } from "./harness/reference-stats.js";
 

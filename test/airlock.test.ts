@@ -12,13 +12,13 @@ import { verifyReleases } from "../aggregator/index.js";
 import { AuditLog } from "../audit/index.js";
 import { sendDecision } from "../cli/airlock-requests.js";
 import { waitFor } from "../common/index.js";
+import type { ExecutorOutput } from "../executors/index.js";
 import {
-  type ExecutorOutput,
   generatePatients,
   patientProfiles,
   SYNTHETIC_PATIENT_COLUMNS,
   writePatientsCsv,
-} from "../executors/index.js";
+} from "../fixtures/index.js";
 import { AgentState, Airlock, AirlockStore, loadLeafConfig } from "../leaf/index.js";
 import {
   type AnalysisSpec,

@@ -17,12 +17,10 @@ import {
   ExecutorCancelled,
   ExecutorFailed,
   ExecutorTimeout,
-  generatePatients,
   LABEL_TRE,
-  MEAN_SCRIPT,
-  patientProfiles,
   treContainers,
 } from "../executors/index.js";
+import { generatePatients, MEAN_SCRIPT, patientProfiles } from "../fixtures/index.js";
 import { type AnalysisSpec, newId, OUTPUT_MEDIA_TYPE } from "../protocol/index.js";
 import { PROBE_SCRIPT, probeResults } from "./harness/container-images.js";
 import { type Engine, type PatientEngines, startPatientEngines } from "./harness/patient-engines.js";

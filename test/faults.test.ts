@@ -38,7 +38,7 @@ import {
   writePatientsCsv,
   writePatientsDuckDb,
   writePatientsPostgres,
-} from "../executors/index.js";
+} from "../fixtures/index.js";
 import { isTerminal } from "../hub/index.js";
 import { AgentState } from "../leaf/index.js";
 import { type AnalysisSpec, type ChildState, streams, subjects } from "../protocol/index.js";

@@ -40,16 +40,16 @@ import {
 } from "../aggregator/index.js";
 import { listReviews, sendDecision, showReview } from "../cli/airlock-requests.js";
 import { type ConfMap, fetchLeafz, startNatsServer, toNatsConf, waitFor } from "../common/index.js";
+import type { QuerySpec } from "../executors/index.js";
 import {
   generatePatients,
   mulberry32,
   type PatientRow,
   patientProfiles,
-  type QuerySpec,
   SYNTHETIC_PATIENT_COLUMNS,
   writePatientsCsv,
   writePatientsDuckDb,
-} from "../executors/index.js";
+} from "../fixtures/index.js";
 import { type ChildRecord, loadHubConfig, RELEASE_BUCKET } from "../hub/index.js";
 import { AgentState } from "../leaf/index.js";
 import {

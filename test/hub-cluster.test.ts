@@ -16,7 +16,7 @@ import {
   patientProfiles,
   SYNTHETIC_PATIENT_COLUMNS,
   writePatientsCsv,
-} from "../executors/index.js";
+} from "../fixtures/index.js";
 import type { HubNode } from "../hub/index.js";
 import { AgentState } from "../leaf/index.js";
 import { type AnalysisSpec, streams, subjects, type TaskView } from "../protocol/index.js";

@@ -23,7 +23,7 @@ import {
   patientProfiles,
   SYNTHETIC_PATIENT_COLUMNS,
   writePatientsCsv,
-} from "../executors/index.js";
+} from "../fixtures/index.js";
 import { type HubNode, loadHubConfig, startHubNode } from "../hub/index.js";
 import { type LeafNode, loadLeafConfig, startLeafNode } from "../leaf/index.js";
 import { type AnalysisSpec, HUB_DOMAIN, jsApiPrefix, newId, streams, subjects } from "../protocol/index.js";
