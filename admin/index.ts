@@ -9,5 +9,5 @@ export { type HubNodePlan, type InitOptions, type InitResult, initFederation } f
 export { type AddResearcherResult, type AddTreResult, addResearcher, addTre } from "./admin-onboard.js";
 export { allProjects, pushAll, revokeResearcher, revokeTre } from "./admin-revoke.js";
 export { ADMIN_DIR_ENV, AdminStore, type FederationState } from "./admin-store.js";
-export { type FederationFiles, type FederationPlan, freePorts, writeFederation } from "./federation-files.js";
+export type { FederationFiles } from "./federation-files.js";
 export { buildOperatorFederation } from "./federation-operator.js";

@@ -9,21 +9,14 @@ export {
 } from "./audit-errors.js";
 export { type AuditAppended, AuditLog, type AuditLogOptions } from "./audit-log.js";
 export {
-  AUDIT_GENESIS,
   type AuditDetail,
   type AuditEntry,
   type AuditHead,
   type AuditRecord,
-  auditHash,
   auditLimits,
   auditList,
   type DecodedAuditRecord,
   decodeAuditRecord,
 } from "./audit-record.js";
-export {
-  type AuditStreamOptions,
-  auditStreamConfig,
-  DEFAULT_MAX_RECORD_BYTES,
-  ensureAuditStream,
-} from "./audit-stream.js";
+export { type AuditStreamOptions, ensureAuditStream } from "./audit-stream.js";
 export { type AuditVerification, type VerifyAuditLogOptions, verifyAuditLog } from "./audit-verify.js";

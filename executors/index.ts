@@ -10,24 +10,8 @@ export {
   type ContainerExit,
   type ContainerLimits,
   DEFAULT_CONTAINER_LIMITS,
-  demuxLogs,
-  treContainers,
 } from "./container/container-executor.js";
-export {
-  asDescription,
-  collectOutputs,
-  mediaTypeOf,
-  OutputRefused,
-} from "./container/container-outputs.js";
-export { csvField, extractColumns } from "./container/dataset-extract.js";
-export {
-  CONTAINER_DATA_DIR,
-  CONTAINER_OUTPUT_DIR,
-  containerName,
-  LABEL_TASK,
-  LABEL_TRE,
-  sandboxOptions,
-} from "./container/sandbox.js";
+export { OutputRefused } from "./container/container-outputs.js";
 export {
   AnalysisRefused,
   ExecutorCancelled,
@@ -49,20 +33,16 @@ export {
   type ReadOnlyFileCredential,
   type RunOptions,
 } from "./executor.js";
-export { type CompiledQuery, compile, type QuerySpec, validateQuerySpec } from "./query/compile.js";
+export { type CompiledQuery, compile, type QuerySpec } from "./query/compile.js";
 export {
   type ColumnType,
   type CsvDataset,
-  columnTypes,
   type DatasetDefinition,
   type DatasetEngine,
   type DuckDbDataset,
-  datasetDefinition,
   datasetDefinitions,
-  isIdentifierColumn,
   type ParquetDataset,
   type PostgresDataset,
 } from "./query/dataset.js";
 export type { DuckDbEngineOptions } from "./query/duckdb-engine.js";
 export { QueryExecutor, type QueryExecutorOptions } from "./query/query-executor.js";
-export { RunGuard, type StopReason } from "./run-guard.js";

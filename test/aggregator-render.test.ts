@@ -7,12 +7,12 @@ import {
   AGGREGATE_JSON_FORMAT,
   type CombinedResult,
   combineOutputs,
-  formatInterval,
   renderTables,
   toCsv,
   toJson,
   toSvg,
 } from "../aggregator/index.js";
+import { formatInterval } from "../aggregator/render-format.js";
 import type { QuerySpec } from "../executors/index.js";
 import { generatePatients, patientProfiles } from "../fixtures/index.js";
 import { analysisOutput, type CountOutput, type SummaryOutput } from "../protocol/index.js";

@@ -19,7 +19,10 @@ import {
   SYNTHETIC_PATIENT_COLUMNS,
   writePatientsCsv,
 } from "../fixtures/index.js";
-import { AgentState, Airlock, AirlockStore, loadLeafConfig } from "../leaf/index.js";
+import { AgentState } from "../leaf/agent-state.js";
+import { Airlock } from "../leaf/airlock.js";
+import { AirlockStore } from "../leaf/airlock-store.js";
+import { loadLeafConfig } from "../leaf/index.js";
 import {
   type AnalysisSpec,
   analysisOutput,

@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../common/index.js";
-import { LABEL_TRE, treContainers } from "../executors/index.js";
+import { treContainers } from "../executors/container/container-executor.js";
+import { LABEL_TRE } from "../executors/container/sandbox.js";
 import {
   generatePatients,
   MEAN_SCRIPT,

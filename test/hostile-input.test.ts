@@ -50,8 +50,10 @@ import {
   writePatientsCsv,
   writePatientsDuckDb,
 } from "../fixtures/index.js";
-import { type ChildRecord, loadHubConfig, RELEASE_BUCKET } from "../hub/index.js";
-import { AgentState } from "../leaf/index.js";
+import { loadHubConfig } from "../hub/index.js";
+import { RELEASE_BUCKET } from "../hub/status-tracker.js";
+import type { ChildRecord } from "../hub/task-store.js";
+import { AgentState } from "../leaf/agent-state.js";
 import {
   type AnalysisSpec,
   DEFAULT_MAX_LIFETIME_MS,

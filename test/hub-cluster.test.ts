@@ -18,7 +18,7 @@ import {
   writePatientsCsv,
 } from "../fixtures/index.js";
 import type { HubNode } from "../hub/index.js";
-import { AgentState } from "../leaf/index.js";
+import { AgentState } from "../leaf/agent-state.js";
 import { type AnalysisSpec, streams, subjects, type TaskView } from "../protocol/index.js";
 import { expectMatchesTruth } from "./harness/combined-truth.js";
 import { approveProject, type Federation, startFederation, taskView } from "./harness/federation.js";

@@ -12,7 +12,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { freePorts } from "../admin/index.js";
+import { freePorts } from "../admin/federation-files.js";
 import { sendSubmission, signSubmission } from "../aggregator/index.js";
 import { run } from "../cli/main.js";
 import { connectProfile, loadProfile } from "../cli/profile.js";

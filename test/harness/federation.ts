@@ -11,12 +11,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import {
-  buildOperatorFederation,
-  type FederationFiles,
-  type FederationPlan,
-  writeFederation,
-} from "../../admin/index.js";
+import { type FederationPlan, writeFederation } from "../../admin/federation-files.js";
+import { buildOperatorFederation, type FederationFiles } from "../../admin/index.js";
 import { fetchReleases } from "../../aggregator/index.js";
 import { run } from "../../cli/main.js";
 import { connectProfile, loadProfile, type Profile } from "../../cli/profile.js";
