@@ -1,9 +1,7 @@
 /** The researcher's side: submitting tasks, following them, verifying released results and combining them. */
 export { type CombinedOutput, collectResults, type TaskResults, type TreFile } from "./collect-results.js";
-export { combineOutputs, outputsByName } from "./combine.js";
+export { combineOutputs } from "./combine.js";
 export { CombineError, CombineErrorCode } from "./combine-error.js";
-export { fitFromSufficient } from "./combine-regression.js";
-export { poolSummaries } from "./combine-summary.js";
 export type {
   Coefficient,
   CombinedResult,
@@ -19,11 +17,11 @@ export type {
   TreOutput,
   TreRegression,
 } from "./combined-result.js";
-export { type Interval, isExact } from "./interval.js";
+export type { Interval } from "./interval.js";
 export { type ExcludedRelease, ExclusionCode } from "./release-exclusion.js";
 export { renderTables } from "./render.js";
 export { toCsv } from "./render-csv.js";
-export { formatInterval, formatKeyValue, formatNumber, textTable, Z_95 } from "./render-format.js";
+export { formatKeyValue, formatNumber, textTable } from "./render-format.js";
 export { AGGREGATE_JSON_FORMAT, fileJson, toJson } from "./render-json.js";
 export { toSvg } from "./render-svg.js";
 export {

@@ -15,14 +15,14 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { parse, stringify } from "yaml";
+import type { DatasetDefinition } from "../executors/index.js";
 import {
-  type DatasetDefinition,
   generatePatients,
   patientProfiles,
   SYNTHETIC_PATIENT_COLUMNS,
   SYNTHETIC_PATIENT_IDENTIFIERS,
   writePatientsDuckDb,
-} from "../executors/index.js";
+} from "../fixtures/index.js";
 import type { AnalysisSpec, SigningKey } from "../protocol/index.js";
 import { approveProject, type Federation, startFederation } from "../test/harness/federation.js";
 import { type NodeMemory, nodeMemory } from "./process-usage.js";

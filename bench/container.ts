@@ -18,18 +18,20 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
-  buildBusyboxImage,
   ContainerExecutor,
   type ContainerExit,
   type DatasetDefinition,
+  QueryExecutor,
+} from "../executors/index.js";
+import {
+  buildBusyboxImage,
   generatePatients,
   MEAN_SCRIPT,
   patientProfiles,
-  QueryExecutor,
   SYNTHETIC_PATIENT_COLUMNS,
   startDockerApi,
   writePatientsCsv,
-} from "../executors/index.js";
+} from "../fixtures/index.js";
 import { type AnalysisSpec, newId } from "../protocol/index.js";
 import { machine } from "./measure.js";
 

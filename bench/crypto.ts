@@ -7,18 +7,17 @@
  *   npm run bench -- crypto
  */
 import { fromSeed } from "@nats-io/nkeys";
+import { signingInput } from "../protocol/envelope.js";
 import {
   generateKeyPair,
   newId,
   openEnvelope,
   pack,
   sealEnvelope,
-  signingInput,
   signingKeyFromSeed,
   TrustStore,
-  verifyingKey,
-  verifySignature,
 } from "../protocol/index.js";
+import { verifyingKey, verifySignature } from "../protocol/keys.js";
 import { formatRate, machine, type Rate, rate } from "./measure.js";
 
 /** 64 distinct status messages (so no cache flatters either side), a key to sign them and a trust store to open them. */

@@ -18,9 +18,11 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { baseStreamConfig, findNatsServer, natsServerVersion } from "../common/index.js";
-import { FED_ACCOUNT, treAccountName } from "../hub/index.js";
-import { DMZ_ACCOUNT } from "../leaf/index.js";
+import { baseStreamConfig } from "../common/index.js";
+import { findNatsServer, natsServerVersion } from "../common/nats-binary.js";
+import { FED_ACCOUNT } from "../hub/account-names.js";
+import { treAccountName } from "../hub/index.js";
+import { DMZ_ACCOUNT } from "../leaf/account-names.js";
 import { generateKeyPair, newId, sealEnvelope, signingKeyFromSeed, subjects } from "../protocol/index.js";
 import { startMesh } from "../test/harness/mesh.js";
 import { formatLatency, type Latency, latency, machine, round2 } from "./measure.js";

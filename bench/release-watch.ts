@@ -11,7 +11,7 @@
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm, KvWatchInclude } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { RELEASE_BUCKET } from "../hub/index.js";
+import { RELEASE_BUCKET } from "../hub/status-tracker.js";
 
 interface Waiter {
   count: number;

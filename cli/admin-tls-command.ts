@@ -2,10 +2,8 @@
  * The TLS flags of `tremesh admin init` and `tremesh admin tls status|renew`: the CLI side of admin-tls.ts.
  */
 import { readdir } from "node:fs/promises";
+import { AdminStore, type ExternalTls, nodeCertificates, renewNodeCertificates } from "../admin/index.js";
 import { CERTIFICATE_WARN_DAYS, type CertificateInfo, daysUntilExpiry } from "../common/index.js";
-import { AdminStore } from "./admin-store.js";
-import type { ExternalTls } from "./admin-tls.js";
-import { nodeCertificates, renewNodeCertificates } from "./admin-tls.js";
 import { type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 

@@ -1,7 +1,7 @@
 /**
  * `tremesh admin`: the federation admin's commands.
  *
- * Operator mode (admin-init.ts, admin-onboard.ts, admin-revoke.ts) works on the admin folder (`--dir` or
+ * Operator mode (the admin/ library) works on the admin folder (`--dir` or
  * TREMESH_ADMIN_DIR): `init`, `add-tre`, `add-researcher`, `revoke`, `push`, `list`. Registry edits (projects,
  * their TREs and members) go to the hub over the admin folder's profile, or over `--profile FILE` in config
  * mode, where `add-researcher` and `revoke researcher` change the registry only (config mode's connection users
@@ -9,13 +9,21 @@
  */
 import { parseArgs } from "node:util";
 import { jetstream } from "@nats-io/jetstream";
+import {
+  AdminStore,
+  addResearcher,
+  addTre,
+  allProjects,
+  type FederationState,
+  type HubNodePlan,
+  initFederation,
+  pushAll,
+  revokeResearcher,
+  revokeTre,
+} from "../admin/index.js";
 import { isUserPublicKey } from "../common/index.js";
 import { type Project, Registry, RegistryError } from "../hub/index.js";
 import { FieldError, isTreName, PROJECT_NAME } from "../protocol/index.js";
-import { type HubNodePlan, initFederation } from "./admin-init.js";
-import { addResearcher, addTre } from "./admin-onboard.js";
-import { allProjects, pushAll, revokeResearcher, revokeTre } from "./admin-revoke.js";
-import { AdminStore, type FederationState } from "./admin-store.js";
 import { initTlsOption, TLS_USAGE, tlsCommand } from "./admin-tls-command.js";
 import { type Command, type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";

@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { jetstream } from "@nats-io/jetstream";
-import { verifyAuditLog } from "../common/index.js";
+import { verifyAuditLog } from "../audit/index.js";
 import { type Command, usageError } from "./command.js";
 import { ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";

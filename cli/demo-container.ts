@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { buildBusyboxImage, type DockerApi, MEAN_SCRIPT, startDockerApi } from "../executors/index.js";
+import { buildBusyboxImage, type DockerApi, MEAN_SCRIPT, startDockerApi } from "../fixtures/index.js";
 import {
   DEMO_ENGINE_DIR,
   type DemoContainers,

@@ -11,6 +11,7 @@ import { existsSync } from "node:fs";
 import { mkdir, open, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildOperatorFederation, type FederationFiles } from "../admin/index.js";
 import {
   generatePatients,
   type PatientProfile,
@@ -21,9 +22,7 @@ import {
   writePatientsCsv,
   writePatientsDuckDb,
   writePatientsParquet,
-} from "../executors/index.js";
-import type { FederationFiles } from "./federation-files.js";
-import { buildOperatorFederation } from "./federation-operator.js";
+} from "../fixtures/index.js";
 
 /** The demo's TREs: name, population profile, seed and storage engine. */
 export const DEMO_TRES = [

@@ -3,6 +3,7 @@
  * aggregator/. Every failure ends in one clear line and a documented exit code.
  */
 import { readFileSync } from "node:fs";
+import { AdminError } from "../admin/index.js";
 import { admin } from "./admin.js";
 import { airlock } from "./airlock-command.js";
 import { audit } from "./audit-command.js";
@@ -93,6 +94,10 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
     if (e instanceof CliError) {
       io.err(`tremesh ${name}: ${e.message}`);
       return e.exitCode;
+    }
+    if (e instanceof AdminError) {
+      io.err(`tremesh ${name}: ${e.message}`);
+      return ExitCode[e.code];
     }
     // node:util parseArgs reports unknown flags with a TypeError whose code says so.
     if (e instanceof TypeError && "code" in e && String(e.code).startsWith("ERR_PARSE_ARGS")) {

@@ -1,36 +1,7 @@
 /** Helpers shared by hub/, leaf/ and the CLI: nats-server binaries, configs and processes. */
 export {
-  AuditAppendError,
-  AuditBreak,
-  AuditContentionError,
-  AuditEntryError,
-  AuditReadError,
-  AuditStreamError,
-} from "./audit-errors.js";
-export { type AuditAppended, AuditLog, type AuditLogOptions } from "./audit-log.js";
-export {
-  AUDIT_GENESIS,
-  type AuditDetail,
-  type AuditEntry,
-  type AuditHead,
-  type AuditRecord,
-  auditHash,
-  auditLimits,
-  auditList,
-  type DecodedAuditRecord,
-  decodeAuditRecord,
-} from "./audit-record.js";
-export {
-  type AuditStreamOptions,
-  auditStreamConfig,
-  DEFAULT_MAX_RECORD_BYTES,
-  ensureAuditStream,
-} from "./audit-stream.js";
-export { type AuditVerification, type VerifyAuditLogOptions, verifyAuditLog } from "./audit-verify.js";
-export {
   ConfigFileError,
   configPath,
-  exposedSecretProblem,
   isUserPublicKey,
   type LoadedYaml,
   readSecretFile,
@@ -40,69 +11,24 @@ export {
   validateConfig,
 } from "./config-file.js";
 export { ConfigModelError } from "./config-model-error.js";
-export {
-  type CredsFile,
-  type CredsFileCredential,
-  credsAllowConnectionType,
-  type ReadCredsFileOptions,
-  readCredsFile,
-} from "./creds-file.js";
-export {
-  DEAD_LETTER_HEAD_BYTES,
-  DEAD_LETTER_STREAM,
-  type DeadLetter,
-  type DeadLetterStreamOptions,
-  ensureDeadLetterStream,
-  recordDeadLetter,
-} from "./dead-letter.js";
+export { type CredsFile, type CredsFileCredential, readCredsFile } from "./creds-file.js";
+export { ensureDeadLetterStream, recordDeadLetter } from "./dead-letter.js";
 export {
   baseStreamConfig,
   ensureStream,
-  isApiError,
   nanos,
   openBucket,
   type StreamSpec,
   setAccountReplicas,
-  whileCreating,
 } from "./jetstream-streams.js";
-export { type Login, type LoginFields, type LoginRules, readLogin } from "./login-form.js";
-export {
-  findNatsServer,
-  isSupportedNatsServerVersion,
-  NATS_SERVER_ENV,
-  NatsServerNotFoundError,
-  natsServerVersion,
-} from "./nats-binary.js";
-export { type ConfMap, type ConfValue, NatsConfError, toNatsConf } from "./nats-conf.js";
-export { type ListenPorts, pinListenPorts } from "./nats-conf-ports.js";
-export {
-  fetchLeafz,
-  fetchMetaCluster,
-  type LeafLinkInfo,
-  type Leafz,
-  type MetaCluster,
-  type MonitorTls,
-  NatsMonitorError,
-} from "./nats-monitor.js";
-export {
-  type NatsServerHandle,
-  NatsServerStartError,
-  type StartNatsServerOptions,
-  startNatsServer,
-} from "./nats-server.js";
+export { readLogin } from "./login-form.js";
+export { type ConfMap, toNatsConf } from "./nats-conf.js";
+export { fetchLeafz, fetchMetaCluster, type MonitorTls } from "./nats-monitor.js";
+export { type NatsServerHandle, startNatsServer } from "./nats-server.js";
 export { randomPassword } from "./random-password.js";
 export { connectService, SERVICE_CONNECTION } from "./service-connection.js";
-export {
-  isStaleSource,
-  observedLink,
-  type PeerState,
-  resumeStaleSources,
-  SourceRestarts,
-  type SourceRestartsOptions,
-  type StaleSourceOptions,
-  type StaleSourceTarget,
-  watchStaleSources,
-} from "./source-restarts.js";
+export { observedLink, type PeerState, SourceRestarts, watchStaleSources } from "./source-restarts.js";
+export { quoteIdent, quoteLiteral } from "./sql-quote.js";
 export {
   CERTIFICATE_WARN_DAYS,
   type CertificateInfo,
@@ -111,7 +37,6 @@ export {
   chainProblem,
   daysUntilExpiry,
   isLoopbackHost,
-  isTlsUrl,
   parseCertificates,
   plaintextProblem,
   readClientTls,
@@ -123,10 +48,9 @@ export {
   clientTlsOptions,
   remoteTlsBlock,
   serverTlsBlock,
-  TLS_HANDSHAKE_TIMEOUT_S,
   TLS_VERSIONS,
   type TlsVersion,
 } from "./tls-options.js";
 export { probeTls, type TlsProbeResult } from "./tls-probe.js";
-export { checkCredentials, type PlacedCredential, placeAll, type UserCredential } from "./user-credential.js";
-export { WaitTimeoutError, waitFor } from "./wait-for.js";
+export { checkCredentials, placeAll, type UserCredential } from "./user-credential.js";
+export { waitFor } from "./wait-for.js";

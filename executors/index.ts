@@ -1,7 +1,7 @@
 /**
  * Executors: what runs a task's analysis inside the TRE. The leaf agent drives every executor through
  * the one `Executor` contract and steers by the sentinel errors; the query executor runs declarative
- * analyses on DuckDB or PostgreSQL. Synthetic patient data for tests and the demo lives here too.
+ * analyses on DuckDB or PostgreSQL.
  */
 
 export {
@@ -10,33 +10,8 @@ export {
   type ContainerExit,
   type ContainerLimits,
   DEFAULT_CONTAINER_LIMITS,
-  demuxLogs,
-  treContainers,
 } from "./container/container-executor.js";
-export {
-  asDescription,
-  collectOutputs,
-  mediaTypeOf,
-  OutputRefused,
-} from "./container/container-outputs.js";
-export { csvField, extractColumns } from "./container/dataset-extract.js";
-export {
-  type BuiltImage,
-  buildBusyboxImage,
-  type DockerApi,
-  type DockerApiOptions,
-  releaseStorageMounts,
-  startDockerApi,
-} from "./container/podman-service.js";
-export {
-  CONTAINER_DATA_DIR,
-  CONTAINER_OUTPUT_DIR,
-  containerName,
-  LABEL_TASK,
-  LABEL_TRE,
-  sandboxOptions,
-} from "./container/sandbox.js";
-export { MEAN_SCRIPT } from "./container/summary-script.js";
+export { OutputRefused } from "./container/container-outputs.js";
 export {
   AnalysisRefused,
   ExecutorCancelled,
@@ -58,35 +33,16 @@ export {
   type ReadOnlyFileCredential,
   type RunOptions,
 } from "./executor.js";
-export { type CompiledQuery, compile, type QuerySpec, validateQuerySpec } from "./query/compile.js";
+export { type CompiledQuery, compile, type QuerySpec } from "./query/compile.js";
 export {
   type ColumnType,
   type CsvDataset,
-  columnTypes,
   type DatasetDefinition,
   type DatasetEngine,
   type DuckDbDataset,
-  datasetDefinition,
   datasetDefinitions,
-  isIdentifierColumn,
   type ParquetDataset,
   type PostgresDataset,
 } from "./query/dataset.js";
 export type { DuckDbEngineOptions } from "./query/duckdb-engine.js";
 export { QueryExecutor, type QueryExecutorOptions } from "./query/query-executor.js";
-export { RunGuard, type StopReason } from "./run-guard.js";
-export {
-  generatePatients,
-  mulberry32,
-  type PatientProfile,
-  type PatientRow,
-  patientProfiles,
-  SYNTHETIC_PATIENT_COLUMNS,
-  SYNTHETIC_PATIENT_IDENTIFIERS,
-} from "./synthetic-patients.js";
-export {
-  writePatientsCsv,
-  writePatientsDuckDb,
-  writePatientsParquet,
-  writePatientsPostgres,
-} from "./synthetic-patients-writers.js";

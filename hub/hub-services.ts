@@ -7,9 +7,8 @@
  */
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { AuditLog, ensureAuditStream } from "../audit/index.js";
 import {
-  AuditLog,
-  ensureAuditStream,
   ensureDeadLetterStream,
   ensureStream,
   openBucket,

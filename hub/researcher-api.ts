@@ -12,7 +12,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { match } from "ts-pattern";
-import { auditLimits, auditList } from "../common/index.js";
+import { auditLimits, auditList } from "../audit/index.js";
 import {
   ApiErrorCode,
   type ApiReply,

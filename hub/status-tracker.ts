@@ -7,7 +7,8 @@
  */
 import { AckPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { auditLimits, openBucket, recordDeadLetter } from "../common/index.js";
+import { auditLimits } from "../audit/index.js";
+import { openBucket, recordDeadLetter } from "../common/index.js";
 import { openEnvelope, parseTreSubject, type TrustStore } from "../protocol/index.js";
 import type { AuditSink } from "./submission-service.js";
 import type { TaskStore } from "./task-store.js";

@@ -10,7 +10,7 @@
 import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { auditLimits, auditList } from "../common/index.js";
+import { auditLimits, auditList } from "../audit/index.js";
 import {
   isPublicKey,
   MAX_SUBMISSION_BYTES,

@@ -15,7 +15,8 @@
  */
 import { AckPolicy, type JetStreamClient, type JsMsg, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { AuditLog, auditLimits, recordDeadLetter } from "../common/index.js";
+import { AuditLog, auditLimits } from "../audit/index.js";
+import { recordDeadLetter } from "../common/index.js";
 import {
   AnalysisRefused,
   compile,

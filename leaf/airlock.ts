@@ -18,7 +18,7 @@
  */
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { type AuditLog, auditLimits } from "../common/index.js";
+import { type AuditLog, auditLimits } from "../audit/index.js";
 import type { ExecutorOutput } from "../executors/index.js";
 import {
   AirlockErrorCode,

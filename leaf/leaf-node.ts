@@ -9,9 +9,9 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { ensureAuditStream } from "../audit/index.js";
 import {
   connectService,
-  ensureAuditStream,
   ensureDeadLetterStream,
   fetchLeafz,
   type NatsServerHandle,

@@ -8,16 +8,13 @@ export {
   type AirlockTaskView,
   airlockReply,
   type CheckOutcome,
-  checkOutcomes,
   type HeldOutputState,
-  outputStates,
 } from "./airlock-api.js";
 export {
   type AnalysisKind,
   type AnalysisSpec,
   analysisSpec,
   type Filter,
-  filterOps,
   IDENTIFIER,
   IMAGE_REF,
 } from "./analysis.js";
@@ -31,21 +28,12 @@ export {
   PROTOCOL_VERSION,
   peekEnvelope,
   sealEnvelope,
-  signingInput,
   type Verified,
 } from "./envelope.js";
-export { fail, ok, ProtocolError, RejectCode, type Result } from "./errors.js";
-export { MAX_FILE_NAME, safeFileName, uniqueSafeNames } from "./file-names.js";
-export { idTime, newId } from "./ids.js";
-export {
-  generateKeyPair,
-  isPublicKey,
-  KeyFormatError,
-  type SigningKey,
-  signingKeyFromSeed,
-  verifyingKey,
-  verifySignature,
-} from "./keys.js";
+export { ProtocolError, RejectCode, type Result } from "./errors.js";
+export { uniqueSafeNames } from "./file-names.js";
+export { newId } from "./ids.js";
+export { generateKeyPair, isPublicKey, KeyFormatError, type SigningKey, signingKeyFromSeed } from "./keys.js";
 export {
   type BodyByType,
   type Cancel,
@@ -111,7 +99,7 @@ export {
   subjects,
   type TreSubject,
 } from "./subjects.js";
-export { maySign, type Principal, type Role, signerRole, TrustStore } from "./trust.js";
+export { type Principal, type Role, TrustStore } from "./trust.js";
 export {
   arr,
   bool,

@@ -13,7 +13,8 @@ import {
   type Interval,
   type TreOutput,
 } from "../aggregator/index.js";
-import { generatePatients, type PatientRow, patientProfiles, type QuerySpec } from "../executors/index.js";
+import type { QuerySpec } from "../executors/index.js";
+import { generatePatients, type PatientRow, patientProfiles } from "../fixtures/index.js";
 import {
   type AnalysisOutput,
   analysisOutput,

@@ -7,13 +7,14 @@ import {
   AGGREGATE_JSON_FORMAT,
   type CombinedResult,
   combineOutputs,
-  formatInterval,
   renderTables,
   toCsv,
   toJson,
   toSvg,
 } from "../aggregator/index.js";
-import { generatePatients, patientProfiles, type QuerySpec } from "../executors/index.js";
+import { formatInterval } from "../aggregator/render-format.js";
+import type { QuerySpec } from "../executors/index.js";
+import { generatePatients, patientProfiles } from "../fixtures/index.js";
 import { analysisOutput, type CountOutput, type SummaryOutput } from "../protocol/index.js";
 import { referenceOutput } from "./harness/reference-stats.js";
 

@@ -6,8 +6,10 @@
  */
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { combineOutputs, ExclusionCode, outputsByName, verifyReleases } from "../aggregator/index.js";
-import { generatePatients, patientProfiles, type QuerySpec } from "../executors/index.js";
+import { outputsByName } from "../aggregator/combine.js";
+import { combineOutputs, ExclusionCode, verifyReleases } from "../aggregator/index.js";
+import type { QuerySpec } from "../executors/index.js";
+import { generatePatients, patientProfiles } from "../fixtures/index.js";
 import {
   type AnalysisOutput,
   type Decision,

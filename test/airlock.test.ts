@@ -9,16 +9,20 @@ import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyReleases } from "../aggregator/index.js";
+import { AuditLog } from "../audit/index.js";
 import { sendDecision } from "../cli/airlock-requests.js";
-import { AuditLog, waitFor } from "../common/index.js";
+import { waitFor } from "../common/index.js";
+import type { ExecutorOutput } from "../executors/index.js";
 import {
-  type ExecutorOutput,
   generatePatients,
   patientProfiles,
   SYNTHETIC_PATIENT_COLUMNS,
   writePatientsCsv,
-} from "../executors/index.js";
-import { AgentState, Airlock, AirlockStore, loadLeafConfig } from "../leaf/index.js";
+} from "../fixtures/index.js";
+import { AgentState } from "../leaf/agent-state.js";
+import { Airlock } from "../leaf/airlock.js";
+import { AirlockStore } from "../leaf/airlock-store.js";
+import { loadLeafConfig } from "../leaf/index.js";
 import {
   type AnalysisSpec,
   analysisOutput,

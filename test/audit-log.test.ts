@@ -13,6 +13,7 @@ import {
 } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
+import { auditHash } from "../audit/audit-record.js";
 import {
   type AuditAppended,
   AuditBreak,
@@ -20,13 +21,12 @@ import {
   type AuditEntry,
   AuditLog,
   AuditStreamError,
-  auditHash,
   ensureAuditStream,
   verifyAuditLog,
-  waitFor,
-} from "../common/index.js";
-import { FED_ACCOUNT } from "../hub/index.js";
-import { CTRL_ACCOUNT, DMZ_ACCOUNT } from "../leaf/index.js";
+} from "../audit/index.js";
+import { waitFor } from "../common/index.js";
+import { FED_ACCOUNT } from "../hub/account-names.js";
+import { CTRL_ACCOUNT, DMZ_ACCOUNT } from "../leaf/account-names.js";
 import { newId, pack, subjects } from "../protocol/index.js";
 import { startMesh } from "./harness/mesh.js";
 

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { writeFederation } from "../cli/federation-files.js";
+import { writeFederation } from "../admin/federation-files.js";
 import { run } from "../cli/main.js";
 import { ConfigFileError } from "../common/index.js";
 import { loadHubConfig } from "../hub/index.js";

@@ -9,6 +9,8 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { treContainers } from "../executors/container/container-executor.js";
+import { LABEL_TRE } from "../executors/container/sandbox.js";
 import {
   AnalysisRefused,
   ContainerExecutor,
@@ -17,12 +19,8 @@ import {
   ExecutorCancelled,
   ExecutorFailed,
   ExecutorTimeout,
-  generatePatients,
-  LABEL_TRE,
-  MEAN_SCRIPT,
-  patientProfiles,
-  treContainers,
 } from "../executors/index.js";
+import { generatePatients, MEAN_SCRIPT, patientProfiles } from "../fixtures/index.js";
 import { type AnalysisSpec, newId, OUTPUT_MEDIA_TYPE } from "../protocol/index.js";
 import { PROBE_SCRIPT, probeResults } from "./harness/container-images.js";
 import { type Engine, type PatientEngines, startPatientEngines } from "./harness/patient-engines.js";

@@ -11,16 +11,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../common/index.js";
+import { treContainers } from "../executors/container/container-executor.js";
+import { LABEL_TRE } from "../executors/container/sandbox.js";
 import {
   generatePatients,
-  LABEL_TRE,
   MEAN_SCRIPT,
   type PatientRow,
   patientProfiles,
   SYNTHETIC_PATIENT_COLUMNS,
-  treContainers,
   writePatientsCsv,
-} from "../executors/index.js";
+} from "../fixtures/index.js";
 import {
   approveProject,
   childReaches,

@@ -6,15 +6,13 @@
 import { inspect } from "node:util";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DatasetDefinition, ExecutorFailed, QueryExecutor } from "../executors/index.js";
 import {
-  type DatasetDefinition,
-  ExecutorFailed,
   generatePatients,
   patientProfiles,
-  QueryExecutor,
   SYNTHETIC_PATIENT_COLUMNS,
   writePatientsPostgres,
-} from "../executors/index.js";
+} from "../fixtures/index.js";
 import { CredentialBroker, CredentialBrokerError, scramVerifier } from "../leaf/credential-broker.js";
 import { newId } from "../protocol/index.js";
 import { type PostgresHandle, startPostgres } from "./harness/postgres.js";

@@ -16,7 +16,7 @@ import {
   type PatientProfile,
   type PatientRow,
   patientProfiles,
-} from "../executors/index.js";
+} from "../fixtures/index.js";
 import type { AnalysisSpec } from "../protocol/index.js";
 import { expectMatchesTruth } from "./harness/combined-truth.js";
 import { referenceOutput } from "./harness/reference-stats.js";

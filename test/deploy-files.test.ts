@@ -9,11 +9,10 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { initFederation } from "../cli/admin-init.js";
-import { AdminStore } from "../cli/admin-store.js";
+import { AdminStore, initFederation } from "../admin/index.js";
 import { readYamlConfig, validateConfig } from "../common/index.js";
-import { hubConfigSchema } from "../hub/index.js";
-import { leafConfigSchema } from "../leaf/index.js";
+import { hubConfigSchema } from "../hub/hub-config.js";
+import { leafConfigSchema } from "../leaf/leaf-config.js";
 
 const DEPLOY = join(dirname(fileURLToPath(import.meta.url)), "..", "deploy");
 const NODES = [1, 2, 3].map((i) => ({ name: `hub-${i}`, host: `hub-${i}.tremesh.internal` }));

@@ -38,9 +38,9 @@ import {
   writePatientsCsv,
   writePatientsDuckDb,
   writePatientsPostgres,
-} from "../executors/index.js";
-import { isTerminal } from "../hub/index.js";
-import { AgentState } from "../leaf/index.js";
+} from "../fixtures/index.js";
+import { isTerminal } from "../hub/task-lifecycle.js";
+import { AgentState } from "../leaf/agent-state.js";
 import { type AnalysisSpec, type ChildState, streams, subjects } from "../protocol/index.js";
 import { expectMatchesTruth } from "./harness/combined-truth.js";
 import { auditRecords, countBy, loginsByRole, messagesPerSubject } from "./harness/fault-evidence.js";

@@ -4,7 +4,8 @@ import { jetstream } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sendSubmission, signSubmission } from "../aggregator/index.js";
 import { waitFor } from "../common/index.js";
-import { loadHubConfig, startHubServices } from "../hub/index.js";
+import { startHubServices } from "../hub/hub-services.js";
+import { loadHubConfig } from "../hub/index.js";
 import {
   newId,
   openEnvelope,

@@ -40,18 +40,20 @@ import {
 } from "../aggregator/index.js";
 import { listReviews, sendDecision, showReview } from "../cli/airlock-requests.js";
 import { type ConfMap, fetchLeafz, startNatsServer, toNatsConf, waitFor } from "../common/index.js";
+import type { QuerySpec } from "../executors/index.js";
 import {
   generatePatients,
   mulberry32,
   type PatientRow,
   patientProfiles,
-  type QuerySpec,
   SYNTHETIC_PATIENT_COLUMNS,
   writePatientsCsv,
   writePatientsDuckDb,
-} from "../executors/index.js";
-import { type ChildRecord, loadHubConfig, RELEASE_BUCKET } from "../hub/index.js";
-import { AgentState } from "../leaf/index.js";
+} from "../fixtures/index.js";
+import { loadHubConfig } from "../hub/index.js";
+import { RELEASE_BUCKET } from "../hub/status-tracker.js";
+import type { ChildRecord } from "../hub/task-store.js";
+import { AgentState } from "../leaf/agent-state.js";
 import {
   type AnalysisSpec,
   DEFAULT_MAX_LIFETIME_MS,

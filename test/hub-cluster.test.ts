@@ -16,9 +16,9 @@ import {
   patientProfiles,
   SYNTHETIC_PATIENT_COLUMNS,
   writePatientsCsv,
-} from "../executors/index.js";
+} from "../fixtures/index.js";
 import type { HubNode } from "../hub/index.js";
-import { AgentState } from "../leaf/index.js";
+import { AgentState } from "../leaf/agent-state.js";
 import { type AnalysisSpec, streams, subjects, type TaskView } from "../protocol/index.js";
 import { expectMatchesTruth } from "./harness/combined-truth.js";
 import { approveProject, type Federation, startFederation, taskView } from "./harness/federation.js";

@@ -1,24 +1,16 @@
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
 import { sendSubmission, signSubmission } from "../aggregator/index.js";
-import {
-  AuditLog,
-  ensureAuditStream,
-  ensureDeadLetterStream,
-  verifyAuditLog,
-  waitFor,
-} from "../common/index.js";
-import {
-  ensureFedStreams,
-  ensureTreStreams,
-  Registry,
-  ResearcherDirectory,
-  StatusTracker,
-  SubmissionService,
-  TaskStore,
-  treAccountName,
-} from "../hub/index.js";
-import { DMZ_ACCOUNT, ensureLeafStreams } from "../leaf/index.js";
+import { AuditLog, ensureAuditStream, verifyAuditLog } from "../audit/index.js";
+import { ensureDeadLetterStream, waitFor } from "../common/index.js";
+import { Registry, treAccountName } from "../hub/index.js";
+import { ResearcherDirectory } from "../hub/researcher-directory.js";
+import { StatusTracker } from "../hub/status-tracker.js";
+import { ensureFedStreams, ensureTreStreams } from "../hub/streams.js";
+import { SubmissionService } from "../hub/submission-service.js";
+import { TaskStore } from "../hub/task-store.js";
+import { DMZ_ACCOUNT } from "../leaf/account-names.js";
+import { ensureLeafStreams } from "../leaf/streams.js";
 import {
   type AnalysisSpec,
   generateKeyPair,

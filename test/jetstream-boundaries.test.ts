@@ -7,8 +7,9 @@ import { AckPolicy, type JetStreamManager, jetstream, jetstreamManager } from "@
 import { type NatsConnection, RequestError } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
 import { waitFor } from "../common/index.js";
-import { FED_ACCOUNT, treAccountName } from "../hub/index.js";
-import { CTRL_ACCOUNT, DMZ_ACCOUNT } from "../leaf/index.js";
+import { FED_ACCOUNT } from "../hub/account-names.js";
+import { treAccountName } from "../hub/index.js";
+import { CTRL_ACCOUNT, DMZ_ACCOUNT } from "../leaf/account-names.js";
 import { HUB_DOMAIN, jsApiPrefix, newId, streams, subjects } from "../protocol/index.js";
 import { type Collector, collect } from "./harness/collect.js";
 import { startMesh } from "./harness/mesh.js";

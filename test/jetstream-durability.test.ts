@@ -5,9 +5,11 @@
  */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
-import { resumeStaleSources, waitFor } from "../common/index.js";
-import { FED_ACCOUNT, treAccountName } from "../hub/index.js";
-import { DMZ_ACCOUNT } from "../leaf/index.js";
+import { waitFor } from "../common/index.js";
+import { resumeStaleSources } from "../common/source-restarts.js";
+import { FED_ACCOUNT } from "../hub/account-names.js";
+import { treAccountName } from "../hub/index.js";
+import { DMZ_ACCOUNT } from "../leaf/account-names.js";
 import { HUB_DOMAIN, jsApiPrefix, newId, streams, subjects } from "../protocol/index.js";
 import { startMesh } from "./harness/mesh.js";
 import { storedEntries, waitForSettledStream } from "./harness/stream-contents.js";

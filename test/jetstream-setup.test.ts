@@ -4,8 +4,11 @@
  */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
-import { ensureFedStreams, ensureTreStreams, FED_ACCOUNT, treAccountName } from "../hub/index.js";
-import { DMZ_ACCOUNT, ensureLeafStreams } from "../leaf/index.js";
+import { FED_ACCOUNT } from "../hub/account-names.js";
+import { treAccountName } from "../hub/index.js";
+import { ensureFedStreams, ensureTreStreams } from "../hub/streams.js";
+import { DMZ_ACCOUNT } from "../leaf/account-names.js";
+import { ensureLeafStreams } from "../leaf/streams.js";
 import { newId, streams, subjects } from "../protocol/index.js";
 import { startMesh } from "./harness/mesh.js";
 import { storedEntries, waitForSettledStream } from "./harness/stream-contents.js";

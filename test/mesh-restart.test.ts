@@ -4,8 +4,9 @@
  */
 import { describe, expect, it } from "vitest";
 import { waitFor } from "../common/index.js";
-import { FED_ACCOUNT, treAccountName } from "../hub/index.js";
-import { DMZ_ACCOUNT } from "../leaf/index.js";
+import { FED_ACCOUNT } from "../hub/account-names.js";
+import { treAccountName } from "../hub/index.js";
+import { DMZ_ACCOUNT } from "../leaf/account-names.js";
 import { newId, subjects } from "../protocol/index.js";
 import { collect } from "./harness/collect.js";
 import { startMesh } from "./harness/mesh.js";

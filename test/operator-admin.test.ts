@@ -12,8 +12,8 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
+import { freePorts } from "../admin/federation-files.js";
 import { sendSubmission, signSubmission } from "../aggregator/index.js";
-import { freePorts } from "../cli/federation-files.js";
 import { run } from "../cli/main.js";
 import { connectProfile, loadProfile } from "../cli/profile.js";
 import { fetchLeafz, waitFor } from "../common/index.js";
@@ -23,7 +23,7 @@ import {
   patientProfiles,
   SYNTHETIC_PATIENT_COLUMNS,
   writePatientsCsv,
-} from "../executors/index.js";
+} from "../fixtures/index.js";
 import { type HubNode, loadHubConfig, startHubNode } from "../hub/index.js";
 import { type LeafNode, loadLeafConfig, startLeafNode } from "../leaf/index.js";
 import { type AnalysisSpec, HUB_DOMAIN, jsApiPrefix, newId, streams, subjects } from "../protocol/index.js";

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../common/index.js";
-import { ExecutorCancelled, ExecutorTimeout, generatePatients, patientProfiles } from "../executors/index.js";
+import { ExecutorCancelled, ExecutorTimeout } from "../executors/index.js";
+import { generatePatients, patientProfiles } from "../fixtures/index.js";
 import { type AnalysisSpec, newId } from "../protocol/index.js";
 import { type PatientEngines, startPatientEngines } from "./harness/patient-engines.js";
 

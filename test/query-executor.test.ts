@@ -8,13 +8,8 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { inspect } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  AnalysisRefused,
-  ExecutorFailed,
-  generatePatients,
-  patientProfiles,
-  type QuerySpec,
-} from "../executors/index.js";
+import { AnalysisRefused, ExecutorFailed, type QuerySpec } from "../executors/index.js";
+import { generatePatients, patientProfiles } from "../fixtures/index.js";
 import { type AnalysisSpec, decodeOutput, newId, OUTPUT_MEDIA_TYPE } from "../protocol/index.js";
 import { ENGINES, type Engine, type PatientEngines, startPatientEngines } from "./harness/patient-engines.js";
 import { expectSameStatistics, referenceDominance, referenceOutput } from "./harness/reference-stats.js";

@@ -14,7 +14,7 @@ import {
   patientProfiles,
   SYNTHETIC_PATIENT_COLUMNS,
   writePatientsCsv,
-} from "../executors/index.js";
+} from "../fixtures/index.js";
 import { type AnalysisSpec, generateKeyPair } from "../protocol/index.js";
 import { expectMatchesTruth } from "./harness/combined-truth.js";
 import { approveProject, type Federation, startFederation } from "./harness/federation.js";

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createFederationCa, issueCertificate } from "../cli/federation-pki.js";
+import { createFederationCa, issueCertificate } from "../admin/index.js";
 import { type LoadedYaml, plaintextProblem, readClientTls, readServerTls } from "../common/index.js";
 
 let dir: string;

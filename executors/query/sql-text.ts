@@ -3,21 +3,13 @@
  * matched against the TRE's allow-list (and the protocol's identifier pattern); quoting is the second
  * fence, not the first. Values never pass through here: they are bound parameters.
  */
+import { quoteIdent } from "../../common/index.js";
 import type { DatasetDefinition } from "./dataset.js";
+
+export { quoteIdent, quoteLiteral } from "../../common/index.js";
 
 /** Name of the temporary view through which a CSV or Parquet file is read. */
 export const FILE_VIEW = "tremesh_dataset";
-
-/** Double-quoted identifier, with embedded quotes doubled (the same rule in DuckDB and PostgreSQL). */
-export function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
-/** Single-quoted string literal, for TRE-configured file paths in DuckDB settings (never researcher input). */
-export function quoteLiteral(text: string): string {
-  if (text.includes("\0")) throw new Error("a SQL string literal cannot hold a NUL character");
-  return `'${text.replaceAll("'", "''")}'`;
-}
 
 /** The FROM target of a dataset. */
 export function tableRef(dataset: DatasetDefinition): string {

@@ -5,7 +5,7 @@
  * the group, and the pooled regression equals a fit on the union's sufficient statistics.
  */
 import { expect } from "vitest";
-import { fitFromSufficient } from "../../aggregator/index.js";
+import { fitFromSufficient } from "../../aggregator/combine-regression.js";
 import type { AnalysisOutput, KeyValue } from "../../protocol/index.js";
 
 interface Bounds {

@@ -13,7 +13,7 @@
  * const releases = await messagesPerSubject(leaf.dmzJsm, streams.outbox, subjects.release("a", "*"));
  */
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import { type AuditRecord, decodeAuditRecord, verifyAuditLog } from "../../common/index.js";
+import { type AuditRecord, decodeAuditRecord, verifyAuditLog } from "../../audit/index.js";
 import { streams } from "../../protocol/index.js";
 
 /** Every record of the audit chain in `js`'s account, after checking that the chain is intact. */

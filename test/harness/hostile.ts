@@ -9,7 +9,9 @@
 import { createHash } from "node:crypto";
 import { type JetStreamManager, jetstream } from "@nats-io/jetstream";
 import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
-import { DEAD_LETTER_HEAD_BYTES, waitFor } from "../../common/index.js";
+import { DEAD_LETTER_HEAD_BYTES } from "../../common/dead-letter.js";
+import { waitFor } from "../../common/index.js";
+import { signingInput } from "../../protocol/envelope.js";
 import {
   airlockReply,
   apiReply,
@@ -18,7 +20,6 @@ import {
   pack,
   type SigningKey,
   sealEnvelope,
-  signingInput,
   subjects,
   submitReply,
   TrustStore,

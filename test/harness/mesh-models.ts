@@ -5,8 +5,11 @@
  */
 import { join } from "node:path";
 import { randomPassword, type UserCredential } from "../../common/index.js";
-import { FED_ACCOUNT, HUB_SYSTEM_ACCOUNT, type HubServerModel, treAccountName } from "../../hub/index.js";
-import { CTRL_ACCOUNT, DMZ_ACCOUNT, LEAF_SYSTEM_ACCOUNT, type LeafServerModel } from "../../leaf/index.js";
+import { FED_ACCOUNT, HUB_SYSTEM_ACCOUNT } from "../../hub/account-names.js";
+import { treAccountName } from "../../hub/index.js";
+import type { HubServerModel } from "../../hub/server-config.js";
+import { CTRL_ACCOUNT, DMZ_ACCOUNT, LEAF_SYSTEM_ACCOUNT } from "../../leaf/account-names.js";
+import type { LeafServerModel } from "../../leaf/server-config.js";
 
 export type LeafAccount = typeof DMZ_ACCOUNT | typeof CTRL_ACCOUNT | typeof LEAF_SYSTEM_ACCOUNT;
 

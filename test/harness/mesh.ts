@@ -17,22 +17,20 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
   fetchLeafz,
-  type LeafLinkInfo,
   type NatsServerHandle,
   startNatsServer,
   type UserCredential,
   waitFor,
 } from "../../common/index.js";
+import type { LeafLinkInfo } from "../../common/nats-monitor.js";
 import { lastLines } from "../../common/nats-server-probe.js";
-import {
-  ensureFedStreams,
-  ensureTreStreams,
-  FED_ACCOUNT,
-  type HubServerModel,
-  hubServerConfig,
-  treAccountName,
-} from "../../hub/index.js";
-import { DMZ_ACCOUNT, ensureLeafStreams, type LeafServerModel, leafServerConfig } from "../../leaf/index.js";
+import { FED_ACCOUNT } from "../../hub/account-names.js";
+import { treAccountName } from "../../hub/index.js";
+import { type HubServerModel, hubServerConfig } from "../../hub/server-config.js";
+import { ensureFedStreams, ensureTreStreams } from "../../hub/streams.js";
+import { DMZ_ACCOUNT } from "../../leaf/account-names.js";
+import { type LeafServerModel, leafServerConfig } from "../../leaf/server-config.js";
+import { ensureLeafStreams } from "../../leaf/streams.js";
 import { type LeafAccount, meshHubModel, meshLeafModel } from "./mesh-models.js";
 import { uniqueToken } from "./unique.js";
 

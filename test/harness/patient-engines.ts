@@ -16,16 +16,18 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import {
   type DatasetDefinition,
   type ExecutorOutput,
-  type PatientRow,
   QueryExecutor,
   type RunOptions,
+} from "../../executors/index.js";
+import {
+  type PatientRow,
   SYNTHETIC_PATIENT_COLUMNS,
   SYNTHETIC_PATIENT_IDENTIFIERS,
   writePatientsCsv,
   writePatientsDuckDb,
   writePatientsParquet,
   writePatientsPostgres,
-} from "../../executors/index.js";
+} from "../../fixtures/index.js";
 import { CredentialBroker } from "../../leaf/credential-broker.js";
 import { type AnalysisSpec, newId } from "../../protocol/index.js";
 import { type PostgresHandle, startPostgres } from "./postgres.js";

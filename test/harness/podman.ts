@@ -1,11 +1,12 @@
 /**
- * The tests' Docker-compatible engine: Podman's service (executors/container/podman-service.ts) with the
+ * The tests' Docker-compatible engine: Podman's service (fixtures/podman-service.ts) with the
  * project's containers.conf from scripts/setup-podman.mjs.
  */
 import { join, resolve } from "node:path";
-import { type DockerApi, startDockerApi as startService } from "../../executors/index.js";
+import type { DockerApi } from "../../fixtures/index.js";
+import { startDockerApi as startService } from "../../fixtures/index.js";
 
-export { type BuiltImage, buildBusyboxImage, type DockerApi } from "../../executors/index.js";
+export { type BuiltImage, buildBusyboxImage, type DockerApi } from "../../fixtures/index.js";
 
 /** The project's containers.conf (runtime runc, lowered ulimits), written by `npm run setup`. */
 export const CONTAINERS_CONF = join(

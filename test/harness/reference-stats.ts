@@ -4,7 +4,8 @@
  * only the protocol's definitions (key order, term names, the histogram bin formula as documented).
  */
 import { expect } from "vitest";
-import type { PatientRow, QuerySpec } from "../../executors/index.js";
+import type { QuerySpec } from "../../executors/index.js";
+import type { PatientRow } from "../../fixtures/index.js";
 import {
   type AnalysisOutput,
   type CellKey,

@@ -13,9 +13,9 @@ import {
   systemAccountJwt,
 } from "../hub/index.js";
 import { generateKeyPair } from "../protocol/index.js";
+import { AdminError, AdminErrorCode } from "./admin-error.js";
 import type { AdminStore, FederationState } from "./admin-store.js";
 import { CA_CERT, type ExternalTls, hubTlsSection, writeFederationTls } from "./admin-tls.js";
-import { CliError, ExitCode } from "./exit-codes.js";
 
 export interface InitOptions {
   /** The operator's name (in every JWT it signs). Default "tremesh". */
@@ -70,14 +70,17 @@ export interface InitResult {
  */
 export async function initFederation(store: AdminStore, options: InitOptions = {}): Promise<InitResult> {
   if (store.exists) {
-    throw new CliError(`${store.dir} already holds a federation; nothing was changed`, ExitCode.failed);
+    throw new AdminError(
+      `${store.dir} already holds a federation; nothing was changed`,
+      AdminErrorCode.failed,
+    );
   }
   const nodes = hubNodes(options);
   const useTls = options.tls !== false;
   if (!useTls && !options.insecure && nodes.some((n) => !isLoopbackHost(n.host)))
-    throw new CliError(
+    throw new AdminError(
       "admin init: a hub off loopback needs TLS (drop --no-tls; give --tls-ca/--tls-cert/--tls-key for your own PKI), or --insecure for plaintext on a network you trust completely",
-      ExitCode.usage,
+      AdminErrorCode.usage,
     );
   const scheme = { client: useTls ? "tls" : "nats", leaf: useTls ? "tls" : "nats-leaf" };
   const operator = generateKeyPair("operator");
@@ -201,9 +204,9 @@ function nodeHosts(
     for (const url of [...hub.clientUrls, ...hub.leafUrls])
       hosts.add(new URL(url).hostname.replace(/^\[|\]$/g, ""));
   if (hosts.size === 0)
-    throw new CliError(
+    throw new AdminError(
       `hub node ${node.name} binds every interface: give the URLs clients dial (--client-url, --leaf-url), which its certificate names`,
-      ExitCode.usage,
+      AdminErrorCode.usage,
     );
   return [...hosts];
 }
@@ -223,18 +226,18 @@ function hubNodes(options: InitOptions): (HubNodePlan & { ports: typeof DEFAULT_
   }
   const count = options.nodes.length;
   if (count < 3 || count % 2 === 0)
-    throw new CliError(
+    throw new AdminError(
       `a clustered hub needs 3 or 5 nodes (an odd number, so a majority survives a lost node); got ${count}`,
-      ExitCode.usage,
+      AdminErrorCode.usage,
     );
   const names = new Set<string>();
   return options.nodes.map((n) => {
     if (!SERVER_NAME.test(n.name))
-      throw new CliError(
+      throw new AdminError(
         `hub node name ${JSON.stringify(n.name)} is not a valid server name`,
-        ExitCode.usage,
+        AdminErrorCode.usage,
       );
-    if (names.has(n.name)) throw new CliError(`hub node ${n.name} appears twice`, ExitCode.usage);
+    if (names.has(n.name)) throw new AdminError(`hub node ${n.name} appears twice`, AdminErrorCode.usage);
     names.add(n.name);
     return { ...n, ports: { ...DEFAULT_PORTS, ...n.ports } };
   });

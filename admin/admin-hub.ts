@@ -12,9 +12,9 @@ import { jetstream } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { clientTlsOptions } from "../common/index.js";
 import { Registry } from "../hub/index.js";
+import { AdminError, AdminErrorCode } from "./admin-error.js";
 import type { AdminStore, FederationState } from "./admin-store.js";
 import { CA_CERT } from "./admin-tls.js";
-import { CliError, ExitCode } from "./exit-codes.js";
 
 /** One connection to the hub as a creds file of the admin folder (`relative` to it), failing at once if refused. */
 export async function connectAsCreds(
@@ -43,11 +43,11 @@ export async function withHubAdmin<T>(
     try {
       return await connectAsCreds(store, state, credsFile, name);
     } catch (cause) {
-      throw new CliError(
+      throw new AdminError(
         `cannot reach the hub at ${state.hub.clientUrls.join(", ")} as the admin (${credsFile}): ${
           cause instanceof Error ? cause.message : String(cause)
         }; nothing was changed`,
-        ExitCode.unavailable,
+        AdminErrorCode.unavailable,
         { cause },
       );
     }
@@ -76,17 +76,17 @@ export async function pushAccountJwt(sys: NatsConnection, account: string, jwt: 
   try {
     reply = (await sys.request("$SYS.REQ.CLAIMS.UPDATE", jwt, { timeout: 5_000 })).json<ClaimUpdateReply>();
   } catch (cause) {
-    throw new CliError(
+    throw new AdminError(
       `the hub did not take ${account}'s JWT: ${cause instanceof Error ? cause.message : String(cause)}; ` +
         "run 'tremesh admin push' when the hub is back",
-      ExitCode.unavailable,
+      AdminErrorCode.unavailable,
       { cause },
     );
   }
   if (reply.error || reply.data?.code !== 200) {
-    throw new CliError(
+    throw new AdminError(
       `the hub refused ${account}'s JWT: ${reply.error?.description ?? JSON.stringify(reply)}`,
-      ExitCode.failed,
+      AdminErrorCode.failed,
     );
   }
 }

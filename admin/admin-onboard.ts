@@ -5,10 +5,10 @@ import { isUserPublicKey } from "../common/index.js";
 import { leafLinkPermissions, newUserCreds, researcherPermissions, treOpsPermissions } from "../hub/index.js";
 import { generateKeyPair, HUB_DOMAIN, isTreName, PROJECT_NAME, streams } from "../protocol/index.js";
 import { activeTres, renewFedJwt, renewTreJwt, treAccount } from "./admin-accounts.js";
+import { AdminError, AdminErrorCode } from "./admin-error.js";
 import { connectAsCreds, pushAccountJwt, withHubAdmin } from "./admin-hub.js";
 import { type AdminStore, type FederationState, nowSeconds } from "./admin-store.js";
 import { BUNDLE_CA, CA_CERT } from "./admin-tls.js";
-import { CliError, ExitCode } from "./exit-codes.js";
 
 /** Default JetStream storage of a TRE's hub account (its task queue and results view). */
 export const DEFAULT_TRE_STORAGE_BYTES = 1 << 30;
@@ -21,20 +21,20 @@ function checkKeyUnused(state: FederationState, key: string): void {
       : (Object.entries(state.tres).find(([, t]) => t.signingKey === key)?.[0] ??
         Object.entries(state.researchers).find(([, r]) => r.signingKey === key)?.[0]);
   if (holder !== undefined) {
-    throw new CliError(
+    throw new AdminError(
       `that signing key is already registered (to ${holder}); each party needs its own`,
-      ExitCode.badInput,
+      AdminErrorCode.badInput,
     );
   }
 }
 
 function checkSigningKey(key: string | undefined, command: string): string {
   if (!key || !isUserPublicKey(key)) {
-    throw new CliError(
+    throw new AdminError(
       `admin ${command}: --signing-key must be the public key (U…) printed by 'tremesh ${
         command === "add-tre" ? "leaf keygen" : "keygen"
       }'`,
-      ExitCode.usage,
+      AdminErrorCode.usage,
     );
   }
   return key;
@@ -63,17 +63,17 @@ export async function addTre(
   options: { signingKey: string | undefined; storageBytes?: number; readyTimeoutMs?: number },
 ): Promise<AddTreResult> {
   if (!isTreName(name) || name === HUB_DOMAIN) {
-    throw new CliError(
+    throw new AdminError(
       `admin add-tre: ${JSON.stringify(name)} is not a TRE name (lower case letters, digits and -, not "${HUB_DOMAIN}")`,
-      ExitCode.usage,
+      AdminErrorCode.usage,
     );
   }
   const signingKey = checkSigningKey(options.signingKey, "add-tre");
   const state = await store.load();
   if (state.tres[name]) {
-    throw new CliError(
+    throw new AdminError(
       `TRE ${name} ${state.tres[name].revokedAt === undefined ? "exists" : "was revoked; TRE names are not reused"}`,
-      ExitCode.failed,
+      AdminErrorCode.failed,
     );
   }
   checkKeyUnused(state, signingKey);
@@ -206,14 +206,14 @@ export async function addResearcher(
   options: { signingKey: string | undefined },
 ): Promise<AddResearcherResult> {
   if (!PROJECT_NAME.test(name)) {
-    throw new CliError(
+    throw new AdminError(
       `admin add-researcher: ${JSON.stringify(name)} is not a researcher name (lower case letters, digits, _ and -)`,
-      ExitCode.usage,
+      AdminErrorCode.usage,
     );
   }
   const signingKey = checkSigningKey(options.signingKey, "add-researcher");
   const state = await store.load();
-  if (state.researchers[name]) throw new CliError(`researcher ${name} exists`, ExitCode.failed);
+  if (state.researchers[name]) throw new AdminError(`researcher ${name} exists`, AdminErrorCode.failed);
   checkKeyUnused(state, signingKey);
   return withHubAdmin(store, state, async (_sys, registry) => {
     const user = await newUserCreds({

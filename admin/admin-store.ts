@@ -31,7 +31,7 @@ import {
   str,
   TRE_NAME,
 } from "../protocol/index.js";
-import { CliError, ExitCode } from "./exit-codes.js";
+import { AdminError, AdminErrorCode } from "./admin-error.js";
 
 const STATE_FILE = "federation.json";
 const seconds = int({ min: 0, max: Number.MAX_SAFE_INTEGER });
@@ -95,9 +95,9 @@ export class AdminStore {
   static locate(dir: string | undefined): AdminStore {
     const path = dir ?? process.env[ADMIN_DIR_ENV];
     if (!path) {
-      throw new CliError(
+      throw new AdminError(
         `no admin folder: give --dir DIR or set ${ADMIN_DIR_ENV} (made by 'tremesh admin init')`,
-        ExitCode.usage,
+        AdminErrorCode.usage,
       );
     }
     return new AdminStore(path);
@@ -116,18 +116,18 @@ export class AdminStore {
     try {
       text = await readFile(this.path(STATE_FILE), "utf8");
     } catch (cause) {
-      throw new CliError(
+      throw new AdminError(
         `${this.path(STATE_FILE)} cannot be read: is ${this.dir} a folder made by 'tremesh admin init'?`,
-        ExitCode.badInput,
+        AdminErrorCode.badInput,
         { cause },
       );
     }
     try {
       return stateSchema(JSON.parse(text), "federation.json");
     } catch (cause) {
-      throw new CliError(
+      throw new AdminError(
         `${this.path(STATE_FILE)}: ${cause instanceof Error ? cause.message : String(cause)}`,
-        ExitCode.badInput,
+        AdminErrorCode.badInput,
         { cause },
       );
     }
@@ -150,9 +150,13 @@ export class AdminStore {
 
   async seed(account: AccountName | "operator"): Promise<string> {
     const text = await readFile(this.path("keys", `${account}.nk`), "utf8").catch((cause: unknown) => {
-      throw new CliError(`the key of ${account} is missing from ${this.path("keys")}`, ExitCode.badInput, {
-        cause,
-      });
+      throw new AdminError(
+        `the key of ${account} is missing from ${this.path("keys")}`,
+        AdminErrorCode.badInput,
+        {
+          cause,
+        },
+      );
     });
     return text.trim();
   }

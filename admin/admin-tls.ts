@@ -13,8 +13,8 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { type CertificateInfo, certificateInfo, chainProblem, parseCertificates } from "../common/index.js";
+import { AdminError, AdminErrorCode } from "./admin-error.js";
 import type { AdminStore } from "./admin-store.js";
-import { CliError, ExitCode } from "./exit-codes.js";
 import {
   createFederationCa,
   type IssuedPem,
@@ -66,16 +66,16 @@ export async function writeFederationTls(
   try {
     cas = parseCertificates(caPem);
   } catch (cause) {
-    throw new CliError(`--tls-ca ${external.caFile} ${(cause as Error).message}`, ExitCode.badInput, {
+    throw new AdminError(`--tls-ca ${external.caFile} ${(cause as Error).message}`, AdminErrorCode.badInput, {
       cause,
     });
   }
   for (const node of nodes) {
     const files = external.nodes[node.name];
     if (files === undefined)
-      throw new CliError(
+      throw new AdminError(
         `no certificate for hub node ${node.name}: give --tls-cert ${node.name}=FILE and --tls-key ${node.name}=FILE`,
-        ExitCode.usage,
+        AdminErrorCode.usage,
       );
     const certPem = await readOperatorFile(files.certFile, `--tls-cert ${node.name}`);
     const keyPem = await readOperatorFile(files.keyFile, `--tls-key ${node.name}`);
@@ -136,9 +136,9 @@ export async function issueLeafCertificate(store: AdminStore, tre: string): Prom
 
 async function privateCa(store: AdminStore): Promise<IssuedPem> {
   const keyPem = await readFile(store.path(CA_KEY), "utf8").catch((cause: unknown) => {
-    throw new CliError(
+    throw new AdminError(
       `${store.path(CA_KEY)} is missing: this federation's certificates come from the operator's own PKI, so renew them there and copy them into ${store.path("hub", "tls")}`,
-      ExitCode.failed,
+      AdminErrorCode.failed,
       { cause },
     );
   });
@@ -161,9 +161,9 @@ async function writeNode(store: AdminStore, node: string, issued: IssuedPem): Pr
 
 async function readOperatorFile(path: string, flag: string): Promise<string> {
   return readFile(path, "utf8").catch((cause: unknown) => {
-    throw new CliError(
+    throw new AdminError(
       `${flag} ${path}: cannot read it (${(cause as NodeJS.ErrnoException).code ?? cause})`,
-      ExitCode.badInput,
+      AdminErrorCode.badInput,
       { cause },
     );
   });
@@ -171,7 +171,7 @@ async function readOperatorFile(path: string, flag: string): Promise<string> {
 
 function checkNodeCertificate(node: NodeTlsPlan, pem: IssuedPem, cas: X509Certificate[], file: string): void {
   const fail = (problem: string) => {
-    throw new CliError(`--tls-cert ${node.name}=${file}: ${problem}`, ExitCode.badInput);
+    throw new AdminError(`--tls-cert ${node.name}=${file}: ${problem}`, AdminErrorCode.badInput);
   };
   let chain: X509Certificate[] = [];
   try {
@@ -186,7 +186,7 @@ function checkNodeCertificate(node: NodeTlsPlan, pem: IssuedPem, cas: X509Certif
     if (!leaf.checkPrivateKey(createPrivateKey(pem.keyPem)))
       fail(`the key given with --tls-key ${node.name} is not this certificate's`);
   } catch (cause) {
-    if (cause instanceof CliError) throw cause;
+    if (cause instanceof AdminError) throw cause;
     fail(`--tls-key ${node.name} is not a PEM private key`);
   }
   const missing = node.hosts.filter((h) =>

@@ -7,9 +7,9 @@ import { readdir } from "node:fs/promises";
 import { relative } from "node:path";
 import type { Project, Registry } from "../hub/index.js";
 import { renewFedJwt, renewResearchJwt, renewTreJwt, treAccount } from "./admin-accounts.js";
+import { AdminError, AdminErrorCode } from "./admin-error.js";
 import { pushAccountJwt, withHubAdmin } from "./admin-hub.js";
 import { type AccountName, type AdminStore, nowSeconds } from "./admin-store.js";
-import { CliError, ExitCode } from "./exit-codes.js";
 
 /**
  * `tremesh admin revoke researcher NAME`: the connection user goes into RESEARCH's revocations (pushed: its open
@@ -19,7 +19,7 @@ import { CliError, ExitCode } from "./exit-codes.js";
 export async function revokeResearcher(store: AdminStore, name: string): Promise<void> {
   const state = await store.load();
   const researcher = state.researchers[name];
-  if (!researcher) throw new CliError(`no researcher ${name}`, ExitCode.failed);
+  if (!researcher) throw new AdminError(`no researcher ${name}`, AdminErrorCode.failed);
   await withHubAdmin(store, state, async (sys, registry) => {
     researcher.revokedAt ??= nowSeconds();
     const jwt = await renewResearchJwt(store, state);
@@ -38,7 +38,7 @@ export async function revokeResearcher(store: AdminStore, name: string): Promise
 export async function revokeTre(store: AdminStore, name: string): Promise<{ projects: string[] }> {
   const state = await store.load();
   const tre = state.tres[name];
-  if (!tre) throw new CliError(`no TRE ${name}`, ExitCode.failed);
+  if (!tre) throw new AdminError(`no TRE ${name}`, AdminErrorCode.failed);
   return withHubAdmin(store, state, async (sys, registry) => {
     tre.revokedAt ??= nowSeconds();
     const treJwt = await renewTreJwt(store, state, name);

@@ -4,8 +4,8 @@
  * was revoked.
  */
 import { fedAccountJwt, researchAccountJwt, treAccountJwt, treAccountName } from "../hub/index.js";
+import { AdminError, AdminErrorCode } from "./admin-error.js";
 import type { AccountName, AdminStore, FederationState } from "./admin-store.js";
-import { CliError, ExitCode } from "./exit-codes.js";
 
 /** Every TRE not revoked, in name order. */
 export function activeTres(state: FederationState): [string, FederationState["tres"][string]][] {
@@ -48,7 +48,7 @@ export async function renewResearchJwt(store: AdminStore, state: FederationState
 
 export async function renewTreJwt(store: AdminStore, state: FederationState, tre: string): Promise<string> {
   const t = state.tres[tre];
-  if (!t) throw new CliError(`no TRE ${tre}`, ExitCode.failed);
+  if (!t) throw new AdminError(`no TRE ${tre}`, AdminErrorCode.failed);
   const jwt = await treAccountJwt(await store.seed("operator"), {
     tre,
     account: t.account,
