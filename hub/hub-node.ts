@@ -74,6 +74,11 @@ export interface HubNode extends AsyncDisposable {
   readonly services: HubServices;
   readonly clientUrl: string;
   readonly leafUrl: string;
+  /**
+   * The `tls` connection option a process on this machine uses to reach `clientUrl`: the hub's CA, and its
+   * certificate checked against the certificate's own name. `null` when the hub has no TLS.
+   */
+  readonly clientTls: ReturnType<typeof besideServerTlsOptions> | null;
   /** Operator mode: the system account's public key (A…); its users push account JWTs to the resolver. */
   readonly systemAccount: string | undefined;
   /** The TREs whose streams this node manages now (config mode: every configured TRE). */
@@ -360,6 +365,7 @@ function ready(
     services,
     clientUrl: server.clientUrl,
     leafUrl,
+    clientTls: ownTls(config).tls ?? null,
     reloadTls,
     stop,
     [Symbol.asyncDispose]: stop,

@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { AdminStore, initFederation } from "../admin/index.js";
+import { AdminStore, initFederation, nodeCertificates } from "../admin/index.js";
 import { readYamlConfig, validateConfig } from "../common/index.js";
 import { hubConfigSchema } from "../hub/hub-config.js";
 import { leafConfigSchema } from "../leaf/leaf-config.js";
@@ -44,8 +44,14 @@ describe("deploy/", () => {
       validateConfig(await readYamlConfig(join(DEPLOY, "cluster", `${node.name}.yaml`)), hubConfigSchema);
     }
     // The admin profile and every later bundle list every node, so clients and leaves fail over.
-    expect((await yamlOf(init.adminProfile)).hub).toBe(NODES.map((n) => `nats://${n.host}:4222`).join(","));
-    expect(init.state.hub.leafUrls).toEqual(NODES.map((n) => `nats-leaf://${n.host}:7422`));
+    expect((await yamlOf(init.adminProfile)).hub).toBe(NODES.map((n) => `tls://${n.host}:4222`).join(","));
+    expect(init.state.hub.leafUrls).toEqual(NODES.map((n) => `tls://${n.host}:7422`));
+    // Each node's certificate names the host the others, the clients and the TREs dial.
+    const certs = await nodeCertificates(
+      new AdminStore(join(dir, "admin")),
+      NODES.map((n) => n.name),
+    );
+    for (const node of NODES) expect(certs[node.name]?.dnsNames).toEqual([node.host]);
   });
 
   it("refuses a cluster of two or four nodes: a majority must survive a lost node", async () => {
@@ -59,7 +65,8 @@ describe("deploy/", () => {
   it("holds a leaf.yaml that validates and dials every hub node", async () => {
     const loaded = await readYamlConfig(join(DEPLOY, "leaf", "leaf.yaml"));
     const leaf = validateConfig(loaded, leafConfigSchema);
-    expect(leaf.hub.urls).toEqual(NODES.map((n) => `nats-leaf://${n.host}:7422`));
+    expect(leaf.hub.urls).toEqual(NODES.map((n) => `tls://${n.host}:7422`));
+    expect(leaf.hub.caFile).toBe("./federation-ca.crt");
     expect(leaf.hub.credsFile).toBeDefined();
   });
 

@@ -1622,12 +1622,14 @@ describe("hostile input against a real federation", () => {
 
   it("an anonymous leaf, or one with a client's creds, is refused by the hub; a leaf's creds are no client login", async () => {
     const category = "anonymous leaf";
-    const hubLeafUrl = fed.hub.leafUrl;
+    // Over TLS with the federation's CA, which is public: an attacker has it too, and still has no credential.
+    const hubLeafUrl = fed.hub.leafUrl.replace(/^nats-leaf:/, "tls:");
+    const tls = { ca_file: join(fed.files.dir, "federation-ca.crt"), timeout: 5 };
     const remotes: [string, ConfMap][] = [
-      ["a leaf without credentials", { url: hubLeafUrl }],
+      ["a leaf without credentials", { url: hubLeafUrl, tls }],
       [
         "a leaf presenting a researcher's creds",
-        { url: hubLeafUrl, credentials: join(fed.files.dir, "secrets", "alice.creds") },
+        { url: hubLeafUrl, tls, credentials: join(fed.files.dir, "secrets", "alice.creds") },
       ],
     ];
     for (const [i, [what, remote]] of remotes.entries()) {
@@ -1663,7 +1665,10 @@ describe("hostile input against a real federation", () => {
     tally.add(
       category,
       "TRE a's leaf-link creds as a client connection",
-      await loginOutcome({ servers: fed.files.hubClientUrl, authenticator }, "connected"),
+      await loginOutcome(
+        { servers: fed.files.hubClientUrl, tls: fed.hub.clientTls, authenticator },
+        "connected",
+      ),
     );
     await expectHealthyAndAllRefused(category);
   }, 120_000);

@@ -73,6 +73,7 @@ async function treJsm(tre: string): Promise<JetStreamManager> {
   const creds = await readCredsFile(join(fed.files.adminDir!, "hub", "tre-creds", `${tre}.creds`));
   const nc = await connect({
     servers: fed.hubs.filter((h) => h.server.running).map((h) => h.clientUrl),
+    tls: fed.hub.clientTls,
     authenticator: credsAuthenticator(creds.bytes),
   });
   afterAll(() => nc.close());

@@ -73,6 +73,7 @@ async function treAccount(tre: string): Promise<string> {
 async function treOps(tre: string): Promise<NatsConnection> {
   const nc = await connect({
     servers: hub.clientUrl,
+    tls: hub.clientTls,
     authenticator: credsAuthenticator(await readFile(join(adminDir, "hub", "tre-creds", `${tre}.creds`))),
   });
   opened.push(nc);
@@ -222,6 +223,7 @@ describe("a federation built only with tremesh admin commands", () => {
     await expect(
       connect({
         servers: hub.clientUrl,
+        tls: hub.clientTls,
         authenticator: credsAuthenticator(leafCreds),
         maxReconnectAttempts: 0,
       }),
