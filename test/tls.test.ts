@@ -1,0 +1,278 @@
+/**
+ * TLS on a real federation (operator mode, as `tremesh admin init` builds it, with its private CA): what a TRE, a
+ * researcher and an attacker meet on every link. Each refusal is shown with the words a person gets; the renewal
+ * of the hub's certificate on a running hub loses nothing.
+ */
+import { writeFile } from "node:fs/promises";
+import { connect as netConnect } from "node:net";
+import { join } from "node:path";
+import { connect } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
+import { AdminStore, createFederationCa, issueCertificate, renewNodeCertificates } from "../admin/index.js";
+import { run } from "../cli/main.js";
+import { fetchLeafz, probeTls, waitFor } from "../common/index.js";
+import {
+  generatePatients,
+  patientProfiles,
+  SYNTHETIC_PATIENT_COLUMNS,
+  writePatientsCsv,
+} from "../fixtures/index.js";
+import { type HubNodeEvent, loadHubConfig } from "../hub/index.js";
+import { type LeafNode, type LeafNodeEvent, loadLeafConfig, startLeafNode } from "../leaf/index.js";
+import { approveProject, type Federation, startFederation } from "./harness/federation.js";
+import { uniqueToken } from "./harness/unique.js";
+
+let fed: Federation;
+const hubEvents: HubNodeEvent[] = [];
+const extraLeaves: LeafNode[] = [];
+
+async function readYaml(path: string): Promise<Record<string, unknown>> {
+  const { readFile } = await import("node:fs/promises");
+  return parse(await readFile(path, "utf8")) as Record<string, unknown>;
+}
+
+/** A copy of TRE `tre`'s leaf.yaml with `change` applied, as its own server (own name, store and port). */
+async function leafVariant(tre: string, name: string, change: (hub: Record<string, unknown>) => void) {
+  const config = await readYaml(fed.files.leafConfigs[tre]!);
+  const hub = { ...(config.hub as Record<string, unknown>) };
+  change(hub);
+  const file = join(fed.files.dir, `${name}.yaml`);
+  await writeFile(
+    file,
+    stringify({ ...config, name, hub, dataDir: `./${name}-data`, ports: { client: -1 } }),
+    { mode: 0o600 },
+  );
+  return file;
+}
+
+async function startVariant(file: string): Promise<{ leaf: LeafNode; events: LeafNodeEvent[] }> {
+  const events: LeafNodeEvent[] = [];
+  const leaf = await startLeafNode(await loadLeafConfig(file), {
+    agent: false,
+    onEvent: (e) => events.push(e),
+  });
+  extraLeaves.push(leaf);
+  return { leaf, events };
+}
+
+async function hubLinks(): Promise<string[]> {
+  return (await fetchLeafz(fed.hub.server.monitorUrl!)).leafs.map((l) => l.name);
+}
+
+async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await run(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+beforeAll(async () => {
+  fed = await startFederation({
+    tres: ["a", "b"],
+    mode: "operator",
+    startLeaves: [],
+    onHubEvent: (e) => hubEvents.push(e),
+    leafExtra: (tre) => ({
+      datasets: [
+        {
+          name: "patients",
+          engine: "csv",
+          path: `./patients-${tre}.csv`,
+          columns: { ...SYNTHETIC_PATIENT_COLUMNS },
+          identifiers: ["patient_id"],
+        },
+      ],
+      projects: [{ name: "tls", researchers: ["alice"], analyses: ["count"], datasets: ["patients"] }],
+      disclosure: { roundingBase: 1, minCellCount: 1, zerosDisclosive: false },
+      review: { autoRelease: true },
+    }),
+  });
+  for (const [i, tre] of ["a", "b"].entries()) {
+    await writePatientsCsv(
+      generatePatients(patientProfiles.north, 40 + i),
+      join(fed.files.dir, `patients-${tre}.csv`),
+    );
+    await fed.startLeaf(tre);
+  }
+  await approveProject(fed, { project: "tls", tres: ["a", "b"], members: ["alice"] });
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.allSettled(extraLeaves.map((l) => l.stop()));
+  await fed?.[Symbol.asyncDispose]();
+});
+
+async function countTask(): Promise<string> {
+  const file = join(fed.files.dir, `count-${uniqueToken()}.json`);
+  await writeFile(file, JSON.stringify({ kind: "count", dataset: "patients", groupBy: ["sex"] }));
+  const r = await fed.cli(
+    ["submit", "--project", "tls", "--tres", "a,b", file, "--wait", "--timeout-ms", "60000"],
+    "alice",
+  );
+  expect(r.code, r.err.join("\n")).toBe(0);
+  return r.out[0]!;
+}
+
+describe("TLS on every link of the federation", () => {
+  it("runs a task end to end with the hub's client and leafnode ports speaking TLS only", async () => {
+    const leafUrl = fed.hub.leafUrl.replace(/^nats-leaf:/, "tls:");
+    const ca = join(fed.files.dir, "federation-ca.crt");
+    for (const url of [fed.files.hubClientUrl, leafUrl]) {
+      const probe = await probeTls(url, { caFile: ca });
+      expect(probe.ok, JSON.stringify(probe)).toBe(true);
+    }
+    const taskId = await countTask();
+    const view = await fed.cli(["status", taskId, "--json"], "alice");
+    expect(JSON.parse(view.out.join("\n")).state).toBe("completed");
+  });
+
+  it("refuses a plaintext client on the TLS client port", async () => {
+    const port = Number(new URL(fed.files.hubClientUrl).port);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = netConnect({ host: "127.0.0.1", port });
+      let seen = "";
+      socket.on("data", (chunk) => {
+        seen += chunk.toString("latin1");
+        if (seen.includes("\r\n") && !seen.includes("CONNECT"))
+          socket.write('CONNECT {"verbose":false}\r\nPING\r\n');
+        if (/-ERR|PONG/.test(seen)) {
+          socket.destroy();
+          resolve(seen);
+        }
+      });
+      socket.on("error", reject);
+      socket.on("close", () => resolve(seen));
+    });
+    // The server offers nothing but TLS, never answers the plaintext CONNECT, and closes the connection.
+    expect(answer).toMatch(/^INFO .*"tls_required":true/);
+    expect(answer).not.toMatch(/PONG|\+OK/);
+    // nats.js told not to use TLS says why it cannot.
+    await expect(
+      connect({ servers: fed.files.hubClientUrl.replace("tls:", "nats:"), tls: null, reconnect: false }),
+    ).rejects.toThrow(/tls/i);
+  });
+
+  it("refuses, and says why, a leaf that pins another CA or dials a name the hub's certificate does not carry", async () => {
+    const other = await createFederationCa({ name: "someone else's CA" });
+    await writeFile(join(fed.files.dir, "other-ca.crt"), other.certPem);
+    const otherCa = await startVariant(
+      await leafVariant("a", "leaf-a-other-ca", (hub) => (hub.caFile = "./other-ca.crt")),
+    );
+    const port = new URL(fed.hub.leafUrl).port;
+    const wrongName = await startVariant(
+      await leafVariant("a", "leaf-a-wrong-name", (hub) => (hub.urls = [`tls://localhost:${port}`])),
+    );
+    for (const [variant, reason] of [
+      [otherCa, /certificate|verify|self.signed/i],
+      [wrongName, /altnames|does not match|localhost/i],
+    ] as const) {
+      await waitFor("the leaf's refusal of the hub's certificate", () =>
+        variant.events.some((e) => e.type === "hub-tls-refused"),
+      );
+      const refusal = variant.events.find((e) => e.type === "hub-tls-refused");
+      expect(refusal).toMatchObject({ type: "hub-tls-refused", reason: expect.stringMatching(reason) });
+    }
+    // Both servers run and retry, and neither links.
+    const linked = await hubLinks();
+    expect(linked).not.toContain("leaf-a-other-ca");
+    expect(linked).not.toContain("leaf-a-wrong-name");
+    for (const v of [otherCa, wrongName]) await v.leaf.stop();
+  });
+
+  it("refuses a non-loopback plaintext URL in leaf.yaml and in a profile, saying how to fix it", async () => {
+    const leafFile = await leafVariant("b", "leaf-b-plain", (hub) => {
+      hub.urls = ["nats-leaf://198.51.100.7:7422"];
+      delete hub.caFile;
+    });
+    const leaf = await cli(["leaf", "start", "--config", leafFile]);
+    expect(leaf.code, leaf.err).toBe(3);
+    expect(leaf.err).toMatch(
+      /hub\.urls\[0\].*nats-leaf:\/\/198\.51\.100\.7:7422 would send everything in plaintext.*tls:\/\/198\.51\.100\.7:7422.*hub\.caFile.*hub\.insecure: true/,
+    );
+    const profile = await readYaml(fed.files.profiles.alice!);
+    const plainProfile = join(fed.files.dir, "alice-plain.profile.yaml");
+    await writeFile(
+      plainProfile,
+      stringify({ ...profile, hub: "nats://198.51.100.7:4222", caFile: undefined }),
+      {
+        mode: 0o600,
+      },
+    );
+    const status = await cli(["tres", "--profile", plainProfile]);
+    expect(status.code, status.err).toBe(3);
+    expect(status.err).toMatch(
+      /hub.*nats:\/\/198\.51\.100\.7:4222 would send everything in plaintext.*`insecure: true`/,
+    );
+  });
+
+  it("refuses to start a hub whose certificate has expired, naming the file and the date", async () => {
+    const store = new AdminStore(fed.files.adminDir!);
+    const { readFile } = await import("node:fs/promises");
+    const ca = {
+      certPem: await readFile(store.path("tls", "ca.crt"), "utf8"),
+      keyPem: await readFile(store.path("keys", "federation-ca.key"), "utf8"),
+    };
+    const expired = await issueCertificate(ca, {
+      commonName: "hub",
+      hosts: ["127.0.0.1"],
+      usage: "node",
+      validityDays: 2,
+      now: new Date(Date.now() - 30 * 86_400_000),
+    });
+    const hubDir = store.path("hub");
+    await writeFile(join(hubDir, "tls", "expired.crt"), expired.certPem);
+    await writeFile(join(hubDir, "secrets", "expired.key"), expired.keyPem, { mode: 0o600 });
+    const config = await readYaml(fed.files.hubConfig);
+    const file = join(hubDir, "expired.yaml");
+    await writeFile(
+      file,
+      stringify({
+        ...config,
+        tls: { ...(config.tls as object), certFile: "./tls/expired.crt", keyFile: "./secrets/expired.key" },
+      }),
+    );
+    await expect(loadHubConfig(file)).rejects.toThrow(
+      /tls\.certFile.*expired\.crt: the certificate expired on/,
+    );
+    const started = await cli(["hub", "start", "--config", file]);
+    expect(started.code).toBe(3);
+    expect(started.err).toMatch(/expired on/);
+  });
+
+  it("raises an alert naming both remote addresses when a copy of a TRE's creds links beside the real leaf", async () => {
+    const copy = await startVariant(await leafVariant("b", "leaf-b-copy", () => {}));
+    await waitFor(
+      "the hub's duplicate-link alert for TRE b",
+      () =>
+        hubEvents.some(
+          (e) => e.service === "links" && e.event.type === "duplicate-link" && e.event.tre === "b",
+        ),
+      { timeoutMs: 30_000 },
+    );
+    const alert = hubEvents.find((e) => e.service === "links" && e.event.type === "duplicate-link");
+    if (alert?.service !== "links" || alert.event.type !== "duplicate-link") throw new Error("no alert");
+    expect(alert.event.remotes).toHaveLength(2);
+    for (const remote of alert.event.remotes) expect(remote).toMatch(/^127\.0\.0\.1:\d+$/);
+    await copy.leaf.stop();
+  });
+
+  it("puts a renewed hub certificate in force without dropping the federation, and loses nothing", async () => {
+    const ca = join(fed.files.dir, "federation-ca.crt");
+    const before = await probeTls(fed.files.hubClientUrl, { caFile: ca });
+    if (!before.ok) throw new Error(before.reason);
+    const renewed = await renewNodeCertificates(new AdminStore(fed.files.adminDir!), ["hub"]);
+    const inForce = await fed.hub.reloadTls();
+    expect(inForce.fingerprint256).toBe(renewed.hub!.fingerprint256);
+    expect(inForce.fingerprint256).not.toBe(before.certificate.fingerprint256);
+    for (const url of [fed.files.hubClientUrl, fed.hub.leafUrl.replace(/^nats-leaf:/, "tls:")]) {
+      const after = await probeTls(url, { caFile: ca });
+      expect(after.ok && after.certificate.fingerprint256).toBe(renewed.hub!.fingerprint256);
+    }
+    // The links made before the renewal stay up; a leaf that reconnects verifies the new certificate.
+    expect((await hubLinks()).length).toBeGreaterThanOrEqual(2);
+    await fed.stopLeaf("b");
+    await fed.startLeaf("b");
+    await countTask();
+  });
+});
