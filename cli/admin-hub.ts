@@ -10,8 +10,10 @@
 import { readFile } from "node:fs/promises";
 import { jetstream } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { clientTlsOptions } from "../common/index.js";
 import { Registry } from "../hub/index.js";
 import type { AdminStore, FederationState } from "./admin-store.js";
+import { CA_CERT } from "./admin-tls.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 
 /** One connection to the hub as a creds file of the admin folder (`relative` to it), failing at once if refused. */
@@ -23,6 +25,7 @@ export async function connectAsCreds(
 ): Promise<NatsConnection> {
   return connect({
     servers: state.hub.clientUrls,
+    ...(state.tls ? { tls: clientTlsOptions({ caFile: store.path(CA_CERT) }, state.hub.clientUrls) } : {}),
     authenticator: credsAuthenticator(await readFile(store.path(relative))),
     name,
     timeout: 5_000,

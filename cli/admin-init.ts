@@ -3,7 +3,7 @@
  * later change builds on, and the hub's own config, so the hub can start in operator mode from this folder.
  */
 import { stringify } from "yaml";
-import { randomPassword } from "../common/index.js";
+import { isLoopbackHost, randomPassword } from "../common/index.js";
 import {
   fedAccountJwt,
   newUserCreds,
@@ -14,6 +14,7 @@ import {
 } from "../hub/index.js";
 import { generateKeyPair } from "../protocol/index.js";
 import type { AdminStore, FederationState } from "./admin-store.js";
+import { CA_CERT, type ExternalTls, hubTlsSection, writeFederationTls } from "./admin-tls.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 
 export interface InitOptions {
@@ -37,6 +38,14 @@ export interface InitOptions {
    * `clientUrls` and `leafUrls` then come from the nodes.
    */
   nodes?: readonly HubNodePlan[];
+  /**
+   * TLS on every hub listener. Default: a private federation CA made here issues each node a certificate naming
+   * its hosts (and the hosts of `clientUrls`/`leafUrls`). `external`: the operator's own CA and node certificates,
+   * checked and copied in. `false`: plaintext, only for a hub on loopback unless `insecure` says otherwise.
+   */
+  tls?: { external?: ExternalTls } | false;
+  /** With `tls: false` and a hub off loopback: write `insecure: true` (every link plaintext). Default false. */
+  insecure?: boolean;
 }
 
 /** One node of a clustered hub: its name (`server_name`), the address the others and the TREs reach, its ports. */
@@ -64,6 +73,13 @@ export async function initFederation(store: AdminStore, options: InitOptions = {
     throw new CliError(`${store.dir} already holds a federation; nothing was changed`, ExitCode.failed);
   }
   const nodes = hubNodes(options);
+  const useTls = options.tls !== false;
+  if (!useTls && !options.insecure && nodes.some((n) => !isLoopbackHost(n.host)))
+    throw new CliError(
+      "admin init: a hub off loopback needs TLS (drop --no-tls; give --tls-ca/--tls-cert/--tls-key for your own PKI), or --insecure for plaintext on a network you trust completely",
+      ExitCode.usage,
+    );
+  const scheme = { client: useTls ? "tls" : "nats", leaf: useTls ? "tls" : "nats-leaf" };
   const operator = generateKeyPair("operator");
   const sys = generateKeyPair("account");
   const fed = generateKeyPair("account");
@@ -73,14 +89,22 @@ export async function initFederation(store: AdminStore, options: InitOptions = {
     version: 1,
     operator: { name: options.operatorName ?? "tremesh", publicKey: operator.publicKey },
     hub: {
-      clientUrls: options.clientUrls ?? nodes.map((n) => `nats://${n.host}:${n.ports.client}`),
-      leafUrls: options.leafUrls ?? nodes.map((n) => `nats-leaf://${n.host}:${n.ports.leaf}`),
+      clientUrls: options.clientUrls ?? nodes.map((n) => `${scheme.client}://${n.host}:${n.ports.client}`),
+      leafUrls: options.leafUrls ?? nodes.map((n) => `${scheme.leaf}://${n.host}:${n.ports.leaf}`),
       signingKey: hubKey.publicKey,
     },
     accounts: { system: sys.publicKey, fed: fed.publicKey, research: research.publicKey },
     tres: {},
     researchers: {},
   };
+  if (useTls) {
+    const ca = await writeFederationTls(
+      store,
+      nodes.map((n) => ({ name: n.name, hosts: nodeHosts(n, state.hub, nodes.length === 1) })),
+      options.tls ? options.tls.external : undefined,
+    );
+    state.tls = { ca };
+  }
   await store.saveSeed("operator", operator.seed);
   await store.saveSeed("SYS", sys.seed);
   await store.saveSeed("FED", fed.seed);
@@ -113,6 +137,7 @@ export async function initFederation(store: AdminStore, options: InitOptions = {
       name: node.name,
       host: node.host,
       ports: { client: node.ports.client, leaf: node.ports.leaf, monitor: node.ports.monitor },
+      ...(useTls ? { tls: hubTlsSection(node.name) } : options.insecure ? { insecure: true } : {}),
       dataDir: clustered ? `./data-${node.name}` : "./data",
       signingKeyFile: "./secrets/hub.seed",
       operator: {
@@ -151,10 +176,36 @@ export async function initFederation(store: AdminStore, options: InitOptions = {
   }
   const adminProfile = await store.writePublic(
     "admin.profile.yaml",
-    stringify({ hub: state.hub.clientUrls.join(","), credsFile: "./admin.creds" }),
+    stringify({
+      hub: state.hub.clientUrls.join(","),
+      ...(useTls ? { caFile: `./${CA_CERT}` } : options.insecure ? { insecure: true } : {}),
+      credsFile: "./admin.creds",
+    }),
   );
   await store.save(state);
   return { state, hubConfig: hubConfigs[0]!, hubConfigs, adminProfile };
+}
+
+/**
+ * The names a node's certificate must carry: its own host (unless it binds every interface), and for a lone node
+ * the hosts of the client and leaf URLs people are given.
+ */
+function nodeHosts(
+  node: HubNodePlan,
+  hub: { clientUrls: readonly string[]; leafUrls: readonly string[] },
+  alone: boolean,
+): string[] {
+  const hosts = new Set<string>();
+  if (node.host !== "0.0.0.0" && node.host !== "::") hosts.add(node.host);
+  if (alone)
+    for (const url of [...hub.clientUrls, ...hub.leafUrls])
+      hosts.add(new URL(url).hostname.replace(/^\[|\]$/g, ""));
+  if (hosts.size === 0)
+    throw new CliError(
+      `hub node ${node.name} binds every interface: give the URLs clients dial (--client-url, --leaf-url), which its certificate names`,
+      ExitCode.usage,
+    );
+  return [...hosts];
 }
 
 const DEFAULT_PORTS = { client: 4222, leaf: 7422, monitor: 8222, cluster: 6222 };

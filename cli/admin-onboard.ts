@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { stringify } from "yaml";
 import { isUserPublicKey } from "../common/index.js";
@@ -6,6 +7,7 @@ import { generateKeyPair, HUB_DOMAIN, isTreName, PROJECT_NAME, streams } from ".
 import { activeTres, renewFedJwt, renewTreJwt, treAccount } from "./admin-accounts.js";
 import { connectAsCreds, pushAccountJwt, withHubAdmin } from "./admin-hub.js";
 import { type AdminStore, type FederationState, nowSeconds } from "./admin-store.js";
+import { BUNDLE_CA, CA_CERT } from "./admin-tls.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 
 /** Default JetStream storage of a TRE's hub account (its task queue and results view). */
@@ -108,6 +110,7 @@ export async function addTre(
     await pushAccountJwt(sys, treAccount(name), treJwt);
     await pushAccountJwt(sys, "FED", fedJwt);
     await registry.putTre({ name, publicKey: signingKey, account: account.publicKey, addedAt: Date.now() });
+    if (state.tls) await copyCaInto(store, `tres/${name}`);
     const leafConfig = await store.writePublic(`tres/${name}/leaf.yaml`, leafTemplate(state, name));
     return {
       tre: name,
@@ -157,17 +160,32 @@ function leafTemplate(state: FederationState, tre: string): string {
     "# Filled in: the hub link (hub-link.creds may only make this TRE's leaf link) and the hub's pinned key.",
     "# Yours to fill in: where your signing seed is (the one `tremesh leaf keygen` made), your datasets,",
     "# the projects and researchers you approve, and your reviewers. Nothing here is trusted from the hub.",
+    ...(state.tls
+      ? [
+          "# hub.caFile pins the federation's CA: the hub's certificate must chain to it and name the URL's host.",
+        ]
+      : []),
     stringify({
       tre,
       dataDir: "./data",
       signingKeyFile: `./secrets/tre-${tre}.seed`,
-      hub: { urls: state.hub.leafUrls, credsFile: "./hub-link.creds", publicKey: state.hub.signingKey },
+      hub: {
+        urls: state.hub.leafUrls,
+        ...(state.tls ? { caFile: `./${BUNDLE_CA}` } : {}),
+        credsFile: "./hub-link.creds",
+        publicKey: state.hub.signingKey,
+      },
       researchers: [],
       reviewers: [],
       datasets: [],
       projects: [],
     }),
   ].join("\n");
+}
+
+/** Puts the federation's CA certificate into a bundle folder, for its leaf.yaml or profile to pin. */
+async function copyCaInto(store: AdminStore, folder: string): Promise<void> {
+  await store.writePublic(`${folder}/${BUNDLE_CA}`, await readFile(store.path(CA_CERT)));
 }
 
 export interface AddResearcherResult {
@@ -208,6 +226,7 @@ export async function addResearcher(
     state.researchers[name] = { signingKey, user: user.userKey, addedAt: nowSeconds() };
     await store.save(state);
     await registry.putResearcher({ name, publicKey: signingKey });
+    if (state.tls) await copyCaInto(store, `researchers/${name}`);
     const profile = await store.writePublic(
       `researchers/${name}/profile.yaml`,
       researcherProfile(state, name),
@@ -221,8 +240,10 @@ function researcherProfile(state: FederationState, name: string): string {
     `# tremesh profile for ${name} (tremesh admin add-researcher).`,
     "# signingKeyFile: the seed you made with `tremesh keygen`; its public key is the one the admin registered.",
     "# treKeys: each TRE's release-signing key as the federation registered it; releases are checked against them.",
+    ...(state.tls ? [`# caFile: the federation's CA; the hub's certificate must chain to it (TLS).`] : []),
     stringify({
       hub: state.hub.clientUrls.join(","),
+      ...(state.tls ? { caFile: `./${BUNDLE_CA}` } : {}),
       credsFile: `./${name}.creds`,
       signingKeyFile: `./${name}.seed`,
       treKeys: Object.fromEntries(activeTres(state).map(([tre, t]) => [tre, t.signingKey])),

@@ -23,6 +23,7 @@ import {
   arr,
   type Infer,
   int,
+  literal,
   obj,
   optional,
   PROJECT_NAME,
@@ -48,6 +49,12 @@ const stateSchema = obj({
     /** The hub services' message-signing key, which every leaf pins. */
     signingKey: userPublicKey,
   }),
+  /**
+   * TLS on the hub's listeners (admin-tls.ts): the CA certificate is `tls/ca.crt`; `private` when this folder
+   * holds the CA's key and issues the nodes' certificates, `external` with the operator's own PKI. Absent: the
+   * hub listens in plaintext on loopback only.
+   */
+  tls: optional(obj({ ca: literal("private", "external") })),
   accounts: obj({ system: accountKey, fed: accountKey, research: accountKey }),
   tres: record(
     str({ min: 1, max: 32, pattern: TRE_NAME, what: "a TRE name" }),

@@ -12,6 +12,8 @@ import { stringify } from "yaml";
 import { randomPassword } from "../common/index.js";
 import { treAccountName } from "../hub/index.js";
 import { generateKeyPair } from "../protocol/index.js";
+import { BUNDLE_CA } from "./admin-tls.js";
+import { createFederationCa, issueCertificate } from "./federation-pki.js";
 
 export interface FederationPlan {
   tres: readonly string[];
@@ -156,7 +158,17 @@ export async function writeFederation(dir: string, plan: FederationPlan): Promis
     number,
     ...number[],
   ];
-  const hubClientUrl = `nats://127.0.0.1:${client}`;
+  const hubClientUrl = `tls://127.0.0.1:${client}`;
+  // TLS as every federation has it: a CA made for this one, and the hub's certificate for the address dialled.
+  const ca = await createFederationCa({ name: "tremesh federation CA" });
+  const hubCert = await issueCertificate(ca, {
+    commonName: "hub",
+    hosts: ["127.0.0.1", "localhost"],
+    usage: "node",
+  });
+  await writeFile(join(dir, BUNDLE_CA), ca.certPem, { mode: 0o644 });
+  await writeFile(join(dir, "hub.crt"), hubCert.certPem, { mode: 0o644 });
+  const caFile = `./${BUNDLE_CA}`;
 
   const hubKey = generateKeyPair("user");
   const researcherNames = plan.researchers ?? ["alice"];
@@ -167,6 +179,7 @@ export async function writeFederation(dir: string, plan: FederationPlan): Promis
   const adminPassword = await secret("admin.password", randomPassword());
   profiles.admin = await yaml("admin.profile.yaml", {
     hub: hubClientUrl,
+    caFile,
     user: "admin",
     passwordFile: adminPassword,
   });
@@ -177,6 +190,7 @@ export async function writeFederation(dir: string, plan: FederationPlan): Promis
     researcherUsers.push({ user: r.name, passwordFile });
     profiles[r.name] = await yaml(`${r.name}.profile.yaml`, {
       hub: hubClientUrl,
+      caFile,
       user: r.name,
       passwordFile,
       signingKeyFile,
@@ -197,7 +211,8 @@ export async function writeFederation(dir: string, plan: FederationPlan): Promis
       tre: t,
       clientPort: leafPorts[i] ?? -1,
       hub: {
-        urls: [`nats-leaf://127.0.0.1:${leaf}`],
+        urls: [`tls://127.0.0.1:${leaf}`],
+        caFile,
         user: `leaf-${t.name}`,
         passwordFile,
         publicKey: hubKey.publicKey,
@@ -212,6 +227,7 @@ export async function writeFederation(dir: string, plan: FederationPlan): Promis
     host: "127.0.0.1",
     ports: { client, leaf, monitor },
     dataDir: "./hub-data",
+    tls: { certFile: "./hub.crt", keyFile: await secret("hub.key", hubCert.keyPem.trim()), caFile },
     signingKeyFile: await secret("hub.seed", hubKey.seed),
     admins: [{ user: "admin", passwordFile: adminPassword }],
     researchers: researcherUsers,

@@ -11,6 +11,7 @@ import { generateKeyPair } from "../protocol/index.js";
 import { initFederation } from "./admin-init.js";
 import { addResearcher, addTre } from "./admin-onboard.js";
 import { AdminStore } from "./admin-store.js";
+import { BUNDLE_CA, CA_CERT } from "./admin-tls.js";
 import {
   type FederationFiles,
   type FederationPlan,
@@ -62,6 +63,8 @@ export async function buildOperatorFederation(
         }),
     ...(plan.offlineAfterMs === undefined ? {} : { offlineAfterMs: plan.offlineAfterMs }),
   });
+  // Every party pins the federation's CA, as its onboarding bundle hands it over (`federation-ca.crt`).
+  if (init.state.tls) await copyFile(store.path(CA_CERT), join(dir, BUNDLE_CA));
   await startHub(init.hubConfigs, init.adminProfile);
 
   // Each TRE makes its own signing key (`tremesh leaf keygen`) and hands the admin only the public key.

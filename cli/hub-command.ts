@@ -1,5 +1,10 @@
 import { parseArgs } from "node:util";
-import { ConfigFileError } from "../common/index.js";
+import {
+  CERTIFICATE_WARN_DAYS,
+  type CertificateInfo,
+  ConfigFileError,
+  daysUntilExpiry,
+} from "../common/index.js";
 import { type HubNodeEvent, loadHubConfig, startHubNode } from "../hub/index.js";
 import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
@@ -21,8 +26,29 @@ export const hub: Command = {
       throw e;
     });
     const log = processLogger("tremesh-hub");
+    if (config.insecure)
+      log.warn(
+        { host: config.host, monitorHost: config.monitorHost },
+        "hub.yaml says insecure: true — listeners off loopback are PLAINTEXT; everything crossing the network can be read",
+      );
+    if (config.tls) warnOfExpiry(log, config.tls.files.certificate);
     const node = await startHubNode(config, { onEvent: (e) => logHubEvent(log, e) });
+    // SIGHUP (systemd's ExecReload) puts renewed certificates in force without dropping the federation.
+    const onHangUp = () => {
+      node.reloadTls().then(
+        (certificate) => {
+          log.info(
+            { notAfter: certificate.notAfter.toISOString(), subject: certificate.subject },
+            "tls reloaded",
+          );
+          warnOfExpiry(log, certificate);
+        },
+        (error: Error) => log.error(errorFields(error), "tls not reloaded; the certificates in force stay"),
+      );
+    };
+    process.on("SIGHUP", onHangUp);
     await runUntilSignal(async () => {
+      process.off("SIGHUP", onHangUp);
       log.info("stopping");
       await node.stop();
       log.info("stopped");
@@ -30,6 +56,15 @@ export const hub: Command = {
     return ExitCode.ok;
   },
 };
+
+function warnOfExpiry(log: Logger, certificate: CertificateInfo): void {
+  const days = daysUntilExpiry(certificate);
+  if (days < CERTIFICATE_WARN_DAYS)
+    log.warn(
+      { subject: certificate.subject, notAfter: certificate.notAfter.toISOString(), days },
+      "the hub's TLS certificate expires soon: renew it (tremesh admin tls renew) and reload (SIGHUP)",
+    );
+}
 
 function logHubEvent(log: Logger, e: HubNodeEvent): void {
   const event = e.event;

@@ -28,6 +28,11 @@ export const leaf: Command = {
       throw e;
     });
     const log = processLogger(`tremesh-leaf-${config.tre}`);
+    if (config.hub.insecure)
+      log.warn(
+        { tre: config.tre, urls: config.hub.urls },
+        "leaf.yaml says hub.insecure: true — the hub link is PLAINTEXT; tasks and released results can be read on the network",
+      );
     const node = await startLeafNode(config, {
       onEvent: (e) => {
         if (e.type === "error") log.error(errorFields(e.error), "error");

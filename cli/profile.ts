@@ -9,13 +9,15 @@
  *
  * @example
  * # alice.profile.yaml
- * hub: nats://hub.example.org:4222
+ * hub: tls://hub.example.org:4222
+ * caFile: ./federation-ca.crt             # pinned: the hub's certificate must chain to it
  * user: alice
  * passwordFile: ./secrets/alice.password
  * signingKeyFile: ./secrets/alice.seed
  *
  * # alice.profile.yaml, hub in operator mode
- * hub: nats://hub.example.org:4222
+ * hub: tls://hub.example.org:4222
+ * caFile: ./federation-ca.crt
  * credsFile: ./secrets/alice.creds
  * signingKeyFile: ./secrets/alice.seed
  */
@@ -27,9 +29,13 @@ import {
   UserAuthenticationExpiredError,
 } from "@nats-io/transport-node";
 import {
+  type ClientTlsFiles,
   ConfigFileError,
   type CredsFile,
+  clientTlsOptions,
   type LoadedYaml,
+  plaintextProblem,
+  readClientTls,
   readLogin,
   readSigningKeyFile,
   readYamlConfig,
@@ -37,6 +43,7 @@ import {
   validateConfig,
 } from "../common/index.js";
 import {
+  bool,
   type Infer,
   obj,
   optional,
@@ -64,6 +71,13 @@ const profileSchema = obj({
   credsFile: optional(str({ min: 1, max: 4096 })),
   signingKeyFile: optional(str({ min: 1, max: 4096 })),
   /**
+   * The federation CA's certificate (PEM), pinned: required with `tls://` URLs, whose server must present a
+   * certificate chaining to it and naming the URL's host. From the onboarding bundle.
+   */
+  caFile: optional(str({ min: 1, max: 4096 })),
+  /** Allow a plaintext URL to a non-loopback server. Default false; only for a network trusted completely. */
+  insecure: optional(bool()),
+  /**
    * A researcher's pinned TRE signing keys (TRE name → public key), from each TRE's operator. Releases are
    * verified against these; a TRE not listed here is verified with the key the hub reports, trusting the hub.
    */
@@ -89,6 +103,8 @@ export interface Profile {
   user: string;
   auth: ProfileAuth;
   key?: SigningKey;
+  /** The pinned CA: the connection is TLS. */
+  tls?: ClientTlsFiles;
 }
 
 /** How a profile logs in: a password (server in config mode) or a checked creds file (operator mode). */
@@ -111,6 +127,19 @@ export async function loadProfile(file: string | undefined): Promise<Profile> {
     if (p.leaf !== undefined && p.tre === undefined)
       throw new ConfigFileError(path, "tre", "is required with `leaf`: the TRE this leaf belongs to");
     const url = p.hub ?? p.leaf ?? "";
+    const servers = url
+      .split(",")
+      .map((u) => u.trim())
+      .filter((u) => u !== "");
+    const tls = p.caFile === undefined ? undefined : await readClientTls(loaded, { caFile: p.caFile }, "");
+    const field = p.hub === undefined ? "leaf" : "hub";
+    for (const server of servers) {
+      const problem = plaintextProblem(server, tls ?? {}, p.insecure, {
+        caFile: "caFile",
+        insecure: "insecure",
+      });
+      if (problem !== undefined) throw new ConfigFileError(path, field, problem);
+    }
     const { user, auth } = await profileLogin(loaded, p, url);
     const key = p.signingKeyFile
       ? await readSigningKeyFile(loaded, "signingKeyFile", p.signingKeyFile)
@@ -119,10 +148,8 @@ export async function loadProfile(file: string | undefined): Promise<Profile> {
       file: path,
       server: p.hub === undefined ? "leaf" : "hub",
       url,
-      servers: url
-        .split(",")
-        .map((u) => u.trim())
-        .filter((u) => u !== ""),
+      servers,
+      ...(tls ? { tls } : {}),
       ...(p.tre ? { tre: p.tre } : {}),
       treKeys: p.treKeys ?? {},
       user,
@@ -176,6 +203,7 @@ export async function connectProfile(profile: Profile, timeoutMs = 5_000): Promi
   try {
     return await connect({
       servers: profile.servers,
+      ...(profile.tls ? { tls: clientTlsOptions(profile.tls, profile.servers) } : {}),
       ...(profile.auth.type === "password"
         ? { user: profile.user, pass: profile.auth.password }
         : { authenticator: credsAuthenticator(profile.auth.creds.bytes) }),

@@ -96,19 +96,23 @@ export function exposedSecretProblem(mode: number): string | undefined {
 }
 
 /**
- * Reads a secret (a password, a key seed) from its own file: one line, surrounding white space removed.
- * Refuses a file that others can read (`exposedSecretProblem`).
+ * Reads a file a config names (`field`), up to `maxBytes`; a `secret` one must be owner-only
+ * (`exposedSecretProblem`). Every problem is a ConfigFileError naming the field and the path as written.
  */
-export async function readSecretFile(loaded: LoadedYaml, field: string, path: string): Promise<string> {
+export async function readConfiguredFile(
+  loaded: LoadedYaml,
+  field: string,
+  path: string,
+  rules: { maxBytes: number; secret: boolean; what: string },
+): Promise<string> {
   const full = configPath(loaded, path);
-  let text: string;
   try {
     const info = await stat(full);
-    const exposed = exposedSecretProblem(info.mode);
+    const exposed = rules.secret ? exposedSecretProblem(info.mode) : undefined;
     if (exposed !== undefined) throw new ConfigFileError(loaded.file, field, `${path} ${exposed}`);
-    if (info.size > 64 * 1024)
-      throw new ConfigFileError(loaded.file, field, `${path} is too large for a secret`);
-    text = (await readFile(full, "utf8")).trim();
+    if (info.size > rules.maxBytes)
+      throw new ConfigFileError(loaded.file, field, `${path} is too large for ${rules.what}`);
+    return await readFile(full, "utf8");
   } catch (cause) {
     if (cause instanceof ConfigFileError) throw cause;
     throw new ConfigFileError(
@@ -118,6 +122,16 @@ export async function readSecretFile(loaded: LoadedYaml, field: string, path: st
       { cause },
     );
   }
+}
+
+/**
+ * Reads a secret (a password, a key seed) from its own file: one line, surrounding white space removed.
+ * Refuses a file that others can read (`exposedSecretProblem`).
+ */
+export async function readSecretFile(loaded: LoadedYaml, field: string, path: string): Promise<string> {
+  const text = (
+    await readConfiguredFile(loaded, field, path, { maxBytes: 64 * 1024, secret: true, what: "a secret" })
+  ).trim();
   if (text === "") throw new ConfigFileError(loaded.file, field, `${path} is empty`);
   return text;
 }

@@ -81,6 +81,7 @@ export {
   type LeafLinkInfo,
   type Leafz,
   type MetaCluster,
+  type MonitorTls,
   NatsMonitorError,
 } from "./nats-monitor.js";
 export {
@@ -102,5 +103,29 @@ export {
   type StaleSourceTarget,
   watchStaleSources,
 } from "./source-restarts.js";
+export {
+  CERTIFICATE_WARN_DAYS,
+  type CertificateInfo,
+  type ClientTlsFiles,
+  certificateInfo,
+  chainProblem,
+  daysUntilExpiry,
+  isLoopbackHost,
+  isTlsUrl,
+  parseCertificates,
+  plaintextProblem,
+  readClientTls,
+  readServerTls,
+  type ServerTlsFiles,
+} from "./tls-files.js";
+export {
+  besideServerTlsOptions,
+  clientTlsOptions,
+  remoteTlsBlock,
+  serverTlsBlock,
+  TLS_HANDSHAKE_TIMEOUT_S,
+  TLS_VERSIONS,
+  type TlsVersion,
+} from "./tls-options.js";
 export { checkCredentials, type PlacedCredential, placeAll, type UserCredential } from "./user-credential.js";
 export { WaitTimeoutError, waitFor } from "./wait-for.js";

@@ -4,7 +4,7 @@
  * and restart servers; a new port would look like a different server).
  *
  * Works line by line on the layout `toNatsConf` writes (and hand-written configs in the same style):
- * top-level `port: -1`, `http_port: -1`, `http: "host:-1"`, and `port: -1` directly inside the top-level
+ * top-level `port: -1`, `http_port: -1`, `http: "host:-1"` (or `https:`), and `port: -1` directly inside the top-level
  * `leafnodes: { ... }` block. Anything else is left alone; the launcher checks the URLs after a restart.
  */
 
@@ -18,7 +18,7 @@ const OPEN_BLOCK = /^([A-Za-z_"][^:={\s]*)\s*[:=]?\s*\{\s*$/;
 const CLOSE_BLOCK = /^\}\s*$/;
 const RANDOM_PORT = /^(\s*port\s*[:=]\s*)-1(\s*)$/;
 const RANDOM_HTTP_PORT = /^(\s*http_port\s*[:=]\s*)-1(\s*)$/;
-const RANDOM_HTTP = /^(\s*http\s*[:=]\s*")([^"]*):-1("\s*)$/;
+const RANDOM_HTTP = /^(\s*https?\s*[:=]\s*")([^"]*):-1("\s*)$/;
 
 export function pinListenPorts(configText: string, ports: ListenPorts): string {
   const stack: string[] = [];

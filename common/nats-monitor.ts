@@ -3,6 +3,9 @@
  * account they are bound; whether a clustered server's JetStream has its meta group. Used by the mesh tests,
  * by a clustered hub node waiting for its peers, and by hub status tooling.
  */
+import { readFile } from "node:fs/promises";
+import { get as httpsGet } from "node:https";
+import type { PeerCertificate } from "node:tls";
 
 /** One leaf link as `/leafz` reports it (nats-server 2.10; fields we rely on). */
 export interface LeafLinkInfo {
@@ -46,9 +49,21 @@ export interface MetaCluster {
   cluster_size: number;
 }
 
+/**
+ * How to trust an `https://` monitoring port (a hub whose monitoring leaves loopback): the CA file and, for a
+ * node asking itself, which of its certificate's names to expect (as `besideServerTlsOptions` gives them).
+ */
+export interface MonitorTls {
+  caFile: string;
+  checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined;
+}
+
 /** GET `<monitorUrl>/jsz`'s meta group; undefined on a server that is not clustered. */
-export async function fetchMetaCluster(monitorUrl: string): Promise<MetaCluster | undefined> {
-  const body = (await getJson(new URL("/jsz", monitorUrl))) as { meta_cluster?: Partial<MetaCluster> };
+export async function fetchMetaCluster(
+  monitorUrl: string,
+  tls?: MonitorTls,
+): Promise<MetaCluster | undefined> {
+  const body = (await getJson(new URL("/jsz", monitorUrl), tls)) as { meta_cluster?: Partial<MetaCluster> };
   const meta = body.meta_cluster;
   if (meta === undefined) return undefined;
   return { ...(meta.leader ? { leader: meta.leader } : {}), cluster_size: meta.cluster_size ?? 0 };
@@ -62,7 +77,8 @@ export async function fetchLeafz(monitorUrl: string, options: { subs?: boolean }
   return { server_id: body.server_id ?? "", leafnodes: body.leafnodes ?? 0, leafs: body.leafs ?? [] };
 }
 
-async function getJson(url: URL): Promise<unknown> {
+async function getJson(url: URL, tls?: MonitorTls): Promise<unknown> {
+  if (url.protocol === "https:" && tls !== undefined) return getJsonOverTls(url, tls);
   let response: Response;
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
@@ -71,4 +87,35 @@ async function getJson(url: URL): Promise<unknown> {
   }
   if (!response.ok) throw new NatsMonitorError(url.href, `HTTP ${response.status}`);
   return response.json();
+}
+
+/** fetch() cannot be given a CA of its own: node:https can. */
+async function getJsonOverTls(url: URL, tls: MonitorTls): Promise<unknown> {
+  const ca = await readFile(tls.caFile, "utf8");
+  return new Promise((resolve, reject) => {
+    const fail = (problem: string, cause?: unknown) =>
+      reject(new NatsMonitorError(url.href, problem, cause === undefined ? undefined : { cause }));
+    const request = httpsGet(
+      url,
+      {
+        ca,
+        timeout: 5_000,
+        ...(tls.checkServerIdentity ? { checkServerIdentity: tls.checkServerIdentity } : {}),
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("end", () => {
+          if (response.statusCode !== 200) return fail(`HTTP ${response.statusCode}`);
+          try {
+            resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+          } catch (cause) {
+            fail("not JSON", cause);
+          }
+        });
+      },
+    );
+    request.on("timeout", () => request.destroy(new Error("timed out")));
+    request.on("error", (cause) => fail("monitoring endpoint unreachable", cause));
+  });
 }

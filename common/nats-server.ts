@@ -56,6 +56,11 @@ export interface NatsServerHandle extends AsyncDisposable {
   stop(): Promise<void>;
   /** Stops (if running) and starts again with the same config and the same ports. */
   restart(): Promise<void>;
+  /**
+   * Asks the running server to reload its config (SIGHUP), which re-reads its TLS certificates and keys without
+   * dropping a connection; resolves once its log says it reloaded, throws NatsServerStartError if it refused.
+   */
+  reload(): Promise<void>;
   /** The whole log file (every run), e.g. to assert that the server refused a connection. */
   readLog(): Promise<string>;
 }
@@ -275,6 +280,29 @@ class NatsServerProcess implements NatsServerHandle {
           "pin its ports in the config",
         "",
       );
+    }
+  }
+
+  async reload(): Promise<void> {
+    const run = this.#run;
+    if (run === undefined || run.exit !== undefined)
+      throw new NatsServerStartError(this.name, "is not running", "");
+    const logOffset = await fileSize(this.logFile);
+    run.child.kill("SIGHUP");
+    const deadline = Date.now() + this.#readyTimeoutMs;
+    for (;;) {
+      const log = await readLogSince(this.logFile, logOffset);
+      if (/Reloaded server configuration/.test(log)) return;
+      const failed = /Failed to reload server configuration.*|\[(ERR|FTL)\].*/.exec(log);
+      if (failed)
+        throw new NatsServerStartError(
+          this.name,
+          `refused to reload: ${failed[0]}`,
+          lastLines(log, TAIL_LINES),
+        );
+      if (Date.now() > deadline || run.exit !== undefined)
+        throw new NatsServerStartError(this.name, "did not reload", await this.#tail(run, logOffset));
+      await sleep(POLL_MS);
     }
   }
 

@@ -50,6 +50,7 @@ import { join } from "node:path";
 import {
   ConfigFileError,
   configPath,
+  isLoopbackHost,
   type LoadedYaml,
   readCredsFile,
   readSecretFile,
@@ -59,8 +60,19 @@ import {
   userPublicKey,
   validateConfig,
 } from "../common/index.js";
-import { arr, type Infer, int, obj, optional, type SigningKey, str, TRE_NAME } from "../protocol/index.js";
+import {
+  arr,
+  bool,
+  type Infer,
+  int,
+  obj,
+  optional,
+  type SigningKey,
+  str,
+  TRE_NAME,
+} from "../protocol/index.js";
 import { FED_ACCOUNT } from "./account-names.js";
+import { type HubTls, hubTlsSchema, loadHubTls } from "./hub-tls-config.js";
 import { type AccountJwtInfo, decodeAccountJwt, decodeOperatorJwt } from "./operator-server-config.js";
 import { ROUTE_URL, SERVER_NAME } from "./server-config.js";
 
@@ -76,6 +88,18 @@ export const hubConfigSchema = obj({
   name: optional(str({ min: 1, max: 64, pattern: SERVER_NAME, what: "a server name" })),
   /** Interface every listener binds. Default 127.0.0.1. */
   host: optional(str({ min: 1, max: 255 })),
+  /**
+   * TLS on every listener (hub-tls-config.ts). Required when a listener binds a non-loopback address, unless
+   * `insecure`.
+   */
+  tls: optional(hubTlsSchema),
+  /** Allow plaintext listeners on a non-loopback address. Default false; only for a network trusted completely. */
+  insecure: optional(bool()),
+  /**
+   * Interface the monitoring port binds. Default 127.0.0.1: `/varz` and `/leafz` say much about the federation.
+   * Any other address is served over HTTPS with `tls`.
+   */
+  monitorHost: optional(str({ min: 1, max: 255 })),
   /** Listener ports; -1 picks a free one (tests). Defaults: client 4222, leaf 7422, monitor 8222. */
   ports: optional(obj({ client: optional(port), leaf: optional(port), monitor: optional(port) })),
   /** JetStream store and the generated server config (owner-only). */
@@ -152,7 +176,13 @@ export interface HubConfig {
   file: string;
   name: string;
   host: string;
+  /** Interface of the monitoring port (HTTPS when it is not loopback). */
+  monitorHost: string;
   ports: { client: number; leaf: number; monitor: number };
+  /** TLS on every listener; absent only on loopback or with `insecure: true`. */
+  tls?: HubTls;
+  /** hub.yaml said `insecure: true` and a listener is not on loopback: `hub start` warns at every start. */
+  insecure: boolean;
   dataDir: string;
   hubKey: SigningKey;
   /** Config mode's FED users; empty in operator mode. */
@@ -198,10 +228,21 @@ export interface HubOperatorConfig {
 export async function loadHubConfig(file: string): Promise<HubConfig> {
   const loaded = await readYamlConfig(file);
   const c = validateConfig(loaded, hubConfigSchema);
+  const host = c.host ?? "127.0.0.1";
+  const monitorHost = c.monitorHost ?? "127.0.0.1";
+  const hosts = [
+    { field: "host", host },
+    { field: "cluster.host", host: c.cluster?.host ?? host },
+    { field: "monitorHost", host: monitorHost },
+  ];
+  const tls = await loadHubTls(loaded, c, hosts);
   const common = {
     file,
     name: c.name ?? "hub",
-    host: c.host ?? "127.0.0.1",
+    host,
+    monitorHost,
+    ...(tls ? { tls } : {}),
+    insecure: tls === undefined && hosts.some((h) => !isLoopbackHost(h.host)),
     ports: {
       client: c.ports?.client ?? 4222,
       leaf: c.ports?.leaf ?? 7422,

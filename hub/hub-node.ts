@@ -15,6 +15,9 @@ import { join } from "node:path";
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import {
+  besideServerTlsOptions,
+  type CertificateInfo,
+  ConfigFileError,
   connectService,
   fetchMetaCluster,
   type NatsServerHandle,
@@ -25,7 +28,7 @@ import {
   watchStaleSources,
 } from "../common/index.js";
 import { streams } from "../protocol/index.js";
-import type { HubConfig, HubOperatorConfig } from "./hub-config.js";
+import { type HubConfig, type HubOperatorConfig, loadHubConfig } from "./hub-config.js";
 import { type HubServiceEvent, type HubServices, startHubServices } from "./hub-services.js";
 import { hubOperatorServerConfig } from "./operator-server-config.js";
 import { Registry } from "./registry.js";
@@ -66,6 +69,13 @@ export interface HubNode extends AsyncDisposable {
   readonly systemAccount: string | undefined;
   /** The TREs whose streams this node manages now (config mode: every configured TRE). */
   managedTres(): string[];
+  /**
+   * Puts renewed TLS certificates in force without dropping the federation (`tremesh hub start` does it on
+   * SIGHUP): reads hub.yaml and its TLS files again, checks them as a start does, and has nats-server reload.
+   * Established links stay up; new ones see the new certificate. Throws ConfigFileError (and changes nothing) for
+   * files that do not pass. Resolves to the certificate now in force.
+   */
+  reloadTls(): Promise<CertificateInfo>;
   stop(): Promise<void>;
 }
 
@@ -83,6 +93,11 @@ export async function startHubNode(config: HubConfig, options: HubNodeOptions = 
   }
 }
 
+/** How the hub's own processes connect to its TLS client port, as connection options to spread (none without TLS). */
+function ownTls(config: HubConfig): { tls?: ReturnType<typeof besideServerTlsOptions> } {
+  return config.tls ? { tls: besideServerTlsOptions(config.tls.files) } : {};
+}
+
 async function startConfigHub(config: HubConfig, options: HubNodeOptions, stops: Stops): Promise<HubNode> {
   const internal = (user: string) => ({ user, password: randomPassword() });
   const services = internal("tremesh-hub-services");
@@ -97,7 +112,7 @@ async function startConfigHub(config: HubConfig, options: HubNodeOptions, stops:
   const server = await startNatsServer({ name: "hub", configText, dir: join(config.dataDir, "server") });
   stops.push(() => server.stop());
   const open = async (u: { user: string; password: string }) => {
-    const nc = await connectService(server.clientUrl, u);
+    const nc = await connectService(server.clientUrl, u, ownTls(config).tls);
     stops.push(() => nc.close());
     return nc;
   };
@@ -131,7 +146,7 @@ async function startConfigHub(config: HubConfig, options: HubNodeOptions, stops:
     config.cluster ? { leader: config.name } : {},
   );
   stops.push(async () => stopWatch());
-  return ready(server, hubServices, stops, options, {
+  return ready(config, server, hubServices, stops, options, {
     mode: "config",
     systemAccount: undefined,
     managedTres: () => [...treManagers.keys()],
@@ -157,6 +172,7 @@ async function startOperatorHub(
   const nc = await connect({
     ...SERVICE_CONNECTION,
     servers: server.clientUrl,
+    ...ownTls(config),
     authenticator: credsAuthenticator(operator.servicesCreds),
     name: "tremesh-hub-services",
   });
@@ -178,6 +194,7 @@ async function startOperatorHub(
   let hubServices: HubServices | undefined;
   const operations = new TreOperations({
     servers: server.clientUrl,
+    ...ownTls(config),
     credsDir: operator.treCredsDir,
     directory,
     watch,
@@ -208,7 +225,7 @@ async function startOperatorHub(
   stops.push(() => services.stop());
   // Once more, for a TRE that joined while the services were starting.
   await services.syncTres();
-  return ready(server, services, stops, options, {
+  return ready(config, server, services, stops, options, {
     mode: "operator",
     systemAccount: operator.systemAccount,
     managedTres: () => operations.managed(),
@@ -223,6 +240,8 @@ function listeners(config: HubConfig): HubListeners {
     clientPort: config.ports.client,
     leafPort: config.ports.leaf,
     monitorPort: config.ports.monitor,
+    monitorHost: config.monitorHost,
+    ...(config.tls ? { tls: config.tls } : {}),
     storeDir: join(config.dataDir, "jetstream"),
     ...(config.cluster ? { cluster: config.cluster } : {}),
   };
@@ -244,7 +263,7 @@ async function clusterReady(
   const monitorUrl = server.monitorUrl;
   if (monitorUrl === undefined) throw new Error("a clustered hub node needs its monitoring port");
   const formed = async () => {
-    const meta = await fetchMetaCluster(monitorUrl);
+    const meta = await fetchMetaCluster(monitorUrl, ownTls(config).tls);
     return meta?.leader !== undefined && meta.cluster_size >= config.replicas;
   };
   if (await formed().catch(() => false)) return;
@@ -263,12 +282,34 @@ function servicesOptions(config: HubConfig, options: HubNodeOptions) {
 }
 
 function ready(
+  config: HubConfig,
   server: NatsServerHandle,
   services: HubServices,
   stops: Stops,
   options: HubNodeOptions,
   mode: Pick<HubNode, "mode" | "systemAccount" | "managedTres">,
 ): HubNode {
+  const reloadTls = async () => {
+    const fresh = await loadHubConfig(config.file);
+    if (!fresh.tls)
+      throw new ConfigFileError(
+        config.file,
+        "tls",
+        "is gone: a running hub keeps TLS (restart it to drop TLS)",
+      );
+    if (!config.tls) throw new ConfigFileError(config.file, "tls", "is new: restart the hub to start TLS");
+    const sameFiles = (["certFile", "keyFile", "caFile"] as const).every(
+      (f) => fresh.tls?.files[f] === config.tls?.files[f],
+    );
+    if (!sameFiles)
+      throw new ConfigFileError(
+        config.file,
+        "tls",
+        "names other files than at start: renew the files in place, or restart",
+      );
+    await server.reload();
+    return fresh.tls.files.certificate;
+  };
   const leafUrl = server.leafUrl ?? "";
   options.onEvent?.({ service: "node", event: { type: "ready", clientUrl: server.clientUrl, leafUrl } });
   const stop = () => stops.run();
@@ -278,6 +319,7 @@ function ready(
     services,
     clientUrl: server.clientUrl,
     leafUrl,
+    reloadTls,
     stop,
     [Symbol.asyncDispose]: stop,
   };

@@ -10,7 +10,7 @@
 import { type Account, type ClaimsData, decode, type Operator } from "@nats-io/jwt";
 import { ConfigModelError, toNatsConf } from "../common/index.js";
 import { isPublicKey } from "../protocol/index.js";
-import { type HubListeners, listenerBlock, SERVER_NAME } from "./server-config.js";
+import { type HubListeners, leafnodeListener, listenerBlock, SERVER_NAME } from "./server-config.js";
 
 export interface HubOperatorServerModel extends HubListeners {
   /** The operator JWT's text (self-signed). nats-server trusts every account it signed. */
@@ -41,7 +41,6 @@ export interface HubOperatorServerModel extends HubListeners {
  */
 export function hubOperatorServerConfig(model: HubOperatorServerModel): string {
   checkOperatorModel(model);
-  const host = model.host ?? "127.0.0.1";
   return toNatsConf({
     ...listenerBlock(model),
     operator: model.operatorJwt,
@@ -55,7 +54,7 @@ export function hubOperatorServerConfig(model: HubOperatorServerModel): string {
       timeout: "2s",
     },
     resolver_preload: { ...model.preload },
-    leafnodes: { host, port: model.leafPort ?? -1 },
+    leafnodes: leafnodeListener(model),
   });
 }
 

@@ -17,12 +17,15 @@ import {
   ConfigModelError,
   type ConfMap,
   checkCredentials,
+  isLoopbackHost,
   placeAll,
+  serverTlsBlock,
   toNatsConf,
   type UserCredential,
 } from "../common/index.js";
 import { HUB_DOMAIN, isTreName, PROJECT_NAME, streams, subjects } from "../protocol/index.js";
 import { FED_ACCOUNT, HUB_SYSTEM_ACCOUNT, RESEARCH_ACCOUNT, treAccountName } from "./account-names.js";
+import type { HubTls } from "./hub-tls-config.js";
 
 /** The hub server's name, listeners and store: the same in config and operator mode. */
 export interface HubListeners {
@@ -34,8 +37,12 @@ export interface HubListeners {
   clientPort?: number;
   /** Leafnode port the TREs dial. Default -1. */
   leafPort?: number;
-  /** HTTP monitoring port (`/varz`, `/leafz`), on `host`. Default -1. */
+  /** Monitoring port (`/varz`, `/leafz`), on `monitorHost`. Default -1. */
   monitorPort?: number;
+  /** Interface of the monitoring port. Default "127.0.0.1"; any other is served over HTTPS (needs `tls`). */
+  monitorHost?: string;
+  /** TLS on the client, leafnode and route listeners (and HTTPS monitoring off loopback). Absent: plaintext. */
+  tls?: HubTls;
   /** JetStream store directory. */
   storeDir: string;
   /** Routes to the other nodes of a clustered hub. Absent: a lone node. */
@@ -63,13 +70,36 @@ export const ROUTE_URL = /^nats-route:\/\/[^\s/@]+:\d{1,5}$/;
  * the hub's domain and, on a clustered hub, its routes (`clusterBlock`). The leaf listener binds the same host.
  */
 export function listenerBlock(listeners: HubListeners): ConfMap {
+  const tls = listeners.tls;
+  const monitorHost = listeners.monitorHost ?? "127.0.0.1";
+  const https = !isLoopbackHost(monitorHost);
+  if (https && !tls)
+    throw new ConfigModelError("monitorHost", "a monitoring port off loopback needs `tls` (HTTPS)");
   return {
     server_name: listeners.serverName,
     host: listeners.host ?? "127.0.0.1",
     port: listeners.clientPort ?? -1,
-    http_port: listeners.monitorPort ?? -1,
+    // Clients present no certificate: they log in with their creds or password, over TLS.
+    tls: tls ? serverTlsBlock(tls.files, { verify: false, minVersion: tls.minVersion }) : undefined,
+    [https ? "https" : "http"]: `${monitorHost}:${listeners.monitorPort ?? -1}`,
     jetstream: { domain: HUB_DOMAIN, store_dir: listeners.storeDir },
     cluster: clusterBlock(listeners),
+  };
+}
+
+/**
+ * The leafnode listener both modes render: on `host`, with TLS when the hub has it, and then with the leaves'
+ * client certificates required when hub.yaml asks for them (`leafClientCerts`).
+ */
+export function leafnodeListener(listeners: HubListeners, rest: ConfMap = {}): ConfMap {
+  const tls = listeners.tls;
+  return {
+    host: listeners.host ?? "127.0.0.1",
+    port: listeners.leafPort ?? -1,
+    tls: tls
+      ? serverTlsBlock(tls.files, { verify: tls.leafClientCerts, minVersion: tls.minVersion })
+      : undefined,
+    ...rest,
   };
 }
 
@@ -93,6 +123,10 @@ export function clusterBlock(listeners: HubListeners): ConfMap | undefined {
     host: cluster.host ?? listeners.host ?? "127.0.0.1",
     port: cluster.port,
     authorization: { user: cluster.credential.user, password: cluster.credential.password },
+    // Mutual TLS between nodes: a route from a node without a certificate the CA issued is refused.
+    tls: listeners.tls
+      ? serverTlsBlock(listeners.tls.files, { verify: true, minVersion: listeners.tls.minVersion })
+      : undefined,
     routes: cluster.routes.map((url, i) => {
       if (!ROUTE_URL.test(url))
         throw new ConfigModelError(
@@ -228,7 +262,6 @@ function researcherUserEntry(c: UserCredential): ConfMap {
  */
 export function hubServerConfig(model: HubServerModel): string {
   checkHubModel(model);
-  const host = model.host ?? "127.0.0.1";
   const flows = [...hubAccountFlows(model.tres.map((t) => t.name)), ...researcherAccountFlows()];
 
   const users = new Map<string, UserCredential[]>([
@@ -265,15 +298,13 @@ export function hubServerConfig(model: HubServerModel): string {
     ...listenerBlock(model),
     system_account: HUB_SYSTEM_ACCOUNT,
     accounts,
-    leafnodes: {
-      host,
-      port: model.leafPort ?? -1,
+    leafnodes: leafnodeListener(model, {
       // With users here, nats-server checks leaf links against this list only (never the client users),
       // and binds each link to the listed account whatever the leaf asks for.
       authorization: {
         users: model.tres.map((tre) => ({ ...userEntry(tre.leaf), account: treAccountName(tre.name) })),
       },
-    },
+    }),
   });
 }
 

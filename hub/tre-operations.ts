@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
-import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { connect, credsAuthenticator, type NatsConnection, type TlsOptions } from "@nats-io/transport-node";
 import { type PeerState, readCredsFile, SERVICE_CONNECTION, SourceRestarts } from "../common/index.js";
 import { streams } from "../protocol/index.js";
 import { ensureTreStreams } from "./streams.js";
@@ -84,6 +84,8 @@ export class ResultsSourceWatch {
 
 export interface TreOperationsOptions {
   servers: string;
+  /** The hub's TLS, as its own processes connect to it (`besideServerTlsOptions`); absent without TLS. */
+  tls?: TlsOptions;
   credsDir: string;
   directory: TreDirectory;
   watch: ResultsSourceWatch;
@@ -183,6 +185,7 @@ export class TreOperations {
     const nc = await connect({
       ...SERVICE_CONNECTION,
       servers: this.o.servers,
+      ...(this.o.tls ? { tls: this.o.tls } : {}),
       authenticator: credsAuthenticator(creds.bytes),
       name: `tremesh-hub-${member.name}`,
     });

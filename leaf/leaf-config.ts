@@ -30,9 +30,13 @@
  *     datasets: [patients]
  */
 import {
+  type ClientTlsFiles,
   ConfigFileError,
   configPath,
+  isLoopbackHost,
   type LoadedYaml,
+  plaintextProblem,
+  readClientTls,
   readLogin,
   readSecretFile,
   readSigningKeyFile,
@@ -131,6 +135,19 @@ export const leafConfigSchema = obj({
     credsFile: optional(str({ min: 1, max: 4096 })),
     /** The hub's signing public key: the only key the agent accepts Dispatches and Cancels from. */
     publicKey: userPublicKey,
+    /**
+     * The federation CA's certificate (PEM), pinned: the hub's certificate must chain to it and name the host of
+     * the `tls://` URL. Required with `tls://` URLs; from the TRE's onboarding bundle.
+     */
+    caFile: optional(str({ min: 1, max: 4096 })),
+    /** This TRE's own certificate and key for the link (mutual TLS), when the hub asks leaves for one. */
+    certFile: optional(str({ min: 1, max: 4096 })),
+    keyFile: optional(str({ min: 1, max: 4096 })),
+    /**
+     * Allow a plaintext link to a non-loopback hub. Default false: a leaf.yaml whose hub URL is neither loopback
+     * nor TLS is refused. Only for a network trusted completely; the leaf warns at every start.
+     */
+    insecure: optional(bool()),
   }),
   /** Heartbeat interval, in ms. Default 10 000 (the hub calls a TRE offline after three missed beats). */
   heartbeatIntervalMs: optional(int({ min: 500, max: 3_600_000 })),
@@ -241,8 +258,18 @@ export interface LeafConfig {
   ports: { client: number; monitor: number };
   dataDir: string;
   treKey: SigningKey;
-  /** `credential`: user/password, or the creds file's absolute path (checked at load; the server reads it). */
-  hub: { urls: string[]; credential: HubLinkCredential; publicKey: string };
+  /**
+   * `credential`: user/password, or the creds file's absolute path (checked at load; the server reads it). `tls`:
+   * the pinned CA and the TRE's own certificate, if any. `insecure`: a plaintext link to a non-loopback hub, allowed
+   * by leaf.yaml (the leaf warns at every start).
+   */
+  hub: {
+    urls: string[];
+    credential: HubLinkCredential;
+    publicKey: string;
+    tls?: ClientTlsFiles;
+    insecure: boolean;
+  };
   heartbeatIntervalMs: number;
   researchers: { name: string; publicKey: string }[];
   projects: ProjectApproval[];
@@ -325,11 +352,7 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
     ports: { client: c.ports?.client ?? -1, monitor: c.ports?.monitor ?? -1 },
     dataDir: configPath(loaded, c.dataDir),
     treKey,
-    hub: {
-      urls: c.hub.urls,
-      credential: await hubLinkCredential(loaded, c.hub),
-      publicKey: c.hub.publicKey,
-    },
+    hub: await hubLink(loaded, c.hub),
     heartbeatIntervalMs: c.heartbeatIntervalMs ?? 10_000,
     researchers: c.researchers ?? [],
     projects,
@@ -364,6 +387,37 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
     ...(c.containers ? { containers: containerSettings(c.containers, loaded) } : {}),
     taskTimeoutMs: c.taskTimeoutMs ?? 600_000,
     maxConcurrentTasks: c.maxConcurrentTasks ?? 2,
+  };
+}
+
+/**
+ * leaf.yaml's hub link: its URLs under the plaintext rule (a non-loopback hub only over TLS with the pinned CA,
+ * unless `insecure`), the TLS files checked, and the credential.
+ */
+async function hubLink(loaded: LoadedYaml, hub: LeafConfigFile["hub"]): Promise<LeafConfig["hub"]> {
+  const tls =
+    hub.caFile === undefined
+      ? undefined
+      : await readClientTls(loaded, { ...hub, caFile: hub.caFile }, "hub.");
+  if (tls === undefined && (hub.certFile !== undefined || hub.keyFile !== undefined))
+    throw new ConfigFileError(
+      loaded.file,
+      "hub.caFile",
+      "is required with a client certificate (certFile, keyFile)",
+    );
+  hub.urls.forEach((url, i) => {
+    const problem = plaintextProblem(url, tls ?? {}, hub.insecure, {
+      caFile: "hub.caFile",
+      insecure: "hub.insecure",
+    });
+    if (problem !== undefined) throw new ConfigFileError(loaded.file, `hub.urls[${i}]`, problem);
+  });
+  return {
+    urls: hub.urls,
+    credential: await hubLinkCredential(loaded, hub),
+    publicKey: hub.publicKey,
+    ...(tls ? { tls } : {}),
+    insecure: tls === undefined && hub.urls.some((u) => !isLoopbackHost(new URL(u).hostname)),
   };
 }
 

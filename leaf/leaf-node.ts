@@ -76,7 +76,11 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
     dmz: { users: [dmzUser] },
     ctrl: { users: [ctrlUser] },
     reviewers: config.reviewers.flatMap((r) => (r.password ? [{ user: r.name, password: r.password }] : [])),
-    hub: { urls: config.hub.urls, credential: config.hub.credential },
+    hub: {
+      urls: config.hub.urls,
+      credential: config.hub.credential,
+      ...(config.hub.tls ? { tls: config.hub.tls } : {}),
+    },
   });
   const server = await startNatsServer({ name: "leaf", configText, dir: join(config.dataDir, "server") });
   const stops: (() => Promise<unknown>)[] = [() => server.stop()];

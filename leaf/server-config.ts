@@ -12,11 +12,13 @@
  */
 import { isAbsolute } from "node:path";
 import {
+  type ClientTlsFiles,
   ConfigModelError,
   type ConfMap,
   type CredsFileCredential,
   checkCredentials,
   placeAll,
+  remoteTlsBlock,
   toNatsConf,
   type UserCredential,
 } from "../common/index.js";
@@ -53,6 +55,8 @@ export interface LeafServerModel {
     urls: string[];
     /** The TRE's leaf credential from onboarding; the hub binds it to this TRE's account only. */
     credential: HubLinkCredential;
+    /** The pinned federation CA (and the TRE's own certificate, if any): the link is TLS. Absent: plaintext. */
+    tls?: ClientTlsFiles;
   };
 }
 
@@ -103,6 +107,8 @@ export function leafServerConfig(model: LeafServerModel): string {
       remotes: [
         {
           ...hubLinkAuth(model.hub.urls, model.hub.credential),
+          // nats-server checks the hub's certificate against the pinned CA and the URL's host name.
+          tls: model.hub.tls ? remoteTlsBlock(model.hub.tls) : undefined,
           account: DMZ_ACCOUNT,
           deny_imports: boundary.denyImports,
         },
