@@ -3,7 +3,11 @@
  * of its own, and the researcher's and the admin's CLI on a desk host. Its files are written as an operator
  * writes them (`writeFederation`, config mode), then moved onto the network: the hub listens on its host's
  * address, each leaf dials that address, the researcher's and the admin's profiles name it; a TRE's reviewers
- * stay inside their TRE (their profile reaches the leaf on the TRE host's loopback). Every party is its own OS
+ * stay inside their TRE (their profile reaches the leaf on the TRE host's loopback).
+ *
+ * `transport: "tls"` (the default) gives the hub a certificate naming its host's address, from a CA made for the
+ * run that every leaf.yaml and profile pins (`tls://` URLs); `"insecure"` is the plaintext control: no TLS
+ * anywhere, with the `insecure: true` that hub.yaml, leaf.yaml and profiles then need for a non-loopback address. Every party is its own OS
  * process started with the real CLI (`node bin/tremesh.mjs hub start --config …`, `leaf start --config …`) inside
  * its host, and every CLI command a person types is one more process on that person's host.
  *
@@ -20,6 +24,7 @@ import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { packageRoot } from "../../cli/demo-federation.js";
 import { type FederationFiles, type FederationPlan, writeFederation } from "../../cli/federation-files.js";
+import { createFederationCa, issueCertificate } from "../../cli/federation-pki.js";
 import { type Leafz, waitFor } from "../../common/index.js";
 import type { CliResult } from "./federation.js";
 import { createHostNetwork, type HostNetwork, logText, type NetworkHost } from "./netns.js";
@@ -30,6 +35,8 @@ const FIRST_TRE_ADDRESS = 11;
 const DESK_ADDRESS = "198.51.100.200";
 
 export interface HostFederationOptions extends FederationPlan {
+  /** "tls" (default): every link to the hub over TLS, the hub's certificate pinned; "insecure": all plaintext. */
+  transport?: "tls" | "insecure";
   /**
    * Changes each config file before anything starts, as an operator would edit it (TLS sections, `insecure`).
    * `kind` says whose file it is; `dir` is the federation's folder, where further files may be written.
@@ -62,9 +69,26 @@ export interface HostFederation extends AsyncDisposable {
   leafz(): Promise<Leafz>;
 }
 
-/** The address of the hub's `host` in a `scheme://host:port` URL replaced by the hub host's. */
-function toHubHost(url: string): string {
-  return url.replace(/^([a-z-]+:\/\/)127\.0\.0\.1(:\d+)$/, `$1${HUB_ADDRESS}$2`);
+/** A `scheme://127.0.0.1:port` URL of the hub, moved to the hub host's address (and, plaintext, to `scheme`). */
+function toHubHost(url: string, plaintextScheme: string | undefined): string {
+  const port = /^[a-z-]+:\/\/127\.0\.0\.1:(\d+)$/.exec(url)?.[1];
+  if (port === undefined) throw new Error(`not a loopback hub URL: ${url}`);
+  return `${plaintextScheme ?? "tls"}://${HUB_ADDRESS}:${port}`;
+}
+
+/**
+ * Replaces the federation's CA with one made for this run, whose hub certificate names the hub host's address (the
+ * one every leaf and profile dials), in the files hub.yaml, leaf.yaml and the profiles already name.
+ */
+async function reissueHubCertificate(
+  dir: string,
+  hubTls: { certFile: string; keyFile: string; caFile: string },
+) {
+  const ca = await createFederationCa({ name: "tremesh network-hosts test CA" });
+  const hub = await issueCertificate(ca, { commonName: "hub", hosts: [HUB_ADDRESS], usage: "node" });
+  await writeFile(join(dir, hubTls.caFile), ca.certPem, { mode: 0o644 });
+  await writeFile(join(dir, hubTls.certFile), hub.certPem, { mode: 0o644 });
+  await writeFile(join(dir, hubTls.keyFile), hub.keyPem, { mode: 0o600 });
 }
 
 async function editYaml(
@@ -79,20 +103,34 @@ async function editYaml(
 /** Moves the written federation onto the hosts: the hub's listeners, the leaves' hub URLs, the hub profiles. */
 async function placeOnHosts(files: FederationFiles, options: HostFederationOptions): Promise<void> {
   const edit = options.edit ?? (() => undefined);
-  await editYaml(files.hubConfig, (c) => {
+  const plaintext = options.transport === "insecure";
+  // Plaintext off loopback is refused unless each file says `insecure: true`; TLS needs the pinned CA kept.
+  const dropTls = (c: Record<string, unknown>) => {
+    if (!plaintext) return;
+    delete c.caFile;
+    c.insecure = true;
+  };
+  await editYaml(files.hubConfig, async (c) => {
     c.host = HUB_ADDRESS;
+    if (plaintext) delete c.tls;
+    else
+      await reissueHubCertificate(files.dir, c.tls as { certFile: string; keyFile: string; caFile: string });
+    if (plaintext) c.insecure = true;
     return edit("hub", "hub", c, files.dir);
   });
   for (const [tre, file] of Object.entries(files.leafConfigs)) {
     await editYaml(file, (c) => {
-      const hub = c.hub as { urls: string[] };
-      hub.urls = hub.urls.map(toHubHost);
+      const hub = c.hub as { urls: string[] } & Record<string, unknown>;
+      hub.urls = hub.urls.map((u) => toHubHost(u, plaintext ? "nats-leaf" : undefined));
+      dropTls(hub);
       return edit("leaf", tre, c, files.dir);
     });
   }
   for (const [name, file] of Object.entries(files.profiles)) {
     await editYaml(file, (c) => {
-      if (typeof c.hub === "string") c.hub = toHubHost(c.hub);
+      if (typeof c.hub !== "string") return edit("profile", name, c, files.dir); // a reviewer's, on the TRE host
+      c.hub = toHubHost(c.hub, plaintext ? "nats" : undefined);
+      dropTls(c);
       return edit("profile", name, c, files.dir);
     });
   }
@@ -150,7 +188,8 @@ export async function startHostFederation(options: HostFederationOptions): Promi
     };
 
     const hubConfig = parse(await readFile(files.hubConfig, "utf8")) as { ports: { monitor: number } };
-    const monitorUrl = `http://${HUB_ADDRESS}:${hubConfig.ports.monitor}`;
+    // The monitoring port listens on the hub host's loopback only (hub.yaml's default `monitorHost`).
+    const monitorUrl = `http://127.0.0.1:${hubConfig.ports.monitor}`;
     const leafz = async () => (await fetchJsonOn(hub, new URL("/leafz", monitorUrl).href)) as Leafz;
 
     await start(hub, "hub", ["hub", "start", "--config", files.hubConfig]);
