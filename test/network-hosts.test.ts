@@ -5,10 +5,13 @@
  * process on its person's host. A task runs end to end: submitted from the desk, run in both TREs, approved by
  * each TRE's reviewer inside the TRE, combined exactly.
  *
- * tcpdump captures the hub's link during the task. The released count table's group-by values carry a token
- * made for this run (each TRE's `region` values are prefixed with it): in a plaintext run the capture holds
- * that token, in the leaves' links to the hub and in the hub's answer to the researcher, which shows the
- * capture sees the released output; over TLS it must hold it nowhere.
+ * It runs twice, on hosts of its own each time: over TLS (`tls://` URLs, the hub's certificate naming its host
+ * address, from a CA made for the run that every leaf.yaml and profile pins), and as the plaintext control run
+ * (`insecure: true` in hub.yaml, each leaf.yaml and each profile). tcpdump captures the hub's link during the
+ * task. The released count table's group-by values carry a token made for this run (each TRE's `region` values
+ * are prefixed with it): in the plaintext run the capture holds that token, in each TRE's link to the hub and in
+ * the hub's answer to the researcher, which shows the capture sees the released output; over TLS it holds it
+ * nowhere, and each of the researcher's connections opens with a TLS handshake.
  *
  * Needs root (network namespaces) and tcpdump (`npm run setup` installs it); skipped, with the reason in its
  * name, where a machine cannot. Runs the built CLI: `npx tsc -p tsconfig.build.json` first.
