@@ -20,9 +20,9 @@
 
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { delimiter, dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { isExecutable } from "./setup-nats-server.mjs";
+import { aptInstall, canAptInstall, onPath } from "./apt-install.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const PACKAGES = ["podman", "runc", "busybox-static"];
@@ -48,14 +48,6 @@ export class PodmanSetupError extends Error {
   }
 }
 
-/** @param {string} name @returns {string | undefined} */
-function onPath(name) {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (dir !== "" && isExecutable(join(dir, name))) return join(dir, name);
-  }
-  return undefined;
-}
-
 /** A static busybox: the test image's only file, so it must not need a dynamic loader. */
 function staticBusybox() {
   try {
@@ -75,21 +67,6 @@ function complete() {
   return onPath("podman") !== undefined && onPath("runc") !== undefined && staticBusybox() !== undefined;
 }
 
-/** @param {string[]} args */
-function aptGet(args) {
-  execFileSync("apt-get", args, {
-    stdio: ["ignore", "pipe", "pipe"],
-    timeout: 600_000,
-    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-  });
-}
-
-/** @param {unknown} cause */
-function lastLines(cause) {
-  const stderr = /** @type {{ stderr?: Buffer }} */ (cause).stderr?.toString().trim() ?? "";
-  return stderr.split("\n").slice(-5).join("\n");
-}
-
 /**
  * Finds, or installs, Podman, runc and a static busybox, and writes the project's containers.conf.
  * @param {{ quiet?: boolean }} [options]
@@ -97,27 +74,17 @@ function lastLines(cause) {
  */
 export async function ensurePodman({ quiet = false } = {}) {
   if (!complete()) {
-    if (process.getuid?.() !== 0 || onPath("apt-get") === undefined) {
+    if (!canAptInstall()) {
       throw new PodmanSetupError(
         "the container executor's tests need podman, runc and a static busybox; install them " +
           `(on Debian or Ubuntu: sudo apt-get install --no-install-recommends ${PACKAGES.join(" ")})`,
       );
     }
     if (!quiet) console.log(`setup: installing ${PACKAGES.join(", ")} (apt-get) for the container executor`);
-    const install = ["install", "-y", "-q", "--no-install-recommends", ...PACKAGES];
     try {
-      aptGet(install);
-    } catch {
-      try {
-        aptGet(["update", "-q"]);
-        aptGet(install);
-      } catch (cause) {
-        const tail = lastLines(cause);
-        throw new PodmanSetupError(
-          `apt-get ${install.join(" ")} failed${tail ? `:\n${tail}` : ""}\ninstall ${PACKAGES.join(" ")} yourself`,
-          { cause },
-        );
-      }
+      aptInstall(PACKAGES);
+    } catch (cause) {
+      throw new PodmanSetupError(cause instanceof Error ? cause.message : String(cause), { cause });
     }
     if (!complete())
       throw new PodmanSetupError(`apt-get installed ${PACKAGES.join(" ")}, but one of them is still missing`);
