@@ -20,7 +20,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../common/index.js";
-import { generatePatients, type PatientRow, patientProfiles, writePatientsCsv } from "../executors/index.js";
+import { generatePatients, type PatientRow, patientProfiles, writePatientsCsv } from "../fixtures/index.js";
 import type { AnalysisSpec, TaskView } from "../protocol/index.js";
 import { expectMatchesTruth } from "./harness/combined-truth.js";
 import { type HostFederation, HUB_ADDRESS, startHostFederation } from "./harness/host-federation.js";

@@ -22,10 +22,11 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
+import { type FederationFiles, type FederationPlan, writeFederation } from "../../admin/federation-files.js";
+import { createFederationCa, issueCertificate } from "../../admin/index.js";
 import { packageRoot } from "../../cli/demo-federation.js";
-import { type FederationFiles, type FederationPlan, writeFederation } from "../../cli/federation-files.js";
-import { createFederationCa, issueCertificate } from "../../cli/federation-pki.js";
-import { type Leafz, waitFor } from "../../common/index.js";
+import { waitFor } from "../../common/index.js";
+import type { Leafz } from "../../common/nats-monitor.js";
 import type { CliResult } from "./federation.js";
 import { createHostNetwork, type HostNetwork, logText, type NetworkHost } from "./netns.js";
 

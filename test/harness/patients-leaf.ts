@@ -3,7 +3,7 @@
  * dataset `patients`, one project approving them, and disclosure control off (no rounding, no suppression) so
  * that combined figures can be compared exactly with the statistic on the union of the TREs' rows.
  */
-import { SYNTHETIC_PATIENT_COLUMNS } from "../../executors/index.js";
+import { SYNTHETIC_PATIENT_COLUMNS } from "../../fixtures/index.js";
 
 export function exactPatientsLeaf(
   tre: string,
