@@ -9,7 +9,13 @@ import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { AdminStore, createFederationCa, issueCertificate, renewNodeCertificates } from "../admin/index.js";
+import {
+  AdminStore,
+  createFederationCa,
+  issueCertificate,
+  issueLeafCertificate,
+  renewNodeCertificates,
+} from "../admin/index.js";
 import { run } from "../cli/main.js";
 import { fetchLeafz, probeTls, waitFor } from "../common/index.js";
 import {
@@ -274,5 +280,44 @@ describe("TLS on every link of the federation", () => {
     await fed.stopLeaf("b");
     await fed.startLeaf("b");
     await countTask();
+  });
+
+  // Last: it restarts the hub with leaf client certificates required.
+  it("with leaf client certificates required, links a TRE that presents one and refuses a copy of its creds alone", async () => {
+    const store = new AdminStore(fed.files.adminDir!);
+    const hubYaml = await readYaml(fed.files.hubConfig);
+    await writeFile(
+      fed.files.hubConfig,
+      stringify({ ...hubYaml, tls: { ...(hubYaml.tls as object), leafClientCerts: true } }),
+    );
+    await fed.stopLeaf("a");
+    await fed.stopLeaf("b");
+    await fed.restartHub();
+    const issued = await issueLeafCertificate(store, "a");
+    await writeFile(join(fed.files.dir, "leaf-a.crt"), issued.certPem);
+    await writeFile(join(fed.files.dir, "secrets", "leaf-a.key"), issued.keyPem, { mode: 0o600 });
+    const withCert = await startVariant(
+      await leafVariant("a", "leaf-a-mtls", (hub) => {
+        hub.certFile = "./leaf-a.crt";
+        hub.keyFile = "./secrets/leaf-a.key";
+      }),
+    );
+    const credsOnly = await startVariant(await leafVariant("a", "leaf-a-creds-only", () => {}));
+    await waitFor(
+      "the leaf with its certificate to link",
+      async () => (await hubLinks()).includes("leaf-a-mtls"),
+      {
+        timeoutMs: 30_000,
+      },
+    );
+    await waitFor("the creds-only leaf's refusal", () =>
+      credsOnly.events.some((e) => e.type === "hub-tls-refused"),
+    );
+    expect(credsOnly.events.find((e) => e.type === "hub-tls-refused")).toMatchObject({
+      reason: expect.stringMatching(/certificate/i),
+    });
+    expect(await hubLinks()).not.toContain("leaf-a-creds-only");
+    await withCert.leaf.stop();
+    await credsOnly.leaf.stop();
   });
 });
