@@ -23,7 +23,7 @@ import { type AnalysisKind, IMAGE_REF } from "../../protocol/index.js";
 import { AnalysisRefused, ExecutorFailed, isExecutorError } from "../errors.js";
 import type { Executor, ExecutorOutput, ExecutorTask, RunOptions } from "../executor.js";
 import type { DuckDbEngineOptions } from "../query/duckdb-engine.js";
-import { RunGuard } from "../run-guard.js";
+import { checkBudget, RunGuard } from "../run-guard.js";
 import { collectOutputs, OutputRefused } from "./container-outputs.js";
 import { extractDataset } from "./dataset-extract.js";
 import {
@@ -106,6 +106,7 @@ export class ContainerExecutor implements Executor {
   }
 
   async run(task: ExecutorTask, options: RunOptions = {}): Promise<ExecutorOutput[]> {
+    checkBudget(task.timeoutMs);
     const spec = task.analysis;
     if (spec.kind !== "container")
       throw new AnalysisRefused("kind", "the container executor runs only container analyses");

@@ -16,9 +16,9 @@
  * output.description.kind; // "count"
  */
 import { type AnalysisKind, decodeOutput, encodeOutput, OUTPUT_MEDIA_TYPE } from "../../protocol/index.js";
-import { AnalysisRefused, ExecutorFailed } from "../errors.js";
+import { AnalysisRefused } from "../errors.js";
 import type { Executor, ExecutorOutput, ExecutorTask, RunOptions } from "../executor.js";
-import { RunGuard } from "../run-guard.js";
+import { checkBudget, RunGuard } from "../run-guard.js";
 import { compile, validateQuerySpec } from "./compile.js";
 import { createEngine } from "./create-engine.js";
 import { dominanceFacts } from "./dominance-facts.js";
@@ -32,19 +32,13 @@ export interface QueryExecutorOptions {
   duckdb?: DuckDbEngineOptions;
 }
 
-/** Longest budget a timer can hold (about 24.8 days); longer ones would fire at once. */
-const MAX_TIMEOUT_MS = 2_147_483_647;
-
 export class QueryExecutor implements Executor {
   readonly kinds: readonly AnalysisKind[] = ["count", "summary", "histogram", "crosstab", "regression"];
 
   constructor(readonly options: QueryExecutorOptions = {}) {}
 
   async run(task: ExecutorTask, options: RunOptions = {}): Promise<ExecutorOutput[]> {
-    if (!Number.isSafeInteger(task.timeoutMs) || task.timeoutMs <= 0 || task.timeoutMs > MAX_TIMEOUT_MS)
-      throw new ExecutorFailed(`timeoutMs must be a whole number of ms from 1 to ${MAX_TIMEOUT_MS}`, {
-        retryable: false,
-      });
+    checkBudget(task.timeoutMs);
     const spec = validateQuerySpec(task.analysis);
     const dataset = task.datasets.find((d) => d.name === spec.dataset);
     if (dataset === undefined)
