@@ -88,6 +88,8 @@ export function describeExecutorConformance(name: string, makeExecutor: () => Co
       datasets?: DatasetDefinition[];
       /** Replaces the broker's credential (keeping the role it made, released as usual). */
       credential?: (issued: ExecutorCredential) => ExecutorCredential;
+      /** The budget the executor is given, when a case gives it one the broker would not take. */
+      executorTimeoutMs?: number;
       /** Something in the way for the length of the run only (a lock on the dataset's file). */
       obstruct?: () => Promise<AsyncDisposable>;
     }
@@ -107,7 +109,13 @@ export function describeExecutorConformance(name: string, makeExecutor: () => Co
         try {
           result = await s.executor
             .run(
-              { taskId, analysis: r.analysis, datasets, credential, timeoutMs },
+              {
+                taskId,
+                analysis: r.analysis,
+                datasets,
+                credential,
+                timeoutMs: r.executorTimeoutMs ?? timeoutMs,
+              },
               r.signal ? { signal: r.signal } : {},
             )
             .then(
@@ -190,6 +198,14 @@ export function describeExecutorConformance(name: string, makeExecutor: () => Co
       expect(error).toBeInstanceOf(ExecutorCancelled);
       expect(error).toMatchObject({ code: ExecutorErrorCode.cancelled, retryable: false });
       expect(Date.now() - aborted).toBeLessThan(STOP_SLACK_MS);
+    });
+
+    it("fails, not retryable, for a budget that is not a whole number of ms from 1 up, running nothing", async () => {
+      for (const executorTimeoutMs of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+        const { error } = await run({ analysis: s.analysis(SUMMARY), executorTimeoutMs });
+        expect(error, String(executorTimeoutMs)).toBeInstanceOf(ExecutorFailed);
+        expect(error).toMatchObject({ retryable: false, message: expect.stringMatching(/timeoutMs/) });
+      }
     });
 
     it("runs nothing for a signal that aborted before the run began: ExecutorCancelled", async () => {
