@@ -34,6 +34,7 @@ import {
   type SandboxLimits,
   sandboxOptions,
 } from "./sandbox.js";
+import { isUnrunnableCommand } from "./start-errors.js";
 
 export interface ContainerLimits extends SandboxLimits {
   /** Wall-clock budget of the container itself; the task's own budget still applies. */
@@ -172,6 +173,14 @@ export class ContainerExecutor implements Executor {
       } catch (e) {
         stopped = guard.stopped;
         if (stopped === undefined) {
+          if (isUnrunnableCommand(e))
+            throw new AnalysisRefused(
+              "command",
+              "is not a program this image can run (not found, or not executable)",
+              {
+                cause: e,
+              },
+            );
           throw new ExecutorFailed("the container engine could not run the task's container", {
             retryable: true,
             cause: e,
