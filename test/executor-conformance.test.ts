@@ -58,6 +58,7 @@ for (const engine of ["duckdb", "postgres"] as const) {
     engine,
     analysis: (spec) => spec,
     endless: slowSummary,
+    readsForever: slowSummary,
     unrunnable: byIdentifier,
     // DuckDB shows nothing outside the process while a query runs: the suite then aborts on a timer.
     ...(engine === "postgres" ? { running: (taskId: string) => postgresQueryRunning(engines, taskId) } : {}),
@@ -74,13 +75,12 @@ for (const engine of ["duckdb", "postgres"] as const) {
 
 function containerSubject(engine: ConformanceEngine) {
   const workDir = join(dir, `work-${engine}`);
-  const container = (command: string[], env: Record<string, string> = {}, ref = image.ref): AnalysisSpec => ({
-    kind: "container",
-    image: ref,
-    command,
-    env,
-    datasets: ["patients"],
-  });
+  const container = (
+    command: string[],
+    env: Record<string, string> = {},
+    ref = image.ref,
+    dataset = "patients",
+  ): AnalysisSpec => ({ kind: "container", image: ref, command, env, datasets: [dataset] });
   return {
     executor: new ContainerExecutor({ docker: api.docker, tre: TRE, workDir }),
     engines,
@@ -95,6 +95,8 @@ function containerSubject(engine: ConformanceEngine) {
       throw new Error(`the conformance image does not compute a ${spec.kind}`);
     },
     endless: container(["sleep", "600"]),
+    // Its extract never finishes: the container is never made.
+    readsForever: container(["true"], {}, image.ref, "slow_patients"),
     // Never pulled, so never run: no image with that digest is in this TRE.
     unrunnable: container(["/app/summary.sh"], {}, `tremesh/conformance@sha256:${"1".repeat(64)}`),
     async running(taskId: string) {

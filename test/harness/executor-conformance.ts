@@ -45,6 +45,8 @@ export interface ConformanceSubject {
   analysis(spec: QuerySpec): AnalysisSpec;
   /** An analysis that runs until it is stopped. */
   readonly endless: AnalysisSpec;
+  /** An analysis whose reading of its dataset never finishes (for the query executor, `endless` again). */
+  readonly readsForever: AnalysisSpec;
   /** An analysis this executor can never run as asked (AnalysisRefused). */
   readonly unrunnable: AnalysisSpec;
   /**
@@ -181,6 +183,13 @@ export function describeExecutorConformance(name: string, makeExecutor: () => Co
       });
       expect((error as Error).message).toContain(`${TIMEOUT_MS} ms`);
       expect(elapsedMs).toBeGreaterThanOrEqual(TIMEOUT_MS);
+      expect(elapsedMs).toBeLessThan(TIMEOUT_MS + STOP_SLACK_MS);
+    });
+
+    it("stops a run still reading its dataset at the budget with ExecutorTimeout, leaving nothing behind", async () => {
+      const { error, elapsedMs } = await run({ analysis: s.readsForever, timeoutMs: TIMEOUT_MS });
+      expect(error).toBeInstanceOf(ExecutorTimeout);
+      expect(error).toMatchObject({ timeoutMs: TIMEOUT_MS });
       expect(elapsedMs).toBeLessThan(TIMEOUT_MS + STOP_SLACK_MS);
     });
 
