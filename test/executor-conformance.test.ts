@@ -27,25 +27,34 @@ import { type BuiltImage, buildBusyboxImage, type DockerApi, startDockerApi } fr
 const TRE = "conform";
 let dir: string;
 let engines: PatientEngines;
-let api: DockerApi;
-let image: BuiltImage;
+/** Podman and the image, started by the first container subject: the query executor's runs need neither. */
+let containerWorld: Promise<{ api: DockerApi; image: BuiltImage }> | undefined;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "tremesh-conformance-"));
   // The whole north profile: its three-way cross join (slow_patients) never finishes on any engine.
-  const rows = generatePatients(patientProfiles.north, 20_261_204);
-  [engines, api] = await Promise.all([startPatientEngines({ rows }), startDockerApi(join(dir, "podman"))]);
-  image = await buildBusyboxImage(api, dir, "tremesh/conformance", {
-    "/app/summary.sh": CONFORMANCE_SUMMARY_SCRIPT,
-    "/app/count.sh": CONFORMANCE_COUNT_SCRIPT,
-  });
+  engines = await startPatientEngines({ rows: generatePatients(patientProfiles.north, 20_261_204) });
 }, 120_000);
 
 afterAll(async () => {
-  await api?.stop();
+  await (await containerWorld?.catch(() => undefined))?.api.stop();
   await engines?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
+
+async function startContainerWorld(): Promise<{ api: DockerApi; image: BuiltImage }> {
+  const api = await startDockerApi(join(dir, "podman"));
+  try {
+    const image = await buildBusyboxImage(api, dir, "tremesh/conformance", {
+      "/app/summary.sh": CONFORMANCE_SUMMARY_SCRIPT,
+      "/app/count.sh": CONFORMANCE_COUNT_SCRIPT,
+    });
+    return { api, image };
+  } catch (error) {
+    await api.stop();
+    throw error;
+  }
+}
 
 const slowSummary: QuerySpec = { kind: "summary", dataset: "slow_patients", column: "bmi" };
 /** The patient id is an identifier column: no analysis may ever group by it. */
@@ -69,11 +78,14 @@ for (const engine of ["duckdb", "postgres"] as const) {
 for (const engine of ["duckdb", "postgres"] as const) {
   describeExecutorConformance(
     `container executor reading ${engine === "duckdb" ? "DuckDB" : "PostgreSQL"}`,
-    () => containerSubject(engine),
+    async () => {
+      containerWorld ??= startContainerWorld();
+      return containerSubject(engine, await containerWorld);
+    },
   );
 }
 
-function containerSubject(engine: ConformanceEngine) {
+function containerSubject(engine: ConformanceEngine, { api, image }: { api: DockerApi; image: BuiltImage }) {
   const workDir = join(dir, `work-${engine}`);
   const container = (
     command: string[],

@@ -74,12 +74,15 @@ const COUNT_ALL: QuerySpec = { kind: "count", dataset: "patients" };
 /** Summary of a text column the TRE has (wrongly) declared numeric. */
 const SUMMARY_OF_REGION: QuerySpec = { kind: "summary", dataset: "patients", column: "region" };
 
-export function describeExecutorConformance(name: string, makeExecutor: () => ConformanceSubject): void {
+export function describeExecutorConformance(
+  name: string,
+  makeExecutor: () => ConformanceSubject | Promise<ConformanceSubject>,
+): void {
   describe(`executor conformance: ${name}`, () => {
     let s: ConformanceSubject;
-    beforeAll(() => {
-      s = makeExecutor();
-    });
+    beforeAll(async () => {
+      s = await makeExecutor();
+    }, 120_000);
 
     interface Run {
       analysis: AnalysisSpec;
