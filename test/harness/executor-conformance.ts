@@ -59,7 +59,7 @@ export interface ConformanceSubject {
   leftovers(taskId: string): Promise<string[]>;
 }
 
-/** The rows' budget for runs that should finish; generous, as a container start is slow on 2 cores. */
+/** The budget of runs that should finish; generous, as a container start is slow on 2 busy cores. */
 const RUN_MS = 30_000;
 /** The budget of the timeout case: long enough for a container to be running when it runs out. */
 const TIMEOUT_MS = 2_000;
