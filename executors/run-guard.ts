@@ -9,7 +9,22 @@
  * using guard = new RunGuard(task.timeoutMs, options.signal);
  * const rows = await guard.interruptible(() => engine.query(sql, params), () => engine.interrupt());
  */
-import { ExecutorCancelled, ExecutorTimeout } from "./errors.js";
+import { ExecutorCancelled, ExecutorFailed, ExecutorTimeout } from "./errors.js";
+
+/** Longest budget a timer can hold (about 24.8 days); longer ones would fire at once. */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/**
+ * Throws ExecutorFailed (not retryable) unless `timeoutMs` is a whole number of ms from 1 to
+ * MAX_TIMEOUT_MS. Every executor calls it first: a timer given 0, NaN or more than it can hold fires
+ * at once, which would turn the agent's mistake into a timeout the researcher is told about.
+ */
+export function checkBudget(timeoutMs: number): void {
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMEOUT_MS)
+    throw new ExecutorFailed(`timeoutMs must be a whole number of ms from 1 to ${MAX_TIMEOUT_MS}`, {
+      retryable: false,
+    });
+}
 
 /** How often an interrupt is repeated while the interrupted operation has not yet settled. */
 const REPEAT_INTERRUPT_MS = 100;

@@ -211,6 +211,15 @@ describe("container executor", () => {
     expect(await readFile(exits[0]?.logFile ?? "", "utf8")).toContain("patient P000123 is 97");
   }, 60_000);
 
+  it("refuses, never retryable, a command the image cannot run (missing, or not executable)", async () => {
+    for (const command of [["/app/no-such-script.sh"], ["/app"]]) {
+      const error = await run(executor(), spec(command)).catch((e) => e);
+      expect(error, command[0]).toBeInstanceOf(AnalysisRefused);
+      expect(error).toMatchObject({ field: "command", retryable: false });
+    }
+    expect(await taskContainers()).toBe(0);
+  }, 60_000);
+
   it("never pulls or runs an image that is not present with its pinned digest", async () => {
     const unknown = `tremesh/stats@sha256:${"1".repeat(64)}`;
     const error = await run(executor(), spec(["/app/mean.sh"], {}, unknown)).catch((e) => e);

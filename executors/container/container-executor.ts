@@ -23,7 +23,7 @@ import { type AnalysisKind, IMAGE_REF } from "../../protocol/index.js";
 import { AnalysisRefused, ExecutorFailed, isExecutorError } from "../errors.js";
 import type { Executor, ExecutorOutput, ExecutorTask, RunOptions } from "../executor.js";
 import type { DuckDbEngineOptions } from "../query/duckdb-engine.js";
-import { RunGuard } from "../run-guard.js";
+import { checkBudget, RunGuard } from "../run-guard.js";
 import { collectOutputs, OutputRefused } from "./container-outputs.js";
 import { extractDataset } from "./dataset-extract.js";
 import {
@@ -34,6 +34,7 @@ import {
   type SandboxLimits,
   sandboxOptions,
 } from "./sandbox.js";
+import { isUnrunnableCommand } from "./start-errors.js";
 
 export interface ContainerLimits extends SandboxLimits {
   /** Wall-clock budget of the container itself; the task's own budget still applies. */
@@ -106,6 +107,7 @@ export class ContainerExecutor implements Executor {
   }
 
   async run(task: ExecutorTask, options: RunOptions = {}): Promise<ExecutorOutput[]> {
+    checkBudget(task.timeoutMs);
     const spec = task.analysis;
     if (spec.kind !== "container")
       throw new AnalysisRefused("kind", "the container executor runs only container analyses");
@@ -171,6 +173,14 @@ export class ContainerExecutor implements Executor {
       } catch (e) {
         stopped = guard.stopped;
         if (stopped === undefined) {
+          if (isUnrunnableCommand(e))
+            throw new AnalysisRefused(
+              "command",
+              "is not a program this image can run (not found, or not executable)",
+              {
+                cause: e,
+              },
+            );
           throw new ExecutorFailed("the container engine could not run the task's container", {
             retryable: true,
             cause: e,

@@ -11,11 +11,13 @@
  */
 import { open } from "node:fs/promises";
 import type { ExecutorCredential } from "../executor.js";
+import { createEngine } from "../query/create-engine.js";
 import { type DatasetDefinition, isIdentifierColumn } from "../query/dataset.js";
-import { DuckDbEngine, type DuckDbEngineOptions } from "../query/duckdb-engine.js";
-import type { QueryEngine } from "../query/engine.js";
-import { PostgresEngine } from "../query/postgres-engine.js";
+import type { DuckDbEngineOptions } from "../query/duckdb-engine.js";
+import { classifyEngineError } from "../query/engine-errors.js";
+import type { Row } from "../query/results.js";
 import { quoteIdent, tableRef } from "../query/sql-text.js";
+import { checkColumns } from "../query/storage-check.js";
 import type { RunGuard } from "../run-guard.js";
 
 /** The columns a container may read: the allow-list minus identifiers, in the TRE's order. */
@@ -45,38 +47,44 @@ export async function extractDataset(
   options: ExtractOptions,
 ): Promise<{ rows: number; columns: string[] }> {
   const columns = extractColumns(dataset);
-  const engine = extractEngine(dataset, credential, options);
+  const rows = await readColumns(dataset, columns, credential, guard, options);
+  const handle = await open(file, "wx", 0o644);
+  try {
+    await handle.writeFile(`${columns.map(csvField).join(",")}\n`);
+    const CHUNK = 4096;
+    for (let i = 0; i < rows.length; i += CHUNK) {
+      guard.check();
+      const lines = rows.slice(i, i + CHUNK).map((row) => `${row.map(csvField).join(",")}\n`);
+      await handle.writeFile(lines.join(""));
+    }
+  } finally {
+    await handle.close();
+  }
+  return { rows: rows.length, columns };
+}
+
+/**
+ * Every row of `columns`, after checking that the table holds what the TRE declared (a text column
+ * declared numeric would reach the container's code as numbers it cannot parse), with engine errors
+ * classified as the query executor classifies them: the same failure is retryable, or not, in both.
+ */
+async function readColumns(
+  dataset: DatasetDefinition,
+  columns: string[],
+  credential: ExecutorCredential,
+  guard: RunGuard,
+  options: ExtractOptions,
+): Promise<Row[]> {
+  const engine = createEngine(dataset, credential, options);
   try {
     const interrupt = () => engine.interrupt();
     await guard.interruptible(() => engine.open(), interrupt);
+    checkColumns(columns, dataset, await guard.interruptible(() => engine.columnTypes(), interrupt));
     const sql = `SELECT ${columns.map(quoteIdent).join(", ")} FROM ${tableRef(dataset)}`;
-    const rows = await guard.interruptible(() => engine.query(sql, []), interrupt);
-    const handle = await open(file, "wx", 0o644);
-    try {
-      await handle.writeFile(`${columns.map(csvField).join(",")}\n`);
-      const CHUNK = 4096;
-      for (let i = 0; i < rows.length; i += CHUNK) {
-        guard.check();
-        const lines = rows.slice(i, i + CHUNK).map((row) => `${row.map(csvField).join(",")}\n`);
-        await handle.writeFile(lines.join(""));
-      }
-    } finally {
-      await handle.close();
-    }
-    return { rows: rows.length, columns };
+    return await guard.interruptible(() => engine.query(sql, []), interrupt);
+  } catch (error) {
+    throw classifyEngineError(error, dataset, options.timeoutMs);
   } finally {
     await engine.close();
   }
-}
-
-function extractEngine(
-  dataset: DatasetDefinition,
-  credential: ExecutorCredential,
-  options: ExtractOptions,
-): QueryEngine {
-  if (dataset.engine === "postgres") {
-    if (credential.kind !== "postgres") throw new Error("a PostgreSQL dataset needs a postgres credential");
-    return new PostgresEngine(dataset, credential, { taskId: options.taskId, timeoutMs: options.timeoutMs });
-  }
-  return new DuckDbEngine(dataset, options.duckdb);
 }

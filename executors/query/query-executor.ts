@@ -15,23 +15,16 @@
  * const [output] = await new QueryExecutor().run({ taskId, analysis, datasets, credential, timeoutMs: 60_000 });
  * output.description.kind; // "count"
  */
-import {
-  type AnalysisKind,
-  decodeOutput,
-  encodeOutput,
-  FieldError,
-  OUTPUT_MEDIA_TYPE,
-} from "../../protocol/index.js";
-import { AnalysisRefused, ExecutorFailed, ExecutorTimeout, isExecutorError } from "../errors.js";
+import { type AnalysisKind, decodeOutput, encodeOutput, OUTPUT_MEDIA_TYPE } from "../../protocol/index.js";
+import { AnalysisRefused } from "../errors.js";
 import type { Executor, ExecutorOutput, ExecutorTask, RunOptions } from "../executor.js";
-import { RunGuard } from "../run-guard.js";
+import { checkBudget, RunGuard } from "../run-guard.js";
 import { compile, validateQuerySpec } from "./compile.js";
-import type { DatasetDefinition } from "./dataset.js";
+import { createEngine } from "./create-engine.js";
 import { dominanceFacts } from "./dominance-facts.js";
-import { DuckDbEngine, type DuckDbEngineOptions } from "./duckdb-engine.js";
-import type { QueryEngine } from "./engine.js";
-import { PostgresEngine } from "./postgres-engine.js";
-import { buildOutput, ResultShapeError } from "./results.js";
+import type { DuckDbEngineOptions } from "./duckdb-engine.js";
+import { classifyEngineError } from "./engine-errors.js";
+import { buildOutput } from "./results.js";
 import { checkStorage } from "./storage-check.js";
 
 export interface QueryExecutorOptions {
@@ -39,19 +32,13 @@ export interface QueryExecutorOptions {
   duckdb?: DuckDbEngineOptions;
 }
 
-/** Longest budget a timer can hold (about 24.8 days); longer ones would fire at once. */
-const MAX_TIMEOUT_MS = 2_147_483_647;
-
 export class QueryExecutor implements Executor {
   readonly kinds: readonly AnalysisKind[] = ["count", "summary", "histogram", "crosstab", "regression"];
 
   constructor(readonly options: QueryExecutorOptions = {}) {}
 
   async run(task: ExecutorTask, options: RunOptions = {}): Promise<ExecutorOutput[]> {
-    if (!Number.isSafeInteger(task.timeoutMs) || task.timeoutMs <= 0 || task.timeoutMs > MAX_TIMEOUT_MS)
-      throw new ExecutorFailed(`timeoutMs must be a whole number of ms from 1 to ${MAX_TIMEOUT_MS}`, {
-        retryable: false,
-      });
+    checkBudget(task.timeoutMs);
     const spec = validateQuerySpec(task.analysis);
     const dataset = task.datasets.find((d) => d.name === spec.dataset);
     if (dataset === undefined)
@@ -59,7 +46,11 @@ export class QueryExecutor implements Executor {
     const query = compile(spec, dataset);
 
     using guard = new RunGuard(task.timeoutMs, options.signal);
-    const engine = this.#engine(task, dataset);
+    const engine = createEngine(dataset, task.credential, {
+      taskId: task.taskId,
+      timeoutMs: task.timeoutMs,
+      ...(this.options.duckdb ? { duckdb: this.options.duckdb } : {}),
+    });
     try {
       const interrupt = () => engine.interrupt();
       await guard.interruptible(() => engine.open(), interrupt);
@@ -84,69 +75,9 @@ export class QueryExecutor implements Executor {
       }
       return [output];
     } catch (error) {
-      throw classify(error, dataset, task.timeoutMs);
+      throw classifyEngineError(error, dataset, task.timeoutMs);
     } finally {
       await engine.close();
     }
   }
-
-  #engine(task: ExecutorTask, dataset: DatasetDefinition): QueryEngine {
-    const credential = task.credential;
-    if (dataset.engine === "postgres") {
-      if (credential.kind !== "postgres")
-        throw new ExecutorFailed("a PostgreSQL dataset needs a postgres credential from the broker", {
-          retryable: false,
-        });
-      return new PostgresEngine(dataset, credential, { taskId: task.taskId, timeoutMs: task.timeoutMs });
-    }
-    if (credential.kind !== "read-only-file")
-      throw new ExecutorFailed("a file dataset takes the read-only-file credential", { retryable: false });
-    return new DuckDbEngine(dataset, this.options.duckdb);
-  }
-}
-
-/** PostgreSQL SQLSTATEs after which the same task may succeed later. */
-const RETRYABLE_SQLSTATE = /^(08|53|57P0[123]|40001|40P01)/;
-const TRANSIENT_NET = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENOTFOUND",
-  "EPIPE",
-]);
-
-/**
- * Turns an engine error into a sentinel. Database messages stay in `cause`: they can quote data
- * values (a failed conversion names the value), and this message may travel to the researcher.
- */
-function classify(error: unknown, dataset: DatasetDefinition, timeoutMs: number): Error {
-  if (isExecutorError(error)) return error;
-  if (error instanceof ResultShapeError || error instanceof FieldError)
-    return new ExecutorFailed(`the query result could not be described (${error.message})`, {
-      retryable: false,
-      cause: error,
-    });
-  const e = error as { code?: unknown; message?: unknown };
-  const code = typeof e.code === "string" ? e.code : undefined;
-  if (dataset.engine === "postgres") {
-    // query_canceled while our guard had not stopped the run: the server's statement_timeout fired first.
-    if (code === "57014") return new ExecutorTimeout(timeoutMs, { cause: error });
-    if (code === "28P01" || code === "28000")
-      return new ExecutorFailed("PostgreSQL refused the task's credential", {
-        retryable: false,
-        cause: error,
-      });
-    const retryable = code !== undefined && (RETRYABLE_SQLSTATE.test(code) || TRANSIENT_NET.has(code));
-    return new ExecutorFailed(`PostgreSQL could not run the analysis (${code ?? "no SQLSTATE"})`, {
-      retryable,
-      cause: error,
-    });
-  }
-  const kind = typeof e.message === "string" ? /^([A-Za-z ]{1,40} Error):/.exec(e.message)?.[1] : undefined;
-  // An IO error is usually the file being locked or replaced by the TRE's own loader: worth another try.
-  return new ExecutorFailed(`DuckDB could not run the analysis (${kind ?? "unknown error"})`, {
-    retryable: kind === "IO Error",
-    cause: error,
-  });
 }

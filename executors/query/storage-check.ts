@@ -39,8 +39,34 @@ export function checkStorage(
   dataset: DatasetDefinition,
   storage: ReadonlyMap<string, string>,
 ): void {
+  const classes = checkColumns(query.columns, dataset, storage);
+  for (const check of query.categoricalChecks) {
+    const held = classes.get(check.column);
+    const want = held === "text" ? "string" : held === "number" ? "number" : "boolean";
+    check.values.forEach((v, i) => {
+      if (typeof v !== want) {
+        const field = check.list ? `${check.field}[${i}]` : check.field;
+        throw new AnalysisRefused(
+          field,
+          `'${check.column}' holds ${held} values; expected a ${want}, got ${typeof v}`,
+        );
+      }
+    });
+  }
+}
+
+/**
+ * Throws ExecutorFailed (not retryable) unless every one of `columns` is in the table, readable, and
+ * holds what the TRE declared: the query executor checks the columns a query reads, the container
+ * executor those it extracts. Returns each column's storage class.
+ */
+export function checkColumns(
+  columns: readonly string[],
+  dataset: DatasetDefinition,
+  storage: ReadonlyMap<string, string>,
+): Map<string, StorageClass> {
   const classes = new Map<string, StorageClass>();
-  for (const column of query.columns) {
+  for (const column of columns) {
     const typeName = storage.get(column);
     if (typeName === undefined) {
       throw new ExecutorFailed(
@@ -58,17 +84,5 @@ export function checkStorage(
     }
     classes.set(column, found);
   }
-  for (const check of query.categoricalChecks) {
-    const held = classes.get(check.column);
-    const want = held === "text" ? "string" : held === "number" ? "number" : "boolean";
-    check.values.forEach((v, i) => {
-      if (typeof v !== want) {
-        const field = check.list ? `${check.field}[${i}]` : check.field;
-        throw new AnalysisRefused(
-          field,
-          `'${check.column}' holds ${held} values; expected a ${want}, got ${typeof v}`,
-        );
-      }
-    });
-  }
+  return classes;
 }
