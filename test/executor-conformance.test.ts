@@ -12,7 +12,7 @@ import { ContainerExecutor, treContainers } from "../executors/container/contain
 import { containerName } from "../executors/container/sandbox.js";
 import type { QuerySpec } from "../executors/query/compile.js";
 import { QueryExecutor } from "../executors/query/query-executor.js";
-import { generatePatients, patientProfiles } from "../executors/synthetic-patients.js";
+import { generatePatients, patientProfiles } from "../fixtures/index.js";
 import type { AnalysisSpec } from "../protocol/index.js";
 import { CONFORMANCE_COUNT_SCRIPT, CONFORMANCE_SUMMARY_SCRIPT } from "./harness/conformance-image.js";
 import {
