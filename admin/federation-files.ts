@@ -9,7 +9,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { randomPassword } from "../common/index.js";
+import { LOOPBACK_HOST, randomPassword } from "../common/index.js";
 import { treAccountName } from "../hub/index.js";
 import { generateKeyPair } from "../protocol/index.js";
 
@@ -93,7 +93,7 @@ export async function writeLeafConfig(
       dir,
       `reviewer-${tre}-${name}.profile.yaml`,
       {
-        leaf: `nats://127.0.0.1:${leaf.clientPort}`,
+        leaf: `nats://${LOOPBACK_HOST}:${leaf.clientPort}`,
         tre,
         user: name,
         passwordFile,
@@ -143,7 +143,7 @@ function bindable(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
     server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    server.listen(port, LOOPBACK_HOST, () => server.close(() => resolve(true)));
   });
 }
 
@@ -156,7 +156,7 @@ export async function writeFederation(dir: string, plan: FederationPlan): Promis
     number,
     ...number[],
   ];
-  const hubClientUrl = `nats://127.0.0.1:${client}`;
+  const hubClientUrl = `nats://${LOOPBACK_HOST}:${client}`;
 
   const hubKey = generateKeyPair("user");
   const researcherNames = plan.researchers ?? ["alice"];
@@ -191,13 +191,13 @@ export async function writeFederation(dir: string, plan: FederationPlan): Promis
   const publicResearchers = researchers.map((r) => ({ name: r.name, publicKey: r.publicKey }));
   for (const [i, t] of tres.entries()) {
     const passwordFile = await secret(`leaf-${t.name}.password`, randomPassword());
-    leafClientUrls[t.name] = `nats://127.0.0.1:${leafPorts[i] ?? -1}`;
+    leafClientUrls[t.name] = `nats://${LOOPBACK_HOST}:${leafPorts[i] ?? -1}`;
     treEntries.push({ name: t.name, publicKey: t.publicKey, leaf: { user: `leaf-${t.name}`, passwordFile } });
     leafConfigs[t.name] = await writeLeafConfig(dir, plan, {
       tre: t,
       clientPort: leafPorts[i] ?? -1,
       hub: {
-        urls: [`nats-leaf://127.0.0.1:${leaf}`],
+        urls: [`nats-leaf://${LOOPBACK_HOST}:${leaf}`],
         user: `leaf-${t.name}`,
         passwordFile,
         publicKey: hubKey.publicKey,
@@ -209,7 +209,7 @@ export async function writeFederation(dir: string, plan: FederationPlan): Promis
 
   const hubConfig = await yaml("hub.yaml", {
     name: "hub",
-    host: "127.0.0.1",
+    host: LOOPBACK_HOST,
     ports: { client, leaf, monitor },
     dataDir: "./hub-data",
     signingKeyFile: await secret("hub.seed", hubKey.seed),

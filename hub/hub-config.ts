@@ -61,6 +61,7 @@ import {
 } from "../common/index.js";
 import { arr, type Infer, int, obj, optional, type SigningKey, str, TRE_NAME } from "../protocol/index.js";
 import { FED_ACCOUNT } from "./account-names.js";
+import { HUB_DEFAULTS } from "./hub-defaults.js";
 import { type AccountJwtInfo, decodeAccountJwt, decodeOperatorJwt } from "./operator-server-config.js";
 import { ROUTE_URL, SERVER_NAME } from "./server-config.js";
 
@@ -200,12 +201,12 @@ export async function loadHubConfig(file: string): Promise<HubConfig> {
   const c = validateConfig(loaded, hubConfigSchema);
   const common = {
     file,
-    name: c.name ?? "hub",
-    host: c.host ?? "127.0.0.1",
+    name: c.name ?? HUB_DEFAULTS.name,
+    host: c.host ?? HUB_DEFAULTS.host,
     ports: {
-      client: c.ports?.client ?? 4222,
-      leaf: c.ports?.leaf ?? 7422,
-      monitor: c.ports?.monitor ?? 8222,
+      client: c.ports?.client ?? HUB_DEFAULTS.ports.client,
+      leaf: c.ports?.leaf ?? HUB_DEFAULTS.ports.leaf,
+      monitor: c.ports?.monitor ?? HUB_DEFAULTS.ports.monitor,
     },
     dataDir: configPath(loaded, c.dataDir),
     hubKey: await readSigningKeyFile(loaded, "signingKeyFile", c.signingKeyFile),
@@ -276,8 +277,8 @@ async function loadCluster(
   const auth = c.cluster.authorization;
   return {
     cluster: {
-      name: c.cluster.name ?? "tremesh-hub",
-      host: c.cluster.host ?? c.host ?? "127.0.0.1",
+      name: c.cluster.name ?? HUB_DEFAULTS.clusterName,
+      host: c.cluster.host ?? c.host ?? HUB_DEFAULTS.host,
       port: c.cluster.port,
       routes: c.cluster.routes,
       credential: {
@@ -285,7 +286,7 @@ async function loadCluster(
         password: await readSecretFile(loaded, "cluster.authorization.passwordFile", auth.passwordFile),
       },
     },
-    replicas: c.replicas ?? 3,
+    replicas: c.replicas ?? HUB_DEFAULTS.clusterReplicas,
   };
 }
 

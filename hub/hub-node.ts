@@ -26,6 +26,7 @@ import {
 } from "../common/index.js";
 import { streams } from "../protocol/index.js";
 import type { HubConfig, HubOperatorConfig } from "./hub-config.js";
+import { HUB_DEFAULTS } from "./hub-defaults.js";
 import { type HubServiceEvent, type HubServices, startHubServices } from "./hub-services.js";
 import { hubOperatorServerConfig } from "./operator-server-config.js";
 import { Registry } from "./registry.js";
@@ -125,7 +126,7 @@ async function startConfigHub(config: HubConfig, options: HubNodeOptions, stops:
       stream: streams.results(tre),
       peer: () => hubServices.liveness.peer(tre),
     })),
-    options.sourceCheckIntervalMs ?? 2_000,
+    options.sourceCheckIntervalMs ?? HUB_DEFAULTS.sourceCheckIntervalMs,
     (stream, sources) =>
       options.onEvent?.({ service: "sources", event: { type: "resumed", stream, sources } }),
     config.cluster ? { leader: config.name } : {},
@@ -168,7 +169,7 @@ async function startOperatorHub(
   );
   stops.push(async () => directory.close());
   const watch = new ResultsSourceWatch(
-    options.sourceCheckIntervalMs ?? 2_000,
+    options.sourceCheckIntervalMs ?? HUB_DEFAULTS.sourceCheckIntervalMs,
     (stream, sources) => emit({ service: "sources", event: { type: "resumed", stream, sources } }),
     // Until the services (and their heartbeat tracker) run, no leaf counts as there.
     async (tre) => (hubServices ? hubServices.liveness.peer(tre) : { up: false }),
@@ -181,7 +182,7 @@ async function startOperatorHub(
     credsDir: operator.treCredsDir,
     directory,
     watch,
-    retryIntervalMs: options.treRetryIntervalMs ?? 5_000,
+    retryIntervalMs: options.treRetryIntervalMs ?? HUB_DEFAULTS.treRetryIntervalMs,
     replicas: config.replicas,
     emit: (event) => emit({ service: "tres", event }),
     // Before the services run, their own start brings the FED view to the members.
@@ -250,7 +251,10 @@ async function clusterReady(
   if (await formed().catch(() => false)) return;
   const reason = `the hub cluster's JetStream meta group (a leader, and ${config.replicas} nodes known)`;
   options.onEvent?.({ service: "node", event: { type: "waiting", reason } });
-  await waitFor(reason, formed, { timeoutMs: options.clusterWaitMs ?? 120_000, intervalMs: 250 });
+  await waitFor(reason, formed, {
+    timeoutMs: options.clusterWaitMs ?? HUB_DEFAULTS.clusterWaitMs,
+    intervalMs: 250,
+  });
 }
 
 function servicesOptions(config: HubConfig, options: HubNodeOptions) {

@@ -18,6 +18,7 @@ import {
 } from "../common/index.js";
 import { openEnvelope, type SigningKey, streams, subjects, TrustStore } from "../protocol/index.js";
 import { dispatchTask } from "./dispatcher.js";
+import { HUB_DEFAULTS } from "./hub-defaults.js";
 import { type LivenessEvent, LivenessTracker } from "./liveness-tracker.js";
 import { Registry } from "./registry.js";
 import { ResearcherApi, type ResearcherApiEvent } from "./researcher-api.js";
@@ -198,7 +199,7 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
       }
     };
     await redispatch(await tasks.undispatched());
-    const recoveryMs = opts.recoveryIntervalMs ?? 5_000;
+    const recoveryMs = opts.recoveryIntervalMs ?? HUB_DEFAULTS.recoveryIntervalMs;
     if (recoveryMs > 0) {
       let round: Promise<void> = Promise.resolve();
       const timer = setInterval(() => {
@@ -213,7 +214,7 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
       });
     }
 
-    const interval = opts.sourceCheckIntervalMs ?? 2_000;
+    const interval = opts.sourceCheckIntervalMs ?? HUB_DEFAULTS.sourceCheckIntervalMs;
     if (interval > 0) {
       const stopWatch = watchStaleSources(
         [{ jsm, stream: streams.fedResults }],

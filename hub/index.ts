@@ -11,6 +11,7 @@ export {
   type HubOperatorConfig,
   loadHubConfig,
 } from "./hub-config.js";
+export { HUB_DEFAULTS } from "./hub-defaults.js";
 export { type HubNode, type HubNodeEvent, type HubNodeOptions, startHubNode } from "./hub-node.js";
 export {
   type FedAccountSpec,

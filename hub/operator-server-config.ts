@@ -10,6 +10,7 @@
 import { type Account, type ClaimsData, decode, type Operator } from "@nats-io/jwt";
 import { ConfigModelError, toNatsConf } from "../common/index.js";
 import { isPublicKey } from "../protocol/index.js";
+import { HUB_DEFAULTS } from "./hub-defaults.js";
 import { type HubListeners, listenerBlock, SERVER_NAME } from "./server-config.js";
 
 export interface HubOperatorServerModel extends HubListeners {
@@ -41,7 +42,7 @@ export interface HubOperatorServerModel extends HubListeners {
  */
 export function hubOperatorServerConfig(model: HubOperatorServerModel): string {
   checkOperatorModel(model);
-  const host = model.host ?? "127.0.0.1";
+  const host = model.host ?? HUB_DEFAULTS.host;
   return toNatsConf({
     ...listenerBlock(model),
     operator: model.operatorJwt,

@@ -23,6 +23,7 @@ import {
 } from "../common/index.js";
 import { HUB_DOMAIN, isTreName, PROJECT_NAME, streams, subjects } from "../protocol/index.js";
 import { FED_ACCOUNT, HUB_SYSTEM_ACCOUNT, RESEARCH_ACCOUNT, treAccountName } from "./account-names.js";
+import { HUB_DEFAULTS } from "./hub-defaults.js";
 
 /** The hub server's name, listeners and store: the same in config and operator mode. */
 export interface HubListeners {
@@ -65,7 +66,7 @@ export const ROUTE_URL = /^nats-route:\/\/[^\s/@]+:\d{1,5}$/;
 export function listenerBlock(listeners: HubListeners): ConfMap {
   return {
     server_name: listeners.serverName,
-    host: listeners.host ?? "127.0.0.1",
+    host: listeners.host ?? HUB_DEFAULTS.host,
     port: listeners.clientPort ?? -1,
     http_port: listeners.monitorPort ?? -1,
     jetstream: { domain: HUB_DOMAIN, store_dir: listeners.storeDir },
@@ -90,7 +91,7 @@ export function clusterBlock(listeners: HubListeners): ConfMap | undefined {
   const secret = `${encodeURIComponent(cluster.credential.user)}:${encodeURIComponent(cluster.credential.password)}@`;
   return {
     name: cluster.name,
-    host: cluster.host ?? listeners.host ?? "127.0.0.1",
+    host: cluster.host ?? listeners.host ?? HUB_DEFAULTS.host,
     port: cluster.port,
     authorization: { user: cluster.credential.user, password: cluster.credential.password },
     routes: cluster.routes.map((url, i) => {
@@ -228,7 +229,7 @@ function researcherUserEntry(c: UserCredential): ConfMap {
  */
 export function hubServerConfig(model: HubServerModel): string {
   checkHubModel(model);
-  const host = model.host ?? "127.0.0.1";
+  const host = model.host ?? HUB_DEFAULTS.host;
   const flows = [...hubAccountFlows(model.tres.map((t) => t.name)), ...researcherAccountFlows()];
 
   const users = new Map<string, UserCredential[]>([

@@ -4,4 +4,5 @@
  */
 export { DEFAULT_DISCLOSURE_RULES, type DisclosureRules } from "./disclosure-rules.js";
 export { type LeafConfig, type LeafConfigFile, loadLeafConfig, type ProjectApproval } from "./leaf-config.js";
+export { LEAF_DEFAULTS } from "./leaf-defaults.js";
 export { type LeafNode, type LeafNodeEvent, type LeafNodeOptions, startLeafNode } from "./leaf-node.js";

@@ -25,6 +25,7 @@ import { newId, sealEnvelope, streams, subjects } from "../protocol/index.js";
 import { Agent, type AgentEvent } from "./agent.js";
 import { CredentialBroker } from "./credential-broker.js";
 import type { LeafConfig } from "./leaf-config.js";
+import { LEAF_DEFAULTS } from "./leaf-defaults.js";
 import { leafServerConfig } from "./server-config.js";
 import { ensureLeafStreams } from "./streams.js";
 
@@ -184,7 +185,7 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
         : observedLink(async () => (await fetchLeafz(monitorUrl)).leafs.length > 0);
     const stopWatch = watchStaleSources(
       [{ jsm: dmzJsm, stream: streams.inbox, ...(hubLink ? { peer: hubLink } : {}) }],
-      options.sourceCheckIntervalMs ?? 2_000,
+      options.sourceCheckIntervalMs ?? LEAF_DEFAULTS.sourceCheckIntervalMs,
       (stream, sources) => emit({ type: "sources-resumed", stream, sources }),
     );
     stops.push(async () => stopWatch());

@@ -22,6 +22,7 @@ import {
 } from "../common/index.js";
 import { HUB_DOMAIN, isTreName, streams, subjects } from "../protocol/index.js";
 import { CTRL_ACCOUNT, DMZ_ACCOUNT, LEAF_SYSTEM_ACCOUNT } from "./account-names.js";
+import { LEAF_DEFAULTS } from "./leaf-defaults.js";
 
 export interface LeafServerModel {
   /** The TRE's name; also its JetStream domain. */
@@ -71,7 +72,7 @@ const LEAF_URL_SCHEMES = new Set(["nats-leaf:", "nats:", "tls:", "ws:", "wss:"])
  */
 export function leafServerConfig(model: LeafServerModel): string {
   checkLeafModel(model);
-  const host = model.host ?? "127.0.0.1";
+  const host = model.host ?? LEAF_DEFAULTS.host;
   const boundary = leafLinkBoundary(model.tre);
   return toNatsConf({
     server_name: model.serverName,
