@@ -36,5 +36,6 @@ export {
   watchStaleSources,
 } from "./source-restarts.js";
 export { quoteIdent, quoteLiteral } from "./sql-quote.js";
+export { StopStack } from "./stop-stack.js";
 export { checkCredentials, placeAll, type UserCredential } from "./user-credential.js";
 export { waitFor } from "./wait-for.js";

@@ -20,6 +20,7 @@ import {
   type NatsServerHandle,
   randomPassword,
   SERVICE_CONNECTION,
+  StopStack,
   startNatsServer,
   waitFor,
   watchStaleSources,
@@ -73,7 +74,7 @@ export interface HubNode extends AsyncDisposable {
 /** Starts a hub in the mode hub.yaml asks for. On failure, everything started so far is stopped again. */
 export async function startHubNode(config: HubConfig, options: HubNodeOptions = {}): Promise<HubNode> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const stops = new Stops();
+  const stops = new StopStack();
   try {
     return config.operator
       ? await startOperatorHub(config, config.operator, options, stops)
@@ -84,7 +85,11 @@ export async function startHubNode(config: HubConfig, options: HubNodeOptions = 
   }
 }
 
-async function startConfigHub(config: HubConfig, options: HubNodeOptions, stops: Stops): Promise<HubNode> {
+async function startConfigHub(
+  config: HubConfig,
+  options: HubNodeOptions,
+  stops: StopStack,
+): Promise<HubNode> {
   const internal = (user: string) => ({ user, password: randomPassword() });
   const services = internal("tremesh-hub-services");
   const treAdmins = new Map(config.tres.map((t) => [t.name, internal(`tremesh-hub-${t.name}`)]));
@@ -143,7 +148,7 @@ async function startOperatorHub(
   config: HubConfig,
   operator: HubOperatorConfig,
   options: HubNodeOptions,
-  stops: Stops,
+  stops: StopStack,
 ): Promise<HubNode> {
   const emit = options.onEvent ?? (() => {});
   const configText = hubOperatorServerConfig({
@@ -269,7 +274,7 @@ function servicesOptions(config: HubConfig, options: HubNodeOptions) {
 function ready(
   server: NatsServerHandle,
   services: HubServices,
-  stops: Stops,
+  stops: StopStack,
   options: HubNodeOptions,
   mode: Pick<HubNode, "mode" | "systemAccount" | "managedTres">,
 ): HubNode {
@@ -285,22 +290,4 @@ function ready(
     stop,
     [Symbol.asyncDispose]: stop,
   };
-}
-
-/** Teardown steps, run once in reverse order of start. */
-class Stops {
-  readonly #steps: (() => Promise<unknown>)[] = [];
-  #running: Promise<void> | undefined;
-
-  push(step: () => Promise<unknown>): void {
-    this.#steps.push(step);
-  }
-
-  run(): Promise<void> {
-    this.#running ??= (async () => {
-      for (const step of this.#steps.reverse()) await step().catch(() => undefined);
-      this.#steps.length = 0;
-    })();
-    return this.#running;
-  }
 }

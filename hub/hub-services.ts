@@ -13,6 +13,7 @@ import {
   ensureStream,
   openBucket,
   SourceRestarts,
+  StopStack,
   setAccountReplicas,
   watchStaleSources,
 } from "../common/index.js";
@@ -131,7 +132,8 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
   const researchers = await ResearcherDirectory.watch(registry);
   const releases = await openBucket(js, RELEASE_BUCKET, { history: 1 });
 
-  const stops: (() => Promise<void>)[] = [async () => researchers.close()];
+  const stops = new StopStack();
+  stops.push(async () => researchers.close());
   try {
     const submission = await SubmissionService.start({
       nc,
@@ -234,12 +236,10 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
       liveness,
       tres: directory,
       syncTres,
-      stop: async () => {
-        for (const stop of stops.reverse()) await stop().catch(() => undefined);
-      },
+      stop: () => stops.run(),
     };
   } catch (error) {
-    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    await stops.run();
     throw error;
   }
 }

@@ -17,6 +17,7 @@ import {
   type NatsServerHandle,
   observedLink,
   randomPassword,
+  StopStack,
   startNatsServer,
   watchStaleSources,
 } from "../common/index.js";
@@ -80,11 +81,9 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
     hub: { urls: config.hub.urls, credential: config.hub.credential },
   });
   const server = await startNatsServer({ name: "leaf", configText, dir: join(config.dataDir, "server") });
-  const stops: (() => Promise<unknown>)[] = [() => server.stop()];
-  const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch(() => undefined);
-    stops.length = 0;
-  };
+  const stops = new StopStack();
+  stops.push(() => server.stop());
+  const stopAll = () => stops.run();
   try {
     const open = async (u: { user: string; password: string }) => {
       const nc = await connectService(server.clientUrl, u);
