@@ -9,7 +9,7 @@ import { connectAsCreds, pushAccountJwt, withHubAdmin } from "./admin-hub.js";
 import { type AdminStore, type FederationState, nowSeconds } from "./admin-store.js";
 
 /** Default JetStream storage of a TRE's hub account (its task queue and results view). */
-export const DEFAULT_TRE_STORAGE_BYTES = 1 << 30;
+const DEFAULT_TRE_STORAGE_BYTES = 1 << 30;
 
 /** Refuses a key already used by the hub, a TRE or a researcher: one key, one principal. */
 function checkKeyUnused(state: FederationState, key: string): void {

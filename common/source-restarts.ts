@@ -44,7 +44,7 @@ export interface StaleSourceOptions {
 const NANOS_PER_MS = 1_000_000;
 
 /** A source is stale when in error, never heard from (active −1), or silent for `staleAfterMs`. */
-export function isStaleSource(source: StreamSourceInfo, staleAfterMs: number): boolean {
+function isStaleSource(source: StreamSourceInfo, staleAfterMs: number): boolean {
   return source.error !== undefined || source.active < 0 || source.active >= staleAfterMs * NANOS_PER_MS;
 }
 

@@ -17,7 +17,7 @@ import {
   setAccountReplicas,
   watchStaleSources,
 } from "../common/index.js";
-import { openEnvelope, type SigningKey, streams, subjects, TrustStore } from "../protocol/index.js";
+import { openEnvelope, type SigningKey, streams, subjects } from "../protocol/index.js";
 import { dispatchTask } from "./dispatcher.js";
 import { HUB_DEFAULTS } from "./hub-defaults.js";
 import { type LivenessEvent, LivenessTracker } from "./liveness-tracker.js";
@@ -91,14 +91,6 @@ export interface HubServices {
    */
   syncTres(): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** The trust store of TRE principals that every hub service verifies status, releases and heartbeats with. */
-export function treTrustStore(tres: readonly { name: string; publicKey: string }[]): TrustStore {
-  const trust = new TrustStore();
-  for (const t of tres)
-    trust.add({ publicKey: t.publicKey, role: "tre", name: `tre:${t.name}`, tre: t.name });
-  return trust;
 }
 
 export async function startHubServices(opts: HubServicesOptions): Promise<HubServices> {

@@ -79,7 +79,7 @@ export function listenerBlock(listeners: HubListeners): ConfMap {
  * accepts only routes from the other nodes; `no_advertise` keeps the route addresses out of what clients and
  * leaves learn (they use the URLs they were given).
  */
-export function clusterBlock(listeners: HubListeners): ConfMap | undefined {
+function clusterBlock(listeners: HubListeners): ConfMap | undefined {
   const cluster = listeners.cluster;
   if (!cluster) return undefined;
   if (!SERVER_NAME.test(cluster.name))

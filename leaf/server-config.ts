@@ -167,7 +167,7 @@ export function leafLinkBoundary(tre: string): { denyImports: string[]; mappings
  * reviewer's own key), hear its events, and read, never write, the TRE's audit stream to verify it. Nothing
  * else of the controlled account: not the airlock's bucket, the agent's state or the dead letters.
  */
-export function reviewerPermissions(user: string): ConfMap {
+function reviewerPermissions(user: string): ConfMap {
   const audit = streams.audit;
   return {
     publish: {
