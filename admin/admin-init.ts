@@ -6,6 +6,7 @@ import { stringify } from "yaml";
 import { isLoopbackHost, randomPassword } from "../common/index.js";
 import {
   fedAccountJwt,
+  HUB_DEFAULTS,
   newUserCreds,
   operatorJwt,
   researchAccountJwt,
@@ -211,16 +212,14 @@ function nodeHosts(
   return [...hosts];
 }
 
-const DEFAULT_PORTS = { client: 4222, leaf: 7422, monitor: 8222, cluster: 6222 };
-
 /** The hub's nodes with their ports: the one standalone node from `host`/`ports`, or the cluster's. */
-function hubNodes(options: InitOptions): (HubNodePlan & { ports: typeof DEFAULT_PORTS })[] {
+function hubNodes(options: InitOptions): (HubNodePlan & { ports: typeof HUB_DEFAULTS.ports })[] {
   if (options.nodes === undefined) {
     return [
       {
-        name: options.hubName ?? "hub",
-        host: options.host ?? "127.0.0.1",
-        ports: { ...DEFAULT_PORTS, ...options.ports },
+        name: options.hubName ?? HUB_DEFAULTS.name,
+        host: options.host ?? HUB_DEFAULTS.host,
+        ports: { ...HUB_DEFAULTS.ports, ...options.ports },
       },
     ];
   }
@@ -239,6 +238,6 @@ function hubNodes(options: InitOptions): (HubNodePlan & { ports: typeof DEFAULT_
       );
     if (names.has(n.name)) throw new AdminError(`hub node ${n.name} appears twice`, AdminErrorCode.usage);
     names.add(n.name);
-    return { ...n, ports: { ...DEFAULT_PORTS, ...n.ports } };
+    return { ...n, ports: { ...HUB_DEFAULTS.ports, ...n.ports } };
   });
 }

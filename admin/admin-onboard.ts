@@ -11,7 +11,7 @@ import { type AdminStore, type FederationState, nowSeconds } from "./admin-store
 import { BUNDLE_CA, CA_CERT } from "./admin-tls.js";
 
 /** Default JetStream storage of a TRE's hub account (its task queue and results view). */
-export const DEFAULT_TRE_STORAGE_BYTES = 1 << 30;
+const DEFAULT_TRE_STORAGE_BYTES = 1 << 30;
 
 /** Refuses a key already used by the hub, a TRE or a researcher: one key, one principal. */
 function checkKeyUnused(state: FederationState, key: string): void {

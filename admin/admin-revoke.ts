@@ -5,10 +5,10 @@
  */
 import { readdir } from "node:fs/promises";
 import { relative } from "node:path";
-import type { Project, Registry } from "../hub/index.js";
 import { renewFedJwt, renewResearchJwt, renewTreJwt, treAccount } from "./admin-accounts.js";
 import { AdminError, AdminErrorCode } from "./admin-error.js";
 import { pushAccountJwt, withHubAdmin } from "./admin-hub.js";
+import { allProjects } from "./admin-projects.js";
 import { type AccountName, type AdminStore, nowSeconds } from "./admin-store.js";
 
 /**
@@ -56,16 +56,6 @@ export async function revokeTre(store: AdminStore, name: string): Promise<{ proj
     }
     return { projects };
   });
-}
-
-/** Every project in the registry. */
-export async function allProjects(registry: Registry): Promise<Project[]> {
-  const projects: Project[] = [];
-  for await (const key of await registry.kv.keys("project.>")) {
-    const p = await registry.project(key.slice("project.".length));
-    if (p) projects.push(p);
-  }
-  return projects.sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /** `tremesh admin push`: every account JWT in accounts/ to the hub again (after a push failed, or to check). */

@@ -9,7 +9,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { randomPassword } from "../common/index.js";
+import { LOOPBACK_HOST, randomPassword } from "../common/index.js";
 import { treAccountName } from "../hub/index.js";
 import { generateKeyPair } from "../protocol/index.js";
 import { BUNDLE_CA } from "./admin-tls.js";
@@ -95,7 +95,7 @@ export async function writeLeafConfig(
       dir,
       `reviewer-${tre}-${name}.profile.yaml`,
       {
-        leaf: `nats://127.0.0.1:${leaf.clientPort}`,
+        leaf: `nats://${LOOPBACK_HOST}:${leaf.clientPort}`,
         tre,
         user: name,
         passwordFile,
@@ -145,7 +145,7 @@ function bindable(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
     server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    server.listen(port, LOOPBACK_HOST, () => server.close(() => resolve(true)));
   });
 }
 
@@ -158,12 +158,12 @@ export async function writeFederation(dir: string, plan: FederationPlan): Promis
     number,
     ...number[],
   ];
-  const hubClientUrl = `tls://127.0.0.1:${client}`;
+  const hubClientUrl = `tls://${LOOPBACK_HOST}:${client}`;
   // TLS as every federation has it: a CA made for this one, and the hub's certificate for the address dialled.
   const ca = await createFederationCa({ name: "tremesh federation CA" });
   const hubCert = await issueCertificate(ca, {
     commonName: "hub",
-    hosts: ["127.0.0.1", "localhost"],
+    hosts: [LOOPBACK_HOST, "localhost"],
     usage: "node",
   });
   await writeFile(join(dir, BUNDLE_CA), ca.certPem, { mode: 0o644 });
@@ -205,13 +205,13 @@ export async function writeFederation(dir: string, plan: FederationPlan): Promis
   const publicResearchers = researchers.map((r) => ({ name: r.name, publicKey: r.publicKey }));
   for (const [i, t] of tres.entries()) {
     const passwordFile = await secret(`leaf-${t.name}.password`, randomPassword());
-    leafClientUrls[t.name] = `nats://127.0.0.1:${leafPorts[i] ?? -1}`;
+    leafClientUrls[t.name] = `nats://${LOOPBACK_HOST}:${leafPorts[i] ?? -1}`;
     treEntries.push({ name: t.name, publicKey: t.publicKey, leaf: { user: `leaf-${t.name}`, passwordFile } });
     leafConfigs[t.name] = await writeLeafConfig(dir, plan, {
       tre: t,
       clientPort: leafPorts[i] ?? -1,
       hub: {
-        urls: [`tls://127.0.0.1:${leaf}`],
+        urls: [`tls://${LOOPBACK_HOST}:${leaf}`],
         caFile,
         user: `leaf-${t.name}`,
         passwordFile,
@@ -224,7 +224,7 @@ export async function writeFederation(dir: string, plan: FederationPlan): Promis
 
   const hubConfig = await yaml("hub.yaml", {
     name: "hub",
-    host: "127.0.0.1",
+    host: LOOPBACK_HOST,
     ports: { client, leaf, monitor },
     dataDir: "./hub-data",
     tls: { certFile: "./hub.crt", keyFile: await secret("hub.key", hubCert.keyPem.trim()), caFile },

@@ -7,6 +7,7 @@
 import { chmod, copyFile, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse } from "yaml";
+import { LOOPBACK_HOST } from "../common/index.js";
 import { generateKeyPair } from "../protocol/index.js";
 import { initFederation } from "./admin-init.js";
 import { addResearcher, addTre } from "./admin-onboard.js";
@@ -53,11 +54,11 @@ export async function buildOperatorFederation(
   const store = new AdminStore(join(dir, "admin"));
   const init = await initFederation(store, {
     ...(nodeCount === 1
-      ? { host: "127.0.0.1", ports: nodePorts(0) }
+      ? { host: LOOPBACK_HOST, ports: nodePorts(0) }
       : {
           nodes: Array.from({ length: nodeCount }, (_, i) => ({
             name: `hub-${i + 1}`,
-            host: "127.0.0.1",
+            host: LOOPBACK_HOST,
             ports: nodePorts(i),
           })),
         }),
@@ -95,7 +96,7 @@ export async function buildOperatorFederation(
   const publicResearchers = researchers.map((r) => ({ name: r.name, publicKey: r.publicKey }));
   for (const [i, t] of tres.entries()) {
     const clientPort = leafPorts[i] ?? -1;
-    leafClientUrls[t.name] = `nats://127.0.0.1:${clientPort}`;
+    leafClientUrls[t.name] = `nats://${LOOPBACK_HOST}:${clientPort}`;
     const template = parse(await readFile(join(bundles[t.name]!, "leaf.yaml"), "utf8")) as {
       hub: Record<string, unknown>;
     };

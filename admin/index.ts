@@ -1,13 +1,24 @@
 /**
  * The federation admin's library: the operator and its accounts (admin-init.ts), onboarding TREs and
  * researchers (admin-onboard.ts), revocation (admin-revoke.ts), the admin folder that holds their keys
- * (admin-store.ts), and the whole-federation layouts the demo and the tests start from (federation-*.ts).
+ * (admin-store.ts), the registry's projects (admin-projects.ts), and the whole-federation layouts the demo and
+ * the tests start from (federation-*.ts).
  * The `tremesh admin` command only parses flags and prints what these return.
  */
 export { AdminError, AdminErrorCode } from "./admin-error.js";
 export { type HubNodePlan, type InitOptions, type InitResult, initFederation } from "./admin-init.js";
 export { type AddResearcherResult, type AddTreResult, addResearcher, addTre } from "./admin-onboard.js";
-export { allProjects, pushAll, revokeResearcher, revokeTre } from "./admin-revoke.js";
+export {
+  allProjects,
+  checkProjectMembers,
+  checkProjectTres,
+  createProject,
+  editProjectList,
+  projectNamed,
+  putResearcherKey,
+  revokeResearcherKey,
+} from "./admin-projects.js";
+export { pushAll, revokeResearcher, revokeTre } from "./admin-revoke.js";
 export { ADMIN_DIR_ENV, AdminStore, type FederationState } from "./admin-store.js";
 export {
   BUNDLE_CA,

@@ -32,7 +32,7 @@ function cell(tres: readonly string[], get: (tre: string) => Interval | undefine
 }
 
 /** Says which TREs' withheld or rounded counts make combined cells bounds rather than exact values. */
-export function boundsNotes(cells: readonly CountCell[]): string[] {
+function boundsNotes(cells: readonly CountCell[]): string[] {
   const inexact = cells.filter((c) => c.combined.low !== c.combined.high);
   if (inexact.length === 0) return [];
   const from = new Set<string>();

@@ -24,7 +24,7 @@ interface Released {
 }
 
 /** Pools released (n, mean, variance) triples; mean null when N is 0, variance when N < 2. */
-export function poolSummaries(parts: readonly Released[]): Released {
+function poolSummaries(parts: readonly Released[]): Released {
   const used = parts.filter((p): p is Released & { mean: number } => p.n > 0 && p.mean !== null);
   const n = used.reduce((s, p) => s + p.n, 0);
   if (n === 0) return { n: 0, mean: null, variance: null };

@@ -17,11 +17,7 @@ export function exactly(n: number): Interval {
   return { low: n, high: n };
 }
 
-export function isExact(i: Interval): boolean {
-  return i.low === i.high;
-}
-
-export function addIntervals(a: Interval, b: Interval): Interval {
+function addIntervals(a: Interval, b: Interval): Interval {
   return { low: a.low + b.low, high: a.high + b.high };
 }
 
@@ -36,7 +32,7 @@ export function sumIntervals(items: Iterable<Interval>): Interval {
  * within ±floor(base/2) of the true count. Checked here too, since outputs built in code reach
  * `combineOutputs` without passing the protocol's validator.
  */
-export function roundingOf(output: AnalysisOutput, tre: string): number {
+function roundingOf(output: AnalysisOutput, tre: string): number {
   const base = (output as { rounding?: unknown }).rounding;
   if (base === undefined) return 1;
   if (typeof base !== "number" || !Number.isSafeInteger(base) || base < 1)

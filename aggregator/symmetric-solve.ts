@@ -10,7 +10,7 @@
  */
 
 /** Smallest admissible pivot of the unit-diagonal matrix (1 − R² of a term on the terms before it). */
-export const DEPENDENCE_TOLERANCE = 1e-10;
+const DEPENDENCE_TOLERANCE = 1e-10;
 
 export interface SpdFactor {
   readonly size: number;

@@ -7,11 +7,6 @@ import { CERTIFICATE_WARN_DAYS, type CertificateInfo, daysUntilExpiry } from "..
 import { type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 
-export const TLS_USAGE = [
-  "tremesh admin init … [--tls-ca FILE --tls-cert NODE=FILE --tls-key NODE=FILE | --no-tls [--insecure]]",
-  "tremesh admin tls status | tls renew [--days N]",
-];
-
 /** `init`'s TLS choice from its flags: a private CA (none given), the operator's PKI, or none. */
 export function initTlsOption(values: {
   "tls-ca"?: string | undefined;

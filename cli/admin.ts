@@ -13,60 +13,24 @@ import {
   AdminStore,
   addResearcher,
   addTre,
-  allProjects,
   type FederationState,
   type HubNodePlan,
   initFederation,
   pushAll,
+  putResearcherKey,
   revokeResearcher,
+  revokeResearcherKey,
   revokeTre,
 } from "../admin/index.js";
 import { isUserPublicKey } from "../common/index.js";
-import { type Project, Registry, RegistryError } from "../hub/index.js";
-import { FieldError, isTreName, PROJECT_NAME } from "../protocol/index.js";
-import { initTlsOption, TLS_USAGE, tlsCommand } from "./admin-tls-command.js";
+import { Registry, RegistryError } from "../hub/index.js";
+import { FieldError } from "../protocol/index.js";
+import { isName, options, print, USAGE, type Values } from "./admin-flags.js";
+import { projectCommand } from "./admin-project-command.js";
+import { initTlsOption, tlsCommand } from "./admin-tls-command.js";
 import { type Command, type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
-
-const USAGE = [
-  "tremesh admin init --dir DIR [--host H] [--client-port N] [--leaf-port N] [--monitor-port N] [--operator NAME]",
-  "tremesh admin init --dir DIR --node NAME=HOST --node NAME=HOST --node NAME=HOST   # a 3-node hub cluster",
-  "tremesh admin add-tre NAME --signing-key U… [--storage-mb N]",
-  "tremesh admin add-researcher NAME --signing-key U…",
-  "tremesh admin revoke researcher|tre NAME",
-  "tremesh admin push | list",
-  "tremesh admin project create NAME --until DATE [--tres a,b] [--members alice,bob] [--from DATE] [--title T]",
-  "tremesh admin project add-member|remove-member PROJECT RESEARCHER",
-  "tremesh admin project add-tre|remove-tre PROJECT TRE",
-  "tremesh admin project set NAME [--tres …] [--members …] [--from DATE] [--until DATE] [--title T]",
-  "tremesh admin project show NAME | project list",
-  ...TLS_USAGE,
-  "(--dir DIR or TREMESH_ADMIN_DIR names the admin folder; config mode: --profile FILE instead; --json everywhere)",
-].join("\n       ");
-
-function date(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw usageError(`admin: ${flag} ${JSON.stringify(value)} is not a date (YYYY-MM-DD)`);
-  return t;
-}
-
-function list(
-  flag: string,
-  value: string | undefined,
-  check: (s: string) => boolean,
-  what: string,
-): string[] | undefined {
-  if (value === undefined) return undefined;
-  const items = value
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s !== "");
-  const bad = items.find((s) => !check(s));
-  if (bad !== undefined) throw usageError(`admin: ${flag}: ${JSON.stringify(bad)} is not ${what}`);
-  return items;
-}
 
 function port(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -76,27 +40,11 @@ function port(flag: string, value: string | undefined): number | undefined {
   return n;
 }
 
-const isName = (s: string) => PROJECT_NAME.test(s);
-
 /** `--node NAME=HOST`: one node of a clustered hub, on the standard ports. */
 function hubNode(value: string): HubNodePlan {
   const match = /^([^=\s]+)=([^=\s:/]+|\[[0-9a-fA-F:]+\])$/.exec(value);
   if (!match) throw usageError(`admin init: --node ${JSON.stringify(value)} is not NAME=HOST`);
   return { name: match[1]!, host: match[2]! };
-}
-
-function print(io: Io, json: boolean | undefined, value: unknown, text: () => string[]): void {
-  if (json) io.out(JSON.stringify(value, null, 2));
-  else for (const line of text()) io.out(line);
-}
-
-function projectLines(p: Project): string[] {
-  return [
-    `project   ${p.name}${p.title ? ` — ${p.title}` : ""}`,
-    `approved  ${new Date(p.startsAt).toISOString()} → ${new Date(p.endsAt).toISOString()}`,
-    `tres      ${p.tres.join(", ") || "(none)"}`,
-    `members   ${p.members.join(", ") || "(none)"}`,
-  ];
 }
 
 function stateLines(state: FederationState): string[] {
@@ -114,33 +62,6 @@ function stateLines(state: FederationState): string[] {
     ),
   ];
 }
-
-const options = {
-  dir: { type: "string" },
-  profile: { type: "string" },
-  json: { type: "boolean" },
-  tres: { type: "string" },
-  members: { type: "string" },
-  from: { type: "string" },
-  until: { type: "string" },
-  title: { type: "string" },
-  "signing-key": { type: "string" },
-  "storage-mb": { type: "string" },
-  host: { type: "string" },
-  operator: { type: "string" },
-  "client-port": { type: "string" },
-  "leaf-port": { type: "string" },
-  "monitor-port": { type: "string" },
-  node: { type: "string", multiple: true },
-  "tls-ca": { type: "string" },
-  "tls-cert": { type: "string", multiple: true },
-  "tls-key": { type: "string", multiple: true },
-  "no-tls": { type: "boolean" },
-  insecure: { type: "boolean" },
-  days: { type: "string" },
-} as const;
-
-type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>["values"];
 
 export const admin: Command = {
   name: "admin",
@@ -297,122 +218,12 @@ async function configModeResearcher(
       const publicKey = values["signing-key"];
       if (!publicKey || !isUserPublicKey(publicKey))
         throw usageError("admin add-researcher: --signing-key must be the researcher's public key (U…)");
-      await registry.putResearcher({ name, publicKey });
+      await putResearcherKey(registry, { name, publicKey });
       print(io, values.json, { name, publicKey }, () => [`researcher ${name} ${publicKey}`]);
       return ExitCode.ok;
     }
-    const existing = await registry.researcher(name);
-    if (!existing) throw new CliError(`no researcher ${name}`, ExitCode.failed);
-    await registry.putResearcher({ ...existing, revoked: Date.now() });
+    await revokeResearcherKey(registry, name);
     print(io, values.json, { revoked: { researcher: name } }, () => [`researcher ${name} revoked`]);
     return ExitCode.ok;
-  });
-}
-
-/** Registry edits: over `--profile` (config mode) or the admin folder's own profile. */
-async function projectCommand(rest: string[], values: Values, io: Io): Promise<number> {
-  const [verb, name, other] = rest;
-  const store = values.profile ? undefined : AdminStore.locate(values.dir);
-  const profile = values.profile ?? store?.path("admin.profile.yaml");
-  // With the admin folder, TREs are checked against what it onboarded; config mode's TREs are in hub.yaml.
-  const state = store ? await store.load() : undefined;
-  const checkTres = (tres: readonly string[]) => {
-    const unknown = state
-      ? tres.find((t) => !state.tres[t] || state.tres[t].revokedAt !== undefined)
-      : undefined;
-    if (unknown !== undefined)
-      throw new CliError(`no TRE ${unknown} in this federation (or it is revoked)`, ExitCode.failed);
-  };
-  const needName = () => {
-    if (!name || !isName(name))
-      throw usageError(
-        `admin project ${verb ?? ""}: a project name is required (lower case, digits, _ and -)`,
-      );
-    return name;
-  };
-  return withHub(profile, async (nc) => {
-    const registry = await Registry.open(jetstream(nc));
-    const checkMembers = async (members: readonly string[]) => {
-      for (const m of members) {
-        const r = await registry.researcher(m);
-        if (!r || r.revoked !== undefined)
-          throw new CliError(`no researcher ${m}; add them first ('admin add-researcher')`, ExitCode.failed);
-      }
-    };
-    const show = (p: Project) => {
-      print(io, values.json, p, () => projectLines(p));
-      return ExitCode.ok;
-    };
-    switch (verb) {
-      case "create": {
-        const tres = list("--tres", values.tres, isTreName, "a TRE name") ?? [];
-        const members = list("--members", values.members, isName, "a researcher name") ?? [];
-        const until = date("--until", values.until);
-        if (until === undefined) throw usageError("admin project create: --until DATE is required");
-        checkTres(tres);
-        await checkMembers(members);
-        const project: Project = {
-          name: needName(),
-          startsAt: date("--from", values.from) ?? Date.now(),
-          endsAt: until,
-          tres,
-          members,
-          ...(values.title ? { title: values.title } : {}),
-        };
-        if (await registry.project(project.name))
-          throw new CliError(`project ${project.name} exists; use 'admin project set'`, ExitCode.failed);
-        await registry.putProject(project);
-        return show(project);
-      }
-      case "set": {
-        const tres = list("--tres", values.tres, isTreName, "a TRE name");
-        const members = list("--members", values.members, isName, "a researcher name");
-        if (tres) checkTres(tres);
-        if (members) await checkMembers(members);
-        return show(
-          await registry.updateProject(needName(), (p) => ({
-            ...p,
-            ...(tres ? { tres } : {}),
-            ...(members ? { members } : {}),
-            ...(values.from ? { startsAt: date("--from", values.from)! } : {}),
-            ...(values.until ? { endsAt: date("--until", values.until)! } : {}),
-            ...(values.title ? { title: values.title } : {}),
-          })),
-        );
-      }
-      case "add-member":
-      case "remove-member":
-      case "add-tre":
-      case "remove-tre": {
-        const project = needName();
-        const isMember = verb.endsWith("member");
-        if (!other || !(isMember ? isName(other) : isTreName(other)))
-          throw usageError(`admin project ${verb}: PROJECT ${isMember ? "RESEARCHER" : "TRE"} required`);
-        if (verb === "add-member") await checkMembers([other]);
-        if (verb === "add-tre") checkTres([other]);
-        const field = isMember ? "members" : "tres";
-        const adding = verb.startsWith("add");
-        return show(
-          await registry.updateProject(project, (p) => ({
-            ...p,
-            [field]: adding ? [...new Set([...p[field], other])] : p[field].filter((x) => x !== other),
-          })),
-        );
-      }
-      case "show": {
-        const project = await registry.project(needName());
-        if (!project) throw new CliError(`no project ${name}`, ExitCode.failed);
-        return show(project);
-      }
-      case "list": {
-        const projects = await allProjects(registry);
-        print(io, values.json, projects, () =>
-          projects.map((p) => `${p.name.padEnd(24)} tres ${p.tres.join(",")}  members ${p.members.length}`),
-        );
-        return ExitCode.ok;
-      }
-      default:
-        throw usageError(`admin project: unknown verb ${JSON.stringify(verb ?? "")}\nusage: ${USAGE}`);
-    }
   });
 }

@@ -25,7 +25,7 @@ import { DEMO_PROJECT, DEMO_RESEARCHER, DEMO_REVIEWER, type DemoFederation } fro
 import { connectProfile, loadProfile, type Profile } from "./profile.js";
 import { hasEnded } from "./results-command.js";
 
-export const DEMO_ANALYSES: { title: string; analysis: AnalysisSpec }[] = [
+const DEMO_ANALYSES: { title: string; analysis: AnalysisSpec }[] = [
   { title: "patients by sex", analysis: { kind: "count", dataset: "patients", groupBy: ["sex"] } },
   {
     title: "BMI by sex",
@@ -49,7 +49,7 @@ export const DEMO_ANALYSES: { title: string; analysis: AnalysisSpec }[] = [
  * The demo's container analysis as a Five Safes TES user writes it: a GA4GH TES task running the demo
  * image's summary of systolic blood pressure over each TRE's `patients` extract.
  */
-export function demoTesTask(image: string, tres: readonly string[]) {
+function demoTesTask(image: string, tres: readonly string[]) {
   return {
     name: "mean systolic blood pressure, in a container (TES)",
     inputs: [{ url: `${TES_DATASET_URL}patients`, path: "/data/patients.csv", type: "FILE" }],

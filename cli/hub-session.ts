@@ -40,7 +40,7 @@ const FAILED_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /** Maps the hub's and the airlock's refusal codes onto exit codes. */
-export function asCliError(e: unknown): unknown {
+function asCliError(e: unknown): unknown {
   if (!(e instanceof HubRequestError) && !(e instanceof AirlockRequestError)) return e;
   const exitCode =
     e.code === "no_answer"

@@ -110,7 +110,7 @@ export interface Profile {
 /** How a profile logs in: a password (server in config mode) or a checked creds file (operator mode). */
 export type ProfileAuth = { type: "password"; password: string } | { type: "creds"; creds: CredsFile };
 
-export const PROFILE_ENV = "TREMESH_PROFILE";
+const PROFILE_ENV = "TREMESH_PROFILE";
 
 export async function loadProfile(file: string | undefined): Promise<Profile> {
   const path = file ?? process.env[PROFILE_ENV];

@@ -17,7 +17,7 @@ export function taskIdArg(command: string, positionals: string[]): string {
 }
 
 /** A task's parent state, then each TRE's state and history: who, when, why. */
-export function taskLines(task: TaskView): string[] {
+function taskLines(task: TaskView): string[] {
   const lines = [
     `task     ${task.taskId}  ${task.kind}${task.title ? ` — ${task.title}` : ""}`,
     `project  ${task.project}   researcher ${task.researcher}   submitted ${iso(task.submittedAt)}`,

@@ -22,13 +22,21 @@ export {
   setAccountReplicas,
 } from "./jetstream-streams.js";
 export { readLogin } from "./login-form.js";
+export { LOOPBACK_HOST } from "./loopback.js";
 export { type ConfMap, toNatsConf } from "./nats-conf.js";
 export { fetchLeafz, fetchMetaCluster, type MonitorTls } from "./nats-monitor.js";
 export { type NatsServerHandle, startNatsServer } from "./nats-server.js";
 export { randomPassword } from "./random-password.js";
 export { connectService, SERVICE_CONNECTION } from "./service-connection.js";
-export { observedLink, type PeerState, SourceRestarts, watchStaleSources } from "./source-restarts.js";
+export {
+  observedLink,
+  type PeerState,
+  SOURCE_CHECK_INTERVAL_MS,
+  SourceRestarts,
+  watchStaleSources,
+} from "./source-restarts.js";
 export { quoteIdent, quoteLiteral } from "./sql-quote.js";
+export { StopStack } from "./stop-stack.js";
 export {
   CERTIFICATE_WARN_DAYS,
   type CertificateInfo,

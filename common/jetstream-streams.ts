@@ -63,7 +63,7 @@ export function ensureStream(jsm: JetStreamManager, config: StreamSpec): Promise
  * that has joined but not caught up is not yet a "suitable peer"; and a request that reaches the meta group while
  * it elects a leader gets no answer.
  */
-export async function whileCreating<T>(step: () => Promise<T>): Promise<T> {
+async function whileCreating<T>(step: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + CREATE_PATIENCE_MS;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -109,7 +109,7 @@ async function addOrUpdate(jsm: JetStreamManager, config: StreamSpec): Promise<S
   return jsm.streams.update(config.name, structuredClone(config));
 }
 
-export function isApiError(error: unknown, code: number): boolean {
+function isApiError(error: unknown, code: number): boolean {
   return error instanceof JetStreamApiError && error.code === code;
 }
 

@@ -10,8 +10,8 @@
  * server (2.10.27; changed upstream in 2.12) cancels whatever consumer the source with that name has *then* — the
  * new, healthy one — and schedules a retry with back-off. Every restart made while a request is unanswered thus
  * sets up a cancellation up to 30 s later. Restarting blindly every round while a TRE was offline stacked up one
- * per round, and for 30 s after the TRE came back they cancelled its results source again and again: results
- * reached the hub 7–22 s late, in the cluster test over 2 min. So a source is restarted only when the other
+ * per round, and for 30 s after the TRE came back they cancelled its results source again and again, holding
+ * its results back for that long and more. So a source is restarted only when the other
  * side is reachable, and again only once the last restart was answered, the other side came back after it, or
  * the server has given up on it (`settleMs`). At most one cancellation per outage remains (the server's own
  * request from before the link came back); the next round restarts the source after it.
@@ -44,7 +44,7 @@ export interface StaleSourceOptions {
 const NANOS_PER_MS = 1_000_000;
 
 /** A source is stale when in error, never heard from (active −1), or silent for `staleAfterMs`. */
-export function isStaleSource(source: StreamSourceInfo, staleAfterMs: number): boolean {
+function isStaleSource(source: StreamSourceInfo, staleAfterMs: number): boolean {
   return source.error !== undefined || source.active < 0 || source.active >= staleAfterMs * NANOS_PER_MS;
 }
 
@@ -217,6 +217,9 @@ export class SourceRestarts {
     return now - last >= this.#settleMs;
   }
 }
+
+/** How often, in ms, the hub and the leaf check their sourced streams for stale sources unless told otherwise. */
+export const SOURCE_CHECK_INTERVAL_MS = 2_000;
 
 /** One stream a watcher checks, with what it knows of the stream's other side. */
 export interface StaleSourceTarget {

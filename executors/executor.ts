@@ -1,6 +1,6 @@
 /**
- * The one contract the leaf agent drives every executor through: the query executor today, the
- * container executor later. The agent has already verified and authorised the task; it hands over
+ * The one contract the leaf agent drives every executor through: the query executor (DuckDB, PostgreSQL)
+ * and the container executor. The agent has already verified and authorised the task; it hands over
  * the analysis, the TRE's definitions of the datasets it names, an ephemeral credential from the
  * credential broker and a wall-clock budget, and gets back outputs for the airlock, or one of the
  * sentinel errors in `errors.ts`.

@@ -28,7 +28,7 @@ export interface DispatchOptions {
 }
 
 /** The JetStream message id of a Dispatch: one per (task, TRE), stable across retries. */
-export function dispatchMsgId(taskId: string, tre: string): string {
+function dispatchMsgId(taskId: string, tre: string): string {
   return `dispatch.${taskId}.${tre}`;
 }
 

@@ -51,6 +51,7 @@ import {
   ConfigFileError,
   configPath,
   isLoopbackHost,
+  LOOPBACK_HOST,
   type LoadedYaml,
   readCredsFile,
   readSecretFile,
@@ -72,6 +73,7 @@ import {
   TRE_NAME,
 } from "../protocol/index.js";
 import { FED_ACCOUNT } from "./account-names.js";
+import { HUB_DEFAULTS } from "./hub-defaults.js";
 import { type HubTls, hubTlsSchema, loadHubTls } from "./hub-tls-config.js";
 import { type AccountJwtInfo, decodeAccountJwt, decodeOperatorJwt } from "./operator-server-config.js";
 import { ROUTE_URL, SERVER_NAME } from "./server-config.js";
@@ -228,8 +230,8 @@ export interface HubOperatorConfig {
 export async function loadHubConfig(file: string): Promise<HubConfig> {
   const loaded = await readYamlConfig(file);
   const c = validateConfig(loaded, hubConfigSchema);
-  const host = c.host ?? "127.0.0.1";
-  const monitorHost = c.monitorHost ?? "127.0.0.1";
+  const host = c.host ?? HUB_DEFAULTS.host;
+  const monitorHost = c.monitorHost ?? LOOPBACK_HOST;
   const hosts = [
     { field: "host", host },
     { field: "cluster.host", host: c.cluster?.host ?? host },
@@ -238,15 +240,15 @@ export async function loadHubConfig(file: string): Promise<HubConfig> {
   const tls = await loadHubTls(loaded, c, hosts);
   const common = {
     file,
-    name: c.name ?? "hub",
+    name: c.name ?? HUB_DEFAULTS.name,
     host,
     monitorHost,
     ...(tls ? { tls } : {}),
     insecure: tls === undefined && hosts.some((h) => !isLoopbackHost(h.host)),
     ports: {
-      client: c.ports?.client ?? 4222,
-      leaf: c.ports?.leaf ?? 7422,
-      monitor: c.ports?.monitor ?? 8222,
+      client: c.ports?.client ?? HUB_DEFAULTS.ports.client,
+      leaf: c.ports?.leaf ?? HUB_DEFAULTS.ports.leaf,
+      monitor: c.ports?.monitor ?? HUB_DEFAULTS.ports.monitor,
     },
     dataDir: configPath(loaded, c.dataDir),
     hubKey: await readSigningKeyFile(loaded, "signingKeyFile", c.signingKeyFile),
@@ -317,8 +319,8 @@ async function loadCluster(
   const auth = c.cluster.authorization;
   return {
     cluster: {
-      name: c.cluster.name ?? "tremesh-hub",
-      host: c.cluster.host ?? c.host ?? "127.0.0.1",
+      name: c.cluster.name ?? HUB_DEFAULTS.clusterName,
+      host: c.cluster.host ?? c.host ?? HUB_DEFAULTS.host,
       port: c.cluster.port,
       routes: c.cluster.routes,
       credential: {
@@ -326,7 +328,7 @@ async function loadCluster(
         password: await readSecretFile(loaded, "cluster.authorization.passwordFile", auth.passwordFile),
       },
     },
-    replicas: c.replicas ?? 3,
+    replicas: c.replicas ?? HUB_DEFAULTS.clusterReplicas,
   };
 }
 

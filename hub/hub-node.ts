@@ -23,6 +23,7 @@ import {
   type NatsServerHandle,
   randomPassword,
   SERVICE_CONNECTION,
+  StopStack,
   startNatsServer,
   waitFor,
   watchStaleSources,
@@ -30,6 +31,7 @@ import {
 import { streams } from "../protocol/index.js";
 import { treAccountName } from "./account-names.js";
 import { type HubConfig, type HubOperatorConfig, loadHubConfig } from "./hub-config.js";
+import { HUB_DEFAULTS } from "./hub-defaults.js";
 import { type HubServiceEvent, type HubServices, startHubServices } from "./hub-services.js";
 import { watchLeafLinks } from "./leaf-link-watch.js";
 import { hubOperatorServerConfig } from "./operator-server-config.js";
@@ -96,7 +98,7 @@ export interface HubNode extends AsyncDisposable {
 /** Starts a hub in the mode hub.yaml asks for. On failure, everything started so far is stopped again. */
 export async function startHubNode(config: HubConfig, options: HubNodeOptions = {}): Promise<HubNode> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const stops = new Stops();
+  const stops = new StopStack();
   try {
     return config.operator
       ? await startOperatorHub(config, config.operator, options, stops)
@@ -112,7 +114,11 @@ function ownTls(config: HubConfig): { tls?: ReturnType<typeof besideServerTlsOpt
   return config.tls ? { tls: besideServerTlsOptions(config.tls.files) } : {};
 }
 
-async function startConfigHub(config: HubConfig, options: HubNodeOptions, stops: Stops): Promise<HubNode> {
+async function startConfigHub(
+  config: HubConfig,
+  options: HubNodeOptions,
+  stops: StopStack,
+): Promise<HubNode> {
   const internal = (user: string) => ({ user, password: randomPassword() });
   const services = internal("tremesh-hub-services");
   const treAdmins = new Map(config.tres.map((t) => [t.name, internal(`tremesh-hub-${t.name}`)]));
@@ -154,7 +160,7 @@ async function startConfigHub(config: HubConfig, options: HubNodeOptions, stops:
       stream: streams.results(tre),
       peer: () => hubServices.liveness.peer(tre),
     })),
-    options.sourceCheckIntervalMs ?? 2_000,
+    options.sourceCheckIntervalMs ?? HUB_DEFAULTS.sourceCheckIntervalMs,
     (stream, sources) =>
       options.onEvent?.({ service: "sources", event: { type: "resumed", stream, sources } }),
     config.cluster ? { leader: config.name } : {},
@@ -173,7 +179,7 @@ async function startOperatorHub(
   config: HubConfig,
   operator: HubOperatorConfig,
   options: HubNodeOptions,
-  stops: Stops,
+  stops: StopStack,
 ): Promise<HubNode> {
   const emit = options.onEvent ?? (() => {});
   const configText = hubOperatorServerConfig({
@@ -200,7 +206,7 @@ async function startOperatorHub(
   );
   stops.push(async () => directory.close());
   const watch = new ResultsSourceWatch(
-    options.sourceCheckIntervalMs ?? 2_000,
+    options.sourceCheckIntervalMs ?? HUB_DEFAULTS.sourceCheckIntervalMs,
     (stream, sources) => emit({ service: "sources", event: { type: "resumed", stream, sources } }),
     // Until the services (and their heartbeat tracker) run, no leaf counts as there.
     async (tre) => (hubServices ? hubServices.liveness.peer(tre) : { up: false }),
@@ -214,7 +220,7 @@ async function startOperatorHub(
     credsDir: operator.treCredsDir,
     directory,
     watch,
-    retryIntervalMs: options.treRetryIntervalMs ?? 5_000,
+    retryIntervalMs: options.treRetryIntervalMs ?? HUB_DEFAULTS.treRetryIntervalMs,
     replicas: config.replicas,
     emit: (event) => emit({ service: "tres", event }),
     // Before the services run, their own start brings the FED view to the members.
@@ -315,7 +321,10 @@ async function clusterReady(
   if (await formed().catch(() => false)) return;
   const reason = `the hub cluster's JetStream meta group (a leader, and ${config.replicas} nodes known)`;
   options.onEvent?.({ service: "node", event: { type: "waiting", reason } });
-  await waitFor(reason, formed, { timeoutMs: options.clusterWaitMs ?? 120_000, intervalMs: 250 });
+  await waitFor(reason, formed, {
+    timeoutMs: options.clusterWaitMs ?? HUB_DEFAULTS.clusterWaitMs,
+    intervalMs: 250,
+  });
 }
 
 function servicesOptions(config: HubConfig, options: HubNodeOptions) {
@@ -331,7 +340,7 @@ function ready(
   config: HubConfig,
   server: NatsServerHandle,
   services: HubServices,
-  stops: Stops,
+  stops: StopStack,
   options: HubNodeOptions,
   mode: Pick<HubNode, "mode" | "systemAccount" | "managedTres">,
 ): HubNode {
@@ -370,22 +379,4 @@ function ready(
     stop,
     [Symbol.asyncDispose]: stop,
   };
-}
-
-/** Teardown steps, run once in reverse order of start. */
-class Stops {
-  readonly #steps: (() => Promise<unknown>)[] = [];
-  #running: Promise<void> | undefined;
-
-  push(step: () => Promise<unknown>): void {
-    this.#steps.push(step);
-  }
-
-  run(): Promise<void> {
-    this.#running ??= (async () => {
-      for (const step of this.#steps.reverse()) await step().catch(() => undefined);
-      this.#steps.length = 0;
-    })();
-    return this.#running;
-  }
 }

@@ -13,11 +13,13 @@ import {
   ensureStream,
   openBucket,
   SourceRestarts,
+  StopStack,
   setAccountReplicas,
   watchStaleSources,
 } from "../common/index.js";
-import { openEnvelope, type SigningKey, streams, subjects, TrustStore } from "../protocol/index.js";
+import { openEnvelope, type SigningKey, streams, subjects } from "../protocol/index.js";
 import { dispatchTask } from "./dispatcher.js";
+import { HUB_DEFAULTS } from "./hub-defaults.js";
 import { type LivenessEvent, LivenessTracker } from "./liveness-tracker.js";
 import { Registry } from "./registry.js";
 import { ResearcherApi, type ResearcherApiEvent } from "./researcher-api.js";
@@ -91,14 +93,6 @@ export interface HubServices {
   stop(): Promise<void>;
 }
 
-/** The trust store of TRE principals that every hub service verifies status, releases and heartbeats with. */
-export function treTrustStore(tres: readonly { name: string; publicKey: string }[]): TrustStore {
-  const trust = new TrustStore();
-  for (const t of tres)
-    trust.add({ publicKey: t.publicKey, role: "tre", name: `tre:${t.name}`, tre: t.name });
-  return trust;
-}
-
 export async function startHubServices(opts: HubServicesOptions): Promise<HubServices> {
   const { nc, hubKey } = opts;
   const emit = opts.onEvent ?? (() => {});
@@ -130,7 +124,8 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
   const researchers = await ResearcherDirectory.watch(registry);
   const releases = await openBucket(js, RELEASE_BUCKET, { history: 1 });
 
-  const stops: (() => Promise<void>)[] = [async () => researchers.close()];
+  const stops = new StopStack();
+  stops.push(async () => researchers.close());
   try {
     const submission = await SubmissionService.start({
       nc,
@@ -198,7 +193,7 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
       }
     };
     await redispatch(await tasks.undispatched());
-    const recoveryMs = opts.recoveryIntervalMs ?? 5_000;
+    const recoveryMs = opts.recoveryIntervalMs ?? HUB_DEFAULTS.recoveryIntervalMs;
     if (recoveryMs > 0) {
       let round: Promise<void> = Promise.resolve();
       const timer = setInterval(() => {
@@ -213,7 +208,7 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
       });
     }
 
-    const interval = opts.sourceCheckIntervalMs ?? 2_000;
+    const interval = opts.sourceCheckIntervalMs ?? HUB_DEFAULTS.sourceCheckIntervalMs;
     if (interval > 0) {
       const stopWatch = watchStaleSources(
         [{ jsm, stream: streams.fedResults }],
@@ -233,12 +228,10 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
       liveness,
       tres: directory,
       syncTres,
-      stop: async () => {
-        for (const stop of stops.reverse()) await stop().catch(() => undefined);
-      },
+      stop: () => stops.run(),
     };
   } catch (error) {
-    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    await stops.run();
     throw error;
   }
 }

@@ -3,6 +3,8 @@
  * researcher services it runs), the project registry, and the operator's account and user JWTs the
  * federation admin signs. The services themselves are internal; tests reach them by their files.
  */
+
+export type { NatsServerHandle, UserCredential } from "../common/index.js";
 export { treAccountName } from "./account-names.js";
 export {
   type HubClusterConfig,
@@ -11,7 +13,10 @@ export {
   type HubOperatorConfig,
   loadHubConfig,
 } from "./hub-config.js";
+export { HUB_DEFAULTS } from "./hub-defaults.js";
 export { type HubNode, type HubNodeEvent, type HubNodeOptions, startHubNode } from "./hub-node.js";
+/** The services a hub node runs, as `HubNode.services` holds them (started by the node, not on their own). */
+export type { HubServices } from "./hub-services.js";
 export {
   type FedAccountSpec,
   fedAccountJwt,

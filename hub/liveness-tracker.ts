@@ -17,6 +17,7 @@ import {
   type TreLiveness,
   type TrustStore,
 } from "../protocol/index.js";
+import { HUB_DEFAULTS } from "./hub-defaults.js";
 
 /** Bucket in FED: key = TRE name, value = the last verified heartbeat's facts (JSON). */
 export const LIVENESS_BUCKET = "TRE_LIVENESS";
@@ -119,7 +120,10 @@ export class LivenessTracker {
 
   /** Online while the last heartbeat is younger than `offlineAfterMs`, by this hub's clock. */
   #online(beat: Beat): boolean {
-    return (this.opts.now ?? Date.now)() - beat.lastSeen < (this.opts.offlineAfterMs ?? 30_000);
+    return (
+      (this.opts.now ?? Date.now)() - beat.lastSeen <
+      (this.opts.offlineAfterMs ?? HUB_DEFAULTS.offlineAfterMs)
+    );
   }
 
   async #handle(msg: Msg): Promise<void> {

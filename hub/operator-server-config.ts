@@ -103,7 +103,7 @@ export function decodeAccountJwt(jwt: string, issuers: readonly string[]): Accou
 }
 
 /** Whether `key` is an nkey account public key (A…). */
-export function isAccountKey(key: string): boolean {
+function isAccountKey(key: string): boolean {
   return key.length === 56 && key.startsWith("A") && isPublicKey(key);
 }
 

@@ -24,7 +24,7 @@ import {
 } from "../protocol/index.js";
 
 /** Bucket name in the FED account. */
-export const REGISTRY_BUCKET = "REGISTRY";
+const REGISTRY_BUCKET = "REGISTRY";
 
 const name = (what: string, pattern: RegExp) => str({ min: 1, max: 64, pattern, what });
 const projectSchema = obj({

@@ -18,6 +18,7 @@ import {
   type ConfMap,
   checkCredentials,
   isLoopbackHost,
+  LOOPBACK_HOST,
   placeAll,
   serverTlsBlock,
   toNatsConf,
@@ -25,6 +26,7 @@ import {
 } from "../common/index.js";
 import { HUB_DOMAIN, isTreName, PROJECT_NAME, streams, subjects } from "../protocol/index.js";
 import { FED_ACCOUNT, HUB_SYSTEM_ACCOUNT, RESEARCH_ACCOUNT, treAccountName } from "./account-names.js";
+import { HUB_DEFAULTS } from "./hub-defaults.js";
 import type { HubTls } from "./hub-tls-config.js";
 
 /** The hub server's name, listeners and store: the same in config and operator mode. */
@@ -71,13 +73,13 @@ export const ROUTE_URL = /^nats-route:\/\/[^\s/@]+:\d{1,5}$/;
  */
 export function listenerBlock(listeners: HubListeners): ConfMap {
   const tls = listeners.tls;
-  const monitorHost = listeners.monitorHost ?? "127.0.0.1";
+  const monitorHost = listeners.monitorHost ?? LOOPBACK_HOST;
   const https = !isLoopbackHost(monitorHost);
   if (https && !tls)
     throw new ConfigModelError("monitorHost", "a monitoring port off loopback needs `tls` (HTTPS)");
   return {
     server_name: listeners.serverName,
-    host: listeners.host ?? "127.0.0.1",
+    host: listeners.host ?? HUB_DEFAULTS.host,
     port: listeners.clientPort ?? -1,
     // Clients present no certificate: they log in with their creds or password, over TLS.
     tls: tls ? serverTlsBlock(tls.files, { verify: false, minVersion: tls.minVersion }) : undefined,
@@ -94,7 +96,7 @@ export function listenerBlock(listeners: HubListeners): ConfMap {
 export function leafnodeListener(listeners: HubListeners, rest: ConfMap = {}): ConfMap {
   const tls = listeners.tls;
   return {
-    host: listeners.host ?? "127.0.0.1",
+    host: listeners.host ?? HUB_DEFAULTS.host,
     port: listeners.leafPort ?? -1,
     tls: tls
       ? serverTlsBlock(tls.files, { verify: tls.leafClientCerts, minVersion: tls.minVersion })
@@ -108,7 +110,7 @@ export function leafnodeListener(listeners: HubListeners, rest: ConfMap = {}): C
  * accepts only routes from the other nodes; `no_advertise` keeps the route addresses out of what clients and
  * leaves learn (they use the URLs they were given).
  */
-export function clusterBlock(listeners: HubListeners): ConfMap | undefined {
+function clusterBlock(listeners: HubListeners): ConfMap | undefined {
   const cluster = listeners.cluster;
   if (!cluster) return undefined;
   if (!SERVER_NAME.test(cluster.name))
@@ -120,7 +122,7 @@ export function clusterBlock(listeners: HubListeners): ConfMap | undefined {
   const secret = `${encodeURIComponent(cluster.credential.user)}:${encodeURIComponent(cluster.credential.password)}@`;
   return {
     name: cluster.name,
-    host: cluster.host ?? listeners.host ?? "127.0.0.1",
+    host: cluster.host ?? listeners.host ?? HUB_DEFAULTS.host,
     port: cluster.port,
     authorization: { user: cluster.credential.user, password: cluster.credential.password },
     // Mutual TLS between nodes: a route from a node without a certificate the CA issued is refused.

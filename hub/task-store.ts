@@ -19,7 +19,7 @@ import {
   type ParentState,
 } from "./task-lifecycle.js";
 
-export const TASK_BUCKET = "TASK_STATE";
+const TASK_BUCKET = "TASK_STATE";
 
 export interface TaskRecord {
   taskId: string;

@@ -17,7 +17,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { AirlockFinding, CheckOutcome, HeldOutputState } from "../protocol/index.js";
 
-export const AIRLOCK_BUCKET = "AIRLOCK";
+const AIRLOCK_BUCKET = "AIRLOCK";
 
 /** A reviewer's signed decision on one output, with the envelope kept verbatim for the Release. */
 export interface HeldDecision {
@@ -83,7 +83,7 @@ export interface NewHeldOutput {
   releasable?: Uint8Array;
 }
 
-export function sha256Hex(bytes: Uint8Array): string {
+function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 

@@ -36,6 +36,7 @@ import type {
   PostgresDataset,
 } from "../executors/index.js";
 import { isTaskId } from "../protocol/index.js";
+import { LEAF_DEFAULTS } from "./leaf-defaults.js";
 
 export interface PostgresBrokerOptions {
   /** The TRE's admin connection. Only the broker holds it; it is never logged or returned. */
@@ -95,7 +96,7 @@ export class CredentialBroker {
     this.#pg = {
       admin: o.admin,
       executorHost: o.executorHost ?? o.admin.host ?? "localhost",
-      executorPort: o.executorPort ?? o.admin.port ?? 5432,
+      executorPort: o.executorPort ?? o.admin.port ?? LEAF_DEFAULTS.postgresPort,
       rolePrefix,
       connectionLimit: o.connectionLimit ?? 2,
       validityGraceMs: o.validityGraceMs ?? 60_000,

@@ -69,6 +69,7 @@ import {
 } from "../protocol/index.js";
 import type { ReviewPolicy } from "./airlock.js";
 import { DEFAULT_DISCLOSURE_RULES, type DisclosureRules, disclosureRules } from "./disclosure-rules.js";
+import { LEAF_DEFAULTS } from "./leaf-defaults.js";
 import type { HubLinkCredential } from "./server-config.js";
 
 const personName = str({
@@ -348,12 +349,12 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
     file,
     tre: c.tre,
     name: c.name ?? `leaf-${c.tre}`,
-    host: c.host ?? "127.0.0.1",
+    host: c.host ?? LEAF_DEFAULTS.host,
     ports: { client: c.ports?.client ?? -1, monitor: c.ports?.monitor ?? -1 },
     dataDir: configPath(loaded, c.dataDir),
     treKey,
     hub: await hubLink(loaded, c.hub),
-    heartbeatIntervalMs: c.heartbeatIntervalMs ?? 10_000,
+    heartbeatIntervalMs: c.heartbeatIntervalMs ?? LEAF_DEFAULTS.heartbeatIntervalMs,
     researchers: c.researchers ?? [],
     projects,
     reviewers: await Promise.all(
@@ -367,7 +368,7 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
     ),
     disclosure: c.disclosure ?? DEFAULT_DISCLOSURE_RULES,
     review: {
-      approvalsRequired: c.review?.approvalsRequired ?? 1,
+      approvalsRequired: c.review?.approvalsRequired ?? LEAF_DEFAULTS.approvalsRequired,
       autoRelease: c.review?.autoRelease ?? false,
       ...(c.review?.notify ? { notify: c.review.notify } : {}),
     },
@@ -376,7 +377,7 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
       ? {
           postgres: {
             host: c.postgres.host,
-            port: c.postgres.port ?? 5432,
+            port: c.postgres.port ?? LEAF_DEFAULTS.postgresPort,
             database: c.postgres.database,
             user: c.postgres.user,
             password: await readSecretFile(loaded, "postgres.passwordFile", c.postgres.passwordFile),
@@ -385,8 +386,8 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
         }
       : {}),
     ...(c.containers ? { containers: containerSettings(c.containers, loaded) } : {}),
-    taskTimeoutMs: c.taskTimeoutMs ?? 600_000,
-    maxConcurrentTasks: c.maxConcurrentTasks ?? 2,
+    taskTimeoutMs: c.taskTimeoutMs ?? LEAF_DEFAULTS.taskTimeoutMs,
+    maxConcurrentTasks: c.maxConcurrentTasks ?? LEAF_DEFAULTS.maxConcurrentTasks,
   };
 }
 
@@ -448,8 +449,9 @@ function containerSettings(
     : undefined;
   const d = DEFAULT_CONTAINER_LIMITS;
   return {
-    socketPath: c.socket !== undefined ? configPath(loaded, c.socket) : (fromEnv ?? "/var/run/docker.sock"),
-    user: c.user ?? "65534:65534",
+    socketPath:
+      c.socket !== undefined ? configPath(loaded, c.socket) : (fromEnv ?? LEAF_DEFAULTS.dockerSocket),
+    user: c.user ?? LEAF_DEFAULTS.containerUser,
     limits: {
       memoryBytes: c.memoryMb !== undefined ? c.memoryMb * 1024 * 1024 : d.memoryBytes,
       nanoCpus: c.cpus !== undefined ? Math.round(c.cpus * 1e9) : d.nanoCpus,

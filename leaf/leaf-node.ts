@@ -18,6 +18,7 @@ import {
   observedLink,
   probeTls,
   randomPassword,
+  StopStack,
   startNatsServer,
   watchStaleSources,
 } from "../common/index.js";
@@ -26,6 +27,7 @@ import { newId, sealEnvelope, streams, subjects } from "../protocol/index.js";
 import { Agent, type AgentEvent } from "./agent.js";
 import { CredentialBroker } from "./credential-broker.js";
 import type { LeafConfig } from "./leaf-config.js";
+import { LEAF_DEFAULTS } from "./leaf-defaults.js";
 import { leafServerConfig } from "./server-config.js";
 import { ensureLeafStreams } from "./streams.js";
 
@@ -89,11 +91,9 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
     },
   });
   const server = await startNatsServer({ name: "leaf", configText, dir: join(config.dataDir, "server") });
-  const stops: (() => Promise<unknown>)[] = [() => server.stop()];
-  const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch(() => undefined);
-    stops.length = 0;
-  };
+  const stops = new StopStack();
+  stops.push(() => server.stop());
+  const stopAll = () => stops.run();
   try {
     const open = async (u: { user: string; password: string }) => {
       const nc = await connectService(server.clientUrl, u);
@@ -194,7 +194,7 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
         : observedLink(async () => (await fetchLeafz(monitorUrl)).leafs.length > 0);
     const stopWatch = watchStaleSources(
       [{ jsm: dmzJsm, stream: streams.inbox, ...(hubLink ? { peer: hubLink } : {}) }],
-      options.sourceCheckIntervalMs ?? 2_000,
+      options.sourceCheckIntervalMs ?? LEAF_DEFAULTS.sourceCheckIntervalMs,
       (stream, sources) => emit({ type: "sources-resumed", stream, sources }),
     );
     stops.push(async () => stopWatch());

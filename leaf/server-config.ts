@@ -24,6 +24,7 @@ import {
 } from "../common/index.js";
 import { HUB_DOMAIN, isTreName, streams, subjects } from "../protocol/index.js";
 import { CTRL_ACCOUNT, DMZ_ACCOUNT, LEAF_SYSTEM_ACCOUNT } from "./account-names.js";
+import { LEAF_DEFAULTS } from "./leaf-defaults.js";
 
 export interface LeafServerModel {
   /** The TRE's name; also its JetStream domain. */
@@ -75,7 +76,7 @@ const LEAF_URL_SCHEMES = new Set(["nats-leaf:", "nats:", "tls:", "ws:", "wss:"])
  */
 export function leafServerConfig(model: LeafServerModel): string {
   checkLeafModel(model);
-  const host = model.host ?? "127.0.0.1";
+  const host = model.host ?? LEAF_DEFAULTS.host;
   const boundary = leafLinkBoundary(model.tre);
   return toNatsConf({
     server_name: model.serverName,
@@ -172,7 +173,7 @@ export function leafLinkBoundary(tre: string): { denyImports: string[]; mappings
  * reviewer's own key), hear its events, and read, never write, the TRE's audit stream to verify it. Nothing
  * else of the controlled account: not the airlock's bucket, the agent's state or the dead letters.
  */
-export function reviewerPermissions(user: string): ConfMap {
+function reviewerPermissions(user: string): ConfMap {
   const audit = streams.audit;
   return {
     publish: {

@@ -34,8 +34,8 @@ const MAX_TIME = 8_640_000_000_000_000;
 const time = int({ min: 0, max: MAX_TIME });
 const sha256Hex = str({ min: 64, max: 64, pattern: /^[0-9a-f]{64}$/, what: "a sha256 hex digest" });
 
-export const checkOutcomes = ["pass", "review", "fail"] as const;
-export const outputStates = ["pending", "released", "withheld"] as const;
+const checkOutcomes = ["pass", "review", "fail"] as const;
+const outputStates = ["pending", "released", "withheld"] as const;
 
 /** One finding of the automated disclosure checks: where, which rule, and why, in words for a reviewer. */
 const finding = obj({

@@ -29,18 +29,7 @@ const scalar: Check<string | number | boolean> = (v, path) => {
   return str({ max: 256 })(v, path);
 };
 
-export const filterOps = [
-  "eq",
-  "ne",
-  "lt",
-  "le",
-  "gt",
-  "ge",
-  "in",
-  "between",
-  "is_null",
-  "not_null",
-] as const;
+const filterOps = ["eq", "ne", "lt", "le", "gt", "ge", "in", "between", "is_null", "not_null"] as const;
 
 const filter = obj({
   column: ident,

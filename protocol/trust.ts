@@ -13,7 +13,7 @@ export type Role = "hub" | "tre" | "reviewer" | "researcher";
  * The roles that may sign each message type. A Decision is a reviewer's, or the TRE's own when its
  * auto-release policy released an output that passed every disclosure check.
  */
-export const signerRole: Record<MessageType, Role | readonly Role[]> = {
+const signerRole: Record<MessageType, Role | readonly Role[]> = {
   submission: "researcher",
   dispatch: "hub",
   cancel: "hub",

@@ -1,6 +1,6 @@
 /**
  * The fault suite of a single-node hub (issue 9; the 3-node hub losing its stream leader is
- * test/fault-cluster.test.ts). Each scenario runs under load — tens to hundreds of tasks in flight over three
+ * test/hub-cluster.test.ts). Each scenario runs under load — tens to hundreds of tasks in flight over three
  * TREs — and then accounts for every task:
  *
  * - none lost: each has ended at every TRE it named: released, or `executor_error` / `cancelled` with its reason,

@@ -1,6 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sendSubmission, signSubmission } from "../aggregator/index.js";
 import { waitFor } from "../common/index.js";
@@ -188,14 +189,18 @@ describe("a federation started from hub.yaml and leaf.yaml", () => {
     await fed.startLeaf("c");
   });
 
-  it("runs two hub service instances side by side without dispatching any task twice", async () => {
-    const admin = await fed.connect("admin");
-    const second = await startHubServices({
-      nc: admin,
+  /** Another instance of the hub services beside the hub's own, on a connection of the test's. */
+  const secondHubServices = async (nc: NatsConnection) =>
+    startHubServices({
+      nc,
       hubKey: (await loadHubConfig(fed.files.hubConfig)).hubKey,
       tres: Object.entries(fed.files.trePublicKeys).map(([name, publicKey]) => ({ name, publicKey })),
       sourceCheckIntervalMs: 0,
     });
+
+  it("runs two hub service instances side by side without dispatching any task twice", async () => {
+    const admin = await fed.connect("admin");
+    const second = await secondHubServices(admin);
     try {
       const alice = await fed.connect("alice");
       const key = (await fed.profile("alice")).key!;
@@ -223,6 +228,21 @@ describe("a federation started from hub.yaml and leaf.yaml", () => {
     } finally {
       await second.stop();
     }
+  });
+
+  it("stops a hub service instance once: a second stop, even during the first, is harmless", async () => {
+    const admin = await fed.connect("admin");
+    const second = await secondHubServices(admin);
+    await Promise.all([second.stop(), second.stop()]);
+    await second.stop();
+    // The connection it ran on and the federation's own services go on as before.
+    expect(admin.isClosed()).toBe(false);
+    const envelope = signSubmission((await fed.profile("alice")).key!, {
+      project: "diabetes",
+      tres: ["a"],
+      analysis: { kind: "count", dataset: "patients" },
+    });
+    expect(await sendSubmission(await fed.connect("alice"), envelope)).toMatchObject({ status: "accepted" });
   });
 
   it("keeps an intact hash-chained audit log of what it decided", async () => {

@@ -368,6 +368,25 @@ describe("tremesh admin's own refusals", () => {
     expect(badName.code).toBe(2);
     expect(await readFile(join(adminDir, "federation.json"), "utf8")).toBe(before);
   });
+
+  it("refuses project edits that name what the federation does not hold, and keeps the project as it was", async () => {
+    const until = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    const refusals = [
+      [["create", "other", "--tres", "zz", "--until", until], /no TRE zz in this federation/],
+      [["create", "other", "--members", "carol", "--until", until], /no researcher carol; add them first/],
+      [["create", "study", "--until", until], /project study exists; use 'admin project set'/],
+      [["add-member", "study", "carol"], /no researcher carol/],
+      [["add-tre", "study", "zz"], /no TRE zz/],
+      [["show", "nothing"], /no project nothing/],
+    ] as const;
+    for (const [args, message] of refusals) {
+      const r = await tremesh("admin", "project", ...args, "--dir", adminDir);
+      expect(r.code, args.join(" ")).toBe(1);
+      expect(r.err.join(" ")).toMatch(message);
+    }
+    const shown = await ok("admin", "project", "show", "study", "--json", "--dir", adminDir);
+    expect(JSON.parse(shown.join("\n"))).toMatchObject({ name: "study" });
+  });
 });
 
 describe("tremesh admin and the hub's resolver", () => {

@@ -342,7 +342,7 @@ export function treContainers(docker: Dockerode, tre: string): Promise<Dockerode
  * stdout and stderr from the engine's multiplexed log stream (8-byte frame headers: stream, 0, 0, 0,
  * big-endian length), capped at `max` bytes. A stream without frame headers is kept as it came.
  */
-export function demuxLogs(raw: Buffer, max: number): Buffer {
+function demuxLogs(raw: Buffer, max: number): Buffer {
   const parts: Buffer[] = [];
   let size = 0;
   let at = 0;

@@ -62,7 +62,7 @@ const MEDIA_TYPES: Record<string, string> = {
 };
 
 /** The media type a reviewer's tools will open a file as, by its extension. */
-export function mediaTypeOf(name: string): string {
+function mediaTypeOf(name: string): string {
   const dot = name.lastIndexOf(".");
   return (dot >= 0 && MEDIA_TYPES[name.slice(dot).toLowerCase()]) || "application/octet-stream";
 }
@@ -73,7 +73,7 @@ const STATISTIC_KINDS = new Set(["count", "summary", "histogram", "crosstab", "r
  * The output description a JSON file holds, or undefined when it is not one. The airlock, never the
  * container, sets suppression and rounding, so a file claiming either is not taken as a description.
  */
-export function asDescription(bytes: Uint8Array, spec: AnalysisSpec): AnalysisOutput | undefined {
+function asDescription(bytes: Uint8Array, spec: AnalysisSpec): AnalysisOutput | undefined {
   let value: unknown;
   try {
     value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));

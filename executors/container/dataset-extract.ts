@@ -21,12 +21,12 @@ import { checkColumns } from "../query/storage-check.js";
 import type { RunGuard } from "../run-guard.js";
 
 /** The columns a container may read: the allow-list minus identifiers, in the TRE's order. */
-export function extractColumns(dataset: DatasetDefinition): string[] {
+function extractColumns(dataset: DatasetDefinition): string[] {
   return Object.keys(dataset.columns).filter((c) => !isIdentifierColumn(dataset, c));
 }
 
 /** One CSV field (RFC 4180): quoted when it holds a comma, quote, CR or LF; null is empty. */
-export function csvField(value: unknown): string {
+function csvField(value: unknown): string {
   if (value === null || value === undefined) return "";
   const text = value instanceof Date ? value.toISOString() : String(value);
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;

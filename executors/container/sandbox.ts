@@ -20,7 +20,7 @@ export const CONTAINER_OUTPUT_DIR = "/outputs";
 
 /** The labels that mark a container as one of this TRE's task containers, for finding orphans. */
 export const LABEL_TRE = "org.tremesh.tre";
-export const LABEL_TASK = "org.tremesh.task";
+const LABEL_TASK = "org.tremesh.task";
 
 export interface SandboxLimits {
   /** Memory limit, bytes; swap is not added on top. */

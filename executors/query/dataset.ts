@@ -31,7 +31,7 @@ import {
  * categorical: a small set of text or integer codes (group by, crosstab, eq/ne/in filters);
  * boolean: true/false (group by, crosstab, filters; 0/1 in a regression).
  */
-export const columnTypes = ["numeric", "categorical", "boolean"] as const;
+const columnTypes = ["numeric", "categorical", "boolean"] as const;
 export type ColumnType = (typeof columnTypes)[number];
 
 const ident = str({ min: 1, max: 63, pattern: IDENTIFIER, what: "an identifier (letters, digits, _)" });

@@ -1,0 +1,142 @@
+/**
+ * `tremesh admin project …`: registry edits over `--profile` (config mode) or the admin folder's own profile.
+ * The checks and the edits are the admin library's (admin/admin-projects.ts); this parses and prints.
+ */
+import { jetstream } from "@nats-io/jetstream";
+import {
+  AdminStore,
+  allProjects,
+  checkProjectMembers,
+  checkProjectTres,
+  createProject,
+  editProjectList,
+  projectNamed,
+} from "../admin/index.js";
+import { type Project, Registry } from "../hub/index.js";
+import { isTreName } from "../protocol/index.js";
+import { isName, print, USAGE, type Values } from "./admin-flags.js";
+import { type Io, usageError } from "./command.js";
+import { ExitCode } from "./exit-codes.js";
+import { withHub } from "./hub-session.js";
+
+function date(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw usageError(`admin: ${flag} ${JSON.stringify(value)} is not a date (YYYY-MM-DD)`);
+  return t;
+}
+
+function list(
+  flag: string,
+  value: string | undefined,
+  check: (s: string) => boolean,
+  what: string,
+): string[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  const bad = items.find((s) => !check(s));
+  if (bad !== undefined) throw usageError(`admin: ${flag}: ${JSON.stringify(bad)} is not ${what}`);
+  return items;
+}
+
+function projectLines(p: Project): string[] {
+  return [
+    `project   ${p.name}${p.title ? ` — ${p.title}` : ""}`,
+    `approved  ${new Date(p.startsAt).toISOString()} → ${new Date(p.endsAt).toISOString()}`,
+    `tres      ${p.tres.join(", ") || "(none)"}`,
+    `members   ${p.members.join(", ") || "(none)"}`,
+  ];
+}
+
+/** Registry edits: over `--profile` (config mode) or the admin folder's own profile. */
+export async function projectCommand(rest: string[], values: Values, io: Io): Promise<number> {
+  const [verb, name, other] = rest;
+  const store = values.profile ? undefined : AdminStore.locate(values.dir);
+  const profile = values.profile ?? store?.path("admin.profile.yaml");
+  // With the admin folder, TREs are checked against what it onboarded; config mode's TREs are in hub.yaml.
+  const state = store ? await store.load() : undefined;
+  const needName = () => {
+    if (!name || !isName(name))
+      throw usageError(
+        `admin project ${verb ?? ""}: a project name is required (lower case, digits, _ and -)`,
+      );
+    return name;
+  };
+  return withHub(profile, async (nc) => {
+    const registry = await Registry.open(jetstream(nc));
+    const show = (p: Project) => {
+      print(io, values.json, p, () => projectLines(p));
+      return ExitCode.ok;
+    };
+    switch (verb) {
+      case "create": {
+        const tres = list("--tres", values.tres, isTreName, "a TRE name") ?? [];
+        const members = list("--members", values.members, isName, "a researcher name") ?? [];
+        const until = date("--until", values.until);
+        if (until === undefined) throw usageError("admin project create: --until DATE is required");
+        checkProjectTres(state, tres);
+        await checkProjectMembers(registry, members);
+        const project: Project = {
+          name: needName(),
+          startsAt: date("--from", values.from) ?? Date.now(),
+          endsAt: until,
+          tres,
+          members,
+          ...(values.title ? { title: values.title } : {}),
+        };
+        return show(await createProject(registry, project));
+      }
+      case "set": {
+        const tres = list("--tres", values.tres, isTreName, "a TRE name");
+        const members = list("--members", values.members, isName, "a researcher name");
+        if (tres) checkProjectTres(state, tres);
+        if (members) await checkProjectMembers(registry, members);
+        return show(
+          await registry.updateProject(needName(), (p) => ({
+            ...p,
+            ...(tres ? { tres } : {}),
+            ...(members ? { members } : {}),
+            ...(values.from ? { startsAt: date("--from", values.from)! } : {}),
+            ...(values.until ? { endsAt: date("--until", values.until)! } : {}),
+            ...(values.title ? { title: values.title } : {}),
+          })),
+        );
+      }
+      case "add-member":
+      case "remove-member":
+      case "add-tre":
+      case "remove-tre": {
+        const project = needName();
+        const isMember = verb.endsWith("member");
+        if (!other || !(isMember ? isName(other) : isTreName(other)))
+          throw usageError(`admin project ${verb}: PROJECT ${isMember ? "RESEARCHER" : "TRE"} required`);
+        if (verb === "add-member") await checkProjectMembers(registry, [other]);
+        if (verb === "add-tre") checkProjectTres(state, [other]);
+        return show(
+          await editProjectList(
+            registry,
+            project,
+            isMember ? "members" : "tres",
+            verb.startsWith("add"),
+            other,
+          ),
+        );
+      }
+      case "show": {
+        return show(await projectNamed(registry, needName()));
+      }
+      case "list": {
+        const projects = await allProjects(registry);
+        print(io, values.json, projects, () =>
+          projects.map((p) => `${p.name.padEnd(24)} tres ${p.tres.join(",")}  members ${p.members.length}`),
+        );
+        return ExitCode.ok;
+      }
+      default:
+        throw usageError(`admin project: unknown verb ${JSON.stringify(verb ?? "")}\nusage: ${USAGE}`);
+    }
+  });
+}

@@ -1,0 +1,26 @@
+/**
+ * Every default of a TRE's leaf, in one place: leaf.yaml's loader, the server-config model and the node read
+ * them from here, so a default is written once. leaf.yaml's documentation states them.
+ */
+import { LOOPBACK_HOST, SOURCE_CHECK_INTERVAL_MS } from "../common/index.js";
+
+export const LEAF_DEFAULTS = {
+  /** Interface the local listeners bind: only the agent and TRE staff connect. */
+  host: LOOPBACK_HOST,
+  /** How often the agent tells the hub it is alive, ms. */
+  heartbeatIntervalMs: 10_000,
+  /** A task's wall-clock limit, ms. */
+  taskTimeoutMs: 600_000,
+  /** Tasks the agent runs at once. */
+  maxConcurrentTasks: 2,
+  /** Reviewers who must approve a held output before it is released. */
+  approvalsRequired: 1,
+  /** The TRE's PostgreSQL port. */
+  postgresPort: 5432,
+  /** The container engine's socket when neither leaf.yaml nor DOCKER_HOST names one. */
+  dockerSocket: "/var/run/docker.sock",
+  /** The user analysis containers run as: nobody. */
+  containerUser: "65534:65534",
+  /** How often stale INBOX sources are looked for, ms. */
+  sourceCheckIntervalMs: SOURCE_CHECK_INTERVAL_MS,
+};
