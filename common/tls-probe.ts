@@ -66,19 +66,27 @@ export async function probeTls(
         ? { checkServerIdentity: options.checkServerIdentity }
         : { servername: host }),
     });
+    let settled = false;
     const done = (result: TlsProbeResult) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(deadline);
       secure.destroy();
       resolve(result);
     };
     secure.once("secureConnect", () => {
       const peer = secure.getPeerX509Certificate();
-      done(
-        peer
-          ? { ok: true, certificate: certificateInfo(new X509Certificate(peer.raw)) }
-          : { ok: false, kind: "refused", reason: "the server presented no certificate" },
+      if (!peer) return done({ ok: false, kind: "refused", reason: "the server presented no certificate" });
+      // With TLS 1.3 a server that refuses the client's certificate (or its absence) says so only after the
+      // client's side of the handshake is done: any answer to a PING means the session was accepted.
+      secure.once("data", () =>
+        done({ ok: true, certificate: certificateInfo(new X509Certificate(peer.raw)) }),
       );
+      secure.write("PING\r\n");
     });
+    secure.once("close", () =>
+      done({ ok: false, kind: "refused", reason: "the server closed the TLS session without answering" }),
+    );
     secure.once("error", (error) => done({ ok: false, kind: "refused", reason: error.message }));
   });
 }

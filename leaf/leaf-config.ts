@@ -38,6 +38,8 @@ import {
   plaintextProblem,
   readClientTls,
   readLogin,
+  readServerTls,
+  type ServerTlsFiles,
   readSecretFile,
   readSigningKeyFile,
   readYamlConfig,
@@ -111,8 +113,24 @@ export const leafConfigSchema = obj({
   name: optional(
     str({ min: 1, max: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, what: "a server name" }),
   ),
-  /** Interface the local listeners bind. Default 127.0.0.1: only the agent and TRE staff connect. */
+  /**
+   * Interface the client listener binds (the agent and the TRE's reviewers). Default 127.0.0.1. Any other address
+   * needs `tls`, or `insecure: true`. The monitoring port always stays on 127.0.0.1.
+   */
   host: optional(str({ min: 1, max: 255 })),
+  /**
+   * TLS on the leaf's client port, for reviewers who connect from other machines inside the TRE (their profiles pin
+   * `caFile`): this leaf's certificate (naming `host`), its owner-only key, and the CA that issued it.
+   */
+  tls: optional(
+    obj({
+      certFile: str({ min: 1, max: 4096 }),
+      keyFile: str({ min: 1, max: 4096 }),
+      caFile: str({ min: 1, max: 4096 }),
+    }),
+  ),
+  /** Allow a plaintext client port on a non-loopback `host`. Default false; only for a network trusted completely. */
+  insecure: optional(bool()),
   /** Local listener ports; -1 picks a free one. Defaults: client -1, monitor -1. */
   ports: optional(
     obj({
@@ -256,6 +274,8 @@ export interface LeafConfig {
   tre: string;
   name: string;
   host: string;
+  /** TLS on the client port; absent only on loopback or with `insecure: true`. */
+  tls?: ServerTlsFiles;
   ports: { client: number; monitor: number };
   dataDir: string;
   treKey: SigningKey;
@@ -350,6 +370,7 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
     tre: c.tre,
     name: c.name ?? `leaf-${c.tre}`,
     host: c.host ?? LEAF_DEFAULTS.host,
+    ...(await leafTls(loaded, c)),
     ports: { client: c.ports?.client ?? -1, monitor: c.ports?.monitor ?? -1 },
     dataDir: configPath(loaded, c.dataDir),
     treKey,
@@ -389,6 +410,19 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
     taskTimeoutMs: c.taskTimeoutMs ?? LEAF_DEFAULTS.taskTimeoutMs,
     maxConcurrentTasks: c.maxConcurrentTasks ?? LEAF_DEFAULTS.maxConcurrentTasks,
   };
+}
+
+/** The leaf's own client-port TLS, and the plaintext rule for a `host` off loopback. */
+async function leafTls(loaded: LoadedYaml, c: LeafConfigFile): Promise<{ tls?: ServerTlsFiles }> {
+  if (c.tls) return { tls: await readServerTls(loaded, c.tls, "tls.") };
+  const host = c.host ?? LEAF_DEFAULTS.host;
+  if (!isLoopbackHost(host) && c.insecure !== true)
+    throw new ConfigFileError(
+      loaded.file,
+      "host",
+      `${host} is not a loopback address, so reviewers' logins would cross the network in plaintext: give \`tls\` (certFile, keyFile, caFile), or, only on a network you trust completely, set \`insecure: true\``,
+    );
+  return {};
 }
 
 /**

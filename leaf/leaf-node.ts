@@ -11,6 +11,7 @@ import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ensureAuditStream } from "../audit/index.js";
 import {
+  besideServerTlsOptions,
   connectService,
   ensureDeadLetterStream,
   fetchLeafz,
@@ -77,6 +78,7 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
     tre: config.tre,
     serverName: config.name,
     host: config.host,
+    ...(config.tls ? { tls: config.tls } : {}),
     clientPort: config.ports.client,
     monitorPort: config.ports.monitor,
     storeDir: join(config.dataDir, "jetstream"),
@@ -96,7 +98,11 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
   const stopAll = () => stops.run();
   try {
     const open = async (u: { user: string; password: string }) => {
-      const nc = await connectService(server.clientUrl, u);
+      const nc = await connectService(
+        server.clientUrl,
+        u,
+        config.tls ? besideServerTlsOptions(config.tls) : undefined,
+      );
       stops.push(() => nc.close());
       return nc;
     };

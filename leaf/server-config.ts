@@ -17,8 +17,11 @@ import {
   type ConfMap,
   type CredsFileCredential,
   checkCredentials,
+  LOOPBACK_HOST,
   placeAll,
   remoteTlsBlock,
+  type ServerTlsFiles,
+  serverTlsBlock,
   toNatsConf,
   type UserCredential,
 } from "../common/index.js";
@@ -35,7 +38,9 @@ export interface LeafServerModel {
   host?: string;
   /** Client port. Default -1: a free port, reported by the launcher. */
   clientPort?: number;
-  /** HTTP monitoring port (`/varz`, `/leafz`), on `host`. Default -1. */
+  /** TLS on the client port (reviewers off this machine). Absent: plaintext, on loopback only. */
+  tls?: ServerTlsFiles;
+  /** HTTP monitoring port (`/varz`, `/leafz`), always on 127.0.0.1. Default -1. */
   monitorPort?: number;
   /** JetStream store directory. */
   storeDir: string;
@@ -82,7 +87,9 @@ export function leafServerConfig(model: LeafServerModel): string {
     server_name: model.serverName,
     host,
     port: model.clientPort ?? -1,
-    http_port: model.monitorPort ?? -1,
+    tls: model.tls ? serverTlsBlock(model.tls, { verify: false, minVersion: "1.3" }) : undefined,
+    // The monitoring port answers the agent's own /leafz: it never leaves the machine, whatever `host` is.
+    http: `${LOOPBACK_HOST}:${model.monitorPort ?? -1}`,
     jetstream: { domain: model.tre, store_dir: model.storeDir },
     system_account: LEAF_SYSTEM_ACCOUNT,
     accounts: {

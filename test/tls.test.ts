@@ -17,6 +17,7 @@ import {
   renewNodeCertificates,
 } from "../admin/index.js";
 import { run } from "../cli/main.js";
+import { connectProfile, loadProfile } from "../cli/profile.js";
 import { fetchLeafz, probeTls, waitFor } from "../common/index.js";
 import {
   generatePatients,
@@ -209,6 +210,58 @@ describe("TLS on every link of the federation", () => {
     expect(status.code, status.err).toBe(3);
     expect(status.err).toMatch(
       /hub.*nats:\/\/198\.51\.100\.7:4222 would send everything in plaintext.*`insecure: true`/,
+    );
+  });
+
+  it("serves a leaf's client port over TLS to a reviewer off its machine, and refuses plaintext there", async () => {
+    const store = new AdminStore(fed.files.adminDir!);
+    const { readFile } = await import("node:fs/promises");
+    const ca = {
+      certPem: await readFile(store.path("tls", "ca.crt"), "utf8"),
+      keyPem: await readFile(store.path("keys", "federation-ca.key"), "utf8"),
+    };
+    const leafCert = await issueCertificate(ca, {
+      commonName: "leaf-a",
+      hosts: ["127.0.0.1"],
+      usage: "node",
+    });
+    await writeFile(join(fed.files.dir, "leaf-a-server.crt"), leafCert.certPem);
+    await writeFile(join(fed.files.dir, "secrets", "leaf-a-server.key"), leafCert.keyPem, { mode: 0o600 });
+    const file = await leafVariant("a", "leaf-a-tls-port", () => {});
+    const config = await readYaml(file);
+    await writeFile(
+      file,
+      stringify({
+        ...config,
+        tls: {
+          certFile: "./leaf-a-server.crt",
+          keyFile: "./secrets/leaf-a-server.key",
+          caFile: "./federation-ca.crt",
+        },
+      }),
+      { mode: 0o600 },
+    );
+    const { leaf } = await startVariant(file);
+    expect(leaf.server.clientUrl).toMatch(/^tls:\/\//);
+    const port = new URL(leaf.server.clientUrl).port;
+    const reviewer = await readYaml(fed.files.profiles["reviewer-a-rita"]!);
+    const over = async (profile: Record<string, unknown>) => {
+      const path = join(fed.files.dir, `rita-${uniqueToken()}.profile.yaml`);
+      await writeFile(path, stringify(profile), { mode: 0o600 });
+      return connectProfile(await loadProfile(path));
+    };
+    const nc = await over({ ...reviewer, leaf: `tls://127.0.0.1:${port}`, caFile: "./federation-ca.crt" });
+    expect(nc.info?.tls_required).toBe(true);
+    await nc.close();
+    await expect(over({ ...reviewer, leaf: `nats://127.0.0.1:${port}` })).rejects.toThrow(
+      /tls|secure|certificate/i,
+    );
+    await leaf.stop();
+    // Off loopback without TLS, leaf.yaml is refused before anything starts.
+    const open = await leafVariant("a", "leaf-a-open", () => {});
+    await writeFile(open, stringify({ ...(await readYaml(open)), host: "198.51.100.9" }), { mode: 0o600 });
+    await expect(loadLeafConfig(open)).rejects.toThrow(
+      /host.*198\.51\.100\.9 is not a loopback address.*`tls`.*`insecure: true`/,
     );
   });
 
