@@ -80,12 +80,10 @@ export {
   tasksStreamConfig,
 } from "./streams.js";
 export {
-  type AuditSink,
   type SubmissionEvent,
   SubmissionService,
   type SubmissionServiceOptions,
 } from "./submission-service.js";
-export { deriveParentState, isTerminal, mayTransition, type ParentState } from "./task-lifecycle.js";
 export {
   type ChildEvent,
   type ChildRecord,

@@ -13,12 +13,11 @@
  * message is acknowledged only after that. A redelivered Dispatch finds the record; an agent restarted
  * mid-task finds `running` and ends the task as `executor_error` instead of running it again.
  */
-import { AckPolicy, type JetStreamClient, type JsMsg, jetstream } from "@nats-io/jetstream";
+import { type JetStreamClient, type JsMsg, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { AuditLog, auditLimits, recordDeadLetter } from "../common/index.js";
+import { match } from "ts-pattern";
+import { AuditLog, auditLimits, consumeSigned, type SignedConsumer, Slots } from "../common/index.js";
 import {
-  AnalysisRefused,
-  compile,
   type DatasetDefinition,
   type Executor,
   ExecutorCancelled,
@@ -28,22 +27,30 @@ import {
 } from "../executors/index.js";
 import {
   type ChildState,
+  DeadLetterCode,
   type Dispatch,
+  isChildStep,
+  isSettled,
   openEnvelope,
+  openTaskMessage,
   parseTreSubject,
+  type Refusal,
+  refusal,
   type SigningKey,
   type Submission,
   streams,
+  type TaskSubject,
   TrustStore,
 } from "../protocol/index.js";
-import { AgentState, type AgentTask, isSettled } from "./agent-state.js";
+import { AgentState, type AgentTask } from "./agent-state.js";
 import { Airlock, type AirlockEvent, type ReviewPolicy } from "./airlock.js";
 import { AirlockService } from "./airlock-service.js";
 import { AirlockStore } from "./airlock-store.js";
 import { DEFAULT_DISCLOSURE_RULES, type DisclosureRules } from "./disclosure-rules.js";
 import type { ProjectApproval } from "./leaf-config.js";
-import { authorise, datasetsOf } from "./policy.js";
+import { datasetsOf } from "./policy.js";
 import { StatusPublisher } from "./status-publisher.js";
+import { type AdmissionConfig, admit } from "./task-admission.js";
 
 /** A per-task credential from the broker, and how to revoke it. */
 export interface CredentialGrant {
@@ -105,14 +112,11 @@ export class Agent {
   readonly #audit: AuditLog;
   readonly #ctrlJs: JetStreamClient;
   readonly #hubTrust: TrustStore;
-  readonly #researcherTrust: TrustStore;
+  readonly #admission: AdmissionConfig;
   readonly #running = new Map<string, AbortController>();
   readonly #work = new Set<Promise<void>>();
-  #slots: number;
-  readonly #waiting: (() => void)[] = [];
-  #stopped = false;
-  #close: (() => void) | undefined;
-  #loop: Promise<void> | undefined;
+  readonly #slots: Slots;
+  #intake: SignedConsumer | undefined;
 
   private constructor(opts: AgentOptions, state: AgentState, airlock: AirlockStore) {
     this.#opts = opts;
@@ -136,10 +140,17 @@ export class Agent {
       ...(opts.now ? { now: opts.now } : {}),
     });
     this.#hubTrust = new TrustStore().add({ publicKey: opts.hubPublicKey, role: "hub", name: "hub" });
-    this.#researcherTrust = new TrustStore();
+    const researchers = new TrustStore();
     for (const r of opts.researchers)
-      this.#researcherTrust.add({ publicKey: r.publicKey, role: "researcher", name: r.name });
-    this.#slots = opts.maxConcurrentTasks ?? 2;
+      researchers.add({ publicKey: r.publicKey, role: "researcher", name: r.name });
+    this.#admission = {
+      tre: opts.tre,
+      researchers,
+      projects: opts.projects,
+      datasets: opts.datasets,
+      executors: opts.executors,
+    };
+    this.#slots = new Slots(opts.maxConcurrentTasks ?? 2);
   }
 
   /** Opens the agent's state, recovers what a previous run left unfinished, and starts consuming INBOX. */
@@ -152,18 +163,25 @@ export class Agent {
     agent.#airlockService = await AirlockService.start(opts.ctrl, agent.#airlock, (error) =>
       agent.#emit({ type: "error", error }),
     );
-    const durable = opts.durable ?? AGENT;
-    const jsm = await jetstream(opts.dmz).jetstreamManager();
-    try {
-      await jsm.consumers.info(streams.inbox, durable);
-    } catch {
-      await jsm.consumers.add(streams.inbox, {
-        durable_name: durable,
-        ack_policy: AckPolicy.Explicit,
-        ack_wait: 30_000_000_000,
-      });
-    }
-    agent.#loop = agent.#consume(durable);
+    const dmzJs = jetstream(opts.dmz);
+    agent.#intake = await consumeSigned({
+      js: dmzJs,
+      jsm: await dmzJs.jetstreamManager(),
+      stream: streams.inbox,
+      durable: opts.durable ?? AGENT,
+      maxMessages: 64,
+      handle: (m) => agent.#handle(m),
+      refuser: {
+        js: agent.#ctrlJs,
+        scope: opts.tre,
+        actor: AGENT,
+        audit: agent.#audit,
+        onRefused: (e) => agent.#emit(e),
+      },
+      // Our own failure (state store unavailable…): try again later rather than lose the task.
+      retryMessageAfterMs: 2_000,
+      onError: (error) => agent.#emit({ type: "error", error }),
+    });
     return agent;
   }
 
@@ -174,10 +192,8 @@ export class Agent {
 
   /** Stops taking tasks and waits for running ones to finish (they are not aborted). */
   async stop(): Promise<void> {
-    this.#stopped = true;
     await this.#airlockService?.stop().catch(() => undefined);
-    this.#close?.();
-    await this.#loop?.catch(() => undefined);
+    await this.#intake?.stop();
     await Promise.allSettled(this.#work);
   }
 
@@ -189,58 +205,16 @@ export class Agent {
     return (this.#opts.now ?? Date.now)();
   }
 
-  async #consume(durable: string): Promise<void> {
-    const consumer = await jetstream(this.#opts.dmz).consumers.get(streams.inbox, durable);
-    while (!this.#stopped) {
-      try {
-        const messages = await consumer.consume({ max_messages: 64 });
-        this.#close = () => void messages.close();
-        for await (const m of messages) {
-          await this.#handle(m);
-          if (this.#stopped) break;
-        }
-      } catch (e) {
-        if (this.#stopped) return;
-        this.#emit({ type: "error", error: e instanceof Error ? e : new Error(String(e)) });
-        await new Promise((r) => setTimeout(r, 1_000));
-      }
+  /** One INBOX message: a Dispatch or a Cancel of this TRE's, or the refusal to dead-letter it with. */
+  async #handle(m: JsMsg): Promise<Refusal | undefined> {
+    const where = parseTreSubject(m.subject);
+    if (where?.direction !== "in" || where.tre !== this.#opts.tre) {
+      return refusal(DeadLetterCode.wrongSubject, `not a task subject of TRE ${this.#opts.tre}`);
     }
-  }
-
-  async #handle(m: JsMsg): Promise<void> {
-    try {
-      const where = parseTreSubject(m.subject);
-      if (where?.direction !== "in" || where.tre !== this.#opts.tre || !where.taskId) {
-        await this.#deadLetter(m, "wrong_subject", `not a task subject of TRE ${this.#opts.tre}`);
-      } else if (where.kind === "dispatch") {
-        await this.#onDispatch(m);
-      } else if (where.kind === "cancel") {
-        await this.#onCancel(m);
-      } else {
-        await this.#deadLetter(m, "wrong_subject", `unknown kind ${where.kind}`);
-      }
-      m.ack();
-    } catch (e) {
-      // Our own failure (state store unavailable…): try again later rather than lose the task.
-      this.#emit({ type: "error", error: e instanceof Error ? e : new Error(String(e)) });
-      m.nak(2_000);
-    }
-  }
-
-  async #deadLetter(m: JsMsg, code: string, message: string, field?: string): Promise<void> {
-    this.#emit({ type: "refused", subject: m.subject, code, reason: message });
-    await recordDeadLetter(
-      this.#ctrlJs,
-      this.#opts.tre,
-      { subject: m.subject, stream: streams.inbox, seq: m.seq, code, message, ...(field ? { field } : {}) },
-      m.data,
-    );
-    await this.#audit.append({
-      actor: AGENT,
-      action: "message.refused",
-      // A hostile subject can be kilobytes long; the dead letter keeps it whole.
-      details: { code, subject: m.subject.slice(0, auditLimits.detailStringChars) },
-    });
+    return match(where)
+      .with({ kind: "dispatch" }, (w) => this.#onDispatch(m, w))
+      .with({ kind: "cancel" }, (w) => this.#onCancel(m, w))
+      .exhaustive();
   }
 
   /** Records and announces one transition. */
@@ -278,25 +252,15 @@ export class Agent {
     this.#emit({ type: "task", taskId, state, ...(reason ? { reason } : {}) });
   }
 
-  async #onDispatch(m: JsMsg): Promise<void> {
+  async #onDispatch(m: JsMsg, where: TaskSubject & { kind: "dispatch" }): Promise<Refusal | undefined> {
     // Expired dispatches are opened anyway, to tell the researcher why their task did not run here.
-    const opened = openEnvelope(m.data, {
+    const opened = openTaskMessage(where, m.subject, m.data, {
       trust: this.#hubTrust,
-      expect: "dispatch",
-      tre: this.#opts.tre,
       allowExpired: true,
       now: this.#now(),
     });
-    if (!opened.ok) return this.#deadLetter(m, opened.error.code, opened.error.message, opened.error.field);
-    if (opened.value.type !== "dispatch") return;
-    const dispatch: Dispatch = opened.value.body;
-    if (!m.subject.endsWith(`.${dispatch.taskId}`)) {
-      return this.#deadLetter(
-        m,
-        "wrong_subject",
-        `dispatch for task ${dispatch.taskId} arrived on ${m.subject}`,
-      );
-    }
+    if (!opened.ok) return opened.error;
+    const dispatch = opened.value.body;
     const at = this.#now();
     const claimed = await this.#state.claim({
       taskId: dispatch.taskId,
@@ -309,12 +273,13 @@ export class Agent {
     if (!claimed) {
       // Seen before: a task never runs twice. A redelivery of this message is nothing new; a Dispatch stored
       // again (a replay, or one its Cancel overtook) is refused on the record.
-      if (m.redelivered) return;
+      if (m.redelivered) return undefined;
       const known = (await this.#state.get(dispatch.taskId))?.state ?? "known";
-      return this.#deadLetter(m, "replayed", `task ${dispatch.taskId} is already ${known} here`, "taskId");
+      return refusal(DeadLetterCode.replayed, `task ${dispatch.taskId} is already ${known} here`, "taskId");
     }
     await this.#announce(dispatch.taskId, "received", "dispatch verified against the pinned hub key", at);
     this.#startTask(dispatch);
+    return undefined;
   }
 
   /** Runs the rest of a task's life without holding up the intake (a cancel must get through meanwhile). */
@@ -332,59 +297,12 @@ export class Agent {
 
   async #runTask(dispatch: Dispatch): Promise<void> {
     const taskId = dispatch.taskId;
-    const refuse = (reason: string) => this.#record(taskId, "rejected", reason);
-    if (dispatch.exp <= this.#now())
-      return void (await refuse("the task expired before this TRE could start it"));
-
-    const inner = openEnvelope(dispatch.submission, {
-      trust: this.#researcherTrust,
-      expect: "submission",
-      allowExpired: true,
-      now: this.#now(),
-    });
-    if (!inner.ok)
-      return void (await refuse(`the researcher's submission does not verify here: ${inner.error.message}`));
-    if (inner.value.type !== "submission") return;
-    const submission: Submission = inner.value.body;
-    if (submission.id !== taskId)
-      return void (await refuse("the dispatch does not match the researcher's submission"));
-    if (!submission.tres.includes(this.#opts.tre)) {
-      return void (await refuse(`the researcher did not address this TRE (${this.#opts.tre})`));
-    }
-    const decision = authorise(
-      {
-        project: submission.project,
-        researcher: inner.value.signer.name,
-        analysis: submission.analysis,
-        now: this.#now(),
-      },
-      this.#opts.projects,
-      new Set(this.#opts.datasets.map((d) => d.name)),
-    );
-    if (!decision.ok) return void (await refuse(decision.reason));
-    const executor = this.#opts.executors.find((e) => e.kinds.includes(submission.analysis.kind));
-    if (!executor)
-      return void (await refuse(`this TRE has no executor for ${submission.analysis.kind} analyses`));
-    if (submission.analysis.kind !== "container") {
-      // Checked against the dataset's allow-list before anything runs, so a refusal is `rejected`, not a failed run.
-      const named = submission.analysis.dataset;
-      const dataset = this.#opts.datasets.find((d) => d.name === named);
-      try {
-        if (dataset) compile(submission.analysis, dataset);
-      } catch (e) {
-        if (e instanceof AnalysisRefused) return void (await refuse(`analysis refused: ${e.message}`));
-        throw e;
-      }
-    }
+    const admitted = admit(dispatch, this.#admission, this.#now());
+    if (!admitted.ok) return void (await this.#record(taskId, "rejected", admitted.reason));
+    const { submission, researcher, executor } = admitted;
     if (!(await this.#record(taskId, "accepted", `approved by this TRE for project ${submission.project}`)))
       return;
-
-    await this.#acquireSlot();
-    try {
-      await this.#execute(taskId, submission, inner.value.signer.name, executor);
-    } finally {
-      this.#releaseSlot();
-    }
+    await this.#slots.run(() => this.#execute(taskId, submission, researcher, executor));
   }
 
   async #execute(
@@ -462,18 +380,10 @@ export class Agent {
     }
   }
 
-  async #onCancel(m: JsMsg): Promise<void> {
-    const opened = openEnvelope(m.data, {
-      trust: this.#hubTrust,
-      expect: "cancel",
-      tre: this.#opts.tre,
-      now: this.#now(),
-    });
-    if (!opened.ok) return this.#deadLetter(m, opened.error.code, opened.error.message, opened.error.field);
-    if (opened.value.type !== "cancel") return;
+  async #onCancel(m: JsMsg, where: TaskSubject & { kind: "cancel" }): Promise<Refusal | undefined> {
+    const opened = openTaskMessage(where, m.subject, m.data, { trust: this.#hubTrust, now: this.#now() });
+    if (!opened.ok) return opened.error;
     const { taskId, reason } = opened.value.body;
-    if (!m.subject.endsWith(`.${taskId}`))
-      return this.#deadLetter(m, "wrong_subject", `cancel for task ${taskId} arrived on ${m.subject}`);
     const why = `cancel requested: ${reason}`;
     const existing = await this.#state.get(taskId);
     if (!existing) {
@@ -485,26 +395,28 @@ export class Agent {
         history: [{ state: "cancelled", at, actor: AGENT, reason: why }],
       });
       if (claimed) await this.#announce(taskId, "cancelled", why, at);
-      return;
+      return undefined;
     }
     const running = this.#running.get(taskId);
     if (running && existing.state === "running") {
       running.abort(); // the executor stops and the task records `cancelled`
-      return;
+      return undefined;
     }
+    // A running task is cancelled through its executor (above); from any other state it may leave, at once.
     const cancelled = await this.#record(
       taskId,
       "cancelled",
       why,
-      (s) => s === "received" || s === "accepted" || s === "outputs_pending_review",
+      (s) => s !== "running" && isChildStep(s, "cancelled"),
     );
     // A Cancel that changes nothing (the task ended here, or was cancelled already) is refused on the record.
-    if (!cancelled && !m.redelivered)
-      await this.#deadLetter(
-        m,
-        "already_ended",
+    if (!cancelled && !m.redelivered) {
+      return refusal(
+        DeadLetterCode.alreadyEnded,
         `task ${taskId} is ${existing.state} here; the cancel changes nothing`,
       );
+    }
+    return undefined;
   }
 
   /** Before any task runs: what a crashed run of an executor left (containers, scratch) goes. */
@@ -555,20 +467,6 @@ export class Agent {
       tre: this.#opts.tre,
       allowExpired: true,
     });
-    return opened.ok && opened.value.type === "dispatch" ? opened.value.body : undefined;
-  }
-
-  async #acquireSlot(): Promise<void> {
-    if (this.#slots > 0) {
-      this.#slots--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
-  }
-
-  #releaseSlot(): void {
-    const next = this.#waiting.shift();
-    if (next) next();
-    else this.#slots++;
+    return opened.ok ? opened.value.body : undefined;
   }
 }

@@ -21,22 +21,49 @@ export {
   IDENTIFIER,
   IMAGE_REF,
 } from "./analysis.js";
+export {
+  ChildTransitionError,
+  checkChildStep,
+  childSteps,
+  deriveParentState,
+  isChildStep,
+  isPassedStep,
+  isReleaseOutcome,
+  isSettled,
+  isTerminal,
+  mayTransition,
+  type ReleaseOutcome,
+} from "./child-lifecycle.js";
 export { pack, unpack } from "./codec.js";
 export {
   DEFAULT_CLOCK_SKEW_MS,
   DEFAULT_MAX_ENVELOPE_BYTES,
   DEFAULT_MAX_LIFETIME_MS,
+  type FreshFields,
   type OpenOptions,
   openEnvelope,
   PROTOCOL_VERSION,
   peekEnvelope,
   sealEnvelope,
+  sealFresh,
   signingInput,
   type Verified,
+  type VerifiedOf,
 } from "./envelope.js";
-export { fail, ok, ProtocolError, RejectCode, type Result } from "./errors.js";
+export {
+  DeadLetterCode,
+  fail,
+  ok,
+  ProtocolError,
+  type Refusal,
+  RejectCode,
+  type Result,
+  refusal,
+  refusalOf,
+} from "./errors.js";
 export { MAX_FILE_NAME, safeFileName, uniqueSafeNames } from "./file-names.js";
 export { idTime, newId } from "./ids.js";
+export { openTaskMessage, type TaskSubject } from "./intake.js";
 export {
   generateKeyPair,
   isPublicKey,
@@ -110,6 +137,7 @@ export {
   streams,
   subjects,
   type TreSubject,
+  type TreSubjectKind,
 } from "./subjects.js";
 export { maySign, type Principal, type Role, signerRole, TrustStore } from "./trust.js";
 export {

@@ -39,9 +39,8 @@ import {
   writePatientsDuckDb,
   writePatientsPostgres,
 } from "../executors/index.js";
-import { isTerminal } from "../hub/index.js";
 import { AgentState } from "../leaf/index.js";
-import { type AnalysisSpec, type ChildState, streams, subjects } from "../protocol/index.js";
+import { type AnalysisSpec, type ChildState, isTerminal, streams, subjects } from "../protocol/index.js";
 import { expectMatchesTruth } from "./harness/combined-truth.js";
 import { auditRecords, countBy, loginsByRole, messagesPerSubject } from "./harness/fault-evidence.js";
 import { approveProject, type Federation, startFederation } from "./harness/federation.js";
