@@ -12,56 +12,46 @@
  * At most once: a task is claimed by creating its record in the controlled account, and the Dispatch
  * message is acknowledged only after that. A redelivered Dispatch finds the record; an agent restarted
  * mid-task finds `running` and ends the task as `executor_error` instead of running it again.
+ *
+ * This file is the intake; the admission is task-admission.ts, the run task-execution.ts, the recording
+ * of transitions task-transitions.ts, and what happens on a restart agent-recovery.ts.
  */
 import { type JetStreamClient, type JsMsg, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { match } from "ts-pattern";
-import { AuditLog, auditLimits, consumeSigned, type SignedConsumer, Slots } from "../common/index.js";
-import {
-  type DatasetDefinition,
-  type Executor,
-  ExecutorCancelled,
-  type ExecutorCredential,
-  type ExecutorOutput,
-  isExecutorError,
-} from "../executors/index.js";
+import { AuditLog, consumeSigned, type SignedConsumer, Slots } from "../common/index.js";
+import type { DatasetDefinition, Executor } from "../executors/index.js";
 import {
   type ChildState,
   DeadLetterCode,
   type Dispatch,
   isChildStep,
-  isSettled,
   openEnvelope,
   openTaskMessage,
   parseTreSubject,
   type Refusal,
   refusal,
   type SigningKey,
-  type Submission,
   streams,
   type TaskSubject,
   TrustStore,
 } from "../protocol/index.js";
+import { cleanUpExecutors, recoverTasks } from "./agent-recovery.js";
 import { AgentState, type AgentTask } from "./agent-state.js";
 import { Airlock, type AirlockEvent, type ReviewPolicy } from "./airlock.js";
 import { AirlockService } from "./airlock-service.js";
 import { AirlockStore } from "./airlock-store.js";
 import { DEFAULT_DISCLOSURE_RULES, type DisclosureRules } from "./disclosure-rules.js";
 import type { ProjectApproval } from "./leaf-config.js";
-import { datasetsOf } from "./policy.js";
 import { StatusPublisher } from "./status-publisher.js";
 import { type AdmissionConfig, admit } from "./task-admission.js";
-
-/** A per-task credential from the broker, and how to revoke it. */
-export interface CredentialGrant {
-  credential: ExecutorCredential;
-  release(): Promise<void>;
-}
-
-/** The credential broker as the agent uses it (leaf/credential-broker.ts implements it for PostgreSQL). */
-export interface CredentialIssuer {
-  issue(taskId: string, datasets: readonly DatasetDefinition[], timeoutMs: number): Promise<CredentialGrant>;
-}
+import {
+  type AdmittedTask,
+  type CredentialIssuer,
+  type ExecutionContext,
+  executeTask,
+} from "./task-execution.js";
+import { AGENT_ACTOR as AGENT, TaskTransitions } from "./task-transitions.js";
 
 export type AgentEvent =
   | { type: "task"; taskId: string; state: ChildState; reason?: string }
@@ -101,14 +91,12 @@ export interface AgentOptions {
   now?: () => number;
 }
 
-const AGENT = "agent";
-
 export class Agent {
   readonly #opts: AgentOptions;
   readonly #state: AgentState;
   readonly #airlock: Airlock;
   #airlockService: AirlockService | undefined;
-  readonly #status: StatusPublisher;
+  readonly #transitions: TaskTransitions;
   readonly #audit: AuditLog;
   readonly #ctrlJs: JetStreamClient;
   readonly #hubTrust: TrustStore;
@@ -116,14 +104,22 @@ export class Agent {
   readonly #running = new Map<string, AbortController>();
   readonly #work = new Set<Promise<void>>();
   readonly #slots: Slots;
+  readonly #execution: ExecutionContext;
   #intake: SignedConsumer | undefined;
 
   private constructor(opts: AgentOptions, state: AgentState, airlock: AirlockStore) {
     this.#opts = opts;
     this.#state = state;
     this.#ctrlJs = jetstream(opts.ctrl);
-    this.#status = new StatusPublisher(jetstream(opts.dmz), opts.tre, opts.treKey);
     this.#audit = new AuditLog(this.#ctrlJs, { scope: opts.tre });
+    this.#transitions = new TaskTransitions({
+      state,
+      status: new StatusPublisher(jetstream(opts.dmz), opts.tre, opts.treKey),
+      audit: this.#audit,
+      onTransition: (taskId, s, reason) =>
+        this.#emit({ type: "task", taskId, state: s, ...(reason ? { reason } : {}) }),
+      now: () => this.#now(),
+    });
     this.#airlock = new Airlock({
       tre: opts.tre,
       treKey: opts.treKey,
@@ -132,7 +128,7 @@ export class Agent {
       store: airlock,
       state,
       audit: this.#audit,
-      announce: (taskId, s, reason, at) => this.#announce(taskId, s, reason, at, "airlock"),
+      announce: (taskId, s, reason, at) => this.#transitions.announce(taskId, s, reason, at, "airlock"),
       reviewers: opts.reviewers ?? [],
       rules: opts.disclosure ?? DEFAULT_DISCLOSURE_RULES,
       policy: opts.review ?? { approvalsRequired: 1, autoRelease: false },
@@ -151,14 +147,32 @@ export class Agent {
       executors: opts.executors,
     };
     this.#slots = new Slots(opts.maxConcurrentTasks ?? 2);
+    this.#execution = {
+      datasets: opts.datasets,
+      credentials: opts.credentials,
+      timeoutMs: opts.taskTimeoutMs ?? 600_000,
+      airlock: this.#airlock,
+      audit: this.#audit,
+      record: (taskId, state, reason, allowed) => this.#transitions.record(taskId, state, reason, allowed),
+      onError: (taskId, error) => this.#emit({ type: "error", taskId, error }),
+    };
   }
 
   /** Opens the agent's state, recovers what a previous run left unfinished, and starts consuming INBOX. */
   static async start(opts: AgentOptions): Promise<Agent> {
     const ctrlJs = jetstream(opts.ctrl);
     const agent = new Agent(opts, await AgentState.open(ctrlJs), await AirlockStore.open(ctrlJs));
-    await agent.#cleanUpExecutors();
-    await agent.#recover();
+    await cleanUpExecutors(opts.executors, agent.#audit, (executor, removed) =>
+      agent.#emit({ type: "cleaned", executor, removed }),
+    );
+    await recoverTasks({
+      state: agent.#state,
+      transitions: agent.#transitions,
+      reopen: (task) => agent.#reopen(task),
+      resume: (dispatch) => agent.#startTask(dispatch),
+      onRecovered: (taskId, state) => agent.#emit({ type: "recovered", taskId, state }),
+      now: () => agent.#now(),
+    });
     await agent.#airlock.recover();
     agent.#airlockService = await AirlockService.start(opts.ctrl, agent.#airlock, (error) =>
       agent.#emit({ type: "error", error }),
@@ -217,41 +231,6 @@ export class Agent {
       .exhaustive();
   }
 
-  /** Records and announces one transition. */
-  async #record(
-    taskId: string,
-    state: ChildState,
-    reason?: string,
-    allowed = (s: ChildState) => !isSettled(s),
-  ) {
-    const at = this.#now();
-    const next = await this.#state.transition(
-      taskId,
-      { state, at, actor: AGENT, ...(reason ? { reason } : {}) },
-      allowed,
-    );
-    if (!next) return undefined;
-    await this.#announce(taskId, state, reason, at);
-    return next;
-  }
-
-  async #announce(
-    taskId: string,
-    state: ChildState,
-    reason: string | undefined,
-    at: number,
-    actor = AGENT,
-  ): Promise<void> {
-    await this.#status.publish(taskId, state, actor, reason, at);
-    await this.#audit.append({
-      actor,
-      action: `task.${state}`,
-      taskId,
-      ...(reason ? { details: { reason: reason.slice(0, auditLimits.detailStringChars) } } : {}),
-    });
-    this.#emit({ type: "task", taskId, state, ...(reason ? { reason } : {}) });
-  }
-
   async #onDispatch(m: JsMsg, where: TaskSubject & { kind: "dispatch" }): Promise<Refusal | undefined> {
     // Expired dispatches are opened anyway, to tell the researcher why their task did not run here.
     const opened = openTaskMessage(where, m.subject, m.data, {
@@ -277,7 +256,12 @@ export class Agent {
       const known = (await this.#state.get(dispatch.taskId))?.state ?? "known";
       return refusal(DeadLetterCode.replayed, `task ${dispatch.taskId} is already ${known} here`, "taskId");
     }
-    await this.#announce(dispatch.taskId, "received", "dispatch verified against the pinned hub key", at);
+    await this.#transitions.announce(
+      dispatch.taskId,
+      "received",
+      "dispatch verified against the pinned hub key",
+      at,
+    );
     this.#startTask(dispatch);
     return undefined;
   }
@@ -298,83 +282,18 @@ export class Agent {
   async #runTask(dispatch: Dispatch): Promise<void> {
     const taskId = dispatch.taskId;
     const admitted = admit(dispatch, this.#admission, this.#now());
-    if (!admitted.ok) return void (await this.#record(taskId, "rejected", admitted.reason));
-    const { submission, researcher, executor } = admitted;
-    if (!(await this.#record(taskId, "accepted", `approved by this TRE for project ${submission.project}`)))
+    if (!admitted.ok) return void (await this.#transitions.record(taskId, "rejected", admitted.reason));
+    const project = admitted.submission.project;
+    if (!(await this.#transitions.record(taskId, "accepted", `approved by this TRE for project ${project}`)))
       return;
-    await this.#slots.run(() => this.#execute(taskId, submission, researcher, executor));
+    await this.#slots.run(() => this.#execute(taskId, admitted));
   }
 
-  async #execute(
-    taskId: string,
-    submission: Submission,
-    researcher: string,
-    executor: Executor,
-  ): Promise<void> {
+  async #execute(taskId: string, admitted: AdmittedTask): Promise<void> {
     const abort = new AbortController();
     this.#running.set(taskId, abort);
     try {
-      // `running` is recorded before anything runs: this is the at-most-once line.
-      if (!(await this.#record(taskId, "running", undefined, (s) => s === "accepted"))) return;
-      const names = new Set(datasetsOf(submission.analysis));
-      const datasets = this.#opts.datasets.filter((d) => names.has(d.name));
-      const timeoutMs = this.#opts.taskTimeoutMs ?? 600_000;
-      let outputs: ExecutorOutput[];
-      const grant = await this.#opts.credentials.issue(taskId, datasets, timeoutMs);
-      try {
-        const record = (action: string, details: Record<string, string | number | boolean>) =>
-          void this.#audit
-            .append({ actor: "executor", action, taskId, details })
-            .catch((e: unknown) =>
-              this.#emit({ type: "error", taskId, error: e instanceof Error ? e : new Error(String(e)) }),
-            );
-        outputs = await executor.run(
-          {
-            taskId,
-            analysis: submission.analysis,
-            datasets,
-            credential: grant.credential,
-            timeoutMs,
-            record,
-          },
-          { signal: abort.signal },
-        );
-      } finally {
-        await grant.release();
-      }
-      const held = await this.#airlock.hold(
-        {
-          taskId,
-          project: submission.project,
-          researcher,
-          kind: submission.analysis.kind,
-          ...(submission.title ? { title: submission.title } : {}),
-        },
-        outputs,
-      );
-      const failing = held.filter((h) => h.outcome !== "pass").length;
-      const pending = await this.#record(
-        taskId,
-        "outputs_pending_review",
-        `${held.length} output(s) held in the airlock for review; ${failing} flagged by the disclosure checks`,
-        (s) => s === "running",
-      );
-      if (pending) await this.#airlock.afterHeld(taskId);
-    } catch (e) {
-      if (e instanceof ExecutorCancelled) {
-        await this.#record(taskId, "cancelled", "cancelled while running; nothing was kept");
-      } else if (isExecutorError(e)) {
-        // Executor messages never carry data values (see executors/errors.ts).
-        await this.#record(taskId, "executor_error", e.message);
-      } else {
-        // Anything else (the broker, the airlock) is reported without its text, which may name internals.
-        await this.#record(
-          taskId,
-          "executor_error",
-          "the task failed inside the TRE; the TRE's operators have the details",
-        );
-        throw e;
-      }
+      await executeTask(this.#execution, taskId, admitted, abort.signal);
     } finally {
       this.#running.delete(taskId);
     }
@@ -394,7 +313,7 @@ export class Agent {
         state: "cancelled",
         history: [{ state: "cancelled", at, actor: AGENT, reason: why }],
       });
-      if (claimed) await this.#announce(taskId, "cancelled", why, at);
+      if (claimed) await this.#transitions.announce(taskId, "cancelled", why, at);
       return undefined;
     }
     const running = this.#running.get(taskId);
@@ -403,7 +322,7 @@ export class Agent {
       return undefined;
     }
     // A running task is cancelled through its executor (above); from any other state it may leave, at once.
-    const cancelled = await this.#record(
+    const cancelled = await this.#transitions.record(
       taskId,
       "cancelled",
       why,
@@ -417,47 +336,6 @@ export class Agent {
       );
     }
     return undefined;
-  }
-
-  /** Before any task runs: what a crashed run of an executor left (containers, scratch) goes. */
-  async #cleanUpExecutors(): Promise<void> {
-    for (const executor of this.#opts.executors) {
-      if (!executor.cleanUp) continue;
-      const removed = await executor.cleanUp();
-      this.#emit({ type: "cleaned", executor: executor.kinds.join(","), removed });
-      if (removed > 0)
-        await this.#audit.append({ actor: AGENT, action: "executor.cleaned", details: { removed } });
-    }
-  }
-
-  /** After a restart: a task caught `running` is ended, never run again; one caught before that continues. */
-  async #recover(): Promise<void> {
-    for (const task of await this.#state.unsettled()) {
-      if (task.state === "running") {
-        await this.#record(
-          task.taskId,
-          "executor_error",
-          "the agent restarted while this task ran; it is not run again",
-        );
-        this.#emit({ type: "recovered", taskId: task.taskId, state: "executor_error" });
-      } else if (task.dispatch) {
-        const dispatch = this.#reopen(task);
-        if (!dispatch) {
-          await this.#record(task.taskId, "rejected", "the stored dispatch no longer verifies");
-          continue;
-        }
-        if (task.state === "accepted") {
-          // Back to the decision point: approvals are checked again with the config of this run.
-          await this.#state.transition(
-            task.taskId,
-            { state: "received", at: this.#now(), actor: AGENT, reason: "re-checked after an agent restart" },
-            (s) => s === "accepted",
-          );
-        }
-        this.#emit({ type: "recovered", taskId: task.taskId, state: task.state });
-        this.#startTask(dispatch);
-      }
-    }
   }
 
   #reopen(task: AgentTask): Dispatch | undefined {

@@ -1,12 +1,6 @@
 /** A TRE's leaf: its nats-server config and the agent: intake, policy, credentials, airlock, egress. */
 export { CTRL_ACCOUNT, DMZ_ACCOUNT, LEAF_SYSTEM_ACCOUNT } from "./account-names.js";
-export {
-  Agent,
-  type AgentEvent,
-  type AgentOptions,
-  type CredentialGrant,
-  type CredentialIssuer,
-} from "./agent.js";
+export { Agent, type AgentEvent, type AgentOptions } from "./agent.js";
 export { AGENT_TASKS_BUCKET, AgentState, type AgentTask, type AgentTaskEvent } from "./agent-state.js";
 export { Airlock, type AirlockEvent, type AirlockOptions, type ReviewPolicy } from "./airlock.js";
 export { applyDecision, type DecisionOutcome } from "./airlock-decision.js";
@@ -54,3 +48,4 @@ export {
   type LeafStreamsOptions,
   outboxStreamConfig,
 } from "./streams.js";
+export type { CredentialGrant, CredentialIssuer } from "./task-execution.js";
