@@ -26,10 +26,8 @@ import {
   type AirlockReply,
   type ChildState,
   type Decision,
-  encodeOutput,
   isReleaseOutcome,
   newId,
-  OUTPUT_MEDIA_TYPE,
   type SigningKey,
   sealEnvelope,
   subjects,
@@ -40,16 +38,9 @@ import type { AgentState } from "./agent-state.js";
 import { applyDecision } from "./airlock-decision.js";
 import { AUTO_RELEASE, buildRelease } from "./airlock-release.js";
 import { AirlockReview, outputView } from "./airlock-review.js";
-import type {
-  AirlockStore,
-  EgressOutcome,
-  EgressRecord,
-  HeldOutput,
-  HeldTask,
-  NewHeldOutput,
-} from "./airlock-store.js";
-import { checkOutput } from "./disclosure-checks.js";
+import type { AirlockStore, EgressOutcome, EgressRecord, HeldOutput, HeldTask } from "./airlock-store.js";
 import type { DisclosureRules } from "./disclosure-rules.js";
+import { toHeldOutput } from "./held-output.js";
 import { notifyReviewers, type ReviewNotice, type ReviewNotifyOptions } from "./review-notifier.js";
 
 export interface ReviewPolicy {
@@ -146,32 +137,7 @@ export class Airlock {
     outputs: readonly ExecutorOutput[],
   ): Promise<HeldOutput[]> {
     const heldAt = this.#now();
-    const checked: NewHeldOutput[] = outputs.map((o) => {
-      const base = { outputId: newId(heldAt), name: o.name, mediaType: o.mediaType, bytes: o.bytes };
-      if (o.mediaType !== OUTPUT_MEDIA_TYPE || o.description === undefined) {
-        return {
-          ...base,
-          outcome: "review",
-          findings: [
-            {
-              at: "",
-              rule: "unchecked",
-              outcome: "review",
-              detail: `${o.mediaType} is not checked automatically: a reviewer reads it and decides`,
-            },
-          ],
-          // Nothing automatic can treat a file it cannot read: what a reviewer approves is the file itself.
-          releasable: o.bytes,
-        };
-      }
-      const report = checkOutput(o.description, this.#o.rules, o.facts);
-      return {
-        ...base,
-        outcome: report.outcome,
-        findings: report.findings,
-        ...(report.releasable ? { releasable: encodeOutput(report.releasable) } : {}),
-      };
-    });
+    const checked = outputs.map((o) => toHeldOutput(o, this.#o.rules, heldAt));
     const held = await this.#o.store.hold({ ...task, heldAt }, checked);
     for (const h of held) {
       await this.#o.audit.append({
