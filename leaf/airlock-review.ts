@@ -2,6 +2,7 @@
  * The airlock's read API for reviewers: the tasks awaiting review (or every task), and one task's outputs with
  * their disclosure checks, decisions and bytes. Reads only; decisions are the Airlock's.
  */
+import { match } from "ts-pattern";
 import type {
   AirlockErrorCode,
   AirlockOutputView,
@@ -23,20 +24,28 @@ export class AirlockReview {
   ) {}
 
   /** A reviewer's verified ReviewQuery: the tasks awaiting review, or one task with its outputs' bytes. */
-  async query(q: ReviewQuery): Promise<AirlockReply> {
-    if (q.what === "show") {
-      if (!q.taskId) return this.refuse(Code.badRequest, "show needs a task id");
-      const task = await this.store.task(q.taskId);
-      if (!task) return this.refuse(Code.notFound, `no task ${q.taskId} in this airlock`);
-      return { status: "ok", tasks: [await this.#taskView(task, true)] };
-    }
+  query(q: ReviewQuery): Promise<AirlockReply> {
+    return match(q.what)
+      .with("show", () => this.#show(q.taskId))
+      .with("list", () => this.#list(q.all === true))
+      .exhaustive();
+  }
+
+  async #show(taskId: string | undefined): Promise<AirlockReply> {
+    if (!taskId) return this.refuse(Code.badRequest, "show needs a task id");
+    const task = await this.store.task(taskId);
+    if (!task) return this.refuse(Code.notFound, `no task ${taskId} in this airlock`);
+    return { status: "ok", tasks: [await this.#taskView(task, true)] };
+  }
+
+  async #list(all: boolean): Promise<AirlockReply> {
     const views: AirlockTaskView[] = [];
     for (const task of await this.store.tasks()) {
       // Only tasks still in review are read in full, unless every task was asked for.
       const state = (await this.state.get(task.taskId))?.state;
-      if (!q.all && state !== "outputs_pending_review") continue;
+      if (!all && state !== "outputs_pending_review") continue;
       const view = await this.#taskView(task, false, state);
-      if (q.all || view.outputs.some((o) => o.state === "pending")) views.push(view);
+      if (all || view.outputs.some((o) => o.state === "pending")) views.push(view);
     }
     return { status: "ok", tasks: views };
   }

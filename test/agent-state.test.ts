@@ -2,43 +2,20 @@
  * The agent's task records on a real JetStream: every transition it records is a step of the child life cycle,
  * and a step the life cycle does not have is a typed error that leaves the record as it was.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { jetstream } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type NatsServerHandle, startNatsServer, toNatsConf } from "../common/index.js";
 import { AgentState } from "../leaf/index.js";
 import { ChildTransitionError, newId } from "../protocol/index.js";
-import { uniqueToken } from "./harness/unique.js";
+import { type JetStreamServer, startJetStreamServer } from "./harness/jetstream-server.js";
 
-let dir: string;
-let server: NatsServerHandle;
-let nc: NatsConnection;
+let server: JetStreamServer;
 let state: AgentState;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "tremesh-agent-state-"));
-  server = await startNatsServer({
-    name: "leaf",
-    configText: toNatsConf({
-      server_name: `agent-state-${uniqueToken()}`,
-      host: "127.0.0.1",
-      port: -1,
-      jetstream: { store_dir: join(dir, "js") },
-    }),
-    dir,
-  });
-  nc = await connect({ servers: server.clientUrl });
-  state = await AgentState.open(jetstream(nc));
+  server = await startJetStreamServer("agent-state");
+  state = await AgentState.open(server.js);
 });
 
-afterAll(async () => {
-  await nc?.close();
-  await server?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => server?.stop());
 
 const event = (s: "accepted" | "running" | "outputs_pending_review") => ({
   state: s,
