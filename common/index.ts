@@ -53,7 +53,6 @@ export {
   type DeadLetter,
   type DeadLetterStreamOptions,
   ensureDeadLetterStream,
-  recordDeadLetter,
 } from "./dead-letter.js";
 export {
   baseStreamConfig,
