@@ -29,13 +29,15 @@ export function signedRoute<T extends MessageType, R>(route: {
   expect: T;
   open: () => Omit<OpenOptions<T>, "expect">;
   refuse: (error: ProtocolError, data: Uint8Array) => R | Promise<R>;
-  handle: (message: VerifiedOf<T>, data: Uint8Array) => Promise<R>;
+  /** `checks` are the options this request was opened with (its `now`, for one). */
+  handle: (message: VerifiedOf<T>, data: Uint8Array, checks: Omit<OpenOptions<T>, "expect">) => Promise<R>;
 }): SignedRoute<R> {
   return {
     subject: route.subject,
     answer: async (data) => {
-      const opened = openEnvelope<T>(data, { ...route.open(), expect: route.expect });
-      return opened.ok ? route.handle(opened.value, data) : route.refuse(opened.error, data);
+      const checks = route.open();
+      const opened = openEnvelope<T>(data, { ...checks, expect: route.expect });
+      return opened.ok ? route.handle(opened.value, data, checks) : route.refuse(opened.error, data);
     },
   };
 }

@@ -84,7 +84,8 @@ export class SubmissionService {
           open: () => ({ trust: opts.researchers.trust, now: now(), maxBytes: MAX_SUBMISSION_BYTES }),
           refuse: (error, bytes) =>
             s.#reject(error.code, error.message, peekEnvelope(bytes)?.signer?.slice(0, 56), error.field),
-          handle: (submission, bytes) => s.#decide(submission, bytes, now()),
+          // One time for the whole decision: the envelope's checks, the project's dates, the task record.
+          handle: (submission, bytes, checks) => s.#decide(submission, bytes, checks.now ?? now()),
         }),
       ],
       unavailable: {
