@@ -92,15 +92,13 @@ export { randomPassword } from "./random-password.js";
 export {
   type AuditSink,
   type RefusedEvent,
-  type RefusedMessage,
   type Refuser,
   refuseMessage,
 } from "./refusal.js";
 export { connectService, SERVICE_CONNECTION } from "./service-connection.js";
 export { type ConsumeSignedOptions, consumeSigned, SignedConsumer } from "./signed-consumer.js";
-export { requestSigned, type SignedClient, type SignedRequest } from "./signed-request.js";
+export { requestSigned, type SignedClient } from "./signed-request.js";
 export {
-  type ServeSignedOptions,
   type SignedRoute,
   SignedService,
   serveSigned,

@@ -24,7 +24,6 @@ export {
 export {
   ChildTransitionError,
   checkChildStep,
-  childSteps,
   deriveParentState,
   isChildStep,
   isPassedStep,
@@ -137,7 +136,6 @@ export {
   streams,
   subjects,
   type TreSubject,
-  type TreSubjectKind,
 } from "./subjects.js";
 export { maySign, type Principal, type Role, signerRole, TrustStore } from "./trust.js";
 export {
