@@ -60,6 +60,13 @@ export type ResearcherApiEvent =
   | { type: "refused"; request: "cancel" | "query"; code: string; reason: string }
   | { type: "error"; error: Error };
 
+/** The answer when the hub fails to answer (a store unavailable): the researcher may retry. */
+const UNAVAILABLE: ApiReply = {
+  status: "error",
+  code: ApiErrorCode.unavailable,
+  message: "the hub could not answer; retry",
+};
+
 /** The cancel and query services of one hub instance. */
 export class ResearcherApi {
   #service: SignedService | undefined;
@@ -90,11 +97,7 @@ export class ResearcherApi {
           handle: (query) => api.#query(query),
         }),
       ],
-      unavailable: {
-        status: "error",
-        code: ApiErrorCode.unavailable,
-        message: "the hub could not answer; retry",
-      },
+      unavailable: UNAVAILABLE,
       onError: (error) => opts.onEvent?.({ type: "error", error }),
     });
     return api;

@@ -61,6 +61,13 @@ export interface SubmissionServiceOptions {
   now?: () => number;
 }
 
+/** The answer when the hub fails to record a task (a store unavailable): the researcher may retry. */
+const UNAVAILABLE: SubmitReply = {
+  status: "rejected",
+  code: SubmitRejectCode.unavailable,
+  message: "the hub could not record the task; retry",
+};
+
 const digest = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
 export class SubmissionService {
@@ -88,11 +95,7 @@ export class SubmissionService {
           handle: (submission, bytes, checks) => s.#decide(submission, bytes, checks.now ?? now()),
         }),
       ],
-      unavailable: {
-        status: "rejected",
-        code: SubmitRejectCode.unavailable,
-        message: "the hub could not record the task; retry",
-      },
+      unavailable: UNAVAILABLE,
       onError: (error) => opts.onEvent?.({ type: "error", error }),
     });
     return s;
