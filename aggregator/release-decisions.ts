@@ -50,8 +50,6 @@ export function openDecision(bytes: Uint8Array, index: number, c: DecisionContex
     ...(c.now === undefined ? {} : { now: c.now }),
   });
   if (!opened.ok) throw new Exclusion(ExclusionCode.badDecision, `${at}: ${opened.error.message}`);
-  if (opened.value.type !== "decision")
-    throw new Exclusion(ExclusionCode.badDecision, `${at}: not a decision`);
   const d = opened.value.body;
   if (d.taskId !== c.taskId)
     throw new Exclusion(ExclusionCode.badDecision, `${at} is for task ${d.taskId}, not ${c.taskId}`);

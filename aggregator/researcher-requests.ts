@@ -4,16 +4,15 @@
  * researcher's key, so the hub answers only about the researcher's own tasks.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
+import { requestSigned, type SignedClient } from "../common/index.js";
 import {
   type ApiReply,
   apiReply,
-  newId,
+  type FreshFields,
   type SigningKey,
-  sealEnvelope,
   subjects,
   type TaskView,
   type TreLiveness,
-  unpack,
 } from "../protocol/index.js";
 
 /** Requests are answered at once or not at all; a short life keeps a captured one useless. */
@@ -29,26 +28,22 @@ export class HubRequestError extends Error {
   }
 }
 
-async function request(
+const hub: SignedClient<ApiReply> = {
+  reply: (v) => apiReply(v, "reply"),
+  error: (code, message, options) => new HubRequestError(code, message, options),
+  noAnswer: "the hub did not answer",
+  badReply: { code: "bad_answer", message: () => "the hub's answer is not a valid reply" },
+};
+
+function request<T extends "query" | "cancelRequest">(
   nc: NatsConnection,
-  subject: string,
-  envelope: Uint8Array,
+  key: SigningKey,
+  type: T,
+  fields: FreshFields<T>,
   timeoutMs: number,
-): Promise<Extract<ApiReply, { status: "ok" }>> {
-  let data: Uint8Array;
-  try {
-    data = (await nc.request(subject, envelope, { timeout: timeoutMs })).data;
-  } catch (cause) {
-    throw new HubRequestError("no_answer", "the hub did not answer", { cause });
-  }
-  let reply: ApiReply;
-  try {
-    reply = apiReply(unpack(data), "reply");
-  } catch (cause) {
-    throw new HubRequestError("bad_answer", "the hub's answer is not a valid reply", { cause });
-  }
-  if (reply.status === "error") throw new HubRequestError(reply.code, reply.message);
-  return reply;
+) {
+  const subject = type === "query" ? subjects.query : subjects.cancelRequest;
+  return requestSigned(nc, hub, { subject, type, fields, key, lifetimeMs: REQUEST_LIFETIME_MS }, timeoutMs);
 }
 
 export interface RequestOptions {
@@ -56,13 +51,14 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
-function query(key: SigningKey, what: "task" | "releases" | "tres", taskId?: string): Uint8Array {
-  const now = Date.now();
-  return sealEnvelope(
-    "query",
-    { id: newId(now), iat: now, exp: now + REQUEST_LIFETIME_MS, what, ...(taskId ? { taskId } : {}) },
-    key,
-  );
+function query(
+  nc: NatsConnection,
+  key: SigningKey,
+  what: "task" | "releases" | "tres",
+  taskId: string | undefined,
+  opts: RequestOptions,
+) {
+  return request(nc, key, "query", { what, ...(taskId ? { taskId } : {}) }, opts.timeoutMs ?? 10_000);
 }
 
 /** The task's parent state and every TRE's child state with its history. */
@@ -72,7 +68,7 @@ export async function fetchTask(
   taskId: string,
   opts: RequestOptions = {},
 ): Promise<TaskView> {
-  const reply = await request(nc, subjects.query, query(key, "task", taskId), opts.timeoutMs ?? 10_000);
+  const reply = await query(nc, key, "task", taskId, opts);
   if (!reply.task) throw new HubRequestError("bad_answer", "the hub's answer has no task");
   return reply.task;
 }
@@ -84,7 +80,7 @@ export async function fetchReleases(
   taskId: string,
   opts: RequestOptions = {},
 ): Promise<{ tre: string; envelope: Uint8Array }[]> {
-  const reply = await request(nc, subjects.query, query(key, "releases", taskId), opts.timeoutMs ?? 10_000);
+  const reply = await query(nc, key, "releases", taskId, opts);
   return reply.releases ?? [];
 }
 
@@ -94,7 +90,7 @@ export async function fetchTres(
   key: SigningKey,
   opts: RequestOptions = {},
 ): Promise<TreLiveness[]> {
-  const reply = await request(nc, subjects.query, query(key, "tres"), opts.timeoutMs ?? 10_000);
+  const reply = await query(nc, key, "tres", undefined, opts);
   return reply.tres ?? [];
 }
 
@@ -106,12 +102,7 @@ export async function cancelTask(
   reason?: string,
   opts: RequestOptions = {},
 ): Promise<string[]> {
-  const now = Date.now();
-  const envelope = sealEnvelope(
-    "cancelRequest",
-    { id: newId(now), iat: now, exp: now + REQUEST_LIFETIME_MS, taskId, ...(reason ? { reason } : {}) },
-    key,
-  );
-  const reply = await request(nc, subjects.cancelRequest, envelope, opts.timeoutMs ?? 10_000);
+  const fields = { taskId, ...(reason ? { reason } : {}) };
+  const reply = await request(nc, key, "cancelRequest", fields, opts.timeoutMs ?? 10_000);
   return reply.cancelled ?? [];
 }

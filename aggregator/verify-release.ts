@@ -165,7 +165,6 @@ function verifyOne(
     ...(opts.now === undefined ? {} : { now: opts.now }),
   });
   if (!opened.ok) throw new Exclusion(ExclusionCode.badRelease, `release: ${opened.error.message}`);
-  if (opened.value.type !== "release") throw new Exclusion(ExclusionCode.badRelease, "not a release");
   const release = opened.value.body;
   if (release.tre !== tre)
     throw new Exclusion(ExclusionCode.wrongTask, `release names TRE ${release.tre}, not ${tre}`);

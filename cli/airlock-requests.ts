@@ -4,17 +4,16 @@
  * airlock's code.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
+import { requestSigned, type SignedClient } from "../common/index.js";
 import {
   type AirlockOutputView,
   type AirlockReply,
   type AirlockTaskView,
   airlockReply,
   FieldError,
-  newId,
+  type FreshFields,
   type SigningKey,
-  sealEnvelope,
   subjects,
-  unpack,
 } from "../protocol/index.js";
 
 const REQUEST_LIFETIME_MS = 60_000;
@@ -31,38 +30,37 @@ export class AirlockRequestError extends Error {
   }
 }
 
-async function request(nc: NatsConnection, subject: string, data: Uint8Array): Promise<AirlockReply> {
-  let bytes: Uint8Array;
-  try {
-    bytes = (await nc.request(subject, data, { timeout: 10_000 })).data;
-  } catch (cause) {
-    throw new AirlockRequestError("no_answer", "the airlock did not answer (is the TRE's agent running?)", {
-      cause,
-    });
-  }
-  let reply: AirlockReply;
-  try {
-    reply = airlockReply(unpack(bytes), "");
-  } catch (cause) {
-    const where = cause instanceof FieldError ? ` (${cause.message})` : "";
-    throw new AirlockRequestError("bad_reply", `the airlock's reply is malformed${where}`, { cause });
-  }
-  if (reply.status === "error") throw new AirlockRequestError(reply.code, reply.message);
-  return reply;
+const airlock: SignedClient<AirlockReply> = {
+  reply: (v) => airlockReply(v, ""),
+  error: (code, message, options) => new AirlockRequestError(code, message, options),
+  noAnswer: "the airlock did not answer (is the TRE's agent running?)",
+  badReply: {
+    code: "bad_reply",
+    message: (cause) =>
+      `the airlock's reply is malformed${cause instanceof FieldError ? ` (${cause.message})` : ""}`,
+  },
+};
+
+function request<T extends "reviewQuery" | "decision">(
+  nc: NatsConnection,
+  key: SigningKey,
+  type: T,
+  fields: FreshFields<T>,
+) {
+  const decision = type === "decision";
+  const subject = decision ? subjects.airlockDecide : subjects.airlockQuery;
+  const lifetimeMs = decision ? DECISION_LIFETIME_MS : REQUEST_LIFETIME_MS;
+  return requestSigned(nc, airlock, { subject, type, fields, key, lifetimeMs }, 10_000);
 }
 
 function query(
+  nc: NatsConnection,
   key: SigningKey,
   tre: string,
   what: "list" | "show",
   extra: { taskId?: string; all?: boolean },
 ) {
-  const now = Date.now();
-  return sealEnvelope(
-    "reviewQuery",
-    { id: newId(now), iat: now, exp: now + REQUEST_LIFETIME_MS, tre, what, ...extra },
-    key,
-  );
+  return request(nc, key, "reviewQuery", { tre, what, ...extra });
 }
 
 export async function listReviews(
@@ -71,8 +69,8 @@ export async function listReviews(
   tre: string,
   all = false,
 ): Promise<AirlockTaskView[]> {
-  const reply = await request(nc, subjects.airlockQuery, query(key, tre, "list", all ? { all } : {}));
-  return reply.status === "ok" ? (reply.tasks ?? []) : [];
+  const reply = await query(nc, key, tre, "list", all ? { all } : {});
+  return reply.tasks ?? [];
 }
 
 export async function showReview(
@@ -81,8 +79,8 @@ export async function showReview(
   tre: string,
   taskId: string,
 ): Promise<AirlockTaskView> {
-  const reply = await request(nc, subjects.airlockQuery, query(key, tre, "show", { taskId }));
-  const task = reply.status === "ok" ? reply.tasks?.[0] : undefined;
+  const reply = await query(nc, key, tre, "show", { taskId });
+  const task = reply.tasks?.[0];
   if (!task) throw new AirlockRequestError("bad_reply", "the airlock answered without the task");
   return task;
 }
@@ -102,14 +100,7 @@ export async function sendDecision(
   key: SigningKey,
   d: DecisionRequest,
 ): Promise<AirlockOutputView> {
-  const now = Date.now();
-  const envelope = sealEnvelope(
-    "decision",
-    { id: newId(now), iat: now, exp: now + DECISION_LIFETIME_MS, ...d },
-    key,
-  );
-  const reply = await request(nc, subjects.airlockDecide, envelope);
-  if (reply.status !== "ok" || !reply.output)
-    throw new AirlockRequestError("bad_reply", "the airlock answered without the output");
+  const reply = await request(nc, key, "decision", d);
+  if (!reply.output) throw new AirlockRequestError("bad_reply", "the airlock answered without the output");
   return reply.output;
 }

@@ -4,7 +4,7 @@
  * The hub keeps one in FED, each leaf one in CTRL (a TRE's refusals stay in the TRE).
  */
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import { deadLetterSubject, pack } from "../protocol/index.js";
+import { type DeadLetterCode, deadLetterSubject, pack } from "../protocol/index.js";
 import { baseStreamConfig, ensureStream, nanos } from "./jetstream-streams.js";
 
 export const DEAD_LETTER_STREAM = "DEADLETTER";
@@ -41,13 +41,13 @@ export interface DeadLetter {
   subject: string;
   stream?: string;
   seq?: number;
-  /** The rejection code (protocol `RejectCode` or a receiver's own) and the human reason. */
-  code: string;
+  /** The rejection code (`DeadLetterCode`: the envelope's, or the receiver's own) and the human reason. */
+  code: DeadLetterCode;
   message: string;
   field?: string;
 }
 
-/** Records a refused message with its reason. */
+/** Records a refused message with its reason (through `refuseMessage`, which also audits and reports it). */
 export async function recordDeadLetter(
   js: JetStreamClient,
   scope: string,

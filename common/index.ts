@@ -27,7 +27,22 @@ export { type ConfMap, toNatsConf } from "./nats-conf.js";
 export { fetchLeafz, fetchMetaCluster, type MonitorTls } from "./nats-monitor.js";
 export { type NatsServerHandle, startNatsServer } from "./nats-server.js";
 export { randomPassword } from "./random-password.js";
+export {
+  type AuditSink,
+  type RefusedEvent,
+  type Refuser,
+  refuseMessage,
+} from "./refusal.js";
 export { connectService, SERVICE_CONNECTION } from "./service-connection.js";
+export { type ConsumeSignedOptions, consumeSigned, SignedConsumer } from "./signed-consumer.js";
+export { requestSigned, type SignedClient } from "./signed-request.js";
+export {
+  type SignedRoute,
+  SignedService,
+  serveSigned,
+  signedRoute,
+} from "./signed-service.js";
+export { Slots } from "./slots.js";
 export {
   observedLink,
   type PeerState,

@@ -153,6 +153,7 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
       js,
       treTrust,
       tres: () => directory.list(),
+      audit,
       ...(opts.offlineAfterMs === undefined ? {} : { offlineAfterMs: opts.offlineAfterMs }),
       onEvent: (event) => emit({ service: "liveness", event }),
     });
@@ -181,7 +182,7 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
           if (!envelope) continue;
           // Checked again: a researcher revoked since, or a submission expired since, is not dispatched.
           const opened = openEnvelope(envelope, { trust: researchers.trust, expect: "submission" });
-          if (!opened.ok || opened.value.type !== "submission") continue;
+          if (!opened.ok) continue;
           await dispatchTask(task, envelope, { js, hubKey, tasks, submissionExp: opened.value.body.exp });
           emit({ service: "recovery", event: { type: "redispatched", taskId: task.taskId } });
         } catch (e) {

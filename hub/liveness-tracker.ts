@@ -3,16 +3,20 @@
  * history): FED imports every TRE's, this tracker verifies each (the TRE's key, bound to the TRE of
  * the subject) and keeps the newest per TRE in a KV bucket, so every hub instance and every reader
  * sees the same answer. A TRE is online while its last heartbeat is younger than `offlineAfterMs`.
- * A refused heartbeat goes to the dead letters with its reason.
+ * A refused heartbeat goes to the dead letters with its reason, and to the audit log, like any refused message.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { openBucket, type PeerState, recordDeadLetter } from "../common/index.js";
+import { type AuditSink, openBucket, type PeerState, type Refuser, refuseMessage } from "../common/index.js";
 import {
+  DeadLetterCode,
   MemoryReplayGuard,
   openEnvelope,
   parseTreSubject,
+  type Refusal,
+  refusal,
+  refusalOf,
   subjects,
   type TreLiveness,
   type TrustStore,
@@ -39,6 +43,8 @@ export interface LivenessTrackerOptions {
   offlineAfterMs?: number;
   /** Queue group shared by every hub instance. Default "tremesh-liveness". */
   queueGroup?: string;
+  /** Where refused heartbeats are recorded, beside their dead letters. */
+  audit: AuditSink;
   onEvent?: (e: LivenessEvent) => void;
   now?: () => number;
 }
@@ -61,11 +67,19 @@ interface Beat {
 export class LivenessTracker {
   readonly #sub: Subscription;
   readonly #replay = new MemoryReplayGuard();
+  readonly #refuser: Refuser;
 
   private constructor(
     private readonly opts: LivenessTrackerOptions,
     private readonly kv: KV,
   ) {
+    this.#refuser = {
+      js: opts.js,
+      scope: "hub",
+      actor: "hub",
+      audit: opts.audit,
+      onRefused: (e) => opts.onEvent?.(e),
+    };
     this.#sub = opts.nc.subscribe(subjects.allHeartbeats, {
       queue: opts.queueGroup ?? "tremesh-liveness",
       callback: (_e, msg) => void this.#handle(msg),
@@ -128,27 +142,24 @@ export class LivenessTracker {
 
   async #handle(msg: Msg): Promise<void> {
     try {
-      await this.#apply(msg);
+      const refused = await this.#apply(msg);
+      if (refused) await refuseMessage(this.#refuser, { subject: msg.subject, data: msg.data }, refused);
     } catch (e) {
       this.opts.onEvent?.({ type: "error", error: e instanceof Error ? e : new Error(String(e)) });
     }
   }
 
-  async #apply(msg: Msg): Promise<void> {
+  /** Keeps a verified heartbeat; returns the refusal of any other message. */
+  async #apply(msg: Msg): Promise<Refusal | undefined> {
     const where = parseTreSubject(msg.subject);
-    const refuse = async (code: string, reason: string) => {
-      this.opts.onEvent?.({ type: "refused", subject: msg.subject, code, reason });
-      await recordDeadLetter(this.opts.js, "hub", { subject: msg.subject, code, message: reason }, msg.data);
-    };
-    if (where?.kind !== "heartbeat") return refuse("wrong_subject", "not a heartbeat subject");
+    if (where?.kind !== "heartbeat") return refusal(DeadLetterCode.wrongSubject, "not a heartbeat subject");
     const opened = openEnvelope(msg.data, {
       trust: this.opts.treTrust,
       expect: "heartbeat",
       tre: where.tre,
       replay: this.#replay,
     });
-    if (!opened.ok) return refuse(opened.error.code, opened.error.message);
-    if (opened.value.type !== "heartbeat") return;
+    if (!opened.ok) return refusalOf(opened.error);
     const hb = opened.value.body;
     const beat: Beat = {
       lastSeen: (this.opts.now ?? Date.now)(),
@@ -161,10 +172,10 @@ export class LivenessTracker {
     for (let attempt = 0; attempt < 5; attempt++) {
       const e = await this.kv.get(hb.tre);
       if (e?.operation === "PUT") {
-        if ((e.json() as Beat).iat >= beat.iat) return;
+        if ((e.json() as Beat).iat >= beat.iat) return undefined;
         try {
           await this.kv.update(hb.tre, JSON.stringify(beat), e.revision);
-          return;
+          return undefined;
         } catch {
           continue;
         }
@@ -172,10 +183,11 @@ export class LivenessTracker {
       try {
         await this.kv.create(hb.tre, JSON.stringify(beat));
         this.opts.onEvent?.({ type: "online", tre: hb.tre });
-        return;
+        return undefined;
       } catch {
         // created concurrently: read again
       }
     }
+    return undefined;
   }
 }

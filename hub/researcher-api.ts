@@ -10,27 +10,26 @@
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { match } from "ts-pattern";
 import { auditLimits, auditList } from "../audit/index.js";
+import { type AuditSink, type SignedService, serveSigned, signedRoute } from "../common/index.js";
 import {
   ApiErrorCode,
   type ApiReply,
-  type CancelRequest,
+  deriveParentState,
+  isTerminal,
   MemoryReplayGuard,
   newId,
-  openEnvelope,
-  pack,
   type Query,
   type SigningKey,
   sealEnvelope,
   subjects,
   type TaskView,
+  type VerifiedOf,
 } from "../protocol/index.js";
 import type { LivenessTracker } from "./liveness-tracker.js";
 import type { ResearcherDirectory } from "./researcher-directory.js";
-import type { AuditSink } from "./submission-service.js";
-import { deriveParentState, isTerminal } from "./task-lifecycle.js";
 import type { TaskRecord, TaskStore } from "./task-store.js";
 
 export interface ResearcherApiOptions {
@@ -55,41 +54,51 @@ export type ResearcherApiEvent =
   | { type: "refused"; request: "cancel" | "query"; code: string; reason: string }
   | { type: "error"; error: Error };
 
+/** The answer when the hub fails to answer (a store unavailable): the researcher may retry. */
+const UNAVAILABLE: ApiReply = {
+  status: "error",
+  code: ApiErrorCode.unavailable,
+  message: "the hub could not answer; retry",
+};
+
 /** The cancel and query services of one hub instance. */
 export class ResearcherApi {
-  readonly #subs: Subscription[];
+  #service: SignedService | undefined;
   // Queries and cancels are short-lived (their envelope's expiry): a replayed one within its life is refused.
   readonly #replay = new MemoryReplayGuard();
 
-  private constructor(private readonly opts: ResearcherApiOptions) {
-    const queue = opts.queueGroup ?? "tremesh-researcher-api";
-    const serve = (subject: string, handle: (data: Uint8Array) => Promise<ApiReply>) =>
-      opts.nc.subscribe(subject, { queue, callback: (_e, msg) => void this.#answer(msg, handle) });
-    this.#subs = [
-      serve(subjects.cancelRequest, (d) => this.#cancel(d)),
-      serve(subjects.query, (d) => this.#query(d)),
-    ];
-  }
+  private constructor(private readonly opts: ResearcherApiOptions) {}
 
   static async start(opts: ResearcherApiOptions): Promise<ResearcherApi> {
     const api = new ResearcherApi(opts);
-    await opts.nc.flush();
+    const open = () => ({ trust: opts.researchers.trust, replay: api.#replay });
+    api.#service = await serveSigned<ApiReply>({
+      nc: opts.nc,
+      queue: opts.queueGroup ?? "tremesh-researcher-api",
+      routes: [
+        signedRoute({
+          subject: subjects.cancelRequest,
+          expect: "cancelRequest",
+          open,
+          refuse: (e) => api.#refuse("cancel", e.code, e.message),
+          handle: (request) => api.#cancel(request),
+        }),
+        signedRoute({
+          subject: subjects.query,
+          expect: "query",
+          open,
+          refuse: (e) => api.#refuse("query", e.code, e.message),
+          handle: (query) => api.#query(query),
+        }),
+      ],
+      unavailable: UNAVAILABLE,
+      onError: (error) => opts.onEvent?.({ type: "error", error }),
+    });
     return api;
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.#subs.map((s) => s.drain()));
-  }
-
-  async #answer(msg: Msg, handle: (data: Uint8Array) => Promise<ApiReply>): Promise<void> {
-    let reply: ApiReply;
-    try {
-      reply = await handle(msg.data);
-    } catch (e) {
-      this.opts.onEvent?.({ type: "error", error: e instanceof Error ? e : new Error(String(e)) });
-      reply = { status: "error", code: ApiErrorCode.unavailable, message: "the hub could not answer; retry" };
-    }
-    if (msg.reply) msg.respond(pack(reply));
+    await this.#service?.stop();
   }
 
   #refuse(request: "cancel" | "query", code: ApiErrorCode, message: string): ApiReply {
@@ -103,17 +112,10 @@ export class ResearcherApi {
     return task?.researcherKey === researcherKey ? task : undefined;
   }
 
-  async #cancel(data: Uint8Array): Promise<ApiReply> {
-    const opened = openEnvelope(data, {
-      trust: this.opts.researchers.trust,
-      expect: "cancelRequest",
-      replay: this.#replay,
-    });
-    if (!opened.ok) return this.#refuse("cancel", opened.error.code, opened.error.message);
-    if (opened.value.type !== "cancelRequest") throw new Error("unreachable: expected a cancel request");
-    const request: CancelRequest = opened.value.body;
-    const who = opened.value.signer.name;
-    const task = await this.#ownTask(request.taskId, opened.value.signer.publicKey);
+  async #cancel(opened: VerifiedOf<"cancelRequest">): Promise<ApiReply> {
+    const request = opened.body;
+    const who = opened.signer.name;
+    const task = await this.#ownTask(request.taskId, opened.signer.publicKey);
     if (!task) return this.#refuse("cancel", ApiErrorCode.notFound, `no task ${request.taskId} of yours`);
 
     const open = (await this.opts.tasks.children(task.taskId)).filter((c) => !isTerminal(c.state));
@@ -157,16 +159,9 @@ export class ResearcherApi {
     return { status: "ok", cancelled: tres };
   }
 
-  async #query(data: Uint8Array): Promise<ApiReply> {
-    const opened = openEnvelope(data, {
-      trust: this.opts.researchers.trust,
-      expect: "query",
-      replay: this.#replay,
-    });
-    if (!opened.ok) return this.#refuse("query", opened.error.code, opened.error.message);
-    if (opened.value.type !== "query") throw new Error("unreachable: expected a query");
-    const q: Query = opened.value.body;
-    const signerKey = opened.value.signer.publicKey;
+  async #query(opened: VerifiedOf<"query">): Promise<ApiReply> {
+    const q = opened.body;
+    const signerKey = opened.signer.publicKey;
     return match(q.what)
       .with("tres", async (): Promise<ApiReply> => ({ status: "ok", tres: await this.opts.liveness.list() }))
       .with("task", async () => {

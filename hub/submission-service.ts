@@ -9,35 +9,24 @@
  */
 import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { auditLimits, auditList } from "../audit/index.js";
+import { type AuditSink, type SignedService, serveSigned, signedRoute } from "../common/index.js";
 import {
   isPublicKey,
   MAX_SUBMISSION_BYTES,
-  openEnvelope,
-  pack,
   peekEnvelope,
   type SigningKey,
-  type Submission,
   SubmitRejectCode,
   type SubmitReply,
   subjects,
+  type VerifiedOf,
 } from "../protocol/index.js";
 import { dispatchTask } from "./dispatcher.js";
 import type { Registry } from "./registry.js";
 import type { ResearcherDirectory } from "./researcher-directory.js";
+import { admitSubmission } from "./submission-admission.js";
 import type { TaskStore } from "./task-store.js";
-
-/** Where the service records what it decided. The hub's hash-chained audit log implements it. */
-export interface AuditSink {
-  append(entry: {
-    actor: string;
-    action: string;
-    taskId?: string;
-    tre?: string;
-    details?: Record<string, string | number | boolean>;
-  }): Promise<unknown>;
-}
 
 /** What the service reports to its process, which owns the logger. */
 export type SubmissionEvent =
@@ -66,46 +55,48 @@ export interface SubmissionServiceOptions {
   now?: () => number;
 }
 
+/** The answer when the hub fails to record a task (a store unavailable): the researcher may retry. */
+const UNAVAILABLE: SubmitReply = {
+  status: "rejected",
+  code: SubmitRejectCode.unavailable,
+  message: "the hub could not record the task; retry",
+};
+
 const digest = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
 export class SubmissionService {
   readonly #opts: SubmissionServiceOptions;
-  readonly #sub: Subscription;
+  #service: SignedService | undefined;
 
   private constructor(opts: SubmissionServiceOptions) {
     this.#opts = opts;
-    this.#sub = opts.nc.subscribe(subjects.submit, {
-      queue: opts.queueGroup ?? "tremesh-submission",
-      callback: (_err, msg) => {
-        void this.#handle(msg);
-      },
-    });
   }
 
   static async start(opts: SubmissionServiceOptions): Promise<SubmissionService> {
     const s = new SubmissionService(opts);
-    await opts.nc.flush();
+    const now = () => (opts.now ?? Date.now)();
+    s.#service = await serveSigned<SubmitReply>({
+      nc: opts.nc,
+      queue: opts.queueGroup ?? "tremesh-submission",
+      routes: [
+        signedRoute({
+          subject: subjects.submit,
+          expect: "submission",
+          open: () => ({ trust: opts.researchers.trust, now: now(), maxBytes: MAX_SUBMISSION_BYTES }),
+          refuse: (error, bytes) =>
+            s.#reject(error.code, error.message, peekEnvelope(bytes)?.signer?.slice(0, 56), error.field),
+          // One time for the whole decision: the envelope's checks, the project's dates, the task record.
+          handle: (submission, bytes, checks) => s.#decide(submission, bytes, checks.now ?? now()),
+        }),
+      ],
+      unavailable: UNAVAILABLE,
+      onError: (error) => opts.onEvent?.({ type: "error", error }),
+    });
     return s;
   }
 
   async stop(): Promise<void> {
-    await this.#sub.drain();
-  }
-
-  async #handle(msg: Msg): Promise<void> {
-    let reply: SubmitReply;
-    try {
-      reply = await this.#decide(msg.data);
-    } catch (e) {
-      const error = e instanceof Error ? e : new Error(String(e));
-      this.#opts.onEvent?.({ type: "error", error });
-      reply = {
-        status: "rejected",
-        code: SubmitRejectCode.unavailable,
-        message: "the hub could not record the task; retry",
-      };
-    }
-    if (msg.reply) msg.respond(pack(reply));
+    await this.#service?.stop();
   }
 
   async #reject(
@@ -124,56 +115,18 @@ export class SubmissionService {
     return { status: "rejected", code, message, ...(field ? { field } : {}) };
   }
 
-  async #decide(bytes: Uint8Array): Promise<SubmitReply> {
-    const now = (this.#opts.now ?? Date.now)();
-    const opened = openEnvelope(bytes, {
-      trust: this.#opts.researchers.trust,
-      expect: "submission",
+  async #decide(opened: VerifiedOf<"submission">, bytes: Uint8Array, now: number): Promise<SubmitReply> {
+    const body = opened.body;
+    const who = opened.signer.name;
+    const registered = this.#opts.researchers.byKey(opened.signer.publicKey);
+    const admitted = admitSubmission(
+      body,
+      registered,
+      registered ? await this.#opts.registry.project(body.project) : undefined,
       now,
-      maxBytes: MAX_SUBMISSION_BYTES,
-    });
-    if (!opened.ok) {
-      const signer = peekEnvelope(bytes)?.signer;
-      return this.#reject(opened.error.code, opened.error.message, signer?.slice(0, 56), opened.error.field);
-    }
-    if (opened.value.type !== "submission") throw new Error("unreachable: expected a submission");
-    const body: Submission = opened.value.body;
-    const researcher = this.#opts.researchers.byKey(opened.value.signer.publicKey);
-    const who = opened.value.signer.name;
-    if (!researcher) return this.#reject(SubmitRejectCode.unknownSigner, "researcher is not registered", who);
-
-    const project = await this.#opts.registry.project(body.project);
-    if (!project) {
-      return this.#reject(
-        SubmitRejectCode.unknownProject,
-        `no project ${JSON.stringify(body.project)}`,
-        who,
-        "project",
-      );
-    }
-    if (!project.members.includes(researcher.name)) {
-      return this.#reject(
-        SubmitRejectCode.notAMember,
-        `${researcher.name} is not a member of ${project.name}`,
-        who,
-      );
-    }
-    if (now < project.startsAt || now >= project.endsAt) {
-      return this.#reject(
-        SubmitRejectCode.projectInactive,
-        `project ${project.name} is approved from ${new Date(project.startsAt).toISOString()} to ${new Date(project.endsAt).toISOString()}`,
-        who,
-      );
-    }
-    const missing = body.tres.findIndex((t) => !project.tres.includes(t));
-    if (missing >= 0) {
-      return this.#reject(
-        SubmitRejectCode.treNotInProject,
-        `TRE ${JSON.stringify(body.tres[missing])} is not on project ${project.name}`,
-        who,
-        `tres[${missing}]`,
-      );
-    }
+    );
+    if (!admitted.ok) return this.#reject(admitted.code, admitted.message, who, admitted.field);
+    const { researcher, project } = admitted;
 
     // The submission id is the task id: a retried submission finds its task instead of making another.
     const taskId = body.id;

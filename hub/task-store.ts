@@ -10,14 +10,15 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { openBucket } from "../common/index.js";
-import type { AnalysisKind, ChildState } from "../protocol/index.js";
 import {
+  type AnalysisKind,
+  type ChildState,
   deriveParentState,
   isPassedStep,
   isTerminal,
   mayTransition,
   type ParentState,
-} from "./task-lifecycle.js";
+} from "../protocol/index.js";
 
 const TASK_BUCKET = "TASK_STATE";
 

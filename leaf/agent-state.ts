@@ -2,11 +2,12 @@
  * The agent's record of every task it has seen, in a KV bucket of the controlled account (never reachable
  * from the hub link). It is what makes a task run at most once at this TRE: a task is claimed by creating
  * its record, and the record says `running` before the executor starts, so a redelivered Dispatch or an
- * agent restarted mid-task finds the record and never runs the task again.
+ * agent restarted mid-task finds the record and never runs the task again. Every transition it records is a
+ * step of the child life cycle (`childSteps`): any other throws a `ChildTransitionError`.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import type { ChildState } from "../protocol/index.js";
+import { type ChildState, checkChildStep, isSettled } from "../protocol/index.js";
 
 export const AGENT_TASKS_BUCKET = "AGENT_TASKS";
 
@@ -23,22 +24,6 @@ export interface AgentTask {
   /** The hub-signed Dispatch, verbatim (absent for a task cancelled before its Dispatch arrived). */
   dispatch?: string;
   history: AgentTaskEvent[];
-}
-
-/** States after which the agent does nothing more for the task (review and release are the airlock's). */
-const SETTLED: ReadonlySet<ChildState> = new Set([
-  "rejected",
-  "executor_error",
-  "outputs_pending_review",
-  "released",
-  "withheld",
-  "partially_released",
-  "delivered",
-  "cancelled",
-]);
-
-export function isSettled(state: ChildState): boolean {
-  return SETTLED.has(state);
 }
 
 export class AgentStateError extends Error {
@@ -70,7 +55,8 @@ export class AgentState {
 
   /**
    * Moves the task to `event.state` if `allowed(current)` holds, compare-and-set. Returns the new record, or
-   * undefined when the current state does not allow it (another path got there first).
+   * undefined when the current state does not allow it (another path got there first). A step the life cycle
+   * does not have throws `ChildTransitionError`: a bug, never a race.
    */
   async transition(
     taskId: string,
@@ -82,6 +68,7 @@ export class AgentState {
       if (e?.operation !== "PUT") throw new AgentStateError(`no task ${taskId}`);
       const current = e.json() as AgentTask;
       if (!allowed(current.state)) return undefined;
+      checkChildStep(taskId, current.state, event.state);
       const next: AgentTask = { ...current, state: event.state, history: [...current.history, event] };
       try {
         await this.kv.update(e.key, JSON.stringify(next), e.revision);

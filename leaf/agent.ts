@@ -12,50 +12,47 @@
  * At most once: a task is claimed by creating its record in the controlled account, and the Dispatch
  * message is acknowledged only after that. A redelivered Dispatch finds the record; an agent restarted
  * mid-task finds `running` and ends the task as `executor_error` instead of running it again.
+ *
+ * This file is the intake; the admission is task-admission.ts, the run task-execution.ts, the recording
+ * of transitions task-transitions.ts, and what happens on a restart agent-recovery.ts.
  */
-import { AckPolicy, type JetStreamClient, type JsMsg, jetstream } from "@nats-io/jetstream";
+import { type JetStreamClient, type JsMsg, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { AuditLog, auditLimits } from "../audit/index.js";
-import { recordDeadLetter } from "../common/index.js";
-import {
-  AnalysisRefused,
-  compile,
-  type DatasetDefinition,
-  type Executor,
-  ExecutorCancelled,
-  type ExecutorCredential,
-  type ExecutorOutput,
-  isExecutorError,
-} from "../executors/index.js";
+import { match } from "ts-pattern";
+import { AuditLog } from "../audit/index.js";
+import { consumeSigned, type SignedConsumer, Slots } from "../common/index.js";
+import type { DatasetDefinition, Executor } from "../executors/index.js";
 import {
   type ChildState,
+  DeadLetterCode,
   type Dispatch,
+  isChildStep,
   openEnvelope,
+  openTaskMessage,
   parseTreSubject,
+  type Refusal,
+  refusal,
   type SigningKey,
-  type Submission,
   streams,
+  type TaskSubject,
   TrustStore,
 } from "../protocol/index.js";
-import { AgentState, type AgentTask, isSettled } from "./agent-state.js";
+import { cleanUpExecutors, recoverTasks } from "./agent-recovery.js";
+import { AgentState, type AgentTask } from "./agent-state.js";
 import { Airlock, type AirlockEvent, type ReviewPolicy } from "./airlock.js";
 import { AirlockService } from "./airlock-service.js";
 import { AirlockStore } from "./airlock-store.js";
 import { DEFAULT_DISCLOSURE_RULES, type DisclosureRules } from "./disclosure-rules.js";
 import type { ProjectApproval } from "./leaf-config.js";
-import { authorise, datasetsOf } from "./policy.js";
 import { StatusPublisher } from "./status-publisher.js";
-
-/** A per-task credential from the broker, and how to revoke it. */
-export interface CredentialGrant {
-  credential: ExecutorCredential;
-  release(): Promise<void>;
-}
-
-/** The credential broker as the agent uses it (leaf/credential-broker.ts implements it for PostgreSQL). */
-export interface CredentialIssuer {
-  issue(taskId: string, datasets: readonly DatasetDefinition[], timeoutMs: number): Promise<CredentialGrant>;
-}
+import { type AdmissionConfig, admit } from "./task-admission.js";
+import {
+  type AdmittedTask,
+  type CredentialIssuer,
+  type ExecutionContext,
+  executeTask,
+} from "./task-execution.js";
+import { AGENT_ACTOR as AGENT, TaskTransitions } from "./task-transitions.js";
 
 export type AgentEvent =
   | { type: "task"; taskId: string; state: ChildState; reason?: string }
@@ -95,32 +92,35 @@ export interface AgentOptions {
   now?: () => number;
 }
 
-const AGENT = "agent";
-
 export class Agent {
   readonly #opts: AgentOptions;
   readonly #state: AgentState;
   readonly #airlock: Airlock;
   #airlockService: AirlockService | undefined;
-  readonly #status: StatusPublisher;
+  readonly #transitions: TaskTransitions;
   readonly #audit: AuditLog;
   readonly #ctrlJs: JetStreamClient;
   readonly #hubTrust: TrustStore;
-  readonly #researcherTrust: TrustStore;
+  readonly #admission: AdmissionConfig;
   readonly #running = new Map<string, AbortController>();
   readonly #work = new Set<Promise<void>>();
-  #slots: number;
-  readonly #waiting: (() => void)[] = [];
-  #stopped = false;
-  #close: (() => void) | undefined;
-  #loop: Promise<void> | undefined;
+  readonly #slots: Slots;
+  readonly #execution: ExecutionContext;
+  #intake: SignedConsumer | undefined;
 
   private constructor(opts: AgentOptions, state: AgentState, airlock: AirlockStore) {
     this.#opts = opts;
     this.#state = state;
     this.#ctrlJs = jetstream(opts.ctrl);
-    this.#status = new StatusPublisher(jetstream(opts.dmz), opts.tre, opts.treKey);
     this.#audit = new AuditLog(this.#ctrlJs, { scope: opts.tre });
+    this.#transitions = new TaskTransitions({
+      state,
+      status: new StatusPublisher(jetstream(opts.dmz), opts.tre, opts.treKey),
+      audit: this.#audit,
+      onTransition: (taskId, s, reason) =>
+        this.#emit({ type: "task", taskId, state: s, ...(reason ? { reason } : {}) }),
+      now: () => this.#now(),
+    });
     this.#airlock = new Airlock({
       tre: opts.tre,
       treKey: opts.treKey,
@@ -129,7 +129,7 @@ export class Agent {
       store: airlock,
       state,
       audit: this.#audit,
-      announce: (taskId, s, reason, at) => this.#announce(taskId, s, reason, at, "airlock"),
+      announce: (taskId, s, reason, at) => this.#transitions.announce(taskId, s, reason, at, "airlock"),
       reviewers: opts.reviewers ?? [],
       rules: opts.disclosure ?? DEFAULT_DISCLOSURE_RULES,
       policy: opts.review ?? { approvalsRequired: 1, autoRelease: false },
@@ -137,34 +137,66 @@ export class Agent {
       ...(opts.now ? { now: opts.now } : {}),
     });
     this.#hubTrust = new TrustStore().add({ publicKey: opts.hubPublicKey, role: "hub", name: "hub" });
-    this.#researcherTrust = new TrustStore();
+    const researchers = new TrustStore();
     for (const r of opts.researchers)
-      this.#researcherTrust.add({ publicKey: r.publicKey, role: "researcher", name: r.name });
-    this.#slots = opts.maxConcurrentTasks ?? 2;
+      researchers.add({ publicKey: r.publicKey, role: "researcher", name: r.name });
+    this.#admission = {
+      tre: opts.tre,
+      researchers,
+      projects: opts.projects,
+      datasets: opts.datasets,
+      executors: opts.executors,
+    };
+    this.#slots = new Slots(opts.maxConcurrentTasks ?? 2);
+    this.#execution = {
+      datasets: opts.datasets,
+      credentials: opts.credentials,
+      timeoutMs: opts.taskTimeoutMs ?? 600_000,
+      airlock: this.#airlock,
+      audit: this.#audit,
+      record: (taskId, state, reason, allowed) => this.#transitions.record(taskId, state, reason, allowed),
+      onError: (taskId, error) => this.#emit({ type: "error", taskId, error }),
+    };
   }
 
   /** Opens the agent's state, recovers what a previous run left unfinished, and starts consuming INBOX. */
   static async start(opts: AgentOptions): Promise<Agent> {
     const ctrlJs = jetstream(opts.ctrl);
     const agent = new Agent(opts, await AgentState.open(ctrlJs), await AirlockStore.open(ctrlJs));
-    await agent.#cleanUpExecutors();
-    await agent.#recover();
+    await cleanUpExecutors(opts.executors, agent.#audit, (executor, removed) =>
+      agent.#emit({ type: "cleaned", executor, removed }),
+    );
+    await recoverTasks({
+      state: agent.#state,
+      transitions: agent.#transitions,
+      reopen: (task) => agent.#reopen(task),
+      resume: (dispatch) => agent.#startTask(dispatch),
+      onRecovered: (taskId, state) => agent.#emit({ type: "recovered", taskId, state }),
+      now: () => agent.#now(),
+    });
     await agent.#airlock.recover();
     agent.#airlockService = await AirlockService.start(opts.ctrl, agent.#airlock, (error) =>
       agent.#emit({ type: "error", error }),
     );
-    const durable = opts.durable ?? AGENT;
-    const jsm = await jetstream(opts.dmz).jetstreamManager();
-    try {
-      await jsm.consumers.info(streams.inbox, durable);
-    } catch {
-      await jsm.consumers.add(streams.inbox, {
-        durable_name: durable,
-        ack_policy: AckPolicy.Explicit,
-        ack_wait: 30_000_000_000,
-      });
-    }
-    agent.#loop = agent.#consume(durable);
+    const dmzJs = jetstream(opts.dmz);
+    agent.#intake = await consumeSigned({
+      js: dmzJs,
+      jsm: await dmzJs.jetstreamManager(),
+      stream: streams.inbox,
+      durable: opts.durable ?? AGENT,
+      maxMessages: 64,
+      handle: (m) => agent.#handle(m),
+      refuser: {
+        js: agent.#ctrlJs,
+        scope: opts.tre,
+        actor: AGENT,
+        audit: agent.#audit,
+        onRefused: (e) => agent.#emit(e),
+      },
+      // Our own failure (state store unavailable…): try again later rather than lose the task.
+      retryMessageAfterMs: 2_000,
+      onError: (error) => agent.#emit({ type: "error", error }),
+    });
     return agent;
   }
 
@@ -175,10 +207,8 @@ export class Agent {
 
   /** Stops taking tasks and waits for running ones to finish (they are not aborted). */
   async stop(): Promise<void> {
-    this.#stopped = true;
     await this.#airlockService?.stop().catch(() => undefined);
-    this.#close?.();
-    await this.#loop?.catch(() => undefined);
+    await this.#intake?.stop();
     await Promise.allSettled(this.#work);
   }
 
@@ -190,114 +220,27 @@ export class Agent {
     return (this.#opts.now ?? Date.now)();
   }
 
-  async #consume(durable: string): Promise<void> {
-    const consumer = await jetstream(this.#opts.dmz).consumers.get(streams.inbox, durable);
-    while (!this.#stopped) {
-      try {
-        const messages = await consumer.consume({ max_messages: 64 });
-        this.#close = () => void messages.close();
-        for await (const m of messages) {
-          await this.#handle(m);
-          if (this.#stopped) break;
-        }
-      } catch (e) {
-        if (this.#stopped) return;
-        this.#emit({ type: "error", error: e instanceof Error ? e : new Error(String(e)) });
-        await new Promise((r) => setTimeout(r, 1_000));
-      }
+  /** One INBOX message: a Dispatch or a Cancel of this TRE's, or the refusal to dead-letter it with. */
+  async #handle(m: JsMsg): Promise<Refusal | undefined> {
+    const where = parseTreSubject(m.subject);
+    if (where?.direction !== "in" || where.tre !== this.#opts.tre) {
+      return refusal(DeadLetterCode.wrongSubject, `not a task subject of TRE ${this.#opts.tre}`);
     }
+    return match(where)
+      .with({ kind: "dispatch" }, (w) => this.#onDispatch(m, w))
+      .with({ kind: "cancel" }, (w) => this.#onCancel(m, w))
+      .exhaustive();
   }
 
-  async #handle(m: JsMsg): Promise<void> {
-    try {
-      const where = parseTreSubject(m.subject);
-      if (where?.direction !== "in" || where.tre !== this.#opts.tre || !where.taskId) {
-        await this.#deadLetter(m, "wrong_subject", `not a task subject of TRE ${this.#opts.tre}`);
-      } else if (where.kind === "dispatch") {
-        await this.#onDispatch(m);
-      } else if (where.kind === "cancel") {
-        await this.#onCancel(m);
-      } else {
-        await this.#deadLetter(m, "wrong_subject", `unknown kind ${where.kind}`);
-      }
-      m.ack();
-    } catch (e) {
-      // Our own failure (state store unavailable…): try again later rather than lose the task.
-      this.#emit({ type: "error", error: e instanceof Error ? e : new Error(String(e)) });
-      m.nak(2_000);
-    }
-  }
-
-  async #deadLetter(m: JsMsg, code: string, message: string, field?: string): Promise<void> {
-    this.#emit({ type: "refused", subject: m.subject, code, reason: message });
-    await recordDeadLetter(
-      this.#ctrlJs,
-      this.#opts.tre,
-      { subject: m.subject, stream: streams.inbox, seq: m.seq, code, message, ...(field ? { field } : {}) },
-      m.data,
-    );
-    await this.#audit.append({
-      actor: AGENT,
-      action: "message.refused",
-      // A hostile subject can be kilobytes long; the dead letter keeps it whole.
-      details: { code, subject: m.subject.slice(0, auditLimits.detailStringChars) },
-    });
-  }
-
-  /** Records and announces one transition. */
-  async #record(
-    taskId: string,
-    state: ChildState,
-    reason?: string,
-    allowed = (s: ChildState) => !isSettled(s),
-  ) {
-    const at = this.#now();
-    const next = await this.#state.transition(
-      taskId,
-      { state, at, actor: AGENT, ...(reason ? { reason } : {}) },
-      allowed,
-    );
-    if (!next) return undefined;
-    await this.#announce(taskId, state, reason, at);
-    return next;
-  }
-
-  async #announce(
-    taskId: string,
-    state: ChildState,
-    reason: string | undefined,
-    at: number,
-    actor = AGENT,
-  ): Promise<void> {
-    await this.#status.publish(taskId, state, actor, reason, at);
-    await this.#audit.append({
-      actor,
-      action: `task.${state}`,
-      taskId,
-      ...(reason ? { details: { reason: reason.slice(0, auditLimits.detailStringChars) } } : {}),
-    });
-    this.#emit({ type: "task", taskId, state, ...(reason ? { reason } : {}) });
-  }
-
-  async #onDispatch(m: JsMsg): Promise<void> {
+  async #onDispatch(m: JsMsg, where: TaskSubject & { kind: "dispatch" }): Promise<Refusal | undefined> {
     // Expired dispatches are opened anyway, to tell the researcher why their task did not run here.
-    const opened = openEnvelope(m.data, {
+    const opened = openTaskMessage(where, m.subject, m.data, {
       trust: this.#hubTrust,
-      expect: "dispatch",
-      tre: this.#opts.tre,
       allowExpired: true,
       now: this.#now(),
     });
-    if (!opened.ok) return this.#deadLetter(m, opened.error.code, opened.error.message, opened.error.field);
-    if (opened.value.type !== "dispatch") return;
-    const dispatch: Dispatch = opened.value.body;
-    if (!m.subject.endsWith(`.${dispatch.taskId}`)) {
-      return this.#deadLetter(
-        m,
-        "wrong_subject",
-        `dispatch for task ${dispatch.taskId} arrived on ${m.subject}`,
-      );
-    }
+    if (!opened.ok) return opened.error;
+    const dispatch = opened.value.body;
     const at = this.#now();
     const claimed = await this.#state.claim({
       taskId: dispatch.taskId,
@@ -310,12 +253,18 @@ export class Agent {
     if (!claimed) {
       // Seen before: a task never runs twice. A redelivery of this message is nothing new; a Dispatch stored
       // again (a replay, or one its Cancel overtook) is refused on the record.
-      if (m.redelivered) return;
+      if (m.redelivered) return undefined;
       const known = (await this.#state.get(dispatch.taskId))?.state ?? "known";
-      return this.#deadLetter(m, "replayed", `task ${dispatch.taskId} is already ${known} here`, "taskId");
+      return refusal(DeadLetterCode.replayed, `task ${dispatch.taskId} is already ${known} here`, "taskId");
     }
-    await this.#announce(dispatch.taskId, "received", "dispatch verified against the pinned hub key", at);
+    await this.#transitions.announce(
+      dispatch.taskId,
+      "received",
+      "dispatch verified against the pinned hub key",
+      at,
+    );
     this.#startTask(dispatch);
+    return undefined;
   }
 
   /** Runs the rest of a task's life without holding up the intake (a cancel must get through meanwhile). */
@@ -333,148 +282,28 @@ export class Agent {
 
   async #runTask(dispatch: Dispatch): Promise<void> {
     const taskId = dispatch.taskId;
-    const refuse = (reason: string) => this.#record(taskId, "rejected", reason);
-    if (dispatch.exp <= this.#now())
-      return void (await refuse("the task expired before this TRE could start it"));
-
-    const inner = openEnvelope(dispatch.submission, {
-      trust: this.#researcherTrust,
-      expect: "submission",
-      allowExpired: true,
-      now: this.#now(),
-    });
-    if (!inner.ok)
-      return void (await refuse(`the researcher's submission does not verify here: ${inner.error.message}`));
-    if (inner.value.type !== "submission") return;
-    const submission: Submission = inner.value.body;
-    if (submission.id !== taskId)
-      return void (await refuse("the dispatch does not match the researcher's submission"));
-    if (!submission.tres.includes(this.#opts.tre)) {
-      return void (await refuse(`the researcher did not address this TRE (${this.#opts.tre})`));
-    }
-    const decision = authorise(
-      {
-        project: submission.project,
-        researcher: inner.value.signer.name,
-        analysis: submission.analysis,
-        now: this.#now(),
-      },
-      this.#opts.projects,
-      new Set(this.#opts.datasets.map((d) => d.name)),
-    );
-    if (!decision.ok) return void (await refuse(decision.reason));
-    const executor = this.#opts.executors.find((e) => e.kinds.includes(submission.analysis.kind));
-    if (!executor)
-      return void (await refuse(`this TRE has no executor for ${submission.analysis.kind} analyses`));
-    if (submission.analysis.kind !== "container") {
-      // Checked against the dataset's allow-list before anything runs, so a refusal is `rejected`, not a failed run.
-      const named = submission.analysis.dataset;
-      const dataset = this.#opts.datasets.find((d) => d.name === named);
-      try {
-        if (dataset) compile(submission.analysis, dataset);
-      } catch (e) {
-        if (e instanceof AnalysisRefused) return void (await refuse(`analysis refused: ${e.message}`));
-        throw e;
-      }
-    }
-    if (!(await this.#record(taskId, "accepted", `approved by this TRE for project ${submission.project}`)))
+    const admitted = admit(dispatch, this.#admission, this.#now());
+    if (!admitted.ok) return void (await this.#transitions.record(taskId, "rejected", admitted.reason));
+    const project = admitted.submission.project;
+    if (!(await this.#transitions.record(taskId, "accepted", `approved by this TRE for project ${project}`)))
       return;
-
-    await this.#acquireSlot();
-    try {
-      await this.#execute(taskId, submission, inner.value.signer.name, executor);
-    } finally {
-      this.#releaseSlot();
-    }
+    await this.#slots.run(() => this.#execute(taskId, admitted));
   }
 
-  async #execute(
-    taskId: string,
-    submission: Submission,
-    researcher: string,
-    executor: Executor,
-  ): Promise<void> {
+  async #execute(taskId: string, admitted: AdmittedTask): Promise<void> {
     const abort = new AbortController();
     this.#running.set(taskId, abort);
     try {
-      // `running` is recorded before anything runs: this is the at-most-once line.
-      if (!(await this.#record(taskId, "running", undefined, (s) => s === "accepted"))) return;
-      const names = new Set(datasetsOf(submission.analysis));
-      const datasets = this.#opts.datasets.filter((d) => names.has(d.name));
-      const timeoutMs = this.#opts.taskTimeoutMs ?? 600_000;
-      let outputs: ExecutorOutput[];
-      const grant = await this.#opts.credentials.issue(taskId, datasets, timeoutMs);
-      try {
-        const record = (action: string, details: Record<string, string | number | boolean>) =>
-          void this.#audit
-            .append({ actor: "executor", action, taskId, details })
-            .catch((e: unknown) =>
-              this.#emit({ type: "error", taskId, error: e instanceof Error ? e : new Error(String(e)) }),
-            );
-        outputs = await executor.run(
-          {
-            taskId,
-            analysis: submission.analysis,
-            datasets,
-            credential: grant.credential,
-            timeoutMs,
-            record,
-          },
-          { signal: abort.signal },
-        );
-      } finally {
-        await grant.release();
-      }
-      const held = await this.#airlock.hold(
-        {
-          taskId,
-          project: submission.project,
-          researcher,
-          kind: submission.analysis.kind,
-          ...(submission.title ? { title: submission.title } : {}),
-        },
-        outputs,
-      );
-      const failing = held.filter((h) => h.outcome !== "pass").length;
-      const pending = await this.#record(
-        taskId,
-        "outputs_pending_review",
-        `${held.length} output(s) held in the airlock for review; ${failing} flagged by the disclosure checks`,
-        (s) => s === "running",
-      );
-      if (pending) await this.#airlock.afterHeld(taskId);
-    } catch (e) {
-      if (e instanceof ExecutorCancelled) {
-        await this.#record(taskId, "cancelled", "cancelled while running; nothing was kept");
-      } else if (isExecutorError(e)) {
-        // Executor messages never carry data values (see executors/errors.ts).
-        await this.#record(taskId, "executor_error", e.message);
-      } else {
-        // Anything else (the broker, the airlock) is reported without its text, which may name internals.
-        await this.#record(
-          taskId,
-          "executor_error",
-          "the task failed inside the TRE; the TRE's operators have the details",
-        );
-        throw e;
-      }
+      await executeTask(this.#execution, taskId, admitted, abort.signal);
     } finally {
       this.#running.delete(taskId);
     }
   }
 
-  async #onCancel(m: JsMsg): Promise<void> {
-    const opened = openEnvelope(m.data, {
-      trust: this.#hubTrust,
-      expect: "cancel",
-      tre: this.#opts.tre,
-      now: this.#now(),
-    });
-    if (!opened.ok) return this.#deadLetter(m, opened.error.code, opened.error.message, opened.error.field);
-    if (opened.value.type !== "cancel") return;
+  async #onCancel(m: JsMsg, where: TaskSubject & { kind: "cancel" }): Promise<Refusal | undefined> {
+    const opened = openTaskMessage(where, m.subject, m.data, { trust: this.#hubTrust, now: this.#now() });
+    if (!opened.ok) return opened.error;
     const { taskId, reason } = opened.value.body;
-    if (!m.subject.endsWith(`.${taskId}`))
-      return this.#deadLetter(m, "wrong_subject", `cancel for task ${taskId} arrived on ${m.subject}`);
     const why = `cancel requested: ${reason}`;
     const existing = await this.#state.get(taskId);
     if (!existing) {
@@ -485,68 +314,29 @@ export class Agent {
         state: "cancelled",
         history: [{ state: "cancelled", at, actor: AGENT, reason: why }],
       });
-      if (claimed) await this.#announce(taskId, "cancelled", why, at);
-      return;
+      if (claimed) await this.#transitions.announce(taskId, "cancelled", why, at);
+      return undefined;
     }
     const running = this.#running.get(taskId);
     if (running && existing.state === "running") {
       running.abort(); // the executor stops and the task records `cancelled`
-      return;
+      return undefined;
     }
-    const cancelled = await this.#record(
+    // A running task is cancelled through its executor (above); from any other state it may leave, at once.
+    const cancelled = await this.#transitions.record(
       taskId,
       "cancelled",
       why,
-      (s) => s === "received" || s === "accepted" || s === "outputs_pending_review",
+      (s) => s !== "running" && isChildStep(s, "cancelled"),
     );
     // A Cancel that changes nothing (the task ended here, or was cancelled already) is refused on the record.
-    if (!cancelled && !m.redelivered)
-      await this.#deadLetter(
-        m,
-        "already_ended",
+    if (!cancelled && !m.redelivered) {
+      return refusal(
+        DeadLetterCode.alreadyEnded,
         `task ${taskId} is ${existing.state} here; the cancel changes nothing`,
       );
-  }
-
-  /** Before any task runs: what a crashed run of an executor left (containers, scratch) goes. */
-  async #cleanUpExecutors(): Promise<void> {
-    for (const executor of this.#opts.executors) {
-      if (!executor.cleanUp) continue;
-      const removed = await executor.cleanUp();
-      this.#emit({ type: "cleaned", executor: executor.kinds.join(","), removed });
-      if (removed > 0)
-        await this.#audit.append({ actor: AGENT, action: "executor.cleaned", details: { removed } });
     }
-  }
-
-  /** After a restart: a task caught `running` is ended, never run again; one caught before that continues. */
-  async #recover(): Promise<void> {
-    for (const task of await this.#state.unsettled()) {
-      if (task.state === "running") {
-        await this.#record(
-          task.taskId,
-          "executor_error",
-          "the agent restarted while this task ran; it is not run again",
-        );
-        this.#emit({ type: "recovered", taskId: task.taskId, state: "executor_error" });
-      } else if (task.dispatch) {
-        const dispatch = this.#reopen(task);
-        if (!dispatch) {
-          await this.#record(task.taskId, "rejected", "the stored dispatch no longer verifies");
-          continue;
-        }
-        if (task.state === "accepted") {
-          // Back to the decision point: approvals are checked again with the config of this run.
-          await this.#state.transition(
-            task.taskId,
-            { state: "received", at: this.#now(), actor: AGENT, reason: "re-checked after an agent restart" },
-            (s) => s === "accepted",
-          );
-        }
-        this.#emit({ type: "recovered", taskId: task.taskId, state: task.state });
-        this.#startTask(dispatch);
-      }
-    }
+    return undefined;
   }
 
   #reopen(task: AgentTask): Dispatch | undefined {
@@ -556,20 +346,6 @@ export class Agent {
       tre: this.#opts.tre,
       allowExpired: true,
     });
-    return opened.ok && opened.value.type === "dispatch" ? opened.value.body : undefined;
-  }
-
-  async #acquireSlot(): Promise<void> {
-    if (this.#slots > 0) {
-      this.#slots--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
-  }
-
-  #releaseSlot(): void {
-    const next = this.#waiting.shift();
-    if (next) next();
-    else this.#slots++;
+    return opened.ok ? opened.value.body : undefined;
   }
 }

@@ -15,7 +15,7 @@
 import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import type { AirlockFinding, CheckOutcome, HeldOutputState } from "../protocol/index.js";
+import type { AirlockFinding, CheckOutcome, HeldOutputState, ReleaseOutcome } from "../protocol/index.js";
 
 const AIRLOCK_BUCKET = "AIRLOCK";
 
@@ -61,7 +61,8 @@ export interface HeldTask {
   outputIds: string[];
 }
 
-export type EgressOutcome = "released" | "withheld" | "partially_released";
+/** How a task leaves the airlock: the child life cycle's release outcomes. */
+export type EgressOutcome = ReleaseOutcome;
 
 export interface EgressRecord {
   taskId: string;

@@ -9,9 +9,10 @@
  *    webhook); with auto-release on, outputs that passed every check are approved by the TRE itself.
  * 3. `decide`: a reviewer's signed Decision is checked (a reviewer of this TRE, the right digest, not final
  *    yet) and recorded compare-and-set; see airlock-decision.ts for the rules.
- * 4. When every output of a task is decided, the TRE signs one Release (the decisions, the released bytes,
- *    the withheld outputs' names and reasons, never their values), stores it, moves the task to
- *    released / withheld / partially_released, and only then writes the Release to OUTBOX.
+ * 4. When every output of a task is decided, the TRE signs one Release (airlock-release.ts), stores it, moves
+ *    the task to released / withheld / partially_released, and only then writes the Release to OUTBOX.
+ *
+ * Reviewers read what is held through airlock-review.ts; their requests arrive through airlock-service.ts.
  *
  * Released at most once: the Release is created once in the store (`createEgress`) and published with a
  * message id per TRE and task; after a crash, `recover` finishes what was left.
@@ -19,36 +20,28 @@
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type AuditLog, auditLimits } from "../audit/index.js";
+import { type SignedRoute, signedRoute } from "../common/index.js";
 import type { ExecutorOutput } from "../executors/index.js";
 import {
   AirlockErrorCode,
-  type AirlockOutputView,
   type AirlockReply,
-  type AirlockTaskView,
   type ChildState,
   type Decision,
-  encodeOutput,
-  MEDIA_TYPE,
+  isReleaseOutcome,
   newId,
-  OUTPUT_MEDIA_TYPE,
-  openEnvelope,
   type SigningKey,
   sealEnvelope,
   subjects,
   TrustStore,
+  type VerifiedOf,
 } from "../protocol/index.js";
 import type { AgentState } from "./agent-state.js";
-import { applyDecision, withheldReason } from "./airlock-decision.js";
-import type {
-  AirlockStore,
-  EgressOutcome,
-  EgressRecord,
-  HeldOutput,
-  HeldTask,
-  NewHeldOutput,
-} from "./airlock-store.js";
-import { checkOutput } from "./disclosure-checks.js";
+import { applyDecision } from "./airlock-decision.js";
+import { AUTO_RELEASE, buildRelease } from "./airlock-release.js";
+import { AirlockReview, outputView } from "./airlock-review.js";
+import type { AirlockStore, EgressOutcome, EgressRecord, HeldOutput, HeldTask } from "./airlock-store.js";
 import type { DisclosureRules } from "./disclosure-rules.js";
+import { toHeldOutput } from "./held-output.js";
 import { notifyReviewers, type ReviewNotice, type ReviewNotifyOptions } from "./review-notifier.js";
 
 export interface ReviewPolicy {
@@ -83,21 +76,56 @@ export interface AirlockOptions {
   now?: () => number;
 }
 
-const RELEASE_LIFETIME_MS = 30 * 86_400_000;
 const DECISION_LIFETIME_MS = 30 * 86_400_000;
-const AUTO_RELEASE = "auto-release";
 
 export class Airlock {
   readonly #o: AirlockOptions;
   readonly #reviewers = new TrustStore();
   readonly #dmzJs: JetStreamClient;
   readonly #completing = new Map<string, Promise<void>>();
+  readonly #review: AirlockReview;
+  readonly #queryRoute: SignedRoute<AirlockReply>;
+  readonly #decideRoute: SignedRoute<AirlockReply>;
 
   constructor(options: AirlockOptions) {
     this.#o = options;
     for (const r of options.reviewers)
       this.#reviewers.add({ publicKey: r.publicKey, role: "reviewer", name: r.name, tre: options.tre });
     this.#dmzJs = jetstream(options.dmz);
+    this.#review = new AirlockReview(options.store, options.state, (code, message) =>
+      this.#refuse("query", code, message),
+    );
+    // A reviewer's request must be signed by one of this TRE's reviewers, for this TRE, and fresh.
+    const open = () => ({ trust: this.#reviewers, tre: options.tre, now: this.#now() });
+    this.#queryRoute = signedRoute({
+      subject: subjects.airlockQuery,
+      expect: "reviewQuery",
+      open,
+      refuse: (e) => this.#refuse("query", e.code, e.message),
+      handle: (q) => this.#review.query(q.body),
+    });
+    this.#decideRoute = signedRoute({
+      subject: subjects.airlockDecide,
+      expect: "decision",
+      open,
+      refuse: (e) => this.#refuse("decide", e.code, e.message),
+      handle: (decision, envelope) => this.#decide(decision, envelope),
+    });
+  }
+
+  /** The review API's subjects, as `AirlockService` serves them. */
+  routes(): SignedRoute<AirlockReply>[] {
+    return [this.#queryRoute, this.#decideRoute];
+  }
+
+  /** A reviewer's signed ReviewQuery: the tasks awaiting review, or one task with its outputs' bytes. */
+  query(data: Uint8Array): Promise<AirlockReply> {
+    return this.#queryRoute.answer(data);
+  }
+
+  /** A reviewer's signed Decision: recorded if it is allowed, and the task finished when it was the last one. */
+  decide(data: Uint8Array): Promise<AirlockReply> {
+    return this.#decideRoute.answer(data);
   }
 
   #now(): number {
@@ -110,32 +138,7 @@ export class Airlock {
     outputs: readonly ExecutorOutput[],
   ): Promise<HeldOutput[]> {
     const heldAt = this.#now();
-    const checked: NewHeldOutput[] = outputs.map((o) => {
-      const base = { outputId: newId(heldAt), name: o.name, mediaType: o.mediaType, bytes: o.bytes };
-      if (o.mediaType !== OUTPUT_MEDIA_TYPE || o.description === undefined) {
-        return {
-          ...base,
-          outcome: "review",
-          findings: [
-            {
-              at: "",
-              rule: "unchecked",
-              outcome: "review",
-              detail: `${o.mediaType} is not checked automatically: a reviewer reads it and decides`,
-            },
-          ],
-          // Nothing automatic can treat a file it cannot read: what a reviewer approves is the file itself.
-          releasable: o.bytes,
-        };
-      }
-      const report = checkOutput(o.description, this.#o.rules, o.facts);
-      return {
-        ...base,
-        outcome: report.outcome,
-        findings: report.findings,
-        ...(report.releasable ? { releasable: encodeOutput(report.releasable) } : {}),
-      };
-    });
+    const checked = outputs.map((o) => toHeldOutput(o, this.#o.rules, heldAt));
     const held = await this.#o.store.hold({ ...task, heldAt }, checked);
     for (const h of held) {
       await this.#o.audit.append({
@@ -214,17 +217,9 @@ export class Airlock {
     });
   }
 
-  /** A reviewer's signed Decision: recorded if it is allowed, and the task finished when it was the last one. */
-  async decide(data: Uint8Array): Promise<AirlockReply> {
-    const opened = openEnvelope(data, {
-      trust: this.#reviewers,
-      expect: "decision",
-      tre: this.#o.tre,
-      now: this.#now(),
-    });
-    if (!opened.ok) return this.#refuse("decide", opened.error.code, opened.error.message);
-    if (opened.value.type !== "decision") throw new Error("unreachable: expected a decision");
-    const decision = opened.value.body;
+  /** A verified Decision; `envelope` is its signed form, kept for the Release. */
+  async #decide(opened: VerifiedOf<"decision">, envelope: Uint8Array): Promise<AirlockReply> {
+    const decision = opened.body;
     const task = await this.#o.store.task(decision.taskId);
     if (!task?.outputIds.includes(decision.outputId)) {
       return this.#refuse(
@@ -235,22 +230,19 @@ export class Airlock {
     }
     const state = (await this.#o.state.get(decision.taskId))?.state;
     if (state !== "outputs_pending_review") {
-      const code =
-        state === "released" || state === "withheld" || state === "partially_released"
-          ? AirlockErrorCode.alreadyDecided
-          : AirlockErrorCode.taskEnded;
+      const code = isReleaseOutcome(state) ? AirlockErrorCode.alreadyDecided : AirlockErrorCode.taskEnded;
       return this.#refuse("decide", code, `task ${decision.taskId} is ${state ?? "unknown"} here`);
     }
     const result = await this.#record(decision.taskId, decision.outputId, decision, {
-      reviewer: opened.value.signer.name,
-      publicKey: opened.value.signer.publicKey,
-      envelope: Buffer.from(data).toString("base64"),
+      reviewer: opened.signer.name,
+      publicKey: opened.signer.publicKey,
+      envelope: Buffer.from(envelope).toString("base64"),
       approvalsRequired: this.#o.policy.approvalsRequired,
       at: this.#now(),
     });
     if (!result.ok) return this.#refuse("decide", result.code, result.message);
     if (result.output.state !== "pending") await this.#complete(decision.taskId);
-    return { status: "ok", output: this.#outputView(result.output) };
+    return { status: "ok", output: outputView(result.output) };
   }
 
   async #record(
@@ -309,7 +301,14 @@ export class Airlock {
     if (outputs.some((o) => o.state === "pending")) return;
     const egress =
       (await this.#o.store.egress(taskId)) ??
-      (await this.#o.store.createEgress(await this.#buildRelease(task, outputs)));
+      (await this.#o.store.createEgress(
+        await buildRelease(task, outputs, {
+          tre: this.#o.tre,
+          treKey: this.#o.treKey,
+          store: this.#o.store,
+          now: this.#now(),
+        }),
+      ));
     const now = this.#now();
     const moved = await this.#o.state.transition(
       taskId,
@@ -333,70 +332,6 @@ export class Airlock {
     this.#o.onEvent?.({ type: "released", taskId: egress.taskId, outcome: egress.outcome });
   }
 
-  async #buildRelease(task: HeldTask, outputs: HeldOutput[]): Promise<EgressRecord> {
-    const released = outputs.filter((o) => o.state === "released");
-    const withheld = outputs.filter((o) => o.state === "withheld");
-    const releasedOutputs = [];
-    for (const o of released) {
-      const data =
-        o.releasedDigest === o.releasableDigest
-          ? await this.#o.store.releasable(task.taskId, o.outputId)
-          : await this.#o.store.data(task.taskId, o.outputId);
-      if (!data) throw new Error(`the bytes of output ${o.outputId} are missing from the airlock`);
-      const mediaType = releasedMediaType(o.mediaType);
-      releasedOutputs.push({
-        outputId: o.outputId,
-        name: o.name,
-        ...(mediaType ? { mediaType } : {}),
-        digest: o.releasedDigest ?? o.digest,
-        data,
-      });
-    }
-    const reviewers = new Map<string, string>();
-    for (const o of released)
-      for (const d of o.decisions) if (d.reviewer !== AUTO_RELEASE) reviewers.set(d.publicKey, d.reviewer);
-    const now = this.#now();
-    const envelope = sealEnvelope(
-      "release",
-      {
-        id: newId(now),
-        iat: now,
-        exp: now + RELEASE_LIFETIME_MS,
-        taskId: task.taskId,
-        tre: this.#o.tre,
-        // Only the released outputs' decisions: a decision on a withheld output signs its digest, and the
-        // digest of a small output (one count) would let anyone confirm a guess of what was withheld.
-        decisions: released.flatMap((o) =>
-          o.decisions.map((d) => new Uint8Array(Buffer.from(d.envelope, "base64"))),
-        ),
-        outputs: releasedOutputs,
-        withheld: withheld.map((o, i) => ({
-          outputId: o.outputId,
-          // A container chose its files' names; a withheld one's name could carry what was withheld.
-          name: task.kind === "container" ? `withheld-output-${i + 1}` : o.name,
-          reason: withheldReason(o).slice(0, 2000),
-        })),
-        reviewers: [...reviewers].map(([publicKey, name]) => ({ name, publicKey })),
-      },
-      this.#o.treKey,
-    );
-    const outcome: EgressOutcome =
-      released.length === 0 ? "withheld" : withheld.length === 0 ? "released" : "partially_released";
-    const reason =
-      outcome === "withheld"
-        ? `${withheld.length} output(s) withheld after review`
-        : outcome === "released"
-          ? `${released.length} output(s) released after review`
-          : `${released.length} output(s) released, ${withheld.length} withheld after review`;
-    return {
-      taskId: task.taskId,
-      outcome,
-      reason,
-      envelope: Buffer.from(envelope).toString("base64"),
-      state: "built",
-    };
-  }
-
   /** After a restart: send Releases built but not sent, and finish tasks whose outputs were all decided. */
   async recover(): Promise<void> {
     for (const egress of await this.#o.store.unsent()) {
@@ -410,98 +345,8 @@ export class Airlock {
     }
   }
 
-  /** A reviewer's signed ReviewQuery: the tasks awaiting review, or one task with its outputs' bytes. */
-  async query(data: Uint8Array): Promise<AirlockReply> {
-    const opened = openEnvelope(data, {
-      trust: this.#reviewers,
-      expect: "reviewQuery",
-      tre: this.#o.tre,
-      now: this.#now(),
-    });
-    if (!opened.ok) return this.#refuse("query", opened.error.code, opened.error.message);
-    if (opened.value.type !== "reviewQuery") throw new Error("unreachable: expected a review query");
-    const q = opened.value.body;
-    if (q.what === "show") {
-      if (!q.taskId) return this.#refuse("query", AirlockErrorCode.badRequest, "show needs a task id");
-      const task = await this.#o.store.task(q.taskId);
-      if (!task)
-        return this.#refuse("query", AirlockErrorCode.notFound, `no task ${q.taskId} in this airlock`);
-      return { status: "ok", tasks: [await this.#taskView(task, true)] };
-    }
-    const views: AirlockTaskView[] = [];
-    for (const task of await this.#o.store.tasks()) {
-      // Only tasks still in review are read in full, unless every task was asked for.
-      const state = (await this.#o.state.get(task.taskId))?.state;
-      if (!q.all && state !== "outputs_pending_review") continue;
-      const view = await this.#taskView(task, false, state);
-      if (q.all || view.outputs.some((o) => o.state === "pending")) views.push(view);
-    }
-    return { status: "ok", tasks: views };
-  }
-
-  async #taskView(task: HeldTask, withData: boolean, knownState?: ChildState): Promise<AirlockTaskView> {
-    const outputs: AirlockOutputView[] = [];
-    for (const o of await this.#o.store.outputs(task)) {
-      const view = this.#outputView(o);
-      if (withData) {
-        const data = await this.#o.store.data(task.taskId, o.outputId);
-        const releasable = await this.#o.store.releasable(task.taskId, o.outputId);
-        if (data) view.data = data;
-        if (releasable) view.releasable = releasable;
-      }
-      outputs.push(view);
-    }
-    return {
-      taskId: task.taskId,
-      state: knownState ?? (await this.#o.state.get(task.taskId))?.state ?? "outputs_pending_review",
-      project: task.project,
-      researcher: task.researcher,
-      kind: task.kind,
-      ...(task.title ? { title: task.title } : {}),
-      heldAt: task.heldAt,
-      outputs,
-    };
-  }
-
-  #outputView(o: HeldOutput): AirlockOutputView {
-    return {
-      outputId: o.outputId,
-      name: o.name,
-      mediaType: o.mediaType,
-      digest: o.digest,
-      size: o.size,
-      createdAt: o.createdAt,
-      outcome: o.outcome,
-      findings: o.findings,
-      ...(o.releasableDigest ? { releasableDigest: o.releasableDigest } : {}),
-      state: o.state,
-      ...(o.releasedDigest ? { releasedDigest: o.releasedDigest } : {}),
-      decisions: o.decisions.map((d) => ({
-        reviewer: d.reviewer,
-        verdict: d.verdict,
-        digest: d.digest,
-        ...(d.reason ? { reason: d.reason } : {}),
-        at: d.at,
-      })),
-    };
-  }
-
-  #refuse(request: "query" | "decide", code: string, message: string): AirlockReply {
+  #refuse(request: "query" | "decide", code: AirlockErrorCode, message: string): AirlockReply {
     this.#o.onEvent?.({ type: "refused", request, code, reason: message });
-    return { status: "error", code: code as AirlockErrorCode, message };
+    return { status: "error", code, message };
   }
-}
-
-/**
- * The media type a released output carries: none for an output description (so Releases read as before),
- * otherwise the held type without parameters. A type the Release could not carry becomes
- * `application/octet-stream` rather than failing to sign: the reviewer approved the bytes, not the label.
- */
-function releasedMediaType(held: string): string | undefined {
-  if (held === OUTPUT_MEDIA_TYPE) return undefined;
-  const bare = (held.split(";")[0] ?? "").trim().toLowerCase();
-  // A file held as something else must not turn into a description on the way out: it was never checked as one.
-  return MEDIA_TYPE.test(bare) && bare.length <= 128 && bare !== OUTPUT_MEDIA_TYPE
-    ? bare
-    : "application/octet-stream";
 }

@@ -38,11 +38,11 @@ import {
   plaintextProblem,
   readClientTls,
   readLogin,
-  readServerTls,
-  type ServerTlsFiles,
   readSecretFile,
+  readServerTls,
   readSigningKeyFile,
   readYamlConfig,
+  type ServerTlsFiles,
   userPublicKey,
   validateConfig,
 } from "../common/index.js";

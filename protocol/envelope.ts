@@ -12,8 +12,9 @@
 
 import { pack, unpack } from "./codec.js";
 import { fail, ok, ProtocolError, RejectCode, type Result } from "./errors.js";
+import { newId } from "./ids.js";
 import { type SigningKey, verifySignature } from "./keys.js";
-import { type BodyByType, bodies, isMessageType, type Message, type MessageType } from "./messages.js";
+import { type BodyByType, bodies, isMessageType, type MessageType } from "./messages.js";
 import type { ReplayGuard } from "./replay-guard.js";
 import { maySign, type Principal, type TrustStore } from "./trust.js";
 import { FieldError } from "./validate.js";
@@ -59,10 +60,30 @@ export function sealEnvelope<T extends MessageType>(
   return pack([PROTOCOL_VERSION, type, key.publicKey, bodyBytes, signature]);
 }
 
-export interface OpenOptions {
+/** A body's own fields, without the `id`, `iat` and `exp` that `sealFresh` stamps. */
+export type FreshFields<T extends MessageType> = Omit<BodyByType[T], "id" | "iat" | "exp">;
+
+/**
+ * Seals a new message issued `now` and valid for `lifetimeMs`, with a fresh id.
+ *
+ * @example
+ * const bytes = sealFresh("query", { what: "tres" }, researcherKey, 60_000);
+ */
+export function sealFresh<T extends MessageType>(
+  type: T,
+  fields: FreshFields<T>,
+  key: SigningKey,
+  lifetimeMs: number,
+  now: number = Date.now(),
+): Uint8Array {
+  const body = { id: newId(now), iat: now, exp: now + lifetimeMs, ...fields } as unknown as BodyByType[T];
+  return sealEnvelope(type, body, key);
+}
+
+export interface OpenOptions<T extends MessageType = MessageType> {
   trust: TrustStore;
-  /** The type(s) this subject carries; any other type is refused as `wrong_type`. */
-  expect: MessageType | readonly MessageType[];
+  /** The type(s) this subject carries; any other type is refused as `wrong_type`, and the result is narrowed to them. */
+  expect: T | readonly T[];
   /** Receivers inside a TRE set their TRE name: a message naming another TRE is refused. */
   tre?: string;
   replay?: ReplayGuard;
@@ -75,8 +96,13 @@ export interface OpenOptions {
   maxLifetimeMs?: number;
 }
 
-/** A message whose signature, signer, schema, timing and freshness all checked out. */
-export type Verified = Message & { signer: Principal };
+/** A message of one of the types `T` whose signature, signer, schema, timing and freshness all checked out. */
+export type VerifiedOf<T extends MessageType> = {
+  [K in T]: { type: K; body: BodyByType[K]; signer: Principal };
+}[T];
+
+/** A verified message of any type. */
+export type Verified = VerifiedOf<MessageType>;
 
 type Raw = [number, string, string, Uint8Array, Uint8Array];
 
@@ -107,8 +133,18 @@ function decodeEnvelope(bytes: Uint8Array): Raw | ProtocolError {
   return [version, type, signer, body, signature];
 }
 
-/** Decodes, authenticates and validates an envelope. Never throws. */
-export function openEnvelope(bytes: Uint8Array, opts: OpenOptions): Result<Verified> {
+/**
+ * Decodes, authenticates and validates an envelope. Never throws. The result's type is one of `expect`, so no
+ * caller narrows it again.
+ *
+ * @example
+ * const opened = openEnvelope(bytes, { trust, expect: "dispatch", tre: "a" });
+ * if (opened.ok) opened.value.body.taskId; // a Dispatch
+ */
+export function openEnvelope<T extends MessageType>(
+  bytes: Uint8Array,
+  opts: OpenOptions<T>,
+): Result<VerifiedOf<T>> {
   try {
     return openUnsafe(bytes, opts);
   } catch (cause) {
@@ -117,7 +153,11 @@ export function openEnvelope(bytes: Uint8Array, opts: OpenOptions): Result<Verif
   }
 }
 
-function openUnsafe(bytes: Uint8Array, opts: OpenOptions): Result<Verified> {
+function isOneOf<T extends MessageType>(type: MessageType, expected: readonly T[]): type is T {
+  return (expected as readonly MessageType[]).includes(type);
+}
+
+function openUnsafe<T extends MessageType>(bytes: Uint8Array, opts: OpenOptions<T>): Result<VerifiedOf<T>> {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_ENVELOPE_BYTES;
   if (bytes.length > maxBytes) {
     return fail(
@@ -133,8 +173,9 @@ function openUnsafe(bytes: Uint8Array, opts: OpenOptions): Result<Verified> {
       new ProtocolError(RejectCode.unsupportedVersion, `protocol version ${version} is not supported`),
     );
   }
-  const expected: readonly MessageType[] = typeof opts.expect === "string" ? [opts.expect] : opts.expect;
-  if (!isMessageType(type) || !expected.includes(type)) {
+  const expected: readonly T[] =
+    typeof opts.expect === "string" ? [opts.expect as T] : (opts.expect as readonly T[]);
+  if (!isMessageType(type) || !isOneOf(type, expected)) {
     return fail(
       new ProtocolError(
         RejectCode.wrongType,
@@ -156,9 +197,9 @@ function openUnsafe(bytes: Uint8Array, opts: OpenOptions): Result<Verified> {
     return fail(new ProtocolError(RejectCode.badSignature, `signature of ${signer.name} does not verify`));
   }
 
-  let body: BodyByType[MessageType];
+  let body: BodyByType[T];
   try {
-    body = bodies[type](unpack(bodyBytes), "") as BodyByType[MessageType];
+    body = bodies[type](unpack(bodyBytes), "") as BodyByType[T];
   } catch (cause) {
     if (cause instanceof FieldError) {
       return fail(
@@ -204,7 +245,8 @@ function openUnsafe(bytes: Uint8Array, opts: OpenOptions): Result<Verified> {
       new ProtocolError(RejectCode.replayed, `${type} ${body.id} was already received`, { field: "id" }),
     );
   }
-  return ok({ type, body, signer } as Verified);
+  // `type` is one of `expect` (checked above) and `body` passed that type's schema.
+  return ok({ type, body, signer } as { type: T; body: BodyByType[T]; signer: Principal } as VerifiedOf<T>);
 }
 
 /**

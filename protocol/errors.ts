@@ -54,3 +54,35 @@ export function ok<T>(value: T): { ok: true; value: T } {
 export function fail<E>(error: E): { ok: false; error: E } {
   return { ok: false, error };
 }
+
+/**
+ * Why a receiver dead-lettered a message: the envelope checks of `RejectCode`, and the receivers' own checks of
+ * where it came and what it names. One table for every dead letter of the hub and the leaves.
+ */
+export const DeadLetterCode = {
+  ...RejectCode,
+  /** Not a subject this receiver takes, or a message naming another task than its subject. */
+  wrongSubject: "wrong_subject",
+  /** The hub has no such task. */
+  unknownTask: "unknown_task",
+  /** A Cancel of a task that has already ended at this TRE: it changes nothing. */
+  alreadyEnded: "already_ended",
+} as const;
+export type DeadLetterCode = (typeof DeadLetterCode)[keyof typeof DeadLetterCode];
+
+/** Why one message is refused: what its dead letter, audit record and event say. */
+export interface Refusal {
+  code: DeadLetterCode;
+  message: string;
+  /** The field at fault, where there is one. */
+  field?: string;
+}
+
+export function refusal(code: DeadLetterCode, message: string, field?: string): Refusal {
+  return { code, message, ...(field === undefined ? {} : { field }) };
+}
+
+/** The refusal of an envelope that did not open. */
+export function refusalOf(error: ProtocolError): Refusal {
+  return refusal(error.code, error.message, error.field);
+}

@@ -18,21 +18,45 @@ export {
   IDENTIFIER,
   IMAGE_REF,
 } from "./analysis.js";
+export {
+  ChildTransitionError,
+  checkChildStep,
+  deriveParentState,
+  isChildStep,
+  isPassedStep,
+  isReleaseOutcome,
+  isSettled,
+  isTerminal,
+  mayTransition,
+  type ReleaseOutcome,
+} from "./child-lifecycle.js";
 export { pack, unpack } from "./codec.js";
 export {
   DEFAULT_CLOCK_SKEW_MS,
   DEFAULT_MAX_ENVELOPE_BYTES,
   DEFAULT_MAX_LIFETIME_MS,
+  type FreshFields,
   type OpenOptions,
   openEnvelope,
   PROTOCOL_VERSION,
   peekEnvelope,
   sealEnvelope,
+  sealFresh,
   type Verified,
+  type VerifiedOf,
 } from "./envelope.js";
-export { ProtocolError, RejectCode, type Result } from "./errors.js";
+export {
+  DeadLetterCode,
+  ProtocolError,
+  type Refusal,
+  RejectCode,
+  type Result,
+  refusal,
+  refusalOf,
+} from "./errors.js";
 export { uniqueSafeNames } from "./file-names.js";
 export { newId } from "./ids.js";
+export { openTaskMessage, type TaskSubject } from "./intake.js";
 export { generateKeyPair, isPublicKey, KeyFormatError, type SigningKey, signingKeyFromSeed } from "./keys.js";
 export {
   type BodyByType,

@@ -185,14 +185,32 @@ export function deadLetterSubject(scope: string): string {
   return `${ROOT}.deadletter.${scope}`;
 }
 
-/** A TRE subject split into its parts, or undefined for any other subject. */
-export interface TreSubject {
-  tre: string;
-  direction: "in" | "out";
-  kind: string;
-  taskId?: string;
-}
+/**
+ * The message subjects below `tremesh.tre.<tre>`, by kind: the direction each travels in and whether it names a
+ * task. Each kind is also the message type its subject carries. A new kind is one entry here; `TreSubject` and
+ * every `.exhaustive()` match on it then name each handler that must handle it.
+ */
+const TRE_SUBJECT_KINDS = {
+  dispatch: { direction: "in", task: true },
+  cancel: { direction: "in", task: true },
+  status: { direction: "out", task: true },
+  release: { direction: "out", task: true },
+  heartbeat: { direction: "out", task: false },
+} as const;
 
+type Kinds = typeof TRE_SUBJECT_KINDS;
+export type TreSubjectKind = keyof Kinds;
+
+/** A TRE subject split into its parts: a discriminated union on `kind` (and on `direction`). */
+export type TreSubject = {
+  [K in TreSubjectKind]: {
+    tre: string;
+    direction: Kinds[K]["direction"];
+    kind: K;
+  } & (Kinds[K]["task"] extends true ? { taskId: string } : { taskId?: never });
+}[TreSubjectKind];
+
+/** Parses a TRE message subject, or undefined for any other subject (another kind, a missing or extra token). */
 export function parseTreSubject(subject: string): TreSubject | undefined {
   const t = subject.split(".");
   if (t.length < 5 || t.length > 6 || t[0] !== ROOT || t[1] !== "tre") return undefined;
@@ -204,7 +222,9 @@ export function parseTreSubject(subject: string): TreSubject | undefined {
     string,
     string | undefined,
   ];
-  if (!isTreName(tre) || (direction !== "in" && direction !== "out")) return undefined;
-  if (taskId !== undefined && !isTaskId(taskId)) return undefined;
-  return { tre, direction, kind, ...(taskId === undefined ? {} : { taskId }) };
+  if (!isTreName(tre) || !Object.hasOwn(TRE_SUBJECT_KINDS, kind)) return undefined;
+  const shape = TRE_SUBJECT_KINDS[kind as TreSubjectKind];
+  if (direction !== shape.direction) return undefined;
+  if (shape.task ? taskId === undefined || !isTaskId(taskId) : taskId !== undefined) return undefined;
+  return { tre, direction, kind, ...(taskId === undefined ? {} : { taskId }) } as TreSubject;
 }

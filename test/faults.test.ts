@@ -39,9 +39,8 @@ import {
   writePatientsDuckDb,
   writePatientsPostgres,
 } from "../fixtures/index.js";
-import { isTerminal } from "../hub/task-lifecycle.js";
 import { AgentState } from "../leaf/agent-state.js";
-import { type AnalysisSpec, type ChildState, streams, subjects } from "../protocol/index.js";
+import { type AnalysisSpec, type ChildState, isTerminal, streams, subjects } from "../protocol/index.js";
 import { expectMatchesTruth } from "./harness/combined-truth.js";
 import { auditRecords, countBy, loginsByRole, messagesPerSubject } from "./harness/fault-evidence.js";
 import { approveProject, type Federation, startFederation } from "./harness/federation.js";

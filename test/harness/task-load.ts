@@ -12,8 +12,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { fetchTask, sendSubmission, signSubmission } from "../../aggregator/index.js";
 import { waitFor } from "../../common/index.js";
 import { WaitTimeoutError } from "../../common/wait-for.js";
-import { isTerminal } from "../../hub/task-lifecycle.js";
-import type { AnalysisSpec, SigningKey, TaskView } from "../../protocol/index.js";
+import { type AnalysisSpec, isTerminal, type SigningKey, type TaskView } from "../../protocol/index.js";
 import type { Federation } from "./federation.js";
 
 export interface LoadTask {

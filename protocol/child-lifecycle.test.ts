@@ -1,5 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { deriveParentState, isPassedStep, mayTransition } from "./task-lifecycle.js";
+import {
+  ChildTransitionError,
+  checkChildStep,
+  childSteps,
+  deriveParentState,
+  isPassedStep,
+  isSettled,
+  isTerminal,
+  mayTransition,
+} from "./child-lifecycle.js";
+import { type ChildState, childStates } from "./messages.js";
 
 describe("task life cycle", () => {
   it("derives the parent from its children", () => {
@@ -40,5 +50,42 @@ describe("task life cycle", () => {
     expect(isPassedStep("released", "cancelled")).toBe(false);
     expect(isPassedStep("released", "cancel_requested")).toBe(false);
     expect(isPassedStep("rejected", "executor_error")).toBe(false);
+  });
+
+  it("lets the hub follow every step a TRE takes, except the leaf's own steps back after a restart", () => {
+    const leafOnly = ["accepted→received", "accepted→rejected"];
+    const refused: string[] = [];
+    for (const from of childStates)
+      for (const to of childSteps[from]) if (!mayTransition(from, to)) refused.push(`${from}→${to}`);
+    expect(refused).toEqual(leafOnly);
+  });
+
+  it("ends nothing that can still move, and settles the leaf's part at review", () => {
+    for (const s of childStates) {
+      const ended = childSteps[s].length === 0 || childSteps[s].every((t) => t === "delivered");
+      expect(isTerminal(s), s).toBe(ended);
+    }
+    expect(childStates.filter((s) => isSettled(s) && !isTerminal(s))).toEqual(["outputs_pending_review"]);
+  });
+
+  it("throws a typed error for a step the life cycle does not have", () => {
+    expect(() => checkChildStep("t1", "received", "accepted")).not.toThrow();
+    const illegal: [ChildState, ChildState][] = [
+      ["running", "accepted"],
+      ["cancelled", "running"],
+      ["outputs_pending_review", "executor_error"],
+      ["received", "running"],
+    ];
+    for (const [from, to] of illegal) {
+      const thrown = (() => {
+        try {
+          checkChildStep("t1", from, to);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(thrown).toBeInstanceOf(ChildTransitionError);
+      expect(thrown).toMatchObject({ taskId: "t1", from, to });
+    }
   });
 });

@@ -1,0 +1,109 @@
+/**
+ * Building the one message that may leave the TRE: when every output of a task is decided, the TRE signs a
+ * Release carrying the released outputs' bytes and their reviewers' signed decisions, and names the withheld
+ * outputs with their reasons, never their values.
+ */
+import {
+  MEDIA_TYPE,
+  OUTPUT_MEDIA_TYPE,
+  type ReleasedOutput,
+  type ReleaseOutcome,
+  type SigningKey,
+  sealFresh,
+} from "../protocol/index.js";
+import { withheldReason } from "./airlock-decision.js";
+import type { AirlockStore, EgressRecord, HeldOutput, HeldTask } from "./airlock-store.js";
+
+/** The reviewer name of a decision the TRE made itself, by its auto-release policy. */
+export const AUTO_RELEASE = "auto-release";
+
+const RELEASE_LIFETIME_MS = 30 * 86_400_000;
+
+/** What building a Release needs: who signs it, where the outputs' bytes are, and the time. */
+export interface ReleaseContext {
+  tre: string;
+  treKey: SigningKey;
+  store: AirlockStore;
+  now: number;
+}
+
+/** Signs the Release of a task whose outputs are all decided, as the record the store keeps until it is sent. */
+export async function buildRelease(
+  task: HeldTask,
+  outputs: readonly HeldOutput[],
+  ctx: ReleaseContext,
+): Promise<EgressRecord> {
+  const released = outputs.filter((o) => o.state === "released");
+  const withheld = outputs.filter((o) => o.state === "withheld");
+  const releasedOutputs: ReleasedOutput[] = [];
+  for (const o of released) {
+    const data =
+      o.releasedDigest === o.releasableDigest
+        ? await ctx.store.releasable(task.taskId, o.outputId)
+        : await ctx.store.data(task.taskId, o.outputId);
+    if (!data) throw new Error(`the bytes of output ${o.outputId} are missing from the airlock`);
+    const mediaType = releasedMediaType(o.mediaType);
+    releasedOutputs.push({
+      outputId: o.outputId,
+      name: o.name,
+      ...(mediaType ? { mediaType } : {}),
+      digest: o.releasedDigest ?? o.digest,
+      data,
+    });
+  }
+  const reviewers = new Map<string, string>();
+  for (const o of released)
+    for (const d of o.decisions) if (d.reviewer !== AUTO_RELEASE) reviewers.set(d.publicKey, d.reviewer);
+  const envelope = sealFresh(
+    "release",
+    {
+      taskId: task.taskId,
+      tre: ctx.tre,
+      // Only the released outputs' decisions: a decision on a withheld output signs its digest, and the
+      // digest of a small output (one count) would let anyone confirm a guess of what was withheld.
+      decisions: released.flatMap((o) =>
+        o.decisions.map((d) => new Uint8Array(Buffer.from(d.envelope, "base64"))),
+      ),
+      outputs: releasedOutputs,
+      withheld: withheld.map((o, i) => ({
+        outputId: o.outputId,
+        // A container chose its files' names; a withheld one's name could carry what was withheld.
+        name: task.kind === "container" ? `withheld-output-${i + 1}` : o.name,
+        reason: withheldReason(o).slice(0, 2000),
+      })),
+      reviewers: [...reviewers].map(([publicKey, name]) => ({ name, publicKey })),
+    },
+    ctx.treKey,
+    RELEASE_LIFETIME_MS,
+    ctx.now,
+  );
+  const outcome: ReleaseOutcome =
+    released.length === 0 ? "withheld" : withheld.length === 0 ? "released" : "partially_released";
+  const reason =
+    outcome === "withheld"
+      ? `${withheld.length} output(s) withheld after review`
+      : outcome === "released"
+        ? `${released.length} output(s) released after review`
+        : `${released.length} output(s) released, ${withheld.length} withheld after review`;
+  return {
+    taskId: task.taskId,
+    outcome,
+    reason,
+    envelope: Buffer.from(envelope).toString("base64"),
+    state: "built",
+  };
+}
+
+/**
+ * The media type a released output carries: none for an output description (so Releases read as before),
+ * otherwise the held type without parameters. A type the Release could not carry becomes
+ * `application/octet-stream` rather than failing to sign: the reviewer approved the bytes, not the label.
+ */
+function releasedMediaType(held: string): string | undefined {
+  if (held === OUTPUT_MEDIA_TYPE) return undefined;
+  const bare = (held.split(";")[0] ?? "").trim().toLowerCase();
+  // A file held as something else must not turn into a description on the way out: it was never checked as one.
+  return MEDIA_TYPE.test(bare) && bare.length <= 128 && bare !== OUTPUT_MEDIA_TYPE
+    ? bare
+    : "application/octet-stream";
+}

@@ -1,0 +1,100 @@
+/**
+ * The airlock's read API for reviewers: the tasks awaiting review (or every task), and one task's outputs with
+ * their disclosure checks, decisions and bytes. Reads only; decisions are the Airlock's.
+ */
+import { match } from "ts-pattern";
+import type {
+  AirlockErrorCode,
+  AirlockOutputView,
+  AirlockReply,
+  AirlockTaskView,
+  ChildState,
+  ReviewQuery,
+} from "../protocol/index.js";
+import { AirlockErrorCode as Code } from "../protocol/index.js";
+import type { AgentState } from "./agent-state.js";
+import type { AirlockStore, HeldOutput, HeldTask } from "./airlock-store.js";
+
+export class AirlockReview {
+  constructor(
+    private readonly store: AirlockStore,
+    private readonly state: AgentState,
+    /** The refusal reply, reported as the airlock's event. */
+    private readonly refuse: (code: AirlockErrorCode, message: string) => AirlockReply,
+  ) {}
+
+  /** A reviewer's verified ReviewQuery: the tasks awaiting review, or one task with its outputs' bytes. */
+  query(q: ReviewQuery): Promise<AirlockReply> {
+    return match(q.what)
+      .with("show", () => this.#show(q.taskId))
+      .with("list", () => this.#list(q.all === true))
+      .exhaustive();
+  }
+
+  async #show(taskId: string | undefined): Promise<AirlockReply> {
+    if (!taskId) return this.refuse(Code.badRequest, "show needs a task id");
+    const task = await this.store.task(taskId);
+    if (!task) return this.refuse(Code.notFound, `no task ${taskId} in this airlock`);
+    return { status: "ok", tasks: [await this.#taskView(task, true)] };
+  }
+
+  async #list(all: boolean): Promise<AirlockReply> {
+    const views: AirlockTaskView[] = [];
+    for (const task of await this.store.tasks()) {
+      // Only tasks still in review are read in full, unless every task was asked for.
+      const state = (await this.state.get(task.taskId))?.state;
+      if (!all && state !== "outputs_pending_review") continue;
+      const view = await this.#taskView(task, false, state);
+      if (all || view.outputs.some((o) => o.state === "pending")) views.push(view);
+    }
+    return { status: "ok", tasks: views };
+  }
+
+  async #taskView(task: HeldTask, withData: boolean, knownState?: ChildState): Promise<AirlockTaskView> {
+    const outputs: AirlockOutputView[] = [];
+    for (const o of await this.store.outputs(task)) {
+      const view = outputView(o);
+      if (withData) {
+        const data = await this.store.data(task.taskId, o.outputId);
+        const releasable = await this.store.releasable(task.taskId, o.outputId);
+        if (data) view.data = data;
+        if (releasable) view.releasable = releasable;
+      }
+      outputs.push(view);
+    }
+    return {
+      taskId: task.taskId,
+      state: knownState ?? (await this.state.get(task.taskId))?.state ?? "outputs_pending_review",
+      project: task.project,
+      researcher: task.researcher,
+      kind: task.kind,
+      ...(task.title ? { title: task.title } : {}),
+      heldAt: task.heldAt,
+      outputs,
+    };
+  }
+}
+
+/** One held output as a reviewer sees it (without its bytes). */
+export function outputView(o: HeldOutput): AirlockOutputView {
+  return {
+    outputId: o.outputId,
+    name: o.name,
+    mediaType: o.mediaType,
+    digest: o.digest,
+    size: o.size,
+    createdAt: o.createdAt,
+    outcome: o.outcome,
+    findings: o.findings,
+    ...(o.releasableDigest ? { releasableDigest: o.releasableDigest } : {}),
+    state: o.state,
+    ...(o.releasedDigest ? { releasedDigest: o.releasedDigest } : {}),
+    decisions: o.decisions.map((d) => ({
+      reviewer: d.reviewer,
+      verdict: d.verdict,
+      digest: d.digest,
+      ...(d.reason ? { reason: d.reason } : {}),
+      at: d.at,
+    })),
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * Whether this TRE runs a verified Dispatch: the TRE's own decision, never the hub's. The researcher's signature
+ * on the Submission inside must verify with the keys this TRE knows, the Submission must be the task and
+ * address this TRE, the TRE's approvals (leaf.yaml) must allow the project, researcher, analysis, datasets and
+ * image, an executor must take the analysis, and a query must compile against its dataset's allow-list. Pure:
+ * no NATS, no clock but `now`.
+ */
+import { AnalysisRefused, compile, type DatasetDefinition, type Executor } from "../executors/index.js";
+import { type Dispatch, openEnvelope, type Submission, type TrustStore } from "../protocol/index.js";
+import type { ProjectApproval } from "./leaf-config.js";
+import { authorise } from "./policy.js";
+
+/** What admission reads: this TRE's name, the researchers it knows, its approvals, datasets and executors. */
+export interface AdmissionConfig {
+  tre: string;
+  /** The researchers this TRE knows, by key (role `researcher`). */
+  researchers: TrustStore;
+  projects: readonly ProjectApproval[];
+  datasets: readonly DatasetDefinition[];
+  executors: readonly Executor[];
+}
+
+export type Admission =
+  | { ok: true; submission: Submission; researcher: string; executor: Executor }
+  | { ok: false; reason: string };
+
+const refuse = (reason: string): Admission => ({ ok: false, reason });
+
+/**
+ * @example
+ * const admitted = admit(dispatch, { tre: "a", researchers, projects, datasets, executors }, Date.now());
+ * if (!admitted.ok) await record(taskId, "rejected", admitted.reason);
+ */
+export function admit(dispatch: Dispatch, config: AdmissionConfig, now: number): Admission {
+  if (dispatch.exp <= now) return refuse("the task expired before this TRE could start it");
+  const inner = openEnvelope(dispatch.submission, {
+    trust: config.researchers,
+    expect: "submission",
+    allowExpired: true,
+    now,
+  });
+  if (!inner.ok) return refuse(`the researcher's submission does not verify here: ${inner.error.message}`);
+  const submission = inner.value.body;
+  const researcher = inner.value.signer.name;
+  if (submission.id !== dispatch.taskId)
+    return refuse("the dispatch does not match the researcher's submission");
+  if (!submission.tres.includes(config.tre))
+    return refuse(`the researcher did not address this TRE (${config.tre})`);
+  const decision = authorise(
+    { project: submission.project, researcher, analysis: submission.analysis, now },
+    config.projects,
+    new Set(config.datasets.map((d) => d.name)),
+  );
+  if (!decision.ok) return refuse(decision.reason);
+  const executor = config.executors.find((e) => e.kinds.includes(submission.analysis.kind));
+  if (!executor) return refuse(`this TRE has no executor for ${submission.analysis.kind} analyses`);
+  if (submission.analysis.kind !== "container") {
+    // Checked against the dataset's allow-list before anything runs, so a refusal is `rejected`, not a failed run.
+    const named = submission.analysis.dataset;
+    const dataset = config.datasets.find((d) => d.name === named);
+    try {
+      if (dataset) compile(submission.analysis, dataset);
+    } catch (e) {
+      if (e instanceof AnalysisRefused) return refuse(`analysis refused: ${e.message}`);
+      throw e;
+    }
+  }
+  return { ok: true, submission, researcher, executor };
+}

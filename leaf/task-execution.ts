@@ -1,0 +1,123 @@
+/**
+ * Running one admitted task: `running` is recorded before anything runs (the at-most-once line), the executor
+ * gets a per-task credential from the broker that is revoked however the run ends, and the outputs go to the
+ * airlock, never anywhere else. A cancel aborts the run and keeps nothing; an executor's failure is reported
+ * in its own words (which never carry data values), any other failure without its text.
+ */
+
+import type { AuditSink } from "../common/index.js";
+import {
+  type DatasetDefinition,
+  ExecutorCancelled,
+  type ExecutorCredential,
+  type ExecutorOutput,
+  isExecutorError,
+} from "../executors/index.js";
+import type { ChildState } from "../protocol/index.js";
+import type { AgentTask } from "./agent-state.js";
+import type { Airlock } from "./airlock.js";
+import { datasetsOf } from "./policy.js";
+import type { Admission } from "./task-admission.js";
+
+/** A per-task credential from the broker, and how to revoke it. */
+export interface CredentialGrant {
+  credential: ExecutorCredential;
+  release(): Promise<void>;
+}
+
+/** The credential broker as the agent uses it (leaf/credential-broker.ts implements it for PostgreSQL). */
+export interface CredentialIssuer {
+  issue(taskId: string, datasets: readonly DatasetDefinition[], timeoutMs: number): Promise<CredentialGrant>;
+}
+
+/** A task admission let through: what to run, for whom, with which executor. */
+export type AdmittedTask = Extract<Admission, { ok: true }>;
+
+/** What running a task uses of the agent. */
+export interface ExecutionContext {
+  datasets: readonly DatasetDefinition[];
+  credentials: CredentialIssuer;
+  /** Wall-clock budget of one run, in ms. */
+  timeoutMs: number;
+  airlock: Airlock;
+  audit: AuditSink;
+  /** Records and announces one transition if `allowed(current)` (the agent's). */
+  record: (
+    taskId: string,
+    state: ChildState,
+    reason?: string,
+    allowed?: (s: ChildState) => boolean,
+  ) => Promise<AgentTask | undefined>;
+  onError: (taskId: string, error: Error) => void;
+}
+
+const asError = (e: unknown) => (e instanceof Error ? e : new Error(String(e)));
+
+/** Runs an accepted task to `outputs_pending_review`, `cancelled` or `executor_error`. */
+export async function executeTask(
+  ctx: ExecutionContext,
+  taskId: string,
+  { submission, researcher, executor }: AdmittedTask,
+  signal: AbortSignal,
+): Promise<void> {
+  try {
+    // `running` is recorded before anything runs: this is the at-most-once line.
+    if (!(await ctx.record(taskId, "running", undefined, (s) => s === "accepted"))) return;
+    const names = new Set(datasetsOf(submission.analysis));
+    const datasets = ctx.datasets.filter((d) => names.has(d.name));
+    let outputs: ExecutorOutput[];
+    const grant = await ctx.credentials.issue(taskId, datasets, ctx.timeoutMs);
+    try {
+      const record = (action: string, details: Record<string, string | number | boolean>) =>
+        void ctx.audit
+          .append({ actor: "executor", action, taskId, details })
+          .catch((e: unknown) => ctx.onError(taskId, asError(e)));
+      outputs = await executor.run(
+        {
+          taskId,
+          analysis: submission.analysis,
+          datasets,
+          credential: grant.credential,
+          timeoutMs: ctx.timeoutMs,
+          record,
+        },
+        { signal },
+      );
+    } finally {
+      await grant.release();
+    }
+    const held = await ctx.airlock.hold(
+      {
+        taskId,
+        project: submission.project,
+        researcher,
+        kind: submission.analysis.kind,
+        ...(submission.title ? { title: submission.title } : {}),
+      },
+      outputs,
+    );
+    const failing = held.filter((h) => h.outcome !== "pass").length;
+    const pending = await ctx.record(
+      taskId,
+      "outputs_pending_review",
+      `${held.length} output(s) held in the airlock for review; ${failing} flagged by the disclosure checks`,
+      (s) => s === "running",
+    );
+    if (pending) await ctx.airlock.afterHeld(taskId);
+  } catch (e) {
+    if (e instanceof ExecutorCancelled) {
+      await ctx.record(taskId, "cancelled", "cancelled while running; nothing was kept");
+    } else if (isExecutorError(e)) {
+      // Executor messages never carry data values (see executors/errors.ts).
+      await ctx.record(taskId, "executor_error", e.message);
+    } else {
+      // Anything else (the broker, the airlock) is reported without its text, which may name internals.
+      await ctx.record(
+        taskId,
+        "executor_error",
+        "the task failed inside the TRE; the TRE's operators have the details",
+      );
+      throw e;
+    }
+  }
+}

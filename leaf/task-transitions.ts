@@ -1,0 +1,65 @@
+/**
+ * Every transition of a task at this TRE, recorded and then announced: compare-and-set in the agent's state
+ * (a step of the child life cycle, or a `ChildTransitionError`), then a TRE-signed StatusEvent in OUTBOX, a
+ * record in the TRE's audit log, and an event for the process.
+ */
+import { auditLimits } from "../audit/index.js";
+import type { AuditSink } from "../common/index.js";
+import { type ChildState, isSettled } from "../protocol/index.js";
+import type { AgentState, AgentTask } from "./agent-state.js";
+import type { StatusPublisher } from "./status-publisher.js";
+
+/** The agent, as its records and status events name it. */
+export const AGENT_ACTOR = "agent";
+
+export interface TaskTransitionsOptions {
+  state: AgentState;
+  status: StatusPublisher;
+  audit: AuditSink;
+  /** Each announced transition, for the process. */
+  onTransition: (taskId: string, state: ChildState, reason: string | undefined) => void;
+  now: () => number;
+}
+
+export class TaskTransitions {
+  constructor(private readonly o: TaskTransitionsOptions) {}
+
+  /**
+   * Moves the task to `state` if `allowed(current)` (by default: the agent's part is not settled yet) and
+   * announces it; undefined when the task had moved on already.
+   */
+  async record(
+    taskId: string,
+    state: ChildState,
+    reason?: string,
+    allowed: (current: ChildState) => boolean = (s) => !isSettled(s),
+  ): Promise<AgentTask | undefined> {
+    const at = this.o.now();
+    const next = await this.o.state.transition(
+      taskId,
+      { state, at, actor: AGENT_ACTOR, ...(reason ? { reason } : {}) },
+      allowed,
+    );
+    if (!next) return undefined;
+    await this.announce(taskId, state, reason, at);
+    return next;
+  }
+
+  /** Announces a transition already recorded (by a claim, or by the airlock). */
+  async announce(
+    taskId: string,
+    state: ChildState,
+    reason: string | undefined,
+    at: number,
+    actor = AGENT_ACTOR,
+  ): Promise<void> {
+    await this.o.status.publish(taskId, state, actor, reason, at);
+    await this.o.audit.append({
+      actor,
+      action: `task.${state}`,
+      taskId,
+      ...(reason ? { details: { reason: reason.slice(0, auditLimits.detailStringChars) } } : {}),
+    });
+    this.o.onTransition(taskId, state, reason);
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * The life cycle of a task at one TRE (its "child"), for the hub and the leaf alike.
+ *
+ *   queued → received → rejected | accepted → running → executor_error | outputs_pending_review
+ *          → released | withheld | partially_released → delivered;  cancel_requested → cancelled
+ *
+ * Two views of the same table. The leaf makes each step itself, so every step it records must be one of
+ * `childSteps` (`checkChildStep` throws a typed error otherwise). The hub learns of steps from the TREs' signed
+ * StatusEvents, which may arrive late, twice or out of order, so it accepts any move forward (`mayTransition`).
+ * The parent state is derived from the children, never stored independently of them.
+ */
+import type { ChildState } from "./messages.js";
+import type { ParentState } from "./researcher-api.js";
+
+/** Children that ended with something released. */
+const SUCCEEDED: ReadonlySet<ChildState> = new Set(["released", "partially_released", "delivered"]);
+/** Children that ended with nothing released. */
+const FAILED: ReadonlySet<ChildState> = new Set(["rejected", "executor_error", "withheld"]);
+
+/** Child states after which nothing more happens at that TRE (`delivered` may still follow a release). */
+export function isTerminal(state: ChildState): boolean {
+  return SUCCEEDED.has(state) || FAILED.has(state) || state === "cancelled";
+}
+
+/**
+ * States after which the leaf's agent does nothing more for the task: the terminal states, and
+ * `outputs_pending_review`, where review and release are the airlock's.
+ */
+export function isSettled(state: ChildState): boolean {
+  return state === "outputs_pending_review" || isTerminal(state);
+}
+
+/** The airlock's end states: what one Release of a task's decided outputs says. */
+export type ReleaseOutcome = "released" | "withheld" | "partially_released";
+
+export function isReleaseOutcome(state: ChildState | undefined): state is ReleaseOutcome {
+  return state === "released" || state === "withheld" || state === "partially_released";
+}
+
+/**
+ * Every step a child may take, from each state. The leaf records only these; `queued` stands for "no record
+ * yet" (a Dispatch claims the task as `received`, a Cancel that overtook its Dispatch as `cancelled`).
+ * `cancel_requested` is the hub's own state (a researcher's cancel on its way to the TRE).
+ */
+export const childSteps: { readonly [S in ChildState]: readonly ChildState[] } = {
+  queued: ["received", "cancelled", "cancel_requested"],
+  received: ["accepted", "rejected", "cancelled", "cancel_requested"],
+  accepted: [
+    "running",
+    "cancelled",
+    "cancel_requested",
+    // Leaf only, after an agent restart: back to the decision point, re-checked with this run's config (never announced).
+    "received",
+    // Leaf only, after an agent restart: the stored Dispatch no longer verifies.
+    "rejected",
+    // Recording `running` itself failed.
+    "executor_error",
+  ],
+  running: ["executor_error", "outputs_pending_review", "cancelled", "cancel_requested"],
+  outputs_pending_review: ["released", "withheld", "partially_released", "cancelled", "cancel_requested"],
+  released: ["delivered"],
+  partially_released: ["delivered"],
+  withheld: [],
+  rejected: [],
+  executor_error: [],
+  delivered: [],
+  cancelled: [],
+  cancel_requested: [
+    "released",
+    "partially_released",
+    "withheld",
+    "rejected",
+    "executor_error",
+    "delivered",
+    "cancelled",
+  ],
+};
+
+/** Whether `to` is one step from `from` in `childSteps`. */
+export function isChildStep(from: ChildState, to: ChildState): boolean {
+  return childSteps[from].includes(to);
+}
+
+/** A step the life cycle does not have: a bug in the code that tried it, never a hostile message. */
+export class ChildTransitionError extends Error {
+  override readonly name = "ChildTransitionError";
+  constructor(
+    readonly taskId: string,
+    readonly from: ChildState,
+    readonly to: ChildState,
+  ) {
+    super(`task ${taskId} cannot move from ${from} to ${to}`);
+  }
+}
+
+/** Throws `ChildTransitionError` unless `from → to` is one of `childSteps`. */
+export function checkChildStep(taskId: string, from: ChildState, to: ChildState): void {
+  if (!isChildStep(from, to)) throw new ChildTransitionError(taskId, from, to);
+}
+
+/**
+ * Derives the parent state from its children. `dispatched` says whether every Dispatch has been
+ * stored in its TRE's TASKS stream (before that the task is only `submitted`).
+ */
+export function deriveParentState(children: readonly ChildState[], dispatched: boolean): ParentState {
+  if (!dispatched) return "submitted";
+  if (children.length === 0 || children.every((c) => c === "queued")) return "dispatched";
+  if (!children.every(isTerminal)) return "running";
+  const ok = children.filter((c) => SUCCEEDED.has(c)).length;
+  if (ok === children.length) return "completed";
+  if (ok > 0) return "partial";
+  if (children.every((c) => c === "cancelled")) return "cancelled";
+  return "failed";
+}
+
+/** Progress order of the non-terminal and terminal states along the normal path. */
+const RANK: Record<ChildState, number> = {
+  queued: 0,
+  received: 1,
+  accepted: 2,
+  rejected: 2,
+  running: 3,
+  executor_error: 4,
+  outputs_pending_review: 4,
+  released: 5,
+  withheld: 5,
+  partially_released: 5,
+  delivered: 6,
+  cancel_requested: 0,
+  cancelled: 7,
+};
+
+/**
+ * Whether an event may move a child from `from` to `to` in the hub's records. States only move forward, so
+ * events that arrive out of order (several hub instances share one consumer) or late can never move a child
+ * back, and a terminal state is final (`delivered` may still follow a release). A cancel request may come at
+ * any point before the end; after it only an end state may follow.
+ */
+export function mayTransition(from: ChildState, to: ChildState): boolean {
+  if (from === to) return false;
+  if (from === "released" || from === "partially_released") return to === "delivered";
+  if (isTerminal(from)) return false;
+  if (to === "cancel_requested") return true;
+  if (from === "cancel_requested") return isTerminal(to);
+  return RANK[to] > RANK[from];
+}
+
+/** The steps a TRE reports on the way to an end state; each may arrive late without being any less true. */
+const STEPS: ReadonlySet<ChildState> = new Set(["received", "accepted", "running", "outputs_pending_review"]);
+
+/**
+ * Whether an event that may not move the child (see `mayTransition`) is a late report of a step the child has
+ * already passed: one of the TRE's steps towards its end state, arriving after a later state (a status event
+ * redelivered after a hub restart, or handled by another hub instance meanwhile). It belongs in the child's
+ * history, where the researcher reads who did what and when; the state does not move back.
+ */
+export function isPassedStep(current: ChildState, late: ChildState): boolean {
+  return STEPS.has(late) && RANK[late] < RANK[current];
+}
