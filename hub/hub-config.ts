@@ -1,59 +1,9 @@
-/**
- * `hub.yaml`, the federation operator's one file for `tremesh hub start`. Secrets (passwords, the hub's
- * signing seed) live in their own owner-only files that the config names; the config itself can be
- * reviewed and kept in version control.
- *
- * @example
- * # hub.yaml
- * name: hub
- * host: 127.0.0.1
- * ports: { client: 4222, leaf: 7422, monitor: 8222 }
- * dataDir: ./hub-data
- * signingKeyFile: ./secrets/hub.seed
- * admins:
- *   - { user: admin, passwordFile: ./secrets/admin.password }
- * researchers:
- *   - { user: alice, passwordFile: ./secrets/alice.password }
- * tres:
- *   - name: a
- *     publicKey: UB…                      # the TRE's signing key, made inside the TRE
- *     leaf: { user: leaf-a, passwordFile: ./secrets/leaf-a.password }
- *
- * Operator mode (NATS JWT accounts, as `tremesh admin init` writes it) replaces `admins`, `researchers` and
- * `tres` with one section; users are creds files, and TREs join and leave through the registry:
- *
- * @example
- * # hub.yaml, operator mode
- * name: hub
- * dataDir: ./hub-data
- * signingKeyFile: ./secrets/hub.seed
- * operator:
- *   jwtFile: ../operator.jwt              # its system_account is the hub's system account
- *   accountsDir: ../accounts              # every *.jwt preloaded into the resolver on each start
- *   servicesCredsFile: ./secrets/services.creds   # a FED user: the hub services connect as it
- *   treCredsDir: ./tre-creds              # <tre>.creds: the hub's operations user in each TRE's account
- *
- * A clustered hub (three nodes, so the hub survives the loss of one) adds the same `cluster` section to each
- * node's hub.yaml; only `name`, `host`, the ports and `dataDir` differ between nodes. Every hub stream and bucket
- * is then kept on three nodes (`replicas`, default 3 with `cluster`):
- *
- * @example
- * # hub.yaml of node hub-1 (deploy/cluster/ has all three)
- * name: hub-1
- * cluster:
- *   port: 6222
- *   routes: [nats-route://hub-1.internal:6222, nats-route://hub-2.internal:6222, nats-route://hub-3.internal:6222]
- *   authorization: { user: route, passwordFile: ./secrets/route.password }
- */
-import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
 import {
   ConfigFileError,
   configPath,
   isLoopbackHost,
   LOOPBACK_HOST,
   type LoadedYaml,
-  readCredsFile,
   readSecretFile,
   readSigningKeyFile,
   readYamlConfig,
@@ -72,14 +22,16 @@ import {
   str,
   TRE_NAME,
 } from "../protocol/index.js";
-import { FED_ACCOUNT } from "./account-names.js";
 import { HUB_DEFAULTS } from "./hub-defaults.js";
+import { type HubOperatorConfig, loadOperator, operatorSectionSchema } from "./hub-operator-config.js";
+
+export type { HubOperatorConfig };
+
 import { type HubTls, hubTlsSchema, loadHubTls } from "./hub-tls-config.js";
-import { type AccountJwtInfo, decodeAccountJwt, decodeOperatorJwt } from "./operator-server-config.js";
 import { ROUTE_URL, SERVER_NAME } from "./server-config.js";
 
 const port = int({ min: -1, max: 65_535 });
-const path = str({ min: 1, max: 4096 });
+const _path = str({ min: 1, max: 4096 });
 const user = obj({
   user: str({ min: 1, max: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, what: "a user name" }),
   passwordFile: str({ min: 1, max: 4096 }),
@@ -123,25 +75,8 @@ export const hubConfigSchema = obj({
       { min: 1, max: 1000 },
     ),
   ),
-  /**
-   * Operator mode: NATS JWT accounts in a full resolver instead of `admins`, `researchers` and `tres` (which must
-   * then be absent). Member TREs are the registry's `tre.<name>` entries. Paths are relative to this file.
-   */
-  operator: optional(
-    obj({
-      /** The operator JWT; its `system_account` is the hub's system account. */
-      jwtFile: path,
-      /** A folder of account JWTs (`*.jwt`), each issued by the operator; all preloaded on every start. */
-      accountsDir: path,
-      /** Creds (owner-only) of a FED-account user: the hub services connect as it. */
-      servicesCredsFile: path,
-      /**
-       * A folder of `<tre>.creds` (owner-only): the hub's operations user in each TRE's account, which creates
-       * and updates that TRE's TASKS and results streams. Read when the TRE joins; a missing one is retried.
-       */
-      treCredsDir: path,
-    }),
-  ),
+  /** Operator mode (hub-operator-config.ts): NATS JWT accounts instead of `admins`, `researchers` and `tres`. */
+  operator: optional(operatorSectionSchema),
   /**
    * Clustering with the other hub nodes. Every node lists every node's route URL (its own included: nats-server
    * recognises and skips itself), so the nodes' sections are identical.
@@ -209,22 +144,6 @@ export interface HubClusterConfig {
   port: number;
   routes: string[];
   credential: UserCredential;
-}
-
-/** hub.yaml's `operator` section, read and checked. Holds a secret (`servicesCreds`). */
-export interface HubOperatorConfig {
-  /** The operator JWT's text. */
-  jwt: string;
-  /** The operator's public key (O…). */
-  operatorKey: string;
-  /** The system account's public key (A…), from the operator JWT. */
-  systemAccount: string;
-  /** Every account JWT of `accountsDir`, by account public key (the JWT's `sub`): the resolver's preload. */
-  accounts: Record<string, string>;
-  /** SECRET: the hub services' creds (a FED user), for `credsAuthenticator`. Never log it. */
-  servicesCreds: Uint8Array;
-  /** Absolute folder of `<tre>.creds`; each is read when its TRE joins. */
-  treCredsDir: string;
 }
 
 export async function loadHubConfig(file: string): Promise<HubConfig> {
@@ -330,85 +249,4 @@ async function loadCluster(
     },
     replicas: c.replicas ?? HUB_DEFAULTS.clusterReplicas,
   };
-}
-
-type OperatorSection = NonNullable<HubConfigFile["operator"]>;
-
-/** Reads the operator section's files; every problem is a ConfigFileError naming the field and the file. */
-async function loadOperator(loaded: LoadedYaml, section: OperatorSection): Promise<HubOperatorConfig> {
-  const fail = (field: string, problem: string, cause?: unknown): never => {
-    throw new ConfigFileError(
-      loaded.file,
-      `operator.${field}`,
-      problem,
-      cause === undefined ? undefined : { cause },
-    );
-  };
-  const jwtPath = configPath(loaded, section.jwtFile);
-  const jwt = (
-    await readFile(jwtPath, "utf8").catch((e: unknown) => fail("jwtFile", unreadable(section.jwtFile, e), e))
-  ).trim();
-  let operator: ReturnType<typeof decodeOperatorJwt>;
-  try {
-    operator = decodeOperatorJwt(jwt);
-  } catch (cause) {
-    return fail("jwtFile", `${section.jwtFile} ${(cause as Error).message}`, cause);
-  }
-  const systemAccount =
-    operator.systemAccount ?? fail("jwtFile", `${section.jwtFile} names no system account`);
-
-  const accountsDir = configPath(loaded, section.accountsDir);
-  const files = (
-    await readdir(accountsDir).catch((e: unknown) =>
-      fail("accountsDir", unreadable(section.accountsDir, e), e),
-    )
-  )
-    .filter((f) => f.endsWith(".jwt"))
-    .sort();
-  const accounts: Record<string, string> = {};
-  const infos = new Map<string, AccountJwtInfo & { file: string }>();
-  for (const f of files) {
-    const shown = join(section.accountsDir, f);
-    const text = (
-      await readFile(join(accountsDir, f), "utf8").catch((e: unknown) =>
-        fail("accountsDir", unreadable(shown, e), e),
-      )
-    ).trim();
-    let info: AccountJwtInfo;
-    try {
-      info = decodeAccountJwt(text, operator.accountIssuers);
-    } catch (cause) {
-      return fail("accountsDir", `${shown} ${(cause as Error).message}`, cause);
-    }
-    const other = infos.get(info.account);
-    if (other) fail("accountsDir", `${shown} and ${other.file} both hold account ${info.account}`);
-    infos.set(info.account, { ...info, file: shown });
-    accounts[info.account] = text;
-  }
-  if (accounts[systemAccount] === undefined)
-    fail("accountsDir", `${section.accountsDir} has no JWT of the system account ${systemAccount}`);
-
-  const creds = await readCredsFile(configPath(loaded, section.servicesCredsFile), {
-    configFile: loaded.file,
-    field: "operator.servicesCredsFile",
-  });
-  const servicesAccount = infos.get(creds.account);
-  if (servicesAccount?.name !== FED_ACCOUNT) {
-    fail(
-      "servicesCredsFile",
-      `${section.servicesCredsFile} is a user of ${servicesAccount ? `account ${servicesAccount.name}` : `account ${creds.account}, which is not in accountsDir`}, not of ${FED_ACCOUNT}`,
-    );
-  }
-  return {
-    jwt,
-    operatorKey: operator.operatorKey,
-    systemAccount,
-    accounts,
-    servicesCreds: creds.bytes,
-    treCredsDir: configPath(loaded, section.treCredsDir),
-  };
-}
-
-function unreadable(path: string, error: unknown): string {
-  return `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? error})`;
 }

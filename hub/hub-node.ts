@@ -15,9 +15,8 @@ import { join } from "node:path";
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import {
-  besideServerTlsOptions,
+  type besideServerTlsOptions,
   type CertificateInfo,
-  ConfigFileError,
   connectService,
   fetchMetaCluster,
   type NatsServerHandle,
@@ -30,8 +29,9 @@ import {
 } from "../common/index.js";
 import { streams } from "../protocol/index.js";
 import { treAccountName } from "./account-names.js";
-import { type HubConfig, type HubOperatorConfig, loadHubConfig } from "./hub-config.js";
+import type { HubConfig, HubOperatorConfig } from "./hub-config.js";
 import { HUB_DEFAULTS } from "./hub-defaults.js";
+import { ownTls, reloadHubTls } from "./hub-node-tls.js";
 import { type HubServiceEvent, type HubServices, startHubServices } from "./hub-services.js";
 import { watchLeafLinks } from "./leaf-link-watch.js";
 import { hubOperatorServerConfig } from "./operator-server-config.js";
@@ -107,11 +107,6 @@ export async function startHubNode(config: HubConfig, options: HubNodeOptions = 
     await stops.run();
     throw error;
   }
-}
-
-/** How the hub's own processes connect to its TLS client port, as connection options to spread (none without TLS). */
-function ownTls(config: HubConfig): { tls?: ReturnType<typeof besideServerTlsOptions> } {
-  return config.tls ? { tls: besideServerTlsOptions(config.tls.files) } : {};
 }
 
 async function startConfigHub(
@@ -344,27 +339,6 @@ function ready(
   options: HubNodeOptions,
   mode: Pick<HubNode, "mode" | "systemAccount" | "managedTres">,
 ): HubNode {
-  const reloadTls = async () => {
-    const fresh = await loadHubConfig(config.file);
-    if (!fresh.tls)
-      throw new ConfigFileError(
-        config.file,
-        "tls",
-        "is gone: a running hub keeps TLS (restart it to drop TLS)",
-      );
-    if (!config.tls) throw new ConfigFileError(config.file, "tls", "is new: restart the hub to start TLS");
-    const sameFiles = (["certFile", "keyFile", "caFile"] as const).every(
-      (f) => fresh.tls?.files[f] === config.tls?.files[f],
-    );
-    if (!sameFiles)
-      throw new ConfigFileError(
-        config.file,
-        "tls",
-        "names other files than at start: renew the files in place, or restart",
-      );
-    await server.reload();
-    return fresh.tls.files.certificate;
-  };
   const leafUrl = server.leafUrl ?? "";
   options.onEvent?.({ service: "node", event: { type: "ready", clientUrl: server.clientUrl, leafUrl } });
   const stop = () => stops.run();
@@ -375,7 +349,7 @@ function ready(
     clientUrl: server.clientUrl,
     leafUrl,
     clientTls: ownTls(config).tls ?? null,
-    reloadTls,
+    reloadTls: () => reloadHubTls(config, server),
     stop,
     [Symbol.asyncDispose]: stop,
   };

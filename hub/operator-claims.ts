@@ -31,8 +31,8 @@ import {
   type User,
 } from "@nats-io/jwt";
 import { HUB_DOMAIN, jsApiPrefix, streams, subjects } from "../protocol/index.js";
+import { type AccountFlow, hubAccountFlows, researcherAccountFlows } from "./account-flows.js";
 import { FED_ACCOUNT, HUB_SYSTEM_ACCOUNT, RESEARCH_ACCOUNT, treAccountName } from "./account-names.js";
-import { type AccountFlow, hubAccountFlows, researcherAccountFlows } from "./server-config.js";
 
 /** An nkey seed string (`SO…`, `SA…`, `SU…`): a key this side signs with. Secret. */
 export type Seed = string;

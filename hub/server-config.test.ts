@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ConfigModelError, randomPassword } from "../common/index.js";
 import { streams, subjects } from "../protocol/index.js";
-import { type HubServerModel, hubAccountFlows, hubServerConfig } from "./server-config.js";
+import { hubAccountFlows } from "./account-flows.js";
+import { type HubServerModel, hubServerConfig } from "./server-config.js";
 
 function model(overrides: Partial<HubServerModel> = {}): HubServerModel {
   const cred = (user: string) => ({ user, password: randomPassword() });

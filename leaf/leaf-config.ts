@@ -30,14 +30,10 @@
  *     datasets: [patients]
  */
 import {
-  type ClientTlsFiles,
   ConfigFileError,
   configPath,
   isLoopbackHost,
   type LoadedYaml,
-  plaintextProblem,
-  readClientTls,
-  readLogin,
   readSecretFile,
   readServerTls,
   readSigningKeyFile,
@@ -46,22 +42,15 @@ import {
   userPublicKey,
   validateConfig,
 } from "../common/index.js";
-import {
-  type ContainerLimits,
-  type DatasetDefinition,
-  DEFAULT_CONTAINER_LIMITS,
-  datasetDefinitions,
-} from "../executors/index.js";
+import { type DatasetDefinition, datasetDefinitions } from "../executors/index.js";
 import {
   arr,
   bool,
-  FieldError,
   IDENTIFIER,
   IMAGE_REF,
   type Infer,
   int,
   literal,
-  num,
   obj,
   optional,
   PROJECT_NAME,
@@ -70,9 +59,10 @@ import {
   TRE_NAME,
 } from "../protocol/index.js";
 import type { ReviewPolicy } from "./airlock.js";
+import { type ContainerSettings, containerSettings, containersSchema } from "./container-settings.js";
 import { DEFAULT_DISCLOSURE_RULES, type DisclosureRules, disclosureRules } from "./disclosure-rules.js";
+import { type HubLink, hubLinkSchema, loadHubLink } from "./hub-link-config.js";
 import { LEAF_DEFAULTS } from "./leaf-defaults.js";
-import type { HubLinkCredential } from "./server-config.js";
 
 const personName = str({
   min: 1,
@@ -142,32 +132,8 @@ export const leafConfigSchema = obj({
   dataDir: str({ min: 1, max: 4096 }),
   /** The TRE's signing nkey seed, made inside the TRE (`tremesh keygen`); only its public key leaves. */
   signingKeyFile: str({ min: 1, max: 4096 }),
-  hub: obj({
-    /** The hub's leafnode URLs (TLS outside loopback). The TRE dials out; nothing dials in. */
-    urls: arr(str({ min: 1, max: 2048 }), { min: 1, max: 16 }),
-    /** The TRE's leaf user on a config-mode hub, with `passwordFile`. */
-    user: optional(
-      str({ min: 1, max: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, what: "a user name" }),
-    ),
-    passwordFile: optional(str({ min: 1, max: 4096 })),
-    /** Instead of `user` + `passwordFile`, on an operator-mode hub: the TRE's leaf user creds (JWT and seed). */
-    credsFile: optional(str({ min: 1, max: 4096 })),
-    /** The hub's signing public key: the only key the agent accepts Dispatches and Cancels from. */
-    publicKey: userPublicKey,
-    /**
-     * The federation CA's certificate (PEM), pinned: the hub's certificate must chain to it and name the host of
-     * the `tls://` URL. Required with `tls://` URLs; from the TRE's onboarding bundle.
-     */
-    caFile: optional(str({ min: 1, max: 4096 })),
-    /** This TRE's own certificate and key for the link (mutual TLS), when the hub asks leaves for one. */
-    certFile: optional(str({ min: 1, max: 4096 })),
-    keyFile: optional(str({ min: 1, max: 4096 })),
-    /**
-     * Allow a plaintext link to a non-loopback hub. Default false: a leaf.yaml whose hub URL is neither loopback
-     * nor TLS is refused. Only for a network trusted completely; the leaf warns at every start.
-     */
-    insecure: optional(bool()),
-  }),
+  /** How the TRE reaches the hub, and the hub key it pins (hub-link-config.ts). */
+  hub: hubLinkSchema,
   /** Heartbeat interval, in ms. Default 10 000 (the hub calls a TRE offline after three missed beats). */
   heartbeatIntervalMs: optional(int({ min: 500, max: 3_600_000 })),
   /** Researchers the TRE itself knows, with their signing keys. */
@@ -225,41 +191,8 @@ export const leafConfigSchema = obj({
       ),
     }),
   ),
-  /**
-   * The container executor (analysis kind `container`): the Docker Engine API it drives (Docker, or
-   * Podman's `podman system service`) and the sandbox's limits. Without this section no container runs.
-   */
-  containers: optional(
-    obj({
-      /** The engine's unix socket. Default: DOCKER_HOST when it is unix://…, else /var/run/docker.sock. */
-      socket: optional(str({ min: 1, max: 4096 })),
-      /** "uid:gid" containers run as; never root. Default "65534:65534" (nobody). */
-      user: optional(
-        str({ min: 3, max: 23, pattern: /^[1-9]\d{0,9}:[1-9]\d{0,9}$/, what: "uid:gid, not root" }),
-      ),
-      /** Memory per container, MiB (no swap on top). Default 512. */
-      memoryMb: optional(int({ min: 16, max: 1_048_576 })),
-      /** CPUs per container (fractions allowed). Default 1. */
-      cpus: optional((v, path) => {
-        const cpus = num()(v, path);
-        if (cpus < 0.01 || cpus > 1024) throw new FieldError(path, "must be from 0.01 to 1024 CPUs");
-        return cpus;
-      }),
-      /** Processes and threads per container. Default 128. */
-      pids: optional(int({ min: 8, max: 1_000_000 })),
-      /** The /tmp scratch tmpfs, MiB. Default 64. */
-      tmpfsMb: optional(int({ min: 1, max: 1_048_576 })),
-      /** A container's own wall-clock limit, ms (the task's `taskTimeoutMs` applies too). Default 600 000. */
-      timeoutMs: optional(int({ min: 1000, max: 86_400_000 })),
-      /** What is collected from /outputs. Defaults: 32 files, 512 KiB in all (a Release must fit a NATS message). */
-      outputs: optional(
-        obj({
-          maxFiles: optional(int({ min: 1, max: 256 })),
-          maxBytes: optional(int({ min: 1, max: 768 * 1024 })),
-        }),
-      ),
-    }),
-  ),
+  /** The container executor's engine and sandbox limits (container-settings.ts). Without it no container runs. */
+  containers: optional(containersSchema),
   /** Wall-clock budget of one task's execution, in ms. Default 600 000 (10 minutes). */
   taskTimeoutMs: optional(int({ min: 1000, max: 86_400_000 })),
   /** Tasks executing at once. Default 2. */
@@ -279,18 +212,8 @@ export interface LeafConfig {
   ports: { client: number; monitor: number };
   dataDir: string;
   treKey: SigningKey;
-  /**
-   * `credential`: user/password, or the creds file's absolute path (checked at load; the server reads it). `tls`:
-   * the pinned CA and the TRE's own certificate, if any. `insecure`: a plaintext link to a non-loopback hub, allowed
-   * by leaf.yaml (the leaf warns at every start).
-   */
-  hub: {
-    urls: string[];
-    credential: HubLinkCredential;
-    publicKey: string;
-    tls?: ClientTlsFiles;
-    insecure: boolean;
-  };
+  /** The hub link, read and checked (hub-link-config.ts). */
+  hub: HubLink;
   heartbeatIntervalMs: number;
   researchers: { name: string; publicKey: string }[];
   projects: ProjectApproval[];
@@ -310,13 +233,6 @@ export interface LeafConfig {
   containers?: ContainerSettings;
   taskTimeoutMs: number;
   maxConcurrentTasks: number;
-}
-
-/** leaf.yaml `containers` with defaults applied and the socket resolved. */
-export interface ContainerSettings {
-  socketPath: string;
-  user: string;
-  limits: ContainerLimits;
 }
 
 export async function loadLeafConfig(file: string): Promise<LeafConfig> {
@@ -374,7 +290,7 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
     ports: { client: c.ports?.client ?? -1, monitor: c.ports?.monitor ?? -1 },
     dataDir: configPath(loaded, c.dataDir),
     treKey,
-    hub: await hubLink(loaded, c.hub),
+    hub: await loadHubLink(loaded, c.hub),
     heartbeatIntervalMs: c.heartbeatIntervalMs ?? LEAF_DEFAULTS.heartbeatIntervalMs,
     researchers: c.researchers ?? [],
     projects,
@@ -423,78 +339,4 @@ async function leafTls(loaded: LoadedYaml, c: LeafConfigFile): Promise<{ tls?: S
       `${host} is not a loopback address, so reviewers' logins would cross the network in plaintext: give \`tls\` (certFile, keyFile, caFile), or, only on a network you trust completely, set \`insecure: true\``,
     );
   return {};
-}
-
-/**
- * leaf.yaml's hub link: its URLs under the plaintext rule (a non-loopback hub only over TLS with the pinned CA,
- * unless `insecure`), the TLS files checked, and the credential.
- */
-async function hubLink(loaded: LoadedYaml, hub: LeafConfigFile["hub"]): Promise<LeafConfig["hub"]> {
-  const tls =
-    hub.caFile === undefined
-      ? undefined
-      : await readClientTls(loaded, { ...hub, caFile: hub.caFile }, "hub.");
-  if (tls === undefined && (hub.certFile !== undefined || hub.keyFile !== undefined))
-    throw new ConfigFileError(
-      loaded.file,
-      "hub.caFile",
-      "is required with a client certificate (certFile, keyFile)",
-    );
-  hub.urls.forEach((url, i) => {
-    const problem = plaintextProblem(url, tls ?? {}, hub.insecure, {
-      caFile: "hub.caFile",
-      insecure: "hub.insecure",
-    });
-    if (problem !== undefined) throw new ConfigFileError(loaded.file, `hub.urls[${i}]`, problem);
-  });
-  return {
-    urls: hub.urls,
-    credential: await hubLinkCredential(loaded, hub),
-    publicKey: hub.publicKey,
-    ...(tls ? { tls } : {}),
-    insecure: tls === undefined && hub.urls.some((u) => !isLoopbackHost(new URL(u).hostname)),
-  };
-}
-
-/**
- * leaf.yaml's hub-link credential, in exactly one form. A creds file is read and checked now (owner-only, a
- * valid unexpired user JWT with its seed) and must allow a leaf connection of the URLs' kind.
- */
-async function hubLinkCredential(loaded: LoadedYaml, hub: LeafConfigFile["hub"]): Promise<HubLinkCredential> {
-  const login = await readLogin(loaded, hub, {
-    prefix: "hub.",
-    // A websocket leaf link is its own connection type to the hub.
-    connectionTypes: [...new Set(hub.urls.map((u) => (/^wss?:/i.test(u) ? "LEAFNODE_WS" : "LEAFNODE")))],
-    connectsAs: "a leaf node",
-    needs: "the link needs",
-    userWithCreds: false,
-  });
-  return login.type === "creds"
-    ? { credsFile: login.creds.path }
-    : { user: login.user, password: login.password };
-}
-
-function containerSettings(
-  c: NonNullable<LeafConfigFile["containers"]>,
-  loaded: Parameters<typeof configPath>[0],
-): ContainerSettings {
-  const fromEnv = process.env.DOCKER_HOST?.startsWith("unix://")
-    ? process.env.DOCKER_HOST.slice(7)
-    : undefined;
-  const d = DEFAULT_CONTAINER_LIMITS;
-  return {
-    socketPath:
-      c.socket !== undefined ? configPath(loaded, c.socket) : (fromEnv ?? LEAF_DEFAULTS.dockerSocket),
-    user: c.user ?? LEAF_DEFAULTS.containerUser,
-    limits: {
-      memoryBytes: c.memoryMb !== undefined ? c.memoryMb * 1024 * 1024 : d.memoryBytes,
-      nanoCpus: c.cpus !== undefined ? Math.round(c.cpus * 1e9) : d.nanoCpus,
-      pids: c.pids ?? d.pids,
-      tmpfsBytes: c.tmpfsMb !== undefined ? c.tmpfsMb * 1024 * 1024 : d.tmpfsBytes,
-      timeoutMs: c.timeoutMs ?? d.timeoutMs,
-      maxOutputFiles: c.outputs?.maxFiles ?? d.maxOutputFiles,
-      maxOutputBytes: c.outputs?.maxBytes ?? d.maxOutputBytes,
-      maxLogBytes: d.maxLogBytes,
-    },
-  };
 }
