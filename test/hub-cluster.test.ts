@@ -10,18 +10,13 @@ import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jet
 import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readCredsFile, waitFor } from "../common/index.js";
-import {
-  generatePatients,
-  type PatientRow,
-  patientProfiles,
-  SYNTHETIC_PATIENT_COLUMNS,
-  writePatientsCsv,
-} from "../fixtures/index.js";
+import { generatePatients, type PatientRow, patientProfiles, writePatientsCsv } from "../fixtures/index.js";
 import type { HubNode } from "../hub/index.js";
 import { AgentState } from "../leaf/agent-state.js";
 import { type AnalysisSpec, streams, subjects, type TaskView } from "../protocol/index.js";
 import { expectMatchesTruth } from "./harness/combined-truth.js";
 import { approveProject, type Federation, startFederation, taskView } from "./harness/federation.js";
+import { exactPatientsLeaf } from "./harness/patients-leaf.js";
 import { referenceOutput } from "./harness/reference-stats.js";
 import { storedEntries } from "./harness/stream-contents.js";
 
@@ -41,20 +36,7 @@ beforeAll(async () => {
     tres: TRES,
     hubNodes: 3,
     heartbeatIntervalMs: 500,
-    leafExtra: (tre) => ({
-      datasets: [
-        {
-          name: "patients",
-          engine: "csv",
-          path: `./patients-${tre}.csv`,
-          columns: { ...SYNTHETIC_PATIENT_COLUMNS },
-          identifiers: ["patient_id"],
-        },
-      ],
-      projects: [{ name: "study", researchers: ["alice"], analyses: ["count"], datasets: ["patients"] }],
-      disclosure: { roundingBase: 1, minCellCount: 1, zerosDisclosive: false },
-      review: { autoRelease: true },
-    }),
+    leafExtra: (tre) => exactPatientsLeaf(tre, { project: "study", autoRelease: true }),
     startLeaves: [],
   });
   for (const tre of TRES) await writePatientsCsv(rows[tre]!, join(fed.files.dir, `patients-${tre}.csv`));

@@ -19,15 +19,11 @@ import {
 import { run } from "../cli/main.js";
 import { connectProfile, loadProfile } from "../cli/profile.js";
 import { fetchLeafz, probeTls, waitFor } from "../common/index.js";
-import {
-  generatePatients,
-  patientProfiles,
-  SYNTHETIC_PATIENT_COLUMNS,
-  writePatientsCsv,
-} from "../fixtures/index.js";
+import { generatePatients, patientProfiles, writePatientsCsv } from "../fixtures/index.js";
 import { type HubNodeEvent, loadHubConfig } from "../hub/index.js";
 import { type LeafNode, type LeafNodeEvent, loadLeafConfig, startLeafNode } from "../leaf/index.js";
 import { approveProject, type Federation, startFederation } from "./harness/federation.js";
+import { exactPatientsLeaf } from "./harness/patients-leaf.js";
 import { uniqueToken } from "./harness/unique.js";
 
 let fed: Federation;
@@ -80,20 +76,7 @@ beforeAll(async () => {
     mode: "operator",
     startLeaves: [],
     onHubEvent: (e) => hubEvents.push(e),
-    leafExtra: (tre) => ({
-      datasets: [
-        {
-          name: "patients",
-          engine: "csv",
-          path: `./patients-${tre}.csv`,
-          columns: { ...SYNTHETIC_PATIENT_COLUMNS },
-          identifiers: ["patient_id"],
-        },
-      ],
-      projects: [{ name: "tls", researchers: ["alice"], analyses: ["count"], datasets: ["patients"] }],
-      disclosure: { roundingBase: 1, minCellCount: 1, zerosDisclosive: false },
-      review: { autoRelease: true },
-    }),
+    leafExtra: (tre) => exactPatientsLeaf(tre, { project: "tls", autoRelease: true }),
   });
   for (const [i, tre] of ["a", "b"].entries()) {
     await writePatientsCsv(
