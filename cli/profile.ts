@@ -219,6 +219,23 @@ export async function connectProfile(profile: Profile, timeoutMs = 5_000): Promi
       cause instanceof AuthorizationError ||
       cause instanceof UserAuthenticationExpiredError ||
       /authoriz|authentic/i.test(message);
+    // A certificate this profile does not accept, or TLS it does not speak, is no outage: say which file decides it.
+    const code = (cause as { code?: unknown }).code ?? (cause as { cause?: { code?: unknown } }).cause?.code;
+    const tlsProblem =
+      (typeof code === "string" && /CERT|TLS|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) ||
+      /certificate|altnames|self.signed|\btls\b/i.test(message);
+    if (tlsProblem && profile.tls === undefined)
+      throw new CliError(
+        `the ${profile.server} at ${profile.url} requires TLS (${message}): use a tls:// URL with caFile, the federation's CA, as the onboarding bundle's profile does`,
+        ExitCode.refused,
+        { cause },
+      );
+    if (tlsProblem)
+      throw new CliError(
+        `the ${profile.server} at ${profile.url} presented a TLS certificate this profile does not accept (${message}): check that ${profile.file}'s caFile is the federation's CA and that the URL names a host the certificate carries`,
+        ExitCode.refused,
+        { cause },
+      );
     throw new CliError(
       refused
         ? `the ${profile.server} at ${profile.url} refused ${profile.user}: ${message}`

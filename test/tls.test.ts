@@ -248,6 +248,25 @@ describe("TLS on every link of the federation", () => {
     );
   });
 
+  it("tells a researcher whose profile pins another CA, or dials the TLS port in plaintext, what to fix", async () => {
+    const profile = await readYaml(fed.files.profiles.alice!);
+    const other = await createFederationCa({ name: "not the federation's" });
+    await writeFile(join(fed.files.dir, "wrong-ca.crt"), other.certPem);
+    const write = async (content: Record<string, unknown>) => {
+      const path = join(fed.files.dir, `alice-${uniqueToken()}.profile.yaml`);
+      await writeFile(path, stringify(content), { mode: 0o600 });
+      return path;
+    };
+    const wrongCa = await cli(["tres", "--profile", await write({ ...profile, caFile: "./wrong-ca.crt" })]);
+    expect(wrongCa.code, wrongCa.err).toBe(5);
+    expect(wrongCa.err).toMatch(/presented a TLS certificate this profile does not accept .*caFile/);
+    const plain: Record<string, unknown> = { ...profile, hub: fed.files.hubClientUrl.replace("tls:", "nats:") };
+    delete plain.caFile;
+    const plaintext = await cli(["tres", "--profile", await write(plain)]);
+    expect(plaintext.code, plaintext.err).toBe(5);
+    expect(plaintext.err).toMatch(/requires TLS/);
+  });
+
   it("refuses to start a hub whose certificate has expired, naming the file and the date", async () => {
     const store = new AdminStore(fed.files.adminDir!);
     const { readFile } = await import("node:fs/promises");
