@@ -260,7 +260,10 @@ describe("TLS on every link of the federation", () => {
     const wrongCa = await cli(["tres", "--profile", await write({ ...profile, caFile: "./wrong-ca.crt" })]);
     expect(wrongCa.code, wrongCa.err).toBe(5);
     expect(wrongCa.err).toMatch(/presented a TLS certificate this profile does not accept .*caFile/);
-    const plain: Record<string, unknown> = { ...profile, hub: fed.files.hubClientUrl.replace("tls:", "nats:") };
+    const plain: Record<string, unknown> = {
+      ...profile,
+      hub: fed.files.hubClientUrl.replace("tls:", "nats:"),
+    };
     delete plain.caFile;
     const plaintext = await cli(["tres", "--profile", await write(plain)]);
     expect(plaintext.code, plaintext.err).toBe(5);
