@@ -138,3 +138,54 @@ describe("hubServerConfig", () => {
     expect(error?.message).not.toContain("short-secret");
   });
 });
+
+describe("hubServerConfig with TLS", () => {
+  const files = {
+    certFile: "/etc/tremesh/hub/tls/hub-1.crt",
+    keyFile: "/etc/tremesh/hub/secrets/hub-1.key",
+    caFile: "/etc/tremesh/hub/tls/ca.crt",
+    certificate: {
+      subject: "CN=hub-1",
+      dnsNames: ["hub-1.example.org"],
+      ipAddresses: [],
+      notBefore: new Date(0),
+      notAfter: new Date(0),
+      fingerprint256: "",
+    },
+  };
+  const tls = { files, minVersion: "1.3" as const, leafClientCerts: false };
+
+  it("puts TLS on the client and leafnode listeners and mutual TLS on the routes, with a handshake timeout", () => {
+    const text = hubServerConfig(
+      model({
+        tls,
+        cluster: {
+          name: "tremesh-hub",
+          port: 6222,
+          routes: ["nats-route://hub-1:6222"],
+          credential: { user: "route", password: "secret-route-password" },
+        },
+      }),
+    );
+    // Top level (client port), leafnodes and cluster each carry the certificate; only the routes verify the peer.
+    expect(text.match(/cert_file: "\/etc\/tremesh\/hub\/tls\/hub-1\.crt"/g)).toHaveLength(3);
+    expect(text.match(/verify: true/g)).toHaveLength(1);
+    expect(text).toMatch(/cluster: \{[\s\S]*tls: \{[\s\S]*verify: true/);
+    expect(text.match(/min_version: "1\.3"/g)).toHaveLength(3);
+    expect(text.match(/timeout: 5/g)).toHaveLength(3);
+    // Monitoring stays on loopback, in plain HTTP.
+    expect(text).toMatch(/http: "127\.0\.0\.1:-1"/);
+  });
+
+  it("asks leaves for a certificate only when hub.yaml says so", () => {
+    const text = hubServerConfig(model({ tls: { ...tls, leafClientCerts: true } }));
+    expect(text).toMatch(/leafnodes: \{[\s\S]*tls: \{[\s\S]*verify: true/);
+  });
+
+  it("serves monitoring off loopback only over HTTPS, and never without TLS", () => {
+    expect(hubServerConfig(model({ tls, monitorHost: "198.51.100.1", monitorPort: 8222 }))).toMatch(
+      /https: "198\.51\.100\.1:8222"/,
+    );
+    expect(() => hubServerConfig(model({ monitorHost: "198.51.100.1" }))).toThrow(/monitorHost.*needs `tls`/);
+  });
+});

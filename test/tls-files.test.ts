@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFederationCa, issueCertificate } from "../admin/index.js";
 import { type LoadedYaml, plaintextProblem, readClientTls, readServerTls } from "../common/index.js";
+import { loadHubConfig } from "../hub/index.js";
 
 let dir: string;
 const loaded = (): LoadedYaml => ({ file: join(dir, "hub.yaml"), dir, value: {} });
@@ -148,5 +149,30 @@ describe("the plaintext rule for links that may leave the machine", () => {
     expect(plaintextProblem("nats://hub.example.org:4222", { caFile: "/ca.crt" }, undefined, fields)).toMatch(
       /not a TLS URL/,
     );
+  });
+});
+
+describe("hub.yaml under the plaintext rule", () => {
+  it("refuses listeners off loopback without TLS, unless hub.yaml says insecure: true", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "tremesh-hubyaml-"));
+    try {
+      const write = async (name: string, value: Record<string, unknown>) => {
+        const path = join(dir, name);
+        await writeFile(path, JSON.stringify({ dataDir: "./d", signingKeyFile: "./hub.seed", ...value }));
+        return path;
+      };
+      await expect(loadHubConfig(await write("open.yaml", { host: "198.51.100.1" }))).rejects.toThrow(
+        /tls: is required: host 198\.51\.100\.1 is not a loopback address.*`insecure: true`/,
+      );
+      await expect(
+        loadHubConfig(await write("monitor.yaml", { monitorHost: "198.51.100.1" })),
+      ).rejects.toThrow(/tls: is required: monitorHost/);
+      // With insecure: true the rule lets it through; the next check (the signing key) is what fails here.
+      await expect(
+        loadHubConfig(await write("insecure.yaml", { host: "198.51.100.1", insecure: true })),
+      ).rejects.toThrow(/signingKeyFile/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
