@@ -14,6 +14,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, credsAuthenticator } from "@nats-io/transport-node";
+import type { AuditLog } from "../audit/index.js";
 import {
   type besideServerTlsOptions,
   type CertificateInfo,
@@ -162,7 +163,9 @@ async function startConfigHub(
   );
   stops.push(async () => stopWatch());
   const names = new Map(config.tres.map((t) => [treAccountName(t.name), t.name]));
-  stops.push(watchDuplicateLinks(server, config, options, (account) => names.get(account)));
+  stops.push(
+    watchDuplicateLinks(server, config, options, hubServices.audit, (account) => names.get(account)),
+  );
   return ready(config, server, hubServices, stops, options, {
     mode: "config",
     systemAccount: undefined,
@@ -247,6 +250,7 @@ async function startOperatorHub(
       server,
       config,
       options,
+      services.audit,
       (account) => directory.list().find((t) => t.account === account)?.name,
     ),
   );
@@ -257,11 +261,12 @@ async function startOperatorHub(
   });
 }
 
-/** Raises the duplicate-link alert (leaf-link-watch.ts); returns its stop step. */
+/** Raises the duplicate-link alert (leaf-link-watch.ts) as an event and in the hub's audit log; returns its stop step. */
 function watchDuplicateLinks(
   server: NatsServerHandle,
   config: HubConfig,
   options: HubNodeOptions,
+  audit: AuditLog,
   treOfAccount: (account: string) => string | undefined,
 ): () => Promise<void> {
   const monitorUrl = server.monitorUrl;
@@ -272,8 +277,17 @@ function watchDuplicateLinks(
     ...ownTls(config),
     ...(options.linkCheckIntervalMs === undefined ? {} : { intervalMs: options.linkCheckIntervalMs }),
     treOfAccount,
-    onDuplicate: ({ tre, remotes }) =>
-      emit({ service: "links", event: { type: "duplicate-link", tre, remotes } }),
+    onDuplicate: ({ tre, remotes }) => {
+      emit({ service: "links", event: { type: "duplicate-link", tre, remotes } });
+      audit
+        .append({
+          actor: config.name,
+          action: "tre.link.duplicate",
+          tre,
+          details: { remotes: remotes.join(", ") },
+        })
+        .catch((error: Error) => emit({ service: "links", event: { type: "error", error } }));
+    },
     onError: (error) => emit({ service: "links", event: { type: "error", error } }),
   });
   return async () => stop();

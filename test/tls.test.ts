@@ -6,6 +6,7 @@
 import { writeFile } from "node:fs/promises";
 import { connect as netConnect } from "node:net";
 import { join } from "node:path";
+import { jetstream } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
@@ -22,6 +23,7 @@ import { fetchLeafz, probeTls, waitFor } from "../common/index.js";
 import { generatePatients, patientProfiles, writePatientsCsv } from "../fixtures/index.js";
 import { type HubNodeEvent, loadHubConfig } from "../hub/index.js";
 import { type LeafNode, type LeafNodeEvent, loadLeafConfig, startLeafNode } from "../leaf/index.js";
+import { auditRecords } from "./harness/fault-evidence.js";
 import { approveProject, type Federation, startFederation } from "./harness/federation.js";
 import { exactPatientsLeaf } from "./harness/patients-leaf.js";
 import { uniqueToken } from "./harness/unique.js";
@@ -318,6 +320,14 @@ describe("TLS on every link of the federation", () => {
     if (alert?.service !== "links" || alert.event.type !== "duplicate-link") throw new Error("no alert");
     expect(alert.event.remotes).toHaveLength(2);
     for (const remote of alert.event.remotes) expect(remote).toMatch(/^127\.0\.0\.1:\d+$/);
+    // The federation admin finds it in the hub's audit log too, with both addresses.
+    const remotes = [...alert.event.remotes].sort().join(", ");
+    const nc = await fed.connect("admin");
+    await waitFor("the duplicate link in the hub's audit log", async () =>
+      (await auditRecords(jetstream(nc))).some(
+        (r) => r.action === "tre.link.duplicate" && r.tre === "b" && r.details?.remotes === remotes,
+      ),
+    );
     await copy.leaf.stop();
   });
 
