@@ -3,6 +3,7 @@
  * certificates the cluster's CA issued route to each other; a third, with a certificate from another CA (or none
  * the cluster trusts), is refused and never joins.
  */
+import { X509Certificate } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,8 +11,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { freePorts } from "../admin/federation-files.js";
 import { createFederationCa, type IssuedPem, issueCertificate } from "../admin/index.js";
 import {
+  certificateInfo,
   type NatsServerHandle,
-  readServerTls,
   startNatsServer,
   toNatsConf,
   waitFor,
@@ -54,22 +55,12 @@ describe("cluster routes over mutual TLS", () => {
       await writeFile(join(dir, `${name}.crt`), issued.certPem);
       await writeFile(join(dir, `${name}.key`), issued.keyPem, { mode: 0o600 });
       // The rogue node pins the cluster's CA too (it is public); only its own certificate is foreign.
-      const files = await readServerTls(
-        { file: join(dir, "x.yaml"), dir, value: {} },
-        { certFile: `./${name}.crt`, keyFile: `./${name}.key`, caFile: "./ca.crt" },
-        "tls.",
-      ).catch(async () => ({
+      const files = {
         certFile: join(dir, `${name}.crt`),
         keyFile: join(dir, `${name}.key`),
         caFile: join(dir, "ca.crt"),
-        certificate: (
-          await readServerTls(
-            { file: join(dir, "x.yaml"), dir, value: {} },
-            { certFile: "./hub-1.crt", keyFile: "./hub-1.key", caFile: "./ca.crt" },
-            "tls.",
-          )
-        ).certificate,
-      }));
+        certificate: certificateInfo(new X509Certificate(issued.certPem)),
+      };
       const configText = toNatsConf(
         listenerBlock({
           serverName: name,
