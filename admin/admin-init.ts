@@ -199,11 +199,15 @@ function nodeHosts(
   hub: { clientUrls: readonly string[]; leafUrls: readonly string[] },
   alone: boolean,
 ): string[] {
+  // An address that means "every interface" is nobody's name to dial.
+  const wildcard = (host: string) => host === "0.0.0.0" || host === "::";
   const hosts = new Set<string>();
-  if (node.host !== "0.0.0.0" && node.host !== "::") hosts.add(node.host);
+  if (!wildcard(node.host)) hosts.add(node.host);
   if (alone)
-    for (const url of [...hub.clientUrls, ...hub.leafUrls])
-      hosts.add(new URL(url).hostname.replace(/^\[|\]$/g, ""));
+    for (const url of [...hub.clientUrls, ...hub.leafUrls]) {
+      const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+      if (!wildcard(host)) hosts.add(host);
+    }
   if (hosts.size === 0)
     throw new AdminError(
       `hub node ${node.name} binds every interface: give the URLs clients dial (--client-url, --leaf-url), which its certificate names`,

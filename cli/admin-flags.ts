@@ -5,6 +5,7 @@ import type { Io } from "./command.js";
 
 export const USAGE = [
   "tremesh admin init --dir DIR [--host H] [--client-port N] [--leaf-port N] [--monitor-port N] [--operator NAME]",
+  "                   [--client-url URL]… [--leaf-url URL]…   # the URLs people dial, when not tls://HOST:PORT",
   "tremesh admin init --dir DIR --node NAME=HOST --node NAME=HOST --node NAME=HOST   # a 3-node hub cluster",
   "tremesh admin add-tre NAME --signing-key U… [--storage-mb N]",
   "tremesh admin add-researcher NAME --signing-key U…",
@@ -34,6 +35,8 @@ export const options = {
   host: { type: "string" },
   operator: { type: "string" },
   "client-port": { type: "string" },
+  "client-url": { type: "string", multiple: true },
+  "leaf-url": { type: "string", multiple: true },
   "leaf-port": { type: "string" },
   "monitor-port": { type: "string" },
   node: { type: "string", multiple: true },

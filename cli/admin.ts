@@ -121,6 +121,8 @@ async function init(values: Values, io: Io): Promise<number> {
     ...(values.operator ? { operatorName: values.operator } : {}),
     ...(nodes ? { nodes } : {}),
     ports,
+    ...(values["client-url"] ? { clientUrls: values["client-url"] } : {}),
+    ...(values["leaf-url"] ? { leafUrls: values["leaf-url"] } : {}),
     ...initTlsOption(values),
   });
   const { hubConfigs } = result;
