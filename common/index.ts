@@ -71,6 +71,7 @@ export {
   clientTlsOptions,
   remoteTlsBlock,
   serverTlsBlock,
+  TLS_FIRST_FALLBACK,
   TLS_VERSIONS,
   type TlsVersion,
 } from "./tls-options.js";

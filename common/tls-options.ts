@@ -18,12 +18,21 @@ export type TlsVersion = (typeof TLS_VERSIONS)[number];
 export const TLS_HANDSHAKE_TIMEOUT_S = 5;
 
 /**
+ * How long the client port waits for a client's TLS handshake before it falls back to sending its INFO in the
+ * clear for a client that upgrades only after reading it. tremesh's own clients start with the handshake, so nothing
+ * of theirs, not even the server's INFO (its name, version, the client's address), crosses a network in plaintext.
+ */
+export const TLS_FIRST_FALLBACK = "500ms";
+
+/**
  * A nats-server `tls { … }` block for a listener (client port, leafnode port, cluster routes). With `verify`,
  * the peer must present a certificate issued by the CA (routes always; leaf links when the hub requires it).
+ * `handshakeFirst`: `true` (the leafnode port: every leaf starts with the handshake), a fallback duration (the client
+ * port), or absent (routes).
  */
 export function serverTlsBlock(
   files: ServerTlsFiles,
-  options: { verify: boolean; minVersion: TlsVersion },
+  options: { verify: boolean; minVersion: TlsVersion; handshakeFirst?: true | string },
 ): ConfMap {
   return {
     cert_file: files.certFile,
@@ -32,16 +41,21 @@ export function serverTlsBlock(
     verify: options.verify ? true : undefined,
     min_version: options.minVersion,
     timeout: TLS_HANDSHAKE_TIMEOUT_S,
+    handshake_first: options.handshakeFirst,
   };
 }
 
-/** A nats-server leafnode remote's `tls { … }` block: the pinned CA, and the TRE's own certificate when it has one. */
+/**
+ * A nats-server leafnode remote's `tls { … }` block: the pinned CA, and the TRE's own certificate when it has one.
+ * The leaf starts with the handshake, as the hub's leafnode port requires: nothing of the link is ever in the clear.
+ */
 export function remoteTlsBlock(files: ClientTlsFiles): ConfMap {
   return {
     ca_file: files.caFile,
     cert_file: files.certFile,
     key_file: files.keyFile,
     timeout: TLS_HANDSHAKE_TIMEOUT_S,
+    handshake_first: true,
   };
 }
 
@@ -56,6 +70,7 @@ export function clientTlsOptions(
   servers: readonly string[],
 ): {
   caFile: string;
+  handshakeFirst: true;
   certFile?: string;
   keyFile?: string;
   checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined;
@@ -63,6 +78,8 @@ export function clientTlsOptions(
   const addresses = servers.map(hostOf).filter((h) => isIP(h) !== 0);
   return {
     caFile: files.caFile,
+    // The hub's client port takes the handshake first (TLS_FIRST_FALLBACK), so not even its INFO is in the clear.
+    handshakeFirst: true,
     ...(files.certFile === undefined ? {} : { certFile: files.certFile }),
     ...(files.keyFile === undefined ? {} : { keyFile: files.keyFile }),
     ...(addresses.length === 0
@@ -92,11 +109,13 @@ function hostOf(url: string): string {
  */
 export function besideServerTlsOptions(files: ServerTlsFiles): {
   caFile: string;
+  handshakeFirst: true;
   checkServerIdentity: (host: string, cert: PeerCertificate) => Error | undefined;
 } {
   const name = ownName(files.certificate);
   return {
     caFile: files.caFile,
+    handshakeFirst: true,
     checkServerIdentity: (_host, cert) => checkServerIdentity(name, cert),
   };
 }

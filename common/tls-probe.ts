@@ -1,6 +1,6 @@
 /**
- * One TLS handshake with a NATS listener (client or leafnode port), as its clients make it: read the server's
- * INFO line, then upgrade the same socket with the pinned CA, checking the certificate against the host dialled.
+ * One TLS handshake with a NATS listener (client or leafnode port), as tremesh's clients make it: the handshake first,
+ * with the pinned CA, checking the certificate against the host dialled, then the server's INFO inside TLS.
  * A leaf runs it at start so that a hub certificate the TRE does not accept (another CA, another name, expired)
  * is reported in words at once, rather than as a link that silently never comes up; tests use it to see which
  * certificate a server presents.
@@ -8,7 +8,6 @@
 
 import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { type CertificateInfo, certificateInfo } from "./tls-files.js";
 import { clientTlsOptions } from "./tls-options.js";
@@ -41,24 +40,11 @@ export async function probeTls(
     options.certFile ? readFile(options.certFile, "utf8") : undefined,
     options.keyFile ? readFile(options.keyFile, "utf8") : undefined,
   ]);
-  const socket = netConnect({ host, port });
-  const deadline = setTimeout(() => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-  let info: string;
-  try {
-    info = await readInfoLine(socket);
-  } catch (error) {
-    clearTimeout(deadline);
-    socket.destroy();
-    return { ok: false, kind: "unreachable", reason: (error as Error).message };
-  }
-  if (!/"tls_required"\s*:\s*true/.test(info)) {
-    clearTimeout(deadline);
-    socket.destroy();
-    return { ok: false, kind: "refused", reason: "the server does not offer TLS on this port" };
-  }
   return new Promise((resolve) => {
+    // The handshake comes first, as tremesh's hub ports require: the server's INFO then arrives inside TLS.
     const secure = tlsConnect({
-      socket,
+      host,
+      port,
       ca,
       ...(cert ? { cert } : {}),
       ...(key ? { key } : {}),
@@ -67,6 +53,7 @@ export async function probeTls(
         : { servername: host }),
     });
     let settled = false;
+    let connected = false;
     const done = (result: TlsProbeResult) => {
       if (settled) return;
       settled = true;
@@ -74,38 +61,35 @@ export async function probeTls(
       secure.destroy();
       resolve(result);
     };
+    const deadline = setTimeout(
+      () => done({ ok: false, kind: "unreachable", reason: `no answer within ${timeoutMs} ms` }),
+      timeoutMs,
+    );
     secure.once("secureConnect", () => {
+      connected = true;
       const peer = secure.getPeerX509Certificate();
       if (!peer) return done({ ok: false, kind: "refused", reason: "the server presented no certificate" });
       // With TLS 1.3 a server that refuses the client's certificate (or its absence) says so only after the
-      // client's side of the handshake is done: any answer to a PING means the session was accepted.
-      secure.once("data", () =>
-        done({ ok: true, certificate: certificateInfo(new X509Certificate(peer.raw)) }),
+      // client's side of the handshake is done: the server's INFO, sent after its own checks, means accepted.
+      secure.once("data", (chunk: Buffer) =>
+        chunk.toString("latin1").startsWith("INFO ")
+          ? done({ ok: true, certificate: certificateInfo(new X509Certificate(peer.raw)) })
+          : done({ ok: false, kind: "refused", reason: "the server did not speak NATS inside TLS" }),
       );
-      secure.write("PING\r\n");
     });
     secure.once("close", () =>
       done({ ok: false, kind: "refused", reason: "the server closed the TLS session without answering" }),
     );
-    secure.once("error", (error) => done({ ok: false, kind: "refused", reason: error.message }));
-  });
-}
-
-/** Reads the server's first line, which must be its INFO. */
-function readInfoLine(socket: Socket): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let seen = "";
-    const onData = (chunk: Buffer) => {
-      seen += chunk.toString("latin1");
-      const end = seen.indexOf("\r\n");
-      if (end < 0) return;
-      socket.off("data", onData);
-      socket.pause();
-      if (!seen.startsWith("INFO ")) reject(new Error("the server did not speak NATS (no INFO)"));
-      else resolve(seen.slice(0, end));
-    };
-    socket.on("data", onData);
-    socket.once("error", reject);
-    socket.once("close", () => reject(new Error("the connection closed before the server's INFO")));
+    secure.once("error", (error: NodeJS.ErrnoException) =>
+      done({
+        ok: false,
+        // A server that is not there (yet) is no refusal of its certificate.
+        kind:
+          !connected && /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ENOTFOUND/.test(error.code ?? "")
+            ? "unreachable"
+            : "refused",
+        reason: error.message,
+      }),
+    );
   });
 }

@@ -173,6 +173,10 @@ describe("hubServerConfig with TLS", () => {
     expect(text).toMatch(/cluster: \{[\s\S]*tls: \{[\s\S]*verify: true/);
     expect(text.match(/min_version: "1\.3"/g)).toHaveLength(3);
     expect(text.match(/timeout: 5/g)).toHaveLength(3);
+    // The handshake comes first: on the client port with a fallback for clients that read INFO first, on the
+    // leafnode port always (every leaf is tremesh's own).
+    expect(text).toMatch(/^tls: \{[^}]*handshake_first: "500ms"/m);
+    expect(text).toMatch(/leafnodes: \{[\s\S]*handshake_first: true/);
     // Monitoring stays on loopback, in plain HTTP.
     expect(text).toMatch(/http: "127\.0\.0\.1:-1"/);
   });

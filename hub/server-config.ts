@@ -21,6 +21,7 @@ import {
   LOOPBACK_HOST,
   placeAll,
   serverTlsBlock,
+  TLS_FIRST_FALLBACK,
   toNatsConf,
   type UserCredential,
 } from "../common/index.js";
@@ -83,7 +84,13 @@ export function listenerBlock(listeners: HubListeners): ConfMap {
     host: listeners.host ?? HUB_DEFAULTS.host,
     port: listeners.clientPort ?? -1,
     // Clients present no certificate: they log in with their creds or password, over TLS.
-    tls: tls ? serverTlsBlock(tls.files, { verify: false, minVersion: tls.minVersion }) : undefined,
+    tls: tls
+      ? serverTlsBlock(tls.files, {
+          verify: false,
+          minVersion: tls.minVersion,
+          handshakeFirst: TLS_FIRST_FALLBACK,
+        })
+      : undefined,
     [https ? "https" : "http"]: `${monitorHost}:${listeners.monitorPort ?? -1}`,
     jetstream: { domain: HUB_DOMAIN, store_dir: listeners.storeDir },
     cluster: clusterBlock(listeners),
@@ -99,8 +106,13 @@ export function leafnodeListener(listeners: HubListeners, rest: ConfMap = {}): C
   return {
     host: listeners.host ?? HUB_DEFAULTS.host,
     port: listeners.leafPort ?? -1,
+    // Every leaf starts with the handshake (remoteTlsBlock): nothing of a TRE's link is in the clear.
     tls: tls
-      ? serverTlsBlock(tls.files, { verify: tls.leafClientCerts, minVersion: tls.minVersion })
+      ? serverTlsBlock(tls.files, {
+          verify: tls.leafClientCerts,
+          minVersion: tls.minVersion,
+          handshakeFirst: true,
+        })
       : undefined,
     ...rest,
   };

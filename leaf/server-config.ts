@@ -22,6 +22,7 @@ import {
   remoteTlsBlock,
   type ServerTlsFiles,
   serverTlsBlock,
+  TLS_FIRST_FALLBACK,
   toNatsConf,
   type UserCredential,
 } from "../common/index.js";
@@ -87,7 +88,9 @@ export function leafServerConfig(model: LeafServerModel): string {
     server_name: model.serverName,
     host,
     port: model.clientPort ?? -1,
-    tls: model.tls ? serverTlsBlock(model.tls, { verify: false, minVersion: "1.3" }) : undefined,
+    tls: model.tls
+      ? serverTlsBlock(model.tls, { verify: false, minVersion: "1.3", handshakeFirst: TLS_FIRST_FALLBACK })
+      : undefined,
     // The monitoring port answers the agent's own /leafz: it never leaves the machine, whatever `host` is.
     http: `${LOOPBACK_HOST}:${model.monitorPort ?? -1}`,
     jetstream: { domain: model.tre, store_dir: model.storeDir },

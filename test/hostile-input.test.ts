@@ -1624,7 +1624,7 @@ describe("hostile input against a real federation", () => {
     const category = "anonymous leaf";
     // Over TLS with the federation's CA, which is public: an attacker has it too, and still has no credential.
     const hubLeafUrl = fed.hub.leafUrl.replace(/^nats-leaf:/, "tls:");
-    const tls = { ca_file: join(fed.files.dir, "federation-ca.crt"), timeout: 5 };
+    const tls = { ca_file: join(fed.files.dir, "federation-ca.crt"), timeout: 5, handshake_first: true };
     const remotes: [string, ConfMap][] = [
       ["a leaf without credentials", { url: hubLeafUrl, tls }],
       [

@@ -196,6 +196,17 @@ describe.skipIf(unavailable !== undefined)(
           expect(carrying).toEqual([]);
           // Each command's connection, seen whole, opened with a TLS handshake: nothing went before it.
           for (const c of commands) expect(isTlsHandshake(c.bytes), `${c.from} > ${c.to}`).toBe(true);
+          // Every connection to or from the hub, the TREs' links included and in both directions, starts with a TLS
+          // record: the handshake comes first, so not even the server's INFO (name, version, address) is in the clear.
+          const hubStreams = streams.filter(
+            (st) => st.from.startsWith(`${HUB_ADDRESS}:`) || st.to.startsWith(`${HUB_ADDRESS}:`),
+          );
+          expect(hubStreams.length).toBeGreaterThan(0);
+          for (const st of hubStreams.filter((x) => x.bytes.length > 0))
+            expect(st.bytes[0], `${st.from} > ${st.to} starts with a TLS record`).toBeGreaterThanOrEqual(
+              0x14,
+            );
+          expect(streamsCarrying(streams, "INFO {")).toEqual([]);
           return;
         }
         // The released table crossed the hub's link: from each TRE's host to the hub, and from the hub to the desk.
