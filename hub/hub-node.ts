@@ -34,7 +34,7 @@ import type { HubConfig, HubOperatorConfig } from "./hub-config.js";
 import { HUB_DEFAULTS } from "./hub-defaults.js";
 import { ownTls, reloadHubTls } from "./hub-node-tls.js";
 import { type HubServiceEvent, type HubServices, startHubServices } from "./hub-services.js";
-import { watchLeafLinks } from "./leaf-link-watch.js";
+import { type LinkWatchEvent, watchLeafLinks } from "./leaf-link-watch.js";
 import { hubOperatorServerConfig } from "./operator-server-config.js";
 import { Registry } from "./registry.js";
 import { type HubListeners, hubServerConfig } from "./server-config.js";
@@ -48,10 +48,7 @@ export type HubNodeEvent =
   | { service: "node"; event: { type: "waiting"; reason: string } }
   | { service: "tres"; event: HubTreEvent }
   /** A TRE linked twice at once: a copy of its leaf credential is in use (leaf-link-watch.ts). */
-  | {
-      service: "links";
-      event: { type: "duplicate-link"; tre: string; remotes: string[] } | { type: "error"; error: Error };
-    };
+  | { service: "links"; event: LinkWatchEvent };
 
 export interface HubNodeOptions {
   onEvent?: (e: HubNodeEvent) => void;
@@ -261,7 +258,7 @@ async function startOperatorHub(
   });
 }
 
-/** Raises the duplicate-link alert (leaf-link-watch.ts) as an event and in the hub's audit log; returns its stop step. */
+/** The duplicate-link alert (leaf-link-watch.ts) for this node, as its events; returns its stop step. */
 function watchDuplicateLinks(
   server: NatsServerHandle,
   config: HubConfig,
@@ -269,28 +266,15 @@ function watchDuplicateLinks(
   audit: AuditLog,
   treOfAccount: (account: string) => string | undefined,
 ): () => Promise<void> {
-  const monitorUrl = server.monitorUrl;
-  if (monitorUrl === undefined) return async () => {};
-  const emit = options.onEvent ?? (() => {});
-  const stop = watchLeafLinks({
-    monitorUrl,
+  return watchLeafLinks({
+    monitorUrl: server.monitorUrl,
     ...ownTls(config),
     ...(options.linkCheckIntervalMs === undefined ? {} : { intervalMs: options.linkCheckIntervalMs }),
     treOfAccount,
-    onDuplicate: ({ tre, remotes }) => {
-      emit({ service: "links", event: { type: "duplicate-link", tre, remotes } });
-      audit
-        .append({
-          actor: config.name,
-          action: "tre.link.duplicate",
-          tre,
-          details: { remotes: remotes.join(", ") },
-        })
-        .catch((error: Error) => emit({ service: "links", event: { type: "error", error } }));
-    },
-    onError: (error) => emit({ service: "links", event: { type: "error", error } }),
+    actor: config.name,
+    audit,
+    onEvent: (event) => options.onEvent?.({ service: "links", event }),
   });
-  return async () => stop();
 }
 
 /** hub.yaml's name, ports and store, as both server configs take them. */

@@ -6,6 +6,7 @@
  * (`tremesh admin revoke tre`, new creds). Requiring leaf client certificates (hub.yaml `tls.leafClientCerts`)
  * makes a copied creds file alone useless.
  */
+import type { AuditLog } from "../audit/index.js";
 import { fetchLeafz, type MonitorTls } from "../common/index.js";
 
 /** A TRE with more than one leaf link at once: every link's remote address. */
@@ -14,29 +15,52 @@ export interface DuplicateLink {
   remotes: string[];
 }
 
+/** What the watch reports: an alert, or a failed read of `/leafz` or of the audit log. */
+export type LinkWatchEvent =
+  | { type: "duplicate-link"; tre: string; remotes: string[] }
+  | { type: "error"; error: Error };
+
 export interface LeafLinkWatchOptions {
-  /** The hub's monitoring URL (its own `/leafz`). */
-  monitorUrl: string;
+  /** The hub's monitoring URL (its own `/leafz`). Absent: nothing to watch. */
+  monitorUrl: string | undefined;
   /** For an `https://` monitoring port. */
   tls?: MonitorTls;
   /** How often `/leafz` is read, in ms. Default 5 000. */
   intervalMs?: number;
   /** The TRE whose account the link is bound to, or undefined for an account that is no TRE's. */
   treOfAccount: (account: string) => string | undefined;
-  /** Called once for each new set of duplicate links of a TRE. */
-  onDuplicate: (duplicate: DuplicateLink) => void;
-  onError: (error: Error) => void;
+  /** The hub node's name, as the audit records' actor. */
+  actor: string;
+  /** Each alert is recorded here too (`tre.link.duplicate`, with both addresses). */
+  audit: AuditLog;
+  /** Sees each new set of duplicate links of a TRE once, and every error. */
+  onEvent?: (event: LinkWatchEvent) => void;
 }
 
-/** Starts the watch; the function returned stops it. */
-export function watchLeafLinks(options: LeafLinkWatchOptions): () => void {
+/** Starts the watch; the step returned stops it. */
+export function watchLeafLinks(options: LeafLinkWatchOptions): () => Promise<void> {
+  const monitorUrl = options.monitorUrl;
+  if (monitorUrl === undefined) return async () => {};
+  const emit = options.onEvent ?? (() => {});
+  const onError = (error: Error) => emit({ type: "error", error });
+  const onDuplicate = ({ tre, remotes }: DuplicateLink) => {
+    emit({ type: "duplicate-link", tre, remotes });
+    options.audit
+      .append({
+        actor: options.actor,
+        action: "tre.link.duplicate",
+        tre,
+        details: { remotes: remotes.join(", ") },
+      })
+      .catch(onError);
+  };
   const reported = new Map<string, string>();
   let busy = false;
   const check = async () => {
     if (busy) return;
     busy = true;
     try {
-      const leafz = await fetchLeafz(options.monitorUrl, { tls: options.tls });
+      const leafz = await fetchLeafz(monitorUrl, { tls: options.tls });
       const byTre = new Map<string, string[]>();
       for (const link of leafz.leafs) {
         const tre = options.treOfAccount(link.account);
@@ -48,15 +72,15 @@ export function watchLeafLinks(options: LeafLinkWatchOptions): () => void {
         const key = remotes.sort().join(",");
         if (reported.get(tre) === key) continue;
         reported.set(tre, key);
-        options.onDuplicate({ tre, remotes });
+        onDuplicate({ tre, remotes });
       }
     } catch (error) {
-      options.onError(error instanceof Error ? error : new Error(String(error)));
+      onError(error instanceof Error ? error : new Error(String(error)));
     } finally {
       busy = false;
     }
   };
   const timer = setInterval(() => void check(), options.intervalMs ?? 5_000);
   void check();
-  return () => clearInterval(timer);
+  return async () => clearInterval(timer);
 }
