@@ -316,7 +316,9 @@ describe("TLS on every link of the federation", () => {
         ),
       { timeoutMs: 30_000 },
     );
-    const alert = hubEvents.find((e) => e.service === "links" && e.event.type === "duplicate-link");
+    const alert = hubEvents.find(
+      (e) => e.service === "links" && e.event.type === "duplicate-link" && e.event.tre === "b",
+    );
     if (alert?.service !== "links" || alert.event.type !== "duplicate-link") throw new Error("no alert");
     expect(alert.event.remotes).toHaveLength(2);
     for (const remote of alert.event.remotes) expect(remote).toMatch(/^127\.0\.0\.1:\d+$/);
