@@ -1,4 +1,8 @@
 /** Five Safes RO-Crate 0.4: validating crates against the profile, offline. */
+
+export { type BagProblem, openBag, zipBag } from "./bagit.js";
+export type { CrateDecision, CrateOutput, CrateRelease, ResultsCrateInput } from "./crate-input.js";
+export { type CrateCheck, checkCrateZip, externalIdentifier, zipResultsCrate } from "./crate-zip.js";
 export {
   CRATE_BASE_IRI,
   FIVE_SAFES_PROFILE,
@@ -7,3 +11,4 @@ export {
   type ValidationReport,
   validateCrateMetadata,
 } from "./profile-validator.js";
+export { analysisWorkflowId, type BuiltCrate, buildResultsCrate } from "./results-crate.js";
