@@ -3,6 +3,7 @@
 export { type BagProblem, openBag, zipBag } from "./bagit.js";
 export type { CrateDecision, CrateOutput, CrateRelease, ResultsCrateInput } from "./crate-input.js";
 export { type CrateCheck, checkCrateZip, externalIdentifier, zipResultsCrate } from "./crate-zip.js";
+export { CrateInputError, crateRelease, type VerifiedReleaseLike } from "./from-release.js";
 export {
   CRATE_BASE_IRI,
   FIVE_SAFES_PROFILE,
