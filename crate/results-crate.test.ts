@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { encodeOutput, type TaskView } from "../protocol/index.js";
-import type { CrateRelease } from "./crate-input.js";
+import type { CrateDecision, CrateRelease } from "./crate-input.js";
 import { validateCrateMetadata } from "./profile-validator.js";
 import { buildResultsCrate } from "./results-crate.js";
 
@@ -108,5 +108,33 @@ describe("a TRE's results crate", { timeout: 60_000 }, () => {
       [...crate.files.values()].map((b) => Buffer.from(b).toString("latin1")).join("");
     expect(bytes).not.toContain(WITHHELD_VALUE);
     expect(crate.files.get("outputs/count.json")).toEqual(released);
+  });
+
+  it("passes for a container task whose outputs are files", async () => {
+    const csv = new TextEncoder().encode("group,n\nA,40\n");
+    const container: CrateRelease = {
+      ...release,
+      outputs: [
+        {
+          outputId: "01JD40000000000000000000O3",
+          name: "../tables/by group.csv",
+          mediaType: "text/csv",
+          digest: "e".repeat(64),
+          data: csv,
+        },
+      ],
+      withheld: [],
+      decisions: [{ ...(release.decisions[0] as CrateDecision), outputId: "01JD40000000000000000000O3" }],
+    };
+    const crate = buildResultsCrate({
+      task: { ...task, kind: "container" },
+      release: container,
+      now: t0 + 9000,
+      softwareVersion: "0.1.0",
+    });
+    // The TRE's name for the file is untrusted text: it becomes one plain file name under outputs/.
+    expect([...crate.files.keys()]).toContain("outputs/_._tables_by_group.csv");
+    const report = await validateCrateMetadata(crate.metadata);
+    expect(report.findings.filter((f) => f.level !== "OPTIONAL")).toEqual([]);
   });
 });

@@ -197,7 +197,10 @@ export function buildResultsCrate(input: ResultsCrateInput): BuiltCrate {
   action({
     "@id": `#download-${release.tre}`,
     "@type": "DownloadAction",
-    name: `Built-in ${task.kind} analysis definition resolved by TRE ${release.tre}`,
+    name:
+      task.kind === "container"
+        ? `Container image resolved by TRE ${release.tre} from its allow-list, its digest verified`
+        : `Built-in ${task.kind} analysis definition resolved by TRE ${release.tre}`,
     startTime: rfc3339(accepted),
     endTime: rfc3339(running),
     object: ref(definition),
@@ -308,8 +311,11 @@ const utf8 = (text: string) => new TextEncoder().encode(text);
 
 /** One PropertyValue per analysis parameter (`dataset`, `filters`…), each an example of a FormalParameter. */
 function inputEntities(g: CrateGraph, spec: Record<string, unknown>): string[] {
+  // Without a released output description (a container's files), the Release does not say the analysis's
+  // parameters: the kind is then the one input the crate can state.
+  const known = Object.keys(spec).some((k) => k !== "kind");
   return Object.entries(spec)
-    .filter(([k]) => k !== "kind")
+    .filter(([k]) => k !== "kind" || !known)
     .map(([k, v]) => {
       g.add({ "@id": `#parameter-${k}`, "@type": "FormalParameter", name: k });
       return g.add({
