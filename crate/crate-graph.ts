@@ -26,6 +26,17 @@ export class CrateGraph {
     return entity["@id"];
   }
 
+  /** Appends values to a list property of an entity already added. */
+  append(id: string, property: string, ...values: unknown[]): void {
+    const entity = this.#entities.get(id);
+    if (!entity) throw new Error(`no entity ${id} in the crate`);
+    const current = entity[property];
+    entity[property] = [
+      ...(current === undefined ? [] : Array.isArray(current) ? current : [current]),
+      ...values,
+    ];
+  }
+
   get(id: string): Entity | undefined {
     return this.#entities.get(id);
   }

@@ -5,7 +5,12 @@
 import { type BagProblem, openBag, zipBag } from "./bagit.js";
 import type { ResultsCrateInput } from "./crate-input.js";
 import { type ValidationReport, validateCrateMetadata } from "./profile-validator.js";
-import { buildResultsCrate } from "./results-crate.js";
+import {
+  type BuiltCrate,
+  buildCombinedCrate,
+  buildResultsCrate,
+  type CombinedCrateInput,
+} from "./results-crate.js";
 
 const METADATA = "ro-crate-metadata.json";
 
@@ -14,14 +19,23 @@ export const externalIdentifier = (taskId: string) => `urn:tremesh:task:${taskId
 
 /** Builds a TRE's results crate for a task and zips it as a bag. */
 export function zipResultsCrate(input: ResultsCrateInput): Uint8Array {
-  const { metadata, files } = buildResultsCrate(input);
+  return zipCrate(buildResultsCrate(input), input.task.taskId, `TRE ${input.release.tre}`, input.now);
+}
+
+/** Builds the researcher's combined crate of a task and zips it as a bag. */
+export function zipCombinedCrate(input: CombinedCrateInput): Uint8Array {
+  const tres = input.releases.map((r) => r.tre).join(", ");
+  return zipCrate(buildCombinedCrate(input), input.task.taskId, `TREs ${tres}`, input.now);
+}
+
+function zipCrate({ metadata, files }: BuiltCrate, taskId: string, source: string, now: number): Uint8Array {
   const payload = new Map(files);
   payload.set(METADATA, new TextEncoder().encode(`${JSON.stringify(metadata, null, 2)}\n`));
   return zipBag(payload, {
-    "Source-Organization": `TRE ${input.release.tre}`,
-    "External-Identifier": externalIdentifier(input.task.taskId),
-    "External-Description": `Five Safes RO-Crate 0.4 of tremesh task ${input.task.taskId} at TRE ${input.release.tre}`,
-    "Bagging-Date": new Date(input.now).toISOString().slice(0, 10),
+    "Source-Organization": source,
+    "External-Identifier": externalIdentifier(taskId),
+    "External-Description": `Five Safes RO-Crate 0.4 of tremesh task ${taskId} from ${source}`,
+    "Bagging-Date": new Date(now).toISOString().slice(0, 10),
   });
 }
 

@@ -2,7 +2,13 @@
 
 export { type BagProblem, openBag, zipBag } from "./bagit.js";
 export type { CrateDecision, CrateOutput, CrateRelease, ResultsCrateInput } from "./crate-input.js";
-export { type CrateCheck, checkCrateZip, externalIdentifier, zipResultsCrate } from "./crate-zip.js";
+export {
+  type CrateCheck,
+  checkCrateZip,
+  externalIdentifier,
+  zipCombinedCrate,
+  zipResultsCrate,
+} from "./crate-zip.js";
 export { CrateInputError, crateRelease, type VerifiedReleaseLike } from "./from-release.js";
 export {
   CRATE_BASE_IRI,
@@ -12,4 +18,11 @@ export {
   type ValidationReport,
   validateCrateMetadata,
 } from "./profile-validator.js";
-export { analysisWorkflowId, type BuiltCrate, buildResultsCrate } from "./results-crate.js";
+export {
+  type BuiltCrate,
+  buildCombinedCrate,
+  buildResultsCrate,
+  type CombinedCrateInput,
+  type CombinedCrateOutput,
+} from "./results-crate.js";
+export { analysisWorkflowId } from "./task-entities.js";

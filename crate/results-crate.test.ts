@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { encodeOutput, type TaskView } from "../protocol/index.js";
 import type { CrateDecision, CrateRelease } from "./crate-input.js";
 import { validateCrateMetadata } from "./profile-validator.js";
-import { buildResultsCrate } from "./results-crate.js";
+import { buildCombinedCrate, buildResultsCrate } from "./results-crate.js";
 
 const taskId = "01JD3ZZZZZZZZZZZZZZZZZZZZZ";
 const t0 = Date.parse("2026-12-04T10:00:00Z");
@@ -134,6 +134,40 @@ describe("a TRE's results crate", { timeout: 60_000 }, () => {
     });
     // The TRE's name for the file is untrusted text: it becomes one plain file name under outputs/.
     expect([...crate.files.keys()]).toContain("outputs/_._tables_by_group.csv");
+    const report = await validateCrateMetadata(crate.metadata);
+    expect(report.findings.filter((f) => f.level !== "OPTIONAL")).toEqual([]);
+  });
+
+  it("combines every TRE's phases, receipts and the combined outputs in the researcher's crate", async () => {
+    const b: CrateRelease = { ...release, tre: "b", releaseId: "01JD40000000000000000000RB", withheld: [] };
+    const crate = buildCombinedCrate({
+      task: {
+        ...task,
+        tres: ["a", "b"],
+        children: [...task.children, { ...task.children[0], tre: "b" } as never],
+      },
+      releases: [release, { ...b, decisions: [release.decisions[0] as CrateDecision] }],
+      combined: [{ name: "count.json", json: '{"kind":"count"}' }],
+      now: t0 + 9000,
+      softwareVersion: "0.1.0",
+    });
+    expect([...crate.files.keys()].sort()).toEqual([
+      "combined/count.json",
+      "evidence/a/decision-1.envelope",
+      "evidence/b/decision-1.envelope",
+      "outputs/a/count.json",
+      "outputs/b/count.json",
+      "workflow/count/analysis.json",
+    ]);
+    const graph = crate.metadata["@graph"];
+    expect(graph.filter((e) => e["@type"] === "ReceiveAction").map((e) => e["@id"])).toEqual([
+      "#receive-a",
+      "#receive-b",
+    ]);
+    expect(graph.find((e) => e["@id"] === "combined/count.json")?.isBasedOn).toEqual([
+      { "@id": "outputs/a/count.json" },
+      { "@id": "outputs/b/count.json" },
+    ]);
     const report = await validateCrateMetadata(crate.metadata);
     expect(report.findings.filter((f) => f.level !== "OPTIONAL")).toEqual([]);
   });
