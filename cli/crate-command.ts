@@ -7,8 +7,14 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { collectResults, fetchTres } from "../aggregator/index.js";
-import { type CrateCheck, checkCrateZip, crateRelease, zipResultsCrate } from "../crate/index.js";
+import { collectResults, fetchTres, toJson } from "../aggregator/index.js";
+import {
+  type CrateCheck,
+  checkCrateZip,
+  crateRelease,
+  zipCombinedCrate,
+  zipResultsCrate,
+} from "../crate/index.js";
 import { type Command, type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
@@ -32,6 +38,7 @@ async function build(argv: string[], io: Io): Promise<number> {
     options: {
       out: { type: "string" },
       tre: { type: "string" },
+      combined: { type: "boolean" },
       profile: { type: "string" },
       json: { type: "boolean" },
     },
@@ -39,7 +46,11 @@ async function build(argv: string[], io: Io): Promise<number> {
   const taskId = taskIdArg("crate", positionals);
   const out = values.out;
   if (!out)
-    throw usageError("crate: --out FILE.zip (one TRE's crate) or --out DIR (one per TRE) is required");
+    throw usageError(
+      "crate: --out FILE.zip (one crate) or --out DIR (each TRE's and the combined crate) is required",
+    );
+  if (values.combined && values.tre !== undefined)
+    throw usageError("crate: give --tre or --combined, not both");
   return withHub(values.profile, async (nc, profile) => {
     const key = signingKey(profile);
     const r = await collectResults(nc, key, taskId, profile.treKeys);
@@ -60,29 +71,41 @@ async function build(argv: string[], io: Io): Promise<number> {
         ExitCode.failed,
       );
     const toFile = out.endsWith(".zip");
-    if (toFile && releases.length > 1)
+    if (toFile && !values.combined && releases.length > 1)
       throw usageError(
-        `crate: ${releases.length} TREs released task ${taskId} (${releases.map((a) => a.tre).join(", ")}); give --tre NAME, or --out DIR for one crate per TRE`,
+        `crate: ${releases.length} TREs released task ${taskId} (${releases.map((a) => a.tre).join(", ")}); give --tre NAME or --combined, or --out DIR for every crate`,
       );
     // The key each Release was verified with: pinned in the profile, or the one the hub reported.
     const hubKeys = new Map(
       r.keysFromHub.length > 0 ? (await fetchTres(nc, key)).map((t) => [t.tre, t.publicKey]) : [],
     );
-    if (!toFile) await mkdir(out, { recursive: true });
-    const written: Array<{ tre: string; path: string; bytes: number }> = [];
-    for (const a of releases) {
+    const crateReleases = releases.map((a) => {
       const pinned = profile.treKeys[a.tre];
       const treKey = pinned ?? hubKeys.get(a.tre);
       if (treKey === undefined) throw new CliError(`no key is known for TRE ${a.tre}`, ExitCode.failed);
-      const zip = zipResultsCrate({
-        task: r.task,
-        release: crateRelease(a, treKey, pinned !== undefined),
-        now: Date.now(),
-        softwareVersion: softwareVersion(),
+      return crateRelease(a, treKey, pinned !== undefined);
+    });
+    const common = { task: r.task, now: Date.now(), softwareVersion: softwareVersion() };
+    const crates: Array<{ tre: string; zip: () => Uint8Array }> = [];
+    if (!values.combined)
+      for (const release of crateReleases)
+        crates.push({ tre: release.tre, zip: () => zipResultsCrate({ ...common, release }) });
+    if (values.combined || (!toFile && values.tre === undefined)) {
+      const combined = r.combined.flatMap((c) =>
+        c.result ? [{ name: c.name, json: toJson(c.result) }] : [],
+      );
+      crates.push({
+        tre: "combined",
+        zip: () => zipCombinedCrate({ ...common, releases: crateReleases, combined }),
       });
-      const path = toFile ? out : join(out, `${taskId}-${a.tre}.zip`);
+    }
+    if (!toFile) await mkdir(out, { recursive: true });
+    const written: Array<{ tre: string; path: string; bytes: number }> = [];
+    for (const c of crates) {
+      const zip = c.zip();
+      const path = toFile ? out : join(out, `${taskId}-${c.tre}.zip`);
       await writeFile(path, zip);
-      written.push({ tre: a.tre, path, bytes: zip.length });
+      written.push({ tre: c.tre, path, bytes: zip.length });
     }
     if (values.json) io.out(JSON.stringify({ taskId, crates: written }, null, 2));
     else for (const w of written) io.out(`${w.tre}: crate written to ${w.path} (${w.bytes} bytes)`);
@@ -136,12 +159,14 @@ async function verify(argv: string[], io: Io): Promise<number> {
 
 export const crate: Command = {
   name: "crate",
-  summary: "write each TRE's Five Safes RO-Crate of a task (BagIt zip), or verify one",
+  summary:
+    "write a task's Five Safes RO-Crates (each TRE's, and the combined one) as BagIt zips, or verify one",
   usage:
-    "tremesh crate TASK_ID --out FILE.zip|DIR [--tre NAME] [--profile FILE] [--json]\n       tremesh crate verify FILE.zip [--json]",
+    "tremesh crate TASK_ID --out FILE.zip|DIR [--tre NAME | --combined] [--profile FILE] [--json]\n       tremesh crate verify FILE.zip [--json]",
   examples: [
     "tremesh crate 01JD3… --out results.zip          # the one TRE's crate",
-    "tremesh crate 01JD3… --out crates/              # crates/<task>-<tre>.zip for every TRE that released",
+    "tremesh crate 01JD3… --out crates/              # crates/<task>-<tre>.zip per TRE, and <task>-combined.zip",
+    "tremesh crate 01JD3… --combined --out all.zip   # the researcher's combined crate: every TRE, received and combined",
     "tremesh crate verify results.zip                 # BagIt sha-512 manifests and the Five Safes profile",
   ],
   run(argv, io) {

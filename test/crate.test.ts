@@ -140,7 +140,12 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
     const dir = join(fed.files.dir, `crates-${uniqueToken()}`);
     const both = await fed.cli(["crate", approved, "--out", dir], "alice");
     expect(both.code, both.err.join("\n")).toBe(0);
-    for (const tre of ["a", "b"]) {
+    expect(both.out).toEqual(
+      ["a", "b", "combined"].map((c) =>
+        expect.stringMatching(`^${c}: crate written to .*${approved}-${c}\\.zip`),
+      ),
+    );
+    for (const tre of ["a", "b", "combined"]) {
       const check = await verify(join(dir, `${approved}-${tre}.zip`));
       expect(check.sound, `${tre}: ${JSON.stringify(check.profile.findings)}`).toBe(true);
     }
@@ -148,6 +153,10 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
     expect(crateA).toContain('"name": "rita"');
     expect(crateA).toMatch(/Disclosure review of count\.json: approved, released"/);
     expect(crateA).toContain("evidence/decision-1.envelope");
+    const combined = await crateText(join(dir, `${approved}-combined.zip`));
+    for (const part of ["data/outputs/a/count.json", "data/outputs/b/count.json", "data/combined/count.json"])
+      expect(combined).toContain(part);
+    expect(combined).toMatch(/"@type": "ReceiveAction"/);
 
     // Withheld at a by rita, released at b: the task is partial, and only b's crate is written.
     const partial = await submit(KINDS[1] as AnalysisSpec, "a,b", false);
@@ -167,10 +176,14 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
     const r = await fed.cli(["crate", partial, "--out", partialDir], "alice");
     expect(r.code, r.err.join("\n")).toBe(0);
     expect(r.err).toEqual(["no crate for TRE a: it withheld every output (summary.json)"]);
-    expect(r.out).toEqual([expect.stringMatching(/^b: crate written to /)]);
+    expect(r.out).toEqual([
+      expect.stringMatching(/^b: crate written to /),
+      expect.stringMatching(/^combined: crate written to /),
+    ]);
     const crateB = join(partialDir, `${partial}-b.zip`);
     expect((await verify(crateB)).sound).toBe(true);
-    for (const file of [crateB, join(dir, `${approved}-a.zip`)]) {
+    expect((await verify(join(partialDir, `${partial}-combined.zip`))).sound).toBe(true);
+    for (const file of [crateB, join(partialDir, `${partial}-combined.zip`)]) {
       const text = await crateText(file);
       for (const s of secrets) expect(text).not.toContain(s);
     }
