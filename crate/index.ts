@@ -18,6 +18,7 @@ export {
   type ValidationReport,
   validateCrateMetadata,
 } from "./profile-validator.js";
+export { RequestCrateError, type RequestSubmission, requestCrateToSubmission } from "./request-crate.js";
 export {
   type BuiltCrate,
   buildCombinedCrate,
