@@ -19,6 +19,7 @@ export {
   validateCrateMetadata,
 } from "./profile-validator.js";
 export { RequestCrateError, type RequestSubmission, requestCrateToSubmission } from "./request-crate.js";
+export { readRequestCrate } from "./request-file.js";
 export {
   type BuiltCrate,
   buildCombinedCrate,

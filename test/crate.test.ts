@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { unzipSync, zipSync } from "fflate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../cli/main.js";
+import { zipBag } from "../crate/index.js";
 import {
   generatePatients,
   patientProfiles,
@@ -198,5 +199,62 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
     expect(
       (await fed.cli(["airlock", "reject", pending, "--reason", "tidy up"], "reviewer-a-rita")).code,
     ).toBe(0);
+  });
+
+  it("runs the validator's request crate through submit --crate, and refuses one naming another researcher", async () => {
+    // The reference request crate, its workflow and inputs pointed at tremesh's count analysis; its agent and
+    // project kept, the agent naming its tremesh login and the project its id at TRE b.
+    const crate = JSON.parse(
+      await readFile(
+        join(
+          import.meta.dirname,
+          "..",
+          "crate",
+          "reference-crates",
+          "validator-five-safes-crate-request.json",
+        ),
+        "utf8",
+      ),
+    ) as { "@graph": Array<Record<string, unknown>> };
+    const byId = (id: string) => crate["@graph"].find((e) => e["@id"] === id) as Record<string, unknown>;
+    const workflow = "urn:tremesh:analysis:count:1";
+    byId("./").mainEntity = { "@id": workflow };
+    const run = byId("#query-37252371-c937-43bd-a0a7-3680b48c0538");
+    run.instrument = { "@id": workflow };
+    run.object = [{ "@id": "#dataset" }, { "@id": "#groupBy" }];
+    crate["@graph"].push(
+      { "@id": workflow, "@type": "Dataset", name: "tremesh count" },
+      { "@id": "#dataset", "@type": "PropertyValue", name: "dataset", value: "patients" },
+      { "@id": "#groupBy", "@type": "PropertyValue", name: "groupBy", value: '["sex"]' },
+      { "@id": "#at-b", "@type": "PropertyValue", name: "b", value: "diabetes" },
+    );
+    (byId("#project-be6ffb55-4f5a-4c14-b60e-47e0951090c70").identifier as unknown[]).push({ "@id": "#at-b" });
+    const person = byId("https://orcid.org/0000-0001-9842-9718");
+    person.alternateName = "alice";
+    const request = join(fed.files.dir, "request.zip");
+    const zipRequest = () =>
+      writeFile(
+        request,
+        zipBag(new Map([["ro-crate-metadata.json", new TextEncoder().encode(JSON.stringify(crate))]]), {}),
+      );
+    await zipRequest();
+    const submitted = await fed.cli(
+      ["submit", "--crate", request, "--tres", "b", "--wait", "--timeout-ms", "30000"],
+      "alice",
+    );
+    expect(submitted.code, submitted.err.join("\n")).toBe(0);
+    const taskId = submitted.out[0] as string;
+    const file = join(fed.files.dir, `${taskId}-from-request.zip`);
+    expect((await fed.cli(["crate", taskId, "--out", file], "alice")).code).toBe(0);
+    expect((await verify(file)).sound).toBe(true);
+    expect(await crateText(file)).toContain('"value": "[\\"sex\\"]"');
+
+    person.alternateName = "mallory";
+    await zipRequest();
+    const refused = await fed.cli(["submit", "--crate", request, "--tres", "b"], "alice");
+    expect(refused.code).toBe(3);
+    expect(refused.err.join("\n")).toMatch(
+      /request crate: https:\/\/orcid\.org\/0000-0001-9842-9718 identifier: the requesting agent .* is not "alice"/,
+    );
   });
 });
