@@ -142,7 +142,7 @@ async function verify(argv: string[], io: Io): Promise<number> {
   if (values.json) {
     io.out(JSON.stringify({ file, sound, ...check }, null, 2));
   } else {
-    for (const p of check.bagProblems) io.out(`bag: ${p.path}: ${p.problem}`);
+    for (const p of check.bagProblems) io.out(`bag: ${p.path || file}: ${p.problem}`);
     for (const f of check.profile?.findings ?? [])
       io.out(`${f.level}: ${f.entity || "(crate)"}${f.property ? ` ${f.property}` : ""}: ${f.message}`);
     const counts = check.profile?.counts;
