@@ -5,11 +5,12 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { collectResults, fetchTres, toJson } from "../aggregator/index.js";
+import { collectResults, fetchTres, type TaskResults, toJson } from "../aggregator/index.js";
 import {
   type CrateCheck,
+  type CrateRelease,
   checkCrateZip,
   crateRelease,
   zipCombinedCrate,
@@ -79,26 +80,19 @@ async function build(argv: string[], io: Io): Promise<number> {
     const hubKeys = new Map(
       r.keysFromHub.length > 0 ? (await fetchTres(nc, key)).map((t) => [t.tre, t.publicKey]) : [],
     );
-    const crateReleases = releases.map((a) => {
-      const pinned = profile.treKeys[a.tre];
-      const treKey = pinned ?? hubKeys.get(a.tre);
-      if (treKey === undefined) throw new CliError(`no key is known for TRE ${a.tre}`, ExitCode.failed);
-      return crateRelease(a, treKey, pinned !== undefined);
-    });
+    const keyOf = (tre: string) => {
+      const pinned = profile.treKeys[tre];
+      const treKey = pinned ?? hubKeys.get(tre);
+      return treKey === undefined ? undefined : { key: treKey, pinned: pinned !== undefined };
+    };
+    const crateReleases = crateReleasesOf(releases, keyOf);
     const common = { task: r.task, now: Date.now(), softwareVersion: softwareVersion() };
     const crates: Array<{ tre: string; zip: () => Uint8Array }> = [];
     if (!values.combined)
       for (const release of crateReleases)
         crates.push({ tre: release.tre, zip: () => zipResultsCrate({ ...common, release }) });
-    if (values.combined || (!toFile && values.tre === undefined)) {
-      const combined = r.combined.flatMap((c) =>
-        c.result ? [{ name: c.name, json: toJson(c.result) }] : [],
-      );
-      crates.push({
-        tre: "combined",
-        zip: () => zipCombinedCrate({ ...common, releases: crateReleases, combined }),
-      });
-    }
+    if (values.combined || (!toFile && values.tre === undefined))
+      crates.push({ tre: "combined", zip: () => combinedZip(r, crateReleases, common.now) });
     if (!toFile) await mkdir(out, { recursive: true });
     const written: Array<{ tre: string; path: string; bytes: number }> = [];
     for (const c of crates) {
@@ -111,6 +105,38 @@ async function build(argv: string[], io: Io): Promise<number> {
     else for (const w of written) io.out(`${w.tre}: crate written to ${w.path} (${w.bytes} bytes)`);
     return ExitCode.ok;
   });
+}
+
+type KeyOf = (tre: string) => { key: string; pinned: boolean } | undefined;
+
+function crateReleasesOf(releases: TaskResults["accepted"], keyOf: KeyOf): CrateRelease[] {
+  return releases.map((a) => {
+    const k = keyOf(a.tre);
+    if (k === undefined) throw new CliError(`no key is known for TRE ${a.tre}`, ExitCode.failed);
+    return crateRelease(a, k.key, k.pinned);
+  });
+}
+
+function combinedZip(r: TaskResults, releases: CrateRelease[], now: number): Uint8Array {
+  const combined = r.combined.flatMap((c) => (c.result ? [{ name: c.name, json: toJson(c.result) }] : []));
+  return zipCombinedCrate({ task: r.task, now, softwareVersion: softwareVersion(), releases, combined });
+}
+
+/**
+ * Writes the researcher's combined crate of a task's verified results to `path` (the demo's use), with the
+ * TRE keys the Releases were verified with; returns false, writing nothing, when no TRE released an output.
+ */
+export async function writeCombinedCrate(
+  r: TaskResults,
+  treKeys: Readonly<Record<string, string>>,
+  path: string,
+): Promise<boolean> {
+  const releases = r.accepted.filter((a) => a.release.outputs.length > 0);
+  if (releases.length === 0) return false;
+  const keyOf: KeyOf = (tre) => (treKeys[tre] ? { key: treKeys[tre], pinned: true } : undefined);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, combinedZip(r, crateReleasesOf(releases, keyOf), Date.now()));
+  return true;
 }
 
 /** Whether a check found nothing a published crate may have: no bag problem, no REQUIRED or RECOMMENDED finding. */
