@@ -13,6 +13,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { renderTables } from "../aggregator/index.js";
 import { type Command, type Io, usageError } from "./command.js";
+import { writeCombinedCrate } from "./crate-command.js";
 import { type DemoContainerStart, startDemoContainerEngine } from "./demo-container.js";
 import {
   DEMO_TRES,
@@ -96,11 +97,21 @@ export const demo: Command = {
       await startDemoLeaves(fed, processes);
       say(`files in ${dir}`);
       const results = await Promise.race([runDemoSuite(fed, say), processes.died]);
+      // The researcher's combined Five Safes RO-Crate of each analysis, beside the federation's files.
+      const crates = new Map<string, string>();
+      for (const r of results) {
+        const path = join(dir, "crates", `${r.taskId}-combined.zip`);
+        if (await writeCombinedCrate(r.results, fed.files.trePublicKeys, path)) crates.set(r.taskId, path);
+      }
       if (values.json)
         io.out(
-          JSON.stringify(demoJson(fed, engine, results, values.keep === true, Date.now() - started), null, 2),
+          JSON.stringify(
+            demoJson(fed, engine, results, crates, values.keep === true, Date.now() - started),
+            null,
+            2,
+          ),
         );
-      else printResults(results, io);
+      else printResults(results, crates, io, values.keep === true || values.dir !== undefined);
       if (values.keep) printKeep(fed, io, values.json === true);
       else if (!values.json)
         io.out(`done in ${((Date.now() - started) / 1000).toFixed(1)} s; stopping the federation`);
@@ -118,7 +129,12 @@ export const demo: Command = {
   },
 };
 
-function printResults(results: DemoAnalysisResult[], io: Io): void {
+function printResults(
+  results: DemoAnalysisResult[],
+  crates: ReadonlyMap<string, string>,
+  io: Io,
+  kept: boolean,
+): void {
   for (const r of results) {
     io.out("");
     io.out(`━━ ${r.title}  (task ${r.taskId}: ${r.task.state})`);
@@ -129,6 +145,9 @@ function printResults(results: DemoAnalysisResult[], io: Io): void {
       for (const w of a.withheld) io.out(`withheld at ${a.tre}: ${w.name} — ${w.reason}`);
     for (const e of r.results.excluded)
       io.out(`left out: ${e.tre}'s Release does not verify (${e.code}): ${e.reason}`);
+    const crate = crates.get(r.taskId);
+    if (crate)
+      io.out(`Five Safes RO-Crate: ${kept ? crate : `${crate} (removed with the demo: --dir DIR keeps it)`}`);
   }
   io.out("");
 }
@@ -162,6 +181,7 @@ function demoJson(
   fed: DemoFederation,
   engine: DemoContainerStart,
   results: DemoAnalysisResult[],
+  crates: ReadonlyMap<string, string>,
   kept: boolean,
   elapsedMs: number,
 ) {
@@ -189,6 +209,7 @@ function demoJson(
       state: r.task.state,
       reviews: r.reviews,
       aggregate: aggregateJson(r.results),
+      crate: crates.get(r.taskId) ?? null,
     })),
   };
 }

@@ -8,6 +8,7 @@ import { admin } from "./admin.js";
 import { airlock } from "./airlock-command.js";
 import { audit } from "./audit-command.js";
 import type { Command, Io } from "./command.js";
+import { crate } from "./crate-command.js";
 import { demo } from "./demo.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { hub } from "./hub-command.js";
@@ -24,6 +25,7 @@ const commands: Command[] = [
   watch,
   results,
   aggregate,
+  crate,
   cancel,
   tres,
   hub,

@@ -10,8 +10,9 @@ import { type AnalysisSpec, analysisSpec, FieldError, isTreName, PROJECT_NAME } 
 import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
-import { signingKey } from "./profile.js";
+import { loadProfile, signingKey } from "./profile.js";
 import { endedCode, followTask, timeoutArg } from "./results-command.js";
+import { crateSubmission } from "./submit-crate.js";
 
 export const submit: Command = {
   name: "submit",
@@ -24,6 +25,8 @@ export const submit: Command = {
     "as tremesh:dataset/NAME, outputs as files in /outputs/. Its tags.Project and tags.tres (north|south) name",
     "the project and TREs; --project, --tres and --title override tags.Project, tags.tres and its name.",
     "TES fields tremesh ignores (resources, stdout, output urls, …) are listed on stderr as warnings.",
+    "--crate reads a Five Safes RO-Crate 0.4 request (see crate/README.md): its mainEntity one of tremesh's",
+    "analyses (urn:tremesh:analysis:KIND:1), its CreateAction's agent you, its inputs the analysis parameters.",
   ].join("\n"),
   examples: [
     'echo \'{"kind":"count","dataset":"patients","groupBy":["sex"]}\' > count.json',
@@ -39,6 +42,7 @@ export const submit: Command = {
       strict: true,
       options: {
         tes: { type: "string" },
+        crate: { type: "string" },
         project: { type: "string" },
         tres: { type: "string" },
         title: { type: "string" },
@@ -64,7 +68,21 @@ export const submit: Command = {
     let tres: string[];
     let analysis: AnalysisSpec;
     let title = values.title;
-    if (tesFile !== undefined) {
+    if (values.crate !== undefined) {
+      if (tesFile !== undefined || positionals.length > 0)
+        throw usageError("submit: give one of ANALYSIS.json, --tes TASK.json or --crate REQUEST.zip");
+      if (!flagTres)
+        throw usageError("submit: --crate needs --tres a,b (a request crate does not name TREs)");
+      const user = (await loadProfile(values.profile)).user;
+      const fromCrate = await crateSubmission(values.crate, user, flagTres, values.project);
+      for (const id of fromCrate.stripped)
+        io.err(
+          `tremesh submit: warning: ${values.crate}: review action ${id} dropped (only a TRE records its review)`,
+        );
+      ({ project, analysis } = fromCrate);
+      tres = flagTres;
+      title ??= fromCrate.title;
+    } else if (tesFile !== undefined) {
       const task = await readJson(tesFile);
       let converted: TesSubmission;
       try {

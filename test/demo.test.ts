@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { DEMO_JSON_FORMAT } from "../cli/demo.js";
 import { run } from "../cli/main.js";
+import { checkCrateZip } from "../crate/index.js";
 import {
   generatePatients,
   type PatientProfile,
@@ -39,6 +40,7 @@ interface DemoJson {
     analysis: AnalysisSpec;
     state: string;
     reviews: { tre: string; output: string; outcome: string; action: string }[];
+    crate: string | null;
     aggregate: {
       outputs: { name: string; result?: Record<string, unknown> }[];
       files: { tre: string; name: string; mediaType: string; sha256: string }[];
@@ -98,6 +100,18 @@ describe("tremesh demo", () => {
       checked += expectMatchesTruth(output!.result!, referenceOutput(a.analysis, union), { exact: false });
     }
     expect(checked).toBeGreaterThan(20);
+    // The researcher's combined Five Safes RO-Crate of each analysis: written, and one of a built-in analysis
+    // and the container's pass the profile with no REQUIRED or RECOMMENDED finding.
+    for (const a of demo.analyses)
+      expect(a.crate, a.title).toMatch(/[/\\]crates[/\\][0-9A-Z]{26}-combined\.zip$/);
+    for (const a of [demo.analyses[0], demo.analyses.at(-1)]) {
+      const check = await checkCrateZip(await readFile(a?.crate as string));
+      expect(check.bagProblems).toEqual([]);
+      expect(
+        check.profile?.findings.filter((f) => f.level !== "OPTIONAL"),
+        a?.title,
+      ).toEqual([]);
+    }
     // Valley's small population fails some cells: its reviewer released the checked form instead.
     expect(
       demo.analyses

@@ -1,0 +1,201 @@
+/**
+ * `tremesh crate TASK --out FILE.zip|DIR`: each TRE's Five Safes RO-Crate of a task, built from the
+ * researcher's verified Releases only; `tremesh crate verify FILE.zip`: its BagIt manifests and the
+ * Five Safes profile.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { parseArgs } from "node:util";
+import { collectResults, fetchTres, type TaskResults, toJson } from "../aggregator/index.js";
+import {
+  type CrateCheck,
+  type CrateRelease,
+  checkCrateZip,
+  crateRelease,
+  zipCombinedCrate,
+  zipResultsCrate,
+} from "../crate/index.js";
+import { type Command, type Io, usageError } from "./command.js";
+import { CliError, ExitCode } from "./exit-codes.js";
+import { withHub } from "./hub-session.js";
+import { signingKey } from "./profile.js";
+import { taskIdArg } from "./status-command.js";
+
+/** tremesh's version, from package.json: one folder up from cli/, two from dist/cli/. */
+function softwareVersion(): string {
+  for (const up of ["../package.json", "../../package.json"]) {
+    const file = new URL(up, import.meta.url);
+    if (existsSync(file)) return (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version;
+  }
+  return "unknown";
+}
+
+async function build(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      out: { type: "string" },
+      tre: { type: "string" },
+      combined: { type: "boolean" },
+      profile: { type: "string" },
+      json: { type: "boolean" },
+    },
+  });
+  const taskId = taskIdArg("crate", positionals);
+  const out = values.out;
+  if (!out)
+    throw usageError(
+      "crate: --out FILE.zip (one crate) or --out DIR (each TRE's and the combined crate) is required",
+    );
+  if (values.combined && values.tre !== undefined)
+    throw usageError("crate: give --tre or --combined, not both");
+  return withHub(values.profile, async (nc, profile) => {
+    const key = signingKey(profile);
+    const r = await collectResults(nc, key, taskId, profile.treKeys);
+    for (const e of r.excluded)
+      io.err(`left out: TRE ${e.tre}'s Release does not verify (${e.code}): ${e.reason}`);
+    const chosen = r.accepted.filter((a) => values.tre === undefined || a.tre === values.tre);
+    // A results crate records a run's released results; a TRE that withheld every output has none to record.
+    for (const a of chosen.filter((x) => x.release.outputs.length === 0))
+      io.err(
+        `no crate for TRE ${a.tre}: it withheld every output (${a.withheld.map((w) => w.name).join(", ")})`,
+      );
+    const releases = chosen.filter((a) => a.release.outputs.length > 0);
+    if (releases.length === 0)
+      throw new CliError(
+        values.tre === undefined
+          ? `task ${taskId} has no verified Release with released outputs: a crate holds released results only`
+          : `task ${taskId} has no verified Release from TRE ${values.tre}`,
+        ExitCode.failed,
+      );
+    const toFile = out.endsWith(".zip");
+    if (toFile && !values.combined && releases.length > 1)
+      throw usageError(
+        `crate: ${releases.length} TREs released task ${taskId} (${releases.map((a) => a.tre).join(", ")}); give --tre NAME or --combined, or --out DIR for every crate`,
+      );
+    // The key each Release was verified with: pinned in the profile, or the one the hub reported.
+    const hubKeys = new Map(
+      r.keysFromHub.length > 0 ? (await fetchTres(nc, key)).map((t) => [t.tre, t.publicKey]) : [],
+    );
+    const keyOf = (tre: string) => {
+      const pinned = profile.treKeys[tre];
+      const treKey = pinned ?? hubKeys.get(tre);
+      return treKey === undefined ? undefined : { key: treKey, pinned: pinned !== undefined };
+    };
+    const crateReleases = crateReleasesOf(releases, keyOf);
+    const common = { task: r.task, now: Date.now(), softwareVersion: softwareVersion() };
+    const crates: Array<{ tre: string; zip: () => Uint8Array }> = [];
+    if (!values.combined)
+      for (const release of crateReleases)
+        crates.push({ tre: release.tre, zip: () => zipResultsCrate({ ...common, release }) });
+    if (values.combined || (!toFile && values.tre === undefined))
+      crates.push({ tre: "combined", zip: () => combinedZip(r, crateReleases, common.now) });
+    if (!toFile) await mkdir(out, { recursive: true });
+    const written: Array<{ tre: string; path: string; bytes: number }> = [];
+    for (const c of crates) {
+      const zip = c.zip();
+      const path = toFile ? out : join(out, `${taskId}-${c.tre}.zip`);
+      await writeFile(path, zip);
+      written.push({ tre: c.tre, path, bytes: zip.length });
+    }
+    if (values.json) io.out(JSON.stringify({ taskId, crates: written }, null, 2));
+    else for (const w of written) io.out(`${w.tre}: crate written to ${w.path} (${w.bytes} bytes)`);
+    return ExitCode.ok;
+  });
+}
+
+type KeyOf = (tre: string) => { key: string; pinned: boolean } | undefined;
+
+function crateReleasesOf(releases: TaskResults["accepted"], keyOf: KeyOf): CrateRelease[] {
+  return releases.map((a) => {
+    const k = keyOf(a.tre);
+    if (k === undefined) throw new CliError(`no key is known for TRE ${a.tre}`, ExitCode.failed);
+    return crateRelease(a, k.key, k.pinned);
+  });
+}
+
+function combinedZip(r: TaskResults, releases: CrateRelease[], now: number): Uint8Array {
+  const combined = r.combined.flatMap((c) => (c.result ? [{ name: c.name, json: toJson(c.result) }] : []));
+  return zipCombinedCrate({ task: r.task, now, softwareVersion: softwareVersion(), releases, combined });
+}
+
+/**
+ * Writes the researcher's combined crate of a task's verified results to `path` (the demo's use), with the
+ * TRE keys the Releases were verified with; returns false, writing nothing, when no TRE released an output.
+ */
+export async function writeCombinedCrate(
+  r: TaskResults,
+  treKeys: Readonly<Record<string, string>>,
+  path: string,
+): Promise<boolean> {
+  const releases = r.accepted.filter((a) => a.release.outputs.length > 0);
+  if (releases.length === 0) return false;
+  const keyOf: KeyOf = (tre) => (treKeys[tre] ? { key: treKeys[tre], pinned: true } : undefined);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, combinedZip(r, crateReleasesOf(releases, keyOf), Date.now()));
+  return true;
+}
+
+/** Whether a check found nothing a published crate may have: no bag problem, no REQUIRED or RECOMMENDED finding. */
+export function crateIsSound(check: CrateCheck): boolean {
+  return (
+    check.bagProblems.length === 0 &&
+    check.profile !== undefined &&
+    check.profile.counts.REQUIRED + check.profile.counts.RECOMMENDED === 0
+  );
+}
+
+async function verify(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: { json: { type: "boolean" } },
+  });
+  const [file, ...rest] = positionals;
+  if (file === undefined || rest.length > 0) throw usageError("crate verify: give one crate file (FILE.zip)");
+  let zip: Uint8Array;
+  try {
+    zip = await readFile(file);
+  } catch (e) {
+    throw new CliError(`crate verify: cannot read ${file}: ${(e as Error).message}`, ExitCode.badInput);
+  }
+  const check = await checkCrateZip(zip);
+  const sound = crateIsSound(check);
+  if (values.json) {
+    io.out(JSON.stringify({ file, sound, ...check }, null, 2));
+  } else {
+    for (const p of check.bagProblems) io.out(`bag: ${p.path || file}: ${p.problem}`);
+    for (const f of check.profile?.findings ?? [])
+      io.out(`${f.level}: ${f.entity || "(crate)"}${f.property ? ` ${f.property}` : ""}: ${f.message}`);
+    const counts = check.profile?.counts;
+    io.out(
+      `${file}: ${sound ? "verified" : "does NOT verify"} — ${check.bagProblems.length} bag problem(s)${
+        counts
+          ? `, ${counts.REQUIRED} REQUIRED, ${counts.RECOMMENDED} RECOMMENDED, ${counts.OPTIONAL} OPTIONAL finding(s) against Five Safes RO-Crate 0.4`
+          : ""
+      }`,
+    );
+  }
+  return sound ? ExitCode.ok : ExitCode.failed;
+}
+
+export const crate: Command = {
+  name: "crate",
+  summary:
+    "write a task's Five Safes RO-Crates (each TRE's, and the combined one) as BagIt zips, or verify one",
+  usage:
+    "tremesh crate TASK_ID --out FILE.zip|DIR [--tre NAME | --combined] [--profile FILE] [--json]\n       tremesh crate verify FILE.zip [--json]",
+  examples: [
+    "tremesh crate 01JD3… --out results.zip          # the one TRE's crate",
+    "tremesh crate 01JD3… --out crates/              # crates/<task>-<tre>.zip per TRE, and <task>-combined.zip",
+    "tremesh crate 01JD3… --combined --out all.zip   # the researcher's combined crate: every TRE, received and combined",
+    "tremesh crate verify results.zip                 # BagIt sha-512 manifests and the Five Safes profile",
+  ],
+  run(argv, io) {
+    return argv[0] === "verify" ? verify(argv.slice(1), io) : build(argv, io);
+  },
+};

@@ -1,0 +1,138 @@
+/**
+ * BagIt 1.0 (RFC 8493) bags as zip files, with sha-512 payload and tag manifests: how a Five Safes
+ * RO-Crate travels. The payload is under `data/`; the bag's files are at the zip's root.
+ */
+import { createHash } from "node:crypto";
+import { unzipSync, zipSync } from "fflate";
+
+const BAGIT_TXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n";
+/** The zip entries' time: fixed, so the same crate zips to the same bytes. */
+const ZIP_TIME = new Date("2000-01-01T00:00:00Z");
+
+const sha512 = (bytes: Uint8Array) => createHash("sha512").update(bytes).digest("hex");
+const utf8 = (text: string) => new TextEncoder().encode(text);
+
+/** Why a bag does not verify: which file, and what is wrong with it. */
+export interface BagProblem {
+  path: string;
+  problem: string;
+}
+
+/**
+ * Zips a bag: `payload` (paths relative to `data/`, `/`-separated, already safe) with its sha-512
+ * manifest, `bag-info.txt` from `info` (plus `Payload-Oxum`), the tag manifest, and `extraTags`
+ * (tag files such as a signature over the manifest) listed in the tag manifest too.
+ */
+export function zipBag(
+  payload: ReadonlyMap<string, Uint8Array>,
+  info: Readonly<Record<string, string>>,
+  extraTags: ReadonlyMap<string, Uint8Array> = new Map(),
+): Uint8Array {
+  const paths = [...payload.keys()].sort();
+  let octets = 0;
+  const manifest = paths
+    .map((p) => {
+      const bytes = payload.get(p) as Uint8Array;
+      octets += bytes.length;
+      return `${sha512(bytes)}  data/${p}\n`;
+    })
+    .join("");
+  const bagInfo = Object.entries({ ...info, "Payload-Oxum": `${octets}.${paths.length}` })
+    .map(([k, v]) => `${k}: ${v.replace(/[\r\n]+/g, " ")}\n`)
+    .join("");
+  const tags = new Map<string, Uint8Array>([
+    ["bagit.txt", utf8(BAGIT_TXT)],
+    ["bag-info.txt", utf8(bagInfo)],
+    ["manifest-sha512.txt", utf8(manifest)],
+    ...extraTags,
+  ]);
+  const tagManifest = [...tags].map(([p, bytes]) => `${sha512(bytes)}  ${p}\n`).join("");
+  const entries: Record<string, [Uint8Array, { mtime: Date }]> = {};
+  for (const [p, bytes] of tags) entries[p] = [bytes, { mtime: ZIP_TIME }];
+  entries["tagmanifest-sha512.txt"] = [utf8(tagManifest), { mtime: ZIP_TIME }];
+  for (const p of paths) entries[`data/${p}`] = [payload.get(p) as Uint8Array, { mtime: ZIP_TIME }];
+  return zipSync(entries, { level: 6 });
+}
+
+/** A bag read back: its files by path in the zip, and every way it fails to verify. */
+export interface OpenedBag {
+  files: Map<string, Uint8Array>;
+  /** Payload files by their path under `data/`. */
+  payload: Map<string, Uint8Array>;
+  problems: BagProblem[];
+}
+
+/**
+ * Unzips a bag and checks it: `bagit.txt`, both sha-512 manifests, every payload file listed and
+ * matching, no payload file unlisted, and `Payload-Oxum`. Never throws for a bad bag: the problems say
+ * what changed.
+ */
+export function openBag(zip: Uint8Array): OpenedBag {
+  const problems: BagProblem[] = [];
+  let files: Map<string, Uint8Array>;
+  try {
+    files = new Map(Object.entries(unzipSync(zip)).filter(([p]) => !p.endsWith("/")));
+  } catch (e) {
+    return {
+      files: new Map(),
+      payload: new Map(),
+      problems: [{ path: "", problem: `not a zip file (${String(e)})` }],
+    };
+  }
+  const payload = new Map(
+    [...files].filter(([p]) => p.startsWith("data/")).map(([p, b]) => [p.slice(5), b] as const),
+  );
+  const text = (p: string) => {
+    const bytes = files.get(p);
+    return bytes === undefined ? undefined : new TextDecoder().decode(bytes);
+  };
+  if (!text("bagit.txt")?.startsWith("BagIt-Version: 1."))
+    problems.push({ path: "bagit.txt", problem: "missing, or not a BagIt 1.x declaration" });
+  checkManifest("tagmanifest-sha512.txt", text, files, problems);
+  const listed = checkManifest("manifest-sha512.txt", text, files, problems);
+  for (const p of payload.keys()) {
+    if (!listed.has(`data/${p}`))
+      problems.push({ path: `data/${p}`, problem: "is in the payload but not in manifest-sha512.txt" });
+  }
+  const oxum = /^Payload-Oxum:\s*(\d+)\.(\d+)\s*$/m.exec(text("bag-info.txt") ?? "");
+  const octets = [...payload.values()].reduce((n, b) => n + b.length, 0);
+  if (oxum && (Number(oxum[1]) !== octets || Number(oxum[2]) !== payload.size))
+    problems.push({
+      path: "bag-info.txt",
+      problem: `Payload-Oxum says ${oxum[1]}.${oxum[2]}, the payload is ${octets}.${payload.size}`,
+    });
+  return { files, payload, problems };
+}
+
+/** Checks one manifest's lines against the files; returns the paths it lists. */
+function checkManifest(
+  name: string,
+  text: (p: string) => string | undefined,
+  files: ReadonlyMap<string, Uint8Array>,
+  problems: BagProblem[],
+): Set<string> {
+  const listed = new Set<string>();
+  const body = text(name);
+  if (body === undefined) {
+    problems.push({ path: name, problem: "is missing" });
+    return listed;
+  }
+  for (const line of body.split("\n")) {
+    if (line.trim() === "") continue;
+    const m = /^([0-9a-f]{128})\s+(.+)$/.exec(line);
+    if (!m?.[1] || !m[2]) {
+      problems.push({
+        path: name,
+        problem: `has a line that is not "<sha-512> <path>": ${line.slice(0, 80)}`,
+      });
+      continue;
+    }
+    const path = m[2];
+    listed.add(path);
+    const bytes = files.get(path);
+    if (bytes === undefined) problems.push({ path, problem: `is listed in ${name} but missing` });
+    else if (sha512(bytes) !== m[1])
+      problems.push({ path, problem: `does not match its sha-512 in ${name}: it was changed` });
+  }
+  return listed;
+}

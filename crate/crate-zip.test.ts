@@ -1,0 +1,72 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { unzipSync, zipSync } from "fflate";
+import { describe, expect, it } from "vitest";
+import { zipBag } from "./bagit.js";
+import { checkCrateZip } from "./crate-zip.js";
+
+const metadata = readFileSync(
+  join(import.meta.dirname, "reference-crates", "validator-five-safes-crate-result.json"),
+);
+const bag = () =>
+  zipBag(
+    new Map([
+      ["ro-crate-metadata.json", new Uint8Array(metadata)],
+      ["outputs/qa.csv", new TextEncoder().encode("a,b\n1,2\n")],
+    ]),
+    { "External-Identifier": "urn:tremesh:task:x" },
+  );
+
+/** The bag with one byte of one entry flipped. */
+function flipped(zip: Uint8Array, path: string): Uint8Array {
+  const entries = unzipSync(zip);
+  const bytes = entries[path];
+  if (!bytes) throw new Error(`no ${path}`);
+  const i = Math.floor(bytes.length / 2);
+  bytes[i] = (bytes[i] as number) ^ 1;
+  return zipSync(entries);
+}
+
+describe("a crate zip", { timeout: 60_000 }, () => {
+  it("verifies as a BagIt bag whose metadata meets the profile", async () => {
+    const check = await checkCrateZip(bag());
+    expect(check.bagProblems).toEqual([]);
+    expect(check.profile?.counts).toEqual({ REQUIRED: 0, RECOMMENDED: 0, OPTIONAL: 0 });
+    const files = Object.keys(unzipSync(bag())).sort();
+    expect(files).toEqual([
+      "bag-info.txt",
+      "bagit.txt",
+      "data/outputs/qa.csv",
+      "data/ro-crate-metadata.json",
+      "manifest-sha512.txt",
+      "tagmanifest-sha512.txt",
+    ]);
+  });
+
+  it("names the file a flipped byte changed, in the payload, a manifest or the metadata", async () => {
+    for (const [path, changed] of [
+      ["data/outputs/qa.csv", "data/outputs/qa.csv"],
+      ["data/ro-crate-metadata.json", "data/ro-crate-metadata.json"],
+      ["bag-info.txt", "bag-info.txt"],
+      ["manifest-sha512.txt", "manifest-sha512.txt"],
+    ] as const) {
+      const check = await checkCrateZip(flipped(bag(), path));
+      expect(
+        check.bagProblems.map((p) => p.path),
+        path,
+      ).toContain(changed);
+    }
+  });
+
+  it("refuses a file added to the payload without the manifest, and what is not a zip", async () => {
+    const entries = unzipSync(bag());
+    entries["data/extra.txt"] = new TextEncoder().encode("slipped in");
+    expect((await checkCrateZip(zipSync(entries))).bagProblems).toContainEqual({
+      path: "data/extra.txt",
+      problem: "is in the payload but not in manifest-sha512.txt",
+    });
+    expect((await checkCrateZip(new TextEncoder().encode("not a zip"))).bagProblems[0]?.problem).toMatch(
+      /not a zip/,
+    );
+  });
+});

@@ -1,0 +1,40 @@
+/**
+ * Reads a request crate's metadata from what a researcher has: a BagIt zip (checked against its sha-512
+ * manifests first), a plain crate zip, a bag folder or a crate folder.
+ */
+import { readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { openBag } from "./bagit.js";
+import { RequestCrateError } from "./request-crate.js";
+
+const METADATA = "ro-crate-metadata.json";
+
+export async function readRequestCrate(path: string): Promise<unknown> {
+  const info = await stat(path).catch((cause: NodeJS.ErrnoException) => {
+    throw new RequestCrateError(path, undefined, `cannot read (${cause.code ?? String(cause)})`);
+  });
+  let bytes: Uint8Array | undefined;
+  if (info.isDirectory()) {
+    for (const candidate of [join(path, METADATA), join(path, "data", METADATA)]) {
+      bytes = await readFile(candidate).catch(() => undefined);
+      if (bytes) break;
+    }
+  } else {
+    const bag = openBag(await readFile(path));
+    const plain = bag.files.get(METADATA);
+    if (plain !== undefined && !bag.files.has("bagit.txt")) bytes = plain;
+    else if (bag.problems.length > 0)
+      throw new RequestCrateError(
+        path,
+        undefined,
+        `the bag does not verify: ${bag.problems.map((p) => `${p.path} ${p.problem}`).join("; ")}`,
+      );
+    else bytes = bag.payload.get(METADATA);
+  }
+  if (bytes === undefined) throw new RequestCrateError(path, undefined, `has no ${METADATA}`);
+  try {
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    throw new RequestCrateError(METADATA, undefined, "is not UTF-8 JSON");
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * `tremesh crate` on a real federation (over TLS): every analysis kind, a reviewer-approved task and a
+ * partially released one give each TRE's Five Safes RO-Crate in a BagIt zip that `crate verify` passes
+ * with no REQUIRED or RECOMMENDED finding; a withheld output's value and digest appear in no crate.
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { unzipSync, zipSync } from "fflate";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { run } from "../cli/main.js";
+import { zipBag } from "../crate/index.js";
+import {
+  generatePatients,
+  patientProfiles,
+  SYNTHETIC_PATIENT_COLUMNS,
+  writePatientsCsv,
+} from "../fixtures/index.js";
+import type { AnalysisSpec } from "../protocol/index.js";
+import { approveProject, childReaches, type Federation, startFederation } from "./harness/federation.js";
+import { uniqueToken } from "./harness/unique.js";
+
+const allow = { columns: { ...SYNTHETIC_PATIENT_COLUMNS }, identifiers: ["patient_id"] };
+const KINDS: AnalysisSpec[] = [
+  { kind: "count", dataset: "patients", groupBy: ["region"] },
+  { kind: "summary", dataset: "patients", column: "cholesterol", groupBy: ["smoker"] },
+  { kind: "histogram", dataset: "patients", column: "systolic_bp", bins: { min: 90, max: 190, count: 10 } },
+  { kind: "crosstab", dataset: "patients", rows: "sex", cols: "diabetes" },
+  { kind: "regression", dataset: "patients", outcome: "cholesterol", predictors: ["age", "bmi"] },
+];
+
+let fed: Federation;
+
+async function submit(analysis: AnalysisSpec, tres: string, wait: boolean): Promise<string> {
+  const file = join(fed.files.dir, `analysis-${uniqueToken()}.json`);
+  await writeFile(file, JSON.stringify(analysis));
+  const argv = ["submit", "--project", "diabetes", "--tres", tres, file];
+  const r = await fed.cli(wait ? [...argv, "--wait", "--timeout-ms", "30000"] : argv, "alice");
+  expect(r.code, r.err.join("\n")).toBe(0);
+  return r.out[0] as string;
+}
+
+/** `crate verify --json` of a crate file (it needs no profile): exit code and its findings. */
+async function verify(file: string) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await run(["crate", "verify", file, "--json"], {
+    out: (l) => out.push(l),
+    err: (l) => err.push(l),
+  });
+  expect(err).toEqual([]);
+  const doc = JSON.parse(out.join("\n")) as {
+    sound: boolean;
+    bagProblems: unknown[];
+    profile: { counts: Record<string, number>; findings: { level: string; message: string }[] };
+  };
+  return { code, ...doc };
+}
+
+/** Every file of a crate zip, uncompressed, as one string to search. */
+async function crateText(file: string): Promise<string> {
+  const entries = unzipSync(await readFile(file));
+  return Object.values(entries)
+    .map((b) => Buffer.from(b).toString("latin1"))
+    .join("\n");
+}
+
+beforeAll(async () => {
+  fed = await startFederation({
+    tres: ["a", "b"],
+    researchers: ["alice"],
+    reviewers: ["rita"],
+    startLeaves: [],
+    leafExtra: (tre) => ({
+      datasets: [{ name: "patients", engine: "csv", path: `./patients-${tre}.csv`, ...allow }],
+      projects: [
+        {
+          name: "diabetes",
+          researchers: ["alice"],
+          analyses: ["count", "summary", "histogram", "crosstab", "regression"],
+          datasets: ["patients"],
+        },
+      ],
+      // a: a human reviewer decides; b: outputs that pass every check are released by the TRE's policy.
+      review: tre === "a" ? {} : { autoRelease: true },
+      disclosure: { roundingBase: 1, minCellCount: 1, zerosDisclosive: false },
+    }),
+  });
+  await writePatientsCsv(generatePatients(patientProfiles.north, 31), join(fed.files.dir, "patients-a.csv"));
+  await writePatientsCsv(generatePatients(patientProfiles.south, 32), join(fed.files.dir, "patients-b.csv"));
+  await fed.startLeaf("a");
+  await fed.startLeaf("b");
+  await approveProject(fed, { project: "diabetes", tres: ["a", "b"], members: ["alice"] });
+}, 120_000);
+
+afterAll(async () => {
+  await fed?.[Symbol.asyncDispose]();
+});
+
+describe("tremesh crate", { timeout: 180_000 }, () => {
+  it("writes a crate for every analysis kind that verifies with no REQUIRED or RECOMMENDED finding", async () => {
+    let last = "";
+    for (const analysis of KINDS) {
+      const taskId = await submit(analysis, "b", true);
+      const file = join(fed.files.dir, `${taskId}.zip`);
+      const written = await fed.cli(["crate", taskId, "--out", file], "alice");
+      expect(written.code, written.err.join("\n")).toBe(0);
+      expect(written.out).toEqual([expect.stringMatching(`^b: crate written to ${file} \\(\\d+ bytes\\)$`)]);
+      const check = await verify(file);
+      expect(check.bagProblems, analysis.kind).toEqual([]);
+      expect(
+        check.profile.findings.filter((f) => f.level !== "OPTIONAL"),
+        analysis.kind,
+      ).toEqual([]);
+      expect(check.code).toBe(0);
+      const text = await crateText(file);
+      expect(text).toContain(`External-Identifier: urn:tremesh:task:${taskId}`);
+      expect(text).toContain(`"urn:tremesh:analysis:${analysis.kind}:1"`);
+      last = file;
+    }
+    // One flipped bit in a released output: verify fails, naming the file.
+    const entries = unzipSync(await readFile(last));
+    const output = Object.keys(entries).find((p) => p.startsWith("data/outputs/")) as string;
+    const bytes = entries[output] as Uint8Array;
+    bytes[0] = (bytes[0] as number) ^ 1;
+    const tampered = join(fed.files.dir, "tampered.zip");
+    await writeFile(tampered, zipSync(entries));
+    const check = await verify(tampered);
+    expect(check.code).toBe(1);
+    expect(check.bagProblems).toEqual([
+      { path: output, problem: "does not match its sha-512 in manifest-sha512.txt: it was changed" },
+    ]);
+  });
+
+  it("records the reviewer's signed approval, and leaves a withheld output out of every crate", async () => {
+    // Approved at a by rita; the same analysis at b auto-released.
+    const approved = await submit(KINDS[0] as AnalysisSpec, "a,b", false);
+    await childReaches(fed, approved, "a", "outputs_pending_review");
+    expect((await fed.cli(["airlock", "approve", approved], "reviewer-a-rita")).code).toBe(0);
+    await childReaches(fed, approved, "a", "released");
+    await childReaches(fed, approved, "b", "released");
+    const dir = join(fed.files.dir, `crates-${uniqueToken()}`);
+    const both = await fed.cli(["crate", approved, "--out", dir], "alice");
+    expect(both.code, both.err.join("\n")).toBe(0);
+    expect(both.out).toEqual(
+      ["a", "b", "combined"].map((c) =>
+        expect.stringMatching(`^${c}: crate written to .*${approved}-${c}\\.zip`),
+      ),
+    );
+    for (const tre of ["a", "b", "combined"]) {
+      const check = await verify(join(dir, `${approved}-${tre}.zip`));
+      expect(check.sound, `${tre}: ${JSON.stringify(check.profile.findings)}`).toBe(true);
+    }
+    const crateA = await crateText(join(dir, `${approved}-a.zip`));
+    expect(crateA).toContain('"name": "rita"');
+    expect(crateA).toMatch(/Disclosure review of count\.json: approved, released"/);
+    expect(crateA).toContain("evidence/decision-1.envelope");
+    const combined = await crateText(join(dir, `${approved}-combined.zip`));
+    for (const part of ["data/outputs/a/count.json", "data/outputs/b/count.json", "data/combined/count.json"])
+      expect(combined).toContain(part);
+    expect(combined).toMatch(/"@type": "ReceiveAction"/);
+
+    // Withheld at a by rita, released at b: the task is partial, and only b's crate is written.
+    const partial = await submit(KINDS[1] as AnalysisSpec, "a,b", false);
+    await childReaches(fed, partial, "a", "outputs_pending_review");
+    const held = JSON.parse(
+      (await fed.cli(["airlock", "show", partial, "--json"], "reviewer-a-rita")).out.join("\n"),
+    ) as { outputs: { digest: string; releasableDigest?: string }[] };
+    const secrets = held.outputs.flatMap((o) => [o.digest, o.releasableDigest ?? o.digest]);
+    const rejected = await fed.cli(
+      ["airlock", "reject", partial, "--reason", "too few smokers"],
+      "reviewer-a-rita",
+    );
+    expect(rejected.code, rejected.err.join("\n")).toBe(0);
+    await childReaches(fed, partial, "a", "withheld");
+    await childReaches(fed, partial, "b", "released");
+    const partialDir = join(fed.files.dir, `crates-${uniqueToken()}`);
+    const r = await fed.cli(["crate", partial, "--out", partialDir], "alice");
+    expect(r.code, r.err.join("\n")).toBe(0);
+    expect(r.err).toEqual(["no crate for TRE a: it withheld every output (summary.json)"]);
+    expect(r.out).toEqual([
+      expect.stringMatching(/^b: crate written to /),
+      expect.stringMatching(/^combined: crate written to /),
+    ]);
+    const crateB = join(partialDir, `${partial}-b.zip`);
+    expect((await verify(crateB)).sound).toBe(true);
+    expect((await verify(join(partialDir, `${partial}-combined.zip`))).sound).toBe(true);
+    for (const file of [crateB, join(partialDir, `${partial}-combined.zip`)]) {
+      const text = await crateText(file);
+      for (const s of secrets) expect(text).not.toContain(s);
+    }
+  });
+
+  it("refuses to write a crate before anything is released", async () => {
+    const pending = await submit(KINDS[0] as AnalysisSpec, "a", false);
+    await childReaches(fed, pending, "a", "outputs_pending_review");
+    const r = await fed.cli(["crate", pending, "--out", join(fed.files.dir, "none.zip")], "alice");
+    expect(r.code).toBe(1);
+    expect(r.err.join("\n")).toMatch(/has no verified Release with released outputs/);
+    expect(
+      (await fed.cli(["airlock", "reject", pending, "--reason", "tidy up"], "reviewer-a-rita")).code,
+    ).toBe(0);
+  });
+
+  it("runs the validator's request crate through submit --crate, and refuses one naming another researcher", async () => {
+    // The reference request crate, its workflow and inputs pointed at tremesh's count analysis; its agent and
+    // project kept, the agent naming its tremesh login and the project its id at TRE b.
+    const crate = JSON.parse(
+      await readFile(
+        join(
+          import.meta.dirname,
+          "..",
+          "crate",
+          "reference-crates",
+          "validator-five-safes-crate-request.json",
+        ),
+        "utf8",
+      ),
+    ) as { "@graph": Array<Record<string, unknown>> };
+    const byId = (id: string) => crate["@graph"].find((e) => e["@id"] === id) as Record<string, unknown>;
+    const workflow = "urn:tremesh:analysis:count:1";
+    byId("./").mainEntity = { "@id": workflow };
+    const run = byId("#query-37252371-c937-43bd-a0a7-3680b48c0538");
+    run.instrument = { "@id": workflow };
+    run.object = [{ "@id": "#dataset" }, { "@id": "#groupBy" }];
+    crate["@graph"].push(
+      { "@id": workflow, "@type": "Dataset", name: "tremesh count" },
+      { "@id": "#dataset", "@type": "PropertyValue", name: "dataset", value: "patients" },
+      { "@id": "#groupBy", "@type": "PropertyValue", name: "groupBy", value: '["sex"]' },
+      { "@id": "#at-b", "@type": "PropertyValue", name: "b", value: "diabetes" },
+    );
+    (byId("#project-be6ffb55-4f5a-4c14-b60e-47e0951090c70").identifier as unknown[]).push({ "@id": "#at-b" });
+    const person = byId("https://orcid.org/0000-0001-9842-9718");
+    person.alternateName = "alice";
+    const request = join(fed.files.dir, "request.zip");
+    const zipRequest = () =>
+      writeFile(
+        request,
+        zipBag(new Map([["ro-crate-metadata.json", new TextEncoder().encode(JSON.stringify(crate))]]), {}),
+      );
+    await zipRequest();
+    const submitted = await fed.cli(
+      ["submit", "--crate", request, "--tres", "b", "--wait", "--timeout-ms", "30000"],
+      "alice",
+    );
+    expect(submitted.code, submitted.err.join("\n")).toBe(0);
+    const taskId = submitted.out[0] as string;
+    const file = join(fed.files.dir, `${taskId}-from-request.zip`);
+    expect((await fed.cli(["crate", taskId, "--out", file], "alice")).code).toBe(0);
+    expect((await verify(file)).sound).toBe(true);
+    expect(await crateText(file)).toContain('"value": "[\\"sex\\"]"');
+
+    person.alternateName = "mallory";
+    await zipRequest();
+    const refused = await fed.cli(["submit", "--crate", request, "--tres", "b"], "alice");
+    expect(refused.code).toBe(3);
+    expect(refused.err.join("\n")).toMatch(
+      /request crate: https:\/\/orcid\.org\/0000-0001-9842-9718 identifier: the requesting agent .* is not "alice"/,
+    );
+  });
+});
