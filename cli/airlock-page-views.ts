@@ -3,7 +3,7 @@
  * with each output as a table (flagged cells highlighted), its releasable form beside it, and the decision
  * forms. Every form carries the session's CSRF token.
  */
-import type { AirlockOutputView, AirlockTaskView } from "../protocol/index.js";
+import type { AirlockDecisionView, AirlockOutputView, AirlockTaskView } from "../protocol/index.js";
 import { type Html, html } from "./airlock-page-html.js";
 import { outputTable } from "./airlock-page-tables.js";
 import { decodedOutput } from "./decoded-output.js";
@@ -83,6 +83,39 @@ ${
 </div>`;
 }
 
+/** What the reviewers signed: the checked form, or the output as it is (an override), or a rejection. */
+function verdictWords(o: AirlockOutputView, d: AirlockDecisionView): string {
+  if (d.verdict === "reject") return "rejected";
+  return d.digest === o.digest && o.digest !== o.releasableDigest
+    ? "released as it is"
+    : "released the checked form";
+}
+
+/**
+ * Approvals of different bytes on a pending output: the reviewers disagree, and a further reviewer's decision
+ * settles it (the airlock releases bytes only when enough reviewers approved the same ones).
+ */
+export function isConflicted(o: AirlockOutputView): boolean {
+  return o.state === "pending" && new Set(o.decisions.map((d) => `${d.verdict}:${d.digest}`)).size > 1;
+}
+
+/**
+ * The decisions so far. Reviews are independent: while this reviewer has yet to decide, the others' decisions
+ * are hidden (only their number is shown), unless they already disagree, when the conflict is shown for a
+ * further decision to settle.
+ */
+function decisionsSoFar(o: AirlockOutputView, reviewer: string): Html {
+  if (o.decisions.length === 0) return html``;
+  const conflicted = isConflicted(o);
+  if (awaitsReviewer(o, reviewer) && !conflicted)
+    return html`<p class="blinded">${o.decisions.length} other reviewer${o.decisions.length === 1 ? " has" : "s have"} decided; their decision is hidden until you decide.</p>`;
+  return html`${conflicted ? html`<p class="conflicted">Conflicted: the reviewers disagree; a further reviewer's decision settles it.</p>` : ""}
+<ul class="decisions">${o.decisions.map(
+    (d) =>
+      html`<li>${iso(d.at)} <b>${d.reviewer}</b>: ${verdictWords(o, d)}${d.reason ? html` — ${d.reason}` : ""}</li>`,
+  )}</ul>`;
+}
+
 function outputSection(task: AirlockTaskView, o: AirlockOutputView, csrf: string, reviewer: string): Html {
   const original = decodedOutput(o.data);
   const safe = decodedOutput(o.releasable);
@@ -103,11 +136,7 @@ ${whole.length ? html`<ul class="findings">${whole.map((f) => html`<li class="fl
         : html`<p class="problem">None: reject it, or release it as it is with a reason.</p>`
   }</div>
 <div class="decision"><h3>Decision</h3>
-${
-  o.decisions.length
-    ? html`<ul class="decisions">${o.decisions.map((d) => html`<li>${iso(d.at)} <b>${d.reviewer}</b>: ${d.verdict}${d.reason ? html` — ${d.reason}` : ""}</li>`)}</ul>`
-    : ""
-}
+${decisionsSoFar(o, reviewer)}
 ${decisionForms(task, o, csrf, reviewer)}</div>
 </div>
 </section>`;

@@ -34,6 +34,7 @@ import { uniqueToken } from "./harness/unique.js";
 const CHROMIUM = process.env.TREMESH_CHROMIUM ?? "/usr/bin/chromium";
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const SCREENSHOT = join(import.meta.dirname, "..", "docs", "airlock-review-page.png");
+const CONFLICT_SCREENSHOT = join(import.meta.dirname, "..", "docs", "airlock-review-conflict.png");
 const REVIEWER = "reviewer-a-rita";
 /** Every way a string could try to become markup or script: tags, attribute breakers, quotes, backticks. */
 const HOSTILE = `<script>window.__pwned=1</script>"><img src=x onerror="window.__pwned=2">'\`<b>`;
@@ -43,15 +44,28 @@ let server: AirlockServer;
 let browser: Browser;
 let page: Page;
 
-async function submit(analysis: AnalysisSpec, title: string): Promise<string> {
+const VIEWPORT = { width: 1440, height: 900 };
+/** Pages started besides the first reviewer's, closed at the end. */
+const servers: AirlockServer[] = [];
+
+async function submit(analysis: AnalysisSpec, title: string, tre = "a"): Promise<string> {
   const file = join(fed.files.dir, `analysis-${uniqueToken()}.json`);
   await writeFile(file, JSON.stringify(analysis));
   const r = await fed.cli(
-    ["submit", "--project", "diabetes", "--tres", "a", "--title", title, file],
+    ["submit", "--project", "diabetes", "--tres", tre, "--title", title, file],
     "alice",
   );
   expect(r.err).toEqual([]);
   return r.out[0]!;
+}
+
+/** Another reviewer's own page, in a browser context of their own (their own session cookie). */
+async function reviewerPage(profile: string): Promise<{ server: AirlockServer; page: Page }> {
+  const server = await startAirlockServer({ profile: (await fed.profile(profile)).file, port: 0 });
+  servers.push(server);
+  const page = await (await browser.newContext({ viewport: VIEWPORT })).newPage();
+  await page.goto(server.loginUrl);
+  return { server, page };
 }
 
 /** Holds a task no executor made, with hostile title, output name and group labels, in TRE a's airlock. */
@@ -99,16 +113,17 @@ async function auditRecords(): Promise<
 beforeAll(async () => {
   if (!HAVE_CHROMIUM) return;
   fed = await startFederation({
-    tres: ["a"],
+    tres: ["a", "b"],
     researchers: ["alice"],
-    reviewers: ["rita"],
+    reviewers: ["rita", "sam", "tom"],
     startLeaves: [],
-    leafExtra: () => ({
+    leafExtra: (tre) => ({
+      ...(tre === "b" ? { review: { approvalsRequired: 2 } } : {}),
       datasets: [
         {
           name: "patients",
           engine: "csv",
-          path: "./patients-a.csv",
+          path: `./patients-${tre}.csv`,
           columns: { ...SYNTHETIC_PATIENT_COLUMNS },
           identifiers: ["patient_id"],
         },
@@ -116,9 +131,14 @@ beforeAll(async () => {
       projects: [{ name: "diabetes", researchers: ["alice"], analyses: ["count"], datasets: ["patients"] }],
     }),
   });
-  await writePatientsCsv(generatePatients(patientProfiles.small, 11), join(fed.files.dir, "patients-a.csv"));
-  await fed.startLeaf("a");
-  await approveProject(fed, { project: "diabetes", tres: ["a"], members: ["alice"] });
+  for (const tre of ["a", "b"]) {
+    await writePatientsCsv(
+      generatePatients(patientProfiles.small, 11),
+      join(fed.files.dir, `patients-${tre}.csv`),
+    );
+    await fed.startLeaf(tre);
+  }
+  await approveProject(fed, { project: "diabetes", tres: ["a", "b"], members: ["alice"] });
   server = await startAirlockServer({ profile: (await fed.profile(REVIEWER)).file, port: 0 });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -133,7 +153,7 @@ beforeAll(async () => {
       "--no-first-run",
     ],
   });
-  page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  page = await browser.newPage({ viewport: VIEWPORT });
   page.on("dialog", (d) => {
     throw new Error(`a dialog opened: ${d.message()}`);
   });
@@ -142,6 +162,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await server?.close();
+  for (const s of servers) await s.close();
   await fed?.[Symbol.asyncDispose]();
 });
 
@@ -156,6 +177,8 @@ describe.skipIf(!HAVE_CHROMIUM)(
       expect(r.code).toBe(2);
       expect(r.err.join("\n")).toContain("loopback only");
       expect(new URL(server.url).hostname).toBe("127.0.0.1");
+      // The federation under the page runs over TLS (the reviewer reaches their own leaf on its loopback).
+      expect((await fed.profile("alice")).url).toMatch(/^tls:\/\//);
     });
 
     it("opens with the one-time login URL and refuses it a second time", async () => {
@@ -220,7 +243,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
 
     it("releases the checked form of one output and rejects another with a reason, signed as the CLI signs", async () => {
       await page.click("form.release-checked button");
-      await page.locator(".decisions li", { hasText: "approve" }).waitFor();
+      await page.locator(".decisions li", { hasText: "released the checked form" }).waitFor();
       await page.goto(new URL(`/task/${regions}`, server.url).href);
       await page.fill("form.reject input[name=reason]", "a test rejection: <not a tag>");
       await page.click("form.reject button");
@@ -264,6 +287,44 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await expect(page.locator("img").count()).resolves.toBe(0);
       await expect(page.locator("main b", { hasText: /^$/ }).count()).resolves.toBe(0);
       await expect(page.evaluate("window.__pwned")).resolves.toBeUndefined();
+    });
+
+    it("keeps two reviewers blinded until both decide, shows their disagreement as conflicted, and a third settles it", async () => {
+      const taskId = await submit(FINE_COUNT, "two reviewers", "b");
+      await childReaches(fed, taskId, "b", "outputs_pending_review");
+      const [rita, sam, tom] = [
+        await reviewerPage("reviewer-b-rita"),
+        await reviewerPage("reviewer-b-sam"),
+        await reviewerPage("reviewer-b-tom"),
+      ];
+      const open = (r: { server: AirlockServer; page: Page }) =>
+        r.page.goto(new URL(`/task/${taskId}`, r.server.url).href);
+
+      await open(rita);
+      await rita.page.click("form.release-checked button");
+      await rita.page.locator(".decisions li", { hasText: "rita: released the checked form" }).waitFor();
+
+      // Sam sees that someone decided, not who or how.
+      await open(sam);
+      await expect(sam.page.locator(".blinded").textContent()).resolves.toContain(
+        "1 other reviewer has decided",
+      );
+      await expect(sam.page.locator(".decisions").count()).resolves.toBe(0);
+      expect(await sam.page.locator("main").textContent()).not.toContain("rita");
+      await sam.page.fill("form.release-as-is input[name=reason]", "aggregate over a whole region");
+      await sam.page.click("form.release-as-is button");
+      await sam.page.locator(".conflicted").waitFor();
+      await expect(sam.page.locator(".decisions li").allTextContents()).resolves.toEqual([
+        expect.stringContaining("rita: released the checked form"),
+        expect.stringContaining("sam: released as it is — aggregate over a whole region"),
+      ]);
+
+      // Approvals of different bytes release nothing: the output stays pending, conflicted, until a third decides.
+      await open(tom);
+      await tom.page.locator(".conflicted").waitFor();
+      await tom.page.screenshot({ path: CONFLICT_SCREENSHOT });
+      await tom.page.click("form.release-checked button");
+      await childReaches(fed, taskId, "b", "released");
     });
 
     it("records every view of an output and every decision in the TRE's audit log, with the reviewer", async () => {
