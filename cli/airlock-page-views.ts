@@ -4,6 +4,7 @@
  * forms. Every form carries the session's CSRF token.
  */
 import type { AirlockDecisionView, AirlockOutputView, AirlockTaskView } from "../protocol/index.js";
+import { csvPreview } from "./airlock-page-csv.js";
 import { type Html, html } from "./airlock-page-html.js";
 import { outputTable } from "./airlock-page-tables.js";
 import { decodedOutput } from "./decoded-output.js";
@@ -56,11 +57,22 @@ ${
 <p><a href="/">Back to the queue</a></p>`;
 }
 
-function textPreview(o: AirlockOutputView): Html {
+/** The rounding base the TRE applies, as its releasable forms say; the default (5) when none says. */
+function roundingBase(task: AirlockTaskView): number {
+  for (const o of task.outputs) {
+    const safe = decodedOutput(o.releasable);
+    if (safe && "rounding" in safe && safe.rounding) return safe.rounding;
+  }
+  return 5;
+}
+
+function filePreview(task: AirlockTaskView, o: AirlockOutputView): Html {
   if (!o.data || !/^(text\/|application\/json$)/.test(o.mediaType))
     return html`<p>${o.mediaType}, ${o.size} bytes: no preview; review the file itself.</p>`;
-  const lines = Buffer.from(o.data).toString("utf8").split("\n").slice(0, 200);
-  return html`<pre class="file">${lines.join("\n")}</pre>`;
+  const text = Buffer.from(o.data).toString("utf8");
+  if (o.mediaType.startsWith("text/csv") || o.name.endsWith(".csv"))
+    return csvPreview(text, roundingBase(task));
+  return html`<pre class="file">${text.split("\n").slice(0, 200).join("\n")}</pre>`;
 }
 
 function decisionForms(task: AirlockTaskView, o: AirlockOutputView, csrf: string, reviewer: string): Html {
@@ -125,7 +137,7 @@ function outputSection(task: AirlockTaskView, o: AirlockOutputView, csrf: string
 <p class="meta"><code>${o.outputId}</code> · ${o.size} bytes · sha256 <code>${o.digest.slice(0, 16)}…</code></p>
 ${whole.length ? html`<ul class="findings">${whole.map((f) => html`<li class="flag-${f.outcome}"><span class="rule">${f.rule}</span> ${f.detail}</li>`)}</ul>` : ""}
 <div class="side-by-side">
-<div><h3>As the executor made it</h3>${original ? outputTable(original, o.findings) : textPreview(o)}</div>
+<div><h3>As the executor made it</h3>${original ? html`${outputTable(original, o.findings)}<details><summary>the analysis</summary><pre>${JSON.stringify(original.analysis, null, 2)}</pre></details>` : filePreview(task, o)}</div>
 <div><h3>Releasable form</h3>${
     safe
       ? o.releasableDigest === o.digest

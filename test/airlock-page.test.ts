@@ -90,8 +90,15 @@ async function holdHostileTask(): Promise<string> {
     bytes: encodeOutput(description),
     description,
   };
+  // A container's CSV file, which no check can judge: previewed with per-column figures.
+  const csv: ExecutorOutput = {
+    name: "table.csv",
+    mediaType: "text/csv",
+    bytes: new TextEncoder().encode(`region,n\n"${HOSTILE.replaceAll('"', '""')}",15\ncity,3\n,20\n`),
+  };
   await airlock.hold({ taskId, project: "diabetes", researcher: "alice", kind: "count", title: HOSTILE }, [
     output,
+    csv,
   ]);
   return taskId;
 }
@@ -284,6 +291,9 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await page.click(`tr[data-task="${hostile}"] a`);
       await expect(page.locator("h1").textContent()).resolves.toBe(HOSTILE);
       await expect(page.locator("table.output th[scope=row]").first().textContent()).resolves.toBe(HOSTILE);
+      const csvRow = page.locator("table.csv-stats tr", { hasText: /^n/ });
+      await expect(csvRow.locator("td").allTextContents()).resolves.toEqual(["3", "3", "20", "0", "no"]);
+      await expect(page.locator("table.csv td").first().textContent()).resolves.toBe(HOSTILE);
       await expect(page.locator("img").count()).resolves.toBe(0);
       await expect(page.locator("main b", { hasText: /^$/ }).count()).resolves.toBe(0);
       await expect(page.evaluate("window.__pwned")).resolves.toBeUndefined();
