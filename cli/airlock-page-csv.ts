@@ -4,7 +4,7 @@
  * every number is a multiple of the rounding base; then the first rows. No check can judge such a file, so
  * this is what the reviewer reads before deciding.
  */
-import { type Html, html } from "./airlock-page-html.js";
+import { type Html, html } from "./page-html.js";
 
 const PREVIEW_ROWS = 50;
 const MISSING = new Set(["", "NA", "N/A", "NULL", "null", "NaN", "."]);

@@ -6,7 +6,7 @@
  */
 import { formatKeyValue, formatNumber } from "../aggregator/index.js";
 import type { AirlockFinding, AnalysisOutput, KeyValue } from "../protocol/index.js";
-import { type Html, html } from "./airlock-page-html.js";
+import { type Html, html } from "./page-html.js";
 
 interface Slot {
   at: string;

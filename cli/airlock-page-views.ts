@@ -5,9 +5,9 @@
  */
 import type { AirlockDecisionView, AirlockOutputView, AirlockTaskView } from "../protocol/index.js";
 import { csvPreview } from "./airlock-page-csv.js";
-import { type Html, html } from "./airlock-page-html.js";
 import { outputTable } from "./airlock-page-tables.js";
 import { decodedOutput } from "./decoded-output.js";
+import { type Html, html } from "./page-html.js";
 
 const iso = (ms: number) =>
   new Date(ms)

@@ -1,24 +1,14 @@
 /**
  * The reviewer's page as a Hono app, over a `ReviewBackend` (the same signed requests `tremesh airlock` sends).
- *
- * Safe by construction:
- * - a one-time login token (printed by `airlock serve`) is exchanged for an HttpOnly, SameSite=Strict session
- *   cookie; every other request without that session is refused (401);
- * - every decision form carries the session's CSRF token, checked in constant time (403 without it);
- * - only the Host names the server was started for are answered (no DNS rebinding);
- * - a strict Content-Security-Policy (own scripts and styles only, no inline script, no framing), no caching
- *   and no referrer (the token must not leak);
- * - every value is escaped by airlock-page-html.ts.
- * The reviewer's signing key never reaches the browser: the backend signs, in the server process.
+ * Behind page-guard.ts (one-time login, session, CSRF on every decision, Host check, CSP); every value escaped
+ * by page-html.ts. The reviewer's signing key never reaches the browser: the backend signs, in the server process.
  */
-import { randomBytes, timingSafeEqual } from "node:crypto";
-import { type Context, Hono } from "hono";
-import { getCookie, setCookie } from "hono/cookie";
+import type { Context, Hono } from "hono";
 import { type AirlockOutputView, type AirlockTaskView, isTaskId } from "../protocol/index.js";
-import { REVIEW_CSS, REVIEW_JS } from "./airlock-page-assets.js";
-import { type Html, page, problemPage } from "./airlock-page-html.js";
 import { historyPage, queuePage, queueRows, taskPage } from "./airlock-page-views.js";
 import { AirlockRequestError, type DecisionRequest } from "./airlock-requests.js";
+import { pageGuard } from "./page-guard.js";
+import { type Html, html, page } from "./page-html.js";
 
 /** What the page needs of the airlock: each call signed with the reviewer's key by the implementation. */
 export interface ReviewBackend {
@@ -36,28 +26,8 @@ export interface AirlockPageOptions {
   allowedHosts: readonly string[];
 }
 
-const SESSION_COOKIE = "tremesh_review";
-const CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self'",
-  "connect-src 'self'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-].join("; ");
-
 const DECISIONS = ["release-checked", "release-as-is", "reject"] as const;
 type PageDecision = (typeof DECISIONS)[number];
-
-export const newSecret = () => randomBytes(32).toString("base64url");
-
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
 
 const STATUS_OF_CODE: Record<string, 400 | 403 | 404 | 409 | 503> = {
   not_found: 404,
@@ -72,61 +42,14 @@ const STATUS_OF_CODE: Record<string, 400 | 403 | 404 | 409 | 503> = {
 };
 
 export function airlockPage(backend: ReviewBackend, options: AirlockPageOptions): Hono {
-  let loginToken: string | undefined = options.loginToken;
-  /** Session id → its CSRF token. */
-  const sessions = new Map<string, string>();
-  const app = new Hono();
-  const render = (c: Context, title: string, body: Html, status: 200 | 400 = 200) =>
-    c.html(page(title, backend.reviewer, backend.tre, body).text, status);
-  const problem = (c: Context, status: 400 | 401 | 403 | 404 | 409 | 503, title: string, message: string) =>
-    c.html(problemPage(title, message).text, status);
-
-  app.use("*", async (c, next) => {
-    c.header("Content-Security-Policy", CSP);
-    c.header("X-Content-Type-Options", "nosniff");
-    c.header("Referrer-Policy", "no-referrer");
-    c.header("X-Frame-Options", "DENY");
-    c.header("Cache-Control", "no-store");
-    if (!options.allowedHosts.includes(c.req.header("host") ?? ""))
-      return problem(
-        c,
-        403,
-        "Refused",
-        "This page answers only at the address `tremesh airlock serve` printed.",
-      );
-    await next();
+  const { app, csrf, csrfOk, problem } = pageGuard({
+    ...options,
+    command: "tremesh airlock serve",
+    cookie: "tremesh_review",
   });
-
-  app.get("/login", (c) => {
-    const token = c.req.query("token") ?? "";
-    if (loginToken === undefined || !sameSecret(token, loginToken))
-      return problem(
-        c,
-        401,
-        "Not logged in",
-        "This login link is not valid or was already used. Restart `tremesh airlock serve` for a new one.",
-      );
-    loginToken = undefined; // one time only
-    const session = newSecret();
-    sessions.set(session, newSecret());
-    setCookie(c, SESSION_COOKIE, session, { httpOnly: true, sameSite: "Strict", path: "/" });
-    return c.redirect("/", 303);
-  });
-
-  app.get("/assets/review.css", (c) =>
-    c.body(REVIEW_CSS, 200, { "content-type": "text/css; charset=utf-8" }),
-  );
-  app.get("/assets/review.js", (c) =>
-    c.body(REVIEW_JS, 200, { "content-type": "text/javascript; charset=utf-8" }),
-  );
-
-  // Everything below needs the session.
-  app.use("*", async (c, next) => {
-    const session = getCookie(c, SESSION_COOKIE);
-    if (!session || !sessions.has(session))
-      return problem(c, 401, "Not logged in", "Open the login link that `tremesh airlock serve` printed.");
-    await next();
-  });
+  const who = html`TRE <b>${backend.tre}</b> · reviewer <b>${backend.reviewer}</b>`;
+  const render = (c: Context, title: string, body: Html) =>
+    c.html(page(title, "tremesh airlock", who, body).text);
 
   app.onError((e, c) => {
     if (e instanceof AirlockRequestError)
@@ -141,16 +64,13 @@ export function airlockPage(backend: ReviewBackend, options: AirlockPageOptions)
   app.get("/task/:taskId", async (c) => {
     const taskId = c.req.param("taskId");
     if (!isTaskId(taskId)) return problem(c, 404, "No such task", "That is not a task id.");
-    const csrf = sessions.get(getCookie(c, SESSION_COOKIE) ?? "") ?? "";
     const task = await backend.show(taskId);
-    return render(c, task.title ?? task.taskId, taskPage(task, csrf, backend.reviewer));
+    return render(c, task.title ?? task.taskId, taskPage(task, csrf(c), backend.reviewer));
   });
 
   app.post("/task/:taskId/output/:outputId/decide", async (c) => {
-    const csrf = sessions.get(getCookie(c, SESSION_COOKIE) ?? "") ?? "";
     const form = await c.req.parseBody();
-    const sent = typeof form.csrf === "string" ? form.csrf : "";
-    if (!sameSecret(sent, csrf))
+    if (!csrfOk(c, form.csrf))
       return problem(
         c,
         403,

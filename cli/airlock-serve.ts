@@ -3,15 +3,14 @@
  * binds to loopback unless told otherwise, prints a one-time login URL, and signs every request with the
  * reviewer's key inside this process, exactly as `tremesh airlock list|show|approve|reject` do.
  */
-import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
-import { serve } from "@hono/node-server";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { isLoopbackHost } from "../common/index.js";
-import { airlockPage, newSecret, type ReviewBackend } from "./airlock-page.js";
+import { airlockPage, type ReviewBackend } from "./airlock-page.js";
 import { listReviews, sendDecision, showReview } from "./airlock-requests.js";
 import { type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
+import { newSecret } from "./page-guard.js";
+import { listenOnLoopback, portArg } from "./page-server.js";
 import { connectProfile, loadProfile, type Profile, signingKey } from "./profile.js";
 import { runUntilSignal } from "./run-until-signal.js";
 
@@ -61,11 +60,6 @@ export async function startAirlockServer(options: {
   host?: string;
   port?: number;
 }): Promise<AirlockServer> {
-  const host = options.host ?? "127.0.0.1";
-  if (!isLoopbackHost(host))
-    throw usageError(
-      `--host ${host}: the review page listens on loopback only; a shared server goes behind your own sign-on proxy`,
-    );
   const profile = await loadProfile(options.profile);
   if (profile.server !== "leaf")
     throw new CliError(
@@ -73,26 +67,31 @@ export async function startAirlockServer(options: {
       ExitCode.badInput,
     );
   const backend = natsBackend(profile);
-  // Fail now, with the CLI's message, if the leaf cannot be reached or refuses the reviewer.
-  await backend.list(false);
-  const loginToken = newSecret();
-  const allowedHosts: string[] = [];
-  const app = airlockPage(backend, { loginToken, allowedHosts });
-  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: host, port: options.port ?? DEFAULT_REVIEW_PORT }, () =>
-      resolve(s),
+  try {
+    // Fail now, with the CLI's message, if the leaf cannot be reached or refuses the reviewer.
+    await backend.list(false);
+    const loginToken = newSecret();
+    const allowedHosts: string[] = [];
+    const app = airlockPage(backend, { loginToken, allowedHosts });
+    const listening = await listenOnLoopback(
+      app,
+      { host: options.host ?? "127.0.0.1", port: options.port ?? DEFAULT_REVIEW_PORT },
+      allowedHosts,
     );
-    s.once("error", reject);
-  });
-  const { port } = server.address() as AddressInfo;
-  const shown = host.includes(":") ? `[${host}]` : host;
-  allowedHosts.push(`${shown}:${port}`, `localhost:${port}`);
-  const url = `http://${shown}:${port}/`;
-  const close = async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const close = async () => {
+      await listening.close();
+      await backend.close();
+    };
+    return {
+      url: listening.url,
+      loginUrl: `${listening.url}login?token=${loginToken}`,
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+  } catch (e) {
     await backend.close();
-  };
-  return { url, loginUrl: `${url}login?token=${loginToken}`, close, [Symbol.asyncDispose]: close };
+    throw e;
+  }
 }
 
 export async function airlockServe(argv: string[], io: Io): Promise<number> {
@@ -103,9 +102,7 @@ export async function airlockServe(argv: string[], io: Io): Promise<number> {
     options: { profile: { type: "string" }, host: { type: "string" }, port: { type: "string" } },
   });
   if (positionals.length > 0) throw usageError("airlock serve: takes no task id");
-  const port = values.port === undefined ? undefined : Number(values.port);
-  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65_535))
-    throw usageError(`--port ${values.port}: expected a port number from 0 to 65535`);
+  const port = portArg(values.port);
   const server = await startAirlockServer({
     profile: values.profile,
     ...(values.host !== undefined ? { host: values.host } : {}),

@@ -1,10 +1,11 @@
 /**
- * The reviewer's page's only assets, served by the page itself (a TRE has no internet, and the
- * Content-Security-Policy allows nothing from elsewhere): a stylesheet, and a script that refreshes the queue
- * while it is open. The script inserts only HTML the server rendered (and escaped).
+ * The pages' only assets, served by the pages themselves (a TRE has no internet, and the
+ * Content-Security-Policy allows nothing from elsewhere): a stylesheet, and a script that refreshes the parts
+ * of a page that change (a queue, a task's states) while it is open. The script inserts only HTML the server
+ * rendered (and escaped), and stops refreshing a part once it holds an element marked `data-final`.
  */
 
-export const REVIEW_CSS = `
+export const PAGE_CSS = `
 :root { font-family: system-ui, sans-serif; color: #1b1b1b; background: #fafafa; }
 body { margin: 0; }
 header { background: #23395d; color: #fff; padding: .6rem 1rem; display: flex; justify-content: space-between; }
@@ -36,7 +37,7 @@ pre.file { background: #fff; border: 1px solid #ccd; padding: .5rem; max-height:
 `;
 
 /** Refreshes every element with `data-refresh` from its URL every REFRESH_MS, while the page is visible. */
-export const REVIEW_JS = `
+export const PAGE_JS = `
 "use strict";
 const REFRESH_MS = 2000;
 for (const el of document.querySelectorAll("[data-refresh]")) {
@@ -47,6 +48,7 @@ for (const el of document.querySelectorAll("[data-refresh]")) {
         if (r.ok) {
           const text = await r.text();
           if (text !== el.dataset.last) { el.innerHTML = text; el.dataset.last = text; }
+          if (el.querySelector("[data-final]")) return;
         }
       } catch {}
     }

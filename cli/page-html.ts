@@ -1,5 +1,5 @@
 /**
- * HTML for the reviewer's page, rendered on the server. Every interpolated value goes through `html`, which
+ * HTML for the pages, rendered on the server. Every interpolated value goes through `html`, which
  * escapes it unless it is already `Html` made here: researcher-supplied strings (titles, names, group labels,
  * file contents) can only ever be text, never markup or an attribute.
  */
@@ -42,18 +42,18 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): Html 
 }
 
 /** The page frame: local stylesheet and script only (the Content-Security-Policy allows nothing else). */
-export function page(title: string, reviewer: string, tre: string, body: Html): Html {
+export function page(title: string, site: string, who: Html, body: Html): Html {
   return html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title} · tremesh airlock</title>
-<link rel="stylesheet" href="/assets/review.css">
-<script src="/assets/review.js" defer></script>
+<title>${title} · ${site}</title>
+<link rel="stylesheet" href="/assets/page.css">
+<script src="/assets/page.js" defer></script>
 </head>
 <body>
-<header><a href="/" class="home">tremesh airlock</a> <span class="who">TRE <b>${tre}</b> · reviewer <b>${reviewer}</b></span></header>
+<header><a href="/" class="home">${site}</a> <span class="who">${who}</span></header>
 <main>${body}</main>
 </body>
 </html>`;
@@ -63,6 +63,6 @@ export function page(title: string, reviewer: string, tre: string, body: Html): 
 export function problemPage(title: string, message: string): Html {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${title}</title>
-<link rel="stylesheet" href="/assets/review.css"></head>
+<link rel="stylesheet" href="/assets/page.css"></head>
 <body><main><h1>${title}</h1><p class="problem" role="alert">${message}</p><p><a href="/">back to the queue</a></p></main></body></html>`;
 }
