@@ -5,15 +5,11 @@
  */
 import { parseArgs } from "node:util";
 import type { NatsConnection } from "@nats-io/transport-node";
-import {
-  type AirlockOutputView,
-  type AirlockTaskView,
-  type AnalysisOutput,
-  decodeOutput,
-  isTaskId,
-} from "../protocol/index.js";
+import { type AirlockOutputView, type AirlockTaskView, isTaskId } from "../protocol/index.js";
 import { listReviews, sendDecision, showReview } from "./airlock-requests.js";
+import { airlockServe, serveUsage } from "./airlock-serve.js";
 import { type Command, type Io, usageError } from "./command.js";
+import { decodedOutput } from "./decoded-output.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
 import { type Profile, signingKey } from "./profile.js";
@@ -33,12 +29,14 @@ const options = {
 
 export const airlock: Command = {
   name: "airlock",
-  summary: "review outputs held in your TRE's airlock: list, show, approve, reject (reviewers only)",
+  summary:
+    "review outputs held in your TRE's airlock: list, show, approve, reject, or a web page (reviewers only)",
   usage: [
     "tremesh airlock list [--all] [--profile FILE] [--json]",
     "tremesh airlock show TASK_ID [--profile FILE] [--json]",
     "tremesh airlock approve TASK_ID [--outputs ID|NAME,…] [--as-is --reason TEXT] [--profile FILE] [--json]",
     "tremesh airlock reject TASK_ID --reason TEXT [--outputs ID|NAME,…] [--profile FILE] [--json]",
+    serveUsage,
   ].join("\n       "),
   examples: [
     "tremesh airlock list --profile reviewer.profile.yaml",
@@ -46,9 +44,11 @@ export const airlock: Command = {
     "tremesh airlock approve 01JD3…                      # releases each output's checked, releasable form",
     'tremesh airlock approve 01JD3… --outputs summary.json --as-is --reason "aggregate of 40 practices"',
     'tremesh airlock reject 01JD3… --reason "cells of 3 patients"',
+    "tremesh airlock serve --profile reviewer.profile.yaml   # prints http://127.0.0.1:8765/login?token=…",
   ],
   async run(argv, io) {
     const [verb, ...rest] = argv;
+    if (verb === "serve") return airlockServe(rest, io);
     const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, strict: true, options });
     if (verb === "list") {
       if (positionals.length > 0) throw usageError("airlock list: takes no task id");
@@ -159,22 +159,13 @@ function listLines(tasks: AirlockTaskView[], io: Io): void {
   }
 }
 
-function decoded(bytes: Uint8Array | undefined): AnalysisOutput | undefined {
-  if (!bytes) return undefined;
-  try {
-    return decodeOutput(bytes);
-  } catch {
-    return undefined;
-  }
-}
-
 function showJson(task: AirlockTaskView): unknown {
   return {
     ...task,
     outputs: task.outputs.map(({ data, releasable, ...o }) => ({
       ...o,
-      output: decoded(data),
-      releasableOutput: decoded(releasable),
+      output: decodedOutput(data),
+      releasableOutput: decodedOutput(releasable),
     })),
   };
 }
@@ -190,8 +181,8 @@ function showLines(task: AirlockTaskView, io: Io): void {
     io.out(`   checks: ${o.outcome.toUpperCase()}   state: ${o.state}`);
     for (const f of o.findings)
       io.out(`   ${f.outcome.padEnd(6)} ${f.rule.padEnd(12)} ${f.at || "(whole output)"}: ${f.detail}`);
-    const original = decoded(o.data);
-    const safe = decoded(o.releasable);
+    const original = decodedOutput(o.data);
+    const safe = decodedOutput(o.releasable);
     if (original) {
       io.out("");
       io.out("   as the executor made it:");

@@ -24,6 +24,7 @@ import {
   stopDemoIn,
   writeDemoFederation,
 } from "./demo-federation.js";
+import { startDemoReviewPage } from "./demo-review-page.js";
 import { type DemoAnalysisResult, runDemoSuite, waitForProfile } from "./demo-suite.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { aggregateJson, releasedFilesTable } from "./results-command.js";
@@ -112,7 +113,7 @@ export const demo: Command = {
           ),
         );
       else printResults(results, crates, io, values.keep === true || values.dir !== undefined);
-      if (values.keep) printKeep(fed, io, values.json === true);
+      if (values.keep) printKeep(fed, await startDemoReviewPage(fed, processes), io, values.json === true);
       else if (!values.json)
         io.out(`done in ${((Date.now() - started) / 1000).toFixed(1)} s; stopping the federation`);
       const ok = results.every(
@@ -152,7 +153,12 @@ function printResults(
   io.out("");
 }
 
-function printKeep(fed: DemoFederation, io: Io, json: boolean): void {
+function printKeep(
+  fed: DemoFederation,
+  review: { url: string; reviewer: string },
+  io: Io,
+  json: boolean,
+): void {
   const lines = [
     "",
     "The federation is still running:",
@@ -166,6 +172,7 @@ function printKeep(fed: DemoFederation, io: Io, json: boolean): void {
       : []),
     ...Object.entries(fed.files.profiles).map(([who, path]) => `  profile ${who.padEnd(20)} ${path}`),
     `  logs           ${join(fed.dir, "logs")}`,
+    `  review page    ${review.url}   (${review.reviewer}'s; the link works once)`,
     "",
     `Try:   export TREMESH_PROFILE=${fed.files.profiles.alice}; tremesh tres`,
     `Stop:  node ${join(process.argv[1] ?? "bin/tremesh.mjs")} demo stop ${fed.dir}`,

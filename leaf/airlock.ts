@@ -102,7 +102,22 @@ export class Airlock {
       expect: "reviewQuery",
       open,
       refuse: (e) => this.#refuse("query", e.code, e.message),
-      handle: (q) => this.#review.query(q.body),
+      handle: async (q) => {
+        const reply = await this.#review.query(q.body);
+        // A `show` carries the outputs' bytes: each such view is recorded with the reviewer who asked.
+        const task = reply.status === "ok" && q.body.what === "show" ? reply.tasks?.[0] : undefined;
+        if (!task) return reply;
+        for (const o of task.outputs) {
+          await this.#o.audit.append({
+            actor: `reviewer:${q.signer.name}`,
+            action: "airlock.view",
+            taskId: task.taskId,
+            outputId: o.outputId,
+            details: { digest: o.digest, state: o.state },
+          });
+        }
+        return reply;
+      },
     });
     this.#decideRoute = signedRoute({
       subject: subjects.airlockDecide,

@@ -8,7 +8,8 @@
 //   3. PostgreSQL's server binaries, for the tests' throw-away clusters (see setup-postgres.mjs);
 //   4. Podman, runc and a static busybox, for the container executor's tests (see setup-podman.mjs);
 //   5. tcpdump, for the network-hosts test's traffic captures (see setup-tcpdump.mjs);
-//   6. with --build, the TypeScript build in dist/.
+//   6. Chromium, for the review page's browser tests (see setup-chromium.mjs);
+//   7. with --build, the TypeScript build in dist/.
 // Plain Node with no dependencies, because it runs before they are installed.
 import { spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
@@ -39,6 +40,7 @@ const steps = [
   async () => (await import("./setup-postgres.mjs")).ensurePostgres({ quiet: false }),
   async () => (await import("./setup-podman.mjs")).ensurePodman({ quiet: false }),
   async () => (await import("./setup-tcpdump.mjs")).ensureTcpdump({ quiet: false }),
+  async () => (await import("./setup-chromium.mjs")).ensureChromium({ quiet: false }),
 ];
 for (const step of steps) {
   try {

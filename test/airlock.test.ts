@@ -9,7 +9,6 @@ import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyReleases } from "../aggregator/index.js";
-import { AuditLog } from "../audit/index.js";
 import { sendDecision } from "../cli/airlock-requests.js";
 import { waitFor } from "../common/index.js";
 import type { ExecutorOutput } from "../executors/index.js";
@@ -19,10 +18,7 @@ import {
   SYNTHETIC_PATIENT_COLUMNS,
   writePatientsCsv,
 } from "../fixtures/index.js";
-import { AgentState } from "../leaf/agent-state.js";
-import { Airlock } from "../leaf/airlock.js";
 import { AirlockStore } from "../leaf/airlock-store.js";
-import { loadLeafConfig } from "../leaf/index.js";
 import {
   type AnalysisSpec,
   analysisOutput,
@@ -37,6 +33,7 @@ import {
   subjects,
   unpack,
 } from "../protocol/index.js";
+import { airlockOnLeaf, FINE_COUNT, REGION_COUNT } from "./harness/airlock-fixtures.js";
 import { type Collector, collect } from "./harness/collect.js";
 import {
   approveProject,
@@ -51,13 +48,6 @@ import { uniqueToken } from "./harness/unique.js";
 const rowsA = generatePatients(patientProfiles.small, 11);
 const rowsB = generatePatients(patientProfiles.south, 12);
 const allow = { columns: { ...SYNTHETIC_PATIENT_COLUMNS }, identifiers: ["patient_id"] };
-/** Groups small enough that some cells at TRE a hold fewer than 10 people. */
-const FINE_COUNT: AnalysisSpec = {
-  kind: "count",
-  dataset: "patients",
-  groupBy: ["region", "sex", "smoker", "diabetes"],
-};
-const REGION_COUNT: AnalysisSpec = { kind: "count", dataset: "patients", groupBy: ["region"] };
 
 let fed: Federation;
 let webhook: Server;
@@ -94,31 +84,6 @@ async function show(taskId: string, reviewer = "reviewer-a-rita") {
       decisions: { reviewer: string; verdict: string }[];
     }[];
   };
-}
-
-/** An Airlock on TRE a's own leaf, its task already awaiting review, for holding outputs no executor made. */
-async function airlockOnLeafA() {
-  const leaf = fed.leaves.get("a")!;
-  const config = await loadLeafConfig(fed.files.leafConfigs.a!);
-  const ctrlJs = jetstream(leaf.ctrl);
-  const state = await AgentState.open(ctrlJs);
-  const taskId = newId();
-  await state.claim({ taskId, state: "outputs_pending_review", history: [] });
-  const announced: string[] = [];
-  const airlock = new Airlock({
-    tre: "a",
-    treKey: config.treKey,
-    dmz: leaf.dmz,
-    ctrl: leaf.ctrl,
-    store: await AirlockStore.open(ctrlJs),
-    state,
-    audit: new AuditLog(ctrlJs, { scope: "a" }),
-    announce: async (_t, s) => void announced.push(s),
-    reviewers: config.reviewers,
-    rules: config.disclosure,
-    policy: { approvalsRequired: 1, autoRelease: false },
-  });
-  return { config, ctrlJs, taskId, announced, airlock };
 }
 
 beforeAll(async () => {
@@ -365,7 +330,7 @@ describe("airlock", () => {
 
   it("releases part of a task: the approved output leaves, the rejected one stays, and the task is partially released", async () => {
     // Two outputs of one task, held by an Airlock on TRE a's own leaf (the query executor makes one per task).
-    const { config, ctrlJs, taskId, announced, airlock } = await airlockOnLeafA();
+    const { config, ctrlJs, taskId, announced, airlock } = await airlockOnLeaf(fed, "a");
     const output = (groupBy: string[], n: number): ExecutorOutput => {
       const description = analysisOutput(
         {
@@ -426,7 +391,7 @@ describe("airlock", () => {
   });
 
   it("releases an approved CSV file beside a description, labelled with its media type, and the aggregator keeps it apart", async () => {
-    const { config, ctrlJs, taskId, airlock } = await airlockOnLeafA();
+    const { config, ctrlJs, taskId, airlock } = await airlockOnLeaf(fed, "a");
     const description = analysisOutput(
       {
         kind: "count",

@@ -1,0 +1,119 @@
+/**
+ * What every tremesh page (the reviewer's `airlock serve`, the researcher's `ui`) puts in front of its routes:
+ * - a one-time login token, exchanged for an HttpOnly, SameSite=Strict session cookie; every request without
+ *   that session is refused (401);
+ * - a CSRF token per session for every form that changes anything, checked in constant time (403 without it);
+ * - only the Host names the server was started for are answered (no DNS rebinding);
+ * - a strict Content-Security-Policy (own scripts and styles only, no inline script, no framing), no caching and
+ *   no referrer (the login token must not leak);
+ * - the page's own stylesheet and script, served locally (a TRE has no internet).
+ */
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { type Context, Hono } from "hono";
+import { getCookie, setCookie } from "hono/cookie";
+import { PAGE_CSS, PAGE_JS } from "./page-assets.js";
+import { problemPage } from "./page-html.js";
+
+export interface PageGuardOptions {
+  /** The one-time token of the login URL. */
+  loginToken: string;
+  /** `Host` header values the page answers (host:port); filled in once the server listens. */
+  allowedHosts: readonly string[];
+  /** The command that printed the login URL, for the refusal pages. */
+  command: string;
+  /** The session cookie's name (each page its own, so two pages on one machine do not share one). */
+  cookie: string;
+}
+
+export type ProblemStatus = 400 | 401 | 403 | 404 | 409 | 503;
+
+export interface PageGuard {
+  /** The app, with the guard's middleware and the login and asset routes; the caller adds its routes. */
+  app: Hono;
+  /** The session's CSRF token, for the forms of a page. */
+  csrf(c: Context): string;
+  /** Whether a submitted form carries the session's CSRF token. */
+  csrfOk(c: Context, sent: unknown): boolean;
+  problem(c: Context, status: ProblemStatus, title: string, message: string): Response;
+}
+
+export const newSecret = () => randomBytes(32).toString("base64url");
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join("; ");
+
+export function pageGuard(options: PageGuardOptions): PageGuard {
+  let loginToken: string | undefined = options.loginToken;
+  /** Session id → its CSRF token. */
+  const sessions = new Map<string, string>();
+  const app = new Hono();
+  const problem = (c: Context, status: ProblemStatus, title: string, message: string) =>
+    c.html(problemPage(title, message).text, status);
+  const csrf = (c: Context) => sessions.get(getCookie(c, options.cookie) ?? "") ?? "";
+
+  app.use("*", async (c, next) => {
+    c.header("Content-Security-Policy", CSP);
+    c.header("X-Content-Type-Options", "nosniff");
+    c.header("Referrer-Policy", "no-referrer");
+    c.header("X-Frame-Options", "DENY");
+    c.header("Cache-Control", "no-store");
+    if (!options.allowedHosts.includes(c.req.header("host") ?? ""))
+      return problem(
+        c,
+        403,
+        "Refused",
+        `This page answers only at the address \`${options.command}\` printed.`,
+      );
+    await next();
+  });
+
+  app.get("/login", (c) => {
+    const token = c.req.query("token") ?? "";
+    if (loginToken === undefined || !sameSecret(token, loginToken))
+      return problem(
+        c,
+        401,
+        "Not logged in",
+        `This login link is not valid or was already used. Restart \`${options.command}\` for a new one.`,
+      );
+    loginToken = undefined; // one time only
+    const session = newSecret();
+    sessions.set(session, newSecret());
+    setCookie(c, options.cookie, session, { httpOnly: true, sameSite: "Strict", path: "/" });
+    return c.redirect("/", 303);
+  });
+
+  app.get("/assets/page.css", (c) => c.body(PAGE_CSS, 200, { "content-type": "text/css; charset=utf-8" }));
+  app.get("/assets/page.js", (c) =>
+    c.body(PAGE_JS, 200, { "content-type": "text/javascript; charset=utf-8" }),
+  );
+
+  // Everything added after this needs the session.
+  app.use("*", async (c, next) => {
+    const session = getCookie(c, options.cookie);
+    if (!session || !sessions.has(session))
+      return problem(c, 401, "Not logged in", `Open the login link that \`${options.command}\` printed.`);
+    await next();
+  });
+
+  return {
+    app,
+    csrf,
+    csrfOk: (c, sent) => typeof sent === "string" && sameSecret(sent, csrf(c)),
+    problem,
+  };
+}

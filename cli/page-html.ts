@@ -1,0 +1,68 @@
+/**
+ * HTML for the pages, rendered on the server. Every interpolated value goes through `html`, which
+ * escapes it unless it is already `Html` made here: researcher-supplied strings (titles, names, group labels,
+ * file contents) can only ever be text, never markup or an attribute.
+ */
+
+/** Markup made by this module; anything else interpolated into `html` is escaped. */
+export class Html {
+  constructor(readonly text: string) {}
+  toString(): string {
+    return this.text;
+  }
+}
+
+const ESCAPES: Record<string, string> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&#39;",
+  "`": "&#96;",
+};
+
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"'`]/g, (c) => ESCAPES[c] ?? c);
+}
+
+function part(value: unknown): string {
+  if (value instanceof Html) return value.text;
+  if (Array.isArray(value)) return value.map(part).join("");
+  if (value === undefined || value === null || value === false) return "";
+  return escapeHtml(String(value));
+}
+
+/** A tagged template: `html\`<td>${label}</td>\`` escapes `label`; arrays of Html join. */
+export function html(strings: TemplateStringsArray, ...values: unknown[]): Html {
+  let out = strings[0] ?? "";
+  values.forEach((v, i) => {
+    out += part(v) + (strings[i + 1] ?? "");
+  });
+  return new Html(out);
+}
+
+/** The page frame: local stylesheet and script only (the Content-Security-Policy allows nothing else). */
+export function page(title: string, site: string, who: Html, body: Html): Html {
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title} · ${site}</title>
+<link rel="stylesheet" href="/assets/page.css">
+<script src="/assets/page.js" defer></script>
+</head>
+<body>
+<header><a href="/" class="home">${site}</a> <span class="who">${who}</span></header>
+<main>${body}</main>
+</body>
+</html>`;
+}
+
+/** A page that says what went wrong, in words, with a way back. */
+export function problemPage(title: string, message: string): Html {
+  return html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${title}</title>
+<link rel="stylesheet" href="/assets/page.css"></head>
+<body><main><h1>${title}</h1><p class="problem" role="alert">${message}</p><p><a href="/">back to the queue</a></p></main></body></html>`;
+}

@@ -1,0 +1,349 @@
+/**
+ * The reviewer's page (`tremesh airlock serve`) in a real browser: Debian's Chromium, driven by playwright-core,
+ * against a real federation over TLS. A reviewer opens the queue, sees a new task arrive without a reload, sees
+ * a flagged cell highlighted with its rule, releases the checked form of one output and rejects another with a
+ * reason (signed as `tremesh airlock approve|reject` sign); hostile strings render inert; a decision without the
+ * CSRF token or the session is refused; every view and decision is in the TRE's audit log with the reviewer.
+ */
+import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeAuditRecord } from "../audit/index.js";
+import { type AirlockServer, startAirlockServer } from "../cli/airlock-serve.js";
+import type { ExecutorOutput } from "../executors/index.js";
+import {
+  generatePatients,
+  patientProfiles,
+  SYNTHETIC_PATIENT_COLUMNS,
+  writePatientsCsv,
+} from "../fixtures/index.js";
+import {
+  type AnalysisSpec,
+  analysisOutput,
+  encodeOutput,
+  OUTPUT_MEDIA_TYPE,
+  streams,
+} from "../protocol/index.js";
+import { airlockOnLeaf, FINE_COUNT, REGION_COUNT } from "./harness/airlock-fixtures.js";
+import { approveProject, childReaches, type Federation, startFederation } from "./harness/federation.js";
+import { uniqueToken } from "./harness/unique.js";
+
+const CHROMIUM = process.env.TREMESH_CHROMIUM ?? "/usr/bin/chromium";
+const HAVE_CHROMIUM = existsSync(CHROMIUM);
+const SCREENSHOT = join(import.meta.dirname, "..", "docs", "airlock-review-page.png");
+const CONFLICT_SCREENSHOT = join(import.meta.dirname, "..", "docs", "airlock-review-conflict.png");
+const REVIEWER = "reviewer-a-rita";
+/** Every way a string could try to become markup or script: tags, attribute breakers, quotes, backticks. */
+const HOSTILE = `<script>window.__pwned=1</script>"><img src=x onerror="window.__pwned=2">'\`<b>`;
+
+let fed: Federation;
+let server: AirlockServer;
+let browser: Browser;
+let page: Page;
+
+const VIEWPORT = { width: 1440, height: 900 };
+/** Pages started besides the first reviewer's, closed at the end. */
+const servers: AirlockServer[] = [];
+
+async function submit(analysis: AnalysisSpec, title: string, tre = "a"): Promise<string> {
+  const file = join(fed.files.dir, `analysis-${uniqueToken()}.json`);
+  await writeFile(file, JSON.stringify(analysis));
+  const r = await fed.cli(
+    ["submit", "--project", "diabetes", "--tres", tre, "--title", title, file],
+    "alice",
+  );
+  expect(r.err).toEqual([]);
+  return r.out[0]!;
+}
+
+/** Another reviewer's own page, in a browser context of their own (their own session cookie). */
+async function reviewerPage(profile: string): Promise<{ server: AirlockServer; page: Page }> {
+  const server = await startAirlockServer({ profile: (await fed.profile(profile)).file, port: 0 });
+  servers.push(server);
+  const page = await (await browser.newContext({ viewport: VIEWPORT })).newPage();
+  await page.goto(server.loginUrl);
+  return { server, page };
+}
+
+/** Holds a task no executor made, with hostile title, output name and group labels, in TRE a's airlock. */
+async function holdHostileTask(): Promise<string> {
+  const { airlock, taskId } = await airlockOnLeaf(fed, "a");
+  const description = analysisOutput(
+    {
+      kind: "count",
+      dataset: "patients",
+      analysis: { kind: "count", dataset: "patients", groupBy: ["region"] },
+      groupBy: ["region"],
+      cells: [
+        { key: [HOSTILE], n: 3 },
+        { key: [`${HOSTILE}${"x".repeat(900)}`], n: 40 },
+      ],
+    },
+    "",
+  );
+  const output: ExecutorOutput = {
+    name: "hostile.json",
+    mediaType: OUTPUT_MEDIA_TYPE,
+    bytes: encodeOutput(description),
+    description,
+  };
+  // A container's CSV file, which no check can judge: previewed with per-column figures.
+  const csv: ExecutorOutput = {
+    name: "table.csv",
+    mediaType: "text/csv",
+    bytes: new TextEncoder().encode(`region,n\n"${HOSTILE.replaceAll('"', '""')}",15\ncity,3\n,20\n`),
+  };
+  await airlock.hold({ taskId, project: "diabetes", researcher: "alice", kind: "count", title: HOSTILE }, [
+    output,
+    csv,
+  ]);
+  return taskId;
+}
+
+async function auditRecords(): Promise<
+  { actor: string; action: string; taskId?: string; outputId?: string }[]
+> {
+  const jsm = await jetstreamManager(fed.leaves.get("a")!.ctrl);
+  const { state } = await jsm.streams.info(streams.audit);
+  const out = [];
+  for (let seq = state.first_seq; state.messages > 0 && seq <= state.last_seq; seq++) {
+    const msg = await jsm.streams.getMessage(streams.audit, { seq });
+    const decoded = msg ? decodeAuditRecord(msg.data) : undefined;
+    if (decoded?.ok) out.push(decoded.record);
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  if (!HAVE_CHROMIUM) return;
+  fed = await startFederation({
+    tres: ["a", "b"],
+    researchers: ["alice"],
+    reviewers: ["rita", "sam", "tom"],
+    startLeaves: [],
+    leafExtra: (tre) => ({
+      ...(tre === "b" ? { review: { approvalsRequired: 2 } } : {}),
+      datasets: [
+        {
+          name: "patients",
+          engine: "csv",
+          path: `./patients-${tre}.csv`,
+          columns: { ...SYNTHETIC_PATIENT_COLUMNS },
+          identifiers: ["patient_id"],
+        },
+      ],
+      projects: [{ name: "diabetes", researchers: ["alice"], analyses: ["count"], datasets: ["patients"] }],
+    }),
+  });
+  for (const tre of ["a", "b"]) {
+    await writePatientsCsv(
+      generatePatients(patientProfiles.small, 11),
+      join(fed.files.dir, `patients-${tre}.csv`),
+    );
+    await fed.startLeaf(tre);
+  }
+  await approveProject(fed, { project: "diabetes", tres: ["a", "b"], members: ["alice"] });
+  server = await startAirlockServer({ profile: (await fed.profile(REVIEWER)).file, port: 0 });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  });
+  page = await browser.newPage({ viewport: VIEWPORT });
+  page.on("dialog", (d) => {
+    throw new Error(`a dialog opened: ${d.message()}`);
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  for (const s of servers) await s.close();
+  await fed?.[Symbol.asyncDispose]();
+});
+
+describe.skipIf(!HAVE_CHROMIUM)(
+  `the reviewer's page in Chromium${HAVE_CHROMIUM ? "" : ` (skipped: no ${CHROMIUM})`}`,
+  () => {
+    let fine: string;
+    let regions: string;
+
+    it("listens on loopback only", async () => {
+      const r = await fed.cli(["airlock", "serve", "--host", "0.0.0.0", "--port", "0"], REVIEWER);
+      expect(r.code).toBe(2);
+      expect(r.err.join("\n")).toContain("loopback only");
+      expect(new URL(server.url).hostname).toBe("127.0.0.1");
+      // The federation under the page runs over TLS (the reviewer reaches their own leaf on its loopback).
+      expect((await fed.profile("alice")).url).toMatch(/^tls:\/\//);
+    });
+
+    it("opens with the one-time login URL and refuses it a second time", async () => {
+      const response = await page.goto(server.loginUrl);
+      expect(response?.status()).toBe(200);
+      expect(new URL(page.url()).pathname).toBe("/");
+      expect(response?.headers()["content-security-policy"]).toContain("script-src 'self'");
+      await expect(page.locator("h1").textContent()).resolves.toBe("Awaiting your review");
+      expect((await fetch(server.loginUrl)).status).toBe(401);
+    });
+
+    it("shows tasks arriving in the queue without a reload", async () => {
+      fine = await submit(FINE_COUNT, "patients by region, sex, smoking and diabetes");
+      regions = await submit(REGION_COUNT, "patients by region");
+      await childReaches(fed, fine, "a", "outputs_pending_review");
+      await childReaches(fed, regions, "a", "outputs_pending_review");
+      // The page was loaded before the tasks existed: they appear by its own refresh.
+      await page.locator(`tr[data-task="${fine}"]`).waitFor({ timeout: 15_000 });
+      await page.locator(`tr[data-task="${regions}"]`).waitFor({ timeout: 15_000 });
+      await expect(page.locator(`tr[data-task="${fine}"] .outcome-fail`).count()).resolves.toBe(1);
+    });
+
+    it("highlights a flagged cell with its rule, threshold and value, beside the releasable form", async () => {
+      await page.click(`tr[data-task="${fine}"] a`);
+      const flagged = page.locator("td.flag-fail").first();
+      await expect(flagged.locator(".rule").textContent()).resolves.toBe("min_cell");
+      const why = (await flagged.locator(".why").textContent()) ?? "";
+      expect(why).toMatch(/10/);
+      await expect(page.locator(".side-by-side h3").allTextContents()).resolves.toEqual([
+        "As the executor made it",
+        "Releasable form",
+        "Decision",
+      ]);
+      await expect(
+        page.locator(".side-by-side > div:nth-child(2) td", { hasText: "withheld" }).count(),
+      ).resolves.toBeGreaterThan(0);
+      await mkdir(join(SCREENSHOT, ".."), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT, fullPage: false });
+    });
+
+    it("refuses a decision without the CSRF token, or without the session", async () => {
+      const form = (await page.locator("form.release-checked").getAttribute("action"))!;
+      const seen = (await page.locator("form.release-checked input[name=seen]").getAttribute("value"))!;
+      const csrf = (await page.locator("form.release-checked input[name=csrf]").getAttribute("value"))!;
+      const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join("; ");
+      const post = (headers: Record<string, string>, body: Record<string, string>) =>
+        fetch(new URL(form, server.url), {
+          method: "POST",
+          redirect: "manual",
+          headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+          body: new URLSearchParams(body),
+        });
+      const decision = { decision: "release-checked", seen };
+      expect((await post({ cookie }, decision)).status).toBe(403);
+      expect((await post({ cookie }, { ...decision, csrf: "x".repeat(csrf.length) })).status).toBe(403);
+      expect((await post({}, { ...decision, csrf })).status).toBe(401);
+      expect((await post({ cookie: "tremesh_review=forged" }, { ...decision, csrf })).status).toBe(401);
+      // Nothing was decided by those.
+      await page.reload();
+      await expect(page.locator("form.release-checked").count()).resolves.toBe(1);
+    });
+
+    it("releases the checked form of one output and rejects another with a reason, signed as the CLI signs", async () => {
+      await page.click("form.release-checked button");
+      await page.locator(".decisions li", { hasText: "released the checked form" }).waitFor();
+      await page.goto(new URL(`/task/${regions}`, server.url).href);
+      await page.fill("form.reject input[name=reason]", "a test rejection: <not a tag>");
+      await page.click("form.reject button");
+      await page.locator(".decisions li", { hasText: "a test rejection: <not a tag>" }).waitFor();
+      await childReaches(fed, fine, "a", "released");
+      await childReaches(fed, regions, "a", "withheld");
+
+      const show = async (taskId: string) => {
+        const r = await fed.cli(["airlock", "show", taskId, "--json"], REVIEWER);
+        return JSON.parse(r.out.join("\n")) as {
+          outputs: {
+            digest: string;
+            releasableDigest?: string;
+            decisions: { reviewer: string; verdict: string; digest: string; reason?: string }[];
+          }[];
+        };
+      };
+      const [approved] = (await show(fine)).outputs;
+      expect(approved!.decisions).toEqual([
+        expect.objectContaining({ reviewer: "rita", verdict: "approve", digest: approved!.releasableDigest }),
+      ]);
+      const [rejected] = (await show(regions)).outputs;
+      expect(rejected!.decisions).toEqual([
+        expect.objectContaining({
+          reviewer: "rita",
+          verdict: "reject",
+          digest: rejected!.digest,
+          reason: "a test rejection: <not a tag>",
+        }),
+      ]);
+    });
+
+    it("renders hostile titles and labels as inert text", async () => {
+      const hostile = await holdHostileTask();
+      await page.goto(server.url);
+      await page.locator(`tr[data-task="${hostile}"]`).waitFor();
+      await expect(page.locator(`tr[data-task="${hostile}"] a`).textContent()).resolves.toBe(HOSTILE);
+      await page.click(`tr[data-task="${hostile}"] a`);
+      await expect(page.locator("h1").textContent()).resolves.toBe(HOSTILE);
+      await expect(page.locator("table.output th[scope=row]").first().textContent()).resolves.toBe(HOSTILE);
+      const csvRow = page.locator("table.csv-stats tr", { hasText: /^n/ });
+      await expect(csvRow.locator("td").allTextContents()).resolves.toEqual(["3", "3", "20", "0", "no"]);
+      await expect(page.locator("table.csv td").first().textContent()).resolves.toBe(HOSTILE);
+      await expect(page.locator("img").count()).resolves.toBe(0);
+      await expect(page.locator("main b", { hasText: /^$/ }).count()).resolves.toBe(0);
+      await expect(page.evaluate("window.__pwned")).resolves.toBeUndefined();
+    });
+
+    it("keeps two reviewers blinded until both decide, shows their disagreement as conflicted, and a third settles it", async () => {
+      const taskId = await submit(FINE_COUNT, "two reviewers", "b");
+      await childReaches(fed, taskId, "b", "outputs_pending_review");
+      const [rita, sam, tom] = [
+        await reviewerPage("reviewer-b-rita"),
+        await reviewerPage("reviewer-b-sam"),
+        await reviewerPage("reviewer-b-tom"),
+      ];
+      const open = (r: { server: AirlockServer; page: Page }) =>
+        r.page.goto(new URL(`/task/${taskId}`, r.server.url).href);
+
+      await open(rita);
+      await rita.page.click("form.release-checked button");
+      await rita.page.locator(".decisions li", { hasText: "rita: released the checked form" }).waitFor();
+
+      // Sam sees that someone decided, not who or how.
+      await open(sam);
+      await expect(sam.page.locator(".blinded").textContent()).resolves.toContain(
+        "1 other reviewer has decided",
+      );
+      await expect(sam.page.locator(".decisions").count()).resolves.toBe(0);
+      expect(await sam.page.locator("main").textContent()).not.toContain("rita");
+      await sam.page.fill("form.release-as-is input[name=reason]", "aggregate over a whole region");
+      await sam.page.click("form.release-as-is button");
+      await sam.page.locator(".conflicted").waitFor();
+      await expect(sam.page.locator(".decisions li").allTextContents()).resolves.toEqual([
+        expect.stringContaining("rita: released the checked form"),
+        expect.stringContaining("sam: released as it is — aggregate over a whole region"),
+      ]);
+
+      // Approvals of different bytes release nothing: the output stays pending, conflicted, until a third decides.
+      await open(tom);
+      await tom.page.locator(".conflicted").waitFor();
+      await tom.page.screenshot({ path: CONFLICT_SCREENSHOT });
+      await tom.page.click("form.release-checked button");
+      await childReaches(fed, taskId, "b", "released");
+    });
+
+    it("records every view of an output and every decision in the TRE's audit log, with the reviewer", async () => {
+      const records = await auditRecords();
+      const by = (action: string, taskId: string) =>
+        records.filter((r) => r.action === action && r.taskId === taskId && r.actor === "reviewer:rita");
+      expect(by("airlock.view", fine).length).toBeGreaterThan(0);
+      expect(by("airlock.approve", fine)).toHaveLength(1);
+      expect(by("airlock.reject", regions)).toHaveLength(1);
+    });
+  },
+);
