@@ -106,6 +106,7 @@ export class StatusTracker {
       at: v.body.iat,
       actor: `${v.signer.name}/${v.body.actor}`,
       eventId: v.body.id,
+      attempt: v.body.attempt ?? 1,
       ...(v.body.reason ? { reason: v.body.reason } : {}),
     });
     // The same signed event stored again (not a redelivery of this message): a replay, refused on the record.

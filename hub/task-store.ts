@@ -46,12 +46,18 @@ export interface ChildEvent {
   reason?: string;
   /** Id of the signed StatusEvent, or a hub-made id: an event is applied at most once. */
   eventId: string;
+  /** The TRE's run of the task this event belongs to (a TRE's events: 1 when it did not say); absent for the hub's. */
+  attempt?: number;
 }
 
 export interface ChildRecord {
   taskId: string;
   tre: string;
   state: ChildState;
+  /** The TRE's run of the task the state belongs to; absent: 1. */
+  attempt?: number;
+  /** What the TRE claimed that the hub cannot confirm (see `ChildView.discrepancy`); cleared once it can. */
+  discrepancy?: string;
   history: ChildEvent[];
 }
 
@@ -195,11 +201,18 @@ export class TaskStore {
       if (e?.operation !== "PUT") throw new TaskStoreError(`no task ${taskId} for TRE ${tre}`);
       const child = e.json() as ChildRecord;
       if (child.history.some((h) => h.eventId === event.eventId)) return undefined;
-      const moves = mayTransition(child.state, event.state);
-      if (!moves && !isPassedStep(child.state, event.state)) return undefined;
+      // The hub's own events (a cancel request) belong to whichever attempt the child is at.
+      const attempts = { from: child.attempt ?? 1, to: event.attempt ?? child.attempt ?? 1 };
+      const moves = mayTransition(child.state, event.state, attempts);
+      if (!moves && !isPassedStep(child.state, event.state, attempts)) return undefined;
       // A late step goes into the history at its time; the state never moves back.
       const next: ChildRecord = moves
-        ? { ...child, state: event.state, history: [...child.history, event] }
+        ? {
+            ...child,
+            state: event.state,
+            ...(attempts.to > 1 ? { attempt: attempts.to } : {}),
+            history: [...child.history, event],
+          }
         : { ...child, history: withLateEvent(child.history, event) };
       try {
         await this.kv.update(key, enc(next), e.revision);

@@ -39,6 +39,10 @@ export interface ExecutionContext {
   credentials: CredentialIssuer;
   /** Wall-clock budget of one run, in ms. */
   timeoutMs: number;
+  /** Runs a task may have (see `AgentOptions.maxTaskAttempts`). */
+  maxAttempts: number;
+  /** Wait before the second run after a retryable failure, in ms; doubled for each later run. */
+  retryBackoffMs: number;
   airlock: Airlock;
   audit: AuditSink;
   /** Records and announces one transition if `allowed(current)` (the agent's). */

@@ -3,6 +3,8 @@
  *
  *   queued → received → rejected | accepted → running → executor_error | outputs_pending_review
  *          → released | withheld | partially_released → delivered;  cancel_requested → cancelled
+ *   running → accepted: the attempt ended without outputs (its agent restarted, or its executor failed in a way
+ *          worth retrying) and the next attempt follows; every event carries its attempt (1 when absent).
  *
  * Two views of the same table. The leaf makes each step itself, so every step it records must be one of
  * `childSteps` (`checkChildStep` throws a typed error otherwise). The hub learns of steps from the TREs' signed
@@ -56,7 +58,14 @@ export const childSteps: { readonly [S in ChildState]: readonly ChildState[] } =
     // Recording `running` itself failed.
     "executor_error",
   ],
-  running: ["executor_error", "outputs_pending_review", "cancelled", "cancel_requested"],
+  running: [
+    "executor_error",
+    "outputs_pending_review",
+    "cancelled",
+    "cancel_requested",
+    // A retry (RETRY_STEP): the attempt ended with nothing kept, the next one starts from the decision made.
+    "accepted",
+  ],
   outputs_pending_review: ["released", "withheld", "partially_released", "cancelled", "cancel_requested"],
   released: ["delivered"],
   partially_released: ["delivered"],
@@ -75,6 +84,17 @@ export const childSteps: { readonly [S in ChildState]: readonly ChildState[] } =
     "cancelled",
   ],
 };
+
+/** The one step back the life cycle has: it starts the next attempt, whose events carry a higher attempt number. */
+export const RETRY_STEP = { from: "running", to: "accepted" } as const satisfies {
+  from: ChildState;
+  to: ChildState;
+};
+
+/** Whether `from → to` is the retry step. */
+export function isRetryStep(from: ChildState, to: ChildState): boolean {
+  return from === RETRY_STEP.from && to === RETRY_STEP.to;
+}
 
 /** Whether `to` is one step from `from` in `childSteps`. */
 export function isChildStep(from: ChildState, to: ChildState): boolean {
@@ -130,19 +150,33 @@ const RANK: Record<ChildState, number> = {
   cancelled: 7,
 };
 
+/** Attempt numbers of a child's current state and of an event; absent means 1 (every event before retries). */
+export interface Attempts {
+  from?: number;
+  to?: number;
+}
+
+/** Whether (attempt, rank) of `to` comes after that of `from`: a later attempt supersedes every step of an earlier one. */
+function isLater(from: ChildState, to: ChildState, a: Attempts): boolean {
+  const fa = a.from ?? 1;
+  const ta = a.to ?? 1;
+  return ta !== fa ? ta > fa : RANK[to] > RANK[from];
+}
+
 /**
- * Whether an event may move a child from `from` to `to` in the hub's records. States only move forward, so
- * events that arrive out of order (several hub instances share one consumer) or late can never move a child
- * back, and a terminal state is final (`delivered` may still follow a release). A cancel request may come at
- * any point before the end; after it only an end state may follow.
+ * Whether an event may move a child from `from` to `to` in the hub's records. States only move forward — by
+ * attempt first, then along the normal path — so events that arrive out of order (several hub instances share one
+ * consumer) or late can never move a child back, and a terminal state is final (`delivered` may still follow a
+ * release). The retry step (`RETRY_STEP`) moves forward because it starts a higher attempt. A TRE's end state ends
+ * any child still moving. A cancel request may come at any point before the end; after it only an end state may
+ * follow.
  */
-export function mayTransition(from: ChildState, to: ChildState): boolean {
-  if (from === to) return false;
+export function mayTransition(from: ChildState, to: ChildState, attempts: Attempts = {}): boolean {
   if (from === "released" || from === "partially_released") return to === "delivered";
   if (isTerminal(from)) return false;
-  if (to === "cancel_requested") return true;
-  if (from === "cancel_requested") return isTerminal(to);
-  return RANK[to] > RANK[from];
+  if (to === "cancel_requested") return from !== to;
+  if (from === "cancel_requested" || isTerminal(to)) return isTerminal(to);
+  return isLater(from, to, attempts);
 }
 
 /** The steps a TRE reports on the way to an end state; each may arrive late without being any less true. */
@@ -154,6 +188,8 @@ const STEPS: ReadonlySet<ChildState> = new Set(["received", "accepted", "running
  * redelivered after a hub restart, or handled by another hub instance meanwhile). It belongs in the child's
  * history, where the researcher reads who did what and when; the state does not move back.
  */
-export function isPassedStep(current: ChildState, late: ChildState): boolean {
-  return STEPS.has(late) && RANK[late] < RANK[current];
+export function isPassedStep(current: ChildState, late: ChildState, attempts: Attempts = {}): boolean {
+  if (!STEPS.has(late) || current === "cancel_requested") return false;
+  // `attempts.from` is the child's, `attempts.to` the late event's.
+  return isLater(late, current, { from: attempts.to ?? 1, to: attempts.from ?? 1 });
 }

@@ -19,15 +19,18 @@ export {
   IMAGE_REF,
 } from "./analysis.js";
 export {
+  type Attempts,
   ChildTransitionError,
   checkChildStep,
   deriveParentState,
   isChildStep,
   isPassedStep,
   isReleaseOutcome,
+  isRetryStep,
   isSettled,
   isTerminal,
   mayTransition,
+  RETRY_STEP,
   type ReleaseOutcome,
 } from "./child-lifecycle.js";
 export { pack, unpack } from "./codec.js";
@@ -68,6 +71,7 @@ export {
   type Dispatch,
   type Heartbeat,
   isMessageType,
+  MAX_ATTEMPT,
   MAX_SUBMISSION_BYTES,
   MEDIA_TYPE,
   type Message,

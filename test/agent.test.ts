@@ -222,7 +222,7 @@ describe("the TRE agent", () => {
     await waitFor("b's per-task role to be dropped", async () => (await taskRoles()).length === 0);
   });
 
-  it("ends a task in a terminal state, never run twice, when its TRE's agent is killed mid-task", async () => {
+  it("runs a task caught mid-run by an agent kill again as its next attempt, with a fresh role, and a cancel still ends it", async () => {
     await fed.stopLeaf("b");
     // The leaf as an operator runs it, in its own process group, so a kill takes its nats-server too.
     const child: ChildProcess = spawn(
@@ -246,15 +246,43 @@ describe("the TRE agent", () => {
       await new Promise((resolve) => child.once("exit", resolve));
 
       const restarted = await fed.startLeaf("b");
-      const ended = await childSettles(taskId, "b", "executor_error");
-      expect(ended.history.at(-1)!.reason).toBe(
-        "the agent restarted while this task ran; it is not run again",
+      // The second attempt runs, under a role made for it after the first one's was swept.
+      const second = await waitFor(
+        "b to run attempt 2",
+        async () =>
+          (await view(taskId)).children.find(
+            (c) => c.tre === "b" && c.attempt === 2 && c.state === "running",
+          ),
+        { timeoutMs: 30_000 },
       );
-      expect(ended.history.filter((h) => h.state === "running")).toHaveLength(1);
-      expect(await taskRoles()).toEqual([]); // swept at start-up
-      const record = await (await AgentState.open(jetstream(restarted.ctrl))).get(taskId);
-      expect(record?.history.filter((h) => h.state === "running")).toHaveLength(1);
-      expect(record?.state).toBe("executor_error");
+      expect(second.history.map((h) => [h.state, h.attempt ?? 1])).toEqual([
+        ["queued", 1],
+        ["received", 1],
+        ["accepted", 1],
+        ["running", 1],
+        ["accepted", 2],
+        ["running", 2],
+      ]);
+      expect(second.history[4]!.reason).toBe(
+        "the agent restarted while attempt 1 of 3 ran; nothing of it was kept; attempt 2 follows",
+      );
+      await waitFor("b's per-task role for attempt 2", async () => (await taskRoles()).length === 1);
+      const state = await AgentState.open(jetstream(restarted.ctrl));
+      expect((await state.get(taskId))?.attempt).toBe(2);
+
+      // A cancel still wins over the resumed run.
+      const r = await fed.cli(["cancel", taskId, "--reason", "enough"], "alice");
+      expect(r.out).toEqual(["cancel sent to b"]);
+      const ended = await childSettles(taskId, "b", "cancelled");
+      expect(ended.attempt).toBe(2);
+      expect(ended.history.at(-1)).toMatchObject({
+        reason: "cancelled while running; nothing was kept",
+        attempt: 2,
+      });
+      await waitFor("b's per-task role to be dropped", async () => (await taskRoles()).length === 0);
+      const record = await state.get(taskId);
+      expect(record?.history.filter((h) => h.state === "running")).toHaveLength(2);
+      expect(record?.state).toBe("cancelled");
     } finally {
       if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, "SIGKILL");
     }

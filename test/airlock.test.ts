@@ -334,11 +334,15 @@ describe("airlock", () => {
     await waitFor("the webhook notice", () =>
       webhookNotices.find((n) => (n as { taskId: string }).taskId === taskId),
     );
-    const fromCommand = JSON.parse(
-      await waitFor("the command's notice", () =>
-        readFile(join(noticeFile, `notice-${taskId}.json`), "utf8").catch(() => undefined),
-      ),
-    ) as Record<string, unknown>;
+    // Read until the command has written the whole notice (on a busy machine the file may be read half-written).
+    const fromCommand = await waitFor("the command's notice", async () => {
+      const text = await readFile(join(noticeFile, `notice-${taskId}.json`), "utf8").catch(() => "");
+      try {
+        return JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        return undefined;
+      }
+    });
     expect(fromCommand).toEqual({
       tre: "a",
       taskId,
