@@ -1,9 +1,10 @@
 /**
  * The agent's record of every task it has seen, in a KV bucket of the controlled account (never reachable
- * from the hub link). It is what makes a task run at most once at this TRE: a task is claimed by creating
- * its record, and the record says `running` before the executor starts, so a redelivered Dispatch or an
- * agent restarted mid-task finds the record and never runs the task again. Every transition it records is a
- * step of the child life cycle (`childSteps`): any other throws a `ChildTransitionError`.
+ * from the hub link). It is what makes a task release at most once at this TRE: a task is claimed by creating
+ * its record, so a redelivered Dispatch finds it and never starts the task again, and the record says `running`
+ * before the executor starts, so an agent restarted mid-task knows which run it interrupted and which attempt
+ * the next one is. Every transition it records is a step of the child life cycle (`childSteps`): any other throws
+ * a `ChildTransitionError`; only the retry step raises the attempt.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
