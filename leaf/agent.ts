@@ -53,6 +53,7 @@ import {
   type CredentialIssuer,
   type ExecutionContext,
   executeTask,
+  type RunEnd,
 } from "./task-execution.js";
 import { AGENT_ACTOR as AGENT, TaskTransitions } from "./task-transitions.js";
 
@@ -307,14 +308,19 @@ export class Agent {
       !(await this.#transitions.record(taskId, "accepted", `approved by this TRE for project ${project}`))
     )
       return;
-    await this.#slots.run(() => this.#execute(taskId, admitted));
+    for (;;) {
+      const end = await this.#slots.run(() => this.#execute(taskId, admitted));
+      if (end.retryInMs === undefined) return;
+      // The back-off waits outside a slot. A cancel meanwhile ends the `accepted` task; the next run then stops.
+      await new Promise((resolve) => setTimeout(resolve, end.retryInMs));
+    }
   }
 
-  async #execute(taskId: string, admitted: AdmittedTask): Promise<void> {
+  async #execute(taskId: string, admitted: AdmittedTask): Promise<RunEnd> {
     const abort = new AbortController();
     this.#running.set(taskId, abort);
     try {
-      await executeTask(this.#execution, taskId, admitted, abort.signal);
+      return await executeTask(this.#execution, taskId, admitted, abort.signal);
     } finally {
       this.#running.delete(taskId);
     }

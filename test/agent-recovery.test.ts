@@ -72,8 +72,11 @@ async function recover(taskId: string, maxAttempts = 3): Promise<string[]> {
     transitions,
     maxAttempts,
     reopen: (task) => ({ taskId: task.taskId }) as Dispatch,
-    discardAttempt: async (taskId) =>
-      (await airlock.egress(taskId)) === undefined && (await airlock.discard(taskId), true),
+    discardAttempt: async (taskId) => {
+      if (await airlock.egress(taskId)) return false;
+      await airlock.discard(taskId);
+      return true;
+    },
     resume: (dispatch, retry) => resumed.push(`${dispatch.taskId}:${retry}`),
     onRecovered: () => undefined,
     now: Date.now,

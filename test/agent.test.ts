@@ -19,6 +19,8 @@ const allow = { columns: { ...SYNTHETIC_PATIENT_COLUMNS }, identifiers: ["patien
 let engines: PatientEngines;
 let fed: Federation;
 const rolePrefix = `tt_${uniqueToken()}_`;
+/** TRE b's wait before a task's second run after a retryable failure (doubled before the third). */
+const RETRY_BACKOFF_MS = 300;
 
 async function submit(
   profile: string,
@@ -98,6 +100,7 @@ beforeAll(async () => {
               rolePrefix,
             },
             taskTimeoutMs: 120_000,
+            retryBackoffMs: RETRY_BACKOFF_MS,
             projects: [
               {
                 name: "diabetes",
@@ -220,6 +223,71 @@ describe("the TRE agent", () => {
       reason: "cancelled while running; nothing was kept",
     });
     await waitFor("b's per-task role to be dropped", async () => (await taskRoles()).length === 0);
+  });
+
+  it("runs a task again, after a back-off, when PostgreSQL drops its connection, until its attempts are used up", async () => {
+    const taskId = await submit("alice", "diabetes", "b", {
+      kind: "summary",
+      dataset: "slow_patients",
+      column: "bmi",
+    });
+    const admin = await engines.pg.connectAdmin();
+    try {
+      for (const attempt of [1, 2, 3]) {
+        await waitFor(`b to run attempt ${attempt}`, async () =>
+          (await view(taskId)).children.find(
+            (c) => c.tre === "b" && c.state === "running" && (c.attempt ?? 1) === attempt,
+          ),
+        );
+        // The database's administrator ends the run's session (SQLSTATE 57P01): worth another try.
+        await waitFor(`attempt ${attempt}'s session ended`, async () => {
+          const r = await admin.query<{ ended: boolean }>(
+            "SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity WHERE starts_with(usename, $1)",
+            [rolePrefix],
+          );
+          return r.rows.some((x) => x.ended);
+        });
+      }
+    } finally {
+      await admin.end();
+    }
+    const ended = await childSettles(taskId, "b", "executor_error");
+    expect(ended.attempt).toBe(3);
+    const steps = ended.history.map((h) => [h.state, h.attempt ?? 1, h.reason]);
+    const failed = "attempt 1 of 3 failed: PostgreSQL could not run the analysis (57P01)";
+    expect(steps.slice(3)).toEqual([
+      ["running", 1, undefined],
+      ["accepted", 2, `${failed}; attempt 2 follows in ${RETRY_BACKOFF_MS} ms`],
+      ["running", 2, undefined],
+      [
+        "accepted",
+        3,
+        `${failed.replace("1 of 3", "2 of 3")}; attempt 3 follows in ${2 * RETRY_BACKOFF_MS} ms`,
+      ],
+      ["running", 3, undefined],
+      ["executor_error", 3, "PostgreSQL could not run the analysis (57P01) (attempt 3 of 3)"],
+    ]);
+    // Each next run waited out its back-off.
+    const at = (state: string, attempt: number) =>
+      ended.history.find((h) => h.state === state && (h.attempt ?? 1) === attempt)!.at;
+    expect(at("running", 2) - at("accepted", 2)).toBeGreaterThanOrEqual(RETRY_BACKOFF_MS);
+    expect(at("running", 3) - at("accepted", 3)).toBeGreaterThanOrEqual(2 * RETRY_BACKOFF_MS);
+    await waitFor("b's per-task role to be dropped", async () => (await taskRoles()).length === 0);
+  });
+
+  it("never runs an analysis the executor refuses again", async () => {
+    const taskId = await submit("alice", "diabetes", "b", {
+      kind: "count",
+      dataset: "patients",
+      // Admitted (the column is allowed), refused by the executor against the table itself.
+      filters: [{ column: "sex", op: "eq", value: 1 }],
+    });
+    const ended = await childSettles(taskId, "b", "executor_error");
+    expect(ended.attempt).toBeUndefined();
+    expect(ended.history.filter((h) => h.state === "running")).toHaveLength(1);
+    expect(ended.history.at(-1)!.reason).toBe(
+      "filters[0].value: 'sex' holds text values; expected a string, got number",
+    );
   });
 
   it("runs a task caught mid-run by an agent kill again as its next attempt, with a fresh role, and a cancel still ends it", async () => {
