@@ -58,6 +58,8 @@ export interface ChildRecord {
   attempt?: number;
   /** What the TRE claimed that the hub cannot confirm (see `ChildView.discrepancy`); cleared once it can. */
   discrepancy?: string;
+  /** The TRE's release status held back until its Release is stored (`holdClaim`), then applied. */
+  claim?: ChildEvent;
   history: ChildEvent[];
 }
 
@@ -206,9 +208,11 @@ export class TaskStore {
       const moves = mayTransition(child.state, event.state, attempts);
       if (!moves && !isPassedStep(child.state, event.state, attempts)) return undefined;
       // A late step goes into the history at its time; the state never moves back.
+      // A child that moves to an end leaves behind any claim held back for it.
+      const { claim: _claim, discrepancy: _discrepancy, ...open } = child;
       const next: ChildRecord = moves
         ? {
-            ...child,
+            ...(isTerminal(event.state) ? open : child),
             state: event.state,
             ...(attempts.to > 1 ? { attempt: attempts.to } : {}),
             history: [...child.history, event],
@@ -224,6 +228,28 @@ export class TaskStore {
       return next;
     }
     throw new TaskStoreError(`child ${taskId}/${tre} is contended; event ${event.eventId} not applied`);
+  }
+
+  /**
+   * Holds back a TRE's release status that the hub cannot confirm yet (no Release of that TRE stored, or one that
+   * says otherwise): the child does not move, `discrepancy` says why, and `claim` keeps the event for when the
+   * Release arrives. Returns false when the event was applied already or the child has ended.
+   */
+  async holdClaim(taskId: string, tre: string, event: ChildEvent, discrepancy: string): Promise<boolean> {
+    const key = `child.${taskId}.${tre}`;
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const e = await this.kv.get(key);
+      if (e?.operation !== "PUT") throw new TaskStoreError(`no task ${taskId} for TRE ${tre}`);
+      const child = e.json() as ChildRecord;
+      if (isTerminal(child.state) || child.history.some((h) => h.eventId === event.eventId)) return false;
+      try {
+        await this.kv.update(key, enc({ ...child, claim: event, discrepancy }), e.revision);
+        return true;
+      } catch {
+        // another instance wrote first: read again
+      }
+    }
+    throw new TaskStoreError(`child ${taskId}/${tre} is contended; claim ${event.eventId} not held`);
   }
 
   /** Marks the dispatch complete (or changes other parent fields) and re-derives the parent state. */

@@ -39,6 +39,15 @@ export function isReleaseOutcome(state: ChildState | undefined): state is Releas
   return state === "released" || state === "withheld" || state === "partially_released";
 }
 
+/** The end state a Release stands for: what it lets out and what it keeps inside. */
+export function releaseOutcome(release: {
+  outputs: readonly unknown[];
+  withheld: readonly unknown[];
+}): ReleaseOutcome {
+  if (release.outputs.length === 0) return "withheld";
+  return release.withheld.length === 0 ? "released" : "partially_released";
+}
+
 /**
  * Every step a child may take, from each state. The leaf records only these; `queued` stands for "no record
  * yet" (a Dispatch claims the task as `received`, a Cancel that overtook its Dispatch as `cancelled`).

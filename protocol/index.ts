@@ -32,6 +32,7 @@ export {
   mayTransition,
   RETRY_STEP,
   type ReleaseOutcome,
+  releaseOutcome,
 } from "./child-lifecycle.js";
 export { pack, unpack } from "./codec.js";
 export {

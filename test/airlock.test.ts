@@ -38,6 +38,7 @@ import {
   unpack,
 } from "../protocol/index.js";
 import { type Collector, collect } from "./harness/collect.js";
+import { auditRecords } from "./harness/fault-evidence.js";
 import {
   approveProject,
   childReaches,
@@ -45,6 +46,7 @@ import {
   openTreRelease,
   releaseOf,
   startFederation,
+  taskView,
 } from "./harness/federation.js";
 import { uniqueToken } from "./harness/unique.js";
 
@@ -177,6 +179,48 @@ afterAll(async () => {
 });
 
 describe("airlock", () => {
+  it("keeps a child short of released at the hub while a TRE's released status has no Release behind it, and says so", async () => {
+    const taskId = await submit("a", REGION_COUNT);
+    await childReaches(fed, taskId, "a", "outputs_pending_review");
+    // A buggy (or hostile) agent at TRE a claims the task released, signed with a's key, before any Release.
+    const leaf = fed.leaves.get("a")!;
+    const now = Date.now();
+    const claim = sealEnvelope(
+      "status",
+      {
+        id: newId(now),
+        iat: now,
+        exp: now + 60_000,
+        taskId,
+        tre: "a",
+        state: "released",
+        actor: "agent",
+        reason: "1 output(s) released after review",
+      },
+      leaf.config.treKey,
+    );
+    await jetstream(leaf.dmz).publish(subjects.status("a", taskId), claim, { msgID: `claim.${taskId}` });
+    const held = await waitFor("the hub to note the discrepancy", async () =>
+      (await taskView(fed, taskId)).children.find((c) => c.tre === "a" && c.discrepancy !== undefined),
+    );
+    expect(held.state).toBe("outputs_pending_review");
+    expect(held.discrepancy).toBe(
+      "TRE a reported released, but the hub holds no Release of this task from it",
+    );
+    expect((await taskView(fed, taskId)).state).toBe("running");
+    // Recorded in the hub's audit chain too.
+    const audit = await auditRecords(fed.hub.services.js);
+    expect(audit.filter((r) => r.action === "status.unconfirmed" && r.taskId === taskId)).toHaveLength(1);
+    const status = await fed.cli(["status", taskId, "--json"], "alice");
+    expect(JSON.parse(status.out.join("\n")).children[0].discrepancy).toBe(held.discrepancy);
+
+    // The real Release arrives: the child reaches released, backed by it, and the discrepancy is gone.
+    expect((await airlock(["approve", taskId])).code).toBe(0);
+    const released = await childReaches(fed, taskId, "a", "released");
+    expect(released.discrepancy).toBeUndefined();
+    expect(await releaseOf(fed, taskId, "a")).toBeDefined();
+  });
+
   it("never lets a rejected output's values reach the hub, while the approved one arrives", async () => {
     const admin = await fed.connect("admin");
     const onHub: Collector = collect(admin, ">");
