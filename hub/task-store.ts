@@ -35,6 +35,8 @@ export interface TaskRecord {
   submissionDigest: string;
   /** True once every Dispatch is stored in its TRE's TASKS stream. */
   dispatched: boolean;
+  /** When the dispatch completed: every Dispatch was stored by then, so none is older in TASKS. */
+  dispatchedAt?: number;
   state: ParentState;
   updatedAt: number;
 }
@@ -151,8 +153,8 @@ export class TaskStore {
   }
 
   /** Marks the task's dispatch complete (every TRE's Dispatch is stored) and drops it from `pendingDispatch`. */
-  async markDispatched(taskId: string): Promise<void> {
-    await this.updateTask(taskId, (t) => ({ ...t, dispatched: true }));
+  async markDispatched(taskId: string, now = Date.now()): Promise<void> {
+    await this.updateTask(taskId, (t) => (t.dispatched ? t : { ...t, dispatched: true, dispatchedAt: now }));
     await this.kv.delete(`pending.${taskId}`);
   }
 
@@ -174,6 +176,27 @@ export class TaskStore {
       } else if (task.submittedAt <= now - olderThanMs) {
         out.push(task);
       }
+    }
+    return out;
+  }
+
+  /**
+   * Dispatched tasks still under way whose dispatch completed at or before `cutoff` (a task from before
+   * `dispatchedAt` was recorded counts from its submission), by a full scan: for the expiry check, which runs
+   * rarely.
+   */
+  async dispatchedBefore(cutoff: number): Promise<TaskRecord[]> {
+    const out: TaskRecord[] = [];
+    for await (const key of await this.kv.keys("task.>")) {
+      const e = await this.kv.get(key);
+      if (e?.operation !== "PUT") continue;
+      const t = e.json() as TaskRecord;
+      if (
+        t.dispatched &&
+        (t.state === "dispatched" || t.state === "running") &&
+        (t.dispatchedAt ?? t.submittedAt) <= cutoff
+      )
+        out.push(t);
     }
     return out;
   }
@@ -224,7 +247,9 @@ export class TaskStore {
         continue; // another instance wrote first: read again
       }
       // Only a child leaving `queued` or reaching an end can change the parent's state (deriveParentState).
-      if (moves && (child.state === "queued" || isTerminal(event.state))) await this.refreshParent(taskId);
+      // (An `expired` child that its TRE's late word reopens changes it too.)
+      if (moves && (child.state === "queued" || child.state === "expired" || isTerminal(event.state)))
+        await this.refreshParent(taskId);
       return next;
     }
     throw new TaskStoreError(`child ${taskId}/${tre} is contended; event ${event.eventId} not applied`);

@@ -66,6 +66,18 @@ describe("task life cycle", () => {
     expect(refused).toEqual(leafOnly);
   });
 
+  it("ends a child the hub found expired, unless the TRE's own late word says it took the task", () => {
+    expect(mayTransition("queued", "expired")).toBe(true);
+    expect(mayTransition("cancel_requested", "expired")).toBe(true);
+    expect(mayTransition("running", "expired")).toBe(true); // never made by the hub, but an end is an end
+    expect(mayTransition("expired", "received")).toBe(true);
+    expect(mayTransition("expired", "released")).toBe(true);
+    expect(mayTransition("expired", "cancel_requested")).toBe(false);
+    expect(mayTransition("expired", "expired")).toBe(false);
+    expect(isTerminal("expired")).toBe(true);
+    expect(deriveParentState(["expired", "released"], true)).toBe("partial");
+  });
+
   it("orders a retried child's events by attempt first, so a late event of an earlier run never moves it back", () => {
     expect(mayTransition("running", "accepted", { from: 1, to: 2 })).toBe(true);
     expect(mayTransition("running", "accepted", { from: 1, to: 1 })).toBe(false);

@@ -2,7 +2,8 @@
  * The life cycle of a task at one TRE (its "child"), for the hub and the leaf alike.
  *
  *   queued → received → rejected | accepted → running → executor_error | outputs_pending_review
- *          → released | withheld | partially_released → delivered;  cancel_requested → cancelled
+ *          → released | withheld | partially_released → delivered;  cancel_requested → cancelled;
+ *   queued → expired (the hub's: the task aged out of the TRE's TASKS stream before the TRE took it)
  *   running → accepted: the attempt ended without outputs (its agent restarted, or its executor failed in a way
  *          worth retrying) and the next attempt follows; every event carries its attempt (1 when absent).
  *
@@ -17,7 +18,7 @@ import type { ParentState } from "./researcher-api.js";
 /** Children that ended with something released. */
 const SUCCEEDED: ReadonlySet<ChildState> = new Set(["released", "partially_released", "delivered"]);
 /** Children that ended with nothing released. */
-const FAILED: ReadonlySet<ChildState> = new Set(["rejected", "executor_error", "withheld"]);
+const FAILED: ReadonlySet<ChildState> = new Set(["rejected", "executor_error", "withheld", "expired"]);
 
 /** Child states after which nothing more happens at that TRE (`delivered` may still follow a release). */
 export function isTerminal(state: ChildState): boolean {
@@ -54,7 +55,8 @@ export function releaseOutcome(release: {
  * `cancel_requested` is the hub's own state (a researcher's cancel on its way to the TRE).
  */
 export const childSteps: { readonly [S in ChildState]: readonly ChildState[] } = {
-  queued: ["received", "cancelled", "cancel_requested"],
+  // `expired` is the hub's: the Dispatch aged out of the TRE's TASKS stream before the TRE took it.
+  queued: ["received", "cancelled", "cancel_requested", "expired"],
   received: ["accepted", "rejected", "cancelled", "cancel_requested"],
   accepted: [
     "running",
@@ -83,7 +85,9 @@ export const childSteps: { readonly [S in ChildState]: readonly ChildState[] } =
   executor_error: [],
   delivered: [],
   cancelled: [],
+  expired: [],
   cancel_requested: [
+    "expired",
     "released",
     "partially_released",
     "withheld",
@@ -142,6 +146,9 @@ export function deriveParentState(children: readonly ChildState[], dispatched: b
   return "failed";
 }
 
+/** The steps a TRE reports on the way to an end state; each may arrive late without being any less true. */
+const STEPS: ReadonlySet<ChildState> = new Set(["received", "accepted", "running", "outputs_pending_review"]);
+
 /** Progress order of the non-terminal and terminal states along the normal path. */
 const RANK: Record<ChildState, number> = {
   queued: 0,
@@ -157,6 +164,7 @@ const RANK: Record<ChildState, number> = {
   delivered: 6,
   cancel_requested: 0,
   cancelled: 7,
+  expired: 7,
 };
 
 /** Attempt numbers of a child's current state and of an event; absent means 1 (every event before retries). */
@@ -182,14 +190,14 @@ function isLater(from: ChildState, to: ChildState, a: Attempts): boolean {
  */
 export function mayTransition(from: ChildState, to: ChildState, attempts: Attempts = {}): boolean {
   if (from === "released" || from === "partially_released") return to === "delivered";
+  // `expired` is the hub's inference from time alone; the TRE's own word that it took the task (its events were
+  // late, say behind a link down for days) outweighs it.
+  if (from === "expired") return STEPS.has(to) || (isTerminal(to) && to !== "expired");
   if (isTerminal(from)) return false;
   if (to === "cancel_requested") return from !== to;
   if (from === "cancel_requested" || isTerminal(to)) return isTerminal(to);
   return isLater(from, to, attempts);
 }
-
-/** The steps a TRE reports on the way to an end state; each may arrive late without being any less true. */
-const STEPS: ReadonlySet<ChildState> = new Set(["received", "accepted", "running", "outputs_pending_review"]);
 
 /**
  * Whether an event that may not move the child (see `mayTransition`) is a late report of a step the child has

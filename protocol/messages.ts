@@ -85,6 +85,8 @@ export const childStates = [
   "delivered",
   "cancel_requested",
   "cancelled",
+  // The hub's own end: the task aged out of the TRE's TASKS stream before the TRE took it.
+  "expired",
 ] as const;
 export type ChildState = (typeof childStates)[number];
 
