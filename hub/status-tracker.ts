@@ -154,14 +154,25 @@ export class StatusTracker {
     return opened.ok ? releaseOutcome(opened.value.body) : undefined;
   }
 
-  /** A release status the stored Releases do not back: held back on the child, the gap stated. */
+  /**
+   * A release status the stored Releases do not back. With no Release yet: held back on the child, the gap stated.
+   * With a Release that says otherwise: the child follows the Release, and its history says what the TRE claimed.
+   */
   async #holdClaim(taskId: string, tre: string, event: ChildEvent): Promise<void> {
     const stored = await this.#released(taskId, tre);
     const discrepancy =
       stored === undefined
         ? `TRE ${tre} reported ${event.state}, but the hub holds no Release of this task from it`
         : `TRE ${tre} reported ${event.state}, but its Release says ${stored}`;
-    if (!(await this.opts.tasks.holdClaim(taskId, tre, event, discrepancy))) return;
+    const recorded =
+      stored === undefined
+        ? await this.opts.tasks.holdClaim(taskId, tre, event, discrepancy)
+        : (await this.opts.tasks.applyChildEvent(taskId, tre, {
+            ...event,
+            state: stored,
+            reason: `${discrepancy}; the hub follows the Release`,
+          })) !== undefined;
+    if (!recorded) return;
     await this.opts.audit.append({
       actor: "hub",
       action: "status.unconfirmed",
