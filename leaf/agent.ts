@@ -114,6 +114,7 @@ export class Agent {
   readonly #admission: AdmissionConfig;
   readonly #running = new Map<string, AbortController>();
   readonly #work = new Set<Promise<void>>();
+  readonly #stopping = new AbortController();
   readonly #slots: Slots;
   readonly #execution: ExecutionContext;
   #intake: SignedConsumer | undefined;
@@ -221,6 +222,7 @@ export class Agent {
 
   /** Stops taking tasks and waits for running ones to finish (they are not aborted). */
   async stop(): Promise<void> {
+    this.#stopping.abort(); // no task waiting out a back-off starts its next run now; the next start runs it
     await this.#airlockService?.stop().catch(() => undefined);
     await this.#intake?.stop();
     await Promise.allSettled(this.#work);
@@ -312,8 +314,23 @@ export class Agent {
       const end = await this.#slots.run(() => this.#execute(taskId, admitted));
       if (end.retryInMs === undefined) return;
       // The back-off waits outside a slot. A cancel meanwhile ends the `accepted` task; the next run then stops.
-      await new Promise((resolve) => setTimeout(resolve, end.retryInMs));
+      // An agent stopping meanwhile leaves the task `accepted`, which its next start runs (agent-recovery.ts).
+      if (!(await this.#backOff(end.retryInMs))) return;
     }
+  }
+
+  /** Waits `ms`; false when the agent began to stop meanwhile. */
+  #backOff(ms: number): Promise<boolean> {
+    const stopping = this.#stopping.signal;
+    return new Promise((resolve) => {
+      if (stopping.aborted) return resolve(false);
+      const done = () => {
+        clearTimeout(timer);
+        resolve(!stopping.aborted);
+      };
+      const timer = setTimeout(done, ms);
+      stopping.addEventListener("abort", done, { once: true });
+    });
   }
 
   async #execute(taskId: string, admitted: AdmittedTask): Promise<RunEnd> {

@@ -1,7 +1,7 @@
 /**
- * Running one admitted task: `running` is recorded before anything runs (the at-most-once line), the executor
- * gets a per-task credential from the broker that is revoked however the run ends, and the outputs go to the
- * airlock, never anywhere else. A cancel aborts the run and keeps nothing; an executor's failure is reported
+ * Running one admitted task: `running` is recorded before anything runs (after it, a restart knows the run was
+ * interrupted and discards what it held before the next attempt), the executor gets a per-task credential from
+ * the broker that is revoked however the run ends, and the outputs go to the airlock, never anywhere else. A cancel aborts the run and keeps nothing; an executor's failure is reported
  * in its own words (which never carry data values), any other failure without its text. A failure its type calls
  * retryable (`ExecutorFailed.retryable`: the database or the container engine unreachable) takes the retry step
  * while attempts are left, and the next run follows after a back-off; a refusal, a timeout or a cancel never does.
