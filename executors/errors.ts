@@ -63,7 +63,9 @@ export class ExecutorCancelled extends Error {
 /**
  * Anything else: the database could not be reached, the TRE's dataset definition does not match the
  * table, an engine error. `retryable` is true only where trying again later can help (a connection
- * refused or dropped), never for a mistake in the TRE's configuration.
+ * refused or dropped), never for a mistake in the TRE's configuration. The leaf agent reads it: a retryable
+ * failure runs the task again after a back-off while its attempts last (leaf.yaml `maxTaskAttempts`,
+ * `retryBackoffMs`; leaf/task-execution.ts); any other ends the task.
  */
 export class ExecutorFailed extends Error {
   override readonly name = "ExecutorFailed";

@@ -105,6 +105,13 @@ export const hubConfigSchema = obj({
   replicas: optional(int({ min: 1, max: 5 })),
   /** After how long without a heartbeat a TRE counts as offline, in ms. Default 30 000. */
   offlineAfterMs: optional(int({ min: 1000, max: 86_400_000 })),
+  /**
+   * How long each TRE's TASKS stream keeps a task, in ms. Default 1 209 600 000 (14 days): a TRE may be offline for
+   * days. A task its TRE has not taken by then is dropped from TASKS and ends `expired` for that TRE.
+   */
+  tasksMaxAgeMs: optional(int({ min: 1000, max: 90 * 86_400_000 })),
+  /** How often the hub looks for tasks that expired so, in ms. Default 60 000. */
+  expiryCheckIntervalMs: optional(int({ min: 100, max: 86_400_000 })),
 });
 export type HubConfigFile = Infer<typeof hubConfigSchema>;
 
@@ -135,6 +142,8 @@ export interface HubConfig {
   /** Replicas of every hub stream and bucket (1 standalone, 3 clustered unless set). */
   replicas: number;
   offlineAfterMs?: number;
+  tasksMaxAgeMs: number;
+  expiryCheckIntervalMs: number;
 }
 
 /** hub.yaml's `cluster` section, read and checked. Holds a secret (the route password). */
@@ -172,6 +181,8 @@ export async function loadHubConfig(file: string): Promise<HubConfig> {
     dataDir: configPath(loaded, c.dataDir),
     hubKey: await readSigningKeyFile(loaded, "signingKeyFile", c.signingKeyFile),
     ...(c.offlineAfterMs === undefined ? {} : { offlineAfterMs: c.offlineAfterMs }),
+    tasksMaxAgeMs: c.tasksMaxAgeMs ?? HUB_DEFAULTS.tasksMaxAgeMs,
+    expiryCheckIntervalMs: c.expiryCheckIntervalMs ?? HUB_DEFAULTS.expiryCheckIntervalMs,
     ...(await loadCluster(loaded, c)),
   };
   if (c.operator !== undefined) {

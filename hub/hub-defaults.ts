@@ -25,4 +25,8 @@ export const HUB_DEFAULTS = {
   clusterWaitMs: 120_000,
   /** A TRE whose heartbeats stop for this long, ms, counts as offline. */
   offlineAfterMs: 30_000,
+  /** How long a TRE's TASKS stream keeps a task, ms: a TRE may be offline for days. */
+  tasksMaxAgeMs: 14 * 86_400_000,
+  /** How often the services look for tasks a TRE never took before TASKS dropped them, ms. */
+  expiryCheckIntervalMs: 60_000,
 };

@@ -134,7 +134,11 @@ async function startConfigHub(
   const treManagers = new Map<string, JetStreamManager>();
   for (const tre of config.tres) {
     const jsm = await jetstreamManager(await open(treAdmins.get(tre.name)!));
-    await ensureTreStreams(jsm, { tre: tre.name, replicas: config.replicas });
+    await ensureTreStreams(jsm, {
+      tre: tre.name,
+      replicas: config.replicas,
+      tasksMaxAgeMs: config.tasksMaxAgeMs,
+    });
     treManagers.set(tre.name, jsm);
   }
   const hubServices = await startHubServices({
@@ -217,6 +221,7 @@ async function startOperatorHub(
     watch,
     retryIntervalMs: options.treRetryIntervalMs ?? HUB_DEFAULTS.treRetryIntervalMs,
     replicas: config.replicas,
+    tasksMaxAgeMs: config.tasksMaxAgeMs,
     emit: (event) => emit({ service: "tres", event }),
     // Before the services run, their own start brings the FED view to the members.
     synchronise: async () => hubServices?.syncTres(),
@@ -325,6 +330,8 @@ function servicesOptions(config: HubConfig, options: HubNodeOptions) {
     replicas: config.replicas,
     ...(config.cluster ? { clusterNode: config.name } : {}),
     ...(config.offlineAfterMs === undefined ? {} : { offlineAfterMs: config.offlineAfterMs }),
+    tasksMaxAgeMs: config.tasksMaxAgeMs,
+    expiryCheckIntervalMs: config.expiryCheckIntervalMs,
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   };
 }

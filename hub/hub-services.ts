@@ -27,6 +27,7 @@ import { ResearcherDirectory } from "./researcher-directory.js";
 import { RELEASE_BUCKET, StatusTracker, type StatusTrackerEvent } from "./status-tracker.js";
 import { ensureFedStreams, fedResultsStreamConfig } from "./streams.js";
 import { type SubmissionEvent, SubmissionService } from "./submission-service.js";
+import { expireUntaken } from "./task-expiry.js";
 import { type TaskRecord, TaskStore } from "./task-store.js";
 import { TreDirectory, type TreMember } from "./tre-directory.js";
 
@@ -36,6 +37,10 @@ export type HubServiceEvent =
   | { service: "researcher-api"; event: ResearcherApiEvent }
   | { service: "liveness"; event: LivenessEvent }
   | { service: "recovery"; event: { type: "redispatched"; taskId: string } | { type: "error"; error: Error } }
+  | {
+      service: "expiry";
+      event: { type: "expired"; taskId: string; tre: string } | { type: "error"; error: Error };
+    }
   | { service: "sources"; event: { type: "resumed"; stream: string; sources: string[] } };
 
 export interface HubServicesOptions {
@@ -62,6 +67,13 @@ export interface HubServicesOptions {
   recoveryIntervalMs?: number;
   /** Liveness threshold, in ms; see `LivenessTrackerOptions.offlineAfterMs`. Default 30 000. */
   offlineAfterMs?: number;
+  /**
+   * How long the TREs' TASKS streams keep a task, in ms, as the hub made them (hub.yaml `tasksMaxAgeMs`): a child
+   * still `queued` after that ends `expired` (hub/task-expiry.ts). Default 14 days.
+   */
+  tasksMaxAgeMs?: number;
+  /** How often this instance looks for such children, in ms. Default 60 000; 0 turns the look off. */
+  expiryCheckIntervalMs?: number;
   /**
    * How often the FED results view's cross-account sources are checked and restarted when stale, in ms.
    * Default 2 000; 0 turns the check off (tests that drive it themselves).
@@ -203,6 +215,29 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
           .then(async () => redispatch(await tasks.pendingDispatch(recoveryMs)))
           .catch(() => undefined);
       }, recoveryMs);
+      stops.push(async () => {
+        clearInterval(timer);
+        await round;
+      });
+    }
+
+    const expiryMs = opts.expiryCheckIntervalMs ?? HUB_DEFAULTS.expiryCheckIntervalMs;
+    if (expiryMs > 0) {
+      const maxAgeMs = opts.tasksMaxAgeMs ?? HUB_DEFAULTS.tasksMaxAgeMs;
+      let round: Promise<void> = Promise.resolve();
+      const timer = setInterval(() => {
+        round = round
+          .then(async () => {
+            for (const c of await expireUntaken(tasks, maxAgeMs))
+              emit({ service: "expiry", event: { type: "expired", ...c } });
+          })
+          .catch((e: unknown) =>
+            emit({
+              service: "expiry",
+              event: { type: "error", error: e instanceof Error ? e : new Error(String(e)) },
+            }),
+          );
+      }, expiryMs);
       stops.push(async () => {
         clearInterval(timer);
         await round;

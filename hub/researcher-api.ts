@@ -209,11 +209,14 @@ export class ResearcherApi {
       children: children.map((c) => ({
         tre: c.tre,
         state: c.state,
+        ...(c.attempt !== undefined && c.attempt > 1 ? { attempt: c.attempt } : {}),
+        ...(c.discrepancy ? { discrepancy: c.discrepancy } : {}),
         history: c.history.map((h) => ({
           state: h.state,
           at: h.at,
           actor: h.actor,
           ...(h.reason ? { reason: h.reason } : {}),
+          ...(h.attempt !== undefined && h.attempt > 1 ? { attempt: h.attempt } : {}),
         })),
       })),
     };

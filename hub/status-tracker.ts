@@ -4,6 +4,10 @@
  * child state, a Release is kept for the researcher; anything refused is acked away to a dead
  * letter with its reason. Several hub instances may share the consumer: state only moves forward
  * and every event applies at most once, so order across instances does not matter.
+ *
+ * The hub's record agrees with what was released: a child reaches `released`, `partially_released` or `withheld`
+ * only when the TRE's verified Release that says so is stored. A status claiming it before (or without) that
+ * Release is held back on the child with the discrepancy stated, and applied when the Release arrives.
  */
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
@@ -11,14 +15,18 @@ import { match } from "ts-pattern";
 import { type AuditSink, consumeSigned, openBucket, type SignedConsumer } from "../common/index.js";
 import {
   DeadLetterCode,
+  isReleaseOutcome,
+  openEnvelope,
   openTaskMessage,
   parseTreSubject,
   type Refusal,
+  type ReleaseOutcome,
   refusal,
+  releaseOutcome,
   type TrustStore,
   type VerifiedOf,
 } from "../protocol/index.js";
-import type { TaskStore } from "./task-store.js";
+import type { ChildEvent, TaskStore } from "./task-store.js";
 
 /** Released results, kept verbatim (signed) for the researcher: key `<taskId>.<tre>`. */
 export const RELEASE_BUCKET = "RELEASES";
@@ -26,6 +34,7 @@ export const RELEASE_BUCKET = "RELEASES";
 export type StatusTrackerEvent =
   | { type: "status"; taskId: string; tre: string; state: string; applied: boolean }
   | { type: "release"; taskId: string; tre: string; outputs: number }
+  | { type: "discrepancy"; taskId: string; tre: string; discrepancy: string }
   | { type: "refused"; subject: string; code: string; reason: string }
   | { type: "error"; error: Error };
 
@@ -101,13 +110,19 @@ export class StatusTracker {
   }
 
   async #onStatus(m: JsMsg, v: VerifiedOf<"status">): Promise<Refusal | undefined> {
-    const child = await this.opts.tasks.applyChildEvent(v.body.taskId, v.body.tre, {
+    const event: ChildEvent = {
       state: v.body.state,
       at: v.body.iat,
       actor: `${v.signer.name}/${v.body.actor}`,
       eventId: v.body.id,
+      attempt: v.body.attempt ?? 1,
       ...(v.body.reason ? { reason: v.body.reason } : {}),
-    });
+    };
+    if (isReleaseOutcome(event.state) && (await this.#released(v.body.taskId, v.body.tre)) !== event.state) {
+      await this.#holdClaim(v.body.taskId, v.body.tre, event);
+      return undefined;
+    }
+    const child = await this.opts.tasks.applyChildEvent(v.body.taskId, v.body.tre, event);
     // The same signed event stored again (not a redelivery of this message): a replay, refused on the record.
     // An event that cannot follow the child's state, and is not a late report of a step it passed, is dropped.
     if (!child && !m.redelivered) {
@@ -125,6 +140,58 @@ export class StatusTracker {
     return undefined;
   }
 
+  /** What the stored Release of the task from `tre` says, if one is stored. */
+  async #released(taskId: string, tre: string): Promise<ReleaseOutcome | undefined> {
+    const e = await this.releases.get(`${taskId}.${tre}`);
+    if (e?.operation !== "PUT") return undefined;
+    // Verified when it was stored; opened again only to read it.
+    const opened = openEnvelope(e.value, {
+      trust: this.opts.treTrust,
+      expect: "release",
+      tre,
+      allowExpired: true,
+    });
+    return opened.ok ? releaseOutcome(opened.value.body) : undefined;
+  }
+
+  /**
+   * A release status the stored Releases do not back. With no Release yet: held back on the child, the gap stated.
+   * With a Release that says otherwise: the child follows the Release, and its history says what the TRE claimed.
+   */
+  async #holdClaim(taskId: string, tre: string, event: ChildEvent): Promise<void> {
+    const stored = await this.#released(taskId, tre);
+    const discrepancy =
+      stored === undefined
+        ? `TRE ${tre} reported ${event.state}, but the hub holds no Release of this task from it`
+        : `TRE ${tre} reported ${event.state}, but its Release says ${stored}`;
+    const recorded =
+      stored === undefined
+        ? await this.opts.tasks.holdClaim(taskId, tre, event, discrepancy)
+        : (await this.opts.tasks.applyChildEvent(taskId, tre, {
+            ...event,
+            state: stored,
+            reason: `${discrepancy}; the hub follows the Release`,
+          })) !== undefined;
+    if (!recorded) return;
+    await this.opts.audit.append({
+      actor: "hub",
+      action: "status.unconfirmed",
+      taskId,
+      tre,
+      details: { state: event.state, reason: discrepancy },
+    });
+    this.opts.onEvent?.({ type: "discrepancy", taskId, tre, discrepancy });
+    // The Release may have been stored meanwhile, its handler finding no claim yet: look again.
+    if (stored === undefined) await this.#applyClaim(taskId, tre);
+  }
+
+  /** Applies a held-back release status once the stored Release backs it. */
+  async #applyClaim(taskId: string, tre: string): Promise<void> {
+    const claim = (await this.opts.tasks.children(taskId)).find((c) => c.tre === tre)?.claim;
+    if (claim && (await this.#released(taskId, tre)) === claim.state)
+      await this.opts.tasks.applyChildEvent(taskId, tre, claim);
+  }
+
   async #onRelease(m: JsMsg, v: VerifiedOf<"release">): Promise<Refusal | undefined> {
     // A TRE releases a task at most once: the first Release stands.
     const key = `${v.body.taskId}.${v.body.tre}`;
@@ -134,7 +201,10 @@ export class StatusTracker {
       const first = await this.releases.get(key);
       if (!first) throw e;
       // A redelivery of the stored Release is nothing new; any other is a second Release, refused on the record.
-      if (m.redelivered && Buffer.from(first.value).equals(m.data)) return undefined;
+      if (m.redelivered && Buffer.from(first.value).equals(m.data)) {
+        await this.#applyClaim(v.body.taskId, v.body.tre);
+        return undefined;
+      }
       return refusal(
         DeadLetterCode.replayed,
         `TRE ${v.body.tre} already released task ${v.body.taskId}; the first Release stands`,
@@ -147,6 +217,8 @@ export class StatusTracker {
       tre: v.body.tre,
       details: { outputs: v.body.outputs.length, withheld: v.body.withheld.length },
     });
+    // A release status that arrived first (another hub instance, or a TRE out of order) now has its Release.
+    await this.#applyClaim(v.body.taskId, v.body.tre);
     this.opts.onEvent?.({
       type: "release",
       taskId: v.body.taskId,

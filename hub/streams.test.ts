@@ -54,6 +54,10 @@ describe("hub stream configs", () => {
     expect(config.duplicate_window).toBe(100 * 1_000_000);
   });
 
+  it("keeps TASKS' duplicate window within a short retention, which JetStream requires", () => {
+    expect(tasksStreamConfig({ tre: "a", tasksMaxAgeMs: 2_000 }).duplicate_window).toBe(2_000 * 1_000_000);
+  });
+
   it("refuses a bad TRE name, a TRE listed twice and a duration that does not fit", () => {
     expect(() => tasksStreamConfig({ tre: "A" })).toThrow('`tre`: not a valid TRE name: "A"');
     expect(() => fedResultsStreamConfig({ tres: ["a", "x.y"] })).toThrow("`tres[1]`: not a valid TRE name");

@@ -66,13 +66,18 @@ const VIEW_DUPLICATE_WINDOW_MS = 100;
 /** The TASKS stream of one TRE's account. */
 export function tasksStreamConfig(options: TreStreamsOptions): StreamSpec {
   checkTre(options.tre, "tre");
+  const maxAgeMs = options.tasksMaxAgeMs ?? 14 * DAY_MS;
   return {
     ...baseStreamConfig(),
     name: streams.tasks,
     description: `Tasks for TRE ${options.tre}; its leaf sources them into INBOX`,
     subjects: [subjects.treInbound(options.tre)],
-    max_age: nanos(options.tasksMaxAgeMs ?? 14 * DAY_MS, "tasksMaxAgeMs"),
-    duplicate_window: nanos(options.tasksDuplicateWindowMs ?? 10 * 60_000, "tasksDuplicateWindowMs"),
+    max_age: nanos(maxAgeMs, "tasksMaxAgeMs"),
+    // JetStream refuses a duplicate window longer than the stream keeps messages.
+    duplicate_window: nanos(
+      Math.min(options.tasksDuplicateWindowMs ?? 10 * 60_000, maxAgeMs),
+      "tasksDuplicateWindowMs",
+    ),
     num_replicas: options.replicas ?? 1,
   };
 }

@@ -35,6 +35,8 @@ export interface TaskRecord {
   submissionDigest: string;
   /** True once every Dispatch is stored in its TRE's TASKS stream. */
   dispatched: boolean;
+  /** When the dispatch completed: every Dispatch was stored by then, so none is older in TASKS. */
+  dispatchedAt?: number;
   state: ParentState;
   updatedAt: number;
 }
@@ -46,12 +48,20 @@ export interface ChildEvent {
   reason?: string;
   /** Id of the signed StatusEvent, or a hub-made id: an event is applied at most once. */
   eventId: string;
+  /** The TRE's run of the task this event belongs to (a TRE's events: 1 when it did not say); absent for the hub's. */
+  attempt?: number;
 }
 
 export interface ChildRecord {
   taskId: string;
   tre: string;
   state: ChildState;
+  /** The TRE's run of the task the state belongs to; absent: 1. */
+  attempt?: number;
+  /** What the TRE claimed that the hub cannot confirm (see `ChildView.discrepancy`); cleared once it can. */
+  discrepancy?: string;
+  /** The TRE's release status held back until its Release is stored (`holdClaim`), then applied. */
+  claim?: ChildEvent;
   history: ChildEvent[];
 }
 
@@ -143,8 +153,8 @@ export class TaskStore {
   }
 
   /** Marks the task's dispatch complete (every TRE's Dispatch is stored) and drops it from `pendingDispatch`. */
-  async markDispatched(taskId: string): Promise<void> {
-    await this.updateTask(taskId, (t) => ({ ...t, dispatched: true }));
+  async markDispatched(taskId: string, now = Date.now()): Promise<void> {
+    await this.updateTask(taskId, (t) => (t.dispatched ? t : { ...t, dispatched: true, dispatchedAt: now }));
     await this.kv.delete(`pending.${taskId}`);
   }
 
@@ -166,6 +176,27 @@ export class TaskStore {
       } else if (task.submittedAt <= now - olderThanMs) {
         out.push(task);
       }
+    }
+    return out;
+  }
+
+  /**
+   * Dispatched tasks still under way whose dispatch completed at or before `cutoff` (a task from before
+   * `dispatchedAt` was recorded counts from its submission), by a full scan: for the expiry check, which runs
+   * rarely.
+   */
+  async dispatchedBefore(cutoff: number): Promise<TaskRecord[]> {
+    const out: TaskRecord[] = [];
+    for await (const key of await this.kv.keys("task.>")) {
+      const e = await this.kv.get(key);
+      if (e?.operation !== "PUT") continue;
+      const t = e.json() as TaskRecord;
+      if (
+        t.dispatched &&
+        (t.state === "dispatched" || t.state === "running") &&
+        (t.dispatchedAt ?? t.submittedAt) <= cutoff
+      )
+        out.push(t);
     }
     return out;
   }
@@ -195,11 +226,20 @@ export class TaskStore {
       if (e?.operation !== "PUT") throw new TaskStoreError(`no task ${taskId} for TRE ${tre}`);
       const child = e.json() as ChildRecord;
       if (child.history.some((h) => h.eventId === event.eventId)) return undefined;
-      const moves = mayTransition(child.state, event.state);
-      if (!moves && !isPassedStep(child.state, event.state)) return undefined;
+      // The hub's own events (a cancel request) belong to whichever attempt the child is at.
+      const attempts = { from: child.attempt ?? 1, to: event.attempt ?? child.attempt ?? 1 };
+      const moves = mayTransition(child.state, event.state, attempts);
+      if (!moves && !isPassedStep(child.state, event.state, attempts)) return undefined;
       // A late step goes into the history at its time; the state never moves back.
+      // A child that moves to an end leaves behind any claim held back for it.
+      const { claim: _claim, discrepancy: _discrepancy, ...open } = child;
       const next: ChildRecord = moves
-        ? { ...child, state: event.state, history: [...child.history, event] }
+        ? {
+            ...(isTerminal(event.state) ? open : child),
+            state: event.state,
+            ...(attempts.to > 1 ? { attempt: attempts.to } : {}),
+            history: [...child.history, event],
+          }
         : { ...child, history: withLateEvent(child.history, event) };
       try {
         await this.kv.update(key, enc(next), e.revision);
@@ -207,10 +247,34 @@ export class TaskStore {
         continue; // another instance wrote first: read again
       }
       // Only a child leaving `queued` or reaching an end can change the parent's state (deriveParentState).
-      if (moves && (child.state === "queued" || isTerminal(event.state))) await this.refreshParent(taskId);
+      // (An `expired` child that its TRE's late word reopens changes it too.)
+      if (moves && (child.state === "queued" || child.state === "expired" || isTerminal(event.state)))
+        await this.refreshParent(taskId);
       return next;
     }
     throw new TaskStoreError(`child ${taskId}/${tre} is contended; event ${event.eventId} not applied`);
+  }
+
+  /**
+   * Holds back a TRE's release status that the hub cannot confirm yet (no Release of that TRE stored, or one that
+   * says otherwise): the child does not move, `discrepancy` says why, and `claim` keeps the event for when the
+   * Release arrives. Returns false when the event was applied already or the child has ended.
+   */
+  async holdClaim(taskId: string, tre: string, event: ChildEvent, discrepancy: string): Promise<boolean> {
+    const key = `child.${taskId}.${tre}`;
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const e = await this.kv.get(key);
+      if (e?.operation !== "PUT") throw new TaskStoreError(`no task ${taskId} for TRE ${tre}`);
+      const child = e.json() as ChildRecord;
+      if (isTerminal(child.state) || child.history.some((h) => h.eventId === event.eventId)) return false;
+      try {
+        await this.kv.update(key, enc({ ...child, claim: event, discrepancy }), e.revision);
+        return true;
+      } catch {
+        // another instance wrote first: read again
+      }
+    }
+    throw new TaskStoreError(`child ${taskId}/${tre} is contended; claim ${event.eventId} not held`);
   }
 
   /** Marks the dispatch complete (or changes other parent fields) and re-derives the parent state. */

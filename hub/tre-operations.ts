@@ -92,6 +92,8 @@ export interface TreOperationsOptions {
   retryIntervalMs: number;
   /** Copies of each TRE stream (hub.yaml `replicas`). */
   replicas: number;
+  /** How long each TASKS stream keeps a task (hub.yaml `tasksMaxAgeMs`). */
+  tasksMaxAgeMs: number;
   emit: (event: HubTreEvent) => void;
   /** Brings the FED view to the directory (HubServices.syncTres); called after every change. */
   synchronise: () => Promise<unknown>;
@@ -191,7 +193,11 @@ export class TreOperations {
     });
     try {
       const jsm = await jetstreamManager(nc);
-      await ensureTreStreams(jsm, { tre: member.name, replicas: this.o.replicas });
+      await ensureTreStreams(jsm, {
+        tre: member.name,
+        replicas: this.o.replicas,
+        tasksMaxAgeMs: this.o.tasksMaxAgeMs,
+      });
       const ops = { nc, account: creds.account };
       this.#open.set(member.name, ops);
       this.o.watch.set(member.name, jsm);

@@ -1,21 +1,29 @@
 /**
  * What the agent does on start, before it takes any task: removes what a crashed run of an executor left
- * (containers, scratch), and ends or resumes the tasks a previous run left unsettled. A task caught `running`
- * is ended as `executor_error`, never run again; one caught before that goes back to the decision point.
+ * (containers, scratch), and ends or resumes the tasks a previous run left unsettled.
+ *
+ * A task caught `running` has released nothing (a Release follows `outputs_pending_review` only): what its run
+ * held is discarded, and it runs again as its next attempt (the retry step, `running → accepted`), unless its
+ * attempts are used up or a Cancel had reached it, which wins. Its PostgreSQL role was swept before this (the
+ * broker's `sweep`). A task caught before `running` goes back to the decision point.
  */
 import type { AuditSink } from "../common/index.js";
 import type { Executor } from "../executors/index.js";
 import type { ChildState, Dispatch } from "../protocol/index.js";
-import type { AgentState, AgentTask } from "./agent-state.js";
+import { type AgentState, type AgentTask, attemptOf } from "./agent-state.js";
 import { AGENT_ACTOR, type TaskTransitions } from "./task-transitions.js";
 
 export interface RecoveryOptions {
   state: AgentState;
   transitions: TaskTransitions;
+  /** Runs a task may have at this TRE (leaf.yaml `maxTaskAttempts`). */
+  maxAttempts: number;
   /** The stored Dispatch, verified again (undefined when it no longer verifies). */
   reopen: (task: AgentTask) => Dispatch | undefined;
-  /** Runs the rest of a resumed task's life. */
-  resume: (dispatch: Dispatch) => void;
+  /** Discards what an interrupted run held; false when the task was released already (it never runs again). */
+  discardAttempt: (taskId: string, attempt: number) => Promise<boolean>;
+  /** Runs the rest of a resumed task's life; `retry` when it is `accepted` for its next attempt. */
+  resume: (dispatch: Dispatch, retry: boolean) => void;
   onRecovered: (taskId: string, state: ChildState) => void;
   now: () => number;
 }
@@ -35,16 +43,16 @@ export async function cleanUpExecutors(
   }
 }
 
-/** After a restart: a task caught `running` is ended, never run again; one caught before that continues. */
+/** The reason a task caught running by a restart ends with when it does not run again. */
+export function restartedReason(attempt: number, maxAttempts: number): string {
+  return `the agent restarted while attempt ${attempt} of ${maxAttempts} ran; no attempt is left`;
+}
+
+/** After a restart: a task caught `running` runs again while it has attempts left; one caught before continues. */
 export async function recoverTasks(o: RecoveryOptions): Promise<void> {
   for (const task of await o.state.unsettled()) {
     if (task.state === "running") {
-      await o.transitions.record(
-        task.taskId,
-        "executor_error",
-        "the agent restarted while this task ran; it is not run again",
-      );
-      o.onRecovered(task.taskId, "executor_error");
+      await recoverRunning(o, task);
     } else if (task.dispatch) {
       const dispatch = o.reopen(task);
       if (!dispatch) {
@@ -60,7 +68,37 @@ export async function recoverTasks(o: RecoveryOptions): Promise<void> {
         );
       }
       o.onRecovered(task.taskId, task.state);
-      o.resume(dispatch);
+      o.resume(dispatch, false);
     }
   }
+}
+
+async function recoverRunning(o: RecoveryOptions, task: AgentTask): Promise<void> {
+  const { taskId } = task;
+  const attempt = attemptOf(task);
+  const end = async (state: ChildState, reason: string) => {
+    await o.transitions.record(taskId, state, reason, (s) => s === "running");
+    o.onRecovered(taskId, state);
+  };
+  // A cancel that reached the run before the restart wins over running it again.
+  if (task.cancelRequested !== undefined) return end("cancelled", task.cancelRequested);
+  if (!(await o.discardAttempt(taskId, attempt)))
+    return end(
+      "executor_error",
+      "the agent restarted after this task's Release was made; it is not run again",
+    );
+  if (attempt >= o.maxAttempts) return end("executor_error", restartedReason(attempt, o.maxAttempts));
+  const dispatch = o.reopen(task);
+  if (!dispatch)
+    return end("executor_error", "the stored dispatch no longer verifies; the task is not run again");
+  const next = attempt + 1;
+  const retried = await o.transitions.record(
+    taskId,
+    "accepted",
+    `the agent restarted while attempt ${attempt} of ${o.maxAttempts} ran; nothing of it was kept; attempt ${next} follows`,
+    (s) => s === "running",
+  );
+  if (!retried) return;
+  o.onRecovered(taskId, "accepted");
+  o.resume(dispatch, true);
 }

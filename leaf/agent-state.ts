@@ -1,13 +1,14 @@
 /**
  * The agent's record of every task it has seen, in a KV bucket of the controlled account (never reachable
- * from the hub link). It is what makes a task run at most once at this TRE: a task is claimed by creating
- * its record, and the record says `running` before the executor starts, so a redelivered Dispatch or an
- * agent restarted mid-task finds the record and never runs the task again. Every transition it records is a
- * step of the child life cycle (`childSteps`): any other throws a `ChildTransitionError`.
+ * from the hub link). It is what makes a task release at most once at this TRE: a task is claimed by creating
+ * its record, so a redelivered Dispatch finds it and never starts the task again, and the record says `running`
+ * before the executor starts, so an agent restarted mid-task knows which run it interrupted and which attempt
+ * the next one is. Every transition it records is a step of the child life cycle (`childSteps`): any other throws
+ * a `ChildTransitionError`; only the retry step raises the attempt.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import { type ChildState, checkChildStep, isSettled } from "../protocol/index.js";
+import { type ChildState, checkChildStep, isRetryStep, isSettled } from "../protocol/index.js";
 
 export const AGENT_TASKS_BUCKET = "AGENT_TASKS";
 
@@ -16,6 +17,8 @@ export interface AgentTaskEvent {
   at: number;
   actor: string;
   reason?: string;
+  /** The attempt this event belongs to, set on recording; absent means 1. */
+  attempt?: number;
 }
 
 export interface AgentTask {
@@ -23,8 +26,18 @@ export interface AgentTask {
   state: ChildState;
   /** The hub-signed Dispatch, verbatim (absent for a task cancelled before its Dispatch arrived). */
   dispatch?: string;
+  /** The current run of the task, from 1 (absent: 1). Only the retry step (`RETRY_STEP`) raises it. */
+  attempt?: number;
+  /**
+   * A Cancel reached the task while it ran (its reason): the run was told to stop. Kept so that a restart before
+   * the run recorded `cancelled` ends the task as cancelled instead of running it again.
+   */
+  cancelRequested?: string;
   history: AgentTaskEvent[];
 }
+
+/** The attempt a task record is at. */
+export const attemptOf = (task: Pick<AgentTask, "attempt">): number => task.attempt ?? 1;
 
 export class AgentStateError extends Error {
   override readonly name = "AgentStateError";
@@ -63,13 +76,34 @@ export class AgentState {
     event: AgentTaskEvent,
     allowed: (current: ChildState) => boolean,
   ): Promise<AgentTask | undefined> {
+    return this.#update(taskId, (current) => {
+      if (!allowed(current.state)) return undefined;
+      checkChildStep(taskId, current.state, event.state);
+      const attempt = attemptOf(current) + (isRetryStep(current.state, event.state) ? 1 : 0);
+      return {
+        ...current,
+        state: event.state,
+        ...(attempt > 1 ? { attempt } : {}),
+        history: [...current.history, { ...event, ...(attempt > 1 ? { attempt } : {}) }],
+      };
+    });
+  }
+
+  /** Notes that a Cancel told the task's run to stop (see `AgentTask.cancelRequested`). */
+  async markCancelRequested(taskId: string, reason: string): Promise<void> {
+    await this.#update(taskId, (current) => ({ ...current, cancelRequested: reason }));
+  }
+
+  /** Compare-and-set of the task's record: `change` returns the new record, or undefined to leave it. */
+  async #update(
+    taskId: string,
+    change: (current: AgentTask) => AgentTask | undefined,
+  ): Promise<AgentTask | undefined> {
     for (let attempt = 0; attempt < 20; attempt++) {
       const e = await this.kv.get(`task.${taskId}`);
       if (e?.operation !== "PUT") throw new AgentStateError(`no task ${taskId}`);
-      const current = e.json() as AgentTask;
-      if (!allowed(current.state)) return undefined;
-      checkChildStep(taskId, current.state, event.state);
-      const next: AgentTask = { ...current, state: event.state, history: [...current.history, event] };
+      const next = change(e.json() as AgentTask);
+      if (!next) return undefined;
       try {
         await this.kv.update(e.key, JSON.stringify(next), e.revision);
         return next;

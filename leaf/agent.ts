@@ -9,9 +9,10 @@
  * TRE-signed StatusEvent in OUTBOX and a record in the TRE's own audit log. A message that fails
  * verification goes to the TRE's dead letters with its reason.
  *
- * At most once: a task is claimed by creating its record in the controlled account, and the Dispatch
- * message is acknowledged only after that. A redelivered Dispatch finds the record; an agent restarted
- * mid-task finds `running` and ends the task as `executor_error` instead of running it again.
+ * Released at most once: a task is claimed by creating its record in the controlled account, and the Dispatch
+ * message is acknowledged only after that, so a redelivered Dispatch finds the record. An agent restarted
+ * mid-task finds `running` and runs the task again as its next attempt (what the interrupted run held is
+ * discarded; at most `maxTaskAttempts` runs), as it does after an executor failure its type calls retryable.
  *
  * This file is the intake; the admission is task-admission.ts, the run task-execution.ts, the recording
  * of transitions task-transitions.ts, and what happens on a restart agent-recovery.ts.
@@ -44,6 +45,7 @@ import { AirlockService } from "./airlock-service.js";
 import { AirlockStore } from "./airlock-store.js";
 import { DEFAULT_DISCLOSURE_RULES, type DisclosureRules } from "./disclosure-rules.js";
 import type { ProjectApproval } from "./leaf-config.js";
+import { LEAF_DEFAULTS } from "./leaf-defaults.js";
 import { StatusPublisher } from "./status-publisher.js";
 import { type AdmissionConfig, admit } from "./task-admission.js";
 import {
@@ -51,6 +53,7 @@ import {
   type CredentialIssuer,
   type ExecutionContext,
   executeTask,
+  type RunEnd,
 } from "./task-execution.js";
 import { AGENT_ACTOR as AGENT, TaskTransitions } from "./task-transitions.js";
 
@@ -86,6 +89,13 @@ export interface AgentOptions {
   taskTimeoutMs?: number;
   /** Tasks executing at once. Default 2: the TRE's database is shared with its own users. */
   maxConcurrentTasks?: number;
+  /**
+   * Runs a task may have here, counting the first: a run interrupted by an agent restart, or ended by a retryable
+   * executor failure, is tried again until then. Default `LEAF_DEFAULTS.maxTaskAttempts` (3).
+   */
+  maxTaskAttempts?: number;
+  /** Wait before the second run after a retryable failure, in ms, doubled for each later one. Default 5 000. */
+  retryBackoffMs?: number;
   /** Durable consumer name on INBOX. Default "agent". */
   durable?: string;
   onEvent?: (e: AgentEvent) => void;
@@ -104,6 +114,7 @@ export class Agent {
   readonly #admission: AdmissionConfig;
   readonly #running = new Map<string, AbortController>();
   readonly #work = new Set<Promise<void>>();
+  readonly #stopping = new AbortController();
   readonly #slots: Slots;
   readonly #execution: ExecutionContext;
   #intake: SignedConsumer | undefined;
@@ -147,11 +158,13 @@ export class Agent {
       datasets: opts.datasets,
       executors: opts.executors,
     };
-    this.#slots = new Slots(opts.maxConcurrentTasks ?? 2);
+    this.#slots = new Slots(opts.maxConcurrentTasks ?? LEAF_DEFAULTS.maxConcurrentTasks);
     this.#execution = {
       datasets: opts.datasets,
       credentials: opts.credentials,
-      timeoutMs: opts.taskTimeoutMs ?? 600_000,
+      timeoutMs: opts.taskTimeoutMs ?? LEAF_DEFAULTS.taskTimeoutMs,
+      maxAttempts: opts.maxTaskAttempts ?? LEAF_DEFAULTS.maxTaskAttempts,
+      retryBackoffMs: opts.retryBackoffMs ?? LEAF_DEFAULTS.retryBackoffMs,
       airlock: this.#airlock,
       audit: this.#audit,
       record: (taskId, state, reason, allowed) => this.#transitions.record(taskId, state, reason, allowed),
@@ -169,8 +182,10 @@ export class Agent {
     await recoverTasks({
       state: agent.#state,
       transitions: agent.#transitions,
+      maxAttempts: agent.#execution.maxAttempts,
       reopen: (task) => agent.#reopen(task),
-      resume: (dispatch) => agent.#startTask(dispatch),
+      discardAttempt: (taskId, attempt) => agent.#airlock.discardAttempt(taskId, attempt),
+      resume: (dispatch, retry) => agent.#startTask(dispatch, retry),
       onRecovered: (taskId, state) => agent.#emit({ type: "recovered", taskId, state }),
       now: () => agent.#now(),
     });
@@ -207,6 +222,7 @@ export class Agent {
 
   /** Stops taking tasks and waits for running ones to finish (they are not aborted). */
   async stop(): Promise<void> {
+    this.#stopping.abort(); // no task waiting out a back-off starts its next run now; the next start runs it
     await this.#airlockService?.stop().catch(() => undefined);
     await this.#intake?.stop();
     await Promise.allSettled(this.#work);
@@ -263,13 +279,16 @@ export class Agent {
       "dispatch verified against the pinned hub key",
       at,
     );
-    this.#startTask(dispatch);
+    this.#startTask(dispatch, false);
     return undefined;
   }
 
-  /** Runs the rest of a task's life without holding up the intake (a cancel must get through meanwhile). */
-  #startTask(dispatch: Dispatch): void {
-    const work = this.#runTask(dispatch).catch((e: unknown) => {
+  /**
+   * Runs the rest of a task's life without holding up the intake (a cancel must get through meanwhile); with
+   * `retry`, a task `accepted` for its next attempt.
+   */
+  #startTask(dispatch: Dispatch, retry: boolean): void {
+    const work = this.#runTask(dispatch, retry).catch((e: unknown) => {
       this.#emit({
         type: "error",
         taskId: dispatch.taskId,
@@ -280,21 +299,45 @@ export class Agent {
     void work.finally(() => this.#work.delete(work));
   }
 
-  async #runTask(dispatch: Dispatch): Promise<void> {
+  async #runTask(dispatch: Dispatch, retry: boolean): Promise<void> {
     const taskId = dispatch.taskId;
+    // A retry is admitted again too, with the config of this run; its `accepted` is recorded already.
     const admitted = admit(dispatch, this.#admission, this.#now());
     if (!admitted.ok) return void (await this.#transitions.record(taskId, "rejected", admitted.reason));
     const project = admitted.submission.project;
-    if (!(await this.#transitions.record(taskId, "accepted", `approved by this TRE for project ${project}`)))
+    if (
+      !retry &&
+      !(await this.#transitions.record(taskId, "accepted", `approved by this TRE for project ${project}`))
+    )
       return;
-    await this.#slots.run(() => this.#execute(taskId, admitted));
+    for (;;) {
+      const end = await this.#slots.run(() => this.#execute(taskId, admitted));
+      if (end.retryInMs === undefined) return;
+      // The back-off waits outside a slot. A cancel meanwhile ends the `accepted` task; the next run then stops.
+      // An agent stopping meanwhile leaves the task `accepted`, which its next start runs (agent-recovery.ts).
+      if (!(await this.#backOff(end.retryInMs))) return;
+    }
   }
 
-  async #execute(taskId: string, admitted: AdmittedTask): Promise<void> {
+  /** Waits `ms`; false when the agent began to stop meanwhile. */
+  #backOff(ms: number): Promise<boolean> {
+    const stopping = this.#stopping.signal;
+    return new Promise((resolve) => {
+      if (stopping.aborted) return resolve(false);
+      const done = () => {
+        clearTimeout(timer);
+        resolve(!stopping.aborted);
+      };
+      const timer = setTimeout(done, ms);
+      stopping.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  async #execute(taskId: string, admitted: AdmittedTask): Promise<RunEnd> {
     const abort = new AbortController();
     this.#running.set(taskId, abort);
     try {
-      await executeTask(this.#execution, taskId, admitted, abort.signal);
+      return await executeTask(this.#execution, taskId, admitted, abort.signal);
     } finally {
       this.#running.delete(taskId);
     }
@@ -319,6 +362,8 @@ export class Agent {
     }
     const running = this.#running.get(taskId);
     if (running && existing.state === "running") {
+      // Noted first: an agent restarted before the run records `cancelled` ends the task instead of retrying it.
+      await this.#state.markCancelRequested(taskId, why);
       running.abort(); // the executor stops and the task records `cancelled`
       return undefined;
     }

@@ -8,6 +8,7 @@ import {
   OUTPUT_MEDIA_TYPE,
   type ReleasedOutput,
   type ReleaseOutcome,
+  releaseOutcome,
   type SigningKey,
   sealFresh,
 } from "../protocol/index.js";
@@ -77,8 +78,8 @@ export async function buildRelease(
     RELEASE_LIFETIME_MS,
     ctx.now,
   );
-  const outcome: ReleaseOutcome =
-    released.length === 0 ? "withheld" : withheld.length === 0 ? "released" : "partially_released";
+  // The same rule the hub applies to the Release it receives.
+  const outcome: ReleaseOutcome = releaseOutcome({ outputs: released, withheld });
   const reason =
     outcome === "withheld"
       ? `${withheld.length} output(s) withheld after review`

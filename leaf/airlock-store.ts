@@ -201,6 +201,28 @@ export class AirlockStore {
     await this.kv.put(`egress.${record.taskId}`, JSON.stringify({ ...record, state: "sent" }));
   }
 
+  /**
+   * Removes every output an interrupted run of the task left (bytes, releasable forms, records, the task record),
+   * so the next run starts with nothing held. Returns how many outputs went. The caller makes sure nothing of the
+   * task was released (`egress` is absent).
+   */
+  async discard(taskId: string): Promise<number> {
+    let outputs = 0;
+    const keys: string[] = [];
+    for await (const key of await this.kv.keys([
+      `data.${taskId}.*`,
+      `safe.${taskId}.*`,
+      `output.${taskId}.*`,
+    ]))
+      keys.push(key);
+    for (const key of keys) {
+      if (key.startsWith("output.")) outputs++;
+      await this.kv.purge(key);
+    }
+    await this.kv.purge(`task.${taskId}`);
+    return outputs;
+  }
+
   /** Releases built but not yet in OUTBOX (after a crash). */
   async unsent(): Promise<EgressRecord[]> {
     const out: EgressRecord[] = [];

@@ -347,6 +347,24 @@ export class Airlock {
     this.#o.onEvent?.({ type: "released", taskId: egress.taskId, outcome: egress.outcome });
   }
 
+  /**
+   * Before a task runs again: what an interrupted run held is discarded inside the TRE, and recorded in its audit
+   * chain. Returns false, discarding nothing, when a Release of the task exists already: it must never run again.
+   */
+  async discardAttempt(taskId: string, attempt: number): Promise<boolean> {
+    if (await this.#o.store.egress(taskId)) return false;
+    const outputs = await this.#o.store.discard(taskId);
+    if (outputs > 0) {
+      await this.#o.audit.append({
+        actor: "airlock",
+        action: "airlock.discarded",
+        taskId,
+        details: { outputs, attempt, reason: "the run that made them was interrupted" },
+      });
+    }
+    return true;
+  }
+
   /** After a restart: send Releases built but not sent, and finish tasks whose outputs were all decided. */
   async recover(): Promise<void> {
     for (const egress of await this.#o.store.unsent()) {

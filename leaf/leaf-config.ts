@@ -197,6 +197,15 @@ export const leafConfigSchema = obj({
   taskTimeoutMs: optional(int({ min: 1000, max: 86_400_000 })),
   /** Tasks executing at once. Default 2. */
   maxConcurrentTasks: optional(int({ min: 1, max: 64 })),
+  /**
+   * Runs one task may have here, counting the first. Default 3. A run interrupted by an agent restart (an
+   * upgrade, a crash, a reboot), or ended by an executor failure its type calls retryable (the database or
+   * container engine unreachable), is tried again until then; nothing of an interrupted run is kept, and a task is
+   * released at most once. 1 turns retries off.
+   */
+  maxTaskAttempts: optional(int({ min: 1, max: 10 })),
+  /** Wait before the second run after a retryable executor failure, in ms; doubled for each later run. Default 5 000. */
+  retryBackoffMs: optional(int({ min: 0, max: 3_600_000 })),
 });
 export type LeafConfigFile = Infer<typeof leafConfigSchema>;
 export type ProjectApproval = Omit<Infer<typeof project>, "until"> & { until?: number };
@@ -233,6 +242,8 @@ export interface LeafConfig {
   containers?: ContainerSettings;
   taskTimeoutMs: number;
   maxConcurrentTasks: number;
+  maxTaskAttempts: number;
+  retryBackoffMs: number;
 }
 
 export async function loadLeafConfig(file: string): Promise<LeafConfig> {
@@ -325,6 +336,8 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
     ...(c.containers ? { containers: containerSettings(c.containers, loaded) } : {}),
     taskTimeoutMs: c.taskTimeoutMs ?? LEAF_DEFAULTS.taskTimeoutMs,
     maxConcurrentTasks: c.maxConcurrentTasks ?? LEAF_DEFAULTS.maxConcurrentTasks,
+    maxTaskAttempts: c.maxTaskAttempts ?? LEAF_DEFAULTS.maxTaskAttempts,
+    retryBackoffMs: c.retryBackoffMs ?? LEAF_DEFAULTS.retryBackoffMs,
   };
 }
 

@@ -13,6 +13,10 @@ export const LEAF_DEFAULTS = {
   taskTimeoutMs: 600_000,
   /** Tasks the agent runs at once. */
   maxConcurrentTasks: 2,
+  /** Runs of one task, counting the first: an agent restart or a retryable executor failure is tried again. */
+  maxTaskAttempts: 3,
+  /** Wait before the second run after a retryable executor failure, ms; doubled for each later run. */
+  retryBackoffMs: 5_000,
   /** Reviewers who must approve a held output before it is released. */
   approvalsRequired: 1,
   /** The TRE's PostgreSQL port. */

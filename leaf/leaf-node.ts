@@ -163,6 +163,8 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
         review: config.review,
         taskTimeoutMs: config.taskTimeoutMs,
         maxConcurrentTasks: config.maxConcurrentTasks,
+        maxTaskAttempts: config.maxTaskAttempts,
+        retryBackoffMs: config.retryBackoffMs,
         onEvent: (event) => emit({ type: "agent", event }),
       });
       agent = started;

@@ -1,6 +1,7 @@
 /**
  * Every transition of a task at this TRE leaves as a TRE-signed StatusEvent in OUTBOX (who, when, why),
- * with a message id per (TRE, task, state) so a retry after a crash is stored once.
+ * with a message id per (TRE, task, state, attempt) so a retry after a crash is stored once, while the same state
+ * in a later attempt of the task is a new event.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type ChildState, newId, type SigningKey, sealEnvelope, subjects } from "../protocol/index.js";
@@ -20,6 +21,7 @@ export class StatusPublisher {
     actor: string,
     reason?: string,
     now = Date.now(),
+    attempt = 1,
   ): Promise<void> {
     const envelope = sealEnvelope(
       "status",
@@ -32,11 +34,13 @@ export class StatusPublisher {
         state,
         actor,
         ...(reason ? { reason: reason.slice(0, 2000) } : {}),
+        // The first attempt's events are as they were before retries existed.
+        ...(attempt > 1 ? { attempt } : {}),
       },
       this.key,
     );
     await this.dmzJs.publish(subjects.status(this.tre, taskId), envelope, {
-      msgID: `status.${this.tre}.${taskId}.${state}`,
+      msgID: `status.${this.tre}.${taskId}.${state}${attempt > 1 ? `.${attempt}` : ""}`,
     });
   }
 }

@@ -1,8 +1,10 @@
 /**
- * Running one admitted task: `running` is recorded before anything runs (the at-most-once line), the executor
- * gets a per-task credential from the broker that is revoked however the run ends, and the outputs go to the
- * airlock, never anywhere else. A cancel aborts the run and keeps nothing; an executor's failure is reported
- * in its own words (which never carry data values), any other failure without its text.
+ * Running one admitted task: `running` is recorded before anything runs (after it, a restart knows the run was
+ * interrupted and discards what it held before the next attempt), the executor gets a per-task credential from
+ * the broker that is revoked however the run ends, and the outputs go to the airlock, never anywhere else. A cancel aborts the run and keeps nothing; an executor's failure is reported
+ * in its own words (which never carry data values), any other failure without its text. A failure its type calls
+ * retryable (`ExecutorFailed.retryable`: the database or the container engine unreachable) takes the retry step
+ * while attempts are left, and the next run follows after a back-off; a refusal, a timeout or a cancel never does.
  */
 
 import type { AuditSink } from "../common/index.js";
@@ -10,11 +12,12 @@ import {
   type DatasetDefinition,
   ExecutorCancelled,
   type ExecutorCredential,
+  ExecutorFailed,
   type ExecutorOutput,
   isExecutorError,
 } from "../executors/index.js";
 import type { ChildState } from "../protocol/index.js";
-import type { AgentTask } from "./agent-state.js";
+import { type AgentTask, attemptOf } from "./agent-state.js";
 import type { Airlock } from "./airlock.js";
 import { datasetsOf } from "./policy.js";
 import type { Admission } from "./task-admission.js";
@@ -39,6 +42,10 @@ export interface ExecutionContext {
   credentials: CredentialIssuer;
   /** Wall-clock budget of one run, in ms. */
   timeoutMs: number;
+  /** Runs a task may have (see `AgentOptions.maxTaskAttempts`). */
+  maxAttempts: number;
+  /** Wait before the second run after a retryable failure, in ms; doubled for each later run. */
+  retryBackoffMs: number;
   airlock: Airlock;
   audit: AuditSink;
   /** Records and announces one transition if `allowed(current)` (the agent's). */
@@ -53,16 +60,32 @@ export interface ExecutionContext {
 
 const asError = (e: unknown) => (e instanceof Error ? e : new Error(String(e)));
 
-/** Runs an accepted task to `outputs_pending_review`, `cancelled` or `executor_error`. */
+/** How one run ended: `retryInMs` when the task took the retry step and its next run should start then. */
+export interface RunEnd {
+  retryInMs?: number;
+}
+
+/** The wait before the run after `attempt`: the back-off doubles with each failed run. */
+export function retryDelayMs(ctx: Pick<ExecutionContext, "retryBackoffMs">, attempt: number): number {
+  return ctx.retryBackoffMs * 2 ** (attempt - 1);
+}
+
+/**
+ * Runs an accepted task once, to `outputs_pending_review`, `cancelled`, `executor_error`, or, after a retryable
+ * failure with attempts left, back to `accepted` for its next attempt (`retryInMs` says when).
+ */
 export async function executeTask(
   ctx: ExecutionContext,
   taskId: string,
   { submission, researcher, executor }: AdmittedTask,
   signal: AbortSignal,
-): Promise<void> {
+): Promise<RunEnd> {
+  let attempt = 1;
   try {
-    // `running` is recorded before anything runs: this is the at-most-once line.
-    if (!(await ctx.record(taskId, "running", undefined, (s) => s === "accepted"))) return;
+    // `running` is recorded before anything runs: after it, a restart knows this run was interrupted.
+    const running = await ctx.record(taskId, "running", undefined, (s) => s === "accepted");
+    if (!running) return {};
+    attempt = attemptOf(running);
     const names = new Set(datasetsOf(submission.analysis));
     const datasets = ctx.datasets.filter((d) => names.has(d.name));
     let outputs: ExecutorOutput[];
@@ -104,12 +127,24 @@ export async function executeTask(
       (s) => s === "running",
     );
     if (pending) await ctx.airlock.afterHeld(taskId);
+    return {};
   } catch (e) {
     if (e instanceof ExecutorCancelled) {
       await ctx.record(taskId, "cancelled", "cancelled while running; nothing was kept");
+    } else if (e instanceof ExecutorFailed && e.retryable && attempt < ctx.maxAttempts) {
+      const retryInMs = retryDelayMs(ctx, attempt);
+      const retried = await ctx.record(
+        taskId,
+        "accepted",
+        `attempt ${attempt} of ${ctx.maxAttempts} failed: ${e.message}; attempt ${attempt + 1} follows in ${retryInMs} ms`,
+        (s) => s === "running",
+      );
+      if (retried) return { retryInMs };
     } else if (isExecutorError(e)) {
+      const of =
+        e instanceof ExecutorFailed && e.retryable ? ` (attempt ${attempt} of ${ctx.maxAttempts})` : "";
       // Executor messages never carry data values (see executors/errors.ts).
-      await ctx.record(taskId, "executor_error", e.message);
+      await ctx.record(taskId, "executor_error", `${e.message}${of}`);
     } else {
       // Anything else (the broker, the airlock) is reported without its text, which may name internals.
       await ctx.record(
@@ -119,5 +154,6 @@ export async function executeTask(
       );
       throw e;
     }
+    return {};
   }
 }

@@ -6,7 +6,7 @@
 import { auditLimits } from "../audit/index.js";
 import type { AuditSink } from "../common/index.js";
 import { type ChildState, isSettled } from "../protocol/index.js";
-import type { AgentState, AgentTask } from "./agent-state.js";
+import { type AgentState, type AgentTask, attemptOf } from "./agent-state.js";
 import type { StatusPublisher } from "./status-publisher.js";
 
 /** The agent, as its records and status events name it. */
@@ -41,24 +41,33 @@ export class TaskTransitions {
       allowed,
     );
     if (!next) return undefined;
-    await this.announce(taskId, state, reason, at);
+    await this.announce(taskId, state, reason, at, AGENT_ACTOR, attemptOf(next));
     return next;
   }
 
-  /** Announces a transition already recorded (by a claim, or by the airlock). */
+  /**
+   * Announces a transition already recorded (by a claim, or by the airlock), as part of `attempt` (by default
+   * the attempt the task's record is at).
+   */
   async announce(
     taskId: string,
     state: ChildState,
     reason: string | undefined,
     at: number,
     actor = AGENT_ACTOR,
+    attempt?: number,
   ): Promise<void> {
-    await this.o.status.publish(taskId, state, actor, reason, at);
+    const run = attempt ?? attemptOf((await this.o.state.get(taskId)) ?? {});
+    await this.o.status.publish(taskId, state, actor, reason, at, run);
+    const details = {
+      ...(reason ? { reason: reason.slice(0, auditLimits.detailStringChars) } : {}),
+      ...(run > 1 ? { attempt: run } : {}),
+    };
     await this.o.audit.append({
       actor,
       action: `task.${state}`,
       taskId,
-      ...(reason ? { details: { reason: reason.slice(0, auditLimits.detailStringChars) } } : {}),
+      ...(Object.keys(details).length > 0 ? { details } : {}),
     });
     this.o.onTransition(taskId, state, reason);
   }

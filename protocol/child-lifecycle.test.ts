@@ -4,7 +4,9 @@ import {
   checkChildStep,
   childSteps,
   deriveParentState,
+  isChildStep,
   isPassedStep,
+  isRetryStep,
   isSettled,
   isTerminal,
   mayTransition,
@@ -52,12 +54,45 @@ describe("task life cycle", () => {
     expect(isPassedStep("rejected", "executor_error")).toBe(false);
   });
 
-  it("lets the hub follow every step a TRE takes, except the leaf's own steps back after a restart", () => {
-    const leafOnly = ["accepted→received", "accepted→rejected"];
+  it("lets the hub follow every step a TRE takes, except the leaf's own step back to its decision after a restart", () => {
+    const leafOnly = ["accepted→received"];
     const refused: string[] = [];
     for (const from of childStates)
-      for (const to of childSteps[from]) if (!mayTransition(from, to)) refused.push(`${from}→${to}`);
+      for (const to of childSteps[from]) {
+        // The retry step starts the next attempt, and its event says so.
+        const attempts = isRetryStep(from, to) ? { from: 1, to: 2 } : {};
+        if (!mayTransition(from, to, attempts)) refused.push(`${from}→${to}`);
+      }
     expect(refused).toEqual(leafOnly);
+  });
+
+  it("ends a child the hub found expired, unless the TRE's own late word says it took the task", () => {
+    expect(mayTransition("queued", "expired")).toBe(true);
+    expect(mayTransition("cancel_requested", "expired")).toBe(true);
+    expect(mayTransition("running", "expired")).toBe(true); // never made by the hub, but an end is an end
+    expect(mayTransition("expired", "received")).toBe(true);
+    expect(mayTransition("expired", "released")).toBe(true);
+    expect(mayTransition("expired", "cancel_requested")).toBe(false);
+    expect(mayTransition("expired", "expired")).toBe(false);
+    expect(isTerminal("expired")).toBe(true);
+    expect(deriveParentState(["expired", "released"], true)).toBe("partial");
+  });
+
+  it("orders a retried child's events by attempt first, so a late event of an earlier run never moves it back", () => {
+    expect(mayTransition("running", "accepted", { from: 1, to: 2 })).toBe(true);
+    expect(mayTransition("running", "accepted", { from: 1, to: 1 })).toBe(false);
+    // Attempt 2's `running` arriving before its own `accepted`, then the `accepted` as a late step.
+    expect(mayTransition("running", "running", { from: 1, to: 2 })).toBe(true);
+    expect(mayTransition("running", "accepted", { from: 2, to: 2 })).toBe(false);
+    expect(isPassedStep("running", "accepted", { from: 2, to: 2 })).toBe(true);
+    // Attempt 1's `outputs_pending_review`-less `running`, late, after attempt 2 began.
+    expect(mayTransition("accepted", "running", { from: 2, to: 1 })).toBe(false);
+    expect(isPassedStep("accepted", "running", { from: 2, to: 1 })).toBe(true);
+    // A TRE's end state ends a child at any step, but never reopens one.
+    expect(mayTransition("accepted", "rejected", { from: 2, to: 2 })).toBe(true);
+    expect(mayTransition("executor_error", "accepted", { from: 1, to: 2 })).toBe(false);
+    expect(isRetryStep("running", "accepted")).toBe(true);
+    expect(isChildStep("running", "accepted")).toBe(true);
   });
 
   it("ends nothing that can still move, and settles the leaf's part at review", () => {
@@ -71,7 +106,7 @@ describe("task life cycle", () => {
   it("throws a typed error for a step the life cycle does not have", () => {
     expect(() => checkChildStep("t1", "received", "accepted")).not.toThrow();
     const illegal: [ChildState, ChildState][] = [
-      ["running", "accepted"],
+      ["running", "received"],
       ["cancelled", "running"],
       ["outputs_pending_review", "executor_error"],
       ["received", "running"],

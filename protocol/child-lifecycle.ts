@@ -2,7 +2,10 @@
  * The life cycle of a task at one TRE (its "child"), for the hub and the leaf alike.
  *
  *   queued → received → rejected | accepted → running → executor_error | outputs_pending_review
- *          → released | withheld | partially_released → delivered;  cancel_requested → cancelled
+ *          → released | withheld | partially_released → delivered;  cancel_requested → cancelled;
+ *   queued → expired (the hub's: the task aged out of the TRE's TASKS stream before the TRE took it)
+ *   running → accepted: the attempt ended without outputs (its agent restarted, or its executor failed in a way
+ *          worth retrying) and the next attempt follows; every event carries its attempt (1 when absent).
  *
  * Two views of the same table. The leaf makes each step itself, so every step it records must be one of
  * `childSteps` (`checkChildStep` throws a typed error otherwise). The hub learns of steps from the TREs' signed
@@ -15,7 +18,7 @@ import type { ParentState } from "./researcher-api.js";
 /** Children that ended with something released. */
 const SUCCEEDED: ReadonlySet<ChildState> = new Set(["released", "partially_released", "delivered"]);
 /** Children that ended with nothing released. */
-const FAILED: ReadonlySet<ChildState> = new Set(["rejected", "executor_error", "withheld"]);
+const FAILED: ReadonlySet<ChildState> = new Set(["rejected", "executor_error", "withheld", "expired"]);
 
 /** Child states after which nothing more happens at that TRE (`delivered` may still follow a release). */
 export function isTerminal(state: ChildState): boolean {
@@ -37,13 +40,23 @@ export function isReleaseOutcome(state: ChildState | undefined): state is Releas
   return state === "released" || state === "withheld" || state === "partially_released";
 }
 
+/** The end state a Release stands for: what it lets out and what it keeps inside. */
+export function releaseOutcome(release: {
+  outputs: readonly unknown[];
+  withheld: readonly unknown[];
+}): ReleaseOutcome {
+  if (release.outputs.length === 0) return "withheld";
+  return release.withheld.length === 0 ? "released" : "partially_released";
+}
+
 /**
  * Every step a child may take, from each state. The leaf records only these; `queued` stands for "no record
  * yet" (a Dispatch claims the task as `received`, a Cancel that overtook its Dispatch as `cancelled`).
  * `cancel_requested` is the hub's own state (a researcher's cancel on its way to the TRE).
  */
 export const childSteps: { readonly [S in ChildState]: readonly ChildState[] } = {
-  queued: ["received", "cancelled", "cancel_requested"],
+  // `expired` is the hub's: the Dispatch aged out of the TRE's TASKS stream before the TRE took it.
+  queued: ["received", "cancelled", "cancel_requested", "expired"],
   received: ["accepted", "rejected", "cancelled", "cancel_requested"],
   accepted: [
     "running",
@@ -56,7 +69,14 @@ export const childSteps: { readonly [S in ChildState]: readonly ChildState[] } =
     // Recording `running` itself failed.
     "executor_error",
   ],
-  running: ["executor_error", "outputs_pending_review", "cancelled", "cancel_requested"],
+  running: [
+    "executor_error",
+    "outputs_pending_review",
+    "cancelled",
+    "cancel_requested",
+    // A retry (RETRY_STEP): the attempt ended with nothing kept, the next one starts from the decision made.
+    "accepted",
+  ],
   outputs_pending_review: ["released", "withheld", "partially_released", "cancelled", "cancel_requested"],
   released: ["delivered"],
   partially_released: ["delivered"],
@@ -65,7 +85,9 @@ export const childSteps: { readonly [S in ChildState]: readonly ChildState[] } =
   executor_error: [],
   delivered: [],
   cancelled: [],
+  expired: [],
   cancel_requested: [
+    "expired",
     "released",
     "partially_released",
     "withheld",
@@ -75,6 +97,17 @@ export const childSteps: { readonly [S in ChildState]: readonly ChildState[] } =
     "cancelled",
   ],
 };
+
+/** The one step back the life cycle has: it starts the next attempt, whose events carry a higher attempt number. */
+export const RETRY_STEP = { from: "running", to: "accepted" } as const satisfies {
+  from: ChildState;
+  to: ChildState;
+};
+
+/** Whether `from → to` is the retry step. */
+export function isRetryStep(from: ChildState, to: ChildState): boolean {
+  return from === RETRY_STEP.from && to === RETRY_STEP.to;
+}
 
 /** Whether `to` is one step from `from` in `childSteps`. */
 export function isChildStep(from: ChildState, to: ChildState): boolean {
@@ -113,6 +146,9 @@ export function deriveParentState(children: readonly ChildState[], dispatched: b
   return "failed";
 }
 
+/** The steps a TRE reports on the way to an end state; each may arrive late without being any less true. */
+const STEPS: ReadonlySet<ChildState> = new Set(["received", "accepted", "running", "outputs_pending_review"]);
+
 /** Progress order of the non-terminal and terminal states along the normal path. */
 const RANK: Record<ChildState, number> = {
   queued: 0,
@@ -128,25 +164,40 @@ const RANK: Record<ChildState, number> = {
   delivered: 6,
   cancel_requested: 0,
   cancelled: 7,
+  expired: 7,
 };
 
-/**
- * Whether an event may move a child from `from` to `to` in the hub's records. States only move forward, so
- * events that arrive out of order (several hub instances share one consumer) or late can never move a child
- * back, and a terminal state is final (`delivered` may still follow a release). A cancel request may come at
- * any point before the end; after it only an end state may follow.
- */
-export function mayTransition(from: ChildState, to: ChildState): boolean {
-  if (from === to) return false;
-  if (from === "released" || from === "partially_released") return to === "delivered";
-  if (isTerminal(from)) return false;
-  if (to === "cancel_requested") return true;
-  if (from === "cancel_requested") return isTerminal(to);
-  return RANK[to] > RANK[from];
+/** Attempt numbers of a child's current state and of an event; absent means 1 (every event before retries). */
+export interface Attempts {
+  from?: number;
+  to?: number;
 }
 
-/** The steps a TRE reports on the way to an end state; each may arrive late without being any less true. */
-const STEPS: ReadonlySet<ChildState> = new Set(["received", "accepted", "running", "outputs_pending_review"]);
+/** Whether (attempt, rank) of `to` comes after that of `from`: a later attempt supersedes every step of an earlier one. */
+function isLater(from: ChildState, to: ChildState, a: Attempts): boolean {
+  const fa = a.from ?? 1;
+  const ta = a.to ?? 1;
+  return ta !== fa ? ta > fa : RANK[to] > RANK[from];
+}
+
+/**
+ * Whether an event may move a child from `from` to `to` in the hub's records. States only move forward — by
+ * attempt first, then along the normal path — so events that arrive out of order (several hub instances share one
+ * consumer) or late can never move a child back, and a terminal state is final (`delivered` may still follow a
+ * release). The retry step (`RETRY_STEP`) moves forward because it starts a higher attempt. A TRE's end state ends
+ * any child still moving. A cancel request may come at any point before the end; after it only an end state may
+ * follow.
+ */
+export function mayTransition(from: ChildState, to: ChildState, attempts: Attempts = {}): boolean {
+  if (from === "released" || from === "partially_released") return to === "delivered";
+  // `expired` is the hub's inference from time alone; the TRE's own word that it took the task (its events were
+  // late, say behind a link down for days) outweighs it.
+  if (from === "expired") return STEPS.has(to) || (isTerminal(to) && to !== "expired");
+  if (isTerminal(from)) return false;
+  if (to === "cancel_requested") return from !== to;
+  if (from === "cancel_requested" || isTerminal(to)) return isTerminal(to);
+  return isLater(from, to, attempts);
+}
 
 /**
  * Whether an event that may not move the child (see `mayTransition`) is a late report of a step the child has
@@ -154,6 +205,8 @@ const STEPS: ReadonlySet<ChildState> = new Set(["received", "accepted", "running
  * redelivered after a hub restart, or handled by another hub instance meanwhile). It belongs in the child's
  * history, where the researcher reads who did what and when; the state does not move back.
  */
-export function isPassedStep(current: ChildState, late: ChildState): boolean {
-  return STEPS.has(late) && RANK[late] < RANK[current];
+export function isPassedStep(current: ChildState, late: ChildState, attempts: Attempts = {}): boolean {
+  if (!STEPS.has(late) || current === "cancel_requested") return false;
+  // `attempts.from` is the child's, `attempts.to` the late event's.
+  return isLater(late, current, { from: attempts.to ?? 1, to: attempts.from ?? 1 });
 }

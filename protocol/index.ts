@@ -19,16 +19,20 @@ export {
   IMAGE_REF,
 } from "./analysis.js";
 export {
+  type Attempts,
   ChildTransitionError,
   checkChildStep,
   deriveParentState,
   isChildStep,
   isPassedStep,
   isReleaseOutcome,
+  isRetryStep,
   isSettled,
   isTerminal,
   mayTransition,
+  RETRY_STEP,
   type ReleaseOutcome,
+  releaseOutcome,
 } from "./child-lifecycle.js";
 export { pack, unpack } from "./codec.js";
 export {
@@ -68,6 +72,7 @@ export {
   type Dispatch,
   type Heartbeat,
   isMessageType,
+  MAX_ATTEMPT,
   MAX_SUBMISSION_BYTES,
   MEDIA_TYPE,
   type Message,

@@ -85,8 +85,14 @@ export const childStates = [
   "delivered",
   "cancel_requested",
   "cancelled",
+  // The hub's own end: the task aged out of the TRE's TASKS stream before the TRE took it.
+  "expired",
 ] as const;
 export type ChildState = (typeof childStates)[number];
+
+/** A task's run at one TRE: at most a few (leaf.yaml `maxTaskAttempts`), never more than this. */
+export const MAX_ATTEMPT = 100;
+const attempt = int({ min: 1, max: MAX_ATTEMPT });
 
 /** TRE-signed: one transition of a task at that TRE, with who and why. */
 const status = obj({
@@ -96,6 +102,8 @@ const status = obj({
   state: literal(...childStates),
   actor: str({ min: 1, max: 200 }),
   reason: optional(reason),
+  /** Which run of the task at the TRE this event belongs to, from 1; absent means 1 (events from before retries). */
+  attempt: optional(attempt),
 });
 
 /** Reviewer-signed (inside the TRE): the decision on one output, bound to its digest. */

@@ -4,7 +4,7 @@
  * TRE-signed envelopes, which the researcher verifies before using anything in them.
  */
 import { RejectCode } from "./errors.js";
-import { childStates, id, treName } from "./messages.js";
+import { childStates, id, MAX_ATTEMPT, treName } from "./messages.js";
 import { arr, bool, bytes, type Infer, int, literal, obj, optional, str, tagged } from "./validate.js";
 
 /** Why the hub refused a researcher request, beyond the envelope checks of `RejectCode`. */
@@ -40,11 +40,20 @@ const childEvent = obj({
   /** Who made the transition: `hub`, or the TRE's signer and its actor (`tre:a/agent`, `tre:a/reviewer:bob`). */
   actor: str({ min: 1, max: 300 }),
   reason: optional(str({ max: 2000 })),
+  /** The run of the task at that TRE the event belongs to; absent means 1. */
+  attempt: optional(int({ min: 1, max: MAX_ATTEMPT })),
 });
 
 const childView = obj({
   tre: treName,
   state: literal(...childStates),
+  /** The run of the task at that TRE the state belongs to, when it is not the first. */
+  attempt: optional(int({ min: 1, max: MAX_ATTEMPT })),
+  /**
+   * What the TRE claimed and the hub cannot confirm: a `released` status with no Release stored behind it. The
+   * child stays short of the claimed state until the Release arrives.
+   */
+  discrepancy: optional(str({ max: 2000 })),
   history: arr(childEvent, { max: 1000 }),
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { analysisSpec } from "./analysis.js";
 import { idTime, newId } from "./ids.js";
-import { bodies, type Release } from "./messages.js";
+import { bodies, MAX_ATTEMPT, type Release } from "./messages.js";
 import { isTaskId } from "./names.js";
 import { subjects } from "./subjects.js";
 import { FieldError } from "./validate.js";
@@ -125,5 +125,36 @@ describe("released outputs' media types", () => {
       "release.outputs[0].mediaType: must have at most 128 characters",
     );
     expect(problem(() => release(42))).toMatch(/^release\.outputs\[0\]\.mediaType: expected a string/);
+  });
+});
+
+describe("status events", () => {
+  const now = Date.now();
+  const status = (extra: Record<string, unknown>) =>
+    bodies.status(
+      {
+        id: newId(now),
+        iat: now,
+        exp: now + 1000,
+        taskId: newId(now),
+        tre: "a",
+        state: "accepted",
+        actor: "agent",
+        ...extra,
+      },
+      "",
+    );
+
+  it("takes an event without an attempt, as every TRE sent before retries, as attempt 1's", () => {
+    expect(status({}).attempt).toBeUndefined();
+    expect(status({ attempt: 2 }).attempt).toBe(2);
+  });
+
+  it("refuses an attempt that is not a whole number from 1 up to MAX_ATTEMPT", () => {
+    expect(problem(() => status({ attempt: 0 }))).toBe(`attempt: must be between 1 and ${MAX_ATTEMPT}`);
+    expect(problem(() => status({ attempt: MAX_ATTEMPT + 1 }))).toBe(
+      `attempt: must be between 1 and ${MAX_ATTEMPT}`,
+    );
+    expect(problem(() => status({ attempt: "2" }))).toBe('attempt: expected an integer, got "2"');
   });
 });

@@ -19,6 +19,8 @@ const allow = { columns: { ...SYNTHETIC_PATIENT_COLUMNS }, identifiers: ["patien
 let engines: PatientEngines;
 let fed: Federation;
 const rolePrefix = `tt_${uniqueToken()}_`;
+/** TRE b's wait before a task's second run after a retryable failure (doubled before the third). */
+const RETRY_BACKOFF_MS = 300;
 
 async function submit(
   profile: string,
@@ -98,6 +100,7 @@ beforeAll(async () => {
               rolePrefix,
             },
             taskTimeoutMs: 120_000,
+            retryBackoffMs: RETRY_BACKOFF_MS,
             projects: [
               {
                 name: "diabetes",
@@ -222,7 +225,72 @@ describe("the TRE agent", () => {
     await waitFor("b's per-task role to be dropped", async () => (await taskRoles()).length === 0);
   });
 
-  it("ends a task in a terminal state, never run twice, when its TRE's agent is killed mid-task", async () => {
+  it("runs a task again, after a back-off, when PostgreSQL drops its connection, until its attempts are used up", async () => {
+    const taskId = await submit("alice", "diabetes", "b", {
+      kind: "summary",
+      dataset: "slow_patients",
+      column: "bmi",
+    });
+    const admin = await engines.pg.connectAdmin();
+    try {
+      for (const attempt of [1, 2, 3]) {
+        await waitFor(`b to run attempt ${attempt}`, async () =>
+          (await view(taskId)).children.find(
+            (c) => c.tre === "b" && c.state === "running" && (c.attempt ?? 1) === attempt,
+          ),
+        );
+        // The database's administrator ends the run's session (SQLSTATE 57P01): worth another try.
+        await waitFor(`attempt ${attempt}'s session ended`, async () => {
+          const r = await admin.query<{ ended: boolean }>(
+            "SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity WHERE starts_with(usename, $1)",
+            [rolePrefix],
+          );
+          return r.rows.some((x) => x.ended);
+        });
+      }
+    } finally {
+      await admin.end();
+    }
+    const ended = await childSettles(taskId, "b", "executor_error");
+    expect(ended.attempt).toBe(3);
+    const steps = ended.history.map((h) => [h.state, h.attempt ?? 1, h.reason]);
+    const failed = "attempt 1 of 3 failed: PostgreSQL could not run the analysis (57P01)";
+    expect(steps.slice(3)).toEqual([
+      ["running", 1, undefined],
+      ["accepted", 2, `${failed}; attempt 2 follows in ${RETRY_BACKOFF_MS} ms`],
+      ["running", 2, undefined],
+      [
+        "accepted",
+        3,
+        `${failed.replace("1 of 3", "2 of 3")}; attempt 3 follows in ${2 * RETRY_BACKOFF_MS} ms`,
+      ],
+      ["running", 3, undefined],
+      ["executor_error", 3, "PostgreSQL could not run the analysis (57P01) (attempt 3 of 3)"],
+    ]);
+    // Each next run waited out its back-off.
+    const at = (state: string, attempt: number) =>
+      ended.history.find((h) => h.state === state && (h.attempt ?? 1) === attempt)!.at;
+    expect(at("running", 2) - at("accepted", 2)).toBeGreaterThanOrEqual(RETRY_BACKOFF_MS);
+    expect(at("running", 3) - at("accepted", 3)).toBeGreaterThanOrEqual(2 * RETRY_BACKOFF_MS);
+    await waitFor("b's per-task role to be dropped", async () => (await taskRoles()).length === 0);
+  });
+
+  it("never runs an analysis the executor refuses again", async () => {
+    const taskId = await submit("alice", "diabetes", "b", {
+      kind: "count",
+      dataset: "patients",
+      // Admitted (the column is allowed), refused by the executor against the table itself.
+      filters: [{ column: "sex", op: "eq", value: 1 }],
+    });
+    const ended = await childSettles(taskId, "b", "executor_error");
+    expect(ended.attempt).toBeUndefined();
+    expect(ended.history.filter((h) => h.state === "running")).toHaveLength(1);
+    expect(ended.history.at(-1)!.reason).toBe(
+      "filters[0].value: 'sex' holds text values; expected a string, got number",
+    );
+  });
+
+  it("runs a task caught mid-run by an agent kill again as its next attempt, with a fresh role, and a cancel still ends it", async () => {
     await fed.stopLeaf("b");
     // The leaf as an operator runs it, in its own process group, so a kill takes its nats-server too.
     const child: ChildProcess = spawn(
@@ -246,15 +314,43 @@ describe("the TRE agent", () => {
       await new Promise((resolve) => child.once("exit", resolve));
 
       const restarted = await fed.startLeaf("b");
-      const ended = await childSettles(taskId, "b", "executor_error");
-      expect(ended.history.at(-1)!.reason).toBe(
-        "the agent restarted while this task ran; it is not run again",
+      // The second attempt runs, under a role made for it after the first one's was swept.
+      const second = await waitFor(
+        "b to run attempt 2",
+        async () =>
+          (await view(taskId)).children.find(
+            (c) => c.tre === "b" && c.attempt === 2 && c.state === "running",
+          ),
+        { timeoutMs: 30_000 },
       );
-      expect(ended.history.filter((h) => h.state === "running")).toHaveLength(1);
-      expect(await taskRoles()).toEqual([]); // swept at start-up
-      const record = await (await AgentState.open(jetstream(restarted.ctrl))).get(taskId);
-      expect(record?.history.filter((h) => h.state === "running")).toHaveLength(1);
-      expect(record?.state).toBe("executor_error");
+      expect(second.history.map((h) => [h.state, h.attempt ?? 1])).toEqual([
+        ["queued", 1],
+        ["received", 1],
+        ["accepted", 1],
+        ["running", 1],
+        ["accepted", 2],
+        ["running", 2],
+      ]);
+      expect(second.history[4]!.reason).toBe(
+        "the agent restarted while attempt 1 of 3 ran; nothing of it was kept; attempt 2 follows",
+      );
+      await waitFor("b's per-task role for attempt 2", async () => (await taskRoles()).length === 1);
+      const state = await AgentState.open(jetstream(restarted.ctrl));
+      expect((await state.get(taskId))?.attempt).toBe(2);
+
+      // A cancel still wins over the resumed run.
+      const r = await fed.cli(["cancel", taskId, "--reason", "enough"], "alice");
+      expect(r.out).toEqual(["cancel sent to b"]);
+      const ended = await childSettles(taskId, "b", "cancelled");
+      expect(ended.attempt).toBe(2);
+      expect(ended.history.at(-1)).toMatchObject({
+        reason: "cancelled while running; nothing was kept",
+        attempt: 2,
+      });
+      await waitFor("b's per-task role to be dropped", async () => (await taskRoles()).length === 0);
+      const record = await state.get(taskId);
+      expect(record?.history.filter((h) => h.state === "running")).toHaveLength(2);
+      expect(record?.state).toBe("cancelled");
     } finally {
       if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, "SIGKILL");
     }

@@ -35,6 +35,7 @@ import {
 } from "../protocol/index.js";
 import { airlockOnLeaf, FINE_COUNT, REGION_COUNT } from "./harness/airlock-fixtures.js";
 import { type Collector, collect } from "./harness/collect.js";
+import { auditRecords } from "./harness/fault-evidence.js";
 import {
   approveProject,
   childReaches,
@@ -42,6 +43,7 @@ import {
   openTreRelease,
   releaseOf,
   startFederation,
+  taskView,
 } from "./harness/federation.js";
 import { uniqueToken } from "./harness/unique.js";
 
@@ -142,6 +144,48 @@ afterAll(async () => {
 });
 
 describe("airlock", () => {
+  it("keeps a child short of released at the hub while a TRE's released status has no Release behind it, and says so", async () => {
+    const taskId = await submit("a", REGION_COUNT);
+    await childReaches(fed, taskId, "a", "outputs_pending_review");
+    // A buggy (or hostile) agent at TRE a claims the task released, signed with a's key, before any Release.
+    const leaf = fed.leaves.get("a")!;
+    const now = Date.now();
+    const claim = sealEnvelope(
+      "status",
+      {
+        id: newId(now),
+        iat: now,
+        exp: now + 60_000,
+        taskId,
+        tre: "a",
+        state: "released",
+        actor: "agent",
+        reason: "1 output(s) released after review",
+      },
+      leaf.config.treKey,
+    );
+    await jetstream(leaf.dmz).publish(subjects.status("a", taskId), claim, { msgID: `claim.${taskId}` });
+    const held = await waitFor("the hub to note the discrepancy", async () =>
+      (await taskView(fed, taskId)).children.find((c) => c.tre === "a" && c.discrepancy !== undefined),
+    );
+    expect(held.state).toBe("outputs_pending_review");
+    expect(held.discrepancy).toBe(
+      "TRE a reported released, but the hub holds no Release of this task from it",
+    );
+    expect((await taskView(fed, taskId)).state).toBe("running");
+    // Recorded in the hub's audit chain too.
+    const audit = await auditRecords(fed.hub.services.js);
+    expect(audit.filter((r) => r.action === "status.unconfirmed" && r.taskId === taskId)).toHaveLength(1);
+    const status = await fed.cli(["status", taskId, "--json"], "alice");
+    expect(JSON.parse(status.out.join("\n")).children[0].discrepancy).toBe(held.discrepancy);
+
+    // The real Release arrives: the child reaches released, backed by it, and the discrepancy is gone.
+    expect((await airlock(["approve", taskId])).code).toBe(0);
+    const released = await childReaches(fed, taskId, "a", "released");
+    expect(released.discrepancy).toBeUndefined();
+    expect(await releaseOf(fed, taskId, "a")).toBeDefined();
+  });
+
   it("never lets a rejected output's values reach the hub, while the approved one arrives", async () => {
     const admin = await fed.connect("admin");
     const onHub: Collector = collect(admin, ">");
@@ -299,11 +343,15 @@ describe("airlock", () => {
     await waitFor("the webhook notice", () =>
       webhookNotices.find((n) => (n as { taskId: string }).taskId === taskId),
     );
-    const fromCommand = JSON.parse(
-      await waitFor("the command's notice", () =>
-        readFile(join(noticeFile, `notice-${taskId}.json`), "utf8").catch(() => undefined),
-      ),
-    ) as Record<string, unknown>;
+    // Read until the command has written the whole notice (on a busy machine the file may be read half-written).
+    const fromCommand = await waitFor("the command's notice", async () => {
+      const text = await readFile(join(noticeFile, `notice-${taskId}.json`), "utf8").catch(() => "");
+      try {
+        return JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        return undefined;
+      }
+    });
     expect(fromCommand).toEqual({
       tre: "a",
       taskId,

@@ -1,0 +1,148 @@
+/**
+ * What an agent restarted mid-task does with the tasks its previous run left `running`, on a real JetStream: runs
+ * them again as their next attempt with nothing of the interrupted run kept, ends them when their attempts are used
+ * up, and lets a cancel that reached the run win. Each retry is a TRE-signed status event and an audit record.
+ */
+import { jetstreamManager } from "@nats-io/jetstream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AuditLog, ensureAuditStream } from "../audit/index.js";
+import { recoverTasks } from "../leaf/agent-recovery.js";
+import { AgentState, type AgentTask } from "../leaf/agent-state.js";
+import { AirlockStore } from "../leaf/airlock-store.js";
+import { StatusPublisher } from "../leaf/status-publisher.js";
+import { TaskTransitions } from "../leaf/task-transitions.js";
+import {
+  type Dispatch,
+  generateKeyPair,
+  newId,
+  openEnvelope,
+  signingKeyFromSeed,
+  streams,
+  subjects,
+  TrustStore,
+} from "../protocol/index.js";
+import { auditRecords } from "./harness/fault-evidence.js";
+import { type JetStreamServer, startJetStreamServer } from "./harness/jetstream-server.js";
+
+const TRE = "a";
+let server: JetStreamServer;
+let state: AgentState;
+let airlock: AirlockStore;
+let transitions: TaskTransitions;
+const treKey = signingKeyFromSeed(generateKeyPair().seed);
+
+beforeAll(async () => {
+  server = await startJetStreamServer("agent-recovery");
+  const jsm = await jetstreamManager(server.nc);
+  await jsm.streams.add({ name: streams.outbox, subjects: subjects.outboxFilters(TRE) });
+  await ensureAuditStream(jsm, { scope: TRE });
+  state = await AgentState.open(server.js);
+  airlock = await AirlockStore.open(server.js);
+  transitions = new TaskTransitions({
+    state,
+    status: new StatusPublisher(server.js, TRE, treKey),
+    audit: new AuditLog(server.js, { scope: TRE }),
+    onTransition: () => undefined,
+    now: Date.now,
+  });
+});
+
+afterAll(() => server?.stop());
+
+/** A task record caught `running` at attempt `attempt`, as a killed agent leaves it. */
+async function caughtRunning(attempt: number, extra: Partial<AgentTask> = {}): Promise<string> {
+  const taskId = newId();
+  const at = Date.now();
+  await state.claim({
+    taskId,
+    state: "running",
+    dispatch: "stored",
+    ...(attempt > 1 ? { attempt } : {}),
+    ...extra,
+    history: [{ state: "running", at, actor: "agent", ...(attempt > 1 ? { attempt } : {}) }],
+  });
+  return taskId;
+}
+
+/** Recovers every unsettled task (earlier tests' too); returns how `taskId` was resumed, if it was. */
+async function recover(taskId: string, maxAttempts = 3): Promise<string[]> {
+  const resumed: string[] = [];
+  await recoverTasks({
+    state,
+    transitions,
+    maxAttempts,
+    reopen: (task) => ({ taskId: task.taskId }) as Dispatch,
+    discardAttempt: async (taskId) => {
+      if (await airlock.egress(taskId)) return false;
+      await airlock.discard(taskId);
+      return true;
+    },
+    resume: (dispatch, retry) => resumed.push(`${dispatch.taskId}:${retry}`),
+    onRecovered: () => undefined,
+    now: Date.now,
+  });
+  return resumed.filter((r) => r.startsWith(taskId));
+}
+
+/** The TRE-signed status events of a task in OUTBOX: state and attempt. */
+async function statusEvents(taskId: string): Promise<[string, number][]> {
+  const trust = new TrustStore().add({ publicKey: treKey.publicKey, role: "tre", name: TRE, tre: TRE });
+  const out: [string, number][] = [];
+  const jsm = await jetstreamManager(server.nc);
+  const info = await jsm.streams.info(streams.outbox, { subjects_filter: subjects.status(TRE, taskId) });
+  const count = Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+  const consumer = await server.js.consumers.get(streams.outbox, {
+    filter_subjects: subjects.status(TRE, taskId),
+  });
+  for (let i = 0; i < count; i++) {
+    const m = await consumer.next();
+    const opened = openEnvelope(m!.data, { trust, expect: "status", tre: TRE, allowExpired: true });
+    if (!opened.ok) throw opened.error;
+    out.push([opened.value.body.state, opened.value.body.attempt ?? 1]);
+  }
+  return out;
+}
+
+describe("recovery of tasks an agent restart caught running", () => {
+  it("runs one again as its next attempt, discarding what the interrupted run held, signed and audited", async () => {
+    const taskId = await caughtRunning(1);
+    const output = {
+      outputId: newId(),
+      name: "out",
+      mediaType: "application/json",
+      bytes: new Uint8Array([1]),
+    };
+    await airlock.hold({ taskId, project: "p", researcher: "r", kind: "count", heldAt: Date.now() }, [
+      { ...output, outcome: "pass", findings: [] },
+    ]);
+    expect(await recover(taskId)).toEqual([`${taskId}:true`]);
+    const record = await state.get(taskId);
+    expect(record).toMatchObject({ state: "accepted", attempt: 2 });
+    expect(record?.history.at(-1)?.reason).toBe(
+      "the agent restarted while attempt 1 of 3 ran; nothing of it was kept; attempt 2 follows",
+    );
+    expect(await airlock.task(taskId)).toBeUndefined();
+    expect(await airlock.data(taskId, output.outputId)).toBeUndefined();
+    expect(await statusEvents(taskId)).toEqual([["accepted", 2]]);
+    const audit = (await auditRecords(server.js)).filter((r) => r.taskId === taskId);
+    expect(audit.map((r) => [r.action, r.details?.attempt])).toEqual([["task.accepted", 2]]);
+  });
+
+  it("ends one whose attempts are used up, saying so, and never runs it again", async () => {
+    const taskId = await caughtRunning(3);
+    expect(await recover(taskId, 3)).toEqual([]);
+    const record = await state.get(taskId);
+    expect(record?.state).toBe("executor_error");
+    expect(record?.history.at(-1)?.reason).toBe(
+      "the agent restarted while attempt 3 of 3 ran; no attempt is left",
+    );
+    expect(await statusEvents(taskId)).toEqual([["executor_error", 3]]);
+  });
+
+  it("ends one cancelled while it ran as cancelled, instead of running it again", async () => {
+    const taskId = await caughtRunning(1, { cancelRequested: "cancel requested: enough" });
+    expect(await recover(taskId)).toEqual([]);
+    expect(await state.get(taskId)).toMatchObject({ state: "cancelled" });
+    expect(await statusEvents(taskId)).toEqual([["cancelled", 1]]);
+  });
+});
