@@ -26,6 +26,23 @@ function date(flag: string, value: string | undefined): number | undefined {
   return t;
 }
 
+const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/**
+ * A project's approved window, checked here so the error names the flags: `--until` after `--from`, and (when
+ * `--until` is given) not already past, since every submission to such a project is refused `project_inactive`.
+ */
+function checkWindow(verb: string, startsAt: number, endsAt: number, untilGiven: boolean): void {
+  if (untilGiven && endsAt <= Date.now())
+    throw usageError(
+      `admin project ${verb}: --until ${day(endsAt)} is in the past, so every submission would be refused; give a later date`,
+    );
+  if (endsAt <= startsAt)
+    throw usageError(
+      `admin project ${verb}: --until ${day(endsAt)} is not after --from ${day(startsAt)}; give a later --until or an earlier --from`,
+    );
+}
+
 function list(
   flag: string,
   value: string | undefined,
@@ -65,6 +82,13 @@ export async function projectCommand(rest: string[], values: Values, io: Io): Pr
       );
     return name;
   };
+  let window: { startsAt: number; endsAt: number } | undefined;
+  if (verb === "create") {
+    const endsAt = date("--until", values.until);
+    if (endsAt === undefined) throw usageError("admin project create: --until DATE is required");
+    window = { startsAt: date("--from", values.from) ?? Date.now(), endsAt };
+    checkWindow(verb, window.startsAt, window.endsAt, true);
+  }
   return withHub(profile, async (nc) => {
     const registry = await Registry.open(jetstream(nc));
     const show = (p: Project) => {
@@ -75,14 +99,12 @@ export async function projectCommand(rest: string[], values: Values, io: Io): Pr
       case "create": {
         const tres = list("--tres", values.tres, isTreName, "a TRE name") ?? [];
         const members = list("--members", values.members, isName, "a researcher name") ?? [];
-        const until = date("--until", values.until);
-        if (until === undefined) throw usageError("admin project create: --until DATE is required");
         checkProjectTres(state, tres);
         await checkProjectMembers(registry, members);
         const project: Project = {
           name: needName(),
-          startsAt: date("--from", values.from) ?? Date.now(),
-          endsAt: until,
+          startsAt: window!.startsAt,
+          endsAt: window!.endsAt,
           tres,
           members,
           ...(values.title ? { title: values.title } : {}),
@@ -95,14 +117,19 @@ export async function projectCommand(rest: string[], values: Values, io: Io): Pr
         if (tres) checkProjectTres(state, tres);
         if (members) await checkProjectMembers(registry, members);
         return show(
-          await registry.updateProject(needName(), (p) => ({
-            ...p,
-            ...(tres ? { tres } : {}),
-            ...(members ? { members } : {}),
-            ...(values.from ? { startsAt: date("--from", values.from)! } : {}),
-            ...(values.until ? { endsAt: date("--until", values.until)! } : {}),
-            ...(values.title ? { title: values.title } : {}),
-          })),
+          await registry.updateProject(needName(), (p) => {
+            const startsAt = date("--from", values.from) ?? p.startsAt;
+            const endsAt = date("--until", values.until) ?? p.endsAt;
+            checkWindow("set", startsAt, endsAt, values.until !== undefined);
+            return {
+              ...p,
+              ...(tres ? { tres } : {}),
+              ...(members ? { members } : {}),
+              startsAt,
+              endsAt,
+              ...(values.title ? { title: values.title } : {}),
+            };
+          }),
         );
       }
       case "add-member":

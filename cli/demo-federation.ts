@@ -239,7 +239,17 @@ export async function stopDemo(dir: string, pids: readonly number[]): Promise<vo
 
 /** `tremesh demo stop DIR`: stops the federation a `--keep` demo left running in DIR. */
 export async function stopDemoIn(dir: string): Promise<number[]> {
-  const pids = JSON.parse(await readFile(join(dir, PIDS_FILE), "utf8")) as unknown;
+  let text: string;
+  try {
+    text = await readFile(join(dir, PIDS_FILE), "utf8");
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code !== "ENOENT") throw cause;
+    throw new Error(
+      `${dir} holds no running demo (no ${PIDS_FILE}); give the folder that \`tremesh demo --keep --dir DIR\` printed`,
+      { cause },
+    );
+  }
+  const pids = JSON.parse(text) as unknown;
   if (!Array.isArray(pids) || !pids.every((p) => Number.isInteger(p) && p > 1))
     throw new Error(`${join(dir, PIDS_FILE)} does not hold a list of process ids`);
   await stopDemo(dir, pids as number[]);

@@ -77,10 +77,12 @@ describe("tremesh submit --tes", () => {
     const c = capture();
     const missing = join(await mkdtemp(join(tmpdir(), "tremesh-tes-")), "none.json");
     expect(await run(["submit", "--tes", missing], c.io)).toBe(ExitCode.badInput);
-    expect(c.err.at(-1)).toBe(`tremesh submit: ${missing}: cannot read (ENOENT)`);
+    expect(c.err.at(-1)).toBe(
+      `tremesh submit: ${missing}: cannot read: no such file or folder (ENOENT); check the path`,
+    );
     await writeFile(missing, "{ not json");
     expect(await run(["submit", "--tes", missing], c.io)).toBe(ExitCode.badInput);
-    expect(c.err.at(-1)).toContain(`tremesh submit: ${missing}: not valid JSON: `);
+    expect(c.err.at(-1)).toContain(`tremesh submit: ${missing}: not valid JSON (`);
   });
 
   it("prints what it ignores as warnings on stderr before contacting the hub", async () => {
@@ -96,5 +98,60 @@ describe("tremesh submit --tes", () => {
       "tremesh submit: no profile: give --profile FILE or set TREMESH_PROFILE",
     ]);
     expect(c.out).toEqual([]);
+  });
+});
+
+describe("every answer names what happened and what to do", () => {
+  async function tmp(prefix: string) {
+    return mkdtemp(join(tmpdir(), prefix));
+  }
+
+  it("reports a repeated TRE in --tres as a usage error naming it, not an unexpected one", async () => {
+    const dir = await tmp("tremesh-tres-");
+    const file = join(dir, "count.json");
+    await writeFile(file, JSON.stringify({ kind: "count", dataset: "patients" }));
+    const c = capture();
+    expect(await run(["submit", "--project", "p", "--tres", "north,north", file], c.io)).toBe(ExitCode.usage);
+    expect(c.err).toEqual(['tremesh submit: submit: --tres names "north" twice; name each TRE once']);
+  });
+
+  it("says a folder holds no demo to stop, never a raw ENOENT", async () => {
+    const dir = await tmp("tremesh-nodemo-");
+    const c = capture();
+    expect(await run(["demo", "stop", dir], c.io)).toBe(ExitCode.badInput);
+    expect(c.err).toHaveLength(1);
+    expect(c.err[0]).toContain(`${dir} holds no running demo (no pids.json)`);
+    expect(c.err[0]).toContain("tremesh demo --keep --dir DIR");
+    expect(c.err[0]).not.toMatch(/ENOENT/);
+  });
+
+  it("refuses a project window already over, or in the wrong order, naming the flags", async () => {
+    const profile = join(await tmp("tremesh-noprofile-"), "admin.profile.yaml");
+    const past = capture();
+    const create = ["admin", "project", "create", "p1", "--tres", "north", "--profile", profile];
+    expect(await run([...create, "--from", "2020-01-01", "--until", "2020-06-30"], past.io)).toBe(
+      ExitCode.usage,
+    );
+    expect(past.err).toEqual([
+      "tremesh admin: admin project create: --until 2020-06-30 is in the past, so every submission would be refused; give a later date",
+    ]);
+    const order = capture();
+    expect(await run([...create, "--from", "2999-06-30", "--until", "2999-01-01"], order.io)).toBe(
+      ExitCode.usage,
+    );
+    expect(order.err[0]).toContain("--until 2999-01-01 is not after --from 2999-06-30");
+    expect(order.err[0]).not.toMatch(/endsAt|startsAt/);
+  });
+
+  it("never echoes a binary analysis file's control bytes to the terminal", async () => {
+    const dir = await tmp("tremesh-binary-");
+    const file = join(dir, "analysis.json");
+    await writeFile(file, Buffer.from([0x1b, 0x5b, 0x32, 0x4a, 0x00, 0x07, 0x9b, 0x41, 0x0d]));
+    const c = capture();
+    expect(await run(["submit", "--project", "p", "--tres", "north", file], c.io)).toBe(ExitCode.badInput);
+    expect(c.err).toHaveLength(1);
+    expect(c.err[0]).toContain(`${file}: not valid JSON`);
+    expect(c.err[0]).toContain("give a JSON analysis file");
+    expect(c.err[0]).not.toMatch(/\p{Cc}/u);
   });
 });

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { AdminError } from "../admin/index.js";
+import { RegistryError } from "../hub/index.js";
 import { admin } from "./admin.js";
 import { airlock } from "./airlock-command.js";
 import { audit } from "./audit-command.js";
@@ -11,9 +12,11 @@ import type { Command, Io } from "./command.js";
 import { crate } from "./crate-command.js";
 import { demo } from "./demo.js";
 import { CliError, ExitCode } from "./exit-codes.js";
+import { isSystemError, systemErrorWhy } from "./file-errors.js";
 import { hub } from "./hub-command.js";
 import { keygen } from "./keygen.js";
 import { leaf } from "./leaf-command.js";
+import { printable } from "./released-files.js";
 import { aggregate, results, watch } from "./results-command.js";
 import { cancel, status, tres } from "./status-command.js";
 import { submit } from "./submit-command.js";
@@ -94,19 +97,31 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
     return await command.run(rest, io);
   } catch (e) {
     if (e instanceof CliError) {
-      io.err(`tremesh ${name}: ${e.message}`);
+      io.err(`tremesh ${name}: ${printable(e.message)}`);
       return e.exitCode;
     }
     if (e instanceof AdminError) {
       io.err(`tremesh ${name}: ${e.message}`);
       return ExitCode[e.code];
     }
+    // A file this command had to read or write, named with what is wrong with it, never Node's raw errno line.
+    if (isSystemError(e)) {
+      io.err(
+        `tremesh ${name}: ${printable(e.path ?? "a file")}: ${systemErrorWhy(e)}; check the path and its permissions`,
+      );
+      return ExitCode.badInput;
+    }
+    // The registry's own refusals (no such project, a concurrent change): a failed operation, not a crash.
+    if (e instanceof RegistryError) {
+      io.err(`tremesh ${name}: ${printable(e.message)}`);
+      return ExitCode.failed;
+    }
     // node:util parseArgs reports unknown flags with a TypeError whose code says so.
     if (e instanceof TypeError && "code" in e && String(e.code).startsWith("ERR_PARSE_ARGS")) {
       io.err(`tremesh ${name}: ${e.message} (see tremesh ${name} --help)`);
       return ExitCode.usage;
     }
-    io.err(`tremesh ${name}: unexpected error: ${e instanceof Error ? e.message : String(e)}`);
+    io.err(`tremesh ${name}: unexpected error: ${printable(e instanceof Error ? e.message : String(e))}`);
     return ExitCode.failed;
   }
 }

@@ -73,6 +73,27 @@ export async function followTask(
   }
 }
 
+/** Per-TRE states in which a TRE released nothing and said why. */
+const NOT_RELEASED: ReadonlySet<string> = new Set(["rejected", "executor_error", "withheld", "cancelled"]);
+
+/**
+ * After a task ends: one line per TRE that released nothing, with its reason as the TRE gave it (made printable),
+ * then what to do. Empty when every TRE released.
+ */
+export function notReleasedLines(task: TaskView): string[] {
+  const lines = task.children
+    .filter((c) => NOT_RELEASED.has(c.state))
+    .map((c) => {
+      const reason = c.history.findLast((h) => h.state === c.state && h.reason)?.reason;
+      return `${c.tre} ${c.state}: ${reason ? printable(reason) : "no reason given"}`;
+    });
+  if (lines.length > 0)
+    lines.push(
+      `fix the analysis and submit again; \`tremesh status ${task.taskId}\` shows each TRE's history`,
+    );
+  return lines;
+}
+
 const stateLine = (task: TaskView) =>
   `${task.state.padEnd(10)} ${task.children.map((c) => `${c.tre}: ${c.state}`).join("  ")}`;
 
@@ -112,6 +133,7 @@ export const watch: Command = {
         },
         { timeoutMs },
       );
+      for (const line of notReleasedLines(task)) io.err(line);
       return endedCode(task);
     });
   },

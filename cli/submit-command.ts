@@ -9,9 +9,11 @@ import {
 import { type AnalysisSpec, analysisSpec, FieldError, isTreName, PROJECT_NAME } from "../protocol/index.js";
 import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
+import { isSystemError, systemErrorWhy } from "./file-errors.js";
 import { withHub } from "./hub-session.js";
 import { loadProfile, signingKey } from "./profile.js";
-import { endedCode, followTask, timeoutArg } from "./results-command.js";
+import { printable } from "./released-files.js";
+import { endedCode, followTask, notReleasedLines, timeoutArg } from "./results-command.js";
 import { crateSubmission } from "./submit-crate.js";
 
 export const submit: Command = {
@@ -63,6 +65,9 @@ export const submit: Command = {
     const badTre = flagTres?.find((t) => !isTreName(t));
     if (badTre !== undefined) throw usageError(`submit: --tres: ${JSON.stringify(badTre)} is not a TRE name`);
     if (flagTres?.length === 0) throw usageError("submit: --tres needs at least one TRE name");
+    const repeated = flagTres?.find((t, i) => flagTres.indexOf(t) !== i);
+    if (repeated !== undefined)
+      throw usageError(`submit: --tres names ${JSON.stringify(repeated)} twice; name each TRE once`);
 
     let project: string;
     let tres: string[];
@@ -139,6 +144,7 @@ export const submit: Command = {
         { timeoutMs },
       );
       if (values.json) io.out(JSON.stringify(task));
+      for (const line of notReleasedLines(task)) io.err(line);
       return endedCode(task);
     });
   },
@@ -150,12 +156,19 @@ async function readJson(file: string): Promise<unknown> {
   try {
     text = await readFile(file, "utf8");
   } catch (cause) {
-    const why = cause instanceof Error && "code" in cause ? String(cause.code) : String(cause);
-    throw new CliError(`${file}: cannot read (${why})`, ExitCode.badInput, { cause });
+    if (!isSystemError(cause)) throw cause;
+    throw new CliError(`${file}: cannot read: ${systemErrorWhy(cause)}; check the path`, ExitCode.badInput, {
+      cause,
+    });
   }
   try {
     return JSON.parse(text);
   } catch (cause) {
-    throw new CliError(`${file}: not valid JSON: ${(cause as Error).message}`, ExitCode.badInput, { cause });
+    // JSON.parse quotes the offending text: made printable, so a binary file cannot write control bytes here.
+    throw new CliError(
+      `${file}: not valid JSON (${printable((cause as Error).message)}); give a JSON analysis file`,
+      ExitCode.badInput,
+      { cause },
+    );
   }
 }
