@@ -16,6 +16,7 @@ import { leaf } from "./leaf-command.js";
 import { aggregate, results, watch } from "./results-command.js";
 import { cancel, status, tres } from "./status-command.js";
 import { submit } from "./submit-command.js";
+import { ui } from "./ui-command.js";
 
 const commands: Command[] = [
   demo,
@@ -30,6 +31,7 @@ const commands: Command[] = [
   leaf,
   admin,
   airlock,
+  ui,
   audit,
   keygen,
 ];
