@@ -366,6 +366,13 @@ describe.skipIf(!HAVE_CHROMIUM)(
       // TRE a rounds counts to 5: the combined table shows each count as the range it stands for.
       await expect(alice.locator("pre.combined").textContent()).resolves.toMatch(/\d+–\d+/);
       await screenshot(alice, RESEARCHER_SCREENSHOT);
+
+      // A hostile title is text on the researcher's page too.
+      const hostile = await submit(REGION_COUNT, HOSTILE);
+      await alice.goto(new URL(`/task/${hostile}`, ui.url).href);
+      await expect(alice.locator("h1").textContent()).resolves.toBe(HOSTILE);
+      await expect(alice.locator("img").count()).resolves.toBe(0);
+      await expect(alice.evaluate("window.__pwned")).resolves.toBeUndefined();
     });
   },
 );
