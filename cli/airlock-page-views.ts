@@ -7,13 +7,7 @@ import type { AirlockDecisionView, AirlockOutputView, AirlockTaskView } from "..
 import { csvPreview } from "./airlock-page-csv.js";
 import { outputTable } from "./airlock-page-tables.js";
 import { decodedOutput } from "./decoded-output.js";
-import { type Html, html } from "./page-html.js";
-
-const iso = (ms: number) =>
-  new Date(ms)
-    .toISOString()
-    .replace(/\.\d{3}Z$/, "Z")
-    .replace("T", " ");
+import { type Html, html, when } from "./page-html.js";
 
 /** Whether this reviewer still has a decision to make on the output. */
 export function awaitsReviewer(o: AirlockOutputView, reviewer: string): boolean {
@@ -29,7 +23,7 @@ export function queueRows(tasks: readonly AirlockTaskView[], reviewer: string): 
 <tbody>${waiting.map(
     (t) => html`<tr data-task="${t.taskId}">
 <td><a href="/task/${t.taskId}">${t.title ?? t.taskId}</a><br><code>${t.taskId}</code></td>
-<td>${t.project}</td><td>${t.researcher}</td><td>${t.kind}</td><td>${iso(t.heldAt)}</td>
+<td>${t.project}</td><td>${t.researcher}</td><td>${t.kind}</td><td>${when(t.heldAt)}</td>
 <td>${t.outputs.map(
       (o) =>
         html`<span class="chip outcome-${o.outcome}">${o.name}: ${o.outcome}${o.state === "pending" ? "" : ` (${o.state})`}</span> `,
@@ -124,7 +118,7 @@ function decisionsSoFar(o: AirlockOutputView, reviewer: string): Html {
   return html`${conflicted ? html`<p class="conflicted">Conflicted: the reviewers disagree; a further reviewer's decision settles it.</p>` : ""}
 <ul class="decisions">${o.decisions.map(
     (d) =>
-      html`<li>${iso(d.at)} <b>${d.reviewer}</b>: ${verdictWords(o, d)}${d.reason ? html` — ${d.reason}` : ""}</li>`,
+      html`<li>${when(d.at)} <b>${d.reviewer}</b>: ${verdictWords(o, d)}${d.reason ? html` — ${d.reason}` : ""}</li>`,
   )}</ul>`;
 }
 
@@ -156,7 +150,7 @@ ${decisionForms(task, o, csrf, reviewer)}</div>
 
 export function taskPage(task: AirlockTaskView, csrf: string, reviewer: string): Html {
   return html`<h1>${task.title ?? `Task ${task.taskId}`}</h1>
-<p class="meta">task <code>${task.taskId}</code> · project <b>${task.project}</b> · researcher <b>${task.researcher}</b> · ${task.kind} · held ${iso(task.heldAt)} · state ${task.state}</p>
+<p class="meta">task <code>${task.taskId}</code> · project <b>${task.project}</b> · researcher <b>${task.researcher}</b> · ${task.kind} · held ${when(task.heldAt)} · state ${task.state}</p>
 ${task.outputs.map((o) => outputSection(task, o, csrf, reviewer))}
 <p><a href="/">Back to the queue</a></p>`;
 }

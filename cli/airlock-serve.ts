@@ -1,18 +1,10 @@
-/**
- * `tremesh airlock serve`: the reviewer's page (airlock-page.ts) for one reviewer, next to their login. It
- * binds to loopback unless told otherwise, prints a one-time login URL, and signs every request with the
- * reviewer's key inside this process, exactly as `tremesh airlock list|show|approve|reject` do.
- */
-import { parseArgs } from "node:util";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { airlockPage, type ReviewBackend } from "./airlock-page.js";
 import { listReviews, sendDecision, showReview } from "./airlock-requests.js";
-import { type Io, usageError } from "./command.js";
+import type { Io } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
-import { newSecret } from "./page-guard.js";
-import { listenOnLoopback, portArg } from "./page-server.js";
+import { type PageServer, runPageCommand, startPage } from "./page-server.js";
 import { connectProfile, loadProfile, type Profile, signingKey } from "./profile.js";
-import { runUntilSignal } from "./run-until-signal.js";
 
 /** Default port of the page; `--port 0` picks a free one. */
 export const DEFAULT_REVIEW_PORT = 8765;
@@ -26,13 +18,7 @@ export const serveUsage = [
   "  Prints a one-time login URL; open it in a browser on this machine. Stop with Ctrl-C.",
 ].join("\n       ");
 
-export interface AirlockServer extends AsyncDisposable {
-  /** The one-time login URL (holds the token: show it only to the reviewer). */
-  readonly loginUrl: string;
-  /** The page's address without the token. */
-  readonly url: string;
-  close(): Promise<void>;
-}
+export type AirlockServer = PageServer;
 
 /** A backend that signs with the reviewer's key, over one connection to the leaf, reopened if it closed. */
 function natsBackend(profile: Profile): ReviewBackend & { close(): Promise<void> } {
@@ -67,49 +53,17 @@ export async function startAirlockServer(options: {
       ExitCode.badInput,
     );
   const backend = natsBackend(profile);
-  try {
-    // Fail now, with the CLI's message, if the leaf cannot be reached or refuses the reviewer.
-    await backend.list(false);
-    const loginToken = newSecret();
-    const allowedHosts: string[] = [];
-    const app = airlockPage(backend, { loginToken, allowedHosts });
-    const listening = await listenOnLoopback(
-      app,
-      { host: options.host ?? "127.0.0.1", port: options.port ?? DEFAULT_REVIEW_PORT },
-      allowedHosts,
-    );
-    const close = async () => {
-      await listening.close();
-      await backend.close();
-    };
-    return {
-      url: listening.url,
-      loginUrl: `${listening.url}login?token=${loginToken}`,
-      close,
-      [Symbol.asyncDispose]: close,
-    };
-  } catch (e) {
-    await backend.close();
-    throw e;
-  }
+  return startPage(
+    (guard) => airlockPage(backend, guard),
+    { host: options.host, port: options.port, defaultPort: DEFAULT_REVIEW_PORT },
+    { ready: () => backend.list(false), cleanup: () => backend.close() },
+  );
 }
 
-export async function airlockServe(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: { profile: { type: "string" }, host: { type: "string" }, port: { type: "string" } },
+export function airlockServe(argv: string[], io: Io): Promise<number> {
+  return runPageCommand(argv, io, {
+    command: "airlock serve",
+    label: "review page",
+    start: startAirlockServer,
   });
-  if (positionals.length > 0) throw usageError("airlock serve: takes no task id");
-  const port = portArg(values.port);
-  const server = await startAirlockServer({
-    profile: values.profile,
-    ...(values.host !== undefined ? { host: values.host } : {}),
-    ...(port !== undefined ? { port } : {}),
-  });
-  io.out(`review page: ${server.loginUrl}`);
-  io.out("open it in a browser on this machine (the link works once); Ctrl-C stops the page");
-  await runUntilSignal(() => server.close());
-  return ExitCode.ok;
 }

@@ -24,7 +24,7 @@ import {
   stopDemoIn,
   writeDemoFederation,
 } from "./demo-federation.js";
-import { startDemoReviewPage } from "./demo-review-page.js";
+import { type DemoPages, startDemoPages } from "./demo-pages.js";
 import { type DemoAnalysisResult, runDemoSuite, waitForProfile } from "./demo-suite.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { aggregateJson, releasedFilesTable } from "./results-command.js";
@@ -113,7 +113,7 @@ export const demo: Command = {
           ),
         );
       else printResults(results, crates, io, values.keep === true || values.dir !== undefined);
-      if (values.keep) printKeep(fed, await startDemoReviewPage(fed, processes), io, values.json === true);
+      if (values.keep) printKeep(fed, await startDemoPages(fed, processes), io, values.json === true);
       else if (!values.json)
         io.out(`done in ${((Date.now() - started) / 1000).toFixed(1)} s; stopping the federation`);
       const ok = results.every(
@@ -153,12 +153,7 @@ function printResults(
   io.out("");
 }
 
-function printKeep(
-  fed: DemoFederation,
-  review: { url: string; reviewer: string },
-  io: Io,
-  json: boolean,
-): void {
+function printKeep(fed: DemoFederation, pages: DemoPages, io: Io, json: boolean): void {
   const lines = [
     "",
     "The federation is still running:",
@@ -172,7 +167,8 @@ function printKeep(
       : []),
     ...Object.entries(fed.files.profiles).map(([who, path]) => `  profile ${who.padEnd(20)} ${path}`),
     `  logs           ${join(fed.dir, "logs")}`,
-    `  review page    ${review.url}   (${review.reviewer}'s; the link works once)`,
+    `  review page    ${pages.review.url}   (${pages.review.reviewer}'s; each link works once)`,
+    `  researcher     ${pages.researcher.url}   (${pages.researcher.researcher}'s page)`,
     "",
     `Try:   export TREMESH_PROFILE=${fed.files.profiles.alice}; tremesh tres`,
     `Stop:  node ${join(process.argv[1] ?? "bin/tremesh.mjs")} demo stop ${fed.dir}`,

@@ -20,6 +20,7 @@ import { printable } from "./released-files.js";
 import { aggregate, results, watch } from "./results-command.js";
 import { cancel, status, tres } from "./status-command.js";
 import { submit } from "./submit-command.js";
+import { ui } from "./ui-command.js";
 
 const commands: Command[] = [
   demo,
@@ -35,6 +36,7 @@ const commands: Command[] = [
   leaf,
   admin,
   airlock,
+  ui,
   audit,
   keygen,
 ];

@@ -34,6 +34,7 @@ caption { text-align: left; font-style: italic; padding: .25rem 0; }
 .problem { color: #b71c1c; font-weight: 600; }
 pre.file { background: #fff; border: 1px solid #ccd; padding: .5rem; max-height: 30rem; overflow: auto; }
 .meta { color: #555; }
+time { font-variant-numeric: tabular-nums; }
 `;
 
 /** Refreshes every element with `data-refresh` from its URL every REFRESH_MS, while the page is visible. */

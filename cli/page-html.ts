@@ -41,6 +41,12 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): Html 
   return new Html(out);
 }
 
+/** A time as the pages show it (UTC, to the second), in a `<time>` element. */
+export function when(ms: number): Html {
+  const d = new Date(ms).toISOString();
+  return html`<time datetime="${d}">${d.replace(/\.\d{3}Z$/, "Z").replace("T", " ")}</time>`;
+}
+
 /** The page frame: local stylesheet and script only (the Content-Security-Policy allows nothing else). */
 export function page(title: string, site: string, who: Html, body: Html): Html {
   return html`<!doctype html>

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Makes sure Debian's Chromium is there for the review page's browser tests (test/airlock-page.test.ts),
+// Makes sure Debian's Chromium is there for the review page's browser tests (test/pages.test.ts),
 // which drive it with playwright-core; no browser is ever downloaded by playwright.
 //
 //   1. /usr/bin/chromium (or TREMESH_CHROMIUM) already there: nothing to do;

@@ -1,9 +1,10 @@
 /**
- * The reviewer's page (`tremesh airlock serve`) in a real browser: Debian's Chromium, driven by playwright-core,
+ * The pages in a real browser. The reviewer's page (`tremesh airlock serve`): Debian's Chromium, driven by playwright-core,
  * against a real federation over TLS. A reviewer opens the queue, sees a new task arrive without a reload, sees
  * a flagged cell highlighted with its rule, releases the checked form of one output and rejects another with a
  * reason (signed as `tremesh airlock approve|reject` sign); hostile strings render inert; a decision without the
  * CSRF token or the session is refused; every view and decision is in the TRE's audit log with the reviewer.
+ * The researcher's page (`tremesh ui`): a task followed live to `completed`, then its combined table with bounds.
  */
 import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -13,13 +14,9 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeAuditRecord } from "../audit/index.js";
 import { type AirlockServer, startAirlockServer } from "../cli/airlock-serve.js";
+import { startResearcherServer } from "../cli/ui-command.js";
 import type { ExecutorOutput } from "../executors/index.js";
-import {
-  generatePatients,
-  patientProfiles,
-  SYNTHETIC_PATIENT_COLUMNS,
-  writePatientsCsv,
-} from "../fixtures/index.js";
+import { generatePatients, patientProfiles, writePatientsCsv } from "../fixtures/index.js";
 import {
   type AnalysisSpec,
   analysisOutput,
@@ -29,12 +26,14 @@ import {
 } from "../protocol/index.js";
 import { airlockOnLeaf, FINE_COUNT, REGION_COUNT } from "./harness/airlock-fixtures.js";
 import { approveProject, childReaches, type Federation, startFederation } from "./harness/federation.js";
+import { exactPatientsLeaf } from "./harness/patients-leaf.js";
 import { uniqueToken } from "./harness/unique.js";
 
 const CHROMIUM = process.env.TREMESH_CHROMIUM ?? "/usr/bin/chromium";
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const SCREENSHOT = join(import.meta.dirname, "..", "docs", "airlock-review-page.png");
 const CONFLICT_SCREENSHOT = join(import.meta.dirname, "..", "docs", "airlock-review-conflict.png");
+const RESEARCHER_SCREENSHOT = join(import.meta.dirname, "..", "docs", "researcher-page.png");
 const REVIEWER = "reviewer-a-rita";
 /** Every way a string could try to become markup or script: tags, attribute breakers, quotes, backticks. */
 const HOSTILE = `<script>window.__pwned=1</script>"><img src=x onerror="window.__pwned=2">'\`<b>`;
@@ -57,6 +56,15 @@ async function submit(analysis: AnalysisSpec, title: string, tre = "a"): Promise
   );
   expect(r.err).toEqual([]);
   return r.out[0]!;
+}
+
+/**
+ * A screenshot for docs/ and the README. Written when missing, or when TREMESH_UPDATE_SCREENSHOTS=1 (after
+ * changing a page): ids and times differ from run to run, so ordinary runs leave docs/ as it is.
+ */
+async function screenshot(p: Page, path: string): Promise<void> {
+  const png = await p.screenshot();
+  if (process.env.TREMESH_UPDATE_SCREENSHOTS === "1" || !existsSync(path)) await writeFile(path, png);
 }
 
 /** Another reviewer's own page, in a browser context of their own (their own session cookie). */
@@ -124,19 +132,11 @@ beforeAll(async () => {
     researchers: ["alice"],
     reviewers: ["rita", "sam", "tom"],
     startLeaves: [],
-    leafExtra: (tre) => ({
-      ...(tre === "b" ? { review: { approvalsRequired: 2 } } : {}),
-      datasets: [
-        {
-          name: "patients",
-          engine: "csv",
-          path: `./patients-${tre}.csv`,
-          columns: { ...SYNTHETIC_PATIENT_COLUMNS },
-          identifiers: ["patient_id"],
-        },
-      ],
-      projects: [{ name: "diabetes", researchers: ["alice"], analyses: ["count"], datasets: ["patients"] }],
-    }),
+    // The TREs' default disclosure control (minimum cell 10, rounding 5), not the exact figures of other tests.
+    leafExtra: (tre) => {
+      const { disclosure: _exact, ...leaf } = exactPatientsLeaf(tre, { project: "diabetes" });
+      return { ...leaf, ...(tre === "b" ? { review: { approvalsRequired: 2 } } : {}) };
+    },
   });
   for (const tre of ["a", "b"]) {
     await writePatientsCsv(
@@ -174,7 +174,7 @@ afterAll(async () => {
 });
 
 describe.skipIf(!HAVE_CHROMIUM)(
-  `the reviewer's page in Chromium${HAVE_CHROMIUM ? "" : ` (skipped: no ${CHROMIUM})`}`,
+  `the pages in Chromium${HAVE_CHROMIUM ? "" : ` (skipped: no ${CHROMIUM})`}`,
   () => {
     let fine: string;
     let regions: string;
@@ -223,7 +223,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
         page.locator(".side-by-side > div:nth-child(2) td", { hasText: "withheld" }).count(),
       ).resolves.toBeGreaterThan(0);
       await mkdir(join(SCREENSHOT, ".."), { recursive: true });
-      await page.screenshot({ path: SCREENSHOT, fullPage: false });
+      await screenshot(page, SCREENSHOT);
     });
 
     it("refuses a decision without the CSRF token, or without the session", async () => {
@@ -332,7 +332,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
       // Approvals of different bytes release nothing: the output stays pending, conflicted, until a third decides.
       await open(tom);
       await tom.page.locator(".conflicted").waitFor();
-      await tom.page.screenshot({ path: CONFLICT_SCREENSHOT });
+      await screenshot(tom.page, CONFLICT_SCREENSHOT);
       await tom.page.click("form.release-checked button");
       await childReaches(fed, taskId, "b", "released");
     });
@@ -344,6 +344,35 @@ describe.skipIf(!HAVE_CHROMIUM)(
       expect(by("airlock.view", fine).length).toBeGreaterThan(0);
       expect(by("airlock.approve", fine)).toHaveLength(1);
       expect(by("airlock.reject", regions)).toHaveLength(1);
+    });
+
+    it("follows a task on the researcher's page until it completes, then shows the combined table with bounds", async () => {
+      await using ui = await startResearcherServer({ profile: (await fed.profile("alice")).file, port: 0 });
+      const alice = await (await browser.newContext({ viewport: VIEWPORT })).newPage();
+      await alice.goto(ui.loginUrl);
+      const taskId = await submit(REGION_COUNT, "regions, followed on the researcher's page");
+      await alice.fill("input[name=task]", taskId);
+      await alice.click("form.open button");
+      await alice.locator('tr[data-tre="a"] td.state', { hasText: "outputs_pending_review" }).waitFor();
+      await expect(alice.locator("[data-final]").count()).resolves.toBe(0);
+
+      // The reviewer approves at the CLI; the researcher's open page follows without a reload.
+      expect((await fed.cli(["airlock", "approve", taskId], REVIEWER)).code).toBe(0);
+      await alice.locator(".parent-state", { hasText: "completed" }).waitFor({ timeout: 20_000 });
+      await alice.locator("[data-final]").waitFor();
+      await expect(alice.locator(`tr[data-tre="a"] .history`).textContent()).resolves.toContain(
+        "released tre:a/airlock",
+      );
+      // TRE a rounds counts to 5: the combined table shows each count as the range it stands for.
+      await expect(alice.locator("pre.combined").textContent()).resolves.toMatch(/\d+–\d+/);
+      await screenshot(alice, RESEARCHER_SCREENSHOT);
+
+      // A hostile title is text on the researcher's page too.
+      const hostile = await submit(REGION_COUNT, HOSTILE);
+      await alice.goto(new URL(`/task/${hostile}`, ui.url).href);
+      await expect(alice.locator("h1").textContent()).resolves.toBe(HOSTILE);
+      await expect(alice.locator("img").count()).resolves.toBe(0);
+      await expect(alice.evaluate("window.__pwned")).resolves.toBeUndefined();
     });
   },
 );

@@ -1,0 +1,60 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { collectResults, fetchTask } from "../aggregator/index.js";
+import type { Command } from "./command.js";
+import { CliError, ExitCode } from "./exit-codes.js";
+import { type PageServer, runPageCommand, startPage } from "./page-server.js";
+import { connectProfile, loadProfile, signingKey } from "./profile.js";
+import { type ResearcherBackend, researcherPage } from "./ui-page.js";
+
+/** Default port of the researcher's page (the review page's is 8765); `--port 0` picks a free one. */
+export const DEFAULT_UI_PORT = 8766;
+
+export type ResearcherServer = PageServer;
+
+export async function startResearcherServer(options: {
+  profile: string | undefined;
+  host?: string;
+  port?: number;
+}): Promise<ResearcherServer> {
+  const profile = await loadProfile(options.profile);
+  if (profile.server !== "hub")
+    throw new CliError(
+      `${profile.file} is a leaf profile; the researcher's page needs a hub profile`,
+      ExitCode.badInput,
+    );
+  const key = signingKey(profile);
+  let nc: NatsConnection | undefined;
+  const conn = async () => {
+    if (!nc || nc.isClosed()) nc = await connectProfile(profile);
+    return nc;
+  };
+  const backend: ResearcherBackend = {
+    researcher: profile.user,
+    task: async (taskId) => fetchTask(await conn(), key, taskId),
+    results: async (taskId) => collectResults(await conn(), key, taskId, profile.treKeys),
+  };
+  const cleanup = async () => {
+    await nc?.close().catch(() => undefined);
+  };
+  return startPage(
+    (guard) => researcherPage(backend, guard),
+    { host: options.host, port: options.port, defaultPort: DEFAULT_UI_PORT },
+    { ready: conn, cleanup },
+  );
+}
+
+export const ui: Command = {
+  name: "ui",
+  summary:
+    "the researcher's page in a browser: each TRE's state live, combined tables, plots, released files",
+  usage: [
+    "tremesh ui [--profile FILE] [--host HOST] [--port N]",
+    "  --profile FILE  the researcher's hub profile (default $TREMESH_PROFILE); its signing key stays in this process",
+    "  --host HOST     the loopback address to listen on (default 127.0.0.1); any other is refused",
+    `  --port N        port to listen on (default ${DEFAULT_UI_PORT}; 0 picks a free port)`,
+    "  Prints a one-time login URL; open it in a browser on this machine. Stop with Ctrl-C.",
+  ].join("\n       "),
+  examples: ["tremesh ui --profile alice.profile.yaml   # prints http://127.0.0.1:8766/login?token=…"],
+  run: (argv, io) =>
+    runPageCommand(argv, io, { command: "ui", label: "researcher's page", start: startResearcherServer }),
+};

@@ -1,0 +1,103 @@
+/**
+ * The researcher's page as a Hono app, over a `ResearcherBackend` (the same signed hub requests `tremesh status`
+ * and `tremesh aggregate` send), behind page-guard.ts. Read-only: it changes nothing at the hub, so its only form
+ * (open a task by id) is a GET. Released files download as attachments, never rendered in the page.
+ */
+import type { Context, Hono } from "hono";
+import { HubRequestError, type TaskResults, toSvg } from "../aggregator/index.js";
+import { isTaskId, type TaskView } from "../protocol/index.js";
+import { pageGuard } from "./page-guard.js";
+import { type Html, html, page } from "./page-html.js";
+import { hasEnded } from "./results-command.js";
+import { homePage, taskLive, taskPage } from "./ui-views.js";
+
+export interface ResearcherBackend {
+  readonly researcher: string;
+  task(taskId: string): Promise<TaskView>;
+  results(taskId: string): Promise<TaskResults>;
+}
+
+export interface ResearcherPageOptions {
+  loginToken: string;
+  allowedHosts: readonly string[];
+}
+
+/** How many tasks the home page remembers (those opened while the page runs). */
+const RECENT_TASKS = 50;
+
+export function researcherPage(backend: ResearcherBackend, options: ResearcherPageOptions): Hono {
+  const { app, problem } = pageGuard({ ...options, command: "tremesh ui", cookie: "tremesh_ui" });
+  const who = html`researcher <b>${backend.researcher}</b>`;
+  const render = (c: Context, title: string, body: Html) => c.html(page(title, "tremesh", who, body).text);
+  const recent: string[] = [];
+  // Results of an ended task do not change: verified and combined once.
+  const ended = new Map<string, TaskResults>();
+  const resultsOf = async (task: TaskView) => {
+    if (!hasEnded(task)) return undefined;
+    const known = ended.get(task.taskId);
+    if (known) return known;
+    const r = await backend.results(task.taskId);
+    ended.set(task.taskId, r);
+    return r;
+  };
+
+  app.onError((e, c) => {
+    if (e instanceof HubRequestError)
+      return problem(c, e.code === "not_found" ? 404 : 503, "The hub refused", `${e.message} (${e.code})`);
+    throw e;
+  });
+
+  app.get("/", async (c) => {
+    const tasks = await Promise.all(recent.map((id) => backend.task(id)));
+    return render(c, "Your tasks", homePage(tasks));
+  });
+
+  app.get("/open", (c) => {
+    const taskId = (c.req.query("task") ?? "").trim();
+    if (!isTaskId(taskId)) return problem(c, 400, "Not a task id", "A task id is 26 letters and digits.");
+    return c.redirect(`/task/${taskId}`, 303);
+  });
+
+  const taskParam = (c: Context) => {
+    const taskId = c.req.param("taskId") ?? "";
+    return isTaskId(taskId) ? taskId : undefined;
+  };
+
+  app.get("/task/:taskId", async (c) => {
+    const taskId = taskParam(c);
+    if (!taskId) return problem(c, 404, "No such task", "That is not a task id.");
+    const task = await backend.task(taskId);
+    if (!recent.includes(taskId)) recent.unshift(taskId);
+    recent.splice(RECENT_TASKS);
+    return render(c, task.title ?? taskId, taskPage(task, await resultsOf(task)));
+  });
+
+  app.get("/task/:taskId/live", async (c) => {
+    const taskId = taskParam(c);
+    if (!taskId) return problem(c, 404, "No such task", "That is not a task id.");
+    const task = await backend.task(taskId);
+    return c.html(taskLive(task, await resultsOf(task)).text);
+  });
+
+  app.get("/task/:taskId/plot/:index{[0-9]+\\.svg}", async (c) => {
+    const taskId = taskParam(c);
+    const r = taskId ? ended.get(taskId) : undefined;
+    const result = r?.combined[Number.parseInt(c.req.param("index"), 10)]?.result;
+    const svg = result ? toSvg(result) : null;
+    if (!svg) return problem(c, 404, "No plot", "This task has no such plot.");
+    return c.body(svg, 200, { "content-type": "image/svg+xml; charset=utf-8" });
+  });
+
+  app.get("/task/:taskId/file/:index{[0-9]+}", async (c) => {
+    const taskId = taskParam(c);
+    const file = taskId ? ended.get(taskId)?.files[Number(c.req.param("index"))] : undefined;
+    if (!file) return problem(c, 404, "No such file", "This task has no such released file.");
+    const safeName = `${file.tre}-${file.name}`.replace(/[^A-Za-z0-9._-]/g, "_");
+    return c.body(Buffer.from(file.data), 200, {
+      "content-type": "application/octet-stream",
+      "content-disposition": `attachment; filename="${safeName}"`,
+    });
+  });
+
+  return app;
+}
