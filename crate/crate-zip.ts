@@ -4,6 +4,7 @@
  */
 import { type BagProblem, openBag, zipBag } from "./bagit.js";
 import type { ResultsCrateInput } from "./crate-input.js";
+import { checkEvidence } from "./evidence-check.js";
 import { type ValidationReport, validateCrateMetadata } from "./profile-validator.js";
 import {
   type BuiltCrate,
@@ -40,7 +41,10 @@ function zipCrate({ metadata, files }: BuiltCrate, taskId: string, source: strin
 }
 
 export interface CrateCheck {
-  /** Where the bag does not verify (a changed, missing or unlisted file), empty when it does. */
+  /**
+   * Where the bag does not verify (a changed, missing or unlisted file), or a released output is not what
+   * its reviewer's signed decision approved; empty when all holds.
+   */
   bagProblems: BagProblem[];
   /** The profile's findings on `data/ro-crate-metadata.json`; absent when it is missing or not JSON. */
   profile?: ValidationReport;
@@ -58,5 +62,8 @@ export async function checkCrateZip(zip: Uint8Array): Promise<CrateCheck> {
   } catch {
     return { bagProblems: [...bag.problems, { path: `data/${METADATA}`, problem: "is not UTF-8 JSON" }] };
   }
-  return { bagProblems: bag.problems, profile: await validateCrateMetadata(metadata) };
+  return {
+    bagProblems: [...bag.problems, ...checkEvidence(metadata, bag.payload)],
+    profile: await validateCrateMetadata(metadata),
+  };
 }

@@ -126,8 +126,10 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
     await writeFile(tampered, zipSync(entries));
     const check = await verify(tampered);
     expect(check.code).toBe(1);
+    // Its manifest line, and the reviewer's signed decision, both say so.
     expect(check.bagProblems).toEqual([
       { path: output, problem: "does not match its sha-512 in manifest-sha512.txt: it was changed" },
+      { path: output, problem: expect.stringMatching(/^is not what the reviewer approved: /) },
     ]);
   });
 
