@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { unzipSync, zipSync } from "fflate";
 import { describe, expect, it } from "vitest";
 import { generateKeyPair, newId, sealFresh, signingKeyFromSeed } from "../protocol/index.js";
-import { zipBag } from "./bagit.js";
+import { openBag, zipBag } from "./bagit.js";
 import { checkCrateZip, zipResultsCrate } from "./crate-zip.js";
 
 const metadata = readFileSync(
@@ -130,6 +130,17 @@ describe("a crate zip", { timeout: 60_000 }, () => {
         problem: expect.stringMatching(
           /^is not what the reviewer approved: data\/evidence\/decision-1\.envelope signs/,
         ),
+      },
+    ]);
+  });
+
+  it("refuses a zip that would unpack past the limit without unpacking it", async () => {
+    const big = zipSync({ "data/zeros.bin": new Uint8Array(4 * 1024 * 1024) }, { level: 9 });
+    expect(big.length).toBeLessThan(64 * 1024);
+    expect(openBag(big, { maxBytes: 1024 * 1024 }).problems).toEqual([
+      {
+        path: "",
+        problem: expect.stringMatching(/^unpacks to more than 1048576 bytes \(at data\/zeros\.bin\)/),
       },
     ]);
   });

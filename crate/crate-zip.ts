@@ -14,6 +14,8 @@ import {
 } from "./results-crate.js";
 
 const METADATA = "ro-crate-metadata.json";
+/** Largest `ro-crate-metadata.json` validated: tremesh's own are a few kB; JSON-LD expansion is costly. */
+export const MAX_METADATA_BYTES = 16 * 1024 * 1024;
 
 /** The BagIt `External-Identifier` of a task's crates: one per task, the same at every TRE. */
 export const externalIdentifier = (taskId: string) => `urn:tremesh:task:${taskId}`;
@@ -56,6 +58,13 @@ export async function checkCrateZip(zip: Uint8Array): Promise<CrateCheck> {
   const bytes = bag.payload.get(METADATA);
   if (bytes === undefined)
     return { bagProblems: [...bag.problems, { path: `data/${METADATA}`, problem: "is missing" }] };
+  if (bytes.length > MAX_METADATA_BYTES)
+    return {
+      bagProblems: [
+        ...bag.problems,
+        { path: `data/${METADATA}`, problem: `is over ${MAX_METADATA_BYTES} bytes; not validated` },
+      ],
+    };
   let metadata: unknown;
   try {
     metadata = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
