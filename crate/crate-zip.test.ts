@@ -115,6 +115,14 @@ describe("a crate zip", { timeout: 60_000 }, () => {
       softwareVersion: "test",
     });
     expect((await checkCrateZip(zip)).bagProblems).toEqual([]);
+    expect((await checkCrateZip(zip, { trustedKeys: [reviewer.publicKey] })).bagProblems).toEqual([]);
+    // Pinned keys: a decision by any other key (say, one an editor put in the crate with its own signer) fails.
+    expect((await checkCrateZip(zip, { trustedKeys: [tre] })).bagProblems).toEqual([
+      {
+        path: "data/evidence/decision-1.envelope",
+        problem: `is signed by ${reviewer.publicKey}, not a key given to trust`,
+      },
+    ]);
 
     // Someone changes the released table and writes every manifest again: BagIt alone cannot tell.
     const payload = new Map(

@@ -52,8 +52,14 @@ export interface CrateCheck {
   profile?: ValidationReport;
 }
 
-/** Checks a crate zip: its BagIt manifests and its metadata against the Five Safes profile. */
-export async function checkCrateZip(zip: Uint8Array): Promise<CrateCheck> {
+/**
+ * Checks a crate zip: its BagIt manifests, the reviewers' signed decisions on its outputs (signed by
+ * one of `trustedKeys` when given), and its metadata against the Five Safes profile.
+ */
+export async function checkCrateZip(
+  zip: Uint8Array,
+  { trustedKeys }: { trustedKeys?: readonly string[] } = {},
+): Promise<CrateCheck> {
   const bag = openBag(zip);
   const bytes = bag.payload.get(METADATA);
   if (bytes === undefined)
@@ -72,7 +78,7 @@ export async function checkCrateZip(zip: Uint8Array): Promise<CrateCheck> {
     return { bagProblems: [...bag.problems, { path: `data/${METADATA}`, problem: "is not UTF-8 JSON" }] };
   }
   return {
-    bagProblems: [...bag.problems, ...checkEvidence(metadata, bag.payload)],
+    bagProblems: [...bag.problems, ...checkEvidence(metadata, bag.payload, trustedKeys)],
     profile: await validateCrateMetadata(metadata),
   };
 }

@@ -15,8 +15,16 @@ type Entity = Record<string, unknown> & { "@id": string };
 const nkeyOf = (e: Entity) =>
   typeof e.identifier === "string" && e.identifier.startsWith("nkey:") ? e.identifier.slice(5) : undefined;
 
-/** Checks every signed decision a crate keeps; returns what does not hold, by file. */
-export function checkEvidence(metadata: unknown, payload: ReadonlyMap<string, Uint8Array>): BagProblem[] {
+/**
+ * Checks every signed decision a crate keeps; returns what does not hold, by file. With `trustedKeys`
+ * (keys the reader pinned: a TRE's, its reviewers'), a decision must be signed by one of them, not
+ * merely by a key the crate names.
+ */
+export function checkEvidence(
+  metadata: unknown,
+  payload: ReadonlyMap<string, Uint8Array>,
+  trustedKeys?: readonly string[],
+): BagProblem[] {
   const graph = (metadata as { "@graph"?: unknown })?.["@graph"];
   if (!Array.isArray(graph)) return [];
   const entities = graph.filter((e): e is Entity => typeof (e as Entity)?.["@id"] === "string");
@@ -37,6 +45,10 @@ export function checkEvidence(metadata: unknown, payload: ReadonlyMap<string, Ui
     const signer = peekEnvelope(bytes)?.signer;
     if (signer === undefined || !named.has(signer)) {
       problems.push({ path: at, problem: "is not signed by a reviewer or TRE key the crate names" });
+      continue;
+    }
+    if (trustedKeys !== undefined && !trustedKeys.includes(signer)) {
+      problems.push({ path: at, problem: `is signed by ${signer}, not a key given to trust` });
       continue;
     }
     // A reviewer signs for one TRE: try the crate's TREs (a crate names one, a combined crate a few).
