@@ -153,9 +153,10 @@ async function verify(argv: string[], io: Io): Promise<number> {
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: { json: { type: "boolean" } },
+    options: { json: { type: "boolean" }, trust: { type: "string" } },
   });
   const [file, ...rest] = positionals;
+  const trustedKeys = values.trust?.split(",").filter((k) => k !== "");
   if (file === undefined || rest.length > 0) throw usageError("crate verify: give one crate file (FILE.zip)");
   let zip: Uint8Array;
   try {
@@ -163,7 +164,7 @@ async function verify(argv: string[], io: Io): Promise<number> {
   } catch (e) {
     throw new CliError(`crate verify: cannot read ${file}: ${(e as Error).message}`, ExitCode.badInput);
   }
-  const check = await checkCrateZip(zip);
+  const check = await checkCrateZip(zip, trustedKeys ? { trustedKeys } : {});
   const sound = crateIsSound(check);
   if (values.json) {
     io.out(JSON.stringify({ file, sound, ...check }, null, 2));
@@ -188,12 +189,13 @@ export const crate: Command = {
   summary:
     "write a task's Five Safes RO-Crates (each TRE's, and the combined one) as BagIt zips, or verify one",
   usage:
-    "tremesh crate TASK_ID --out FILE.zip|DIR [--tre NAME | --combined] [--profile FILE] [--json]\n       tremesh crate verify FILE.zip [--json]",
+    "tremesh crate TASK_ID --out FILE.zip|DIR [--tre NAME | --combined] [--profile FILE] [--json]\n       tremesh crate verify FILE.zip [--trust KEY,…] [--json]",
   examples: [
     "tremesh crate 01JD3… --out results.zip          # the one TRE's crate",
     "tremesh crate 01JD3… --out crates/              # crates/<task>-<tre>.zip per TRE, and <task>-combined.zip",
     "tremesh crate 01JD3… --combined --out all.zip   # the researcher's combined crate: every TRE, received and combined",
     "tremesh crate verify results.zip                 # BagIt sha-512 manifests and the Five Safes profile",
+    "tremesh crate verify results.zip --trust UAB…,UCD…   # reviewers' decisions signed by these keys only",
   ],
   run(argv, io) {
     return argv[0] === "verify" ? verify(argv.slice(1), io) : build(argv, io);

@@ -12,6 +12,15 @@ const ZIP_TIME = new Date("2000-01-01T00:00:00Z");
 const sha512 = (bytes: Uint8Array) => createHash("sha512").update(bytes).digest("hex");
 const utf8 = (text: string) => new TextEncoder().encode(text);
 
+/** Largest total of a bag's unpacked files `openBag` reads by default: 1 GiB. */
+export const MAX_BAG_BYTES = 1024 * 1024 * 1024;
+
+class TooLarge extends Error {
+  constructor(file: string, maxBytes: number) {
+    super(`unpacks to more than ${maxBytes} bytes (at ${file}); refused unread`);
+  }
+}
+
 /** Why a bag does not verify: which file, and what is wrong with it. */
 export interface BagProblem {
   path: string;
@@ -67,17 +76,25 @@ export interface OpenedBag {
  * matching, no payload file unlisted, and `Payload-Oxum`. Never throws for a bad bag: the problems say
  * what changed.
  */
-export function openBag(zip: Uint8Array): OpenedBag {
+export function openBag(
+  zip: Uint8Array,
+  { maxBytes = MAX_BAG_BYTES }: { maxBytes?: number } = {},
+): OpenedBag {
   const problems: BagProblem[] = [];
   let files: Map<string, Uint8Array>;
+  let total = 0;
+  // Sizes are checked before anything is inflated, so a zip bomb is refused without being unpacked.
+  const filter = (f: { name: string; originalSize: number }) => {
+    total += f.originalSize;
+    if (total > maxBytes) throw new TooLarge(f.name, maxBytes);
+    return true;
+  };
   try {
-    files = new Map(Object.entries(unzipSync(zip)).filter(([p]) => !p.endsWith("/")));
+    files = new Map(Object.entries(unzipSync(zip, { filter })).filter(([p]) => !p.endsWith("/")));
   } catch (e) {
-    return {
-      files: new Map(),
-      payload: new Map(),
-      problems: [{ path: "", problem: `not a zip file (${String(e)})` }],
-    };
+    const problem =
+      e instanceof TooLarge ? e.message : `not a zip file (${e instanceof Error ? e.message : String(e)})`;
+    return { files: new Map(), payload: new Map(), problems: [{ path: "", problem }] };
   }
   const payload = new Map(
     [...files].filter(([p]) => p.startsWith("data/")).map(([p, b]) => [p.slice(5), b] as const),

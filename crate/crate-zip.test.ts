@@ -1,9 +1,11 @@
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { unzipSync, zipSync } from "fflate";
 import { describe, expect, it } from "vitest";
-import { zipBag } from "./bagit.js";
-import { checkCrateZip } from "./crate-zip.js";
+import { generateKeyPair, newId, sealFresh, signingKeyFromSeed } from "../protocol/index.js";
+import { openBag, zipBag } from "./bagit.js";
+import { checkCrateZip, zipResultsCrate } from "./crate-zip.js";
 
 const metadata = readFileSync(
   join(import.meta.dirname, "reference-crates", "validator-five-safes-crate-result.json"),
@@ -68,5 +70,86 @@ describe("a crate zip", { timeout: 60_000 }, () => {
     expect((await checkCrateZip(new TextEncoder().encode("not a zip"))).bagProblems[0]?.problem).toMatch(
       /not a zip/,
     );
+  });
+
+  it("catches an output changed after review even when the manifests are written again", async () => {
+    const reviewer = signingKeyFromSeed(generateKeyPair("user").seed);
+    const tre = generateKeyPair("user").publicKey;
+    const data = new TextEncoder().encode("group,n\nA,40\n");
+    const digest = createHash("sha256").update(data).digest("hex");
+    const now = Date.now();
+    const outputId = newId(now);
+    const decision = sealFresh(
+      "decision",
+      { taskId: newId(now), tre: "a", outputId, outputDigest: digest, verdict: "approve" },
+      reviewer,
+      60_000,
+      now,
+    );
+    const zip = zipResultsCrate({
+      task: {
+        taskId: newId(now),
+        project: "diabetes",
+        researcher: "alice",
+        tres: ["a"],
+        kind: "container",
+        state: "completed",
+        submittedAt: now - 5000,
+        updatedAt: now,
+        children: [{ tre: "a", state: "released", history: [] }],
+      },
+      release: {
+        tre: "a",
+        treKey: tre,
+        treKeyPinned: true,
+        releaseId: newId(now),
+        releasedAt: now,
+        outputs: [{ outputId, name: "table.csv", mediaType: "text/csv", digest, data }],
+        withheld: [],
+        decisions: [
+          { outputId, verdict: "approve", iat: now, signer: reviewer.publicKey, envelope: decision },
+        ],
+        reviewers: new Map([[reviewer.publicKey, "rita"]]),
+      },
+      now,
+      softwareVersion: "test",
+    });
+    expect((await checkCrateZip(zip)).bagProblems).toEqual([]);
+    expect((await checkCrateZip(zip, { trustedKeys: [reviewer.publicKey] })).bagProblems).toEqual([]);
+    // Pinned keys: a decision by any other key (say, one an editor put in the crate with its own signer) fails.
+    expect((await checkCrateZip(zip, { trustedKeys: [tre] })).bagProblems).toEqual([
+      {
+        path: "data/evidence/decision-1.envelope",
+        problem: `is signed by ${reviewer.publicKey}, not a key given to trust`,
+      },
+    ]);
+
+    // Someone changes the released table and writes every manifest again: BagIt alone cannot tell.
+    const payload = new Map(
+      Object.entries(unzipSync(zip))
+        .filter(([p]) => p.startsWith("data/"))
+        .map(([p, b]) => [p.slice(5), b] as const),
+    );
+    payload.set("outputs/table.csv", new TextEncoder().encode("group,n\nA,4\n"));
+    const check = await checkCrateZip(zipBag(payload, {}));
+    expect(check.bagProblems).toEqual([
+      {
+        path: "data/outputs/table.csv",
+        problem: expect.stringMatching(
+          /^is not what the reviewer approved: data\/evidence\/decision-1\.envelope signs/,
+        ),
+      },
+    ]);
+  });
+
+  it("refuses a zip that would unpack past the limit without unpacking it", async () => {
+    const big = zipSync({ "data/zeros.bin": new Uint8Array(4 * 1024 * 1024) }, { level: 9 });
+    expect(big.length).toBeLessThan(64 * 1024);
+    expect(openBag(big, { maxBytes: 1024 * 1024 }).problems).toEqual([
+      {
+        path: "",
+        problem: expect.stringMatching(/^unpacks to more than 1048576 bytes \(at data\/zeros\.bin\)/),
+      },
+    ]);
   });
 });

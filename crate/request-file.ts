@@ -5,6 +5,7 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { openBag } from "./bagit.js";
+import { MAX_METADATA_BYTES } from "./crate-zip.js";
 import { RequestCrateError } from "./request-crate.js";
 
 const METADATA = "ro-crate-metadata.json";
@@ -32,6 +33,8 @@ export async function readRequestCrate(path: string): Promise<unknown> {
     else bytes = bag.payload.get(METADATA);
   }
   if (bytes === undefined) throw new RequestCrateError(path, undefined, `has no ${METADATA}`);
+  if (bytes.length > MAX_METADATA_BYTES)
+    throw new RequestCrateError(METADATA, undefined, `is over ${MAX_METADATA_BYTES} bytes`);
   try {
     return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
   } catch {

@@ -20,7 +20,8 @@ import type { CrateDecision, CrateOutput, CrateRelease, ResultsCrateInput } from
 import { FIVE_SAFES_PROFILE } from "./profile-validator.js";
 import { ED25519, type TaskIds } from "./task-entities.js";
 
-const ENVELOPE_TYPE = "application/vnd.tremesh.envelope+msgpack";
+/** The media type of a signed tremesh envelope kept in a crate. */
+export const ENVELOPE_TYPE = "application/vnd.tremesh.envelope+msgpack";
 
 export interface TrePart {
   /** The actions the root must mention. */

@@ -40,10 +40,11 @@ async function submit(analysis: AnalysisSpec, tres: string, wait: boolean): Prom
 }
 
 /** `crate verify --json` of a crate file (it needs no profile): exit code and its findings. */
-async function verify(file: string) {
+async function verify(file: string, trust: string[] = []) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await run(["crate", "verify", file, "--json"], {
+  const pinned = trust.length > 0 ? ["--trust", trust.join(",")] : [];
+  const code = await run(["crate", "verify", file, "--json", ...pinned], {
     out: (l) => out.push(l),
     err: (l) => err.push(l),
   });
@@ -105,7 +106,8 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
       const written = await fed.cli(["crate", taskId, "--out", file], "alice");
       expect(written.code, written.err.join("\n")).toBe(0);
       expect(written.out).toEqual([expect.stringMatching(`^b: crate written to ${file} \\(\\d+ bytes\\)$`)]);
-      const check = await verify(file);
+      // b released it by its auto-release policy: its decisions are signed by b's own key.
+      const check = await verify(file, [fed.files.trePublicKeys.b as string]);
       expect(check.bagProblems, analysis.kind).toEqual([]);
       expect(
         check.profile.findings.filter((f) => f.level !== "OPTIONAL"),
@@ -126,8 +128,10 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
     await writeFile(tampered, zipSync(entries));
     const check = await verify(tampered);
     expect(check.code).toBe(1);
+    // Its manifest line, and the reviewer's signed decision, both say so.
     expect(check.bagProblems).toEqual([
       { path: output, problem: "does not match its sha-512 in manifest-sha512.txt: it was changed" },
+      { path: output, problem: expect.stringMatching(/^is not what the reviewer approved: /) },
     ]);
   });
 
