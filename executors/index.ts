@@ -45,4 +45,5 @@ export {
   type PostgresDataset,
 } from "./query/dataset.js";
 export type { DuckDbEngineOptions } from "./query/duckdb-engine.js";
+export { isTransientDatabaseCode } from "./query/engine-errors.js";
 export { QueryExecutor, type QueryExecutorOptions } from "./query/query-executor.js";

@@ -29,11 +29,12 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import pg from "pg";
 import { randomPassword } from "../common/index.js";
-import type {
-  DatasetDefinition,
-  ExecutorCredential,
-  PostgresCredential,
-  PostgresDataset,
+import {
+  type DatasetDefinition,
+  type ExecutorCredential,
+  isTransientDatabaseCode,
+  type PostgresCredential,
+  type PostgresDataset,
 } from "../executors/index.js";
 import { isTaskId } from "../protocol/index.js";
 import { LEAF_DEFAULTS } from "./leaf-defaults.js";
@@ -68,12 +69,15 @@ export interface IssuedCredential extends AsyncDisposable {
 
 export class CredentialBrokerError extends Error {
   override readonly name = "CredentialBrokerError";
+  /** Whether trying again later may succeed: the database could not be reached, not a mistake in the config. */
+  readonly retryable: boolean;
   constructor(
     message: string,
     readonly taskId: string | undefined,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { retryable?: boolean },
   ) {
     super(message, options);
+    this.retryable = options?.retryable ?? false;
   }
 }
 
@@ -194,7 +198,7 @@ export class CredentialBroker {
       throw new CredentialBrokerError(
         `the credential broker's database work failed${taskId ? ` for task ${taskId}` : ""}: ${what}${typeof code === "string" ? ` (${code})` : ""}`,
         taskId,
-        { cause: error },
+        { cause: error, retryable: isTransientDatabaseCode(typeof code === "string" ? code : undefined) },
       );
     } finally {
       await admin.end().catch(() => {});

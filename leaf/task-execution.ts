@@ -19,6 +19,7 @@ import {
 import type { ChildState } from "../protocol/index.js";
 import { type AgentTask, attemptOf } from "./agent-state.js";
 import type { Airlock } from "./airlock.js";
+import { CredentialBrokerError } from "./credential-broker.js";
 import { datasetsOf } from "./policy.js";
 import type { Admission } from "./task-admission.js";
 
@@ -28,7 +29,10 @@ export interface CredentialGrant {
   release(): Promise<void>;
 }
 
-/** The credential broker as the agent uses it (leaf/credential-broker.ts implements it for PostgreSQL). */
+/**
+ * The credential broker as the agent uses it (leaf/credential-broker.ts implements it for PostgreSQL). An error
+ * it throws with `retryable: true` (the database could not be reached) is retried like a retryable executor failure.
+ */
 export interface CredentialIssuer {
   issue(taskId: string, datasets: readonly DatasetDefinition[], timeoutMs: number): Promise<CredentialGrant>;
 }
@@ -59,6 +63,18 @@ export interface ExecutionContext {
 }
 
 const asError = (e: unknown) => (e instanceof Error ? e : new Error(String(e)));
+
+/** A failure worth another run: an executor's by its type, or the broker's when the database was unreachable. */
+function isRetryable(e: unknown): boolean {
+  return (e instanceof ExecutorFailed || e instanceof CredentialBrokerError) && e.retryable;
+}
+
+/** What the researcher may read of a retryable failure: an executor's own words, never the broker's internals. */
+function publicMessage(e: unknown): string {
+  return isExecutorError(e)
+    ? e.message
+    : "the TRE's database could not be reached to make the task's credential";
+}
 
 /** How one run ended: `retryInMs` when the task took the retry step and its next run should start then. */
 export interface RunEnd {
@@ -131,20 +147,26 @@ export async function executeTask(
   } catch (e) {
     if (e instanceof ExecutorCancelled) {
       await ctx.record(taskId, "cancelled", "cancelled while running; nothing was kept");
-    } else if (e instanceof ExecutorFailed && e.retryable && attempt < ctx.maxAttempts) {
+    } else if (isRetryable(e) && attempt < ctx.maxAttempts) {
       const retryInMs = retryDelayMs(ctx, attempt);
       const retried = await ctx.record(
         taskId,
         "accepted",
-        `attempt ${attempt} of ${ctx.maxAttempts} failed: ${e.message}; attempt ${attempt + 1} follows in ${retryInMs} ms`,
+        `attempt ${attempt} of ${ctx.maxAttempts} failed: ${publicMessage(e)}; attempt ${attempt + 1} follows in ${retryInMs} ms`,
         (s) => s === "running",
       );
       if (retried) return { retryInMs };
+    } else if (isRetryable(e)) {
+      // Its attempts are used up. The broker's own text is for the TRE's operators only.
+      if (!isExecutorError(e)) ctx.onError(taskId, asError(e));
+      await ctx.record(
+        taskId,
+        "executor_error",
+        `${publicMessage(e)} (attempt ${attempt} of ${ctx.maxAttempts})`,
+      );
     } else if (isExecutorError(e)) {
-      const of =
-        e instanceof ExecutorFailed && e.retryable ? ` (attempt ${attempt} of ${ctx.maxAttempts})` : "";
       // Executor messages never carry data values (see executors/errors.ts).
-      await ctx.record(taskId, "executor_error", `${e.message}${of}`);
+      await ctx.record(taskId, "executor_error", e.message);
     } else {
       // Anything else (the broker, the airlock) is reported without its text, which may name internals.
       await ctx.record(

@@ -2,14 +2,20 @@
  * What an agent restarted mid-task does with the tasks its previous run left `running`, on a real JetStream: runs
  * them again as their next attempt with nothing of the interrupted run kept, ends them when their attempts are used
  * up, and lets a cancel that reached the run win. Each retry is a TRE-signed status event and an audit record.
+ * And a run whose database cannot be reached (the credential broker's connection refused) runs again the same way.
  */
+import { createServer } from "node:net";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuditLog, ensureAuditStream } from "../audit/index.js";
+import { QueryExecutor } from "../executors/index.js";
 import { recoverTasks } from "../leaf/agent-recovery.js";
 import { AgentState, type AgentTask } from "../leaf/agent-state.js";
+import type { Airlock } from "../leaf/airlock.js";
 import { AirlockStore } from "../leaf/airlock-store.js";
+import { CredentialBroker } from "../leaf/credential-broker.js";
 import { StatusPublisher } from "../leaf/status-publisher.js";
+import { type AdmittedTask, executeTask } from "../leaf/task-execution.js";
 import { TaskTransitions } from "../leaf/task-transitions.js";
 import {
   type Dispatch,
@@ -144,5 +150,70 @@ describe("recovery of tasks an agent restart caught running", () => {
     expect(await recover(taskId)).toEqual([]);
     expect(await state.get(taskId)).toMatchObject({ state: "cancelled" });
     expect(await statusEvents(taskId)).toEqual([["cancelled", 1]]);
+  });
+});
+
+/** A port nothing listens on: PostgreSQL "down". */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe("a run whose database cannot be reached", () => {
+  it("runs again after a doubling back-off until its attempts are used up, saying why without internals", async () => {
+    const port = await closedPort();
+    const dataset = {
+      name: "patients",
+      engine: "postgres" as const,
+      schema: "public",
+      table: "patients",
+      columns: { age: "numeric" as const },
+      identifiers: [],
+    };
+    const taskId = newId();
+    await state.claim({ taskId, state: "accepted", history: [] });
+    const errors: Error[] = [];
+    const ctx = {
+      datasets: [dataset],
+      credentials: new CredentialBroker({
+        postgres: { admin: { host: "127.0.0.1", port, user: "admin", password: "x", database: "tre" } },
+      }),
+      timeoutMs: 5_000,
+      maxAttempts: 3,
+      retryBackoffMs: 50,
+      // Never reached: nothing runs without a credential.
+      airlock: undefined as unknown as Airlock,
+      audit: new AuditLog(server.js, { scope: TRE }),
+      record: transitions.record.bind(transitions),
+      onError: (_: string, e: Error) => void errors.push(e),
+    };
+    const admitted = {
+      submission: { project: "p", analysis: { kind: "count", dataset: "patients" } },
+      researcher: "r",
+      executor: new QueryExecutor(),
+    } as unknown as AdmittedTask;
+    const waits: number[] = [];
+    for (;;) {
+      const end = await executeTask(ctx, taskId, admitted, new AbortController().signal);
+      if (end.retryInMs === undefined) break;
+      waits.push(end.retryInMs);
+    }
+    expect(waits).toEqual([50, 100]);
+    const unreachable = "the TRE's database could not be reached to make the task's credential";
+    const record = await state.get(taskId);
+    expect(record?.history.map((h) => [h.state, h.attempt ?? 1, h.reason])).toEqual([
+      ["running", 1, undefined],
+      ["accepted", 2, `attempt 1 of 3 failed: ${unreachable}; attempt 2 follows in 50 ms`],
+      ["running", 2, undefined],
+      ["accepted", 3, `attempt 2 of 3 failed: ${unreachable}; attempt 3 follows in 100 ms`],
+      ["running", 3, undefined],
+      ["executor_error", 3, `${unreachable} (attempt 3 of 3)`],
+    ]);
+    // The operators get the broker's own words (the refused connection), the researcher never does.
+    expect(errors.map((e) => e.name)).toEqual(["CredentialBrokerError"]);
+    expect(errors[0]!.message).toMatch(/ECONNREFUSED/);
   });
 });

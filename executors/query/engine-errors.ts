@@ -20,6 +20,15 @@ const TRANSIENT_NET = new Set([
 ]);
 
 /**
+ * Whether a PostgreSQL or network error code says trying again later may succeed (the server restarting, a
+ * connection refused or dropped, a serialisation conflict). Shared with the leaf's credential broker, which meets
+ * the same server first.
+ */
+export function isTransientDatabaseCode(code: string | undefined): boolean {
+  return code !== undefined && (RETRYABLE_SQLSTATE.test(code) || TRANSIENT_NET.has(code));
+}
+
+/**
  * Turns an engine error into a sentinel. Database messages stay in `cause`: they can quote data
  * values (a failed conversion names the value), and this message may travel to the researcher.
  */
@@ -40,7 +49,7 @@ export function classifyEngineError(error: unknown, dataset: DatasetDefinition, 
         retryable: false,
         cause: error,
       });
-    const retryable = code !== undefined && (RETRYABLE_SQLSTATE.test(code) || TRANSIENT_NET.has(code));
+    const retryable = isTransientDatabaseCode(code);
     return new ExecutorFailed(`PostgreSQL could not run the analysis (${code ?? "no SQLSTATE"})`, {
       retryable,
       cause: error,
