@@ -350,9 +350,32 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await using ui = await startResearcherServer({ profile: (await fed.profile("alice")).file, port: 0 });
       const alice = await (await browser.newContext({ viewport: VIEWPORT })).newPage();
       await alice.goto(ui.loginUrl);
-      const taskId = await submit(REGION_COUNT, "regions, followed on the researcher's page");
-      await alice.fill("input[name=task]", taskId);
-      await alice.click("form.open button");
+      // The submission form checks as `tremesh submit` does, and shows the error at its field.
+      await alice.fill("input[name=project]", "diabetes");
+      await alice.fill("input[name=tres]", "a");
+      await alice.fill("input[name=title]", "regions, followed on the researcher's page");
+      await alice.fill(
+        "textarea[name=analysis]",
+        '{ "kind": "count", "dataset": "patients", "groupBy": "region" }',
+      );
+      await alice.click("form.submit button");
+      await expect(alice.locator('.field-error[data-field="analysis"]').textContent()).resolves.toContain(
+        "analysis.groupBy",
+      );
+      await expect(alice.locator("input[name=tres]").inputValue()).resolves.toBe("a");
+      await alice.fill("textarea[name=analysis]", JSON.stringify(REGION_COUNT));
+      await alice.click("form.submit button");
+      await alice.waitForURL(/\/task\/[0-9A-Z]{26}$/);
+      const taskId = new URL(alice.url()).pathname.split("/")[2]!;
+      // Without the form's CSRF token, nothing is submitted.
+      const cookie = (await alice.context().cookies()).map((c) => `${c.name}=${c.value}`).join("; ");
+      const forged = await fetch(new URL("/submit", ui.url), {
+        method: "POST",
+        redirect: "manual",
+        headers: { cookie, "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ project: "diabetes", tres: "a", analysis: JSON.stringify(REGION_COUNT) }),
+      });
+      expect(forged.status).toBe(403);
       await alice.locator('tr[data-tre="a"] td.state', { hasText: "outputs_pending_review" }).waitFor();
       await expect(alice.locator("[data-final]").count()).resolves.toBe(0);
 
