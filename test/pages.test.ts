@@ -134,7 +134,10 @@ beforeAll(async () => {
     startLeaves: [],
     // The TREs' default disclosure control (minimum cell 10, rounding 5), not the exact figures of other tests.
     leafExtra: (tre) => {
-      const { disclosure: _exact, ...leaf } = exactPatientsLeaf(tre, { project: "diabetes" });
+      const { disclosure: _exact, ...leaf } = exactPatientsLeaf(tre, {
+        project: "diabetes",
+        analyses: ["count", "histogram"],
+      });
       return { ...leaf, ...(tre === "b" ? { review: { approvalsRequired: 2 } } : {}) };
     },
   });
@@ -389,6 +392,21 @@ describe.skipIf(!HAVE_CHROMIUM)(
       // TRE a rounds counts to 5: the combined table shows each count as the range it stands for.
       await expect(alice.locator("pre.combined").textContent()).resolves.toMatch(/\d+–\d+/);
       await screenshot(alice, RESEARCHER_SCREENSHOT);
+
+      // A histogram's combined result comes with its plot, served by the page as an image.
+      const ages = await submit(
+        { kind: "histogram", dataset: "patients", column: "age", bins: { min: 20, max: 90, count: 7 } },
+        "ages",
+      );
+      await childReaches(fed, ages, "a", "outputs_pending_review");
+      expect((await fed.cli(["airlock", "approve", ages], REVIEWER)).code).toBe(0);
+      await alice.goto(new URL(`/task/${ages}`, ui.url).href);
+      await alice.locator("[data-final]").waitFor({ timeout: 20_000 });
+      const plot = alice.locator("img.plot");
+      await plot.waitFor();
+      await expect(
+        plot.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth),
+      ).resolves.toBeGreaterThan(0);
 
       // A hostile title is text on the researcher's page too.
       const hostile = await submit(REGION_COUNT, HOSTILE);
