@@ -393,6 +393,12 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await expect(alice.locator("pre.combined").textContent()).resolves.toMatch(/\d+–\d+/);
       await screenshot(alice, RESEARCHER_SCREENSHOT);
 
+      // The reviewer's reason for rejecting an output reaches the researcher's page with the Release.
+      await alice.goto(new URL(`/task/${regions}`, ui.url).href);
+      await expect(alice.locator(".withheld").textContent()).resolves.toContain(
+        "a test rejection: <not a tag>",
+      );
+
       // A histogram's combined result comes with its plot, served by the page as an image.
       const ages = await submit(
         { kind: "histogram", dataset: "patients", column: "age", bins: { min: 20, max: 90, count: 7 } },
