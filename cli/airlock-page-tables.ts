@@ -9,6 +9,7 @@ import type { AirlockFinding, AnalysisOutput, KeyValue } from "../protocol/index
 import { type Html, html } from "./page-html.js";
 
 interface Slot {
+  /** The value's path; "" for a value the findings never name (a summary cell's mean and variance follow its n). */
   at: string;
   text: string;
 }
@@ -46,8 +47,8 @@ function grid(output: AnalysisOutput): Grid {
           label: key(c.key),
           slots: [
             count(output, `cells[${i}]`, c.n),
-            { at: `cells[${i}]`, text: num(c.mean) },
-            { at: `cells[${i}]`, text: num(c.variance) },
+            { at: "", text: num(c.mean) },
+            { at: "", text: num(c.variance) },
           ],
         })),
       };
@@ -96,9 +97,8 @@ export function outputTable(output: AnalysisOutput, findings: readonly AirlockFi
   const byPath = new Map<string, AirlockFinding[]>();
   for (const f of findings) if (f.at) byPath.set(f.at, [...(byPath.get(f.at) ?? []), f]);
   const g = grid(output);
-  const cell = (s: Slot, first: boolean) => {
-    const flags =
-      first || !s.at.startsWith("cells[") || output.kind !== "summary" ? byPath.get(s.at) : undefined;
+  const cell = (s: Slot) => {
+    const flags = s.at ? byPath.get(s.at) : undefined;
     if (!flags?.length) return html`<td>${s.text}</td>`;
     const worst = flags.some((f) => f.outcome === "fail") ? "fail" : "review";
     return html`<td class="flag flag-${worst}" data-at="${s.at}">${s.text}${flags.map(
@@ -108,8 +108,6 @@ export function outputTable(output: AnalysisOutput, findings: readonly AirlockFi
   return html`<table class="output">
 <caption>${g.caption}</caption>
 <thead><tr>${g.header.map((h) => html`<th scope="col">${h}</th>`)}</tr></thead>
-<tbody>${g.rows.map(
-    (r) => html`<tr><th scope="row">${r.label}</th>${r.slots.map((s, i) => cell(s, i === 0))}</tr>`,
-  )}</tbody>
+<tbody>${g.rows.map((r) => html`<tr><th scope="row">${r.label}</th>${r.slots.map(cell)}</tr>`)}</tbody>
 </table>`;
 }

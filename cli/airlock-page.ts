@@ -42,7 +42,7 @@ const STATUS_OF_CODE: Record<string, 400 | 403 | 404 | 409 | 503> = {
 };
 
 export function airlockPage(backend: ReviewBackend, options: AirlockPageOptions): Hono {
-  const { app, csrf, csrfOk, problem } = pageGuard({
+  const { app, csrf, postedForm, problem } = pageGuard({
     ...options,
     command: "tremesh airlock serve",
     cookie: "tremesh_review",
@@ -69,14 +69,9 @@ export function airlockPage(backend: ReviewBackend, options: AirlockPageOptions)
   });
 
   app.post("/task/:taskId/output/:outputId/decide", async (c) => {
-    const form = await c.req.parseBody();
-    if (!csrfOk(c, form.csrf))
-      return problem(
-        c,
-        403,
-        "Refused",
-        "The form's CSRF token is missing or wrong; reload the page and decide again.",
-      );
+    const posted = await postedForm(c);
+    if (!posted.ok) return posted.refusal;
+    const { form } = posted;
     const { taskId, outputId } = c.req.param();
     const decision = DECISIONS.find((d) => d === form.decision);
     if (!isTaskId(taskId) || !isTaskId(outputId) || !decision)

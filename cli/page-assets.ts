@@ -31,6 +31,9 @@ caption { text-align: left; font-style: italic; padding: .25rem 0; }
 .decide input[name=reason] { display: block; width: 95%; margin-top: .2rem; }
 .blinded { font-style: italic; color: #555; }
 .conflicted { background: #fff1c2; border-left: 4px solid #b58900; padding: .25rem .5rem; font-weight: 600; }
+form.submit label { display: block; margin: .5rem 0 .1rem; }
+form.submit textarea { display: block; font-family: ui-monospace, monospace; }
+.field-error { display: block; color: #b71c1c; font-weight: 600; }
 .problem { color: #b71c1c; font-weight: 600; }
 pre.file { background: #fff; border: 1px solid #ccd; padding: .5rem; max-height: 30rem; overflow: auto; }
 .meta { color: #555; }

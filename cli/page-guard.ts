@@ -32,8 +32,10 @@ export interface PageGuard {
   app: Hono;
   /** The session's CSRF token, for the forms of a page. */
   csrf(c: Context): string;
-  /** Whether a submitted form carries the session's CSRF token. */
-  csrfOk(c: Context, sent: unknown): boolean;
+  /** A posted form's fields, or the 403 refusal when it lacks the session's CSRF token. */
+  postedForm(
+    c: Context,
+  ): Promise<{ ok: true; form: Record<string, unknown> } | { ok: false; refusal: Response }>;
   problem(c: Context, status: ProblemStatus, title: string, message: string): Response;
 }
 
@@ -113,7 +115,19 @@ export function pageGuard(options: PageGuardOptions): PageGuard {
   return {
     app,
     csrf,
-    csrfOk: (c, sent) => typeof sent === "string" && sameSecret(sent, csrf(c)),
+    postedForm: async (c) => {
+      const form: Record<string, unknown> = await c.req.parseBody();
+      if (typeof form.csrf === "string" && sameSecret(form.csrf, csrf(c))) return { ok: true, form };
+      return {
+        ok: false,
+        refusal: problem(
+          c,
+          403,
+          "Refused",
+          "The form's CSRF token is missing or wrong; reload the page and try again.",
+        ),
+      };
+    },
     problem,
   };
 }

@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { collectResults, fetchTask } from "../aggregator/index.js";
+import { collectResults, fetchTask, submit } from "../aggregator/index.js";
 import type { Command } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { type PageServer, runPageCommand, startPage } from "./page-server.js";
@@ -32,6 +32,7 @@ export async function startResearcherServer(options: {
     researcher: profile.user,
     task: async (taskId) => fetchTask(await conn(), key, taskId),
     results: async (taskId) => collectResults(await conn(), key, taskId, profile.treKeys),
+    submit: async (submission) => submit(await conn(), key, submission),
   };
   const cleanup = async () => {
     await nc?.close().catch(() => undefined);

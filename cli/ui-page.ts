@@ -1,20 +1,23 @@
 /**
- * The researcher's page as a Hono app, over a `ResearcherBackend` (the same signed hub requests `tremesh status`
- * and `tremesh aggregate` send), behind page-guard.ts. Read-only: it changes nothing at the hub, so its only form
- * (open a task by id) is a GET. Released files download as attachments, never rendered in the page.
+ * The researcher's page as a Hono app, over a `ResearcherBackend` (the same signed hub requests `tremesh status`,
+ * `tremesh aggregate` and `tremesh submit` send), behind page-guard.ts: the submission form carries the session's
+ * CSRF token. Released files download as attachments, never rendered in the page.
  */
 import type { Context, Hono } from "hono";
-import { HubRequestError, type TaskResults, toSvg } from "../aggregator/index.js";
-import { isTaskId, type TaskView } from "../protocol/index.js";
+import { HubRequestError, type SubmitOptions, type TaskResults, toSvg } from "../aggregator/index.js";
+import { isTaskId, type SubmitReply, type TaskView } from "../protocol/index.js";
 import { pageGuard } from "./page-guard.js";
 import { type Html, html, page } from "./page-html.js";
 import { hasEnded } from "./results-command.js";
+import { checkSubmitForm, readSubmitForm } from "./ui-submit.js";
 import { homePage, taskLive, taskPage } from "./ui-views.js";
 
 export interface ResearcherBackend {
   readonly researcher: string;
   task(taskId: string): Promise<TaskView>;
   results(taskId: string): Promise<TaskResults>;
+  /** Signs and sends a Submission, as `tremesh submit` does. */
+  submit(s: SubmitOptions): Promise<SubmitReply>;
 }
 
 export interface ResearcherPageOptions {
@@ -26,7 +29,11 @@ export interface ResearcherPageOptions {
 const RECENT_TASKS = 50;
 
 export function researcherPage(backend: ResearcherBackend, options: ResearcherPageOptions): Hono {
-  const { app, problem } = pageGuard({ ...options, command: "tremesh ui", cookie: "tremesh_ui" });
+  const { app, problem, csrf, postedForm } = pageGuard({
+    ...options,
+    command: "tremesh ui",
+    cookie: "tremesh_ui",
+  });
   const who = html`researcher <b>${backend.researcher}</b>`;
   const render = (c: Context, title: string, body: Html) => c.html(page(title, "tremesh", who, body).text);
   const recent: string[] = [];
@@ -49,7 +56,23 @@ export function researcherPage(backend: ResearcherBackend, options: ResearcherPa
 
   app.get("/", async (c) => {
     const tasks = await Promise.all(recent.map((id) => backend.task(id)));
-    return render(c, "Your tasks", homePage(tasks));
+    return render(c, "Your tasks", homePage(tasks, csrf(c)));
+  });
+
+  app.post("/submit", async (c) => {
+    const posted = await postedForm(c);
+    if (!posted.ok) return posted.refusal;
+    const form = readSubmitForm(posted.form);
+    const checked = checkSubmitForm(form);
+    const again = async (errors: Parameters<typeof homePage>[3]) => {
+      const tasks = await Promise.all(recent.map((id) => backend.task(id)));
+      return c.html(page("Your tasks", "tremesh", who, homePage(tasks, csrf(c), form, errors)).text, 400);
+    };
+    if (!checked.ok) return again(checked.errors);
+    const reply = await backend.submit(checked.submission);
+    if (reply.status === "rejected")
+      return again({ hub: `the hub refused it (${reply.code}): ${reply.message}` });
+    return c.redirect(`/task/${reply.taskId}`, 303);
   });
 
   app.get("/open", (c) => {

@@ -7,8 +7,14 @@ import { renderTables, type TaskResults, toSvg } from "../aggregator/index.js";
 import type { TaskView } from "../protocol/index.js";
 import { type Html, html, when } from "./page-html.js";
 import { hasEnded } from "./results-command.js";
+import { type FieldErrors, type SubmitForm, submitFormView } from "./ui-submit.js";
 
-export function homePage(recent: readonly TaskView[]): Html {
+export function homePage(
+  recent: readonly TaskView[],
+  csrf: string,
+  form?: SubmitForm,
+  errors?: FieldErrors,
+): Html {
   return html`<h1>Your tasks</h1>
 <form method="get" action="/open" class="open"><label>Task id <input name="task" required pattern="[0-9A-HJKMNP-TV-Z]{26}" size="30"></label>
 <button type="submit">Open</button></form>
@@ -19,7 +25,8 @@ ${
         (t) =>
           html`<tr><td><a href="/task/${t.taskId}">${t.title ?? t.taskId}</a></td><td>${t.project}</td><td>${t.state}</td><td>${when(t.submittedAt)}</td></tr>`,
       )}</tbody></table>`
-}`;
+}
+${submitFormView(csrf, form, errors)}`;
 }
 
 function states(task: TaskView): Html {

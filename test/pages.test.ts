@@ -134,7 +134,10 @@ beforeAll(async () => {
     startLeaves: [],
     // The TREs' default disclosure control (minimum cell 10, rounding 5), not the exact figures of other tests.
     leafExtra: (tre) => {
-      const { disclosure: _exact, ...leaf } = exactPatientsLeaf(tre, { project: "diabetes" });
+      const { disclosure: _exact, ...leaf } = exactPatientsLeaf(tre, {
+        project: "diabetes",
+        analyses: ["count", "histogram"],
+      });
       return { ...leaf, ...(tre === "b" ? { review: { approvalsRequired: 2 } } : {}) };
     },
   });
@@ -350,9 +353,32 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await using ui = await startResearcherServer({ profile: (await fed.profile("alice")).file, port: 0 });
       const alice = await (await browser.newContext({ viewport: VIEWPORT })).newPage();
       await alice.goto(ui.loginUrl);
-      const taskId = await submit(REGION_COUNT, "regions, followed on the researcher's page");
-      await alice.fill("input[name=task]", taskId);
-      await alice.click("form.open button");
+      // The submission form checks as `tremesh submit` does, and shows the error at its field.
+      await alice.fill("input[name=project]", "diabetes");
+      await alice.fill("input[name=tres]", "a");
+      await alice.fill("input[name=title]", "regions, followed on the researcher's page");
+      await alice.fill(
+        "textarea[name=analysis]",
+        '{ "kind": "count", "dataset": "patients", "groupBy": "region" }',
+      );
+      await alice.click("form.submit button");
+      await expect(alice.locator('.field-error[data-field="analysis"]').textContent()).resolves.toContain(
+        "analysis.groupBy",
+      );
+      await expect(alice.locator("input[name=tres]").inputValue()).resolves.toBe("a");
+      await alice.fill("textarea[name=analysis]", JSON.stringify(REGION_COUNT));
+      await alice.click("form.submit button");
+      await alice.waitForURL(/\/task\/[0-9A-Z]{26}$/);
+      const taskId = new URL(alice.url()).pathname.split("/")[2]!;
+      // Without the form's CSRF token, nothing is submitted.
+      const cookie = (await alice.context().cookies()).map((c) => `${c.name}=${c.value}`).join("; ");
+      const forged = await fetch(new URL("/submit", ui.url), {
+        method: "POST",
+        redirect: "manual",
+        headers: { cookie, "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ project: "diabetes", tres: "a", analysis: JSON.stringify(REGION_COUNT) }),
+      });
+      expect(forged.status).toBe(403);
       await alice.locator('tr[data-tre="a"] td.state', { hasText: "outputs_pending_review" }).waitFor();
       await expect(alice.locator("[data-final]").count()).resolves.toBe(0);
 
@@ -366,6 +392,27 @@ describe.skipIf(!HAVE_CHROMIUM)(
       // TRE a rounds counts to 5: the combined table shows each count as the range it stands for.
       await expect(alice.locator("pre.combined").textContent()).resolves.toMatch(/\d+–\d+/);
       await screenshot(alice, RESEARCHER_SCREENSHOT);
+
+      // The reviewer's reason for rejecting an output reaches the researcher's page with the Release.
+      await alice.goto(new URL(`/task/${regions}`, ui.url).href);
+      await expect(alice.locator(".withheld").textContent()).resolves.toContain(
+        "a test rejection: <not a tag>",
+      );
+
+      // A histogram's combined result comes with its plot, served by the page as an image.
+      const ages = await submit(
+        { kind: "histogram", dataset: "patients", column: "age", bins: { min: 20, max: 90, count: 7 } },
+        "ages",
+      );
+      await childReaches(fed, ages, "a", "outputs_pending_review");
+      expect((await fed.cli(["airlock", "approve", ages], REVIEWER)).code).toBe(0);
+      await alice.goto(new URL(`/task/${ages}`, ui.url).href);
+      await alice.locator("[data-final]").waitFor({ timeout: 20_000 });
+      const plot = alice.locator("img.plot");
+      await plot.waitFor();
+      await expect(
+        plot.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth),
+      ).resolves.toBeGreaterThan(0);
 
       // A hostile title is text on the researcher's page too.
       const hostile = await submit(REGION_COUNT, HOSTILE);
