@@ -1,9 +1,9 @@
 import jsonld from "jsonld";
 import { DataFactory, Parser, Store } from "n3";
 import { Validator } from "shacl-engine";
-import { targetResolvers, validations } from "shacl-engine/sparql.js";
 import { offlineContextLoader } from "./context-loader.js";
 import { loadProfileShapes } from "./profile-shapes.js";
+import { targetResolvers, validations } from "./sparql-plugin.js";
 
 const { namedNode, quad } = DataFactory;
 
