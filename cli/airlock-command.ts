@@ -159,16 +159,29 @@ function listLines(tasks: AirlockTaskView[], io: Io): void {
   }
 }
 
+/**
+ * `show --json`: everything the text view shows. A tremesh output as its description; any other held file (a
+ * container's table, text, plot) as its bytes in base64, and as text too when it is text, so a tool built on
+ * `--json` can show the reviewer what they approve.
+ */
 function showJson(task: AirlockTaskView): unknown {
   return {
     ...task,
-    outputs: task.outputs.map(({ data, releasable, ...o }) => ({
-      ...o,
-      output: decodedOutput(data),
-      releasableOutput: decodedOutput(releasable),
-    })),
+    outputs: task.outputs.map(({ data, releasable, ...o }) => {
+      const output = decodedOutput(data);
+      const file =
+        data && !output
+          ? {
+              contentBase64: Buffer.from(data).toString("base64"),
+              ...(isText(o.mediaType) ? { text: Buffer.from(data).toString("utf8") } : {}),
+            }
+          : undefined;
+      return { ...o, output, ...(file ? { file } : {}), releasableOutput: decodedOutput(releasable) };
+    }),
   };
 }
+
+const isText = (mediaType: string) => /^(text\/|application\/json$)/.test(mediaType);
 
 function showLines(task: AirlockTaskView, io: Io): void {
   io.out(`task     ${task.taskId}  ${task.kind}${task.title ? ` — ${task.title}` : ""}`);
@@ -212,7 +225,7 @@ const PREVIEW_LINES = 40;
  * are shown as escapes (`printable`), so a file cannot act on the reviewer's terminal. Nothing for other media types.
  */
 function textPreview(mediaType: string, data: Uint8Array): string[] {
-  if (!/^(text\/|application\/json$)/.test(mediaType)) return [];
+  if (!isText(mediaType)) return [];
   const lines = Buffer.from(data).toString("utf8").split("\n");
   if (lines.at(-1) === "") lines.pop();
   const shown = lines.slice(0, PREVIEW_LINES).map((l) => `| ${printable(l)}`);

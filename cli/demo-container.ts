@@ -5,7 +5,7 @@
  * no registry). Where Podman cannot run, the demo goes on without its container analysis and says why.
  */
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, open } from "node:fs/promises";
 import { join } from "node:path";
 import { buildBusyboxImage, type DockerApi, MEAN_SCRIPT, startDockerApi } from "../fixtures/index.js";
 import {
@@ -39,7 +39,11 @@ export async function startDemoContainerEngine(
   if (!existsSync("/bin/busybox"))
     return { ok: false, reason: "no static busybox at /bin/busybox to build the demo image from" };
   const engineDir = join(fed.dir, DEMO_ENGINE_DIR);
-  await mkdir(join(fed.dir, "logs"), { recursive: true });
+  await mkdir(join(fed.dir, "logs"), { recursive: true, mode: 0o700 });
+  // Podman's store, as rootful Podman keeps /var/lib/containers/storage: behind an owner-only folder.
+  await mkdir(engineDir, { recursive: true, mode: 0o700 });
+  // Podman's log, made owner-only before Podman appends to it.
+  await (await open(join(fed.dir, "logs", "podman.log"), "a", 0o600)).close();
   let api: DockerApi;
   try {
     api = await startDockerApi(engineDir, containersConf, { logFile: join(fed.dir, "logs", "podman.log") });

@@ -8,7 +8,7 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, open, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, open, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildOperatorFederation, type FederationFiles } from "../admin/index.js";
@@ -90,6 +90,8 @@ export async function writeDemoFederation(
     if (t.engine === "duckdb") await writePatientsDuckDb(rows, path);
     else if (t.engine === "parquet") await writePatientsParquet(rows, path);
     else await writePatientsCsv(rows, path);
+    // Patient-level data, even synthetic: owner-only, as the configs and secrets beside it are.
+    await chmod(path, 0o600);
     const sha256 = createHash("sha256")
       .update(await readFile(path))
       .digest("hex");
@@ -145,7 +147,7 @@ export async function writeDemoFederation(
 
 /** Writes `fed.pids` to the demo's folder, where `tremesh demo stop DIR` finds them. */
 export async function recordDemoPids(fed: Pick<DemoFederation, "dir" | "pids">): Promise<void> {
-  await writeFile(join(fed.dir, PIDS_FILE), JSON.stringify(fed.pids));
+  await writeFile(join(fed.dir, PIDS_FILE), JSON.stringify(fed.pids), { mode: 0o600 });
 }
 
 export interface DemoProcesses {
@@ -168,9 +170,9 @@ export function demoProcesses(fed: Pick<DemoFederation, "dir" | "pids">): DemoPr
   });
   died.catch(() => undefined); // observed by whoever awaits it; never an unhandled rejection
   const start = async (name: string, args: string[]) => {
-    await mkdir(logs, { recursive: true });
+    await mkdir(logs, { recursive: true, mode: 0o700 });
     const logFile = join(logs, `${name}.log`);
-    const log = await open(logFile, "a");
+    const log = await open(logFile, "a", 0o600);
     const child = spawn(process.execPath, [bin, ...args], {
       cwd: fed.dir,
       detached: true, // its own process group: stopping it stops its nats-server too

@@ -7,7 +7,7 @@
  * the Releases and sees per-TRE and combined tables and the released files. Then everything is stopped —
  * or, with `--keep`, left running as a sandbox. Where Podman cannot run, the container analysis is skipped.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -69,6 +69,9 @@ export const demo: Command = {
 
     const started = Date.now();
     const dir = values.dir ? resolve(values.dir) : await mkdtemp(join(tmpdir(), "tremesh-demo-"));
+    // Owner-only, as a --dir folder may not be: patient data, logs and secrets live here.
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
     const say = values.json ? () => {} : (line: string) => io.out(line);
     // Every process started, in order; recorded in pids.json as each starts.
     const pids: number[] = [];

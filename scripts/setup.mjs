@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Brings a fresh clone to a runnable state, doing only what is missing:
-//   1. npm dependencies when node_modules is absent or older than package-lock.json. This is
-//      `npm install` (which keeps the committed lock) rather than `npm ci`: npm ci insists on
-//      lock entries for every platform's optional binaries, which a registry mirror without
-//      them cannot provide;
+//   1. npm dependencies when node_modules is absent or older than package-lock.json: `npm ci`,
+//      which installs exactly the committed lock and never rewrites it (`npm install` would add
+//      or drop other platforms' optional binaries and leave a fresh clone dirty). A node_modules
+//      that is a link to another checkout's is shared and left alone;
 //   2. a nats-server >= 2.10 (see setup-nats-server.mjs);
 //   3. PostgreSQL's server binaries, for the tests' throw-away clusters (see setup-postgres.mjs);
 //   4. Podman, runc and a static busybox, for the container executor's tests (see setup-podman.mjs);
@@ -12,7 +12,7 @@
 //   7. with --build, the TypeScript build in dist/.
 // Plain Node with no dependencies, because it runs before they are installed.
 import { spawnSync } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, lstatSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -29,9 +29,16 @@ function run(cmd, cmdArgs) {
 
 const stamp = join(root, "node_modules", ".package-lock.json");
 const lock = join(root, "package-lock.json");
-if (!existsSync(stamp) || statSync(stamp).mtimeMs < statSync(lock).mtimeMs) {
-  console.log("setup: installing npm dependencies (npm install, from package-lock.json)");
-  run("npm", ["install", "--no-audit", "--no-fund"]);
+const modules = join(root, "node_modules");
+const shared = existsSync(modules) && lstatSync(modules).isSymbolicLink();
+const stale = !existsSync(stamp) || statSync(stamp).mtimeMs < statSync(lock).mtimeMs;
+if (stale && shared) {
+  console.log(
+    "setup: node_modules links to another checkout; run `npm ci` there if package-lock.json changed",
+  );
+} else if (stale) {
+  console.log("setup: installing npm dependencies (npm ci: exactly package-lock.json)");
+  run("npm", ["ci", "--no-audit", "--no-fund"]);
 }
 
 // Each step finds what is there, or installs it, or fails with what to do.

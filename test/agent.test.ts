@@ -200,6 +200,21 @@ describe("the TRE agent", () => {
     expect(output.cells[0]!.n).toBe(rows.length);
   });
 
+  it("submit --wait and watch end with each TRE's own reason for refusing, and what to do", async () => {
+    const file = join(fed.files.dir, `analysis-${uniqueToken()}.json`);
+    await writeFile(file, JSON.stringify({ kind: "count", dataset: "patients", groupBy: ["postcode"] }));
+    const r = await fed.cli(["submit", "--project", "diabetes", "--tres", "a,b", file, "--wait"], "alice");
+    expect(r.code).toBe(1);
+    const taskId = r.out[0]!;
+    const because = (tre: string) =>
+      `${tre} rejected: analysis refused: groupBy[0]: 'postcode' is not an allowed column of dataset 'patients'`;
+    const advice = `fix the analysis and submit again; \`tremesh status ${taskId}\` shows each TRE's history`;
+    expect(r.err.slice(-3)).toEqual([because("a"), because("b"), advice]);
+    const watched = await fed.cli(["watch", taskId], "alice");
+    expect(watched.code).toBe(1);
+    expect(watched.err).toEqual([because("a"), because("b"), advice]);
+  });
+
   it("stops a running task when the researcher cancels it, and drops its database role", async () => {
     const taskId = await submit("alice", "diabetes", "b", {
       kind: "summary",

@@ -138,6 +138,10 @@ describe("container analyses across a federation", () => {
       listed.outputs.map((o: { name: string; outputId: string }) => [o.name, o.outputId]),
     );
     expect([...ids.keys()].sort()).toEqual(["bmi-summary.json", "columns.txt"]);
+    // --json carries the held file's content, as the text view prints it: a tool can show what is approved.
+    const held = listed.outputs.find((o: { name: string }) => o.name === "columns.txt");
+    expect(held.file.text).toContain("age,sex,region,bmi,systolic_bp,cholesterol,smoker,diabetes");
+    expect(Buffer.from(held.file.contentBase64, "base64").toString("utf8")).toBe(held.file.text);
     const approve = await fed.cli(
       ["airlock", "approve", taskId, "--outputs", ids.get("bmi-summary.json")!],
       "reviewer-b-rita",

@@ -5,9 +5,9 @@
  * every statistic on the union of the rows — the container's own summary too.
  */
 import { createHash } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { lstat, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { DEMO_JSON_FORMAT } from "../cli/demo.js";
 import { run } from "../cli/main.js";
@@ -112,6 +112,13 @@ describe("tremesh demo", () => {
         a?.title,
       ).toEqual([]);
     }
+    // Data files, logs and stores are owner-only, as the configs and secrets beside them are.
+    expect(
+      await groupOrOtherAccess(
+        dir,
+        demo.tres.map((t) => t.data.file),
+      ),
+    ).toEqual([]);
     // Valley's small population fails some cells: its reviewer released the checked form instead.
     expect(
       demo.analyses
@@ -128,6 +135,27 @@ describe("tremesh demo", () => {
     expect(err[0]).toMatch(/^tremesh demo: demo stop: .*pids\.json/);
   });
 });
+
+/**
+ * Which of the demo's data files, logs, pids.json and Podman store folder its group or others may read, write
+ * or enter (the admin folder's public JWTs and certificates are meant to be readable).
+ */
+async function groupOrOtherAccess(dir: string, dataFiles: string[]): Promise<string[]> {
+  const logs = join(dir, "logs");
+  const paths = [
+    ...dataFiles,
+    logs,
+    ...(await readdir(logs)).map((f) => join(logs, f)),
+    join(dir, "pids.json"),
+    join(dir, "podman"),
+  ];
+  const open: string[] = [];
+  for (const path of paths) {
+    const mode = (await lstat(path)).mode & 0o777;
+    if (mode & 0o077) open.push(`${relative(dir, path)} ${mode.toString(8)}`);
+  }
+  return open;
+}
 
 /**
  * The container analysis: its summary, computed by awk inside each TRE's sandbox, pooled to exactly the
