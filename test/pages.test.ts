@@ -284,7 +284,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
           reason: "a test rejection: <not a tag>",
         }),
       ]);
-    });
+    }, 180_000);
 
     it("renders hostile titles and labels as inert text", async () => {
       const hostile = await holdHostileTask();
@@ -338,7 +338,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await screenshot(tom.page, CONFLICT_SCREENSHOT);
       await tom.page.click("form.release-checked button");
       await childReaches(fed, taskId, "b", "released");
-    });
+    }, 180_000);
 
     it("records every view of an output and every decision in the TRE's audit log, with the reviewer", async () => {
       const records = await auditRecords();
@@ -384,7 +384,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
 
       // The reviewer approves at the CLI; the researcher's open page follows without a reload.
       expect((await fed.cli(["airlock", "approve", taskId], REVIEWER)).code).toBe(0);
-      await alice.locator(".parent-state", { hasText: "completed" }).waitFor({ timeout: 20_000 });
+      await alice.locator(".parent-state", { hasText: "completed" }).waitFor({ timeout: 60_000 });
       await alice.locator("[data-final]").waitFor();
       await expect(alice.locator(`tr[data-tre="a"] .history`).textContent()).resolves.toContain(
         "released tre:a/airlock",
@@ -407,7 +407,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await childReaches(fed, ages, "a", "outputs_pending_review");
       expect((await fed.cli(["airlock", "approve", ages], REVIEWER)).code).toBe(0);
       await alice.goto(new URL(`/task/${ages}`, ui.url).href);
-      await alice.locator("[data-final]").waitFor({ timeout: 20_000 });
+      await alice.locator("[data-final]").waitFor({ timeout: 60_000 });
       const plot = alice.locator("img.plot");
       await plot.waitFor();
       await expect(
@@ -420,6 +420,6 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await expect(alice.locator("h1").textContent()).resolves.toBe(HOSTILE);
       await expect(alice.locator("img").count()).resolves.toBe(0);
       await expect(alice.evaluate("window.__pwned")).resolves.toBeUndefined();
-    });
+    }, 180_000);
   },
 );
