@@ -125,7 +125,7 @@ describe("tremesh demo", () => {
         .flatMap((a) => a.reviews)
         .some((r) => r.tre === "valley" && r.action === "approved the releasable form"),
     ).toBe(true);
-  });
+  }, 180_000);
 
   it("stop refuses a folder that holds no demo", async () => {
     const dir = await mkdtemp(join(tmpdir(), "tremesh-demo-test-"));
