@@ -14,8 +14,9 @@
  * mid-task finds `running` and runs the task again as its next attempt (what the interrupted run held is
  * discarded; at most `maxTaskAttempts` runs), as it does after an executor failure its type calls retryable.
  *
- * This file is the intake; the admission is task-admission.ts, the run task-execution.ts, the recording
- * of transitions task-transitions.ts, and what happens on a restart agent-recovery.ts.
+ * This file is the intake; the admission is task-admission.ts, the run task-execution.ts, a cancel
+ * task-cancel.ts, the recording of transitions task-transitions.ts, and what happens on a restart
+ * agent-recovery.ts.
  */
 import { type JetStreamClient, type JsMsg, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -27,7 +28,6 @@ import {
   type ChildState,
   DeadLetterCode,
   type Dispatch,
-  isChildStep,
   openEnvelope,
   openTaskMessage,
   parseTreSubject,
@@ -48,6 +48,7 @@ import type { ProjectApproval } from "./leaf-config.js";
 import { LEAF_DEFAULTS } from "./leaf-defaults.js";
 import { StatusPublisher } from "./status-publisher.js";
 import { type AdmissionConfig, admit } from "./task-admission.js";
+import { applyCancel } from "./task-cancel.js";
 import {
   type AdmittedTask,
   type CredentialIssuer,
@@ -347,41 +348,12 @@ export class Agent {
     const opened = openTaskMessage(where, m.subject, m.data, { trust: this.#hubTrust, now: this.#now() });
     if (!opened.ok) return opened.error;
     const { taskId, reason } = opened.value.body;
-    const why = `cancel requested: ${reason}`;
-    const existing = await this.#state.get(taskId);
-    if (!existing) {
-      // The cancel overtook its dispatch: record the task as cancelled so the dispatch never runs it.
-      const at = this.#now();
-      const claimed = await this.#state.claim({
-        taskId,
-        state: "cancelled",
-        history: [{ state: "cancelled", at, actor: AGENT, reason: why }],
-      });
-      if (claimed) await this.#transitions.announce(taskId, "cancelled", why, at);
-      return undefined;
-    }
-    const running = this.#running.get(taskId);
-    if (running && existing.state === "running") {
-      // Noted first: an agent restarted before the run records `cancelled` ends the task instead of retrying it.
-      await this.#state.markCancelRequested(taskId, why);
-      running.abort(); // the executor stops and the task records `cancelled`
-      return undefined;
-    }
-    // A running task is cancelled through its executor (above); from any other state it may leave, at once.
-    const cancelled = await this.#transitions.record(
+    return applyCancel(
+      { state: this.#state, transitions: this.#transitions, running: this.#running, now: () => this.#now() },
       taskId,
-      "cancelled",
-      why,
-      (s) => s !== "running" && isChildStep(s, "cancelled"),
+      `cancel requested: ${reason}`,
+      m.redelivered,
     );
-    // A Cancel that changes nothing (the task ended here, or was cancelled already) is refused on the record.
-    if (!cancelled && !m.redelivered) {
-      return refusal(
-        DeadLetterCode.alreadyEnded,
-        `task ${taskId} is ${existing.state} here; the cancel changes nothing`,
-      );
-    }
-    return undefined;
   }
 
   #reopen(task: AgentTask): Dispatch | undefined {
