@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { AdminError } from "../admin/index.js";
+import { isSystemError, systemErrorWhy } from "../common/index.js";
 import { RegistryError } from "../hub/index.js";
 import { admin } from "./admin.js";
 import { airlock } from "./airlock-command.js";
@@ -11,7 +12,6 @@ import { audit } from "./audit-command.js";
 import type { Command, Io } from "./command.js";
 import { demo } from "./demo.js";
 import { CliError, ExitCode } from "./exit-codes.js";
-import { isSystemError, systemErrorWhy } from "./file-errors.js";
 import { hub } from "./hub-command.js";
 import { keygen } from "./keygen.js";
 import { leaf } from "./leaf-command.js";
