@@ -12,7 +12,14 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
-import { type CertificateInfo, certificateInfo, chainProblem, parseCertificates } from "../common/index.js";
+import {
+  type CertificateInfo,
+  certificateInfo,
+  chainProblem,
+  isSystemError,
+  parseCertificates,
+  systemErrorWhy,
+} from "../common/index.js";
 import { AdminError, AdminErrorCode } from "./admin-error.js";
 import type { AdminStore } from "./admin-store.js";
 import {
@@ -162,7 +169,7 @@ async function writeNode(store: AdminStore, node: string, issued: IssuedPem): Pr
 async function readOperatorFile(path: string, flag: string): Promise<string> {
   return readFile(path, "utf8").catch((cause: unknown) => {
     throw new AdminError(
-      `${flag} ${path}: cannot read it (${(cause as NodeJS.ErrnoException).code ?? cause})`,
+      `${flag} ${path}: cannot read it: ${isSystemError(cause) ? systemErrorWhy(cause) : String(cause)}`,
       AdminErrorCode.badInput,
       { cause },
     );

@@ -79,7 +79,8 @@ export function packageRoot(): string {
  */
 export async function writeDemoFederation(
   dir: string,
-  containers: DemoContainers | undefined,
+  /** Awaited once the data files are written: Podman starts meanwhile. */
+  containersStarting: Promise<DemoContainers | undefined>,
   startHub: (hubConfigs: readonly string[], adminProfile: string) => Promise<void>,
 ): Promise<Omit<DemoFederation, "pids">> {
   const data: DemoDataFile[] = [];
@@ -104,6 +105,7 @@ export async function writeDemoFederation(
       generator: { profile: t.profile, seed: t.seed },
     });
   }
+  const containers = await containersStarting;
   const files = await buildOperatorFederation(
     dir,
     {

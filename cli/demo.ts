@@ -84,19 +84,19 @@ export const demo: Command = {
     // Ctrl-C while the demo runs still stops every process it started.
     const onSignal = () => void stop().finally(() => process.exit(130));
     process.once("SIGINT", onSignal);
+    // Podman starts and builds the demo image while the TREs' data files are written (about a second sooner).
+    const engineStarting = startDemoContainerEngine({ dir, pids });
     try {
-      const engine = await startDemoContainerEngine({ dir, pids });
+      const containers = engineStarting.then((e) => (e.ok ? e.containers : undefined));
+      containers.catch(() => undefined); // awaited below; a failure before then must not be unhandled
+      const processes = demoProcesses({ dir, pids });
+      const written = await writeDemoFederation(dir, containers, async ([hubConfig], adminProfile) => {
+        await processes.start("hub", ["hub", "start", "--config", hubConfig!]);
+        await Promise.race([waitForProfile(adminProfile, 30_000), processes.died]);
+      });
+      const engine = await engineStarting;
       // On stderr with --json: stdout stays the JSON document.
       if (!engine.ok) (values.json ? io.err : say)(`skipping the container analysis: ${engine.reason}`);
-      const processes = demoProcesses({ dir, pids });
-      const written = await writeDemoFederation(
-        dir,
-        engine.ok ? engine.containers : undefined,
-        async ([hubConfig], adminProfile) => {
-          await processes.start("hub", ["hub", "start", "--config", hubConfig!]);
-          await Promise.race([waitForProfile(adminProfile, 30_000), processes.died]);
-        },
-      );
       const fed: DemoFederation = { ...written, pids };
       await startDemoLeaves(fed, processes);
       say(`files in ${dir}`);
@@ -125,6 +125,8 @@ export const demo: Command = {
       return ok ? ExitCode.ok : ExitCode.failed;
     } finally {
       process.off("SIGINT", onSignal);
+      // Podman's PID is in `pids` only once it has started: wait for that before stopping everything.
+      await engineStarting.catch(() => undefined);
       if (!values.keep) {
         await stop();
         if (!values.dir) await rm(dir, { recursive: true, force: true });

@@ -4,6 +4,7 @@ import { HubRequestError } from "../aggregator/index.js";
 import { AirlockRequestError } from "./airlock-requests.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { connectProfile, loadProfile, type Profile } from "./profile.js";
+import { printable } from "./released-files.js";
 
 export async function withHub<T>(
   profileFile: string | undefined,
@@ -21,10 +22,39 @@ export async function withHub<T>(
   try {
     return await action(nc, profile);
   } catch (e) {
-    throw asCliError(e);
+    throw (await closedByServer(nc, profile, e)) ?? asCliError(e);
   } finally {
     await nc.close().catch(() => undefined);
   }
+}
+
+/**
+ * When the server closed the connection under the command (a revocation, an expired JWT), that is what happened,
+ * not that the hub did not answer: its own words, and what to do. Undefined while the connection is open.
+ */
+async function closedByServer(
+  nc: NatsConnection,
+  profile: Profile,
+  e: unknown,
+): Promise<CliError | undefined> {
+  if (!nc.isClosed()) return undefined;
+  const why = await nc.closed();
+  if (!(why instanceof Error)) return undefined;
+  const said = printable(why.message);
+  // The server says why only in words ("User Authentication Revoked"); the client has no typed error for it.
+  if (/revoked|authoriz|authentic/i.test(why.message))
+    return new CliError(
+      `the ${profile.server} closed ${profile.user}'s connection: ${said}; ask the federation admin whether your access was revoked`,
+      ExitCode.refused,
+      { cause: e },
+    );
+  return new CliError(
+    `the ${profile.server} closed the connection: ${said}; try again`,
+    ExitCode.unavailable,
+    {
+      cause: e,
+    },
+  );
 }
 
 /** Refusals that say the request was understood and cannot be done, rather than that the caller is not trusted. */

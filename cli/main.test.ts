@@ -3,7 +3,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { isPublicKey } from "../protocol/index.js";
+import { isPublicKey, newId } from "../protocol/index.js";
 import { ExitCode } from "./exit-codes.js";
 import { run } from "./main.js";
 
@@ -153,5 +153,16 @@ describe("every answer names what happened and what to do", () => {
     expect(c.err[0]).toContain(`${file}: not valid JSON`);
     expect(c.err[0]).toContain("give a JSON analysis file");
     expect(c.err[0]).not.toMatch(/\p{Cc}/u);
+  });
+
+  it("names a missing or unreadable file in words, never Node's raw errno line", async () => {
+    const dir = await tmp("tremesh-files-");
+    const c = capture();
+    expect(await run(["status", newId(), "--profile", join(dir, "none.yaml")], c.io)).toBe(ExitCode.badInput);
+    expect(await run(["submit", "--tes", dir], c.io)).toBe(ExitCode.badInput);
+    expect(c.err).toEqual([
+      `tremesh status: ${join(dir, "none.yaml")}: cannot read it: no such file or folder (ENOENT)`,
+      `tremesh submit: ${dir}: cannot read: is a folder, not a file (EISDIR); check the path`,
+    ]);
   });
 });

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { AdminError } from "../admin/index.js";
+import { isSystemError, systemErrorWhy } from "../common/index.js";
 import { RegistryError } from "../hub/index.js";
 import { admin } from "./admin.js";
 import { airlock } from "./airlock-command.js";
@@ -12,7 +13,6 @@ import type { Command, Io } from "./command.js";
 import { crate } from "./crate-command.js";
 import { demo } from "./demo.js";
 import { CliError, ExitCode } from "./exit-codes.js";
-import { isSystemError, systemErrorWhy } from "./file-errors.js";
 import { hub } from "./hub-command.js";
 import { keygen } from "./keygen.js";
 import { leaf } from "./leaf-command.js";

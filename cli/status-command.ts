@@ -5,6 +5,7 @@ import { type Command, usageError } from "./command.js";
 import { ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
 import { signingKey } from "./profile.js";
+import { printable } from "./released-files.js";
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(".000Z", "Z");
 
@@ -26,7 +27,9 @@ function taskLines(task: TaskView): string[] {
   for (const child of task.children) {
     lines.push("", `  ${child.tre}: ${child.state}`);
     for (const h of child.history) {
-      lines.push(`    ${iso(h.at)}  ${h.state.padEnd(22)} ${h.actor}${h.reason ? ` — ${h.reason}` : ""}`);
+      lines.push(
+        `    ${iso(h.at)}  ${h.state.padEnd(22)} ${printable(h.actor)}${h.reason ? ` — ${printable(h.reason)}` : ""}`,
+      );
     }
   }
   return lines;

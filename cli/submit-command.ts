@@ -6,10 +6,10 @@ import {
   type TesSubmission,
   tesTaskToSubmission,
 } from "../aggregator/index.js";
+import { isSystemError, systemErrorWhy } from "../common/index.js";
 import { type AnalysisSpec, analysisSpec, FieldError, isTreName, PROJECT_NAME } from "../protocol/index.js";
 import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
-import { isSystemError, systemErrorWhy } from "./file-errors.js";
 import { withHub } from "./hub-session.js";
 import { loadProfile, signingKey } from "./profile.js";
 import { printable } from "./released-files.js";

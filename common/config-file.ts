@@ -7,6 +7,7 @@
  * const raw = await readYamlConfig("hub.yaml");
  * const config = validateConfig(raw, hubConfigSchema); // throws ConfigFileError("hub.yaml", "tres[1].name", …)
  */
+
 import { readFile, stat } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parse, YAMLParseError } from "yaml";
@@ -18,6 +19,7 @@ import {
   type SigningKey,
   signingKeyFromSeed,
 } from "../protocol/index.js";
+import { isSystemError, systemErrorWhy } from "./file-errors.js";
 
 export class ConfigFileError extends Error {
   override readonly name = "ConfigFileError";
@@ -53,7 +55,7 @@ export async function readYamlConfig(file: string): Promise<LoadedYaml> {
     throw new ConfigFileError(
       file,
       "",
-      `cannot read it (${(cause as NodeJS.ErrnoException).code ?? cause})`,
+      isSystemError(cause) ? `cannot read it: ${systemErrorWhy(cause)}` : `cannot read it (${cause})`,
       {
         cause,
       },

@@ -13,6 +13,7 @@ export {
 export { ConfigModelError } from "./config-model-error.js";
 export { type CredsFile, type CredsFileCredential, readCredsFile } from "./creds-file.js";
 export { ensureDeadLetterStream, recordDeadLetter } from "./dead-letter.js";
+export { isSystemError, systemErrorWhy } from "./file-errors.js";
 export {
   baseStreamConfig,
   ensureStream,

@@ -11,6 +11,8 @@ export class ResearcherDirectory {
   readonly trust = new TrustStore();
   readonly #byKey = new Map<string, Researcher>();
   readonly #byName = new Map<string, Researcher>();
+  /** Revoked researchers by signing key: not trusted, but their refusal says revoked rather than unknown. */
+  readonly #revoked = new Map<string, Researcher>();
   #stop: (() => void) | undefined;
 
   /** Loads every researcher, then follows changes until `close()`. */
@@ -43,13 +45,22 @@ export class ResearcherDirectory {
     return this.#byKey.get(publicKey);
   }
 
+  /** The researcher whose signing key this was, when they are revoked. */
+  revokedKey(publicKey: string): Researcher | undefined {
+    return this.#revoked.get(publicKey);
+  }
+
   close(): void {
     this.#stop?.();
   }
 
   #set(r: Researcher): void {
     this.#remove(r.name);
-    if (r.revoked !== undefined) return;
+    if (r.revoked !== undefined) {
+      this.#revoked.set(r.publicKey, r);
+      return;
+    }
+    this.#revoked.delete(r.publicKey);
     this.#byKey.set(r.publicKey, r);
     this.#byName.set(r.name, r);
     this.trust.add({ publicKey: r.publicKey, role: "researcher", name: r.name });

@@ -83,8 +83,20 @@ export class SubmissionService {
           subject: subjects.submit,
           expect: "submission",
           open: () => ({ trust: opts.researchers.trust, now: now(), maxBytes: MAX_SUBMISSION_BYTES }),
-          refuse: (error, bytes) =>
-            s.#reject(error.code, error.message, peekEnvelope(bytes)?.signer?.slice(0, 56), error.field),
+          refuse: (error, bytes) => {
+            const signer = peekEnvelope(bytes)?.signer?.slice(0, 56);
+            const revoked =
+              error.code === SubmitRejectCode.unknownSigner && signer
+                ? opts.researchers.revokedKey(signer)
+                : undefined;
+            if (revoked)
+              return s.#reject(
+                SubmitRejectCode.researcherRevoked,
+                `${revoked.name}'s access was revoked on ${new Date(revoked.revoked!).toISOString()}; ask the federation admin`,
+                signer,
+              );
+            return s.#reject(error.code, error.message, signer, error.field);
+          },
           // One time for the whole decision: the envelope's checks, the project's dates, the task record.
           handle: (submission, bytes, checks) => s.#decide(submission, bytes, checks.now ?? now()),
         }),

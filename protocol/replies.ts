@@ -12,6 +12,8 @@ export const SubmitRejectCode = {
   unknownProject: "unknown_project",
   projectInactive: "project_inactive",
   notAMember: "not_a_member",
+  /** The signer is a researcher whose access the federation admin revoked. */
+  researcherRevoked: "researcher_revoked",
   treNotInProject: "tre_not_in_project",
   unavailable: "unavailable",
 } as const;

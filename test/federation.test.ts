@@ -155,6 +155,19 @@ describe("a federation started from hub.yaml and leaf.yaml", () => {
     expect(again.err[0]).toMatch(/has ended at every TRE \(already_ended\)$/);
   });
 
+  it("watch and status show a TRE's reason as it gave it, its control bytes made visible, never sent to the terminal", async () => {
+    const taskId = await submitCount("a");
+    expect((await fed.cli(["cancel", taskId], "alice")).code).toBe(0);
+    await treStatus("a", taskId, "cancelled", "stopped here\u001b[2J\u0007 by the TRE");
+    await waitFor("the task cancelled", async () => (await statusOf(taskId)).state === "cancelled");
+    const watched = await fed.cli(["watch", taskId], "alice");
+    expect(watched.code).toBe(1);
+    expect(watched.err[0]).toBe("a cancelled: stopped here\\u{1b}[2J\\u{7} by the TRE");
+    const text = (await fed.cli(["status", taskId], "alice")).out.join("\n");
+    expect(text).toContain("— stopped here\\u{1b}[2J\\u{7} by the TRE");
+    expect(text).not.toMatch(/\p{Cc}(?<!\n)/u);
+  });
+
   it("lets a researcher's connection call the researcher services only, and read only its own inbox", async () => {
     const bob = await fed.connect("bob");
     for (const subject of ["_INBOX_alice.>", subjects.treInbound("a"), "tremesh.>", "$JS.API.>"]) {

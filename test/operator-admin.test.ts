@@ -289,9 +289,40 @@ describe("revocation on the running hub", () => {
     const started = hub.server.pid;
     const bob = await connectProfile(await loadProfile(researcherProfiles.bob));
     const bobKey = (await loadProfile(researcherProfiles.bob)).key!;
+    // Bob watches a task of his that waits for review (small cells at b fail the checks), as he is revoked.
+    const small = join(dir, `small-${newId()}.json`);
+    await writeFile(
+      small,
+      JSON.stringify({
+        kind: "count",
+        dataset: "patients",
+        groupBy: ["region", "sex", "smoker", "diabetes"],
+      }),
+    );
+    const [taskId] = await ok(
+      "submit",
+      "--project",
+      "study",
+      "--tres",
+      "b",
+      small,
+      "--profile",
+      researcherProfiles.bob!,
+    );
+    const lines: string[] = [];
+    const watching = run(["watch", taskId!, "--profile", researcherProfiles.bob!], {
+      out: (l) => lines.push(l),
+      err: (l) => lines.push(l),
+    });
+    await waitFor("bob's watch to show the task", async () => lines.length > 0);
     await ok("admin", "revoke", "researcher", "bob", "--dir", adminDir);
 
     await expect(bob.closed()).resolves.toBeDefined();
+    // Told the hub ended his connection because of the revocation, not that the hub is down.
+    expect(await watching, lines.join("\n")).toBe(5);
+    expect(lines.at(-1)).toMatch(
+      /^tremesh watch: the hub closed bob's connection: .*(Revoked|Authorization Violation).*; ask the federation admin whether your access was revoked$/i,
+    );
     const again = await tremesh("tres", "--profile", researcherProfiles.bob!);
     expect(again.code).toBe(5);
     expect(again.err.join(" ")).toMatch(/refused bob/);
@@ -302,7 +333,10 @@ describe("revocation on the running hub", () => {
       alice,
       signSubmission(bobKey, { project: "study", tres: ["a"], analysis: COUNT }),
     );
-    expect(reply).toMatchObject({ status: "rejected" });
+    expect(reply).toMatchObject({ status: "rejected", code: "researcher_revoked" });
+    expect((reply as { message: string }).message).toMatch(
+      /^bob's access was revoked on .*; ask the federation admin$/,
+    );
     expect(hub.server.pid).toBe(started);
   });
 
