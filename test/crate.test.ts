@@ -9,17 +9,12 @@ import { unzipSync, zipSync } from "fflate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../cli/main.js";
 import { zipBag } from "../crate/index.js";
-import {
-  generatePatients,
-  patientProfiles,
-  SYNTHETIC_PATIENT_COLUMNS,
-  writePatientsCsv,
-} from "../fixtures/index.js";
+import { generatePatients, patientProfiles, writePatientsCsv } from "../fixtures/index.js";
 import type { AnalysisSpec } from "../protocol/index.js";
 import { approveProject, childReaches, type Federation, startFederation } from "./harness/federation.js";
+import { exactPatientsLeaf } from "./harness/patients-leaf.js";
 import { uniqueToken } from "./harness/unique.js";
 
-const allow = { columns: { ...SYNTHETIC_PATIENT_COLUMNS }, identifiers: ["patient_id"] };
 const KINDS: AnalysisSpec[] = [
   { kind: "count", dataset: "patients", groupBy: ["region"] },
   { kind: "summary", dataset: "patients", column: "cholesterol", groupBy: ["smoker"] },
@@ -71,20 +66,13 @@ beforeAll(async () => {
     researchers: ["alice"],
     reviewers: ["rita"],
     startLeaves: [],
-    leafExtra: (tre) => ({
-      datasets: [{ name: "patients", engine: "csv", path: `./patients-${tre}.csv`, ...allow }],
-      projects: [
-        {
-          name: "diabetes",
-          researchers: ["alice"],
-          analyses: ["count", "summary", "histogram", "crosstab", "regression"],
-          datasets: ["patients"],
-        },
-      ],
-      // a: a human reviewer decides; b: outputs that pass every check are released by the TRE's policy.
-      review: tre === "a" ? {} : { autoRelease: true },
-      disclosure: { roundingBase: 1, minCellCount: 1, zerosDisclosive: false },
-    }),
+    // a: a human reviewer decides; b: outputs that pass every check are released by the TRE's policy.
+    leafExtra: (tre) =>
+      exactPatientsLeaf(tre, {
+        project: "diabetes",
+        analyses: ["count", "summary", "histogram", "crosstab", "regression"],
+        autoRelease: tre === "b",
+      }),
   });
   await writePatientsCsv(generatePatients(patientProfiles.north, 31), join(fed.files.dir, "patients-a.csv"));
   await writePatientsCsv(generatePatients(patientProfiles.south, 32), join(fed.files.dir, "patients-b.csv"));
