@@ -37,7 +37,13 @@ export async function listenOnLoopback(
   allowedHosts.push(`${shown}:${bound}`, `localhost:${bound}`);
   return {
     url: `http://${shown}:${bound}/`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    // close() alone waits for every open connection, and an open page's refresh requests keep its keep-alive
+    // connection busy for ever: a stopped page would never finish stopping. So every connection ends with it.
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        if ("closeAllConnections" in server) server.closeAllConnections();
+      }),
   };
 }
 
