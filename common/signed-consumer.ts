@@ -4,7 +4,8 @@
  * audit record and event) and acks it away; a throw is our own failure (a store unavailable), so the message is
  * nak'd and comes back later rather than being lost. A failed `consume()` is reported and tried again.
  *
- * Messages are handled one at a time in stream order by default; `concurrency` handles up to that many at once.
+ * Messages are handled one at a time in stream order by default; `concurrency` handles up to that many at once, and
+ * with `orderKey` messages of one key (a task's events from one TRE) still one after another, in the order they came.
  */
 import {
   AckPolicy,
@@ -37,6 +38,11 @@ export interface ConsumeSignedOptions {
   retryConsumeAfterMs?: number;
   /** Messages handled at once. Default 1: one at a time, in stream order. */
   concurrency?: number;
+  /**
+   * With `concurrency`: messages with the same key are handled one after another in delivery order (a key's next
+   * message waits for the one before it), messages with different keys at once. Without it, any order.
+   */
+  orderKey?: (m: JsMsg) => string;
   /** Our own failures: a message's handling (then retried) or the consumer's. */
   onError: (e: Error) => void;
 }
@@ -48,6 +54,8 @@ export class SignedConsumer {
   readonly #opts: ConsumeSignedOptions;
   readonly #slots: Slots;
   readonly #inFlight = new Set<Promise<void>>();
+  /** The last message taken of each key still being handled: the next one of that key waits for it. */
+  readonly #lastOfKey = new Map<string, Promise<void>>();
   #stopped = false;
   #close: (() => void) | undefined;
   #wake: (() => void) | undefined;
@@ -98,7 +106,7 @@ export class SignedConsumer {
             this.#slots.release();
             break;
           }
-          const work = this.#handle(m).finally(() => this.#slots.release());
+          const work = this.#inOrder(m).finally(() => this.#slots.release());
           this.#inFlight.add(work);
           void work.finally(() => this.#inFlight.delete(work));
         }
@@ -114,6 +122,18 @@ export class SignedConsumer {
         });
       }
     }
+  }
+
+  /** Handles `m` once the message of its key taken before it has been handled. */
+  #inOrder(m: JsMsg): Promise<void> {
+    const key = this.#opts.orderKey?.(m);
+    if (key === undefined) return this.#handle(m);
+    const before = this.#lastOfKey.get(key);
+    const work = before ? before.then(() => this.#handle(m)) : this.#handle(m);
+    this.#lastOfKey.set(key, work);
+    return work.finally(() => {
+      if (this.#lastOfKey.get(key) === work) this.#lastOfKey.delete(key);
+    });
   }
 
   async #handle(m: JsMsg): Promise<void> {

@@ -1,9 +1,10 @@
 /**
- * Follows what the TREs send back: a durable consumer on the federation's view of every TRE's
- * RESULTS stream. Each message is verified (TRE key, type, subject); a StatusEvent moves that TRE's
- * child state, a Release is kept for the researcher; anything refused is acked away to a dead
- * letter with its reason. Several hub instances may share the consumer: state only moves forward
- * and every event applies at most once, so order across instances does not matter.
+ * Follows what the TREs send back: a durable consumer on the federation's view of every TRE's RESULTS stream,
+ * handling the events of different children at once and each child's in the order they came. Each message is
+ * verified (TRE key, type, subject); a StatusEvent moves that TRE's child state, a Release is kept for the
+ * researcher; anything refused is acked away to a dead letter with its reason. Several hub instances may share
+ * the consumer: state only moves forward and every event applies at most once, so order across instances does
+ * not matter.
  *
  * The hub's record agrees with what was released: a child reaches `released`, `partially_released` or `withheld`
  * only when the TRE's verified Release that says so is stored. A status claiming it before (or without) that
@@ -52,6 +53,15 @@ export interface StatusTrackerOptions {
   onEvent?: (e: StatusTrackerEvent) => void;
 }
 
+/** Events the tracker handles at once (each mostly waits on a KV round trip, not on the CPU). */
+const TRACKER_CONCURRENCY = 64;
+
+/** The child an event belongs to (TRE and task), or the subject itself when it names none (refused anyway). */
+function childKey(m: JsMsg): string {
+  const where = parseTreSubject(m.subject);
+  return where?.taskId === undefined ? m.subject : `${where.tre} ${where.taskId}`;
+}
+
 export class StatusTracker {
   #consumer: SignedConsumer | undefined;
 
@@ -71,6 +81,10 @@ export class StatusTracker {
       durable: opts.durable ?? "hub-status",
       consumer: { max_ack_pending: 1000 },
       maxMessages: 256,
+      // Events of different children at once: each write is a compare-and-set, so they cannot undo each other.
+      // One child's status events and Release stay in the order they came.
+      concurrency: TRACKER_CONCURRENCY,
+      orderKey: childKey,
       handle: (m) => tracker.#apply(m),
       refuser: { js: opts.js, scope: "hub", actor: "hub", audit: opts.audit, onRefused: emit },
       retryMessageAfterMs: 1000,

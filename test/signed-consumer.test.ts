@@ -1,7 +1,7 @@
 /**
  * consumeSigned, the durable-consumer loop of the agent and the status tracker, on a real JetStream: a refused
  * message is dead-lettered, audited and reported, then acked away; a failure of ours is delivered again;
- * `concurrency` bounds the messages handled at once.
+ * `concurrency` bounds the messages handled at once, and `orderKey` keeps each key's messages in order among them.
  */
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -133,5 +133,42 @@ describe("consumeSigned", () => {
       if (concurrency === 1) expect(order).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => `m${i}`));
       await t.consumer.stop();
     }
+  });
+
+  it("with `orderKey`, handles different keys at once and each key's messages one after another, in order", async () => {
+    const running = new Map<string, number>();
+    const handled: string[] = [];
+    let overlapWithinKey = false;
+    let most = 0;
+    // The first message of each key waits until both keys have one running: it proves different keys overlap.
+    let both!: () => void;
+    const bothRunning = new Promise<void>((resolve) => {
+      both = resolve;
+    });
+    const keyOf = (m: JsMsg) => (Number(text(m).slice(1)) % 2 === 0 ? "even" : "odd");
+    const t = await intake(
+      async (m) => {
+        const key = keyOf(m);
+        if ((running.get(key) ?? 0) > 0) overlapWithinKey = true;
+        running.set(key, (running.get(key) ?? 0) + 1);
+        most = Math.max(
+          most,
+          [...running.values()].reduce((a, b) => a + b, 0),
+        );
+        if (running.get("even") && running.get("odd")) both();
+        await Promise.race([bothRunning, new Promise((r) => setTimeout(r, 20))]);
+        handled.push(text(m));
+        running.set(key, (running.get(key) ?? 1) - 1);
+        return undefined;
+      },
+      { concurrency: 4, orderKey: keyOf },
+    );
+    for (let i = 1; i <= 10; i++) await t.publish(i);
+    await waitFor("every message", () => handled.length === 10);
+    await t.consumer.stop();
+    expect(overlapWithinKey).toBe(false);
+    expect(most).toBe(2);
+    expect(handled.filter((h) => Number(h.slice(1)) % 2 === 1)).toEqual(["m1", "m3", "m5", "m7", "m9"]);
+    expect(handled.filter((h) => Number(h.slice(1)) % 2 === 0)).toEqual(["m2", "m4", "m6", "m8", "m10"]);
   });
 });
