@@ -116,4 +116,6 @@ export interface Executor {
    * resolves with how many things it removed.
    */
   cleanUp?(): Promise<number>;
+  /** Lets go of what it keeps between runs (open database instances); its owner calls it once no run is left. */
+  close?(): Promise<void>;
 }

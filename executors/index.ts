@@ -45,5 +45,6 @@ export {
   type PostgresDataset,
 } from "./query/dataset.js";
 export type { DuckDbEngineOptions } from "./query/duckdb-engine.js";
+export { DUCKDB_KEEP_OPEN_MS } from "./query/duckdb-instances.js";
 export { isTransientDatabaseCode } from "./query/engine-errors.js";
 export { QueryExecutor, type QueryExecutorOptions } from "./query/query-executor.js";

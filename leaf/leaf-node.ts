@@ -23,7 +23,7 @@ import {
   startNatsServer,
   watchStaleSources,
 } from "../common/index.js";
-import { ContainerExecutor, QueryExecutor } from "../executors/index.js";
+import { ContainerExecutor, type Executor, QueryExecutor } from "../executors/index.js";
 import { newId, sealEnvelope, streams, subjects } from "../protocol/index.js";
 import { Agent, type AgentEvent } from "./agent.js";
 import { CredentialBroker } from "./credential-broker.js";
@@ -134,6 +134,22 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
       );
       // Roles a crashed run left behind are dropped before any task starts.
       if (config.postgres) emit({ type: "roles-swept", roles: (await broker.sweep()).length });
+      const executors: Executor[] = [
+        new QueryExecutor(),
+        ...(config.containers
+          ? [
+              new ContainerExecutor({
+                docker: { socketPath: config.containers.socketPath },
+                tre: config.tre,
+                workDir: join(config.dataDir, "containers"),
+                user: config.containers.user,
+                limits: config.containers.limits,
+              }),
+            ]
+          : []),
+      ];
+      // Closed once the agent has stopped (the stack runs the last pushed first).
+      stops.push(async () => void (await Promise.allSettled(executors.map((e) => e.close?.()))));
       const started = await Agent.start({
         tre: config.tre,
         treKey: config.treKey,
@@ -143,20 +159,7 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
         datasets: config.datasets,
         dmz,
         ctrl,
-        executors: [
-          new QueryExecutor(),
-          ...(config.containers
-            ? [
-                new ContainerExecutor({
-                  docker: { socketPath: config.containers.socketPath },
-                  tre: config.tre,
-                  workDir: join(config.dataDir, "containers"),
-                  user: config.containers.user,
-                  limits: config.containers.limits,
-                }),
-              ]
-            : []),
-        ],
+        executors,
         credentials: broker,
         reviewers: config.reviewers.map((r) => ({ name: r.name, publicKey: r.publicKey })),
         disclosure: config.disclosure,

@@ -7,6 +7,7 @@ import { ExecutorFailed } from "../errors.js";
 import type { ExecutorCredential } from "../executor.js";
 import type { DatasetDefinition } from "./dataset.js";
 import { DuckDbEngine, type DuckDbEngineOptions } from "./duckdb-engine.js";
+import type { DuckDbInstances } from "./duckdb-instances.js";
 import type { QueryEngine } from "./engine.js";
 import { PostgresEngine } from "./postgres-engine.js";
 
@@ -16,6 +17,8 @@ export interface CreateEngineOptions {
   /** The run's budget: PostgreSQL's connect timeout and statement_timeout. */
   timeoutMs: number;
   duckdb?: DuckDbEngineOptions;
+  /** File datasets' instances kept open between runs; without, the run opens and closes its own. */
+  duckdbInstances?: DuckDbInstances;
 }
 
 /** Throws ExecutorFailed (not retryable: the agent's mistake) when the credential does not fit the dataset. */
@@ -33,5 +36,5 @@ export function createEngine(
   }
   if (credential.kind !== "read-only-file")
     throw new ExecutorFailed("a file dataset takes the read-only-file credential", { retryable: false });
-  return new DuckDbEngine(dataset, options.duckdb);
+  return new DuckDbEngine(dataset, options.duckdb, options.duckdbInstances);
 }

@@ -9,7 +9,8 @@
  * columns with the TRE's declaration (ExecutorFailed / AnalysisRefused); run; describe the result;
  * for a summary, run its private dominance query too (facts for the airlock, never in the output).
  * Timeout and cancellation interrupt whichever step is in flight (ExecutorTimeout /
- * ExecutorCancelled); the engine is closed before `run` settles, whatever happened.
+ * ExecutorCancelled); the run's connection is closed before `run` settles, whatever happened (its dataset's
+ * DuckDB instance may stay open for the next run: duckdb-instances.ts).
  *
  * @example
  * const [output] = await new QueryExecutor().run({ taskId, analysis, datasets, credential, timeoutMs: 60_000 });
@@ -23,19 +24,36 @@ import { compile, validateQuerySpec } from "./compile.js";
 import { createEngine } from "./create-engine.js";
 import { dominanceFacts } from "./dominance-facts.js";
 import type { DuckDbEngineOptions } from "./duckdb-engine.js";
+import { DuckDbInstances } from "./duckdb-instances.js";
 import { classifyEngineError } from "./engine-errors.js";
 import { buildOutput } from "./results.js";
 import { checkStorage } from "./storage-check.js";
 
 export interface QueryExecutorOptions {
-  /** Limits for each run's DuckDB instance (threads, memory). Default: DuckDB's own. */
+  /** Limits for each file dataset's DuckDB instance (threads, memory). Default: DuckDB's own. */
   duckdb?: DuckDbEngineOptions;
+  /**
+   * How long a file dataset's DuckDB instance stays open after its last run, for the next one, in ms; 0 opens
+   * one for every run. Default `DUCKDB_KEEP_OPEN_MS` (2 s). A DuckDB file is locked while open.
+   */
+  keepOpenMs?: number;
 }
 
 export class QueryExecutor implements Executor {
   readonly kinds: readonly AnalysisKind[] = ["count", "summary", "histogram", "crosstab", "regression"];
+  readonly #instances: DuckDbInstances;
 
-  constructor(readonly options: QueryExecutorOptions = {}) {}
+  constructor(readonly options: QueryExecutorOptions = {}) {
+    this.#instances = new DuckDbInstances({
+      ...options.duckdb,
+      ...(options.keepOpenMs !== undefined ? { keepOpenMs: options.keepOpenMs } : {}),
+    });
+  }
+
+  /** Closes the DuckDB instances kept open (each once its runs end); runs after this open their own. */
+  async close(): Promise<void> {
+    await this.#instances.close();
+  }
 
   async run(task: ExecutorTask, options: RunOptions = {}): Promise<ExecutorOutput[]> {
     checkBudget(task.timeoutMs);
@@ -50,6 +68,7 @@ export class QueryExecutor implements Executor {
       taskId: task.taskId,
       timeoutMs: task.timeoutMs,
       ...(this.options.duckdb ? { duckdb: this.options.duckdb } : {}),
+      duckdbInstances: this.#instances,
     });
     try {
       const interrupt = () => engine.interrupt();

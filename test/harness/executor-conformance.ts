@@ -30,6 +30,7 @@ import {
 import type { Executor, ExecutorCredential, ExecutorOutput } from "../../executors/executor.js";
 import type { QuerySpec } from "../../executors/query/compile.js";
 import type { DatasetDefinition, DuckDbDataset } from "../../executors/query/dataset.js";
+import { DUCKDB_KEEP_OPEN_MS } from "../../executors/query/duckdb-instances.js";
 import { type AnalysisSpec, decodeOutput, newId, OUTPUT_MEDIA_TYPE } from "../../protocol/index.js";
 import type { PatientEngines } from "./patient-engines.js";
 import { expectSameStatistics, referenceOutput } from "./reference-stats.js";
@@ -138,7 +139,10 @@ export function describeExecutorConformance(
       return { ...result, elapsedMs: Date.now() - started };
     }
 
-    /** Nothing of the run is left; a session may take a moment to leave pg_stat_activity after its socket closed. */
+    /**
+     * Nothing of the run is left; a session may take a moment to leave pg_stat_activity after its socket closed,
+     * and the query executor keeps a DuckDB file's instance open for `DUCKDB_KEEP_OPEN_MS` after a run for the next.
+     */
     async function expectNothingLeft(taskId: string): Promise<void> {
       let left: string[] = [];
       await waitFor(
@@ -147,7 +151,7 @@ export function describeExecutorConformance(
           left = await s.leftovers(taskId);
           return left.length === 0;
         },
-        { timeoutMs: 3_000 },
+        { timeoutMs: DUCKDB_KEEP_OPEN_MS + 8_000 },
       ).catch(() => undefined);
       expect(left, "left behind by the run").toEqual([]);
     }
