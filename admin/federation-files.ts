@@ -32,6 +32,8 @@ export interface FederationPlan {
   offlineAfterMs?: number;
   /** Operator mode: the hub's nodes, 1 or a cluster of 3 (or 5). Default 1. */
   hubNodes?: number;
+  /** Operator mode: JetStream storage of these TREs' hub accounts, in MiB (`admin add-tre --storage-mb`). */
+  treStorageMb?: Readonly<Record<string, number>>;
 }
 
 export interface FederationFiles {

@@ -73,7 +73,11 @@ export async function buildOperatorFederation(
   const treAccounts: Record<string, string> = {};
   const bundles: Record<string, string> = {};
   for (const t of tres) {
-    const added = await addTre(store, t.name, { signingKey: t.publicKey });
+    const storageMb = plan.treStorageMb?.[t.name];
+    const added = await addTre(store, t.name, {
+      signingKey: t.publicKey,
+      ...(storageMb === undefined ? {} : { storageBytes: storageMb * 1024 * 1024 }),
+    });
     treAccounts[t.name] = added.account;
     bundles[t.name] = added.bundle.dir;
   }

@@ -85,5 +85,9 @@ function logHubEvent(log: Logger, e: HubNodeEvent): void {
     log.warn({ service: e.service, ...event }, "refused");
     return;
   }
+  if (event.type === "not_queued") {
+    log.warn({ service: e.service, ...event }, "a TRE's task queue at the hub is at a storage limit");
+    return;
+  }
   log.info({ service: e.service, ...event }, event.type);
 }

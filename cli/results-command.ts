@@ -27,7 +27,7 @@ import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
 import { type Profile, signingKey } from "./profile.js";
 import { formatSize, printable, saveReleasedFiles } from "./released-files.js";
-import { taskIdArg } from "./status-command.js";
+import { RELEASE_KEPT, taskIdArg } from "./status-command.js";
 
 const ENDED: ReadonlySet<string> = new Set(["completed", "partial", "failed", "cancelled"]);
 
@@ -209,7 +209,11 @@ function problems(r: TaskResults, io: Io): void {
 export const results: Command = {
   name: "results",
   summary: "show each TRE's released outputs of a task, after verifying every Release",
-  usage: "tremesh results TASK_ID [--save-files DIR] [--profile FILE] [--json]",
+  usage: [
+    "tremesh results TASK_ID [--save-files DIR] [--profile FILE] [--json]",
+    "",
+    `A TRE's Release is ${RELEASE_KEPT}: fetch it any time after the task ends.`,
+  ].join("\n"),
   examples: [
     "tremesh results 01JD3…",
     "tremesh results 01JD3… --json | jq '.tres[].outputs'",

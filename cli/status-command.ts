@@ -17,7 +17,19 @@ export function taskIdArg(command: string, positionals: string[]): string {
   return id;
 }
 
-/** A task's parent state, then each TRE's state and history: who, when, why. */
+/** Child states after which a Release of that TRE is held at the hub for the researcher to fetch. */
+const RELEASED = new Set(["released", "partially_released", "delivered"]);
+
+/**
+ * Where a released TRE's outputs are, and for how long: the hub copies each verified Release into its RELEASES
+ * bucket, which has no age limit, so it stays there until the federation admin removes it (docs/operations.md).
+ */
+export const RELEASE_KEPT = "kept at the hub with no expiry (until the federation admin removes it)";
+
+/**
+ * A task's parent state, then each TRE's state and history: who, when, why. A TRE on its second or later run of
+ * the task says which; a TRE's claim the hub cannot back (a `released` with no Release stored) is shown as such.
+ */
 function taskLines(task: TaskView): string[] {
   const lines = [
     `task     ${task.taskId}  ${task.kind}${task.title ? ` — ${task.title}` : ""}`,
@@ -25,12 +37,17 @@ function taskLines(task: TaskView): string[] {
     `state    ${task.state}`,
   ];
   for (const child of task.children) {
-    lines.push("", `  ${child.tre}: ${child.state}`);
+    const attempt = child.attempt !== undefined && child.attempt > 1 ? ` (attempt ${child.attempt})` : "";
+    lines.push("", `  ${child.tre}: ${child.state}${attempt}`);
+    if (child.discrepancy) lines.push(`    discrepancy: ${printable(child.discrepancy)}`);
     for (const h of child.history) {
+      const run = h.attempt !== undefined && h.attempt > 1 ? ` [attempt ${h.attempt}]` : "";
       lines.push(
-        `    ${iso(h.at)}  ${h.state.padEnd(22)} ${printable(h.actor)}${h.reason ? ` — ${printable(h.reason)}` : ""}`,
+        `    ${iso(h.at)}  ${h.state.padEnd(22)} ${printable(h.actor)}${run}${h.reason ? ` — ${printable(h.reason)}` : ""}`,
       );
     }
+    if (RELEASED.has(child.state))
+      lines.push(`    release: ${RELEASE_KEPT}; fetch it with tremesh results ${task.taskId}`);
   }
   return lines;
 }
@@ -40,7 +57,13 @@ const common = { profile: { type: "string" }, json: { type: "boolean" } } as con
 export const status: Command = {
   name: "status",
   summary: "show a task's state at each TRE, with who changed it, when and why",
-  usage: "tremesh status TASK_ID [--profile FILE] [--json]",
+  usage: [
+    "tremesh status TASK_ID [--profile FILE] [--json]",
+    "",
+    "Shows a TRE's attempt when it runs the task again (after an agent restart or a retryable failure), and a",
+    "discrepancy when a TRE reported released but the hub holds no Release from it. A released TRE's Release is",
+    `${RELEASE_KEPT}.`,
+  ].join("\n"),
   examples: ["tremesh status 01JD3…", "tremesh status 01JD3… --json | jq '.children[].state'"],
   async run(argv, io) {
     const { values, positionals } = parseArgs({

@@ -134,7 +134,11 @@ export const submit: Command = {
         return ExitCode.refused;
       }
       if (!values.json) io.out(reply.taskId);
-      if (!values.wait) return ExitCode.ok;
+      // The task runs at the other TREs; these never got it. Said at once, and the exit code is not 0.
+      for (const n of reply.notQueued ?? [])
+        io.err(`tremesh submit: TRE ${n.tre} did not queue the task: ${printable(n.message)}`);
+      const notQueued = (reply.notQueued?.length ?? 0) > 0;
+      if (!values.wait) return notQueued ? ExitCode.failed : ExitCode.ok;
       // Progress goes to stderr, so stdout stays the task id (and, with --json, the final task view).
       const task = await followTask(
         nc,

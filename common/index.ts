@@ -54,6 +54,15 @@ export {
 export { quoteIdent, quoteLiteral } from "./sql-quote.js";
 export { StopStack } from "./stop-stack.js";
 export {
+  describeStorageLimit,
+  formatBytes,
+  isStorageLimit,
+  StorageLimitCode,
+  type StorageLimitContext,
+  StorageLimitError,
+  type StorageLimitKind,
+} from "./storage-limit.js";
+export {
   CERTIFICATE_WARN_DAYS,
   type CertificateInfo,
   type ClientTlsFiles,

@@ -145,6 +145,7 @@ async function startConfigHub(
     nc: servicesConnection,
     hubKey: config.hubKey,
     tres: config.tres,
+    treJetStream: (tre) => treManagers.get(tre),
     ...servicesOptions(config, options),
   });
   stops.push(() => hubServices.stop());
@@ -236,6 +237,7 @@ async function startOperatorHub(
     nc,
     hubKey: config.hubKey,
     tres: directory,
+    treJetStream: (tre) => operations.jetstream(tre),
     ...servicesOptions(config, options),
     onEvent: (event) => {
       // A TRE's first heartbeat says its leaf link is up: its OUTBOX can be sourced now.

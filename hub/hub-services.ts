@@ -36,7 +36,13 @@ export type HubServiceEvent =
   | { service: "status"; event: StatusTrackerEvent }
   | { service: "researcher-api"; event: ResearcherApiEvent }
   | { service: "liveness"; event: LivenessEvent }
-  | { service: "recovery"; event: { type: "redispatched"; taskId: string } | { type: "error"; error: Error } }
+  | {
+      service: "recovery";
+      event:
+        | { type: "redispatched"; taskId: string }
+        | { type: "not_queued"; taskId: string; tre: string; reason: string }
+        | { type: "error"; error: Error };
+    }
   | {
       service: "expiry";
       event: { type: "expired"; taskId: string; tre: string } | { type: "error"; error: Error };
@@ -84,6 +90,11 @@ export interface HubServicesOptions {
    * (see `SourceRestarts`). Absent on a lone hub.
    */
   clusterNode?: string;
+  /**
+   * A manager of TRE `tre`'s hub account, when this node has one: a Dispatch its TASKS stream refuses for a
+   * storage limit is answered with that limit's size, read through it. Absent: the limit is named without its size.
+   */
+  treJetStream?: (tre: string) => JetStreamManager | undefined;
   onEvent?: (e: HubServiceEvent) => void;
 }
 
@@ -147,6 +158,7 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
       researchers,
       tasks,
       audit,
+      ...(opts.treJetStream ? { treJetStream: opts.treJetStream } : {}),
       onEvent: (event) => emit({ service: "submission", event }),
     });
     stops.push(() => submission.stop());
@@ -195,7 +207,19 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
           // Checked again: a researcher revoked since, or a submission expired since, is not dispatched.
           const opened = openEnvelope(envelope, { trust: researchers.trust, expect: "submission" });
           if (!opened.ok) continue;
-          await dispatchTask(task, envelope, { js, hubKey, tasks, submissionExp: opened.value.body.exp });
+          const notQueued = await dispatchTask(task, envelope, {
+            js,
+            hubKey,
+            tasks,
+            audit,
+            ...(opts.treJetStream ? { treJetStream: opts.treJetStream } : {}),
+            submissionExp: opened.value.body.exp,
+          });
+          for (const n of notQueued)
+            emit({
+              service: "recovery",
+              event: { type: "not_queued", taskId: task.taskId, tre: n.tre, reason: n.error.message },
+            });
           emit({ service: "recovery", event: { type: "redispatched", taskId: task.taskId } });
         } catch (e) {
           emit({

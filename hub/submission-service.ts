@@ -8,7 +8,7 @@
  * created only once (KV create), and dispatches are deduplicated by message id.
  */
 import { createHash } from "node:crypto";
-import type { JetStreamClient } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { auditLimits, auditList } from "../audit/index.js";
 import { type AuditSink, type SignedService, serveSigned, signedRoute } from "../common/index.js";
@@ -22,7 +22,7 @@ import {
   subjects,
   type VerifiedOf,
 } from "../protocol/index.js";
-import { dispatchTask } from "./dispatcher.js";
+import { dispatchTask, type NotQueued } from "./dispatcher.js";
 import type { Registry } from "./registry.js";
 import type { ResearcherDirectory } from "./researcher-directory.js";
 import { admitSubmission } from "./submission-admission.js";
@@ -39,6 +39,8 @@ export type SubmissionEvent =
       duplicate: boolean;
     }
   | { type: "rejected"; code: string; reason: string; signer?: string }
+  /** A TRE's task queue at the hub refused the task for a storage limit: its part ended `rejected`. */
+  | { type: "not_queued"; taskId: string; tre: string; reason: string }
   | { type: "error"; error: Error };
 
 export interface SubmissionServiceOptions {
@@ -49,6 +51,8 @@ export interface SubmissionServiceOptions {
   researchers: ResearcherDirectory;
   tasks: TaskStore;
   audit: AuditSink;
+  /** A manager of each TRE's hub account, to name the size of a storage limit (see `DispatchOptions`). */
+  treJetStream?: (tre: string) => JetStreamManager | undefined;
   /** Queue group shared by every instance. Default "tremesh-submission". */
   queueGroup?: string;
   onEvent?: (e: SubmissionEvent) => void;
@@ -161,12 +165,13 @@ export class SubmissionService {
       bytes,
     );
     const duplicate = !created;
+    let notQueued: NotQueued[] = [];
     if (duplicate) {
       const existing = await this.#opts.tasks.get(taskId);
       if (existing?.submissionDigest !== submissionDigest) {
         return this.#reject(SubmitRejectCode.replayed, `submission id ${taskId} was already used`, who, "id");
       }
-      if (!existing.dispatched) await this.#dispatch(taskId, body.exp, bytes);
+      if (!existing.dispatched) notQueued = await this.#dispatch(taskId, body.exp, bytes);
     } else {
       await this.#opts.audit.append({
         actor: researcher.name,
@@ -174,8 +179,21 @@ export class SubmissionService {
         taskId,
         details: { project: project.name, tres: auditList(body.tres), kind: body.analysis.kind },
       });
-      await this.#dispatch(taskId, body.exp, bytes);
+      notQueued = await this.#dispatch(taskId, body.exp, bytes);
     }
+    for (const n of notQueued)
+      this.#opts.onEvent?.({ type: "not_queued", taskId, tre: n.tre, reason: n.error.message });
+    // No TRE has the task: a refusal the researcher reads at once (the task's record says the same).
+    if (notQueued.length > 0 && notQueued.length === body.tres.length)
+      return this.#reject(
+        SubmitRejectCode.storageLimit,
+        // Within the reply's 2 000 characters, however many TREs refused.
+        `task ${taskId} was not queued: ${notQueued.map((n) => `TRE ${n.tre}: ${n.error.message}`).join("; ")}`.slice(
+          0,
+          1_900,
+        ),
+        who,
+      );
     this.#opts.onEvent?.({
       type: "accepted",
       taskId,
@@ -184,16 +202,25 @@ export class SubmissionService {
       tres: body.tres,
       duplicate,
     });
-    return { status: "accepted", taskId, duplicate };
+    return {
+      status: "accepted",
+      taskId,
+      duplicate,
+      ...(notQueued.length > 0
+        ? { notQueued: notQueued.map((n) => ({ tre: n.tre, message: n.error.message })) }
+        : {}),
+    };
   }
 
-  async #dispatch(taskId: string, submissionExp: number, envelope: Uint8Array): Promise<void> {
+  async #dispatch(taskId: string, submissionExp: number, envelope: Uint8Array): Promise<NotQueued[]> {
     const task = await this.#opts.tasks.get(taskId);
     if (!task) throw new Error(`task ${taskId} vanished`);
-    await dispatchTask(task, envelope, {
+    const notQueued = await dispatchTask(task, envelope, {
       js: this.#opts.js,
       hubKey: this.#opts.hubKey,
       tasks: this.#opts.tasks,
+      audit: this.#opts.audit,
+      ...(this.#opts.treJetStream ? { treJetStream: this.#opts.treJetStream } : {}),
       submissionExp,
       ...(this.#opts.now ? { now: this.#opts.now } : {}),
     });
@@ -203,5 +230,6 @@ export class SubmissionService {
       taskId,
       details: { tres: auditList(task.tres) },
     });
+    return notQueued;
   }
 }

@@ -101,6 +101,7 @@ export interface TreOperationsOptions {
 
 interface Operations {
   nc: NatsConnection;
+  jsm: JetStreamManager;
   account: string;
 }
 
@@ -121,6 +122,11 @@ export class TreOperations {
 
   managed(): string[] {
     return [...this.#open.keys()].sort();
+  }
+
+  /** The JetStream manager of `tre`'s account while its operations connection is up (to read its limits). */
+  jetstream(tre: string): JetStreamManager | undefined {
+    return this.#open.get(tre)?.jsm;
   }
 
   /** Runs a pass after any pass under way; resolves when it is done. Never rejects. */
@@ -198,7 +204,7 @@ export class TreOperations {
         replicas: this.o.replicas,
         tasksMaxAgeMs: this.o.tasksMaxAgeMs,
       });
-      const ops = { nc, account: creds.account };
+      const ops = { nc, jsm, account: creds.account };
       this.#open.set(member.name, ops);
       this.o.watch.set(member.name, jsm);
       // A connection the server ends (the user or the account revoked) is set up again on a later pass.

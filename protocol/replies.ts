@@ -3,8 +3,8 @@
  * they are not signed; everything they report can be checked against signed messages later.
  */
 import { RejectCode } from "./errors.js";
-import { id } from "./messages.js";
-import { bool, type Infer, literal, obj, optional, str, tagged } from "./validate.js";
+import { id, treName } from "./messages.js";
+import { arr, bool, type Infer, literal, obj, optional, str, tagged } from "./validate.js";
 
 /** Why the hub refused a submission, beyond the envelope checks of `RejectCode`. */
 export const SubmitRejectCode = {
@@ -16,6 +16,8 @@ export const SubmitRejectCode = {
   researcherRevoked: "researcher_revoked",
   treNotInProject: "tre_not_in_project",
   unavailable: "unavailable",
+  /** No target TRE's task queue at the hub had room: a storage limit, named with its size in the message. */
+  storageLimit: "storage_limit",
 } as const;
 export type SubmitRejectCode = (typeof SubmitRejectCode)[keyof typeof SubmitRejectCode];
 
@@ -24,6 +26,11 @@ const accepted = obj({
   taskId: id,
   /** True when this submission id was already accepted: the same task, not a new one. */
   duplicate: bool(),
+  /**
+   * TREs whose task queue at the hub refused the task for a storage limit (`message` names it and its size): their
+   * part has ended `rejected`, while the other TREs run the task.
+   */
+  notQueued: optional(arr(obj({ tre: treName, message: str({ max: 2000 }) }), { max: 256 })),
 });
 const rejected = obj({
   status: literal("rejected"),

@@ -183,6 +183,10 @@ describe("airlock", () => {
     expect((await airlock(["approve", taskId])).code).toBe(0);
     const released = await childReaches(fed, taskId, "a", "released");
     expect(released.discrepancy).toBeUndefined();
+    // How long the Release stays there is stated where the researcher reads the state.
+    expect((await fed.cli(["status", taskId], "alice")).out).toContain(
+      `    release: kept at the hub with no expiry (until the federation admin removes it); fetch it with tremesh results ${taskId}`,
+    );
     expect(await releaseOf(fed, taskId, "a")).toBeDefined();
   });
 

@@ -168,6 +168,75 @@ describe("a federation started from hub.yaml and leaf.yaml", () => {
     expect(text).not.toMatch(/\p{Cc}(?<!\n)/u);
   });
 
+  it("prints in status a TRE's attempt when it runs the task again, and a released claim the hub cannot back", async () => {
+    const taskId = await submitCount("a");
+    const leaf = fed.leaves.get("a")!;
+    // TRE a's agent: its first run stopped (a restart), its second is running, then it claims released at once.
+    const steps = [
+      ["received", 1],
+      ["accepted", 1],
+      ["running", 1],
+      [
+        "accepted",
+        2,
+        "the agent restarted while attempt 1 of 3 ran; nothing of it was kept; attempt 2 follows",
+      ],
+      ["running", 2],
+    ] as const;
+    for (const [i, [state, attempt, reason]] of steps.entries()) {
+      const now = Date.now() + i; // in order, whatever the clock's resolution
+      const event = sealEnvelope(
+        "status",
+        {
+          id: newId(now),
+          iat: now,
+          exp: now + DAY,
+          taskId,
+          tre: "a",
+          state,
+          actor: "agent",
+          ...(attempt > 1 ? { attempt } : {}),
+          ...(reason ? { reason } : {}),
+        },
+        leaf.config.treKey,
+      );
+      await jetstream(leaf.dmz).publish(subjects.status("a", taskId), event, { msgID: newId() });
+    }
+    await waitFor("a at its second run", async () => (await statusOf(taskId)).children[0]!.attempt === 2);
+    const running = (await fed.cli(["status", taskId], "alice")).out.join("\n");
+    expect(running).toMatch(/\n {2}a: running \(attempt 2\)\n/);
+    expect(running).toMatch(
+      /accepted\s+tre:a\/agent \[attempt 2\] — the agent restarted while attempt 1 of 3 ran/,
+    );
+    expect(running).not.toContain("discrepancy");
+
+    const now = Date.now();
+    const claim = sealEnvelope(
+      "status",
+      {
+        id: newId(now),
+        iat: now,
+        exp: now + DAY,
+        taskId,
+        tre: "a",
+        state: "released",
+        actor: "agent",
+        attempt: 2,
+      },
+      leaf.config.treKey,
+    );
+    await jetstream(leaf.dmz).publish(subjects.status("a", taskId), claim, { msgID: newId() });
+    await waitFor(
+      "the hub to note the discrepancy",
+      async () => (await statusOf(taskId)).children[0]!.discrepancy,
+    );
+    const text = (await fed.cli(["status", taskId], "alice")).out.join("\n");
+    expect(text).toMatch(
+      /\n {2}a: running \(attempt 2\)\n {4}discrepancy: TRE a reported released, but the hub holds no Release of this task from it\n/,
+    );
+    expect(text).not.toContain("release: kept at the hub");
+  });
+
   it("lets a researcher's connection call the researcher services only, and read only its own inbox", async () => {
     const bob = await fed.connect("bob");
     for (const subject of ["_INBOX_alice.>", subjects.treInbound("a"), "tremesh.>", "$JS.API.>"]) {

@@ -46,7 +46,6 @@ import {
   mulberry32,
   type PatientRow,
   patientProfiles,
-  SYNTHETIC_PATIENT_COLUMNS,
   writePatientsCsv,
   writePatientsDuckDb,
 } from "../fixtures/index.js";
@@ -101,6 +100,21 @@ import {
   trustOf,
   withFields,
 } from "./harness/hostile.js";
+import {
+  cancelBody,
+  cancelRequestBody,
+  decisionBody,
+  dispatchBodyOf,
+  HOSTILE_COUNT,
+  heartbeatBody,
+  queryBody,
+  releaseBody,
+  reviewQueryBody,
+  statusBody,
+  submissionBody,
+  times,
+} from "./harness/hostile-bodies.js";
+import { hostileFederationOptions } from "./harness/hostile-federation.js";
 import { referenceOutput } from "./harness/reference-stats.js";
 import { type StoredEntry, storedEntries } from "./harness/stream-contents.js";
 
@@ -124,8 +138,7 @@ const NEAR_MAX_PAYLOAD = 1024 * 1024 - 2048;
 
 const rowsA = generatePatients(patientProfiles.small, 91);
 const rowsB = generatePatients(patientProfiles.small, 92);
-const allow = { columns: { ...SYNTHETIC_PATIENT_COLUMNS }, identifiers: ["patient_id"] };
-const COUNT: QuerySpec = { kind: "count", dataset: "patients", groupBy: ["sex"] };
+const COUNT = HOSTILE_COUNT as QuerySpec;
 /** A Submission alice may make: her study, at TRE a. */
 const STUDY_AT_A = { project: "study", tres: ["a"], analysis: COUNT };
 
@@ -232,36 +245,7 @@ async function waitForChild(taskId: string, tre: string, states: readonly string
 
 beforeAll(async () => {
   process.on("unhandledRejection", onUnhandled);
-  fed = await startFederation({
-    tres: ["a", "b"],
-    researchers: ["alice", "bob"],
-    reviewers: ["rita"],
-    startLeaves: [],
-    heartbeatIntervalMs: 1_000,
-    leafExtra: (tre) => ({
-      datasets: [
-        tre === "a"
-          ? { name: "patients", engine: "duckdb", path: "./patients-a.duckdb", table: "patients", ...allow }
-          : { name: "patients", engine: "csv", path: "./patients-b.csv", ...allow },
-      ],
-      // bob is known to both TREs but approved by neither; alice may run counts and summaries only.
-      projects: [
-        { name: "study", researchers: ["alice"], analyses: ["count", "summary"], datasets: ["patients"] },
-      ],
-      // Exact answers (no rounding, no small-cell suppression), so the liveness check can demand the truth.
-      disclosure: { roundingBase: 1, minCellCount: 1, zerosDisclosive: false },
-      // a releases by itself; b waits for its reviewer, so b always has an output pending review.
-      review: { autoRelease: tre === "a" },
-    }),
-    onHubEvent: (e) => {
-      if (e.event.type === "error") errors.push(`hub ${e.service}: ${String(e.event.error)}`);
-    },
-    onLeafEvent: (tre, e) => {
-      if (e.type === "error") errors.push(`leaf ${tre}: ${String(e.error)}`);
-      if (e.type === "agent" && e.event.type === "error")
-        errors.push(`agent ${tre}: ${String(e.event.error)}`);
-    },
-  });
+  fed = await startFederation(hostileFederationOptions(["alice", "bob"], errors));
   const duckdb = join(fed.files.dir, "patients-a.duckdb");
   await writePatientsDuckDb(rowsA, duckdb);
   duckdbDigest = sha256(await readFile(duckdb));
@@ -491,72 +475,14 @@ async function compareWithTruth(taskId: string, spec: QuerySpec, rows: readonly 
 // Messages, valid until a case makes them hostile
 // ---------------------------------------------------------------------------------------------------------
 
-const times = (rand: Rand) => {
-  const iat = Date.now() - Math.floor(rand() * 1000);
-  return { iat, exp: iat + DAY };
-};
-
-function submissionBody(rand: Rand, id = seededId(rand), tres = ["a"]) {
-  return { id, ...times(rand), project: "study", tres, analysis: COUNT };
-}
-
+/** A Dispatch of a Submission alice signed for `taskId` (or of `submission`). */
 function dispatchBody(rand: Rand, taskId: string, tre = "a", submission?: Uint8Array) {
-  return {
-    id: seededId(rand),
-    ...times(rand),
+  return dispatchBodyOf(
+    rand,
     taskId,
     tre,
-    submission: submission ?? sealEnvelope("submission", submissionBody(rand, taskId, [tre]), k.alice),
-  };
-}
-
-function cancelBody(rand: Rand, taskId: string, tre = "a", reason = "x") {
-  return { id: seededId(rand), ...times(rand), taskId, tre, reason };
-}
-
-function statusBody(rand: Rand, taskId: string, tre = "a", state: "received" | "released" = "received") {
-  return { id: seededId(rand), ...times(rand), taskId, tre, state, actor: "agent" };
-}
-
-function releaseBody(rand: Rand, taskId: string, tre = "a") {
-  return { id: seededId(rand), ...times(rand), taskId, tre, decisions: [], outputs: [], withheld: [] };
-}
-
-function heartbeatBody(rand: Rand, tre = "a") {
-  return { id: seededId(rand), ...times(rand), tre, seq: 1, agentVersion: "hostile", running: 0 };
-}
-
-function cancelRequestBody(rand: Rand, taskId: string) {
-  return { id: seededId(rand), ...times(rand), taskId };
-}
-
-/** A researcher's query: the list of TREs, or with `taskId` that task. */
-function queryBody(rand: Rand, taskId?: string) {
-  return taskId
-    ? { id: seededId(rand), ...times(rand), what: "task" as const, taskId }
-    : { id: seededId(rand), ...times(rand), what: "tres" as const };
-}
-
-function reviewQueryBody(rand: Rand, tre = "b", what: "list" | "show" = "list") {
-  return { id: seededId(rand), ...times(rand), tre, what };
-}
-
-function decisionBody(
-  rand: Rand,
-  taskId: string,
-  tre: string,
-  output: { outputId: string; digest: string },
-  verdict: "approve" | "reject" = "approve",
-) {
-  return {
-    id: seededId(rand),
-    ...times(rand),
-    taskId,
-    tre,
-    outputId: output.outputId,
-    outputDigest: output.digest,
-    verdict,
-  };
+    submission ?? sealEnvelope("submission", submissionBody(rand, taskId, [tre]), k.alice),
+  );
 }
 
 /** A Submission valid field by field (two `in` filters of 1000 long values), larger than a Dispatch may carry. */
