@@ -258,6 +258,67 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
     }
   });
 
+  it("exports a data use register entry per project from the published crates", async () => {
+    const approved = await submit(KINDS[0] as AnalysisSpec, "a,b", false);
+    await childReaches(fed, approved, "a", "outputs_pending_review");
+    expect((await fed.cli(["airlock", "approve", approved], "reviewer-a-rita")).code).toBe(0);
+    await childReaches(fed, approved, "b", "released");
+    await childReaches(fed, approved, "a", "released");
+    const partial = await submit(KINDS[3] as AnalysisSpec, "a,b", false);
+    await childReaches(fed, partial, "a", "outputs_pending_review");
+    expect(
+      (await fed.cli(["airlock", "reject", partial, "--reason", "small cells"], "reviewer-a-rita")).code,
+    ).toBe(0);
+    await childReaches(fed, partial, "b", "released");
+    const dir = join(fed.files.dir, `register-${uniqueToken()}`);
+    for (const task of [approved, partial])
+      expect((await fed.cli(["crate", task, "--out", dir], "alice")).code).toBe(0);
+    const register = async (...paths: string[]) => {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await run(["admin", "register", ...paths, "--json"], {
+        out: (l) => out.push(l),
+        err: (l) => err.push(l),
+      });
+      return { code, err, entries: JSON.parse(out.join("\n")) as Record<string, unknown>[] };
+    };
+    const r = await register(dir);
+    expect(r.err).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(r.entries).toEqual([
+      {
+        projectIdText: "diabetes",
+        projectTitle: "diabetes",
+        applicantNames: ["alice"],
+        organisationName: expect.any(String),
+        datasetNames: ["patients (TRE a)", "patients (TRE b)"],
+        dataLocation: "TRE a; TRE b",
+        researchOutputs: [
+          `count.json (TRE a, task ${approved})`,
+          `count.json (TRE b, task ${approved})`,
+          `crosstab.json (TRE b, task ${partial})`,
+        ]
+          .sort()
+          .join("; "),
+        accessDate: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
+        latestApprovalDate: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
+        tremesh: {
+          tasks: [approved, partial].sort(),
+          externalIdentifiers: [`urn:tremesh:task:${approved}`, `urn:tremesh:task:${partial}`].sort(),
+        },
+      },
+    ]);
+    // A crate that does not verify is left out, named, and the export fails.
+    const entries = unzipSync(await readFile(join(dir, `${approved}-a.zip`)));
+    const tampered = join(dir, "tampered.zip");
+    await writeFile(tampered, flipped(entries, "data/ro-crate-metadata.json", 100));
+    const refused = await register(dir);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toEqual([
+      expect.stringMatching(/^left out: .*tampered\.zip does not verify \(data\/ro-crate-metadata\.json: /),
+    ]);
+  });
+
   it("refuses to write a crate before anything is released", async () => {
     const pending = await submit(KINDS[0] as AnalysisSpec, "a", false);
     await childReaches(fed, pending, "a", "outputs_pending_review");
