@@ -21,6 +21,8 @@ export interface SubmitOptions {
   tres: string[];
   analysis: AnalysisSpec;
   title?: string;
+  /** The request crate's BagIt `External-Identifier` (`submit --crate`), kept by every crate of the task. */
+  externalId?: string;
   /** How long the TREs may still start the task, from now. Default 7 days: a TRE may be offline for days. */
   validForMs?: number;
   /** Reuse an id to retry a submission safely: the hub answers with the same task. Default: a new id. */
@@ -51,6 +53,7 @@ export function signSubmission(key: SigningKey, opts: SubmitOptions, now = Date.
       tres: opts.tres,
       analysis: opts.analysis,
       ...(opts.title ? { title: opts.title } : {}),
+      ...(opts.externalId ? { externalId: opts.externalId } : {}),
     },
     key,
   );

@@ -18,6 +18,7 @@ export const USAGE = [
   "tremesh admin project show NAME | project list",
   "tremesh admin init … [--tls-ca FILE --tls-cert NODE=FILE --tls-key NODE=FILE | --no-tls [--insecure]]",
   "tremesh admin tls status | tls renew [--days N]",
+  "tremesh admin register CRATE.zip|DIR… [--json]   # data use register entries from published crates",
   "(--dir DIR or TREMESH_ADMIN_DIR names the admin folder; config mode: --profile FILE instead; --json everywhere)",
 ].join("\n       ");
 

@@ -27,6 +27,7 @@ import { Registry, RegistryError } from "../hub/index.js";
 import { FieldError } from "../protocol/index.js";
 import { isName, options, print, USAGE, type Values } from "./admin-flags.js";
 import { projectCommand } from "./admin-project-command.js";
+import { registerCommand } from "./admin-register.js";
 import { initTlsOption, tlsCommand } from "./admin-tls-command.js";
 import { type Command, type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
@@ -65,7 +66,7 @@ function stateLines(state: FederationState): string[] {
 
 export const admin: Command = {
   name: "admin",
-  summary: "federation admin: operator, TREs, researchers, projects, revocation",
+  summary: "federation admin: operator, TREs, researchers, projects, revocation, the data use register",
   usage: USAGE,
   examples: [
     "tremesh admin init --dir ./fed-admin --host 127.0.0.1",
@@ -74,6 +75,7 @@ export const admin: Command = {
     "tremesh admin add-researcher alice --signing-key UA…",
     "tremesh admin project create diabetes --tres north --members alice --until 2027-06-30",
     "tremesh admin revoke researcher alice",
+    "tremesh admin register crates/ --json   # a data use register entry per project, from published crates",
   ],
   async run(argv, io) {
     const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options });
@@ -92,6 +94,8 @@ export const admin: Command = {
           return await projectCommand(rest, values, io);
         case "tls":
           return await tlsCommand(rest, values, io);
+        case "register":
+          return await registerCommand(rest, values, io);
         default:
           throw usageError(`admin: unknown command ${JSON.stringify(command ?? "")}\nusage: ${USAGE}`);
       }

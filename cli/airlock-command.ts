@@ -6,7 +6,8 @@
 import { parseArgs } from "node:util";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type AirlockOutputView, type AirlockTaskView, isTaskId } from "../protocol/index.js";
-import { listReviews, sendDecision, showReview } from "./airlock-requests.js";
+import { writeTreCrate } from "./airlock-crate.js";
+import { fetchCrate, listReviews, sendDecision, showReview } from "./airlock-requests.js";
 import { airlockServe, serveUsage } from "./airlock-serve.js";
 import { type Command, type Io, usageError } from "./command.js";
 import { decodedOutput } from "./decoded-output.js";
@@ -25,17 +26,19 @@ const options = {
   outputs: { type: "string" },
   reason: { type: "string" },
   "as-is": { type: "boolean" },
+  out: { type: "string" },
 } as const;
 
 export const airlock: Command = {
   name: "airlock",
   summary:
-    "review outputs held in your TRE's airlock: list, show, approve, reject, or a web page (reviewers only)",
+    "review outputs held in your TRE's airlock: list, show, approve, reject, a released task's crate, or a web page (reviewers only)",
   usage: [
     "tremesh airlock list [--all] [--profile FILE] [--json]",
     "tremesh airlock show TASK_ID [--profile FILE] [--json]",
     "tremesh airlock approve TASK_ID [--outputs ID|NAME,…] [--as-is --reason TEXT] [--profile FILE] [--json]",
     "tremesh airlock reject TASK_ID --reason TEXT [--outputs ID|NAME,…] [--profile FILE] [--json]",
+    "tremesh airlock crate TASK_ID --out FILE.zip|DIR [--profile FILE] [--json]",
     serveUsage,
   ].join("\n       "),
   examples: [
@@ -44,6 +47,7 @@ export const airlock: Command = {
     "tremesh airlock approve 01JD3…                      # releases each output's checked, releasable form",
     'tremesh airlock approve 01JD3… --outputs summary.json --as-is --reason "aggregate of 40 practices"',
     'tremesh airlock reject 01JD3… --reason "cells of 3 patients"',
+    "tremesh airlock crate 01JD3… --out crates/   # the TRE's signed crate: crates/<task>-<tre>.zip",
     "tremesh airlock serve --profile reviewer.profile.yaml   # prints http://127.0.0.1:8765/login?token=…",
   ],
   async run(argv, io) {
@@ -70,8 +74,28 @@ export const airlock: Command = {
         return ExitCode.ok;
       });
     }
+    if (verb === "crate") {
+      const out = values.out;
+      if (!out) throw usageError("airlock crate: --out FILE.zip or --out DIR is required");
+      return session(values.profile, async (nc, profile, tre) => {
+        const written = await writeTreCrate(await fetchCrate(nc, signingKey(profile), tre, taskId), {
+          taskId,
+          tre,
+          out,
+        });
+        if (values.json) io.out(JSON.stringify({ taskId, crates: [written] }, null, 2));
+        else {
+          io.out(`${tre}: crate written to ${written.path} (${written.bytes} bytes)`);
+          if (written.withheld.length > 0)
+            io.out(`withheld, in the crate by name only: ${written.withheld.map(printable).join(", ")}`);
+        }
+        return ExitCode.ok;
+      });
+    }
     if (verb !== "approve" && verb !== "reject")
-      throw usageError(`airlock: expected list, show, approve or reject, got ${JSON.stringify(verb ?? "")}`);
+      throw usageError(
+        `airlock: expected list, show, approve, reject or crate, got ${JSON.stringify(verb ?? "")}`,
+      );
     if (verb === "reject" && !values.reason?.trim()) throw usageError("airlock reject: --reason is required");
     if (values["as-is"] && verb === "reject") throw usageError("airlock reject: --as-is is for approve");
     if (values["as-is"] && !values.reason?.trim())

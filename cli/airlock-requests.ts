@@ -57,7 +57,7 @@ function query(
   nc: NatsConnection,
   key: SigningKey,
   tre: string,
-  what: "list" | "show",
+  what: "list" | "show" | "crate",
   extra: { taskId?: string; all?: boolean },
 ) {
   return request(nc, key, "reviewQuery", { tre, what, ...extra });
@@ -83,6 +83,18 @@ export async function showReview(
   const task = reply.tasks?.[0];
   if (!task) throw new AirlockRequestError("bad_reply", "the airlock answered without the task");
   return task;
+}
+
+/** The TRE's signed crate of a task it has released, as it published it (a BagIt zip). */
+export async function fetchCrate(
+  nc: NatsConnection,
+  key: SigningKey,
+  tre: string,
+  taskId: string,
+): Promise<Uint8Array> {
+  const reply = await query(nc, key, tre, "crate", { taskId });
+  if (!reply.crate) throw new AirlockRequestError("bad_reply", "the airlock answered without the crate");
+  return reply.crate;
 }
 
 export interface DecisionRequest {

@@ -1,18 +1,21 @@
 /**
- * `tremesh crate TASK --out FILE.zip|DIR`: each TRE's Five Safes RO-Crate of a task, built from the
- * researcher's verified Releases only; `tremesh crate verify FILE.zip`: its BagIt manifests and the
- * Five Safes profile.
+ * `tremesh crate TASK --out FILE.zip|DIR`: each TRE's Five Safes RO-Crate of a task, as the TRE signed it in its
+ * verified Release, and the researcher's combined crate; `tremesh crate verify FILE.zip`: its BagIt manifests,
+ * its TRE's signature and the Five Safes profile.
  */
-import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { collectResults, fetchTres, type TaskResults, toJson } from "../aggregator/index.js";
+import { softwareVersion } from "../common/index.js";
 import {
+  bagInfo,
   type CrateCheck,
   type CrateRelease,
   checkCrateZip,
+  crateFromRelease,
   crateRelease,
+  openBag,
   zipCombinedCrate,
   zipResultsCrate,
 } from "../crate/index.js";
@@ -21,15 +24,6 @@ import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
 import { signingKey } from "./profile.js";
 import { taskIdArg } from "./status-command.js";
-
-/** tremesh's version, from package.json: one folder up from cli/, two from dist/cli/. */
-function softwareVersion(): string {
-  for (const up of ["../package.json", "../../package.json"]) {
-    const file = new URL(up, import.meta.url);
-    if (existsSync(file)) return (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version;
-  }
-  return "unknown";
-}
 
 async function build(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -86,13 +80,27 @@ async function build(argv: string[], io: Io): Promise<number> {
       return treKey === undefined ? undefined : { key: treKey, pinned: pinned !== undefined };
     };
     const crateReleases = crateReleasesOf(releases, keyOf);
-    const common = { task: r.task, now: Date.now(), softwareVersion: softwareVersion() };
+    const signed = new Map(releases.flatMap((a) => (a.release.crate ? [[a.tre, signedCrate(a)]] : [])));
+    const now = Date.now();
     const crates: Array<{ tre: string; zip: () => Uint8Array }> = [];
     if (!values.combined)
-      for (const release of crateReleases)
-        crates.push({ tre: release.tre, zip: () => zipResultsCrate({ ...common, release }) });
+      for (const release of crateReleases) {
+        const zip = signed.get(release.tre);
+        if (!zip)
+          io.err(
+            `TRE ${release.tre}'s Release carries no crate: its crate is built here from the Release, unsigned by the TRE`,
+          );
+        crates.push({
+          tre: release.tre,
+          zip: () =>
+            zip ?? zipResultsCrate({ task: r.task, now, softwareVersion: softwareVersion(), release }),
+        });
+      }
     if (values.combined || (!toFile && values.tre === undefined))
-      crates.push({ tre: "combined", zip: () => combinedZip(r, crateReleases, common.now) });
+      crates.push({
+        tre: "combined",
+        zip: () => combinedZip(r, crateReleases, now, externalIdOf(signed.values())),
+      });
     if (!toFile) await mkdir(out, { recursive: true });
     const written: Array<{ tre: string; path: string; bytes: number }> = [];
     for (const c of crates) {
@@ -117,9 +125,41 @@ function crateReleasesOf(releases: TaskResults["accepted"], keyOf: KeyOf): Crate
   });
 }
 
-function combinedZip(r: TaskResults, releases: CrateRelease[], now: number): Uint8Array {
+/** A TRE's signed crate, whole again from its verified Release (crate/release-crate.ts). */
+function signedCrate(a: TaskResults["accepted"][number]): Uint8Array {
+  return crateFromRelease(a.release.crate as Uint8Array, [
+    ...a.release.outputs.map((o) => o.data),
+    ...a.release.decisions,
+  ]);
+}
+
+/**
+ * The `External-Identifier` the TREs' signed crates give the task (the request crate's, when it came from one),
+ * for the combined crate to keep; undefined when no TRE sent a crate.
+ */
+function externalIdOf(crates: Iterable<Uint8Array>): string | undefined {
+  for (const zip of crates) {
+    const id = bagInfo(openBag(zip).files)["External-Identifier"];
+    if (id) return id;
+  }
+  return undefined;
+}
+
+function combinedZip(
+  r: TaskResults,
+  releases: CrateRelease[],
+  now: number,
+  externalId: string | undefined,
+): Uint8Array {
   const combined = r.combined.flatMap((c) => (c.result ? [{ name: c.name, json: toJson(c.result) }] : []));
-  return zipCombinedCrate({ task: r.task, now, softwareVersion: softwareVersion(), releases, combined });
+  return zipCombinedCrate({
+    task: r.task,
+    now,
+    softwareVersion: softwareVersion(),
+    releases,
+    combined,
+    externalId,
+  });
 }
 
 /**
@@ -135,7 +175,8 @@ export async function writeCombinedCrate(
   if (releases.length === 0) return false;
   const keyOf: KeyOf = (tre) => (treKeys[tre] ? { key: treKeys[tre], pinned: true } : undefined);
   await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, combinedZip(r, crateReleasesOf(releases, keyOf), Date.now()));
+  const signed = releases.flatMap((a) => (a.release.crate ? [signedCrate(a)] : []));
+  await writeFile(path, combinedZip(r, crateReleasesOf(releases, keyOf), Date.now(), externalIdOf(signed)));
   return true;
 }
 
@@ -173,6 +214,7 @@ async function verify(argv: string[], io: Io): Promise<number> {
     for (const f of check.profile?.findings ?? [])
       io.out(`${f.level}: ${f.entity || "(crate)"}${f.property ? ` ${f.property}` : ""}: ${f.message}`);
     const counts = check.profile?.counts;
+    if (check.signedBy) io.out(`signed: the bag's tag files are signed by ${check.signedBy}`);
     io.out(
       `${file}: ${sound ? "verified" : "does NOT verify"} — ${check.bagProblems.length} bag problem(s)${
         counts
@@ -191,11 +233,11 @@ export const crate: Command = {
   usage:
     "tremesh crate TASK_ID --out FILE.zip|DIR [--tre NAME | --combined] [--profile FILE] [--json]\n       tremesh crate verify FILE.zip [--trust KEY,…] [--json]",
   examples: [
-    "tremesh crate 01JD3… --out results.zip          # the one TRE's crate",
+    "tremesh crate 01JD3… --out results.zip          # the one TRE's crate, as the TRE signed it",
     "tremesh crate 01JD3… --out crates/              # crates/<task>-<tre>.zip per TRE, and <task>-combined.zip",
     "tremesh crate 01JD3… --combined --out all.zip   # the researcher's combined crate: every TRE, received and combined",
-    "tremesh crate verify results.zip                 # BagIt sha-512 manifests and the Five Safes profile",
-    "tremesh crate verify results.zip --trust UAB…,UCD…   # reviewers' decisions signed by these keys only",
+    "tremesh crate verify results.zip                 # BagIt sha-512 manifests, the TRE's signature, the Five Safes profile",
+    "tremesh crate verify results.zip --trust UAB…,UCD…   # the TRE's signature and reviewers' decisions by these keys only",
   ],
   run(argv, io) {
     return argv[0] === "verify" ? verify(argv.slice(1), io) : build(argv, io);

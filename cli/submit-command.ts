@@ -73,6 +73,7 @@ export const submit: Command = {
     let tres: string[];
     let analysis: AnalysisSpec;
     let title = values.title;
+    let externalId: string | undefined;
     if (values.crate !== undefined) {
       if (tesFile !== undefined || positionals.length > 0)
         throw usageError("submit: give one of ANALYSIS.json, --tes TASK.json or --crate REQUEST.zip");
@@ -87,6 +88,7 @@ export const submit: Command = {
       ({ project, analysis } = fromCrate);
       tres = flagTres;
       title ??= fromCrate.title;
+      externalId = fromCrate.externalId;
     } else if (tesFile !== undefined) {
       const task = await readJson(tesFile);
       let converted: TesSubmission;
@@ -127,6 +129,7 @@ export const submit: Command = {
         tres,
         analysis,
         ...(title ? { title } : {}),
+        ...(externalId ? { externalId } : {}),
       });
       if (values.json) io.out(JSON.stringify(reply));
       if (reply.status === "rejected") {

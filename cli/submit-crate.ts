@@ -8,24 +8,25 @@ import {
 import { CliError, ExitCode } from "./exit-codes.js";
 
 /**
- * The submission a request crate asks for, by `user` to `tres`; a `--project` given as well must be the
- * crate's. Whatever tremesh cannot honour is a bad-input error naming the entity and property.
+ * The submission a request crate asks for, by `user` to `tres`, with its bag's `External-Identifier`; a
+ * `--project` given as well must be the crate's. Whatever tremesh cannot honour is a bad-input error naming the entity and property.
  */
 export async function crateSubmission(
   file: string,
   user: string,
   tres: readonly string[],
   project: string | undefined,
-): Promise<RequestSubmission> {
+): Promise<RequestSubmission & { externalId?: string }> {
   try {
-    const s = requestCrateToSubmission(await readRequestCrate(file), { researcher: user, tres });
+    const { metadata, externalId } = await readRequestCrate(file);
+    const s = requestCrateToSubmission(metadata, { researcher: user, tres });
     if (project !== undefined && project !== s.project)
       throw new RequestCrateError(
         "sourceOrganization",
         "identifier",
         `names project ${s.project}, but --project says ${project}`,
       );
-    return s;
+    return externalId ? { ...s, externalId } : s;
   } catch (cause) {
     if (!(cause instanceof RequestCrateError)) throw cause;
     throw new CliError(`${file}: ${cause.message}`, ExitCode.badInput, { cause });

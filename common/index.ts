@@ -44,6 +44,7 @@ export {
   signedRoute,
 } from "./signed-service.js";
 export { Slots } from "./slots.js";
+export { softwareVersion } from "./software-version.js";
 export {
   observedLink,
   type PeerState,

@@ -4,6 +4,8 @@
  */
 import { createHash } from "node:crypto";
 import { unzipSync, zipSync } from "fflate";
+import type { SigningKey } from "../protocol/index.js";
+import { SIGNATURE_FILE, signTags } from "./bag-signature.js";
 
 const BAGIT_TXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n";
 /** The zip entries' time: fixed, so the same crate zips to the same bytes. */
@@ -29,13 +31,13 @@ export interface BagProblem {
 
 /**
  * Zips a bag: `payload` (paths relative to `data/`, `/`-separated, already safe) with its sha-512
- * manifest, `bag-info.txt` from `info` (plus `Payload-Oxum`), the tag manifest, and `extraTags`
- * (tag files such as a signature over the manifest) listed in the tag manifest too.
+ * manifest, `bag-info.txt` from `info` (plus `Payload-Oxum`), the tag manifest and, given a `signer`,
+ * its signature over the other tag files (bag-signature.ts), listed in the tag manifest too.
  */
 export function zipBag(
   payload: ReadonlyMap<string, Uint8Array>,
   info: Readonly<Record<string, string>>,
-  extraTags: ReadonlyMap<string, Uint8Array> = new Map(),
+  { signer }: { signer?: SigningKey } = {},
 ): Uint8Array {
   const paths = [...payload.keys()].sort();
   let octets = 0;
@@ -53,8 +55,8 @@ export function zipBag(
     ["bagit.txt", utf8(BAGIT_TXT)],
     ["bag-info.txt", utf8(bagInfo)],
     ["manifest-sha512.txt", utf8(manifest)],
-    ...extraTags,
   ]);
+  if (signer) tags.set(SIGNATURE_FILE, signTags(tags, signer));
   const tagManifest = [...tags].map(([p, bytes]) => `${sha512(bytes)}  ${p}\n`).join("");
   const entries: Record<string, [Uint8Array, { mtime: Date }]> = {};
   for (const [p, bytes] of tags) entries[p] = [bytes, { mtime: ZIP_TIME }];

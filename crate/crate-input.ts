@@ -2,7 +2,7 @@
  * What a results crate is built from: the researcher's verified view of one task at one TRE. Only what
  * the TRE released and signed, and the hub's record of the task's states, ever reaches a crate.
  */
-import type { AnalysisOutput, TaskView } from "../protocol/index.js";
+import type { AnalysisOutput } from "../protocol/index.js";
 
 /** One reviewer decision in a Release, already opened and verified. */
 export interface CrateDecision {
@@ -33,9 +33,12 @@ export interface CrateOutput {
 /** One TRE's verified Release of the task. */
 export interface CrateRelease {
   tre: string;
-  /** The TRE's signing key, and whether the researcher pinned it (or took the hub's word). */
+  /**
+   * The TRE's signing key, and whether the researcher pinned it (or took the hub's word); absent in the TRE's
+   * own crate, where the key is the TRE's.
+   */
   treKey: string;
-  treKeyPinned: boolean;
+  treKeyPinned?: boolean;
   releaseId: string;
   /** When the TRE signed the Release, ms since the epoch. */
   releasedAt: number;
@@ -47,11 +50,30 @@ export interface CrateRelease {
   reviewers: ReadonlyMap<string, string>;
 }
 
+/**
+ * The task as a crate states it: what the researcher asked for, and each TRE's states with their times (the
+ * hub's record of them for the researcher, the TRE's own for its crate). The hub's TaskView is one.
+ */
+export interface CrateTask {
+  taskId: string;
+  project: string;
+  researcher: string;
+  kind: string;
+  title?: string | undefined;
+  submittedAt: number;
+  children: ReadonlyArray<{ tre: string; history: ReadonlyArray<{ state: string; at: number }> }>;
+}
+
 export interface ResultsCrateInput {
-  task: TaskView;
+  task: CrateTask;
   release: CrateRelease;
   /** When the crate is assembled (the publishing phase), ms since the epoch. */
   now: number;
   /** The tremesh version writing the crate. */
   softwareVersion: string;
+  /**
+   * The bag's `External-Identifier`: the request crate's when the task came from one, else
+   * `urn:tremesh:task:TASK` (`externalIdentifier`); the same in every crate of the task.
+   */
+  externalId?: string | undefined;
 }

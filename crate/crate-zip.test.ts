@@ -74,7 +74,8 @@ describe("a crate zip", { timeout: 60_000 }, () => {
 
   it("catches an output changed after review even when the manifests are written again", async () => {
     const reviewer = signingKeyFromSeed(generateKeyPair("user").seed);
-    const tre = generateKeyPair("user").publicKey;
+    const treKey = signingKeyFromSeed(generateKeyPair("user").seed);
+    const tre = treKey.publicKey;
     const data = new TextEncoder().encode("group,n\nA,40\n");
     const digest = createHash("sha256").update(data).digest("hex");
     const now = Date.now();
@@ -86,37 +87,42 @@ describe("a crate zip", { timeout: 60_000 }, () => {
       60_000,
       now,
     );
-    const zip = zipResultsCrate({
-      task: {
-        taskId: newId(now),
-        project: "diabetes",
-        researcher: "alice",
-        tres: ["a"],
-        kind: "container",
-        state: "completed",
-        submittedAt: now - 5000,
-        updatedAt: now,
-        children: [{ tre: "a", state: "released", history: [] }],
+    const zip = zipResultsCrate(
+      {
+        task: {
+          taskId: newId(now),
+          project: "diabetes",
+          researcher: "alice",
+          kind: "container",
+          submittedAt: now - 5000,
+          children: [{ tre: "a", history: [] }],
+        },
+        release: {
+          tre: "a",
+          treKey: tre,
+          treKeyPinned: true,
+          releaseId: newId(now),
+          releasedAt: now,
+          outputs: [{ outputId, name: "table.csv", mediaType: "text/csv", digest, data }],
+          withheld: [],
+          decisions: [
+            { outputId, verdict: "approve", iat: now, signer: reviewer.publicKey, envelope: decision },
+          ],
+          reviewers: new Map([[reviewer.publicKey, "rita"]]),
+        },
+        now,
+        softwareVersion: "test",
       },
-      release: {
-        tre: "a",
-        treKey: tre,
-        treKeyPinned: true,
-        releaseId: newId(now),
-        releasedAt: now,
-        outputs: [{ outputId, name: "table.csv", mediaType: "text/csv", digest, data }],
-        withheld: [],
-        decisions: [
-          { outputId, verdict: "approve", iat: now, signer: reviewer.publicKey, envelope: decision },
-        ],
-        reviewers: new Map([[reviewer.publicKey, "rita"]]),
-      },
-      now,
-      softwareVersion: "test",
-    });
-    expect((await checkCrateZip(zip)).bagProblems).toEqual([]);
-    expect((await checkCrateZip(zip, { trustedKeys: [reviewer.publicKey] })).bagProblems).toEqual([]);
-    // Pinned keys: a decision by any other key (say, one an editor put in the crate with its own signer) fails.
+      treKey,
+    );
+    const signed = await checkCrateZip(zip);
+    expect(signed.bagProblems).toEqual([]);
+    expect(signed.signedBy).toBe(tre);
+    expect((await checkCrateZip(zip, { trustedKeys: [tre, reviewer.publicKey] })).bagProblems).toEqual([]);
+    // Pinned keys: the TRE's signature by any other key fails, and so does a decision by one.
+    expect((await checkCrateZip(zip, { trustedKeys: [reviewer.publicKey] })).bagProblems).toEqual([
+      { path: "tremesh-signature.txt", problem: `is signed by ${tre}, not a key given to trust` },
+    ]);
     expect((await checkCrateZip(zip, { trustedKeys: [tre] })).bagProblems).toEqual([
       {
         path: "data/evidence/decision-1.envelope",
@@ -131,14 +137,43 @@ describe("a crate zip", { timeout: 60_000 }, () => {
         .map(([p, b]) => [p.slice(5), b] as const),
     );
     payload.set("outputs/table.csv", new TextEncoder().encode("group,n\nA,4\n"));
-    const check = await checkCrateZip(zipBag(payload, {}));
-    expect(check.bagProblems).toEqual([
+    const changed = {
+      path: "data/outputs/table.csv",
+      problem: expect.stringMatching(
+        /^is not what the reviewer approved: data\/evidence\/decision-1\.envelope signs/,
+      ),
+    };
+    // Unsigned, as the TRE's crate must not be; signed by another key; or with the TRE's signature kept.
+    expect((await checkCrateZip(zipBag(payload, {}))).bagProblems).toEqual([
+      { path: "tremesh-signature.txt", problem: "is missing: the crate is not signed by its TRE" },
+      changed,
+    ]);
+    const editor = signingKeyFromSeed(generateKeyPair("user").seed);
+    expect((await checkCrateZip(zipBag(payload, {}, { signer: editor }))).bagProblems).toEqual([
       {
-        path: "data/outputs/table.csv",
-        problem: expect.stringMatching(
-          /^is not what the reviewer approved: data\/evidence\/decision-1\.envelope signs/,
-        ),
+        path: "tremesh-signature.txt",
+        problem: `is signed by ${editor.publicKey}, not the key of the TRE that published the crate`,
       },
+      changed,
+    ]);
+    const original = unzipSync(zip);
+    const resigned: Record<string, Uint8Array> = unzipSync(zipBag(payload, {}, { signer: editor }));
+    resigned["tremesh-signature.txt"] = original["tremesh-signature.txt"] as Uint8Array;
+    const kept = await checkCrateZip(zipSync(resigned));
+    expect(kept.bagProblems).toEqual([
+      {
+        path: "tremesh-signature.txt",
+        problem: expect.stringMatching(/does not match its sha-512 in tagmanifest/),
+      },
+      {
+        path: "bag-info.txt",
+        problem: "is not what the TRE signed: tremesh-signature.txt signs another sha-512",
+      },
+      {
+        path: "manifest-sha512.txt",
+        problem: "is not what the TRE signed: tremesh-signature.txt signs another sha-512",
+      },
+      changed,
     ]);
   });
 

@@ -2,10 +2,12 @@
  * A results crate as the file a researcher keeps: the crate in a BagIt zip (sha-512 payload and tag
  * manifests), and the check that reads one back — manifests first, then the profile.
  */
+import type { SigningKey } from "../protocol/index.js";
+import { checkTagSignature, SIGNATURE_FILE } from "./bag-signature.js";
 import { type BagProblem, openBag, zipBag } from "./bagit.js";
 import type { ResultsCrateInput } from "./crate-input.js";
 import { checkEvidence } from "./evidence-check.js";
-import { type ValidationReport, validateCrateMetadata } from "./profile-validator.js";
+import type { ValidationReport } from "./profile-iri.js";
 import {
   type BuiltCrate,
   buildCombinedCrate,
@@ -20,26 +22,57 @@ export const MAX_METADATA_BYTES = 16 * 1024 * 1024;
 /** The BagIt `External-Identifier` of a task's crates: one per task, the same at every TRE. */
 export const externalIdentifier = (taskId: string) => `urn:tremesh:task:${taskId}`;
 
-/** Builds a TRE's results crate for a task and zips it as a bag. */
-export function zipResultsCrate(input: ResultsCrateInput): Uint8Array {
-  return zipCrate(buildResultsCrate(input), input.task.taskId, `TRE ${input.release.tre}`, input.now);
+/**
+ * Builds a TRE's results crate for a task and zips it as a bag; with `signer` (the TRE's key, at the TRE), the
+ * bag carries the TRE's signature over its tag files (bag-signature.ts).
+ */
+export function zipResultsCrate(input: ResultsCrateInput, signer?: SigningKey): Uint8Array {
+  return zipCrate(buildResultsCrate(input), input, `TRE ${input.release.tre}`, signer);
 }
 
 /** Builds the researcher's combined crate of a task and zips it as a bag. */
 export function zipCombinedCrate(input: CombinedCrateInput): Uint8Array {
   const tres = input.releases.map((r) => r.tre).join(", ");
-  return zipCrate(buildCombinedCrate(input), input.task.taskId, `TREs ${tres}`, input.now);
+  return zipCrate(buildCombinedCrate(input), input, `TREs ${tres}`);
 }
 
-function zipCrate({ metadata, files }: BuiltCrate, taskId: string, source: string, now: number): Uint8Array {
+function zipCrate(
+  { metadata, files }: BuiltCrate,
+  input: Pick<ResultsCrateInput, "task" | "now" | "externalId">,
+  source: string,
+  signer?: SigningKey,
+): Uint8Array {
   const payload = new Map(files);
   payload.set(METADATA, new TextEncoder().encode(`${JSON.stringify(metadata, null, 2)}\n`));
-  return zipBag(payload, {
-    "Source-Organization": source,
-    "External-Identifier": externalIdentifier(taskId),
-    "External-Description": `Five Safes RO-Crate 0.4 of tremesh task ${taskId} from ${source}`,
-    "Bagging-Date": new Date(now).toISOString().slice(0, 10),
-  });
+  const taskId = input.task.taskId;
+  return zipBag(
+    payload,
+    {
+      "Source-Organization": source,
+      "External-Identifier": input.externalId ?? externalIdentifier(taskId),
+      "External-Description": `Five Safes RO-Crate 0.4 of tremesh task ${taskId} from ${source}`,
+      "Bagging-Date": new Date(input.now).toISOString().slice(0, 10),
+    },
+    signer ? { signer } : {},
+  );
+}
+
+/** The bag-info fields of a bag's `bag-info.txt`, by label (the first of a repeated label). */
+export function bagInfo(files: ReadonlyMap<string, Uint8Array>): Record<string, string> {
+  const info: Record<string, string> = {};
+  for (const line of new TextDecoder().decode(files.get("bag-info.txt") ?? new Uint8Array()).split("\n")) {
+    const m = /^([^:\s][^:]*):\s*(.*)$/.exec(line);
+    if (m?.[1] && m[2] !== undefined && !(m[1] in info)) info[m[1]] = m[2].trim();
+  }
+  return info;
+}
+
+/**
+ * Checks a crate's metadata against the Five Safes profile. The validator (JSON-LD and SHACL engines) is
+ * loaded on first use, so that whoever only builds crates (a TRE's agent) never loads it.
+ */
+export async function validateCrateMetadata(metadata: unknown): Promise<ValidationReport> {
+  return (await import("./profile-validator.js")).validateCrateMetadata(metadata);
 }
 
 export interface CrateCheck {
@@ -50,11 +83,15 @@ export interface CrateCheck {
   bagProblems: BagProblem[];
   /** The profile's findings on `data/ro-crate-metadata.json`; absent when it is missing or not JSON. */
   profile?: ValidationReport;
+  /** The key whose signature over the bag verified (a TRE's), when the crate carries one that does. */
+  signedBy?: string;
 }
 
 /**
- * Checks a crate zip: its BagIt manifests, the reviewers' signed decisions on its outputs (signed by
- * one of `trustedKeys` when given), and its metadata against the Five Safes profile.
+ * Checks a crate zip: its BagIt manifests, its TRE's signature over them, the reviewers' signed decisions on
+ * its outputs (signed by one of `trustedKeys` when given), and its metadata against the Five Safes profile.
+ * A crate its TRE published (root `publisher` a TRE) must carry that TRE's signature, by the key the crate
+ * names or, with `trustedKeys`, by one of them; a combined crate (the researcher's) carries none.
  */
 export async function checkCrateZip(
   zip: Uint8Array,
@@ -77,8 +114,39 @@ export async function checkCrateZip(
   } catch {
     return { bagProblems: [...bag.problems, { path: `data/${METADATA}`, problem: "is not UTF-8 JSON" }] };
   }
+  const publisherKey = treKeyOfPublisher(metadata);
+  let signature: ReturnType<typeof checkTagSignature> | undefined;
+  if (publisherKey !== undefined || bag.files.has(SIGNATURE_FILE))
+    signature = trustedKeys
+      ? checkTagSignature(bag.files, trustedKeys, "a key given to trust")
+      : checkTagSignature(
+          bag.files,
+          publisherKey === undefined ? [] : [publisherKey],
+          "the key of the TRE that published the crate",
+        );
   return {
-    bagProblems: [...bag.problems, ...checkEvidence(metadata, bag.payload, trustedKeys)],
+    bagProblems: [
+      ...bag.problems,
+      ...(signature?.problems ?? []),
+      ...checkEvidence(metadata, bag.payload, trustedKeys),
+    ],
     profile: await validateCrateMetadata(metadata),
+    ...(signature?.signer !== undefined && signature.problems.length === 0
+      ? { signedBy: signature.signer }
+      : {}),
   };
+}
+
+/** The `nkey:` key of the root's `publisher` when it is a TRE (`#tre-…`) the crate describes. */
+function treKeyOfPublisher(metadata: unknown): string | undefined {
+  const graph = (metadata as { "@graph"?: unknown })?.["@graph"];
+  if (!Array.isArray(graph)) return undefined;
+  const byId = (id: unknown) =>
+    graph.find((e) => typeof e === "object" && e !== null && (e as { "@id"?: unknown })["@id"] === id) as
+      | Record<string, unknown>
+      | undefined;
+  const publisher = (byId("./")?.publisher as { "@id"?: unknown } | undefined)?.["@id"];
+  if (typeof publisher !== "string" || !publisher.startsWith("#tre-")) return undefined;
+  const identifier = byId(publisher)?.identifier;
+  return typeof identifier === "string" && identifier.startsWith("nkey:") ? identifier.slice(5) : "";
 }

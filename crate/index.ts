@@ -1,11 +1,20 @@
-/** Five Safes RO-Crate 0.4: validating crates against the profile, offline. */
+/** Five Safes RO-Crate 0.4: building, signing and checking crates, validated against the profile offline. */
 
+export { SIGNATURE_FILE } from "./bag-signature.js";
 export { type BagProblem, openBag, zipBag } from "./bagit.js";
-export type { CrateDecision, CrateOutput, CrateRelease, ResultsCrateInput } from "./crate-input.js";
+export type {
+  CrateDecision,
+  CrateOutput,
+  CrateRelease,
+  CrateTask,
+  ResultsCrateInput,
+} from "./crate-input.js";
 export {
+  bagInfo,
   type CrateCheck,
   checkCrateZip,
   externalIdentifier,
+  validateCrateMetadata,
   zipCombinedCrate,
   zipResultsCrate,
 } from "./crate-zip.js";
@@ -16,10 +25,11 @@ export {
   type Finding,
   type FindingLevel,
   type ValidationReport,
-  validateCrateMetadata,
-} from "./profile-validator.js";
+} from "./profile-iri.js";
+export { crateFacts, type RegisterEntry, registerEntries } from "./register.js";
+export { crateForRelease, crateFromRelease, MAX_RELEASE_CRATE_BYTES } from "./release-crate.js";
 export { RequestCrateError, type RequestSubmission, requestCrateToSubmission } from "./request-crate.js";
-export { readRequestCrate } from "./request-file.js";
+export { type RequestCrateFile, readRequestCrate } from "./request-file.js";
 export {
   type BuiltCrate,
   buildCombinedCrate,
@@ -28,3 +38,4 @@ export {
   type CombinedCrateOutput,
 } from "./results-crate.js";
 export { analysisWorkflowId } from "./task-entities.js";
+export { withheldOf } from "./tre-phases.js";

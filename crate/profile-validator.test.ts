@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { type Finding, validateCrateMetadata } from "./profile-validator.js";
+import type { Finding } from "./profile-iri.js";
+import { validateCrateMetadata } from "./profile-validator.js";
 
 const reference = (name: string): Record<string, unknown> =>
   JSON.parse(readFileSync(join(import.meta.dirname, "reference-crates", `${name}.json`), "utf8"));

@@ -2,34 +2,11 @@ import jsonld from "jsonld";
 import { DataFactory, Parser, Store } from "n3";
 import { Validator } from "shacl-engine";
 import { offlineContextLoader } from "./context-loader.js";
+import { CRATE_BASE_IRI, type Finding, type FindingLevel, type ValidationReport } from "./profile-iri.js";
 import { loadProfileShapes } from "./profile-shapes.js";
 import { targetResolvers, validations } from "./sparql-plugin.js";
 
 const { namedNode, quad } = DataFactory;
-
-/** The profile a Five Safes crate conforms to. */
-export const FIVE_SAFES_PROFILE = "https://w3id.org/5s-crate/0.4";
-
-/** The IRI crates are parsed with, so `./` and relative ids become absolute. */
-export const CRATE_BASE_IRI = "arcp://name,tremesh-crate/";
-
-/** REQUIRED = sh:Violation, RECOMMENDED = sh:Warning, OPTIONAL = sh:Info. */
-export type FindingLevel = "REQUIRED" | "RECOMMENDED" | "OPTIONAL";
-
-export interface Finding {
-  level: FindingLevel;
-  /** The entity at fault, as the crate names it (`./`, `#signoff-1`), or "" for the crate itself. */
-  entity: string;
-  /** The property at fault (a schema.org IRI), when the rule is about one. */
-  property?: string;
-  message: string;
-}
-
-export interface ValidationReport {
-  findings: Finding[];
-  /** How many findings at each level. */
-  counts: Record<FindingLevel, number>;
-}
 
 const SEVERITY_LEVEL: Readonly<Record<string, FindingLevel>> = {
   "http://www.w3.org/ns/shacl#Violation": "REQUIRED",

@@ -143,7 +143,6 @@ describe("a TRE's results crate", { timeout: 60_000 }, () => {
     const crate = buildCombinedCrate({
       task: {
         ...task,
-        tres: ["a", "b"],
         children: [...task.children, { ...task.children[0], tre: "b" } as never],
       },
       releases: [release, { ...b, decisions: [release.decisions[0] as CrateDecision] }],

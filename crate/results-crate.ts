@@ -10,7 +10,7 @@
 
 import { CrateGraph, type Entity, ref, rfc3339, SHP, STATUS } from "./crate-graph.js";
 import type { CrateRelease, ResultsCrateInput } from "./crate-input.js";
-import { FIVE_SAFES_PROFILE } from "./profile-validator.js";
+import { FIVE_SAFES_PROFILE } from "./profile-iri.js";
 import { addTaskEntities, SHA512 } from "./task-entities.js";
 import { addTrePhases, treId } from "./tre-phases.js";
 
@@ -141,7 +141,13 @@ function analysisOf(releases: readonly CrateRelease[]): Record<string, unknown> 
 }
 
 function releaseWords(release: CrateRelease): string {
-  return `Release ${release.releaseId}, signed by the TRE key ${release.treKey}${release.treKeyPinned ? ", pinned by the researcher" : ", as the hub reported it"}`;
+  const whose =
+    release.treKeyPinned === undefined
+      ? ""
+      : release.treKeyPinned
+        ? ", pinned by the researcher"
+        : ", as the hub reported it";
+  return `Release ${release.releaseId}, signed by the TRE key ${release.treKey}${whose}`;
 }
 
 /** The publishing phase's UpdateAction: the BagIt manifests written after this metadata. */

@@ -2,9 +2,9 @@
  * The entities every crate of a task describes once, whichever TREs it covers: the metadata descriptor,
  * the profile, the researcher and their project, the hub, and the analysis as a workflow.
  */
-import type { TaskView } from "../protocol/index.js";
 import { type CrateGraph, ref } from "./crate-graph.js";
-import { FIVE_SAFES_PROFILE } from "./profile-validator.js";
+import type { CrateTask } from "./crate-input.js";
+import { FIVE_SAFES_PROFILE } from "./profile-iri.js";
 
 export const SHA512 = "https://www.iana.org/assignments/named-information#sha-512";
 export const ED25519 = "https://www.rfc-editor.org/rfc/rfc8032#ed25519";
@@ -30,7 +30,7 @@ export interface TaskIds {
 export function addTaskEntities(
   g: CrateGraph,
   files: Map<string, Uint8Array>,
-  task: TaskView,
+  task: CrateTask,
   spec: Record<string, unknown> | undefined,
 ): TaskIds {
   const ids: TaskIds = {

@@ -12,12 +12,13 @@
  * - Execution (CreateAction): `running` until `outputs_pending_review` (or `executor_error`).
  * - Disclosure (shp#DisclosureCheck): the airlock's automated checks, then one action per reviewer
  *   decision, each approving decision's signed envelope kept beside the output it released.
- * Withheld outputs appear by name only, in their reviewers' decisions: no value, no digest.
+ * Withheld outputs appear by name only (a CreativeWork `#withheld-TRE-N` with the reason, the object of the
+ * decisions that withheld it): no value, no digest.
  */
 import { uniqueSafeNames } from "../protocol/index.js";
 import { type CrateGraph, type Entity, ref, rfc3339, SHP, STATUS } from "./crate-graph.js";
 import type { CrateDecision, CrateOutput, CrateRelease, ResultsCrateInput } from "./crate-input.js";
-import { FIVE_SAFES_PROFILE } from "./profile-validator.js";
+import { FIVE_SAFES_PROFILE } from "./profile-iri.js";
 import { ED25519, type TaskIds } from "./task-entities.js";
 
 /** The media type of a signed tremesh envelope kept in a crate. */
@@ -171,6 +172,7 @@ export function addTrePhases(
     actionStatus: STATUS.completed,
   });
   const decisionFiles = decisionEntities(g, files, release, outputIds, dir);
+  const withheldIds = withheldEntities(g, release);
   release.decisions.forEach((d, i) => {
     const output = release.outputs.find((o) => o.outputId === d.outputId);
     const withheld = release.withheld.find((w) => w.outputId === d.outputId);
@@ -182,11 +184,14 @@ export function addTrePhases(
       "@id": `#disclosure-decision-${release.tre}-${i + 1}`,
       "@type": "AssessAction",
       additionalType: ref(`${SHP}DisclosureCheck`),
-      name: `Disclosure review of ${label}: ${d.verdict === "approve" ? "approved, released" : "rejected, withheld"}${d.signer === release.treKey ? " (the TRE's auto-release policy)" : ""}`,
+      name: `Disclosure review of ${label}: ${d.verdict === "reject" ? "rejected, withheld" : output ? "approved, released" : "approved, but withheld"}${d.signer === release.treKey ? " (the TRE's auto-release policy)" : ""}`,
       ...(d.reason ? { description: d.reason } : {}),
       startTime: rfc3339(reviewed),
       endTime: rfc3339(Math.max(d.iat, reviewed)),
-      object: output ? [ref("./"), ref(outputIds.get(output.outputId) as string)] : ref("./"),
+      object: [
+        ref("./"),
+        ...[outputIds.get(d.outputId) ?? withheldIds.get(d.outputId)].flatMap((id) => (id ? [ref(id)] : [])),
+      ],
       ...(decisionFile ? { subjectOf: ref(decisionFile) } : {}),
       agent: ref(by),
       actionStatus: STATUS.completed,
@@ -241,6 +246,42 @@ function outputEntities(
     });
   });
   return paths;
+}
+
+/**
+ * The withheld outputs, by the name the Release gives them and the reason only: never a value, a digest or a
+ * file. `withheldOf` reads them back.
+ */
+function withheldEntities(g: CrateGraph, release: CrateRelease): Map<string, string> {
+  const ids = new Map<string, string>();
+  release.withheld.forEach((w, i) => {
+    ids.set(
+      w.outputId,
+      g.add({
+        "@id": `${WITHHELD}${release.tre}-${i + 1}`,
+        "@type": "CreativeWork",
+        name: w.name,
+        description: `Withheld by TRE ${release.tre}; not in this crate: ${w.reason}`,
+      }),
+    );
+  });
+  return ids;
+}
+
+const WITHHELD = "#withheld-";
+
+/** The names of the outputs a crate lists as withheld, from its metadata. */
+export function withheldOf(metadata: unknown): string[] {
+  const graph = (metadata as { "@graph"?: unknown })?.["@graph"];
+  if (!Array.isArray(graph)) return [];
+  return graph.flatMap((e) => {
+    const entity = e as { "@id"?: unknown; name?: unknown };
+    return typeof entity["@id"] === "string" &&
+      entity["@id"].startsWith(WITHHELD) &&
+      typeof entity.name === "string"
+      ? [entity.name]
+      : [];
+  });
 }
 
 /** The signed Decision envelopes of released outputs as files under `evidence/`; by decision index. */

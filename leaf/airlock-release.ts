@@ -1,17 +1,20 @@
 /**
  * Building the one message that may leave the TRE: when every output of a task is decided, the TRE signs a
  * Release carrying the released outputs' bytes and their reviewers' signed decisions, and names the withheld
- * outputs with their reasons, never their values.
+ * outputs with their reasons, never their values. It carries the TRE's Five Safes RO-Crate of the task too,
+ * signed by the TRE (airlock-crate.ts).
  */
 import {
   MEDIA_TYPE,
+  newId,
   OUTPUT_MEDIA_TYPE,
   type ReleasedOutput,
   type ReleaseOutcome,
   releaseOutcome,
   type SigningKey,
-  sealFresh,
+  sealEnvelope,
 } from "../protocol/index.js";
+import { type CrateHistory, treCrate } from "./airlock-crate.js";
 import { withheldReason } from "./airlock-decision.js";
 import type { AirlockStore, EgressRecord, HeldOutput, HeldTask } from "./airlock-store.js";
 
@@ -20,12 +23,13 @@ export const AUTO_RELEASE = "auto-release";
 
 const RELEASE_LIFETIME_MS = 30 * 86_400_000;
 
-/** What building a Release needs: who signs it, where the outputs' bytes are, and the time. */
+/** What building a Release needs: who signs it, where the outputs' bytes are, the time, and for its crate the task's states at this TRE. */
 export interface ReleaseContext {
   tre: string;
   treKey: SigningKey;
   store: AirlockStore;
   now: number;
+  history: CrateHistory;
 }
 
 /** Signs the Release of a task whose outputs are all decided, as the record the store keeps until it is sent. */
@@ -55,29 +59,30 @@ export async function buildRelease(
   const reviewers = new Map<string, string>();
   for (const o of released)
     for (const d of o.decisions) if (d.reviewer !== AUTO_RELEASE) reviewers.set(d.publicKey, d.reviewer);
-  const envelope = sealFresh(
-    "release",
-    {
-      taskId: task.taskId,
-      tre: ctx.tre,
-      // Only the released outputs' decisions: a decision on a withheld output signs its digest, and the
-      // digest of a small output (one count) would let anyone confirm a guess of what was withheld.
-      decisions: released.flatMap((o) =>
-        o.decisions.map((d) => new Uint8Array(Buffer.from(d.envelope, "base64"))),
-      ),
-      outputs: releasedOutputs,
-      withheld: withheld.map((o, i) => ({
-        outputId: o.outputId,
-        // A container chose its files' names; a withheld one's name could carry what was withheld.
-        name: task.kind === "container" ? `withheld-output-${i + 1}` : o.name,
-        reason: withheldReason(o).slice(0, 2000),
-      })),
-      reviewers: [...reviewers].map(([publicKey, name]) => ({ name, publicKey })),
-    },
-    ctx.treKey,
-    RELEASE_LIFETIME_MS,
-    ctx.now,
+  // Only the released outputs' decisions: a decision on a withheld output signs its digest, and the digest of
+  // a small output (one count) would let anyone confirm a guess of what was withheld.
+  const decisions = released.flatMap((o) =>
+    o.decisions.map((d) => new Uint8Array(Buffer.from(d.envelope, "base64"))),
   );
+  const withheldNames = withheld.map((o, i) => ({
+    outputId: o.outputId,
+    // A container chose its files' names; a withheld one's name could carry what was withheld.
+    name: task.kind === "container" ? `withheld-output-${i + 1}` : o.name,
+    reason: withheldReason(o).slice(0, 2000),
+  }));
+  const body = {
+    id: newId(ctx.now),
+    iat: ctx.now,
+    exp: ctx.now + RELEASE_LIFETIME_MS,
+    taskId: task.taskId,
+    tre: ctx.tre,
+    decisions,
+    outputs: releasedOutputs,
+    withheld: withheldNames,
+    reviewers: [...reviewers].map(([publicKey, name]) => ({ name, publicKey })),
+  };
+  const crate = treCrate(task, outputs, body, ctx);
+  const envelope = sealEnvelope("release", crate ? { ...body, crate } : body, ctx.treKey);
   // The same rule the hub applies to the Release it receives.
   const outcome: ReleaseOutcome = releaseOutcome({ outputs: released, withheld });
   const reason =

@@ -1,6 +1,7 @@
 /**
- * The airlock's read API for reviewers: the tasks awaiting review (or every task), and one task's outputs with
- * their disclosure checks, decisions and bytes. Reads only; decisions are the Airlock's.
+ * The airlock's read API for reviewers: the tasks awaiting review (or every task), one task's outputs with
+ * their disclosure checks, decisions and bytes, and the TRE's signed crate of a task it has released. Reads
+ * only; decisions are the Airlock's.
  */
 import { match } from "ts-pattern";
 import type {
@@ -13,6 +14,7 @@ import type {
 } from "../protocol/index.js";
 import { AirlockErrorCode as Code } from "../protocol/index.js";
 import type { AgentState } from "./agent-state.js";
+import { crateOfRelease } from "./airlock-crate.js";
 import type { AirlockStore, HeldOutput, HeldTask } from "./airlock-store.js";
 
 export class AirlockReview {
@@ -21,6 +23,8 @@ export class AirlockReview {
     private readonly state: AgentState,
     /** The refusal reply, reported as the airlock's event. */
     private readonly refuse: (code: AirlockErrorCode, message: string) => AirlockReply,
+    /** This TRE, and the key its Releases are signed with. */
+    private readonly tre: { tre: string; treKey: string },
   ) {}
 
   /** A reviewer's verified ReviewQuery: the tasks awaiting review, or one task with its outputs' bytes. */
@@ -28,7 +32,25 @@ export class AirlockReview {
     return match(q.what)
       .with("show", () => this.#show(q.taskId))
       .with("list", () => this.#list(q.all === true))
+      .with("crate", () => this.#crate(q.taskId))
       .exhaustive();
+  }
+
+  /** The crate the TRE signed with the task's Release: the Release it kept, with the files it carries put back. */
+  async #crate(taskId: string | undefined): Promise<AirlockReply> {
+    if (!taskId) return this.refuse(Code.badRequest, "crate needs a task id");
+    if (!(await this.store.task(taskId)))
+      return this.refuse(Code.notFound, `no task ${taskId} in this airlock`);
+    const egress = await this.store.egress(taskId);
+    if (!egress)
+      return this.refuse(
+        Code.notFound,
+        `task ${taskId} has no Release yet: its crate is made when it is released`,
+      );
+    const crate = crateOfRelease(Buffer.from(egress.envelope, "base64"), this.tre.tre, this.tre.treKey);
+    if (!crate)
+      return this.refuse(Code.notFound, `the Release of task ${taskId} carries no crate (it would not fit)`);
+    return { status: "ok", crate };
   }
 
   async #show(taskId: string | undefined): Promise<AirlockReply> {

@@ -57,6 +57,10 @@ export interface HeldTask {
   researcher: string;
   kind: string;
   title?: string;
+  /** When the researcher signed the Submission (its `iat`); absent in records from before crates. */
+  submittedAt?: number;
+  /** The request crate's `External-Identifier`, when the task came from one. */
+  externalId?: string;
   heldAt: number;
   outputIds: string[];
 }

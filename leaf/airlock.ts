@@ -92,8 +92,11 @@ export class Airlock {
     for (const r of options.reviewers)
       this.#reviewers.add({ publicKey: r.publicKey, role: "reviewer", name: r.name, tre: options.tre });
     this.#dmzJs = jetstream(options.dmz);
-    this.#review = new AirlockReview(options.store, options.state, (code, message) =>
-      this.#refuse("query", code, message),
+    this.#review = new AirlockReview(
+      options.store,
+      options.state,
+      (code, message) => this.#refuse("query", code, message),
+      { tre: options.tre, treKey: options.treKey.publicKey },
     );
     // A reviewer's request must be signed by one of this TRE's reviewers, for this TRE, and fresh.
     const open = () => ({ trust: this.#reviewers, tre: options.tre, now: this.#now() });
@@ -104,6 +107,13 @@ export class Airlock {
       refuse: (e) => this.#refuse("query", e.code, e.message),
       handle: async (q) => {
         const reply = await this.#review.query(q.body);
+        if (reply.status === "ok" && reply.crate && q.body.taskId)
+          await this.#o.audit.append({
+            actor: `reviewer:${q.signer.name}`,
+            action: "airlock.crate",
+            taskId: q.body.taskId,
+            details: { bytes: reply.crate.length },
+          });
         // A `show` carries the outputs' bytes: each such view is recorded with the reviewer who asked.
         const task = reply.status === "ok" && q.body.what === "show" ? reply.tasks?.[0] : undefined;
         if (!task) return reply;
@@ -322,6 +332,7 @@ export class Airlock {
           treKey: this.#o.treKey,
           store: this.#o.store,
           now: this.#now(),
+          history: (await this.#o.state.get(taskId))?.history ?? [],
         }),
       ));
     const now = this.#now();

@@ -132,6 +132,8 @@ export async function executeTask(
         researcher,
         kind: submission.analysis.kind,
         ...(submission.title ? { title: submission.title } : {}),
+        submittedAt: submission.iat,
+        ...(submission.externalId ? { externalId: submission.externalId } : {}),
       },
       outputs,
     );

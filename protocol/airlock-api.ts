@@ -92,6 +92,8 @@ const ok = obj({
   tasks: optional(arr(taskView, { max: 100_000 })),
   /** For a decision: the output after it. */
   output: optional(outputView),
+  /** For `crate`: the TRE's signed Five Safes RO-Crate of the task (a BagIt zip), as it published it. */
+  crate: optional(bytes({ min: 1, max: 64 * 1024 * 1024 })),
 });
 
 const error = obj({

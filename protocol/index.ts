@@ -61,7 +61,15 @@ export {
 export { uniqueSafeNames } from "./file-names.js";
 export { newId } from "./ids.js";
 export { openTaskMessage, type TaskSubject } from "./intake.js";
-export { generateKeyPair, isPublicKey, KeyFormatError, type SigningKey, signingKeyFromSeed } from "./keys.js";
+export {
+  generateKeyPair,
+  isPublicKey,
+  KeyFormatError,
+  type SigningKey,
+  signingKeyFromSeed,
+  verifyingKey,
+  verifySignature,
+} from "./keys.js";
 export {
   type BodyByType,
   type Cancel,
@@ -70,6 +78,7 @@ export {
   childStates,
   type Decision,
   type Dispatch,
+  EXTERNAL_ID,
   type Heartbeat,
   isMessageType,
   MAX_ATTEMPT,

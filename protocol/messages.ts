@@ -19,6 +19,9 @@ const sha256Hex = str({ min: 64, max: 64, pattern: /^[0-9a-f]{64}$/, what: "a sh
 
 const base = { id, iat: time, exp: time };
 
+/** A request crate's `External-Identifier`: one line of text, no control characters. */
+export const EXTERNAL_ID = /^\P{Cc}{1,500}$/u;
+
 /** Researcher-signed: what to run, for which project, at which TREs. The signer is the researcher. */
 const submission = obj({
   ...base,
@@ -26,6 +29,11 @@ const submission = obj({
   tres: arr(treName, { min: 1, max: 256, unique: true }),
   analysis: analysisSpec,
   title: optional(str({ max: 200 })),
+  /**
+   * The BagIt `External-Identifier` of the request crate the task came from (`submit --crate`), which every
+   * crate of the task keeps; one line of printable text.
+   */
+  externalId: optional(str({ min: 1, max: 500, pattern: EXTERNAL_ID, what: "one line of printable text" })),
 });
 
 /**
@@ -61,12 +69,13 @@ const query = obj({
 
 /**
  * Reviewer-signed read of a TRE's airlock (inside the TRE): `list` the tasks with outputs awaiting review (or
- * every task with `all`), or `show` one task's outputs with their disclosure checks and decisions.
+ * every task with `all`), `show` one task's outputs with their disclosure checks and decisions, or the TRE's
+ * signed `crate` of a task it has released.
  */
 const reviewQuery = obj({
   ...base,
   tre: treName,
-  what: literal("list", "show"),
+  what: literal("list", "show", "crate"),
   taskId: optional(id),
   all: optional(bool()),
 });
@@ -152,6 +161,11 @@ const release = obj({
   reviewers: optional(
     arr(obj({ name: str({ min: 1, max: 64 }), publicKey: str({ min: 56, max: 56 }) }), { max: 64 }),
   ),
+  /**
+   * The TRE's Five Safes RO-Crate of the task, a BagIt zip signed by the TRE, without the payload files this
+   * Release carries already (the outputs' bytes, the decisions): crate/release-crate.ts puts them back.
+   */
+  crate: optional(bytes({ min: 1, max: 256 * 1024 })),
 });
 
 /** TRE-signed liveness beacon. */

@@ -16,7 +16,7 @@ const allowed = {
   executors: ["protocol", "common"],
   aggregator: ["protocol", "common"],
   crate: ["protocol", "common"],
-  leaf: ["protocol", "common", "audit", "executors"],
+  leaf: ["protocol", "common", "audit", "executors", "crate"],
   admin: ["protocol", "common", "hub"],
   fixtures: ["protocol", "common", "executors"],
   cli: [

@@ -46,10 +46,26 @@ async function verify(file: string, trust: string[] = []) {
   expect(err).toEqual([]);
   const doc = JSON.parse(out.join("\n")) as {
     sound: boolean;
+    signedBy?: string;
     bagProblems: unknown[];
     profile: { counts: Record<string, number>; findings: { level: string; message: string }[] };
   };
   return { code, ...doc };
+}
+
+/** The zip of `entries` with one byte of `path` flipped, at `at`. */
+function flipped(entries: Record<string, Uint8Array>, path: string, at: number): Uint8Array {
+  const copy = Object.fromEntries(Object.entries(entries).map(([p, b]) => [p, new Uint8Array(b)]));
+  const bytes = copy[path] as Uint8Array;
+  bytes[at] = (bytes[at] as number) ^ 1;
+  return zipSync(copy);
+}
+
+/** Every non-integer number in a value, as JSON text (distinctive enough to search a crate's bytes for). */
+function decimals(value: unknown): string[] {
+  if (typeof value === "number") return Number.isInteger(value) ? [] : [JSON.stringify(value)];
+  if (value === null || typeof value !== "object") return [];
+  return Object.values(value).flatMap(decimals);
 }
 
 /** Every file of a crate zip, uncompressed, as one string to search. */
@@ -107,13 +123,13 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
       expect(text).toContain(`"urn:tremesh:analysis:${analysis.kind}:1"`);
       last = file;
     }
+    // Signed by TRE b, with the key that signs its Releases.
+    expect((await verify(last)).signedBy).toBe(fed.files.trePublicKeys.b);
     // One flipped bit in a released output: verify fails, naming the file.
     const entries = unzipSync(await readFile(last));
     const output = Object.keys(entries).find((p) => p.startsWith("data/outputs/")) as string;
-    const bytes = entries[output] as Uint8Array;
-    bytes[0] = (bytes[0] as number) ^ 1;
     const tampered = join(fed.files.dir, "tampered.zip");
-    await writeFile(tampered, zipSync(entries));
+    await writeFile(tampered, flipped(entries, output, 0));
     const check = await verify(tampered);
     expect(check.code).toBe(1);
     // Its manifest line, and the reviewer's signed decision, both say so.
@@ -121,6 +137,28 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
       { path: output, problem: "does not match its sha-512 in manifest-sha512.txt: it was changed" },
       { path: output, problem: expect.stringMatching(/^is not what the reviewer approved: /) },
     ]);
+    // A flipped byte in every other file of the bag, payload, manifests, metadata and signature alike.
+    const paths = Object.keys(entries).filter((p) => !p.endsWith("/"));
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        "bagit.txt",
+        "bag-info.txt",
+        "manifest-sha512.txt",
+        "tagmanifest-sha512.txt",
+        "tremesh-signature.txt",
+        "data/ro-crate-metadata.json",
+        expect.stringMatching(/^data\/evidence\//),
+        expect.stringMatching(/^data\/workflow\//),
+      ]),
+    );
+    for (const path of paths) {
+      const bytes = entries[path] as Uint8Array;
+      await writeFile(tampered, flipped(entries, path, Math.floor(bytes.length / 2)));
+      const flippedCheck = await verify(tampered);
+      expect(flippedCheck.code, path).toBe(1);
+      expect(flippedCheck.sound, path).toBe(false);
+      expect(JSON.stringify(flippedCheck.bagProblems), path).toContain(path);
+    }
   });
 
   it("records the reviewer's signed approval, and leaves a withheld output out of every crate", async () => {
@@ -142,6 +180,26 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
       const check = await verify(join(dir, `${approved}-${tre}.zip`));
       expect(check.sound, `${tre}: ${JSON.stringify(check.profile.findings)}`).toBe(true);
     }
+    // The TRE's own copy is the crate it signed and published: the same files.
+    const own = await fed.cli(
+      ["airlock", "crate", approved, "--out", join(dir, "tre-a"), "--json"],
+      "reviewer-a-rita",
+    );
+    expect(own.code, own.err.join("\n")).toBe(0);
+    const ownCrate = JSON.parse(own.out.join("\n")) as {
+      crates: { tre: string; path: string; withheld: string[] }[];
+    };
+    expect(ownCrate.crates).toEqual([
+      { tre: "a", path: join(dir, "tre-a", `${approved}-a.zip`), bytes: expect.any(Number), withheld: [] },
+    ]);
+    expect(unzipSync(await readFile(join(dir, "tre-a", `${approved}-a.zip`)))).toEqual(
+      unzipSync(await readFile(join(dir, `${approved}-a.zip`))),
+    );
+    // Every crate of the task has the one External-Identifier.
+    for (const c of ["a", "b", "combined"])
+      expect(await crateText(join(dir, `${approved}-${c}.zip`))).toContain(
+        `External-Identifier: urn:tremesh:task:${approved}\n`,
+      );
     const crateA = await crateText(join(dir, `${approved}-a.zip`));
     expect(crateA).toContain('"name": "rita"');
     expect(crateA).toMatch(/Disclosure review of count\.json: approved, released"/);
@@ -156,7 +214,9 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
     await childReaches(fed, partial, "a", "outputs_pending_review");
     const held = JSON.parse(
       (await fed.cli(["airlock", "show", partial, "--json"], "reviewer-a-rita")).out.join("\n"),
-    ) as { outputs: { digest: string; releasableDigest?: string }[] };
+    ) as {
+      outputs: { digest: string; releasableDigest?: string; output?: unknown; releasableOutput?: unknown }[];
+    };
     const secrets = held.outputs.flatMap((o) => [o.digest, o.releasableDigest ?? o.digest]);
     const rejected = await fed.cli(
       ["airlock", "reject", partial, "--reason", "too few smokers"],
@@ -176,10 +236,87 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
     const crateB = join(partialDir, `${partial}-b.zip`);
     expect((await verify(crateB)).sound).toBe(true);
     expect((await verify(join(partialDir, `${partial}-combined.zip`))).sound).toBe(true);
-    for (const file of [crateB, join(partialDir, `${partial}-combined.zip`)]) {
+    // The TRE that withheld everything still has its own signed crate, the output named and nothing more.
+    const heldCrate = join(partialDir, `${partial}-a.zip`);
+    const ownHeld = await fed.cli(["airlock", "crate", partial, "--out", heldCrate], "reviewer-a-rita");
+    expect(ownHeld.code, ownHeld.err.join("\n")).toBe(0);
+    expect(ownHeld.out).toEqual([
+      expect.stringMatching(`^a: crate written to ${heldCrate} \\(\\d+ bytes\\)$`),
+      "withheld, in the crate by name only: summary.json",
+    ]);
+    const heldCheck = await verify(heldCrate, [fed.files.trePublicKeys.a as string]);
+    expect(heldCheck.bagProblems).toEqual([]);
+    expect(heldCheck.signedBy).toBe(fed.files.trePublicKeys.a);
+    expect(await crateText(heldCrate)).toContain("too few smokers");
+    // The withheld output's value: its statistics (every non-integer, as JSON writes it) and digests appear in
+    // no crate.
+    const values = held.outputs.flatMap((o) => [...decimals(o.output), ...decimals(o.releasableOutput)]);
+    expect(values.length).toBeGreaterThan(0);
+    for (const file of [crateB, join(partialDir, `${partial}-combined.zip`), heldCrate]) {
       const text = await crateText(file);
-      for (const s of secrets) expect(text).not.toContain(s);
+      for (const s of [...secrets, ...values]) expect(text).not.toContain(s);
     }
+  });
+
+  it("exports a data use register entry per project from the published crates", async () => {
+    const approved = await submit(KINDS[0] as AnalysisSpec, "a,b", false);
+    await childReaches(fed, approved, "a", "outputs_pending_review");
+    expect((await fed.cli(["airlock", "approve", approved], "reviewer-a-rita")).code).toBe(0);
+    await childReaches(fed, approved, "b", "released");
+    await childReaches(fed, approved, "a", "released");
+    const partial = await submit(KINDS[3] as AnalysisSpec, "a,b", false);
+    await childReaches(fed, partial, "a", "outputs_pending_review");
+    expect(
+      (await fed.cli(["airlock", "reject", partial, "--reason", "small cells"], "reviewer-a-rita")).code,
+    ).toBe(0);
+    await childReaches(fed, partial, "b", "released");
+    const dir = join(fed.files.dir, `register-${uniqueToken()}`);
+    for (const task of [approved, partial])
+      expect((await fed.cli(["crate", task, "--out", dir], "alice")).code).toBe(0);
+    const register = async (...paths: string[]) => {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await run(["admin", "register", ...paths, "--json"], {
+        out: (l) => out.push(l),
+        err: (l) => err.push(l),
+      });
+      return { code, err, entries: JSON.parse(out.join("\n")) as Record<string, unknown>[] };
+    };
+    const r = await register(dir);
+    expect(r.err).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(r.entries).toEqual([
+      {
+        projectIdText: "diabetes",
+        projectTitle: "diabetes",
+        applicantNames: ["alice"],
+        organisationName: expect.any(String),
+        datasetNames: ["patients (TRE a)", "patients (TRE b)"],
+        dataLocation: "TRE a; TRE b",
+        researchOutputs: [
+          `count.json (TRE a, task ${approved})`,
+          `count.json (TRE b, task ${approved})`,
+          `crosstab.json (TRE b, task ${partial})`,
+        ]
+          .sort()
+          .join("; "),
+        accessDate: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
+        latestApprovalDate: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
+        tremesh: {
+          tasks: [approved, partial].sort(),
+          externalIdentifiers: [`urn:tremesh:task:${approved}`, `urn:tremesh:task:${partial}`].sort(),
+        },
+      },
+    ]);
+    // A crate that does not verify is left out, named, and the export fails.
+    const entries = unzipSync(await readFile(join(dir, `${approved}-a.zip`)));
+    const tampered = join(dir, "tampered.zip");
+    await writeFile(tampered, flipped(entries, "data/ro-crate-metadata.json", 100));
+    const refused = await register(dir);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toEqual([
+      expect.stringMatching(/^left out: .*tampered\.zip does not verify \(data\/ro-crate-metadata\.json: /),
+    ]);
   });
 
   it("refuses to write a crate before anything is released", async () => {
@@ -224,10 +361,13 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
     const person = byId("https://orcid.org/0000-0001-9842-9718");
     person.alternateName = "alice";
     const request = join(fed.files.dir, "request.zip");
+    const requestId = `urn:uuid:${crypto.randomUUID()}`;
     const zipRequest = () =>
       writeFile(
         request,
-        zipBag(new Map([["ro-crate-metadata.json", new TextEncoder().encode(JSON.stringify(crate))]]), {}),
+        zipBag(new Map([["ro-crate-metadata.json", new TextEncoder().encode(JSON.stringify(crate))]]), {
+          "External-Identifier": requestId,
+        }),
       );
     await zipRequest();
     const submitted = await fed.cli(
@@ -236,10 +376,14 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
     );
     expect(submitted.code, submitted.err.join("\n")).toBe(0);
     const taskId = submitted.out[0] as string;
-    const file = join(fed.files.dir, `${taskId}-from-request.zip`);
-    expect((await fed.cli(["crate", taskId, "--out", file], "alice")).code).toBe(0);
+    const fromRequest = join(fed.files.dir, `from-request-${uniqueToken()}`);
+    expect((await fed.cli(["crate", taskId, "--out", fromRequest], "alice")).code).toBe(0);
+    const file = join(fromRequest, `${taskId}-b.zip`);
     expect((await verify(file)).sound).toBe(true);
     expect(await crateText(file)).toContain('"value": "[\\"sex\\"]"');
+    // The request crate's External-Identifier, kept by the TRE's signed crate and the researcher's combined one.
+    for (const c of [file, join(fromRequest, `${taskId}-combined.zip`)])
+      expect(await crateText(c)).toContain(`External-Identifier: ${requestId}\n`);
 
     person.alternateName = "mallory";
     await zipRequest();
