@@ -56,9 +56,19 @@ function query(
   key: SigningKey,
   what: "task" | "releases" | "tres",
   taskId: string | undefined,
-  opts: RequestOptions,
+  opts: RequestOptions & ChangeOptions,
 ) {
-  return request(nc, key, "query", { what, ...(taskId ? { taskId } : {}) }, opts.timeoutMs ?? 10_000);
+  const wait = opts.changedFrom ? { changedFrom: opts.changedFrom, waitMs: opts.waitMs ?? 0 } : {};
+  // A request that may wait for a change waits for its answer that much longer.
+  const timeoutMs = (opts.timeoutMs ?? 10_000) + (opts.changedFrom ? (opts.waitMs ?? 0) : 0);
+  return request(nc, key, "query", { what, ...(taskId ? { taskId } : {}), ...wait }, timeoutMs);
+}
+
+export interface ChangeOptions {
+  /** The `version` of the view the caller holds: the hub answers once the task has moved on from it… */
+  changedFrom?: string;
+  /** …or after this long with the same view, in ms (at most `MAX_QUERY_WAIT_MS`). */
+  waitMs?: number;
 }
 
 /** The task's parent state and every TRE's child state with its history. */
@@ -66,7 +76,7 @@ export async function fetchTask(
   nc: NatsConnection,
   key: SigningKey,
   taskId: string,
-  opts: RequestOptions = {},
+  opts: RequestOptions & ChangeOptions = {},
 ): Promise<TaskView> {
   const reply = await query(nc, key, "task", taskId, opts);
   if (!reply.task) throw new HubRequestError("bad_answer", "the hub's answer has no task");

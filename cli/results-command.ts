@@ -21,7 +21,7 @@ import {
   toJson,
   toSvg,
 } from "../aggregator/index.js";
-import type { SigningKey, TaskView } from "../protocol/index.js";
+import { MAX_QUERY_WAIT_MS, type SigningKey, type TaskView } from "../protocol/index.js";
 import { type Command, type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
@@ -49,8 +49,9 @@ export function endedCode(task: TaskView): number {
 }
 
 /**
- * Follows a task until it ends, calling `onChange` whenever any TRE's state changes. Polls the hub (a
- * researcher can read only their own inbox, so there is nothing to subscribe to) every `intervalMs`.
+ * Follows a task until it ends, calling `onChange` whenever any TRE's state changes. Each request names the view
+ * it holds and the hub answers when the task moves on from it (or after a while, unchanged), so a change shows
+ * as it happens. A hub that gives no view version is asked again every `intervalMs`.
  */
 export async function followTask(
   nc: NatsConnection,
@@ -61,17 +62,23 @@ export async function followTask(
 ): Promise<TaskView> {
   const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Number.POSITIVE_INFINITY;
   let last = "";
+  let task = await fetchTask(nc, key, taskId);
   for (;;) {
-    const task = await fetchTask(nc, key, taskId);
     const now = `${task.state} ${task.children.map((c) => `${c.tre}:${c.state}`).join(" ")}`;
     if (now !== last) onChange(task);
     last = now;
     if (hasEnded(task)) return task;
-    if (Date.now() > deadline)
+    const left = deadline - Date.now();
+    if (left <= 0)
       throw new CliError(`task ${taskId} is still ${task.state} after ${timeoutMs} ms`, ExitCode.unavailable);
-    await new Promise((r) => setTimeout(r, intervalMs));
+    if (task.version === undefined) await new Promise((r) => setTimeout(r, intervalMs));
+    const waitMs = Math.max(1, Math.min(FOLLOW_WAIT_MS, left));
+    task = await fetchTask(nc, key, taskId, task.version ? { changedFrom: task.version, waitMs } : {});
   }
 }
+
+/** How long one request of `followTask` lets the hub wait for a change, in ms. */
+const FOLLOW_WAIT_MS = Math.min(20_000, MAX_QUERY_WAIT_MS);
 
 /** Per-TRE states in which a TRE released nothing and said why. */
 const NOT_RELEASED: ReadonlySet<string> = new Set(["rejected", "executor_error", "withheld", "cancelled"]);

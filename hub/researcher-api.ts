@@ -8,6 +8,7 @@
  * id per task and TRE, so a repeat is deduplicated) and records `cancel_requested` with who and why; the
  * TRE's own `cancelled` StatusEvent ends the child. Instances share a queue group.
  */
+import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -19,6 +20,7 @@ import {
   type ApiReply,
   deriveParentState,
   isTerminal,
+  MAX_QUERY_WAIT_MS,
   MemoryReplayGuard,
   newId,
   type Query,
@@ -66,6 +68,7 @@ export class ResearcherApi {
   #service: SignedService | undefined;
   // Queries and cancels are short-lived (their envelope's expiry): a replayed one within its life is refused.
   readonly #replay = new MemoryReplayGuard();
+  readonly #stopping = new AbortController();
 
   private constructor(private readonly opts: ResearcherApiOptions) {}
 
@@ -98,6 +101,7 @@ export class ResearcherApi {
   }
 
   async stop(): Promise<void> {
+    this.#stopping.abort(); // a researcher waiting for a change is answered now, with the view as it is
     await this.#service?.stop();
   }
 
@@ -167,7 +171,7 @@ export class ResearcherApi {
       .with("task", async () => {
         const task = await this.#queriedTask(q, signerKey);
         if (!("taskId" in task)) return task;
-        return { status: "ok", task: await this.#view(task) } satisfies ApiReply;
+        return { status: "ok", task: await this.#viewChangedFrom(task, q) } satisfies ApiReply;
       })
       .with("releases", async () => {
         const task = await this.#queriedTask(q, signerKey);
@@ -189,9 +193,31 @@ export class ResearcherApi {
     return task ?? this.#refuse("query", ApiErrorCode.notFound, `no task ${q.taskId} of yours`);
   }
 
+  /**
+   * The task's view; with `changedFrom` naming the view as it is now, the view once the task has moved on, or as it
+   * is after `waitMs` (the hub stopping answers at once). The task's records are watched before they are read
+   * again, so a change between two reads is never missed.
+   */
+  async #viewChangedFrom(task: TaskRecord, q: Query): Promise<TaskView> {
+    const first = await this.#view(task);
+    if (q.changedFrom === undefined || q.changedFrom !== first.version || !q.waitMs) return first;
+    const deadline = Date.now() + Math.min(q.waitMs, MAX_QUERY_WAIT_MS);
+    const watch = await this.opts.tasks.watch(task.taskId);
+    try {
+      for (;;) {
+        const view = await this.#view(task);
+        if (view.version !== q.changedFrom) return view;
+        const left = deadline - Date.now();
+        if (left <= 0 || !(await watch.next(left, this.#stopping.signal))) return view;
+      }
+    } finally {
+      watch.stop();
+    }
+  }
+
   async #view(task: TaskRecord): Promise<TaskView> {
     const children = await this.opts.tasks.children(task.taskId);
-    return {
+    const view: TaskView = {
       taskId: task.taskId,
       project: task.project,
       researcher: task.researcher,
@@ -220,5 +246,11 @@ export class ResearcherApi {
         })),
       })),
     };
+    return { ...view, version: viewVersion(view) };
   }
+}
+
+/** Names a view by what it shows: any change of state, history, attempt or discrepancy gives another version. */
+function viewVersion(view: TaskView): string {
+  return createHash("sha256").update(JSON.stringify(view)).digest("hex").slice(0, 32);
 }

@@ -8,7 +8,7 @@
  * Submission, verbatim, kept so a dispatch can be completed by any instance after a crash).
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
-import type { KV } from "@nats-io/kv";
+import { type KV, KvWatchInclude } from "@nats-io/kv";
 import { openBucket } from "../common/index.js";
 import {
   type AnalysisKind,
@@ -80,6 +80,12 @@ function withLateEvent(history: readonly ChildEvent[], event: ChildEvent): Child
   return at < 0 ? [...history, event] : [...history.slice(0, at), event, ...history.slice(at)];
 }
 
+/** Writes to one task's records, as they happen (`TaskStore.watch`). */
+export interface TaskWatch {
+  next(timeoutMs: number, signal: AbortSignal): Promise<boolean>;
+  stop(): void;
+}
+
 export class TaskStore {
   private constructor(readonly kv: KV) {}
 
@@ -125,6 +131,49 @@ export class TaskStore {
       throw new TaskStoreError(`could not create task ${task.taskId}`);
     }
     return true;
+  }
+
+  /**
+   * Watches the task's parent and children from now on: `next` resolves true at the next write to any of them (or
+   * one made since the last `next`), false after `timeoutMs` or once `signal` aborts. `stop` when done.
+   */
+  async watch(taskId: string): Promise<TaskWatch> {
+    const watch = await this.kv.watch({
+      key: [`task.${taskId}`, `child.${taskId}.*`],
+      include: KvWatchInclude.UpdatesOnly,
+    });
+    const writes = watch[Symbol.asyncIterator]();
+    // One read of the watch at a time: a write that arrives after a `next` gave up is kept for the following one.
+    let pending: Promise<boolean> | undefined;
+    return {
+      next: (timeoutMs, signal) => {
+        pending ??= writes.next().then(
+          (r) => r.done !== true,
+          () => false,
+        );
+        const write = pending;
+        return new Promise<boolean>((resolve) => {
+          let settled = false;
+          const settle = (changed: boolean) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            signal.removeEventListener("abort", abort);
+            resolve(changed);
+          };
+          const abort = () => settle(false);
+          const timer = setTimeout(abort, timeoutMs);
+          signal.addEventListener("abort", abort, { once: true });
+          if (signal.aborted) abort();
+          void write.then((changed) => {
+            if (settled) return; // given up on: the write stays pending for the next `next`
+            if (pending === write) pending = undefined;
+            settle(changed);
+          });
+        });
+      },
+      stop: () => watch.stop(),
+    };
   }
 
   async get(taskId: string): Promise<TaskRecord | undefined> {

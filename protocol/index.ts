@@ -82,6 +82,7 @@ export {
   type Heartbeat,
   isMessageType,
   MAX_ATTEMPT,
+  MAX_QUERY_WAIT_MS,
   MAX_SUBMISSION_BYTES,
   MEDIA_TYPE,
   type Message,

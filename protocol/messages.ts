@@ -56,6 +56,9 @@ const cancel = obj({ ...base, taskId: id, tre: treName, reason });
 /** Researcher-signed: asks the hub to cancel the signer's own task at every TRE where it has not ended. */
 const cancelRequest = obj({ ...base, taskId: id, reason: optional(reason) });
 
+/** The longest a `task` query with `changedFrom` waits for a change, in ms. */
+export const MAX_QUERY_WAIT_MS = 25_000;
+
 /**
  * Researcher-signed read of the hub's records: `task` (parent and per-TRE child states with their history),
  * `releases` (the TRE-signed Releases of a task, verbatim), `tres` (which TREs are online). Signed so that
@@ -65,6 +68,13 @@ const query = obj({
   ...base,
   what: literal("task", "releases", "tres"),
   taskId: optional(id),
+  /**
+   * For `task`: the `version` of the view the researcher holds. The hub answers once the task has changed from it,
+   * or after `waitMs` (at most `MAX_QUERY_WAIT_MS`) with the same view: a researcher learns of a change as it
+   * happens, without polling.
+   */
+  changedFrom: optional(str({ min: 1, max: 64, pattern: /^[0-9a-f]+$/, what: "a task view's version" })),
+  waitMs: optional(int({ min: 0, max: MAX_QUERY_WAIT_MS })),
 });
 
 /**

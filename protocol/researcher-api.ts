@@ -69,6 +69,8 @@ const taskView = obj({
   submittedAt: time,
   updatedAt: time,
   children: arr(childView, { max: 256 }),
+  /** Names this view: a `task` query with `changedFrom` set to it is answered when the task has moved on. */
+  version: optional(str({ min: 1, max: 64, pattern: /^[0-9a-f]+$/ })),
 });
 
 /** One TRE as the hub last heard of it (from its signed heartbeats). */

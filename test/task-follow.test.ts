@@ -1,0 +1,88 @@
+/**
+ * A researcher learns of a change to their task as it happens: a `task` query naming the view it holds
+ * (`changedFrom`) is answered by the hub once the task moves on, not at the next poll; one naming an old view is
+ * answered at once; one for a task that does not move is answered unchanged when its wait is over. `tremesh watch`
+ * follows a task this way. Real hub, leaf, agent and airlock over TLS.
+ */
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fetchTask } from "../aggregator/index.js";
+import { signingKey } from "../cli/profile.js";
+import { generatePatients, patientProfiles, writePatientsCsv } from "../fixtures/index.js";
+import { approveProject, childReaches, type Federation, startFederation } from "./harness/federation.js";
+import { exactPatientsLeaf } from "./harness/patients-leaf.js";
+
+let fed: Federation;
+
+beforeAll(async () => {
+  fed = await startFederation({
+    tres: ["a"],
+    researchers: ["alice"],
+    reviewers: ["rita"],
+    startLeaves: [],
+    leafExtra: (tre) => exactPatientsLeaf(tre, { project: "diabetes" }),
+  });
+  await writePatientsCsv(generatePatients(patientProfiles.small, 5), join(fed.files.dir, "patients-a.csv"));
+  await fed.startLeaf("a");
+  await approveProject(fed, { project: "diabetes", tres: ["a"], members: ["alice"] });
+}, 120_000);
+
+afterAll(async () => {
+  await fed?.[Symbol.asyncDispose]();
+});
+
+async function submitCount(): Promise<string> {
+  const r = await fed.cli(
+    ["submit", "--project", "diabetes", "--tres", "a", join(fed.files.dir, "count.json")],
+    "alice",
+  );
+  expect(r.err).toEqual([]);
+  return r.out[0]!;
+}
+
+describe("following a task", () => {
+  beforeAll(async () => {
+    await writeFile(
+      join(fed.files.dir, "count.json"),
+      JSON.stringify({ kind: "count", dataset: "patients" }),
+    );
+  });
+
+  it("answers a query naming the view the researcher holds once the task moves on, with the new view", async () => {
+    const taskId = await submitCount();
+    await childReaches(fed, taskId, "a", "outputs_pending_review", { timeoutMs: 60_000 });
+    const nc = await fed.connect("alice");
+    const key = signingKey(await fed.profile("alice"));
+    const held = await fetchTask(nc, key, taskId);
+    const version = held.version!;
+    expect(version).toMatch(/^[0-9a-f]{32}$/);
+
+    // Nothing moves: the wait runs out and the same view comes back.
+    const unchanged = await fetchTask(nc, key, taskId, { changedFrom: version, waitMs: 300 });
+    expect(unchanged.version).toBe(version);
+
+    // The reviewer releases while the researcher's query waits: it is answered with the task as it now is.
+    const waiting = fetchTask(nc, key, taskId, { changedFrom: version, waitMs: 25_000 });
+    expect((await fed.cli(["airlock", "approve", taskId], "reviewer-a-rita")).code).toBe(0);
+    const moved = await waiting;
+    expect(moved.version).not.toBe(version);
+    expect(moved.children[0]!.history.length).toBeGreaterThan(held.children[0]!.history.length);
+
+    // A view the researcher holds that is already old is answered at once, however long it may wait.
+    const settled = await childReaches(fed, taskId, "a", "released");
+    expect(settled.state).toBe("released");
+    const now = await fetchTask(nc, key, taskId, { changedFrom: version, waitMs: 25_000 });
+    expect(now.children[0]!.state).toBe("released");
+  }, 120_000);
+
+  it("tremesh watch ends with the task, printing each change", async () => {
+    const taskId = await submitCount();
+    await childReaches(fed, taskId, "a", "outputs_pending_review", { timeoutMs: 60_000 });
+    const watching = fed.cli(["watch", taskId], "alice");
+    expect((await fed.cli(["airlock", "approve", taskId], "reviewer-a-rita")).code).toBe(0);
+    const r = await watching;
+    expect(r.code).toBe(0);
+    expect(r.out.at(-1)).toMatch(/ completed /);
+  }, 120_000);
+});
