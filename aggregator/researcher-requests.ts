@@ -54,11 +54,12 @@ export interface RequestOptions {
 function query(
   nc: NatsConnection,
   key: SigningKey,
-  what: "task" | "releases" | "tres",
+  what: "task" | "releases" | "tasks" | "tres",
   taskId: string | undefined,
-  opts: RequestOptions,
+  opts: RequestOptions & { limit?: number },
 ) {
-  return request(nc, key, "query", { what, ...(taskId ? { taskId } : {}) }, opts.timeoutMs ?? 10_000);
+  const fields = { what, ...(taskId ? { taskId } : {}), ...(opts.limit ? { limit: opts.limit } : {}) };
+  return request(nc, key, "query", fields, opts.timeoutMs ?? 10_000);
 }
 
 /** The task's parent state and every TRE's child state with its history. */
@@ -71,6 +72,16 @@ export async function fetchTask(
   const reply = await query(nc, key, "task", taskId, opts);
   if (!reply.task) throw new HubRequestError("bad_answer", "the hub's answer has no task");
   return reply.task;
+}
+
+/** The signer's own tasks, the newest first: at most `limit` (default: the hub's, 50). */
+export async function listTasks(
+  nc: NatsConnection,
+  key: SigningKey,
+  opts: RequestOptions & { limit?: number } = {},
+): Promise<TaskView[]> {
+  const reply = await query(nc, key, "tasks", undefined, opts);
+  return reply.tasks ?? [];
 }
 
 /** The TRE-signed Release envelopes of a task, verbatim (verify them before use). */

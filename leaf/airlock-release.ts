@@ -52,6 +52,12 @@ export async function buildRelease(
       data,
     });
   }
+  const withheldEntries = withheld.map((o, i) => ({
+    outputId: o.outputId,
+    // A container chose its files' names; a withheld one's name could carry what was withheld.
+    name: task.kind === "container" ? `withheld-output-${i + 1}` : o.name,
+    reason: withheldReason(o).slice(0, 2000),
+  }));
   const reviewers = new Map<string, string>();
   for (const o of released)
     for (const d of o.decisions) if (d.reviewer !== AUTO_RELEASE) reviewers.set(d.publicKey, d.reviewer);
@@ -66,12 +72,7 @@ export async function buildRelease(
         o.decisions.map((d) => new Uint8Array(Buffer.from(d.envelope, "base64"))),
       ),
       outputs: releasedOutputs,
-      withheld: withheld.map((o, i) => ({
-        outputId: o.outputId,
-        // A container chose its files' names; a withheld one's name could carry what was withheld.
-        name: task.kind === "container" ? `withheld-output-${i + 1}` : o.name,
-        reason: withheldReason(o).slice(0, 2000),
-      })),
+      withheld: withheldEntries,
       reviewers: [...reviewers].map(([publicKey, name]) => ({ name, publicKey })),
     },
     ctx.treKey,
@@ -80,7 +81,7 @@ export async function buildRelease(
   );
   // The same rule the hub applies to the Release it receives.
   const outcome: ReleaseOutcome = releaseOutcome({ outputs: released, withheld });
-  const reason =
+  const counts =
     outcome === "withheld"
       ? `${withheld.length} output(s) withheld after review`
       : outcome === "released"
@@ -89,10 +90,21 @@ export async function buildRelease(
   return {
     taskId: task.taskId,
     outcome,
-    reason,
+    reason: statusReason(counts, withheldEntries),
     envelope: Buffer.from(envelope).toString("base64"),
     state: "built",
   };
+}
+
+/**
+ * The reason of the task's final status event, which the researcher reads in `tremesh status` and on their page:
+ * the counts, then each withheld output's name and its reviewer's message to the researcher (the words the
+ * Release carries too), within the 2000 characters a status reason may have.
+ */
+function statusReason(counts: string, withheld: readonly { name: string; reason: string }[]): string {
+  const messages = withheld.map((w) => `${w.name} — ${w.reason}`).join("; ");
+  const reason = messages ? `${counts}: ${messages}` : counts;
+  return reason.length <= 2000 ? reason : `${reason.slice(0, 1999)}…`;
 }
 
 /**

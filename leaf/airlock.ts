@@ -92,8 +92,11 @@ export class Airlock {
     for (const r of options.reviewers)
       this.#reviewers.add({ publicKey: r.publicKey, role: "reviewer", name: r.name, tre: options.tre });
     this.#dmzJs = jetstream(options.dmz);
-    this.#review = new AirlockReview(options.store, options.state, (code, message) =>
-      this.#refuse("query", code, message),
+    this.#review = new AirlockReview(
+      options.store,
+      options.state,
+      options.policy.approvalsRequired,
+      (code, message) => this.#refuse("query", code, message),
     );
     // A reviewer's request must be signed by one of this TRE's reviewers, for this TRE, and fresh.
     const open = () => ({ trust: this.#reviewers, tre: options.tre, now: this.#now() });
@@ -103,7 +106,7 @@ export class Airlock {
       open,
       refuse: (e) => this.#refuse("query", e.code, e.message),
       handle: async (q) => {
-        const reply = await this.#review.query(q.body);
+        const reply = await this.#review.query(q.body, q.signer.publicKey);
         // A `show` carries the outputs' bytes: each such view is recorded with the reviewer who asked.
         const task = reply.status === "ok" && q.body.what === "show" ? reply.tasks?.[0] : undefined;
         if (!task) return reply;

@@ -18,6 +18,8 @@ const reason = str({ max: 2000 });
 const sha256Hex = str({ min: 64, max: 64, pattern: /^[0-9a-f]{64}$/, what: "a sha256 hex digest" });
 
 const base = { id, iat: time, exp: time };
+/** The most tasks one `tasks` query lists (the newest first). */
+export const MAX_TASKS_LISTED = 200;
 
 /** Researcher-signed: what to run, for which project, at which TREs. The signer is the researcher. */
 const submission = obj({
@@ -50,13 +52,15 @@ const cancelRequest = obj({ ...base, taskId: id, reason: optional(reason) });
 
 /**
  * Researcher-signed read of the hub's records: `task` (parent and per-TRE child states with their history),
- * `releases` (the TRE-signed Releases of a task, verbatim), `tres` (which TREs are online). Signed so that
- * the hub answers only the task's own researcher, whatever connection the request came through.
+ * `releases` (the TRE-signed Releases of a task, verbatim), `tasks` (the signer's own most recent tasks, at most
+ * `limit`, default 50), `tres` (which TREs are online). Signed so that the hub answers only the task's own
+ * researcher, whatever connection the request came through.
  */
 const query = obj({
   ...base,
-  what: literal("task", "releases", "tres"),
+  what: literal("task", "releases", "tasks", "tres"),
   taskId: optional(id),
+  limit: optional(int({ min: 1, max: MAX_TASKS_LISTED })),
 });
 
 /**
