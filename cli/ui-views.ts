@@ -1,6 +1,6 @@
 /**
- * The researcher's page's views: a task's state at each TRE with who, when and why (the part the page refreshes
- * until the task ends), and, once it has ended, the combined tables (withheld and rounded cells as bounds, as
+ * The researcher's page's views: their tasks with each TRE's state (refreshed while open); a task's state at each
+ * TRE with who, when and why (the part the page refreshes until the task ends), and, once it has ended, the combined tables (withheld and rounded cells as bounds, as
  * `tremesh aggregate` prints them), plots, released files and the TREs' reasons for what they withheld.
  */
 import { renderTables, type TaskResults, toSvg } from "../aggregator/index.js";

@@ -4,7 +4,9 @@
  * a flagged cell highlighted with its rule, releases the checked form of one output and rejects another with a
  * reason (signed as `tremesh airlock approve|reject` sign); hostile strings render inert; a decision without the
  * CSRF token or the session is refused; every view and decision is in the TRE's audit log with the reviewer.
- * The researcher's page (`tremesh ui`): a task followed live to `completed`, then its combined table with bounds.
+ * Two reviewers' reviews are blind in what the airlock answers (the page and `tremesh airlock show`).
+ * The researcher's page (`tremesh ui`): a task followed live to `completed`, then its combined table with bounds; a
+ * reviewer's message with a rejection there and in `tremesh status`; her tasks as the hub lists them.
  * The screenshots in docs/ are checked against the pages as this run renders them (`screenshot`).
  */
 import { createHash } from "node:crypto";
