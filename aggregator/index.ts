@@ -30,6 +30,7 @@ export {
   fetchTask,
   fetchTres,
   HubRequestError,
+  listTasks,
   type RequestOptions,
 } from "./researcher-requests.js";
 export { SubmitError, type SubmitOptions, sendSubmission, signSubmission, submit } from "./submit.js";

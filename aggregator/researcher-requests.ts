@@ -54,14 +54,20 @@ export interface RequestOptions {
 function query(
   nc: NatsConnection,
   key: SigningKey,
-  what: "task" | "releases" | "tres",
+  what: "task" | "releases" | "tasks" | "tres",
   taskId: string | undefined,
-  opts: RequestOptions & ChangeOptions,
+  opts: RequestOptions & ChangeOptions & { limit?: number },
 ) {
   const wait = opts.changedFrom ? { changedFrom: opts.changedFrom, waitMs: opts.waitMs ?? 0 } : {};
+  const fields = {
+    what,
+    ...(taskId ? { taskId } : {}),
+    ...(opts.limit ? { limit: opts.limit } : {}),
+    ...wait,
+  };
   // A request that may wait for a change waits for its answer that much longer.
   const timeoutMs = (opts.timeoutMs ?? 10_000) + (opts.changedFrom ? (opts.waitMs ?? 0) : 0);
-  return request(nc, key, "query", { what, ...(taskId ? { taskId } : {}), ...wait }, timeoutMs);
+  return request(nc, key, "query", fields, timeoutMs);
 }
 
 export interface ChangeOptions {
@@ -81,6 +87,16 @@ export async function fetchTask(
   const reply = await query(nc, key, "task", taskId, opts);
   if (!reply.task) throw new HubRequestError("bad_answer", "the hub's answer has no task");
   return reply.task;
+}
+
+/** The signer's own tasks, the newest first: at most `limit` (default: the hub's, 50). */
+export async function listTasks(
+  nc: NatsConnection,
+  key: SigningKey,
+  opts: RequestOptions & { limit?: number } = {},
+): Promise<TaskView[]> {
+  const reply = await query(nc, key, "tasks", undefined, opts);
+  return reply.tasks ?? [];
 }
 
 /** The TRE-signed Release envelopes of a task, verbatim (verify them before use). */

@@ -239,6 +239,10 @@ function showLines(task: AirlockTaskView, io: Io): void {
     }
     for (const d of o.decisions)
       io.out(`   ${iso(d.at)}  ${d.reviewer}: ${d.verdict}${d.reason ? ` — ${d.reason}` : ""}`);
+    if (o.hidden)
+      io.out(
+        `   ${o.hidden} other reviewer(s) decided; the airlock shows their decisions once you have decided (independent reviews)`,
+      );
   }
 }
 

@@ -106,15 +106,15 @@ export function isConflicted(o: AirlockOutputView): boolean {
 }
 
 /**
- * The decisions so far. Reviews are independent: while this reviewer has yet to decide, the others' decisions
- * are hidden (only their number is shown), unless they already disagree, when the conflict is shown for a
- * further decision to settle.
+ * The decisions so far. Reviews are independent: while this reviewer has yet to decide, the airlock sends only
+ * the number of the others' decisions (`hidden`), unless they already disagree, when it sends the conflict for
+ * a further decision to settle.
  */
-function decisionsSoFar(o: AirlockOutputView, reviewer: string): Html {
+function decisionsSoFar(o: AirlockOutputView): Html {
+  if (o.hidden)
+    return html`<p class="blinded">${o.hidden} other reviewer${o.hidden === 1 ? " has" : "s have"} decided; their decision is hidden until you decide.</p>`;
   if (o.decisions.length === 0) return html``;
   const conflicted = isConflicted(o);
-  if (awaitsReviewer(o, reviewer) && !conflicted)
-    return html`<p class="blinded">${o.decisions.length} other reviewer${o.decisions.length === 1 ? " has" : "s have"} decided; their decision is hidden until you decide.</p>`;
   return html`${conflicted ? html`<p class="conflicted">Conflicted: the reviewers disagree; a further reviewer's decision settles it.</p>` : ""}
 <ul class="decisions">${o.decisions.map(
     (d) =>
@@ -142,7 +142,7 @@ ${whole.length ? html`<ul class="findings">${whole.map((f) => html`<li class="fl
         : html`<p class="problem">None: reject it, or release it as it is with a reason.</p>`
   }</div>
 <div class="decision"><h3>Decision</h3>
-${decisionsSoFar(o, reviewer)}
+${decisionsSoFar(o)}
 ${decisionForms(task, o, csrf, reviewer)}</div>
 </div>
 </section>`;

@@ -11,11 +11,14 @@ export const DEFAULT_REVIEW_PORT = 8765;
 
 export const serveUsage = [
   "tremesh airlock serve [--profile FILE] [--host HOST] [--port N]",
+  "  the review page: the queue, each output with its flagged cells, decisions signed as `airlock approve|reject`",
   "  --profile FILE  the reviewer's leaf profile (default $TREMESH_PROFILE); its signing key stays in this process",
-  "  --host HOST     the loopback address to listen on (default 127.0.0.1); any other is refused: for a shared",
-  "                  server, put your own sign-on and TLS proxy in front (see the README)",
+  "  --host HOST     the address to listen on: 127.0.0.1 (default), another 127.x address, ::1 or localhost; any other is",
+  "                  refused: one reviewer's page per process, next to their login. For a shared server, run one",
+  "                  per reviewer on its loopback behind your own sign-on and TLS proxy (docs/operations.md)",
   `  --port N        port to listen on (default ${DEFAULT_REVIEW_PORT}; 0 picks a free port)`,
-  "  Prints a one-time login URL; open it in a browser on this machine. Stop with Ctrl-C.",
+  "  Prints a one-time login URL; open it in a browser on this machine. The page answers only that URL's host and",
+  "  port (Host check) and only the browser that opened the link (session cookie). Stop with Ctrl-C.",
 ].join("\n       ");
 
 export type AirlockServer = PageServer;

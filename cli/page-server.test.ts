@@ -1,7 +1,8 @@
 import { Agent, get } from "node:http";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import { listenOnLoopback } from "./page-server.js";
+import { run } from "./main.js";
+import { listenOnLoopback, PAGE_OPTIONS } from "./page-server.js";
 
 /** GETs `url` on `agent`'s kept-alive connection; resolves with the status, or with the error's code. */
 function poll(url: string, agent: Agent): Promise<number | string> {
@@ -45,5 +46,29 @@ describe("a page server", () => {
     expect(statuses.slice(0, 2)).toEqual([200, 200]);
     // Once stopped, the page answers nothing more.
     expect(statuses.at(-1)).not.toBe(200);
+  });
+});
+
+describe("the page commands' help", () => {
+  /** What `tremesh ARGS --help` prints. */
+  async function help(...args: string[]): Promise<string> {
+    const out: string[] = [];
+    expect(await run([...args, "--help"], { out: (l) => out.push(l), err: () => {} })).toBe(0);
+    return out.join("\n");
+  }
+
+  it("documents every option the parser of `airlock serve` and `ui` reads, and none it does not", async () => {
+    const serve = await help("airlock", "serve");
+    // The airlock's help documents every verb: the page's part runs from its usage line to its last words.
+    const servePart = serve.slice(
+      serve.indexOf("tremesh airlock serve ["),
+      serve.indexOf("Stop with Ctrl-C."),
+    );
+    for (const text of [servePart, await help("ui")]) {
+      for (const name of Object.keys(PAGE_OPTIONS))
+        expect(text).toMatch(new RegExp(`^\\s+--${name} [A-Z]+ +\\S`, "m"));
+      const documented = new Set([...text.matchAll(/--([a-z][a-z-]*)/g)].map((m) => m[1]));
+      expect([...documented].sort()).toEqual(Object.keys(PAGE_OPTIONS).sort());
+    }
   });
 });

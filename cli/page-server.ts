@@ -105,7 +105,14 @@ export async function startPage(
   }
 }
 
-/** A page command: `--profile`, `--host`, `--port`; prints the login URL as `label: URL` and serves until a signal. */
+/** The options of a page command (`airlock serve`, `ui`): each command's usage documents every one. */
+export const PAGE_OPTIONS = {
+  profile: { type: "string" },
+  host: { type: "string" },
+  port: { type: "string" },
+} as const;
+
+/** A page command: `PAGE_OPTIONS`; prints the login URL as `label: URL` and serves until a signal. */
 export async function runPageCommand(
   argv: string[],
   io: Io,
@@ -119,7 +126,7 @@ export async function runPageCommand(
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: { profile: { type: "string" }, host: { type: "string" }, port: { type: "string" } },
+    options: PAGE_OPTIONS,
   });
   if (positionals.length > 0) throw usageError(`${command}: takes no arguments`);
   const port = portArg(values.port);

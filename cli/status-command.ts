@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { cancelTask, fetchTask, fetchTres } from "../aggregator/index.js";
+import { cancelTask, fetchTask, fetchTres, listTasks } from "../aggregator/index.js";
 import { isTaskId, type TaskView } from "../protocol/index.js";
 import { type Command, usageError } from "./command.js";
 import { ExitCode } from "./exit-codes.js";
@@ -52,19 +52,30 @@ function taskLines(task: TaskView): string[] {
   return lines;
 }
 
+/** One line per task: id, state, each TRE's state, project, kind and title. */
+function listLine(task: TaskView): string {
+  const tres = task.children.map((c) => `${c.tre}:${c.state}`).join(" ");
+  return `${task.taskId}  ${task.state.padEnd(10)} ${tres}   ${task.project}  ${task.kind}${task.title ? ` — ${printable(task.title)}` : ""}`;
+}
+
 const common = { profile: { type: "string" }, json: { type: "boolean" } } as const;
 
 export const status: Command = {
   name: "status",
-  summary: "show a task's state at each TRE, with who changed it, when and why",
+  summary:
+    "show a task's state at each TRE, with who changed it, when and why; without a task id, your tasks",
   usage: [
-    "tremesh status TASK_ID [--profile FILE] [--json]",
+    "tremesh status [TASK_ID] [--profile FILE] [--json]",
     "",
     "Shows a TRE's attempt when it runs the task again (after an agent restart or a retryable failure), and a",
     "discrepancy when a TRE reported released but the hub holds no Release from it. A released TRE's Release is",
     `${RELEASE_KEPT}.`,
   ].join("\n"),
-  examples: ["tremesh status 01JD3…", "tremesh status 01JD3… --json | jq '.children[].state'"],
+  examples: [
+    "tremesh status 01JD3…",
+    "tremesh status 01JD3… --json | jq '.children[].state'",
+    "tremesh status                # your 50 most recent tasks, the newest first",
+  ],
   async run(argv, io) {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -72,6 +83,14 @@ export const status: Command = {
       strict: true,
       options: common,
     });
+    if (positionals.length === 0)
+      return withHub(values.profile, async (nc, profile) => {
+        const tasks = await listTasks(nc, signingKey(profile));
+        if (values.json) io.out(JSON.stringify(tasks, null, 2));
+        else if (tasks.length === 0) io.out("no tasks of yours");
+        else for (const t of tasks) io.out(listLine(t));
+        return ExitCode.ok;
+      });
     const taskId = taskIdArg("status", positionals);
     return withHub(values.profile, async (nc, profile) => {
       const task = await fetchTask(nc, signingKey(profile), taskId);

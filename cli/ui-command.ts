@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { collectResults, fetchTask, submit } from "../aggregator/index.js";
+import { collectResults, fetchTask, listTasks, submit } from "../aggregator/index.js";
 import type { Command } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { type PageServer, runPageCommand, startPage } from "./page-server.js";
@@ -30,6 +30,7 @@ export async function startResearcherServer(options: {
   };
   const backend: ResearcherBackend = {
     researcher: profile.user,
+    tasks: async () => listTasks(await conn(), key),
     task: async (taskId) => fetchTask(await conn(), key, taskId),
     results: async (taskId) => collectResults(await conn(), key, taskId, profile.treKeys),
     submit: async (submission) => submit(await conn(), key, submission),
@@ -40,7 +41,8 @@ export async function startResearcherServer(options: {
   return startPage(
     (guard) => researcherPage(backend, guard),
     { host: options.host, port: options.port, defaultPort: DEFAULT_UI_PORT },
-    { ready: conn, cleanup },
+    // The first request: a hub that cannot be reached, or refuses the profile, fails the start.
+    { ready: backend.tasks, cleanup },
   );
 }
 
@@ -50,10 +52,14 @@ export const ui: Command = {
     "the researcher's page in a browser: each TRE's state live, combined tables, plots, released files",
   usage: [
     "tremesh ui [--profile FILE] [--host HOST] [--port N]",
+    "  the researcher's page: your tasks, each TRE's state live, combined tables, plots, released files, reviewers'",
+    "  messages, and a form to submit an analysis (checked as `tremesh submit` checks it)",
     "  --profile FILE  the researcher's hub profile (default $TREMESH_PROFILE); its signing key stays in this process",
-    "  --host HOST     the loopback address to listen on (default 127.0.0.1); any other is refused",
+    "  --host HOST     the address to listen on: 127.0.0.1 (default), another 127.x address, ::1 or localhost; any other is",
+    "                  refused (the page is for the researcher at this machine)",
     `  --port N        port to listen on (default ${DEFAULT_UI_PORT}; 0 picks a free port)`,
-    "  Prints a one-time login URL; open it in a browser on this machine. Stop with Ctrl-C.",
+    "  Prints a one-time login URL; open it in a browser on this machine. The page answers only that URL's host and",
+    "  port (Host check) and only the browser that opened the link (session cookie). Stop with Ctrl-C.",
   ].join("\n       "),
   examples: ["tremesh ui --profile alice.profile.yaml   # prints http://127.0.0.1:8766/login?token=…"],
   run: (argv, io) =>

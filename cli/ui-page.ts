@@ -10,10 +10,12 @@ import { pageGuard } from "./page-guard.js";
 import { type Html, html, page } from "./page-html.js";
 import { hasEnded } from "./results-command.js";
 import { checkSubmitForm, readSubmitForm } from "./ui-submit.js";
-import { homePage, taskLive, taskPage } from "./ui-views.js";
+import { homePage, taskLive, taskPage, taskRows } from "./ui-views.js";
 
 export interface ResearcherBackend {
   readonly researcher: string;
+  /** The researcher's own most recent tasks, the newest first (the hub's `tasks` query). */
+  tasks(): Promise<TaskView[]>;
   task(taskId: string): Promise<TaskView>;
   results(taskId: string): Promise<TaskResults>;
   /** Signs and sends a Submission, as `tremesh submit` does. */
@@ -25,9 +27,6 @@ export interface ResearcherPageOptions {
   allowedHosts: readonly string[];
 }
 
-/** How many tasks the home page remembers (those opened while the page runs). */
-const RECENT_TASKS = 50;
-
 export function researcherPage(backend: ResearcherBackend, options: ResearcherPageOptions): Hono {
   const { app, problem, csrf, postedForm } = pageGuard({
     ...options,
@@ -36,7 +35,6 @@ export function researcherPage(backend: ResearcherBackend, options: ResearcherPa
   });
   const who = html`researcher <b>${backend.researcher}</b>`;
   const render = (c: Context, title: string, body: Html) => c.html(page(title, "tremesh", who, body).text);
-  const recent: string[] = [];
   // Results of an ended task do not change: verified and combined once.
   const ended = new Map<string, TaskResults>();
   const resultsOf = async (task: TaskView) => {
@@ -54,10 +52,8 @@ export function researcherPage(backend: ResearcherBackend, options: ResearcherPa
     throw e;
   });
 
-  app.get("/", async (c) => {
-    const tasks = await Promise.all(recent.map((id) => backend.task(id)));
-    return render(c, "Your tasks", homePage(tasks, csrf(c)));
-  });
+  app.get("/", async (c) => render(c, "Your tasks", homePage(await backend.tasks(), csrf(c))));
+  app.get("/tasks", async (c) => c.html(taskRows(await backend.tasks()).text));
 
   app.post("/submit", async (c) => {
     const posted = await postedForm(c);
@@ -65,8 +61,8 @@ export function researcherPage(backend: ResearcherBackend, options: ResearcherPa
     const form = readSubmitForm(posted.form);
     const checked = checkSubmitForm(form);
     const again = async (errors: Parameters<typeof homePage>[3]) => {
-      const tasks = await Promise.all(recent.map((id) => backend.task(id)));
-      return c.html(page("Your tasks", "tremesh", who, homePage(tasks, csrf(c), form, errors)).text, 400);
+      const body = homePage(await backend.tasks(), csrf(c), form, errors);
+      return c.html(page("Your tasks", "tremesh", who, body).text, 400);
     };
     if (!checked.ok) return again(checked.errors);
     const reply = await backend.submit(checked.submission);
@@ -90,8 +86,6 @@ export function researcherPage(backend: ResearcherBackend, options: ResearcherPa
     const taskId = taskParam(c);
     if (!taskId) return problem(c, 404, "No such task", "That is not a task id.");
     const task = await backend.task(taskId);
-    if (!recent.includes(taskId)) recent.unshift(taskId);
-    recent.splice(RECENT_TASKS);
     return render(c, task.title ?? taskId, taskPage(task, await resultsOf(task)));
   });
 

@@ -1,6 +1,6 @@
 /**
- * The researcher's page's views: a task's state at each TRE with who, when and why (the part the page refreshes
- * until the task ends), and, once it has ended, the combined tables (withheld and rounded cells as bounds, as
+ * The researcher's page's views: their tasks with each TRE's state (refreshed while open); a task's state at each
+ * TRE with who, when and why (the part the page refreshes until the task ends), and, once it has ended, the combined tables (withheld and rounded cells as bounds, as
  * `tremesh aggregate` prints them), plots, released files and the TREs' reasons for what they withheld.
  */
 import { renderTables, type TaskResults, toSvg } from "../aggregator/index.js";
@@ -9,23 +9,29 @@ import { type Html, html, when } from "./page-html.js";
 import { hasEnded } from "./results-command.js";
 import { type FieldErrors, type SubmitForm, submitFormView } from "./ui-submit.js";
 
+/** The researcher's tasks with each TRE's state (the part of the home page that refreshes while it is open). */
+export function taskRows(tasks: readonly TaskView[]): Html {
+  if (tasks.length === 0)
+    return html`<p class="empty">No tasks of yours yet: submit one below, or with <code>tremesh submit</code>.</p>`;
+  return html`<table class="queue tasks"><thead><tr><th>task</th><th>project</th><th>state</th><th>at each TRE</th><th>submitted</th></tr></thead><tbody>${tasks.map(
+    (t) =>
+      html`<tr data-task="${t.taskId}"><td><a href="/task/${t.taskId}">${t.title ?? t.taskId}</a><br><code>${t.taskId}</code></td><td>${t.project}</td><td class="state">${t.state}</td><td>${t.children.map(
+        (c) => html`<span class="chip state-${c.state}">${c.tre}: ${c.state}</span> `,
+      )}</td><td>${when(t.submittedAt)}</td></tr>`,
+  )}</tbody></table>`;
+}
+
+/** The researcher's tasks (the newest, as the hub lists them), a task opened by id, and the submission form. */
 export function homePage(
-  recent: readonly TaskView[],
+  tasks: readonly TaskView[],
   csrf: string,
   form?: SubmitForm,
   errors?: FieldErrors,
 ): Html {
   return html`<h1>Your tasks</h1>
-<form method="get" action="/open" class="open"><label>Task id <input name="task" required pattern="[0-9A-HJKMNP-TV-Z]{26}" size="30"></label>
+<section id="tasks" data-refresh="/tasks" aria-live="polite">${taskRows(tasks)}</section>
+<form method="get" action="/open" class="open"><label>An older task, by its id <input name="task" required pattern="[0-9A-HJKMNP-TV-Z]{26}" size="30"></label>
 <button type="submit">Open</button></form>
-${
-  recent.length === 0
-    ? html`<p class="empty">Open a task by its id (as <code>tremesh submit</code> printed it).</p>`
-    : html`<table class="queue"><thead><tr><th>task</th><th>project</th><th>state</th><th>submitted</th></tr></thead><tbody>${recent.map(
-        (t) =>
-          html`<tr><td><a href="/task/${t.taskId}">${t.title ?? t.taskId}</a></td><td>${t.project}</td><td>${t.state}</td><td>${when(t.submittedAt)}</td></tr>`,
-      )}</tbody></table>`
-}
 ${submitFormView(csrf, form, errors)}`;
 }
 

@@ -230,6 +230,7 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
       }
     };
     await redispatch(await tasks.undispatched());
+    await tasks.indexResearchers();
     const recoveryMs = opts.recoveryIntervalMs ?? HUB_DEFAULTS.recoveryIntervalMs;
     if (recoveryMs > 0) {
       let round: Promise<void> = Promise.resolve();

@@ -1,6 +1,6 @@
 /**
  * The hub's researcher API: signed cancel requests and signed queries (task state with per-TRE history,
- * the TRE-signed Releases, which TREs are online). Every request is a researcher-signed envelope, so the
+ * the signer's own tasks, the TRE-signed Releases, which TREs are online). Every request is a researcher-signed envelope, so the
  * hub answers only about the signer's own tasks whatever connection the request came through; another
  * researcher's task id is answered `not_found`, exactly like an unknown one.
  *
@@ -55,6 +55,9 @@ export type ResearcherApiEvent =
   | { type: "cancelled"; taskId: string; researcher: string; tres: string[] }
   | { type: "refused"; request: "cancel" | "query"; code: string; reason: string }
   | { type: "error"; error: Error };
+
+/** How many of the signer's tasks a `tasks` query lists when it does not say. */
+const DEFAULT_TASKS_LISTED = 50;
 
 /** The answer when the hub fails to answer (a store unavailable): the researcher may retry. */
 const UNAVAILABLE: ApiReply = {
@@ -168,6 +171,10 @@ export class ResearcherApi {
     const signerKey = opened.signer.publicKey;
     return match(q.what)
       .with("tres", async (): Promise<ApiReply> => ({ status: "ok", tres: await this.opts.liveness.list() }))
+      .with("tasks", async (): Promise<ApiReply> => {
+        const mine = await this.opts.tasks.ofResearcher(signerKey, q.limit ?? DEFAULT_TASKS_LISTED);
+        return { status: "ok", tasks: await Promise.all(mine.map((t) => this.#view(t))) };
+      })
       .with("task", async () => {
         const task = await this.#queriedTask(q, signerKey);
         if (!("taskId" in task)) return task;

@@ -5,7 +5,8 @@
  * the same task without losing an event.
  *
  * Keys: `task.<taskId>`, `child.<taskId>.<tre>`, `envelope.<taskId>` (the researcher's signed
- * Submission, verbatim, kept so a dispatch can be completed by any instance after a crash).
+ * Submission, verbatim, kept so a dispatch can be completed by any instance after a crash),
+ * `researcher.<researcherKey>.<taskId>` (an index: a researcher's own tasks are listed without a full scan).
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, KvWatchInclude } from "@nats-io/kv";
@@ -73,6 +74,8 @@ const MAX_CAS_ATTEMPTS = 20;
 /** A task listed as pending whose record never appeared this long after its submission: its create died. */
 const ABANDONED_CREATE_MS = 10 * 60_000;
 const enc = (v: unknown) => JSON.stringify(v);
+const ownerKey = (t: Pick<TaskRecord, "researcherKey" | "taskId">) =>
+  `researcher.${t.researcherKey}.${t.taskId}`;
 
 /** `history` with `event` placed after every event that happened no later than it. */
 function withLateEvent(history: readonly ChildEvent[], event: ChildEvent): ChildEvent[] {
@@ -124,6 +127,7 @@ export class TaskStore {
     // Until its dispatch completes, the task is listed here (before its record exists, so no crash can leave a
     // recorded task off the list): any hub instance finishes what a lost one began.
     if (!task.dispatched) await this.kv.put(`pending.${task.taskId}`, String(task.submittedAt));
+    await this.kv.put(ownerKey(task), String(task.submittedAt));
     try {
       await this.kv.create(`task.${task.taskId}`, enc(task));
     } catch {
@@ -179,6 +183,37 @@ export class TaskStore {
   async get(taskId: string): Promise<TaskRecord | undefined> {
     const e = await this.kv.get(`task.${taskId}`);
     return e && e.operation === "PUT" ? (e.json() as TaskRecord) : undefined;
+  }
+
+  /** The researcher's own tasks (by their public key), the newest first, at most `limit`. */
+  async ofResearcher(researcherKey: string, limit: number): Promise<TaskRecord[]> {
+    const prefix = `researcher.${researcherKey}.`;
+    const ids: string[] = [];
+    for await (const key of await this.kv.keys(`${prefix}>`)) ids.push(key.slice(prefix.length));
+    // Task ids are ULIDs: in time order as strings.
+    ids.sort().reverse();
+    const out: TaskRecord[] = [];
+    for (const taskId of ids) {
+      if (out.length >= limit) break;
+      const task = await this.get(taskId);
+      if (task?.researcherKey === researcherKey) out.push(task);
+    }
+    return out;
+  }
+
+  /**
+   * Adds the tasks recorded before the researcher index existed to it (on start). Reads only the key lists
+   * once every task is indexed.
+   */
+  async indexResearchers(): Promise<void> {
+    const indexed = new Set<string>();
+    for await (const key of await this.kv.keys("researcher.>"))
+      indexed.add(key.slice(key.lastIndexOf(".") + 1));
+    for await (const key of await this.kv.keys("task.>")) {
+      if (indexed.has(key.slice("task.".length))) continue;
+      const task = await this.get(key.slice("task.".length));
+      if (task) await this.kv.put(ownerKey(task), String(task.submittedAt));
+    }
   }
 
   async envelope(taskId: string): Promise<Uint8Array | undefined> {

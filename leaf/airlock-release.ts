@@ -56,6 +56,12 @@ export async function buildRelease(
       data,
     });
   }
+  const withheldEntries = withheld.map((o, i) => ({
+    outputId: o.outputId,
+    // A container chose its files' names; a withheld one's name could carry what was withheld.
+    name: task.kind === "container" ? `withheld-output-${i + 1}` : o.name,
+    reason: withheldReason(o).slice(0, 2000),
+  }));
   const reviewers = new Map<string, string>();
   for (const o of released)
     for (const d of o.decisions) if (d.reviewer !== AUTO_RELEASE) reviewers.set(d.publicKey, d.reviewer);
@@ -64,12 +70,6 @@ export async function buildRelease(
   const decisions = released.flatMap((o) =>
     o.decisions.map((d) => new Uint8Array(Buffer.from(d.envelope, "base64"))),
   );
-  const withheldNames = withheld.map((o, i) => ({
-    outputId: o.outputId,
-    // A container chose its files' names; a withheld one's name could carry what was withheld.
-    name: task.kind === "container" ? `withheld-output-${i + 1}` : o.name,
-    reason: withheldReason(o).slice(0, 2000),
-  }));
   const body = {
     id: newId(ctx.now),
     iat: ctx.now,
@@ -78,14 +78,14 @@ export async function buildRelease(
     tre: ctx.tre,
     decisions,
     outputs: releasedOutputs,
-    withheld: withheldNames,
+    withheld: withheldEntries,
     reviewers: [...reviewers].map(([publicKey, name]) => ({ name, publicKey })),
   };
   const crate = treCrate(task, outputs, body, ctx);
   const envelope = sealEnvelope("release", crate ? { ...body, crate } : body, ctx.treKey);
   // The same rule the hub applies to the Release it receives.
   const outcome: ReleaseOutcome = releaseOutcome({ outputs: released, withheld });
-  const reason =
+  const counts =
     outcome === "withheld"
       ? `${withheld.length} output(s) withheld after review`
       : outcome === "released"
@@ -94,10 +94,21 @@ export async function buildRelease(
   return {
     taskId: task.taskId,
     outcome,
-    reason,
+    reason: statusReason(counts, withheldEntries),
     envelope: Buffer.from(envelope).toString("base64"),
     state: "built",
   };
+}
+
+/**
+ * The reason of the task's final status event, which the researcher reads in `tremesh status` and on their page:
+ * the counts, then each withheld output's name and its reviewer's message to the researcher (the words the
+ * Release carries too), within the 2000 characters a status reason may have.
+ */
+function statusReason(counts: string, withheld: readonly { name: string; reason: string }[]): string {
+  const messages = withheld.map((w) => `${w.name} — ${w.reason}`).join("; ");
+  const reason = messages ? `${counts}: ${messages}` : counts;
+  return reason.length <= 2000 ? reason : `${reason.slice(0, 1999)}…`;
 }
 
 /**

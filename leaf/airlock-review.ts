@@ -2,6 +2,10 @@
  * The airlock's read API for reviewers: the tasks awaiting review (or every task), one task's outputs with
  * their disclosure checks, decisions and bytes, and the TRE's signed crate of a task it has released. Reads
  * only; decisions are the Airlock's.
+ *
+ * Reviews are independent and blind: what a reviewer is told of an output never includes another reviewer's
+ * decision while the asking reviewer still has theirs to make (`blindView`). The page and the CLI show what they
+ * are sent, so the rule holds whatever client a reviewer uses.
  */
 import { match } from "ts-pattern";
 import type {
@@ -21,17 +25,22 @@ export class AirlockReview {
   constructor(
     private readonly store: AirlockStore,
     private readonly state: AgentState,
+    /** Approvals of the same bytes that release an output: with 2, the reviews are blind until both are in. */
+    private readonly approvalsRequired: number,
     /** The refusal reply, reported as the airlock's event. */
     private readonly refuse: (code: AirlockErrorCode, message: string) => AirlockReply,
     /** This TRE, and the key its Releases are signed with. */
     private readonly tre: { tre: string; treKey: string },
   ) {}
 
-  /** A reviewer's verified ReviewQuery: the tasks awaiting review, or one task with its outputs' bytes. */
-  query(q: ReviewQuery): Promise<AirlockReply> {
+  /**
+   * A reviewer's verified ReviewQuery: the tasks awaiting review, or one task with its outputs' bytes, as the
+   * reviewer with public key `viewer` may see them.
+   */
+  query(q: ReviewQuery, viewer: string): Promise<AirlockReply> {
     return match(q.what)
-      .with("show", () => this.#show(q.taskId))
-      .with("list", () => this.#list(q.all === true))
+      .with("show", () => this.#show(q.taskId, viewer))
+      .with("list", () => this.#list(q.all === true, viewer))
       .with("crate", () => this.#crate(q.taskId))
       .exhaustive();
   }
@@ -53,29 +62,34 @@ export class AirlockReview {
     return { status: "ok", crate };
   }
 
-  async #show(taskId: string | undefined): Promise<AirlockReply> {
+  async #show(taskId: string | undefined, viewer: string): Promise<AirlockReply> {
     if (!taskId) return this.refuse(Code.badRequest, "show needs a task id");
     const task = await this.store.task(taskId);
     if (!task) return this.refuse(Code.notFound, `no task ${taskId} in this airlock`);
-    return { status: "ok", tasks: [await this.#taskView(task, true)] };
+    return { status: "ok", tasks: [await this.#taskView(task, viewer, true)] };
   }
 
-  async #list(all: boolean): Promise<AirlockReply> {
+  async #list(all: boolean, viewer: string): Promise<AirlockReply> {
     const views: AirlockTaskView[] = [];
     for (const task of await this.store.tasks()) {
       // Only tasks still in review are read in full, unless every task was asked for.
       const state = (await this.state.get(task.taskId))?.state;
       if (!all && state !== "outputs_pending_review") continue;
-      const view = await this.#taskView(task, false, state);
+      const view = await this.#taskView(task, viewer, false, state);
       if (all || view.outputs.some((o) => o.state === "pending")) views.push(view);
     }
     return { status: "ok", tasks: views };
   }
 
-  async #taskView(task: HeldTask, withData: boolean, knownState?: ChildState): Promise<AirlockTaskView> {
+  async #taskView(
+    task: HeldTask,
+    viewer: string,
+    withData: boolean,
+    knownState?: ChildState,
+  ): Promise<AirlockTaskView> {
     const outputs: AirlockOutputView[] = [];
     for (const o of await this.store.outputs(task)) {
-      const view = outputView(o);
+      const view = blindView(o, viewer, this.approvalsRequired);
       if (withData) {
         const data = await this.store.data(task.taskId, o.outputId);
         const releasable = await this.store.releasable(task.taskId, o.outputId);
@@ -97,7 +111,23 @@ export class AirlockReview {
   }
 }
 
-/** One held output as a reviewer sees it (without its bytes). */
+/**
+ * One held output as the reviewer with public key `viewer` sees it (without its bytes). The others' decisions
+ * are hidden, only their number told, while the output is pending, `viewer` has not decided it, and fewer
+ * decisions than `approvalsRequired` are in: once that many are in and the output is still pending, the
+ * reviewers disagree, and the conflict is shown to whoever settles it.
+ */
+export function blindView(o: HeldOutput, viewer: string, approvalsRequired: number): AirlockOutputView {
+  const view = outputView(o);
+  const blind =
+    o.state === "pending" &&
+    o.decisions.length < approvalsRequired &&
+    !o.decisions.some((d) => d.publicKey === viewer);
+  if (!blind || o.decisions.length === 0) return view;
+  return { ...view, decisions: [], hidden: o.decisions.length };
+}
+
+/** One held output with every decision (without its bytes): for a reviewer who has just decided it. */
 export function outputView(o: HeldOutput): AirlockOutputView {
   return {
     outputId: o.outputId,

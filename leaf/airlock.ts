@@ -95,6 +95,7 @@ export class Airlock {
     this.#review = new AirlockReview(
       options.store,
       options.state,
+      options.policy.approvalsRequired,
       (code, message) => this.#refuse("query", code, message),
       { tre: options.tre, treKey: options.treKey.publicKey },
     );
@@ -106,7 +107,7 @@ export class Airlock {
       open,
       refuse: (e) => this.#refuse("query", e.code, e.message),
       handle: async (q) => {
-        const reply = await this.#review.query(q.body);
+        const reply = await this.#review.query(q.body, q.signer.publicKey);
         if (reply.status === "ok" && reply.crate && q.body.taskId)
           await this.#o.audit.append({
             actor: `reviewer:${q.signer.name}`,

@@ -70,7 +70,14 @@ const outputView = obj({
   state: literal(...outputStates),
   /** For a released output: the digest of what was released. */
   releasedDigest: optional(sha256Hex),
+  /** The decisions this reviewer may see: all of them once the reviews are no longer blind (see `hidden`). */
   decisions: arr(decisionView, { max: 64 }),
+  /**
+   * How many other reviewers' decisions are left out of `decisions`: reviews are independent, so until this
+   * reviewer has decided, the output is final, or every required review is in (they disagree), the others'
+   * decisions are not shown, only their number. Absent: none hidden.
+   */
+  hidden: optional(int({ min: 1, max: 64 })),
   data: optional(bytes({ max: 16 * 1024 * 1024 })),
   releasable: optional(bytes({ max: 16 * 1024 * 1024 })),
 });

@@ -18,6 +18,8 @@ const reason = str({ max: 2000 });
 const sha256Hex = str({ min: 64, max: 64, pattern: /^[0-9a-f]{64}$/, what: "a sha256 hex digest" });
 
 const base = { id, iat: time, exp: time };
+/** The most tasks one `tasks` query lists (the newest first). */
+export const MAX_TASKS_LISTED = 200;
 
 /** A request crate's `External-Identifier`: one line of text, no control characters. */
 export const EXTERNAL_ID = /^\P{Cc}{1,500}$/u;
@@ -61,12 +63,13 @@ export const MAX_QUERY_WAIT_MS = 25_000;
 
 /**
  * Researcher-signed read of the hub's records: `task` (parent and per-TRE child states with their history),
- * `releases` (the TRE-signed Releases of a task, verbatim), `tres` (which TREs are online). Signed so that
- * the hub answers only the task's own researcher, whatever connection the request came through.
+ * `releases` (the TRE-signed Releases of a task, verbatim), `tasks` (the signer's own most recent tasks, at most
+ * `limit`, default 50), `tres` (which TREs are online). Signed so that the hub answers only the task's own
+ * researcher, whatever connection the request came through.
  */
 const query = obj({
   ...base,
-  what: literal("task", "releases", "tres"),
+  what: literal("task", "releases", "tasks", "tres"),
   taskId: optional(id),
   /**
    * For `task`: the `version` of the view the researcher holds. The hub answers once the task has changed from it,
@@ -75,6 +78,7 @@ const query = obj({
    */
   changedFrom: optional(str({ min: 1, max: 64, pattern: /^[0-9a-f]+$/, what: "a task view's version" })),
   waitMs: optional(int({ min: 0, max: MAX_QUERY_WAIT_MS })),
+  limit: optional(int({ min: 1, max: MAX_TASKS_LISTED })),
 });
 
 /**

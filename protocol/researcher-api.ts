@@ -4,7 +4,7 @@
  * TRE-signed envelopes, which the researcher verifies before using anything in them.
  */
 import { RejectCode } from "./errors.js";
-import { childStates, id, MAX_ATTEMPT, treName } from "./messages.js";
+import { childStates, id, MAX_ATTEMPT, MAX_TASKS_LISTED, treName } from "./messages.js";
 import { arr, bool, bytes, type Infer, int, literal, obj, optional, str, tagged } from "./validate.js";
 
 /** Why the hub refused a researcher request, beyond the envelope checks of `RejectCode`. */
@@ -91,6 +91,8 @@ const treLiveness = obj({
 const ok = obj({
   status: literal("ok"),
   task: optional(taskView),
+  /** For a `tasks` query: the signer's own tasks, the newest first. */
+  tasks: optional(arr(taskView, { max: MAX_TASKS_LISTED })),
   /** TRE-signed Release envelopes, verbatim, for `releases`. */
   releases: optional(
     arr(obj({ tre: treName, envelope: bytes({ min: 1, max: 8 * 1024 * 1024 }) }), { max: 256 }),

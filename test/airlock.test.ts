@@ -331,6 +331,15 @@ describe("airlock", () => {
       "reviewer-b-rita",
     );
     expect(twice.code).toBe(1);
+    // The reviews are independent: until sam has decided, the airlock tells sam that one reviewer decided, not
+    // who or how, whichever client asks (here the CLI; test/pages.test.ts has the page).
+    const blind = await airlock(["show", failing], "reviewer-b-sam");
+    expect(blind.out.join("\n")).toContain("1 other reviewer(s) decided");
+    expect(blind.out.join("\n")).not.toContain("rita");
+    expect((await show(failing, "reviewer-b-sam")).outputs[0]).toMatchObject({ decisions: [], hidden: 1 });
+    const listed = await airlock(["list", "--json"], "reviewer-b-sam");
+    expect(listed.out.join("\n")).not.toContain("rita");
+    expect((await show(failing, "reviewer-b-rita")).outputs[0]!.decisions).toHaveLength(1);
     expect((await airlock(["approve", failing], "reviewer-b-sam")).code).toBe(0);
     await childReaches(fed, failing, "b", "released");
     const release = await releaseOf(fed, failing, "b");

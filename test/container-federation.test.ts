@@ -180,6 +180,10 @@ describe("container analyses across a federation", () => {
     expect(release.withheld.map((w) => w.name)).toEqual(["withheld-output-1"]);
     expect(release.decisions).toHaveLength(1);
     expect(Buffer.from(JSON.stringify(release)).includes("columns.txt")).toBe(false);
+    // So does the reviewer's message in the TRE's status, which the researcher reads in `tremesh status`.
+    const status = (await fed.cli(["status", taskId], "alice")).out.join("\n");
+    expect(status).toContain("1 withheld after review: withheld-output-1 — rita: not needed");
+    expect(status).not.toContain("columns.txt");
     expect(await taskContainers("a")).toBe(0);
     expect(await taskContainers("b")).toBe(0);
   }, 120_000);

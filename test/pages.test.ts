@@ -4,16 +4,21 @@
  * a flagged cell highlighted with its rule, releases the checked form of one output and rejects another with a
  * reason (signed as `tremesh airlock approve|reject` sign); hostile strings render inert; a decision without the
  * CSRF token or the session is refused; every view and decision is in the TRE's audit log with the reviewer.
- * The researcher's page (`tremesh ui`): a task followed live to `completed`, then its combined table with bounds.
+ * Two reviewers' reviews are blind in what the airlock answers (the page and `tremesh airlock show`).
+ * The researcher's page (`tremesh ui`): a task followed live to `completed`, then its combined table with bounds; a
+ * reviewer's message with a rejection there and in `tremesh status`; her tasks as the hub lists them.
+ * The screenshots in docs/ are checked against the pages as this run renders them (`screenshot`).
  */
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeAuditRecord } from "../audit/index.js";
 import { type AirlockServer, startAirlockServer } from "../cli/airlock-serve.js";
+import { PAGE_CSS } from "../cli/page-assets.js";
 import { startResearcherServer } from "../cli/ui-command.js";
 import type { ExecutorOutput } from "../executors/index.js";
 import { generatePatients, patientProfiles, writePatientsCsv } from "../fixtures/index.js";
@@ -31,9 +36,16 @@ import { uniqueToken } from "./harness/unique.js";
 
 const CHROMIUM = process.env.TREMESH_CHROMIUM ?? "/usr/bin/chromium";
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const SCREENSHOT = join(import.meta.dirname, "..", "docs", "airlock-review-page.png");
-const CONFLICT_SCREENSHOT = join(import.meta.dirname, "..", "docs", "airlock-review-conflict.png");
-const RESEARCHER_SCREENSHOT = join(import.meta.dirname, "..", "docs", "researcher-page.png");
+const DOCS = join(import.meta.dirname, "..", "docs");
+const SCREENSHOT = "airlock-review-page.png";
+const CONFLICT_SCREENSHOT = "airlock-review-conflict.png";
+const RESEARCHER_SCREENSHOT = "researcher-page.png";
+const TASKS_SCREENSHOT = "researcher-tasks.png";
+const SCREENSHOTS = [SCREENSHOT, CONFLICT_SCREENSHOT, RESEARCHER_SCREENSHOT, TASKS_SCREENSHOT];
+/** Beside the screenshots: the fingerprint of the page each one shows (`pageFingerprint`). */
+const FINGERPRINTS = join(DOCS, "screenshots.json");
+const UPDATE_SCREENSHOTS = process.env.TREMESH_UPDATE_SCREENSHOTS === "1";
+const REFRESH_SCREENSHOTS = "TREMESH_UPDATE_SCREENSHOTS=1 npx vitest run test/pages.test.ts";
 const REVIEWER = "reviewer-a-rita";
 /** Every way a string could try to become markup or script: tags, attribute breakers, quotes, backticks. */
 const HOSTILE = `<script>window.__pwned=1</script>"><img src=x onerror="window.__pwned=2">'\`<b>`;
@@ -58,13 +70,40 @@ async function submit(analysis: AnalysisSpec, title: string, tre = "a"): Promise
   return r.out[0]!;
 }
 
+/** Each screenshot's name → the fingerprint of the page it shows, as this run rendered it. */
+const rendered = new Map<string, string>();
+
 /**
- * A screenshot for docs/ and the README. Written when missing, or when TREMESH_UPDATE_SCREENSHOTS=1 (after
- * changing a page): ids and times differ from run to run, so ordinary runs leave docs/ as it is.
+ * What a page shows, reduced to what stays the same from run to run: its DOM as the browser holds it, with
+ * task and output ids, times, digests and the session's CSRF token masked (and without the refresh script's
+ * copy of a part's last text), together with the stylesheet and the window size. Pixels are not compared:
+ * they differ with every id and time, and with the fonts of the machine.
  */
-async function screenshot(p: Page, path: string): Promise<void> {
-  const png = await p.screenshot();
-  if (process.env.TREMESH_UPDATE_SCREENSHOTS === "1" || !existsSync(path)) await writeFile(path, png);
+async function pageFingerprint(p: Page): Promise<string> {
+  const dom = await p.evaluate(`(() => {
+    const root = document.documentElement.cloneNode(true);
+    for (const el of root.querySelectorAll("[data-last]")) el.removeAttribute("data-last");
+    for (const el of root.querySelectorAll("input[name=csrf]")) el.setAttribute("value", "");
+    return root.outerHTML;
+  })()`);
+  const masked = String(dom)
+    .replace(/[0-9A-HJKMNP-TV-Z]{26}/g, "«id»")
+    .replace(/\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?Z/g, "«time»")
+    .replace(/[0-9a-f]{12,64}/g, "«digest»");
+  return createHash("sha256")
+    .update(JSON.stringify({ viewport: VIEWPORT, css: PAGE_CSS, dom: masked }))
+    .digest("hex");
+}
+
+/**
+ * A screenshot for docs/ and the README, with its page's fingerprint kept for the check that they are not stale
+ * (the last test). Written when missing, or when TREMESH_UPDATE_SCREENSHOTS=1 (after changing a page), which
+ * rewrites docs/screenshots.json too; ordinary runs leave docs/ as it is.
+ */
+async function screenshot(p: Page, name: string): Promise<void> {
+  rendered.set(name, await pageFingerprint(p));
+  const path = join(DOCS, name);
+  if (UPDATE_SCREENSHOTS || !existsSync(path)) await writeFile(path, await p.screenshot());
 }
 
 /** Another reviewer's own page, in a browser context of their own (their own session cookie). */
@@ -181,6 +220,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
   () => {
     let fine: string;
     let regions: string;
+    let twoReviewers: string;
 
     it("listens on loopback only", async () => {
       const r = await fed.cli(["airlock", "serve", "--host", "0.0.0.0", "--port", "0"], REVIEWER);
@@ -225,7 +265,6 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await expect(
         page.locator(".side-by-side > div:nth-child(2) td", { hasText: "withheld" }).count(),
       ).resolves.toBeGreaterThan(0);
-      await mkdir(join(SCREENSHOT, ".."), { recursive: true });
       await screenshot(page, SCREENSHOT);
     });
 
@@ -304,6 +343,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
 
     it("keeps two reviewers blinded until both decide, shows their disagreement as conflicted, and a third settles it", async () => {
       const taskId = await submit(FINE_COUNT, "two reviewers", "b");
+      twoReviewers = taskId;
       await childReaches(fed, taskId, "b", "outputs_pending_review");
       const [rita, sam, tom] = [
         await reviewerPage("reviewer-b-rita"),
@@ -324,6 +364,10 @@ describe.skipIf(!HAVE_CHROMIUM)(
       );
       await expect(sam.page.locator(".decisions").count()).resolves.toBe(0);
       expect(await sam.page.locator("main").textContent()).not.toContain("rita");
+      // The blinding is the airlock's, not the page's: sam's `tremesh airlock show` is told no more.
+      const samShows = await fed.cli(["airlock", "show", taskId, "--json"], "reviewer-b-sam");
+      expect(JSON.parse(samShows.out.join("\n")).outputs[0]).toMatchObject({ decisions: [], hidden: 1 });
+      expect(samShows.out.join("\n")).not.toContain("rita");
       await sam.page.fill("form.release-as-is input[name=reason]", "aggregate over a whole region");
       await sam.page.click("form.release-as-is button");
       await sam.page.locator(".conflicted").waitFor();
@@ -393,11 +437,23 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await expect(alice.locator("pre.combined").textContent()).resolves.toMatch(/\d+–\d+/);
       await screenshot(alice, RESEARCHER_SCREENSHOT);
 
-      // The reviewer's reason for rejecting an output reaches the researcher's page with the Release.
+      // The reviewer's message with a rejection reaches the researcher: on their page, with the Release and in
+      // the TRE's history of the task, and in `tremesh status`, as text and as JSON.
+      const message = "a test rejection: <not a tag>";
       await alice.goto(new URL(`/task/${regions}`, ui.url).href);
-      await expect(alice.locator(".withheld").textContent()).resolves.toContain(
-        "a test rejection: <not a tag>",
+      await expect(alice.locator(".withheld").textContent()).resolves.toContain(message);
+      await expect(alice.locator('tr[data-tre="a"] .history').textContent()).resolves.toContain(
+        `withheld after review: count.json — rita: ${message}`,
       );
+      const statusText = await fed.cli(["status", regions], "alice");
+      expect(statusText.out.join("\n")).toContain(
+        `tre:a/airlock — 1 output(s) withheld after review: count.json — rita: ${message}`,
+      );
+      const statusJson = JSON.parse((await fed.cli(["status", regions, "--json"], "alice")).out.join("\n"));
+      expect(statusJson.children[0].history.at(-1)).toMatchObject({
+        state: "withheld",
+        reason: expect.stringContaining(`rita: ${message}`),
+      });
 
       // A histogram's combined result comes with its plot, served by the page as an image.
       const ages = await submit(
@@ -414,6 +470,25 @@ describe.skipIf(!HAVE_CHROMIUM)(
         plot.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth),
       ).resolves.toBeGreaterThan(0);
 
+      // Her tasks, listed by the hub, each TRE's state beside each; every one has ended by now.
+      await alice.goto(ui.url);
+      await alice.locator(`#tasks tr[data-task="${ages}"] td.state`, { hasText: "completed" }).waitFor();
+      const rows = await alice.locator("#tasks tr[data-task]").all();
+      const listedOnPage = await Promise.all(rows.map((row) => row.getAttribute("data-task")));
+      expect(listedOnPage).toEqual([ages, taskId, twoReviewers, regions, fine]);
+      await expect(alice.locator(`#tasks tr[data-task="${regions}"]`).textContent()).resolves.toContain(
+        "a: withheld",
+      );
+      const listed = JSON.parse((await fed.cli(["status", "--json"], "alice")).out.join("\n"));
+      expect(listed.map((t: { taskId: string }) => t.taskId)).toEqual([
+        ages,
+        taskId,
+        twoReviewers,
+        regions,
+        fine,
+      ]);
+      await screenshot(alice, TASKS_SCREENSHOT);
+
       // A hostile title is text on the researcher's page too.
       const hostile = await submit(REGION_COUNT, HOSTILE);
       await alice.goto(new URL(`/task/${hostile}`, ui.url).href);
@@ -421,5 +496,29 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await expect(alice.locator("img").count()).resolves.toBe(0);
       await expect(alice.evaluate("window.__pwned")).resolves.toBeUndefined();
     }, 180_000);
+
+    it("has screenshots in docs/, shown in the README, of the pages as they look now", async () => {
+      const recorded: Record<string, string> = existsSync(FINGERPRINTS)
+        ? JSON.parse(await readFile(FINGERPRINTS, "utf8")).screenshots
+        : {};
+      if (UPDATE_SCREENSHOTS) {
+        const screenshots = Object.fromEntries(SCREENSHOTS.map((n) => [n, rendered.get(n) ?? recorded[n]]));
+        const about = `sha256 of what each screenshot shows (test/pages.test.ts, pageFingerprint); refresh: ${REFRESH_SCREENSHOTS}`;
+        await writeFile(FINGERPRINTS, `${JSON.stringify({ about, screenshots }, null, 2)}\n`);
+        return;
+      }
+      const readme = await readFile(join(DOCS, "..", "README.md"), "utf8");
+      const problems = SCREENSHOTS.flatMap((name) => {
+        const now = rendered.get(name);
+        if (now === undefined) return [`docs/${name}: not taken (a test before this one failed)`];
+        if (!readme.includes(`](docs/${name})`)) return [`docs/${name}: the README does not show it`];
+        if (recorded[name] !== now)
+          return [
+            `docs/${name} is stale: the page it shows has changed; refresh with ${REFRESH_SCREENSHOTS}`,
+          ];
+        return [];
+      });
+      expect(problems).toEqual([]);
+    });
   },
 );

@@ -58,6 +58,26 @@ function record(tres: string[]): TaskRecord {
 }
 
 describe("the hub's task store", () => {
+  it("lists a researcher's own tasks, the newest first, and indexes on start the tasks recorded before the list", async () => {
+    const mine = `UA${uniqueToken()}`;
+    const start = Date.now();
+    const tasks = [0, 1, 2, 3].map((i) => ({
+      ...record(["a"]),
+      taskId: newId(start + i),
+      researcherKey: i === 2 ? `UB${uniqueToken()}` : mine,
+    }));
+    for (const t of tasks) expect(await store.create(t, new Uint8Array([1]))).toBe(true);
+    const ids = async (limit = 50) => (await store.ofResearcher(mine, limit)).map((t) => t.taskId);
+    expect(await ids()).toEqual([tasks[3]!.taskId, tasks[1]!.taskId, tasks[0]!.taskId]);
+    expect(await ids(2)).toEqual([tasks[3]!.taskId, tasks[1]!.taskId]);
+
+    // A task recorded by a hub from before the list has no entry in it until the start-up pass adds one.
+    await store.kv.purge(`researcher.${mine}.${tasks[1]!.taskId}`);
+    expect(await ids()).toEqual([tasks[3]!.taskId, tasks[0]!.taskId]);
+    await store.indexResearchers();
+    expect(await ids()).toEqual([tasks[3]!.taskId, tasks[1]!.taskId, tasks[0]!.taskId]);
+  });
+
   it("writes a task's record only after every TRE's child, so a crash part-way never leaves a task without one", async () => {
     // Found by test/faults.test.ts: a hub killed between the record and its last child left a task that looked
     // finished without that TRE, whose events could never be applied.
