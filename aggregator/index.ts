@@ -25,6 +25,7 @@ export { formatKeyValue, formatNumber, textTable } from "./render-format.js";
 export { AGGREGATE_JSON_FORMAT, fileJson, toJson } from "./render-json.js";
 export { toSvg } from "./render-svg.js";
 export {
+  type ChangeOptions,
   cancelTask,
   fetchReleases,
   fetchTask,

@@ -40,24 +40,34 @@ pre.file { background: #fff; border: 1px solid #ccd; padding: .5rem; max-height:
 time { font-variant-numeric: tabular-nums; }
 `;
 
-/** Refreshes every element with `data-refresh` from its URL every REFRESH_MS, while the page is visible. */
+/**
+ * Refreshes every element with `data-refresh` from its URL while the page is visible: every REFRESH_MS, or, for
+ * an element that carries the `data-version` of what it shows, as soon as the server answers that it changed
+ * (the request names the version; the answer's `x-tremesh-version` header is the next one).
+ */
 export const PAGE_JS = `
 "use strict";
 const REFRESH_MS = 2000;
 for (const el of document.querySelectorAll("[data-refresh]")) {
+  let version = el.dataset.version || "";
   const tick = async () => {
+    let wait = REFRESH_MS;
     if (document.visibilityState === "visible") {
       try {
-        const r = await fetch(el.dataset.refresh, { credentials: "same-origin", headers: { accept: "text/html" } });
+        const url = version ? el.dataset.refresh + "?v=" + encodeURIComponent(version) : el.dataset.refresh;
+        const r = await fetch(url, { credentials: "same-origin", headers: { accept: "text/html" } });
         if (r.ok) {
           const text = await r.text();
           if (text !== el.dataset.last) { el.innerHTML = text; el.dataset.last = text; }
           if (el.querySelector("[data-final]")) return;
+          const next = r.headers.get("x-tremesh-version");
+          if (next && version) wait = 100;
+          version = next || "";
         }
       } catch {}
     }
-    setTimeout(tick, REFRESH_MS);
+    setTimeout(tick, wait);
   };
-  setTimeout(tick, REFRESH_MS);
+  setTimeout(tick, version ? 0 : REFRESH_MS);
 }
 `;

@@ -31,7 +31,7 @@ export async function startResearcherServer(options: {
   const backend: ResearcherBackend = {
     researcher: profile.user,
     tasks: async () => listTasks(await conn(), key),
-    task: async (taskId) => fetchTask(await conn(), key, taskId),
+    task: async (taskId, change) => fetchTask(await conn(), key, taskId, change ?? {}),
     results: async (taskId) => collectResults(await conn(), key, taskId, profile.treKeys),
     submit: async (submission) => submit(await conn(), key, submission),
   };

@@ -4,7 +4,13 @@
  * CSRF token. Released files download as attachments, never rendered in the page.
  */
 import type { Context, Hono } from "hono";
-import { HubRequestError, type SubmitOptions, type TaskResults, toSvg } from "../aggregator/index.js";
+import {
+  type ChangeOptions,
+  HubRequestError,
+  type SubmitOptions,
+  type TaskResults,
+  toSvg,
+} from "../aggregator/index.js";
 import { isTaskId, type SubmitReply, type TaskView } from "../protocol/index.js";
 import { pageGuard } from "./page-guard.js";
 import { type Html, html, page } from "./page-html.js";
@@ -16,7 +22,8 @@ export interface ResearcherBackend {
   readonly researcher: string;
   /** The researcher's own most recent tasks, the newest first (the hub's `tasks` query). */
   tasks(): Promise<TaskView[]>;
-  task(taskId: string): Promise<TaskView>;
+  /** The task's view; with `change`, once it has moved on from the view the page holds (or that wait is over). */
+  task(taskId: string, change?: ChangeOptions): Promise<TaskView>;
   results(taskId: string): Promise<TaskResults>;
   /** Signs and sends a Submission, as `tremesh submit` does. */
   submit(s: SubmitOptions): Promise<SubmitReply>;
@@ -26,6 +33,9 @@ export interface ResearcherPageOptions {
   loginToken: string;
   allowedHosts: readonly string[];
 }
+
+/** How long the hub may hold a live refresh of a task's page until the task changes, in ms. */
+const LIVE_WAIT_MS = 20_000;
 
 export function researcherPage(backend: ResearcherBackend, options: ResearcherPageOptions): Hono {
   const { app, problem, csrf, postedForm } = pageGuard({
@@ -89,10 +99,15 @@ export function researcherPage(backend: ResearcherBackend, options: ResearcherPa
     return render(c, task.title ?? taskId, taskPage(task, await resultsOf(task)));
   });
 
+  // With `?v=` (the version of the view the page shows), answered once the task moves on: the page learns of a
+  // change as the hub does, and asks again at once with the version it is sent.
   app.get("/task/:taskId/live", async (c) => {
     const taskId = taskParam(c);
     if (!taskId) return problem(c, 404, "No such task", "That is not a task id.");
-    const task = await backend.task(taskId);
+    const v = c.req.query("v");
+    const change = v && /^[0-9a-f]{1,64}$/.test(v) ? { changedFrom: v, waitMs: LIVE_WAIT_MS } : undefined;
+    const task = await backend.task(taskId, change);
+    if (task.version) c.header("x-tremesh-version", task.version);
     return c.html(taskLive(task, await resultsOf(task)).text);
   });
 

@@ -78,6 +78,6 @@ export function taskLive(task: TaskView, r: TaskResults | undefined): Html {
 export function taskPage(task: TaskView, r: TaskResults | undefined): Html {
   return html`<h1>${task.title ?? `Task ${task.taskId}`}</h1>
 <p class="meta">task <code>${task.taskId}</code> · project <b>${task.project}</b> · ${task.kind} · submitted ${when(task.submittedAt)} · TREs ${task.tres.join(", ")}</p>
-<section id="live" ${hasEnded(task) ? "" : html`data-refresh="/task/${task.taskId}/live"`}>${taskLive(task, r)}</section>
+<section id="live" ${hasEnded(task) ? "" : html`data-refresh="/task/${task.taskId}/live" data-version="${task.version ?? ""}"`}>${taskLive(task, r)}</section>
 <p><a href="/">Your tasks</a></p>`;
 }
