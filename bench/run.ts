@@ -8,6 +8,7 @@
  *   npm run bench -- throughput # subtasks per second across 10 TREs
  *   npm run bench -- fanout     # one count to 20, 50 and 100 TREs; memory per TRE
  *   npm run bench -- container  # the container executor beside the query executor
+ *   npm run bench -- contention # throughput and the 100-TRE fan-out, quiet and beside two CPU burners
  *
  * The NATS floor is measured once per run, before the first benchmark that needs it (and written to floor.json);
  * each of those reports its figures as ratios to it and carries the floor figures it used in its own JSON.
@@ -16,6 +17,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { printContainerBench, runContainerBench } from "./container.js";
+import { printContentionBench, runContentionBench } from "./contention.js";
 import { printCryptoBench, runCryptoBench } from "./crypto.js";
 import { printE2eBench, runE2eBench } from "./e2e.js";
 import { printFanoutBench, runFanoutBench } from "./fanout.js";
@@ -58,6 +60,7 @@ const benches: Record<string, () => Promise<unknown> | unknown> = {
   e2e: againstFloor((f) => runE2eBench(f), printE2eBench),
   throughput: againstFloor((f) => runThroughputBench(f), printThroughputBench),
   fanout: againstFloor((f) => runFanoutBench(f), printFanoutBench),
+  contention: againstFloor((f) => runContentionBench(f), printContentionBench),
   container: async () => {
     const r = await runContainerBench();
     printContainerBench(r);
