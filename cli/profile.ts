@@ -39,6 +39,7 @@ import {
   readLogin,
   readSigningKeyFile,
   readYamlConfig,
+  SERVICE_CONNECTION,
   userPublicKey,
   validateConfig,
 } from "../common/index.js";
@@ -208,6 +209,8 @@ export async function connectProfile(profile: Profile, timeoutMs = 5_000): Promi
         ? { user: profile.user, pass: profile.auth.password }
         : { authenticator: credsAuthenticator(profile.auth.creds.bytes) }),
       name: `tremesh-cli-${profile.user}`,
+      // A request's failure is told in words, never by its stack: no stack is captured for every request.
+      ...SERVICE_CONNECTION,
       timeout: timeoutMs,
       maxReconnectAttempts: 0,
       ...(PROJECT_NAME.test(profile.user) ? { inboxPrefix: subjects.researcherInbox(profile.user) } : {}),

@@ -11,7 +11,7 @@ const BAGIT_TXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n";
 /** The zip entries' time: fixed, so the same crate zips to the same bytes. */
 const ZIP_TIME = new Date("2000-01-01T00:00:00Z");
 
-const sha512 = (bytes: Uint8Array) => createHash("sha512").update(bytes).digest("hex");
+export const sha512 = (bytes: Uint8Array) => createHash("sha512").update(bytes).digest("hex");
 const utf8 = (text: string) => new TextEncoder().encode(text);
 
 /** Largest total of a bag's unpacked files `openBag` reads by default: 1 GiB. */
@@ -32,20 +32,24 @@ export interface BagProblem {
 /**
  * Zips a bag: `payload` (paths relative to `data/`, `/`-separated, already safe) with its sha-512
  * manifest, `bag-info.txt` from `info` (plus `Payload-Oxum`), the tag manifest and, given a `signer`,
- * its signature over the other tag files (bag-signature.ts), listed in the tag manifest too.
+ * its signature over the other tag files (bag-signature.ts), listed in the tag manifest too. A payload file
+ * whose sha-512 is in `leaveOut` is in the manifests but not in the zip (a Release carries it already).
  */
 export function zipBag(
   payload: ReadonlyMap<string, Uint8Array>,
   info: Readonly<Record<string, string>>,
-  { signer }: { signer?: SigningKey } = {},
+  { signer, leaveOut }: { signer?: SigningKey; leaveOut?: ReadonlySet<string> } = {},
 ): Uint8Array {
   const paths = [...payload.keys()].sort();
   let octets = 0;
+  const zipped: string[] = [];
   const manifest = paths
     .map((p) => {
       const bytes = payload.get(p) as Uint8Array;
       octets += bytes.length;
-      return `${sha512(bytes)}  data/${p}\n`;
+      const digest = sha512(bytes);
+      if (!leaveOut?.has(digest)) zipped.push(p);
+      return `${digest}  data/${p}\n`;
     })
     .join("");
   const bagInfo = Object.entries({ ...info, "Payload-Oxum": `${octets}.${paths.length}` })
@@ -61,7 +65,7 @@ export function zipBag(
   const entries: Record<string, [Uint8Array, { mtime: Date }]> = {};
   for (const [p, bytes] of tags) entries[p] = [bytes, { mtime: ZIP_TIME }];
   entries["tagmanifest-sha512.txt"] = [utf8(tagManifest), { mtime: ZIP_TIME }];
-  for (const p of paths) entries[`data/${p}`] = [payload.get(p) as Uint8Array, { mtime: ZIP_TIME }];
+  for (const p of zipped) entries[`data/${p}`] = [payload.get(p) as Uint8Array, { mtime: ZIP_TIME }];
   return zipSync(entries, { level: 6 });
 }
 

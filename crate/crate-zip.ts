@@ -26,21 +26,25 @@ export const externalIdentifier = (taskId: string) => `urn:tremesh:task:${taskId
  * Builds a TRE's results crate for a task and zips it as a bag; with `signer` (the TRE's key, at the TRE), the
  * bag carries the TRE's signature over its tag files (bag-signature.ts).
  */
-export function zipResultsCrate(input: ResultsCrateInput, signer?: SigningKey): Uint8Array {
-  return zipCrate(buildResultsCrate(input), input, `TRE ${input.release.tre}`, signer);
+export function zipResultsCrate(
+  input: ResultsCrateInput,
+  signer?: SigningKey,
+  leaveOut?: ReadonlySet<string>,
+): Uint8Array {
+  return zipCrate(buildResultsCrate(input), input, `TRE ${input.release.tre}`, { signer, leaveOut });
 }
 
 /** Builds the researcher's combined crate of a task and zips it as a bag. */
 export function zipCombinedCrate(input: CombinedCrateInput): Uint8Array {
   const tres = input.releases.map((r) => r.tre).join(", ");
-  return zipCrate(buildCombinedCrate(input), input, `TREs ${tres}`);
+  return zipCrate(buildCombinedCrate(input), input, `TREs ${tres}`, {});
 }
 
 function zipCrate(
   { metadata, files }: BuiltCrate,
   input: Pick<ResultsCrateInput, "task" | "now" | "externalId">,
   source: string,
-  signer?: SigningKey,
+  bag: { signer?: SigningKey | undefined; leaveOut?: ReadonlySet<string> | undefined },
 ): Uint8Array {
   const payload = new Map(files);
   payload.set(METADATA, new TextEncoder().encode(`${JSON.stringify(metadata, null, 2)}\n`));
@@ -53,7 +57,10 @@ function zipCrate(
       "External-Description": `Five Safes RO-Crate 0.4 of tremesh task ${taskId} from ${source}`,
       "Bagging-Date": new Date(input.now).toISOString().slice(0, 10),
     },
-    signer ? { signer } : {},
+    {
+      ...(bag.signer ? { signer: bag.signer } : {}),
+      ...(bag.leaveOut ? { leaveOut: bag.leaveOut } : {}),
+    },
   );
 }
 

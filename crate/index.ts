@@ -27,7 +27,7 @@ export {
   type ValidationReport,
 } from "./profile-iri.js";
 export { crateFacts, type RegisterEntry, registerEntries } from "./register.js";
-export { crateForRelease, crateFromRelease, MAX_RELEASE_CRATE_BYTES } from "./release-crate.js";
+export { carriedDigests, crateFromRelease, MAX_RELEASE_CRATE_BYTES } from "./release-crate.js";
 export { RequestCrateError, type RequestSubmission, requestCrateToSubmission } from "./request-crate.js";
 export { type RequestCrateFile, readRequestCrate } from "./request-file.js";
 export {

@@ -4,8 +4,8 @@
  * NATS message may be. So the Release carries the bag without those payload files, and the researcher puts
  * them back, each found by the sha-512 the TRE's manifest gives for it: the bag is then the one the TRE signed.
  */
-import { createHash } from "node:crypto";
 import { unzipSync, zipSync } from "fflate";
+import { sha512 } from "./bagit.js";
 
 /** Largest crate a Release may carry without the files the Release holds itself: metadata and tag files. */
 export const MAX_RELEASE_CRATE_BYTES = 256 * 1024;
@@ -13,15 +13,9 @@ export const MAX_RELEASE_CRATE_BYTES = 256 * 1024;
 const MAX_UNPACKED_BYTES = 64 * 1024 * 1024;
 const ZIP_TIME = new Date("2000-01-01T00:00:00Z");
 
-const sha512 = (bytes: Uint8Array) => createHash("sha512").update(bytes).digest("hex");
-
-/** The crate without the payload files whose bytes are among `carried` (the Release's outputs and decisions). */
-export function crateForRelease(zip: Uint8Array, carried: readonly Uint8Array[]): Uint8Array {
-  const skip = new Set(carried.map(sha512));
-  const kept = Object.entries(unzipSync(zip)).filter(
-    ([path, bytes]) => !(path.startsWith("data/") && skip.has(sha512(bytes))),
-  );
-  return zipSync(Object.fromEntries(kept.map(([p, b]) => [p, [b, { mtime: ZIP_TIME }]])), { level: 9 });
+/** The sha-512 of each file a Release carries itself: its crate lists them but leaves them out (`zipBag`). */
+export function carriedDigests(carried: readonly Uint8Array[]): ReadonlySet<string> {
+  return new Set(carried.map(sha512));
 }
 
 /**

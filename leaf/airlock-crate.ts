@@ -8,7 +8,7 @@
 import { softwareVersion } from "../common/index.js";
 import {
   type CrateRelease,
-  crateForRelease,
+  carriedDigests,
   crateFromRelease,
   MAX_RELEASE_CRATE_BYTES,
   zipResultsCrate,
@@ -36,7 +36,7 @@ export function treCrate(
   release: Release,
   ctx: { tre: string; treKey: SigningKey; history: CrateHistory },
 ): Uint8Array | undefined {
-  const zip = zipResultsCrate(
+  const partial = zipResultsCrate(
     {
       task: {
         taskId: task.taskId,
@@ -53,8 +53,8 @@ export function treCrate(
       externalId: task.externalId,
     },
     ctx.treKey,
+    carriedDigests(carriedFiles(release)),
   );
-  const partial = crateForRelease(zip, carriedFiles(release));
   return partial.length <= MAX_RELEASE_CRATE_BYTES ? partial : undefined;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Every transition of a task at this TRE, recorded and then announced: compare-and-set in the agent's state
- * (a step of the child life cycle, or a `ChildTransitionError`), then a TRE-signed StatusEvent in OUTBOX, a
- * record in the TRE's audit log, and an event for the process.
+ * (a step of the child life cycle, or a `ChildTransitionError`), then a TRE-signed StatusEvent in OUTBOX and a
+ * record in the TRE's audit log (written at once), and an event for the process.
  */
 import { auditLimits } from "../audit/index.js";
 import type { AuditSink } from "../common/index.js";
@@ -58,17 +58,20 @@ export class TaskTransitions {
     attempt?: number,
   ): Promise<void> {
     const run = attempt ?? attemptOf((await this.o.state.get(taskId)) ?? {});
-    await this.o.status.publish(taskId, state, actor, reason, at, run);
     const details = {
       ...(reason ? { reason: reason.slice(0, auditLimits.detailStringChars) } : {}),
       ...(run > 1 ? { attempt: run } : {}),
     };
-    await this.o.audit.append({
-      actor,
-      action: `task.${state}`,
-      taskId,
-      ...(Object.keys(details).length > 0 ? { details } : {}),
-    });
+    // Two stores, neither waiting for the other: both are written before the task moves on.
+    await Promise.all([
+      this.o.status.publish(taskId, state, actor, reason, at, run),
+      this.o.audit.append({
+        actor,
+        action: `task.${state}`,
+        taskId,
+        ...(Object.keys(details).length > 0 ? { details } : {}),
+      }),
+    ]);
     this.o.onTransition(taskId, state, reason);
   }
 }
