@@ -49,6 +49,17 @@ export interface AuditAppended {
   at: number;
   /** Publishes it took (1 unless other writers won races in between): a contention measure for metrics. */
   attempts: number;
+  /** With `once`: the record was appended before under that key, and this is where it stands. */
+  duplicate?: boolean;
+}
+
+export interface AppendOptions {
+  /**
+   * A key naming this record (e.g. `release.received.<task>.<tre>`): appended again under the same key within the
+   * stream's duplicate window (2 minutes by default), it is not recorded twice — for a step that may be redone
+   * after a crash between its effect and its record.
+   */
+  once?: string;
 }
 
 /** Timeouts and no-responders are retried by the client with the same bytes and `Nats-Msg-Id`, so never stored twice. */
@@ -102,14 +113,14 @@ export class AuditLog {
    * Appends one entry and returns the record's position and hash. Rejects with AuditEntryError (bad
    * entry, nothing written), AuditContentionError (lost `maxAttempts` races) or AuditAppendError.
    */
-  append(entry: AuditEntry): Promise<AuditAppended> {
+  append(entry: AuditEntry, options: AppendOptions = {}): Promise<AuditAppended> {
     let checked: AuditEntry;
     try {
       checked = checkAuditEntry(entry);
     } catch (error) {
       return Promise.reject(error);
     }
-    const run = this.#queue.then(() => this.#append(checked));
+    const run = this.#queue.then(() => this.#append(checked, options.once));
     this.#queue = run.catch(() => undefined);
     return run;
   }
@@ -137,18 +148,25 @@ export class AuditLog {
     }
   }
 
-  async #append(entry: AuditEntry): Promise<AuditAppended> {
+  async #append(entry: AuditEntry, once: string | undefined): Promise<AuditAppended> {
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
       const tail = this.#tail ?? (await this.readHead());
       const record = { seq: tail.seq + 1, prev: tail.hash, at: Math.floor(this.#now()) };
       const bytes = encodeAuditRecord(record, entry);
       try {
         const ack = await this.#js.publish(this.subject, bytes, {
-          msgID: randomUUID(),
+          msgID: once === undefined ? randomUUID() : `once.${once}`,
           expect: { streamName: this.stream, lastSequence: tail.seq },
           timeout: this.#ackTimeoutMs,
           retries: PUBLISH_RETRIES,
         });
+        if (ack.duplicate && once !== undefined) {
+          // Recorded before under this key: nothing appended now, and the tail is whatever it is.
+          this.#tail = undefined;
+          const stored = await (await this.#manager()).streams.getMessage(this.stream, { seq: ack.seq });
+          const hash = stored ? auditHash(stored.data) : "";
+          return { seq: ack.seq, hash, at: record.at, attempts: attempt, duplicate: true };
+        }
         if (ack.seq !== record.seq) {
           this.#tail = undefined;
           throw new AuditAppendError(this.stream, `record ${record.seq} was stored at ${ack.seq}`);

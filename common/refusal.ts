@@ -9,13 +9,16 @@ import { recordDeadLetter } from "./dead-letter.js";
 
 /** Where a service records what it decided. The hash-chained audit log implements it. */
 export interface AuditSink {
-  append(entry: {
-    actor: string;
-    action: string;
-    taskId?: string;
-    tre?: string;
-    details?: Record<string, string | number | boolean>;
-  }): Promise<unknown>;
+  append(
+    entry: {
+      actor: string;
+      action: string;
+      taskId?: string;
+      tre?: string;
+      details?: Record<string, string | number | boolean>;
+    },
+    options?: { once?: string },
+  ): Promise<unknown>;
 }
 
 /** What a receiver reports of a message it refused. */

@@ -206,6 +206,20 @@ export class StatusTracker {
       await this.opts.tasks.applyChildEvent(taskId, tre, claim);
   }
 
+  /** The Release's record in the hub's audit log: once per task and TRE, however often it is written. */
+  #auditReceived(v: VerifiedOf<"release">): Promise<unknown> {
+    return this.opts.audit.append(
+      {
+        actor: v.signer.name,
+        action: "release.received",
+        taskId: v.body.taskId,
+        tre: v.body.tre,
+        details: { outputs: v.body.outputs.length, withheld: v.body.withheld.length },
+      },
+      { once: `release.received.${v.body.taskId}.${v.body.tre}` },
+    );
+  }
+
   async #onRelease(m: JsMsg, v: VerifiedOf<"release">): Promise<Refusal | undefined> {
     // A TRE releases a task at most once: the first Release stands.
     const key = `${v.body.taskId}.${v.body.tre}`;
@@ -214,8 +228,10 @@ export class StatusTracker {
     } catch (e) {
       const first = await this.releases.get(key);
       if (!first) throw e;
-      // A redelivery of the stored Release is nothing new; any other is a second Release, refused on the record.
+      // A redelivery of the stored Release is nothing new, though its record may not have been written (a hub
+      // that stopped between the two): written now, once; any other is a second Release, refused on the record.
       if (m.redelivered && Buffer.from(first.value).equals(m.data)) {
+        await this.#auditReceived(v);
         await this.#applyClaim(v.body.taskId, v.body.tre);
         return undefined;
       }
@@ -224,13 +240,7 @@ export class StatusTracker {
         `TRE ${v.body.tre} already released task ${v.body.taskId}; the first Release stands`,
       );
     }
-    await this.opts.audit.append({
-      actor: v.signer.name,
-      action: "release.received",
-      taskId: v.body.taskId,
-      tre: v.body.tre,
-      details: { outputs: v.body.outputs.length, withheld: v.body.withheld.length },
-    });
+    await this.#auditReceived(v);
     // A release status that arrived first (another hub instance, or a TRE out of order) now has its Release.
     await this.#applyClaim(v.body.taskId, v.body.tre);
     this.opts.onEvent?.({

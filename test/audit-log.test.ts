@@ -99,6 +99,21 @@ describe("audit log", () => {
     expect(await verifyAuditLog(js, { stream })).toMatchObject({ ok: true, count: 220 });
   });
 
+  it("records a step appended again under its `once` key a single time, from another writer too, the chain whole", async () => {
+    await using mesh = await startMesh({ tres: ["a"] });
+    const stream = streamName(mesh.token);
+    const { js, log } = await chainOn(await mesh.connectHub(FED_ACCOUNT), "hub", stream);
+    const first = await log.append(entry("hub-svc", 1), { once: "release.received.t1.a" });
+    await log.append(entry("hub-svc", 2));
+    // A writer started after a crash (no tail of its own) redoes the step: the first record stands.
+    const restarted = new AuditLog(js, { scope: "hub", stream });
+    const again = await restarted.append(entry("hub-svc", 1), { once: "release.received.t1.a" });
+    expect(again).toMatchObject({ seq: first.seq, hash: first.hash, duplicate: true });
+    const next = await restarted.append(entry("hub-svc", 3));
+    expect(next.seq).toBe(3);
+    expect(await verifyAuditLog(js, { stream })).toMatchObject({ ok: true, count: 3 });
+  });
+
   it("verifies an empty log as an empty chain", async () => {
     await using mesh = await startMesh({ tres: ["a"] });
     const stream = streamName(mesh.token);
