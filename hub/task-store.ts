@@ -227,13 +227,9 @@ export class TaskStore {
   }
 
   async #childrenOf(task: Pick<TaskRecord, "taskId" | "tres">): Promise<ChildRecord[]> {
-    const taskId = task.taskId;
-    const out: ChildRecord[] = [];
-    for (const tre of task.tres) {
-      const e = await this.kv.get(`child.${taskId}.${tre}`);
-      if (e && e.operation === "PUT") out.push(e.json() as ChildRecord);
-    }
-    return out;
+    // Read at once, not one after another: a task to a hundred TREs costs one round trip's wait, not a hundred.
+    const entries = await Promise.all(task.tres.map((tre) => this.kv.get(`child.${task.taskId}.${tre}`)));
+    return entries.flatMap((e) => (e && e.operation === "PUT" ? [e.json() as ChildRecord] : []));
   }
 
   /** Marks the task's dispatch complete (every TRE's Dispatch is stored) and drops it from `pendingDispatch`. */
