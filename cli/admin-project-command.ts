@@ -12,12 +12,13 @@ import {
   editProjectList,
   projectNamed,
 } from "../admin/index.js";
-import { type Project, Registry } from "../hub/index.js";
+import { ONE_LINE_TEXT, PROJECT_TEXT_MAX, type Project, Registry } from "../hub/index.js";
 import { isTreName } from "../protocol/index.js";
 import { isName, print, USAGE, type Values } from "./admin-flags.js";
 import { type Io, usageError } from "./command.js";
 import { ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
+import { printable } from "./released-files.js";
 
 function date(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -59,13 +60,59 @@ function list(
   return items;
 }
 
+/** What the data use register shows of a project, by the flag that sets it. */
+const TEXT_FLAGS = {
+  title: "title",
+  laySummary: "lay-summary",
+  organisation: "organisation",
+} as const;
+type ProjectText = Partial<Record<keyof typeof TEXT_FLAGS, string>>;
+
+/** Why a `--title`, `--lay-summary` or `--organisation` value is refused; undefined when it is not. */
+function textProblem(value: string, max: number, removable: boolean): string | undefined {
+  if (value === "") return removable ? undefined : "is empty";
+  if (value.trim() === "") return "is blank";
+  if (!ONE_LINE_TEXT.test(value))
+    return "must be one line of printable text (it has a line break or a control character)";
+  if (value.length > max) return `has ${value.length} characters; at most ${max}`;
+  return undefined;
+}
+
+/**
+ * `--title`, `--lay-summary`, `--organisation`, checked here so the error names the flag: one line of printable
+ * text within the registry's limits. `set` takes "" to remove one.
+ */
+function projectText(verb: string, values: Values): ProjectText {
+  const text: ProjectText = {};
+  for (const [field, flag] of Object.entries(TEXT_FLAGS) as [keyof ProjectText, keyof Values][]) {
+    const value = values[flag];
+    if (typeof value !== "string") continue;
+    const problem = textProblem(value, PROJECT_TEXT_MAX[field], verb === "set");
+    if (problem) throw usageError(`admin project ${verb}: --${flag} ${problem}`);
+    text[field] = value;
+  }
+  return text;
+}
+
+/** The project with `text` in it; "" removes that field. */
+function withText(p: Project, text: ProjectText): Project {
+  const next: Project = { ...p };
+  for (const [field, value] of Object.entries(text) as [keyof ProjectText, string][])
+    if (value === "") delete next[field];
+    else next[field] = value;
+  return next;
+}
+
+/** A project as text; its title, lay summary and organisation made printable, whatever an older entry holds. */
 function projectLines(p: Project): string[] {
   return [
-    `project   ${p.name}${p.title ? ` — ${p.title}` : ""}`,
-    `approved  ${new Date(p.startsAt).toISOString()} → ${new Date(p.endsAt).toISOString()}`,
-    `tres      ${p.tres.join(", ") || "(none)"}`,
-    `members   ${p.members.join(", ") || "(none)"}`,
-  ];
+    `project       ${p.name}${p.title ? ` — ${p.title}` : ""}`,
+    `approved      ${new Date(p.startsAt).toISOString()} → ${new Date(p.endsAt).toISOString()}`,
+    `tres          ${p.tres.join(", ") || "(none)"}`,
+    `members       ${p.members.join(", ") || "(none)"}`,
+    ...(p.organisation ? [`organisation  ${p.organisation}`] : []),
+    ...(p.laySummary ? [`lay summary   ${p.laySummary}`] : []),
+  ].map(printable);
 }
 
 /** Registry edits: over `--profile` (config mode) or the admin folder's own profile. */
@@ -82,6 +129,8 @@ export async function projectCommand(rest: string[], values: Values, io: Io): Pr
       );
     return name;
   };
+  // Checked before the hub is reached, so a bad value changes nothing.
+  const text = verb === "create" || verb === "set" ? projectText(verb, values) : {};
   let window: { startsAt: number; endsAt: number } | undefined;
   if (verb === "create") {
     const endsAt = date("--until", values.until);
@@ -107,7 +156,7 @@ export async function projectCommand(rest: string[], values: Values, io: Io): Pr
           endsAt: window!.endsAt,
           tres,
           members,
-          ...(values.title ? { title: values.title } : {}),
+          ...text,
         };
         return show(await createProject(registry, project));
       }
@@ -121,14 +170,10 @@ export async function projectCommand(rest: string[], values: Values, io: Io): Pr
             const startsAt = date("--from", values.from) ?? p.startsAt;
             const endsAt = date("--until", values.until) ?? p.endsAt;
             checkWindow("set", startsAt, endsAt, values.until !== undefined);
-            return {
-              ...p,
-              ...(tres ? { tres } : {}),
-              ...(members ? { members } : {}),
-              startsAt,
-              endsAt,
-              ...(values.title ? { title: values.title } : {}),
-            };
+            return withText(
+              { ...p, ...(tres ? { tres } : {}), ...(members ? { members } : {}), startsAt, endsAt },
+              text,
+            );
           }),
         );
       }

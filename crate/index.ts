@@ -26,7 +26,13 @@ export {
   type FindingLevel,
   type ValidationReport,
 } from "./profile-iri.js";
-export { crateFacts, type RegisterEntry, registerEntries } from "./register.js";
+export {
+  crateFacts,
+  type RegisterEntry,
+  type RegisteredProject,
+  type RegistryField,
+  registerEntries,
+} from "./register.js";
 export { carriedDigests, crateFromRelease, MAX_RELEASE_CRATE_BYTES } from "./release-crate.js";
 export { RequestCrateError, type RequestSubmission, requestCrateToSubmission } from "./request-crate.js";
 export { type RequestCrateFile, readRequestCrate } from "./request-file.js";

@@ -1,8 +1,9 @@
 /**
  * A data use register's entries from published crates: one per project, in the field names of the HDR UK
  * Gateway's data use register upload (`projectIdText`, `projectTitle`, `datasetNames`, …; see docs/crates.md
- * for the mapping). Only what the crates state goes in: a field tremesh does not record (lay summary,
- * organisation sector, legal basis…) is left out for the register's curator, never guessed.
+ * for the mapping). Only what the crates state goes in, and the title, lay summary and organisation the
+ * federation admin gave the project in its registry: a field tremesh does not record (organisation sector,
+ * legal basis…) is left out for the register's curator, never guessed.
  */
 
 type Node = Record<string, unknown> & { "@id": string };
@@ -10,10 +11,13 @@ type Node = Record<string, unknown> & { "@id": string };
 /** One project's entry. */
 export interface RegisterEntry {
   projectIdText: string;
+  /** The registry's title; without one, the project as the crates name it (its id). */
   projectTitle: string;
+  /** The registry's lay summary; without one, left out. */
+  laySummary?: string;
   /** The researchers who ran the project's tasks. */
   applicantNames: string[];
-  /** Their organisations, as the crates name them. */
+  /** The registry's organisation; without one, the researchers' organisations as the crates name them. */
   organisationName: string;
   /** Each dataset as `DATASET (TRE t)`: the datasets by TRE. */
   datasetNames: string[];
@@ -25,9 +29,22 @@ export interface RegisterEntry {
   accessDate: string;
   /** The latest sign-off by a TRE, YYYY-MM-DD. */
   latestApprovalDate: string;
-  /** tremesh's own record: the tasks and the crates' bag identifiers the entry is built from. */
-  tremesh: { tasks: string[]; externalIdentifiers: string[] };
+  /**
+   * tremesh's own record: the tasks and the crates' bag identifiers the entry is built from, and the fields
+   * taken from the project registry (the others are built from the crates alone).
+   */
+  tremesh: { tasks: string[]; externalIdentifiers: string[]; fromRegistry: RegistryField[] };
 }
+
+/** What the federation's project registry says of a project for the register (`admin project set`). */
+export interface RegisteredProject {
+  title?: string;
+  laySummary?: string;
+  organisation?: string;
+}
+
+/** The entry's fields that the project registry may fill. */
+export type RegistryField = "projectTitle" | "laySummary" | "organisationName";
 
 /** What one crate says of its task, by TRE. */
 interface CrateFacts {
@@ -92,8 +109,14 @@ export function crateFacts(metadata: unknown, externalId?: string): CrateFacts |
   };
 }
 
-/** The register's entries, one per project, from every crate's facts (a task's crates may overlap). */
-export function registerEntries(crates: readonly CrateFacts[]): RegisterEntry[] {
+/**
+ * The register's entries, one per project, from every crate's facts (a task's crates may overlap), with what
+ * `registered` says of each project where it says it.
+ */
+export function registerEntries(
+  crates: readonly CrateFacts[],
+  registered: (project: string) => RegisteredProject | undefined = () => undefined,
+): RegisterEntry[] {
   const byProject = new Map<string, CrateFacts[]>();
   for (const c of crates) byProject.set(c.project, [...(byProject.get(c.project) ?? []), c]);
   const sorted = (xs: Iterable<string>) => [...new Set(xs)].sort();
@@ -101,11 +124,18 @@ export function registerEntries(crates: readonly CrateFacts[]): RegisterEntry[] 
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([project, cs]) => {
       const runs = cs.flatMap((c) => c.runs.map((r) => ({ ...r, taskId: c.taskId })));
+      const { title, laySummary, organisation } = registered(project) ?? {};
+      const fromRegistry: RegistryField[] = [
+        ...(title ? (["projectTitle"] as const) : []),
+        ...(laySummary ? (["laySummary"] as const) : []),
+        ...(organisation ? (["organisationName"] as const) : []),
+      ];
       return {
         projectIdText: project,
-        projectTitle: cs[0]?.projectTitle ?? project,
+        projectTitle: title || (cs[0]?.projectTitle ?? project),
+        ...(laySummary ? { laySummary } : {}),
         applicantNames: sorted(cs.flatMap((c) => c.researchers)),
-        organisationName: sorted(cs.flatMap((c) => c.organisations)).join("; "),
+        organisationName: organisation || sorted(cs.flatMap((c) => c.organisations)).join("; "),
         datasetNames: sorted(runs.flatMap((r) => r.datasets.map((d) => `${d} (TRE ${r.tre})`))),
         dataLocation: sorted(runs.map((r) => `TRE ${r.tre}`)).join("; "),
         researchOutputs: sorted(
@@ -116,6 +146,7 @@ export function registerEntries(crates: readonly CrateFacts[]): RegisterEntry[] 
         tremesh: {
           tasks: sorted(cs.map((c) => c.taskId)),
           externalIdentifiers: sorted(cs.flatMap((c) => (c.externalId ? [c.externalId] : []))),
+          fromRegistry,
         },
       };
     });

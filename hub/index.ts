@@ -34,7 +34,15 @@ export {
   type UserPermissions,
   type UserSpec,
 } from "./operator-claims.js";
-export { type Project, Registry, RegistryError, type Researcher, type TreEntry } from "./registry.js";
+export {
+  ONE_LINE_TEXT,
+  PROJECT_TEXT_MAX,
+  type Project,
+  Registry,
+  RegistryError,
+  type Researcher,
+  type TreEntry,
+} from "./registry.js";
 export { SERVER_NAME } from "./server-config.js";
 export { TreDirectory, type TreDirectoryChange, type TreMember } from "./tre-directory.js";
 export type { HubTreEvent } from "./tre-operations.js";

@@ -27,9 +27,25 @@ import {
 const REGISTRY_BUCKET = "REGISTRY";
 
 const name = (what: string, pattern: RegExp) => str({ min: 1, max: 64, pattern, what });
+
+/** One line of printable text: no control characters and no line or paragraph separators. */
+export const ONE_LINE_TEXT = /^[^\p{Cc}\p{Zl}\p{Zp}]+$/u;
+/** The longest title, lay summary and organisation a project may have, in characters. */
+export const PROJECT_TEXT_MAX = { title: 300, laySummary: 5000, organisation: 200 } as const;
+const oneLine = (max: number) =>
+  str({ min: 1, max, pattern: ONE_LINE_TEXT, what: "one line of printable text" });
+
 const projectSchema = obj({
   name: name("a project name", PROJECT_NAME),
-  title: optional(str({ max: 200 })),
+  /**
+   * What the data use register shows of the project (`admin register`); absent from older entries. A title is
+   * checked for length only: older ones were not checked for line breaks, and refusing them now would refuse
+   * every submission to their project.
+   */
+  title: optional(str({ max: PROJECT_TEXT_MAX.title })),
+  laySummary: optional(oneLine(PROJECT_TEXT_MAX.laySummary)),
+  /** The organisation the project's researchers work for, as the register names it. */
+  organisation: optional(oneLine(PROJECT_TEXT_MAX.organisation)),
   /** Start and end of the project's approval, ms since the epoch. Submissions outside are refused. */
   startsAt: int({ min: 0, max: Number.MAX_SAFE_INTEGER }),
   endsAt: int({ min: 0, max: Number.MAX_SAFE_INTEGER }),

@@ -13,6 +13,7 @@ import { generatePatients, patientProfiles, writePatientsCsv } from "../fixtures
 import type { AnalysisSpec } from "../protocol/index.js";
 import { approveProject, childReaches, type Federation, startFederation } from "./harness/federation.js";
 import { exactPatientsLeaf } from "./harness/patients-leaf.js";
+import { projectTextFlags } from "./harness/project-text.js";
 import { uniqueToken } from "./harness/unique.js";
 
 const KINDS: AnalysisSpec[] = [
@@ -273,6 +274,7 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
     const dir = join(fed.files.dir, `register-${uniqueToken()}`);
     for (const task of [approved, partial])
       expect((await fed.cli(["crate", task, "--out", dir], "alice")).code).toBe(0);
+    // Without --profile or --dir the registry is not read, and the output says what that leaves.
     const register = async (...paths: string[]) => {
       const out: string[] = [];
       const err: string[] = [];
@@ -282,41 +284,80 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
       });
       return { code, err, entries: JSON.parse(out.join("\n")) as Record<string, unknown>[] };
     };
+    const fromCrates = {
+      projectIdText: "diabetes",
+      projectTitle: "diabetes",
+      applicantNames: ["alice"],
+      organisationName: "Organisation of researcher alice (tremesh does not record it)",
+      datasetNames: ["patients (TRE a)", "patients (TRE b)"],
+      dataLocation: "TRE a; TRE b",
+      researchOutputs: [
+        `count.json (TRE a, task ${approved})`,
+        `count.json (TRE b, task ${approved})`,
+        `crosstab.json (TRE b, task ${partial})`,
+      ]
+        .sort()
+        .join("; "),
+      accessDate: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
+      latestApprovalDate: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
+      tremesh: {
+        tasks: [approved, partial].sort(),
+        externalIdentifiers: [`urn:tremesh:task:${approved}`, `urn:tremesh:task:${partial}`].sort(),
+        fromRegistry: [],
+      },
+    };
     const r = await register(dir);
-    expect(r.err).toEqual([]);
+    expect(r.err).toEqual([
+      expect.stringMatching(/^note: the project registry was not read \(give --dir or --profile\)/),
+    ]);
     expect(r.code).toBe(0);
-    expect(r.entries).toEqual([
+    expect(r.entries).toEqual([fromCrates]);
+    // The admin's registry read, but the project has no title, lay summary or organisation there yet: the same
+    // entry, and the text output says which fields fell back.
+    const bare = await fed.cli(["admin", "register", dir]);
+    expect(bare.code, bare.err.join("\n")).toBe(0);
+    expect(bare.err).toEqual([]);
+    expect(bare.out).toContain(
+      "  fallback        projectTitle is the project id; laySummary left out; organisationName as the crates name it (not in the project registry)",
+    );
+    // The admin gives the project its title, lay summary and organisation: the register entry takes them from
+    // the registry, everything else still from the crates.
+    const text = {
+      title: "Diabetes risk across two regions",
+      laySummary: "We count how often diabetes occurs with smoking, so that clinics can plan screening.",
+      organisation: "University of Northtown",
+    };
+    const set = await fed.cli(["admin", "project", "set", "diabetes", ...projectTextFlags(text)]);
+    expect(set.code, set.err.join("\n")).toBe(0);
+    const filled = await fed.cli(["admin", "register", dir, "--json"]);
+    expect(filled.code, filled.err.join("\n")).toBe(0);
+    expect(filled.err).toEqual([]);
+    expect(JSON.parse(filled.out.join("\n"))).toEqual([
       {
-        projectIdText: "diabetes",
-        projectTitle: "diabetes",
-        applicantNames: ["alice"],
-        organisationName: expect.any(String),
-        datasetNames: ["patients (TRE a)", "patients (TRE b)"],
-        dataLocation: "TRE a; TRE b",
-        researchOutputs: [
-          `count.json (TRE a, task ${approved})`,
-          `count.json (TRE b, task ${approved})`,
-          `crosstab.json (TRE b, task ${partial})`,
-        ]
-          .sort()
-          .join("; "),
-        accessDate: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
-        latestApprovalDate: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
-        tremesh: {
-          tasks: [approved, partial].sort(),
-          externalIdentifiers: [`urn:tremesh:task:${approved}`, `urn:tremesh:task:${partial}`].sort(),
-        },
+        ...fromCrates,
+        projectTitle: text.title,
+        laySummary: text.laySummary,
+        organisationName: text.organisation,
+        tremesh: { ...fromCrates.tremesh, fromRegistry: ["projectTitle", "laySummary", "organisationName"] },
       },
     ]);
+    const filledText = await fed.cli(["admin", "register", dir]);
+    expect(filledText.out.slice(0, 3)).toEqual([
+      `project diabetes — ${text.title}`,
+      `  lay summary     ${text.laySummary}`,
+      `  applicants      alice (${text.organisation})`,
+    ]);
+    expect(filledText.out.join("\n")).not.toContain("fallback");
     // A crate that does not verify is left out, named, and the export fails.
     const entries = unzipSync(await readFile(join(dir, `${approved}-a.zip`)));
     const tampered = join(dir, "tampered.zip");
     await writeFile(tampered, flipped(entries, "data/ro-crate-metadata.json", 100));
-    const refused = await register(dir);
+    const refused = await fed.cli(["admin", "register", dir, "--json"]);
     expect(refused.code).toBe(1);
     expect(refused.err).toEqual([
       expect.stringMatching(/^left out: .*tampered\.zip does not verify \(data\/ro-crate-metadata\.json: /),
     ]);
+    expect(JSON.parse(refused.out.join("\n"))).toMatchObject([{ projectTitle: text.title }]);
   });
 
   it("refuses to write a crate before anything is released", async () => {

@@ -28,6 +28,7 @@ import { type HubNode, loadHubConfig, startHubNode } from "../hub/index.js";
 import { type LeafNode, loadLeafConfig, startLeafNode } from "../leaf/index.js";
 import { type AnalysisSpec, HUB_DOMAIN, jsApiPrefix, newId, streams, subjects } from "../protocol/index.js";
 import { expectMatchesTruth } from "./harness/combined-truth.js";
+import { projectTextFlags } from "./harness/project-text.js";
 import { referenceOutput } from "./harness/reference-stats.js";
 
 const rows: Record<string, PatientRow[]> = {
@@ -428,6 +429,94 @@ describe("tremesh admin's own refusals", () => {
     }
     const shown = await ok("admin", "project", "show", "study", "--json", "--dir", adminDir);
     expect(JSON.parse(shown.join("\n"))).toMatchObject({ name: "study" });
+  });
+  it("keeps a project's title, lay summary and organisation, and refuses a bad one naming its flag, changing nothing", async () => {
+    const until = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    const text = {
+      title: "Blood pressure after 60 — a cohort study",
+      laySummary: "We compare blood pressure across two regions to plan local clinics; no one is identified.",
+      organisation: "Northtown Health Data Institute",
+    };
+    const created = await ok(
+      "admin",
+      "project",
+      "create",
+      "bp-study",
+      "--tres",
+      "a",
+      "--members",
+      "alice",
+      "--until",
+      until,
+      ...projectTextFlags(text),
+      "--dir",
+      adminDir,
+    );
+    expect(created).toEqual([
+      `project       bp-study — ${text.title}`,
+      expect.stringMatching(/^approved {6}/),
+      "tres          a",
+      "members       alice",
+      `organisation  ${text.organisation}`,
+      `lay summary   ${text.laySummary}`,
+    ]);
+    const show = async (name: string) =>
+      JSON.parse((await ok("admin", "project", "show", name, "--json", "--dir", adminDir)).join("\n"));
+    expect(await show("bp-study")).toMatchObject(text);
+    // A project made before these fields existed (no title, summary or organisation) still loads.
+    expect(Object.keys(await show("study")).sort()).toEqual([
+      "endsAt",
+      "members",
+      "name",
+      "startsAt",
+      "tres",
+    ]);
+
+    // `set` changes one and keeps the others; "" removes one.
+    await ok(
+      "admin",
+      "project",
+      "set",
+      "bp-study",
+      "--organisation",
+      "Southtown University",
+      "--dir",
+      adminDir,
+    );
+    await ok("admin", "project", "set", "bp-study", "--lay-summary", "", "--dir", adminDir);
+    const changed = await show("bp-study");
+    expect(changed).toMatchObject({ title: text.title, organisation: "Southtown University" });
+    expect(changed).not.toHaveProperty("laySummary");
+
+    const refusals = [
+      [["set", "bp-study", "--title", "two\nlines"], /--title must be one line of printable text/],
+      [["set", "bp-study", "--title", "x".repeat(301)], /--title has 301 characters; at most 300/],
+      [
+        ["set", "bp-study", "--lay-summary", "bell\u0007"],
+        /--lay-summary must be one line of printable text/,
+      ],
+      [
+        ["set", "bp-study", "--lay-summary", "x".repeat(5001)],
+        /--lay-summary has 5001 characters; at most 5000/,
+      ],
+      [["set", "bp-study", "--organisation", "   "], /--organisation is blank/],
+      [
+        ["set", "bp-study", "--organisation", "x".repeat(201)],
+        /--organisation has 201 characters; at most 200/,
+      ],
+      [["create", "bp-other", "--until", until, "--title", ""], /--title is empty/],
+      [
+        ["create", "bp-other", "--until", until, "--organisation", "a\u2028b"],
+        /--organisation must be one line/,
+      ],
+    ] as const;
+    for (const [args, message] of refusals) {
+      const r = await tremesh("admin", "project", ...args, "--dir", adminDir);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.err.join(" ")).toMatch(message);
+    }
+    expect(await show("bp-study")).toEqual(changed);
+    expect((await tremesh("admin", "project", "show", "bp-other", "--dir", adminDir)).code).toBe(1);
   });
 });
 
