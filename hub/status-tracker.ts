@@ -81,8 +81,9 @@ export class StatusTracker {
       durable: opts.durable ?? "hub-status",
       consumer: { max_ack_pending: 1000 },
       maxMessages: 256,
-      // Events of different children at once: each write is a compare-and-set, so they cannot undo each other.
-      // One child's status events and Release stay in the order they came.
+      // Events of different children at once: each write is a compare-and-set, so they cannot undo each other, and
+      // the parent is re-derived once for many children (TaskStore.refreshParent). One child's status events and
+      // Release stay in the order they came.
       concurrency: TRACKER_CONCURRENCY,
       orderKey: childKey,
       handle: (m) => tracker.#apply(m),

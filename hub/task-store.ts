@@ -90,6 +90,10 @@ export interface TaskWatch {
 }
 
 export class TaskStore {
+  /** Per task: the parent refresh that has not started yet, and the last one queued (`refreshParent`). */
+  readonly #refreshWaiting = new Map<string, Promise<void>>();
+  readonly #refreshLast = new Map<string, Promise<void>>();
+
   private constructor(readonly kv: KV) {}
 
   static async open(js: JetStreamClient): Promise<TaskStore> {
@@ -389,7 +393,27 @@ export class TaskStore {
    * is enough to leave a `running` parent alone, so a task to a hundred TREs does not re-read a hundred children
    * for each of their events.
    */
-  private async refreshParent(taskId: string): Promise<void> {
+  private refreshParent(taskId: string): Promise<void> {
+    // One refresh of a task's parent at a time in this process, and a refresh that has not started yet serves every
+    // child that moves meanwhile (it reads them all when it starts): a hundred children ending at once make a
+    // few parent writes, not a hundred that retry each other's compare-and-set.
+    const waiting = this.#refreshWaiting.get(taskId);
+    if (waiting) return waiting;
+    const before = this.#refreshLast.get(taskId) ?? Promise.resolve();
+    const refresh = before.then(() => {
+      this.#refreshWaiting.delete(taskId);
+      return this.#refreshParentNow(taskId);
+    });
+    this.#refreshWaiting.set(taskId, refresh);
+    const settled = refresh.catch(() => undefined); // the callers get the error; the next refresh runs anyway
+    this.#refreshLast.set(taskId, settled);
+    void settled.then(() => {
+      if (this.#refreshLast.get(taskId) === settled) this.#refreshLast.delete(taskId);
+    });
+    return refresh;
+  }
+
+  async #refreshParentNow(taskId: string): Promise<void> {
     const task = await this.get(taskId);
     if (task?.dispatched && task.state === "running") {
       for (const tre of task.tres) {
