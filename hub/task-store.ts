@@ -110,8 +110,7 @@ export class TaskStore {
    */
   async create(task: TaskRecord, envelope: Uint8Array): Promise<boolean> {
     if (await this.get(task.taskId)) return false;
-    await this.kv.put(`envelope.${task.taskId}`, envelope);
-    for (const tre of task.tres) {
+    const createChild = async (tre: string) => {
       const child: ChildRecord = {
         taskId: task.taskId,
         tre,
@@ -127,11 +126,16 @@ export class TaskStore {
         if ((await this.kv.get(key))?.operation !== "PUT")
           throw new TaskStoreError(`could not create task ${task.taskId}'s child for TRE ${tre}`);
       }
-    }
-    // Until its dispatch completes, the task is listed here (before its record exists, so no crash can leave a
+    };
+    // Everything but the parent at once: none depends on another, and the parent still comes last. Until its
+    // dispatch completes, the task is listed under `pending.` (before its record exists, so no crash can leave a
     // recorded task off the list): any hub instance finishes what a lost one began.
-    if (!task.dispatched) await this.kv.put(`pending.${task.taskId}`, String(task.submittedAt));
-    await this.kv.put(ownerKey(task), String(task.submittedAt));
+    await Promise.all([
+      this.kv.put(`envelope.${task.taskId}`, envelope),
+      ...task.tres.map(createChild),
+      ...(task.dispatched ? [] : [this.kv.put(`pending.${task.taskId}`, String(task.submittedAt))]),
+      this.kv.put(ownerKey(task), String(task.submittedAt)),
+    ]);
     try {
       await this.kv.create(`task.${task.taskId}`, enc(task));
     } catch {
