@@ -207,18 +207,25 @@ export class StatusTracker {
       await this.opts.tasks.applyChildEvent(taskId, tre, claim);
   }
 
-  /** The Release's record in the hub's audit log: once per task and TRE, however often it is written. */
-  #auditReceived(v: VerifiedOf<"release">): Promise<unknown> {
-    return this.opts.audit.append(
+  /**
+   * The Release's record in the hub's audit log, once per task and TRE: skipped when the task's store says it is
+   * written; otherwise appended under a key that JetStream keeps for its duplicate window (a hub that stopped after
+   * appending, before noting it, does not append it twice), then noted.
+   */
+  async #auditReceived(v: VerifiedOf<"release">): Promise<void> {
+    const { taskId, tre } = v.body;
+    if (await this.opts.tasks.releaseAudited(taskId, tre)) return;
+    await this.opts.audit.append(
       {
         actor: v.signer.name,
         action: "release.received",
-        taskId: v.body.taskId,
-        tre: v.body.tre,
+        taskId,
+        tre,
         details: { outputs: v.body.outputs.length, withheld: v.body.withheld.length },
       },
-      { once: `release.received.${v.body.taskId}.${v.body.tre}` },
+      { once: `release.received.${taskId}.${tre}` },
     );
+    await this.opts.tasks.markReleaseAudited(taskId, tre);
   }
 
   async #onRelease(m: JsMsg, v: VerifiedOf<"release">): Promise<Refusal | undefined> {
@@ -229,10 +236,12 @@ export class StatusTracker {
     } catch (e) {
       const first = await this.releases.get(key);
       if (!first) throw e;
-      // A redelivery of the stored Release is nothing new, though its record may not have been written (a hub
-      // that stopped between the two): written now, once; any other is a second Release, refused on the record.
-      if (m.redelivered && Buffer.from(first.value).equals(m.data)) {
-        await this.#auditReceived(v);
+      const same = Buffer.from(first.value).equals(m.data);
+      // The stored Release again (a redelivery, or a copy its source sent again after a restart): its record may
+      // not have been written (a hub that stopped between the two), so it is now, once.
+      if (same) await this.#auditReceived(v);
+      // A redelivery is nothing new; any other copy is a second Release, refused on the record.
+      if (same && m.redelivered) {
         await this.#applyClaim(v.body.taskId, v.body.tre);
         return undefined;
       }

@@ -343,6 +343,16 @@ export class TaskStore {
     throw new TaskStoreError(`child ${taskId}/${tre} is contended; event ${event.eventId} not applied`);
   }
 
+  /** Whether the hub's audit log has the record of TRE `tre`'s Release of the task (`markReleaseAudited`). */
+  async releaseAudited(taskId: string, tre: string): Promise<boolean> {
+    return (await this.kv.get(`audited.${taskId}.${tre}`))?.operation === "PUT";
+  }
+
+  /** Notes that the Release's audit record is written, so a copy of the Release handled later writes none. */
+  async markReleaseAudited(taskId: string, tre: string): Promise<void> {
+    await this.kv.put(`audited.${taskId}.${tre}`, "1");
+  }
+
   /**
    * Holds back a TRE's release status that the hub cannot confirm yet (no Release of that TRE stored, or one that
    * says otherwise): the child does not move, `discrepancy` says why, and `claim` keeps the event for when the
