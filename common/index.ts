@@ -22,6 +22,7 @@ export {
   type StreamSpec,
   setAccountReplicas,
 } from "./jetstream-streams.js";
+export { KeyedChain } from "./keyed-chain.js";
 export { readLogin } from "./login-form.js";
 export { LOOPBACK_HOST } from "./loopback.js";
 export { type ConfMap, toNatsConf } from "./nats-conf.js";

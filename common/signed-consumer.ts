@@ -15,6 +15,7 @@ import {
   type JsMsg,
 } from "@nats-io/jetstream";
 import type { Refusal } from "../protocol/index.js";
+import { KeyedChain } from "./keyed-chain.js";
 import { type Refuser, refuseMessage } from "./refusal.js";
 import { Slots } from "./slots.js";
 
@@ -54,8 +55,8 @@ export class SignedConsumer {
   readonly #opts: ConsumeSignedOptions;
   readonly #slots: Slots;
   readonly #inFlight = new Set<Promise<void>>();
-  /** The last message taken of each key still being handled: the next one of that key waits for it. */
-  readonly #lastOfKey = new Map<string, Promise<void>>();
+  /** Each `orderKey`'s messages, one after another. */
+  readonly #byKey = new KeyedChain();
   #stopped = false;
   #close: (() => void) | undefined;
   #wake: (() => void) | undefined;
@@ -127,13 +128,7 @@ export class SignedConsumer {
   /** Handles `m` once the message of its key taken before it has been handled. */
   #inOrder(m: JsMsg): Promise<void> {
     const key = this.#opts.orderKey?.(m);
-    if (key === undefined) return this.#handle(m);
-    const before = this.#lastOfKey.get(key);
-    const work = before ? before.then(() => this.#handle(m)) : this.#handle(m);
-    this.#lastOfKey.set(key, work);
-    return work.finally(() => {
-      if (this.#lastOfKey.get(key) === work) this.#lastOfKey.delete(key);
-    });
+    return key === undefined ? this.#handle(m) : this.#byKey.run(key, () => this.#handle(m));
   }
 
   async #handle(m: JsMsg): Promise<void> {

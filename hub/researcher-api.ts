@@ -212,7 +212,8 @@ export class ResearcherApi {
     const watch = await this.opts.tasks.watch(task.taskId);
     try {
       for (;;) {
-        const view = await this.#view(task);
+        // The parent's record read again too: its own fields (dispatched, updatedAt) are part of the view.
+        const view = await this.#view((await this.opts.tasks.get(task.taskId)) ?? task);
         if (view.version !== q.changedFrom) return view;
         const left = deadline - Date.now();
         if (left <= 0 || !(await watch.next(left, this.#stopping.signal))) return view;

@@ -208,13 +208,13 @@ export class StatusTracker {
   }
 
   /**
-   * The Release's record in the hub's audit log, once per task and TRE: skipped when the task's store says it is
-   * written; otherwise appended under a key that JetStream keeps for its duplicate window (a hub that stopped after
-   * appending, before noting it, does not append it twice), then noted.
+   * The Release's record in the hub's audit log, once per task and TRE: for a copy of a Release stored `before`,
+   * skipped when the task's store says it is written; otherwise appended under a key that JetStream keeps for its
+   * duplicate window (a hub that stopped after appending, before noting it, does not append it twice), then noted.
    */
-  async #auditReceived(v: VerifiedOf<"release">): Promise<void> {
+  async #auditReceived(v: VerifiedOf<"release">, { before }: { before: boolean }): Promise<void> {
     const { taskId, tre } = v.body;
-    if (await this.opts.tasks.releaseAudited(taskId, tre)) return;
+    if (before && (await this.opts.tasks.releaseAudited(taskId, tre))) return;
     await this.opts.audit.append(
       {
         actor: v.signer.name,
@@ -239,7 +239,7 @@ export class StatusTracker {
       const same = Buffer.from(first.value).equals(m.data);
       // The stored Release again (a redelivery, or a copy its source sent again after a restart): its record may
       // not have been written (a hub that stopped between the two), so it is now, once.
-      if (same) await this.#auditReceived(v);
+      if (same) await this.#auditReceived(v, { before: true });
       // A redelivery is nothing new; any other copy is a second Release, refused on the record.
       if (same && m.redelivered) {
         await this.#applyClaim(v.body.taskId, v.body.tre);
@@ -250,7 +250,7 @@ export class StatusTracker {
         `TRE ${v.body.tre} already released task ${v.body.taskId}; the first Release stands`,
       );
     }
-    await this.#auditReceived(v);
+    await this.#auditReceived(v, { before: false });
     // A release status that arrived first (another hub instance, or a TRE out of order) now has its Release.
     await this.#applyClaim(v.body.taskId, v.body.tre);
     this.opts.onEvent?.({

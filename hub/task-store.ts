@@ -6,11 +6,12 @@
  *
  * Keys: `task.<taskId>`, `child.<taskId>.<tre>`, `envelope.<taskId>` (the researcher's signed
  * Submission, verbatim, kept so a dispatch can be completed by any instance after a crash),
- * `researcher.<researcherKey>.<taskId>` (an index: a researcher's own tasks are listed without a full scan).
+ * `researcher.<researcherKey>.<taskId>` (an index: a researcher's own tasks are listed without a full scan),
+ * `audited.<taskId>.<tre>` (the hub's audit log holds that TRE's Release of the task).
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, KvWatchInclude } from "@nats-io/kv";
-import { openBucket } from "../common/index.js";
+import { KeyedChain, openBucket } from "../common/index.js";
 import {
   type AnalysisKind,
   type ChildState,
@@ -90,9 +91,9 @@ export interface TaskWatch {
 }
 
 export class TaskStore {
-  /** Per task: the parent refresh that has not started yet, and the last one queued (`refreshParent`). */
+  /** Per task: its parent's refreshes one at a time, and the one that has not started yet (`refreshParent`). */
+  readonly #refreshes = new KeyedChain();
   readonly #refreshWaiting = new Map<string, Promise<void>>();
-  readonly #refreshLast = new Map<string, Promise<void>>();
 
   private constructor(readonly kv: KV) {}
 
@@ -413,17 +414,12 @@ export class TaskStore {
     // few parent writes, not a hundred that retry each other's compare-and-set.
     const waiting = this.#refreshWaiting.get(taskId);
     if (waiting) return waiting;
-    const before = this.#refreshLast.get(taskId) ?? Promise.resolve();
-    const refresh = before.then(() => {
+    // The chain starts a refresh on a later tick, so it is marked waiting before it starts.
+    const refresh = this.#refreshes.run(taskId, () => {
       this.#refreshWaiting.delete(taskId);
       return this.#refreshParentNow(taskId);
     });
     this.#refreshWaiting.set(taskId, refresh);
-    const settled = refresh.catch(() => undefined); // the callers get the error; the next refresh runs anyway
-    this.#refreshLast.set(taskId, settled);
-    void settled.then(() => {
-      if (this.#refreshLast.get(taskId) === settled) this.#refreshLast.delete(taskId);
-    });
     return refresh;
   }
 
