@@ -7,7 +7,9 @@ import { sendSubmission, signSubmission } from "../aggregator/index.js";
 import { waitFor } from "../common/index.js";
 import { startHubServices } from "../hub/hub-services.js";
 import { loadHubConfig } from "../hub/index.js";
+import { StatusPublisher } from "../leaf/status-publisher.js";
 import {
+  type ChildState,
   newId,
   openEnvelope,
   sealEnvelope,
@@ -19,22 +21,27 @@ import {
 import { addProject, type Federation, registerResearchers, startFederation } from "./harness/federation.js";
 import { storedEntries, waitForSettledStream } from "./harness/stream-contents.js";
 
-const DAY = 86_400_000;
 let fed: Federation;
 let countFile: string;
 
 /** Publishes a TRE-signed status event from inside TRE `tre` (as its agent will), into OUTBOX. */
-async function treStatus(tre: string, taskId: string, state: "received" | "cancelled", reason: string) {
+/** A TRE-signed status event of TRE `tre`'s, published as its agent publishes one (`StatusPublisher`). */
+async function treStatus(
+  tre: string,
+  taskId: string,
+  state: ChildState,
+  reason?: string,
+  { attempt = 1, at = Date.now() }: { attempt?: number; at?: number } = {},
+) {
   const leaf = fed.leaves.get(tre)!;
-  const now = Date.now();
-  const envelope = sealEnvelope(
-    "status",
-    { id: newId(now), iat: now, exp: now + DAY, taskId, tre, state, actor: "agent", reason },
-    leaf.config.treKey,
+  await new StatusPublisher(jetstream(leaf.dmz), tre, leaf.config.treKey).publish(
+    taskId,
+    state,
+    "agent",
+    reason,
+    at,
+    attempt,
   );
-  await jetstream(leaf.dmz).publish(subjects.status(tre, taskId), envelope, {
-    msgID: `status.${tre}.${taskId}.${state}`,
-  });
 }
 
 async function statusOf(taskId: string, profile = "alice"): Promise<TaskView> {
@@ -183,25 +190,9 @@ describe("a federation started from hub.yaml and leaf.yaml", () => {
       ],
       ["running", 2],
     ] as const;
-    for (const [i, [state, attempt, reason]] of steps.entries()) {
-      const now = Date.now() + i; // in order, whatever the clock's resolution
-      const event = sealEnvelope(
-        "status",
-        {
-          id: newId(now),
-          iat: now,
-          exp: now + DAY,
-          taskId,
-          tre: "a",
-          state,
-          actor: "agent",
-          ...(attempt > 1 ? { attempt } : {}),
-          ...(reason ? { reason } : {}),
-        },
-        leaf.config.treKey,
-      );
-      await jetstream(leaf.dmz).publish(subjects.status("a", taskId), event, { msgID: newId() });
-    }
+    // in order, whatever the clock's resolution
+    for (const [i, [state, attempt, reason]] of steps.entries())
+      await treStatus("a", taskId, state, reason, { attempt, at: Date.now() + i });
     await waitFor("a at its second run", async () => (await statusOf(taskId)).children[0]!.attempt === 2);
     const running = (await fed.cli(["status", taskId], "alice")).out.join("\n");
     expect(running).toMatch(/\n {2}a: running \(attempt 2\)\n/);
@@ -210,22 +201,7 @@ describe("a federation started from hub.yaml and leaf.yaml", () => {
     );
     expect(running).not.toContain("discrepancy");
 
-    const now = Date.now();
-    const claim = sealEnvelope(
-      "status",
-      {
-        id: newId(now),
-        iat: now,
-        exp: now + DAY,
-        taskId,
-        tre: "a",
-        state: "released",
-        actor: "agent",
-        attempt: 2,
-      },
-      leaf.config.treKey,
-    );
-    await jetstream(leaf.dmz).publish(subjects.status("a", taskId), claim, { msgID: newId() });
+    await treStatus("a", taskId, "released", undefined, { attempt: 2 });
     await waitFor(
       "the hub to note the discrepancy",
       async () => (await statusOf(taskId)).children[0]!.discrepancy,
