@@ -11,6 +11,7 @@
  * (read the categories as shares of the busy time, not as CPU time); and the profiler's own overhead slows
  * what it watches slightly.
  */
+import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { round2 } from "./measure.js";
 
@@ -138,4 +139,24 @@ function categoriesByNode(profile: Profile): Map<number, CpuCategory | undefined
   const root = profile.nodes[0];
   if (root) visit(root.id, undefined);
   return out;
+}
+
+/**
+ * With TREMESH_CPU_PROFILE set to a file path, starts the sampling profiler and returns a function that stops it
+ * and writes the raw profile there (open it in Chrome's DevTools, or any .cpuprofile viewer); otherwise returns a
+ * function that does nothing. For looking at where a benchmark's measured window spends its time.
+ */
+export async function rawProfileIfAsked(): Promise<() => Promise<void>> {
+  const path = process.env.TREMESH_CPU_PROFILE;
+  if (!path) return async () => {};
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  return async () => {
+    const { profile } = (await session.post("Profiler.stop")) as { profile: Profile };
+    session.disconnect();
+    writeFileSync(path, JSON.stringify(profile));
+    console.log(`CPU profile of the window written to ${path}`);
+  };
 }

@@ -21,6 +21,7 @@ import {
   COUNT_BY_SEX,
   startBenchFederation,
 } from "./bench-federation.js";
+import { rawProfileIfAsked } from "./cpu-profile.js";
 import type { FloorResult } from "./floor.js";
 import { formatLatency, latency, machine, ratio, round2 } from "./measure.js";
 import { cpuSince, cpuSnapshot } from "./process-usage.js";
@@ -78,8 +79,10 @@ export async function runThroughputBench(
   await until(opens);
   const before = cpuSnapshot(pids());
   const backlogAtOpen = await backlog();
+  const writeProfile = await rawProfileIfAsked();
   await until(closes);
   const cpu = cpuSince(before, cpuSnapshot(pids()));
+  await writeProfile();
   const backlogAtClose = await backlog();
   stop = true;
   await sessions;

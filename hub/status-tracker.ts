@@ -62,8 +62,17 @@ function childKey(m: JsMsg): string {
   return where?.taskId === undefined ? m.subject : `${where.tre} ${where.taskId}`;
 }
 
+/** Outcomes of stored Releases the tracker keeps in memory (`#released`). */
+const OUTCOMES_KEPT = 10_000;
+
 export class StatusTracker {
   #consumer: SignedConsumer | undefined;
+  /**
+   * What the Releases this instance stored or read say, by `<taskId>.<tre>`, the oldest first: a stored Release
+   * never changes (the first stands), and the TRE's release status that follows it need not read and verify it
+   * again.
+   */
+  readonly #outcomes = new Map<string, ReleaseOutcome>();
 
   private constructor(
     private readonly opts: StatusTrackerOptions,
@@ -109,9 +118,9 @@ export class StatusTracker {
     });
     if (!opened.ok) return opened.error;
     const v = opened.value;
-    const task = await this.opts.tasks.get(v.body.taskId);
-    if (!task) return refusal(DeadLetterCode.unknownTask, `no task ${v.body.taskId}`);
-    if (!task.tres.includes(v.body.tre)) {
+    const tres = await this.opts.tasks.tresOf(v.body.taskId);
+    if (!tres) return refusal(DeadLetterCode.unknownTask, `no task ${v.body.taskId}`);
+    if (!tres.includes(v.body.tre)) {
       return refusal(
         DeadLetterCode.wrongTre,
         `task ${v.body.taskId} was not sent to TRE ${v.body.tre}`,
@@ -141,7 +150,7 @@ export class StatusTracker {
     // The same signed event stored again (not a redelivery of this message): a replay, refused on the record.
     // An event that cannot follow the child's state, and is not a late report of a step it passed, is dropped.
     if (!child && !m.redelivered) {
-      const now = (await this.opts.tasks.children(v.body.taskId)).find((c) => c.tre === v.body.tre);
+      const now = await this.opts.tasks.child(v.body.taskId, v.body.tre);
       if (now?.history.some((h) => h.eventId === v.body.id))
         return refusal(DeadLetterCode.replayed, `status ${v.body.id} was already applied`, "id");
     }
@@ -157,6 +166,8 @@ export class StatusTracker {
 
   /** What the stored Release of the task from `tre` says, if one is stored. */
   async #released(taskId: string, tre: string): Promise<ReleaseOutcome | undefined> {
+    const known = this.#outcomes.get(`${taskId}.${tre}`);
+    if (known) return known;
     const e = await this.releases.get(`${taskId}.${tre}`);
     if (e?.operation !== "PUT") return undefined;
     // Verified when it was stored; opened again only to read it.
@@ -166,7 +177,15 @@ export class StatusTracker {
       tre,
       allowExpired: true,
     });
-    return opened.ok ? releaseOutcome(opened.value.body) : undefined;
+    if (!opened.ok) return undefined;
+    this.#keepOutcome(opened.value.body);
+    return releaseOutcome(opened.value.body);
+  }
+
+  #keepOutcome(release: VerifiedOf<"release">["body"]): void {
+    this.#outcomes.set(`${release.taskId}.${release.tre}`, releaseOutcome(release));
+    if (this.#outcomes.size > OUTCOMES_KEPT)
+      this.#outcomes.delete(this.#outcomes.keys().next().value as string);
   }
 
   /**
@@ -202,7 +221,7 @@ export class StatusTracker {
 
   /** Applies a held-back release status once the stored Release backs it. */
   async #applyClaim(taskId: string, tre: string): Promise<void> {
-    const claim = (await this.opts.tasks.children(taskId)).find((c) => c.tre === tre)?.claim;
+    const claim = (await this.opts.tasks.child(taskId, tre))?.claim;
     if (claim && (await this.#released(taskId, tre)) === claim.state)
       await this.opts.tasks.applyChildEvent(taskId, tre, claim);
   }
@@ -250,6 +269,7 @@ export class StatusTracker {
         `TRE ${v.body.tre} already released task ${v.body.taskId}; the first Release stands`,
       );
     }
+    this.#keepOutcome(v.body);
     await this.#auditReceived(v, { before: false });
     // A release status that arrived first (another hub instance, or a TRE out of order) now has its Release.
     await this.#applyClaim(v.body.taskId, v.body.tre);

@@ -41,6 +41,22 @@ export interface TaskRecord {
   dispatchedAt?: number;
   state: ParentState;
   updatedAt: number;
+  /**
+   * Each TRE's child as the parent's state sees it (`ChildMark`): the parent is derived from these, not by reading
+   * every child again. Absent in records from before marks: such a parent reads its children once, then has them.
+   */
+  marks?: Record<string, ChildMark>;
+}
+
+/**
+ * A child's state as of its last move that can change the parent's (leaving `queued`, reaching an end, or leaving
+ * `expired`), with the child record's revision after that move. Moves between two steps under way are not marked:
+ * they never change the parent. A mark only gives way to one of a later revision, so instances that write marks in
+ * any order, or again after a redelivery, agree.
+ */
+export interface ChildMark {
+  state: ChildState;
+  revision: number;
 }
 
 export interface ChildEvent {
@@ -72,6 +88,10 @@ export class TaskStoreError extends Error {
 }
 
 const MAX_CAS_ATTEMPTS = 20;
+/** Tasks whose TREs `tresOf` keeps in memory. */
+const TRES_KEPT = 10_000;
+/** Child records `TaskStore` keeps as it last wrote them. */
+const CHILD_COPIES_KEPT = 20_000;
 /** A task listed as pending whose record never appeared this long after its submission: its create died. */
 const ABANDONED_CREATE_MS = 10 * 60_000;
 const enc = (v: unknown) => JSON.stringify(v);
@@ -90,10 +110,28 @@ export interface TaskWatch {
   stop(): void;
 }
 
+/** `marks` with `mark` of `tre` added, unless a mark of the same or a later revision is there. */
+function withMark(marks: Record<string, ChildMark>, tre: string, mark: ChildMark): Record<string, ChildMark> {
+  const held = marks[tre];
+  return held !== undefined && held.revision >= mark.revision ? marks : { ...marks, [tre]: mark };
+}
+
 export class TaskStore {
-  /** Per task: its parent's refreshes one at a time, and the one that has not started yet (`refreshParent`). */
+  /**
+   * Per task: its parent's refreshes one at a time, the one that has not started yet (`refreshParent`), and the
+   * children's marks that refresh will write.
+   */
   readonly #refreshes = new KeyedChain();
-  readonly #refreshWaiting = new Map<string, Promise<void>>();
+  readonly #refreshWaiting = new Map<string, Promise<TaskRecord>>();
+  readonly #pendingMarks = new Map<string, Record<string, ChildMark>>();
+  /**
+   * Each child record as this instance last wrote it, with its revision, the oldest first: the next event of the
+   * child starts from it instead of reading the record. Only ever a starting point: a record another instance wrote
+   * since fails the compare-and-set and is read; an event this copy would drop is checked against a fresh read.
+   */
+  readonly #childCopies = new Map<string, { child: ChildRecord; revision: number }>();
+  /** The TREs of the tasks seen lately (`tresOf`), the oldest first. */
+  readonly #tres = new Map<string, readonly string[]>();
 
   private constructor(readonly kv: KV) {}
 
@@ -122,7 +160,7 @@ export class TaskStore {
       };
       const key = `child.${task.taskId}.${tre}`;
       try {
-        await this.kv.create(key, enc(child));
+        this.#keepChild(key, child, await this.kv.create(key, enc(child)));
       } catch {
         if ((await this.kv.get(key))?.operation !== "PUT")
           throw new TaskStoreError(`could not create task ${task.taskId}'s child for TRE ${tre}`);
@@ -137,8 +175,12 @@ export class TaskStore {
       ...(task.dispatched ? [] : [this.kv.put(`pending.${task.taskId}`, String(task.submittedAt))]),
       this.kv.put(ownerKey(task), String(task.submittedAt)),
     ]);
+    // Every child starts queued: any move of one is of a later revision than this mark.
+    const marks = Object.fromEntries(
+      task.tres.map((tre) => [tre, { state: "queued", revision: 0 } as ChildMark]),
+    );
     try {
-      await this.kv.create(`task.${task.taskId}`, enc(task));
+      await this.kv.create(`task.${task.taskId}`, enc({ ...task, marks }));
     } catch {
       if (await this.get(task.taskId)) return false;
       throw new TaskStoreError(`could not create task ${task.taskId}`);
@@ -189,6 +231,21 @@ export class TaskStore {
     };
   }
 
+  /**
+   * The TREs a task was sent to. They never change once the task is recorded, so they are kept in memory for the
+   * tasks seen lately: every status event checks them, and need not read the parent for it.
+   */
+  async tresOf(taskId: string): Promise<readonly string[] | undefined> {
+    const known = this.#tres.get(taskId);
+    if (known) return known;
+    const tres = (await this.get(taskId))?.tres;
+    if (tres) {
+      this.#tres.set(taskId, tres);
+      if (this.#tres.size > TRES_KEPT) this.#tres.delete(this.#tres.keys().next().value as string);
+    }
+    return tres;
+  }
+
   async get(taskId: string): Promise<TaskRecord | undefined> {
     const e = await this.kv.get(`task.${taskId}`);
     return e && e.operation === "PUT" ? (e.json() as TaskRecord) : undefined;
@@ -233,6 +290,12 @@ export class TaskStore {
   async children(taskId: string): Promise<ChildRecord[]> {
     const task = await this.get(taskId);
     return task ? this.#childrenOf(task) : [];
+  }
+
+  /** One TRE's child of the task. */
+  async child(taskId: string, tre: string): Promise<ChildRecord | undefined> {
+    const e = await this.kv.get(`child.${taskId}.${tre}`);
+    return e?.operation === "PUT" ? (e.json() as ChildRecord) : undefined;
   }
 
   async #childrenOf(task: Pick<TaskRecord, "taskId" | "tres">): Promise<ChildRecord[]> {
@@ -310,15 +373,23 @@ export class TaskStore {
    */
   async applyChildEvent(taskId: string, tre: string, event: ChildEvent): Promise<ChildRecord | undefined> {
     const key = `child.${taskId}.${tre}`;
+    let copy = this.#childCopies.get(key);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const e = await this.kv.get(key);
-      if (e?.operation !== "PUT") throw new TaskStoreError(`no task ${taskId} for TRE ${tre}`);
-      const child = e.json() as ChildRecord;
-      if (child.history.some((h) => h.eventId === event.eventId)) return undefined;
+      const { child, revision } = copy ?? (await this.#readChild(taskId, tre));
+      if (child.history.some((h) => h.eventId === event.eventId)) {
+        // Applied before, perhaps by a handler that failed before the parent was refreshed: it is now (a parent that
+        // has this mark already is not written again).
+        await this.refreshParent(taskId, tre, { state: child.state, revision });
+        return undefined;
+      }
       // The hub's own events (a cancel request) belong to whichever attempt the child is at.
       const attempts = { from: child.attempt ?? 1, to: event.attempt ?? child.attempt ?? 1 };
       const moves = mayTransition(child.state, event.state, attempts);
-      if (!moves && !isPassedStep(child.state, event.state, attempts)) return undefined;
+      if (!moves && !isPassedStep(child.state, event.state, attempts)) {
+        if (copy === undefined) return undefined;
+        copy = undefined; // dropped on this instance's copy: confirm on the record as it is
+        continue;
+      }
       // A late step goes into the history at its time; the state never moves back.
       // A child that moves to an end leaves behind any claim held back for it.
       const { claim: _claim, discrepancy: _discrepancy, ...open } = child;
@@ -330,18 +401,36 @@ export class TaskStore {
             history: [...child.history, event],
           }
         : { ...child, history: withLateEvent(child.history, event) };
+      let written: number;
       try {
-        await this.kv.update(key, enc(next), e.revision);
+        written = await this.kv.update(key, enc(next), revision);
       } catch {
-        continue; // another instance wrote first: read again
+        // another instance wrote first: read again
+        this.#childCopies.delete(key);
+        copy = undefined;
+        continue;
       }
+      this.#keepChild(key, next, written);
       // Only a child leaving `queued` or reaching an end can change the parent's state (deriveParentState).
       // (An `expired` child that its TRE's late word reopens changes it too.)
       if (moves && (child.state === "queued" || child.state === "expired" || isTerminal(event.state)))
-        await this.refreshParent(taskId);
+        await this.refreshParent(taskId, tre, { state: next.state, revision: written });
       return next;
     }
     throw new TaskStoreError(`child ${taskId}/${tre} is contended; event ${event.eventId} not applied`);
+  }
+
+  async #readChild(taskId: string, tre: string): Promise<{ child: ChildRecord; revision: number }> {
+    const e = await this.kv.get(`child.${taskId}.${tre}`);
+    if (e?.operation !== "PUT") throw new TaskStoreError(`no task ${taskId} for TRE ${tre}`);
+    return { child: e.json() as ChildRecord, revision: e.revision };
+  }
+
+  #keepChild(key: string, child: ChildRecord, revision: number): void {
+    this.#childCopies.delete(key);
+    this.#childCopies.set(key, { child, revision });
+    if (this.#childCopies.size > CHILD_COPIES_KEPT)
+      this.#childCopies.delete(this.#childCopies.keys().next().value as string);
   }
 
   /** Whether the hub's audit log has the record of TRE `tre`'s Release of the task (`markReleaseAudited`). */
@@ -366,8 +455,9 @@ export class TaskStore {
       if (e?.operation !== "PUT") throw new TaskStoreError(`no task ${taskId} for TRE ${tre}`);
       const child = e.json() as ChildRecord;
       if (isTerminal(child.state) || child.history.some((h) => h.eventId === event.eventId)) return false;
+      const next = { ...child, claim: event, discrepancy };
       try {
-        await this.kv.update(key, enc({ ...child, claim: event, discrepancy }), e.revision);
+        this.#keepChild(key, next, await this.kv.update(key, enc(next), e.revision));
         return true;
       } catch {
         // another instance wrote first: read again
@@ -376,22 +466,29 @@ export class TaskStore {
     throw new TaskStoreError(`child ${taskId}/${tre} is contended; claim ${event.eventId} not held`);
   }
 
-  /** Marks the dispatch complete (or changes other parent fields) and re-derives the parent state. */
-  async updateTask(taskId: string, change: (t: TaskRecord) => TaskRecord): Promise<TaskRecord> {
+  /**
+   * Changes parent fields (the dispatch's completion) and re-derives the parent's state from its children's marks,
+   * with `marks` added. A parent from before marks reads its children once for them. Nothing is written when
+   * nothing changes.
+   */
+  async updateTask(
+    taskId: string,
+    change: (t: TaskRecord) => TaskRecord,
+    marks: Record<string, ChildMark> = {},
+  ): Promise<TaskRecord> {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const e = await this.kv.get(`task.${taskId}`);
       if (e?.operation !== "PUT") throw new TaskStoreError(`no task ${taskId}`);
-      const changed = change(e.json() as TaskRecord);
-      // The children of the record just read: no second read of the parent.
-      const children = await this.#childrenOf(changed);
-      const next: TaskRecord = {
-        ...changed,
-        state: deriveParentState(
-          children.map((c) => c.state),
-          changed.dispatched,
-        ),
-        updatedAt: Date.now(),
-      };
+      const current = e.json() as TaskRecord;
+      const changed = change(current);
+      let merged = current.marks ?? (await this.#marksRead(changed));
+      for (const [tre, mark] of Object.entries(marks)) merged = withMark(merged, tre, mark);
+      const state = deriveParentState(
+        changed.tres.map((tre) => merged[tre]?.state ?? "queued"),
+        changed.dispatched,
+      );
+      if (changed === current && merged === current.marks && state === current.state) return current;
+      const next: TaskRecord = { ...changed, marks: merged, state, updatedAt: Date.now() };
       try {
         await this.kv.update(e.key, enc(next), e.revision);
         return next;
@@ -402,36 +499,34 @@ export class TaskStore {
     throw new TaskStoreError(`task ${taskId} is contended`);
   }
 
+  /** The marks of a parent from before marks, from its children as they are now. */
+  async #marksRead(task: Pick<TaskRecord, "taskId" | "tres">): Promise<Record<string, ChildMark>> {
+    const entries = await Promise.all(task.tres.map((tre) => this.kv.get(`child.${task.taskId}.${tre}`)));
+    const marks: Record<string, ChildMark> = {};
+    for (const [i, e] of entries.entries())
+      if (e?.operation === "PUT")
+        marks[task.tres[i]!] = { state: (e.json() as ChildRecord).state, revision: e.revision };
+    return marks;
+  }
+
   /**
-   * Re-derives the parent's state after a child moved. Most moves change nothing: while any child is between
-   * `queued` and an end, a dispatched parent is `running`. Finding one such child (usually among the first read)
-   * is enough to leave a `running` parent alone, so a task to a hundred TREs does not re-read a hundred children
-   * for each of their events.
+   * Adds a child's mark to its parent and re-derives the parent's state. One refresh of a task's parent at a time
+   * in this process, and a refresh that has not started yet takes the marks of every child that moves meanwhile:
+   * a hundred children ending at once make a few parent writes, not a hundred that retry each other's
+   * compare-and-set.
    */
-  private refreshParent(taskId: string): Promise<void> {
-    // One refresh of a task's parent at a time in this process, and a refresh that has not started yet serves every
-    // child that moves meanwhile (it reads them all when it starts): a hundred children ending at once make a
-    // few parent writes, not a hundred that retry each other's compare-and-set.
+  private refreshParent(taskId: string, tre: string, mark: ChildMark): Promise<TaskRecord> {
+    this.#pendingMarks.set(taskId, withMark(this.#pendingMarks.get(taskId) ?? {}, tre, mark));
     const waiting = this.#refreshWaiting.get(taskId);
     if (waiting) return waiting;
     // The chain starts a refresh on a later tick, so it is marked waiting before it starts.
     const refresh = this.#refreshes.run(taskId, () => {
       this.#refreshWaiting.delete(taskId);
-      return this.#refreshParentNow(taskId);
+      const marks = this.#pendingMarks.get(taskId) ?? {};
+      this.#pendingMarks.delete(taskId);
+      return this.updateTask(taskId, (t) => t, marks);
     });
     this.#refreshWaiting.set(taskId, refresh);
     return refresh;
-  }
-
-  async #refreshParentNow(taskId: string): Promise<void> {
-    const task = await this.get(taskId);
-    if (task?.dispatched && task.state === "running") {
-      for (const tre of task.tres) {
-        const e = await this.kv.get(`child.${taskId}.${tre}`);
-        const state = e?.operation === "PUT" ? (e.json() as ChildRecord).state : undefined;
-        if (state !== undefined && state !== "queued" && !isTerminal(state)) return;
-      }
-    }
-    await this.updateTask(taskId, (t) => t);
   }
 }

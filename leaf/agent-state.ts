@@ -43,7 +43,17 @@ export class AgentStateError extends Error {
   override readonly name = "AgentStateError";
 }
 
+/** Task records `AgentState` keeps as it last wrote them. */
+const WRITTEN_KEPT = 1_000;
+
 export class AgentState {
+  /**
+   * Each record as this process last wrote it, with its revision, the oldest first: the next compare-and-set of a
+   * record starts from it instead of reading it again. Only ever a starting point: if anyone else wrote the record
+   * since, the write fails and the record is read; a change this copy refuses is checked against a fresh read.
+   */
+  readonly #written = new Map<string, { task: AgentTask; revision: number }>();
+
   private constructor(readonly kv: KV) {}
 
   static async open(ctrlJs: JetStreamClient): Promise<AgentState> {
@@ -58,7 +68,7 @@ export class AgentState {
   /** Creates the record; returns undefined when one exists already (the task was seen before). */
   async claim(task: AgentTask): Promise<AgentTask | undefined> {
     try {
-      await this.kv.create(`task.${task.taskId}`, JSON.stringify(task));
+      this.#wrote(task, await this.kv.create(`task.${task.taskId}`, JSON.stringify(task)));
       return task;
     } catch {
       if (await this.get(task.taskId)) return undefined;
@@ -99,19 +109,39 @@ export class AgentState {
     taskId: string,
     change: (current: AgentTask) => AgentTask | undefined,
   ): Promise<AgentTask | undefined> {
+    let known = this.#written.get(taskId);
     for (let attempt = 0; attempt < 20; attempt++) {
-      const e = await this.kv.get(`task.${taskId}`);
-      if (e?.operation !== "PUT") throw new AgentStateError(`no task ${taskId}`);
-      const next = change(e.json() as AgentTask);
-      if (!next) return undefined;
+      const current = known ?? (await this.#read(taskId));
+      const next = change(current.task);
+      if (!next) {
+        if (known === undefined) return undefined;
+        known = undefined; // refused on this process's copy: confirm on the record as it is
+        continue;
+      }
       try {
-        await this.kv.update(e.key, JSON.stringify(next), e.revision);
+        this.#wrote(next, await this.kv.update(`task.${taskId}`, JSON.stringify(next), current.revision));
         return next;
       } catch {
-        // changed concurrently (a cancel): read again
+        // changed concurrently (a cancel, another process): read again
+        this.#written.delete(taskId);
+        known = undefined;
       }
     }
     throw new AgentStateError(`task ${taskId} is contended`);
+  }
+
+  async #read(taskId: string): Promise<{ task: AgentTask; revision: number }> {
+    const e = await this.kv.get(`task.${taskId}`);
+    if (e?.operation !== "PUT") throw new AgentStateError(`no task ${taskId}`);
+    return { task: e.json() as AgentTask, revision: e.revision };
+  }
+
+  #wrote(task: AgentTask, revision: number): void {
+    this.#written.delete(task.taskId);
+    // A settled task is not written again but by a rare cancel or retry, which reads it.
+    if (isSettled(task.state)) return;
+    this.#written.set(task.taskId, { task, revision });
+    if (this.#written.size > WRITTEN_KEPT) this.#written.delete(this.#written.keys().next().value as string);
   }
 
   /** Every task not yet settled, for recovery after a restart. */

@@ -141,7 +141,8 @@ export class Agent {
       store: airlock,
       state,
       audit: this.#audit,
-      announce: (taskId, s, reason, at) => this.#transitions.announce(taskId, s, reason, at, "airlock"),
+      announce: (taskId, s, reason, at, attempt) =>
+        this.#transitions.announce(taskId, s, reason, at, "airlock", attempt),
       reviewers: opts.reviewers ?? [],
       rules: opts.disclosure ?? DEFAULT_DISCLOSURE_RULES,
       policy: opts.review ?? { approvalsRequired: 1, autoRelease: false },
@@ -279,6 +280,8 @@ export class Agent {
       "received",
       "dispatch verified against the pinned hub key",
       at,
+      AGENT,
+      1, // a task just claimed is at its first attempt
     );
     this.#startTask(dispatch, false);
     return undefined;

@@ -100,9 +100,13 @@ export class AirlockStore {
     return new AirlockStore(await new Kvm(ctrlJs).create(AIRLOCK_BUCKET, { history: 1 }));
   }
 
-  /** Holds every output of a task (bytes first, the task record last); returns the records stored, in order. */
+  /**
+   * Holds every output of a task, the task record last: the outputs' bytes and records are written at once, and the
+   * task is listed (and reviewable) only once all of them are stored. Returns the records stored, in order.
+   */
   async hold(task: Omit<HeldTask, "outputIds">, outputs: readonly NewHeldOutput[]): Promise<HeldOutput[]> {
     const held: HeldOutput[] = [];
+    const writes: Promise<unknown>[] = [];
     for (const o of outputs) {
       const entry: HeldOutput = {
         taskId: task.taskId,
@@ -118,11 +122,14 @@ export class AirlockStore {
         state: "pending",
         decisions: [],
       };
-      await this.kv.put(`data.${task.taskId}.${o.outputId}`, o.bytes);
-      if (o.releasable) await this.kv.put(`safe.${task.taskId}.${o.outputId}`, o.releasable);
-      await this.kv.put(`output.${task.taskId}.${o.outputId}`, JSON.stringify(entry));
+      writes.push(
+        this.kv.put(`data.${task.taskId}.${o.outputId}`, o.bytes),
+        ...(o.releasable ? [this.kv.put(`safe.${task.taskId}.${o.outputId}`, o.releasable)] : []),
+        this.kv.put(`output.${task.taskId}.${o.outputId}`, JSON.stringify(entry)),
+      );
       held.push(entry);
     }
+    await Promise.all(writes);
     await this.kv.put(
       `task.${task.taskId}`,
       JSON.stringify({ ...task, outputIds: held.map((o) => o.outputId) } satisfies HeldTask),

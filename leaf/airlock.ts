@@ -35,7 +35,7 @@ import {
   TrustStore,
   type VerifiedOf,
 } from "../protocol/index.js";
-import type { AgentState } from "./agent-state.js";
+import { type AgentState, attemptOf } from "./agent-state.js";
 import { applyDecision } from "./airlock-decision.js";
 import { AUTO_RELEASE, buildRelease } from "./airlock-release.js";
 import { AirlockReview, outputView } from "./airlock-review.js";
@@ -68,7 +68,13 @@ export interface AirlockOptions {
   state: AgentState;
   audit: AuditLog;
   /** Publishes a task transition (StatusEvent, audit record, agent event): the agent's. */
-  announce: (taskId: string, state: ChildState, reason: string | undefined, at: number) => Promise<void>;
+  announce: (
+    taskId: string,
+    state: ChildState,
+    reason: string | undefined,
+    at: number,
+    attempt?: number,
+  ) => Promise<void>;
   reviewers: readonly { name: string; publicKey: string }[];
   rules: DisclosureRules;
   policy: ReviewPolicy;
@@ -188,7 +194,8 @@ export class Airlock {
   async afterHeld(taskId: string, { notify = true }: { notify?: boolean } = {}): Promise<void> {
     const task = await this.#o.store.task(taskId);
     if (!task) return;
-    const outputs = await this.#o.store.outputs(task);
+    // Kept up to date by the auto-release below, so neither the notice nor the completion reads them again.
+    let outputs = await this.#o.store.outputs(task);
     const notice: ReviewNotice = {
       tre: this.#o.tre,
       taskId,
@@ -197,9 +204,12 @@ export class Airlock {
       outputs: outputs.map((o) => ({ outputId: o.outputId, name: o.name, outcome: o.outcome })),
     };
     if (this.#o.policy.autoRelease) {
-      for (const o of outputs) if (o.outcome === "pass" && o.state === "pending") await this.#autoRelease(o);
+      const decided: HeldOutput[] = [];
+      for (const o of outputs)
+        decided.push(o.outcome === "pass" && o.state === "pending" ? await this.#autoRelease(o) : o);
+      outputs = decided;
     }
-    if (notify && (await this.#o.store.outputs(task)).some((o) => o.state === "pending")) {
+    if (notify && outputs.some((o) => o.state === "pending")) {
       this.#o.ctrl.publish(subjects.airlockEvents, JSON.stringify(notice));
       if (this.#o.policy.notify) {
         try {
@@ -216,11 +226,12 @@ export class Airlock {
         }
       }
     }
-    await this.#complete(taskId);
+    await this.#complete(taskId, { task, outputs });
   }
 
-  async #autoRelease(output: HeldOutput): Promise<void> {
-    if (!output.releasableDigest) return;
+  /** Approves an output that passed every check, by the TRE's policy; returns its record after (or as it was). */
+  async #autoRelease(output: HeldOutput): Promise<HeldOutput> {
+    if (!output.releasableDigest) return output;
     const now = this.#now();
     const body: Decision = {
       id: newId(now),
@@ -234,13 +245,17 @@ export class Airlock {
       reason: "passed every disclosure check; released by this TRE's auto-release policy",
     };
     const envelope = sealEnvelope("decision", body, this.#o.treKey);
-    await this.#record(output.taskId, output.outputId, body, {
+    const result = await this.#record(output.taskId, output.outputId, body, {
       reviewer: AUTO_RELEASE,
       publicKey: this.#o.treKey.publicKey,
       envelope: Buffer.from(envelope).toString("base64"),
       approvalsRequired: 1,
       at: now,
     });
+    // Refused (a reviewer decided it first): its record as it is now.
+    return result.ok
+      ? result.output
+      : ((await this.#o.store.output(output.taskId, output.outputId))?.value ?? output);
   }
 
   /** A verified Decision; `envelope` is its signed form, kept for the Release. */
@@ -307,11 +322,15 @@ export class Airlock {
     throw new Error(`output ${outputId} is contended`);
   }
 
-  /** When every output is decided: sign the Release once, move the task on, then let the Release out. */
-  #complete(taskId: string): Promise<void> {
+  /**
+   * When every output is decided: sign the Release once, move the task on, then let the Release out. `known` is the
+   * task and its outputs as the caller just read or wrote them: a decided output never changes again, so a copy
+   * can only hold an output as pending that was decided since, and then that decision completes the task.
+   */
+  #complete(taskId: string, known?: { task: HeldTask; outputs: readonly HeldOutput[] }): Promise<void> {
     // One completion per task at a time in this process; the store and the state's compare-and-set cover the rest.
     const previous = this.#completing.get(taskId) ?? Promise.resolve();
-    const next = previous.then(() => this.#completeNow(taskId));
+    const next = previous.then(() => this.#completeNow(taskId, known));
     const settled = next.catch(() => undefined);
     this.#completing.set(taskId, settled);
     void settled.then(() => {
@@ -320,13 +339,17 @@ export class Airlock {
     return next;
   }
 
-  async #completeNow(taskId: string): Promise<void> {
-    const task = await this.#o.store.task(taskId);
+  async #completeNow(
+    taskId: string,
+    known?: { task: HeldTask; outputs: readonly HeldOutput[] },
+  ): Promise<void> {
+    const task = known?.task ?? (await this.#o.store.task(taskId));
     if (!task) return;
-    const outputs = await this.#o.store.outputs(task);
+    const outputs = known?.outputs ?? (await this.#o.store.outputs(task));
     if (outputs.some((o) => o.state === "pending")) return;
+    // Just held and decided: no Release can exist yet, and `createEgress` keeps the first if one does.
     const egress =
-      (await this.#o.store.egress(taskId)) ??
+      (known ? undefined : await this.#o.store.egress(taskId)) ??
       (await this.#o.store.createEgress(
         await buildRelease(task, outputs, {
           tre: this.#o.tre,
@@ -343,10 +366,11 @@ export class Airlock {
       (s) => s === "outputs_pending_review",
     );
     if (!moved && (await this.#o.state.get(taskId))?.state !== egress.outcome) return; // cancelled meanwhile: nothing leaves
-    await this.#send(egress, now);
+    await this.#send(egress, now, moved ? attemptOf(moved) : undefined);
   }
 
-  async #send(egress: EgressRecord, at: number): Promise<void> {
+  /** Puts the Release in OUTBOX and announces its outcome (as part of `attempt`; by default the task's own). */
+  async #send(egress: EgressRecord, at: number, attempt?: number): Promise<void> {
     await this.#dmzJs.publish(
       subjects.release(this.#o.tre, egress.taskId),
       Buffer.from(egress.envelope, "base64"),
@@ -354,7 +378,7 @@ export class Airlock {
         msgID: `release.${this.#o.tre}.${egress.taskId}`,
       },
     );
-    await this.#o.announce(egress.taskId, egress.outcome, egress.reason, at);
+    await this.#o.announce(egress.taskId, egress.outcome, egress.reason, at, attempt);
     await this.#o.store.markSent(egress);
     this.#o.onEvent?.({ type: "released", taskId: egress.taskId, outcome: egress.outcome });
   }

@@ -47,4 +47,22 @@ describe("AgentState", () => {
     await state.claim({ taskId, state: "cancelled", history: [] });
     expect(await state.transition(taskId, event("accepted"), (s) => s === "received")).toBeUndefined();
   });
+
+  it("starts each write from the record as it last wrote it, yet never overwrites what another process wrote since", async () => {
+    const taskId = newId();
+    const other = await AgentState.open(server.js); // a second process on the same bucket
+    await state.claim({ taskId, state: "received", history: [] });
+    await state.transition(taskId, event("accepted"), () => true);
+    // The other process moves the task on: the first one's copy is now behind.
+    await other.transition(taskId, event("running"), (s) => s === "accepted");
+    // A guard that refuses on the stale copy (accepted) is checked against the record as it is (running).
+    const held = await state.transition(taskId, event("outputs_pending_review"), (s) => s === "running");
+    expect(held?.history.map((h) => h.state)).toEqual(["accepted", "running", "outputs_pending_review"]);
+    // The other process writes again; this one's next change keeps that write instead of overwriting it.
+    await other.markCancelRequested(taskId, "the researcher cancelled");
+    await state.transition(taskId, { state: "withheld", at: Date.now(), actor: "airlock" }, () => true);
+    const record = await other.get(taskId);
+    expect(record?.cancelRequested).toBe("the researcher cancelled");
+    expect(record?.state).toBe("withheld");
+  });
 });

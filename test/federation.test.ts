@@ -12,7 +12,6 @@ import {
   type ChildState,
   newId,
   openEnvelope,
-  sealEnvelope,
   streams,
   subjects,
   type TaskView,
@@ -177,7 +176,6 @@ describe("a federation started from hub.yaml and leaf.yaml", () => {
 
   it("prints in status a TRE's attempt when it runs the task again, and a released claim the hub cannot back", async () => {
     const taskId = await submitCount("a");
-    const leaf = fed.leaves.get("a")!;
     // TRE a's agent: its first run stopped (a restart), its second is running, then it claims released at once.
     const steps = [
       ["received", 1],

@@ -10,7 +10,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type NatsServerHandle, startNatsServer, toNatsConf } from "../common/index.js";
 import { type TaskRecord, TaskStore } from "../hub/task-store.js";
-import { newId } from "../protocol/index.js";
+import { type ChildState, newId } from "../protocol/index.js";
 import { uniqueToken } from "./harness/unique.js";
 
 let dir: string;
@@ -55,6 +55,21 @@ function record(tres: string[]): TaskRecord {
     state: "submitted",
     updatedAt: now,
   };
+}
+
+/** A TRE's event of the task, `at` ms after its submission, with an id of its own. */
+function treEvent(task: TaskRecord, state: ChildState, at: number) {
+  return { state, at: task.submittedAt + at, actor: "tre/agent", eventId: newId() };
+}
+
+/** Runs `fn` with a second hub instance's store on the same bucket (a connection of its own). */
+async function withSecondInstance(fn: (second: TaskStore) => Promise<void>): Promise<void> {
+  const other = await connect({ servers: server.clientUrl });
+  try {
+    await fn(await TaskStore.open(jetstream(other)));
+  } finally {
+    await other.close();
+  }
 }
 
 describe("the hub's task store", () => {
@@ -139,6 +154,70 @@ describe("the hub's task store", () => {
     expect(late?.state).toBe("released");
     expect(late?.history.map((h) => h.state)).toEqual(["queued", "received", "running", "released"]);
     expect(await store.applyChildEvent(task.taskId, "a", running)).toBeUndefined(); // once only
+    expect((await store.get(task.taskId))!.state).toBe("completed");
+  });
+
+  it("derives the parent from its children's marks, written by two hub instances at once, without reading every child", async () => {
+    const tres = ["a", "b", "c", "d", "e", "f"];
+    const task = { ...record(tres), dispatched: true };
+    await store.create(task, new Uint8Array([1]));
+    await withSecondInstance(async (second) => {
+      // Every child moves twice at once, half of them through each instance.
+      const apply = (tre: string, i: number, state: "received" | "released" | "withheld", at: number) =>
+        (i % 2 === 0 ? store : second).applyChildEvent(task.taskId, tre, treEvent(task, state, at));
+      await Promise.all(tres.map((tre, i) => apply(tre, i, "received", 10)));
+      expect((await store.get(task.taskId))!.state).toBe("running");
+      await Promise.all(tres.map((tre, i) => apply(tre, i, tre === "f" ? "withheld" : "released", 20)));
+      const parent = (await store.get(task.taskId))!;
+      expect(parent.state).toBe("partial");
+      // Each mark is the child's record as it ended: its state and its revision.
+      for (const tre of tres) {
+        const child = (await store.kv.get(`child.${task.taskId}.${tre}`))!;
+        expect(parent.marks?.[tre], tre).toEqual({
+          state: (child.json() as { state: string }).state,
+          revision: child.revision,
+        });
+      }
+    });
+  });
+
+  it("applies a child's event on top of what another instance wrote since this one last wrote the child", async () => {
+    const task = { ...record(["a"]), dispatched: true };
+    await store.create(task, new Uint8Array([1]));
+    await withSecondInstance(async (second) => {
+      const event = (state: ChildState, at: number) => treEvent(task, state, at);
+      await store.applyChildEvent(task.taskId, "a", event("received", 10));
+      // The other instance moves the child on: this one's copy of it is now behind.
+      const running = event("running", 20);
+      await second.applyChildEvent(task.taskId, "a", running);
+      const released = await store.applyChildEvent(task.taskId, "a", event("released", 30));
+      expect(released?.history.map((h) => h.state)).toEqual(["queued", "received", "running", "released"]);
+      // The same event again, through the instance whose copy never saw it: applied once only.
+      expect(await store.applyChildEvent(task.taskId, "a", running)).toBeUndefined();
+      expect((await second.child(task.taskId, "a"))?.history).toHaveLength(4);
+      expect((await store.get(task.taskId))!.state).toBe("completed");
+    });
+  });
+
+  it("reads the children once for a parent recorded before marks, and mends a parent a failed handler left behind", async () => {
+    const task = { ...record(["a", "b"]), dispatched: true };
+    await store.create(task, new Uint8Array([1]));
+    const event = (state: ChildState, at: number) => treEvent(task, state, at);
+    await store.applyChildEvent(task.taskId, "a", event("received", 10));
+    // A parent as a hub from before marks wrote it: child a's move is only in its own record.
+    const { marks: _marks, ...legacy } = (await store.get(task.taskId))!;
+    await store.kv.put(`task.${task.taskId}`, JSON.stringify({ ...legacy, state: "dispatched" }));
+    await store.applyChildEvent(task.taskId, "b", event("released", 20));
+    const read = (await store.get(task.taskId))!;
+    expect(read.state).toBe("running");
+    expect(Object.keys(read.marks ?? {}).sort()).toEqual(["a", "b"]);
+
+    // A handler that stored a's release but failed before its parent was written: the event comes again.
+    const released = event("released", 30);
+    await store.applyChildEvent(task.taskId, "a", released);
+    await store.kv.put(`task.${task.taskId}`, JSON.stringify(read));
+    expect((await store.get(task.taskId))!.state).toBe("running");
+    expect(await store.applyChildEvent(task.taskId, "a", released)).toBeUndefined(); // applied already
     expect((await store.get(task.taskId))!.state).toBe("completed");
   });
 
