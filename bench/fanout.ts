@@ -21,6 +21,7 @@
  */
 import { type BenchFederation, startBenchFederation } from "./bench-federation.js";
 import { runCountTask } from "./count-task.js";
+import { rawProfileIfAsked } from "./cpu-profile.js";
 import type { FloorResult } from "./floor.js";
 import { formatLatency, latency, machine, ratio, round2 } from "./measure.js";
 import { nodeMemory, residentKiB } from "./process-usage.js";
@@ -68,7 +69,9 @@ async function fanout({ tres, mode, rounds }: FanoutSize, startConcurrency: numb
   const first = await fanOutOnce(b);
   await b.settle();
   const runs = [];
+  const writeProfile = await rawProfileIfAsked(`${tres}-${mode}`);
   for (let i = 0; i < rounds; i++) runs.push(await fanOutOnce(b));
+  await writeProfile();
   const stored = latency(runs.map((r) => r.storedMs));
   const combined = latency(runs.map((r) => r.combinedMs));
   return {

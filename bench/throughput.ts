@@ -8,7 +8,7 @@
  * Also reported: task latency under that load, CPU over the window (this process: hub services, 10 agents and
  * the researcher; the 11 nats-servers), and the hub status tracker's backlog (status events and Releases in
  * the hub's results view not yet processed) at the start and end of the window, which grows when the hub's
- * sequential tracker, not the TREs, is what limits the rate.
+ * sequential tracker, not the TREs, is what limits the rate, and the NATS messages each part sends per subtask.
  *
  *   npm run bench -- throughput
  */
@@ -24,6 +24,7 @@ import {
 import { rawProfileIfAsked } from "./cpu-profile.js";
 import type { FloorResult } from "./floor.js";
 import { formatLatency, latency, machine, ratio, round2 } from "./measure.js";
+import { countNatsOps } from "./nats-ops.js";
 import { cpuSince, cpuSnapshot } from "./process-usage.js";
 
 /** The hub status tracker's durable consumer on the results view (hub/status-tracker.ts). */
@@ -80,8 +81,10 @@ export async function runThroughputBench(
   const before = cpuSnapshot(pids());
   const backlogAtOpen = await backlog();
   const writeProfile = await rawProfileIfAsked();
+  const counting = countNatsOps(b.researcher);
   await until(closes);
   const cpu = cpuSince(before, cpuSnapshot(pids()));
+  const ops = counting.stop();
   await writeProfile();
   const backlogAtClose = await backlog();
   stop = true;
@@ -107,6 +110,12 @@ export async function runThroughputBench(
       serverMsPerSubtask: round2((cpu.serverSeconds * 1000) / completed),
     },
     trackerBacklog: { atOpen: backlogAtOpen, atClose: backlogAtClose },
+    natsPerSubtask: Object.fromEntries(
+      Object.entries(ops).map(([kind, n]) => [
+        kind,
+        { messages: round2(n.messages / completed), requests: round2(n.requests / completed) },
+      ]),
+    ),
     floor: { jetStreamPipelined: floor.jetStreamPipelined, jetStreamPublish: floor.jetStreamPublish },
     ratios: {
       toJetStreamPipelined: ratio(perSecond, floor.jetStreamPipelined.perSecond),
@@ -139,6 +148,10 @@ export function printThroughputBench(r: ThroughputResult): void {
   console.log(
     `hub status tracker backlog: ${r.trackerBacklog.atOpen} at open, ${r.trackerBacklog.atClose} at close`,
   );
+  const nats = Object.entries(r.natsPerSubtask)
+    .map(([kind, n]) => `${kind} ${n.messages} (${n.requests} requests)`)
+    .join(", ");
+  console.log(`NATS messages sent per subtask: ${nats}`);
   console.log(
     `ratio to JetStream publishes: ×${r.ratios.toJetStreamPipelined} of pipelined, ×${r.ratios.toJetStreamSequential} of one-at-a-time`,
   );

@@ -65,6 +65,12 @@ export interface HeldTask {
   outputIds: string[];
 }
 
+/** A task's record and its outputs' records, as stored. */
+export interface HeldRecords {
+  task: HeldTask;
+  outputs: readonly HeldOutput[];
+}
+
 /** How a task leaves the airlock: the child life cycle's release outcomes. */
 export type EgressOutcome = ReleaseOutcome;
 
@@ -102,9 +108,9 @@ export class AirlockStore {
 
   /**
    * Holds every output of a task, the task record last: the outputs' bytes and records are written at once, and the
-   * task is listed (and reviewable) only once all of them are stored. Returns the records stored, in order.
+   * task is listed (and reviewable) only once all of them are stored. Returns the records stored, outputs in order.
    */
-  async hold(task: Omit<HeldTask, "outputIds">, outputs: readonly NewHeldOutput[]): Promise<HeldOutput[]> {
+  async hold(task: Omit<HeldTask, "outputIds">, outputs: readonly NewHeldOutput[]): Promise<HeldRecords> {
     const held: HeldOutput[] = [];
     const writes: Promise<unknown>[] = [];
     for (const o of outputs) {
@@ -130,11 +136,9 @@ export class AirlockStore {
       held.push(entry);
     }
     await Promise.all(writes);
-    await this.kv.put(
-      `task.${task.taskId}`,
-      JSON.stringify({ ...task, outputIds: held.map((o) => o.outputId) } satisfies HeldTask),
-    );
-    return held;
+    const record: HeldTask = { ...task, outputIds: held.map((o) => o.outputId) };
+    await this.kv.put(`task.${task.taskId}`, JSON.stringify(record));
+    return { task: record, outputs: held };
   }
 
   async task(taskId: string): Promise<HeldTask | undefined> {

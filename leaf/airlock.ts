@@ -39,7 +39,14 @@ import { type AgentState, attemptOf } from "./agent-state.js";
 import { applyDecision } from "./airlock-decision.js";
 import { AUTO_RELEASE, buildRelease } from "./airlock-release.js";
 import { AirlockReview, outputView } from "./airlock-review.js";
-import type { AirlockStore, EgressOutcome, EgressRecord, HeldOutput, HeldTask } from "./airlock-store.js";
+import type {
+  AirlockStore,
+  EgressOutcome,
+  EgressRecord,
+  HeldOutput,
+  HeldRecords,
+  HeldTask,
+} from "./airlock-store.js";
 import type { DisclosureRules } from "./disclosure-rules.js";
 import { toHeldOutput } from "./held-output.js";
 import { notifyReviewers, type ReviewNotice, type ReviewNotifyOptions } from "./review-notifier.js";
@@ -168,11 +175,11 @@ export class Airlock {
   async hold(
     task: Omit<HeldTask, "outputIds" | "heldAt">,
     outputs: readonly ExecutorOutput[],
-  ): Promise<HeldOutput[]> {
+  ): Promise<HeldRecords> {
     const heldAt = this.#now();
     const checked = outputs.map((o) => toHeldOutput(o, this.#o.rules, heldAt));
     const held = await this.#o.store.hold({ ...task, heldAt }, checked);
-    for (const h of held) {
+    for (const h of held.outputs) {
       await this.#o.audit.append({
         actor: "airlock",
         action: "airlock.held",
@@ -186,16 +193,21 @@ export class Airlock {
         },
       });
     }
-    this.#o.onEvent?.({ type: "held", taskId: task.taskId, outcomes: held.map((h) => h.outcome) });
+    this.#o.onEvent?.({ type: "held", taskId: task.taskId, outcomes: held.outputs.map((h) => h.outcome) });
     return held;
   }
 
   /** After the task is `outputs_pending_review`: tell the reviewers, auto-release what may be, finish if all decided. */
-  async afterHeld(taskId: string, { notify = true }: { notify?: boolean } = {}): Promise<void> {
-    const task = await this.#o.store.task(taskId);
+  async afterHeld(
+    taskId: string,
+    { notify = true, held }: { notify?: boolean; held?: HeldRecords } = {},
+  ): Promise<void> {
+    // `held`: the records `hold` just stored, so they are not read back. An output they hold as pending may have
+    // been decided since; the auto-release reads it before writing, and the completion reads it again.
+    const task = held?.task ?? (await this.#o.store.task(taskId));
     if (!task) return;
     // Kept up to date by the auto-release below, so neither the notice nor the completion reads them again.
-    let outputs = await this.#o.store.outputs(task);
+    let outputs = held?.outputs ?? (await this.#o.store.outputs(task));
     const notice: ReviewNotice = {
       tre: this.#o.tre,
       taskId,
@@ -325,7 +337,7 @@ export class Airlock {
   /**
    * When every output is decided: sign the Release once, move the task on, then let the Release out. `known` is the
    * task and its outputs as the caller just read or wrote them: a decided output never changes again, so a copy
-   * can only hold an output as pending that was decided since, and then that decision completes the task.
+   * that has every output decided is as good as a read.
    */
   #complete(taskId: string, known?: { task: HeldTask; outputs: readonly HeldOutput[] }): Promise<void> {
     // One completion per task at a time in this process; the store and the state's compare-and-set cover the rest.
@@ -345,7 +357,10 @@ export class Airlock {
   ): Promise<void> {
     const task = known?.task ?? (await this.#o.store.task(taskId));
     if (!task) return;
-    const outputs = known?.outputs ?? (await this.#o.store.outputs(task));
+    // A copy that still holds an output as pending is read again: a reviewer may have decided it since, and that
+    // decision's own completion may have run before this one's auto-release landed.
+    let outputs = known?.outputs;
+    if (!outputs || outputs.some((o) => o.state === "pending")) outputs = await this.#o.store.outputs(task);
     if (outputs.some((o) => o.state === "pending")) return;
     // Just held and decided: no Release can exist yet, and `createEgress` keeps the first if one does.
     const egress =

@@ -137,14 +137,14 @@ export async function executeTask(
       },
       outputs,
     );
-    const failing = held.filter((h) => h.outcome !== "pass").length;
+    const failing = held.outputs.filter((h) => h.outcome !== "pass").length;
     const pending = await ctx.record(
       taskId,
       "outputs_pending_review",
-      `${held.length} output(s) held in the airlock for review; ${failing} flagged by the disclosure checks`,
+      `${held.outputs.length} output(s) held in the airlock for review; ${failing} flagged by the disclosure checks`,
       (s) => s === "running",
     );
-    if (pending) await ctx.airlock.afterHeld(taskId);
+    if (pending) await ctx.airlock.afterHeld(taskId, { held });
     return {};
   } catch (e) {
     if (e instanceof ExecutorCancelled) {

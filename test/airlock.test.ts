@@ -410,10 +410,10 @@ describe("airlock", () => {
         description,
       };
     };
-    const held = await airlock.hold({ taskId, project: "diabetes", researcher: "alice", kind: "count" }, [
-      output(["sex"], 120),
-      output(["region"], 85),
-    ]);
+    const { outputs: held } = await airlock.hold(
+      { taskId, project: "diabetes", researcher: "alice", kind: "count" },
+      [output(["sex"], 120), output(["region"], 85)],
+    );
     await airlock.afterHeld(taskId, { notify: false });
     const rita = (await fed.profile("reviewer-a-rita")).key!;
     const decide = (i: number, verdict: "approve" | "reject") => {
@@ -465,12 +465,15 @@ describe("airlock", () => {
     );
     const csv = new TextEncoder().encode("sex,n\nx,120\n");
     const notes = new TextEncoder().encode("pooled later\n");
-    const held = await airlock.hold({ taskId, project: "diabetes", researcher: "alice", kind: "container" }, [
-      { name: "count.json", mediaType: OUTPUT_MEDIA_TYPE, bytes: encodeOutput(description), description },
-      { name: "table.csv", mediaType: "text/csv", bytes: csv },
-      // A label the Release cannot carry as it is: sent without its parameter, never blocking the Release.
-      { name: "notes.txt", mediaType: "text/plain; charset=utf-8", bytes: notes },
-    ]);
+    const { outputs: held } = await airlock.hold(
+      { taskId, project: "diabetes", researcher: "alice", kind: "container" },
+      [
+        { name: "count.json", mediaType: OUTPUT_MEDIA_TYPE, bytes: encodeOutput(description), description },
+        { name: "table.csv", mediaType: "text/csv", bytes: csv },
+        // A label the Release cannot carry as it is: sent without its parameter, never blocking the Release.
+        { name: "notes.txt", mediaType: "text/plain; charset=utf-8", bytes: notes },
+      ],
+    );
     expect(held.map((h) => [h.name, h.outcome])).toEqual([
       ["count.json", "pass"],
       ["table.csv", "review"],
