@@ -62,11 +62,15 @@ export function zipBag(
   ]);
   if (signer) tags.set(SIGNATURE_FILE, signTags(tags, signer));
   const tagManifest = [...tags].map(([p, bytes]) => `${sha512(bytes)}  ${p}\n`).join("");
-  const entries: Record<string, [Uint8Array, { mtime: Date }]> = {};
-  for (const [p, bytes] of tags) entries[p] = [bytes, { mtime: ZIP_TIME }];
-  entries["tagmanifest-sha512.txt"] = [utf8(tagManifest), { mtime: ZIP_TIME }];
-  for (const p of zipped) entries[`data/${p}`] = [payload.get(p) as Uint8Array, { mtime: ZIP_TIME }];
-  return zipSync(entries, { level: 6 });
+  // The tag files are a few hundred bytes each: stored as they are, since deflating each costs more time (a fresh
+  // compressor per file) than their bytes are worth. The payload is deflated.
+  const entries: Record<string, [Uint8Array, { mtime: Date; level: 0 | 6 }]> = {};
+  const tag = { mtime: ZIP_TIME, level: 0 } as const;
+  for (const [p, bytes] of tags) entries[p] = [bytes, tag];
+  entries["tagmanifest-sha512.txt"] = [utf8(tagManifest), tag];
+  for (const p of zipped)
+    entries[`data/${p}`] = [payload.get(p) as Uint8Array, { mtime: ZIP_TIME, level: 6 }];
+  return zipSync(entries);
 }
 
 /** A bag read back: its files by path in the zip, and every way it fails to verify. */

@@ -20,6 +20,12 @@ const TRANSIENT_NET = new Set([
 ]);
 
 /**
+ * node-postgres's error when the server closed the connection before sending why (an administrator ending the
+ * session races its own message): a lost connection, reported as SQLSTATE 08006 (connection_failure).
+ */
+const CONNECTION_LOST = /^Connection terminated unexpectedly/;
+
+/**
  * Whether a PostgreSQL or network error code says trying again later may succeed (the server restarting, a
  * connection refused or dropped, a serialisation conflict). Shared with the leaf's credential broker, which meets
  * the same server first.
@@ -49,8 +55,10 @@ export function classifyEngineError(error: unknown, dataset: DatasetDefinition, 
         retryable: false,
         cause: error,
       });
-    const retryable = isTransientDatabaseCode(code);
-    return new ExecutorFailed(`PostgreSQL could not run the analysis (${code ?? "no SQLSTATE"})`, {
+    const sqlState =
+      code ?? (typeof e.message === "string" && CONNECTION_LOST.test(e.message) ? "08006" : undefined);
+    const retryable = isTransientDatabaseCode(sqlState);
+    return new ExecutorFailed(`PostgreSQL could not run the analysis (${sqlState ?? "no SQLSTATE"})`, {
       retryable,
       cause: error,
     });
