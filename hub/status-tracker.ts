@@ -27,7 +27,7 @@ import {
   type TrustStore,
   type VerifiedOf,
 } from "../protocol/index.js";
-import type { ChildEvent, TaskStore } from "./task-store.js";
+import { type ChildEvent, type TaskStore, UnknownTaskError } from "./task-store.js";
 
 /** Released results, kept verbatim (signed) for the researcher: key `<taskId>.<tre>`. */
 export const RELEASE_BUCKET = "RELEASES";
@@ -127,10 +127,17 @@ export class StatusTracker {
         "tre",
       );
     }
-    return match(v)
-      .with({ type: "status" }, (status) => this.#onStatus(m, status))
-      .with({ type: "release" }, (release) => this.#onRelease(m, release))
-      .exhaustive();
+    try {
+      return await match(v)
+        .with({ type: "status" }, (status) => this.#onStatus(m, status))
+        .with({ type: "release" }, (release) => this.#onRelease(m, release))
+        .exhaustive();
+    } catch (e) {
+      // The task's TREs are known from memory, but its records are gone: refused like a task never seen, not
+      // retried for ever. Any other failure is ours, and the message comes again.
+      if (e instanceof UnknownTaskError) return refusal(DeadLetterCode.unknownTask, e.message);
+      throw e;
+    }
   }
 
   async #onStatus(m: JsMsg, v: VerifiedOf<"status">): Promise<Refusal | undefined> {

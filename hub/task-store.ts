@@ -84,7 +84,12 @@ export interface ChildRecord {
 }
 
 export class TaskStoreError extends Error {
-  override readonly name = "TaskStoreError";
+  override readonly name: string = "TaskStoreError";
+}
+
+/** The task, or its child for a TRE, has no record: nothing to apply an event to, now or later. */
+export class UnknownTaskError extends TaskStoreError {
+  override readonly name = "UnknownTaskError";
 }
 
 const MAX_CAS_ATTEMPTS = 20;
@@ -422,7 +427,7 @@ export class TaskStore {
 
   async #readChild(taskId: string, tre: string): Promise<{ child: ChildRecord; revision: number }> {
     const e = await this.kv.get(`child.${taskId}.${tre}`);
-    if (e?.operation !== "PUT") throw new TaskStoreError(`no task ${taskId} for TRE ${tre}`);
+    if (e?.operation !== "PUT") throw new UnknownTaskError(`no task ${taskId} for TRE ${tre}`);
     return { child: e.json() as ChildRecord, revision: e.revision };
   }
 
@@ -452,7 +457,7 @@ export class TaskStore {
     const key = `child.${taskId}.${tre}`;
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const e = await this.kv.get(key);
-      if (e?.operation !== "PUT") throw new TaskStoreError(`no task ${taskId} for TRE ${tre}`);
+      if (e?.operation !== "PUT") throw new UnknownTaskError(`no task ${taskId} for TRE ${tre}`);
       const child = e.json() as ChildRecord;
       if (isTerminal(child.state) || child.history.some((h) => h.eventId === event.eventId)) return false;
       const next = { ...child, claim: event, discrepancy };
@@ -478,7 +483,7 @@ export class TaskStore {
   ): Promise<TaskRecord> {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const e = await this.kv.get(`task.${taskId}`);
-      if (e?.operation !== "PUT") throw new TaskStoreError(`no task ${taskId}`);
+      if (e?.operation !== "PUT") throw new UnknownTaskError(`no task ${taskId}`);
       const current = e.json() as TaskRecord;
       const changed = change(current);
       let merged = current.marks ?? (await this.#marksRead(changed));

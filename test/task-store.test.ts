@@ -9,7 +9,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type NatsServerHandle, startNatsServer, toNatsConf } from "../common/index.js";
-import { type TaskRecord, TaskStore } from "../hub/task-store.js";
+import { type TaskRecord, TaskStore, UnknownTaskError } from "../hub/task-store.js";
 import { type ChildState, newId } from "../protocol/index.js";
 import { uniqueToken } from "./harness/unique.js";
 
@@ -197,6 +197,17 @@ describe("the hub's task store", () => {
       expect((await second.child(task.taskId, "a"))?.history).toHaveLength(4);
       expect((await store.get(task.taskId))!.state).toBe("completed");
     });
+  });
+
+  it("says a child whose record is gone is unknown, even to an instance holding a copy of it, so its events are refused", async () => {
+    const task = { ...record(["a"]), dispatched: true };
+    await store.create(task, new Uint8Array([1]));
+    await store.applyChildEvent(task.taskId, "a", treEvent(task, "received", 10));
+    await store.kv.purge(`child.${task.taskId}.a`);
+    // This instance's copy of the child is a starting point only: the write fails, and the read finds nothing.
+    await expect(
+      store.applyChildEvent(task.taskId, "a", treEvent(task, "running", 20)),
+    ).rejects.toBeInstanceOf(UnknownTaskError);
   });
 
   it("reads the children once for a parent recorded before marks, and mends a parent a failed handler left behind", async () => {
