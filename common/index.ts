@@ -89,4 +89,4 @@ export {
 } from "./tls-options.js";
 export { probeTls, type TlsProbeResult } from "./tls-probe.js";
 export { checkCredentials, placeAll, type UserCredential } from "./user-credential.js";
-export { waitFor } from "./wait-for.js";
+export { WaitTimeoutError, waitFor } from "./wait-for.js";

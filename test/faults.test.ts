@@ -32,7 +32,7 @@ import { createInterface } from "node:readline";
 import { jetstream } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { collectResults, fetchReleases, toJson } from "../aggregator/index.js";
-import { waitFor } from "../common/index.js";
+import { WaitTimeoutError, waitFor } from "../common/index.js";
 import {
   generatePatients,
   type PatientRow,
@@ -117,8 +117,12 @@ const everywhere = (i: number) => ({ tres: [...TRES], analysis: analysisAt(i) })
 /** What each TRE's agent says of each task, as it says it (its events in-process, its log as a process). */
 const leafStates = new Map<string, Map<string, ChildState>>(TRES.map((t) => [t, new Map()]));
 
+/** Checks run after each state a TRE's agent reports (`midway`), so none of its states goes unseen between polls. */
+const onLeafState = new Set<() => void>();
+
 function noteLeafState(tre: string, taskId: string, state: ChildState): void {
   leafStates.get(tre)?.set(taskId, state);
+  for (const check of onLeafState) check();
 }
 
 /**
@@ -180,14 +184,28 @@ async function midway(
   ended: number,
   { inFlight = true }: { inFlight?: boolean } = {},
 ): Promise<ReturnType<typeof statesAt>> {
-  return waitFor(
-    `${ended} tasks ended at ${tre}${inFlight ? ", with others running and waiting" : ""}`,
-    () => {
-      const now = statesAt(tasks, tre);
-      return now.ended >= ended && (!inFlight || (now.running > 0 && now.waiting > 0)) ? now : undefined;
-    },
-    { timeoutMs: 60_000, intervalMs: 10 },
-  );
+  const what = `${ended} tasks ended at ${tre}${inFlight ? ", with others running and waiting" : ""}`;
+  const reached = () => {
+    const now = statesAt(tasks, tre);
+    return now.ended >= ended && (!inFlight || (now.running > 0 && now.waiting > 0)) ? now : undefined;
+  };
+  // Checked at each state the agent reports, not by polling: its log lines can arrive many at once on a busy
+  // machine, and a task's run lasts a few ms, so a poll could miss every moment a task was running.
+  return new Promise((resolve, reject) => {
+    const done = (result: ReturnType<typeof statesAt> | Error) => {
+      onLeafState.delete(check);
+      clearTimeout(timer);
+      if (result instanceof Error) reject(result);
+      else resolve(result);
+    };
+    const check = () => {
+      const now = reached();
+      if (now) done(now);
+    };
+    const timer = setTimeout(() => done(new WaitTimeoutError(what, 60_000)), 60_000);
+    onLeafState.add(check);
+    check();
+  });
 }
 
 /**
