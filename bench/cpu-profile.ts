@@ -143,8 +143,9 @@ function categoriesByNode(profile: Profile): Map<number, CpuCategory | undefined
 
 /**
  * With TREMESH_CPU_PROFILE set to a file path, starts the sampling profiler and returns a function that stops it
- * and writes the raw profile there (with `label`, beside it under a name of its own) (open it in Chrome's DevTools, or any .cpuprofile viewer); otherwise returns a
- * function that does nothing. For looking at where a benchmark's measured window spends its time.
+ * and writes the raw profile there, or with `label` beside it under a name of its own (open it in Chrome's
+ * DevTools, or any .cpuprofile viewer); otherwise returns a function that does nothing. For looking at where a
+ * benchmark's measured window spends its time.
  */
 export async function rawProfileIfAsked(label?: string): Promise<() => Promise<void>> {
   const asked = process.env.TREMESH_CPU_PROFILE;

@@ -1,7 +1,7 @@
 /**
  * How many NATS messages this process sends while a benchmark's window is open, by who sent them: every `publish`
- * (acknowledgements, replies, plain publishes, and each request's message), and of them the `request`s (JetStream
- * publishes, KV reads and writes, service calls), which each wait for an answer. It wraps the client's connection class for the window
+ * (replies, plain publishes, and each request's message), and of them the `request`s (JetStream publishes, KV reads
+ * and writes, service calls), which each wait for an answer. It wraps the client's connection class for the window
  * only, and counts; nothing else changes.
  */
 import type { NatsConnection } from "@nats-io/transport-node";

@@ -456,13 +456,11 @@ export class TaskStore {
   async holdClaim(taskId: string, tre: string, event: ChildEvent, discrepancy: string): Promise<boolean> {
     const key = `child.${taskId}.${tre}`;
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const e = await this.kv.get(key);
-      if (e?.operation !== "PUT") throw new UnknownTaskError(`no task ${taskId} for TRE ${tre}`);
-      const child = e.json() as ChildRecord;
+      const { child, revision } = await this.#readChild(taskId, tre);
       if (isTerminal(child.state) || child.history.some((h) => h.eventId === event.eventId)) return false;
       const next = { ...child, claim: event, discrepancy };
       try {
-        this.#keepChild(key, next, await this.kv.update(key, enc(next), e.revision));
+        this.#keepChild(key, next, await this.kv.update(key, enc(next), revision));
         return true;
       } catch {
         // another instance wrote first: read again

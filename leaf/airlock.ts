@@ -339,7 +339,7 @@ export class Airlock {
    * task and its outputs as the caller just read or wrote them: a decided output never changes again, so a copy
    * that has every output decided is as good as a read.
    */
-  #complete(taskId: string, known?: { task: HeldTask; outputs: readonly HeldOutput[] }): Promise<void> {
+  #complete(taskId: string, known?: HeldRecords): Promise<void> {
     // One completion per task at a time in this process; the store and the state's compare-and-set cover the rest.
     const previous = this.#completing.get(taskId) ?? Promise.resolve();
     const next = previous.then(() => this.#completeNow(taskId, known));
@@ -351,10 +351,7 @@ export class Airlock {
     return next;
   }
 
-  async #completeNow(
-    taskId: string,
-    known?: { task: HeldTask; outputs: readonly HeldOutput[] },
-  ): Promise<void> {
+  async #completeNow(taskId: string, known?: HeldRecords): Promise<void> {
     const task = known?.task ?? (await this.#o.store.task(taskId));
     if (!task) return;
     // A copy that still holds an output as pending is read again: a reviewer may have decided it since, and that
