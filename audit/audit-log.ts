@@ -73,6 +73,49 @@ function isWrongLastSequence(error: unknown): boolean {
   );
 }
 
+/** Tries of an id at sequence 0 before a `once` append moves on to the key's next id (`OnceIds`). */
+const HELD_AT_ZERO_TRIES = 3;
+const HELD_AT_ZERO_PAUSE_MS = 50;
+
+/**
+ * The `Nats-Msg-Id`s of one `once` append, `once.<key>`, then `once.<key>.1`, `once.<key>.2`, …
+ *
+ * A clustered stream's leader holds an id from the moment it takes the publish, before the chain's expected last
+ * sequence is checked. When the check refuses the record, nothing is stored, yet the id stays held, and the same id
+ * sent again is answered "duplicate" at sequence 0 for the rest of the duplicate window. Believing that answer
+ * would lose the record. So an id answered at sequence 0 is not used again once this writer knows its own try of it
+ * was refused; otherwise (a try still on its way, or one a writer that stopped made) it is tried again a few times,
+ * briefly, first. A writer restarted within the window walks the same ids and finds the record under whichever
+ * one stored it.
+ */
+class OnceIds {
+  #n = 0;
+  #refused = false;
+  #tries = 0;
+
+  constructor(private readonly key: string) {}
+
+  get current(): string {
+    return this.#n === 0 ? `once.${this.key}` : `once.${this.key}.${this.#n}`;
+  }
+
+  /** The server refused this writer's record under the current id (wrong last sequence). */
+  refused(): void {
+    this.#refused = true;
+  }
+
+  /** The current id was answered "duplicate" at sequence 0: wait a moment, or move on to the next id. */
+  async heldAtZero(): Promise<void> {
+    if (this.#refused || ++this.#tries >= HELD_AT_ZERO_TRIES) {
+      this.#n++;
+      this.#refused = false;
+      this.#tries = 0;
+      return;
+    }
+    await sleep(HELD_AT_ZERO_PAUSE_MS);
+  }
+}
+
 /**
  * The write side of one audit chain. Appends from one instance are serialised; appends from several
  * instances (or processes) race safely. Entries carry who, what, when and which task or output, never
@@ -149,20 +192,27 @@ export class AuditLog {
   }
 
   async #append(entry: AuditEntry, once: string | undefined): Promise<AuditAppended> {
+    const ids = once === undefined ? undefined : new OnceIds(once);
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
       const tail = this.#tail ?? (await this.readHead());
       const record = { seq: tail.seq + 1, prev: tail.hash, at: Math.floor(this.#now()) };
       const bytes = encodeAuditRecord(record, entry);
+      const msgID = ids?.current ?? randomUUID();
       try {
         const ack = await this.#js.publish(this.subject, bytes, {
-          msgID: once === undefined ? randomUUID() : `once.${once}`,
+          msgID,
           expect: { streamName: this.stream, lastSequence: tail.seq },
           timeout: this.#ackTimeoutMs,
           retries: PUBLISH_RETRIES,
         });
-        if (ack.duplicate && once !== undefined) {
-          // Recorded before under this key: nothing appended now, and the tail is whatever it is.
+        if (ack.duplicate && ids !== undefined) {
           this.#tail = undefined;
+          if (ack.seq === 0) {
+            // The id is held, but nothing is stored under it (see `OnceIds`): try again, perhaps under the next.
+            await ids.heldAtZero();
+            continue;
+          }
+          // Recorded before under this key: nothing appended now, and the tail is whatever it is.
           const stored = await (await this.#manager()).streams.getMessage(this.stream, { seq: ack.seq });
           const hash = stored ? auditHash(stored.data) : "";
           return { seq: ack.seq, hash, at: record.at, attempts: attempt, duplicate: true };
@@ -183,6 +233,7 @@ export class AuditLog {
             code: error instanceof JetStreamApiError ? error.code : undefined,
           });
         }
+        ids?.refused();
         if (attempt === this.#maxAttempts)
           throw new AuditContentionError(this.stream, attempt, { cause: error });
         await sleep(Math.random() * Math.min(this.#maxBackoffMs, 2 ** attempt));

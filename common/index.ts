@@ -21,6 +21,7 @@ export {
   openBucket,
   type StreamSpec,
   setAccountReplicas,
+  whileStreamsSettle,
 } from "./jetstream-streams.js";
 export { KeyedChain } from "./keyed-chain.js";
 export { readLogin } from "./login-form.js";

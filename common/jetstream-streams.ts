@@ -40,10 +40,21 @@ export async function setAccountReplicas(jsm: JetStreamManager, replicas: number
   const changed: string[] = [];
   for await (const info of jsm.streams.list()) {
     if (info.config.num_replicas === replicas) continue;
-    await jsm.streams.update(info.config.name, { ...info.config, num_replicas: replicas });
+    await whileCreating(() =>
+      jsm.streams.update(info.config.name, { ...info.config, num_replicas: replicas }),
+    );
     changed.push(info.config.name);
   }
   return changed;
+}
+
+/**
+ * Reads that a service makes as it starts (a scan of a bucket's keys), made again while a clustered hub's streams
+ * settle: the nodes start together, and a stream another node has just created or given more copies may not
+ * answer until its leader is elected. A read is safe to repeat.
+ */
+export function whileStreamsSettle<T>(read: () => Promise<T>): Promise<T> {
+  return whileCreating(read);
 }
 
 /** JetStream's "stream name already in use": another instance created it between our info and add. */

@@ -16,6 +16,7 @@ import {
   StopStack,
   setAccountReplicas,
   watchStaleSources,
+  whileStreamsSettle,
 } from "../common/index.js";
 import { openEnvelope, type SigningKey, streams, subjects } from "../protocol/index.js";
 import { dispatchTask } from "./dispatcher.js";
@@ -229,8 +230,8 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
         }
       }
     };
-    await redispatch(await tasks.undispatched());
-    await tasks.indexResearchers();
+    await redispatch(await whileStreamsSettle(() => tasks.undispatched()));
+    await whileStreamsSettle(() => tasks.indexResearchers());
     const recoveryMs = opts.recoveryIntervalMs ?? HUB_DEFAULTS.recoveryIntervalMs;
     if (recoveryMs > 0) {
       let round: Promise<void> = Promise.resolve();

@@ -3,6 +3,10 @@
  * records, the server refusing deletes and purges, an anchor catching a rebuilt stream, and the same
  * log in a leaf's CTRL account.
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { type AddressInfo, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import {
   JetStreamApiCodes,
@@ -11,9 +15,9 @@ import {
   jetstream,
   jetstreamManager,
 } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
-import { auditHash } from "../audit/audit-record.js";
+import { auditHash, decodeAuditRecord } from "../audit/audit-record.js";
 import {
   type AuditAppended,
   AuditBreak,
@@ -24,11 +28,67 @@ import {
   ensureAuditStream,
   verifyAuditLog,
 } from "../audit/index.js";
-import { waitFor } from "../common/index.js";
+import { startNatsServer, toNatsConf, waitFor } from "../common/index.js";
 import { FED_ACCOUNT } from "../hub/account-names.js";
 import { CTRL_ACCOUNT, DMZ_ACCOUNT } from "../leaf/account-names.js";
 import { newId, pack, subjects } from "../protocol/index.js";
 import { startMesh } from "./harness/mesh.js";
+import { uniqueToken } from "./harness/unique.js";
+
+/** Ports the operating system has free now, for the cluster's routes (each node must name the others'). */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer());
+  const ports = await Promise.all(
+    servers.map(
+      (server) =>
+        new Promise<number>((resolve) =>
+          server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)),
+        ),
+    ),
+  );
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+/** `size` nats-servers routed into one JetStream cluster on loopback, stopped and removed on disposal. */
+async function startCluster(size: number) {
+  const dir = await mkdtemp(join(tmpdir(), "tremesh-audit-cluster-"));
+  const token = uniqueToken();
+  const routes = await freePorts(size);
+  const nodes = await Promise.all(
+    routes.map((port, i) =>
+      startNatsServer({
+        name: `node-${i}`,
+        dir: join(dir, `node-${i}`),
+        configText: toNatsConf({
+          server_name: `audit-${token}-${i}`,
+          host: "127.0.0.1",
+          port: -1,
+          jetstream: { store_dir: join(dir, `node-${i}`, "js") },
+          cluster: {
+            name: `audit-${token}`,
+            host: "127.0.0.1",
+            port,
+            routes: routes.filter((p) => p !== port).map((p) => `nats-route://127.0.0.1:${p}`),
+          },
+        }),
+      }),
+    ),
+  );
+  const connections: NatsConnection[] = [];
+  return {
+    connect: async (i: number) => {
+      const nc = await connect({ servers: nodes[i]!.clientUrl });
+      connections.push(nc);
+      return nc;
+    },
+    [Symbol.asyncDispose]: async () => {
+      await Promise.allSettled(connections.map((nc) => nc.close()));
+      await Promise.allSettled(nodes.map((node) => node.stop()));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 /** A unique stream per test, so a failure in one never leaks records into another. */
 function streamName(token: string): string {
@@ -112,6 +172,45 @@ describe("audit log", () => {
     const next = await restarted.append(entry("hub-svc", 3));
     expect(next.seq).toBe(3);
     expect(await verifyAuditLog(js, { stream })).toMatchObject({ ok: true, count: 3 });
+  });
+
+  it("keeps every `once` record on a three-node cluster, where a refused try leaves its id held", async () => {
+    // Found by the hub cluster test: two hub nodes racing on the chain lost Release records. A clustered stream's
+    // leader holds a message id before it checks the chain's last sequence; the retry under the same id was told
+    // "duplicate" at sequence 0 and believed it, with nothing stored.
+    await using cluster = await startCluster(3);
+    const stream = streamName(uniqueToken());
+    const [first, second] = await Promise.all([cluster.connect(0), cluster.connect(1)]);
+    const jsm = await waitFor("the cluster's JetStream", async () => {
+      const manager = await jetstreamManager(first!);
+      await ensureAuditStream(manager, { scope: "hub", stream, replicas: 3 });
+      return manager;
+    });
+    const writers = [first!, second!].map((nc) => new AuditLog(jetstream(nc), { scope: "hub", stream }));
+    const keyed = (w: number, i: number) => ({
+      ...entry(`hub-node-${w}`, i),
+      details: { key: `k.${w}.${i}` },
+    });
+    await Promise.all(
+      writers.map(async (log, w) => {
+        for (let i = 0; i < 40; i++) await log.append(keyed(w, i), { once: `k.${w}.${i}` });
+      }),
+    );
+    // Every key once: the records themselves, read one by one.
+    const keys: string[] = [];
+    const { state } = await jsm.streams.info(stream);
+    for (let seq = state.first_seq; seq <= state.last_seq; seq++) {
+      const decoded = decodeAuditRecord((await jsm.streams.getMessage(stream, { seq }))!.data);
+      if (decoded.ok) keys.push(String(decoded.record.details?.key));
+    }
+    expect(keys.sort()).toEqual(
+      [0, 1].flatMap((w) => Array.from({ length: 40 }, (_, i) => `k.${w}.${i}`)).sort(),
+    );
+    // A writer restarted within the duplicate window redoes every step: nothing is recorded twice.
+    const restarted = new AuditLog(jetstream(second!), { scope: "hub", stream });
+    for (let i = 0; i < 40; i++)
+      expect(await restarted.append(keyed(0, i), { once: `k.0.${i}` })).toMatchObject({ duplicate: true });
+    expect(await verifyAuditLog(jetstream(first!), { stream })).toMatchObject({ ok: true, count: 80 });
   });
 
   it("verifies an empty log as an empty chain", async () => {
