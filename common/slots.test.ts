@@ -36,6 +36,19 @@ describe("Slots", () => {
     await expect(slots.run(async () => 7)).resolves.toBe(7);
   });
 
+  it("takes a slot at once only when one is free and nobody is queued for it", async () => {
+    const slots = new Slots(1);
+    expect(slots.tryAcquire()).toBe(true);
+    expect(slots.tryAcquire()).toBe(false);
+    const waiter = slots.acquire();
+    slots.release(); // to the waiter, not to a later tryAcquire
+    await waiter;
+    expect(slots.tryAcquire()).toBe(false);
+    slots.release();
+    expect(slots.inUse).toBe(0);
+    expect(slots.tryAcquire()).toBe(true);
+  });
+
   it("refuses a size that could never let anything in", () => {
     expect(() => new Slots(0)).toThrow(RangeError);
     expect(() => new Slots(1.5)).toThrow(RangeError);

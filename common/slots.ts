@@ -29,6 +29,13 @@ export class Slots {
     await new Promise<void>((resolve) => this.#waiting.push(resolve));
   }
 
+  /** Takes a slot if one is free now and nobody waits for one; false otherwise. Give it back with `release`. */
+  tryAcquire(): boolean {
+    if (this.#free === 0 || this.#waiting.length > 0) return false;
+    this.#free--;
+    return true;
+  }
+
   /** Gives a slot back: to the longest waiter, if any. */
   release(): void {
     const next = this.#waiting.shift();

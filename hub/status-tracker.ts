@@ -153,7 +153,18 @@ export class StatusTracker {
       await this.#holdClaim(v.body.taskId, v.body.tre, event);
       return undefined;
     }
-    const child = await this.opts.tasks.applyChildEvent(v.body.taskId, v.body.tre, event);
+    // Steps announced together with this one: each its own history entry, with its own time and reason.
+    const { reason: _reason, ...signed } = event;
+    const passed = (v.body.passed ?? []).map(
+      (step): ChildEvent => ({
+        ...signed,
+        state: step.state,
+        at: step.at,
+        eventId: `${v.body.id}/${step.state}`,
+        ...(step.reason ? { reason: step.reason } : {}),
+      }),
+    );
+    const child = await this.opts.tasks.applyChildEvent(v.body.taskId, v.body.tre, event, passed);
     // The same signed event stored again (not a redelivery of this message): a replay, refused on the record.
     // An event that cannot follow the child's state, and is not a late report of a step it passed, is dropped.
     if (!child && !m.redelivered) {

@@ -376,7 +376,12 @@ export class TaskStore {
    * applied or is not a legal transition (a late or replayed event never reopens a finished child). A late
    * report of a step the child has passed (`isPassedStep`) is added to its history without moving its state.
    */
-  async applyChildEvent(taskId: string, tre: string, event: ChildEvent): Promise<ChildRecord | undefined> {
+  async applyChildEvent(
+    taskId: string,
+    tre: string,
+    event: ChildEvent,
+    passed: readonly ChildEvent[] = [],
+  ): Promise<ChildRecord | undefined> {
     const key = `child.${taskId}.${tre}`;
     let copy = this.#childCopies.get(key);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
@@ -389,7 +394,15 @@ export class TaskStore {
       }
       // The hub's own events (a cancel request) belong to whichever attempt the child is at.
       const attempts = { from: child.attempt ?? 1, to: event.attempt ?? child.attempt ?? 1 };
-      const moves = mayTransition(child.state, event.state, attempts);
+      // The steps the TRE passed on the way, announced with the event: those still ahead of the child go first.
+      const steps: ChildEvent[] = [];
+      let from = child.state;
+      for (const step of passed) {
+        if (!mayTransition(from, step.state, attempts)) continue;
+        steps.push(step);
+        from = step.state;
+      }
+      const moves = mayTransition(from, event.state, attempts);
       if (!moves && !isPassedStep(child.state, event.state, attempts)) {
         if (copy === undefined) return undefined;
         copy = undefined; // dropped on this instance's copy: confirm on the record as it is
@@ -403,7 +416,7 @@ export class TaskStore {
             ...(isTerminal(event.state) ? open : child),
             state: event.state,
             ...(attempts.to > 1 ? { attempt: attempts.to } : {}),
-            history: [...child.history, event],
+            history: [...child.history, ...steps, event],
           }
         : { ...child, history: withLateEvent(child.history, event) };
       let written: number;

@@ -39,7 +39,7 @@ import {
   TrustStore,
 } from "../protocol/index.js";
 import { cleanUpExecutors, recoverTasks } from "./agent-recovery.js";
-import { AgentState, type AgentTask } from "./agent-state.js";
+import { AgentState, type AgentTask, type AgentTaskEvent } from "./agent-state.js";
 import { Airlock, type AirlockEvent, type ReviewPolicy } from "./airlock.js";
 import { AirlockService } from "./airlock-service.js";
 import { AirlockStore } from "./airlock-store.js";
@@ -57,6 +57,13 @@ import {
   type RunEnd,
 } from "./task-execution.js";
 import { AGENT_ACTOR as AGENT, TaskTransitions } from "./task-transitions.js";
+
+/** Why a task is `received`: its Dispatch carries the hub's signature. */
+const RECEIVED = "dispatch verified against the pinned hub key";
+
+/** Why a task is `accepted`: this TRE's own approvals let it through. */
+const acceptedReason = (admitted: AdmittedTask) =>
+  `approved by this TRE for project ${admitted.submission.project}`;
 
 export type AgentEvent =
   | { type: "task"; taskId: string; state: ChildState; reason?: string }
@@ -187,7 +194,7 @@ export class Agent {
       maxAttempts: agent.#execution.maxAttempts,
       reopen: (task) => agent.#reopen(task),
       discardAttempt: (taskId, attempt) => agent.#airlock.discardAttempt(taskId, attempt),
-      resume: (dispatch, retry) => agent.#startTask(dispatch, retry),
+      resume: (dispatch, retry) => agent.#startTask(dispatch, { retry }),
       onRecovered: (taskId, state) => agent.#emit({ type: "recovered", taskId, state }),
       now: () => agent.#now(),
     });
@@ -259,40 +266,70 @@ export class Agent {
     });
     if (!opened.ok) return opened.error;
     const dispatch = opened.value.body;
+    const taskId = dispatch.taskId;
     const at = this.#now();
-    const claimed = await this.#state.claim({
-      taskId: dispatch.taskId,
-      state: "received",
-      dispatch: Buffer.from(m.data).toString("base64"),
-      history: [
-        { state: "received", at, actor: AGENT, reason: "dispatch verified against the pinned hub key" },
-      ],
-    });
+    // The claim records every step the agent can take at once: the Dispatch received, the TRE's approvals checked
+    // (a check of the Dispatch against this run's config, no wait), and `running` when a slot is free, so that a
+    // restart knows the run may have started. They are announced together, as one StatusEvent.
+    const admitted = admit(dispatch, this.#admission, at);
+    const steps: AgentTaskEvent[] = [{ state: "received", at, actor: AGENT, reason: RECEIVED }];
+    let run: AbortController | undefined;
+    if (!admitted.ok) {
+      steps.push({ state: "rejected", at, actor: AGENT, reason: admitted.reason });
+    } else {
+      steps.push({ state: "accepted", at, actor: AGENT, reason: acceptedReason(admitted) });
+      // A Dispatch of a task running here already is a redelivery: its claim fails below.
+      if (!this.#running.has(taskId) && this.#slots.tryAcquire()) {
+        run = new AbortController();
+        this.#running.set(taskId, run); // before the record says `running`: a Cancel then stops this run
+        steps.push({ state: "running", at, actor: AGENT });
+      }
+    }
+    const giveBack = () => {
+      if (!run) return;
+      this.#running.delete(taskId);
+      this.#slots.release();
+    };
+    const claimed = await this.#state
+      .claim({
+        taskId,
+        state: steps.at(-1)!.state,
+        dispatch: Buffer.from(m.data).toString("base64"),
+        history: steps,
+      })
+      .catch((error: unknown) => {
+        giveBack();
+        throw error;
+      });
     if (!claimed) {
+      giveBack();
       // Seen before: a task never runs twice. A redelivery of this message is nothing new; a Dispatch stored
       // again (a replay, or one its Cancel overtook) is refused on the record.
       if (m.redelivered) return undefined;
-      const known = (await this.#state.get(dispatch.taskId))?.state ?? "known";
-      return refusal(DeadLetterCode.replayed, `task ${dispatch.taskId} is already ${known} here`, "taskId");
+      const known = (await this.#state.get(taskId))?.state ?? "known";
+      return refusal(DeadLetterCode.replayed, `task ${taskId} is already ${known} here`, "taskId");
     }
-    await this.#transitions.announce(
-      dispatch.taskId,
-      "received",
-      "dispatch verified against the pinned hub key",
-      at,
-      AGENT,
-      1, // a task just claimed is at its first attempt
-    );
-    this.#startTask(dispatch, false);
+    // Nothing runs before its steps are audited (a run always has its `task.running` record). Should that fail,
+    // the task waits, claimed, for the agent's next start, which resumes it (agent-recovery.ts).
+    await this.#transitions.announceClaim(taskId, steps).catch((error: unknown) => {
+      giveBack();
+      throw error;
+    });
+    if (admitted.ok) this.#startTask(dispatch, { admitted, run });
     return undefined;
   }
 
   /**
-   * Runs the rest of a task's life without holding up the intake (a cancel must get through meanwhile); with
-   * `retry`, a task `accepted` for its next attempt.
+   * Runs the rest of a task's life without holding up the intake (a cancel must get through meanwhile): a task
+   * whose claim took a slot and recorded `running` (`run`) starts at once; one `accepted` waits for a slot;
+   * without `admitted`, a task resumed after a restart is admitted again with this run's config (`retry`: it is
+   * `accepted` for its next attempt).
    */
-  #startTask(dispatch: Dispatch, retry: boolean): void {
-    const work = this.#runTask(dispatch, retry).catch((e: unknown) => {
+  #startTask(
+    dispatch: Dispatch,
+    from: { admitted: AdmittedTask; run: AbortController | undefined } | { retry: boolean },
+  ): void {
+    const work = this.#runTask(dispatch, from).catch((e: unknown) => {
       this.#emit({
         type: "error",
         taskId: dispatch.taskId,
@@ -303,17 +340,32 @@ export class Agent {
     void work.finally(() => this.#work.delete(work));
   }
 
-  async #runTask(dispatch: Dispatch, retry: boolean): Promise<void> {
+  async #runTask(
+    dispatch: Dispatch,
+    from: { admitted: AdmittedTask; run: AbortController | undefined } | { retry: boolean },
+  ): Promise<void> {
     const taskId = dispatch.taskId;
-    // A retry is admitted again too, with the config of this run; its `accepted` is recorded already.
-    const admitted = admit(dispatch, this.#admission, this.#now());
-    if (!admitted.ok) return void (await this.#transitions.record(taskId, "rejected", admitted.reason));
-    const project = admitted.submission.project;
-    if (
-      !retry &&
-      !(await this.#transitions.record(taskId, "accepted", `approved by this TRE for project ${project}`))
-    )
-      return;
+    let admitted: AdmittedTask;
+    if ("admitted" in from) {
+      admitted = from.admitted;
+      if (from.run) {
+        const started = from.run;
+        let end: RunEnd;
+        try {
+          end = await this.#execute(taskId, admitted, started);
+        } finally {
+          this.#slots.release();
+        }
+        if (end.retryInMs === undefined || !(await this.#backOff(end.retryInMs))) return;
+      }
+    } else {
+      // A resumed task is admitted again, with the config of this run; a retry's `accepted` is recorded already.
+      const again = admit(dispatch, this.#admission, this.#now());
+      if (!again.ok) return void (await this.#transitions.record(taskId, "rejected", again.reason));
+      admitted = again;
+      if (!from.retry && !(await this.#transitions.record(taskId, "accepted", acceptedReason(admitted))))
+        return;
+    }
     for (;;) {
       const end = await this.#slots.run(() => this.#execute(taskId, admitted));
       if (end.retryInMs === undefined) return;
@@ -337,11 +389,14 @@ export class Agent {
     });
   }
 
-  async #execute(taskId: string, admitted: AdmittedTask): Promise<RunEnd> {
-    const abort = new AbortController();
+  /** One run of the task; `started` when its claim recorded `running` already, with the run's controller. */
+  async #execute(taskId: string, admitted: AdmittedTask, started?: AbortController): Promise<RunEnd> {
+    const abort = started ?? new AbortController();
     this.#running.set(taskId, abort);
     try {
-      return await executeTask(this.#execution, taskId, admitted, abort.signal);
+      return await executeTask(this.#execution, taskId, admitted, abort.signal, {
+        recorded: started !== undefined,
+      });
     } finally {
       this.#running.delete(taskId);
     }

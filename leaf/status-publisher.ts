@@ -1,12 +1,20 @@
 /**
  * Every transition of a task at this TRE leaves as a TRE-signed StatusEvent in OUTBOX (who, when, why),
  * with a message id per (TRE, task, state, attempt) so a retry after a crash is stored once, while the same state
- * in a later attempt of the task is a new event.
+ * in a later attempt of the task is a new event. Steps taken in the same moment leave as one event, the earlier
+ * ones in its `passed`.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type ChildState, newId, type SigningKey, sealEnvelope, subjects } from "../protocol/index.js";
 
 const STATUS_LIFETIME_MS = 30 * 86_400_000;
+
+/** A step announced with a later one (`StatusEvent.passed`). */
+export interface PassedStep {
+  state: ChildState;
+  at: number;
+  reason?: string;
+}
 
 export class StatusPublisher {
   constructor(
@@ -22,6 +30,7 @@ export class StatusPublisher {
     reason?: string,
     now = Date.now(),
     attempt = 1,
+    passed: readonly PassedStep[] = [],
   ): Promise<void> {
     const envelope = sealEnvelope(
       "status",
@@ -36,6 +45,15 @@ export class StatusPublisher {
         ...(reason ? { reason: reason.slice(0, 2000) } : {}),
         // The first attempt's events are as they were before retries existed.
         ...(attempt > 1 ? { attempt } : {}),
+        ...(passed.length > 0
+          ? {
+              passed: passed.map((p) => ({
+                state: p.state,
+                at: p.at,
+                ...(p.reason ? { reason: p.reason.slice(0, 2000) } : {}),
+              })),
+            }
+          : {}),
       },
       this.key,
     );

@@ -87,7 +87,7 @@ export function retryDelayMs(ctx: Pick<ExecutionContext, "retryBackoffMs">, atte
 }
 
 /**
- * Runs an accepted task once, to `outputs_pending_review`, `cancelled`, `executor_error`, or, after a retryable
+ * Runs an accepted task once (`recorded`: its `running` is recorded already, at attempt 1), to `outputs_pending_review`, `cancelled`, `executor_error`, or, after a retryable
  * failure with attempts left, back to `accepted` for its next attempt (`retryInMs` says when).
  */
 export async function executeTask(
@@ -95,13 +95,17 @@ export async function executeTask(
   taskId: string,
   { submission, researcher, executor }: AdmittedTask,
   signal: AbortSignal,
+  { recorded = false }: { recorded?: boolean } = {},
 ): Promise<RunEnd> {
   let attempt = 1;
   try {
-    // `running` is recorded before anything runs: after it, a restart knows this run was interrupted.
-    const running = await ctx.record(taskId, "running", undefined, (s) => s === "accepted");
-    if (!running) return {};
-    attempt = attemptOf(running);
+    // `running` is recorded before anything runs: after it, a restart knows this run was interrupted. A task's
+    // claim records it for the first attempt when a slot is free at once (`recorded`).
+    if (!recorded) {
+      const running = await ctx.record(taskId, "running", undefined, (s) => s === "accepted");
+      if (!running) return {};
+      attempt = attemptOf(running);
+    }
     const names = new Set(datasetsOf(submission.analysis));
     const datasets = ctx.datasets.filter((d) => names.has(d.name));
     let outputs: ExecutorOutput[];

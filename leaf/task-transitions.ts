@@ -7,7 +7,7 @@ import { auditLimits } from "../audit/index.js";
 import type { AuditSink } from "../common/index.js";
 import { type ChildState, isSettled } from "../protocol/index.js";
 import { type AgentState, type AgentTask, attemptOf } from "./agent-state.js";
-import type { StatusPublisher } from "./status-publisher.js";
+import type { PassedStep, StatusPublisher } from "./status-publisher.js";
 
 /** The agent, as its records and status events name it. */
 export const AGENT_ACTOR = "agent";
@@ -58,20 +58,38 @@ export class TaskTransitions {
     attempt?: number,
   ): Promise<void> {
     const run = attempt ?? attemptOf((await this.o.state.get(taskId)) ?? {});
-    const details = {
-      ...(reason ? { reason: reason.slice(0, auditLimits.detailStringChars) } : {}),
-      ...(run > 1 ? { attempt: run } : {}),
-    };
-    // Two stores, neither waiting for the other: both are written before the task moves on.
-    await Promise.all([
-      this.o.status.publish(taskId, state, actor, reason, at, run),
-      this.o.audit.append({
+    await this.#announce(taskId, [{ state, at, ...(reason ? { reason } : {}) }], actor, run);
+  }
+
+  /**
+   * Announces the steps a task's claim recorded at once (received, and accepted or rejected, and running when a
+   * slot was free), at its first attempt: one StatusEvent, the earlier steps in its `passed`, and an audit record
+   * for each step.
+   */
+  announceClaim(taskId: string, steps: readonly PassedStep[]): Promise<void> {
+    return this.#announce(taskId, steps, AGENT_ACTOR, 1);
+  }
+
+  async #announce(taskId: string, steps: readonly PassedStep[], actor: string, run: number): Promise<void> {
+    const last = steps.at(-1);
+    if (!last) return;
+    const audited = steps.map(({ state, reason }) => {
+      const details = {
+        ...(reason ? { reason: reason.slice(0, auditLimits.detailStringChars) } : {}),
+        ...(run > 1 ? { attempt: run } : {}),
+      };
+      return this.o.audit.append({
         actor,
         action: `task.${state}`,
         taskId,
         ...(Object.keys(details).length > 0 ? { details } : {}),
-      }),
+      });
+    });
+    // Two stores, neither waiting for the other: both are written before the task moves on.
+    await Promise.all([
+      this.o.status.publish(taskId, last.state, actor, last.reason, last.at, run, steps.slice(0, -1)),
+      ...audited,
     ]);
-    this.o.onTransition(taskId, state, reason);
+    for (const { state, reason } of steps) this.o.onTransition(taskId, state, reason);
   }
 }

@@ -127,6 +127,13 @@ const status = obj({
   reason: optional(reason),
   /** Which run of the task at the TRE this event belongs to, from 1; absent means 1 (events from before retries). */
   attempt: optional(attempt),
+  /**
+   * The steps the TRE took on the way to `state` in the same moment, oldest first, each with its own time and
+   * reason: a Dispatch received, accepted and started at once is one event, not three. Same attempt and actor.
+   */
+  passed: optional(
+    arr(obj({ state: literal(...childStates), at: time, reason: optional(reason) }), { max: 3 }),
+  ),
 });
 
 /** Reviewer-signed (inside the TRE): the decision on one output, bound to its digest. */

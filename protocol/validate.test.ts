@@ -157,4 +157,20 @@ describe("status events", () => {
     );
     expect(problem(() => status({ attempt: "2" }))).toBe('attempt: expected an integer, got "2"');
   });
+
+  it("carries the steps taken on the way in the same moment, each a known state with its time, and at most three", () => {
+    const passed = [
+      { state: "received", at: now, reason: "dispatch verified" },
+      { state: "accepted", at: now },
+    ];
+    expect(status({ state: "running", passed }).passed).toEqual(passed);
+    expect(problem(() => status({ passed: [{ state: "done", at: now }] }))).toMatch(/^passed\[0\]\.state: /);
+    expect(problem(() => status({ passed: [{ state: "received" }] }))).toMatch(/^passed\[0\]\.at: /);
+    expect(problem(() => status({ passed: [{ state: "received", at: now, actor: "x" }] }))).toMatch(
+      /^passed\[0\]/,
+    );
+    expect(problem(() => status({ passed: Array(4).fill({ state: "received", at: now }) }))).toMatch(
+      /^passed: /,
+    );
+  });
 });

@@ -157,6 +157,34 @@ describe("the hub's task store", () => {
     expect((await store.get(task.taskId))!.state).toBe("completed");
   });
 
+  it("records the steps a TRE announced together with an event, each in its place, and skips those the child has passed", async () => {
+    const task = { ...record(["a", "b"]), dispatched: true };
+    await store.create(task, new Uint8Array([1]));
+    const step = (state: ChildState, at: number, reason?: string) => ({
+      ...treEvent(task, state, at),
+      ...(reason ? { reason } : {}),
+    });
+    const running = step("running", 12);
+    const together = [step("received", 10, "dispatch verified"), step("accepted", 11, "approved")];
+    const a = await store.applyChildEvent(task.taskId, "a", running, together);
+    expect(a?.state).toBe("running");
+    expect(a?.history.map((h) => [h.state, h.at - task.submittedAt, h.reason])).toEqual([
+      ["queued", 0, undefined],
+      ["received", 10, "dispatch verified"],
+      ["accepted", 11, "approved"],
+      ["running", 12, undefined],
+    ]);
+    expect((await store.get(task.taskId))!.state).toBe("running");
+    // The same event again: applied once only, its steps with it.
+    expect(await store.applyChildEvent(task.taskId, "a", running, together)).toBeUndefined();
+    expect((await store.child(task.taskId, "a"))?.history).toHaveLength(4);
+
+    // A child that is `accepted` already takes only what lies ahead of it.
+    await store.applyChildEvent(task.taskId, "b", step("accepted", 5));
+    const b = await store.applyChildEvent(task.taskId, "b", step("running", 12), [step("received", 3)]);
+    expect(b?.history.map((h) => h.state)).toEqual(["queued", "accepted", "running"]);
+  });
+
   it("derives the parent from its children's marks, written by two hub instances at once, without reading every child", async () => {
     const tres = ["a", "b", "c", "d", "e", "f"];
     const task = { ...record(tres), dispatched: true };
