@@ -33,6 +33,12 @@ describe("PostgreSQL errors", () => {
       message: "PostgreSQL could not run the analysis (08006)",
       retryable: true,
     });
+    // …or the socket is reset under it: the same lost connection, in the same words (found by the agent test).
+    for (const code of ["ECONNRESET", "EPIPE"])
+      expect(classified(Object.assign(new Error(`read ${code}`), { code }))).toEqual({
+        message: "PostgreSQL could not run the analysis (08006)",
+        retryable: true,
+      });
   });
 
   it("does not try again for an error that says nothing of a lost connection", () => {

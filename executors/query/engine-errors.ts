@@ -20,10 +20,11 @@ const TRANSIENT_NET = new Set([
 ]);
 
 /**
- * node-postgres's error when the server closed the connection before sending why (an administrator ending the
- * session races its own message): a lost connection, reported as SQLSTATE 08006 (connection_failure).
+ * A connection lost mid-run before the server said why (an administrator ending the session races its own
+ * message): node-postgres's own error, or the socket's reset, reported as SQLSTATE 08006 (connection_failure).
  */
 const CONNECTION_LOST = /^Connection terminated unexpectedly/;
+const SOCKET_LOST = new Set(["ECONNRESET", "EPIPE"]);
 
 /**
  * Whether a PostgreSQL or network error code says trying again later may succeed (the server restarting, a
@@ -55,8 +56,10 @@ export function classifyEngineError(error: unknown, dataset: DatasetDefinition, 
         retryable: false,
         cause: error,
       });
-    const sqlState =
-      code ?? (typeof e.message === "string" && CONNECTION_LOST.test(e.message) ? "08006" : undefined);
+    const lost =
+      (code !== undefined && SOCKET_LOST.has(code)) ||
+      (code === undefined && typeof e.message === "string" && CONNECTION_LOST.test(e.message));
+    const sqlState = lost ? "08006" : code;
     const retryable = isTransientDatabaseCode(sqlState);
     return new ExecutorFailed(`PostgreSQL could not run the analysis (${sqlState ?? "no SQLSTATE"})`, {
       retryable,
