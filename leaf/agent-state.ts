@@ -8,7 +8,7 @@
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import { type ChildState, checkChildStep, isRetryStep, isSettled } from "../protocol/index.js";
+import { type ChildState, checkChildStep, isRetryStep, isSettled, isTerminal } from "../protocol/index.js";
 
 export const AGENT_TASKS_BUCKET = "AGENT_TASKS";
 
@@ -63,6 +63,14 @@ export class AgentState {
   async get(taskId: string): Promise<AgentTask | undefined> {
     const e = await this.kv.get(`task.${taskId}`);
     return e?.operation === "PUT" ? (e.json() as AgentTask) : undefined;
+  }
+
+  /**
+   * The task's record as this process last wrote it, or as stored when it keeps no copy: for what this process
+   * itself recorded (the history a Release carries), not for a decision another writer could change.
+   */
+  async known(taskId: string): Promise<AgentTask | undefined> {
+    return this.#written.get(taskId)?.task ?? (await this.get(taskId));
   }
 
   /** Creates the record; returns undefined when one exists already (the task was seen before). */
@@ -138,8 +146,9 @@ export class AgentState {
 
   #wrote(task: AgentTask, revision: number): void {
     this.#written.delete(task.taskId);
-    // A settled task is not written again but by a rare cancel or retry, which reads it.
-    if (isSettled(task.state)) return;
+    // An ended task is not written again but by a rare cancel or retry, which reads it. One awaiting review is: by
+    // the airlock, with its outcome.
+    if (isTerminal(task.state)) return;
     this.#written.set(task.taskId, { task, revision });
     if (this.#written.size > WRITTEN_KEPT) this.#written.delete(this.#written.keys().next().value as string);
   }

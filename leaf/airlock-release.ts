@@ -16,7 +16,7 @@ import {
 } from "../protocol/index.js";
 import { type CrateHistory, treCrate } from "./airlock-crate.js";
 import { withheldReason } from "./airlock-decision.js";
-import type { AirlockStore, EgressRecord, HeldOutput, HeldTask } from "./airlock-store.js";
+import type { AirlockStore, EgressRecord, HeldOutput, HeldRecords, HeldTask } from "./airlock-store.js";
 
 /** The reviewer name of a decision the TRE made itself, by its auto-release policy. */
 export const AUTO_RELEASE = "auto-release";
@@ -28,6 +28,8 @@ export interface ReleaseContext {
   tre: string;
   treKey: SigningKey;
   store: AirlockStore;
+  /** The outputs' bytes as the airlock held them just now, when it still has them (not read back then). */
+  bytes?: NonNullable<HeldRecords["written"]>["bytes"];
   now: number;
   history: CrateHistory;
 }
@@ -42,10 +44,13 @@ export async function buildRelease(
   const withheld = outputs.filter((o) => o.state === "withheld");
   const releasedOutputs: ReleasedOutput[] = [];
   for (const o of released) {
+    const releasable = o.releasedDigest === o.releasableDigest;
+    const known = ctx.bytes?.[o.outputId];
     const data =
-      o.releasedDigest === o.releasableDigest
+      (releasable ? known?.releasable : known?.data) ??
+      (releasable
         ? await ctx.store.releasable(task.taskId, o.outputId)
-        : await ctx.store.data(task.taskId, o.outputId);
+        : await ctx.store.data(task.taskId, o.outputId));
     if (!data) throw new Error(`the bytes of output ${o.outputId} are missing from the airlock`);
     const mediaType = releasedMediaType(o.mediaType);
     releasedOutputs.push({

@@ -65,10 +65,24 @@ export interface HeldTask {
   outputIds: string[];
 }
 
+/** An output's record with its revision, for a compare-and-set `update`. */
+export interface StoredOutput {
+  value: HeldOutput;
+  revision: number;
+}
+
 /** A task's record and its outputs' records, as stored. */
 export interface HeldRecords {
   task: HeldTask;
   outputs: readonly HeldOutput[];
+  /**
+   * As `hold` wrote them: each output record's revision, by output id (a starting point for a compare-and-set),
+   * and each output's bytes and releasable form, so that a Release made at once does not read them back.
+   */
+  written?: {
+    revisions: Readonly<Record<string, number>>;
+    bytes: Readonly<Record<string, { data: Uint8Array; releasable?: Uint8Array }>>;
+  };
 }
 
 /** How a task leaves the airlock: the child life cycle's release outcomes. */
@@ -113,6 +127,8 @@ export class AirlockStore {
   async hold(task: Omit<HeldTask, "outputIds">, outputs: readonly NewHeldOutput[]): Promise<HeldRecords> {
     const held: HeldOutput[] = [];
     const writes: Promise<unknown>[] = [];
+    const revisions: Record<string, number> = {};
+    const bytes: Record<string, { data: Uint8Array; releasable?: Uint8Array }> = {};
     for (const o of outputs) {
       const entry: HeldOutput = {
         taskId: task.taskId,
@@ -131,14 +147,17 @@ export class AirlockStore {
       writes.push(
         this.kv.put(`data.${task.taskId}.${o.outputId}`, o.bytes),
         ...(o.releasable ? [this.kv.put(`safe.${task.taskId}.${o.outputId}`, o.releasable)] : []),
-        this.kv.put(`output.${task.taskId}.${o.outputId}`, JSON.stringify(entry)),
+        this.kv.put(`output.${task.taskId}.${o.outputId}`, JSON.stringify(entry)).then((revision) => {
+          revisions[o.outputId] = revision;
+        }),
       );
       held.push(entry);
+      bytes[o.outputId] = { data: o.bytes, ...(o.releasable ? { releasable: o.releasable } : {}) };
     }
     await Promise.all(writes);
     const record: HeldTask = { ...task, outputIds: held.map((o) => o.outputId) };
     await this.kv.put(`task.${task.taskId}`, JSON.stringify(record));
-    return { task: record, outputs: held };
+    return { task: record, outputs: held, written: { revisions, bytes } };
   }
 
   async task(taskId: string): Promise<HeldTask | undefined> {
@@ -167,10 +186,7 @@ export class AirlockStore {
   }
 
   /** One output's record and its revision, for a compare-and-set `update`. */
-  async output(
-    taskId: string,
-    outputId: string,
-  ): Promise<{ value: HeldOutput; revision: number } | undefined> {
+  async output(taskId: string, outputId: string): Promise<StoredOutput | undefined> {
     const e = await this.kv.get(`output.${taskId}.${outputId}`);
     return e?.operation === "PUT" ? { value: e.json() as HeldOutput, revision: e.revision } : undefined;
   }

@@ -46,6 +46,7 @@ import type {
   HeldOutput,
   HeldRecords,
   HeldTask,
+  StoredOutput,
 } from "./airlock-store.js";
 import type { DisclosureRules } from "./disclosure-rules.js";
 import { toHeldOutput } from "./held-output.js";
@@ -217,8 +218,14 @@ export class Airlock {
     };
     if (this.#o.policy.autoRelease) {
       const decided: HeldOutput[] = [];
-      for (const o of outputs)
-        decided.push(o.outcome === "pass" && o.state === "pending" ? await this.#autoRelease(o) : o);
+      for (const o of outputs) {
+        const revision = held?.written?.revisions[o.outputId];
+        decided.push(
+          o.outcome === "pass" && o.state === "pending"
+            ? await this.#autoRelease(o, revision === undefined ? undefined : { value: o, revision })
+            : o,
+        );
+      }
       outputs = decided;
     }
     if (notify && outputs.some((o) => o.state === "pending")) {
@@ -238,11 +245,14 @@ export class Airlock {
         }
       }
     }
-    await this.#complete(taskId, { task, outputs });
+    await this.#complete(taskId, { task, outputs, ...(held?.written ? { written: held.written } : {}) });
   }
 
-  /** Approves an output that passed every check, by the TRE's policy; returns its record after (or as it was). */
-  async #autoRelease(output: HeldOutput): Promise<HeldOutput> {
+  /**
+   * Approves an output that passed every check, by the TRE's policy; returns its record after (or as it was).
+   * `written`: its record as `hold` wrote it, the compare-and-set's starting point.
+   */
+  async #autoRelease(output: HeldOutput, written?: StoredOutput): Promise<HeldOutput> {
     if (!output.releasableDigest) return output;
     const now = this.#now();
     const body: Decision = {
@@ -257,13 +267,19 @@ export class Airlock {
       reason: "passed every disclosure check; released by this TRE's auto-release policy",
     };
     const envelope = sealEnvelope("decision", body, this.#o.treKey);
-    const result = await this.#record(output.taskId, output.outputId, body, {
-      reviewer: AUTO_RELEASE,
-      publicKey: this.#o.treKey.publicKey,
-      envelope: Buffer.from(envelope).toString("base64"),
-      approvalsRequired: 1,
-      at: now,
-    });
+    const result = await this.#record(
+      output.taskId,
+      output.outputId,
+      body,
+      {
+        reviewer: AUTO_RELEASE,
+        publicKey: this.#o.treKey.publicKey,
+        envelope: Buffer.from(envelope).toString("base64"),
+        approvalsRequired: 1,
+        at: now,
+      },
+      written,
+    );
     // Refused (a reviewer decided it first): its record as it is now.
     return result.ok
       ? result.output
@@ -303,11 +319,20 @@ export class Airlock {
     outputId: string,
     decision: Decision,
     ctx: Parameters<typeof applyDecision>[2],
+    known?: StoredOutput,
   ): Promise<{ ok: true; output: HeldOutput } | { ok: false; code: AirlockErrorCode; message: string }> {
+    // `known`: the record as this process wrote it, a starting point only. A write from it fails if anyone changed
+    // the record since, and a refusal on it is checked against the record as stored.
+    let copy = known;
     for (let attempt = 0; attempt < 20; attempt++) {
-      const current = await this.#o.store.output(taskId, outputId);
+      const current = copy ?? (await this.#o.store.output(taskId, outputId));
       if (!current) return { ok: false, code: AirlockErrorCode.notFound, message: `no output ${outputId}` };
       const applied = applyDecision(current.value, decision, ctx);
+      if (!applied.ok && copy) {
+        copy = undefined;
+        continue;
+      }
+      copy = undefined;
       if (!applied.ok) return applied;
       if (!(await this.#o.store.update(applied.output, current.revision))) continue; // another decision landed first
       await this.#o.audit.append({
@@ -367,8 +392,9 @@ export class Airlock {
           tre: this.#o.tre,
           treKey: this.#o.treKey,
           store: this.#o.store,
+          ...(known?.written ? { bytes: known.written.bytes } : {}),
           now: this.#now(),
-          history: (await this.#o.state.get(taskId))?.history ?? [],
+          history: (await this.#o.state.known(taskId))?.history ?? [],
         }),
       ));
     const now = this.#now();
