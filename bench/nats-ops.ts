@@ -6,8 +6,35 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 
-/** Messages sent by connection kind ("hub", "agent", "researcher", "other"): all of them, and the requests. */
-export type NatsOps = Record<string, { messages: number; requests: number }>;
+/**
+ * Messages sent by connection kind ("hub", "agent", "researcher", "other"): all of them, the requests, and the
+ * requests by what they ask of (`requestFamily`).
+ */
+export type NatsOps = Record<
+  string,
+  { messages: number; requests: number; requestsTo: Record<string, number> }
+>;
+
+/**
+ * What a request asks of, from its subject: a KV bucket (`KV TASK_STATE`), a JetStream API call (`API
+ * STREAM.MSG.GET`), or a stream's subject with its ids and names left out (`tremesh.tre.*.out.status`: a JetStream
+ * publish).
+ */
+export function requestFamily(subject: string): string {
+  const tokens = subject.split(".");
+  if (tokens[0] === "$KV") return `KV ${tokens[1]}`;
+  if (tokens[0] === "$JS" && tokens[1] === "API")
+    return `API ${tokens
+      .slice(2, 5)
+      .filter((t) => /^[A-Z_]+$/.test(t))
+      .join(".")}`;
+  // Ids are long and hold digits (ULIDs, task ids): left out. A TRE's name (after `tre`) or an audit chain's scope
+  // (after `audit`) becomes `*`, so that every TRE's publishes count as one family.
+  return tokens
+    .filter((t) => !(t.length >= 12 && /[0-9]/.test(t)))
+    .map((t, i, kept) => (i > 0 && (kept[i - 1] === "tre" || kept[i - 1] === "audit") ? "*" : t))
+    .join(".");
+}
 
 /** The connection's kind, from the name tremesh gives its connections. */
 function kindOf(nc: NatsConnection): string {
@@ -26,8 +53,12 @@ export function countNatsOps(sample: NatsConnection): { stop: () => NatsOps } {
   const counter = (method: "request" | "publish", field: "requests" | "messages") =>
     function (this: NatsConnection, ...args: unknown[]) {
       const kind = kindOf(this);
-      ops[kind] ??= { messages: 0, requests: 0 };
+      ops[kind] ??= { messages: 0, requests: 0, requestsTo: {} };
       ops[kind][field]++;
+      if (method === "request") {
+        const family = requestFamily(String(args[0]));
+        ops[kind].requestsTo[family] = (ops[kind].requestsTo[family] ?? 0) + 1;
+      }
       return original[method]!.apply(this, args);
     };
   proto.request = counter("request", "requests");

@@ -113,7 +113,17 @@ export async function runThroughputBench(
     natsPerSubtask: Object.fromEntries(
       Object.entries(ops).map(([kind, n]) => [
         kind,
-        { messages: round2(n.messages / completed), requests: round2(n.requests / completed) },
+        {
+          messages: round2(n.messages / completed),
+          requests: round2(n.requests / completed),
+          // The largest first; those under 0.1 per subtask (set-up, heartbeats) left out.
+          requestsTo: Object.fromEntries(
+            Object.entries(n.requestsTo)
+              .map(([family, count]) => [family, round2(count / completed)] as const)
+              .filter(([, perSubtask]) => perSubtask >= 0.1)
+              .sort((x, y) => y[1] - x[1]),
+          ),
+        },
       ]),
     ),
     floor: { jetStreamPipelined: floor.jetStreamPipelined, jetStreamPublish: floor.jetStreamPublish },
@@ -152,6 +162,10 @@ export function printThroughputBench(r: ThroughputResult): void {
     .map(([kind, n]) => `${kind} ${n.messages} (${n.requests} requests)`)
     .join(", ");
   console.log(`NATS messages sent per subtask: ${nats}`);
+  for (const [kind, n] of Object.entries(r.natsPerSubtask)) {
+    const to = Object.entries(n.requestsTo).map(([family, perSubtask]) => `${family} ${perSubtask}`);
+    if (to.length > 0) console.log(`  ${kind} requests per subtask: ${to.join(", ")}`);
+  }
   console.log(
     `ratio to JetStream publishes: ×${r.ratios.toJetStreamPipelined} of pipelined, ×${r.ratios.toJetStreamSequential} of one-at-a-time`,
   );
