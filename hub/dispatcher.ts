@@ -44,6 +44,8 @@ export interface DispatchOptions {
    * outlive that by the skew).
    */
   submissionExp: number;
+  /** The task was created just now, by this instance: none of its children can have ended, and none is read. */
+  fresh?: boolean;
   now?: () => number;
 }
 
@@ -70,7 +72,9 @@ export async function dispatchTask(
 ): Promise<NotQueued[]> {
   const now = (opts.now ?? Date.now)();
   const ended = new Set(
-    (await opts.tasks.children(task.taskId)).filter((c) => isTerminal(c.state)).map((c) => c.tre),
+    opts.fresh
+      ? []
+      : (await opts.tasks.children(task.taskId)).filter((c) => isTerminal(c.state)).map((c) => c.tre),
   );
   const outcomes = await Promise.allSettled(
     task.tres

@@ -26,7 +26,7 @@ import { dispatchTask, type NotQueued } from "./dispatcher.js";
 import type { Registry } from "./registry.js";
 import type { ResearcherDirectory } from "./researcher-directory.js";
 import { admitSubmission } from "./submission-admission.js";
-import type { TaskStore } from "./task-store.js";
+import type { TaskRecord, TaskStore } from "./task-store.js";
 
 /** What the service reports to its process, which owns the logger. */
 export type SubmissionEvent =
@@ -147,23 +147,21 @@ export class SubmissionService {
     // The submission id is the task id: a retried submission finds its task instead of making another.
     const taskId = body.id;
     const submissionDigest = digest(bytes);
-    const created = await this.#opts.tasks.create(
-      {
-        taskId,
-        project: project.name,
-        researcher: researcher.name,
-        researcherKey: researcher.publicKey,
-        tres: body.tres,
-        kind: body.analysis.kind,
-        ...(body.title ? { title: body.title } : {}),
-        submittedAt: now,
-        submissionDigest,
-        dispatched: false,
-        state: "submitted",
-        updatedAt: now,
-      },
-      bytes,
-    );
+    const record: TaskRecord = {
+      taskId,
+      project: project.name,
+      researcher: researcher.name,
+      researcherKey: researcher.publicKey,
+      tres: body.tres,
+      kind: body.analysis.kind,
+      ...(body.title ? { title: body.title } : {}),
+      submittedAt: now,
+      submissionDigest,
+      dispatched: false,
+      state: "submitted",
+      updatedAt: now,
+    };
+    const created = await this.#opts.tasks.create(record, bytes);
     const duplicate = !created;
     let notQueued: NotQueued[] = [];
     if (duplicate) {
@@ -179,7 +177,7 @@ export class SubmissionService {
         taskId,
         details: { project: project.name, tres: auditList(body.tres), kind: body.analysis.kind },
       });
-      notQueued = await this.#dispatch(taskId, body.exp, bytes);
+      notQueued = await this.#dispatch(taskId, body.exp, bytes, record);
     }
     for (const n of notQueued)
       this.#opts.onEvent?.({ type: "not_queued", taskId, tre: n.tre, reason: n.error.message });
@@ -212,10 +210,17 @@ export class SubmissionService {
     };
   }
 
-  async #dispatch(taskId: string, submissionExp: number, envelope: Uint8Array): Promise<NotQueued[]> {
-    const task = await this.#opts.tasks.get(taskId);
+  /** Dispatches the task; `created`: its record as this instance created it just now (nothing read back). */
+  async #dispatch(
+    taskId: string,
+    submissionExp: number,
+    envelope: Uint8Array,
+    created?: TaskRecord,
+  ): Promise<NotQueued[]> {
+    const task = created ?? (await this.#opts.tasks.get(taskId));
     if (!task) throw new Error(`task ${taskId} vanished`);
     const notQueued = await dispatchTask(task, envelope, {
+      fresh: created !== undefined,
       js: this.#opts.js,
       hubKey: this.#opts.hubKey,
       tasks: this.#opts.tasks,
