@@ -12,6 +12,7 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, describe, expect, it } from "vitest";
 import { waitFor } from "../common/wait-for.js";
 import type { DuckDbDataset } from "../executors/query/dataset.js";
+import { DuckDbEngine } from "../executors/query/duckdb-engine.js";
 import { DuckDbInstances } from "../executors/query/duckdb-instances.js";
 import { duckDbFileFree as fileFree, lockDuckDbFile } from "./harness/executor-conformance.js";
 
@@ -80,6 +81,44 @@ describe("the query executor's DuckDB instances", () => {
     await writeTable(next, 9);
     await promisify(execFile)("mv", [next, path]);
     expect(await count(instances, dataset(path))).toBe(9);
+    await instances.close();
+  });
+
+  it("reads a table's column types once per instance, and again for a file with new columns", async () => {
+    const path = join(dir, "types.duckdb");
+    await writeTable(path, 2);
+    const instances = new DuckDbInstances({ keepOpenMs: 60_000 });
+    const typesOf = async () => {
+      const engine = new DuckDbEngine(dataset(path), {}, instances);
+      await engine.open();
+      try {
+        return Object.fromEntries(await engine.columnTypes());
+      } finally {
+        await engine.close();
+      }
+    };
+    expect(await typesOf()).toEqual({ x: "BIGINT" });
+    // Kept with the instance, for the next run's lease.
+    const lease = await instances.connect(dataset(path));
+    expect([...lease.columnTypes.values()].map((types) => Object.fromEntries(types))).toEqual([
+      { x: "BIGINT" },
+    ]);
+    lease.release(false);
+    // A run cannot change the copy later runs get.
+    const engine = new DuckDbEngine(dataset(path), {}, instances);
+    await engine.open();
+    (await engine.columnTypes()).set("y", "VARCHAR");
+    await engine.close();
+    expect(await typesOf()).toEqual({ x: "BIGINT" });
+    // The loader adds a column (written elsewhere, moved over it): the new instance reads the types again.
+    const next = join(dir, "types-next.duckdb");
+    const instance = await DuckDBInstance.create(next);
+    const c = await instance.connect();
+    await c.run("CREATE TABLE t AS SELECT range AS x, 'a' AS y FROM range(3)");
+    c.closeSync();
+    instance.closeSync();
+    await promisify(execFile)("mv", [next, path]);
+    expect(await typesOf()).toEqual({ x: "BIGINT", y: "VARCHAR" });
     await instances.close();
   });
 

@@ -34,12 +34,17 @@ export class DuckDbEngine implements QueryEngine {
   }
 
   async columnTypes(): Promise<Map<string, string>> {
-    const reader = await this.#noting(() => this.#open().runAndReadAll(`DESCRIBE ${tableRef(this.dataset)}`));
+    // Read once per instance (see DuckDbLease.columnTypes); each run gets its own copy.
+    const table = tableRef(this.dataset);
+    const known = this.#lease?.columnTypes.get(table);
+    if (known) return new Map(known);
+    const reader = await this.#noting(() => this.#open().runAndReadAll(`DESCRIBE ${table}`));
     const types = new Map<string, string>();
     for (const row of reader.getRowObjectsJS()) {
       if (typeof row.column_name === "string" && typeof row.column_type === "string")
         types.set(row.column_name, row.column_type);
     }
+    this.#lease?.columnTypes.set(table, new Map(types));
     return types;
   }
 

@@ -79,6 +79,11 @@ export interface DuckDbInstancesOptions extends DuckDbEngineOptions {
 /** A run's connection; `release` it once, when the run ends. */
 export interface DuckDbLease {
   readonly connection: DuckDBConnection;
+  /**
+   * The table's column types as a run on this instance read them: an instance is read-only and opened on the file
+   * as it was, so they hold for every run on it (a changed file gets a new instance).
+   */
+  readonly columnTypes: Map<string, Map<string, string>>;
   /** Closes the connection; `failed` retires its instance. */
   release(failed: boolean): void;
 }
@@ -90,6 +95,7 @@ interface Held {
   runs: number;
   retired: boolean;
   idle: NodeJS.Timeout | undefined;
+  readonly columnTypes: Map<string, Map<string, string>>;
 }
 
 export class DuckDbInstances {
@@ -118,6 +124,7 @@ export class DuckDbInstances {
         runs: 0,
         retired: false,
         idle: undefined,
+        columnTypes: new Map(),
       };
       this.#held.set(key, opening);
       held = opening;
@@ -136,6 +143,7 @@ export class DuckDbInstances {
     let released = false;
     return {
       connection,
+      columnTypes: h.columnTypes,
       release: (failed) => {
         if (released) return;
         released = true;
