@@ -149,11 +149,7 @@ export class StatusTracker {
       attempt: v.body.attempt ?? 1,
       ...(v.body.reason ? { reason: v.body.reason } : {}),
     };
-    if (isReleaseOutcome(event.state) && (await this.#released(v.body.taskId, v.body.tre)) !== event.state) {
-      await this.#holdClaim(v.body.taskId, v.body.tre, event);
-      return undefined;
-    }
-    // Steps announced together with this one: each its own history entry, with its own time and reason.
+    // Steps announced together with this one: each its own history entry, with its own time, reason and actor.
     const { reason: _reason, ...signed } = event;
     const passed = (v.body.passed ?? []).map(
       (step): ChildEvent => ({
@@ -161,9 +157,18 @@ export class StatusTracker {
         state: step.state,
         at: step.at,
         eventId: `${v.body.id}/${step.state}`,
+        ...(step.actor ? { actor: `${v.signer.name}/${step.actor}` } : {}),
         ...(step.reason ? { reason: step.reason } : {}),
       }),
     );
+    if (isReleaseOutcome(event.state) && (await this.#released(v.body.taskId, v.body.tre)) !== event.state) {
+      // The steps before it need no Release: they are recorded now, and only the claim is held back.
+      const before = passed.at(-1);
+      if (before)
+        await this.opts.tasks.applyChildEvent(v.body.taskId, v.body.tre, before, passed.slice(0, -1));
+      await this.#holdClaim(v.body.taskId, v.body.tre, event);
+      return undefined;
+    }
     const child = await this.opts.tasks.applyChildEvent(v.body.taskId, v.body.tre, event, passed);
     // The same signed event stored again (not a redelivery of this message): a replay, refused on the record.
     // An event that cannot follow the child's state, and is not a late report of a step it passed, is dropped.

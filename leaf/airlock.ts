@@ -51,6 +51,7 @@ import type {
 import type { DisclosureRules } from "./disclosure-rules.js";
 import { toHeldOutput } from "./held-output.js";
 import { notifyReviewers, type ReviewNotice, type ReviewNotifyOptions } from "./review-notifier.js";
+import type { HeldStatus } from "./status-publisher.js";
 
 export interface ReviewPolicy {
   /** Approvals of the same bytes by different reviewers that release an output: 1, or 2 for the two-reviewer rule. */
@@ -75,14 +76,20 @@ export interface AirlockOptions {
   store: AirlockStore;
   state: AgentState;
   audit: AuditLog;
-  /** Publishes a task transition (StatusEvent, audit record, agent event): the agent's. */
+  /**
+   * Publishes a task transition (StatusEvent, audit record, agent event): the agent's. `before`: a step whose
+   * StatusEvent was held back, to leave with this one.
+   */
   announce: (
     taskId: string,
     state: ChildState,
     reason: string | undefined,
     at: number,
     attempt?: number,
+    before?: HeldStatus,
   ) => Promise<void>;
+  /** Sends a held-back step's StatusEvent on its own. */
+  announceHeld: (taskId: string, held: HeldStatus) => Promise<void>;
   reviewers: readonly { name: string; publicKey: string }[];
   rules: DisclosureRules;
   policy: ReviewPolicy;
@@ -96,7 +103,7 @@ export class Airlock {
   readonly #o: AirlockOptions;
   readonly #reviewers = new TrustStore();
   readonly #dmzJs: JetStreamClient;
-  readonly #completing = new Map<string, Promise<void>>();
+  readonly #completing = new Map<string, Promise<unknown>>();
   readonly #review: AirlockReview;
   readonly #queryRoute: SignedRoute<AirlockReply>;
   readonly #decideRoute: SignedRoute<AirlockReply>;
@@ -198,15 +205,32 @@ export class Airlock {
     return held;
   }
 
-  /** After the task is `outputs_pending_review`: tell the reviewers, auto-release what may be, finish if all decided. */
+  /**
+   * After the task is `outputs_pending_review`: tell the reviewers, auto-release what may be, finish if all decided.
+   * `status`: that step's StatusEvent, held back, which leaves with the Release's when the task is released at once,
+   * or alone, before this returns, when it is not.
+   */
   async afterHeld(
     taskId: string,
-    { notify = true, held }: { notify?: boolean; held?: HeldRecords } = {},
+    { notify = true, held, status }: { notify?: boolean; held?: HeldRecords; status?: HeldStatus } = {},
   ): Promise<void> {
-    // `held`: the records `hold` just stored, so they are not read back. An output they hold as pending may have
-    // been decided since; the auto-release reads it before writing, and the completion reads it again.
+    let statusSent = false;
+    try {
+      statusSent = await this.#afterHeld(taskId, notify, held, status);
+    } finally {
+      if (status && !statusSent) await this.#o.announceHeld(taskId, status);
+    }
+  }
+
+  /** `afterHeld`: true when it sent the held-back `status`, alone or with the Release's. */
+  async #afterHeld(
+    taskId: string,
+    notify: boolean,
+    held: HeldRecords | undefined,
+    status: HeldStatus | undefined,
+  ): Promise<boolean> {
     const task = held?.task ?? (await this.#o.store.task(taskId));
-    if (!task) return;
+    if (!task) return false;
     // Kept up to date by the auto-release below, so neither the notice nor the completion reads them again.
     let outputs = held?.outputs ?? (await this.#o.store.outputs(task));
     const notice: ReviewNotice = {
@@ -228,7 +252,10 @@ export class Airlock {
       }
       outputs = decided;
     }
-    if (notify && outputs.some((o) => o.state === "pending")) {
+    // Left for a reviewer, the task's state is news on its own; released at once, it leaves with the Release's.
+    const waiting = outputs.some((o) => o.state === "pending");
+    if (status && waiting) await this.#o.announceHeld(taskId, status);
+    if (notify && waiting) {
       this.#o.ctrl.publish(subjects.airlockEvents, JSON.stringify(notice));
       if (this.#o.policy.notify) {
         try {
@@ -245,7 +272,14 @@ export class Airlock {
         }
       }
     }
-    await this.#complete(taskId, { task, outputs, ...(held?.written ? { written: held.written } : {}) });
+    const withStatus = status && !waiting ? status : undefined;
+    const released = await this.#complete(taskId, {
+      task,
+      outputs,
+      ...(held?.written ? { written: held.written } : {}),
+      ...(withStatus ? { status: withStatus } : {}),
+    });
+    return status !== undefined && (waiting || released);
   }
 
   /**
@@ -364,7 +398,7 @@ export class Airlock {
    * task and its outputs as the caller just read or wrote them: a decided output never changes again, so a copy
    * that has every output decided is as good as a read.
    */
-  #complete(taskId: string, known?: HeldRecords): Promise<void> {
+  #complete(taskId: string, known?: HeldRecords & { status?: HeldStatus }): Promise<boolean> {
     // One completion per task at a time in this process; the store and the state's compare-and-set cover the rest.
     const previous = this.#completing.get(taskId) ?? Promise.resolve();
     const next = previous.then(() => this.#completeNow(taskId, known));
@@ -376,14 +410,15 @@ export class Airlock {
     return next;
   }
 
-  async #completeNow(taskId: string, known?: HeldRecords): Promise<void> {
+  /** True when it sent the Release (with `known.status`, if any). */
+  async #completeNow(taskId: string, known?: HeldRecords & { status?: HeldStatus }): Promise<boolean> {
     const task = known?.task ?? (await this.#o.store.task(taskId));
-    if (!task) return;
+    if (!task) return false;
     // A copy that still holds an output as pending is read again: a reviewer may have decided it since, and that
     // decision's own completion may have run before this one's auto-release landed.
     let outputs = known?.outputs;
     if (!outputs || outputs.some((o) => o.state === "pending")) outputs = await this.#o.store.outputs(task);
-    if (outputs.some((o) => o.state === "pending")) return;
+    if (outputs.some((o) => o.state === "pending")) return false;
     // Just held and decided: no Release can exist yet, and `createEgress` keeps the first if one does.
     const egress =
       (known ? undefined : await this.#o.store.egress(taskId)) ??
@@ -403,12 +438,16 @@ export class Airlock {
       { state: egress.outcome, at: now, actor: "airlock", reason: egress.reason },
       (s) => s === "outputs_pending_review",
     );
-    if (!moved && (await this.#o.state.get(taskId))?.state !== egress.outcome) return; // cancelled meanwhile: nothing leaves
-    await this.#send(egress, now, moved ? attemptOf(moved) : undefined);
+    if (!moved && (await this.#o.state.get(taskId))?.state !== egress.outcome) return false; // cancelled meanwhile: nothing leaves
+    await this.#send(egress, now, moved ? attemptOf(moved) : undefined, known?.status);
+    return true;
   }
 
-  /** Puts the Release in OUTBOX and announces its outcome (as part of `attempt`; by default the task's own). */
-  async #send(egress: EgressRecord, at: number, attempt?: number): Promise<void> {
+  /**
+   * Puts the Release in OUTBOX and announces its outcome (as part of `attempt`; by default the task's own), with
+   * the held-back status `before` it, if any.
+   */
+  async #send(egress: EgressRecord, at: number, attempt?: number, before?: HeldStatus): Promise<void> {
     await this.#dmzJs.publish(
       subjects.release(this.#o.tre, egress.taskId),
       Buffer.from(egress.envelope, "base64"),
@@ -416,7 +455,7 @@ export class Airlock {
         msgID: `release.${this.#o.tre}.${egress.taskId}`,
       },
     );
-    await this.#o.announce(egress.taskId, egress.outcome, egress.reason, at, attempt);
+    await this.#o.announce(egress.taskId, egress.outcome, egress.reason, at, attempt, before);
     await this.#o.store.markSent(egress);
     this.#o.onEvent?.({ type: "released", taskId: egress.taskId, outcome: egress.outcome });
   }

@@ -9,11 +9,18 @@ import { type ChildState, newId, type SigningKey, sealEnvelope, subjects } from 
 
 const STATUS_LIFETIME_MS = 30 * 86_400_000;
 
-/** A step announced with a later one (`StatusEvent.passed`). */
+/** A step announced with a later one (`StatusEvent.passed`); `actor` when not the event's. */
 export interface PassedStep {
   state: ChildState;
   at: number;
   reason?: string;
+  actor?: string;
+}
+
+/** A step recorded and audited whose StatusEvent is held back (`TaskTransitions.recordHoldingStatus`). */
+export interface HeldStatus extends PassedStep {
+  actor: string;
+  attempt: number;
 }
 
 export class StatusPublisher {
@@ -51,6 +58,7 @@ export class StatusPublisher {
                 state: p.state,
                 at: p.at,
                 ...(p.reason ? { reason: p.reason.slice(0, 2000) } : {}),
+                ...(p.actor && p.actor !== actor ? { actor: p.actor } : {}),
               })),
             }
           : {}),

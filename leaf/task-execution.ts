@@ -21,6 +21,7 @@ import { type AgentTask, attemptOf } from "./agent-state.js";
 import type { Airlock } from "./airlock.js";
 import { CredentialBrokerError } from "./credential-broker.js";
 import { datasetsOf } from "./policy.js";
+import type { HeldStatus } from "./status-publisher.js";
 import type { Admission } from "./task-admission.js";
 
 /** A per-task credential from the broker, and how to revoke it. */
@@ -59,6 +60,13 @@ export interface ExecutionContext {
     reason?: string,
     allowed?: (s: ChildState) => boolean,
   ) => Promise<AgentTask | undefined>;
+  /** Records one transition, its StatusEvent held back for the next step's (`TaskTransitions.recordHoldingStatus`). */
+  recordHoldingStatus: (
+    taskId: string,
+    state: ChildState,
+    reason: string | undefined,
+    allowed: (s: ChildState) => boolean,
+  ) => Promise<{ task: AgentTask; held: HeldStatus } | undefined>;
   onError: (taskId: string, error: Error) => void;
 }
 
@@ -142,13 +150,14 @@ export async function executeTask(
       outputs,
     );
     const failing = held.outputs.filter((h) => h.outcome !== "pass").length;
-    const pending = await ctx.record(
+    // Its StatusEvent leaves with the Release's when the airlock releases everything at once (auto-release).
+    const pending = await ctx.recordHoldingStatus(
       taskId,
       "outputs_pending_review",
       `${held.outputs.length} output(s) held in the airlock for review; ${failing} flagged by the disclosure checks`,
       (s) => s === "running",
     );
-    if (pending) await ctx.airlock.afterHeld(taskId, { held });
+    if (pending) await ctx.airlock.afterHeld(taskId, { held, status: pending.held });
     return {};
   } catch (e) {
     if (e instanceof ExecutorCancelled) {

@@ -7,7 +7,7 @@ import { auditLimits } from "../audit/index.js";
 import type { AuditSink } from "../common/index.js";
 import { type ChildState, isSettled } from "../protocol/index.js";
 import { type AgentState, type AgentTask, attemptOf } from "./agent-state.js";
-import type { PassedStep, StatusPublisher } from "./status-publisher.js";
+import type { HeldStatus, PassedStep, StatusPublisher } from "./status-publisher.js";
 
 /** The agent, as its records and status events name it. */
 export const AGENT_ACTOR = "agent";
@@ -34,20 +34,37 @@ export class TaskTransitions {
     reason?: string,
     allowed: (current: ChildState) => boolean = (s) => !isSettled(s),
   ): Promise<AgentTask | undefined> {
-    const at = this.o.now();
-    const next = await this.o.state.transition(
-      taskId,
-      { state, at, actor: AGENT_ACTOR, ...(reason ? { reason } : {}) },
-      allowed,
-    );
-    if (!next) return undefined;
-    await this.announce(taskId, state, reason, at, AGENT_ACTOR, attemptOf(next));
-    return next;
+    const moved = await this.#move(taskId, state, reason, allowed);
+    if (!moved) return undefined;
+    await this.#announce(taskId, [moved.step], AGENT_ACTOR, attemptOf(moved.task));
+    return moved.task;
+  }
+
+  /**
+   * As `record`, but of the announcement only the audit record now: the step's StatusEvent is held back, to leave
+   * with the next step's (`announce`'s `before`) when that follows at once, or alone (`announceHeld`).
+   */
+  async recordHoldingStatus(
+    taskId: string,
+    state: ChildState,
+    reason: string | undefined,
+    allowed: (current: ChildState) => boolean,
+  ): Promise<{ task: AgentTask; held: HeldStatus } | undefined> {
+    const moved = await this.#move(taskId, state, reason, allowed);
+    if (!moved) return undefined;
+    const attempt = attemptOf(moved.task);
+    await this.#announce(taskId, [moved.step], AGENT_ACTOR, attempt, { status: false });
+    return { task: moved.task, held: { ...moved.step, actor: AGENT_ACTOR, attempt } };
+  }
+
+  /** Sends a held-back step's StatusEvent on its own (its audit record is written). */
+  announceHeld(taskId: string, held: HeldStatus): Promise<void> {
+    return this.#announce(taskId, [held], held.actor, held.attempt, { audit: false });
   }
 
   /**
    * Announces a transition already recorded (by a claim, or by the airlock), as part of `attempt` (by default
-   * the attempt the task's record is at).
+   * the attempt the task's record is at). `before`: a step held back (`recordHoldingStatus`) that leaves with it.
    */
   async announce(
     taskId: string,
@@ -56,9 +73,15 @@ export class TaskTransitions {
     at: number,
     actor = AGENT_ACTOR,
     attempt?: number,
+    before?: HeldStatus,
   ): Promise<void> {
     const run = attempt ?? attemptOf((await this.o.state.get(taskId)) ?? {});
-    await this.#announce(taskId, [{ state, at, ...(reason ? { reason } : {}) }], actor, run);
+    const step = { state, at, ...(reason ? { reason } : {}) };
+    if (before === undefined || before.attempt !== run) {
+      if (before !== undefined) await this.announceHeld(taskId, before);
+      return this.#announce(taskId, [step], actor, run);
+    }
+    await this.#announce(taskId, [before, step], actor, run, { auditFrom: 1 });
   }
 
   /**
@@ -70,10 +93,36 @@ export class TaskTransitions {
     return this.#announce(taskId, steps, AGENT_ACTOR, 1);
   }
 
-  async #announce(taskId: string, steps: readonly PassedStep[], actor: string, run: number): Promise<void> {
+  async #move(
+    taskId: string,
+    state: ChildState,
+    reason: string | undefined,
+    allowed: (current: ChildState) => boolean,
+  ): Promise<{ task: AgentTask; step: PassedStep } | undefined> {
+    const at = this.o.now();
+    const step = { state, at, ...(reason ? { reason } : {}) };
+    const task = await this.o.state.transition(taskId, { ...step, actor: AGENT_ACTOR }, allowed);
+    return task ? { task, step } : undefined;
+  }
+
+  /**
+   * One StatusEvent for `steps` (the last, the others in its `passed`) unless `status` is false, and an audit
+   * record for each step from `auditFrom` (none when `audit` is false); then each step's event for the process.
+   */
+  async #announce(
+    taskId: string,
+    steps: readonly PassedStep[],
+    actor: string,
+    run: number,
+    {
+      status = true,
+      audit = true,
+      auditFrom = 0,
+    }: { status?: boolean; audit?: boolean; auditFrom?: number } = {},
+  ): Promise<void> {
     const last = steps.at(-1);
     if (!last) return;
-    const audited = steps.map(({ state, reason }) => {
+    const audited = (audit ? steps.slice(auditFrom) : []).map(({ state, reason }) => {
       const details = {
         ...(reason ? { reason: reason.slice(0, auditLimits.detailStringChars) } : {}),
         ...(run > 1 ? { attempt: run } : {}),
@@ -87,9 +136,13 @@ export class TaskTransitions {
     });
     // Two stores, neither waiting for the other: both are written before the task moves on.
     await Promise.all([
-      this.o.status.publish(taskId, last.state, actor, last.reason, last.at, run, steps.slice(0, -1)),
+      status
+        ? this.o.status.publish(taskId, last.state, actor, last.reason, last.at, run, steps.slice(0, -1))
+        : undefined,
       ...audited,
     ]);
-    for (const { state, reason } of steps) this.o.onTransition(taskId, state, reason);
+    // A held-back step was reported to the process when it was recorded.
+    for (const { state, reason } of audit ? steps.slice(auditFrom) : [])
+      this.o.onTransition(taskId, state, reason);
   }
 }

@@ -129,10 +129,19 @@ const status = obj({
   attempt: optional(attempt),
   /**
    * The steps the TRE took on the way to `state` in the same moment, oldest first, each with its own time and
-   * reason: a Dispatch received, accepted and started at once is one event, not three. Same attempt and actor.
+   * reason: a Dispatch received, accepted and started at once is one event, not three. Same attempt; the event's
+   * actor unless a step names its own.
    */
   passed: optional(
-    arr(obj({ state: literal(...childStates), at: time, reason: optional(reason) }), { max: 3 }),
+    arr(
+      obj({
+        state: literal(...childStates),
+        at: time,
+        reason: optional(reason),
+        actor: optional(str({ min: 1, max: 200 })),
+      }),
+      { max: 3 },
+    ),
   ),
 });
 

@@ -188,6 +188,7 @@ describe("a run whose database cannot be reached", () => {
       airlock: undefined as unknown as Airlock,
       audit: new AuditLog(server.js, { scope: TRE }),
       record: transitions.record.bind(transitions),
+      recordHoldingStatus: transitions.recordHoldingStatus.bind(transitions),
       onError: (_: string, e: Error) => void errors.push(e),
     };
     const admitted = {

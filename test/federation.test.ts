@@ -7,7 +7,7 @@ import { sendSubmission, signSubmission } from "../aggregator/index.js";
 import { waitFor } from "../common/index.js";
 import { startHubServices } from "../hub/hub-services.js";
 import { loadHubConfig } from "../hub/index.js";
-import { StatusPublisher } from "../leaf/status-publisher.js";
+import { type PassedStep, StatusPublisher } from "../leaf/status-publisher.js";
 import {
   type ChildState,
   newId,
@@ -23,14 +23,20 @@ import { storedEntries, waitForSettledStream } from "./harness/stream-contents.j
 let fed: Federation;
 let countFile: string;
 
-/** Publishes a TRE-signed status event from inside TRE `tre` (as its agent will), into OUTBOX. */
-/** A TRE-signed status event of TRE `tre`'s, published as its agent publishes one (`StatusPublisher`). */
+/**
+ * A TRE-signed status event of TRE `tre`'s, published as its agent publishes one (`StatusPublisher`), with the
+ * steps `passed` on the way announced in it.
+ */
 async function treStatus(
   tre: string,
   taskId: string,
   state: ChildState,
   reason?: string,
-  { attempt = 1, at = Date.now() }: { attempt?: number; at?: number } = {},
+  {
+    attempt = 1,
+    at = Date.now(),
+    passed = [],
+  }: { attempt?: number; at?: number; passed?: readonly PassedStep[] } = {},
 ) {
   const leaf = fed.leaves.get(tre)!;
   await new StatusPublisher(jetstream(leaf.dmz), tre, leaf.config.treKey).publish(
@@ -40,6 +46,7 @@ async function treStatus(
     reason,
     at,
     attempt,
+    passed,
   );
 }
 
@@ -199,15 +206,24 @@ describe("a federation started from hub.yaml and leaf.yaml", () => {
     );
     expect(running).not.toContain("discrepancy");
 
-    await treStatus("a", taskId, "released", undefined, { attempt: 2 });
+    // The claim comes with the step before it, as an auto-releasing agent announces them: that step needs no
+    // Release and is recorded, by its own actor; the claim is held back.
+    const held = {
+      state: "outputs_pending_review",
+      at: Date.now(),
+      reason: "1 output(s) held",
+      actor: "agent",
+    } as const;
+    await treStatus("a", taskId, "released", undefined, { attempt: 2, passed: [held] });
     await waitFor(
       "the hub to note the discrepancy",
       async () => (await statusOf(taskId)).children[0]!.discrepancy,
     );
     const text = (await fed.cli(["status", taskId], "alice")).out.join("\n");
     expect(text).toMatch(
-      /\n {2}a: running \(attempt 2\)\n {4}discrepancy: TRE a reported released, but the hub holds no Release of this task from it\n/,
+      /\n {2}a: outputs_pending_review \(attempt 2\)\n {4}discrepancy: TRE a reported released, but the hub holds no Release of this task from it\n/,
     );
+    expect(text).toMatch(/outputs_pending_review\s+tre:a\/agent \[attempt 2\] — 1 output\(s\) held/);
     expect(text).not.toContain("release: kept at the hub");
   });
 

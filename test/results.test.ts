@@ -15,10 +15,11 @@ import {
   SYNTHETIC_PATIENT_COLUMNS,
   writePatientsCsv,
 } from "../fixtures/index.js";
-import { type AnalysisSpec, generateKeyPair } from "../protocol/index.js";
+import { type AnalysisSpec, generateKeyPair, streams, subjects, type TaskView } from "../protocol/index.js";
 import { expectMatchesTruth } from "./harness/combined-truth.js";
 import { approveProject, type Federation, startFederation } from "./harness/federation.js";
 import { referenceOutput } from "./harness/reference-stats.js";
+import { storedEntries } from "./harness/stream-contents.js";
 import { uniqueToken } from "./harness/unique.js";
 
 const rows: Record<string, PatientRow[]> = {
@@ -109,6 +110,26 @@ describe("results and aggregate", () => {
       });
       expect(checked).toBeGreaterThan(2);
     }
+  });
+
+  it("shows every step of an auto-released task at each TRE, by who took it, though it left in two status events", async () => {
+    const submitted = await submitWait(ANALYSES[0]!, "a");
+    expect(submitted.code, submitted.err.join("\n")).toBe(0);
+    const status = await fed.cli(["status", submitted.out[0]!, "--json"], "alice");
+    const view = JSON.parse(status.out.join("\n")) as TaskView;
+    expect(view.children[0]!.history.map((h) => [h.state, h.actor])).toEqual([
+      ["queued", "hub"],
+      ["received", "tre:a/agent"],
+      ["accepted", "tre:a/agent"],
+      ["running", "tre:a/agent"],
+      ["outputs_pending_review", "tre:a/agent"],
+      ["released", "tre:a/airlock"],
+    ]);
+    const explained = view.children[0]!.history.filter((h) => h.state !== "queued" && h.state !== "running");
+    expect(explained.map((h) => typeof h.reason)).toEqual(["string", "string", "string", "string"]);
+    // As the TRE sent them: the claim's steps in one event, the review's with the Release's.
+    const outbox = await storedEntries(fed.leaves.get("a")!.dmzJsm, streams.outbox);
+    expect(outbox.filter((e) => e.subject === subjects.status("a", view.taskId))).toHaveLength(2);
   });
 
   it("prints per-TRE and combined tables, CSV, and a plot of a histogram", async () => {
