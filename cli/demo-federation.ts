@@ -238,7 +238,7 @@ async function stopProcesses(pids: readonly number[], graceMs = 10_000): Promise
 /** Stops every process of the demo in `dir`, and lifts the mounts its container engine leaves behind. */
 export async function stopDemo(dir: string, pids: readonly number[]): Promise<void> {
   await stopProcesses(pids);
-  releaseStorageMounts(join(dir, DEMO_ENGINE_DIR));
+  await releaseStorageMounts(join(dir, DEMO_ENGINE_DIR));
 }
 
 /** `tremesh demo stop DIR`: stops the federation a `--keep` demo left running in DIR. */

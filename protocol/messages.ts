@@ -157,7 +157,6 @@ const decision = obj({
 });
 
 /** A bare media type (`type/subtype`, RFC 6838 characters); parameters such as `; charset=…` are refused. */
-/** A bare media type, `type/subtype` with no parameters (RFC 6838 characters). */
 export const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i;
 
 const releasedOutput = obj({

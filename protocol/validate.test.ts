@@ -166,8 +166,11 @@ describe("status events", () => {
     expect(status({ state: "running", passed }).passed).toEqual(passed);
     expect(problem(() => status({ passed: [{ state: "done", at: now }] }))).toMatch(/^passed\[0\]\.state: /);
     expect(problem(() => status({ passed: [{ state: "received" }] }))).toMatch(/^passed\[0\]\.at: /);
-    expect(problem(() => status({ passed: [{ state: "received", at: now, actor: "x" }] }))).toMatch(
-      /^passed\[0\]/,
+    expect(
+      status({ passed: [{ state: "outputs_pending_review", at: now, actor: "agent" }] }).passed?.[0]?.actor,
+    ).toBe("agent");
+    expect(problem(() => status({ passed: [{ state: "received", at: now, actor: "" }] }))).toMatch(
+      /^passed\[0\]\.actor: /,
     );
     expect(problem(() => status({ passed: Array(4).fill({ state: "received", at: now }) }))).toMatch(
       /^passed: /,
