@@ -4,6 +4,12 @@
  * stores it only if the stream's last sequence is still the one the writer built on
  * (`Nats-Expected-Last-Sequence`), so two writers can never both extend the same tail. The loser re-reads
  * the tail and tries again, a bounded number of times.
+ *
+ * Appends made while one is on its way are sent together, each built on the one before it and published
+ * without waiting for its ack: one round trip for a task's steps recorded at once, not one each. Each after
+ * the first also expects the one before it to be the stream's last message (`Nats-Expected-Last-Msg-Id`), so
+ * a record whose predecessor was refused is refused too, even when another writer's record filled the
+ * sequence it expected: the chain never links to a record that was not stored.
  */
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -73,6 +79,27 @@ function isWrongLastSequence(error: unknown): boolean {
   );
 }
 
+/** nats-server's JSStreamWrongLastMsgIDErrF ("wrong last msg ID"), which @nats-io/jetstream names no constant for. */
+const STREAM_WRONG_LAST_MSG_ID = 10070;
+
+/** The server refused a chained record: the tail it built on was not the stream's last (sequence or msg id). */
+function isRefusedTail(error: unknown): boolean {
+  return (
+    isWrongLastSequence(error) ||
+    (error instanceof JetStreamApiError && error.code === STREAM_WRONG_LAST_MSG_ID)
+  );
+}
+
+/** Most appends sent together in one go; more wait for the next. */
+const MAX_BATCH = 32;
+
+/** An append waiting in a batch, with the promise its caller holds. */
+interface Pending {
+  entry: AuditEntry;
+  resolve(appended: AuditAppended): void;
+  reject(error: unknown): void;
+}
+
 /** Tries of an id at sequence 0 before a `once` append moves on to the key's next id (`OnceIds`). */
 const HELD_AT_ZERO_TRIES = 3;
 const HELD_AT_ZERO_PAUSE_MS = 50;
@@ -138,6 +165,8 @@ export class AuditLog {
   /** The tail this instance last wrote or read; a guess that the server confirms or refutes on publish. */
   #tail: AuditHead | undefined;
   #queue: Promise<unknown> = Promise.resolve();
+  /** The appends that will go out together once the one on its way is done; joined until it starts. */
+  #open: Pending[] | undefined;
 
   constructor(js: JetStreamClient, options: AuditLogOptions) {
     this.#js = js;
@@ -163,9 +192,24 @@ export class AuditLog {
     } catch (error) {
       return Promise.reject(error);
     }
-    const run = this.#queue.then(() => this.#append(checked, options.once));
-    this.#queue = run.catch(() => undefined);
-    return run;
+    if (options.once !== undefined) {
+      const run = this.#queue.then(() => this.#append(checked, options.once));
+      this.#queue = run.catch(() => undefined);
+      return run;
+    }
+    return new Promise<AuditAppended>((resolve, reject) => {
+      const pending = { entry: checked, resolve, reject };
+      if (this.#open !== undefined && this.#open.length < MAX_BATCH) {
+        this.#open.push(pending);
+        return;
+      }
+      const batch = [pending];
+      this.#open = batch;
+      this.#queue = this.#queue.then(() => {
+        if (this.#open === batch) this.#open = undefined;
+        return this.#appendBatch(batch);
+      });
+    });
   }
 
   /** Reads the chain's current end from the server, e.g. to keep an external anchor for `verifyAuditLog`. */
@@ -240,6 +284,87 @@ export class AuditLog {
       }
     }
     throw new AuditContentionError(this.stream, this.#maxAttempts);
+  }
+
+  /**
+   * Appends a batch in order, all published at once, each built on the one before. Settles every append: those
+   * stored resolve; one whose predecessor's tail turned out stale (another writer came first) goes round again
+   * with the rest on a fresh tail; any other failure rejects that append alone (its record may or may not be
+   * stored, as for a lone append whose ack is lost).
+   */
+  async #appendBatch(batch: readonly Pending[]): Promise<void> {
+    let waiting = batch;
+    for (let attempt = 1; waiting.length > 0; attempt++) {
+      let tail: AuditHead;
+      try {
+        tail = this.#tail ?? (await this.readHead());
+      } catch (error) {
+        for (const p of waiting) p.reject(error);
+        return;
+      }
+      const sent = this.#publishChained(tail, waiting);
+      const settled = await Promise.allSettled(sent.map((s) => s.ack));
+      const again: Pending[] = [];
+      let lastStored: AuditHead | undefined;
+      let broken = false;
+      settled.forEach((result, i) => {
+        const { pending, record, bytes } = sent[i]!;
+        if (result.status === "fulfilled" && result.value.seq === record.seq) {
+          lastStored = { seq: record.seq, hash: auditHash(bytes) };
+          pending.resolve({ ...lastStored, at: record.at, attempts: attempt });
+          return;
+        }
+        broken = true;
+        if (result.status === "fulfilled") {
+          pending.reject(
+            new AuditAppendError(this.stream, `record ${record.seq} was stored at ${result.value.seq}`),
+          );
+        } else if (isRefusedTail(result.reason)) {
+          again.push(pending);
+        } else {
+          pending.reject(
+            new AuditAppendError(this.stream, `could not append record ${record.seq}`, {
+              cause: result.reason,
+              code: result.reason instanceof JetStreamApiError ? result.reason.code : undefined,
+            }),
+          );
+        }
+      });
+      // Only a batch stored whole leaves a tail this writer is sure of.
+      this.#tail = broken ? undefined : lastStored;
+      waiting = again;
+      if (waiting.length === 0) return;
+      if (attempt === this.#maxAttempts) {
+        for (const p of waiting) p.reject(new AuditContentionError(this.stream, attempt));
+        return;
+      }
+      await sleep(Math.random() * Math.min(this.#maxBackoffMs, 2 ** attempt));
+    }
+  }
+
+  /** Publishes `batch` on `tail` without waiting: each record links to the one before it and expects it stored. */
+  #publishChained(tail: AuditHead, batch: readonly Pending[]) {
+    const at = Math.floor(this.#now());
+    let prev = tail;
+    let prevId: string | undefined;
+    return batch.map((pending) => {
+      const record = { seq: prev.seq + 1, prev: prev.hash, at };
+      const bytes = encodeAuditRecord(record, pending.entry);
+      const msgID = randomUUID();
+      const ack = this.#js.publish(this.subject, bytes, {
+        msgID,
+        expect: {
+          streamName: this.stream,
+          lastSequence: prev.seq,
+          ...(prevId === undefined ? {} : { lastMsgID: prevId }),
+        },
+        timeout: this.#ackTimeoutMs,
+        retries: PUBLISH_RETRIES,
+      });
+      prev = { seq: record.seq, hash: auditHash(bytes) };
+      prevId = msgID;
+      return { pending, record, bytes, ack };
+    });
   }
 
   #manager(): Promise<JetStreamManager> {

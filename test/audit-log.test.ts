@@ -331,6 +331,60 @@ describe("audit log", () => {
     expect(await verifyAuditLog(js, { stream })).toMatchObject({ ok: true, count: 3 });
   });
 
+  it("sends appends made at once together, and never links one to a predecessor the server refused", async () => {
+    await using mesh = await startMesh({ tres: ["a"] });
+    const stream = streamName(mesh.token);
+    const { js, log } = await chainOn(await mesh.connectHub(FED_ACCOUNT), "hub", stream);
+    const other = new AuditLog(js, { scope: "hub", stream });
+    await log.append(entry("batcher", 0)); // its tail: 1
+    await other.append(entry("other", 0)); // now that tail is stale, and record 2 is other's
+
+    // Both go out at once on tail 1: the first is refused (the last sequence is 2), and the second, built on the
+    // first, would find the sequence it expects (2) but not its predecessor's id, so it is refused as well.
+    const [first, second] = await Promise.all([
+      log.append(entry("batcher", 1)),
+      log.append(entry("batcher", 2)),
+    ]);
+    expect([first, second]).toMatchObject([
+      { seq: 3, attempts: 2 },
+      { seq: 4, attempts: 2 },
+    ]);
+    expect(await verifyAuditLog(js, { stream })).toMatchObject({
+      ok: true,
+      count: 4,
+      head: { seq: 4, hash: second.hash },
+    });
+
+    // A burst on a fresh tail is one round: every record of it stored on the first try.
+    const burst = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => log.append(entry("batcher", 10 + i))),
+    );
+    expect(burst.map((r) => [r.seq, r.attempts])).toEqual(Array.from({ length: 10 }, (_, i) => [5 + i, 1]));
+  });
+
+  it("keeps one gap-free chain when several writers send bursts at once", async () => {
+    await using mesh = await startMesh({ tres: ["a"] });
+    const stream = streamName(mesh.token);
+    const connections = await Promise.all([1, 2, 3].map(() => mesh.connectHub(FED_ACCOUNT)));
+    await ensureAuditStream(await jetstreamManager(connections[0]!), { scope: "hub", stream });
+    const writers = connections.map((nc) => new AuditLog(jetstream(nc), { scope: "hub", stream }));
+    const bursts = async (log: AuditLog, w: number) => {
+      const out: AuditAppended[] = [];
+      for (let b = 0; b < 5; b++)
+        out.push(
+          ...(await Promise.all(Array.from({ length: 8 }, (_, i) => log.append(entry(`w${w}`, b * 8 + i))))),
+        );
+      return out;
+    };
+    const results = (await Promise.all(writers.map(bursts))).flat().sort((x, y) => x.seq - y.seq);
+    expect(results.map((r) => r.seq)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
+    expect(await verifyAuditLog(jetstream(connections[0]!), { stream })).toMatchObject({
+      ok: true,
+      count: 120,
+      head: { seq: 120, hash: results[119]!.hash },
+    });
+  });
+
   it("links to a record another writer appended between its two reads of an empty log's tail", async () => {
     await using mesh = await startMesh({ tres: ["a"] });
     const stream = streamName(mesh.token);
