@@ -34,6 +34,12 @@ export interface VerifyAuditLogOptions {
   batchSize?: number;
   /** Longest wait for the next record before giving up with AuditReadError, in ms. Default 10 000. */
   idleTimeoutMs?: number;
+  /**
+   * Longest wait for the first record, in ms. Default 30 000: on a clustered stream the reading consumer is made
+   * on the stream's leader, and on a busy cluster (or one electing a leader) that can take longer than a record
+   * once flowing ever does.
+   */
+  startTimeoutMs?: number;
 }
 
 /**
@@ -114,6 +120,7 @@ async function readChain(
 ): Promise<AuditVerification> {
   const { lastSeq, anchor, options } = bounds;
   const idleTimeoutMs = options.idleTimeoutMs ?? 10_000;
+  const startTimeoutMs = Math.max(options.startTimeoutMs ?? 30_000, idleTimeoutMs);
   let consumer: Consumer;
   let messages: ConsumerMessages;
   try {
@@ -126,14 +133,14 @@ async function readChain(
     throw new AuditReadError(stream, "could not start reading the chain", { cause });
   }
 
-  let stalled = false;
+  let stalled: number | undefined;
   let timer: NodeJS.Timeout | undefined;
-  const watch = () => {
+  const watch = (ms: number) => {
     clearTimeout(timer);
     timer = setTimeout(() => {
-      stalled = true;
+      stalled = ms;
       messages.stop();
-    }, idleTimeoutMs);
+    }, ms);
   };
 
   let firstSeq = bounds.start;
@@ -142,9 +149,9 @@ async function readChain(
   let prevHash: string | undefined = bounds.start === 1 ? AUDIT_GENESIS : undefined;
   let count = 0;
   try {
-    watch();
+    watch(startTimeoutMs);
     for await (const m of messages) {
-      watch();
+      watch(idleTimeoutMs);
       if (count === 0 && bounds.agedStartOk && m.seq > expected) {
         firstSeq = expected = m.seq; // more records aged out since the stream's state was read
       }
@@ -182,6 +189,6 @@ async function readChain(
     await messages.close();
     await consumer.delete().catch(() => undefined); // ephemeral anyway; this just frees it sooner
   }
-  const why = stalled ? `no record for ${idleTimeoutMs} ms` : "delivery ended";
+  const why = stalled !== undefined ? `no record for ${stalled} ms` : "delivery ended";
   throw new AuditReadError(stream, `${why} after record ${expected - 1} of ${lastSeq}`);
 }
