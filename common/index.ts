@@ -21,6 +21,7 @@ export {
   openBucket,
   type StreamSpec,
   setAccountReplicas,
+  whilePlacing,
   whileStreamsSettle,
 } from "./jetstream-streams.js";
 export { KeyedChain } from "./keyed-chain.js";

@@ -57,6 +57,19 @@ export function whileStreamsSettle<T>(read: () => Promise<T>): Promise<T> {
   return whileCreating(read);
 }
 
+/**
+ * A stream's create that handles "name in use" itself (`ensureAuditStream`), made again while the cluster cannot
+ * place it yet: a node that has joined but not caught up is not a "suitable peer", and a request lost in a meta
+ * leader's election gets no answer. The create may wrap the server's error as its `cause`. A create is safe to
+ * repeat.
+ */
+export function whilePlacing<T>(create: () => Promise<T>): Promise<T> {
+  return retrying(
+    create,
+    (error) => placementPending(error) || (error instanceof Error && placementPending(error.cause)),
+  );
+}
+
 /** JetStream's "stream name already in use": another instance created it between our info and add. */
 const STREAM_NAME_IN_USE = 10058;
 /** JetStream's "no suitable peers for placement": a clustered hub's node that has not caught up yet. */
@@ -74,19 +87,28 @@ export function ensureStream(jsm: JetStreamManager, config: StreamSpec): Promise
  * that has joined but not caught up is not yet a "suitable peer"; and a request that reaches the meta group while
  * it elects a leader gets no answer.
  */
-async function whileCreating<T>(step: () => Promise<T>): Promise<T> {
+function whileCreating<T>(step: () => Promise<T>): Promise<T> {
+  return retrying(
+    step,
+    (error) =>
+      isApiError(error, JetStreamApiCodes.StreamNotFound) ||
+      isApiError(error, STREAM_NAME_IN_USE) ||
+      placementPending(error),
+  );
+}
+
+/** Not placeable yet; a request lost in a meta leader's election times out (an identical add is a no-op). */
+function placementPending(error: unknown): boolean {
+  return isApiError(error, NO_SUITABLE_PEERS) || (error instanceof Error && error.name === "TimeoutError");
+}
+
+async function retrying<T>(step: () => Promise<T>, transient: (error: unknown) => boolean): Promise<T> {
   const deadline = Date.now() + CREATE_PATIENCE_MS;
   for (let attempt = 1; ; attempt++) {
     try {
       return await step();
     } catch (error) {
-      // A request lost in a meta leader's election times out; asking again is safe (an identical add is a no-op).
-      const racing =
-        isApiError(error, JetStreamApiCodes.StreamNotFound) ||
-        isApiError(error, STREAM_NAME_IN_USE) ||
-        isApiError(error, NO_SUITABLE_PEERS) ||
-        (error instanceof Error && error.name === "TimeoutError");
-      if (!racing || Date.now() > deadline) throw error;
+      if (!transient(error) || Date.now() > deadline) throw error;
       await sleep(Math.min(100 * attempt, 1_000));
     }
   }

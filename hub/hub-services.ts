@@ -16,6 +16,7 @@ import {
   StopStack,
   setAccountReplicas,
   watchStaleSources,
+  whilePlacing,
   whileStreamsSettle,
 } from "../common/index.js";
 import { openEnvelope, type SigningKey, streams, subjects } from "../protocol/index.js";
@@ -139,7 +140,7 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
     syncing = next;
     return next;
   };
-  await ensureAuditStream(jsm, { scope: "hub", replicas });
+  await whilePlacing(() => ensureAuditStream(jsm, { scope: "hub", replicas }));
   await ensureDeadLetterStream(jsm, "hub", { replicas });
   const registry = await Registry.open(js);
   const tasks = await TaskStore.open(js);

@@ -28,8 +28,16 @@ import {
   ensureAuditStream,
   verifyAuditLog,
 } from "../audit/index.js";
-import { startNatsServer, toNatsConf, waitFor } from "../common/index.js";
+import {
+  fetchMetaCluster,
+  type NatsServerHandle,
+  startNatsServer,
+  toNatsConf,
+  waitFor,
+  whilePlacing,
+} from "../common/index.js";
 import { FED_ACCOUNT } from "../hub/account-names.js";
+import { HUB_DEFAULTS } from "../hub/hub-defaults.js";
 import { CTRL_ACCOUNT, DMZ_ACCOUNT } from "../leaf/account-names.js";
 import { newId, pack, subjects } from "../protocol/index.js";
 import { startMesh } from "./harness/mesh.js";
@@ -50,33 +58,49 @@ async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-/** `size` nats-servers routed into one JetStream cluster on loopback, stopped and removed on disposal. */
-async function startCluster(size: number) {
+/**
+ * `size` nats-servers routed into one JetStream cluster on loopback, stopped and removed on disposal. The first
+ * `running` start now; `startNode` starts another later (a node that joins late).
+ */
+async function startCluster(size: number, { running = size }: { running?: number } = {}) {
   const dir = await mkdtemp(join(tmpdir(), "tremesh-audit-cluster-"));
   const token = uniqueToken();
   const routes = await freePorts(size);
-  const nodes = await Promise.all(
-    routes.map((port, i) =>
-      startNatsServer({
-        name: `node-${i}`,
-        dir: join(dir, `node-${i}`),
-        configText: toNatsConf({
-          server_name: `audit-${token}-${i}`,
+  const nodes: NatsServerHandle[] = [];
+  const startNode = async (i: number) => {
+    const port = routes[i]!;
+    nodes[i] = await startNatsServer({
+      name: `node-${i}`,
+      dir: join(dir, `node-${i}`),
+      configText: toNatsConf({
+        server_name: `audit-${token}-${i}`,
+        host: "127.0.0.1",
+        port: -1,
+        http: "127.0.0.1:-1",
+        jetstream: { store_dir: join(dir, `node-${i}`, "js") },
+        cluster: {
+          name: `audit-${token}`,
           host: "127.0.0.1",
-          port: -1,
-          jetstream: { store_dir: join(dir, `node-${i}`, "js") },
-          cluster: {
-            name: `audit-${token}`,
-            host: "127.0.0.1",
-            port,
-            routes: routes.filter((p) => p !== port).map((p) => `nats-route://127.0.0.1:${p}`),
-          },
-        }),
+          port,
+          routes: routes.filter((p) => p !== port).map((p) => `nats-route://127.0.0.1:${p}`),
+        },
       }),
-    ),
-  );
+    });
+  };
+  await Promise.all(Array.from({ length: running }, (_, i) => startNode(i)));
   const connections: NatsConnection[] = [];
   return {
+    startNode,
+    /** Every running node sees one meta leader and `known` servers, as a clustered hub node waits before its streams. */
+    formed: (known = size) =>
+      waitFor(
+        "the cluster's JetStream meta group on every node",
+        async () => {
+          const metas = await Promise.all(nodes.map((node) => fetchMetaCluster(node.monitorUrl!)));
+          return metas.every((meta) => meta?.leader !== undefined && meta.cluster_size >= known);
+        },
+        { timeoutMs: HUB_DEFAULTS.clusterWaitMs, intervalMs: 250 },
+      ),
     connect: async (i: number) => {
       const nc = await connect({ servers: nodes[i]!.clientUrl });
       connections.push(nc);
@@ -180,12 +204,10 @@ describe("audit log", () => {
     // "duplicate" at sequence 0 and believed it, with nothing stored.
     await using cluster = await startCluster(3);
     const stream = streamName(uniqueToken());
+    await cluster.formed();
     const [first, second] = await Promise.all([cluster.connect(0), cluster.connect(1)]);
-    const jsm = await waitFor("the cluster's JetStream", async () => {
-      const manager = await jetstreamManager(first!);
-      await ensureAuditStream(manager, { scope: "hub", stream, replicas: 3 });
-      return manager;
-    });
+    const jsm = await jetstreamManager(first!);
+    await ensureAuditStream(jsm, { scope: "hub", stream, replicas: 3 });
     const writers = [first!, second!].map((nc) => new AuditLog(jetstream(nc), { scope: "hub", stream }));
     const keyed = (w: number, i: number) => ({
       ...entry(`hub-node-${w}`, i),
@@ -211,6 +233,26 @@ describe("audit log", () => {
     for (let i = 0; i < 40; i++)
       expect(await restarted.append(keyed(0, i), { once: `k.0.${i}` })).toMatchObject({ duplicate: true });
     expect(await verifyAuditLog(jetstream(first!), { stream })).toMatchObject({ ok: true, count: 80 });
+  });
+
+  it("creates a three-copy chain on a cluster whose third node joins while the create waits", async () => {
+    // The hub's nodes start together: one that has joined before the others cannot place three copies yet.
+    await using cluster = await startCluster(3, { running: 2 });
+    await cluster.formed(2);
+    const jsm = await jetstreamManager(await cluster.connect(0));
+    const stream = streamName(uniqueToken());
+    const refusals: unknown[] = [];
+    const created = await whilePlacing(async () => {
+      try {
+        return await ensureAuditStream(jsm, { scope: "hub", stream, replicas: 3 });
+      } catch (error) {
+        if (refusals.push(error) === 1) void cluster.startNode(2);
+        throw error;
+      }
+    });
+    expect((refusals[0] as Error).cause).toMatchObject({ code: 10005 }); // no suitable peers, while two
+    expect(created.config.num_replicas).toBe(3);
+    expect(created.cluster?.replicas?.length).toBe(2);
   });
 
   it("verifies an empty log as an empty chain", async () => {
