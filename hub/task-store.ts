@@ -95,8 +95,8 @@ export class UnknownTaskError extends TaskStoreError {
 const MAX_CAS_ATTEMPTS = 20;
 /** Tasks whose TREs `tresOf` keeps in memory. */
 const TRES_KEPT = 10_000;
-/** Child records `TaskStore` keeps as it last wrote them. */
-const CHILD_COPIES_KEPT = 20_000;
+/** Child records, and parent records, that `TaskStore` keeps as it last wrote them (each). */
+const COPIES_KEPT = 20_000;
 /** A task listed as pending whose record never appeared this long after its submission: its create died. */
 const ABANDONED_CREATE_MS = 10 * 60_000;
 const enc = (v: unknown) => JSON.stringify(v);
@@ -113,6 +113,13 @@ function withLateEvent(history: readonly ChildEvent[], event: ChildEvent): Child
 export interface TaskWatch {
   next(timeoutMs: number, signal: AbortSignal): Promise<boolean>;
   stop(): void;
+}
+
+/** Sets `key` as the newest entry of `map`, dropping the oldest beyond `limit`. */
+function keepRecent<V>(map: Map<string, V>, key: string, value: V, limit: number): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > limit) map.delete(map.keys().next().value as string);
 }
 
 /** `marks` with `mark` of `tre` added, unless a mark of the same or a later revision is there. */
@@ -135,6 +142,12 @@ export class TaskStore {
    * since fails the compare-and-set and is read; an event this copy would drop is checked against a fresh read.
    */
   readonly #childCopies = new Map<string, { child: ChildRecord; revision: number }>();
+  /**
+   * Each parent record as this instance last wrote it, with its revision, the oldest first: a refresh starts from
+   * it. A parent another instance wrote since fails the compare-and-set and is read. Its marks and `dispatched`
+   * only ever move forward, so a refresh that would change nothing on this copy changes nothing on the record.
+   */
+  readonly #parentCopies = new Map<string, { task: TaskRecord; revision: number }>();
   /** The TREs of the tasks seen lately (`tresOf`), the oldest first. */
   readonly #tres = new Map<string, readonly string[]>();
 
@@ -184,8 +197,9 @@ export class TaskStore {
     const marks = Object.fromEntries(
       task.tres.map((tre) => [tre, { state: "queued", revision: 0 } as ChildMark]),
     );
+    const parent = { ...task, marks };
     try {
-      await this.kv.create(`task.${task.taskId}`, enc({ ...task, marks }));
+      this.#keepParent(parent, await this.kv.create(`task.${task.taskId}`, enc(parent)));
     } catch {
       if (await this.get(task.taskId)) return false;
       throw new TaskStoreError(`could not create task ${task.taskId}`);
@@ -244,10 +258,7 @@ export class TaskStore {
     const known = this.#tres.get(taskId);
     if (known) return known;
     const tres = (await this.get(taskId))?.tres;
-    if (tres) {
-      this.#tres.set(taskId, tres);
-      if (this.#tres.size > TRES_KEPT) this.#tres.delete(this.#tres.keys().next().value as string);
-    }
+    if (tres) keepRecent(this.#tres, taskId, tres, TRES_KEPT);
     return tres;
   }
 
@@ -388,7 +399,8 @@ export class TaskStore {
       const { child, revision } = copy ?? (await this.#readChild(taskId, tre));
       if (child.history.some((h) => h.eventId === event.eventId)) {
         // Applied before, perhaps by a handler that failed before the parent was refreshed: it is now (a parent that
-        // has this mark already is not written again).
+        // has this mark already is not written again), from the parent as it is, not as this instance last wrote it.
+        this.#parentCopies.delete(taskId);
         await this.refreshParent(taskId, tre, { state: child.state, revision });
         return undefined;
       }
@@ -445,10 +457,7 @@ export class TaskStore {
   }
 
   #keepChild(key: string, child: ChildRecord, revision: number): void {
-    this.#childCopies.delete(key);
-    this.#childCopies.set(key, { child, revision });
-    if (this.#childCopies.size > CHILD_COPIES_KEPT)
-      this.#childCopies.delete(this.#childCopies.keys().next().value as string);
+    keepRecent(this.#childCopies, key, { child, revision }, COPIES_KEPT);
   }
 
   /** Whether the hub's audit log has the record of TRE `tre`'s Release of the task (`markReleaseAudited`). */
@@ -493,9 +502,7 @@ export class TaskStore {
     marks: Record<string, ChildMark> = {},
   ): Promise<TaskRecord> {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const e = await this.kv.get(`task.${taskId}`);
-      if (e?.operation !== "PUT") throw new UnknownTaskError(`no task ${taskId}`);
-      const current = e.json() as TaskRecord;
+      const { task: current, revision } = this.#parentCopies.get(taskId) ?? (await this.#readParent(taskId));
       const changed = change(current);
       let merged = current.marks ?? (await this.#marksRead(changed));
       for (const [tre, mark] of Object.entries(marks)) merged = withMark(merged, tre, mark);
@@ -506,13 +513,24 @@ export class TaskStore {
       if (changed === current && merged === current.marks && state === current.state) return current;
       const next: TaskRecord = { ...changed, marks: merged, state, updatedAt: Date.now() };
       try {
-        await this.kv.update(e.key, enc(next), e.revision);
+        this.#keepParent(next, await this.kv.update(`task.${taskId}`, enc(next), revision));
         return next;
       } catch {
         // concurrent update: read again
+        this.#parentCopies.delete(taskId);
       }
     }
     throw new TaskStoreError(`task ${taskId} is contended`);
+  }
+
+  async #readParent(taskId: string): Promise<{ task: TaskRecord; revision: number }> {
+    const e = await this.kv.get(`task.${taskId}`);
+    if (e?.operation !== "PUT") throw new UnknownTaskError(`no task ${taskId}`);
+    return { task: e.json() as TaskRecord, revision: e.revision };
+  }
+
+  #keepParent(task: TaskRecord, revision: number): void {
+    keepRecent(this.#parentCopies, task.taskId, { task, revision }, COPIES_KEPT);
   }
 
   /** The marks of a parent from before marks, from its children as they are now. */

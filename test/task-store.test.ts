@@ -209,6 +209,34 @@ describe("the hub's task store", () => {
     });
   });
 
+  it("moves a parent it last wrote itself without reading it: each refresh is one compare-and-set", async () => {
+    const task = { ...record(["a", "b", "c"]), dispatched: true };
+    await store.create(task, new Uint8Array([1]));
+    // Every read of a record asks the bucket's stream for the last message on its subject.
+    const watcher = await connect({ servers: server.clientUrl });
+    const reads: string[] = [];
+    const sub = watcher.subscribe("$JS.API.STREAM.MSG.GET.KV_TASK_STATE", {
+      callback: (_e, m) => {
+        reads.push(String(m.json<{ last_by_subj?: string }>().last_by_subj));
+      },
+    });
+    await watcher.flush();
+    try {
+      for (const [state, at] of [
+        ["received", 10],
+        ["released", 20],
+      ] as const)
+        for (const tre of task.tres) await store.applyChildEvent(task.taskId, tre, treEvent(task, state, at));
+      await nc.flush();
+      await watcher.flush();
+      expect((await store.get(task.taskId))!.state).toBe("completed");
+      expect(reads.filter((subject) => subject.endsWith(`.task.${task.taskId}`))).toHaveLength(1); // the get above
+    } finally {
+      sub.unsubscribe();
+      await watcher.close();
+    }
+  });
+
   it("applies a child's event on top of what another instance wrote since this one last wrote the child", async () => {
     const task = { ...record(["a"]), dispatched: true };
     await store.create(task, new Uint8Array([1]));
