@@ -1,7 +1,7 @@
 /**
  * The federation the end-to-end benchmarks run on: the test harness's `startFederation` (real hub and leaf
  * nats-servers, real JetStream), with the hub services and one agent per TRE running in this Node process, as the
- * harness runs them. By default in operator mode, the demo's set-up (`admin init`, then `add-tre` per TRE); in
+ * harness runs them; or, with `leaves: "processes"`, each TRE's leaf as its own `tremesh leaf start` process. By default in operator mode, the demo's set-up (`admin init`, then `add-tre` per TRE); in
  * config mode on request, where the hub starts with every TRE's account at once (operator-mode onboarding takes
  * about a second per TRE, too long for 100). Both give each TRE its own hub account and the same streams and
  * services. Every TRE holds the same synthetic patients (the demo's `north` profile, 4 000 rows) in its own
@@ -25,6 +25,7 @@ import {
 } from "../fixtures/index.js";
 import type { AnalysisSpec, SigningKey } from "../protocol/index.js";
 import { approveProject, type Federation, startFederation } from "../test/harness/federation.js";
+import { type LeafProcesses, startLeafProcesses } from "../test/harness/leaf-processes.js";
 import { type NodeMemory, nodeMemory } from "./process-usage.js";
 import { ReleaseWatch } from "./release-watch.js";
 
@@ -43,6 +44,12 @@ export interface BenchFederationOptions {
   startConcurrency?: number;
   /** How the federation is set up (see above). Default "operator". */
   mode?: "operator" | "config";
+  /**
+   * Where each TRE's leaf (its agent, and its nats-server) runs: "in-process" (default) in this Node process, as
+   * the test harness runs them; "processes": each its own `tremesh leaf start` process, as TREs deploy it (each on
+   * its own machine; here, on the same two cores).
+   */
+  leaves?: "in-process" | "processes";
 }
 
 export interface BenchFederation extends AsyncDisposable {
@@ -68,6 +75,8 @@ export interface BenchFederation extends AsyncDisposable {
   hubPid(): number;
   /** Each running leaf's nats-server process id, by TRE. */
   leafPids(): Map<string, number>;
+  /** Each TRE's `tremesh leaf start` process id (its agent) when the leaves run as processes; none in-process. */
+  agentPids(): number[];
 }
 
 /** Short names, so that one task can name as many TREs as the hub's audit record allows (see fanout.ts). */
@@ -92,11 +101,14 @@ export async function startBenchFederation(options: BenchFederationOptions): Pro
       review: { autoRelease: true },
     }),
   });
+  let leafProcesses: LeafProcesses | undefined;
   try {
     await writeDatasets(fed.files.dir, tres);
     for (const tre of tres) await freeClientPort(fed.files.leafConfigs[tre]!);
     const memoryBeforeLeaves = nodeMemory();
-    await startLeaves(fed, tres, options.startConcurrency ?? 4);
+    const concurrency = options.startConcurrency ?? 4;
+    if (options.leaves === "processes") leafProcesses = await startLeafProcesses(fed, tres, concurrency);
+    else await startLeaves(fed, tres, concurrency);
     const linkedAt = performance.now();
     await approveProject(fed, { project: BENCH_PROJECT, tres, members: [BENCH_RESEARCHER] });
     const researcher = await fed.connect(BENCH_RESEARCHER);
@@ -115,13 +127,17 @@ export async function startBenchFederation(options: BenchFederationOptions): Pro
       settle: () => sleep(Math.max(0, SETTLE_AFTER_LINK_MS - (performance.now() - linkedAt))),
       memoryBeforeLeaves,
       hubPid: () => fed.hub.server.pid,
-      leafPids: () => new Map([...fed.leaves].map(([tre, leaf]) => [tre, leaf.server.pid])),
+      leafPids: () =>
+        leafProcesses?.serverPids() ?? new Map([...fed.leaves].map(([tre, leaf]) => [tre, leaf.server.pid])),
+      agentPids: () => [...(leafProcesses?.agentPids().values() ?? [])],
       [Symbol.asyncDispose]: async () => {
         await releases.stop();
+        await leafProcesses?.[Symbol.asyncDispose]();
         await fed[Symbol.asyncDispose]();
       },
     };
   } catch (error) {
+    await leafProcesses?.[Symbol.asyncDispose]();
     await fed[Symbol.asyncDispose]();
     throw error;
   }

@@ -6,6 +6,7 @@
  */
 import { collectResults, fetchTask, submit, type TaskResults } from "../aggregator/index.js";
 import { BENCH_PROJECT, type BenchFederation, COUNT_BY_SEX } from "./bench-federation.js";
+import { formatLatency, latency } from "./measure.js";
 
 export interface CountTaskRun {
   taskId: string;
@@ -74,4 +75,29 @@ function checkCombined(results: TaskResults, tres: number): void {
     throw new Error(
       `task ${results.task.taskId}: ${results.accepted.length} of ${tres} Releases verified; ${problems.join("; ")}`,
     );
+}
+
+/** `n` counts on every TRE of `b`, one after the other. */
+export async function runCountTasks(b: BenchFederation, n: number): Promise<CountTaskRun[]> {
+  const runs: CountTaskRun[] = [];
+  for (let i = 0; i < n; i++) runs.push(await runCountTask(b, b.tres));
+  return runs;
+}
+
+/** The distributions of the runs' times: the whole, and its parts. */
+export function countTaskLatencies(runs: readonly CountTaskRun[]) {
+  return {
+    total: latency(runs.map((r) => r.totalMs)),
+    submit: latency(runs.map((r) => r.submitMs)),
+    storedAtHub: latency(runs.map((r) => r.storedMs)),
+    collect: latency(runs.map((r) => r.collectMs)),
+  };
+}
+
+/** Prints `countTaskLatencies`, one line each. */
+export function printCountTaskLatencies(l: ReturnType<typeof countTaskLatencies>): void {
+  console.log(formatLatency("submit → combined result (push notified)", l.total));
+  console.log(formatLatency("  submit → hub's accepted answer", l.submit));
+  console.log(formatLatency("  submit → last Release stored at the hub", l.storedAtHub));
+  console.log(formatLatency("  fetch + verify + combine (collectResults)", l.collect));
 }

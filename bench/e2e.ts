@@ -31,7 +31,12 @@ import {
   patientsFile,
   startBenchFederation,
 } from "./bench-federation.js";
-import { type CountTaskRun, runCountTask } from "./count-task.js";
+import {
+  type CountTaskRun,
+  countTaskLatencies,
+  printCountTaskLatencies,
+  runCountTasks,
+} from "./count-task.js";
 import { CPU_CATEGORIES, type CpuAttribution, profileCpu } from "./cpu-profile.js";
 import { envelopeCostsUs, envelopesPerTask } from "./crypto.js";
 import type { FloorResult } from "./floor.js";
@@ -63,16 +68,17 @@ export async function runE2eBench(
   // The steady state: past the set-up transient of the results sources (see BenchFederation.settle).
   await b.settle();
   const pids = () => [b.hubPid(), ...b.leafPids().values()];
-  await sequential(b, warmUp);
+  await runCountTasks(b, warmUp);
 
   const before = cpuSnapshot(pids());
-  const runs = await sequential(b, tasks);
+  const runs = await runCountTasks(b, tasks);
   const cpu = perTask(cpuSince(before, cpuSnapshot(pids())), tasks);
-  const total = latency(runs.map((r) => r.totalMs));
+  const latencies = countTaskLatencies(runs);
+  const total = latencies.total;
 
   const profiled = await profileCpu(async () => {
     const start = cpuSnapshot(pids());
-    await sequential(b, profiledTasks);
+    await runCountTasks(b, profiledTasks);
     return perTask(cpuSince(start, cpuSnapshot(pids())), profiledTasks);
   });
   const cryptoShare = profileShares(profiled.cpu, profiled.value);
@@ -89,10 +95,7 @@ export async function runE2eBench(
     tres: TRES,
     analysis: COUNT_BY_SEX,
     setupMs: Math.round(b.setupMs),
-    total,
-    submit: latency(runs.map((r) => r.submitMs)),
-    storedAtHub: latency(runs.map((r) => r.storedMs)),
-    collect: latency(runs.map((r) => r.collectMs)),
+    ...latencies,
     stages: stageLatencies,
     executorAlone: executor,
     cliPath: cli,
@@ -118,12 +121,6 @@ export async function runE2eBench(
       cryptoCpuToLeafRoundTrip: ratio(cryptoShare.crypto.msPerTask, floor.leafRoundTrip.p50Ms),
     },
   };
-}
-
-async function sequential(b: BenchFederation, n: number): Promise<CountTaskRun[]> {
-  const runs: CountTaskRun[] = [];
-  for (let i = 0; i < n; i++) runs.push(await runCountTask(b, b.tres));
-  return runs;
 }
 
 interface CpuPerTask {
@@ -249,10 +246,7 @@ export function printE2eBench(r: E2eResult): void {
   console.log(
     `end to end — a count on ${r.tres} TREs, auto-release; ${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}, ${r.machine.date} (setup ${r.setupMs} ms)`,
   );
-  console.log(formatLatency("submit → combined result (push notified)", r.total));
-  console.log(formatLatency("  submit → hub's accepted answer", r.submit));
-  console.log(formatLatency("  submit → last Release stored at the hub", r.storedAtHub));
-  console.log(formatLatency("  fetch + verify + combine (collectResults)", r.collect));
+  printCountTaskLatencies(r);
   for (const [name, l] of Object.entries(r.stages)) console.log(formatLatency(`  per TRE ${name}`, l));
   console.log(formatLatency("query executor alone (same DuckDB file)", r.executorAlone));
   console.log(formatLatency("CLI: submit --wait + aggregate --json", r.cliPath));

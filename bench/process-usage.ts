@@ -45,19 +45,25 @@ export function residentKiB(pid: number): number {
   }
 }
 
-/** CPU seconds used by this Node process (every thread; its main thread alone) and by the given nats-servers. */
+/**
+ * CPU seconds used by this Node process (every thread; its main thread alone), by the given nats-servers, and by
+ * the given agent processes (each TRE's `tremesh leaf start`, when the leaves run as processes of their own).
+ */
 export interface CpuSnapshot {
   nodeSeconds: number;
   mainThreadSeconds: number;
   serverSeconds: number;
+  agentSeconds: number;
 }
 
-export function cpuSnapshot(serverPids: readonly number[]): CpuSnapshot {
+export function cpuSnapshot(serverPids: readonly number[], agentPids: readonly number[] = []): CpuSnapshot {
   const own = process.cpuUsage();
+  const sum = (pids: readonly number[]) => pids.reduce((s, pid) => s + processCpuSeconds(pid), 0);
   return {
     nodeSeconds: (own.user + own.system) / 1e6,
     mainThreadSeconds: mainThreadCpuSeconds(),
-    serverSeconds: serverPids.reduce((s, pid) => s + processCpuSeconds(pid), 0),
+    serverSeconds: sum(serverPids),
+    agentSeconds: sum(agentPids),
   };
 }
 
@@ -67,6 +73,7 @@ export function cpuSince(before: CpuSnapshot, after: CpuSnapshot): CpuSnapshot {
     nodeSeconds: after.nodeSeconds - before.nodeSeconds,
     mainThreadSeconds: after.mainThreadSeconds - before.mainThreadSeconds,
     serverSeconds: after.serverSeconds - before.serverSeconds,
+    agentSeconds: after.agentSeconds - before.agentSeconds,
   };
 }
 

@@ -9,6 +9,7 @@
  *   npm run bench -- fanout     # one count to 20, 50 and 100 TREs; memory per TRE
  *   npm run bench -- container  # the container executor beside the query executor
  *   npm run bench -- contention # throughput and the 100-TRE fan-out, quiet and beside two CPU burners
+ *   npm run bench -- deployed   # e2e and throughput with each TRE's leaf its own process, as TREs deploy it
  *
  * The NATS floor is measured once per run, before the first benchmark that needs it (and written to floor.json);
  * each of those reports its figures as ratios to it and carries the floor figures it used in its own JSON.
@@ -19,6 +20,7 @@ import { fileURLToPath } from "node:url";
 import { printContainerBench, runContainerBench } from "./container.js";
 import { printContentionBench, runContentionBench } from "./contention.js";
 import { printCryptoBench, runCryptoBench } from "./crypto.js";
+import { printDeployedBench, runDeployedBench } from "./deployed.js";
 import { printE2eBench, runE2eBench } from "./e2e.js";
 import { printFanoutBench, runFanoutBench } from "./fanout.js";
 import { type FloorResult, printFloorBench, runFloorBench } from "./floor.js";
@@ -61,6 +63,7 @@ const benches: Record<string, () => Promise<unknown> | unknown> = {
   throughput: againstFloor((f) => runThroughputBench(f), printThroughputBench),
   fanout: againstFloor((f) => runFanoutBench(f), printFanoutBench),
   contention: againstFloor((f) => runContentionBench(f), printContentionBench),
+  deployed: againstFloor((f) => runDeployedBench(f), printDeployedBench),
   container: async () => {
     const r = await runContainerBench();
     printContainerBench(r);

@@ -9,6 +9,8 @@
  * the researcher; the 11 nats-servers), and the hub status tracker's backlog (status events and Releases in
  * the hub's results view not yet processed) at the start and end of the window, which grows when the hub's
  * sequential tracker, not the TREs, is what limits the rate, and the NATS messages each part sends per subtask.
+ * With `leaves: "processes"` (deployed.ts) the agents run in processes of their own: their CPU is reported apart,
+ * and their messages are not counted.
  *
  *   npm run bench -- throughput
  */
@@ -39,15 +41,23 @@ export interface ThroughputOptions {
   warmUpMs?: number;
   /** The counted window, in ms. Default 30 000. */
   windowMs?: number;
+  /** Where the TREs' leaves run (`BenchFederationOptions.leaves`). Default "in-process". */
+  leaves?: "in-process" | "processes";
 }
 
 export type ThroughputResult = Awaited<ReturnType<typeof runThroughputBench>>;
 
 export async function runThroughputBench(
   floor: FloorResult,
-  { tres = 10, inFlight = 8, warmUpMs = 10_000, windowMs = 30_000 }: ThroughputOptions = {},
+  {
+    tres = 10,
+    inFlight = 8,
+    warmUpMs = 10_000,
+    windowMs = 30_000,
+    leaves = "in-process",
+  }: ThroughputOptions = {},
 ) {
-  await using b = await startBenchFederation({ tres });
+  await using b = await startBenchFederation({ tres, leaves });
   // The steady state: past the set-up transient of the results sources (see BenchFederation.settle).
   await b.settle();
   const pids = () => [b.hubPid(), ...b.leafPids().values()];
@@ -78,12 +88,12 @@ export async function runThroughputBench(
   const until = (at: number) => Promise.race([sleepUntil(at), sessions]);
 
   await until(opens);
-  const before = cpuSnapshot(pids());
+  const before = cpuSnapshot(pids(), b.agentPids());
   const backlogAtOpen = await backlog();
   const writeProfile = await rawProfileIfAsked();
   const counting = countNatsOps(b.researcher);
   await until(closes);
-  const cpu = cpuSince(before, cpuSnapshot(pids()));
+  const cpu = cpuSince(before, cpuSnapshot(pids(), b.agentPids()));
   const ops = counting.stop();
   await writeProfile();
   const backlogAtClose = await backlog();
@@ -97,6 +107,7 @@ export async function runThroughputBench(
     bench: "throughput",
     machine: machine(),
     tres,
+    leaves,
     inFlightTasks: inFlight,
     setupMs: Math.round(b.setupMs),
     windowSeconds: seconds,
@@ -108,6 +119,8 @@ export async function runThroughputBench(
       serverCoresUsed: round2(cpu.serverSeconds / seconds),
       nodeMsPerSubtask: round2((cpu.nodeSeconds * 1000) / completed),
       serverMsPerSubtask: round2((cpu.serverSeconds * 1000) / completed),
+      agentCoresUsed: round2(cpu.agentSeconds / seconds),
+      agentMsPerSubtask: round2((cpu.agentSeconds * 1000) / completed),
     },
     trackerBacklog: { atOpen: backlogAtOpen, atClose: backlogAtClose },
     natsPerSubtask: Object.fromEntries(
@@ -146,14 +159,18 @@ function sleepUntil(at: number): Promise<void> {
 
 export function printThroughputBench(r: ThroughputResult): void {
   console.log(
-    `throughput — ${r.tres} TREs, ${r.inFlightTasks} tasks in flight, ${r.windowSeconds} s window; ${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}, ${r.machine.date} (setup ${r.setupMs} ms)`,
+    `throughput — ${r.tres} TREs${r.leaves === "processes" ? " (each leaf its own process)" : ""}, ${r.inFlightTasks} tasks in flight, ${r.windowSeconds} s window; ${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}, ${r.machine.date} (setup ${r.setupMs} ms)`,
   );
   console.log(
     `${"subtasks completed (Release stored at the hub)".padEnd(52)} ${r.subtasksPerSecond.toFixed(1).padStart(9)} /s  (${r.subtasksCompleted} in the window)`,
   );
   console.log(formatLatency(`task latency under load (${r.tres} TREs each)`, r.taskLatency));
+  const agents =
+    r.leaves === "processes"
+      ? `, agent processes ${r.cpu.agentCoresUsed} cores (${r.cpu.agentMsPerSubtask} ms/subtask)`
+      : "";
   console.log(
-    `CPU: this process ${r.cpu.nodeCoresUsed} cores (${r.cpu.nodeMsPerSubtask} ms/subtask), nats-servers ${r.cpu.serverCoresUsed} cores (${r.cpu.serverMsPerSubtask} ms/subtask)`,
+    `CPU: this process ${r.cpu.nodeCoresUsed} cores (${r.cpu.nodeMsPerSubtask} ms/subtask), nats-servers ${r.cpu.serverCoresUsed} cores (${r.cpu.serverMsPerSubtask} ms/subtask)${agents}`,
   );
   console.log(
     `hub status tracker backlog: ${r.trackerBacklog.atOpen} at open, ${r.trackerBacklog.atClose} at close`,

@@ -322,7 +322,11 @@ export class TaskStore {
 
   /** Marks the task's dispatch complete (every TRE's Dispatch is stored) and drops it from `pendingDispatch`. */
   async markDispatched(taskId: string, now = Date.now()): Promise<void> {
-    await this.updateTask(taskId, (t) => (t.dispatched ? t : { ...t, dispatched: true, dispatchedAt: now }));
+    // In line with the parent's refreshes (the TREs' first events race it): one write after the other, not two
+    // compare-and-sets of the same revision, one of them failing.
+    await this.#refreshes.run(taskId, () =>
+      this.updateTask(taskId, (t) => (t.dispatched ? t : { ...t, dispatched: true, dispatchedAt: now })),
+    );
     await this.kv.delete(`pending.${taskId}`);
   }
 
