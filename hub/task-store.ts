@@ -445,13 +445,22 @@ export class TaskStore {
         continue;
       }
       this.#keepChild(key, next, written);
-      // Only a child leaving `queued` or reaching an end can change the parent's state (deriveParentState).
-      // (An `expired` child that its TRE's late word reopens changes it too.)
-      if (moves && (child.state === "queued" || child.state === "expired" || isTerminal(event.state)))
+      if (moves && this.#movesParent(taskId, child.state, event.state))
         await this.refreshParent(taskId, tre, { state: next.state, revision: written });
       return next;
     }
     throw new TaskStoreError(`child ${taskId}/${tre} is contended; event ${event.eventId} not applied`);
+  }
+
+  /**
+   * Whether a child's move from `from` to `to` can change its parent's state (deriveParentState): a child reaching
+   * an end, or an `expired` one its TRE's late word reopens; or the first child to leave `queued`, which makes the
+   * parent `running`. Once this instance has written the parent `running`, another child leaving `queued` changes
+   * nothing: the parent's state only moves on from there, and only on the ends, whose marks are always written.
+   */
+  #movesParent(taskId: string, from: ChildState, to: ChildState): boolean {
+    if (from === "expired" || isTerminal(to)) return true;
+    return from === "queued" && this.#parentCopies.get(taskId)?.task.state !== "running";
   }
 
   async #readChild(taskId: string, tre: string): Promise<{ child: ChildRecord; revision: number }> {

@@ -209,17 +209,26 @@ describe("the hub's task store", () => {
     });
   });
 
-  it("moves a parent it last wrote itself without reading it: each refresh is one compare-and-set", async () => {
+  it("moves a parent it last wrote itself without reading it, and writes it only when a child's move can change it", async () => {
     const task = { ...record(["a", "b", "c"]), dispatched: true };
     await store.create(task, new Uint8Array([1]));
-    // Every read of a record asks the bucket's stream for the last message on its subject.
+    // Every read of a record asks the bucket's stream for the last message on its subject; every write publishes
+    // to the record's subject.
     const watcher = await connect({ servers: server.clientUrl });
     const reads: string[] = [];
-    const sub = watcher.subscribe("$JS.API.STREAM.MSG.GET.KV_TASK_STATE", {
-      callback: (_e, m) => {
-        reads.push(String(m.json<{ last_by_subj?: string }>().last_by_subj));
-      },
-    });
+    const writes: string[] = [];
+    const subs = [
+      watcher.subscribe("$JS.API.STREAM.MSG.GET.KV_TASK_STATE", {
+        callback: (_e, m) => {
+          reads.push(String(m.json<{ last_by_subj?: string }>().last_by_subj));
+        },
+      }),
+      watcher.subscribe(`$KV.TASK_STATE.task.${task.taskId}`, {
+        callback: (_e, m) => {
+          writes.push(m.json<TaskRecord>().state);
+        },
+      }),
+    ];
     await watcher.flush();
     try {
       for (const [state, at] of [
@@ -231,8 +240,10 @@ describe("the hub's task store", () => {
       await watcher.flush();
       expect((await store.get(task.taskId))!.state).toBe("completed");
       expect(reads.filter((subject) => subject.endsWith(`.task.${task.taskId}`))).toHaveLength(1); // the get above
+      // The first child received makes the task running; the others' claims change nothing; every end is marked.
+      expect(writes).toEqual(["running", "running", "running", "completed"]);
     } finally {
-      sub.unsubscribe();
+      for (const sub of subs) sub.unsubscribe();
       await watcher.close();
     }
   });
