@@ -89,11 +89,13 @@ export async function runThroughputBench(
 
   await until(opens);
   const before = cpuSnapshot(pids(), b.agentPids());
+  const hubBefore = cpuSnapshot([b.hubPid()]);
   const backlogAtOpen = await backlog();
   const writeProfile = await rawProfileIfAsked();
   const counting = countNatsOps(b.researcher);
   await until(closes);
   const cpu = cpuSince(before, cpuSnapshot(pids(), b.agentPids()));
+  const hubServerSeconds = cpuSince(hubBefore, cpuSnapshot([b.hubPid()])).serverSeconds;
   const ops = counting.stop();
   await writeProfile();
   const backlogAtClose = await backlog();
@@ -121,6 +123,7 @@ export async function runThroughputBench(
       serverMsPerSubtask: round2((cpu.serverSeconds * 1000) / completed),
       agentCoresUsed: round2(cpu.agentSeconds / seconds),
       agentMsPerSubtask: round2((cpu.agentSeconds * 1000) / completed),
+      hubServerMsPerSubtask: round2((hubServerSeconds * 1000) / completed),
     },
     trackerBacklog: { atOpen: backlogAtOpen, atClose: backlogAtClose },
     natsPerSubtask: Object.fromEntries(
@@ -170,8 +173,15 @@ export function printThroughputBench(r: ThroughputResult): void {
       ? `, agent processes ${r.cpu.agentCoresUsed} cores (${r.cpu.agentMsPerSubtask} ms/subtask)`
       : "";
   console.log(
-    `CPU: this process ${r.cpu.nodeCoresUsed} cores (${r.cpu.nodeMsPerSubtask} ms/subtask), nats-servers ${r.cpu.serverCoresUsed} cores (${r.cpu.serverMsPerSubtask} ms/subtask)${agents}`,
+    `CPU: this process ${r.cpu.nodeCoresUsed} cores (${r.cpu.nodeMsPerSubtask} ms/subtask), nats-servers ${r.cpu.serverCoresUsed} cores (${r.cpu.serverMsPerSubtask} ms/subtask, the hub's ${r.cpu.hubServerMsPerSubtask})${agents}`,
   );
+  if (r.leaves === "processes") {
+    // This process is then the hub's services and the researcher alone.
+    const hubMs = r.cpu.nodeMsPerSubtask + r.cpu.hubServerMsPerSubtask;
+    console.log(
+      `the hub's part: ${round2(hubMs)} ms of CPU a subtask (services and researcher, and its nats-server); at that cost two cores of its own would serve about ${Math.round((2 * 1000) / hubMs)} subtasks/s (an estimate from CPU time alone, every TRE on a machine of its own)`,
+    );
+  }
   console.log(
     `hub status tracker backlog: ${r.trackerBacklog.atOpen} at open, ${r.trackerBacklog.atClose} at close`,
   );
