@@ -202,7 +202,15 @@ async function midway(
       const now = reached();
       if (now) done(now);
     };
-    const timer = setTimeout(() => done(new WaitTimeoutError(what, 60_000)), 60_000);
+    const timer = setTimeout(() => {
+      // What the agent had reported by then, each task's last state counted: what the wait never saw.
+      const seen: Record<string, number> = {};
+      for (const t of tasks) {
+        const state = leafStates.get(tre)?.get(t.taskId) ?? "nothing yet";
+        seen[state] = (seen[state] ?? 0) + 1;
+      }
+      done(new WaitTimeoutError(`${what} (at ${tre} then: ${JSON.stringify(seen)})`, 60_000));
+    }, 60_000);
     onLeafState.add(check);
     check();
   });
@@ -465,10 +473,12 @@ describe("faults under load, single-node hub", () => {
   it("releases every task once when a TRE's agent is killed with SIGKILL twice mid-load, running interrupted ones again", async () => {
     const t0 = Date.now();
     await fed.stopLeaf("b");
+    // Submitted while b's leaf is down, so that b meets them as a backlog: an agent that kept pace with the
+    // submissions (a machine whose hub answers slowly) would leave no moment with some running and others queued.
+    const tasks = await load.submit(40, everywhere);
     let leaf = spawnLeaf("b");
     try {
       await fed.waitForLink("b");
-      const tasks = await load.submit(40, everywhere);
       // Killed with tasks running and others still queued at b; then again while the restarted agent catches up.
       const first = await midway(tasks, "b", 8);
       await killLeaf(leaf, "b");
