@@ -239,6 +239,25 @@ async function failoverEvidence(submitted: readonly string[], views: Map<string,
   const lines = submitted
     .filter((id) => views.get(id)?.state !== "completed")
     .map((id) => `${id}: ${states(id)?.join(", ") ?? "no view"}`);
+  // Whether the TREs' events reached the FED view, and whether the hub's status tracker took them from it.
+  const jsm = await fedJsm();
+  const view = await jsm.streams.info(streams.fedResults).catch((e: Error) => e);
+  const tracker = await jsm.consumers.info(streams.fedResults, "hub-status").catch((e: Error) => e);
+  lines.push(
+    view instanceof Error
+      ? `FED view unreadable (${view.message})`
+      : `FED view ${view.state.messages} (leader ${view.cluster?.leader}, sources ${JSON.stringify(
+          view.sources?.map((src) => ({
+            name: src.name,
+            lag: src.lag,
+            active: src.active,
+            error: src.error,
+          })),
+        )})`,
+    tracker instanceof Error
+      ? `status tracker unreadable (${tracker.message})`
+      : `status tracker: ${tracker.num_pending} pending, ${tracker.num_ack_pending} unacknowledged, ${tracker.num_redelivered} redelivered, last delivered ${tracker.delivered.stream_seq}`,
+  );
   for (const tre of TRES) {
     const hub = await (await treJsm(tre)).streams.info(streams.results(tre)).catch((e: Error) => e);
     const outbox = await fed.leaves.get(tre)!.dmzJsm.streams.info(streams.outbox);
