@@ -24,6 +24,7 @@ export {
   whilePlacing,
   whileStreamsSettle,
 } from "./jetstream-streams.js";
+export { keepRecent } from "./keep-recent.js";
 export { KeyedChain } from "./keyed-chain.js";
 export { readLogin } from "./login-form.js";
 export { LOOPBACK_HOST } from "./loopback.js";

@@ -13,7 +13,13 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { match } from "ts-pattern";
-import { type AuditSink, consumeSigned, openBucket, type SignedConsumer } from "../common/index.js";
+import {
+  type AuditSink,
+  consumeSigned,
+  keepRecent,
+  openBucket,
+  type SignedConsumer,
+} from "../common/index.js";
 import {
   DeadLetterCode,
   isReleaseOutcome,
@@ -206,9 +212,7 @@ export class StatusTracker {
   }
 
   #keepOutcome(release: VerifiedOf<"release">["body"]): void {
-    this.#outcomes.set(`${release.taskId}.${release.tre}`, releaseOutcome(release));
-    if (this.#outcomes.size > OUTCOMES_KEPT)
-      this.#outcomes.delete(this.#outcomes.keys().next().value as string);
+    keepRecent(this.#outcomes, `${release.taskId}.${release.tre}`, releaseOutcome(release), OUTCOMES_KEPT);
   }
 
   /**

@@ -11,7 +11,7 @@
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, KvWatchInclude } from "@nats-io/kv";
-import { KeyedChain, openBucket } from "../common/index.js";
+import { KeyedChain, keepRecent, openBucket } from "../common/index.js";
 import {
   type AnalysisKind,
   type ChildState,
@@ -113,13 +113,6 @@ function withLateEvent(history: readonly ChildEvent[], event: ChildEvent): Child
 export interface TaskWatch {
   next(timeoutMs: number, signal: AbortSignal): Promise<boolean>;
   stop(): void;
-}
-
-/** Sets `key` as the newest entry of `map`, dropping the oldest beyond `limit`. */
-function keepRecent<V>(map: Map<string, V>, key: string, value: V, limit: number): void {
-  map.delete(key);
-  map.set(key, value);
-  if (map.size > limit) map.delete(map.keys().next().value as string);
 }
 
 /** `marks` with `mark` of `tre` added, unless a mark of the same or a later revision is there. */

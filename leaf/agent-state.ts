@@ -8,6 +8,7 @@
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
+import { keepRecent } from "../common/index.js";
 import { type ChildState, checkChildStep, isRetryStep, isSettled, isTerminal } from "../protocol/index.js";
 
 export const AGENT_TASKS_BUCKET = "AGENT_TASKS";
@@ -149,8 +150,7 @@ export class AgentState {
     // An ended task is not written again but by a rare cancel or retry, which reads it. One awaiting review is: by
     // the airlock, with its outcome.
     if (isTerminal(task.state)) return;
-    this.#written.set(task.taskId, { task, revision });
-    if (this.#written.size > WRITTEN_KEPT) this.#written.delete(this.#written.keys().next().value as string);
+    keepRecent(this.#written, task.taskId, { task, revision }, WRITTEN_KEPT);
   }
 
   /** Every task not yet settled, for recovery after a restart. */
