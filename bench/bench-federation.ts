@@ -1,11 +1,12 @@
 /**
  * The federation the end-to-end benchmarks run on: the test harness's `startFederation` (real hub and leaf
  * nats-servers, real JetStream), with the hub services and one agent per TRE running in this Node process, as the
- * harness runs them; or, with `leaves: "processes"`, each TRE's leaf as its own `tremesh leaf start` process. By default in operator mode, the demo's set-up (`admin init`, then `add-tre` per TRE); in
- * config mode on request, where the hub starts with every TRE's account at once (operator-mode onboarding takes
- * about a second per TRE, too long for 100). Both give each TRE its own hub account and the same streams and
- * services. Every TRE holds the same synthetic patients (the demo's `north` profile, 4 000 rows) in its own
- * DuckDB file, auto-release is on (leaf.yaml `review.autoRelease`), and one project covers every TRE.
+ * harness runs them; or, with `leaves: "processes"`, each TRE's leaf as its own `tremesh leaf start` process. By
+ * default in operator mode, the demo's set-up (`admin init`, then `add-tre` per TRE); in config mode on request,
+ * where the hub starts with every TRE's account at once (operator-mode onboarding takes about a second per TRE,
+ * too long for 100). Both give each TRE its own hub account and the same streams and services. Every TRE holds the
+ * same synthetic patients (the demo's `north` profile, 4 000 rows) in its own DuckDB file, auto-release is on
+ * (leaf.yaml `review.autoRelease`), and one project covers every TRE.
  *
  * The researcher is the demo's: a RESEARCH-account connection, signing with their own key, the TREs' keys
  * pinned. `releases` watches the hub's RELEASES bucket so a benchmark learns the moment a Release is stored.

@@ -12,6 +12,7 @@
  */
 import { startBenchFederation } from "./bench-federation.js";
 import { countTaskLatencies, printCountTaskLatencies, runCountTasks } from "./count-task.js";
+import { perTask } from "./e2e.js";
 import type { FloorResult } from "./floor.js";
 import { machine, ratio, round2 } from "./measure.js";
 import { cpuSince, cpuSnapshot } from "./process-usage.js";
@@ -45,19 +46,13 @@ async function endToEnd(floor: FloorResult, tasks: number, warmUp: number) {
   const before = cpuSnapshot(servers(), b.agentPids());
   const runs = await runCountTasks(b, tasks);
   const cpu = cpuSince(before, cpuSnapshot(servers(), b.agentPids()));
-  const perTask = (seconds: number) => round2((seconds * 1000) / tasks);
   const latencies = countTaskLatencies(runs);
   const total = latencies.total;
   return {
     tres: TRES,
     setupMs: Math.round(b.setupMs),
     ...latencies,
-    cpuPerTask: {
-      nodeMs: perTask(cpu.nodeSeconds),
-      mainThreadMs: perTask(cpu.mainThreadSeconds),
-      agentsMs: perTask(cpu.agentSeconds),
-      serverMs: perTask(cpu.serverSeconds),
-    },
+    cpuPerTask: { ...perTask(cpu, tasks), agentsMs: round2((cpu.agentSeconds * 1000) / tasks) },
     floor: { leafRoundTrip: floor.leafRoundTrip },
     ratios: {
       p50ToLeafRoundTrip: ratio(total.p50Ms, floor.leafRoundTrip.p50Ms),

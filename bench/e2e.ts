@@ -123,7 +123,7 @@ export async function runE2eBench(
   };
 }
 
-interface CpuPerTask {
+export interface CpuPerTask {
   /** This process, every thread. */
   nodeMs: number;
   /** This process's main thread: hub services, agents and researcher code, and what they call synchronously. */
@@ -133,7 +133,7 @@ interface CpuPerTask {
 }
 
 /** CPU per task, in ms. */
-function perTask(cpu: CpuSnapshot, tasks: number): CpuPerTask {
+export function perTask(cpu: CpuSnapshot, tasks: number): CpuPerTask {
   const ms = (seconds: number) => round2((seconds * 1000) / tasks);
   return {
     nodeMs: ms(cpu.nodeSeconds),

@@ -58,13 +58,17 @@ export interface CpuSnapshot {
 
 export function cpuSnapshot(serverPids: readonly number[], agentPids: readonly number[] = []): CpuSnapshot {
   const own = process.cpuUsage();
-  const sum = (pids: readonly number[]) => pids.reduce((s, pid) => s + processCpuSeconds(pid), 0);
   return {
     nodeSeconds: (own.user + own.system) / 1e6,
     mainThreadSeconds: mainThreadCpuSeconds(),
-    serverSeconds: sum(serverPids),
-    agentSeconds: sum(agentPids),
+    serverSeconds: processesCpuSeconds(serverPids),
+    agentSeconds: processesCpuSeconds(agentPids),
   };
+}
+
+/** User + system CPU seconds the given processes have used so far (those gone count 0). */
+export function processesCpuSeconds(pids: readonly number[]): number {
+  return pids.reduce((s, pid) => s + processCpuSeconds(pid), 0);
 }
 
 /** CPU used between two snapshots. */

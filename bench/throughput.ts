@@ -27,7 +27,7 @@ import { rawProfileIfAsked } from "./cpu-profile.js";
 import type { FloorResult } from "./floor.js";
 import { formatLatency, latency, machine, ratio, round2 } from "./measure.js";
 import { countNatsOps } from "./nats-ops.js";
-import { cpuSince, cpuSnapshot } from "./process-usage.js";
+import { cpuSince, cpuSnapshot, processesCpuSeconds } from "./process-usage.js";
 
 /** The hub status tracker's durable consumer on the results view (hub/status-tracker.ts). */
 const TRACKER_CONSUMER = "hub-status";
@@ -89,13 +89,13 @@ export async function runThroughputBench(
 
   await until(opens);
   const before = cpuSnapshot(pids(), b.agentPids());
-  const hubBefore = cpuSnapshot([b.hubPid()]);
+  const hubBefore = processesCpuSeconds([b.hubPid()]);
   const backlogAtOpen = await backlog();
   const writeProfile = await rawProfileIfAsked();
   const counting = countNatsOps(b.researcher);
   await until(closes);
   const cpu = cpuSince(before, cpuSnapshot(pids(), b.agentPids()));
-  const hubServerSeconds = cpuSince(hubBefore, cpuSnapshot([b.hubPid()])).serverSeconds;
+  const hubServerSeconds = processesCpuSeconds([b.hubPid()]) - hubBefore;
   const ops = counting.stop();
   await writeProfile();
   const backlogAtClose = await backlog();

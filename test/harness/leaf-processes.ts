@@ -37,10 +37,9 @@ export async function startLeafProcesses(
       for (let tre = queue.shift(); tre !== undefined; tre = queue.shift()) {
         const config = fed.files.leafConfigs[tre];
         if (!config) throw new RangeError(`no TRE ${tre}`);
-        const name = tre;
         starting = starting.then(async () => {
-          await processes.start(`leaf-${name}`, ["leaf", "start", "--config", config]);
-          agents.set(name, started.pids.at(-1)!);
+          await processes.start(`leaf-${tre}`, ["leaf", "start", "--config", config]);
+          agents.set(tre, started.pids.at(-1)!);
         });
         await starting;
         await Promise.race([fed.waitForLink(tre), processes.died]);
