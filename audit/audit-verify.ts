@@ -105,6 +105,9 @@ export async function verifyAuditLog(
   return readChain(js, stream, { start, lastSeq, agedStartOk, anchor, options });
 }
 
+/** How long each pull of the reading consumer lasts; its heartbeats come at half that. */
+const PULL_EXPIRES_MS = 5_000;
+
 interface ChainBounds {
   start: number;
   lastSeq: number;
@@ -128,7 +131,10 @@ async function readChain(
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: bounds.start,
     });
-    messages = await consumer.consume({ max_messages: options.batchSize ?? 500 });
+    // Pulls that expire every 5 s, with the server's heartbeats every 2.5 s: a pull or a consumer lost on a busy
+    // cluster (none answers, nothing arrives) is noticed after two missed heartbeats and the consumer made again.
+    // At the client's default (30 s pulls) that took 30 s, as long as the wait for a first record allows.
+    messages = await consumer.consume({ max_messages: options.batchSize ?? 500, expires: PULL_EXPIRES_MS });
   } catch (cause) {
     throw new AuditReadError(stream, "could not start reading the chain", { cause });
   }

@@ -45,8 +45,13 @@ export class NatsMonitorError extends Error {
 export interface MetaCluster {
   /** The meta leader's server name; absent while there is none. */
   leader?: string;
-  /** How many servers the meta group knows of: it grows as the nodes first meet. */
+  /**
+   * The meta group's size: on a fresh cluster, the number of routes each node was given (so every node names
+   * every node's route, its own too), growing if more servers join.
+   */
   cluster_size: number;
+  /** The other members as the leader last heard from them; only the leader's own `/jsz` lists them. */
+  replicas?: { name: string; current: boolean }[];
 }
 
 /**
@@ -66,7 +71,11 @@ export async function fetchMetaCluster(
   const body = (await getJson(new URL("/jsz", monitorUrl), tls)) as { meta_cluster?: Partial<MetaCluster> };
   const meta = body.meta_cluster;
   if (meta === undefined) return undefined;
-  return { ...(meta.leader ? { leader: meta.leader } : {}), cluster_size: meta.cluster_size ?? 0 };
+  return {
+    ...(meta.leader ? { leader: meta.leader } : {}),
+    cluster_size: meta.cluster_size ?? 0,
+    ...(meta.replicas ? { replicas: meta.replicas.map(({ name, current }) => ({ name, current })) } : {}),
+  };
 }
 
 /** GET `<monitorUrl>/leafz` (with `?subs=1` when `subs`). */

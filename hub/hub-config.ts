@@ -246,6 +246,15 @@ async function loadCluster(
       );
     return { replicas: 1 };
   }
+  const replicas = c.replicas ?? HUB_DEFAULTS.clusterReplicas;
+  // nats-server sizes a fresh cluster's JetStream meta group by the routes it is given: with fewer than the nodes,
+  // a quorum of too few can form the group without the others.
+  if (c.cluster.routes.length < replicas)
+    throw new ConfigFileError(
+      loaded.file,
+      "cluster.routes",
+      `names ${c.cluster.routes.length} node(s) for ${replicas} replicas: list every node's route, this node's own too`,
+    );
   const auth = c.cluster.authorization;
   return {
     cluster: {
@@ -258,6 +267,6 @@ async function loadCluster(
         password: await readSecretFile(loaded, "cluster.authorization.passwordFile", auth.passwordFile),
       },
     },
-    replicas: c.replicas ?? HUB_DEFAULTS.clusterReplicas,
+    replicas,
   };
 }

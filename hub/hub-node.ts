@@ -300,11 +300,14 @@ function listeners(config: HubConfig): HubListeners {
 }
 
 /**
- * A clustered node waits until the nodes' JetStream meta group has a leader and knows at least `replicas`
- * servers: before that, nothing can be placed on three nodes ("no suitable peers"). On a fresh cluster the group
- * grows as the nodes first meet; after that a leader needs a majority up (2 of 3). Nodes started together wait
- * for each other here; a node that waits longer than `clusterWaitMs` fails with the reason. A lone hub has
- * nothing to wait for.
+ * A clustered node waits until the nodes' JetStream meta group has a leader and counts at least `replicas`
+ * servers (its size comes from the routes, which name every node: the config refuses fewer than `replicas`). A
+ * leader needs a majority up (2 of 3). Nodes started together wait for each other here; a node that waits longer
+ * than `clusterWaitMs` fails with the reason. A leader that has not yet heard from every node still refuses three
+ * copies ("no suitable peers"): the stream creates retry that (`whilePlacing`). nats-server 2.10 now and then, on
+ * a busy machine, forms a fresh group of the two nodes that met first and never adds the third (every node then
+ * counts 2): the nodes fail here with the reason and systemd's `Restart=on-failure` starts them again; the left-out
+ * node, restarted, joins (test/audit-log.test.ts's cluster does just that). A lone hub has nothing to wait for.
  */
 async function clusterReady(
   server: NatsServerHandle,

@@ -105,6 +105,17 @@ describe("hub.yaml", () => {
       "cluster.routes[0]",
       "is not a nats-route://host:port URL",
     ],
+    [
+      "routes naming only the other nodes",
+      (c: Record<string, unknown>) =>
+        (c.cluster = {
+          port: 6222,
+          routes: ["nats-route://hub-2:6222", "nats-route://hub-3:6222"],
+          authorization: { user: "route", passwordFile: "./secrets/admin.password" },
+        }),
+      "cluster.routes",
+      "names 2 node(s) for 3 replicas",
+    ],
   ])("names the field for %s", async (_what, change, field, problem) => {
     const error = await loadError(loadHubConfig, await variant(hubFile, change));
     expect(error.field).toBe(field);

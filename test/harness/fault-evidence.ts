@@ -31,7 +31,7 @@ export async function auditRecords(
     deliver_policy: DeliverPolicy.StartSequence,
     opt_start_seq: verified.firstSeq,
   });
-  const messages = await consumer.consume({ max_messages: 500 });
+  const messages = await consumer.consume({ max_messages: 500, expires: 5_000 }); // a lost pull is re-made in ~5 s
   try {
     for await (const m of messages) {
       const decoded = decodeAuditRecord(m.data);
