@@ -3,7 +3,7 @@
  * (a step of the child life cycle, or a `ChildTransitionError`), then a TRE-signed StatusEvent in OUTBOX and a
  * record in the TRE's audit log (written at once), and an event for the process.
  */
-import { auditLimits } from "../audit/index.js";
+import { type AuditEntry, auditLimits, auditList } from "../audit/index.js";
 import type { AuditSink } from "../common/index.js";
 import { type ChildState, isSettled } from "../protocol/index.js";
 import { type AgentState, type AgentTask, attemptOf } from "./agent-state.js";
@@ -106,8 +106,8 @@ export class TaskTransitions {
   }
 
   /**
-   * One StatusEvent for `steps` (the last, the others in its `passed`) unless `status` is false, and an audit
-   * record for each step from `auditFrom` (none when `audit` is false); then each step's event for the process.
+   * One StatusEvent for `steps` (the last, the others in its `passed`) unless `status` is false, and one audit
+   * record for the steps from `auditFrom` (none when `audit` is false); then each step's event for the process.
    */
   async #announce(
     taskId: string,
@@ -122,27 +122,43 @@ export class TaskTransitions {
   ): Promise<void> {
     const last = steps.at(-1);
     if (!last) return;
-    const audited = (audit ? steps.slice(auditFrom) : []).map(({ state, reason }) => {
-      const details = {
-        ...(reason ? { reason: reason.slice(0, auditLimits.detailStringChars) } : {}),
-        ...(run > 1 ? { attempt: run } : {}),
-      };
-      return this.o.audit.append({
-        actor,
-        action: `task.${state}`,
-        taskId,
-        ...(Object.keys(details).length > 0 ? { details } : {}),
-      });
-    });
     // Two stores, neither waiting for the other: both are written before the task moves on.
     await Promise.all([
       status
         ? this.o.status.publish(taskId, last.state, actor, last.reason, last.at, run, steps.slice(0, -1))
         : undefined,
-      ...audited,
+      audit ? this.o.audit.append(transitionRecord(taskId, steps.slice(auditFrom), actor, run)) : undefined,
     ]);
     // A held-back step was reported to the process when it was recorded.
     for (const { state, reason } of audit ? steps.slice(auditFrom) : [])
       this.o.onTransition(taskId, state, reason);
   }
+}
+
+/**
+ * The audit record of one transition: named by the step it ends at, with that step's reason; steps passed on the
+ * way at the same moment (a claim's received and accepted) are listed in `passed`, each with its reason under its
+ * own name.
+ */
+function transitionRecord(
+  taskId: string,
+  steps: readonly PassedStep[],
+  actor: string,
+  run: number,
+): AuditEntry {
+  const last = steps.at(-1)!;
+  const cut = (reason: string) => reason.slice(0, auditLimits.detailStringChars);
+  const passed = steps.slice(0, -1);
+  const details: Record<string, string | number> = {
+    ...(last.reason ? { reason: cut(last.reason) } : {}),
+    ...(run > 1 ? { attempt: run } : {}),
+    ...(passed.length > 0 ? { passed: auditList(passed.map((p) => p.state)) } : {}),
+  };
+  for (const p of passed) if (p.reason) details[p.state] = cut(p.reason);
+  return {
+    actor,
+    action: `task.${last.state}`,
+    taskId,
+    ...(Object.keys(details).length > 0 ? { details } : {}),
+  };
 }

@@ -8,6 +8,7 @@ import { generatePatients, patientProfiles, SYNTHETIC_PATIENT_COLUMNS } from "..
 import { AgentState } from "../leaf/agent-state.js";
 import { AirlockStore } from "../leaf/airlock-store.js";
 import { type AnalysisSpec, decodeOutput, type TaskView } from "../protocol/index.js";
+import { auditRecords } from "./harness/fault-evidence.js";
 import { addProject, type Federation, registerResearchers, startFederation } from "./harness/federation.js";
 import { type PatientEngines, startPatientEngines } from "./harness/patient-engines.js";
 import { expectSameStatistics, referenceOutput } from "./harness/reference-stats.js";
@@ -33,6 +34,14 @@ async function submit(
   const r = await fed.cli(["submit", "--project", project, "--tres", tres, file], profile);
   expect(r.err).toEqual([]);
   return r.out[0]!;
+}
+
+/** The task's transitions in TRE `tre`'s audit log: the step each ends at, and the details it gives. */
+async function auditedTransitions(tre: string, taskId: string) {
+  const records = await auditRecords(jetstream(fed.leaves.get(tre)!.ctrl));
+  return records
+    .filter((r) => r.taskId === taskId && r.action.startsWith("task."))
+    .map((r) => ({ action: r.action, details: r.details }));
 }
 
 async function view(taskId: string, profile = "alice"): Promise<TaskView> {
@@ -138,6 +147,18 @@ describe("the TRE agent", () => {
         "outputs_pending_review",
       ]);
       expect(child.history.slice(1).every((h) => h.actor === `tre:${tre}/agent`)).toBe(true);
+      // One audit record per transition: the claim's three steps, taken at once, are one.
+      expect(await auditedTransitions(tre, taskId)).toEqual([
+        {
+          action: "task.running",
+          details: {
+            passed: "received,accepted",
+            received: "dispatch verified against the pinned hub key",
+            accepted: "approved by this TRE for project diabetes",
+          },
+        },
+        { action: "task.outputs_pending_review", details: expect.anything() },
+      ]);
 
       const airlock = await AirlockStore.open(jetstream(fed.leaves.get(tre)!.ctrl));
       const [held] = await airlock.outputs((await airlock.task(taskId))!);
@@ -187,6 +208,16 @@ describe("the TRE agent", () => {
       const child = await childSettles(taskId, "a", "rejected", who);
       expect(child.history.at(-1)!.reason).toMatch(why);
       expect(child.history.map((h) => h.state)).not.toContain("running");
+      expect(await auditedTransitions("a", taskId)).toEqual([
+        {
+          action: "task.rejected",
+          details: {
+            reason: child.history.at(-1)!.reason,
+            passed: "received",
+            received: "dispatch verified against the pinned hub key",
+          },
+        },
+      ]);
     }
     // A hostile filter value is plain data: the task runs, and the table is still there with every row.
     const [who, project, analysis] = cases[4]!;
