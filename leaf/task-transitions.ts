@@ -122,16 +122,16 @@ export class TaskTransitions {
   ): Promise<void> {
     const last = steps.at(-1);
     if (!last) return;
+    const audited = audit ? steps.slice(auditFrom) : [];
     // Two stores, neither waiting for the other: both are written before the task moves on.
     await Promise.all([
       status
         ? this.o.status.publish(taskId, last.state, actor, last.reason, last.at, run, steps.slice(0, -1))
         : undefined,
-      audit ? this.o.audit.append(transitionRecord(taskId, steps.slice(auditFrom), actor, run)) : undefined,
+      audited.length > 0 ? this.o.audit.append(transitionRecord(taskId, audited, actor, run)) : undefined,
     ]);
     // A held-back step was reported to the process when it was recorded.
-    for (const { state, reason } of audit ? steps.slice(auditFrom) : [])
-      this.o.onTransition(taskId, state, reason);
+    for (const { state, reason } of audited) this.o.onTransition(taskId, state, reason);
   }
 }
 
@@ -146,7 +146,7 @@ function transitionRecord(
   actor: string,
   run: number,
 ): AuditEntry {
-  const last = steps.at(-1)!;
+  const last = steps.at(-1)!; // never empty: the one caller sends at least one step
   const cut = (reason: string) => reason.slice(0, auditLimits.detailStringChars);
   const passed = steps.slice(0, -1);
   const details: Record<string, string | number> = {
