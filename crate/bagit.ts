@@ -3,13 +3,12 @@
  * RO-Crate travels. The payload is under `data/`; the bag's files are at the zip's root.
  */
 import { createHash } from "node:crypto";
-import { unzipSync, zipSync } from "fflate";
+import { unzipSync } from "fflate";
 import type { SigningKey } from "../protocol/index.js";
 import { SIGNATURE_FILE, signTags } from "./bag-signature.js";
+import { type ZipEntry, zipFiles } from "./zip.js";
 
 const BAGIT_TXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n";
-/** The zip entries' time: fixed, so the same crate zips to the same bytes. */
-const ZIP_TIME = new Date("2000-01-01T00:00:00Z");
 
 export const sha512 = (bytes: Uint8Array) => createHash("sha512").update(bytes).digest("hex");
 const utf8 = (text: string) => new TextEncoder().encode(text);
@@ -62,15 +61,12 @@ export function zipBag(
   ]);
   if (signer) tags.set(SIGNATURE_FILE, signTags(tags, signer));
   const tagManifest = [...tags].map(([p, bytes]) => `${sha512(bytes)}  ${p}\n`).join("");
-  // The tag files are a few hundred bytes each: stored as they are, since deflating each costs more time (a fresh
-  // compressor per file) than their bytes are worth. The payload is deflated.
-  const entries: Record<string, [Uint8Array, { mtime: Date; level: 0 | 6 }]> = {};
-  const tag = { mtime: ZIP_TIME, level: 0 } as const;
-  for (const [p, bytes] of tags) entries[p] = [bytes, tag];
-  entries["tagmanifest-sha512.txt"] = [utf8(tagManifest), tag];
-  for (const p of zipped)
-    entries[`data/${p}`] = [payload.get(p) as Uint8Array, { mtime: ZIP_TIME, level: 6 }];
-  return zipSync(entries);
+  // The tag files are a few hundred bytes each: stored as they are, since deflating each costs more time than their
+  // bytes are worth. The payload is deflated.
+  const entries: ZipEntry[] = [...tags].map(([p, bytes]) => [p, bytes, false]);
+  entries.push(["tagmanifest-sha512.txt", utf8(tagManifest), false]);
+  for (const p of zipped) entries.push([`data/${p}`, payload.get(p) as Uint8Array, true]);
+  return zipFiles(entries);
 }
 
 /** A bag read back: its files by path in the zip, and every way it fails to verify. */

@@ -4,14 +4,14 @@
  * NATS message may be. So the Release carries the bag without those payload files, and the researcher puts
  * them back, each found by the sha-512 the TRE's manifest gives for it: the bag is then the one the TRE signed.
  */
-import { unzipSync, zipSync } from "fflate";
+import { unzipSync } from "fflate";
 import { sha512 } from "./bagit.js";
+import { zipFiles } from "./zip.js";
 
 /** Largest crate a Release may carry without the files the Release holds itself: metadata and tag files. */
 export const MAX_RELEASE_CRATE_BYTES = 256 * 1024;
 /** Largest a crate rebuilt from a Release may unpack to: what a Release can hold, and more. */
 const MAX_UNPACKED_BYTES = 64 * 1024 * 1024;
-const ZIP_TIME = new Date("2000-01-01T00:00:00Z");
 
 /** The sha-512 of each file a Release carries itself: its crate lists them but leaves them out (`zipBag`). */
 export function carriedDigests(carried: readonly Uint8Array[]): ReadonlySet<string> {
@@ -40,7 +40,5 @@ export function crateFromRelease(partial: Uint8Array, carried: readonly Uint8Arr
     const bytes = bySha.get(m[1]);
     if (bytes) files[m[2]] = bytes;
   }
-  return zipSync(Object.fromEntries(Object.entries(files).map(([p, b]) => [p, [b, { mtime: ZIP_TIME }]])), {
-    level: 6,
-  });
+  return zipFiles(Object.entries(files).map(([p, b]) => [p, b, true]));
 }
