@@ -48,9 +48,7 @@ export async function buildRelease(
     const known = ctx.bytes?.[o.outputId];
     const data =
       (releasable ? known?.releasable : known?.data) ??
-      (releasable
-        ? await ctx.store.releasable(task.taskId, o.outputId)
-        : await ctx.store.data(task.taskId, o.outputId));
+      (await ctx.store.bytes(o, releasable ? "releasable" : "data"));
     if (!data) throw new Error(`the bytes of output ${o.outputId} are missing from the airlock`);
     const mediaType = releasedMediaType(o.mediaType);
     releasedOutputs.push({

@@ -91,8 +91,8 @@ export class AirlockReview {
     for (const o of await this.store.outputs(task)) {
       const view = blindView(o, viewer, this.approvalsRequired);
       if (withData) {
-        const data = await this.store.data(task.taskId, o.outputId);
-        const releasable = await this.store.releasable(task.taskId, o.outputId);
+        const data = await this.store.bytes(o, "data");
+        const releasable = await this.store.bytes(o, "releasable");
         if (data) view.data = data;
         if (releasable) view.releasable = releasable;
       }

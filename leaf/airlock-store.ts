@@ -9,7 +9,8 @@
  *   once all its outputs are stored;
  * - `output.<taskId>.<outputId>`: the held output's record (checks, state, decisions), updated
  *   compare-and-set so two reviewers deciding at once cannot lose a decision;
- * - `data.<taskId>.<outputId>` and `safe.<taskId>.<outputId>`: the output's bytes, and its releasable form's;
+ * - `data.<taskId>.<outputId>` and `safe.<taskId>.<outputId>`: the output's bytes, and its releasable form's, when
+ *   they are too large to live in the output's record (`inline`); a small output is one write, not three;
  * - `egress.<taskId>`: the TRE-signed Release once every output is decided, kept until it is in OUTBOX.
  */
 import { createHash } from "node:crypto";
@@ -18,6 +19,8 @@ import { type KV, Kvm } from "@nats-io/kv";
 import type { AirlockFinding, CheckOutcome, HeldOutputState, ReleaseOutcome } from "../protocol/index.js";
 
 const AIRLOCK_BUCKET = "AIRLOCK";
+/** Largest output (its bytes and releasable form together) kept in its own record: an aggregate is far smaller. */
+export const INLINE_MAX_BYTES = 16 * 1024;
 
 /** A reviewer's signed decision on one output, with the envelope kept verbatim for the Release. */
 export interface HeldDecision {
@@ -49,6 +52,11 @@ export interface HeldOutput {
   releasedDigest?: string;
   decidedAt?: number;
   decisions: HeldDecision[];
+  /**
+   * The output's bytes and its releasable form's, base64, when together they are at most `INLINE_MAX_BYTES`:
+   * kept in this record, written with it. Larger ones (and records from before) have keys of their own.
+   */
+  inline?: { data: string; releasable?: string };
 }
 
 export interface HeldTask {
@@ -112,6 +120,9 @@ function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
+const base64 = (bytes: Uint8Array) =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("base64");
+
 export class AirlockStore {
   private constructor(readonly kv: KV) {}
 
@@ -122,15 +133,22 @@ export class AirlockStore {
 
   /**
    * Holds every output of a task, the task record last: the outputs' bytes and records are written at once, and the
-   * task is listed (and reviewable) only once all of them are stored. Returns the records stored, outputs in order.
+   * task is listed (and reviewable) only once all of them are stored. `settle` may change an output's record before
+   * it is first written (a decision the TRE takes at once, by its policy). Returns the records stored, outputs in
+   * order.
    */
-  async hold(task: Omit<HeldTask, "outputIds">, outputs: readonly NewHeldOutput[]): Promise<HeldRecords> {
+  async hold(
+    task: Omit<HeldTask, "outputIds">,
+    outputs: readonly NewHeldOutput[],
+    settle: (output: HeldOutput) => HeldOutput = (o) => o,
+  ): Promise<HeldRecords> {
     const held: HeldOutput[] = [];
     const writes: Promise<unknown>[] = [];
     const revisions: Record<string, number> = {};
     const bytes: Record<string, { data: Uint8Array; releasable?: Uint8Array }> = {};
     for (const o of outputs) {
-      const entry: HeldOutput = {
+      const inline = o.bytes.length + (o.releasable?.length ?? 0) <= INLINE_MAX_BYTES;
+      const entry = settle({
         taskId: task.taskId,
         outputId: o.outputId,
         name: o.name,
@@ -143,10 +161,20 @@ export class AirlockStore {
         ...(o.releasable ? { releasableDigest: sha256Hex(o.releasable) } : {}),
         state: "pending",
         decisions: [],
-      };
+        ...(inline
+          ? {
+              inline: {
+                data: base64(o.bytes),
+                ...(o.releasable ? { releasable: base64(o.releasable) } : {}),
+              },
+            }
+          : {}),
+      });
+      if (!inline) {
+        writes.push(this.kv.put(`data.${task.taskId}.${o.outputId}`, o.bytes));
+        if (o.releasable) writes.push(this.kv.put(`safe.${task.taskId}.${o.outputId}`, o.releasable));
+      }
       writes.push(
-        this.kv.put(`data.${task.taskId}.${o.outputId}`, o.bytes),
-        ...(o.releasable ? [this.kv.put(`safe.${task.taskId}.${o.outputId}`, o.releasable)] : []),
         this.kv.put(`output.${task.taskId}.${o.outputId}`, JSON.stringify(entry)).then((revision) => {
           revisions[o.outputId] = revision;
         }),
@@ -201,14 +229,24 @@ export class AirlockStore {
     }
   }
 
-  async data(taskId: string, outputId: string): Promise<Uint8Array | undefined> {
-    const e = await this.kv.get(`data.${taskId}.${outputId}`);
+  /** An output's bytes (`which`: as the executor made them, or their releasable form), from its record when there. */
+  async bytes(output: HeldOutput, which: "data" | "releasable"): Promise<Uint8Array | undefined> {
+    if (output.inline) {
+      const b = which === "data" ? output.inline.data : output.inline.releasable;
+      return b === undefined ? undefined : new Uint8Array(Buffer.from(b, "base64"));
+    }
+    const e = await this.kv.get(`${which === "data" ? "data" : "safe"}.${output.taskId}.${output.outputId}`);
     return e?.operation === "PUT" ? e.value : undefined;
   }
 
+  async data(taskId: string, outputId: string): Promise<Uint8Array | undefined> {
+    const o = await this.output(taskId, outputId);
+    return o && this.bytes(o.value, "data");
+  }
+
   async releasable(taskId: string, outputId: string): Promise<Uint8Array | undefined> {
-    const e = await this.kv.get(`safe.${taskId}.${outputId}`);
-    return e?.operation === "PUT" ? e.value : undefined;
+    const o = await this.output(taskId, outputId);
+    return o && this.bytes(o.value, "releasable");
   }
 
   async egress(taskId: string): Promise<EgressRecord | undefined> {

@@ -36,7 +36,7 @@ import {
   type VerifiedOf,
 } from "../protocol/index.js";
 import { type AgentState, attemptOf } from "./agent-state.js";
-import { applyDecision } from "./airlock-decision.js";
+import { applyDecision, type DecisionContext } from "./airlock-decision.js";
 import { AUTO_RELEASE, buildRelease } from "./airlock-release.js";
 import { AirlockReview, outputView } from "./airlock-review.js";
 import type {
@@ -98,6 +98,12 @@ export interface AirlockOptions {
 }
 
 const DECISION_LIFETIME_MS = 30 * 86_400_000;
+
+/** A decision as the audit chain records it: the digest it signs (under `digestKey`) and its reason, cut to the chain's limit. */
+const decisionDetails = (d: Decision, digestKey = "digest") => ({
+  [digestKey]: d.outputDigest,
+  ...(d.reason ? { reason: d.reason.slice(0, auditLimits.detailStringChars) } : {}),
+});
 
 export class Airlock {
   readonly #o: AirlockOptions;
@@ -179,15 +185,27 @@ export class Airlock {
     return (this.#o.now ?? Date.now)();
   }
 
-  /** Checks and stores a task's outputs; nothing is released here. */
+  /**
+   * Checks and stores a task's outputs; nothing is released here. With auto-release on, an output that passed every
+   * check is stored already approved by the TRE (one write, one audit record), to be released once the task is
+   * `outputs_pending_review` (`afterHeld`).
+   */
   async hold(
     task: Omit<HeldTask, "outputIds" | "heldAt">,
     outputs: readonly ExecutorOutput[],
   ): Promise<HeldRecords> {
     const heldAt = this.#now();
     const checked = outputs.map((o) => toHeldOutput(o, this.#o.rules, heldAt));
-    const held = await this.#o.store.hold({ ...task, heldAt }, checked);
+    const approved = new Map<string, Decision>();
+    const held = await this.#o.store.hold({ ...task, heldAt }, checked, (o) => {
+      const auto = this.#o.policy.autoRelease ? this.#autoDecision(o) : undefined;
+      const applied = auto && applyDecision(o, auto.body, auto.ctx);
+      if (!auto || !applied?.ok) return o;
+      approved.set(o.outputId, auto.body);
+      return applied.output;
+    });
     for (const h of held.outputs) {
+      const decision = approved.get(h.outputId);
       await this.#o.audit.append({
         actor: "airlock",
         action: "airlock.held",
@@ -198,10 +216,16 @@ export class Airlock {
           digest: h.digest,
           outcome: h.outcome,
           findings: h.findings.length,
+          // Approved at once by the TRE's auto-release policy: the decision is this record's, not one of its own.
+          ...(decision
+            ? { decision: decision.verdict, ...decisionDetails(decision, "decidedDigest"), state: h.state }
+            : {}),
         },
       });
     }
     this.#o.onEvent?.({ type: "held", taskId: task.taskId, outcomes: held.outputs.map((h) => h.outcome) });
+    for (const h of held.outputs)
+      if (approved.has(h.outputId)) this.#decided(h.taskId, h.outputId, AUTO_RELEASE, "approve", h.state);
     return held;
   }
 
@@ -283,11 +307,11 @@ export class Airlock {
   }
 
   /**
-   * Approves an output that passed every check, by the TRE's policy; returns its record after (or as it was).
-   * `written`: its record as `hold` wrote it, the compare-and-set's starting point.
+   * The TRE's own approval of an output that passed every check, by its auto-release policy; undefined for any other
+   * output, or one already decided.
    */
-  async #autoRelease(output: HeldOutput, written?: StoredOutput): Promise<HeldOutput> {
-    if (!output.releasableDigest) return output;
+  #autoDecision(output: HeldOutput): { body: Decision; ctx: DecisionContext } | undefined {
+    if (output.outcome !== "pass" || output.state !== "pending" || !output.releasableDigest) return undefined;
     const now = this.#now();
     const body: Decision = {
       id: newId(now),
@@ -301,19 +325,27 @@ export class Airlock {
       reason: "passed every disclosure check; released by this TRE's auto-release policy",
     };
     const envelope = sealEnvelope("decision", body, this.#o.treKey);
-    const result = await this.#record(
-      output.taskId,
-      output.outputId,
+    return {
       body,
-      {
+      ctx: {
         reviewer: AUTO_RELEASE,
         publicKey: this.#o.treKey.publicKey,
         envelope: Buffer.from(envelope).toString("base64"),
         approvalsRequired: 1,
         at: now,
       },
-      written,
-    );
+    };
+  }
+
+  /**
+   * Approves an output that passed every check, by the TRE's policy (one held before the policy was on, or before
+   * a restart); returns its record after (or as it was). `written`: its record as `hold` wrote it, the
+   * compare-and-set's starting point.
+   */
+  async #autoRelease(output: HeldOutput, written?: StoredOutput): Promise<HeldOutput> {
+    const auto = this.#autoDecision(output);
+    if (!auto) return output;
+    const result = await this.#record(output.taskId, output.outputId, auto.body, auto.ctx, written);
     // Refused (a reviewer decided it first): its record as it is now.
     return result.ok
       ? result.output
@@ -373,24 +405,16 @@ export class Airlock {
         actor: ctx.reviewer === AUTO_RELEASE ? "airlock" : `reviewer:${ctx.reviewer}`,
         action: `airlock.${decision.verdict}`,
         taskId,
-        details: {
-          outputId,
-          digest: decision.outputDigest,
-          state: applied.output.state,
-          ...(decision.reason ? { reason: decision.reason.slice(0, auditLimits.detailStringChars) } : {}),
-        },
+        details: { outputId, ...decisionDetails(decision), state: applied.output.state },
       });
-      this.#o.onEvent?.({
-        type: "decided",
-        taskId,
-        outputId,
-        reviewer: ctx.reviewer,
-        verdict: decision.verdict,
-        state: applied.output.state,
-      });
+      this.#decided(taskId, outputId, ctx.reviewer, decision.verdict, applied.output.state);
       return applied;
     }
     throw new Error(`output ${outputId} is contended`);
+  }
+
+  #decided(taskId: string, outputId: string, reviewer: string, verdict: string, state: string): void {
+    this.#o.onEvent?.({ type: "decided", taskId, outputId, reviewer, verdict, state });
   }
 
   /**

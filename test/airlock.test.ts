@@ -18,7 +18,7 @@ import {
   SYNTHETIC_PATIENT_COLUMNS,
   writePatientsCsv,
 } from "../fixtures/index.js";
-import { AirlockStore } from "../leaf/airlock-store.js";
+import { AirlockStore, INLINE_MAX_BYTES } from "../leaf/airlock-store.js";
 import {
   type AnalysisSpec,
   analysisOutput,
@@ -449,6 +449,78 @@ describe("airlock", () => {
       { outputId: held[1]!.outputId, name: "region.json", reason: "rita: not part of the approved protocol" },
     ]);
     expect(egress.state).toBe("sent");
+  });
+
+  it("stores a small output in one write, approved at once by auto-release, and a large one's bytes beside its record; both leave as released", async () => {
+    const { config, ctrlJs, taskId, announced, airlock } = await airlockOnLeaf(fed, "a", {
+      autoRelease: true,
+    });
+    const count = (cells: number): ExecutorOutput => {
+      const description = analysisOutput(
+        {
+          kind: "count",
+          dataset: "patients",
+          analysis: { kind: "count", dataset: "patients", groupBy: ["region"] },
+          groupBy: ["region"],
+          cells: Array.from({ length: cells }, (_, i) => ({ key: [`region-${i}`], n: 100 + i })),
+        },
+        "",
+      );
+      return {
+        name: `${cells}.json`,
+        mediaType: OUTPUT_MEDIA_TYPE,
+        bytes: encodeOutput(description),
+        description,
+      };
+    };
+    const small = count(3);
+    const large = count(2000);
+    expect(small.bytes.length).toBeLessThan(INLINE_MAX_BYTES / 2);
+    expect(large.bytes.length).toBeGreaterThan(INLINE_MAX_BYTES);
+    // Every write to the airlock's bucket is a publish to the entry's subject: this connection sees its own.
+    const ctrl = fed.leaves.get("a")!.ctrl;
+    const writes: string[] = [];
+    const sub = ctrl.subscribe("$KV.AIRLOCK.>", {
+      callback: (_e, m) => {
+        if (m.subject.includes(taskId)) writes.push(m.subject.split(".")[2]!);
+      },
+    });
+    await ctrl.flush();
+    try {
+      const held = await airlock.hold({ taskId, project: "diabetes", researcher: "alice", kind: "count" }, [
+        small,
+        large,
+      ]);
+      expect(held.outputs.map((o) => [o.outcome, o.state, o.inline !== undefined])).toEqual([
+        ["pass", "released", true],
+        ["pass", "released", false],
+      ]);
+      await airlock.afterHeld(taskId, { held, notify: false });
+      expect(announced).toEqual(["released"]);
+      await ctrl.flush();
+      // The small output's record holds its bytes and its decision: one write. The large one's bytes and releasable
+      // form have keys of their own. The task, then the Release built and sent.
+      expect(writes.sort()).toEqual(["data", "egress", "egress", "output", "output", "safe", "task"]);
+    } finally {
+      sub.unsubscribe();
+    }
+    const store = await AirlockStore.open(ctrlJs);
+    const egress = (await store.egress(taskId))!;
+    const release = openTreRelease(Buffer.from(egress.envelope, "base64"), "a", config.treKey.publicKey);
+    for (const [i, output] of [small, large].entries()) {
+      const sent = release.outputs[i]!;
+      const stored = (await store.task(taskId))!.outputIds[i]!;
+      expect(new Uint8Array(sent.data)).toEqual(await store.releasable(taskId, stored));
+      expect((decodeOutput(sent.data) as CountOutput).cells).toHaveLength(
+        (decodeOutput(output.bytes) as CountOutput).cells.length,
+      );
+    }
+    // One audit record an output: held, with the TRE's decision in it; no approval record of its own.
+    const records = (await auditRecords(ctrlJs)).filter((r) => r.taskId === taskId);
+    expect(records.map((r) => [r.action, r.details?.decision, r.details?.state])).toEqual([
+      ["airlock.held", "approve", "released"],
+      ["airlock.held", "approve", "released"],
+    ]);
   });
 
   it("releases an approved CSV file beside a description, labelled with its media type, and the aggregator keeps it apart", async () => {

@@ -6,7 +6,7 @@
 import { jetstream } from "@nats-io/jetstream";
 import { AuditLog } from "../../audit/index.js";
 import { AgentState } from "../../leaf/agent-state.js";
-import { Airlock } from "../../leaf/airlock.js";
+import { Airlock, type ReviewPolicy } from "../../leaf/airlock.js";
 import { AirlockStore } from "../../leaf/airlock-store.js";
 import { loadLeafConfig } from "../../leaf/index.js";
 import { type AnalysisSpec, newId } from "../../protocol/index.js";
@@ -20,7 +20,7 @@ export const FINE_COUNT: AnalysisSpec = {
 };
 export const REGION_COUNT: AnalysisSpec = { kind: "count", dataset: "patients", groupBy: ["region"] };
 
-export async function airlockOnLeaf(fed: Federation, tre: string) {
+export async function airlockOnLeaf(fed: Federation, tre: string, policy: Partial<ReviewPolicy> = {}) {
   const leaf = fed.leaves.get(tre);
   const file = fed.files.leafConfigs[tre];
   if (!leaf || !file) throw new Error(`TRE ${tre}'s leaf is not running`);
@@ -42,7 +42,7 @@ export async function airlockOnLeaf(fed: Federation, tre: string) {
     announceHeld: async (_t, held) => void announced.push(held.state),
     reviewers: config.reviewers,
     rules: config.disclosure,
-    policy: { approvalsRequired: 1, autoRelease: false },
+    policy: { approvalsRequired: 1, autoRelease: false, ...policy },
   });
   return { config, ctrlJs, taskId, announced, airlock };
 }
