@@ -268,11 +268,8 @@ export class Airlock {
       const decided: HeldOutput[] = [];
       for (const o of outputs) {
         const revision = held?.written?.revisions[o.outputId];
-        decided.push(
-          o.outcome === "pass" && o.state === "pending"
-            ? await this.#autoRelease(o, revision === undefined ? undefined : { value: o, revision })
-            : o,
-        );
+        // Outputs auto-release may not decide (failing, or decided already) come back as they are.
+        decided.push(await this.#autoRelease(o, revision === undefined ? undefined : { value: o, revision }));
       }
       outputs = decided;
     }
