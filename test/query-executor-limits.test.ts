@@ -9,7 +9,9 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../common/index.js";
-import { ExecutorCancelled, ExecutorTimeout } from "../executors/index.js";
+import { ExecutorCancelled, ExecutorFailed, ExecutorTimeout } from "../executors/index.js";
+import { classifyEngineError } from "../executors/query/engine-errors.js";
+import { PostgresEngine } from "../executors/query/postgres-engine.js";
 import { generatePatients, patientProfiles } from "../fixtures/index.js";
 import { type AnalysisSpec, newId } from "../protocol/index.js";
 import { type PatientEngines, startPatientEngines } from "./harness/patient-engines.js";
@@ -141,6 +143,37 @@ describe("PostgreSQL", () => {
     } finally {
       await admin.query("ROLLBACK");
       await admin.end();
+    }
+  });
+
+  it("calls a session the server ended between statements a lost connection, worth another run", async () => {
+    const taskId = newId();
+    const dataset = engines.datasets("postgres").find((d) => d.name === "patients")!;
+    if (dataset.engine !== "postgres") throw new Error("expected the PostgreSQL dataset");
+    await using issued = await engines.broker.issue(taskId, [dataset], 30_000);
+    if (issued.credential.kind !== "postgres") throw new Error("expected a PostgreSQL credential");
+    const engine = new PostgresEngine(dataset, issued.credential, { taskId, timeoutMs: 30_000 });
+    try {
+      await engine.open();
+      // The TRE's database administrator ends the idle session, as between two of a run's statements.
+      const admin = await engines.pg.connectAdmin();
+      try {
+        await admin.query(
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+          [`tremesh task ${taskId}`],
+        );
+      } finally {
+        await admin.end();
+      }
+      await waitFor("the task's session to end", async () => (await sessionsOf(taskId)) === 0);
+      const error = await engine.columnTypes().catch((e: unknown) => classifyEngineError(e, dataset, 30_000));
+      expect(error).toBeInstanceOf(ExecutorFailed);
+      expect((error as ExecutorFailed).message).toMatch(
+        /PostgreSQL could not run the analysis \((57P01|08006)\)/,
+      );
+      expect((error as ExecutorFailed).retryable).toBe(true);
+    } finally {
+      await engine.close();
     }
   });
 });

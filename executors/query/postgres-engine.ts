@@ -35,6 +35,8 @@ export class PostgresEngine implements QueryEngine {
   readonly #client: pg.Client;
   #connected = false;
   #closed = false;
+  /** Why the connection ended, when it ended between statements: the cause the next statement fails with. */
+  #lost: unknown;
 
   constructor(
     readonly dataset: PostgresDataset,
@@ -53,28 +55,48 @@ export class PostgresEngine implements QueryEngine {
       types,
     });
     // A dropped connection surfaces as the failed query's error; without a listener it would crash the process.
-    this.#client.on("error", () => {});
+    this.#client.on("error", (error) => {
+      this.#lost ??= error;
+    });
   }
 
   async open(): Promise<void> {
     await this.#client.connect();
     this.#connected = true;
-    await this.#client.query("SET default_transaction_read_only = on");
+    await this.#statement((c) => c.query("SET default_transaction_read_only = on"));
     // PostgreSQL ≥ 14: notice a vanished client during a long statement instead of running on.
-    await this.#client.query("SET client_connection_check_interval = 1000").catch(() => {});
+    await this.#statement((c) => c.query("SET client_connection_check_interval = 1000")).catch(() => {});
+  }
+
+  /**
+   * One statement. A session the server ended between statements (an administrator's pg_terminate_backend, a
+   * restart) fails the next one with node-postgres's "not queryable", which names no fault: the server's own
+   * reason (57P01…) is thrown instead, so the run is classified as the connection loss it is.
+   */
+  async #statement<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
+    try {
+      return await run(this.#client);
+    } catch (error) {
+      const named = typeof (error as { code?: unknown }).code === "string";
+      throw !named && this.#lost !== undefined ? this.#lost : error;
+    }
   }
 
   async columnTypes(): Promise<Map<string, string>> {
     // information_schema shows only the columns this role holds a privilege on: identifiers stay invisible.
-    const result = await this.#client.query<{ column_name: string; data_type: string }>(
-      "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2",
-      [this.dataset.schema, this.dataset.table],
+    const result = await this.#statement((c) =>
+      c.query<{ column_name: string; data_type: string }>(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2",
+        [this.dataset.schema, this.dataset.table],
+      ),
     );
     return new Map(result.rows.map((r) => [r.column_name, r.data_type]));
   }
 
   async query(sql: string, params: readonly (string | number | boolean)[]): Promise<Row[]> {
-    const result = await this.#client.query<unknown[]>({ text: sql, values: [...params], rowMode: "array" });
+    const result = await this.#statement((c) =>
+      c.query<unknown[]>({ text: sql, values: [...params], rowMode: "array" }),
+    );
     return result.rows;
   }
 
