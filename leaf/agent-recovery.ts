@@ -2,9 +2,10 @@
  * What the agent does on start, before it takes any task: removes what a crashed run of an executor left
  * (containers, scratch), and ends or resumes the tasks a previous run left unsettled.
  *
- * A task caught `running` has released nothing (a Release follows `outputs_pending_review` only): what its run
- * held is discarded, and it runs again as its next attempt (the retry step, `running → accepted`), unless its
- * attempts are used up or a Cancel had reached it, which wins. Its PostgreSQL role was swept before this (the
+ * A task caught `running` has released nothing: what its run held is discarded, and it runs again as its next
+ * attempt (the retry step, `running → accepted`), unless its attempts are used up or a Cancel had reached it, which
+ * wins. One whose Release is stored already (every output decided at hold, the restart before the transition) is
+ * finished instead: released, never run again. Its PostgreSQL role was swept before this (the
  * broker's `sweep`). A task caught before `running` goes back to the decision point.
  */
 import type { AuditSink } from "../common/index.js";
@@ -20,8 +21,10 @@ export interface RecoveryOptions {
   maxAttempts: number;
   /** The stored Dispatch, verified again (undefined when it no longer verifies). */
   reopen: (task: AgentTask) => Dispatch | undefined;
-  /** Discards what an interrupted run held; false when the task was released already (it never runs again). */
+  /** Discards what an interrupted run held; false when the task's Release is made (it never runs again). */
   discardAttempt: (taskId: string, attempt: number) => Promise<boolean>;
+  /** Finishes a task whose Release was made while it was `running` (`Airlock.finishBuilt`): its outcome. */
+  finishBuilt: (taskId: string, attempt: number) => Promise<ChildState | undefined>;
   /** Runs the rest of a resumed task's life; `retry` when it is `accepted` for its next attempt. */
   resume: (dispatch: Dispatch, retry: boolean) => void;
   onRecovered: (taskId: string, state: ChildState) => void;
@@ -82,11 +85,14 @@ async function recoverRunning(o: RecoveryOptions, task: AgentTask): Promise<void
   };
   // A cancel that reached the run before the restart wins over running it again.
   if (task.cancelRequested !== undefined) return end("cancelled", task.cancelRequested);
-  if (!(await o.discardAttempt(taskId, attempt)))
+  if (!(await o.discardAttempt(taskId, attempt))) {
+    const outcome = await o.finishBuilt(taskId, attempt);
+    if (outcome) return o.onRecovered(taskId, outcome);
     return end(
       "executor_error",
       "the agent restarted after this task's Release was made; it is not run again",
     );
+  }
   if (attempt >= o.maxAttempts) return end("executor_error", restartedReason(attempt, o.maxAttempts));
   const dispatch = o.reopen(task);
   if (!dispatch)

@@ -86,25 +86,31 @@ export class AgentState {
   }
 
   /**
-   * Moves the task to `event.state` if `allowed(current)` holds, compare-and-set. Returns the new record, or
-   * undefined when the current state does not allow it (another path got there first). A step the life cycle
-   * does not have throws `ChildTransitionError`: a bug, never a race.
+   * Moves the task to `event.state` if `allowed(current)` holds, compare-and-set; given several events, through
+   * each in turn, in the same write. Returns the new record, or undefined when the current state does not allow it
+   * (another path got there first). A step the life cycle does not have throws `ChildTransitionError`: a bug,
+   * never a race.
    */
   async transition(
     taskId: string,
-    event: AgentTaskEvent,
+    event: AgentTaskEvent | readonly AgentTaskEvent[],
     allowed: (current: ChildState) => boolean,
   ): Promise<AgentTask | undefined> {
+    const events = Array.isArray(event) ? event : [event as AgentTaskEvent];
     return this.#update(taskId, (current) => {
       if (!allowed(current.state)) return undefined;
-      checkChildStep(taskId, current.state, event.state);
-      const attempt = attemptOf(current) + (isRetryStep(current.state, event.state) ? 1 : 0);
-      return {
-        ...current,
-        state: event.state,
-        ...(attempt > 1 ? { attempt } : {}),
-        history: [...current.history, { ...event, ...(attempt > 1 ? { attempt } : {}) }],
-      };
+      let next = current;
+      for (const e of events) {
+        checkChildStep(taskId, next.state, e.state);
+        const attempt = attemptOf(next) + (isRetryStep(next.state, e.state) ? 1 : 0);
+        next = {
+          ...next,
+          state: e.state,
+          ...(attempt > 1 ? { attempt } : {}),
+          history: [...next.history, { ...e, ...(attempt > 1 ? { attempt } : {}) }],
+        };
+      }
+      return next;
     });
   }
 

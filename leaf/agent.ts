@@ -197,6 +197,7 @@ export class Agent {
       maxAttempts: agent.#execution.maxAttempts,
       reopen: (task) => agent.#reopen(task),
       discardAttempt: (taskId, attempt) => agent.#airlock.discardAttempt(taskId, attempt),
+      finishBuilt: (taskId, attempt) => agent.#airlock.finishBuilt(taskId, attempt),
       resume: (dispatch, retry) => agent.#startTask(dispatch, { retry }),
       onRecovered: (taskId, state) => agent.#emit({ type: "recovered", taskId, state }),
       now: () => agent.#now(),

@@ -35,7 +35,7 @@ import {
   TrustStore,
   type VerifiedOf,
 } from "../protocol/index.js";
-import { type AgentState, attemptOf } from "./agent-state.js";
+import { type AgentState, type AgentTaskEvent, attemptOf } from "./agent-state.js";
 import { applyDecision, type DecisionContext } from "./airlock-decision.js";
 import { AUTO_RELEASE, buildRelease } from "./airlock-release.js";
 import { AirlockReview, outputView } from "./airlock-review.js";
@@ -52,6 +52,7 @@ import type { DisclosureRules } from "./disclosure-rules.js";
 import { toHeldOutput } from "./held-output.js";
 import { notifyReviewers, type ReviewNotice, type ReviewNotifyOptions } from "./review-notifier.js";
 import type { HeldStatus } from "./status-publisher.js";
+import { AGENT_ACTOR } from "./task-transitions.js";
 
 export interface ReviewPolicy {
   /** Approvals of the same bytes by different reviewers that release an output: 1, or 2 for the two-reviewer rule. */
@@ -103,6 +104,20 @@ const DECISION_LIFETIME_MS = 30 * 86_400_000;
 const decisionDetails = (d: Decision, digestKey = "digest") => ({
   [digestKey]: d.outputDigest,
   ...(d.reason ? { reason: d.reason.slice(0, auditLimits.detailStringChars) } : {}),
+});
+
+/** The reason of a task's `outputs_pending_review`: how many outputs it holds, how many the checks flagged. */
+export function heldReason(outputs: readonly Pick<HeldOutput, "outcome">[]): string {
+  const failing = outputs.filter((o) => o.outcome !== "pass").length;
+  return `${outputs.length} output(s) held in the airlock for review; ${failing} flagged by the disclosure checks`;
+}
+
+/** A held-back step as the task's record keeps it (the record adds the attempt). */
+const taskEvent = ({ state, at, actor, reason }: HeldStatus): AgentTaskEvent => ({
+  state,
+  at,
+  actor,
+  ...(reason ? { reason } : {}),
 });
 
 export class Airlock {
@@ -304,6 +319,34 @@ export class Airlock {
   }
 
   /**
+   * A task `hold` left with every output decided (auto-release, all passed): its `outputs_pending_review`, dated
+   * when the outputs were held, and its release are one transition from `running` (`attempt`): one compare-and-set,
+   * one audit record, one StatusEvent, made after the Release is stored. False, announcing nothing, when some output
+   * is left for a reviewer or the task left `running` meanwhile. A restart between the two finishes it
+   * (`finishBuilt`).
+   */
+  releaseAtHold(held: HeldRecords, attempt: number): Promise<boolean> {
+    if (held.outputs.some((o) => o.state === "pending")) return Promise.resolve(false);
+    return this.#complete(held.task.taskId, { ...held, status: pendingStep(held, attempt) });
+  }
+
+  /**
+   * After a restart, a task caught `running` whose Release is stored: `releaseAtHold` made it and stopped before the
+   * transition. It is finished as that would have; returns the outcome, or undefined when there is nothing to finish.
+   */
+  async finishBuilt(taskId: string, attempt: number): Promise<EgressOutcome | undefined> {
+    const [task, egress] = await Promise.all([this.#o.store.task(taskId), this.#o.store.egress(taskId)]);
+    if (!task || !egress) return undefined;
+    const outputs = await this.#o.store.outputs(task);
+    const finished = await this.#complete(taskId, {
+      task,
+      outputs,
+      status: pendingStep({ task, outputs }, attempt),
+    });
+    return finished ? egress.outcome : undefined;
+  }
+
+  /**
    * The TRE's own approval of an output that passed every check, by its auto-release policy; undefined for any other
    * output, or one already decided.
    */
@@ -431,7 +474,10 @@ export class Airlock {
     return next;
   }
 
-  /** True when it sent the Release (with `known.status`, if any). */
+  /**
+   * True when it sent the Release (with `known.status`, if any). A `known.status` not recorded yet is recorded with
+   * the release, from `running` (`releaseAtHold`); otherwise the task moves on from `outputs_pending_review`.
+   */
   async #completeNow(taskId: string, known?: HeldRecords & { status?: HeldStatus }): Promise<boolean> {
     const task = known?.task ?? (await this.#o.store.task(taskId));
     if (!task) return false;
@@ -440,9 +486,11 @@ export class Airlock {
     let outputs = known?.outputs;
     if (!outputs || outputs.some((o) => o.state === "pending")) outputs = await this.#o.store.outputs(task);
     if (outputs.some((o) => o.state === "pending")) return false;
+    const via = known?.status?.recorded === false ? taskEvent(known.status) : undefined;
+    const history = (await this.#o.state.known(taskId))?.history ?? [];
     // Just held and decided: no Release can exist yet, and `createEgress` keeps the first if one does.
     const egress =
-      (known ? undefined : await this.#o.store.egress(taskId)) ??
+      (known?.written ? undefined : await this.#o.store.egress(taskId)) ??
       (await this.#o.store.createEgress(
         await buildRelease(task, outputs, {
           tre: this.#o.tre,
@@ -450,14 +498,20 @@ export class Airlock {
           store: this.#o.store,
           ...(known?.written ? { bytes: known.written.bytes } : {}),
           now: this.#now(),
-          history: (await this.#o.state.known(taskId))?.history ?? [],
+          history: via ? [...history, { ...via, ...attemptField(known?.status) }] : history,
         }),
       ));
     const now = this.#now();
+    const released: AgentTaskEvent = {
+      state: egress.outcome,
+      at: now,
+      actor: "airlock",
+      reason: egress.reason,
+    };
     const moved = await this.#o.state.transition(
       taskId,
-      { state: egress.outcome, at: now, actor: "airlock", reason: egress.reason },
-      (s) => s === "outputs_pending_review",
+      via ? [via, released] : released,
+      (s) => s === (via ? "running" : "outputs_pending_review"),
     );
     if (!moved && (await this.#o.state.get(taskId))?.state !== egress.outcome) return false; // cancelled meanwhile: nothing leaves
     await this.#send(egress, now, moved ? attemptOf(moved) : undefined, known?.status);
@@ -517,3 +571,19 @@ export class Airlock {
     return { status: "error", code, message };
   }
 }
+
+/** The `outputs_pending_review` of a task decided at hold, not recorded yet: dated when its outputs were held. */
+function pendingStep({ task, outputs }: Pick<HeldRecords, "task" | "outputs">, attempt: number): HeldStatus {
+  return {
+    state: "outputs_pending_review",
+    at: task.heldAt,
+    reason: heldReason(outputs),
+    actor: AGENT_ACTOR,
+    attempt,
+    recorded: false,
+  };
+}
+
+/** A step's attempt as the task's record writes it (absent for the first). */
+const attemptField = (step: HeldStatus | undefined) =>
+  step && step.attempt > 1 ? { attempt: step.attempt } : {};

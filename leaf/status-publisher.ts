@@ -17,10 +17,16 @@ export interface PassedStep {
   actor?: string;
 }
 
-/** A step recorded and audited whose StatusEvent is held back (`TaskTransitions.recordHoldingStatus`). */
+/** A step whose StatusEvent is held back, to leave with the next step's or alone. */
 export interface HeldStatus extends PassedStep {
   actor: string;
   attempt: number;
+  /**
+   * True when the step is in the task's record and its audit chain already (`TaskTransitions.recordHoldingStatus`);
+   * false when it is recorded with the next step, in one compare-and-set and one audit record (a task whose every
+   * output the airlock decided at hold: `Airlock.releaseAtHold`).
+   */
+  recorded: boolean;
 }
 
 export class StatusPublisher {

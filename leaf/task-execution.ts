@@ -18,7 +18,7 @@ import {
 } from "../executors/index.js";
 import type { ChildState } from "../protocol/index.js";
 import { type AgentTask, attemptOf } from "./agent-state.js";
-import type { Airlock } from "./airlock.js";
+import { type Airlock, heldReason } from "./airlock.js";
 import { CredentialBrokerError } from "./credential-broker.js";
 import { datasetsOf } from "./policy.js";
 import type { HeldStatus } from "./status-publisher.js";
@@ -137,6 +137,8 @@ export async function executeTask(
     } finally {
       await grant.release();
     }
+    // A cancel that came as the executor finished: nothing is held.
+    if (signal.aborted) throw new ExecutorCancelled();
     const held = await ctx.airlock.hold(
       {
         taskId,
@@ -149,12 +151,13 @@ export async function executeTask(
       },
       outputs,
     );
-    const failing = held.outputs.filter((h) => h.outcome !== "pass").length;
+    // Every output decided at hold (auto-release): held and released in one transition.
+    if (await ctx.airlock.releaseAtHold(held, attempt)) return {};
     // Its StatusEvent leaves with the Release's when the airlock releases everything at once (auto-release).
     const pending = await ctx.recordHoldingStatus(
       taskId,
       "outputs_pending_review",
-      `${held.outputs.length} output(s) held in the airlock for review; ${failing} flagged by the disclosure checks`,
+      heldReason(held.outputs),
       (s) => s === "running",
     );
     if (pending) await ctx.airlock.afterHeld(taskId, { held, status: pending.held });

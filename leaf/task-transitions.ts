@@ -54,17 +54,18 @@ export class TaskTransitions {
     if (!moved) return undefined;
     const attempt = attemptOf(moved.task);
     await this.#announce(taskId, [moved.step], AGENT_ACTOR, attempt, { status: false });
-    return { task: moved.task, held: { ...moved.step, actor: AGENT_ACTOR, attempt } };
+    return { task: moved.task, held: { ...moved.step, actor: AGENT_ACTOR, attempt, recorded: true } };
   }
 
-  /** Sends a held-back step's StatusEvent on its own (its audit record is written). */
+  /** Sends a held-back step's StatusEvent on its own, and its audit record unless written already. */
   announceHeld(taskId: string, held: HeldStatus): Promise<void> {
-    return this.#announce(taskId, [held], held.actor, held.attempt, { audit: false });
+    return this.#announce(taskId, [held], held.actor, held.attempt, { audit: !held.recorded });
   }
 
   /**
    * Announces a transition already recorded (by a claim, or by the airlock), as part of `attempt` (by default
-   * the attempt the task's record is at). `before`: a step held back (`recordHoldingStatus`) that leaves with it.
+   * the attempt the task's record is at). `before`: a step held back that leaves with it, in the same StatusEvent
+   * and, when it was recorded with this one (`HeldStatus.recorded` false), the same audit record.
    */
   async announce(
     taskId: string,
@@ -81,7 +82,7 @@ export class TaskTransitions {
       if (before !== undefined) await this.announceHeld(taskId, before);
       return this.#announce(taskId, [step], actor, run);
     }
-    await this.#announce(taskId, [before, step], actor, run, { auditFrom: 1 });
+    await this.#announce(taskId, [before, step], actor, run, { auditFrom: before.recorded ? 1 : 0 });
   }
 
   /**

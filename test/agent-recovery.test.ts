@@ -11,16 +11,21 @@ import { AuditLog, ensureAuditStream } from "../audit/index.js";
 import { QueryExecutor } from "../executors/index.js";
 import { recoverTasks } from "../leaf/agent-recovery.js";
 import { AgentState, type AgentTask } from "../leaf/agent-state.js";
-import type { Airlock } from "../leaf/airlock.js";
+import { Airlock } from "../leaf/airlock.js";
+import { buildRelease } from "../leaf/airlock-release.js";
 import { AirlockStore } from "../leaf/airlock-store.js";
 import { CredentialBroker } from "../leaf/credential-broker.js";
+import { DEFAULT_DISCLOSURE_RULES } from "../leaf/disclosure-rules.js";
 import { StatusPublisher } from "../leaf/status-publisher.js";
 import { type AdmittedTask, executeTask } from "../leaf/task-execution.js";
 import { TaskTransitions } from "../leaf/task-transitions.js";
 import {
+  analysisOutput,
   type Dispatch,
+  encodeOutput,
   generateKeyPair,
   newId,
+  OUTPUT_MEDIA_TYPE,
   openEnvelope,
   signingKeyFromSeed,
   streams,
@@ -35,6 +40,8 @@ let server: JetStreamServer;
 let state: AgentState;
 let airlock: AirlockStore;
 let transitions: TaskTransitions;
+/** The TRE's airlock, releasing outputs that pass every check by itself (auto-release). */
+let autoAirlock: Airlock;
 const treKey = signingKeyFromSeed(generateKeyPair().seed);
 
 beforeAll(async () => {
@@ -50,6 +57,21 @@ beforeAll(async () => {
     audit: new AuditLog(server.js, { scope: TRE }),
     onTransition: () => undefined,
     now: Date.now,
+  });
+  autoAirlock = new Airlock({
+    tre: TRE,
+    treKey,
+    dmz: server.nc,
+    ctrl: server.nc,
+    store: airlock,
+    state,
+    audit: new AuditLog(server.js, { scope: TRE }),
+    announce: (taskId, s, reason, at, attempt, before) =>
+      transitions.announce(taskId, s, reason, at, "airlock", attempt, before),
+    announceHeld: (taskId, held) => transitions.announceHeld(taskId, held),
+    reviewers: [],
+    rules: DEFAULT_DISCLOSURE_RULES,
+    policy: { approvalsRequired: 1, autoRelease: true },
   });
 });
 
@@ -83,6 +105,7 @@ async function recover(taskId: string, maxAttempts = 3): Promise<string[]> {
       await airlock.discard(taskId);
       return true;
     },
+    finishBuilt: (taskId, attempt) => autoAirlock.finishBuilt(taskId, attempt),
     resume: (dispatch, retry) => resumed.push(`${dispatch.taskId}:${retry}`),
     onRecovered: () => undefined,
     now: Date.now,
@@ -143,6 +166,60 @@ describe("recovery of tasks an agent restart caught running", () => {
       "the agent restarted while attempt 3 of 3 ran; no attempt is left",
     );
     expect(await statusEvents(taskId)).toEqual([["executor_error", 3]]);
+  });
+
+  it("finishes one whose Release was made before the restart: released as part of its attempt, never run again", async () => {
+    const taskId = await caughtRunning(2);
+    const description = analysisOutput(
+      {
+        kind: "count",
+        dataset: "patients",
+        analysis: { kind: "count", dataset: "patients" },
+        groupBy: [],
+        cells: [{ key: [], n: 120 }],
+      },
+      "",
+    );
+    const output = {
+      name: "count.json",
+      mediaType: OUTPUT_MEDIA_TYPE,
+      bytes: encodeOutput(description),
+      description,
+    };
+    const held = await autoAirlock.hold({ taskId, project: "p", researcher: "r", kind: "count" }, [output]);
+    expect(held.outputs.map((o) => o.state)).toEqual(["released"]); // decided at hold
+    // The agent stopped after storing the Release, before the task's transition (`Airlock.releaseAtHold`).
+    await airlock.createEgress(
+      await buildRelease(held.task, held.outputs, {
+        tre: TRE,
+        treKey,
+        store: airlock,
+        now: Date.now(),
+        history: [],
+      }),
+    );
+    expect(await recover(taskId)).toEqual([]);
+    const record = await state.get(taskId);
+    expect(record).toMatchObject({ state: "released", attempt: 2 });
+    expect(record?.history.slice(1).map((h) => [h.state, h.attempt, h.at >= held.task.heldAt])).toEqual([
+      ["outputs_pending_review", 2, true],
+      ["released", 2, true],
+    ]);
+    expect(record?.history[1]?.reason).toBe(
+      "1 output(s) held in the airlock for review; 0 flagged by the disclosure checks",
+    );
+    // One StatusEvent, one audit record for both steps; the Release in OUTBOX, marked sent.
+    expect(await statusEvents(taskId)).toEqual([["released", 2]]);
+    const audit = (await auditRecords(server.js)).filter(
+      (r) => r.taskId === taskId && r.action.startsWith("task."),
+    );
+    expect(audit.map((r) => [r.action, r.details?.passed, r.details?.attempt])).toEqual([
+      ["task.released", "outputs_pending_review", 2],
+    ]);
+    const jsm = await jetstreamManager(server.nc);
+    const outbox = await jsm.streams.info(streams.outbox, { subjects_filter: subjects.release(TRE, taskId) });
+    expect(Object.values(outbox.state.subjects ?? {})).toEqual([1]);
+    expect((await airlock.egress(taskId))?.state).toBe("sent");
   });
 
   it("ends one cancelled while it ran as cancelled, instead of running it again", async () => {

@@ -6,6 +6,7 @@
  */
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { jetstream } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import {
@@ -17,6 +18,7 @@ import {
 } from "../fixtures/index.js";
 import { type AnalysisSpec, generateKeyPair, streams, subjects, type TaskView } from "../protocol/index.js";
 import { expectMatchesTruth } from "./harness/combined-truth.js";
+import { auditRecords } from "./harness/fault-evidence.js";
 import { approveProject, type Federation, startFederation } from "./harness/federation.js";
 import { referenceOutput } from "./harness/reference-stats.js";
 import { storedEntries } from "./harness/stream-contents.js";
@@ -112,7 +114,7 @@ describe("results and aggregate", () => {
     }
   });
 
-  it("shows every step of an auto-released task at each TRE, by who took it, though it left in two status events", async () => {
+  it("shows every step of an auto-released task at each TRE, by who took it, though it left in two status events and two audit records", async () => {
     const submitted = await submitWait(ANALYSES[0]!, "a");
     expect(submitted.code, submitted.err.join("\n")).toBe(0);
     const status = await fed.cli(["status", submitted.out[0]!, "--json"], "alice");
@@ -130,6 +132,14 @@ describe("results and aggregate", () => {
     // As the TRE sent them: the claim's steps in one event, the review's with the Release's.
     const outbox = await storedEntries(fed.leaves.get("a")!.dmzJsm, streams.outbox);
     expect(outbox.filter((e) => e.subject === subjects.status("a", view.taskId))).toHaveLength(2);
+    // And in the TRE's audit chain: decided at hold, the task was held and released in one transition.
+    const audit = (await auditRecords(jetstream(fed.leaves.get("a")!.ctrl))).filter(
+      (r) => r.taskId === view.taskId && r.action.startsWith("task."),
+    );
+    expect(audit.map((r) => [r.action, r.details?.passed])).toEqual([
+      ["task.running", "received,accepted"],
+      ["task.released", "outputs_pending_review"],
+    ]);
   });
 
   it("prints per-TRE and combined tables, CSV, and a plot of a histogram", async () => {
