@@ -1,6 +1,5 @@
 import { parseArgs } from "node:util";
 import { ConfigFileError } from "../common/index.js";
-import { loadLeafConfig, startLeafNode } from "../leaf/index.js";
 import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { keygen } from "./keygen.js";
@@ -23,6 +22,8 @@ export const leaf: Command = {
       throw usageError(`leaf: expected 'start' or 'keygen', got ${JSON.stringify(verb ?? "")}`);
     const { values } = parseArgs({ args: rest, options: { config: { type: "string" } }, strict: true });
     if (!values.config) throw usageError("leaf start: --config FILE is required");
+    // Loaded when a leaf starts, not with every command line: the executors bring DuckDB, PostgreSQL and Docker.
+    const { loadLeafConfig, startLeafNode } = await import("../leaf/index.js");
     const config = await loadLeafConfig(values.config).catch((e: unknown) => {
       if (e instanceof ConfigFileError) throw new CliError(e.message, ExitCode.badInput, { cause: e });
       throw e;

@@ -1,11 +1,15 @@
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { isPublicKey, newId } from "../protocol/index.js";
 import { ExitCode } from "./exit-codes.js";
 import { run } from "./main.js";
+
+const execFileAsync = promisify(execFile);
 
 function capture() {
   const out: string[] = [];
@@ -19,6 +23,41 @@ describe("tremesh command line", () => {
     expect(await run(["--help"], c.io)).toBe(ExitCode.ok);
     expect(c.out.join("\n")).toMatch(/demo\s+run a hub, three TREs/);
     expect(c.out.join("\n")).toContain("2  usage");
+  });
+
+  it("gives each command listed in --help its own usage", async () => {
+    const c = capture();
+    await run(["--help"], c.io);
+    const listed = c.out
+      .join("\n")
+      .split("\n")
+      .flatMap((l) => /^ {2}([a-z]+) {2,}\S/.exec(l)?.[1] ?? []);
+    expect(listed).toHaveLength(16);
+    for (const name of listed) {
+      const help = capture();
+      expect(await run([name, "--help"], help.io)).toBe(ExitCode.ok);
+      expect(help.out.join("\n")).toMatch(new RegExp(`usage: tremesh ${name}\\b`));
+    }
+  });
+
+  it("loads only the command it runs: a researcher's start without DuckDB, PostgreSQL or Docker's client", async () => {
+    // A real process on the built CLI, as a user starts it: which heavy packages did Node load?
+    const loaded = async (...argvs: string[][]) => {
+      const script = `import { createRequire } from "node:module";
+const { run } = await import("./dist/cli/main.js");
+for (const argv of ${JSON.stringify(argvs)}) await run(argv, { out() {}, err() {} });
+const heavy = Object.keys(createRequire(import.meta.url).cache).flatMap((k) => /node_modules\\/(pg|dockerode|@duckdb\\/node-api)\\//.exec(k)?.[1] ?? []);
+console.log(JSON.stringify([...new Set(heavy)].sort()));`;
+      const { stdout } = await execFileAsync(process.execPath, ["--input-type=module", "-e", script], {
+        cwd: join(import.meta.dirname, ".."),
+      });
+      return JSON.parse(stdout) as string[];
+    };
+    expect(
+      await loaded(["submit", "--help"], ["status", "--help"], ["aggregate", "--help"], ["leaf", "--help"]),
+    ).toEqual([]);
+    // The demo's own code does bring them: what this test looks for is there to be found.
+    expect(await loaded(["demo", "--help"])).toEqual(["@duckdb/node-api", "dockerode"]);
   });
 
   it("names an unknown command or flag and exits with the usage code", async () => {

@@ -3,43 +3,33 @@
  * aggregator/. Every failure ends in one clear line and a documented exit code.
  */
 import { readFileSync } from "node:fs";
-import { AdminError } from "../admin/index.js";
 import { isSystemError, systemErrorWhy } from "../common/index.js";
-import { RegistryError } from "../hub/index.js";
-import { admin } from "./admin.js";
-import { airlock } from "./airlock-command.js";
-import { audit } from "./audit-command.js";
 import type { Command, Io } from "./command.js";
-import { crate } from "./crate-command.js";
-import { demo } from "./demo.js";
 import { CliError, ExitCode } from "./exit-codes.js";
-import { hub } from "./hub-command.js";
-import { keygen } from "./keygen.js";
-import { leaf } from "./leaf-command.js";
 import { printable } from "./released-files.js";
-import { aggregate, results, watch } from "./results-command.js";
-import { cancel, status, tres } from "./status-command.js";
-import { submit } from "./submit-command.js";
-import { ui } from "./ui-command.js";
 
-const commands: Command[] = [
-  demo,
-  submit,
-  status,
-  watch,
-  results,
-  aggregate,
-  crate,
-  cancel,
-  tres,
-  hub,
-  leaf,
-  admin,
-  airlock,
-  ui,
-  audit,
-  keygen,
-];
+/**
+ * Every command, in the order help lists them, each loaded only when it runs: a researcher's `submit` or `status`
+ * starts without the hub's, the leaf's and the demo's code (DuckDB, PostgreSQL, Docker's API client).
+ */
+const commandModules: Record<string, () => Promise<Command>> = {
+  demo: async () => (await import("./demo.js")).demo,
+  submit: async () => (await import("./submit-command.js")).submit,
+  status: async () => (await import("./status-command.js")).status,
+  watch: async () => (await import("./results-command.js")).watch,
+  results: async () => (await import("./results-command.js")).results,
+  aggregate: async () => (await import("./results-command.js")).aggregate,
+  crate: async () => (await import("./crate-command.js")).crate,
+  cancel: async () => (await import("./status-command.js")).cancel,
+  tres: async () => (await import("./status-command.js")).tres,
+  hub: async () => (await import("./hub-command.js")).hub,
+  leaf: async () => (await import("./leaf-command.js")).leaf,
+  admin: async () => (await import("./admin.js")).admin,
+  airlock: async () => (await import("./airlock-command.js")).airlock,
+  ui: async () => (await import("./ui-command.js")).ui,
+  audit: async () => (await import("./audit-command.js")).audit,
+  keygen: async () => (await import("./keygen.js")).keygen,
+};
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
@@ -48,7 +38,8 @@ function version(): string {
   return pkg.version;
 }
 
-function help(): string {
+async function help(): Promise<string> {
+  const commands = await Promise.all(Object.values(commandModules).map((load) => load()));
   const width = Math.max(...commands.map((c) => c.name.length));
   return [
     "tremesh — Five Safes analyses across many Trusted Research Environments",
@@ -79,18 +70,19 @@ const stdio: Io = {
 export async function run(argv: string[], io: Io = stdio): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-    io.out(help());
+    io.out(await help());
     return name === undefined ? ExitCode.usage : ExitCode.ok;
   }
   if (name === "--version" || name === "version") {
     io.out(version());
     return ExitCode.ok;
   }
-  const command = commands.find((c) => c.name === name);
-  if (!command) {
+  const load = Object.hasOwn(commandModules, name) ? commandModules[name] : undefined;
+  if (!load) {
     io.err(`tremesh: unknown command ${JSON.stringify(name)} (see tremesh --help)`);
     return ExitCode.usage;
   }
+  const command = await load();
   if (rest.includes("--help") || rest.includes("-h")) {
     io.out(commandHelp(command));
     return ExitCode.ok;
@@ -102,6 +94,9 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
       io.err(`tremesh ${name}: ${printable(e.message)}`);
       return e.exitCode;
     }
+    // Loaded by the commands that can throw them (already in memory then), so not with every command line.
+    const { AdminError } = await import("../admin/index.js");
+    const { RegistryError } = await import("../hub/index.js");
     if (e instanceof AdminError) {
       io.err(`tremesh ${name}: ${e.message}`);
       return ExitCode[e.code];
