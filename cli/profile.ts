@@ -24,7 +24,6 @@
 import {
   AuthorizationError,
   connect,
-  credsAuthenticator,
   type NatsConnection,
   UserAuthenticationExpiredError,
 } from "@nats-io/transport-node";
@@ -33,6 +32,7 @@ import {
   ConfigFileError,
   type CredsFile,
   clientTlsOptions,
+  credsFileAuthenticator,
   type LoadedYaml,
   plaintextProblem,
   readClientTls,
@@ -207,7 +207,7 @@ export async function connectProfile(profile: Profile, timeoutMs = 5_000): Promi
       ...(profile.tls ? { tls: clientTlsOptions(profile.tls, profile.servers) } : {}),
       ...(profile.auth.type === "password"
         ? { user: profile.user, pass: profile.auth.password }
-        : { authenticator: credsAuthenticator(profile.auth.creds.bytes) }),
+        : { authenticator: credsFileAuthenticator(profile.auth.creds.bytes) }),
       name: `tremesh-cli-${profile.user}`,
       // A request's failure is told in words, never by its stack: no stack is captured for every request.
       ...SERVICE_CONNECTION,

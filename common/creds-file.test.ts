@@ -2,10 +2,10 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeAccount, encodeUser, fmtCreds } from "@nats-io/jwt";
-import { createAccount, createUser, type KeyPair } from "@nats-io/nkeys";
+import { createAccount, createUser, fromPublic, type KeyPair } from "@nats-io/nkeys";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigFileError } from "./config-file.js";
-import { credsAllowConnectionType, readCredsFile } from "./creds-file.js";
+import { credsAllowConnectionType, credsFileAuthenticator, readCredsFile } from "./creds-file.js";
 
 let dir: string;
 const account = createAccount();
@@ -65,6 +65,22 @@ describe("readCredsFile", () => {
     expect(new TextDecoder().decode(creds.bytes)).toContain("-----BEGIN USER NKEY SEED-----");
     expect(credsAllowConnectionType(creds, "leafnode")).toBe(true);
     expect(credsAllowConnectionType(creds, "STANDARD")).toBe(false);
+  });
+
+  it("logs in as the file's user: its JWT, and the server's nonce signed with its seed", async () => {
+    const { path, user } = await userCreds();
+    const creds = await readCredsFile(path);
+    const auth = credsFileAuthenticator(creds.bytes)("a-server-nonce") as {
+      jwt: string;
+      nkey: string;
+      sig: string;
+    };
+    expect(auth.jwt).toBe(new TextDecoder().decode(creds.bytes).split("\n")[1]);
+    expect(auth.nkey).toBe(user.getPublicKey());
+    // Checked by the nkeys library, as nats-server checks it: standard base64 of the Ed25519 signature.
+    const signature = Uint8Array.from(Buffer.from(auth.sig, "base64"));
+    expect(fromPublic(auth.nkey).verify(new TextEncoder().encode("a-server-nonce"), signature)).toBe(true);
+    expect(fromPublic(auth.nkey).verify(new TextEncoder().encode("another-nonce"), signature)).toBe(false);
   });
 
   it("takes the account from issuer_account when an account signing key issued the JWT", async () => {

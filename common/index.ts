@@ -11,7 +11,12 @@ export {
   validateConfig,
 } from "./config-file.js";
 export { ConfigModelError } from "./config-model-error.js";
-export { type CredsFile, type CredsFileCredential, readCredsFile } from "./creds-file.js";
+export {
+  type CredsFile,
+  type CredsFileCredential,
+  credsFileAuthenticator,
+  readCredsFile,
+} from "./creds-file.js";
 export { ensureDeadLetterStream, recordDeadLetter } from "./dead-letter.js";
 export { isSystemError, systemErrorWhy } from "./file-errors.js";
 export {

@@ -13,12 +13,13 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, credsAuthenticator } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import type { AuditLog } from "../audit/index.js";
 import {
   type besideServerTlsOptions,
   type CertificateInfo,
   connectService,
+  credsFileAuthenticator,
   fetchMetaCluster,
   type NatsServerHandle,
   randomPassword,
@@ -195,7 +196,7 @@ async function startOperatorHub(
     ...SERVICE_CONNECTION,
     servers: server.clientUrl,
     ...ownTls(config),
-    authenticator: credsAuthenticator(operator.servicesCreds),
+    authenticator: credsFileAuthenticator(operator.servicesCreds),
     name: "tremesh-hub-services",
   });
   stops.push(() => nc.close());

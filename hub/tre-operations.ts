@@ -5,8 +5,14 @@
  */
 import { join } from "node:path";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
-import { connect, credsAuthenticator, type NatsConnection, type TlsOptions } from "@nats-io/transport-node";
-import { type PeerState, readCredsFile, SERVICE_CONNECTION, SourceRestarts } from "../common/index.js";
+import { connect, type NatsConnection, type TlsOptions } from "@nats-io/transport-node";
+import {
+  credsFileAuthenticator,
+  type PeerState,
+  readCredsFile,
+  SERVICE_CONNECTION,
+  SourceRestarts,
+} from "../common/index.js";
 import { streams } from "../protocol/index.js";
 import { ensureTreStreams } from "./streams.js";
 import type { TreDirectory, TreMember } from "./tre-directory.js";
@@ -194,7 +200,7 @@ export class TreOperations {
       ...SERVICE_CONNECTION,
       servers: this.o.servers,
       ...(this.o.tls ? { tls: this.o.tls } : {}),
-      authenticator: credsAuthenticator(creds.bytes),
+      authenticator: credsFileAuthenticator(creds.bytes),
       name: `tremesh-hub-${member.name}`,
     });
     try {
