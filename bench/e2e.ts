@@ -12,13 +12,16 @@
  *   (cpu-profile.ts: each category's share of the main thread's sampled busy time, times the main thread's CPU
  *   from /proc), and estimated the other way round — envelopes per task from the message flow times their
  *   micro-benchmarked cost (crypto.ts) — as a cross-check;
- * - the CLI path as a researcher uses it today: `tremesh submit --wait` then `tremesh aggregate --json`, run
- *   in-process, which polls the hub every 250 ms and connects once per command.
+ * - the CLI path: `tremesh submit --wait` then `tremesh aggregate --json`, each connecting once and following the
+ *   task by the hub's push; run in this process (the CLI's own work) and as a researcher runs it, each command a
+ *   process of its own (Node's start and the CLI's loading included).
  *
  *   npm run bench -- e2e
  */
+import { execFile } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { fetchTask } from "../aggregator/index.js";
 import { QueryExecutor } from "../executors/index.js";
 import { newId, type TaskView } from "../protocol/index.js";
@@ -44,6 +47,7 @@ import { formatLatency, type Latency, latency, machine, ratio, round2 } from "./
 import { type CpuSnapshot, cpuSince, cpuSnapshot } from "./process-usage.js";
 
 const TRES = 3;
+const execFileAsync = promisify(execFile);
 
 export interface E2eOptions {
   /** Timed tasks. Default 200. */
@@ -88,7 +92,8 @@ export async function runE2eBench(
 
   const stageLatencies = await stages(b, runs);
   const executor = await executorAlone(b, executorRuns);
-  const cli = await cliPath(b, cliTasks);
+  const cli = await cliPath(b, cliTasks, (argv) => b.fed.cli(argv, BENCH_RESEARCHER));
+  const cliProcesses = await cliPath(b, cliTasks, (argv) => cliProcess(b, argv));
   return {
     bench: "e2e",
     machine: machine(),
@@ -99,6 +104,7 @@ export async function runE2eBench(
     stages: stageLatencies,
     executorAlone: executor,
     cliPath: cli,
+    cliProcesses,
     cpuPerTask: cpu,
     crypto: {
       profiled: cryptoShare,
@@ -221,21 +227,49 @@ async function executorAlone(b: BenchFederation, runs: number): Promise<Latency>
   return latency(samples);
 }
 
-/** `tremesh submit --wait` then `tremesh aggregate --json`, in-process, as a researcher runs them today. */
-async function cliPath(b: BenchFederation, tasks: number): Promise<Latency> {
+type CliRun = (argv: string[]) => Promise<{ code: number; out: string[]; err: string[] }>;
+
+/** `tremesh` as a researcher starts it, a process of its own, with the bench researcher's profile. */
+async function cliProcess(b: BenchFederation, argv: string[]): ReturnType<CliRun> {
+  const bin = join(import.meta.dirname, "..", "..", "bin", "tremesh.mjs");
+  const profile = b.fed.files.profiles[BENCH_RESEARCHER]!;
+  try {
+    const r = await execFileAsync(process.execPath, [bin, ...argv, "--profile", profile], {
+      timeout: 120_000,
+    });
+    return { code: 0, out: r.stdout.trimEnd().split("\n"), err: r.stderr.trimEnd().split("\n") };
+  } catch (e) {
+    const failed = e as { code?: unknown; stderr?: string };
+    return {
+      code: typeof failed.code === "number" ? failed.code : 1,
+      out: [],
+      err: [failed.stderr ?? String(e)],
+    };
+  }
+}
+
+/** `tremesh submit --wait` then `tremesh aggregate --json`, each run by `cli`. */
+async function cliPath(b: BenchFederation, tasks: number, cli: CliRun): Promise<Latency> {
   const file = join(b.fed.files.dir, "count.json");
   await writeFile(file, JSON.stringify(COUNT_BY_SEX));
   const tres = b.tres.join(",");
   const samples: number[] = [];
   for (let i = 0; i < tasks; i++) {
     const start = performance.now();
-    const submitted = await b.fed.cli(
-      ["submit", "--project", BENCH_PROJECT, "--tres", tres, file, "--wait", "--timeout-ms", "60000"],
-      BENCH_RESEARCHER,
-    );
+    const submitted = await cli([
+      "submit",
+      "--project",
+      BENCH_PROJECT,
+      "--tres",
+      tres,
+      file,
+      "--wait",
+      "--timeout-ms",
+      "60000",
+    ]);
     const taskId = submitted.out[0];
     if (submitted.code !== 0 || !taskId) throw new Error(`tremesh submit: ${submitted.err.join(" ")}`);
-    const aggregated = await b.fed.cli(["aggregate", taskId, "--json"], BENCH_RESEARCHER);
+    const aggregated = await cli(["aggregate", taskId, "--json"]);
     if (aggregated.code !== 0) throw new Error(`tremesh aggregate: ${aggregated.err.join(" ")}`);
     samples.push(performance.now() - start);
   }
@@ -249,7 +283,8 @@ export function printE2eBench(r: E2eResult): void {
   printCountTaskLatencies(r);
   for (const [name, l] of Object.entries(r.stages)) console.log(formatLatency(`  per TRE ${name}`, l));
   console.log(formatLatency("query executor alone (same DuckDB file)", r.executorAlone));
-  console.log(formatLatency("CLI: submit --wait + aggregate --json", r.cliPath));
+  console.log(formatLatency("CLI: submit --wait + aggregate --json, in-process", r.cliPath));
+  console.log(formatLatency("CLI: the same, each command its own process", r.cliProcesses));
   console.log(
     `ratios to the leaf round trip: p50 ×${r.ratios.p50ToLeafRoundTrip}, p99 ×${r.ratios.p99ToLeafRoundTrip}; p50 to a JetStream publish ×${r.ratios.p50ToJetStreamPublish}`,
   );
