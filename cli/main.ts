@@ -82,7 +82,16 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
     io.err(`tremesh: unknown command ${JSON.stringify(name)} (see tremesh --help)`);
     return ExitCode.usage;
   }
-  const command = await load();
+  let command: Command;
+  try {
+    command = await load();
+  } catch (e) {
+    // A broken install (a module of dist/ missing or unreadable): said once, not thrown.
+    io.err(
+      `tremesh ${name}: cannot load the command: ${printable(e instanceof Error ? e.message : String(e))}`,
+    );
+    return ExitCode.failed;
+  }
   if (rest.includes("--help") || rest.includes("-h")) {
     io.out(commandHelp(command));
     return ExitCode.ok;

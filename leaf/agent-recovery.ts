@@ -5,8 +5,8 @@
  * A task caught `running` has released nothing: what its run held is discarded, and it runs again as its next
  * attempt (the retry step, `running → accepted`), unless its attempts are used up or a Cancel had reached it, which
  * wins. One whose Release is stored already (every output decided at hold, the restart before the transition) is
- * finished instead: released, never run again. Its PostgreSQL role was swept before this (the
- * broker's `sweep`). A task caught before `running` goes back to the decision point.
+ * finished instead: released, never run again. Its PostgreSQL role was swept before this (the broker's `sweep`).
+ * A task caught before `running` goes back to the decision point.
  */
 import type { AuditSink } from "../common/index.js";
 import type { Executor } from "../executors/index.js";

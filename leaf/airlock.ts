@@ -487,7 +487,6 @@ export class Airlock {
     if (!outputs || outputs.some((o) => o.state === "pending")) outputs = await this.#o.store.outputs(task);
     if (outputs.some((o) => o.state === "pending")) return false;
     const via = known?.status?.recorded === false ? taskEvent(known.status) : undefined;
-    const history = (await this.#o.state.known(taskId))?.history ?? [];
     // Just held and decided: no Release can exist yet, and `createEgress` keeps the first if one does.
     const egress =
       (known?.written ? undefined : await this.#o.store.egress(taskId)) ??
@@ -498,7 +497,10 @@ export class Airlock {
           store: this.#o.store,
           ...(known?.written ? { bytes: known.written.bytes } : {}),
           now: this.#now(),
-          history: via ? [...history, { ...via, ...attemptField(known?.status) }] : history,
+          history: [
+            ...((await this.#o.state.known(taskId))?.history ?? []),
+            ...(via ? [{ ...via, ...attemptField(known?.status) }] : []),
+          ],
         }),
       ));
     const now = this.#now();
