@@ -118,7 +118,7 @@ export class StatusTracker {
     if (where?.direction !== "out" || where.kind === "heartbeat") {
       return refusal(DeadLetterCode.wrongSubject, `not a TRE result subject: ${m.subject}`);
     }
-    const opened = openTaskMessage(where, m.subject, m.data, {
+    const opened = await openTaskMessage(where, m.subject, m.data, {
       trust: this.opts.treTrust,
       allowExpired: true, // stored events are facts even when read after their expiry (a hub down for days)
     });

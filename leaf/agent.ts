@@ -263,7 +263,7 @@ export class Agent {
 
   async #onDispatch(m: JsMsg, where: TaskSubject & { kind: "dispatch" }): Promise<Refusal | undefined> {
     // Expired dispatches are opened anyway, to tell the researcher why their task did not run here.
-    const opened = openTaskMessage(where, m.subject, m.data, {
+    const opened = await openTaskMessage(where, m.subject, m.data, {
       trust: this.#hubTrust,
       allowExpired: true,
       now: this.#now(),
@@ -407,7 +407,10 @@ export class Agent {
   }
 
   async #onCancel(m: JsMsg, where: TaskSubject & { kind: "cancel" }): Promise<Refusal | undefined> {
-    const opened = openTaskMessage(where, m.subject, m.data, { trust: this.#hubTrust, now: this.#now() });
+    const opened = await openTaskMessage(where, m.subject, m.data, {
+      trust: this.#hubTrust,
+      now: this.#now(),
+    });
     if (!opened.ok) return opened.error;
     const { taskId, reason } = opened.value.body;
     return applyCancel(

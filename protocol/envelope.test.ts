@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { pack, unpack } from "./codec.js";
-import { openEnvelope, sealEnvelope, signingInput } from "./envelope.js";
+import { openEnvelope, openEnvelopeAsync, sealEnvelope, signingInput } from "./envelope.js";
 import { RejectCode } from "./errors.js";
 import { newId } from "./ids.js";
 import { verifyingKey, verifySignature } from "./keys.js";
@@ -62,6 +62,25 @@ describe("signed envelope", () => {
       if (openEnvelope(mutated, { trust: p.trust, expect: "status" }).ok) accepted.push(bit);
     }
     expect(accepted).toEqual([]);
+  });
+
+  it("opens on the thread pool exactly as on the caller's thread: the message, and every single-bit flip refused alike", async () => {
+    const bytes = sealEnvelope("status", statusBody("a"), p.treA);
+    const opts = { trust: p.trust, expect: "status" as const };
+    expect(await openEnvelopeAsync(bytes, opts)).toEqual(openEnvelope(bytes, opts));
+    const differ: number[] = [];
+    const codes = new Set<string | undefined>();
+    for (let bit = 0; bit < bytes.length * 8; bit++) {
+      const mutated = Uint8Array.from(bytes);
+      mutated[bit >> 3]! ^= 1 << (bit & 7);
+      const sync = rejectCode(openEnvelope(mutated, opts));
+      const onPool = rejectCode(await openEnvelopeAsync(mutated, opts));
+      if (onPool !== sync || onPool === undefined) differ.push(bit);
+      codes.add(onPool);
+    }
+    expect(differ).toEqual([]);
+    // The flips reach the signature check, not only the framing before it.
+    expect(codes).toContain(RejectCode.badSignature);
   });
 
   it("never accepts a signature made for one type as another type", () => {

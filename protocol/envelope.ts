@@ -10,10 +10,11 @@
  * `openEnvelope` never throws on hostile bytes: it returns a typed `ProtocolError` instead.
  */
 
+import type { KeyObject } from "node:crypto";
 import { pack, unpack } from "./codec.js";
 import { fail, ok, ProtocolError, RejectCode, type Result } from "./errors.js";
 import { newId } from "./ids.js";
-import { type SigningKey, verifySignature } from "./keys.js";
+import { type SigningKey, verifySignature, verifySignatureAsync } from "./keys.js";
 import { type BodyByType, bodies, isMessageType, type MessageType } from "./messages.js";
 import type { ReplayGuard } from "./replay-guard.js";
 import { maySign, type Principal, type TrustStore } from "./trust.js";
@@ -146,18 +147,55 @@ export function openEnvelope<T extends MessageType>(
   opts: OpenOptions<T>,
 ): Result<VerifiedOf<T>> {
   try {
-    return openUnsafe(bytes, opts);
+    const signed = readSigned(bytes, opts);
+    if (!signed.ok) return signed;
+    const { key, input, signature } = signed.value;
+    return checkSigned(signed.value, verifySignature(key, input, signature), opts);
   } catch (cause) {
-    // Every known failure is returned above; this catches what the fuzz tests have not found.
-    return fail(new ProtocolError(RejectCode.malformed, "envelope could not be read", { cause }));
+    return unreadable(cause);
   }
 }
+
+/**
+ * As `openEnvelope`, with the signature checked on Node's thread pool rather than the caller's thread: for the hub's
+ * and the agent's busiest intakes, where Ed25519 was a tenth of the main thread. Never rejects.
+ */
+export async function openEnvelopeAsync<T extends MessageType>(
+  bytes: Uint8Array,
+  opts: OpenOptions<T>,
+): Promise<Result<VerifiedOf<T>>> {
+  try {
+    const signed = readSigned(bytes, opts);
+    if (!signed.ok) return signed;
+    const { key, input, signature } = signed.value;
+    return checkSigned(signed.value, await verifySignatureAsync(key, input, signature), opts);
+  } catch (cause) {
+    return unreadable(cause);
+  }
+}
+
+/** Every known failure is returned by the steps; this is for what the fuzz tests have not found. */
+const unreadable = (cause: unknown) =>
+  fail(new ProtocolError(RejectCode.malformed, "envelope could not be read", { cause }));
 
 function isOneOf<T extends MessageType>(type: MessageType, expected: readonly T[]): type is T {
   return (expected as readonly MessageType[]).includes(type);
 }
 
-function openUnsafe<T extends MessageType>(bytes: Uint8Array, opts: OpenOptions<T>): Result<VerifiedOf<T>> {
+/** An envelope read as far as its signature: of a type expected here, by a signer trusted to sign it. */
+interface Signed<T extends MessageType> {
+  version: number;
+  type: T;
+  signer: Principal;
+  bodyBytes: Uint8Array;
+  /** What the signature must verify: the signer's key, the signed bytes and the signature. */
+  key: KeyObject;
+  input: Uint8Array;
+  signature: Uint8Array;
+}
+
+/** The steps before the signature: size, framing, version, type, signer. */
+function readSigned<T extends MessageType>(bytes: Uint8Array, opts: OpenOptions<T>): Result<Signed<T>> {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_ENVELOPE_BYTES;
   if (bytes.length > maxBytes) {
     return fail(
@@ -193,7 +231,24 @@ function openUnsafe<T extends MessageType>(bytes: Uint8Array, opts: OpenOptions<
       new ProtocolError(RejectCode.unknownSigner, `${signer.name} (${signer.role}) may not sign a ${type}`),
     );
   }
-  if (!verifySignature(signer.key, signingInput(version, type, bodyBytes), signature)) {
+  return ok({
+    version,
+    type,
+    signer,
+    bodyBytes,
+    key: signer.key,
+    input: signingInput(version, type, bodyBytes),
+    signature,
+  });
+}
+
+/** The steps from the signature on (`verified`: whether it verified): body, TRE, timing, freshness. */
+function checkSigned<T extends MessageType>(
+  { type, signer, bodyBytes }: Signed<T>,
+  verified: boolean,
+  opts: OpenOptions<T>,
+): Result<VerifiedOf<T>> {
+  if (!verified) {
     return fail(new ProtocolError(RejectCode.badSignature, `signature of ${signer.name} does not verify`));
   }
 

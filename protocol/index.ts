@@ -42,6 +42,7 @@ export {
   type FreshFields,
   type OpenOptions,
   openEnvelope,
+  openEnvelopeAsync,
   PROTOCOL_VERSION,
   peekEnvelope,
   sealEnvelope,

@@ -44,35 +44,39 @@ describe("parseTreSubject", () => {
 describe("openTaskMessage", () => {
   const p = parties();
 
-  it("opens a message as the type its subject names", () => {
+  it("opens a message as the type its subject names", async () => {
     const body = statusBody("a");
     const subject = subjects.status("a", body.taskId);
     const where = parseTreSubject(subject) as TaskSubject & { kind: "status" };
-    const opened = openTaskMessage(where, subject, sealEnvelope("status", body, p.treA), { trust: p.trust });
+    const opened = await openTaskMessage(where, subject, sealEnvelope("status", body, p.treA), {
+      trust: p.trust,
+    });
     expect(opened.ok && opened.value.body.state).toBe(body.state);
   });
 
-  it("refuses a message about another task than its subject's, naming both", () => {
+  it("refuses a message about another task than its subject's, naming both", async () => {
     const body = statusBody("a");
     const subject = subjects.status("a", newId());
     const where = parseTreSubject(subject) as TaskSubject;
-    const opened = openTaskMessage(where, subject, sealEnvelope("status", body, p.treA), { trust: p.trust });
+    const opened = await openTaskMessage(where, subject, sealEnvelope("status", body, p.treA), {
+      trust: p.trust,
+    });
     expect(opened).toEqual({
       ok: false,
       error: { code: "wrong_subject", message: `status for task ${body.taskId} arrived on ${subject}` },
     });
   });
 
-  it("refuses another type than the subject's, or a message for another TRE, with the envelope's code", () => {
+  it("refuses another type than the subject's, or a message for another TRE, with the envelope's code", async () => {
     const body = statusBody("a");
-    const codeOn = (subject: string) => {
+    const codeOn = async (subject: string) => {
       const bytes = sealEnvelope("status", body, p.treA);
-      const opened = openTaskMessage(parseTreSubject(subject) as TaskSubject, subject, bytes, {
+      const opened = await openTaskMessage(parseTreSubject(subject) as TaskSubject, subject, bytes, {
         trust: p.trust,
       });
       return opened.ok ? "opened" : opened.error.code;
     };
-    expect(codeOn(subjects.release("a", body.taskId))).toBe("wrong_type");
-    expect(codeOn(subjects.status("b", body.taskId))).toBe("wrong_tre");
+    expect(await codeOn(subjects.release("a", body.taskId))).toBe("wrong_type");
+    expect(await codeOn(subjects.status("b", body.taskId))).toBe("wrong_tre");
   });
 });
