@@ -1,6 +1,22 @@
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 
 const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/**
+ * Random bytes for ids, drawn from the system's CSPRNG 4 KiB at a time: one call into OpenSSL for ~400 ids instead
+ * of one for each (1 % of a busy process's main thread). Each id's bytes are read once and never handed out again.
+ */
+const pool = Buffer.allocUnsafe(4096);
+let poolAt = pool.length;
+
+function randomTen(): Uint8Array {
+  if (poolAt + 10 > pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  poolAt += 10;
+  return pool.subarray(poolAt - 10, poolAt);
+}
 
 /**
  * A new ULID: 48 bits of milliseconds then 80 random bits, as 26 Crockford base-32 characters.
@@ -14,7 +30,7 @@ export function newId(nowMs: number = Date.now()): string {
     out = CROCKFORD[t % 32] + out;
     t = Math.floor(t / 32);
   }
-  const rnd = randomBytes(10);
+  const rnd = randomTen();
   // 80 bits → 16 characters of 5 bits each.
   let acc = 0;
   let bits = 0;
