@@ -273,9 +273,9 @@ export class Agent {
     const taskId = dispatch.taskId;
     const at = this.#now();
     // The claim records every step the agent can take at once: the Dispatch received, the TRE's approvals checked
-    // (a check of the Dispatch against this run's config, no wait), and `running` when a slot is free, so that a
+    // (a check of the Dispatch against this run's config), and `running` when a slot is free, so that a
     // restart knows the run may have started. They are announced together, as one StatusEvent.
-    const admitted = admit(dispatch, this.#admission, at);
+    const admitted = await admit(dispatch, this.#admission, at);
     const steps: AgentTaskEvent[] = [{ state: "received", at, actor: AGENT, reason: RECEIVED }];
     let run: AbortController | undefined;
     if (!admitted.ok) {
@@ -364,7 +364,7 @@ export class Agent {
       }
     } else {
       // A resumed task is admitted again, with the config of this run; a retry's `accepted` is recorded already.
-      const again = admit(dispatch, this.#admission, this.#now());
+      const again = await admit(dispatch, this.#admission, this.#now());
       if (!again.ok) return void (await this.#transitions.record(taskId, "rejected", again.reason));
       admitted = again;
       if (!from.retry && !(await this.#transitions.record(taskId, "accepted", acceptedReason(admitted))))

@@ -65,14 +65,14 @@ function dispatchOf(
   };
 }
 
-const reasonOf = (d: Dispatch, c: AdmissionConfig = config) => {
-  const a = admit(d, c, now);
+const reasonOf = async (d: Dispatch, c: AdmissionConfig = config) => {
+  const a = await admit(d, c, now);
   return a.ok ? "admitted" : a.reason;
 };
 
 describe("admit", () => {
-  it("admits an approved researcher's count on an allowed dataset, with the executor that runs it", () => {
-    const admitted = admit(dispatchOf(), config, now);
+  it("admits an approved researcher's count on an allowed dataset, with the executor that runs it", async () => {
+    const admitted = await admit(dispatchOf(), config, now);
     expect(admitted).toMatchObject({
       ok: true,
       researcher: "alice",
@@ -81,43 +81,49 @@ describe("admit", () => {
     expect(admitted.ok && admitted.executor).toBe(config.executors[0]);
   });
 
-  it("refuses a task that expired before it could start", () => {
-    expect(reasonOf(dispatchOf({}, alice, { exp: now }))).toBe(
+  it("refuses a task that expired before it could start", async () => {
+    expect(await reasonOf(dispatchOf({}, alice, { exp: now }))).toBe(
       "the task expired before this TRE could start it",
     );
   });
 
-  it("refuses a submission signed by a key this TRE does not know", () => {
-    expect(reasonOf(dispatchOf({}, stranger))).toMatch(/^the researcher's submission does not verify here: /);
+  it("refuses a submission signed by a key this TRE does not know", async () => {
+    expect(await reasonOf(dispatchOf({}, stranger))).toMatch(
+      /^the researcher's submission does not verify here: /,
+    );
   });
 
-  it("refuses a dispatch whose task is not the researcher's submission", () => {
+  it("refuses a dispatch whose task is not the researcher's submission", async () => {
     const d = dispatchOf();
-    expect(reasonOf({ ...d, taskId: newId(now) })).toBe(
+    expect(await reasonOf({ ...d, taskId: newId(now) })).toBe(
       "the dispatch does not match the researcher's submission",
     );
   });
 
-  it("refuses a submission that did not address this TRE", () => {
-    expect(reasonOf(dispatchOf({ tres: ["b"] }))).toBe("the researcher did not address this TRE (a)");
+  it("refuses a submission that did not address this TRE", async () => {
+    expect(await reasonOf(dispatchOf({ tres: ["b"] }))).toBe("the researcher did not address this TRE (a)");
   });
 
-  it("refuses what the TRE's own approvals do not allow", () => {
-    expect(reasonOf(dispatchOf({ project: "other" }))).toBe("this TRE has not approved project other");
+  it("refuses what the TRE's own approvals do not allow", async () => {
+    expect(await reasonOf(dispatchOf({ project: "other" }))).toBe("this TRE has not approved project other");
     const ended = { ...config, projects: [{ ...project, until: now }] };
-    expect(reasonOf(dispatchOf(), ended)).toMatch(/^this TRE's approval of project diabetes-2026 ended/);
+    expect(await reasonOf(dispatchOf(), ended)).toMatch(
+      /^this TRE's approval of project diabetes-2026 ended/,
+    );
     const summary = dispatchOf({ analysis: { kind: "summary", dataset: "patients", column: "age" } });
-    expect(reasonOf(summary)).toBe("this TRE does not allow summary analyses for project diabetes-2026");
+    expect(await reasonOf(summary)).toBe(
+      "this TRE does not allow summary analyses for project diabetes-2026",
+    );
   });
 
-  it("refuses an analysis no executor here takes", () => {
-    expect(reasonOf(dispatchOf(), { ...config, executors: [] })).toBe(
+  it("refuses an analysis no executor here takes", async () => {
+    expect(await reasonOf(dispatchOf(), { ...config, executors: [] })).toBe(
       "this TRE has no executor for count analyses",
     );
   });
 
-  it("refuses a query outside the dataset's allow-list before anything runs", () => {
-    const reason = reasonOf(
+  it("refuses a query outside the dataset's allow-list before anything runs", async () => {
+    const reason = await reasonOf(
       dispatchOf({ analysis: { kind: "count", dataset: "patients", groupBy: ["nhs_number"] } }),
     );
     expect(reason).toMatch(/^analysis refused: /);

@@ -3,10 +3,10 @@
  * on the Submission inside must verify with the keys this TRE knows, the Submission must be the task and
  * address this TRE, the TRE's approvals (leaf.yaml) must allow the project, researcher, analysis, datasets and
  * image, an executor must take the analysis, and a query must compile against its dataset's allow-list. Pure:
- * no NATS, no clock but `now`.
+ * no NATS, no clock but `now`; asynchronous only because the signature is checked on Node's thread pool.
  */
 import { AnalysisRefused, compile, type DatasetDefinition, type Executor } from "../executors/index.js";
-import { type Dispatch, openEnvelope, type Submission, type TrustStore } from "../protocol/index.js";
+import { type Dispatch, openEnvelopeAsync, type Submission, type TrustStore } from "../protocol/index.js";
 import type { ProjectApproval } from "./leaf-config.js";
 import { authorise } from "./policy.js";
 
@@ -28,12 +28,12 @@ const refuse = (reason: string): Admission => ({ ok: false, reason });
 
 /**
  * @example
- * const admitted = admit(dispatch, { tre: "a", researchers, projects, datasets, executors }, Date.now());
+ * const admitted = await admit(dispatch, { tre: "a", researchers, projects, datasets, executors }, Date.now());
  * if (!admitted.ok) await record(taskId, "rejected", admitted.reason);
  */
-export function admit(dispatch: Dispatch, config: AdmissionConfig, now: number): Admission {
+export async function admit(dispatch: Dispatch, config: AdmissionConfig, now: number): Promise<Admission> {
   if (dispatch.exp <= now) return refuse("the task expired before this TRE could start it");
-  const inner = openEnvelope(dispatch.submission, {
+  const inner = await openEnvelopeAsync(dispatch.submission, {
     trust: config.researchers,
     expect: "submission",
     allowExpired: true,
