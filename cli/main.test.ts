@@ -1,15 +1,24 @@
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { isPublicKey, newId } from "../protocol/index.js";
 import { ExitCode } from "./exit-codes.js";
 import { run } from "./main.js";
 
 const execFileAsync = promisify(execFile);
+
+/** Folders the tests made, removed when the file's tests end. */
+const made: string[] = [];
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+afterAll(() => Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true }))));
 
 function capture() {
   const out: string[] = [];
@@ -69,7 +78,7 @@ console.log(JSON.stringify([...new Set(heavy)].sort()));`;
   });
 
   it("keygen writes the seed to an owner-only file and prints only the public key", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "tremesh-keygen-"));
+    const dir = await tempDir("tremesh-keygen-");
     const c = capture();
     const out = join(dir, "tre.seed");
     expect(await run(["keygen", "--out", out], c.io)).toBe(ExitCode.ok);
@@ -88,7 +97,7 @@ describe("tremesh submit --tes", () => {
   });
 
   async function tesFile(executor: Record<string, unknown>, extra: Record<string, unknown> = {}) {
-    const file = join(await mkdtemp(join(tmpdir(), "tremesh-tes-")), "task.json");
+    const file = join(await tempDir("tremesh-tes-"), "task.json");
     const task = { executors: [executor], tags: { Project: "diabetes", tres: "north|south" }, ...extra };
     await writeFile(file, JSON.stringify(task));
     return file;
@@ -114,7 +123,7 @@ describe("tremesh submit --tes", () => {
 
   it("reports an unreadable or malformed task file as bad input", async () => {
     const c = capture();
-    const missing = join(await mkdtemp(join(tmpdir(), "tremesh-tes-")), "none.json");
+    const missing = join(await tempDir("tremesh-tes-"), "none.json");
     expect(await run(["submit", "--tes", missing], c.io)).toBe(ExitCode.badInput);
     expect(c.err.at(-1)).toBe(
       `tremesh submit: ${missing}: cannot read: no such file or folder (ENOENT); check the path`,
@@ -141,12 +150,8 @@ describe("tremesh submit --tes", () => {
 });
 
 describe("every answer names what happened and what to do", () => {
-  async function tmp(prefix: string) {
-    return mkdtemp(join(tmpdir(), prefix));
-  }
-
   it("reports a repeated TRE in --tres as a usage error naming it, not an unexpected one", async () => {
-    const dir = await tmp("tremesh-tres-");
+    const dir = await tempDir("tremesh-tres-");
     const file = join(dir, "count.json");
     await writeFile(file, JSON.stringify({ kind: "count", dataset: "patients" }));
     const c = capture();
@@ -155,7 +160,7 @@ describe("every answer names what happened and what to do", () => {
   });
 
   it("says a folder holds no demo to stop, never a raw ENOENT", async () => {
-    const dir = await tmp("tremesh-nodemo-");
+    const dir = await tempDir("tremesh-nodemo-");
     const c = capture();
     expect(await run(["demo", "stop", dir], c.io)).toBe(ExitCode.badInput);
     expect(c.err).toHaveLength(1);
@@ -165,7 +170,7 @@ describe("every answer names what happened and what to do", () => {
   });
 
   it("refuses a project window already over, or in the wrong order, naming the flags", async () => {
-    const profile = join(await tmp("tremesh-noprofile-"), "admin.profile.yaml");
+    const profile = join(await tempDir("tremesh-noprofile-"), "admin.profile.yaml");
     const past = capture();
     const create = ["admin", "project", "create", "p1", "--tres", "north", "--profile", profile];
     expect(await run([...create, "--from", "2020-01-01", "--until", "2020-06-30"], past.io)).toBe(
@@ -183,7 +188,7 @@ describe("every answer names what happened and what to do", () => {
   });
 
   it("never echoes a binary analysis file's control bytes to the terminal", async () => {
-    const dir = await tmp("tremesh-binary-");
+    const dir = await tempDir("tremesh-binary-");
     const file = join(dir, "analysis.json");
     await writeFile(file, Buffer.from([0x1b, 0x5b, 0x32, 0x4a, 0x00, 0x07, 0x9b, 0x41, 0x0d]));
     const c = capture();
@@ -195,7 +200,7 @@ describe("every answer names what happened and what to do", () => {
   });
 
   it("names a missing or unreadable file in words, never Node's raw errno line", async () => {
-    const dir = await tmp("tremesh-files-");
+    const dir = await tempDir("tremesh-files-");
     const c = capture();
     expect(await run(["status", newId(), "--profile", join(dir, "none.yaml")], c.io)).toBe(ExitCode.badInput);
     expect(await run(["submit", "--tes", dir], c.io)).toBe(ExitCode.badInput);

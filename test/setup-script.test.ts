@@ -1,14 +1,15 @@
 import { spawnSync } from "node:child_process";
-import { chmod, copyFile, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 
 describe("scripts/setup.mjs on a fresh clone", () => {
   it("installs exactly the committed lock with npm ci, never npm install (which rewrites it)", async () => {
     // A clone with no node_modules, and an `npm` on PATH that records how it was called and fails, so set-up
     // stops after its first step.
     const clone = await mkdtemp(join(tmpdir(), "tremesh-setup-"));
+    onTestFinished(() => rm(clone, { recursive: true, force: true }));
     await mkdir(join(clone, "scripts"));
     await copyFile(new URL("../scripts/setup.mjs", import.meta.url), join(clone, "scripts", "setup.mjs"));
     await copyFile(new URL("../package-lock.json", import.meta.url), join(clone, "package-lock.json"));
