@@ -150,7 +150,6 @@ export class Agent {
       audit: this.#audit,
       announce: (taskId, s, reason, at, attempt, before) =>
         this.#transitions.announce(taskId, s, reason, at, "airlock", attempt, before),
-      announceHeld: (taskId, held) => this.#transitions.announceHeld(taskId, held),
       reviewers: opts.reviewers ?? [],
       rules: opts.disclosure ?? DEFAULT_DISCLOSURE_RULES,
       policy: opts.review ?? { approvalsRequired: 1, autoRelease: false },
@@ -178,8 +177,6 @@ export class Agent {
       airlock: this.#airlock,
       audit: this.#audit,
       record: (taskId, state, reason, allowed) => this.#transitions.record(taskId, state, reason, allowed),
-      recordHoldingStatus: (taskId, state, reason, allowed) =>
-        this.#transitions.recordHoldingStatus(taskId, state, reason, allowed),
       onError: (taskId, error) => this.#emit({ type: "error", taskId, error }),
     };
   }

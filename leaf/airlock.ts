@@ -89,8 +89,6 @@ export interface AirlockOptions {
     attempt?: number,
     before?: HeldStatus,
   ) => Promise<void>;
-  /** Sends a held-back step's StatusEvent on its own. */
-  announceHeld: (taskId: string, held: HeldStatus) => Promise<void>;
   reviewers: readonly { name: string; publicKey: string }[];
   rules: DisclosureRules;
   policy: ReviewPolicy;
@@ -112,12 +110,13 @@ export function heldReason(outputs: readonly Pick<HeldOutput, "outcome">[]): str
   return `${outputs.length} output(s) held in the airlock for review; ${failing} flagged by the disclosure checks`;
 }
 
-/** A held-back step as the task's record keeps it (the record adds the attempt). */
-const taskEvent = ({ state, at, actor, reason }: HeldStatus): AgentTaskEvent => ({
+/** A held-back step as the task's record keeps it (the attempt absent for the first, as the record writes it). */
+const taskEvent = ({ state, at, actor, reason, attempt }: HeldStatus): AgentTaskEvent => ({
   state,
   at,
   actor,
   ...(reason ? { reason } : {}),
+  ...(attempt > 1 ? { attempt } : {}),
 });
 
 export class Airlock {
@@ -244,32 +243,13 @@ export class Airlock {
     return held;
   }
 
-  /**
-   * After the task is `outputs_pending_review`: tell the reviewers, auto-release what may be, finish if all decided.
-   * `status`: that step's StatusEvent, held back, which leaves with the Release's when the task is released at once,
-   * or alone, before this returns, when it is not.
-   */
+  /** After the task is `outputs_pending_review`: tell the reviewers, auto-release what may be, finish if all decided. */
   async afterHeld(
     taskId: string,
-    { notify = true, held, status }: { notify?: boolean; held?: HeldRecords; status?: HeldStatus } = {},
+    { notify = true, held }: { notify?: boolean; held?: HeldRecords } = {},
   ): Promise<void> {
-    let statusSent = false;
-    try {
-      statusSent = await this.#afterHeld(taskId, notify, held, status);
-    } finally {
-      if (status && !statusSent) await this.#o.announceHeld(taskId, status);
-    }
-  }
-
-  /** `afterHeld`: true when it sent the held-back `status`, alone or with the Release's. */
-  async #afterHeld(
-    taskId: string,
-    notify: boolean,
-    held: HeldRecords | undefined,
-    status: HeldStatus | undefined,
-  ): Promise<boolean> {
     const task = held?.task ?? (await this.#o.store.task(taskId));
-    if (!task) return false;
+    if (!task) return;
     // Kept up to date by the auto-release below, so neither the notice nor the completion reads them again.
     let outputs = held?.outputs ?? (await this.#o.store.outputs(task));
     const notice: ReviewNotice = {
@@ -288,9 +268,7 @@ export class Airlock {
       }
       outputs = decided;
     }
-    // Left for a reviewer, the task's state is news on its own; released at once, it leaves with the Release's.
     const waiting = outputs.some((o) => o.state === "pending");
-    if (status && waiting) await this.#o.announceHeld(taskId, status);
     if (notify && waiting) {
       this.#o.ctrl.publish(subjects.airlockEvents, JSON.stringify(notice));
       if (this.#o.policy.notify) {
@@ -308,14 +286,7 @@ export class Airlock {
         }
       }
     }
-    const withStatus = status && !waiting ? status : undefined;
-    const released = await this.#complete(taskId, {
-      task,
-      outputs,
-      ...(held?.written ? { written: held.written } : {}),
-      ...(withStatus ? { status: withStatus } : {}),
-    });
-    return status !== undefined && (waiting || released);
+    await this.#complete(taskId, { task, outputs, ...(held?.written ? { written: held.written } : {}) });
   }
 
   /**
@@ -475,8 +446,8 @@ export class Airlock {
   }
 
   /**
-   * True when it sent the Release (with `known.status`, if any). A `known.status` not recorded yet is recorded with
-   * the release, from `running` (`releaseAtHold`); otherwise the task moves on from `outputs_pending_review`.
+   * True when it sent the Release. With `known.status` (`releaseAtHold`), that step is recorded and announced with
+   * the release, from `running`; otherwise the task moves on from `outputs_pending_review`.
    */
   async #completeNow(taskId: string, known?: HeldRecords & { status?: HeldStatus }): Promise<boolean> {
     const task = known?.task ?? (await this.#o.store.task(taskId));
@@ -486,7 +457,7 @@ export class Airlock {
     let outputs = known?.outputs;
     if (!outputs || outputs.some((o) => o.state === "pending")) outputs = await this.#o.store.outputs(task);
     if (outputs.some((o) => o.state === "pending")) return false;
-    const via = known?.status?.recorded === false ? taskEvent(known.status) : undefined;
+    const via = known?.status && taskEvent(known.status);
     // Just held and decided: no Release can exist yet, and `createEgress` keeps the first if one does.
     const egress =
       (known?.written ? undefined : await this.#o.store.egress(taskId)) ??
@@ -497,10 +468,7 @@ export class Airlock {
           store: this.#o.store,
           ...(known?.written ? { bytes: known.written.bytes } : {}),
           now: this.#now(),
-          history: [
-            ...((await this.#o.state.known(taskId))?.history ?? []),
-            ...(via ? [{ ...via, ...attemptField(known?.status) }] : []),
-          ],
+          history: [...((await this.#o.state.known(taskId))?.history ?? []), ...(via ? [via] : [])],
         }),
       ));
     const now = this.#now();
@@ -574,7 +542,7 @@ export class Airlock {
   }
 }
 
-/** The `outputs_pending_review` of a task decided at hold, not recorded yet: dated when its outputs were held. */
+/** The `outputs_pending_review` of a task decided at hold, to be recorded with its release: dated when held. */
 function pendingStep({ task, outputs }: Pick<HeldRecords, "task" | "outputs">, attempt: number): HeldStatus {
   return {
     state: "outputs_pending_review",
@@ -582,10 +550,5 @@ function pendingStep({ task, outputs }: Pick<HeldRecords, "task" | "outputs">, a
     reason: heldReason(outputs),
     actor: AGENT_ACTOR,
     attempt,
-    recorded: false,
   };
 }
-
-/** A step's attempt as the task's record writes it (absent for the first). */
-const attemptField = (step: HeldStatus | undefined) =>
-  step && step.attempt > 1 ? { attempt: step.attempt } : {};

@@ -17,16 +17,13 @@ export interface PassedStep {
   actor?: string;
 }
 
-/** A step whose StatusEvent is held back, to leave with the next step's or alone. */
+/**
+ * A step held back to be recorded with the next one, in one compare-and-set, and announced with it, in one
+ * StatusEvent and one audit record (a task whose every output the airlock decided at hold: `Airlock.releaseAtHold`).
+ */
 export interface HeldStatus extends PassedStep {
   actor: string;
   attempt: number;
-  /**
-   * True when the step is in the task's record and its audit chain already (`TaskTransitions.recordHoldingStatus`);
-   * false when it is recorded with the next step, in one compare-and-set and one audit record (a task whose every
-   * output the airlock decided at hold: `Airlock.releaseAtHold`).
-   */
-  recorded: boolean;
 }
 
 export class StatusPublisher {

@@ -21,7 +21,6 @@ import { type AgentTask, attemptOf } from "./agent-state.js";
 import { type Airlock, heldReason } from "./airlock.js";
 import { CredentialBrokerError } from "./credential-broker.js";
 import { datasetsOf } from "./policy.js";
-import type { HeldStatus } from "./status-publisher.js";
 import type { Admission } from "./task-admission.js";
 
 /** A per-task credential from the broker, and how to revoke it. */
@@ -60,13 +59,6 @@ export interface ExecutionContext {
     reason?: string,
     allowed?: (s: ChildState) => boolean,
   ) => Promise<AgentTask | undefined>;
-  /** Records one transition, its StatusEvent held back for the next step's (`TaskTransitions.recordHoldingStatus`). */
-  recordHoldingStatus: (
-    taskId: string,
-    state: ChildState,
-    reason: string | undefined,
-    allowed: (s: ChildState) => boolean,
-  ) => Promise<{ task: AgentTask; held: HeldStatus } | undefined>;
   onError: (taskId: string, error: Error) => void;
 }
 
@@ -153,14 +145,14 @@ export async function executeTask(
     );
     // Every output decided at hold (auto-release): held and released in one transition.
     if (await ctx.airlock.releaseAtHold(held, attempt)) return {};
-    // Its StatusEvent leaves with the Release's when the airlock releases everything at once (auto-release).
-    const pending = await ctx.recordHoldingStatus(
+    // Some output is left for a reviewer.
+    const pending = await ctx.record(
       taskId,
       "outputs_pending_review",
       heldReason(held.outputs),
       (s) => s === "running",
     );
-    if (pending) await ctx.airlock.afterHeld(taskId, { held, status: pending.held });
+    if (pending) await ctx.airlock.afterHeld(taskId, { held });
     return {};
   } catch (e) {
     if (e instanceof ExecutorCancelled) {

@@ -41,31 +41,9 @@ export class TaskTransitions {
   }
 
   /**
-   * As `record`, but of the announcement only the audit record now: the step's StatusEvent is held back, to leave
-   * with the next step's (`announce`'s `before`) when that follows at once, or alone (`announceHeld`).
-   */
-  async recordHoldingStatus(
-    taskId: string,
-    state: ChildState,
-    reason: string | undefined,
-    allowed: (current: ChildState) => boolean,
-  ): Promise<{ task: AgentTask; held: HeldStatus } | undefined> {
-    const moved = await this.#move(taskId, state, reason, allowed);
-    if (!moved) return undefined;
-    const attempt = attemptOf(moved.task);
-    await this.#announce(taskId, [moved.step], AGENT_ACTOR, attempt, { status: false });
-    return { task: moved.task, held: { ...moved.step, actor: AGENT_ACTOR, attempt, recorded: true } };
-  }
-
-  /** Sends a held-back step's StatusEvent on its own, and its audit record unless written already. */
-  announceHeld(taskId: string, held: HeldStatus): Promise<void> {
-    return this.#announce(taskId, [held], held.actor, held.attempt, { audit: !held.recorded });
-  }
-
-  /**
    * Announces a transition already recorded (by a claim, or by the airlock), as part of `attempt` (by default
-   * the attempt the task's record is at). `before`: a step held back that leaves with it, in the same StatusEvent
-   * and, when it was recorded with this one (`HeldStatus.recorded` false), the same audit record.
+   * the attempt the task's record is at). `before`: a step recorded with it (`HeldStatus`), announced in the same
+   * StatusEvent and audit record.
    */
   async announce(
     taskId: string,
@@ -79,10 +57,10 @@ export class TaskTransitions {
     const run = attempt ?? attemptOf((await this.o.state.get(taskId)) ?? {});
     const step = { state, at, ...(reason ? { reason } : {}) };
     if (before === undefined || before.attempt !== run) {
-      if (before !== undefined) await this.announceHeld(taskId, before);
+      if (before !== undefined) await this.#announce(taskId, [before], before.actor, before.attempt);
       return this.#announce(taskId, [step], actor, run);
     }
-    await this.#announce(taskId, [before, step], actor, run, { auditFrom: before.recorded ? 1 : 0 });
+    await this.#announce(taskId, [before, step], actor, run);
   }
 
   /**
@@ -107,32 +85,18 @@ export class TaskTransitions {
   }
 
   /**
-   * One StatusEvent for `steps` (the last, the others in its `passed`) unless `status` is false, and one audit
-   * record for the steps from `auditFrom` (none when `audit` is false); then each step's event for the process.
+   * One StatusEvent for `steps` (the last, the others in its `passed`) and one audit record for them all; then each
+   * step's event for the process.
    */
-  async #announce(
-    taskId: string,
-    steps: readonly PassedStep[],
-    actor: string,
-    run: number,
-    {
-      status = true,
-      audit = true,
-      auditFrom = 0,
-    }: { status?: boolean; audit?: boolean; auditFrom?: number } = {},
-  ): Promise<void> {
+  async #announce(taskId: string, steps: readonly PassedStep[], actor: string, run: number): Promise<void> {
     const last = steps.at(-1);
     if (!last) return;
-    const audited = audit ? steps.slice(auditFrom) : [];
     // Two stores, neither waiting for the other: both are written before the task moves on.
     await Promise.all([
-      status
-        ? this.o.status.publish(taskId, last.state, actor, last.reason, last.at, run, steps.slice(0, -1))
-        : undefined,
-      audited.length > 0 ? this.o.audit.append(transitionRecord(taskId, audited, actor, run)) : undefined,
+      this.o.status.publish(taskId, last.state, actor, last.reason, last.at, run, steps.slice(0, -1)),
+      this.o.audit.append(transitionRecord(taskId, steps, actor, run)),
     ]);
-    // A held-back step was reported to the process when it was recorded.
-    for (const { state, reason } of audited) this.o.onTransition(taskId, state, reason);
+    for (const { state, reason } of steps) this.o.onTransition(taskId, state, reason);
   }
 }
 

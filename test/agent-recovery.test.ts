@@ -68,7 +68,6 @@ beforeAll(async () => {
     audit: new AuditLog(server.js, { scope: TRE }),
     announce: (taskId, s, reason, at, attempt, before) =>
       transitions.announce(taskId, s, reason, at, "airlock", attempt, before),
-    announceHeld: (taskId, held) => transitions.announceHeld(taskId, held),
     reviewers: [],
     rules: DEFAULT_DISCLOSURE_RULES,
     policy: { approvalsRequired: 1, autoRelease: true },
@@ -265,7 +264,6 @@ describe("a run whose database cannot be reached", () => {
       airlock: undefined as unknown as Airlock,
       audit: new AuditLog(server.js, { scope: TRE }),
       record: transitions.record.bind(transitions),
-      recordHoldingStatus: transitions.recordHoldingStatus.bind(transitions),
       onError: (_: string, e: Error) => void errors.push(e),
     };
     const admitted = {

@@ -39,7 +39,6 @@ export async function airlockOnLeaf(fed: Federation, tre: string, policy: Partia
     state,
     audit: new AuditLog(ctrlJs, { scope: tre }),
     announce: async (_t, s) => void announced.push(s),
-    announceHeld: async (_t, held) => void announced.push(held.state),
     reviewers: config.reviewers,
     rules: config.disclosure,
     policy: { approvalsRequired: 1, autoRelease: false, ...policy },
