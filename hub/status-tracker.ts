@@ -7,8 +7,9 @@
  * not matter.
  *
  * The hub's record agrees with what was released: a child reaches `released`, `partially_released` or `withheld`
- * only when the TRE's verified Release that says so is stored. A status claiming it before (or without) that
- * Release is held back on the child with the discrepancy stated, and applied when the Release arrives.
+ * only when the TRE's verified Release that says so is stored. The Release carries that step itself
+ * (`Release.status`). A StatusEvent claiming it before (or without) that Release is held back on the child with the
+ * discrepancy stated, and applied when the Release arrives.
  */
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
@@ -66,6 +67,39 @@ const TRACKER_CONCURRENCY = 64;
 function childKey(m: JsMsg): string {
   const where = parseTreSubject(m.subject);
   return where?.taskId === undefined ? m.subject : `${where.tre} ${where.taskId}`;
+}
+
+/**
+ * A TRE's signed step (a StatusEvent, or the one a Release carries) as the child's history keeps it, under the
+ * message's id, with the steps it passed on the way: each its own entry, with its own time, reason and actor.
+ */
+function childSteps(
+  signer: string,
+  step: Pick<
+    VerifiedOf<"status">["body"],
+    "id" | "iat" | "state" | "actor" | "reason" | "attempt" | "passed"
+  >,
+): { event: ChildEvent; passed: ChildEvent[] } {
+  const event: ChildEvent = {
+    state: step.state,
+    at: step.iat,
+    actor: `${signer}/${step.actor}`,
+    eventId: step.id,
+    attempt: step.attempt ?? 1,
+    ...(step.reason ? { reason: step.reason } : {}),
+  };
+  const { reason: _reason, ...signed } = event;
+  const passed = (step.passed ?? []).map(
+    (p): ChildEvent => ({
+      ...signed,
+      state: p.state,
+      at: p.at,
+      eventId: `${step.id}/${p.state}`,
+      ...(p.actor ? { actor: `${signer}/${p.actor}` } : {}),
+      ...(p.reason ? { reason: p.reason } : {}),
+    }),
+  );
+  return { event, passed };
 }
 
 /** Outcomes of stored Releases the tracker keeps in memory (`#released`). */
@@ -147,26 +181,7 @@ export class StatusTracker {
   }
 
   async #onStatus(m: JsMsg, v: VerifiedOf<"status">): Promise<Refusal | undefined> {
-    const event: ChildEvent = {
-      state: v.body.state,
-      at: v.body.iat,
-      actor: `${v.signer.name}/${v.body.actor}`,
-      eventId: v.body.id,
-      attempt: v.body.attempt ?? 1,
-      ...(v.body.reason ? { reason: v.body.reason } : {}),
-    };
-    // Steps announced together with this one: each its own history entry, with its own time, reason and actor.
-    const { reason: _reason, ...signed } = event;
-    const passed = (v.body.passed ?? []).map(
-      (step): ChildEvent => ({
-        ...signed,
-        state: step.state,
-        at: step.at,
-        eventId: `${v.body.id}/${step.state}`,
-        ...(step.actor ? { actor: `${v.signer.name}/${step.actor}` } : {}),
-        ...(step.reason ? { reason: step.reason } : {}),
-      }),
-    );
+    const { event, passed } = childSteps(v.signer.name, v.body);
     if (isReleaseOutcome(event.state) && (await this.#released(v.body.taskId, v.body.tre)) !== event.state) {
       // The steps before it need no Release: they are recorded now, and only the claim is held back.
       const before = passed.at(-1);
@@ -254,13 +269,21 @@ export class StatusTracker {
   }
 
   /**
-   * The Release's record in the hub's audit log, once per task and TRE: for a copy of a Release stored `before`,
-   * skipped when the task's store says it is written; otherwise appended under a key that JetStream keeps for its
-   * duplicate window (a hub that stopped after appending, before noting it, does not append it twice), then noted.
+   * What a stored Release writes on the hub's record, once per task and TRE: its record in the hub's audit log,
+   * then the child's step to its outcome that the Release carries (`Release.status`), or, from a TRE that announces
+   * that step in a StatusEvent of its own, a note that the record is written and the step if it was held back
+   * waiting for this Release. For a copy of a Release stored `before`, nothing is written again when the child's
+   * history has the Release's step (written after the record) or the note is there. The record is appended under a
+   * key that JetStream keeps for its duplicate window: a hub that stopped after appending it, before the step or
+   * the note, does not append it twice.
    */
-  async #auditReceived(v: VerifiedOf<"release">, { before }: { before: boolean }): Promise<void> {
-    const { taskId, tre } = v.body;
-    if (before && (await this.opts.tasks.releaseAudited(taskId, tre))) return;
+  async #recordReleased(v: VerifiedOf<"release">, { before }: { before: boolean }): Promise<void> {
+    const { taskId, tre, status } = v.body;
+    if (before && (await this.#releaseRecorded(v))) {
+      // A hub that stopped after the note, before applying a step held back for this Release, applies it now.
+      if (!status) await this.#applyClaim(taskId, tre);
+      return;
+    }
     await this.opts.audit.append(
       {
         actor: v.signer.name,
@@ -271,7 +294,32 @@ export class StatusTracker {
       },
       { once: `release.received.${taskId}.${tre}` },
     );
+    if (status) {
+      const { event, passed } = childSteps(v.signer.name, {
+        ...status,
+        id: v.body.id,
+        iat: v.body.iat,
+        state: releaseOutcome(v.body),
+      });
+      const child = await this.opts.tasks.applyChildEvent(taskId, tre, event, passed);
+      // A child that could not take the step (it ended at the hub first) keeps the note instead.
+      if (!child) await this.opts.tasks.markReleaseAudited(taskId, tre);
+      this.opts.onEvent?.({ type: "status", taskId, tre, state: event.state, applied: child !== undefined });
+      return;
+    }
     await this.opts.tasks.markReleaseAudited(taskId, tre);
+    // A release status that arrived first (another hub instance, or a TRE out of order) now has its Release.
+    await this.#applyClaim(taskId, tre);
+  }
+
+  /** Whether a stored Release's records are written: its step is in the child's history, or the note is there. */
+  async #releaseRecorded(v: VerifiedOf<"release">): Promise<boolean> {
+    const { taskId, tre } = v.body;
+    if (v.body.status) {
+      const child = await this.opts.tasks.child(taskId, tre);
+      if (child?.history.some((h) => h.eventId === v.body.id)) return true;
+    }
+    return this.opts.tasks.releaseAudited(taskId, tre);
   }
 
   async #onRelease(m: JsMsg, v: VerifiedOf<"release">): Promise<Refusal | undefined> {
@@ -283,23 +331,18 @@ export class StatusTracker {
       const first = await this.releases.get(key);
       if (!first) throw e;
       const same = Buffer.from(first.value).equals(m.data);
-      // The stored Release again (a redelivery, or a copy its source sent again after a restart): its record may
-      // not have been written (a hub that stopped between the two), so it is now, once.
-      if (same) await this.#auditReceived(v, { before: true });
+      // The stored Release again (a redelivery, or a copy its source sent again after a restart): its records may
+      // not have been written (a hub that stopped between them), so they are now, once.
+      if (same) await this.#recordReleased(v, { before: true });
       // A redelivery is nothing new; any other copy is a second Release, refused on the record.
-      if (same && m.redelivered) {
-        await this.#applyClaim(v.body.taskId, v.body.tre);
-        return undefined;
-      }
+      if (same && m.redelivered) return undefined;
       return refusal(
         DeadLetterCode.replayed,
         `TRE ${v.body.tre} already released task ${v.body.taskId}; the first Release stands`,
       );
     }
     this.#keepOutcome(v.body);
-    await this.#auditReceived(v, { before: false });
-    // A release status that arrived first (another hub instance, or a TRE out of order) now has its Release.
-    await this.#applyClaim(v.body.taskId, v.body.tre);
+    await this.#recordReleased(v, { before: false });
     this.opts.onEvent?.({
       type: "release",
       taskId: v.body.taskId,

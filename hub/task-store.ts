@@ -7,7 +7,8 @@
  * Keys: `task.<taskId>`, `child.<taskId>.<tre>`, `envelope.<taskId>` (the researcher's signed
  * Submission, verbatim, kept so a dispatch can be completed by any instance after a crash),
  * `researcher.<researcherKey>.<taskId>` (an index: a researcher's own tasks are listed without a full scan),
- * `audited.<taskId>.<tre>` (the hub's audit log holds that TRE's Release of the task).
+ * `audited.<taskId>.<tre>` (the hub's audit log holds that TRE's Release of the task, when the child's history
+ * does not hold the step the Release carries).
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, KvWatchInclude } from "@nats-io/kv";

@@ -148,8 +148,7 @@ export class Agent {
       store: airlock,
       state,
       audit: this.#audit,
-      announce: (taskId, s, reason, at, attempt, before) =>
-        this.#transitions.announce(taskId, s, reason, at, "airlock", attempt, before),
+      released: (taskId, steps, attempt) => this.#transitions.released(taskId, steps, "airlock", attempt),
       reviewers: opts.reviewers ?? [],
       rules: opts.disclosure ?? DEFAULT_DISCLOSURE_RULES,
       policy: opts.review ?? { approvalsRequired: 1, autoRelease: false },

@@ -17,6 +17,7 @@ import {
 import { type CrateHistory, treCrate } from "./airlock-crate.js";
 import { withheldReason } from "./airlock-decision.js";
 import type { AirlockStore, EgressRecord, HeldOutput, HeldRecords, HeldTask } from "./airlock-store.js";
+import { type PassedStep, passedSteps } from "./status-publisher.js";
 
 /** The reviewer name of a decision the TRE made itself, by its auto-release policy. */
 export const AUTO_RELEASE = "auto-release";
@@ -32,6 +33,11 @@ export interface ReleaseContext {
   bytes?: NonNullable<HeldRecords["written"]>["bytes"];
   now: number;
   history: CrateHistory;
+  /**
+   * The step the Release stands for (`Release.status`): who takes it, in which run, and the steps passed on the
+   * way in the same moment (an `outputs_pending_review` recorded with it).
+   */
+  status: { actor: string; attempt: number; passed: readonly PassedStep[] };
 }
 
 /** Signs the Release of a task whose outputs are all decided, as the record the store keeps until it is sent. */
@@ -73,6 +79,16 @@ export async function buildRelease(
   const decisions = released.flatMap((o) =>
     o.decisions.map((d) => new Uint8Array(Buffer.from(d.envelope, "base64"))),
   );
+  // The same rule the hub applies to the Release it receives.
+  const outcome: ReleaseOutcome = releaseOutcome({ outputs: released, withheld });
+  const counts =
+    outcome === "withheld"
+      ? `${withheld.length} output(s) withheld after review`
+      : outcome === "released"
+        ? `${released.length} output(s) released after review`
+        : `${released.length} output(s) released, ${withheld.length} withheld after review`;
+  const reason = statusReason(counts, withheldEntries);
+  const { actor, attempt, passed } = ctx.status;
   const body = {
     id: newId(ctx.now),
     iat: ctx.now,
@@ -83,28 +99,28 @@ export async function buildRelease(
     outputs: releasedOutputs,
     withheld: withheldEntries,
     reviewers: [...reviewers].map(([publicKey, name]) => ({ name, publicKey })),
+    status: {
+      actor,
+      reason,
+      // The first attempt's, as a StatusEvent leaves it.
+      ...(attempt > 1 ? { attempt } : {}),
+      ...(passed.length > 0 ? { passed: passedSteps(passed, actor) } : {}),
+    },
   };
   const crate = treCrate(task, outputs, body, ctx);
   const envelope = sealEnvelope("release", crate ? { ...body, crate } : body, ctx.treKey);
-  // The same rule the hub applies to the Release it receives.
-  const outcome: ReleaseOutcome = releaseOutcome({ outputs: released, withheld });
-  const counts =
-    outcome === "withheld"
-      ? `${withheld.length} output(s) withheld after review`
-      : outcome === "released"
-        ? `${released.length} output(s) released after review`
-        : `${released.length} output(s) released, ${withheld.length} withheld after review`;
   return {
     taskId: task.taskId,
     outcome,
-    reason: statusReason(counts, withheldEntries),
+    reason,
+    at: ctx.now,
     envelope: Buffer.from(envelope).toString("base64"),
     state: "built",
   };
 }
 
 /**
- * The reason of the task's final status event, which the researcher reads in `tremesh status` and on their page:
+ * The reason of the task's final step (the Release's `status`), which the researcher reads in `tremesh status` and on their page:
  * the counts, then each withheld output's name and its reviewer's message to the researcher (the words the
  * Release carries too), within the 2000 characters a status reason may have.
  */

@@ -100,6 +100,8 @@ export interface EgressRecord {
   taskId: string;
   outcome: EgressOutcome;
   reason: string;
+  /** When the Release was signed: the time of the step to `outcome` it carries (absent in records from before). */
+  at?: number;
   /** The TRE-signed Release, base64. */
   envelope: string;
   state: "built" | "sent";

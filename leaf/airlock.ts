@@ -25,7 +25,6 @@ import type { ExecutorOutput } from "../executors/index.js";
 import {
   AirlockErrorCode,
   type AirlockReply,
-  type ChildState,
   type Decision,
   isReleaseOutcome,
   newId,
@@ -51,7 +50,7 @@ import type {
 import type { DisclosureRules } from "./disclosure-rules.js";
 import { toHeldOutput } from "./held-output.js";
 import { notifyReviewers, type ReviewNotice, type ReviewNotifyOptions } from "./review-notifier.js";
-import type { HeldStatus } from "./status-publisher.js";
+import type { HeldStatus, PassedStep } from "./status-publisher.js";
 import { AGENT_ACTOR } from "./task-transitions.js";
 
 export interface ReviewPolicy {
@@ -78,17 +77,10 @@ export interface AirlockOptions {
   state: AgentState;
   audit: AuditLog;
   /**
-   * Publishes a task transition (StatusEvent, audit record, agent event): the agent's. `before`: a step whose
-   * StatusEvent was held back, to leave with this one.
+   * Records the steps a sent Release announces itself (`Release.status`, the last step its outcome) in the TRE's
+   * audit log and tells the process: the agent's `TaskTransitions.released`.
    */
-  announce: (
-    taskId: string,
-    state: ChildState,
-    reason: string | undefined,
-    at: number,
-    attempt?: number,
-    before?: HeldStatus,
-  ) => Promise<void>;
+  released: (taskId: string, steps: readonly PassedStep[], attempt: number | undefined) => Promise<void>;
   reviewers: readonly { name: string; publicKey: string }[];
   rules: DisclosureRules;
   policy: ReviewPolicy;
@@ -109,6 +101,9 @@ export function heldReason(outputs: readonly Pick<HeldOutput, "outcome">[]): str
   const failing = outputs.filter((o) => o.outcome !== "pass").length;
   return `${outputs.length} output(s) held in the airlock for review; ${failing} flagged by the disclosure checks`;
 }
+
+/** Who takes a task's step to its Release's outcome, as the task's record and the Release name them. */
+const RELEASE_ACTOR = "airlock";
 
 /** A held-back step as the task's record keeps it (the attempt absent for the first, as the record writes it). */
 const taskEvent = ({ state, at, actor, reason, attempt }: HeldStatus): AgentTaskEvent => ({
@@ -461,21 +456,11 @@ export class Airlock {
     // Just held and decided: no Release can exist yet, and `createEgress` keeps the first if one does.
     const egress =
       (known?.written ? undefined : await this.#o.store.egress(taskId)) ??
-      (await this.#o.store.createEgress(
-        await buildRelease(task, outputs, {
-          tre: this.#o.tre,
-          treKey: this.#o.treKey,
-          store: this.#o.store,
-          ...(known?.written ? { bytes: known.written.bytes } : {}),
-          now: this.#now(),
-          history: [...((await this.#o.state.known(taskId))?.history ?? []), ...(via ? [via] : [])],
-        }),
-      ));
-    const now = this.#now();
+      (await this.#build(task, outputs, known));
     const released: AgentTaskEvent = {
       state: egress.outcome,
-      at: now,
-      actor: "airlock",
+      at: egress.at ?? this.#now(),
+      actor: RELEASE_ACTOR,
       reason: egress.reason,
     };
     const moved = await this.#o.state.transition(
@@ -484,15 +469,44 @@ export class Airlock {
       (s) => s === (via ? "running" : "outputs_pending_review"),
     );
     if (!moved && (await this.#o.state.get(taskId))?.state !== egress.outcome) return false; // cancelled meanwhile: nothing leaves
-    await this.#send(egress, now, moved ? attemptOf(moved) : undefined, known?.status);
+    await this.#send(egress, moved ? attemptOf(moved) : undefined, known?.status);
     return true;
   }
 
   /**
-   * Puts the Release in OUTBOX and announces its outcome (as part of `attempt`; by default the task's own), with
-   * the held-back status `before` it, if any.
+   * Signs the Release of a task whose outputs are all decided and stores it, to be sent. It carries the step to
+   * its outcome (`Release.status`), in the run the task is at, with the held-back `outputs_pending_review` of a
+   * task decided at hold (`known.status`) passed on the way.
    */
-  async #send(egress: EgressRecord, at: number, attempt?: number, before?: HeldStatus): Promise<void> {
+  async #build(
+    task: HeldTask,
+    outputs: readonly HeldOutput[],
+    known: (Partial<HeldRecords> & { status?: HeldStatus }) | undefined,
+  ): Promise<EgressRecord> {
+    const record = await this.#o.state.known(task.taskId);
+    const before = known?.status;
+    return this.#o.store.createEgress(
+      await buildRelease(task, outputs, {
+        tre: this.#o.tre,
+        treKey: this.#o.treKey,
+        store: this.#o.store,
+        ...(known?.written ? { bytes: known.written.bytes } : {}),
+        now: this.#now(),
+        history: [...(record?.history ?? []), ...(before ? [taskEvent(before)] : [])],
+        status: {
+          actor: RELEASE_ACTOR,
+          attempt: before?.attempt ?? attemptOf(record ?? {}),
+          passed: before ? [before] : [],
+        },
+      }),
+    );
+  }
+
+  /**
+   * Puts the Release in OUTBOX, where it announces its outcome itself, and records that step (as part of `attempt`;
+   * by default the task's own) with the held-back status `before` it, if any, in the TRE's audit log.
+   */
+  async #send(egress: EgressRecord, attempt?: number, before?: HeldStatus): Promise<void> {
     await this.#dmzJs.publish(
       subjects.release(this.#o.tre, egress.taskId),
       Buffer.from(egress.envelope, "base64"),
@@ -500,7 +514,12 @@ export class Airlock {
         msgID: `release.${this.#o.tre}.${egress.taskId}`,
       },
     );
-    await this.#o.announce(egress.taskId, egress.outcome, egress.reason, at, attempt, before);
+    const step = {
+      state: egress.outcome,
+      at: egress.at ?? this.#now(),
+      ...(egress.reason ? { reason: egress.reason } : {}),
+    };
+    await this.#o.released(egress.taskId, before ? [before, step] : [step], attempt);
     await this.#o.store.markSent(egress);
     this.#o.onEvent?.({ type: "released", taskId: egress.taskId, outcome: egress.outcome });
   }
@@ -527,7 +546,7 @@ export class Airlock {
   async recover(): Promise<void> {
     for (const egress of await this.#o.store.unsent()) {
       const state = (await this.#o.state.get(egress.taskId))?.state;
-      if (state === egress.outcome) await this.#send(egress, this.#now());
+      if (state === egress.outcome) await this.#send(egress);
       else if (state === "outputs_pending_review") await this.#complete(egress.taskId);
     }
     for (const task of await this.#o.store.tasks()) {

@@ -1,6 +1,6 @@
 /**
- * Every transition of a task at this TRE leaves as a TRE-signed StatusEvent in OUTBOX (who, when, why),
- * with a message id per (TRE, task, state, attempt) so a retry after a crash is stored once, while the same state
+ * Every transition of a task at this TRE leaves as a TRE-signed StatusEvent in OUTBOX (who, when, why), but the
+ * release: the Release carries that step itself (`Release.status`). A StatusEvent has a message id per (TRE, task, state, attempt) so a retry after a crash is stored once, while the same state
  * in a later attempt of the task is a new event. Steps taken in the same moment leave as one event, the earlier
  * ones in its `passed`.
  */
@@ -24,6 +24,19 @@ export interface PassedStep {
 export interface HeldStatus extends PassedStep {
   actor: string;
   attempt: number;
+}
+
+/**
+ * Steps as an event that passed them carries them (a StatusEvent's `passed`, a Release's `status.passed`): each
+ * reason within a status reason's 2000 characters, an actor only where it is not the event's own.
+ */
+export function passedSteps(passed: readonly PassedStep[], actor: string): PassedStep[] {
+  return passed.map((p) => ({
+    state: p.state,
+    at: p.at,
+    ...(p.reason ? { reason: p.reason.slice(0, 2000) } : {}),
+    ...(p.actor && p.actor !== actor ? { actor: p.actor } : {}),
+  }));
 }
 
 export class StatusPublisher {
@@ -55,16 +68,7 @@ export class StatusPublisher {
         ...(reason ? { reason: reason.slice(0, 2000) } : {}),
         // The first attempt's events are as they were before retries existed.
         ...(attempt > 1 ? { attempt } : {}),
-        ...(passed.length > 0
-          ? {
-              passed: passed.map((p) => ({
-                state: p.state,
-                at: p.at,
-                ...(p.reason ? { reason: p.reason.slice(0, 2000) } : {}),
-                ...(p.actor && p.actor !== actor ? { actor: p.actor } : {}),
-              })),
-            }
-          : {}),
+        ...(passed.length > 0 ? { passed: passedSteps(passed, actor) } : {}),
       },
       this.key,
     );

@@ -1,13 +1,13 @@
 /**
  * Every transition of a task at this TRE, recorded and then announced: compare-and-set in the agent's state
- * (a step of the child life cycle, or a `ChildTransitionError`), then a TRE-signed StatusEvent in OUTBOX and a
- * record in the TRE's audit log (written at once), and an event for the process.
+ * (a step of the child life cycle, or a `ChildTransitionError`), then a TRE-signed StatusEvent in OUTBOX (for a
+ * release, the Release itself) and a record in the TRE's audit log (written at once), and an event for the process.
  */
 import { type AuditEntry, auditLimits, auditList } from "../audit/index.js";
 import type { AuditSink } from "../common/index.js";
 import { type ChildState, isSettled } from "../protocol/index.js";
 import { type AgentState, type AgentTask, attemptOf } from "./agent-state.js";
-import type { HeldStatus, PassedStep, StatusPublisher } from "./status-publisher.js";
+import type { PassedStep, StatusPublisher } from "./status-publisher.js";
 
 /** The agent, as its records and status events name it. */
 export const AGENT_ACTOR = "agent";
@@ -40,27 +40,26 @@ export class TaskTransitions {
     return moved.task;
   }
 
+  /** Announces a transition already recorded (by a claim's cancel), as part of the attempt the task's record is at. */
+  async announce(taskId: string, state: ChildState, reason: string | undefined, at: number): Promise<void> {
+    const run = attemptOf((await this.o.state.get(taskId)) ?? {});
+    await this.#announce(taskId, [{ state, at, ...(reason ? { reason } : {}) }], AGENT_ACTOR, run);
+  }
+
   /**
-   * Announces a transition already recorded (by a claim, or by the airlock), as part of `attempt` (by default
-   * the attempt the task's record is at). `before`: a step recorded with it (`HeldStatus`), announced in the same
-   * StatusEvent and audit record.
+   * The steps a sent Release announced itself (`Release.status`; the airlock recorded them): one audit record, as
+   * part of `attempt` (by default the attempt the task's record is at), and each step's event for the process. No
+   * StatusEvent: the Release is it.
    */
-  async announce(
+  async released(
     taskId: string,
-    state: ChildState,
-    reason: string | undefined,
-    at: number,
-    actor = AGENT_ACTOR,
-    attempt?: number,
-    before?: HeldStatus,
+    steps: readonly PassedStep[],
+    actor: string,
+    attempt: number | undefined,
   ): Promise<void> {
     const run = attempt ?? attemptOf((await this.o.state.get(taskId)) ?? {});
-    const step = { state, at, ...(reason ? { reason } : {}) };
-    if (before === undefined || before.attempt !== run) {
-      if (before !== undefined) await this.#announce(taskId, [before], before.actor, before.attempt);
-      return this.#announce(taskId, [step], actor, run);
-    }
-    await this.#announce(taskId, [before, step], actor, run);
+    await this.o.audit.append(transitionRecord(taskId, steps, actor, run));
+    this.#told(taskId, steps);
   }
 
   /**
@@ -96,6 +95,10 @@ export class TaskTransitions {
       this.o.status.publish(taskId, last.state, actor, last.reason, last.at, run, steps.slice(0, -1)),
       this.o.audit.append(transitionRecord(taskId, steps, actor, run)),
     ]);
+    this.#told(taskId, steps);
+  }
+
+  #told(taskId: string, steps: readonly PassedStep[]): void {
     for (const { state, reason } of steps) this.o.onTransition(taskId, state, reason);
   }
 }

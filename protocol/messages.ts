@@ -117,6 +117,14 @@ export type ChildState = (typeof childStates)[number];
 export const MAX_ATTEMPT = 100;
 const attempt = int({ min: 1, max: MAX_ATTEMPT });
 
+/** A step a TRE took on the way to the one it announces, in the same moment (`StatusEvent.passed`). */
+const passedStep = obj({
+  state: literal(...childStates),
+  at: time,
+  reason: optional(reason),
+  actor: optional(str({ min: 1, max: 200 })),
+});
+
 /** TRE-signed: one transition of a task at that TRE, with who and why. */
 const status = obj({
   ...base,
@@ -132,17 +140,7 @@ const status = obj({
    * reason: a Dispatch received, accepted and started at once is one event, not three. Same attempt; the event's
    * actor unless a step names its own.
    */
-  passed: optional(
-    arr(
-      obj({
-        state: literal(...childStates),
-        at: time,
-        reason: optional(reason),
-        actor: optional(str({ min: 1, max: 200 })),
-      }),
-      { max: 3 },
-    ),
-  ),
+  passed: optional(arr(passedStep, { max: 3 })),
 });
 
 /** Reviewer-signed (inside the TRE): the decision on one output, bound to its digest. */
@@ -195,6 +193,20 @@ const release = obj({
    * Release carries already (the outputs' bytes, the decisions): crate/release-crate.ts puts them back.
    */
   crate: optional(bytes({ min: 1, max: 256 * 1024 })),
+  /**
+   * The task's step to this Release's outcome (`releaseOutcome`) at the TRE, at `iat`: the StatusEvent the Release
+   * stands for, so none is sent beside it. Who took it, why, in which run (absent means 1), and the steps `passed`
+   * on the way in the same moment. Absent in Releases from agents that announce their outcome in a StatusEvent of
+   * its own.
+   */
+  status: optional(
+    obj({
+      actor: str({ min: 1, max: 200 }),
+      reason: optional(reason),
+      attempt: optional(attempt),
+      passed: optional(arr(passedStep, { max: 3 })),
+    }),
+  ),
 });
 
 /** TRE-signed liveness beacon. */

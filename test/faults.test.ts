@@ -496,7 +496,13 @@ describe("faults under load, single-node hub", () => {
       await killLeaf(leaf, "b");
       await fed.startLeaf("b");
 
-      await load.waitUntilEnded(tasks, 90_000);
+      await load.waitUntilEnded(tasks, 90_000).catch((error: unknown) => {
+        // What b's agents last said of the tasks they did not release (the third agent's lines are not read).
+        const said = tasks
+          .map((t) => [t.taskId, leafStates.get("b")?.get(t.taskId)])
+          .filter(([, state]) => state !== "released");
+        throw new Error(`${String(error)}; b's first two agents last said: ${JSON.stringify(said)}`);
+      });
       // Every task is released at every TRE, once: a run the kills interrupted ran again as its next attempt.
       const tally = await expectAccountedFor(tasks, () => [RELEASED]);
       expect(tally["b:released"]).toBe(tasks.length);

@@ -1108,9 +1108,10 @@ describe("hostile input against a real federation", () => {
       accepted: expect.any(String),
     });
 
-    // TRE a: its own status events and Release for a finished task, re-sent into OUTBOX (found by the message
-    // ids the agent gives them: other tests here wrote hostile ones on these subjects).
-    const status = await storedAtA(streams.outbox, (e) => e.msgId === `status.a.${base.done}.released`);
+    // TRE a: its own status event (the claim's) and Release (which carries the release's step) for a finished
+    // task, re-sent into OUTBOX (found by the message ids the agent gives them: other tests here wrote hostile ones
+    // on these subjects).
+    const status = await storedAtA(streams.outbox, (e) => e.msgId === `status.a.${base.done}.running`);
     const release = await storedAtA(streams.outbox, (e) => e.msgId === `release.a.${base.done}`);
     const toHub = new Sender(leafOf("a").dmz, category, () => `replay.${id()}`);
     const statusSubject = subjects.status("a", base.done);

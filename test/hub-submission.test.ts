@@ -13,6 +13,7 @@ import { DMZ_ACCOUNT } from "../leaf/account-names.js";
 import { ensureLeafStreams } from "../leaf/streams.js";
 import {
   type AnalysisSpec,
+  type ChildState,
   generateKeyPair,
   newId,
   openEnvelope,
@@ -22,6 +23,7 @@ import {
   subjects,
   TrustStore,
 } from "../protocol/index.js";
+import { auditRecords } from "./harness/fault-evidence.js";
 import { type Mesh, startMesh } from "./harness/mesh.js";
 import { storedEntries, waitForSettledStream } from "./harness/stream-contents.js";
 
@@ -287,5 +289,87 @@ describe("hub submission service", () => {
       "the forged status to be dead-lettered",
       async () => (await fedJsm.streams.info("DEADLETTER")).state.messages === 1,
     );
+  });
+
+  it("moves a child to its Release's outcome by the step the Release carries, recorded once however often it comes", async () => {
+    await using f = await federation();
+    const reply = await f.submit(
+      signSubmission(f.alice, { project: "diabetes", tres: ["a", "b"], analysis: count }),
+    );
+    if (reply.status !== "accepted") throw new Error("not accepted");
+    const now = Date.now();
+    const js = {
+      a: jetstream(await f.mesh.connectLeaf("a", DMZ_ACCOUNT)),
+      b: jetstream(await f.mesh.connectLeaf("b", DMZ_ACCOUNT)),
+    };
+    const status = async (tre: "a" | "b", state: ChildState, passed: ChildState[]) => {
+      const id = newId(now);
+      const body = { id, iat: now, exp: now + DAY, taskId: reply.taskId, tre, state, actor: "agent" };
+      const steps = passed.map((p) => ({ state: p, at: now }));
+      await js[tre].publish(
+        subjects.status(tre, reply.taskId),
+        sealEnvelope("status", { ...body, passed: steps }, f.treKeys[tre]!),
+        { msgID: id },
+      );
+    };
+    // Every output withheld; held at `now`, released a millisecond later, by the airlock.
+    const release = (tre: "a" | "b") =>
+      sealEnvelope(
+        "release",
+        {
+          id: newId(now + 1),
+          iat: now + 1,
+          exp: now + DAY,
+          taskId: reply.taskId,
+          tre,
+          decisions: [],
+          outputs: [],
+          withheld: [{ outputId: newId(), name: "count.json", reason: "small cells" }],
+          status: {
+            actor: "airlock",
+            reason: "1 output(s) withheld after review",
+            passed: [{ state: "outputs_pending_review", at: now, actor: "agent" }],
+          },
+        },
+        f.treKeys[tre]!,
+      );
+    const childOf = async (tre: string) => (await f.tasks.children(reply.taskId)).find((c) => c.tre === tre);
+    await status("a", "running", ["received", "accepted"]);
+    const fromA = release("a");
+    await js.a.publish(subjects.release("a", reply.taskId), fromA, { msgID: "release.a" });
+    const a = await waitFor("a's child to be withheld", async () => {
+      const child = await childOf("a");
+      return child?.state === "withheld" ? child : undefined;
+    });
+    expect(a.history.map((h) => [h.state, h.actor, h.at - now])).toEqual([
+      ["queued", "hub", expect.any(Number)],
+      ["received", "tre:a/agent", 0],
+      ["accepted", "tre:a/agent", 0],
+      ["running", "tre:a/agent", 0],
+      ["outputs_pending_review", "tre:a/agent", 0],
+      ["withheld", "tre:a/airlock", 1],
+    ]);
+    expect(a.history.at(-1)?.reason).toBe("1 output(s) withheld after review");
+
+    // b ended the task before (rejected), then sends a Release anyway: stored and recorded, the child stays.
+    await status("b", "rejected", ["received"]);
+    await waitFor("b's child to be rejected", async () => (await childOf("b"))?.state === "rejected");
+    const fromB = release("b");
+    await js.b.publish(subjects.release("b", reply.taskId), fromB, { msgID: "release.b" });
+    const fedJsm = await jetstreamManager(f.fed);
+    const received = async () =>
+      (await auditRecords(f.js)).filter((r) => r.action === "release.received").map((r) => r.tre);
+    await waitFor("both Releases recorded", async () => (await received()).length === 2);
+
+    // Each Release again, as a source sends a copy after a restart: refused as a replay, recorded no second time.
+    await js.a.publish(subjects.release("a", reply.taskId), fromA, { msgID: "release.a.copy" });
+    await js.b.publish(subjects.release("b", reply.taskId), fromB, { msgID: "release.b.copy" });
+    await waitFor(
+      "both copies dead-lettered",
+      async () => (await fedJsm.streams.info("DEADLETTER")).state.messages === 2,
+    );
+    expect((await received()).sort()).toEqual(["a", "b"]);
+    expect((await childOf("a"))?.history).toEqual(a.history);
+    expect((await childOf("b"))?.state).toBe("rejected");
   });
 });

@@ -149,18 +149,25 @@ export class TaskLoad {
       const pending = tasks.filter((t) => !ended.has(t.taskId));
       const states = new Map<string, number>();
       const count = (what: string) => states.set(what, (states.get(what) ?? 0) + 1);
+      // The histories of the first few children still under way: how far each got, attempt by attempt.
+      const histories: string[] = [];
       const key = await this.key();
       await inParallel(pending, 16, async (t) => {
         try {
-          for (const c of (await fetchTask(await this.connection(), key, t.taskId)).children)
+          for (const c of (await fetchTask(await this.connection(), key, t.taskId)).children) {
             count(`${c.tre}:${c.state}`);
+            if (histories.length < 3 && !isTerminal(c.state))
+              histories.push(
+                `${t.taskId} at ${c.tre}: ${c.history.map((h) => `${h.state}#${h.attempt ?? 1}`).join(" → ")}`,
+              );
+          }
         } catch (e) {
           count(`hub: ${e instanceof Error ? e.message : String(e)}`);
         }
       });
       throw new Error(
         `${pending.length} of ${tasks.length} tasks had not ended after ${timeoutMs} ms; ` +
-          `their TREs' states: ${JSON.stringify(Object.fromEntries(states))}`,
+          `their TREs' states: ${JSON.stringify(Object.fromEntries(states))}; ${histories.join("; ")}`,
         { cause: error },
       );
     }
