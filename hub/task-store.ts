@@ -4,7 +4,8 @@
  * Writes are compare-and-set on the entry's revision, so several hub service instances can update
  * the same task without losing an event.
  *
- * Keys: `task.<taskId>`, `child.<taskId>.<tre>`, `envelope.<taskId>` (the researcher's signed
+ * Keys: `task.<taskId>`, `child.<taskId>.<tre>` (written from the first event of that TRE's child on: until then
+ * the child is queued, as the parent's `tres` say), `envelope.<taskId>` (the researcher's signed
  * Submission, verbatim, kept so a dispatch can be completed by any instance after a crash),
  * `researcher.<researcherKey>.<taskId>` (an index: a researcher's own tasks are listed without a full scan),
  * `audited.<taskId>.<tre>` (the hub's audit log holds that TRE's Release of the task, when the child's history
@@ -101,6 +102,18 @@ const COPIES_KEPT = 20_000;
 /** A task listed as pending whose record never appeared this long after its submission: its create died. */
 const ABANDONED_CREATE_MS = 10 * 60_000;
 const enc = (v: unknown) => JSON.stringify(v);
+
+/** A child as it starts, and stays until its first event is written: queued since the task was submitted. */
+function queuedChild(task: Pick<TaskRecord, "taskId" | "submittedAt">, tre: string): ChildRecord {
+  return {
+    taskId: task.taskId,
+    tre,
+    state: "queued",
+    history: [
+      { state: "queued", at: task.submittedAt, actor: "hub", eventId: `queued-${task.taskId}-${tre}` },
+    ],
+  };
+}
 const ownerKey = (t: Pick<TaskRecord, "researcherKey" | "taskId">) =>
   `researcher.${t.researcherKey}.${t.taskId}`;
 
@@ -161,29 +174,12 @@ export class TaskStore {
    */
   async create(task: TaskRecord, envelope: Uint8Array): Promise<boolean> {
     if (await this.get(task.taskId)) return false;
-    const createChild = async (tre: string) => {
-      const child: ChildRecord = {
-        taskId: task.taskId,
-        tre,
-        state: "queued",
-        history: [
-          { state: "queued", at: task.submittedAt, actor: "hub", eventId: `queued-${task.taskId}-${tre}` },
-        ],
-      };
-      const key = `child.${task.taskId}.${tre}`;
-      try {
-        this.#keepChild(key, child, await this.kv.create(key, enc(child)));
-      } catch {
-        if ((await this.kv.get(key))?.operation !== "PUT")
-          throw new TaskStoreError(`could not create task ${task.taskId}'s child for TRE ${tre}`);
-      }
-    };
     // Everything but the parent at once: none depends on another, and the parent still comes last. Until its
     // dispatch completes, the task is listed under `pending.` (before its record exists, so no crash can leave a
-    // recorded task off the list): any hub instance finishes what a lost one began.
+    // recorded task off the list): any hub instance finishes what a lost one began. No child is written: each is
+    // queued (`queuedChild`) until its first event.
     await Promise.all([
       this.kv.put(`envelope.${task.taskId}`, envelope),
-      ...task.tres.map(createChild),
       ...(task.dispatched ? [] : [this.kv.put(`pending.${task.taskId}`, String(task.submittedAt))]),
       this.kv.put(ownerKey(task), String(task.submittedAt)),
     ]);
@@ -305,13 +301,21 @@ export class TaskStore {
   /** One TRE's child of the task. */
   async child(taskId: string, tre: string): Promise<ChildRecord | undefined> {
     const e = await this.kv.get(`child.${taskId}.${tre}`);
-    return e?.operation === "PUT" ? (e.json() as ChildRecord) : undefined;
+    if (e?.operation === "PUT") return e.json() as ChildRecord;
+    const task = e === null ? await this.get(taskId) : undefined;
+    return task?.tres.includes(tre) ? queuedChild(task, tre) : undefined;
   }
 
-  async #childrenOf(task: Pick<TaskRecord, "taskId" | "tres">): Promise<ChildRecord[]> {
+  async #childrenOf(task: Pick<TaskRecord, "taskId" | "tres" | "submittedAt">): Promise<ChildRecord[]> {
     // Read at once, not one after another: a task to a hundred TREs costs one round trip's wait, not a hundred.
     const entries = await Promise.all(task.tres.map((tre) => this.kv.get(`child.${task.taskId}.${tre}`)));
-    return entries.flatMap((e) => (e && e.operation === "PUT" ? [e.json() as ChildRecord] : []));
+    return entries.flatMap((e, i) =>
+      e === null
+        ? [queuedChild(task, task.tres[i]!)]
+        : e.operation === "PUT"
+          ? [e.json() as ChildRecord]
+          : [],
+    );
   }
 
   /** Marks the task's dispatch complete (every TRE's Dispatch is stored) and drops it from `pendingDispatch`. */
@@ -431,7 +435,7 @@ export class TaskStore {
         : { ...child, history: withLateEvent(child.history, event) };
       let written: number;
       try {
-        written = await this.kv.update(key, enc(next), revision);
+        written = await this.#writeChild(key, next, revision);
       } catch {
         // another instance wrote first: read again
         this.#childCopies.delete(key);
@@ -457,10 +461,21 @@ export class TaskStore {
     return from === "queued" && this.#parentCopies.get(taskId)?.task.state !== "running";
   }
 
+  /**
+   * A child and the revision a write of it must follow: 0 for one never written, queued as its parent was recorded
+   * (the parent names its TRE). One whose record was deleted or purged is gone, like one the parent does not name.
+   */
   async #readChild(taskId: string, tre: string): Promise<{ child: ChildRecord; revision: number }> {
     const e = await this.kv.get(`child.${taskId}.${tre}`);
-    if (e?.operation !== "PUT") throw new UnknownTaskError(`no task ${taskId} for TRE ${tre}`);
-    return { child: e.json() as ChildRecord, revision: e.revision };
+    if (e?.operation === "PUT") return { child: e.json() as ChildRecord, revision: e.revision };
+    const task = e === null ? (this.#parentCopies.get(taskId)?.task ?? (await this.get(taskId))) : undefined;
+    if (!task?.tres.includes(tre)) throw new UnknownTaskError(`no task ${taskId} for TRE ${tre}`);
+    return { child: queuedChild(task, tre), revision: 0 };
+  }
+
+  /** Writes a child over `revision` (0: its first write), failing if anyone wrote it since. */
+  #writeChild(key: string, child: ChildRecord, revision: number): Promise<number> {
+    return this.kv.put(key, enc(child), { previousSeq: revision });
   }
 
   #keepChild(key: string, child: ChildRecord, revision: number): void {
@@ -489,7 +504,7 @@ export class TaskStore {
       if (isTerminal(child.state) || child.history.some((h) => h.eventId === event.eventId)) return false;
       const next = { ...child, claim: event, discrepancy };
       try {
-        this.#keepChild(key, next, await this.kv.update(key, enc(next), revision));
+        this.#keepChild(key, next, await this.#writeChild(key, next, revision));
         return true;
       } catch {
         // another instance wrote first: read again

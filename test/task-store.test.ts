@@ -93,17 +93,33 @@ describe("the hub's task store", () => {
     expect(await ids()).toEqual([tasks[3]!.taskId, tasks[1]!.taskId, tasks[0]!.taskId]);
   });
 
-  it("writes a task's record only after every TRE's child, so a crash part-way never leaves a task without one", async () => {
-    // Found by test/faults.test.ts: a hub killed between the record and its last child left a task that looked
-    // finished without that TRE, whose events could never be applied.
-    const task = record(["a", "b", "c"]);
+  it("writes no child before its first event: each reads as queued since the submission, and two instances' first writes of one never both land", async () => {
+    const task = { ...record(["a", "b"]), dispatched: true };
     expect(await store.create(task, new Uint8Array([1]))).toBe(true);
-    // Revisions are the bucket's stream sequence: the order in which the server stored each key.
-    const revision = async (key: string) => (await store.kv.get(key))!.revision;
-    const parent = await revision(`task.${task.taskId}`);
-    for (const tre of task.tres)
-      expect(await revision(`child.${task.taskId}.${tre}`), tre).toBeLessThan(parent);
-    expect(await revision(`envelope.${task.taskId}`)).toBeLessThan(parent);
+    expect(await store.kv.get(`child.${task.taskId}.a`)).toBeNull();
+    const queued = { state: "queued", at: task.submittedAt, actor: "hub" };
+    expect((await store.children(task.taskId)).map((c) => [c.tre, c.state, c.history])).toEqual([
+      ["a", "queued", [expect.objectContaining(queued)]],
+      ["b", "queued", [expect.objectContaining(queued)]],
+    ]);
+    expect((await store.child(task.taskId, "b"))?.state).toBe("queued");
+    expect(await store.child(task.taskId, "z")).toBeUndefined();
+    await expect(
+      store.applyChildEvent(task.taskId, "z", treEvent(task, "received", 10)),
+    ).rejects.toBeInstanceOf(UnknownTaskError);
+    await withSecondInstance(async (second) => {
+      // Both instances take child a from never written at once: one write lands, the other goes on top of it.
+      await Promise.all([
+        store.applyChildEvent(task.taskId, "a", treEvent(task, "received", 10)),
+        second.applyChildEvent(task.taskId, "a", treEvent(task, "accepted", 20)),
+      ]);
+      const a = await second.child(task.taskId, "a");
+      expect([a?.state, a?.history.map((h) => h.state)]).toEqual([
+        "accepted",
+        ["queued", "received", "accepted"],
+      ]);
+      expect((await store.get(task.taskId))?.state).toBe("running");
+    });
   });
 
   it("completes a submission a crash cut short when the same submission comes again", async () => {
