@@ -194,6 +194,8 @@ export class TaskStore {
       if (await this.get(task.taskId)) return false;
       throw new TaskStoreError(`could not create task ${task.taskId}`);
     }
+    // The children as they start, never written: a TRE's first event goes over them without reading.
+    for (const tre of task.tres) this.#keepChild(`child.${task.taskId}.${tre}`, queuedChild(task, tre), 0);
     return true;
   }
 

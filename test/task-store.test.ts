@@ -225,7 +225,7 @@ describe("the hub's task store", () => {
     });
   });
 
-  it("moves a parent it last wrote itself without reading it, and writes it only when a child's move can change it", async () => {
+  it("moves a parent and children it last wrote itself without reading them, and the parent only when a child's move can change it", async () => {
     const task = { ...record(["a", "b", "c"]), dispatched: true };
     await store.create(task, new Uint8Array([1]));
     // Every read of a record asks the bucket's stream for the last message on its subject; every write publishes
@@ -257,6 +257,8 @@ describe("the hub's task store", () => {
       // delivers every one, the get's included.
       await watcher.flush();
       expect(reads.filter((subject) => subject.endsWith(`.task.${task.taskId}`))).toHaveLength(1); // the get above
+      // Nor a child: each was never written before its first event, and this instance wrote each after.
+      expect(reads.filter((subject) => subject.includes(`.child.${task.taskId}.`))).toEqual([]);
       // The first child received makes the task running; the others' claims change nothing; every end is marked.
       expect(writes).toEqual(["running", "running", "running", "completed"]);
     } finally {
