@@ -17,16 +17,15 @@ export type NatsOps = Record<
 
 /**
  * What a request asks of, from its subject: a KV bucket and its key's first token (`KV TASK_STATE child`: a
- * write of some task's child record), a JetStream API call (`API
- * STREAM.MSG.GET`), or a stream's subject with its ids and names left out (`tremesh.tre.*.out.status`: a JetStream
- * publish).
+ * write of some task's child record), a JetStream API call and the stream it names (`API STREAM.MSG.GET.AUDIT`),
+ * or a stream's subject with its ids and names left out (`tremesh.tre.*.out.status`: a JetStream publish).
  */
 export function requestFamily(subject: string): string {
   const tokens = subject.split(".");
   if (tokens[0] === "$KV") return `KV ${tokens[1]} ${tokens[2]}`;
   if (tokens[0] === "$JS" && tokens[1] === "API")
     return `API ${tokens
-      .slice(2, 5)
+      .slice(2, 6)
       .filter((t) => /^[A-Z_]+$/.test(t))
       .join(".")}`;
   // Ids are long and hold digits (ULIDs, task ids): left out. A TRE's name (after `tre`) or an audit chain's scope
