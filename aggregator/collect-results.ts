@@ -46,8 +46,15 @@ export async function collectResults(
   pinned: Readonly<Record<string, string>>,
   opts: RequestOptions = {},
 ): Promise<TaskResults> {
-  const task = await fetchTask(nc, key, taskId, opts);
-  const items = await fetchReleases(nc, key, taskId, opts);
+  // Two questions, neither waiting for the other; the task's answer speaks first when both fail.
+  const [asked, released] = await Promise.allSettled([
+    fetchTask(nc, key, taskId, opts),
+    fetchReleases(nc, key, taskId, opts),
+  ]);
+  if (asked.status === "rejected") throw asked.reason;
+  if (released.status === "rejected") throw released.reason;
+  const task = asked.value;
+  const items = released.value;
   const keys = new Map(Object.entries(pinned));
   const keysFromHub: string[] = [];
   if (items.some((i) => !keys.has(i.tre))) {
