@@ -157,6 +157,8 @@ export class TaskStore {
   readonly #parentCopies = new Map<string, { task: TaskRecord; revision: number }>();
   /** The TREs of the tasks seen lately (`tresOf`), the oldest first. */
   readonly #tres = new Map<string, readonly string[]>();
+  /** Reads of a task's TREs under way (`tresOf`). */
+  readonly #tresReads = new Map<string, Promise<readonly string[] | undefined>>();
 
   private constructor(readonly kv: KV) {}
 
@@ -194,7 +196,8 @@ export class TaskStore {
       if (await this.get(task.taskId)) return false;
       throw new TaskStoreError(`could not create task ${task.taskId}`);
     }
-    // The children as they start, never written: a TRE's first event goes over them without reading.
+    // Its TREs, and the children as they start, never written: a TRE's first event reads neither.
+    keepRecent(this.#tres, task.taskId, task.tres, TRES_KEPT);
     for (const tre of task.tres) this.#keepChild(`child.${task.taskId}.${tre}`, queuedChild(task, tre), 0);
     return true;
   }
@@ -244,14 +247,23 @@ export class TaskStore {
 
   /**
    * The TREs a task was sent to. They never change once the task is recorded, so they are kept in memory for the
-   * tasks seen lately: every status event checks them, and need not read the parent for it.
+   * tasks recorded or seen lately: every status event checks them, and need not read the parent for it. The first
+   * events of a task another instance recorded come nearly together (one from each TRE): they share one read.
    */
-  async tresOf(taskId: string): Promise<readonly string[] | undefined> {
+  tresOf(taskId: string): Promise<readonly string[] | undefined> {
     const known = this.#tres.get(taskId);
-    if (known) return known;
-    const tres = (await this.get(taskId))?.tres;
-    if (tres) keepRecent(this.#tres, taskId, tres, TRES_KEPT);
-    return tres;
+    if (known) return Promise.resolve(known);
+    let read = this.#tresReads.get(taskId);
+    if (!read) {
+      read = this.get(taskId)
+        .then((task) => {
+          if (task) keepRecent(this.#tres, taskId, task.tres, TRES_KEPT);
+          return task?.tres;
+        })
+        .finally(() => this.#tresReads.delete(taskId));
+      this.#tresReads.set(taskId, read);
+    }
+    return read;
   }
 
   async get(taskId: string): Promise<TaskRecord | undefined> {

@@ -267,6 +267,34 @@ describe("the hub's task store", () => {
     }
   });
 
+  it("knows a task's TREs without reading once it recorded the task, and another instance's first events share one read", async () => {
+    const task = { ...record(["a", "b", "c"]), dispatched: true };
+    await store.create(task, new Uint8Array([1]));
+    const watcher = await connect({ servers: server.clientUrl });
+    const reads: string[] = [];
+    const sub = watcher.subscribe("$JS.API.STREAM.MSG.GET.KV_TASK_STATE", {
+      callback: (_e, m) => void reads.push(String(m.json<{ last_by_subj?: string }>().last_by_subj)),
+    });
+    await watcher.flush();
+    try {
+      expect(await store.tresOf(task.taskId)).toEqual(["a", "b", "c"]);
+      await withSecondInstance(async (second) => {
+        // Every TRE's first event at once, at an instance that did not record the task.
+        const seen = await Promise.all(task.tres.map(() => second.tresOf(task.taskId)));
+        expect(seen).toEqual(task.tres.map(() => ["a", "b", "c"]));
+        expect(await second.tresOf(task.taskId)).toEqual(["a", "b", "c"]);
+        expect(await second.tresOf(newId())).toBeUndefined();
+      });
+      await watcher.flush();
+      // One read for the task, by the second instance, and one for the unknown task.
+      expect(reads.filter((subject) => subject.endsWith(`.task.${task.taskId}`))).toHaveLength(1);
+      expect(reads).toHaveLength(2);
+    } finally {
+      sub.unsubscribe();
+      await watcher.close();
+    }
+  });
+
   it("applies a child's event on top of what another instance wrote since this one last wrote the child", async () => {
     const task = { ...record(["a"]), dispatched: true };
     await store.create(task, new Uint8Array([1]));
