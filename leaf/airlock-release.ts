@@ -120,9 +120,9 @@ export async function buildRelease(
 }
 
 /**
- * The reason of the task's final step (the Release's `status`), which the researcher reads in `tremesh status` and on their page:
- * the counts, then each withheld output's name and its reviewer's message to the researcher (the words the
- * Release carries too), within the 2000 characters a status reason may have.
+ * The reason of the task's final step (the Release's `status`), which the researcher reads in `tremesh status` and
+ * on their page: the counts, then each withheld output's name and its reviewer's message to the researcher (the
+ * words the Release carries too), within the 2000 characters a status reason may have.
  */
 function statusReason(counts: string, withheld: readonly { name: string; reason: string }[]): string {
   const messages = withheld.map((w) => `${w.name} — ${w.reason}`).join("; ");

@@ -286,10 +286,10 @@ export class Airlock {
 
   /**
    * A task `hold` left with every output decided (auto-release, all passed): its `outputs_pending_review`, dated
-   * when the outputs were held, and its release are one transition from `running` (`attempt`): one compare-and-set,
-   * one audit record, one StatusEvent, made after the Release is stored. False, announcing nothing, when some output
-   * is left for a reviewer or the task left `running` meanwhile. A restart between the two finishes it
-   * (`finishBuilt`).
+   * when the outputs were held, and its release are one transition from `running` (`attempt`): one compare-and-set
+   * and one audit record, made after the Release, which carries both steps, is stored. False, announcing nothing,
+   * when some output is left for a reviewer or the task left `running` meanwhile. A restart between the two finishes
+   * it (`finishBuilt`).
    */
   releaseAtHold(held: HeldRecords, attempt: number): Promise<boolean> {
     if (held.outputs.some((o) => o.state === "pending")) return Promise.resolve(false);

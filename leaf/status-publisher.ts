@@ -1,8 +1,8 @@
 /**
  * Every transition of a task at this TRE leaves as a TRE-signed StatusEvent in OUTBOX (who, when, why), but the
- * release: the Release carries that step itself (`Release.status`). A StatusEvent has a message id per (TRE, task, state, attempt) so a retry after a crash is stored once, while the same state
- * in a later attempt of the task is a new event. Steps taken in the same moment leave as one event, the earlier
- * ones in its `passed`.
+ * release: the Release carries that step itself (`Release.status`). A StatusEvent has a message id per (TRE, task,
+ * state, attempt) so a retry after a crash is stored once, while the same state in a later attempt of the task is a
+ * new event. Steps taken in the same moment leave as one event, the earlier ones in its `passed`.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type ChildState, newId, type SigningKey, sealEnvelope, subjects } from "../protocol/index.js";
@@ -18,8 +18,8 @@ export interface PassedStep {
 }
 
 /**
- * A step held back to be recorded with the next one, in one compare-and-set, and announced with it, in one
- * StatusEvent and one audit record (a task whose every output the airlock decided at hold: `Airlock.releaseAtHold`).
+ * A step held back to be recorded with the next one, in one compare-and-set, and announced with it, in the Release
+ * and one audit record (a task whose every output the airlock decided at hold: `Airlock.releaseAtHold`).
  */
 export interface HeldStatus extends PassedStep {
   actor: string;
