@@ -72,14 +72,15 @@ export function envelopeCostsUs(durationMs = 500): { sealUs: number; openUs: num
  * |---|---|---|
  * | researcher: Submission; then `collectResults`' task and releases queries | 1 + 2 | |
  * | hub: the Submission; one Dispatch per TRE; the two queries | N | 1 + 2 |
- * | each TRE: Dispatch and the Submission inside; 5 StatusEvents (received, accepted, running, outputs_pending_review, released), the auto-release Decision, the Release | 7N | 2N |
- * | hub status tracker: each TRE's 5 StatusEvents and its Release | | 6N |
+ * | each TRE: Dispatch and the Submission inside; the claim's StatusEvent (received, accepted and running in one), the auto-release Decision, the Release (which carries the release's step) | 3N | 2N |
+ * | hub status tracker: each TRE's StatusEvent and its Release | | 2N |
  * | researcher `verifyReleases`: each Release and the Decision inside | | 2N |
  *
- * Heartbeats are per interval, not per task, and are left out.
+ * Heartbeats are per interval, not per task, and are left out; so is the signature on each TRE's crate (one more
+ * Ed25519 signature per TRE, not an envelope).
  */
 export function envelopesPerTask(tres: number): { sealed: number; opened: number } {
-  return { sealed: 3 + 8 * tres, opened: 3 + 10 * tres };
+  return { sealed: 3 + 4 * tres, opened: 3 + 6 * tres };
 }
 
 export function runCryptoBench(durationMs = 1000) {

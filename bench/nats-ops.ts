@@ -17,23 +17,40 @@ export type NatsOps = Record<
 
 /**
  * What a request asks of, from its subject: a KV bucket and its key's first token (`KV TASK_STATE child`: a
- * write of some task's child record), a JetStream API call and the stream it names (`API STREAM.MSG.GET.AUDIT`),
- * or a stream's subject with its ids and names left out (`tremesh.tre.*.out.status`: a JetStream publish).
+ * write of some task's child record), a JetStream API call and the stream it names (`API STREAM.MSG.GET.AUDIT`), with
+ * the record a KV read asks for (`API STREAM.MSG.GET.KV_TASK_STATE task`), or a stream's subject with its ids and names left out (`tremesh.tre.*.out.status`: a JetStream publish).
  */
-export function requestFamily(subject: string): string {
+export function requestFamily(subject: string, payload?: unknown): string {
   const tokens = subject.split(".");
   if (tokens[0] === "$KV") return `KV ${tokens[1]} ${tokens[2]}`;
-  if (tokens[0] === "$JS" && tokens[1] === "API")
-    return `API ${tokens
+  if (tokens[0] === "$JS" && tokens[1] === "API") {
+    const call = `API ${tokens
       .slice(2, 6)
       .filter((t) => /^[A-Z_]+$/.test(t))
       .join(".")}`;
+    // A KV read names its record in the request: its key's first token says which kind (`... task`).
+    const read = tokens[2] === "STREAM" && tokens[3] === "MSG" ? lastBySubject(payload) : undefined;
+    return read?.startsWith("$KV.") ? `${call} ${read.split(".")[2]}` : call;
+  }
   // Ids are long and hold digits (ULIDs, task ids): left out. A TRE's name (after `tre`) or an audit chain's scope
   // (after `audit`) becomes `*`, so that every TRE's publishes count as one family.
   return tokens
     .filter((t) => !(t.length >= 12 && /[0-9]/.test(t)))
     .map((t, i, kept) => (i > 0 && (kept[i - 1] === "tre" || kept[i - 1] === "audit") ? "*" : t))
     .join(".");
+}
+
+/** The subject a stream message read asks for the last message of (`last_by_subj`), if it is one. */
+function lastBySubject(payload: unknown): string | undefined {
+  if (!(payload instanceof Uint8Array) && typeof payload !== "string") return undefined;
+  try {
+    const request = JSON.parse(typeof payload === "string" ? payload : new TextDecoder().decode(payload)) as {
+      last_by_subj?: unknown;
+    };
+    return typeof request.last_by_subj === "string" ? request.last_by_subj : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The connection's kind, from the name tremesh gives its connections. */
@@ -56,7 +73,7 @@ export function countNatsOps(sample: NatsConnection): { stop: () => NatsOps } {
       ops[kind] ??= { messages: 0, requests: 0, requestsTo: {} };
       ops[kind][field]++;
       if (method === "request") {
-        const family = requestFamily(String(args[0]));
+        const family = requestFamily(String(args[0]), args[1]);
         ops[kind].requestsTo[family] = (ops[kind].requestsTo[family] ?? 0) + 1;
       }
       return original[method]!.apply(this, args);
