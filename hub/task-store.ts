@@ -102,6 +102,8 @@ const COPIES_KEPT = 20_000;
 /** A task listed as pending whose record never appeared this long after its submission: its create died. */
 const ABANDONED_CREATE_MS = 10 * 60_000;
 const enc = (v: unknown) => JSON.stringify(v);
+const ownerKey = (t: Pick<TaskRecord, "researcherKey" | "taskId">) =>
+  `researcher.${t.researcherKey}.${t.taskId}`;
 
 /** A child as it starts, and stays until its first event is written: queued since the task was submitted. */
 function queuedChild(task: Pick<TaskRecord, "taskId" | "submittedAt">, tre: string): ChildRecord {
@@ -114,8 +116,6 @@ function queuedChild(task: Pick<TaskRecord, "taskId" | "submittedAt">, tre: stri
     ],
   };
 }
-const ownerKey = (t: Pick<TaskRecord, "researcherKey" | "taskId">) =>
-  `researcher.${t.researcherKey}.${t.taskId}`;
 
 /** `history` with `event` placed after every event that happened no later than it. */
 function withLateEvent(history: readonly ChildEvent[], event: ChildEvent): ChildEvent[] {
@@ -312,12 +312,14 @@ export class TaskStore {
     return task ? this.#childrenOf(task) : [];
   }
 
-  /** One TRE's child of the task. */
+  /** One TRE's child of the task (queued when none of its events is written yet). */
   async child(taskId: string, tre: string): Promise<ChildRecord | undefined> {
-    const e = await this.kv.get(`child.${taskId}.${tre}`);
-    if (e?.operation === "PUT") return e.json() as ChildRecord;
-    const task = e === null ? await this.get(taskId) : undefined;
-    return task?.tres.includes(tre) ? queuedChild(task, tre) : undefined;
+    try {
+      return (await this.#readChild(taskId, tre)).child;
+    } catch (e) {
+      if (e instanceof UnknownTaskError) return undefined;
+      throw e;
+    }
   }
 
   async #childrenOf(task: Pick<TaskRecord, "taskId" | "tres" | "submittedAt">): Promise<ChildRecord[]> {
