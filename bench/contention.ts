@@ -14,7 +14,7 @@ import { runThroughputBench, type ThroughputResult } from "./throughput.js";
 
 /** Shorter than the benchmarks' own runs: each is run twice here. */
 const THROUGHPUT = { tres: 10, inFlight: 8, warmUpMs: 5_000, windowMs: 20_000 };
-const FANOUT = { sizes: [{ tres: 100, mode: "config" as const, rounds: 3 }] };
+const FANOUT = { sizes: [{ tres: 100, mode: "config" as const, rounds: 7 }] };
 /** The slowdown the issue allows a busy machine. */
 const ALLOWED_SLOWDOWN = 2.5;
 

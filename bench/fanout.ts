@@ -37,7 +37,7 @@ export const DEFAULT_FANOUT_SIZES: readonly FanoutSize[] = [
   { tres: 20, mode: "operator", rounds: 10 },
   { tres: 20, mode: "config", rounds: 10 },
   { tres: 50, mode: "config", rounds: 3 },
-  { tres: 100, mode: "config", rounds: 3 },
+  { tres: 100, mode: "config", rounds: 7 },
 ];
 
 export interface FanoutOptions {
