@@ -56,6 +56,13 @@ const SEED_LABEL = "USER NKEY SEED";
 const BLOCK =
   /^[ \t]*-{3,}[ \t]*BEGIN ([A-Z0-9 ]+?)[ \t]*-{3,}[ \t]*\n[ \t]*(\S*)[ \t]*\n[ \t]*-{3,}[ \t]*END ([A-Z0-9 ]+?)[ \t]*-{3,}[ \t]*$/gm;
 
+/** The decorated blocks of a creds file's text (line ends normalised), each with its labels and its content. */
+function credsBlocks(
+  text: string,
+): { begin: string | undefined; content: string; end: string | undefined }[] {
+  return [...text.matchAll(BLOCK)].map((m) => ({ begin: m[1], content: m[2] ?? "", end: m[3] }));
+}
+
 /**
  * Reads and checks a creds file: owner-only (the rule of `readSecretFile`), exactly one user JWT then one user
  * seed, the JWT a validly self-signed user claim, the seed the key of the JWT's subject, and the JWT within
@@ -85,7 +92,7 @@ export async function readCredsFile(path: string, options: ReadCredsFileOptions 
     return fail(`cannot be read (${(cause as NodeJS.ErrnoException).code ?? cause})`, cause);
   }
 
-  const blocks = [...text.matchAll(BLOCK)].map((m) => ({ begin: m[1], content: m[2] ?? "", end: m[3] }));
+  const blocks = credsBlocks(text);
   const jwts = blocks.filter((b) => b.begin === JWT_LABEL).length;
   const seeds = blocks.filter((b) => b.begin === SEED_LABEL).length;
   if (jwts !== 1 || seeds !== 1) {
@@ -175,9 +182,9 @@ function decodeJwt(jwt: string): ClaimsData<User> | "unsigned" | undefined {
  * node:crypto, as nats.js's `credsAuthenticator` does with its JavaScript Ed25519 (~10 ms a connect, cold).
  */
 export function credsFileAuthenticator(bytes: Uint8Array): Authenticator {
-  const blocks = [...new TextDecoder().decode(bytes).replace(/\r\n/g, "\n").matchAll(BLOCK)];
-  const jwt = blocks.find((b) => b[1] === JWT_LABEL)?.[2];
-  const seed = blocks.find((b) => b[1] === SEED_LABEL)?.[2];
+  const blocks = credsBlocks(new TextDecoder().decode(bytes).replace(/\r\n/g, "\n"));
+  const jwt = blocks.find((b) => b.begin === JWT_LABEL)?.content;
+  const seed = blocks.find((b) => b.begin === SEED_LABEL)?.content;
   if (!jwt || !seed) throw new TypeError("not a NATS creds file: no user JWT or no user seed");
   const key: SigningKey = signingKeyFromSeed(seed);
   return (nonce?: string) => ({
