@@ -6,7 +6,8 @@
  * attempt (the retry step, `running → accepted`), unless its attempts are used up or a Cancel had reached it, which
  * wins. One whose Release is stored already (every output decided at hold, the restart before the transition) is
  * finished instead: released, never run again. Its PostgreSQL role was swept before this (the broker's `sweep`).
- * A task caught before `running` goes back to the decision point.
+ * A task caught before `running` goes back to the decision point. Each is first announced again as its record
+ * has it: steps that waited to be announced with a later one did not outlive the process.
  */
 import type { AuditSink } from "../common/index.js";
 import type { Executor } from "../executors/index.js";
@@ -54,6 +55,8 @@ export function restartedReason(attempt: number, maxAttempts: number): string {
 /** After a restart: a task caught `running` runs again while it has attempts left; one caught before continues. */
 export async function recoverTasks(o: RecoveryOptions): Promise<void> {
   for (const task of await o.state.unsettled()) {
+    // Its steps that waited to be announced died with the last run.
+    await o.transitions.announceRecorded(task);
     if (task.state === "running") {
       await recoverRunning(o, task);
     } else if (task.dispatch) {

@@ -104,6 +104,11 @@ export interface AgentOptions {
   maxTaskAttempts?: number;
   /** Wait before the second run after a retryable failure, in ms, doubled for each later one. Default 5 000. */
   retryBackoffMs?: number;
+  /**
+   * How long a task's progress (received, accepted, running) waits to be announced with its next step, in ms.
+   * Default `LEAF_DEFAULTS.progressDelayMs`.
+   */
+  progressDelayMs?: number;
   /** Durable consumer name on INBOX. Default "agent". */
   durable?: string;
   onEvent?: (e: AgentEvent) => void;
@@ -138,6 +143,8 @@ export class Agent {
       audit: this.#audit,
       onTransition: (taskId, s, reason) =>
         this.#emit({ type: "task", taskId, state: s, ...(reason ? { reason } : {}) }),
+      progressDelayMs: opts.progressDelayMs ?? LEAF_DEFAULTS.progressDelayMs,
+      onError: (taskId, error) => this.#emit({ type: "error", taskId, error }),
       now: () => this.#now(),
     });
     this.#airlock = new Airlock({
@@ -148,7 +155,7 @@ export class Agent {
       store: airlock,
       state,
       audit: this.#audit,
-      released: (taskId, steps, attempt) => this.#transitions.released(taskId, steps, "airlock", attempt),
+      announcements: this.#transitions,
       reviewers: opts.reviewers ?? [],
       rules: opts.disclosure ?? DEFAULT_DISCLOSURE_RULES,
       policy: opts.review ?? { approvalsRequired: 1, autoRelease: false },
@@ -235,6 +242,7 @@ export class Agent {
     await this.#airlockService?.stop().catch(() => undefined);
     await this.#intake?.stop();
     await Promise.allSettled(this.#work);
+    await this.#transitions.announceWaiting();
   }
 
   #emit(e: AgentEvent): void {

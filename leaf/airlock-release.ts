@@ -35,7 +35,7 @@ export interface ReleaseContext {
   history: CrateHistory;
   /**
    * The step the Release stands for (`Release.status`): who takes it, in which run, and the steps passed on the
-   * way in the same moment (an `outputs_pending_review` recorded with it).
+   * way not announced yet (the task's progress, an `outputs_pending_review` recorded with the release).
    */
   status: { actor: string; attempt: number; passed: readonly PassedStep[] };
 }

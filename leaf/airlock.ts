@@ -50,8 +50,8 @@ import type {
 import type { DisclosureRules } from "./disclosure-rules.js";
 import { toHeldOutput } from "./held-output.js";
 import { notifyReviewers, type ReviewNotice, type ReviewNotifyOptions } from "./review-notifier.js";
-import type { HeldStatus, PassedStep } from "./status-publisher.js";
-import { AGENT_ACTOR } from "./task-transitions.js";
+import type { HeldStatus } from "./status-publisher.js";
+import { AGENT_ACTOR, type ReleaseAnnouncements } from "./task-transitions.js";
 
 export interface ReviewPolicy {
   /** Approvals of the same bytes by different reviewers that release an output: 1, or 2 for the two-reviewer rule. */
@@ -77,10 +77,10 @@ export interface AirlockOptions {
   state: AgentState;
   audit: AuditLog;
   /**
-   * Records the steps a sent Release announces itself (`Release.status`, the last step its outcome) in the TRE's
-   * audit log and tells the process: the agent's `TaskTransitions.released`.
+   * The task's announcements (the agent's `TaskTransitions`): the steps not announced yet, which the Release carries;
+   * sending it in order with the task's StatusEvents; and recording the steps it announced in the TRE's audit log.
    */
-  released: (taskId: string, steps: readonly PassedStep[], attempt: number | undefined) => Promise<void>;
+  announcements: ReleaseAnnouncements;
   reviewers: readonly { name: string; publicKey: string }[];
   rules: DisclosureRules;
   policy: ReviewPolicy;
@@ -485,6 +485,7 @@ export class Airlock {
   ): Promise<EgressRecord> {
     const record = await this.#o.state.known(task.taskId);
     const before = known?.status;
+    const attempt = before?.attempt ?? attemptOf(record ?? {});
     return this.#o.store.createEgress(
       await buildRelease(task, outputs, {
         tre: this.#o.tre,
@@ -495,31 +496,35 @@ export class Airlock {
         history: [...(record?.history ?? []), ...(before ? [taskEvent(before)] : [])],
         status: {
           actor: RELEASE_ACTOR,
-          attempt: before?.attempt ?? attemptOf(record ?? {}),
-          passed: before ? [before] : [],
+          attempt,
+          passed: [...this.#o.announcements.unannounced(task.taskId, attempt), ...(before ? [before] : [])],
         },
       }),
     );
   }
 
   /**
-   * Puts the Release in OUTBOX, where it announces its outcome itself, and records that step (as part of `attempt`;
-   * by default the task's own) with the held-back status `before` it, if any, in the TRE's audit log.
+   * Puts the Release in OUTBOX, after the task's StatusEvents, where it announces its outcome itself, and records
+   * that step (as part of `attempt`; by default the task's own) with the held-back status `before` it, if any, in
+   * the TRE's audit log.
    */
   async #send(egress: EgressRecord, attempt?: number, before?: HeldStatus): Promise<void> {
-    await this.#dmzJs.publish(
-      subjects.release(this.#o.tre, egress.taskId),
-      Buffer.from(egress.envelope, "base64"),
-      {
-        msgID: `release.${this.#o.tre}.${egress.taskId}`,
-      },
+    const announcements = this.#o.announcements;
+    await announcements.releasing(egress.taskId, () =>
+      this.#dmzJs.publish(
+        subjects.release(this.#o.tre, egress.taskId),
+        Buffer.from(egress.envelope, "base64"),
+        {
+          msgID: `release.${this.#o.tre}.${egress.taskId}`,
+        },
+      ),
     );
     const step = {
       state: egress.outcome,
       at: egress.at ?? this.#now(),
       ...(egress.reason ? { reason: egress.reason } : {}),
     };
-    await this.#o.released(egress.taskId, before ? [before, step] : [step], attempt);
+    await announcements.released(egress.taskId, before ? [before, step] : [step], RELEASE_ACTOR, attempt);
     await this.#o.store.markSent(egress);
     this.#o.onEvent?.({ type: "released", taskId: egress.taskId, outcome: egress.outcome });
   }

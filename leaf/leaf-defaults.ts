@@ -17,6 +17,11 @@ export const LEAF_DEFAULTS = {
   maxTaskAttempts: 3,
   /** Wait before the second run after a retryable executor failure, ms; doubled for each later run. */
   retryBackoffMs: 5_000,
+  /**
+   * How long a task's progress (received, accepted, running) waits to be announced with its next step, ms: a task
+   * that ends sooner sends one message to the hub, not two; the researcher sees a long one running this much later.
+   */
+  progressDelayMs: 2_000,
   /** Reviewers who must approve a held output before it is released. */
   approvalsRequired: 1,
   /** The TRE's PostgreSQL port. */

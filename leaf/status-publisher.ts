@@ -2,7 +2,7 @@
  * Every transition of a task at this TRE leaves as a TRE-signed StatusEvent in OUTBOX (who, when, why), but the
  * release: the Release carries that step itself (`Release.status`). A StatusEvent has a message id per (TRE, task,
  * state, attempt) so a retry after a crash is stored once, while the same state in a later attempt of the task is a
- * new event. Steps taken in the same moment leave as one event, the earlier ones in its `passed`.
+ * new event. Steps not announced yet leave with the next one, in its `passed` (task-transitions.ts says when).
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type ChildState, newId, type SigningKey, sealEnvelope, subjects } from "../protocol/index.js";

@@ -1,13 +1,40 @@
 /**
  * Every transition of a task at this TRE, recorded and then announced: compare-and-set in the agent's state
- * (a step of the child life cycle, or a `ChildTransitionError`), then a TRE-signed StatusEvent in OUTBOX (for a
- * release, the Release itself) and a record in the TRE's audit log (written at once), and an event for the process.
+ * (a step of the child life cycle, or a `ChildTransitionError`), then a record in the TRE's audit log (written at
+ * once) and a TRE-signed StatusEvent in OUTBOX (for a release, the Release itself), and an event for the process.
+ *
+ * A task's progress on the way (received, accepted, running) is announced with its next step, or on its own once it
+ * has waited `progressDelayMs`: a task that ends sooner leaves the TRE as one message, its Release or its last
+ * StatusEvent, which carries those steps in its `passed`, each with its time and reason. Its end, and a wait for a
+ * reviewer, are announced at once. The TRE's own records never wait.
  */
 import { type AuditEntry, auditLimits, auditList } from "../audit/index.js";
-import type { AuditSink } from "../common/index.js";
-import { type ChildState, isSettled } from "../protocol/index.js";
+import { type AuditSink, KeyedChain } from "../common/index.js";
+import { type ChildState, isSettled, MAX_PASSED } from "../protocol/index.js";
 import { type AgentState, type AgentTask, attemptOf } from "./agent-state.js";
 import type { PassedStep, StatusPublisher } from "./status-publisher.js";
+
+/** Steps a task takes on its way that the researcher may learn of with the next one. */
+const PROGRESS: ReadonlySet<ChildState> = new Set(["received", "accepted", "running"]);
+
+/** Steps recorded and audited, waiting to be announced: all of one attempt, each with its actor. */
+interface Unannounced {
+  steps: PassedStep[];
+  attempt: number;
+  timer: NodeJS.Timeout;
+}
+
+/** What a task's Release needs of its announcements (`TaskTransitions`): see the methods there. */
+export interface ReleaseAnnouncements {
+  unannounced(taskId: string, attempt: number): readonly PassedStep[];
+  releasing(taskId: string, send: () => Promise<unknown>): Promise<void>;
+  released(
+    taskId: string,
+    steps: readonly PassedStep[],
+    actor: string,
+    attempt: number | undefined,
+  ): Promise<void>;
+}
 
 /** The agent, as its records and status events name it. */
 export const AGENT_ACTOR = "agent";
@@ -18,10 +45,18 @@ export interface TaskTransitionsOptions {
   audit: AuditSink;
   /** Each announced transition, for the process. */
   onTransition: (taskId: string, state: ChildState, reason: string | undefined) => void;
+  /** How long progress steps wait to be announced with a later step, in ms (`LEAF_DEFAULTS.progressDelayMs`). */
+  progressDelayMs: number;
+  /** A StatusEvent of steps that waited could not be sent (it is tried again after the same wait). */
+  onError: (taskId: string, error: Error) => void;
   now: () => number;
 }
 
-export class TaskTransitions {
+export class TaskTransitions implements ReleaseAnnouncements {
+  readonly #waiting = new Map<string, Unannounced>();
+  /** Each task's StatusEvents and Release leave in the order they were announced. */
+  readonly #sends = new KeyedChain();
+
   constructor(private readonly o: TaskTransitionsOptions) {}
 
   /**
@@ -44,6 +79,40 @@ export class TaskTransitions {
   async announce(taskId: string, state: ChildState, reason: string | undefined, at: number): Promise<void> {
     const run = attemptOf((await this.o.state.get(taskId)) ?? {});
     await this.#announce(taskId, [{ state, at, ...(reason ? { reason } : {}) }], AGENT_ACTOR, run);
+  }
+
+  /** The steps of the task's `attempt` recorded but not announced yet: its Release carries them in `passed`. */
+  unannounced(taskId: string, attempt: number): readonly PassedStep[] {
+    const waiting = this.#waiting.get(taskId);
+    return waiting?.attempt === attempt ? [...waiting.steps] : [];
+  }
+
+  /**
+   * Sends the task's Release after the StatusEvents announced before it. The steps waiting are the Release's to
+   * announce (it was built with them, `unannounced`), so they no longer leave on their own.
+   */
+  releasing(taskId: string, send: () => Promise<unknown>): Promise<void> {
+    this.#take(taskId);
+    return this.#sends.run(taskId, async () => void (await send()));
+  }
+
+  /**
+   * After a restart: the steps of the attempt the task's record is at, announced again in one StatusEvent, since
+   * those that waited died with the process. None is written twice at the hub: a copy inside OUTBOX's duplicate
+   * window is dropped by its message id, and a later one finds no step ahead of the child there.
+   */
+  async announceRecorded(task: AgentTask): Promise<void> {
+    const run = attemptOf(task);
+    const steps = task.history
+      .filter((h) => attemptOf(h) === run)
+      .slice(-(MAX_PASSED + 1))
+      .map(({ state, at, reason, actor }) => ({ state, at, actor, ...(reason ? { reason } : {}) }));
+    if (steps.length > 0) await this.#send(task.taskId, steps, run);
+  }
+
+  /** Sends every waiting step now: when the agent stops. */
+  async announceWaiting(): Promise<void> {
+    await Promise.all([...this.#waiting.keys()].map((taskId) => this.#sendWaiting(taskId)));
   }
 
   /**
@@ -84,18 +153,77 @@ export class TaskTransitions {
   }
 
   /**
-   * One StatusEvent for `steps` (the last, the others in its `passed`) and one audit record for them all; then each
-   * step's event for the process.
+   * One audit record for `steps`, and one StatusEvent (the last, the others and any still waiting in its `passed`),
+   * or, for progress, `steps` wait for the next; then each step's event for the process.
    */
   async #announce(taskId: string, steps: readonly PassedStep[], actor: string, run: number): Promise<void> {
     const last = steps.at(-1);
     if (!last) return;
+    const mine = steps.map((s) => ({ ...s, actor }));
     // Two stores, neither waiting for the other: both are written before the task moves on.
     await Promise.all([
-      this.o.status.publish(taskId, last.state, actor, last.reason, last.at, run, steps.slice(0, -1)),
+      PROGRESS.has(last.state) ? this.#wait(taskId, mine, run) : this.#publish(taskId, mine, run),
       this.o.audit.append(transitionRecord(taskId, steps, actor, run)),
     ]);
     this.#told(taskId, steps);
+  }
+
+  /** Progress steps wait to be announced with the next step; an earlier attempt's waiting steps leave first. */
+  async #wait(taskId: string, steps: readonly PassedStep[], run: number): Promise<void> {
+    if ((this.#waiting.get(taskId)?.attempt ?? run) !== run) {
+      await this.#sendWaiting(taskId);
+      // Not sent: this attempt's events supersede them at the hub.
+      if (this.#waiting.get(taskId)?.attempt !== run) this.#take(taskId);
+    }
+    this.#keep(taskId, [...(this.#take(taskId)?.steps ?? []), ...steps], run);
+  }
+
+  /** One StatusEvent for `steps` of attempt `run`, carrying the steps waiting of the same attempt before them. */
+  async #publish(taskId: string, steps: readonly PassedStep[], run: number): Promise<void> {
+    const waiting = this.#take(taskId);
+    const earlier = waiting?.attempt === run ? waiting.steps : [];
+    await Promise.all([
+      ...(waiting && waiting.attempt !== run ? [this.#send(taskId, waiting.steps, waiting.attempt)] : []),
+      this.#send(taskId, [...earlier, ...steps], run),
+    ]);
+  }
+
+  /** Sends the steps waiting now; if that fails, they wait again, before any of theirs that came meanwhile. */
+  async #sendWaiting(taskId: string): Promise<void> {
+    const waiting = this.#take(taskId);
+    if (!waiting) return;
+    try {
+      await this.#send(taskId, waiting.steps, waiting.attempt);
+    } catch (e) {
+      this.o.onError(taskId, e instanceof Error ? e : new Error(String(e)));
+      const later = this.#take(taskId);
+      if (later && later.attempt !== waiting.attempt) this.#keep(taskId, later.steps, later.attempt);
+      else this.#keep(taskId, [...waiting.steps, ...(later?.steps ?? [])], waiting.attempt);
+    }
+  }
+
+  /** `steps` wait, and leave on their own after `progressDelayMs` unless a later step takes them first. */
+  #keep(taskId: string, steps: PassedStep[], attempt: number): void {
+    const timer = setTimeout(() => void this.#sendWaiting(taskId), this.o.progressDelayMs);
+    timer.unref(); // a stopping agent sends them itself (`announceWaiting`)
+    this.#waiting.set(taskId, { steps, attempt, timer });
+  }
+
+  #take(taskId: string): Unannounced | undefined {
+    const waiting = this.#waiting.get(taskId);
+    if (!waiting) return undefined;
+    clearTimeout(waiting.timer);
+    this.#waiting.delete(taskId);
+    return waiting;
+  }
+
+  /** The StatusEvent of `steps` (the last one, with the others in its `passed`), after the task's earlier ones. */
+  #send(taskId: string, steps: readonly PassedStep[], run: number): Promise<void> {
+    const last = steps.at(-1)!; // never empty: every caller has at least one step
+    const actor = last.actor ?? AGENT_ACTOR;
+    return this.#sends.run(taskId, () =>
+      this.o.status.publish(taskId, last.state, actor, last.reason, last.at, run, steps.slice(0, -1)),
+    );
   }
 
   #told(taskId: string, steps: readonly PassedStep[]): void {

@@ -83,6 +83,7 @@ export {
   type Heartbeat,
   isMessageType,
   MAX_ATTEMPT,
+  MAX_PASSED,
   MAX_QUERY_WAIT_MS,
   MAX_SUBMISSION_BYTES,
   MEDIA_TYPE,

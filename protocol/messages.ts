@@ -117,7 +117,14 @@ export type ChildState = (typeof childStates)[number];
 export const MAX_ATTEMPT = 100;
 const attempt = int({ min: 1, max: MAX_ATTEMPT });
 
-/** A step a TRE took on the way to the one it announces, in the same moment (`StatusEvent.passed`). */
+/**
+ * Steps one event may carry on the way to its own: a task's progress waits for its next step at the TRE (received,
+ * accepted, running, then outputs_pending_review before a Release), and a restarted agent announces an attempt's
+ * steps again, a few restarts' re-checks among them.
+ */
+export const MAX_PASSED = 8;
+
+/** A step a TRE took on the way to the one it announces, not announced before (`StatusEvent.passed`). */
 const passedStep = obj({
   state: literal(...childStates),
   at: time,
@@ -136,11 +143,11 @@ const status = obj({
   /** Which run of the task at the TRE this event belongs to, from 1; absent means 1 (events from before retries). */
   attempt: optional(attempt),
   /**
-   * The steps the TRE took on the way to `state` in the same moment, oldest first, each with its own time and
-   * reason: a Dispatch received, accepted and started at once is one event, not three. Same attempt; the event's
-   * actor unless a step names its own.
+   * The steps the TRE took on the way to `state` since its last event, oldest first, each with its own time and
+   * reason: a Dispatch received, accepted and started is one event, not three. Same attempt; the event's actor
+   * unless a step names its own.
    */
-  passed: optional(arr(passedStep, { max: 3 })),
+  passed: optional(arr(passedStep, { max: MAX_PASSED })),
 });
 
 /** Reviewer-signed (inside the TRE): the decision on one output, bound to its digest. */
@@ -196,7 +203,7 @@ const release = obj({
   /**
    * The task's step to this Release's outcome (`releaseOutcome`) at the TRE, at `iat`: the StatusEvent the Release
    * stands for, so none is sent beside it. Who took it, why, in which run (absent means 1), and the steps `passed`
-   * on the way in the same moment. Absent in Releases from agents that announce their outcome in a StatusEvent of
+   * on the way since the TRE's last event. Absent in Releases from agents that announce their outcome in a StatusEvent of
    * its own.
    */
   status: optional(
@@ -204,7 +211,7 @@ const release = obj({
       actor: str({ min: 1, max: 200 }),
       reason: optional(reason),
       attempt: optional(attempt),
-      passed: optional(arr(passedStep, { max: 3 })),
+      passed: optional(arr(passedStep, { max: MAX_PASSED })),
     }),
   ),
 });

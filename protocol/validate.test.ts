@@ -158,7 +158,7 @@ describe("status events", () => {
     expect(problem(() => status({ attempt: "2" }))).toBe('attempt: expected an integer, got "2"');
   });
 
-  it("carries the steps taken on the way in the same moment, each a known state with its time, and at most three", () => {
+  it("carries the steps taken on the way since the last event, each a known state with its time, and at most eight", () => {
     const passed = [
       { state: "received", at: now, reason: "dispatch verified" },
       { state: "accepted", at: now },
@@ -172,7 +172,8 @@ describe("status events", () => {
     expect(problem(() => status({ passed: [{ state: "received", at: now, actor: "" }] }))).toMatch(
       /^passed\[0\]\.actor: /,
     );
-    expect(problem(() => status({ passed: Array(4).fill({ state: "received", at: now }) }))).toMatch(
+    expect(status({ passed: Array(8).fill({ state: "received", at: now }) }).passed).toHaveLength(8);
+    expect(problem(() => status({ passed: Array(9).fill({ state: "received", at: now }) }))).toMatch(
       /^passed: /,
     );
   });

@@ -1,7 +1,8 @@
 /**
  * What an agent restarted mid-task does with the tasks its previous run left `running`, on a real JetStream: runs
  * them again as their next attempt with nothing of the interrupted run kept, ends them when their attempts are used
- * up, and lets a cancel that reached the run win. Each retry is a TRE-signed status event and an audit record.
+ * up, and lets a cancel that reached the run win. Each is first announced again as its record has it; each retry is a
+ * TRE-signed status event and an audit record.
  * And a run whose database cannot be reached (the credential broker's connection refused) runs again the same way.
  */
 import { createServer } from "node:net";
@@ -56,6 +57,11 @@ beforeAll(async () => {
     status: new StatusPublisher(server.js, TRE, treKey),
     audit: new AuditLog(server.js, { scope: TRE }),
     onTransition: () => undefined,
+    // Progress waits for a later step this long: `statusEvents` sends what waits first.
+    progressDelayMs: 60_000,
+    onError: (taskId, error) => {
+      throw new Error(`task ${taskId}: ${error.message}`);
+    },
     now: Date.now,
   });
   autoAirlock = new Airlock({
@@ -66,7 +72,7 @@ beforeAll(async () => {
     store: airlock,
     state,
     audit: new AuditLog(server.js, { scope: TRE }),
-    released: (taskId, steps, attempt) => transitions.released(taskId, steps, "airlock", attempt),
+    announcements: transitions,
     reviewers: [],
     rules: DEFAULT_DISCLOSURE_RULES,
     policy: { approvalsRequired: 1, autoRelease: true },
@@ -111,8 +117,9 @@ async function recover(taskId: string, maxAttempts = 3): Promise<string[]> {
   return resumed.filter((r) => r.startsWith(taskId));
 }
 
-/** The TRE-signed status events of a task in OUTBOX: state and attempt. */
+/** The TRE-signed status events of a task in OUTBOX, once the steps that wait are sent: state and attempt. */
 async function statusEvents(taskId: string): Promise<[string, number][]> {
+  await transitions.announceWaiting();
   const trust = new TrustStore().add({ publicKey: treKey.publicKey, role: "tre", name: TRE, tre: TRE });
   const out: [string, number][] = [];
   const jsm = await jetstreamManager(server.nc);
@@ -150,7 +157,11 @@ describe("recovery of tasks an agent restart caught running", () => {
     );
     expect(await airlock.task(taskId)).toBeUndefined();
     expect(await airlock.data(taskId, output.outputId)).toBeUndefined();
-    expect(await statusEvents(taskId)).toEqual([["accepted", 2]]);
+    // The interrupted attempt as the record has it, announced again (its StatusEvent may have died with the agent).
+    expect(await statusEvents(taskId)).toEqual([
+      ["running", 1],
+      ["accepted", 2],
+    ]);
     const audit = (await auditRecords(server.js)).filter((r) => r.taskId === taskId);
     expect(audit.map((r) => [r.action, r.details?.attempt])).toEqual([["task.accepted", 2]]);
   });
@@ -163,7 +174,10 @@ describe("recovery of tasks an agent restart caught running", () => {
     expect(record?.history.at(-1)?.reason).toBe(
       "the agent restarted while attempt 3 of 3 ran; no attempt is left",
     );
-    expect(await statusEvents(taskId)).toEqual([["executor_error", 3]]);
+    expect(await statusEvents(taskId)).toEqual([
+      ["running", 3],
+      ["executor_error", 3],
+    ]);
   });
 
   it("finishes one whose Release was made before the restart: released as part of its attempt, never run again", async () => {
@@ -211,8 +225,9 @@ describe("recovery of tasks an agent restart caught running", () => {
     expect(record?.history[1]?.reason).toBe(
       "1 output(s) held in the airlock for review; 0 flagged by the disclosure checks",
     );
-    // No StatusEvent (the Release stands for it), one audit record for both steps; the Release in OUTBOX, marked sent.
-    expect(await statusEvents(taskId)).toEqual([]);
+    // The attempt announced again as recorded, then no StatusEvent (the Release stands for its steps), one audit
+    // record for both steps; the Release in OUTBOX, marked sent.
+    expect(await statusEvents(taskId)).toEqual([["running", 2]]);
     const audit = (await auditRecords(server.js)).filter(
       (r) => r.taskId === taskId && r.action.startsWith("task."),
     );
@@ -229,7 +244,10 @@ describe("recovery of tasks an agent restart caught running", () => {
     const taskId = await caughtRunning(1, { cancelRequested: "cancel requested: enough" });
     expect(await recover(taskId)).toEqual([]);
     expect(await state.get(taskId)).toMatchObject({ state: "cancelled" });
-    expect(await statusEvents(taskId)).toEqual([["cancelled", 1]]);
+    expect(await statusEvents(taskId)).toEqual([
+      ["running", 1],
+      ["cancelled", 1],
+    ]);
   });
 });
 

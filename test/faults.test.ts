@@ -329,7 +329,9 @@ async function expectAccountedFor(
 
       // Every status event the TRE sent reached the hub, once.
       const events = subjects.status(tre, task.taskId);
-      expect(hubStatus.get(events) ?? 0, `${at}: status events at the hub`).toBe(e.outboxStatus.get(events));
+      expect(hubStatus.get(events) ?? 0, `${at}: status events at the hub`).toBe(
+        e.outboxStatus.get(events) ?? 0,
+      );
       // Released exactly once, or not at all.
       const once = released ? 1 : 0;
       const subject = subjects.release(tre, task.taskId);

@@ -1108,13 +1108,13 @@ describe("hostile input against a real federation", () => {
       accepted: expect.any(String),
     });
 
-    // TRE a: its own status event (the claim's) and Release (which carries the release's step) for a finished
-    // task, re-sent into OUTBOX (found by the message ids the agent gives them: other tests here wrote hostile ones
-    // on these subjects).
-    const status = await storedAtA(streams.outbox, (e) => e.msgId === `status.a.${base.done}.running`);
+    // TRE a: its own status event (a refusal's) and Release (which carries the release's step and the task's
+    // progress) for ended tasks, re-sent into OUTBOX (found by the message ids the agent gives them: other tests here
+    // wrote hostile ones on these subjects).
+    const status = await storedAtA(streams.outbox, (e) => e.msgId === `status.a.${base.files}.rejected`);
     const release = await storedAtA(streams.outbox, (e) => e.msgId === `release.a.${base.done}`);
     const toHub = new Sender(leafOf("a").dmz, category, () => `replay.${id()}`);
-    const statusSubject = subjects.status("a", base.done);
+    const statusSubject = subjects.status("a", base.files);
     const releaseSubject = subjects.release("a", base.done);
     await toHub.js("a status event again", statusSubject, status.data);
     await toHub.js("a status event again, same message id", statusSubject, status.data, {

@@ -114,7 +114,7 @@ describe("results and aggregate", () => {
     }
   });
 
-  it("shows every step of an auto-released task at each TRE, by who took it, though it left in one status event, its Release and two audit records", async () => {
+  it("shows every step of an auto-released task at each TRE, by who took it, though it left in its Release alone, with two audit records", async () => {
     const submitted = await submitWait(ANALYSES[0]!, "a");
     expect(submitted.code, submitted.err.join("\n")).toBe(0);
     const status = await fed.cli(["status", submitted.out[0]!, "--json"], "alice");
@@ -129,9 +129,9 @@ describe("results and aggregate", () => {
     ]);
     const explained = view.children[0]!.history.filter((h) => h.state !== "queued" && h.state !== "running");
     expect(explained.map((h) => typeof h.reason)).toEqual(["string", "string", "string", "string"]);
-    // As the TRE sent them: the claim's steps in one StatusEvent; the review's and the release in the Release.
+    // As the TRE sent them: every step in the Release (the claim's waited for it), no StatusEvent.
     const outbox = await storedEntries(fed.leaves.get("a")!.dmzJsm, streams.outbox);
-    expect(outbox.filter((e) => e.subject === subjects.status("a", view.taskId))).toHaveLength(1);
+    expect(outbox.filter((e) => e.subject === subjects.status("a", view.taskId))).toHaveLength(0);
     expect(outbox.filter((e) => e.subject === subjects.release("a", view.taskId))).toHaveLength(1);
     // And in the TRE's audit chain: decided at hold, the task was held and released in one transition.
     const audit = (await auditRecords(jetstream(fed.leaves.get("a")!.ctrl))).filter(

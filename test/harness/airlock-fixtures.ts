@@ -38,7 +38,11 @@ export async function airlockOnLeaf(fed: Federation, tre: string, policy: Partia
     store: await AirlockStore.open(ctrlJs),
     state,
     audit: new AuditLog(ctrlJs, { scope: tre }),
-    released: async (_t, steps) => void announced.push(...steps.map((s) => s.state)),
+    announcements: {
+      unannounced: () => [],
+      releasing: async (_t, send) => void (await send()),
+      released: async (_t, steps) => void announced.push(...steps.map((s) => s.state)),
+    },
     reviewers: config.reviewers,
     rules: config.disclosure,
     policy: { approvalsRequired: 1, autoRelease: false, ...policy },
