@@ -2,6 +2,9 @@
  * Writes a zip file (PKWARE APPNOTE 6.3, no zip64: a crate is far below 4 GiB) with Node's own zlib: a TRE zips a
  * crate for every Release, and native deflate costs a quarter of fflate's in JavaScript. Reading stays with
  * fflate's `unzipSync`. Every entry has the same fixed time, so the same files zip to the same bytes.
+ *
+ * Deflate level 3, not zlib's default 6: on an 11 kB `ro-crate-metadata.json` it takes a quarter of the time
+ * (31 µs against 121 µs) for 8 % more bytes (2,439 against 2,252).
  */
 import { crc32, deflateRawSync } from "node:zlib";
 
@@ -12,6 +15,7 @@ export type ZipEntry = readonly [path: string, bytes: Uint8Array, deflate: boole
 const DOS_DATE = ((2000 - 1980) << 9) | (1 << 5) | 1;
 const DOS_TIME = 0;
 const UTF8_NAMES = 1 << 11;
+const DEFLATE = { level: 3 };
 
 export function zipFiles(entries: readonly ZipEntry[]): Uint8Array {
   const parts: Uint8Array[] = [];
@@ -19,7 +23,7 @@ export function zipFiles(entries: readonly ZipEntry[]): Uint8Array {
   let offset = 0;
   for (const [path, bytes, deflate] of entries) {
     const name = Buffer.from(path, "utf8");
-    const packed = deflate ? deflateRawSync(bytes) : bytes;
+    const packed = deflate ? deflateRawSync(bytes, DEFLATE) : bytes;
     // A deflated file that came out larger is stored instead.
     const method = deflate && packed.length < bytes.length ? 8 : 0;
     const data = method === 8 ? packed : bytes;
