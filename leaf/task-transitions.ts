@@ -105,7 +105,6 @@ export class TaskTransitions implements ReleaseAnnouncements {
     const run = attemptOf(task);
     const steps = task.history
       .filter((h) => attemptOf(h) === run)
-      .slice(-(MAX_PASSED + 1))
       .map(({ state, at, reason, actor }) => ({ state, at, actor, ...(reason ? { reason } : {}) }));
     if (steps.length > 0) await this.#send(task.taskId, steps, run);
   }
@@ -133,8 +132,8 @@ export class TaskTransitions implements ReleaseAnnouncements {
 
   /**
    * Announces the steps a task's claim recorded at once (received, and accepted or rejected, and running when a
-   * slot was free), at its first attempt: one StatusEvent, the earlier steps in its `passed`, and an audit record
-   * for each step.
+   * slot was free), at its first attempt: one audit record, and a StatusEvent with the earlier steps in its
+   * `passed` for a refusal, while an accepted task's steps wait for its next.
    */
   announceClaim(taskId: string, steps: readonly PassedStep[]): Promise<void> {
     return this.#announce(taskId, steps, AGENT_ACTOR, 1);
@@ -217,12 +216,16 @@ export class TaskTransitions implements ReleaseAnnouncements {
     return waiting;
   }
 
-  /** The StatusEvent of `steps` (the last one, with the others in its `passed`), after the task's earlier ones. */
+  /**
+   * The StatusEvent of `steps` (the last one, with the others in its `passed`, the latest that fit), after the
+   * task's earlier ones.
+   */
   #send(taskId: string, steps: readonly PassedStep[], run: number): Promise<void> {
     const last = steps.at(-1)!; // never empty: every caller has at least one step
     const actor = last.actor ?? AGENT_ACTOR;
+    const passed = steps.slice(-(MAX_PASSED + 1), -1);
     return this.#sends.run(taskId, () =>
-      this.o.status.publish(taskId, last.state, actor, last.reason, last.at, run, steps.slice(0, -1)),
+      this.o.status.publish(taskId, last.state, actor, last.reason, last.at, run, passed),
     );
   }
 
