@@ -5,9 +5,10 @@
  * For every Dispatch: verify it against the pinned hub key and this TRE's name; verify the researcher's
  * own signature on the Submission inside, with the researcher keys this TRE knows; re-check the TRE's own
  * approvals (leaf.yaml); record `running` before the executor starts; inject a per-task credential from the
- * broker and revoke it when the task ends; hold the outputs in the airlock. Every transition is a
- * TRE-signed StatusEvent in OUTBOX (the release, the Release itself) and a record in the TRE's own audit log. A
- * message that fails verification goes to the TRE's dead letters with its reason.
+ * broker and revoke it when the task ends; hold the outputs in the airlock. Every transition is a record in the
+ * TRE's own audit log, written at once, and leaves the TRE in a TRE-signed StatusEvent in OUTBOX or in the Release
+ * (task-transitions.ts says which and when). A message that fails verification goes to the TRE's dead letters with
+ * its reason.
  *
  * Released at most once: a task is claimed by creating its record in the controlled account, and the Dispatch
  * message is acknowledged only after that, so a redelivered Dispatch finds the record. An agent restarted
