@@ -56,6 +56,8 @@ export class TaskTransitions implements ReleaseAnnouncements {
   readonly #waiting = new Map<string, Unannounced>();
   /** Each task's StatusEvents and Release leave in the order they were announced. */
   readonly #sends = new KeyedChain();
+  /** The agent is stopping (`announceWaiting`): steps that fail to leave now do not wait again. */
+  #stopping = false;
 
   constructor(private readonly o: TaskTransitionsOptions) {}
 
@@ -109,8 +111,9 @@ export class TaskTransitions implements ReleaseAnnouncements {
     if (steps.length > 0) await this.#send(task.taskId, steps, run);
   }
 
-  /** Sends every waiting step now: when the agent stops. */
+  /** Sends every waiting step now, once: when the agent stops. What fails is reported, and not tried again. */
   async announceWaiting(): Promise<void> {
+    this.#stopping = true;
     await Promise.all([...this.#waiting.keys()].map((taskId) => this.#sendWaiting(taskId)));
   }
 
@@ -195,6 +198,7 @@ export class TaskTransitions implements ReleaseAnnouncements {
       await this.#send(taskId, waiting.steps, waiting.attempt);
     } catch (e) {
       this.o.onError(taskId, e instanceof Error ? e : new Error(String(e)));
+      if (this.#stopping) return;
       const later = this.#take(taskId);
       if (later && later.attempt !== waiting.attempt) this.#keep(taskId, later.steps, later.attempt);
       else this.#keep(taskId, [...waiting.steps, ...(later?.steps ?? [])], waiting.attempt);

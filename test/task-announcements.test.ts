@@ -4,6 +4,8 @@
  * message, not two; progress that waits long enough leaves on its own; a Release carries the steps that wait; an
  * earlier attempt's steps leave before a later one's.
  */
+import { jetstream } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuditLog, ensureAuditStream } from "../audit/index.js";
 import { waitFor } from "../common/index.js";
@@ -38,11 +40,14 @@ beforeAll(async () => {
 
 afterAll(() => server?.stop());
 
-function transitions(progressDelayMs: number): { transitions: TaskTransitions; errors: Error[] } {
+function transitions(
+  progressDelayMs: number,
+  js = server.js,
+): { transitions: TaskTransitions; errors: Error[] } {
   const errors: Error[] = [];
   const t = new TaskTransitions({
     state,
-    status: new StatusPublisher(server.js, TRE, treKey),
+    status: new StatusPublisher(js, TRE, treKey),
     audit,
     onTransition: () => undefined,
     progressDelayMs,
@@ -149,5 +154,17 @@ describe("a TRE's announcements of a task's steps", () => {
       ["accepted", 2, []],
     ]);
     expect(errors).toEqual([]);
+  });
+
+  it("reports steps a stopping agent could not send, once, and keeps nothing waiting", async () => {
+    // The StatusEvents go out on a connection of their own, closed before the agent stops: every send fails.
+    const nc = await connect({ servers: server.nc.getServer() });
+    const { transitions: t, errors } = transitions(60_000, jetstream(nc));
+    const { taskId } = await claimed(t);
+    await nc.close();
+    await t.announceWaiting();
+    expect(errors).toHaveLength(1);
+    expect(t.unannounced(taskId, 1)).toEqual([]);
+    expect(await statusEvents(taskId)).toEqual([]);
   });
 });
