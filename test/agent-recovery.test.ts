@@ -27,14 +27,13 @@ import {
   generateKeyPair,
   newId,
   OUTPUT_MEDIA_TYPE,
-  openEnvelope,
   signingKeyFromSeed,
   streams,
   subjects,
-  TrustStore,
 } from "../protocol/index.js";
 import { auditRecords } from "./harness/fault-evidence.js";
 import { type JetStreamServer, startJetStreamServer } from "./harness/jetstream-server.js";
+import { outboxStatusEvents } from "./harness/stream-contents.js";
 
 const TRE = "a";
 let server: JetStreamServer;
@@ -120,21 +119,10 @@ async function recover(taskId: string, maxAttempts = 3): Promise<string[]> {
 /** The TRE-signed status events of a task in OUTBOX, once the steps that wait are sent: state and attempt. */
 async function statusEvents(taskId: string): Promise<[string, number][]> {
   await transitions.announceWaiting();
-  const trust = new TrustStore().add({ publicKey: treKey.publicKey, role: "tre", name: TRE, tre: TRE });
-  const out: [string, number][] = [];
-  const jsm = await jetstreamManager(server.nc);
-  const info = await jsm.streams.info(streams.outbox, { subjects_filter: subjects.status(TRE, taskId) });
-  const count = Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
-  const consumer = await server.js.consumers.get(streams.outbox, {
-    filter_subjects: subjects.status(TRE, taskId),
-  });
-  for (let i = 0; i < count; i++) {
-    const m = await consumer.next();
-    const opened = openEnvelope(m!.data, { trust, expect: "status", tre: TRE, allowExpired: true });
-    if (!opened.ok) throw opened.error;
-    out.push([opened.value.body.state, opened.value.body.attempt ?? 1]);
-  }
-  return out;
+  return (await outboxStatusEvents(server, TRE, treKey.publicKey, taskId)).map((b) => [
+    b.state,
+    b.attempt ?? 1,
+  ]);
 }
 
 describe("recovery of tasks an agent restart caught running", () => {

@@ -12,17 +12,10 @@ import { waitFor } from "../common/index.js";
 import { AgentState, type AgentTaskEvent } from "../leaf/agent-state.js";
 import { StatusPublisher } from "../leaf/status-publisher.js";
 import { TaskTransitions } from "../leaf/task-transitions.js";
-import {
-  generateKeyPair,
-  newId,
-  openEnvelope,
-  signingKeyFromSeed,
-  streams,
-  subjects,
-  TrustStore,
-} from "../protocol/index.js";
+import { generateKeyPair, newId, signingKeyFromSeed, streams, subjects } from "../protocol/index.js";
 import { auditRecords } from "./harness/fault-evidence.js";
 import { type JetStreamServer, startJetStreamServer } from "./harness/jetstream-server.js";
+import { outboxStatusEvents } from "./harness/stream-contents.js";
 
 const TRE = "a";
 const treKey = signingKeyFromSeed(generateKeyPair().seed);
@@ -72,25 +65,12 @@ async function claimed(t: TaskTransitions): Promise<{ taskId: string; steps: Age
 }
 
 /** The task's StatusEvents in OUTBOX, in order: state, attempt and the states passed on the way. */
-async function statusEvents(taskId: string): Promise<[string, number, string[]][]> {
-  const trust = new TrustStore().add({ publicKey: treKey.publicKey, role: "tre", name: TRE, tre: TRE });
-  const info = await server.jsm.streams.info(streams.outbox, {
-    subjects_filter: subjects.status(TRE, taskId),
-  });
-  const count = Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
-  const consumer = await server.js.consumers.get(streams.outbox, {
-    filter_subjects: subjects.status(TRE, taskId),
-  });
-  const out: [string, number, string[]][] = [];
-  for (let i = 0; i < count; i++) {
-    const m = await consumer.next({ expires: 5_000 });
-    const opened = openEnvelope(m!.data, { trust, expect: "status", tre: TRE, allowExpired: true });
-    if (!opened.ok) throw new Error(opened.error.message);
-    const b = opened.value.body;
-    out.push([b.state, b.attempt ?? 1, (b.passed ?? []).map((p) => p.state)]);
-  }
-  return out;
-}
+const statusEvents = async (taskId: string): Promise<[string, number, string[]][]> =>
+  (await outboxStatusEvents(server, TRE, treKey.publicKey, taskId)).map((b) => [
+    b.state,
+    b.attempt ?? 1,
+    (b.passed ?? []).map((p) => p.state),
+  ]);
 
 const auditedActions = async (taskId: string) =>
   (await auditRecords(server.js)).filter((r) => r.taskId === taskId).map((r) => r.action);

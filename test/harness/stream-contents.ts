@@ -1,5 +1,6 @@
-import type { JetStreamManager, StoredMsg, StreamInfo } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager, StoredMsg, StreamInfo } from "@nats-io/jetstream";
 import { waitFor } from "../../common/index.js";
+import { openEnvelope, type StatusEvent, streams, subjects, TrustStore } from "../../protocol/index.js";
 
 /** One stored message, reduced to what the tests compare. */
 export interface StoredEntry {
@@ -28,6 +29,29 @@ export async function storedEntries(jsm: JetStreamManager, stream: string): Prom
     });
   }
   return entries;
+}
+
+/** A task's StatusEvents in a TRE's OUTBOX, in order, each verified against the TRE's public key. */
+export async function outboxStatusEvents(
+  { js, jsm }: { js: JetStreamClient; jsm: JetStreamManager },
+  tre: string,
+  treKey: string,
+  taskId: string,
+): Promise<StatusEvent[]> {
+  const trust = new TrustStore().add({ publicKey: treKey, role: "tre", name: tre, tre });
+  const filter = subjects.status(tre, taskId);
+  const info = await jsm.streams.info(streams.outbox, { subjects_filter: filter });
+  const count = Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+  const consumer = await js.consumers.get(streams.outbox, { filter_subjects: filter });
+  const out: StatusEvent[] = [];
+  for (let i = 0; i < count; i++) {
+    const m = await consumer.next({ expires: 5_000 });
+    if (!m) throw new Error(`StatusEvent ${i + 1} of ${count} of task ${taskId} was not delivered`);
+    const opened = openEnvelope(m.data, { trust, expect: "status", tre, allowExpired: true });
+    if (!opened.ok) throw new Error(opened.error.message);
+    out.push(opened.value.body);
+  }
+  return out;
 }
 
 /**
