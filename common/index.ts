@@ -1,4 +1,6 @@
 /** Helpers shared by hub/, leaf/ and the CLI: nats-server binaries, configs and processes. */
+
+export { asError } from "./as-error.js";
 export {
   ConfigFileError,
   configPath,

@@ -15,6 +15,7 @@ import {
   type JsMsg,
 } from "@nats-io/jetstream";
 import type { Refusal } from "../protocol/index.js";
+import { asError } from "./as-error.js";
 import { KeyedChain } from "./keyed-chain.js";
 import { type Refuser, refuseMessage } from "./refusal.js";
 import { Slots } from "./slots.js";
@@ -47,8 +48,6 @@ export interface ConsumeSignedOptions {
   /** Our own failures: a message's handling (then retried) or the consumer's. */
   onError: (e: Error) => void;
 }
-
-const asError = (e: unknown) => (e instanceof Error ? e : new Error(String(e)));
 
 /** A running consumer loop. */
 export class SignedConsumer {

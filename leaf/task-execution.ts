@@ -7,7 +7,7 @@
  * while attempts are left, and the next run follows after a back-off; a refusal, a timeout or a cancel never does.
  */
 
-import type { AuditSink } from "../common/index.js";
+import { type AuditSink, asError } from "../common/index.js";
 import {
   type DatasetDefinition,
   ExecutorCancelled,
@@ -61,8 +61,6 @@ export interface ExecutionContext {
   ) => Promise<AgentTask | undefined>;
   onError: (taskId: string, error: Error) => void;
 }
-
-const asError = (e: unknown) => (e instanceof Error ? e : new Error(String(e)));
 
 /** A failure worth another run: an executor's by its type, or the broker's when the database was unreachable. */
 function isRetryable(e: unknown): boolean {

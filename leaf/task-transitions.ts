@@ -9,7 +9,7 @@
  * reviewer, are announced at once. The TRE's own records never wait.
  */
 import { type AuditEntry, auditLimits, auditList } from "../audit/index.js";
-import { type AuditSink, KeyedChain } from "../common/index.js";
+import { type AuditSink, asError, KeyedChain } from "../common/index.js";
 import { type ChildState, isSettled, MAX_PASSED } from "../protocol/index.js";
 import { type AgentState, type AgentTask, attemptOf } from "./agent-state.js";
 import type { PassedStep, StatusPublisher } from "./status-publisher.js";
@@ -170,24 +170,32 @@ export class TaskTransitions implements ReleaseAnnouncements {
     this.#told(taskId, steps);
   }
 
-  /** Progress steps wait to be announced with the next step; an earlier attempt's waiting steps leave first. */
+  /** Progress steps wait to be announced with the next step, after any steps of the same attempt waiting. */
   async #wait(taskId: string, steps: readonly PassedStep[], run: number): Promise<void> {
-    if ((this.#waiting.get(taskId)?.attempt ?? run) !== run) {
-      await this.#sendWaiting(taskId);
-      // Not sent: this attempt's events supersede them at the hub.
-      if (this.#waiting.get(taskId)?.attempt !== run) this.#take(taskId);
-    }
-    this.#keep(taskId, [...(this.#take(taskId)?.steps ?? []), ...steps], run);
+    const { earlier, sent } = this.#takeWaiting(taskId, run);
+    this.#keep(taskId, [...earlier, ...steps], run);
+    await sent;
   }
 
   /** One StatusEvent for `steps` of attempt `run`, carrying the steps waiting of the same attempt before them. */
   async #publish(taskId: string, steps: readonly PassedStep[], run: number): Promise<void> {
+    const { earlier, sent } = this.#takeWaiting(taskId, run);
+    await Promise.all([sent, this.#send(taskId, [...earlier, ...steps], run)]);
+  }
+
+  /**
+   * Takes the steps waiting before attempt `run`'s next: its own (`earlier`) to go with it, or an earlier attempt's,
+   * sent first in a StatusEvent of their own (`sent`); that one failing is reported, not thrown, since this
+   * attempt's events supersede them at the hub.
+   */
+  #takeWaiting(taskId: string, run: number): { earlier: PassedStep[]; sent: Promise<void> } {
     const waiting = this.#take(taskId);
-    const earlier = waiting?.attempt === run ? waiting.steps : [];
-    await Promise.all([
-      ...(waiting && waiting.attempt !== run ? [this.#send(taskId, waiting.steps, waiting.attempt)] : []),
-      this.#send(taskId, [...earlier, ...steps], run),
-    ]);
+    if (!waiting || waiting.attempt === run)
+      return { earlier: waiting?.steps ?? [], sent: Promise.resolve() };
+    const sent = this.#send(taskId, waiting.steps, waiting.attempt).catch((e: unknown) =>
+      this.o.onError(taskId, asError(e)),
+    );
+    return { earlier: [], sent };
   }
 
   /** Sends the steps waiting now; if that fails, they wait again, before any of theirs that came meanwhile. */
@@ -197,7 +205,7 @@ export class TaskTransitions implements ReleaseAnnouncements {
     try {
       await this.#send(taskId, waiting.steps, waiting.attempt);
     } catch (e) {
-      this.o.onError(taskId, e instanceof Error ? e : new Error(String(e)));
+      this.o.onError(taskId, asError(e));
       if (this.#stopping) return;
       const later = this.#take(taskId);
       if (later && later.attempt !== waiting.attempt) this.#keep(taskId, later.steps, later.attempt);
