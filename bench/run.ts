@@ -10,6 +10,7 @@
  *   npm run bench -- container  # the container executor beside the query executor
  *   npm run bench -- contention # throughput and the 100-TRE fan-out, quiet and beside two CPU burners
  *   npm run bench -- deployed   # e2e and throughput with each TRE's leaf its own process, as TREs deploy it
+ *   npm run bench -- cores      # a leaf's nats-server CPU a KV write, on one core and on every core
  *
  * The NATS floor is measured once per run, before the first benchmark that needs it (and written to floor.json);
  * each of those reports its figures as ratios to it and carries the floor figures it used in its own JSON.
@@ -24,6 +25,7 @@ import { printDeployedBench, runDeployedBench } from "./deployed.js";
 import { printE2eBench, runE2eBench } from "./e2e.js";
 import { printFanoutBench, runFanoutBench } from "./fanout.js";
 import { type FloorResult, printFloorBench, runFloorBench } from "./floor.js";
+import { printServerCoresBench, runServerCoresBench } from "./server-cores.js";
 import { printThroughputBench, runThroughputBench } from "./throughput.js";
 
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bench", "results");
@@ -64,6 +66,11 @@ const benches: Record<string, () => Promise<unknown> | unknown> = {
   fanout: againstFloor((f) => runFanoutBench(f), printFanoutBench),
   contention: againstFloor((f) => runContentionBench(f), printContentionBench),
   deployed: againstFloor((f) => runDeployedBench(f), printDeployedBench),
+  cores: async () => {
+    const r = await runServerCoresBench();
+    printServerCoresBench(r);
+    return r;
+  },
   container: async () => {
     const r = await runContainerBench();
     printContainerBench(r);

@@ -30,6 +30,12 @@ export const LEAF_DEFAULTS = {
   dockerSocket: "/var/run/docker.sock",
   /** The user analysis containers run as: nobody. */
   containerUser: "65534:65534",
+  /**
+   * Cores the leaf's nats-server runs its Go code on at once (its GOMAXPROCS). One TRE's traffic needs far less than
+   * a core, and with more the Go runtime spends CPU on every message looking for work for the idle ones: with one,
+   * the leaves took about a sixth less CPU a message in the throughput benchmark (docs/performance.md).
+   */
+  natsServerCores: 1,
   /** How often stale INBOX sources are looked for, ms. */
   sourceCheckIntervalMs: SOURCE_CHECK_INTERVAL_MS,
 };

@@ -92,7 +92,12 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
       ...(config.hub.tls ? { tls: config.hub.tls } : {}),
     },
   });
-  const server = await startNatsServer({ name: "leaf", configText, dir: join(config.dataDir, "server") });
+  const server = await startNatsServer({
+    name: "leaf",
+    configText,
+    dir: join(config.dataDir, "server"),
+    maxProcs: config.natsServerCores,
+  });
   const stops = new StopStack();
   stops.push(() => server.stop());
   const stopAll = () => stops.run();

@@ -259,7 +259,7 @@ describe("leaf.yaml", () => {
     expect(error.message).not.toContain("hello");
   });
 
-  it("defaults the airlock's rules and review policy, and names a bad threshold or policy field", async () => {
+  it("defaults the airlock's rules, the review policy and the server's cores, and names a bad threshold or policy field", async () => {
     const config = await loadLeafConfig(leafFile);
     expect(config.disclosure).toEqual({
       minCellCount: 10,
@@ -269,6 +269,7 @@ describe("leaf.yaml", () => {
       zerosDisclosive: true,
     });
     expect(config.review).toEqual({ approvalsRequired: 1, autoRelease: false });
+    expect(config.natsServerCores).toBe(1);
     expect(config.reviewers.map((r) => r.name)).toEqual(["rita"]);
     expect(config.reviewers[0]!.password).toMatch(/.{16,}/);
 
@@ -289,6 +290,7 @@ describe("leaf.yaml", () => {
       [{ disclosure: { minCellSize: 10 } }, "disclosure.minCellSize"],
       [{ review: { approvalsRequired: 3 } }, "review.approvalsRequired"],
       [{ review: { notify: { webhook: "file:///etc/passwd" } } }, "review.notify.webhook"],
+      [{ natsServerCores: 0 }, "natsServerCores"],
     ] as const) {
       const bad = await variant(leafFile, (c) => Object.assign(c, change));
       expect((await loadError(loadLeafConfig, bad)).field).toBe(field);

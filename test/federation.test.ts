@@ -1,4 +1,5 @@
 import { writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -225,6 +226,13 @@ describe("a federation started from hub.yaml and leaf.yaml", () => {
     );
     expect(text).toMatch(/outputs_pending_review\s+tre:a\/agent \[attempt 2\] — 1 output\(s\) held/);
     expect(text).not.toContain("release: kept at the hub");
+  });
+
+  it("runs each TRE's leaf nats-server on one core, as leaf.yaml's default says, and the hub's on every core", async () => {
+    const gomaxprocs = async (monitorUrl: string | undefined) =>
+      ((await (await fetch(`${monitorUrl}/varz`)).json()) as { gomaxprocs: number }).gomaxprocs;
+    for (const leaf of fed.leaves.values()) expect(await gomaxprocs(leaf.server.monitorUrl)).toBe(1);
+    expect(await gomaxprocs(fed.hub.server.monitorUrl)).toBe(availableParallelism());
   });
 
   it("lets a researcher's connection call the researcher services only, and read only its own inbox", async () => {

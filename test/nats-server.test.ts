@@ -47,6 +47,24 @@ describe("startNatsServer", () => {
     expect(server.running).toBe(true);
   });
 
+  it("runs the server's Go code on as many cores as `maxProcs` says, and refuses a count that is not one", async () => {
+    const gomaxprocs = async (url: string | undefined) =>
+      ((await (await fetch(`${url}/varz`)).json()) as { gomaxprocs: number }).gomaxprocs;
+    for (const maxProcs of [1, 2]) {
+      await using server = await startNatsServer({
+        name: "cores",
+        configText: simpleConfig(`cores-${uniqueToken()}`),
+        dir: await tempDir(),
+        maxProcs,
+      });
+      expect(await gomaxprocs(server.monitorUrl)).toBe(maxProcs);
+    }
+    for (const maxProcs of [0, 1.5])
+      await expect(
+        startNatsServer({ name: "bad", configText: simpleConfig("bad"), dir: await tempDir(), maxProcs }),
+      ).rejects.toThrow(`maxProcs must be a positive integer, got ${maxProcs}`);
+  });
+
   it("explains a config the server rejects, with the server's own words", async () => {
     const start = startNatsServer({
       name: "broken",
