@@ -115,7 +115,6 @@ export async function buildRelease(
     reason,
     at: ctx.now,
     envelope: Buffer.from(envelope).toString("base64"),
-    state: "built",
   };
 }
 

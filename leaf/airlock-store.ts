@@ -11,7 +11,10 @@
  *   compare-and-set so two reviewers deciding at once cannot lose a decision;
  * - `data.<taskId>.<outputId>` and `safe.<taskId>.<outputId>`: the output's bytes, and its releasable form's, when
  *   they are too large to live in the output's record (`inline`); a small output is one write, not three;
- * - `egress.<taskId>`: the TRE-signed Release once every output is decided, kept until it is in OUTBOX.
+ * - `egress.<taskId>`: the TRE-signed Release once every output is decided, written once: it is what keeps a task
+ *   from being released twice;
+ * - `sent.<taskId>`: when that Release went into OUTBOX, a few bytes: a Release with no such key is sent again after
+ *   a restart, and marking it sent does not rewrite the Release.
  */
 import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
@@ -104,7 +107,8 @@ export interface EgressRecord {
   at?: number;
   /** The TRE-signed Release, base64. */
   envelope: string;
-  state: "built" | "sent";
+  /** Only in records from before `sent.<taskId>`: "sent" once the Release was in OUTBOX. */
+  state?: "built" | "sent";
 }
 
 /** One output as the agent hands it over: bytes, checks, and its releasable form if any. */
@@ -268,8 +272,15 @@ export class AirlockStore {
     }
   }
 
-  async markSent(record: EgressRecord): Promise<void> {
-    await this.kv.put(`egress.${record.taskId}`, JSON.stringify({ ...record, state: "sent" }));
+  /** Marks the task's Release as in OUTBOX, with the time: a small key of its own, the Release is not written again. */
+  async markSent(taskId: string, at = Date.now()): Promise<void> {
+    await this.kv.put(`sent.${taskId}`, String(at));
+  }
+
+  /** Whether the task's Release is marked as in OUTBOX. */
+  async sent(taskId: string): Promise<boolean> {
+    if ((await this.kv.get(`sent.${taskId}`))?.operation === "PUT") return true;
+    return (await this.egress(taskId))?.state === "sent";
   }
 
   /**
@@ -294,12 +305,23 @@ export class AirlockStore {
     return outputs;
   }
 
-  /** Releases built but not yet in OUTBOX (after a crash). */
+  /**
+   * Releases built but not yet in OUTBOX (after a crash). It lists the keys only, and reads just the Releases with
+   * no sent mark. A record from before the marks that says it was sent gets one, so it is not read again.
+   */
   async unsent(): Promise<EgressRecord[]> {
+    const built: string[] = [];
+    const sent = new Set<string>();
+    for await (const key of await this.kv.keys(["egress.*", "sent.*"])) {
+      if (key.startsWith("sent.")) sent.add(key.slice("sent.".length));
+      else built.push(key.slice("egress.".length));
+    }
     const out: EgressRecord[] = [];
-    for await (const key of await this.kv.keys("egress.*")) {
-      const r = await this.egress(key.slice("egress.".length));
-      if (r?.state === "built") out.push(r);
+    for (const taskId of built) {
+      if (sent.has(taskId)) continue;
+      const r = await this.egress(taskId);
+      if (r?.state === "sent") await this.markSent(taskId);
+      else if (r) out.push(r);
     }
     return out;
   }

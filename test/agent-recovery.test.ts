@@ -14,7 +14,7 @@ import { recoverTasks } from "../leaf/agent-recovery.js";
 import { AgentState, type AgentTask } from "../leaf/agent-state.js";
 import { Airlock } from "../leaf/airlock.js";
 import { buildRelease } from "../leaf/airlock-release.js";
-import { AirlockStore } from "../leaf/airlock-store.js";
+import { AirlockStore, type EgressRecord } from "../leaf/airlock-store.js";
 import { CredentialBroker } from "../leaf/credential-broker.js";
 import { DEFAULT_DISCLOSURE_RULES } from "../leaf/disclosure-rules.js";
 import { StatusPublisher } from "../leaf/status-publisher.js";
@@ -116,6 +116,51 @@ async function recover(taskId: string, maxAttempts = 3): Promise<string[]> {
   return resumed.filter((r) => r.startsWith(taskId));
 }
 
+/**
+ * Holds a count of the task's, decided at hold by auto-release, and stores its Release built for `attempt` (as
+ * `Airlock.releaseAtHold` does before the task's transition), with `legacy` fields in its record. Returns what was held.
+ */
+async function storeRelease(taskId: string, attempt: number, legacy: Partial<EgressRecord> = {}) {
+  const description = analysisOutput(
+    {
+      kind: "count",
+      dataset: "patients",
+      analysis: { kind: "count", dataset: "patients" },
+      groupBy: [],
+      cells: [{ key: [], n: 120 }],
+    },
+    "",
+  );
+  const output = {
+    name: "count.json",
+    mediaType: OUTPUT_MEDIA_TYPE,
+    bytes: encodeOutput(description),
+    description,
+  };
+  const held = await autoAirlock.hold({ taskId, project: "p", researcher: "r", kind: "count" }, [output]);
+  const release = await buildRelease(held.task, held.outputs, {
+    tre: TRE,
+    treKey,
+    store: airlock,
+    now: Date.now(),
+    history: [],
+    status: {
+      actor: "airlock",
+      attempt,
+      passed: [{ state: "outputs_pending_review", at: held.task.heldAt, actor: "agent" }],
+    },
+  });
+  await airlock.createEgress({ ...release, ...legacy });
+  return held;
+}
+
+/** How many Releases of the task OUTBOX holds. */
+async function releasesInOutbox(taskId: string): Promise<number[]> {
+  const jsm = await jetstreamManager(server.nc);
+  const outbox = await jsm.streams.info(streams.outbox, { subjects_filter: subjects.release(TRE, taskId) });
+  return Object.values(outbox.state.subjects ?? {});
+}
+
 /** The TRE-signed status events of a task in OUTBOX, once the steps that wait are sent: state and attempt. */
 async function statusEvents(taskId: string): Promise<[string, number][]> {
   await transitions.announceWaiting();
@@ -170,39 +215,9 @@ describe("recovery of tasks an agent restart caught running", () => {
 
   it("finishes one whose Release was made before the restart: released as part of its attempt, never run again", async () => {
     const taskId = await caughtRunning(2);
-    const description = analysisOutput(
-      {
-        kind: "count",
-        dataset: "patients",
-        analysis: { kind: "count", dataset: "patients" },
-        groupBy: [],
-        cells: [{ key: [], n: 120 }],
-      },
-      "",
-    );
-    const output = {
-      name: "count.json",
-      mediaType: OUTPUT_MEDIA_TYPE,
-      bytes: encodeOutput(description),
-      description,
-    };
-    const held = await autoAirlock.hold({ taskId, project: "p", researcher: "r", kind: "count" }, [output]);
-    expect(held.outputs.map((o) => o.state)).toEqual(["released"]); // decided at hold
     // The agent stopped after storing the Release, before the task's transition (`Airlock.releaseAtHold`).
-    await airlock.createEgress(
-      await buildRelease(held.task, held.outputs, {
-        tre: TRE,
-        treKey,
-        store: airlock,
-        now: Date.now(),
-        history: [],
-        status: {
-          actor: "airlock",
-          attempt: 2,
-          passed: [{ state: "outputs_pending_review", at: held.task.heldAt, actor: "agent" }],
-        },
-      }),
-    );
+    const held = await storeRelease(taskId, 2);
+    expect(held.outputs.map((o) => o.state)).toEqual(["released"]); // decided at hold
     expect(await recover(taskId)).toEqual([]);
     const record = await state.get(taskId);
     expect(record).toMatchObject({ state: "released", attempt: 2 });
@@ -222,10 +237,8 @@ describe("recovery of tasks an agent restart caught running", () => {
     expect(audit.map((r) => [r.action, r.details?.passed, r.details?.attempt])).toEqual([
       ["task.released", "outputs_pending_review", 2],
     ]);
-    const jsm = await jetstreamManager(server.nc);
-    const outbox = await jsm.streams.info(streams.outbox, { subjects_filter: subjects.release(TRE, taskId) });
-    expect(Object.values(outbox.state.subjects ?? {})).toEqual([1]);
-    expect((await airlock.egress(taskId))?.state).toBe("sent");
+    expect(await releasesInOutbox(taskId)).toEqual([1]);
+    expect(await airlock.sent(taskId)).toBe(true);
   });
 
   it("ends one cancelled while it ran as cancelled, instead of running it again", async () => {
@@ -301,5 +314,33 @@ describe("a run whose database cannot be reached", () => {
     // The operators get the broker's own words (the refused connection), the researcher never does.
     expect(errors.map((e) => e.name)).toEqual(["CredentialBrokerError"]);
     expect(errors[0]!.message).toMatch(/ECONNREFUSED/);
+  });
+});
+
+describe("Releases a restart caught between the task's release and OUTBOX", () => {
+  it("sends a Release with no sent mark, once; marks one from before the marks that says it was sent, sending nothing", async () => {
+    const released = async (legacy: Partial<EgressRecord>) => {
+      const taskId = newId();
+      // The task's transition to released is recorded; the agent stopped before the Release went into OUTBOX.
+      await state.claim({
+        taskId,
+        state: "released",
+        history: [{ state: "released", at: Date.now(), actor: "airlock" }],
+      });
+      await storeRelease(taskId, 1, legacy);
+      return taskId;
+    };
+    const unsent = await released({});
+    const before = await released({ state: "sent" });
+    expect((await airlock.unsent()).map((r) => r.taskId)).toEqual([unsent]);
+    expect([await airlock.sent(unsent), await airlock.sent(before)]).toEqual([false, true]);
+
+    await autoAirlock.recover();
+    expect(await releasesInOutbox(unsent)).toEqual([1]);
+    expect(await releasesInOutbox(before)).toEqual([]);
+    // Both are marked now, so the next start reads neither Release again.
+    for (const taskId of [unsent, before])
+      expect((await airlock.kv.get(`sent.${taskId}`))?.operation).toBe("PUT");
+    expect(await airlock.unsent()).toEqual([]);
   });
 });
