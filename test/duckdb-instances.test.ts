@@ -1,7 +1,8 @@
 /**
  * The query executor's kept-open DuckDB instances, on real DuckDB files: a run reuses its dataset's open
- * instance, a rewritten file gets a fresh one, a failed run's instance is not used again, and an unused
- * instance lets go of its file (so the TRE's loader can open it) once `keepOpenMs` has passed.
+ * instance (and an earlier run's connection and prepared statements), a rewritten file gets a fresh one, a failed
+ * run's instance is not used again, and an unused instance lets go of its file (so the TRE's loader can open it)
+ * once `keepOpenMs` has passed.
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -119,6 +120,37 @@ describe("the query executor's DuckDB instances", () => {
     instance.closeSync();
     await promisify(execFile)("mv", [next, path]);
     expect(await typesOf()).toEqual({ x: "BIGINT", y: "VARCHAR" });
+    await instances.close();
+  });
+
+  it("keeps a run's connection and the statements it prepared for the next run, which binds its own values", async () => {
+    const path = join(dir, "kept.duckdb");
+    await writeTable(path, 10);
+    const instances = new DuckDbInstances({ keepOpenMs: 60_000 });
+    const sql = "SELECT count(*) FROM t WHERE x < $1";
+    const below = async (limit: number) => {
+      const engine = new DuckDbEngine(dataset(path), {}, instances);
+      await engine.open();
+      try {
+        return Number((await engine.query(sql, [limit]))[0]?.[0]);
+      } finally {
+        await engine.close();
+      }
+    };
+    expect([await below(3), await below(7), await below(100)]).toEqual([3, 7, 10]);
+    const first = await instances.connect(dataset(path));
+    const statement = await first.prepare(sql);
+    first.release(false);
+    const next = await instances.connect(dataset(path));
+    expect(next.connection).toBe(first.connection);
+    expect(await next.prepare(sql)).toBe(statement);
+    // A run that fails takes its connection with it: the next run's is a new one, on a new instance.
+    next.release(true);
+    const after = await instances.connect(dataset(path));
+    expect(after.connection).not.toBe(first.connection);
+    expect(await after.prepare(sql)).not.toBe(statement);
+    after.release(false);
+    expect(await below(5)).toBe(5);
     await instances.close();
   });
 

@@ -1,6 +1,7 @@
 /**
- * DuckDB for the query executor: each run on a connection of its own, on an instance of its dataset's that
- * duckdb-instances.ts keeps open between runs (or opens and closes for this run alone, without one).
+ * DuckDB for the query executor: each run on a connection of its own while it lasts, on an instance of its
+ * dataset's that duckdb-instances.ts keeps open between runs (or opens and closes for this run alone, without one),
+ * its SQL prepared once per connection.
  *
  * A run that fails marks its instance not to be used again.
  */
@@ -49,11 +50,18 @@ export class DuckDbEngine implements QueryEngine {
   }
 
   async query(sql: string, params: readonly (string | number | boolean)[]): Promise<Row[]> {
-    const reader = await this.#noting(() => this.#open().runAndReadAll(sql, [...params]));
+    const reader = await this.#noting(async () => {
+      // Prepared once per kept connection: an earlier run's values are all replaced by this run's.
+      const statement = await this.#leased().prepare(sql);
+      statement.bind([...params]);
+      return statement.runAndReadAll();
+    });
     return reader.getRowsJS();
   }
 
   interrupt(): void {
+    // An interrupt that lands as the run ends could reach the next run on this connection: neither is kept.
+    this.#failed = true;
     this.#lease?.connection.interrupt();
   }
 
@@ -74,7 +82,11 @@ export class DuckDbEngine implements QueryEngine {
   }
 
   #open(): DuckDBConnection {
+    return this.#leased().connection;
+  }
+
+  #leased(): DuckDbLease {
     if (this.#lease === undefined) throw new Error("the DuckDB engine is not open");
-    return this.#lease.connection;
+    return this.#lease;
   }
 }

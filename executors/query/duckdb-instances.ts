@@ -14,9 +14,11 @@
  *   TRE's own loader, opening it to write, gets it at most that long after the last run ends.
  * - A run that failed leaves its instance to be closed rather than reused: nothing a failure might have left
  *   behind reaches the next run.
+ * - A run that ended well leaves its connection, and the statements it prepared, to a later run: the executor sends
+ *   the same few SQL texts with different values, and preparing one costs more than a small count runs.
  */
 import { statSync } from "node:fs";
-import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { type DuckDBConnection, DuckDBInstance, type DuckDBPreparedStatement } from "@duckdb/node-api";
 import type { CsvDataset, DuckDbDataset, ParquetDataset } from "./dataset.js";
 import { FILE_VIEW, quoteIdent, quoteLiteral } from "./sql-text.js";
 
@@ -76,15 +78,28 @@ export interface DuckDbInstancesOptions extends DuckDbEngineOptions {
   keepOpenMs?: number;
 }
 
-/** A run's connection; `release` it once, when the run ends. */
+/** Connections an instance keeps for later runs, at most; more runs at once open (and close) their own. */
+const KEPT_CONNECTIONS = 4;
+/** Statements a kept connection keeps prepared, at most; the one unused longest goes first. */
+const KEPT_STATEMENTS = 32;
+
+/** A connection kept between runs, with the statements its runs prepared, by SQL text, least recently used first. */
+interface KeptConnection {
+  readonly connection: DuckDBConnection;
+  readonly statements: Map<string, DuckDBPreparedStatement>;
+}
+
+/** A run's connection, its alone while the run lasts; `release` it once, when the run ends. */
 export interface DuckDbLease {
   readonly connection: DuckDBConnection;
+  /** `sql` prepared on this connection: kept with it, so a later run of the same text binds its own values to it. */
+  prepare(sql: string): Promise<DuckDBPreparedStatement>;
   /**
    * The table's column types as a run on this instance read them: an instance is read-only and opened on the file
    * as it was, so they hold for every run on it (a changed file gets a new instance).
    */
   readonly columnTypes: Map<string, Map<string, string>>;
-  /** Closes the connection; `failed` retires its instance. */
+  /** Ends the run: its connection is kept for the next one, or, when `failed`, closed with its instance. */
   release(failed: boolean): void;
 }
 
@@ -96,6 +111,8 @@ interface Held {
   retired: boolean;
   idle: NodeJS.Timeout | undefined;
   readonly columnTypes: Map<string, Map<string, string>>;
+  /** Connections no run holds now, kept for the next ones. */
+  readonly kept: KeptConnection[];
 }
 
 export class DuckDbInstances {
@@ -125,6 +142,7 @@ export class DuckDbInstances {
         retired: false,
         idle: undefined,
         columnTypes: new Map(),
+        kept: [],
       };
       this.#held.set(key, opening);
       held = opening;
@@ -132,27 +150,28 @@ export class DuckDbInstances {
     const h = held;
     clearTimeout(h.idle);
     h.runs++;
-    let connection: DuckDBConnection;
-    try {
-      connection = await (await h.instance).connect();
-    } catch (error) {
-      h.runs--;
-      this.#retire(h); // an instance that did not open (the file locked by its loader…) is tried afresh next time
-      throw error;
+    let kept = h.kept.pop();
+    if (!kept) {
+      try {
+        kept = { connection: await (await h.instance).connect(), statements: new Map() };
+      } catch (error) {
+        h.runs--;
+        this.#retire(h); // an instance that did not open (the file locked by its loader…) is tried afresh next time
+        throw error;
+      }
     }
+    const run = kept;
     let released = false;
     return {
-      connection,
+      connection: run.connection,
       columnTypes: h.columnTypes,
+      prepare: (sql) => prepareKept(run, sql),
       release: (failed) => {
         if (released) return;
         released = true;
-        try {
-          connection.closeSync();
-        } catch {
-          // Closing is best effort: the run's outcome is already decided.
-        }
         h.runs--;
+        if (failed || h.retired || this.#closed || h.kept.length >= KEPT_CONNECTIONS) closeKept(run);
+        else h.kept.push(run);
         if (failed) this.#retire(h);
         else this.#maybeClose(h);
       },
@@ -177,11 +196,39 @@ export class DuckDbInstances {
     clearTimeout(h.idle);
     if (h.retired || this.#keepOpenMs === 0 || this.#closed) {
       if (this.#held.get(h.key) === h) this.#held.delete(h.key);
+      for (const kept of h.kept.splice(0)) closeKept(kept);
       return closeInstance(h.instance);
     }
     h.idle = setTimeout(() => void this.#retire(h), this.#keepOpenMs);
     h.idle.unref();
     return Promise.resolve();
+  }
+}
+
+/** The statement for `sql` on a kept connection, prepared once: the most recently used kept, the oldest let go. */
+async function prepareKept(kept: KeptConnection, sql: string): Promise<DuckDBPreparedStatement> {
+  let statement = kept.statements.get(sql);
+  if (statement) {
+    kept.statements.delete(sql);
+  } else {
+    statement = await kept.connection.prepare(sql);
+    const [oldest] = kept.statements;
+    if (oldest && kept.statements.size >= KEPT_STATEMENTS) {
+      kept.statements.delete(oldest[0]);
+      oldest[1].destroySync();
+    }
+  }
+  kept.statements.set(sql, statement);
+  return statement;
+}
+
+function closeKept(kept: KeptConnection): void {
+  try {
+    for (const statement of kept.statements.values()) statement.destroySync();
+    kept.statements.clear();
+    kept.connection.closeSync();
+  } catch {
+    // Closing is best effort: the run's outcome is already decided.
   }
 }
 
