@@ -525,7 +525,7 @@ export class Airlock {
       ...(egress.reason ? { reason: egress.reason } : {}),
     };
     await announcements.released(egress.taskId, before ? [before, step] : [step], RELEASE_ACTOR, attempt);
-    await this.#o.store.markSent(egress.taskId);
+    await this.#o.store.markSent(egress.taskId, this.#now());
     this.#o.onEvent?.({ type: "released", taskId: egress.taskId, outcome: egress.outcome });
   }
 

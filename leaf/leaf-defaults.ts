@@ -32,8 +32,8 @@ export const LEAF_DEFAULTS = {
   containerUser: "65534:65534",
   /**
    * Cores the leaf's nats-server runs its Go code on at once (its GOMAXPROCS). One TRE's traffic needs far less than
-   * a core, and with more the Go runtime spends CPU on every message looking for work for the idle ones: with one,
-   * the leaves took about a sixth less CPU a message in the throughput benchmark (docs/performance.md).
+   * a core, and with more the Go runtime spends CPU on every message handing it between threads: at a busy TRE's
+   * pace a KV write cost the server about a third more CPU on two cores than on one (`npm run bench -- cores`).
    */
   natsServerCores: 1,
   /** How often stale INBOX sources are looked for, ms. */
