@@ -88,8 +88,8 @@ export class NatsServerStartError extends Error {
 /** Starts nats-server and resolves once its client port answers; throws NatsServerStartError otherwise. */
 export async function startNatsServer(options: StartNatsServerOptions): Promise<NatsServerHandle> {
   const binary = options.binary ?? findNatsServer();
-  await mkdir(options.dir, { recursive: true });
   const server = new NatsServerProcess(options, binary);
+  await mkdir(options.dir, { recursive: true });
   // Secrets live in the config, so only its owner may read it.
   await writeFile(server.configFile, options.configText, { mode: 0o600 });
   await server.launch();
