@@ -13,6 +13,7 @@ import {
   pack,
   type VerifiedOf,
 } from "../protocol/index.js";
+import { asError } from "./as-error.js";
 
 /** One subject of a service, answered with replies of type `R`. */
 export interface SignedRoute<R> {
@@ -79,7 +80,7 @@ async function answer<R>(msg: Msg, route: SignedRoute<R>, opts: ServeSignedOptio
   try {
     reply = await route.answer(msg.data);
   } catch (e) {
-    opts.onError(e instanceof Error ? e : new Error(String(e)));
+    opts.onError(asError(e));
     reply = opts.unavailable;
   }
   if (msg.reply) msg.respond(pack(reply));

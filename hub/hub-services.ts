@@ -9,6 +9,7 @@ import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManage
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AuditLog, ensureAuditStream } from "../audit/index.js";
 import {
+  asError,
   ensureDeadLetterStream,
   ensureStream,
   openBucket,
@@ -226,7 +227,7 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
         } catch (e) {
           emit({
             service: "recovery",
-            event: { type: "error", error: e instanceof Error ? e : new Error(String(e)) },
+            event: { type: "error", error: asError(e) },
           });
         }
       }
@@ -261,7 +262,7 @@ export async function startHubServices(opts: HubServicesOptions): Promise<HubSer
           .catch((e: unknown) =>
             emit({
               service: "expiry",
-              event: { type: "error", error: e instanceof Error ? e : new Error(String(e)) },
+              event: { type: "error", error: asError(e) },
             }),
           );
       }, expiryMs);

@@ -7,7 +7,7 @@
  * makes a copied creds file alone useless.
  */
 import type { AuditLog } from "../audit/index.js";
-import { fetchLeafz, type MonitorTls } from "../common/index.js";
+import { asError, fetchLeafz, type MonitorTls } from "../common/index.js";
 
 /** A TRE with more than one leaf link at once: every link's remote address. */
 export interface DuplicateLink {
@@ -75,7 +75,7 @@ export function watchLeafLinks(options: LeafLinkWatchOptions): () => Promise<voi
         onDuplicate({ tre, remotes });
       }
     } catch (error) {
-      onError(error instanceof Error ? error : new Error(String(error)));
+      onError(asError(error));
     } finally {
       busy = false;
     }

@@ -8,7 +8,14 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { type AuditSink, openBucket, type PeerState, type Refuser, refuseMessage } from "../common/index.js";
+import {
+  type AuditSink,
+  asError,
+  openBucket,
+  type PeerState,
+  type Refuser,
+  refuseMessage,
+} from "../common/index.js";
 import {
   DeadLetterCode,
   MemoryReplayGuard,
@@ -145,7 +152,7 @@ export class LivenessTracker {
       const refused = await this.#apply(msg);
       if (refused) await refuseMessage(this.#refuser, { subject: msg.subject, data: msg.data }, refused);
     } catch (e) {
-      this.opts.onEvent?.({ type: "error", error: e instanceof Error ? e : new Error(String(e)) });
+      this.opts.onEvent?.({ type: "error", error: asError(e) });
     }
   }
 

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection, type TlsOptions } from "@nats-io/transport-node";
 import {
+  asError,
   credsFileAuthenticator,
   type PeerState,
   readCredsFile,
@@ -169,7 +170,7 @@ export class TreOperations {
         this.o.emit({ type: "added", tre: member.name });
       } catch (e) {
         failed = true;
-        const error = e instanceof Error ? e : new Error(String(e));
+        const error = asError(e);
         if (this.#problems.get(member.name) !== error.message) {
           this.#problems.set(member.name, error.message);
           this.o.emit({ type: "error", tre: member.name, error });
@@ -179,7 +180,7 @@ export class TreOperations {
     }
     await this.o.synchronise().catch((e: unknown) => {
       failed = true; // the FED view is brought up to date on the retry
-      this.o.emit({ type: "error", error: e instanceof Error ? e : new Error(String(e)) });
+      this.o.emit({ type: "error", error: asError(e) });
     });
     if (failed && this.#retry === undefined && !this.#stopped) {
       this.#retry = setTimeout(() => {

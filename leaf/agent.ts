@@ -23,7 +23,7 @@ import { type JetStreamClient, type JsMsg, jetstream } from "@nats-io/jetstream"
 import type { NatsConnection } from "@nats-io/transport-node";
 import { match } from "ts-pattern";
 import { AuditLog } from "../audit/index.js";
-import { consumeSigned, type SignedConsumer, Slots } from "../common/index.js";
+import { asError, consumeSigned, type SignedConsumer, Slots } from "../common/index.js";
 import type { DatasetDefinition, Executor } from "../executors/index.js";
 import {
   type ChildState,
@@ -342,7 +342,7 @@ export class Agent {
       this.#emit({
         type: "error",
         taskId: dispatch.taskId,
-        error: e instanceof Error ? e : new Error(String(e)),
+        error: asError(e),
       });
     });
     this.#work.add(work);

@@ -20,7 +20,7 @@
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type AuditLog, auditLimits } from "../audit/index.js";
-import { type SignedRoute, signedRoute } from "../common/index.js";
+import { asError, type SignedRoute, signedRoute } from "../common/index.js";
 import type { ExecutorOutput } from "../executors/index.js";
 import {
   AirlockErrorCode,
@@ -270,7 +270,7 @@ export class Airlock {
         try {
           await notifyReviewers(this.#o.policy.notify, notice);
         } catch (e) {
-          const error = e instanceof Error ? e : new Error(String(e));
+          const error = asError(e);
           await this.#o.audit.append({
             actor: "airlock",
             action: "airlock.notify_failed",
