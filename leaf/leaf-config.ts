@@ -180,6 +180,11 @@ export const leafConfigSchema = obj({
   /** The datasets researchers may name, with their allowed and identifier columns (see executors/query/dataset.ts). */
   datasets: optional(datasetDefinitions),
   /**
+   * How long a file dataset stays open after its last query, for the next, in ms; 0 opens it for every query.
+   * Default 30 000. A DuckDB database file is locked while open: a loader that writes it in place waits this long.
+   */
+  datasetKeepOpenMs: optional(int({ min: 0, max: 3_600_000 })),
+  /**
    * The TRE's PostgreSQL admin connection, used only by the credential broker to make one short-lived,
    * column-limited role per task; the executor never sees it. Needed when a dataset has engine `postgres`.
    */
@@ -236,6 +241,7 @@ export interface LeafConfig {
   disclosure: DisclosureRules;
   review: ReviewPolicy;
   datasets: DatasetDefinition[];
+  datasetKeepOpenMs: number;
   postgres?: {
     host: string;
     port: number;
@@ -341,6 +347,7 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
         }
       : {}),
     ...(c.containers ? { containers: containerSettings(c.containers, loaded) } : {}),
+    datasetKeepOpenMs: c.datasetKeepOpenMs ?? LEAF_DEFAULTS.datasetKeepOpenMs,
     taskTimeoutMs: c.taskTimeoutMs ?? LEAF_DEFAULTS.taskTimeoutMs,
     maxConcurrentTasks: c.maxConcurrentTasks ?? LEAF_DEFAULTS.maxConcurrentTasks,
     maxTaskAttempts: c.maxTaskAttempts ?? LEAF_DEFAULTS.maxTaskAttempts,

@@ -140,7 +140,7 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
       // Roles a crashed run left behind are dropped before any task starts.
       if (config.postgres) emit({ type: "roles-swept", roles: (await broker.sweep()).length });
       const executors: Executor[] = [
-        new QueryExecutor(),
+        new QueryExecutor({ keepOpenMs: config.datasetKeepOpenMs }),
         ...(config.containers
           ? [
               new ContainerExecutor({

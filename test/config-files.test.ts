@@ -259,7 +259,7 @@ describe("leaf.yaml", () => {
     expect(error.message).not.toContain("hello");
   });
 
-  it("defaults the airlock's rules, the review policy and the server's cores, and names a bad threshold or policy field", async () => {
+  it("defaults the airlock's rules, the review policy, the server's cores and how long a dataset stays open, and names a bad threshold or policy field", async () => {
     const config = await loadLeafConfig(leafFile);
     expect(config.disclosure).toEqual({
       minCellCount: 10,
@@ -270,12 +270,14 @@ describe("leaf.yaml", () => {
     });
     expect(config.review).toEqual({ approvalsRequired: 1, autoRelease: false });
     expect(config.natsServerCores).toBe(1);
+    expect(config.datasetKeepOpenMs).toBe(30_000);
     expect(config.reviewers.map((r) => r.name)).toEqual(["rita"]);
     expect(config.reviewers[0]!.password).toMatch(/.{16,}/);
 
     const stricter = await variant(leafFile, (c) => {
       c.disclosure = { minCellCount: 20, dominance: { k: 0.8 } };
       c.review = { approvalsRequired: 2 };
+      c.datasetKeepOpenMs = 0;
     });
     const loaded = await loadLeafConfig(stricter);
     expect(loaded.disclosure).toMatchObject({
@@ -284,6 +286,7 @@ describe("leaf.yaml", () => {
       dominance: { n: 2, k: 0.8 },
     });
     expect(loaded.review.approvalsRequired).toBe(2);
+    expect(loaded.datasetKeepOpenMs, "0: a dataset opened for every query").toBe(0);
 
     for (const [change, field] of [
       [{ disclosure: { dominance: { k: 1.5 } } }, "disclosure.dominance.k"],
@@ -291,6 +294,7 @@ describe("leaf.yaml", () => {
       [{ review: { approvalsRequired: 3 } }, "review.approvalsRequired"],
       [{ review: { notify: { webhook: "file:///etc/passwd" } } }, "review.notify.webhook"],
       [{ natsServerCores: 0 }, "natsServerCores"],
+      [{ datasetKeepOpenMs: -1 }, "datasetKeepOpenMs"],
     ] as const) {
       const bad = await variant(leafFile, (c) => Object.assign(c, change));
       expect((await loadError(loadLeafConfig, bad)).field).toBe(field);

@@ -29,6 +29,7 @@ import { writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
 import { jetstream } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { collectResults, fetchReleases, toJson } from "../aggregator/index.js";
@@ -45,6 +46,7 @@ import {
 import { AgentState } from "../leaf/agent-state.js";
 import { type AnalysisSpec, type ChildState, isTerminal, streams, subjects } from "../protocol/index.js";
 import { expectMatchesTruth } from "./harness/combined-truth.js";
+import { duckDbFileFree } from "./harness/executor-conformance.js";
 import { auditRecords, countBy, loginsByRole, messagesPerSubject } from "./harness/fault-evidence.js";
 import { approveProject, type Federation, startFederation } from "./harness/federation.js";
 import { type PostgresHandle, startPostgres } from "./harness/postgres.js";
@@ -637,4 +639,19 @@ describe("faults under load, single-node hub", () => {
       await Promise.all([locker.end(), observer.end()]);
     }
   }, 120_000);
+
+  it("keeps TRE a's DuckDB file open after a task, for the next (leaf.yaml datasetKeepOpenMs), and lets it go when the leaf stops", async () => {
+    const path = join(fed.files.dir, "patients-a.duckdb");
+    const tasks = await load.submit(1, () => ({ tres: ["a"], analysis: analysisAt(0) }));
+    await load.waitUntilEnded(tasks, 60_000);
+    // Held past the 2 s the executor's own default keeps it: a busy machine spaces queries out further than that.
+    await sleep(3_000);
+    expect(await duckDbFileFree(path), "the file, held 3 s after the task").toBe(false);
+    await fed.stopLeaf("a");
+    try {
+      expect(await duckDbFileFree(path), "the file, once a's leaf stopped").toBe(true);
+    } finally {
+      await fed.startLeaf("a");
+    }
+  }, 90_000);
 });
