@@ -74,7 +74,7 @@ export async function dispatchTask(
   const ended = new Set(
     opts.fresh
       ? []
-      : (await opts.tasks.children(task.taskId)).filter((c) => isTerminal(c.state)).map((c) => c.tre),
+      : (await opts.tasks.childrenOf(task)).filter((c) => isTerminal(c.state)).map((c) => c.tre),
   );
   const outcomes = await Promise.allSettled(
     task.tres

@@ -29,7 +29,7 @@ export async function expireUntaken(
 ): Promise<ExpiredChild[]> {
   const expired: ExpiredChild[] = [];
   for (const task of await tasks.dispatchedBefore(now - tasksMaxAgeMs)) {
-    for (const child of await tasks.children(task.taskId)) {
+    for (const child of await tasks.childrenOf(task)) {
       if (child.state !== "queued") continue;
       const ended = await tasks.applyChildEvent(task.taskId, child.tre, {
         state: "expired",

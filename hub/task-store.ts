@@ -309,7 +309,7 @@ export class TaskStore {
 
   async children(taskId: string): Promise<ChildRecord[]> {
     const task = await this.get(taskId);
-    return task ? this.#childrenOf(task) : [];
+    return task ? this.childrenOf(task) : [];
   }
 
   /** One TRE's child of the task (queued when none of its events is written yet). */
@@ -322,7 +322,8 @@ export class TaskStore {
     }
   }
 
-  async #childrenOf(task: Pick<TaskRecord, "taskId" | "tres" | "submittedAt">): Promise<ChildRecord[]> {
+  /** The children of a task whose record the caller holds (its TREs and submission time never change). */
+  async childrenOf(task: Pick<TaskRecord, "taskId" | "tres" | "submittedAt">): Promise<ChildRecord[]> {
     // Read at once, not one after another: a task to a hundred TREs costs one round trip's wait, not a hundred.
     const entries = await Promise.all(task.tres.map((tre) => this.kv.get(`child.${task.taskId}.${tre}`)));
     return entries.flatMap((e, i) =>

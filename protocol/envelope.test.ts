@@ -1,9 +1,12 @@
+import { randomBytes } from "node:crypto";
+import { Prefix } from "@nats-io/nkeys";
+import { Codec } from "@nats-io/nkeys/lib/codec.js";
 import { describe, expect, it } from "vitest";
 import { pack, unpack } from "./codec.js";
 import { openEnvelope, openEnvelopeAsync, sealEnvelope, signingInput } from "./envelope.js";
 import { RejectCode } from "./errors.js";
 import { newId } from "./ids.js";
-import { verifyingKey, verifySignature } from "./keys.js";
+import { KEYS_KEPT, verifyingKey, verifySignature } from "./keys.js";
 import { MemoryReplayGuard } from "./replay-guard.js";
 import { key, parties, statusBody, submissionBody, times } from "./test-fixtures.js";
 
@@ -81,6 +84,21 @@ describe("signed envelope", () => {
     expect(differ).toEqual([]);
     // The flips reach the signature check, not only the framing before it.
     expect(codes).toContain(RejectCode.badSignature);
+  });
+
+  it("parses a public key once for the messages that follow, never keeps a malformed one, and keeps a bounded number", () => {
+    const k = verifyingKey(p.treA.publicKey);
+    expect(verifyingKey(p.treA.publicKey), "the same key, parsed once").toBe(k);
+    // One character off a key it knows (the checksum no longer holds): refused, every time.
+    const last = p.treA.publicKey.at(-1) === "A" ? "B" : "A";
+    const off = `${p.treA.publicKey.slice(0, -1)}${last}`;
+    for (let i = 0; i < 2; i++) expect(() => verifyingKey(off)).toThrow(/not a valid nkey public key/);
+    // A stream of new keys (a hostile sender's) pushes the oldest out rather than growing without bound.
+    const randomKey = () => new TextDecoder().decode(Codec.encode(Prefix.User, randomBytes(32)));
+    for (let i = 0; i < KEYS_KEPT; i++) verifyingKey(randomKey());
+    const again = verifyingKey(p.treA.publicKey);
+    expect(again, "parsed again once pushed out").not.toBe(k);
+    expect(verifySignature(again, new Uint8Array([1]), p.treA.sign(new Uint8Array([1])))).toBe(true);
   });
 
   it("never accepts a signature made for one type as another type", () => {

@@ -62,8 +62,25 @@ export function signingKeyFromSeed(seed: string): SigningKey {
   };
 }
 
+/**
+ * Keys parsed lately, by their nkey string: a receiver meets the same few keys again and again (a researcher's
+ * results trust each TRE's key for its Release and again for each of its decisions), and parsing one costs about
+ * what checking a signature does (92 against 105 µs here). Public keys only; the oldest goes past `KEYS_KEPT`.
+ */
+const parsedKeys = new Map<string, KeyObject>();
+export const KEYS_KEPT = 1024;
+
 /** Parses and checks an nkey public key string, returning a node:crypto key for verifying. */
 export function verifyingKey(publicKey: string): KeyObject {
+  const known = parsedKeys.get(publicKey);
+  if (known !== undefined) return known;
+  const key = parseVerifyingKey(publicKey);
+  if (parsedKeys.size >= KEYS_KEPT) parsedKeys.delete(parsedKeys.keys().next().value as string);
+  parsedKeys.set(publicKey, key);
+  return key;
+}
+
+function parseVerifyingKey(publicKey: string): KeyObject {
   const prefix = SIGNER_PREFIXES[publicKey[0] ?? ""];
   if (prefix === undefined) throw new KeyFormatError(`public key must start with U, A, O or N`);
   let raw: Uint8Array;
