@@ -140,13 +140,15 @@ export class AirlockStore {
   /**
    * Holds every output of a task, the task record last: the outputs' bytes and records are written at once, and the
    * task is listed (and reviewable) only once all of them are stored. `settle` may change an output's record before
-   * it is first written (a decision the TRE takes at once, by its policy). Returns the records stored, outputs in
+   * it is first written (a decision the TRE takes at once, by its policy). `alongside` runs while the task record is
+   * written, the outputs stored already (the airlock's audit records of them). Returns the records stored, outputs in
    * order.
    */
   async hold(
     task: Omit<HeldTask, "outputIds">,
     outputs: readonly NewHeldOutput[],
     settle: (output: HeldOutput) => HeldOutput = (o) => o,
+    alongside: (held: readonly HeldOutput[]) => Promise<unknown> = async () => {},
   ): Promise<HeldRecords> {
     const held: HeldOutput[] = [];
     const writes: Promise<unknown>[] = [];
@@ -190,7 +192,7 @@ export class AirlockStore {
     }
     await Promise.all(writes);
     const record: HeldTask = { ...task, outputIds: held.map((o) => o.outputId) };
-    await this.kv.put(`task.${task.taskId}`, JSON.stringify(record));
+    await Promise.all([this.kv.put(`task.${task.taskId}`, JSON.stringify(record)), alongside(held)]);
     return { task: record, outputs: held, written: { revisions, bytes } };
   }
 

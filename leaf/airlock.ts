@@ -206,32 +206,46 @@ export class Airlock {
     const heldAt = this.#now();
     const checked = outputs.map((o) => toHeldOutput(o, this.#o.rules, heldAt));
     const approved = new Map<string, Decision>();
-    const held = await this.#o.store.hold({ ...task, heldAt }, checked, (o) => {
-      const auto = this.#o.policy.autoRelease ? this.#autoDecision(o) : undefined;
-      const applied = auto && applyDecision(o, auto.body, auto.ctx);
-      if (!auto || !applied?.ok) return o;
-      approved.set(o.outputId, auto.body);
-      return applied.output;
-    });
-    for (const h of held.outputs) {
-      const decision = approved.get(h.outputId);
-      await this.#o.audit.append({
-        actor: "airlock",
-        action: "airlock.held",
-        taskId: task.taskId,
-        details: {
-          outputId: h.outputId,
-          name: h.name,
-          digest: h.digest,
-          outcome: h.outcome,
-          findings: h.findings.length,
-          // Approved at once by the TRE's auto-release policy: the decision is this record's, not one of its own.
-          ...(decision
-            ? { decision: decision.verdict, ...decisionDetails(decision, "decidedDigest"), state: h.state }
-            : {}),
-        },
-      });
-    }
+    // Each output audited once it is stored, while the task's record is written: every one in one go, the
+    // batch the audit log sends together.
+    const auditHeld = (outputs: readonly HeldOutput[]) =>
+      Promise.all(
+        outputs.map((h) => {
+          const decision = approved.get(h.outputId);
+          return this.#o.audit.append({
+            actor: "airlock",
+            action: "airlock.held",
+            taskId: task.taskId,
+            details: {
+              outputId: h.outputId,
+              name: h.name,
+              digest: h.digest,
+              outcome: h.outcome,
+              findings: h.findings.length,
+              // Approved at once by the TRE's auto-release policy: the decision is this record's, not one of its own.
+              ...(decision
+                ? {
+                    decision: decision.verdict,
+                    ...decisionDetails(decision, "decidedDigest"),
+                    state: h.state,
+                  }
+                : {}),
+            },
+          });
+        }),
+      );
+    const held = await this.#o.store.hold(
+      { ...task, heldAt },
+      checked,
+      (o) => {
+        const auto = this.#o.policy.autoRelease ? this.#autoDecision(o) : undefined;
+        const applied = auto && applyDecision(o, auto.body, auto.ctx);
+        if (!auto || !applied?.ok) return o;
+        approved.set(o.outputId, auto.body);
+        return applied.output;
+      },
+      auditHeld,
+    );
     this.#o.onEvent?.({ type: "held", taskId: task.taskId, outcomes: held.outputs.map((h) => h.outcome) });
     for (const h of held.outputs)
       if (approved.has(h.outputId)) this.#decided(h.taskId, h.outputId, AUTO_RELEASE, "approve", h.state);
