@@ -8,7 +8,7 @@
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import { keepRecent } from "../common/index.js";
+import { keepRecent, latestValues } from "../common/index.js";
 import { type ChildState, checkChildStep, isRetryStep, isSettled, isTerminal } from "../protocol/index.js";
 
 export const AGENT_TASKS_BUCKET = "AGENT_TASKS";
@@ -55,10 +55,13 @@ export class AgentState {
    */
   readonly #written = new Map<string, { task: AgentTask; revision: number }>();
 
-  private constructor(readonly kv: KV) {}
+  private constructor(
+    readonly kv: KV,
+    private readonly js: JetStreamClient,
+  ) {}
 
   static async open(ctrlJs: JetStreamClient): Promise<AgentState> {
-    return new AgentState(await new Kvm(ctrlJs).create(AGENT_TASKS_BUCKET, { history: 1 }));
+    return new AgentState(await new Kvm(ctrlJs).create(AGENT_TASKS_BUCKET, { history: 1 }), ctrlJs);
   }
 
   async get(taskId: string): Promise<AgentTask | undefined> {
@@ -159,15 +162,16 @@ export class AgentState {
     keepRecent(this.#written, task.taskId, { task, revision }, WRITTEN_KEPT);
   }
 
+  /** Every task's record, read in one pass (the records of every task this TRE ever saw). */
+  async all(): Promise<AgentTask[]> {
+    const decoder = new TextDecoder();
+    return (await latestValues(this.js, AGENT_TASKS_BUCKET, "task.>")).map(
+      (v) => JSON.parse(decoder.decode(v.value)) as AgentTask,
+    );
+  }
+
   /** Every task not yet settled, for recovery after a restart. */
   async unsettled(): Promise<AgentTask[]> {
-    const out: AgentTask[] = [];
-    for await (const key of await this.kv.keys("task.>")) {
-      const e = await this.kv.get(key);
-      if (e?.operation !== "PUT") continue;
-      const t = e.json() as AgentTask;
-      if (!isSettled(t.state)) out.push(t);
-    }
-    return out;
+    return (await this.all()).filter((t) => !isSettled(t.state));
   }
 }

@@ -71,9 +71,12 @@ export class AirlockReview {
 
   async #list(all: boolean, viewer: string): Promise<AirlockReply> {
     const views: AirlockTaskView[] = [];
-    for (const task of await this.store.tasks()) {
+    // Both read in one pass each: a TRE's airlock holds every task it ever released.
+    const [tasks, records] = await Promise.all([this.store.tasks(), this.state.all()]);
+    const states = new Map(records.map((r) => [r.taskId, r.state]));
+    for (const task of tasks) {
       // Only tasks still in review are read in full, unless every task was asked for.
-      const state = (await this.state.get(task.taskId))?.state;
+      const state = states.get(task.taskId);
       if (!all && state !== "outputs_pending_review") continue;
       const view = await this.#taskView(task, viewer, false, state);
       if (all || view.outputs.some((o) => o.state === "pending")) views.push(view);

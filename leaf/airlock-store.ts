@@ -19,6 +19,7 @@
 import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
+import { latestValues } from "../common/index.js";
 import type { AirlockFinding, CheckOutcome, HeldOutputState, ReleaseOutcome } from "../protocol/index.js";
 
 const AIRLOCK_BUCKET = "AIRLOCK";
@@ -130,11 +131,14 @@ const base64 = (bytes: Uint8Array) =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("base64");
 
 export class AirlockStore {
-  private constructor(readonly kv: KV) {}
+  private constructor(
+    readonly kv: KV,
+    private readonly js: JetStreamClient,
+  ) {}
 
   static async open(ctrlJs: JetStreamClient): Promise<AirlockStore> {
     // One output is a small aggregate; the bucket keeps only the latest revision of each entry.
-    return new AirlockStore(await new Kvm(ctrlJs).create(AIRLOCK_BUCKET, { history: 1 }));
+    return new AirlockStore(await new Kvm(ctrlJs).create(AIRLOCK_BUCKET, { history: 1 }), ctrlJs);
   }
 
   /**
@@ -201,13 +205,12 @@ export class AirlockStore {
     return e?.operation === "PUT" ? (e.json() as HeldTask) : undefined;
   }
 
-  /** Every task held here, oldest first. */
+  /** Every task held here, oldest first, read in one pass. */
   async tasks(): Promise<HeldTask[]> {
-    const out: HeldTask[] = [];
-    for await (const key of await this.kv.keys("task.*")) {
-      const t = await this.task(key.slice("task.".length));
-      if (t) out.push(t);
-    }
+    const decoder = new TextDecoder();
+    const out = (await latestValues(this.js, AIRLOCK_BUCKET, "task.*")).map(
+      (v) => JSON.parse(decoder.decode(v.value)) as HeldTask,
+    );
     return out.sort((a, b) => a.taskId.localeCompare(b.taskId));
   }
 

@@ -568,9 +568,9 @@ export class Airlock {
       if (state === egress.outcome) await this.#send(egress);
       else if (state === "outputs_pending_review") await this.#complete(egress.taskId);
     }
-    for (const task of await this.#o.store.tasks()) {
-      if ((await this.#o.state.get(task.taskId))?.state === "outputs_pending_review")
-        await this.afterHeld(task.taskId, { notify: false });
+    // Tasks awaiting review, from one pass over the task records: the airlock holds every task ever released.
+    for (const task of await this.#o.state.all()) {
+      if (task.state === "outputs_pending_review") await this.afterHeld(task.taskId, { notify: false });
     }
   }
 
