@@ -3,10 +3,10 @@
  * verified Release in the RELEASES bucket (key `<taskId>.<tre>`), which is exactly what a researcher's
  * `fetchReleases` reads; a watch on that bucket says the moment one lands.
  *
- * tremesh gives the researcher no push path of its own (the RESEARCH account may only call the hub's services
- * and read its own inbox, so `tremesh watch` and `submit --wait` poll every 250 ms). The watch stands in for
- * the notification a researcher would get, so the latency measured is the federation's and not a polling
- * interval's. It runs on a FED-account (admin) connection.
+ * A researcher's connection may only call the hub's services and read its own inbox: `tremesh watch` and
+ * `submit --wait` hold a query open that the hub answers when the task moves on (`followTask`). The watch stands in
+ * for that answer here, so that the latency measured is the federation's and not a query's round trip. It runs on a
+ * FED-account (admin) connection.
  */
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm, KvWatchInclude } from "@nats-io/kv";
