@@ -47,3 +47,9 @@ export async function latestValues(js: JetStreamClient, bucket: string, filter: 
   }
   return values;
 }
+
+/** `latestValues`, each value parsed as the JSON record it holds. */
+export async function latestRecords<T>(js: JetStreamClient, bucket: string, filter: string): Promise<T[]> {
+  const decoder = new TextDecoder();
+  return (await latestValues(js, bucket, filter)).map((v) => JSON.parse(decoder.decode(v.value)) as T);
+}

@@ -8,7 +8,7 @@
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import { keepRecent, latestValues } from "../common/index.js";
+import { keepRecent, latestRecords } from "../common/index.js";
 import { type ChildState, checkChildStep, isRetryStep, isSettled, isTerminal } from "../protocol/index.js";
 
 export const AGENT_TASKS_BUCKET = "AGENT_TASKS";
@@ -163,11 +163,8 @@ export class AgentState {
   }
 
   /** Every task's record, read in one pass (the records of every task this TRE ever saw). */
-  async all(): Promise<AgentTask[]> {
-    const decoder = new TextDecoder();
-    return (await latestValues(this.js, AGENT_TASKS_BUCKET, "task.>")).map(
-      (v) => JSON.parse(decoder.decode(v.value)) as AgentTask,
-    );
+  all(): Promise<AgentTask[]> {
+    return latestRecords<AgentTask>(this.js, AGENT_TASKS_BUCKET, "task.>");
   }
 
   /** Every task not yet settled, for recovery after a restart. */

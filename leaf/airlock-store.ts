@@ -19,7 +19,7 @@
 import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import { latestValues } from "../common/index.js";
+import { latestRecords } from "../common/index.js";
 import type { AirlockFinding, CheckOutcome, HeldOutputState, ReleaseOutcome } from "../protocol/index.js";
 
 const AIRLOCK_BUCKET = "AIRLOCK";
@@ -207,10 +207,7 @@ export class AirlockStore {
 
   /** Every task held here, oldest first, read in one pass. */
   async tasks(): Promise<HeldTask[]> {
-    const decoder = new TextDecoder();
-    const out = (await latestValues(this.js, AIRLOCK_BUCKET, "task.*")).map(
-      (v) => JSON.parse(decoder.decode(v.value)) as HeldTask,
-    );
+    const out = await latestRecords<HeldTask>(this.js, AIRLOCK_BUCKET, "task.*");
     return out.sort((a, b) => a.taskId.localeCompare(b.taskId));
   }
 
