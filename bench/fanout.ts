@@ -124,7 +124,7 @@ export function printFanoutBench(r: FanoutResult): void {
     console.log(
       `  first task right after set-up: every Release stored in ${s.firstAfterSetup.storedMs} ms, combined in ${s.firstAfterSetup.combinedMs} ms`,
     );
-    console.log("  then, 31 s after the last leaf linked:");
+    console.log("  then, 40 s after the last leaf linked:");
     console.log(formatLatency("  submit → every Release stored at the hub", s.submitToAllStored));
     console.log(formatLatency("  submit → combined result", s.submitToCombined));
     const m = s.memory;
