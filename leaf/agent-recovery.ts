@@ -11,12 +11,14 @@
  */
 import type { AuditSink } from "../common/index.js";
 import type { Executor } from "../executors/index.js";
-import type { ChildState, Dispatch } from "../protocol/index.js";
+import { type ChildState, type Dispatch, isSettled } from "../protocol/index.js";
 import { type AgentState, type AgentTask, attemptOf } from "./agent-state.js";
 import { AGENT_ACTOR, type TaskTransitions } from "./task-transitions.js";
 
 export interface RecoveryOptions {
   state: AgentState;
+  /** Every task record, as the start read them (`AgentState.all`); the unsettled ones are recovered. */
+  records: readonly AgentTask[];
   transitions: TaskTransitions;
   /** Runs a task may have at this TRE (leaf.yaml `maxTaskAttempts`). */
   maxAttempts: number;
@@ -54,7 +56,8 @@ export function restartedReason(attempt: number, maxAttempts: number): string {
 
 /** After a restart: a task caught `running` runs again while it has attempts left; one caught before continues. */
 export async function recoverTasks(o: RecoveryOptions): Promise<void> {
-  for (const task of await o.state.unsettled()) {
+  for (const task of o.records) {
+    if (isSettled(task.state)) continue;
     // Its steps that waited to be announced died with the last run.
     await o.transitions.announceRecorded(task);
     if (task.state === "running") {

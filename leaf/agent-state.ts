@@ -9,7 +9,7 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { keepRecent, latestRecords } from "../common/index.js";
-import { type ChildState, checkChildStep, isRetryStep, isSettled, isTerminal } from "../protocol/index.js";
+import { type ChildState, checkChildStep, isRetryStep, isTerminal } from "../protocol/index.js";
 
 export const AGENT_TASKS_BUCKET = "AGENT_TASKS";
 
@@ -165,10 +165,5 @@ export class AgentState {
   /** Every task's record, read in one pass (the records of every task this TRE ever saw). */
   all(): Promise<AgentTask[]> {
     return latestRecords<AgentTask>(this.js, AGENT_TASKS_BUCKET, "task.>");
-  }
-
-  /** Every task not yet settled, for recovery after a restart. */
-  async unsettled(): Promise<AgentTask[]> {
-    return (await this.all()).filter((t) => !isSettled(t.state));
   }
 }

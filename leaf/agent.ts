@@ -195,8 +195,11 @@ export class Agent {
     await cleanUpExecutors(opts.executors, agent.#audit, (executor, removed) =>
       agent.#emit({ type: "cleaned", executor, removed }),
     );
+    // One pass over every task record serves both recoveries: the tasks caught on the way, and those awaiting review.
+    const records = await agent.#state.all();
     await recoverTasks({
       state: agent.#state,
+      records,
       transitions: agent.#transitions,
       maxAttempts: agent.#execution.maxAttempts,
       reopen: (task) => agent.#reopen(task),
@@ -206,7 +209,7 @@ export class Agent {
       onRecovered: (taskId, state) => agent.#emit({ type: "recovered", taskId, state }),
       now: () => agent.#now(),
     });
-    await agent.#airlock.recover();
+    await agent.#airlock.recover(records);
     agent.#airlockService = await AirlockService.start(opts.ctrl, agent.#airlock, (error) =>
       agent.#emit({ type: "error", error }),
     );

@@ -34,7 +34,7 @@ import {
   TrustStore,
   type VerifiedOf,
 } from "../protocol/index.js";
-import { type AgentState, type AgentTaskEvent, attemptOf } from "./agent-state.js";
+import { type AgentState, type AgentTask, type AgentTaskEvent, attemptOf } from "./agent-state.js";
 import { applyDecision, type DecisionContext } from "./airlock-decision.js";
 import { AUTO_RELEASE, buildRelease } from "./airlock-release.js";
 import { AirlockReview, outputView } from "./airlock-review.js";
@@ -561,16 +561,21 @@ export class Airlock {
     return true;
   }
 
-  /** After a restart: send Releases built but not sent, and finish tasks whose outputs were all decided. */
-  async recover(): Promise<void> {
+  /**
+   * After a restart: send Releases built but not sent, and finish tasks whose outputs were all decided. `records`: every
+   * task record, as the start read them (`AgentState.all`).
+   */
+  async recover(records: readonly AgentTask[]): Promise<void> {
     for (const egress of await this.#o.store.unsent()) {
       const state = (await this.#o.state.get(egress.taskId))?.state;
       if (state === egress.outcome) await this.#send(egress);
       else if (state === "outputs_pending_review") await this.#complete(egress.taskId);
     }
-    // Tasks awaiting review, from one pass over the task records: the airlock holds every task ever released.
-    for (const task of await this.#o.state.all()) {
-      if (task.state === "outputs_pending_review") await this.afterHeld(task.taskId, { notify: false });
+    // Tasks awaiting review as the start read them, each read again: a Release sent above may have finished it.
+    for (const { taskId, state } of records) {
+      if (state !== "outputs_pending_review") continue;
+      if ((await this.#o.state.get(taskId))?.state === "outputs_pending_review")
+        await this.afterHeld(taskId, { notify: false });
     }
   }
 

@@ -100,6 +100,7 @@ async function recover(taskId: string, maxAttempts = 3): Promise<string[]> {
   const resumed: string[] = [];
   await recoverTasks({
     state,
+    records: await state.all(),
     transitions,
     maxAttempts,
     reopen: (task) => ({ taskId: task.taskId }) as Dispatch,
@@ -335,7 +336,7 @@ describe("Releases a restart caught between the task's release and OUTBOX", () =
     expect((await airlock.unsent()).map((r) => r.taskId)).toEqual([unsent]);
     expect([await airlock.sent(unsent), await airlock.sent(before)]).toEqual([false, true]);
 
-    await autoAirlock.recover();
+    await autoAirlock.recover(await state.all());
     expect(await releasesInOutbox(unsent)).toEqual([1]);
     expect(await releasesInOutbox(before)).toEqual([]);
     // Both are marked now, so the next start reads neither Release again.
