@@ -143,6 +143,12 @@ async function startCluster(size: number, { running = size }: { running?: number
   };
 }
 
+/**
+ * A cluster test's own limit: on a busy machine forming the meta group may take `formed`'s join wait, a restart and
+ * `HUB_DEFAULTS.clusterWaitMs`, and placing a stream `whilePlacing`'s patience, each longer than vitest's 60 s.
+ */
+const CLUSTER_TEST_MS = 300_000;
+
 /** A unique stream per test, so a failure in one never leaks records into another. */
 function streamName(token: string): string {
   return `AUDIT_${token.toUpperCase()}`;
@@ -227,69 +233,77 @@ describe("audit log", () => {
     expect(await verifyAuditLog(js, { stream })).toMatchObject({ ok: true, count: 3 });
   });
 
-  it("keeps every `once` record on a three-node cluster, where a refused try leaves its id held", async () => {
-    // Found by the hub cluster test: two hub nodes racing on the chain lost Release records. A clustered stream's
-    // leader holds a message id before it checks the chain's last sequence; the retry under the same id was told
-    // "duplicate" at sequence 0 and believed it, with nothing stored.
-    await using cluster = await startCluster(3);
-    const stream = streamName(uniqueToken());
-    await cluster.formed();
-    const [first, second] = await Promise.all([cluster.connect(0), cluster.connect(1)]);
-    const jsm = await jetstreamManager(first!);
-    // As a hub node does: a leader that hears from every node may not yet count them all for placement.
-    await whilePlacing(() => ensureAuditStream(jsm, { scope: "hub", stream, replicas: 3 }));
-    const writers = [first!, second!].map((nc) => new AuditLog(jetstream(nc), { scope: "hub", stream }));
-    const keyed = (w: number, i: number) => ({
-      ...entry(`hub-node-${w}`, i),
-      details: { key: `k.${w}.${i}` },
-    });
-    await Promise.all(
-      writers.map(async (log, w) => {
-        for (let i = 0; i < 40; i++) await log.append(keyed(w, i), { once: `k.${w}.${i}` });
-      }),
-    );
-    // Every key once: the records themselves, read one by one.
-    const keys: string[] = [];
-    const { state } = await jsm.streams.info(stream);
-    for (let seq = state.first_seq; seq <= state.last_seq; seq++) {
-      const decoded = decodeAuditRecord((await jsm.streams.getMessage(stream, { seq }))!.data);
-      if (decoded.ok) keys.push(String(decoded.record.details?.key));
-    }
-    expect(keys.sort()).toEqual(
-      [0, 1].flatMap((w) => Array.from({ length: 40 }, (_, i) => `k.${w}.${i}`)).sort(),
-    );
-    // A writer restarted within the duplicate window redoes every step: nothing is recorded twice.
-    const restarted = new AuditLog(jetstream(second!), { scope: "hub", stream });
-    for (let i = 0; i < 40; i++)
-      expect(await restarted.append(keyed(0, i), { once: `k.0.${i}` })).toMatchObject({ duplicate: true });
-    expect(await verifyAuditLog(jetstream(first!), { stream })).toMatchObject({ ok: true, count: 80 });
-  });
-
-  it("creates a three-copy chain on a cluster whose third node joins while the create waits", async () => {
-    // The hub's nodes start together: one that has joined before the others cannot place three copies yet.
-    await using cluster = await startCluster(3, { running: 2 });
-    await cluster.formed(2);
-    const jsm = await jetstreamManager(await cluster.connect(0));
-    const stream = streamName(uniqueToken());
-    const refusals: unknown[] = [];
-    // The third node starts at the first refusal, and is restarted if the meta group leaves it out (`formed`).
-    let joined: Promise<void> | undefined;
-    const created = await whilePlacing(async () => {
-      try {
-        return await ensureAuditStream(jsm, { scope: "hub", stream, replicas: 3 });
-      } catch (error) {
-        if (refusals.push(error) === 1) {
-          joined = cluster.startNode(2).then(() => cluster.formed(3));
-          joined.catch(() => {}); // awaited below, once the create is through
-        }
-        throw error;
+  it(
+    "keeps every `once` record on a three-node cluster, where a refused try leaves its id held",
+    async () => {
+      // Found by the hub cluster test: two hub nodes racing on the chain lost Release records. A clustered stream's
+      // leader holds a message id before it checks the chain's last sequence; the retry under the same id was told
+      // "duplicate" at sequence 0 and believed it, with nothing stored.
+      await using cluster = await startCluster(3);
+      const stream = streamName(uniqueToken());
+      await cluster.formed();
+      const [first, second] = await Promise.all([cluster.connect(0), cluster.connect(1)]);
+      const jsm = await jetstreamManager(first!);
+      // As a hub node does: a leader that hears from every node may not yet count them all for placement.
+      await whilePlacing(() => ensureAuditStream(jsm, { scope: "hub", stream, replicas: 3 }));
+      const writers = [first!, second!].map((nc) => new AuditLog(jetstream(nc), { scope: "hub", stream }));
+      const keyed = (w: number, i: number) => ({
+        ...entry(`hub-node-${w}`, i),
+        details: { key: `k.${w}.${i}` },
+      });
+      await Promise.all(
+        writers.map(async (log, w) => {
+          for (let i = 0; i < 40; i++) await log.append(keyed(w, i), { once: `k.${w}.${i}` });
+        }),
+      );
+      // Every key once: the records themselves, read one by one.
+      const keys: string[] = [];
+      const { state } = await jsm.streams.info(stream);
+      for (let seq = state.first_seq; seq <= state.last_seq; seq++) {
+        const decoded = decodeAuditRecord((await jsm.streams.getMessage(stream, { seq }))!.data);
+        if (decoded.ok) keys.push(String(decoded.record.details?.key));
       }
-    });
-    await joined;
-    expect((refusals[0] as Error).cause).toMatchObject({ code: 10005 }); // no suitable peers, while two
-    expect(created.config.num_replicas).toBe(3);
-    expect(created.cluster?.replicas?.length).toBe(2);
-  });
+      expect(keys.sort()).toEqual(
+        [0, 1].flatMap((w) => Array.from({ length: 40 }, (_, i) => `k.${w}.${i}`)).sort(),
+      );
+      // A writer restarted within the duplicate window redoes every step: nothing is recorded twice.
+      const restarted = new AuditLog(jetstream(second!), { scope: "hub", stream });
+      for (let i = 0; i < 40; i++)
+        expect(await restarted.append(keyed(0, i), { once: `k.0.${i}` })).toMatchObject({ duplicate: true });
+      expect(await verifyAuditLog(jetstream(first!), { stream })).toMatchObject({ ok: true, count: 80 });
+    },
+    CLUSTER_TEST_MS,
+  );
+
+  it(
+    "creates a three-copy chain on a cluster whose third node joins while the create waits",
+    async () => {
+      // The hub's nodes start together: one that has joined before the others cannot place three copies yet.
+      await using cluster = await startCluster(3, { running: 2 });
+      await cluster.formed(2);
+      const jsm = await jetstreamManager(await cluster.connect(0));
+      const stream = streamName(uniqueToken());
+      const refusals: unknown[] = [];
+      // The third node starts at the first refusal, and is restarted if the meta group leaves it out (`formed`).
+      let joined: Promise<void> | undefined;
+      const created = await whilePlacing(async () => {
+        try {
+          return await ensureAuditStream(jsm, { scope: "hub", stream, replicas: 3 });
+        } catch (error) {
+          if (refusals.push(error) === 1) {
+            joined = cluster.startNode(2).then(() => cluster.formed(3));
+            joined.catch(() => {}); // awaited below, once the create is through
+          }
+          throw error;
+        }
+      });
+      await joined;
+      expect((refusals[0] as Error).cause).toMatchObject({ code: 10005 }); // no suitable peers, while two
+      expect(created.config.num_replicas).toBe(3);
+      expect(created.cluster?.replicas?.length).toBe(2);
+    },
+    CLUSTER_TEST_MS,
+  );
 
   it("verifies an empty log as an empty chain", async () => {
     await using mesh = await startMesh({ tres: ["a"] });
