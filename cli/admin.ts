@@ -66,7 +66,6 @@ function stateLines(state: FederationState): string[] {
 
 export const admin: Command = {
   name: "admin",
-  summary: "federation admin: operator, TREs, researchers, projects, revocation, the data use register",
   usage: USAGE,
   examples: [
     "tremesh admin init --dir ./fed-admin --host 127.0.0.1",

@@ -31,8 +31,6 @@ const options = {
 
 export const airlock: Command = {
   name: "airlock",
-  summary:
-    "review outputs held in your TRE's airlock: list, show, approve, reject, a released task's crate, or a web page (reviewers only)",
   usage: [
     "tremesh airlock list [--all] [--profile FILE] [--json]",
     "tremesh airlock show TASK_ID [--profile FILE] [--json]",

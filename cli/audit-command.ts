@@ -7,8 +7,6 @@ import { withHub } from "./hub-session.js";
 
 export const audit: Command = {
   name: "audit",
-  summary:
-    "verify a hash-chained audit log (the hub's, or a TRE's with a reviewer profile); reports the first broken link",
   usage: "tremesh audit verify [--profile FILE] [--json]",
   examples: [
     "tremesh audit verify --profile admin.profile.yaml",

@@ -10,7 +10,6 @@ export interface Io {
 
 export interface Command {
   name: string;
-  summary: string;
   usage: string;
   examples: string[];
   run(argv: string[], io: Io): Promise<number> | number;

@@ -228,8 +228,6 @@ async function verify(argv: string[], io: Io): Promise<number> {
 
 export const crate: Command = {
   name: "crate",
-  summary:
-    "write a task's Five Safes RO-Crates (each TRE's, and the combined one) as BagIt zips, or verify one",
   usage:
     "tremesh crate TASK_ID --out FILE.zip|DIR [--tre NAME | --combined] [--profile FILE] [--json]\n       tremesh crate verify FILE.zip [--trust KEY,…] [--json]",
   examples: [

@@ -33,8 +33,6 @@ export const DEMO_JSON_FORMAT = "tremesh.demo.v1";
 
 export const demo: Command = {
   name: "demo",
-  summary:
-    "run a hub, three TREs and a researcher here: six analyses (one in a container) checked, released, combined",
   usage: "tremesh demo [--json] [--keep] [--dir DIR]\n       tremesh demo stop DIR",
   examples: [
     "tremesh demo",

@@ -13,7 +13,6 @@ import { runUntilSignal } from "./run-until-signal.js";
 
 export const hub: Command = {
   name: "hub",
-  summary: "run the federation hub: nats-server (JetStream domain hub) and the hub services",
   usage: "tremesh hub start --config hub.yaml",
   examples: ["tremesh hub start --config /etc/tremesh/hub.yaml"],
   async run(argv) {

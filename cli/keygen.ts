@@ -6,7 +6,6 @@ import { CliError, ExitCode } from "./exit-codes.js";
 
 export const keygen: Command = {
   name: "keygen",
-  summary: "make an Ed25519 nkey pair; the seed goes to a 0600 file, the public key to stdout",
   usage: "tremesh keygen --out FILE [--kind user|account|operator] [--json]",
   examples: ["tremesh keygen --out tre-a.seed   # a TRE makes its signing key; only the public key leaves"],
   run(argv, io) {

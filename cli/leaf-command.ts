@@ -8,7 +8,6 @@ import { runUntilSignal } from "./run-until-signal.js";
 
 export const leaf: Command = {
   name: "leaf",
-  summary: "run a TRE's leaf: nats-server dialling out to the hub, and the TRE agent",
   usage: "tremesh leaf start --config leaf.yaml | leaf keygen --out FILE [--json]",
   examples: [
     "tremesh leaf keygen --out secrets/tre-north.seed   # the TRE's signing key; give the admin the printed public key",

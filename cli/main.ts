@@ -9,26 +9,82 @@ import { CliError, ExitCode } from "./exit-codes.js";
 import { printable } from "./released-files.js";
 
 /**
- * Every command, in the order help lists them, each loaded only when it runs: a researcher's `submit` or `status`
- * starts without the hub's, the leaf's and the demo's code (DuckDB, PostgreSQL, Docker's API client).
+ * Every command, in the order help lists them, with its line there; each loaded only when it runs: a researcher's
+ * `submit` or `status` starts without the hub's, the leaf's and the demo's code (DuckDB, PostgreSQL, Docker's API
+ * client), and `tremesh --help` loads none.
  */
-const commandModules: Record<string, () => Promise<Command>> = {
-  demo: async () => (await import("./demo.js")).demo,
-  submit: async () => (await import("./submit-command.js")).submit,
-  status: async () => (await import("./status-command.js")).status,
-  watch: async () => (await import("./results-command.js")).watch,
-  results: async () => (await import("./results-command.js")).results,
-  aggregate: async () => (await import("./results-command.js")).aggregate,
-  crate: async () => (await import("./crate-command.js")).crate,
-  cancel: async () => (await import("./status-command.js")).cancel,
-  tres: async () => (await import("./status-command.js")).tres,
-  hub: async () => (await import("./hub-command.js")).hub,
-  leaf: async () => (await import("./leaf-command.js")).leaf,
-  admin: async () => (await import("./admin.js")).admin,
-  airlock: async () => (await import("./airlock-command.js")).airlock,
-  ui: async () => (await import("./ui-command.js")).ui,
-  audit: async () => (await import("./audit-command.js")).audit,
-  keygen: async () => (await import("./keygen.js")).keygen,
+const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  demo: {
+    summary:
+      "run a hub, three TREs and a researcher here: six analyses (one in a container) checked, released, combined",
+    load: async () => (await import("./demo.js")).demo,
+  },
+  submit: {
+    summary: "sign an analysis (or a GA4GH TES task) and submit it to the hub for the named TREs",
+    load: async () => (await import("./submit-command.js")).submit,
+  },
+  status: {
+    summary:
+      "show a task's state at each TRE, with who changed it, when and why; without a task id, your tasks",
+    load: async () => (await import("./status-command.js")).status,
+  },
+  watch: {
+    summary:
+      "follow a task's progress at each TRE until it ends (live on a terminal, one line per change otherwise)",
+    load: async () => (await import("./results-command.js")).watch,
+  },
+  results: {
+    summary: "show each TRE's released outputs of a task, after verifying every Release",
+    load: async () => (await import("./results-command.js")).results,
+  },
+  aggregate: {
+    summary: "combine a task's verified released outputs across TREs: per-TRE and combined tables",
+    load: async () => (await import("./results-command.js")).aggregate,
+  },
+  crate: {
+    summary:
+      "write a task's Five Safes RO-Crates (each TRE's, and the combined one) as BagIt zips, or verify one",
+    load: async () => (await import("./crate-command.js")).crate,
+  },
+  cancel: {
+    summary: "cancel a task at every TRE where it has not ended",
+    load: async () => (await import("./status-command.js")).cancel,
+  },
+  tres: {
+    summary: "list the federation's TREs and whether each is online (from its signed heartbeats)",
+    load: async () => (await import("./status-command.js")).tres,
+  },
+  hub: {
+    summary: "run the federation hub: nats-server (JetStream domain hub) and the hub services",
+    load: async () => (await import("./hub-command.js")).hub,
+  },
+  leaf: {
+    summary: "run a TRE's leaf: nats-server dialling out to the hub, and the TRE agent",
+    load: async () => (await import("./leaf-command.js")).leaf,
+  },
+  admin: {
+    summary: "federation admin: operator, TREs, researchers, projects, revocation, the data use register",
+    load: async () => (await import("./admin.js")).admin,
+  },
+  airlock: {
+    summary:
+      "review outputs held in your TRE's airlock: list, show, approve, reject, a released task's crate, or a web page (reviewers only)",
+    load: async () => (await import("./airlock-command.js")).airlock,
+  },
+  ui: {
+    summary:
+      "the researcher's page in a browser: each TRE's state live, combined tables, plots, released files",
+    load: async () => (await import("./ui-command.js")).ui,
+  },
+  audit: {
+    summary:
+      "verify a hash-chained audit log (the hub's, or a TRE's with a reviewer profile); reports the first broken link",
+    load: async () => (await import("./audit-command.js")).audit,
+  },
+  keygen: {
+    summary: "make an Ed25519 nkey pair; the seed goes to a 0600 file, the public key to stdout",
+    load: async () => (await import("./keygen.js")).keygen,
+  },
 };
 
 function version(): string {
@@ -38,26 +94,23 @@ function version(): string {
   return pkg.version;
 }
 
-async function help(): Promise<string> {
-  const commands = await Promise.all(Object.values(commandModules).map((load) => load()));
-  const width = Math.max(...commands.map((c) => c.name.length));
+function help(): string {
+  const width = Math.max(...Object.keys(commands).map((name) => name.length));
   return [
     "tremesh — Five Safes analyses across many Trusted Research Environments",
     "",
     "usage: tremesh <command> [options]      tremesh <command> --help",
     "",
     "commands:",
-    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
     "",
     "exit codes:",
     ...Object.entries(ExitCode).map(([k, v]) => `  ${v}  ${k}`),
   ].join("\n");
 }
 
-function commandHelp(c: Command): string {
-  return [`${c.summary}`, "", `usage: ${c.usage}`, "", "examples:", ...c.examples.map((e) => `  ${e}`)].join(
-    "\n",
-  );
+function commandHelp(summary: string, c: Command): string {
+  return [summary, "", `usage: ${c.usage}`, "", "examples:", ...c.examples.map((e) => `  ${e}`)].join("\n");
 }
 
 const stdio: Io = {
@@ -70,21 +123,21 @@ const stdio: Io = {
 export async function run(argv: string[], io: Io = stdio): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-    io.out(await help());
+    io.out(help());
     return name === undefined ? ExitCode.usage : ExitCode.ok;
   }
   if (name === "--version" || name === "version") {
     io.out(version());
     return ExitCode.ok;
   }
-  const load = Object.hasOwn(commandModules, name) ? commandModules[name] : undefined;
-  if (!load) {
+  const entry = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (!entry) {
     io.err(`tremesh: unknown command ${JSON.stringify(name)} (see tremesh --help)`);
     return ExitCode.usage;
   }
   let command: Command;
   try {
-    command = await load();
+    command = await entry.load();
   } catch (e) {
     // A broken install (a module of dist/ missing or unreadable): said once, not thrown.
     io.err(
@@ -93,7 +146,7 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
     return ExitCode.failed;
   }
   if (rest.includes("--help") || rest.includes("-h")) {
-    io.out(commandHelp(command));
+    io.out(commandHelp(entry.summary, command));
     return ExitCode.ok;
   }
   try {

@@ -106,8 +106,6 @@ const stateLine = (task: TaskView) =>
 
 export const watch: Command = {
   name: "watch",
-  summary:
-    "follow a task's progress at each TRE until it ends (live on a terminal, one line per change otherwise)",
   usage: "tremesh watch TASK_ID [--timeout-ms N] [--profile FILE] [--json]",
   examples: ["tremesh watch 01JD3…", "tremesh watch 01JD3… --json   # one JSON task view per change"],
   async run(argv, io) {
@@ -215,7 +213,6 @@ function problems(r: TaskResults, io: Io): void {
 
 export const results: Command = {
   name: "results",
-  summary: "show each TRE's released outputs of a task, after verifying every Release",
   usage: [
     "tremesh results TASK_ID [--save-files DIR] [--profile FILE] [--json]",
     "",
@@ -297,7 +294,6 @@ export function aggregateJson(r: TaskResults) {
 
 export const aggregate: Command = {
   name: "aggregate",
-  summary: "combine a task's verified released outputs across TREs: per-TRE and combined tables",
   usage: "tremesh aggregate TASK_ID [--csv] [--plot FILE.svg] [--save-files DIR] [--profile FILE] [--json]",
   examples: [
     "tremesh aggregate 01JD3…",

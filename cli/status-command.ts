@@ -62,8 +62,6 @@ const common = { profile: { type: "string" }, json: { type: "boolean" } } as con
 
 export const status: Command = {
   name: "status",
-  summary:
-    "show a task's state at each TRE, with who changed it, when and why; without a task id, your tasks",
   usage: [
     "tremesh status [TASK_ID] [--profile FILE] [--json]",
     "",
@@ -103,7 +101,6 @@ export const status: Command = {
 
 export const cancel: Command = {
   name: "cancel",
-  summary: "cancel a task at every TRE where it has not ended",
   usage: "tremesh cancel TASK_ID [--reason TEXT] [--profile FILE] [--json]",
   examples: ['tremesh cancel 01JD3… --reason "wrong dataset"'],
   async run(argv, io) {
@@ -126,7 +123,6 @@ export const cancel: Command = {
 
 export const tres: Command = {
   name: "tres",
-  summary: "list the federation's TREs and whether each is online (from its signed heartbeats)",
   usage: "tremesh tres [--profile FILE] [--json]",
   examples: ["tremesh tres"],
   async run(argv, io) {

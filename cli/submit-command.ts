@@ -18,7 +18,6 @@ import { crateSubmission } from "./submit-crate.js";
 
 export const submit: Command = {
   name: "submit",
-  summary: "sign an analysis (or a GA4GH TES task) and submit it to the hub for the named TREs",
   usage: [
     "tremesh submit --project P --tres a,b ANALYSIS.json [--title T] [--wait [--timeout-ms N]] [--profile FILE] [--json]",
     "       tremesh submit --tes TASK.json [--project P] [--tres a,b] [--title T] [--wait [--timeout-ms N]] [--profile FILE] [--json]",

@@ -48,8 +48,6 @@ export async function startResearcherServer(options: {
 
 export const ui: Command = {
   name: "ui",
-  summary:
-    "the researcher's page in a browser: each TRE's state live, combined tables, plots, released files",
   usage: [
     "tremesh ui [--profile FILE] [--host HOST] [--port N]",
     "  the researcher's page: your tasks, each TRE's state live, combined tables, plots, released files, reviewers'",
