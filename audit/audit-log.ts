@@ -14,6 +14,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
+  DeliverPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
   type JetStreamClient,
@@ -66,6 +67,13 @@ export interface AppendOptions {
    * after a crash between its effect and its record.
    */
   once?: string;
+  /**
+   * With `once`: the earliest time (ms since the epoch) another writer may have appended this record, when one may
+   * have (a hub taking over a Release another stopped on). The stream is looked through from then for a record under
+   * the key before anything is appended: the duplicate window alone misses one stored under a later id of the key
+   * once the stream's leader has changed (`OnceIds`). Costs a read of the records since then: for the rare redo.
+   */
+  since?: number;
 }
 
 /** Timeouts and no-responders are retried by the client with the same bytes and `Nats-Msg-Id`, so never stored twice. */
@@ -90,6 +98,9 @@ function isRefusedTail(error: unknown): boolean {
   );
 }
 
+/** The header JetStream deduplicates on; a `once` append's id (`OnceIds`). */
+const MSG_ID = "Nats-Msg-Id";
+
 /** Most appends sent together in one go; more wait for the next. */
 const MAX_BATCH = 32;
 
@@ -113,7 +124,8 @@ const HELD_AT_ZERO_PAUSE_MS = 50;
  * would lose the record. So an id answered at sequence 0 is not used again once this writer knows its own try of it
  * was refused; otherwise (a try still on its way, or one a writer that stopped made) it is tried again a few times,
  * briefly, first. A writer restarted within the window walks the same ids and finds the record under whichever
- * one stored it.
+ * one stored it, as long as the stream keeps its leader: a new leader does not hold the refused id, and stores a
+ * record under it anew. A writer redoing another's step looks through the stream for the key first (`since`).
  */
 class OnceIds {
   #n = 0;
@@ -193,7 +205,12 @@ export class AuditLog {
       return Promise.reject(error);
     }
     if (options.once !== undefined) {
-      const run = this.#queue.then(() => this.#append(checked, options.once));
+      const { once, since } = options;
+      const run = this.#queue.then(
+        async () =>
+          (since === undefined ? undefined : await this.#appendedUnder(once, since)) ??
+          this.#append(checked, once),
+      );
       this.#queue = run.catch(() => undefined);
       return run;
     }
@@ -233,6 +250,38 @@ export class AuditLog {
         code: error instanceof JetStreamApiError ? error.code : undefined,
       });
     }
+  }
+
+  /** The record stored under one of `key`'s ids (`OnceIds`) at or after `since`, found in the stream; or undefined. */
+  async #appendedUnder(key: string, since: number): Promise<AuditAppended | undefined> {
+    const consumer = await this.#js.consumers.getPushConsumer(this.stream, {
+      filter_subjects: [this.subject],
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: new Date(since).toISOString(),
+    });
+    // The records stored since then when the consumer was made: what it delivers first.
+    const { num_pending: total } = await consumer.info(true);
+    if (total === 0) {
+      await consumer.delete().catch(() => undefined);
+      return undefined;
+    }
+    const base = `once.${key}`;
+    const isKeys = (id: string | undefined) =>
+      id === base || (id?.startsWith(`${base}.`) === true && /^[0-9]+$/.test(id.slice(base.length + 1)));
+    let seen = 0;
+    const messages = await consumer.consume();
+    try {
+      for await (const m of messages) {
+        if (isKeys(m.headers?.get(MSG_ID))) {
+          const at = Math.floor(m.info.timestampNanos / 1e6);
+          return { seq: m.seq, hash: auditHash(m.data), at, attempts: 0, duplicate: true };
+        }
+        if (++seen >= total) break;
+      }
+    } finally {
+      messages.stop();
+    }
+    return undefined;
   }
 
   async #append(entry: AuditEntry, once: string | undefined): Promise<AuditAppended> {

@@ -17,7 +17,7 @@ export interface AuditSink {
       tre?: string;
       details?: Record<string, string | number | boolean>;
     },
-    options?: { once?: string },
+    options?: { once?: string; since?: number },
   ): Promise<unknown>;
 }
 

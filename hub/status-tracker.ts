@@ -272,14 +272,14 @@ export class StatusTracker {
    * What a stored Release writes on the hub's record, once per task and TRE: its record in the hub's audit log,
    * then the child's step to its outcome that the Release carries (`Release.status`), or, from a TRE that announces
    * that step in a StatusEvent of its own, a note that the record is written and the step if it was held back
-   * waiting for this Release. For a copy of a Release stored `before`, nothing is written again when the child's
-   * history has the Release's step (written after the record) or the note is there. The record is appended under a
-   * key that JetStream keeps for its duplicate window: a hub that stopped after appending it, before the step or
-   * the note, does not append it twice.
+   * waiting for this Release. For a copy of a Release stored before (at `storedAt`), nothing is written again when
+   * the child's history has the Release's step (written after the record) or the note is there. The record is
+   * appended under a key: a hub that stopped after appending it, before the step or the note, does not append it
+   * twice, the audit log looking for it from the time the Release was stored.
    */
-  async #recordReleased(v: VerifiedOf<"release">, { before }: { before: boolean }): Promise<void> {
+  async #recordReleased(v: VerifiedOf<"release">, { storedAt }: { storedAt?: number }): Promise<void> {
     const { taskId, tre, status } = v.body;
-    if (before && (await this.#releaseRecorded(v))) {
+    if (storedAt !== undefined && (await this.#releaseRecorded(v))) {
       // A hub that stopped after the note, before applying a step held back for this Release, applies it now.
       if (!status) await this.#applyClaim(taskId, tre);
       return;
@@ -292,7 +292,11 @@ export class StatusTracker {
         tre,
         details: { outputs: v.body.outputs.length, withheld: v.body.withheld.length },
       },
-      { once: `release.received.${taskId}.${tre}` },
+      // Looked for from a second before the Release was stored: the hub's nodes' clocks may differ that much.
+      {
+        once: `release.received.${taskId}.${tre}`,
+        ...(storedAt === undefined ? {} : { since: storedAt - 1_000 }),
+      },
     );
     if (status) {
       const { event, passed } = childSteps(v.signer.name, {
@@ -333,7 +337,7 @@ export class StatusTracker {
       const same = Buffer.from(first.value).equals(m.data);
       // The stored Release again (a redelivery, or a copy its source sent again after a restart): its records may
       // not have been written (a hub that stopped between them), so they are now, once.
-      if (same) await this.#recordReleased(v, { before: true });
+      if (same) await this.#recordReleased(v, { storedAt: first.created.getTime() });
       // A redelivery is nothing new; any other copy is a second Release, refused on the record.
       if (same && m.redelivered) return undefined;
       return refusal(
@@ -342,7 +346,7 @@ export class StatusTracker {
       );
     }
     this.#keepOutcome(v.body);
-    await this.#recordReleased(v, { before: false });
+    await this.#recordReleased(v, {});
     this.opts.onEvent?.({
       type: "release",
       taskId: v.body.taskId,

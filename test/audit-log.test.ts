@@ -234,6 +234,42 @@ describe("audit log", () => {
   });
 
   it(
+    "finds a `once` record stored under a later id of its key after the stream's leader changed",
+    async () => {
+      // Found by the hub cluster test under load: a hub node stopped after recording a Release, and the node that
+      // took the Release over recorded it again. The first node's try under the key's first id had been refused (the
+      // chain had moved on), so its record went under the next id; the stream's new leader did not hold the refused
+      // id, and stored the second node's record under it anew.
+      await using cluster = await startCluster(3);
+      const stream = streamName(uniqueToken());
+      await cluster.formed();
+      const [first, second, third] = await Promise.all([0, 1, 2].map((i) => cluster.connect(i)));
+      const jsm = await jetstreamManager(first!);
+      await whilePlacing(() => ensureAuditStream(jsm, { scope: "hub", stream, replicas: 3 }));
+      const stopped = new AuditLog(jetstream(first!), { scope: "hub", stream });
+      const other = new AuditLog(jetstream(second!), { scope: "hub", stream });
+      await stopped.append(entry("hub-node-0", 0));
+      await other.append(entry("hub-node-1", 0)); // the first node's tail is stale now
+      const since = Date.now();
+      const recorded = await stopped.append(entry("hub-node-0", 1), { once: "release.received.t1.a" });
+      const stored = await jsm.streams.getMessage(stream, { seq: recorded.seq });
+      expect(stored?.header.get("Nats-Msg-Id")).toBe("once.release.received.t1.a.1");
+
+      const leader = (await jsm.streams.info(stream)).cluster?.leader;
+      await first!.request(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`, undefined, { timeout: 10_000 });
+      await waitFor("another leader of the stream", async () => {
+        const now = (await jsm.streams.info(stream)).cluster?.leader;
+        return now !== undefined && now !== leader;
+      });
+      const takingOver = new AuditLog(jetstream(third!), { scope: "hub", stream });
+      const again = await takingOver.append(entry("hub-node-0", 1), { once: "release.received.t1.a", since });
+      expect(again).toMatchObject({ seq: recorded.seq, hash: recorded.hash, duplicate: true });
+      expect(await verifyAuditLog(jetstream(third!), { stream })).toMatchObject({ ok: true, count: 3 });
+    },
+    CLUSTER_TEST_MS,
+  );
+
+  it(
     "keeps every `once` record on a three-node cluster, where a refused try leaves its id held",
     async () => {
       // Found by the hub cluster test: two hub nodes racing on the chain lost Release records. A clustered stream's
