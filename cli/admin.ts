@@ -65,7 +65,6 @@ function stateLines(state: FederationState): string[] {
 }
 
 export const admin: Command = {
-  name: "admin",
   usage: USAGE,
   examples: [
     "tremesh admin init --dir ./fed-admin --host 127.0.0.1",

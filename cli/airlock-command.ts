@@ -30,7 +30,6 @@ const options = {
 } as const;
 
 export const airlock: Command = {
-  name: "airlock",
   usage: [
     "tremesh airlock list [--all] [--profile FILE] [--json]",
     "tremesh airlock show TASK_ID [--profile FILE] [--json]",

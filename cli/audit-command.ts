@@ -6,7 +6,6 @@ import { ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
 
 export const audit: Command = {
-  name: "audit",
   usage: "tremesh audit verify [--profile FILE] [--json]",
   examples: [
     "tremesh audit verify --profile admin.profile.yaml",

@@ -227,7 +227,6 @@ async function verify(argv: string[], io: Io): Promise<number> {
 }
 
 export const crate: Command = {
-  name: "crate",
   usage:
     "tremesh crate TASK_ID --out FILE.zip|DIR [--tre NAME | --combined] [--profile FILE] [--json]\n       tremesh crate verify FILE.zip [--trust KEY,…] [--json]",
   examples: [

@@ -32,7 +32,6 @@ import { aggregateJson, releasedFilesTable } from "./results-command.js";
 export const DEMO_JSON_FORMAT = "tremesh.demo.v1";
 
 export const demo: Command = {
-  name: "demo",
   usage: "tremesh demo [--json] [--keep] [--dir DIR]\n       tremesh demo stop DIR",
   examples: [
     "tremesh demo",

@@ -12,7 +12,6 @@ import { errorFields, type Logger, processLogger } from "./logger.js";
 import { runUntilSignal } from "./run-until-signal.js";
 
 export const hub: Command = {
-  name: "hub",
   usage: "tremesh hub start --config hub.yaml",
   examples: ["tremesh hub start --config /etc/tremesh/hub.yaml"],
   async run(argv) {

@@ -5,7 +5,6 @@ import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 
 export const keygen: Command = {
-  name: "keygen",
   usage: "tremesh keygen --out FILE [--kind user|account|operator] [--json]",
   examples: ["tremesh keygen --out tre-a.seed   # a TRE makes its signing key; only the public key leaves"],
   run(argv, io) {

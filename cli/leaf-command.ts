@@ -7,7 +7,6 @@ import { errorFields, processLogger } from "./logger.js";
 import { runUntilSignal } from "./run-until-signal.js";
 
 export const leaf: Command = {
-  name: "leaf",
   usage: "tremesh leaf start --config leaf.yaml | leaf keygen --out FILE [--json]",
   examples: [
     "tremesh leaf keygen --out secrets/tre-north.seed   # the TRE's signing key; give the admin the printed public key",

@@ -105,7 +105,6 @@ const stateLine = (task: TaskView) =>
   `${task.state.padEnd(10)} ${task.children.map((c) => `${c.tre}: ${c.state}`).join("  ")}`;
 
 export const watch: Command = {
-  name: "watch",
   usage: "tremesh watch TASK_ID [--timeout-ms N] [--profile FILE] [--json]",
   examples: ["tremesh watch 01JD3…", "tremesh watch 01JD3… --json   # one JSON task view per change"],
   async run(argv, io) {
@@ -212,7 +211,6 @@ function problems(r: TaskResults, io: Io): void {
 }
 
 export const results: Command = {
-  name: "results",
   usage: [
     "tremesh results TASK_ID [--save-files DIR] [--profile FILE] [--json]",
     "",
@@ -293,7 +291,6 @@ export function aggregateJson(r: TaskResults) {
 }
 
 export const aggregate: Command = {
-  name: "aggregate",
   usage: "tremesh aggregate TASK_ID [--csv] [--plot FILE.svg] [--save-files DIR] [--profile FILE] [--json]",
   examples: [
     "tremesh aggregate 01JD3…",

@@ -61,7 +61,6 @@ function listLine(task: TaskView): string {
 const common = { profile: { type: "string" }, json: { type: "boolean" } } as const;
 
 export const status: Command = {
-  name: "status",
   usage: [
     "tremesh status [TASK_ID] [--profile FILE] [--json]",
     "",
@@ -100,7 +99,6 @@ export const status: Command = {
 };
 
 export const cancel: Command = {
-  name: "cancel",
   usage: "tremesh cancel TASK_ID [--reason TEXT] [--profile FILE] [--json]",
   examples: ['tremesh cancel 01JD3… --reason "wrong dataset"'],
   async run(argv, io) {
@@ -122,7 +120,6 @@ export const cancel: Command = {
 };
 
 export const tres: Command = {
-  name: "tres",
   usage: "tremesh tres [--profile FILE] [--json]",
   examples: ["tremesh tres"],
   async run(argv, io) {

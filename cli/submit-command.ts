@@ -17,7 +17,6 @@ import { endedCode, followTask, notReleasedLines, timeoutArg } from "./results-c
 import { crateSubmission } from "./submit-crate.js";
 
 export const submit: Command = {
-  name: "submit",
   usage: [
     "tremesh submit --project P --tres a,b ANALYSIS.json [--title T] [--wait [--timeout-ms N]] [--profile FILE] [--json]",
     "       tremesh submit --tes TASK.json [--project P] [--tres a,b] [--title T] [--wait [--timeout-ms N]] [--profile FILE] [--json]",

@@ -47,7 +47,6 @@ export async function startResearcherServer(options: {
 }
 
 export const ui: Command = {
-  name: "ui",
   usage: [
     "tremesh ui [--profile FILE] [--host HOST] [--port N]",
     "  the researcher's page: your tasks, each TRE's state live, combined tables, plots, released files, reviewers'",
