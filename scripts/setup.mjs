@@ -9,7 +9,7 @@
 //   4. Podman, runc and a static busybox, for the container executor's tests (see setup-podman.mjs);
 //   5. tcpdump, for the network-hosts test's traffic captures (see setup-tcpdump.mjs);
 //   6. Chromium, for the review page's browser tests (see setup-chromium.mjs);
-//   7. with --build, the TypeScript build in dist/ and the `tremesh` command's bundle of it (bundle-cli.mjs).
+//   7. with --build, `npm run build`: the TypeScript build in dist/ and the `tremesh` command's bundle of it.
 // Plain Node with no dependencies, because it runs before they are installed.
 import { spawnSync } from "node:child_process";
 import { existsSync, lstatSync, statSync } from "node:fs";
@@ -58,7 +58,4 @@ for (const step of steps) {
   }
 }
 
-if (args.has("--build")) {
-  run(join(root, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.build.json"]);
-  run(process.execPath, [join(root, "scripts", "bundle-cli.mjs")]);
-}
+if (args.has("--build")) run("npm", ["run", "--silent", "build"]);
