@@ -154,6 +154,19 @@ function streamName(token: string): string {
   return `AUDIT_${token.toUpperCase()}`;
 }
 
+/**
+ * A formed three-node cluster's chain on a stream of its own, three copies, as a hub node creates it (a leader that
+ * hears from every node may not yet count them all for placement); with a connection to each node.
+ */
+async function replicatedChain(cluster: Awaited<ReturnType<typeof startCluster>>) {
+  const stream = streamName(uniqueToken());
+  await cluster.formed();
+  const connections = await Promise.all([0, 1, 2].map((i) => cluster.connect(i)));
+  const jsm = await jetstreamManager(connections[0]!);
+  await whilePlacing(() => ensureAuditStream(jsm, { scope: "hub", stream, replicas: 3 }));
+  return { stream, jsm, connections };
+}
+
 function entry(actor: string, i: number): AuditEntry {
   return { actor, action: "task.submitted", taskId: newId(), details: { i } };
 }
@@ -241,11 +254,8 @@ describe("audit log", () => {
       // chain had moved on), so its record went under the next id; the stream's new leader did not hold the refused
       // id, and stored the second node's record under it anew.
       await using cluster = await startCluster(3);
-      const stream = streamName(uniqueToken());
-      await cluster.formed();
-      const [first, second, third] = await Promise.all([0, 1, 2].map((i) => cluster.connect(i)));
-      const jsm = await jetstreamManager(first!);
-      await whilePlacing(() => ensureAuditStream(jsm, { scope: "hub", stream, replicas: 3 }));
+      const { stream, jsm, connections } = await replicatedChain(cluster);
+      const [first, second, third] = connections;
       const stopped = new AuditLog(jetstream(first!), { scope: "hub", stream });
       const other = new AuditLog(jetstream(second!), { scope: "hub", stream });
       await stopped.append(entry("hub-node-0", 0));
@@ -276,12 +286,8 @@ describe("audit log", () => {
       // leader holds a message id before it checks the chain's last sequence; the retry under the same id was told
       // "duplicate" at sequence 0 and believed it, with nothing stored.
       await using cluster = await startCluster(3);
-      const stream = streamName(uniqueToken());
-      await cluster.formed();
-      const [first, second] = await Promise.all([cluster.connect(0), cluster.connect(1)]);
-      const jsm = await jetstreamManager(first!);
-      // As a hub node does: a leader that hears from every node may not yet count them all for placement.
-      await whilePlacing(() => ensureAuditStream(jsm, { scope: "hub", stream, replicas: 3 }));
+      const { stream, jsm, connections } = await replicatedChain(cluster);
+      const [first, second] = connections;
       const writers = [first!, second!].map((nc) => new AuditLog(jetstream(nc), { scope: "hub", stream }));
       const keyed = (w: number, i: number) => ({
         ...entry(`hub-node-${w}`, i),
