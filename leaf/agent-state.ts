@@ -162,7 +162,19 @@ export class AgentState {
     keepRecent(this.#written, task.taskId, { task, revision }, WRITTEN_KEPT);
   }
 
-  /** Every task's record, read in one pass (the records of every task this TRE ever saw). */
+  /**
+   * Removes the task's record from the bucket's stream, leaving no delete marker: for an ended task past its retention
+   * (task-retention.ts). A Dispatch of it that comes after is refused as expired and recorded anew.
+   */
+  async forget(taskId: string): Promise<void> {
+    this.#written.delete(taskId);
+    const jsm = await this.js.jetstreamManager(false); // no account-info check: the bucket is there
+    await jsm.streams.purge(`KV_${AGENT_TASKS_BUCKET}`, {
+      filter: `$KV.${AGENT_TASKS_BUCKET}.task.${taskId}`,
+    });
+  }
+
+  /** Every task's record, read in one pass (the records of every task this TRE saw within its retention). */
   all(): Promise<AgentTask[]> {
     return latestRecords<AgentTask>(this.js, AGENT_TASKS_BUCKET, "task.>");
   }

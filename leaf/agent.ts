@@ -57,6 +57,7 @@ import {
   executeTask,
   type RunEnd,
 } from "./task-execution.js";
+import { forgetEndedTasks } from "./task-retention.js";
 import { AGENT_ACTOR as AGENT, TaskTransitions } from "./task-transitions.js";
 
 /** Why a task is `received`: its Dispatch carries the hub's signature. */
@@ -71,6 +72,7 @@ export type AgentEvent =
   | { type: "refused"; subject: string; code: string; reason: string }
   | { type: "recovered"; taskId: string; state: ChildState }
   | { type: "cleaned"; executor: string; removed: number }
+  | { type: "forgotten"; tasks: number }
   | { type: "airlock"; event: AirlockEvent }
   | { type: "error"; taskId?: string; error: Error };
 
@@ -110,6 +112,11 @@ export interface AgentOptions {
    * Default `LEAF_DEFAULTS.progressDelayMs`.
    */
   progressDelayMs?: number;
+  /**
+   * How long an ended task's records are kept after its last step, in ms (task-retention.ts): at least
+   * `MIN_TASK_RETENTION_DAYS`. Default `LEAF_DEFAULTS.taskRetentionDays`.
+   */
+  taskRetentionMs?: number;
   /** Durable consumer name on INBOX. Default "agent". */
   durable?: string;
   onEvent?: (e: AgentEvent) => void;
@@ -120,6 +127,7 @@ export class Agent {
   readonly #opts: AgentOptions;
   readonly #state: AgentState;
   readonly #airlock: Airlock;
+  readonly #store: AirlockStore;
   #airlockService: AirlockService | undefined;
   readonly #transitions: TaskTransitions;
   readonly #audit: AuditLog;
@@ -132,10 +140,12 @@ export class Agent {
   readonly #slots: Slots;
   readonly #execution: ExecutionContext;
   #intake: SignedConsumer | undefined;
+  #retentionSweeps: NodeJS.Timeout | undefined;
 
   private constructor(opts: AgentOptions, state: AgentState, airlock: AirlockStore) {
     this.#opts = opts;
     this.#state = state;
+    this.#store = airlock;
     this.#ctrlJs = jetstream(opts.ctrl);
     this.#audit = new AuditLog(this.#ctrlJs, { scope: opts.tre });
     this.#transitions = new TaskTransitions({
@@ -232,8 +242,34 @@ export class Agent {
       retryMessageAfterMs: 2_000,
       onError: (error) => agent.#emit({ type: "error", error }),
     });
+    // Ended tasks past their retention go with the records this start read, and again every sweep interval.
+    agent.#forgetEnded(records);
+    agent.#retentionSweeps = setInterval(
+      () => void agent.#state.all().then((all) => agent.#forgetEnded(all), agent.#reportError),
+      LEAF_DEFAULTS.retentionSweepIntervalMs,
+    );
+    agent.#retentionSweeps.unref();
     return agent;
   }
+
+  /** Forgets the ended tasks of `records` past their retention, in the background (`stop` waits for it). */
+  #forgetEnded(records: readonly AgentTask[]): void {
+    if (this.#stopping.signal.aborted) return;
+    const sweep = forgetEndedTasks(records, {
+      state: this.#state,
+      store: this.#store,
+      audit: this.#audit,
+      keepMs: this.#opts.taskRetentionMs ?? LEAF_DEFAULTS.taskRetentionDays * 86_400_000,
+      now: this.#now(),
+      signal: this.#stopping.signal,
+    }).then((gone) => {
+      if (gone.length > 0) this.#emit({ type: "forgotten", tasks: gone.length });
+    }, this.#reportError);
+    this.#work.add(sweep);
+    void sweep.finally(() => this.#work.delete(sweep));
+  }
+
+  readonly #reportError = (e: unknown) => this.#emit({ type: "error", error: asError(e) });
 
   /** Tasks executing now (reported in heartbeats). */
   get running(): number {
@@ -243,6 +279,7 @@ export class Agent {
   /** Stops taking tasks and waits for running ones to finish (they are not aborted). */
   async stop(): Promise<void> {
     this.#stopping.abort(); // no task waiting out a back-off starts its next run now; the next start runs it
+    clearInterval(this.#retentionSweeps);
     await this.#airlockService?.stop().catch(() => undefined);
     await this.#intake?.stop();
     await Promise.allSettled(this.#work);

@@ -15,6 +15,8 @@
  *   from being released twice;
  * - `sent.<taskId>`: when that Release went into OUTBOX, a few bytes: a Release with no such key is sent again after
  *   a restart, and marking it sent does not rewrite the Release.
+ *
+ * An ended task's keys go after the TRE's retention (task-retention.ts).
  */
 import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
@@ -283,6 +285,22 @@ export class AirlockStore {
   async sent(taskId: string): Promise<boolean> {
     if ((await this.kv.get(`sent.${taskId}`))?.operation === "PUT") return true;
     return (await this.egress(taskId))?.state === "sent";
+  }
+
+  /** Whether the task has no Release here, or has one in OUTBOX: what retention asks before forgetting the task. */
+  async sentOrNone(taskId: string): Promise<boolean> {
+    return (await this.egress(taskId)) === undefined || (await this.sent(taskId));
+  }
+
+  /**
+   * Removes every key of the task (its record, outputs, bytes, Release and sent mark) from the bucket's stream, leaving
+   * no delete markers behind: for an ended task past its retention (task-retention.ts).
+   */
+  async forget(taskId: string): Promise<void> {
+    const jsm = await this.js.jetstreamManager(false); // no account-info check: the bucket is there
+    const prefix = `$KV.${AIRLOCK_BUCKET}.*.${taskId}`;
+    // `task.<id>`, `egress.<id>`, `sent.<id>`; then `output.<id>.<outputId>` and the outputs' bytes.
+    for (const filter of [prefix, `${prefix}.>`]) await jsm.streams.purge(`KV_${AIRLOCK_BUCKET}`, { filter });
   }
 
   /**

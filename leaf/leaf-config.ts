@@ -63,6 +63,7 @@ import { type ContainerSettings, containerSettings, containersSchema } from "./c
 import { DEFAULT_DISCLOSURE_RULES, type DisclosureRules, disclosureRules } from "./disclosure-rules.js";
 import { type HubLink, hubLinkSchema, loadHubLink } from "./hub-link-config.js";
 import { LEAF_DEFAULTS } from "./leaf-defaults.js";
+import { MIN_TASK_RETENTION_DAYS } from "./task-retention.js";
 
 const personName = str({
   min: 1,
@@ -214,6 +215,12 @@ export const leafConfigSchema = obj({
    * released at most once. 1 turns retries off.
    */
   maxTaskAttempts: optional(int({ min: 1, max: 10 })),
+  /**
+   * Days an ended task's records stay at the TRE after its last step: the agent's record and all the airlock held of
+   * it (outputs' bytes, reviewers' decisions, the Release). The TRE's audit chain keeps every task's history after
+   * that. Default 90; at least 31, longer than any Dispatch is valid, so a replayed Dispatch is refused as expired.
+   */
+  taskRetentionDays: optional(int({ min: MIN_TASK_RETENTION_DAYS, max: 36_500 })),
   /** Wait before the second run after a retryable executor failure, in ms; doubled for each later run. Default 5 000. */
   retryBackoffMs: optional(int({ min: 0, max: 3_600_000 })),
 });
@@ -256,6 +263,7 @@ export interface LeafConfig {
   maxConcurrentTasks: number;
   maxTaskAttempts: number;
   retryBackoffMs: number;
+  taskRetentionDays: number;
 }
 
 export async function loadLeafConfig(file: string): Promise<LeafConfig> {
@@ -352,6 +360,7 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
     maxConcurrentTasks: c.maxConcurrentTasks ?? LEAF_DEFAULTS.maxConcurrentTasks,
     maxTaskAttempts: c.maxTaskAttempts ?? LEAF_DEFAULTS.maxTaskAttempts,
     retryBackoffMs: c.retryBackoffMs ?? LEAF_DEFAULTS.retryBackoffMs,
+    taskRetentionDays: c.taskRetentionDays ?? LEAF_DEFAULTS.taskRetentionDays,
   };
 }
 

@@ -19,6 +19,13 @@ export const LEAF_DEFAULTS = {
    * file in place waits at most this long after the last query; one that moves a new file over the old need not.
    */
   datasetKeepOpenMs: 30_000,
+  /**
+   * Days an ended task's records (the agent's and the airlock's: outputs' bytes, decisions, the Release) are kept
+   * after its last step; the TRE's audit chain keeps its history after that. At least 31 (task-retention.ts).
+   */
+  taskRetentionDays: 90,
+  /** How often the agent looks for ended tasks past their retention, ms (and once at each start). */
+  retentionSweepIntervalMs: 6 * 3_600_000,
   /** Tasks the agent runs at once. */
   maxConcurrentTasks: 2,
   /** Runs of one task, counting the first: an agent restart or a retryable executor failure is tried again. */

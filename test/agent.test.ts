@@ -3,10 +3,13 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AuditLog } from "../audit/index.js";
 import { waitFor } from "../common/index.js";
 import { generatePatients, patientProfiles, SYNTHETIC_PATIENT_COLUMNS } from "../fixtures/index.js";
 import { AgentState } from "../leaf/agent-state.js";
 import { AirlockStore } from "../leaf/airlock-store.js";
+import { LEAF_DEFAULTS } from "../leaf/leaf-defaults.js";
+import { forgetEndedTasks } from "../leaf/task-retention.js";
 import { type AnalysisSpec, decodeOutput, type TaskView } from "../protocol/index.js";
 import { auditRecords } from "./harness/fault-evidence.js";
 import { addProject, type Federation, registerResearchers, startFederation } from "./harness/federation.js";
@@ -406,5 +409,40 @@ describe("the TRE agent", () => {
     } finally {
       if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, "SIGKILL");
     }
+  });
+
+  it("forgets a TRE's ended tasks once their retention has passed, and starts again and runs tasks without them", async () => {
+    const refused = await submit("alice", "unapproved", "a", { kind: "count", dataset: "patients" });
+    await childSettles(refused, "a", "rejected");
+    const reviewing = await submit("alice", "diabetes", "a", { kind: "count", dataset: "patients" });
+    await childSettles(reviewing, "a", "outputs_pending_review");
+
+    // The agent's own connection, a hundred days on: what its sweep does then.
+    const ctrlJs = jetstream(fed.leaves.get("a")!.ctrl);
+    const state = await AgentState.open(ctrlJs);
+    const store = await AirlockStore.open(ctrlJs);
+    const gone = await forgetEndedTasks(await state.all(), {
+      state,
+      store,
+      audit: new AuditLog(ctrlJs, { scope: "a" }),
+      keepMs: LEAF_DEFAULTS.taskRetentionDays * 86_400_000,
+      now: Date.now() + 100 * 86_400_000,
+    });
+    expect(gone).toContain(refused);
+    expect(gone).not.toContain(reviewing);
+    expect(await state.get(refused)).toBeUndefined();
+    expect((await store.task(reviewing))?.taskId).toBe(reviewing);
+    const forgotten = (await auditRecords(ctrlJs)).filter((r) => r.action === "tasks.forgotten");
+    expect(forgotten.flatMap((r) => String(r.details?.tasks).split(","))).toEqual(gone);
+    // The hub keeps the researcher's record of the task.
+    expect((await view(refused)).children[0]?.state).toBe("rejected");
+
+    await fed.stopLeaf("a");
+    await fed.startLeaf("a");
+    const after = await submit("alice", "diabetes", "a", { kind: "count", dataset: "patients" });
+    await childSettles(after, "a", "outputs_pending_review");
+    expect(
+      (await AgentState.open(jetstream(fed.leaves.get("a")!.ctrl)).then((s) => s.get(reviewing)))?.state,
+    ).toBe("outputs_pending_review");
   });
 });

@@ -259,7 +259,7 @@ describe("leaf.yaml", () => {
     expect(error.message).not.toContain("hello");
   });
 
-  it("defaults the airlock's rules, the review policy, the server's cores and how long a dataset stays open, and names a bad threshold or policy field", async () => {
+  it("defaults the airlock's rules, the review policy, the server's cores, how long a dataset stays open and an ended task's records are kept, and names a bad threshold or policy field", async () => {
     const config = await loadLeafConfig(leafFile);
     expect(config.disclosure).toEqual({
       minCellCount: 10,
@@ -271,6 +271,7 @@ describe("leaf.yaml", () => {
     expect(config.review).toEqual({ approvalsRequired: 1, autoRelease: false });
     expect(config.natsServerCores).toBe(1);
     expect(config.datasetKeepOpenMs).toBe(30_000);
+    expect(config.taskRetentionDays).toBe(90);
     expect(config.reviewers.map((r) => r.name)).toEqual(["rita"]);
     expect(config.reviewers[0]!.password).toMatch(/.{16,}/);
 
@@ -278,6 +279,7 @@ describe("leaf.yaml", () => {
       c.disclosure = { minCellCount: 20, dominance: { k: 0.8 } };
       c.review = { approvalsRequired: 2 };
       c.datasetKeepOpenMs = 0;
+      c.taskRetentionDays = 31;
     });
     const loaded = await loadLeafConfig(stricter);
     expect(loaded.disclosure).toMatchObject({
@@ -287,6 +289,7 @@ describe("leaf.yaml", () => {
     });
     expect(loaded.review.approvalsRequired).toBe(2);
     expect(loaded.datasetKeepOpenMs, "0: a dataset opened for every query").toBe(0);
+    expect(loaded.taskRetentionDays).toBe(31);
 
     for (const [change, field] of [
       [{ disclosure: { dominance: { k: 1.5 } } }, "disclosure.dominance.k"],
@@ -295,6 +298,8 @@ describe("leaf.yaml", () => {
       [{ review: { notify: { webhook: "file:///etc/passwd" } } }, "review.notify.webhook"],
       [{ natsServerCores: 0 }, "natsServerCores"],
       [{ datasetKeepOpenMs: -1 }, "datasetKeepOpenMs"],
+      // Less than a Dispatch may be valid: a replay of a forgotten task's Dispatch could still be accepted.
+      [{ taskRetentionDays: 30 }, "taskRetentionDays"],
     ] as const) {
       const bad = await variant(leafFile, (c) => Object.assign(c, change));
       expect((await loadError(loadLeafConfig, bad)).field).toBe(field);
