@@ -42,6 +42,10 @@ export const leaf: Command = {
           );
         else if (e.type === "agent" && e.event.type === "error") {
           log.error({ taskId: e.event.taskId, ...errorFields(e.event.error) }, "agent error");
+        } else if (e.type === "agent" && e.event.type === "airlock" && "error" in e.event.event) {
+          // A reviewer notice or a Release that did not go: the airlock tries the Release again itself.
+          const { error, ...event } = e.event.event;
+          log.warn({ tre: config.tre, ...event, ...errorFields(error) }, `airlock ${event.type}`);
         } else if (e.type === "agent") log.info({ tre: config.tre, ...e.event }, `agent ${e.event.type}`);
         else log.info({ tre: config.tre, ...e }, e.type);
       },

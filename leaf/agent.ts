@@ -280,6 +280,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.#stopping.abort(); // no task waiting out a back-off starts its next run now; the next start runs it
     clearInterval(this.#retentionSweeps);
+    this.#airlock.stop();
     await this.#airlockService?.stop().catch(() => undefined);
     await this.#intake?.stop();
     await Promise.allSettled(this.#work);

@@ -66,7 +66,8 @@ export type AirlockEvent =
   | { type: "decided"; taskId: string; outputId: string; reviewer: string; verdict: string; state: string }
   | { type: "released"; taskId: string; outcome: EgressOutcome }
   | { type: "refused"; request: "query" | "decide"; code: string; reason: string }
-  | { type: "notify-failed"; taskId: string; error: Error };
+  | { type: "notify-failed"; taskId: string; error: Error }
+  | { type: "send-failed"; taskId: string; error: Error; retryInMs: number };
 
 export interface AirlockOptions {
   tre: string;
@@ -86,9 +87,16 @@ export interface AirlockOptions {
   policy: ReviewPolicy;
   onEvent?: (e: AirlockEvent) => void;
   now?: () => number;
+  /**
+   * The wait before a Release OUTBOX did not take is put there again, ms, doubled after each failure up to a minute.
+   * Default 1 000.
+   */
+  resendAfterMs?: number;
 }
 
 const DECISION_LIFETIME_MS = 30 * 86_400_000;
+/** The longest wait between two tries at putting a Release in OUTBOX. */
+const RESEND_MAX_MS = 60_000;
 
 /** A decision as the audit chain records it: the digest it signs (under `digestKey`) and its reason, cut to the chain's limit. */
 const decisionDetails = (d: Decision, digestKey = "digest") => ({
@@ -119,6 +127,9 @@ export class Airlock {
   readonly #reviewers = new TrustStore();
   readonly #dmzJs: JetStreamClient;
   readonly #completing = new Map<string, Promise<unknown>>();
+  /** Releases OUTBOX did not take, each waiting for its next try: what is left of sending it, and the timer. */
+  readonly #resends = new Map<string, { send: () => Promise<void>; timer: NodeJS.Timeout }>();
+  #stopped = false;
   readonly #review: AirlockReview;
   readonly #queryRoute: SignedRoute<AirlockReply>;
   readonly #decideRoute: SignedRoute<AirlockReply>;
@@ -455,7 +466,8 @@ export class Airlock {
   }
 
   /**
-   * True when it sent the Release. With `known.status` (`releaseAtHold`), that step is recorded and announced with
+   * True when the task moved to its Release's outcome: the Release is in OUTBOX, or waits for its next try there
+   * (`#send`). With `known.status` (`releaseAtHold`), that step is recorded and announced with
    * the release, from `running`; otherwise the task moves on from `outputs_pending_review`.
    */
   async #completeNow(taskId: string, known?: HeldRecords & { status?: HeldStatus }): Promise<boolean> {
@@ -520,27 +532,69 @@ export class Airlock {
   /**
    * Puts the Release in OUTBOX, after the task's StatusEvents, where it announces its outcome itself, and records
    * that step (as part of `attempt`; by default the task's own) with the held-back status `before` it, if any, in
-   * the TRE's audit log.
+   * the TRE's audit log. If OUTBOX does not take it (full, or the server away), it is tried again after
+   * `resendAfterMs`, and again, from the step that failed, until it is there: the task's record says it is released,
+   * and the researcher is waiting for it. One already waiting for its next try is tried now.
    */
   async #send(egress: EgressRecord, attempt?: number, before?: HeldStatus): Promise<void> {
-    const announcements = this.#o.announcements;
-    await announcements.releasing(egress.taskId, () =>
-      this.#dmzJs.publish(
-        subjects.release(this.#o.tre, egress.taskId),
-        Buffer.from(egress.envelope, "base64"),
-        {
-          msgID: `release.${this.#o.tre}.${egress.taskId}`,
-        },
-      ),
+    const waiting = this.#resends.get(egress.taskId);
+    if (waiting) clearTimeout(waiting.timer);
+    this.#resends.delete(egress.taskId);
+    const send = waiting?.send ?? this.#sendSteps(egress, attempt, before);
+    await send().catch((e: unknown) =>
+      this.#sendAgain(egress.taskId, send, asError(e), this.#o.resendAfterMs ?? 1_000),
     );
-    const step = {
-      state: egress.outcome,
-      at: egress.at ?? this.#now(),
-      ...(egress.reason ? { reason: egress.reason } : {}),
+  }
+
+  /** Sending the Release as steps, each done once however many tries it takes: OUTBOX, the audit record, the mark. */
+  #sendSteps(egress: EgressRecord, attempt?: number, before?: HeldStatus): () => Promise<void> {
+    const announcements = this.#o.announcements;
+    let published = false;
+    let recorded = false;
+    return async () => {
+      if (!published) {
+        await announcements.releasing(egress.taskId, () =>
+          this.#dmzJs.publish(
+            subjects.release(this.#o.tre, egress.taskId),
+            Buffer.from(egress.envelope, "base64"),
+            // A try after one that stored it but lost the answer is dropped by OUTBOX as a duplicate.
+            { msgID: `release.${this.#o.tre}.${egress.taskId}` },
+          ),
+        );
+        published = true;
+      }
+      if (!recorded) {
+        const step = {
+          state: egress.outcome,
+          at: egress.at ?? this.#now(),
+          ...(egress.reason ? { reason: egress.reason } : {}),
+        };
+        await announcements.released(egress.taskId, before ? [before, step] : [step], RELEASE_ACTOR, attempt);
+        recorded = true;
+      }
+      await this.#o.store.markSent(egress.taskId, this.#now());
+      this.#o.onEvent?.({ type: "released", taskId: egress.taskId, outcome: egress.outcome });
     };
-    await announcements.released(egress.taskId, before ? [before, step] : [step], RELEASE_ACTOR, attempt);
-    await this.#o.store.markSent(egress.taskId, this.#now());
-    this.#o.onEvent?.({ type: "released", taskId: egress.taskId, outcome: egress.outcome });
+  }
+
+  /** Tries `send` again after `afterMs`, then after twice that (up to a minute), until it succeeds or the agent stops. */
+  #sendAgain(taskId: string, send: () => Promise<void>, error: Error, afterMs: number): void {
+    this.#o.onEvent?.({ type: "send-failed", taskId, error, retryInMs: afterMs });
+    if (this.#stopped) return; // the next start sends it (`recover`)
+    const timer = setTimeout(() => {
+      this.#resends.delete(taskId);
+      send().catch((e: unknown) =>
+        this.#sendAgain(taskId, send, asError(e), Math.min(afterMs * 2, RESEND_MAX_MS)),
+      );
+    }, afterMs);
+    this.#resends.set(taskId, { send, timer });
+  }
+
+  /** Stops trying again the Releases OUTBOX has not taken: the agent's next start sends them (`recover`). */
+  stop(): void {
+    this.#stopped = true;
+    for (const { timer } of this.#resends.values()) clearTimeout(timer);
+    this.#resends.clear();
   }
 
   /**

@@ -9,10 +9,11 @@ import { createServer } from "node:net";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuditLog, ensureAuditStream } from "../audit/index.js";
+import { waitFor } from "../common/index.js";
 import { QueryExecutor } from "../executors/index.js";
 import { recoverTasks } from "../leaf/agent-recovery.js";
 import { AgentState, type AgentTask } from "../leaf/agent-state.js";
-import { Airlock } from "../leaf/airlock.js";
+import { Airlock, type AirlockOptions } from "../leaf/airlock.js";
 import { buildRelease } from "../leaf/airlock-release.js";
 import { AirlockStore, type EgressRecord } from "../leaf/airlock-store.js";
 import { CredentialBroker } from "../leaf/credential-broker.js";
@@ -63,7 +64,12 @@ beforeAll(async () => {
     },
     now: Date.now,
   });
-  autoAirlock = new Airlock({
+  autoAirlock = autoReleasing();
+});
+
+/** The TRE's airlock on the test server, releasing outputs that pass every check by itself, with `options`. */
+function autoReleasing(options: Partial<AirlockOptions> = {}): Airlock {
+  return new Airlock({
     tre: TRE,
     treKey,
     dmz: server.nc,
@@ -75,8 +81,9 @@ beforeAll(async () => {
     reviewers: [],
     rules: DEFAULT_DISCLOSURE_RULES,
     policy: { approvalsRequired: 1, autoRelease: true },
+    ...options,
   });
-});
+}
 
 afterAll(() => server?.stop());
 
@@ -122,23 +129,9 @@ async function recover(taskId: string, maxAttempts = 3): Promise<string[]> {
  * `Airlock.releaseAtHold` does before the task's transition), with `legacy` fields in its record. Returns what was held.
  */
 async function storeRelease(taskId: string, attempt: number, legacy: Partial<EgressRecord> = {}) {
-  const description = analysisOutput(
-    {
-      kind: "count",
-      dataset: "patients",
-      analysis: { kind: "count", dataset: "patients" },
-      groupBy: [],
-      cells: [{ key: [], n: 120 }],
-    },
-    "",
-  );
-  const output = {
-    name: "count.json",
-    mediaType: OUTPUT_MEDIA_TYPE,
-    bytes: encodeOutput(description),
-    description,
-  };
-  const held = await autoAirlock.hold({ taskId, project: "p", researcher: "r", kind: "count" }, [output]);
+  const held = await autoAirlock.hold({ taskId, project: "p", researcher: "r", kind: "count" }, [
+    countOutput(),
+  ]);
   const release = await buildRelease(held.task, held.outputs, {
     tre: TRE,
     treKey,
@@ -153,6 +146,21 @@ async function storeRelease(taskId: string, attempt: number, legacy: Partial<Egr
   });
   await airlock.createEgress({ ...release, ...legacy });
   return held;
+}
+
+/** A count's output, as the query executor hands it to the airlock: it passes every check. */
+function countOutput() {
+  const description = analysisOutput(
+    {
+      kind: "count",
+      dataset: "patients",
+      analysis: { kind: "count", dataset: "patients" },
+      groupBy: [],
+      cells: [{ key: [], n: 120 }],
+    },
+    "",
+  );
+  return { name: "count.json", mediaType: OUTPUT_MEDIA_TYPE, bytes: encodeOutput(description), description };
 }
 
 /** How many Releases of the task OUTBOX holds. */
@@ -343,5 +351,42 @@ describe("Releases a restart caught between the task's release and OUTBOX", () =
     for (const taskId of [unsent, before])
       expect((await airlock.kv.get(`sent.${taskId}`))?.operation).toBe("PUT");
     expect(await airlock.unsent()).toEqual([]);
+  });
+});
+
+describe("a Release OUTBOX does not take", () => {
+  it("is put there again, without a restart, until OUTBOX takes it: once, and audited once", async () => {
+    const failures: string[] = [];
+    const retrying = autoReleasing({
+      onEvent: (e) => {
+        if (e.type === "send-failed") failures.push(e.error.message);
+      },
+      resendAfterMs: 100,
+    });
+    const jsm = await jetstreamManager(server.nc);
+    const outbox = (await jsm.streams.info(streams.outbox)).config;
+    // OUTBOX refuses every message as large as a Release: JetStream's own refusal, as when a stream is full.
+    await jsm.streams.update(streams.outbox, { ...outbox, max_msg_size: 256 });
+    try {
+      const taskId = await caughtRunning(1);
+      const held = await retrying.hold({ taskId, project: "p", researcher: "r", kind: "count" }, [
+        countOutput(),
+      ]);
+      expect(await retrying.releaseAtHold(held, 1)).toBe(true);
+      expect((await state.get(taskId))?.state).toBe("released");
+      expect(await airlock.sent(taskId)).toBe(false);
+      expect(failures[0]).toMatch(/size/);
+      await waitFor("a second try", async () => failures.length >= 2);
+      expect(await releasesInOutbox(taskId)).toEqual([]);
+
+      await jsm.streams.update(streams.outbox, outbox);
+      await waitFor("the Release in OUTBOX", () => airlock.sent(taskId), { timeoutMs: 30_000 });
+      expect(await releasesInOutbox(taskId)).toEqual([1]);
+      const audited = (await auditRecords(server.js)).filter((r) => r.taskId === taskId);
+      expect(audited.map((r) => r.action)).toEqual(["airlock.held", "task.released"]);
+    } finally {
+      retrying.stop();
+      await jsm.streams.update(streams.outbox, outbox);
+    }
   });
 });
