@@ -76,7 +76,7 @@ export interface CpuAttribution {
   categories: Record<CpuCategory, number>;
 }
 
-/** Runs `fn` under the sampling profiler and attributes the samples taken meanwhile. */
+/** Runs `fn` under the sampling profiler and attributes the samples taken meanwhile (written raw too if TREMESH_CPU_PROFILE asks). */
 export async function profileCpu<T>(
   fn: () => Promise<T>,
   samplingIntervalUs = 100,
@@ -95,7 +95,9 @@ export async function profileCpu<T>(
       await stop();
       throw error;
     }
-    return { value, cpu: attribute(await stop()) };
+    const profile = await stop();
+    writeIfAsked(profile);
+    return { value, cpu: attribute(profile) };
   } finally {
     session.disconnect();
   }
@@ -148,10 +150,7 @@ function categoriesByNode(profile: Profile): Map<number, CpuCategory | undefined
  * benchmark's measured window spends its time.
  */
 export async function rawProfileIfAsked(label?: string): Promise<() => Promise<void>> {
-  const asked = process.env.TREMESH_CPU_PROFILE;
-  if (!asked) return async () => {};
-  // One file per labelled window: `run.cpuprofile` becomes `run-100.cpuprofile`.
-  const path = label ? asked.replace(/(\.cpuprofile)?$/, (ext) => `-${label}${ext}`) : asked;
+  if (!process.env.TREMESH_CPU_PROFILE) return async () => {};
   const session = new Session();
   session.connect();
   await session.post("Profiler.enable");
@@ -159,7 +158,16 @@ export async function rawProfileIfAsked(label?: string): Promise<() => Promise<v
   return async () => {
     const { profile } = (await session.post("Profiler.stop")) as { profile: Profile };
     session.disconnect();
-    writeFileSync(path, JSON.stringify(profile));
-    console.log(`CPU profile of the window written to ${path}`);
+    writeIfAsked(profile, label);
   };
+}
+
+/** Writes `profile` where TREMESH_CPU_PROFILE asks (see `rawProfileIfAsked`), if it does. */
+function writeIfAsked(profile: Profile, label?: string): void {
+  const asked = process.env.TREMESH_CPU_PROFILE;
+  if (!asked) return;
+  // One file per labelled window: `run.cpuprofile` becomes `run-100.cpuprofile`.
+  const path = label ? asked.replace(/(\.cpuprofile)?$/, (ext) => `-${label}${ext}`) : asked;
+  writeFileSync(path, JSON.stringify(profile));
+  console.log(`CPU profile of the window written to ${path}`);
 }
