@@ -47,7 +47,7 @@ export interface TaskTransitionsOptions {
   onTransition: (taskId: string, state: ChildState, reason: string | undefined) => void;
   /** How long progress steps wait to be announced with a later step, in ms (`LEAF_DEFAULTS.progressDelayMs`). */
   progressDelayMs: number;
-  /** A StatusEvent of steps that waited could not be sent (it is tried again after the same wait). */
+  /** A StatusEvent could not be sent (its steps are tried again after `progressDelayMs`). */
   onError: (taskId: string, error: Error) => void;
   now: () => number;
 }
@@ -177,10 +177,18 @@ export class TaskTransitions implements ReleaseAnnouncements {
     await sent;
   }
 
-  /** One StatusEvent for `steps` of attempt `run`, carrying the steps waiting of the same attempt before them. */
+  /**
+   * One StatusEvent for `steps` of attempt `run`, carrying the steps waiting of the same attempt before them. One that
+   * cannot be sent (OUTBOX full, its server away) is reported, and its steps wait to be tried again like progress
+   * does: they are recorded and audited already, and the hub must still learn of them, an end above all.
+   */
   async #publish(taskId: string, steps: readonly PassedStep[], run: number): Promise<void> {
     const { earlier, sent } = this.#takeWaiting(taskId, run);
-    await Promise.all([sent, this.#send(taskId, [...earlier, ...steps], run)]);
+    const all = [...earlier, ...steps];
+    await Promise.all([
+      sent,
+      this.#send(taskId, all, run).catch((e: unknown) => this.#waitAgain(taskId, all, run, e)),
+    ]);
   }
 
   /**
@@ -198,19 +206,22 @@ export class TaskTransitions implements ReleaseAnnouncements {
     return { earlier: [], sent };
   }
 
-  /** Sends the steps waiting now; if that fails, they wait again, before any of theirs that came meanwhile. */
+  /** Sends the steps waiting now; if that fails, they wait again (`#waitAgain`). */
   async #sendWaiting(taskId: string): Promise<void> {
     const waiting = this.#take(taskId);
     if (!waiting) return;
-    try {
-      await this.#send(taskId, waiting.steps, waiting.attempt);
-    } catch (e) {
-      this.o.onError(taskId, asError(e));
-      if (this.#stopping) return;
-      const later = this.#take(taskId);
-      if (later && later.attempt !== waiting.attempt) this.#keep(taskId, later.steps, later.attempt);
-      else this.#keep(taskId, [...waiting.steps, ...(later?.steps ?? [])], waiting.attempt);
-    }
+    await this.#send(taskId, waiting.steps, waiting.attempt).catch((e: unknown) =>
+      this.#waitAgain(taskId, waiting.steps, waiting.attempt, e),
+    );
+  }
+
+  /** Steps that failed to leave wait again, before any of theirs that came meanwhile (a later attempt's replace them). */
+  #waitAgain(taskId: string, steps: PassedStep[], attempt: number, error: unknown): void {
+    this.o.onError(taskId, asError(error));
+    if (this.#stopping) return;
+    const later = this.#take(taskId);
+    if (later && later.attempt !== attempt) this.#keep(taskId, later.steps, later.attempt);
+    else this.#keep(taskId, [...steps, ...(later?.steps ?? [])], attempt);
   }
 
   /** `steps` wait, and leave on their own after `progressDelayMs` unless a later step takes them first. */

@@ -136,6 +136,32 @@ describe("a TRE's announcements of a task's steps", () => {
     expect(errors).toEqual([]);
   });
 
+  it("sends a step OUTBOX refused again after the same wait, until OUTBOX takes it: an end reaches the hub once", async () => {
+    const outbox = (await server.jsm.streams.info(streams.outbox)).config;
+    // OUTBOX refuses every StatusEvent (JetStream's own refusal, as when it is full).
+    await server.jsm.streams.update(streams.outbox, { ...outbox, max_msg_size: 64 });
+    const { transitions: t, errors } = transitions(100);
+    try {
+      const { taskId } = await claimed(t);
+      // Recorded and audited though it could not leave: the caller goes on.
+      await t.record(taskId, "executor_error", "the query failed", (s) => s === "running");
+      expect((await state.get(taskId))?.state).toBe("executor_error");
+      expect(await auditedActions(taskId)).toEqual(["task.running", "task.executor_error"]);
+      await waitFor("a second try", async () => errors.length >= 2);
+      expect(errors[0]?.message).toMatch(/size/);
+      expect(await statusEvents(taskId)).toEqual([]);
+
+      await server.jsm.streams.update(streams.outbox, outbox);
+      await waitFor("the StatusEvent in OUTBOX", async () => (await statusEvents(taskId)).length > 0);
+      expect(await statusEvents(taskId)).toEqual([
+        ["executor_error", 1, ["received", "accepted", "running"]],
+      ]);
+    } finally {
+      await server.jsm.streams.update(streams.outbox, outbox);
+      await t.announceWaiting();
+    }
+  });
+
   it("reports steps a stopping agent could not send, once, and keeps nothing waiting", async () => {
     // The StatusEvents go out on a connection of their own, closed before the agent stops: every send fails.
     const nc = await connect({ servers: server.nc.getServer() });
