@@ -57,7 +57,7 @@ import {
   executeTask,
   type RunEnd,
 } from "./task-execution.js";
-import { forgetEndedTasks } from "./task-retention.js";
+import { DAY_MS, forgetEndedTasks } from "./task-retention.js";
 import { AGENT_ACTOR as AGENT, TaskTransitions } from "./task-transitions.js";
 
 /** Why a task is `received`: its Dispatch carries the hub's signature. */
@@ -113,10 +113,10 @@ export interface AgentOptions {
    */
   progressDelayMs?: number;
   /**
-   * How long an ended task's records are kept after its last step, in ms (task-retention.ts): at least
+   * Days an ended task's records are kept after its last step (task-retention.ts): at least
    * `MIN_TASK_RETENTION_DAYS`. Default `LEAF_DEFAULTS.taskRetentionDays`.
    */
-  taskRetentionMs?: number;
+  taskRetentionDays?: number;
   /** Durable consumer name on INBOX. Default "agent". */
   durable?: string;
   onEvent?: (e: AgentEvent) => void;
@@ -259,7 +259,7 @@ export class Agent {
       state: this.#state,
       store: this.#store,
       audit: this.#audit,
-      keepMs: this.#opts.taskRetentionMs ?? LEAF_DEFAULTS.taskRetentionDays * 86_400_000,
+      keepMs: (this.#opts.taskRetentionDays ?? LEAF_DEFAULTS.taskRetentionDays) * DAY_MS,
       now: this.#now(),
       signal: this.#stopping.signal,
     }).then((gone) => {

@@ -173,7 +173,7 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
         maxConcurrentTasks: config.maxConcurrentTasks,
         maxTaskAttempts: config.maxTaskAttempts,
         retryBackoffMs: config.retryBackoffMs,
-        taskRetentionMs: config.taskRetentionDays * 86_400_000,
+        taskRetentionDays: config.taskRetentionDays,
         onEvent: (event) => emit({ type: "agent", event }),
       });
       agent = started;

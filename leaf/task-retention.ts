@@ -9,7 +9,8 @@
  * - its last step is older than the retention (leaf.yaml `taskRetentionDays`), which is never less than the longest
  *   a Dispatch may be valid plus the clock skew allowed: a Dispatch is signed before its task's first step here, so
  *   by then every Dispatch of the task has expired, and a replay of one is refused as expired, record or not;
- * - its Release, if it has one, is in OUTBOX (one not sent yet is left for the agent's next start to send).
+ * - its Release, if it has one, is in OUTBOX (one not there yet is still being sent: by the airlock while the agent
+ *   runs, or by its next start).
  *
  * What goes is recorded first, in audit records naming each task (as many ids to a record as its detail limit takes):
  * the TRE's audit chain keeps every task's history. The airlock's keys go before the agent's record, so an
@@ -22,7 +23,7 @@ import type { AgentState, AgentTask } from "./agent-state.js";
 import type { AirlockStore } from "./airlock-store.js";
 import { AGENT_ACTOR } from "./task-transitions.js";
 
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
 
 /** The shortest retention: a Dispatch's longest validity and the clock skew allowed, in whole days (31). */
 export const MIN_TASK_RETENTION_DAYS = Math.ceil((DEFAULT_MAX_LIFETIME_MS + DEFAULT_CLOCK_SKEW_MS) / DAY_MS);

@@ -9,7 +9,7 @@ import { generatePatients, patientProfiles, SYNTHETIC_PATIENT_COLUMNS } from "..
 import { AgentState } from "../leaf/agent-state.js";
 import { AirlockStore } from "../leaf/airlock-store.js";
 import { LEAF_DEFAULTS } from "../leaf/leaf-defaults.js";
-import { forgetEndedTasks } from "../leaf/task-retention.js";
+import { DAY_MS, forgetEndedTasks } from "../leaf/task-retention.js";
 import { type AnalysisSpec, decodeOutput, type TaskView } from "../protocol/index.js";
 import { auditRecords } from "./harness/fault-evidence.js";
 import { addProject, type Federation, registerResearchers, startFederation } from "./harness/federation.js";
@@ -425,8 +425,8 @@ describe("the TRE agent", () => {
       state,
       store,
       audit: new AuditLog(ctrlJs, { scope: "a" }),
-      keepMs: LEAF_DEFAULTS.taskRetentionDays * 86_400_000,
-      now: Date.now() + 100 * 86_400_000,
+      keepMs: LEAF_DEFAULTS.taskRetentionDays * DAY_MS,
+      now: Date.now() + 100 * DAY_MS,
     });
     expect(gone).toContain(refused);
     expect(gone).not.toContain(reviewing);

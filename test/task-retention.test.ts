@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuditLog, auditLimits, ensureAuditStream } from "../audit/index.js";
 import { AgentState, type AgentTask } from "../leaf/agent-state.js";
 import { AirlockStore, INLINE_MAX_BYTES } from "../leaf/airlock-store.js";
-import { forgetEndedTasks, MIN_TASK_RETENTION_DAYS } from "../leaf/task-retention.js";
+import { DAY_MS as DAY, forgetEndedTasks, MIN_TASK_RETENTION_DAYS } from "../leaf/task-retention.js";
 import {
   type ChildState,
   DEFAULT_CLOCK_SKEW_MS,
@@ -20,7 +20,6 @@ import {
 import { auditRecords } from "./harness/fault-evidence.js";
 import { type JetStreamServer, startJetStreamServer } from "./harness/jetstream-server.js";
 
-const DAY = 86_400_000;
 const NOW = Date.now();
 const KEEP = 90 * DAY;
 let server: JetStreamServer;
