@@ -33,7 +33,7 @@ export {
 } from "./jetstream-streams.js";
 export { keepRecent } from "./keep-recent.js";
 export { KeyedChain } from "./keyed-chain.js";
-export { type KvValue, latestRecords, latestValues } from "./kv-scan.js";
+export { type KvValue, latestRecords, latestValues, purgeKeys } from "./kv-scan.js";
 export { readLogin } from "./login-form.js";
 export { LOOPBACK_HOST } from "./loopback.js";
 export { type ConfMap, toNatsConf } from "./nats-conf.js";

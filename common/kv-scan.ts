@@ -2,7 +2,7 @@
  * Every key's latest value in a KV bucket, under one key filter, in one pass: an ordered consumer of the bucket's
  * stream delivers them one after another, where listing the keys and reading each costs a round trip per key. A
  * TRE's records grow with every task it ever ran, so what reads them all (an agent's start, a reviewer's list)
- * pays per record only what the server takes to send it.
+ * pays per record only what the server takes to send it. And keys removed through the stream too (`purgeKeys`).
  */
 import { DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 
@@ -46,6 +46,21 @@ export async function latestValues(js: JetStreamClient, bucket: string, filter: 
     messages.stop();
   }
   return values;
+}
+
+/**
+ * Removes every message of `bucket` under each key pattern of `filters` (`task.<id>`, `*.<id>.>`) from the bucket's
+ * stream: the keys go with no delete marker left behind, which a delete or purge through the KV API would leave for
+ * every later read of the bucket to pass over.
+ */
+export async function purgeKeys(
+  js: JetStreamClient,
+  bucket: string,
+  filters: readonly string[],
+): Promise<void> {
+  const jsm = await js.jetstreamManager(false); // no account-info check: the bucket is there
+  for (const filter of filters)
+    await jsm.streams.purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${filter}` });
 }
 
 /** `latestValues`, each value parsed as the JSON record it holds. */

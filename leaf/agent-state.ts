@@ -8,7 +8,7 @@
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import { keepRecent, latestRecords } from "../common/index.js";
+import { keepRecent, latestRecords, purgeKeys } from "../common/index.js";
 import { type ChildState, checkChildStep, isRetryStep, isTerminal } from "../protocol/index.js";
 
 export const AGENT_TASKS_BUCKET = "AGENT_TASKS";
@@ -168,10 +168,7 @@ export class AgentState {
    */
   async forget(taskId: string): Promise<void> {
     this.#written.delete(taskId);
-    const jsm = await this.js.jetstreamManager(false); // no account-info check: the bucket is there
-    await jsm.streams.purge(`KV_${AGENT_TASKS_BUCKET}`, {
-      filter: `$KV.${AGENT_TASKS_BUCKET}.task.${taskId}`,
-    });
+    await purgeKeys(this.js, AGENT_TASKS_BUCKET, [`task.${taskId}`]);
   }
 
   /** Every task's record, read in one pass (the records of every task this TRE saw within its retention). */

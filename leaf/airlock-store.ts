@@ -21,7 +21,7 @@
 import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import { latestRecords } from "../common/index.js";
+import { latestRecords, purgeKeys } from "../common/index.js";
 import type { AirlockFinding, CheckOutcome, HeldOutputState, ReleaseOutcome } from "../protocol/index.js";
 
 const AIRLOCK_BUCKET = "AIRLOCK";
@@ -283,13 +283,19 @@ export class AirlockStore {
 
   /** Whether the task's Release is marked as in OUTBOX. */
   async sent(taskId: string): Promise<boolean> {
-    if ((await this.kv.get(`sent.${taskId}`))?.operation === "PUT") return true;
+    if (await this.#marked(taskId)) return true;
     return (await this.egress(taskId))?.state === "sent";
   }
 
   /** Whether the task has no Release here, or has one in OUTBOX: what retention asks before forgetting the task. */
   async sentOrNone(taskId: string): Promise<boolean> {
-    return (await this.egress(taskId)) === undefined || (await this.sent(taskId));
+    // Both read at once, the Release once: a record from before the marks says in itself whether it was sent.
+    const [marked, egress] = await Promise.all([this.#marked(taskId), this.egress(taskId)]);
+    return marked || egress === undefined || egress.state === "sent";
+  }
+
+  async #marked(taskId: string): Promise<boolean> {
+    return (await this.kv.get(`sent.${taskId}`))?.operation === "PUT";
   }
 
   /**
@@ -297,10 +303,8 @@ export class AirlockStore {
    * no delete markers behind: for an ended task past its retention (task-retention.ts).
    */
   async forget(taskId: string): Promise<void> {
-    const jsm = await this.js.jetstreamManager(false); // no account-info check: the bucket is there
-    const prefix = `$KV.${AIRLOCK_BUCKET}.*.${taskId}`;
     // `task.<id>`, `egress.<id>`, `sent.<id>`; then `output.<id>.<outputId>` and the outputs' bytes.
-    for (const filter of [prefix, `${prefix}.>`]) await jsm.streams.purge(`KV_${AIRLOCK_BUCKET}`, { filter });
+    await purgeKeys(this.js, AIRLOCK_BUCKET, [`*.${taskId}`, `*.${taskId}.>`]);
   }
 
   /**

@@ -51,12 +51,14 @@ export async function forgetEndedTasks(
     throw new RangeError(`a task's records must be kept at least ${MIN_TASK_RETENTION_DAYS} days`);
   const before = now - keepMs;
   const ended = records
-    .filter((t) => isTerminal(t.state) && lastStepAt(t) < before)
-    .sort((a, b) => lastStepAt(a) - lastStepAt(b));
+    .filter((t) => isTerminal(t.state))
+    .map((t) => ({ taskId: t.taskId, at: lastStepAt(t) }))
+    .filter((t) => t.at < before)
+    .sort((a, b) => a.at - b.at);
   const forgettable: string[] = [];
-  for (const task of ended) {
+  for (const { taskId } of ended) {
     if (signal?.aborted) return [];
-    if (await store.sentOrNone(task.taskId)) forgettable.push(task.taskId);
+    if (await store.sentOrNone(taskId)) forgettable.push(taskId);
   }
   const gone: string[] = [];
   for (const ids of listsWithin(forgettable, auditLimits.detailStringChars)) {
