@@ -14,7 +14,8 @@
  *   micro-benchmarked cost (crypto.ts) — as a cross-check;
  * - the CLI path: `tremesh submit --wait` then `tremesh aggregate --json`, each connecting once and following the
  *   task by the hub's push; run in this process (the CLI's own work) and as a researcher runs it, each command a
- *   process of its own (Node's start and the CLI's loading included).
+ *   process of its own (Node's start and the CLI's loading included); and `tremesh submit --aggregate --json`, the
+ *   same answer in one command, as a process.
  *
  *   npm run bench -- e2e
  */
@@ -94,6 +95,7 @@ export async function runE2eBench(
   const executor = await executorAlone(b, executorRuns);
   const cli = await cliPath(b, cliTasks, (argv) => b.fed.cli(argv, BENCH_RESEARCHER));
   const cliProcesses = await cliPath(b, cliTasks, (argv) => cliProcess(b, argv));
+  const cliOneProcess = await cliOneCommand(b, cliTasks, (argv) => cliProcess(b, argv));
   return {
     bench: "e2e",
     machine: machine(),
@@ -105,6 +107,7 @@ export async function runE2eBench(
     executorAlone: executor,
     cliPath: cli,
     cliProcesses,
+    cliOneProcess,
     cpuPerTask: cpu,
     crypto: {
       profiled: cryptoShare,
@@ -248,29 +251,38 @@ async function cliProcess(b: BenchFederation, argv: string[]): ReturnType<CliRun
   }
 }
 
-/** `tremesh submit --wait` then `tremesh aggregate --json`, each run by `cli`. */
-async function cliPath(b: BenchFederation, tasks: number, cli: CliRun): Promise<Latency> {
+/** `tremesh submit` of the benchmarked count to every TRE, with `flags`, as `cli` runs it. */
+async function submitCount(b: BenchFederation, cli: CliRun, flags: string[]): ReturnType<CliRun> {
   const file = join(b.fed.files.dir, "count.json");
   await writeFile(file, JSON.stringify(COUNT_BY_SEX));
   const tres = b.tres.join(",");
+  return cli(["submit", "--project", BENCH_PROJECT, "--tres", tres, file, ...flags, "--timeout-ms", "60000"]);
+}
+
+/** `tremesh submit --wait` then `tremesh aggregate --json`, each run by `cli`. */
+async function cliPath(b: BenchFederation, tasks: number, cli: CliRun): Promise<Latency> {
   const samples: number[] = [];
   for (let i = 0; i < tasks; i++) {
     const start = performance.now();
-    const submitted = await cli([
-      "submit",
-      "--project",
-      BENCH_PROJECT,
-      "--tres",
-      tres,
-      file,
-      "--wait",
-      "--timeout-ms",
-      "60000",
-    ]);
+    const submitted = await submitCount(b, cli, ["--wait"]);
     const taskId = submitted.out[0];
     if (submitted.code !== 0 || !taskId) throw new Error(`tremesh submit: ${submitted.err.join(" ")}`);
     const aggregated = await cli(["aggregate", taskId, "--json"]);
     if (aggregated.code !== 0) throw new Error(`tremesh aggregate: ${aggregated.err.join(" ")}`);
+    samples.push(performance.now() - start);
+  }
+  return latency(samples);
+}
+
+/** `tremesh submit --aggregate --json`: the same answer in one command, run by `cli`. */
+async function cliOneCommand(b: BenchFederation, tasks: number, cli: CliRun): Promise<Latency> {
+  const samples: number[] = [];
+  for (let i = 0; i < tasks; i++) {
+    const start = performance.now();
+    const answered = await submitCount(b, cli, ["--aggregate", "--json"]);
+    const doc = JSON.parse(answered.out.join("\n") || "{}") as { state?: string };
+    if (answered.code !== 0 || doc.state !== "completed")
+      throw new Error(`tremesh submit --aggregate: ${answered.err.join(" ")}`);
     samples.push(performance.now() - start);
   }
   return latency(samples);
@@ -285,6 +297,7 @@ export function printE2eBench(r: E2eResult): void {
   console.log(formatLatency("query executor alone (same DuckDB file)", r.executorAlone));
   console.log(formatLatency("CLI: submit --wait + aggregate --json, in-process", r.cliPath));
   console.log(formatLatency("CLI: the same, each command its own process", r.cliProcesses));
+  console.log(formatLatency("CLI: submit --aggregate --json, one process", r.cliOneProcess));
   console.log(
     `ratios to the leaf round trip: p50 ×${r.ratios.p50ToLeafRoundTrip}, p99 ×${r.ratios.p99ToLeafRoundTrip}; p50 to a JetStream publish ×${r.ratios.p50ToJetStreamPublish}`,
   );

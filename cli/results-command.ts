@@ -143,12 +143,25 @@ export const watch: Command = {
   },
 };
 
-const resultOptions = {
-  profile: { type: "string" },
-  json: { type: "boolean" },
+/** How `aggregate` (and `submit --aggregate`) prints the combined outputs, beside `--json`. */
+export const aggregateOptions = {
   csv: { type: "boolean" },
   plot: { type: "string" },
   "save-files": { type: "string" },
+} as const;
+
+/** The values of `aggregateOptions`, and `--json`. */
+export interface AggregateFlags {
+  json?: boolean | undefined;
+  csv?: boolean | undefined;
+  plot?: string | undefined;
+  "save-files"?: string | undefined;
+}
+
+const resultOptions = {
+  profile: { type: "string" },
+  json: { type: "boolean" },
+  ...aggregateOptions,
 } as const;
 
 /** The flags `results` and `aggregate` share, and their one task id. */
@@ -159,8 +172,14 @@ function resultArgs(command: string, argv: string[]) {
     strict: true,
     options: resultOptions,
   });
-  if (values["save-files"] === "") throw usageError(`${command}: --save-files takes a folder`);
+  checkAggregateFlags(command, values);
   return { values, taskId: taskIdArg(command, positionals) };
+}
+
+/** Refuses aggregate flags that contradict each other or lack their value. */
+export function checkAggregateFlags(command: string, values: AggregateFlags): void {
+  if (values["save-files"] === "") throw usageError(`${command}: --save-files takes a folder`);
+  if (values.csv && values.json) throw usageError(`${command}: give --csv or --json, not both`);
 }
 
 async function gather(
@@ -300,38 +319,43 @@ export const aggregate: Command = {
   ],
   async run(argv, io) {
     const { values, taskId } = resultArgs("aggregate", argv);
-    if (values.csv && values.json) throw usageError("aggregate: give --csv or --json, not both");
-    return gather(values.profile, taskId, async (r) => {
-      if (values.json) {
-        io.out(JSON.stringify(aggregateJson(r), null, 2));
-      } else if (values.csv) {
-        for (const c of r.combined) if (c.result) io.out(toCsv(c.result).trimEnd());
-      } else {
-        for (const c of r.combined) {
-          io.out(`== ${c.name}`);
-          io.out(c.result ? renderTables(c.result) : `cannot combine: ${c.error?.message}`);
-          io.out("");
-        }
-        if (r.files.length > 0) {
-          io.out("== released files (not combined)");
-          io.out(releasedFilesTable(r.files));
-          io.out("");
-        }
-        for (const a of r.accepted)
-          for (const w of a.withheld) io.out(`withheld at ${a.tre}: ${w.name} — ${w.reason}`);
-      }
-      if (values.csv && r.files.length > 0 && !values["save-files"])
-        io.err(`note: ${r.files.length} released file(s) are not in the CSV; --save-files DIR writes them`);
-      if (!values.json) problems(r, io);
-      await saveFiles(values["save-files"], r, io);
-      if (values.plot) {
-        const svg = r.combined.map((c) => (c.result ? toSvg(c.result) : null)).find((s) => s !== null);
-        if (!svg) throw new CliError("aggregate --plot: no histogram or regression to plot", ExitCode.failed);
-        await writeFile(values.plot, svg);
-        if (!values.json) io.err(`plot written to ${values.plot}`);
-      }
-      // A task whose only released outputs are files (a container's tables and plots) still delivered something.
-      return r.combined.some((c) => c.result) || r.files.length > 0 ? ExitCode.ok : ExitCode.failed;
-    });
+    return gather(values.profile, taskId, (r) => printAggregate(r, values, io));
   },
 };
+
+/**
+ * Prints a task's combined outputs as `flags` ask (tables, `--csv`, `--json`; `--plot`, `--save-files` written),
+ * with what was left out on stderr. Exit 0 when something was delivered: a combined output or a released file.
+ */
+export async function printAggregate(r: TaskResults, flags: AggregateFlags, io: Io): Promise<number> {
+  if (flags.json) {
+    io.out(JSON.stringify(aggregateJson(r), null, 2));
+  } else if (flags.csv) {
+    for (const c of r.combined) if (c.result) io.out(toCsv(c.result).trimEnd());
+  } else {
+    for (const c of r.combined) {
+      io.out(`== ${c.name}`);
+      io.out(c.result ? renderTables(c.result) : `cannot combine: ${c.error?.message}`);
+      io.out("");
+    }
+    if (r.files.length > 0) {
+      io.out("== released files (not combined)");
+      io.out(releasedFilesTable(r.files));
+      io.out("");
+    }
+    for (const a of r.accepted)
+      for (const w of a.withheld) io.out(`withheld at ${a.tre}: ${w.name} — ${w.reason}`);
+  }
+  if (flags.csv && r.files.length > 0 && !flags["save-files"])
+    io.err(`note: ${r.files.length} released file(s) are not in the CSV; --save-files DIR writes them`);
+  if (!flags.json) problems(r, io);
+  await saveFiles(flags["save-files"], r, io);
+  if (flags.plot) {
+    const svg = r.combined.map((c) => (c.result ? toSvg(c.result) : null)).find((s) => s !== null);
+    if (!svg) throw new CliError("--plot: no histogram or regression to plot", ExitCode.failed);
+    await writeFile(flags.plot, svg);
+    if (!flags.json) io.err(`plot written to ${flags.plot}`);
+  }
+  // A task whose only released outputs are files (a container's tables and plots) still delivered something.
+  return r.combined.some((c) => c.result) || r.files.length > 0 ? ExitCode.ok : ExitCode.failed;
+}

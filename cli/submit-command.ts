@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import {
+  collectResults,
   submit as submitTask,
   TesImportError,
   type TesSubmission,
@@ -13,14 +14,25 @@ import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
 import { loadProfile, signingKey } from "./profile.js";
 import { printable } from "./released-files.js";
-import { endedCode, followTask, notReleasedLines, timeoutArg } from "./results-command.js";
+import {
+  aggregateOptions,
+  checkAggregateFlags,
+  endedCode,
+  followTask,
+  notReleasedLines,
+  printAggregate,
+  timeoutArg,
+} from "./results-command.js";
 import { crateSubmission } from "./submit-crate.js";
 
 export const submit: Command = {
   usage: [
     "tremesh submit --project P --tres a,b ANALYSIS.json [--title T] [--wait [--timeout-ms N]] [--profile FILE] [--json]",
     "       tremesh submit --tes TASK.json [--project P] [--tres a,b] [--title T] [--wait [--timeout-ms N]] [--profile FILE] [--json]",
+    "       tremesh submit … --aggregate [--csv] [--plot FILE.svg] [--save-files DIR] [--timeout-ms N]",
     "",
+    "--aggregate waits for the task to end and prints its combined outputs as `tremesh aggregate` does, in one",
+    "command: the task id and progress go to stderr, the result to stdout.",
     "--tes reads a GA4GH TES task: one executor, its image pinned by digest (name@sha256:…), inputs only",
     "as tremesh:dataset/NAME, outputs as files in /outputs/. Its tags.Project and tags.tres (north|south) name",
     "the project and TREs; --project, --tres and --title override tags.Project, tags.tres and its name.",
@@ -32,6 +44,7 @@ export const submit: Command = {
     'echo \'{"kind":"count","dataset":"patients","groupBy":["sex"]}\' > count.json',
     "tremesh submit --project diabetes --tres a,b count.json --profile alice.profile.yaml",
     "ID=$(tremesh submit --project diabetes --tres a,b count.json --wait) && tremesh aggregate $ID",
+    "tremesh submit --project diabetes --tres a,b count.json --aggregate --csv > result.csv",
     "tremesh submit --tes docs/examples/tes-task.json --wait      # project and TREs from its tags",
     "tremesh submit --tes task.json --project diabetes --tres north   # flags override the tags",
   ],
@@ -50,8 +63,15 @@ export const submit: Command = {
         json: { type: "boolean" },
         wait: { type: "boolean" },
         "timeout-ms": { type: "string" },
+        aggregate: { type: "boolean" },
+        ...aggregateOptions,
       },
     });
+    if (values.aggregate) checkAggregateFlags("submit", values);
+    else {
+      const stray = (["csv", "plot", "save-files"] as const).find((f) => values[f] !== undefined);
+      if (stray !== undefined) throw usageError(`submit: --${stray} goes with --aggregate`);
+    }
     const tesFile = values.tes;
     if (tesFile !== undefined && positionals.length > 0) {
       throw usageError("submit: give either ANALYSIS.json or --tes TASK.json, not both");
@@ -129,17 +149,19 @@ export const submit: Command = {
         ...(title ? { title } : {}),
         ...(externalId ? { externalId } : {}),
       });
-      if (values.json) io.out(JSON.stringify(reply));
+      // With --aggregate, stdout is the result alone: the answer to the submission shows only when refused.
+      if (values.json && (!values.aggregate || reply.status === "rejected")) io.out(JSON.stringify(reply));
       if (reply.status === "rejected") {
         if (!values.json) io.err(`tremesh submit: rejected (${reply.code}): ${reply.message}`);
         return ExitCode.refused;
       }
-      if (!values.json) io.out(reply.taskId);
+      if (values.aggregate) io.err(`task ${reply.taskId}`);
+      else if (!values.json) io.out(reply.taskId);
       // The task runs at the other TREs; these never got it. Said at once, and the exit code is not 0.
       for (const n of reply.notQueued ?? [])
         io.err(`tremesh submit: TRE ${n.tre} did not queue the task: ${printable(n.message)}`);
       const notQueued = (reply.notQueued?.length ?? 0) > 0;
-      if (!values.wait) return notQueued ? ExitCode.failed : ExitCode.ok;
+      if (!values.wait && !values.aggregate) return notQueued ? ExitCode.failed : ExitCode.ok;
       // Progress goes to stderr, so stdout stays the task id (and, with --json, the final task view).
       const task = await followTask(
         nc,
@@ -148,9 +170,13 @@ export const submit: Command = {
         (t) => io.err(`${t.state}: ${t.children.map((c) => `${c.tre} ${c.state}`).join(", ")}`),
         { timeoutMs },
       );
-      if (values.json) io.out(JSON.stringify(task));
+      if (values.json && !values.aggregate) io.out(JSON.stringify(task));
       for (const line of notReleasedLines(task)) io.err(line);
-      return endedCode(task);
+      if (!values.aggregate) return endedCode(task);
+      // On the same connection: the Releases fetched, verified and combined as `tremesh aggregate` does.
+      const results = await collectResults(nc, signingKey(profile), reply.taskId, profile.treKeys);
+      const printed = await printAggregate(results, values, io);
+      return endedCode(task) === ExitCode.ok ? printed : endedCode(task);
     });
   },
 };

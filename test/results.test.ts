@@ -193,6 +193,44 @@ describe("results and aggregate", () => {
     expect(watched.out[0]).toMatch(/completed\s+a: released {2}c: released$/);
   });
 
+  it("submit --aggregate answers in one command what submit --wait then aggregate print, the result alone on stdout", async () => {
+    const file = join(fed.files.dir, `analysis-${uniqueToken()}.json`);
+    await writeFile(file, JSON.stringify(ANALYSES[0]));
+    const submit = ["submit", "--project", "diabetes", "--tres", "a,b", file, "--timeout-ms", "30000"];
+
+    const one = await fed.cli([...submit, "--aggregate"], "alice");
+    expect(one.code).toBe(0);
+    // The task id and progress on stderr, ending with the task's final state.
+    const taskId = /^task (\S+)$/.exec(one.err[0] ?? "")?.[1];
+    expect(taskId).toBeDefined();
+    expect(one.err.at(-1)).toMatch(/^completed: a released, b released$/);
+    // stdout: exactly what `tremesh aggregate` prints for the same task, the combined counts of a and b.
+    const two = await fed.cli(["aggregate", taskId!], "alice");
+    expect(one.out).toEqual(two.out);
+    const truth = referenceOutput(ANALYSES[0] as never, [...rows.a!, ...rows.b!]);
+    if (truth.kind !== "count") throw new Error("expected a count");
+    const csv = await fed.cli([...submit, "--aggregate", "--csv"], "alice");
+    expect(csv.code).toBe(0);
+    const csvLines = csv.out.join("\n").split("\n");
+    expect(csvLines[0]).toBe("region,sex,source,low,high");
+    for (const { key, n } of truth.cells) expect(csvLines).toContain(`${key.join(",")},combined,${n},${n}`);
+
+    // --json: one document, the task's combined outputs, as `aggregate --json` gives.
+    const json = await fed.cli([...submit, "--aggregate", "--json"], "alice");
+    expect(json.code).toBe(0);
+    const doc = JSON.parse(json.out.join("\n")) as { taskId: string; state: string; outputs: unknown[] };
+    expect(doc.state).toBe("completed");
+    expect(doc.outputs).toHaveLength(1);
+
+    // Aggregate's flags without --aggregate, or contradicting each other: refused before anything is sent.
+    const stray = await fed.cli([...submit, "--wait", "--csv"], "alice");
+    expect(stray.code).toBe(2);
+    expect(stray.err.join("\n")).toContain("submit: --csv goes with --aggregate");
+    const both = await fed.cli([...submit, "--aggregate", "--csv", "--json"], "alice");
+    expect(both.code).toBe(2);
+    expect(both.err.join("\n")).toContain("submit: give --csv or --json, not both");
+  });
+
   it("leaves out and reports a Release that does not verify against the TRE key the researcher pinned", async () => {
     const submitted = await submitWait(ANALYSES[0]!);
     const taskId = submitted.out[0]!;
