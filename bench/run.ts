@@ -10,6 +10,7 @@
  *   npm run bench -- container  # the container executor beside the query executor
  *   npm run bench -- contention # throughput and the 100-TRE fan-out, quiet and beside two CPU burners
  *   npm run bench -- deployed   # e2e and throughput with each TRE's leaf its own process, as TREs deploy it
+ *   npm run bench -- page       # the researcher's page in Chromium: form sent → combined table shown
  *   npm run bench -- cores      # a leaf's nats-server CPU a KV write, on one core and on every core
  *
  * The NATS floor is measured once per run, before the first benchmark that needs it (and written to floor.json);
@@ -25,6 +26,7 @@ import { printDeployedBench, runDeployedBench } from "./deployed.js";
 import { printE2eBench, runE2eBench } from "./e2e.js";
 import { printFanoutBench, runFanoutBench } from "./fanout.js";
 import { type FloorResult, printFloorBench, runFloorBench } from "./floor.js";
+import { printPageBench, runPageBench } from "./page.js";
 import { printServerCoresBench, runServerCoresBench } from "./server-cores.js";
 import { printThroughputBench, runThroughputBench } from "./throughput.js";
 
@@ -66,6 +68,7 @@ const benches: Record<string, () => Promise<unknown> | unknown> = {
   fanout: againstFloor((f) => runFanoutBench(f), printFanoutBench),
   contention: againstFloor((f) => runContentionBench(f), printContentionBench),
   deployed: againstFloor((f) => runDeployedBench(f), printDeployedBench),
+  page: againstFloor((f) => runPageBench(f), printPageBench),
   cores: async () => {
     const r = await runServerCoresBench();
     printServerCoresBench(r);

@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+
 /**
  * The pages' only assets, served by the pages themselves (a TRE has no internet, and the
  * Content-Security-Policy allows nothing from elsewhere): a stylesheet, and a script that refreshes the parts
@@ -61,7 +63,8 @@ for (const el of document.querySelectorAll("[data-refresh]")) {
           if (text !== el.dataset.last) { el.innerHTML = text; el.dataset.last = text; }
           if (el.querySelector("[data-final]")) return;
           const next = r.headers.get("x-tremesh-version");
-          if (next && version) wait = 100;
+          // The server answered because the part changed: ask again at once, naming what the part shows now.
+          if (next && version) wait = 0;
           version = next || "";
         }
       } catch {}
@@ -71,3 +74,14 @@ for (const el of document.querySelectorAll("[data-refresh]")) {
   setTimeout(tick, version ? 0 : REFRESH_MS);
 }
 `;
+
+/** `/assets/page.<digest>.<ext>`: a new version of an asset is a new address, so a browser may keep each for good. */
+function assetPath(ext: string, content: string): string {
+  return `/assets/page.${createHash("sha256").update(content).digest("hex").slice(0, 12)}.${ext}`;
+}
+
+/** Where the pages link their stylesheet and script (page-html.ts), and where page-guard.ts serves them. */
+export const ASSET_PATHS = { css: assetPath("css", PAGE_CSS), js: assetPath("js", PAGE_JS) } as const;
+
+/** Assets are public and never change at an address: kept by the browser, not asked for again on every page. */
+export const ASSET_CACHE_CONTROL = "private, max-age=31536000, immutable";

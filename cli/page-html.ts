@@ -3,6 +3,7 @@
  * escapes it unless it is already `Html` made here: researcher-supplied strings (titles, names, group labels,
  * file contents) can only ever be text, never markup or an attribute.
  */
+import { ASSET_PATHS } from "./page-assets.js";
 
 /** Markup made by this module; anything else interpolated into `html` is escaped. */
 export class Html {
@@ -55,8 +56,8 @@ export function page(title: string, site: string, who: Html, body: Html): Html {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · ${site}</title>
-<link rel="stylesheet" href="/assets/page.css">
-<script src="/assets/page.js" defer></script>
+<link rel="stylesheet" href="${ASSET_PATHS.css}">
+<script src="${ASSET_PATHS.js}" defer></script>
 </head>
 <body>
 <header><a href="/" class="home">${site}</a> <span class="who">${who}</span></header>
@@ -69,6 +70,6 @@ export function page(title: string, site: string, who: Html, body: Html): Html {
 export function problemPage(title: string, message: string): Html {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${title}</title>
-<link rel="stylesheet" href="/assets/page.css"></head>
+<link rel="stylesheet" href="${ASSET_PATHS.css}"></head>
 <body><main><h1>${title}</h1><p class="problem" role="alert">${message}</p><p><a href="/">back to the queue</a></p></main></body></html>`;
 }

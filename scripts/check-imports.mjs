@@ -41,6 +41,7 @@ const allowed = {
     "aggregator",
     "admin",
     "fixtures",
+    "cli",
     "test",
   ],
   test: [

@@ -14,7 +14,7 @@ import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeAuditRecord } from "../audit/index.js";
 import { type AirlockServer, startAirlockServer } from "../cli/airlock-serve.js";
@@ -30,12 +30,11 @@ import {
   streams,
 } from "../protocol/index.js";
 import { airlockOnLeaf, FINE_COUNT, REGION_COUNT } from "./harness/airlock-fixtures.js";
+import { CHROMIUM, HAVE_CHROMIUM, launchChromium } from "./harness/browser.js";
 import { approveProject, childReaches, type Federation, startFederation } from "./harness/federation.js";
 import { exactPatientsLeaf } from "./harness/patients-leaf.js";
 import { uniqueToken } from "./harness/unique.js";
 
-const CHROMIUM = process.env.TREMESH_CHROMIUM ?? "/usr/bin/chromium";
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const DOCS = join(import.meta.dirname, "..", "docs");
 const SCREENSHOT = "airlock-review-page.png";
 const CONFLICT_SCREENSHOT = "airlock-review-conflict.png";
@@ -189,19 +188,7 @@ beforeAll(async () => {
   }
   await approveProject(fed, { project: "diabetes", tres: ["a", "b"], members: ["alice"] });
   server = await startAirlockServer({ profile: (await fed.profile(REVIEWER)).file, port: 0 });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-    ],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: VIEWPORT });
   page.on("dialog", (d) => {
     throw new Error(`a dialog opened: ${d.message()}`);
