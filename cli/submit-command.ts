@@ -23,7 +23,6 @@ import {
   printAggregate,
   timeoutArg,
 } from "./results-command.js";
-import { crateSubmission } from "./submit-crate.js";
 
 export const submit: Command = {
   usage: [
@@ -98,6 +97,8 @@ export const submit: Command = {
       if (!flagTres)
         throw usageError("submit: --crate needs --tres a,b (a request crate does not name TREs)");
       const user = (await loadProfile(values.profile)).user;
+      // Loaded only for a crate: the crate reader (and its zip and JSON-LD code) is most of a plain submit's start.
+      const { crateSubmission } = await import("./submit-crate.js");
       const fromCrate = await crateSubmission(values.crate, user, flagTres, values.project);
       for (const id of fromCrate.stripped)
         io.err(

@@ -4,7 +4,6 @@
  * by a clustered hub node waiting for its peers, and by hub status tooling.
  */
 import { readFile } from "node:fs/promises";
-import { get as httpsGet } from "node:https";
 import type { PeerCertificate } from "node:tls";
 
 /** One leaf link as `/leafz` reports it (nats-server 2.10; fields we rely on). */
@@ -104,6 +103,9 @@ async function getJson(url: URL, tls?: MonitorTls): Promise<unknown> {
 /** fetch() cannot be given a CA of its own: node:https can. */
 async function getJsonOverTls(url: URL, tls: MonitorTls): Promise<unknown> {
   const ca = await readFile(tls.caFile, "utf8");
+  // Imported here, not above: every `tremesh` command loads this module, and node:https (with Node's HTTP server)
+  // is ~5 ms of a researcher's command that never asks a monitoring endpoint anything.
+  const { get: httpsGet } = await import("node:https");
   return new Promise((resolve, reject) => {
     const fail = (problem: string, cause?: unknown) =>
       reject(new NatsMonitorError(url.href, problem, cause === undefined ? undefined : { cause }));
