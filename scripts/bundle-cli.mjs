@@ -59,9 +59,5 @@ await build({
   banner: {
     js: 'import { createRequire as __tremeshRequire } from "node:module"; const require = __tremeshRequire(import.meta.url);',
   },
-  // Less source for Node to read and parse on every command (~40 ms of a `submit`'s ~160 ms of loading, AMD EPYC
-  // 2026-12-07); names are kept, so stack traces still name tremesh's functions.
-  minifyWhitespace: true,
-  minifySyntax: true,
   logLevel: "warning",
 });
