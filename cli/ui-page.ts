@@ -36,6 +36,8 @@ export interface ResearcherPageOptions {
 
 /** How long the hub may hold a live refresh of a task's page until the task changes, in ms. */
 const LIVE_WAIT_MS = 20_000;
+/** How long a just-submitted task's view, asked for early, waits for the browser's redirect to collect it, in ms. */
+const EARLY_VIEW_MS = 10_000;
 
 export function researcherPage(backend: ResearcherBackend, options: ResearcherPageOptions): Hono {
   const { app, problem, csrf, postedForm } = pageGuard({
@@ -47,6 +49,20 @@ export function researcherPage(backend: ResearcherBackend, options: ResearcherPa
   const render = (c: Context, title: string, body: Html) => c.html(page(title, "tremesh", who, body).text);
   // Results of an ended task do not change: verified and combined once.
   const ended = new Map<string, TaskResults>();
+  // A submitted task's view, asked of the hub while the browser follows the redirect to its page (one round trip
+  // to the hub fewer before the page shows); taken by that page's first request, or dropped unasked for.
+  const early = new Map<string, Promise<TaskView>>();
+  const askEarly = (taskId: string) => {
+    const view = backend.task(taskId);
+    view.catch(() => undefined); // the page asks again itself
+    early.set(taskId, view);
+    setTimeout(() => early.delete(taskId), EARLY_VIEW_MS).unref();
+  };
+  const taskView = async (taskId: string) => {
+    const asked = early.get(taskId);
+    early.delete(taskId);
+    return (await asked?.catch(() => undefined)) ?? backend.task(taskId);
+  };
   const resultsOf = async (task: TaskView) => {
     if (!hasEnded(task)) return undefined;
     const known = ended.get(task.taskId);
@@ -78,6 +94,7 @@ export function researcherPage(backend: ResearcherBackend, options: ResearcherPa
     const reply = await backend.submit(checked.submission);
     if (reply.status === "rejected")
       return again({ hub: `the hub refused it (${reply.code}): ${reply.message}` });
+    askEarly(reply.taskId);
     return c.redirect(`/task/${reply.taskId}`, 303);
   });
 
@@ -95,7 +112,7 @@ export function researcherPage(backend: ResearcherBackend, options: ResearcherPa
   app.get("/task/:taskId", async (c) => {
     const taskId = taskParam(c);
     if (!taskId) return problem(c, 404, "No such task", "That is not a task id.");
-    const task = await backend.task(taskId);
+    const task = await taskView(taskId);
     return render(c, task.title ?? taskId, taskPage(task, await resultsOf(task)));
   });
 
