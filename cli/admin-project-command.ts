@@ -18,7 +18,7 @@ import { isName, print, USAGE, type Values } from "./admin-flags.js";
 import { type Io, usageError } from "./command.js";
 import { ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
-import { printable } from "./released-files.js";
+import { printable } from "./printable.js";
 
 function date(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;

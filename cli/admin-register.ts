@@ -25,7 +25,7 @@ import { type Io, usageError } from "./command.js";
 import { crateIsSound } from "./crate-command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
-import { printable } from "./released-files.js";
+import { printable } from "./printable.js";
 
 /** What an entry holds instead when the registry does not say, by field. */
 const FALLBACK: Record<RegistryField, string> = {

@@ -13,8 +13,8 @@ import { type Command, type Io, usageError } from "./command.js";
 import { decodedOutput } from "./decoded-output.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
+import { printable } from "./printable.js";
 import { type Profile, signingKey } from "./profile.js";
-import { printable } from "./released-files.js";
 import { renderOutput } from "./render-output.js";
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");

@@ -3,8 +3,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { HubRequestError } from "../aggregator/index.js";
 import { AirlockRequestError } from "./airlock-requests.js";
 import { CliError, ExitCode } from "./exit-codes.js";
+import { printable } from "./printable.js";
 import { connectProfile, loadProfile, type Profile } from "./profile.js";
-import { printable } from "./released-files.js";
 
 export async function withHub<T>(
   profileFile: string | undefined,

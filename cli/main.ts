@@ -3,10 +3,9 @@
  * aggregator/. Every failure ends in one clear line and a documented exit code.
  */
 import { readFileSync } from "node:fs";
-import { isSystemError, systemErrorWhy } from "../common/index.js";
 import type { Command, Io } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
-import { printable } from "./released-files.js";
+import { printable } from "./printable.js";
 
 /**
  * Every command, in the order help lists them, with its line there; each loaded only when it runs: a researcher's
@@ -159,6 +158,7 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
     // Loaded by the commands that can throw them (already in memory then), so not with every command line.
     const { AdminError } = await import("../admin/index.js");
     const { RegistryError } = await import("../hub/index.js");
+    const { isSystemError, systemErrorWhy } = await import("../common/index.js");
     if (e instanceof AdminError) {
       io.err(`tremesh ${name}: ${e.message}`);
       return ExitCode[e.code];

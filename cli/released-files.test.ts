@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { TaskResults, TreFile } from "../aggregator/index.js";
 import { CliError } from "./exit-codes.js";
-import { formatSize, printable, saveReleasedFiles } from "./released-files.js";
+import { printable } from "./printable.js";
+import { formatSize, saveReleasedFiles } from "./released-files.js";
 import { aggregateJson } from "./results-command.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);

@@ -9,6 +9,7 @@ import { lstat, mkdir, open, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { isTreName, uniqueSafeNames } from "../protocol/index.js";
 import { CliError, ExitCode } from "./exit-codes.js";
+import { printable } from "./printable.js";
 
 /** What `saveReleasedFiles` needs of a released file. */
 export interface FileToSave {
@@ -108,14 +109,6 @@ function existing(path: string, symlink: boolean): string {
   return symlink
     ? `${path} is a symlink; not following or replacing it`
     : `${path} already exists; not overwriting it (move it away or choose another folder)`;
-}
-
-/**
- * Text from a TRE made safe to print on a terminal: control and formatting characters (escape sequences,
- * bidirectional overrides) shown as `\u{…}` instead of acting on the terminal.
- */
-export function printable(text: string): string {
-  return text.replace(/[\p{Cc}\p{Cf}]/gu, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`);
 }
 
 /** A byte count for people: `812 B`, `4.2 KiB`, `1.5 MiB`. */

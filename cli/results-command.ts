@@ -25,8 +25,9 @@ import { MAX_QUERY_WAIT_MS, type SigningKey, type TaskView } from "../protocol/i
 import { type Command, type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
+import { printable } from "./printable.js";
 import { type Profile, signingKey } from "./profile.js";
-import { formatSize, printable, saveReleasedFiles } from "./released-files.js";
+import { formatSize, saveReleasedFiles } from "./released-files.js";
 import { RELEASE_KEPT, taskIdArg } from "./status-command.js";
 
 const ENDED: ReadonlySet<string> = new Set(["completed", "partial", "failed", "cancelled"]);

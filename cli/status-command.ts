@@ -4,8 +4,8 @@ import { isTaskId, type TaskView } from "../protocol/index.js";
 import { type Command, usageError } from "./command.js";
 import { ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
+import { printable } from "./printable.js";
 import { signingKey } from "./profile.js";
-import { printable } from "./released-files.js";
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(".000Z", "Z");
 

@@ -12,8 +12,8 @@ import { type AnalysisSpec, analysisSpec, FieldError, isTreName, PROJECT_NAME } 
 import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
+import { printable } from "./printable.js";
 import { loadProfile, signingKey } from "./profile.js";
-import { printable } from "./released-files.js";
 import {
   aggregateOptions,
   checkAggregateFlags,
