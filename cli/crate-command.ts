@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { collectResults, fetchTres, type TaskResults, toJson } from "../aggregator/index.js";
-import { softwareVersion } from "../common/index.js";
+import { isSystemError, softwareVersion, systemErrorWhy } from "../common/index.js";
 import {
   bagInfo,
   type CrateCheck,
@@ -202,8 +202,11 @@ async function verify(argv: string[], io: Io): Promise<number> {
   let zip: Uint8Array;
   try {
     zip = await readFile(file);
-  } catch (e) {
-    throw new CliError(`crate verify: cannot read ${file}: ${(e as Error).message}`, ExitCode.badInput);
+  } catch (cause) {
+    if (!isSystemError(cause)) throw cause;
+    throw new CliError(`${file}: cannot read: ${systemErrorWhy(cause)}; check the path`, ExitCode.badInput, {
+      cause,
+    });
   }
   const check = await checkCrateZip(zip, trustedKeys ? { trustedKeys } : {});
   const sound = crateIsSound(check);

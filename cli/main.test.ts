@@ -214,9 +214,13 @@ describe("every answer names what happened and what to do", () => {
     const c = capture();
     expect(await run(["status", newId(), "--profile", join(dir, "none.yaml")], c.io)).toBe(ExitCode.badInput);
     expect(await run(["submit", "--tes", dir], c.io)).toBe(ExitCode.badInput);
+    expect(await run(["crate", "verify", join(dir, "none.zip")], c.io)).toBe(ExitCode.badInput);
+    expect(await run(["crate", "verify", dir], c.io)).toBe(ExitCode.badInput);
     expect(c.err).toEqual([
       `tremesh status: ${join(dir, "none.yaml")}: cannot read it: no such file or folder (ENOENT)`,
       `tremesh submit: ${dir}: cannot read: is a folder, not a file (EISDIR); check the path`,
+      `tremesh crate: ${join(dir, "none.zip")}: cannot read: no such file or folder (ENOENT); check the path`,
+      `tremesh crate: ${dir}: cannot read: is a folder, not a file (EISDIR); check the path`,
     ]);
   });
 });
