@@ -1,9 +1,10 @@
 /**
  * The researcher's page as a researcher uses it, in Chromium: the submission form filled in and sent, then the
  * task's page followed until it shows the combined table. The clock runs from the browser sending the form
- * (the wall clock the browser stamps the request with) to the combined table in the page. Beside each page task, the same count run directly with the aggregator's functions
- * (count-task.ts, the end-to-end figure), so the two share the run's conditions: the difference is what the page
- * adds, the browser, the page's server and its live refreshes.
+ * (the wall clock the browser stamps the request with) to the combined table in the page. Beside each page task,
+ * the same count run directly with the aggregator's functions (count-task.ts, the end-to-end figure), so the two
+ * share the run's conditions: the difference is what the page adds, the browser, the page's server and its live
+ * refreshes.
  *
  *   npm run bench -- page
  */

@@ -3,11 +3,11 @@
  * verified Release, and the researcher's combined crate; `tremesh crate verify FILE.zip`: its BagIt manifests,
  * its TRE's signature and the Five Safes profile.
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { collectResults, fetchTres, type TaskResults, toJson } from "../aggregator/index.js";
-import { isSystemError, softwareVersion, systemErrorWhy } from "../common/index.js";
+import { softwareVersion } from "../common/index.js";
 import {
   bagInfo,
   type CrateCheck,
@@ -22,6 +22,7 @@ import {
 import { type Command, type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
+import { readInputFile } from "./input-file.js";
 import { signingKey } from "./profile.js";
 import { taskIdArg } from "./status-command.js";
 
@@ -199,15 +200,7 @@ async function verify(argv: string[], io: Io): Promise<number> {
   const [file, ...rest] = positionals;
   const trustedKeys = values.trust?.split(",").filter((k) => k !== "");
   if (file === undefined || rest.length > 0) throw usageError("crate verify: give one crate file (FILE.zip)");
-  let zip: Uint8Array;
-  try {
-    zip = await readFile(file);
-  } catch (cause) {
-    if (!isSystemError(cause)) throw cause;
-    throw new CliError(`${file}: cannot read: ${systemErrorWhy(cause)}; check the path`, ExitCode.badInput, {
-      cause,
-    });
-  }
+  const zip = await readInputFile(file);
   const check = await checkCrateZip(zip, trustedKeys ? { trustedKeys } : {});
   const sound = crateIsSound(check);
   if (values.json) {

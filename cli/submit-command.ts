@@ -1,4 +1,3 @@
-import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import {
   collectResults,
@@ -7,11 +6,11 @@ import {
   type TesSubmission,
   tesTaskToSubmission,
 } from "../aggregator/index.js";
-import { isSystemError, systemErrorWhy } from "../common/index.js";
 import { type AnalysisSpec, analysisSpec, FieldError, isTreName, PROJECT_NAME } from "../protocol/index.js";
 import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
+import { readInputFile } from "./input-file.js";
 import { printable } from "./printable.js";
 import { loadProfile, signingKey } from "./profile.js";
 import {
@@ -68,7 +67,9 @@ export const submit: Command = {
     });
     if (values.aggregate) checkAggregateFlags("submit", values);
     else {
-      const stray = (["csv", "plot", "save-files"] as const).find((f) => values[f] !== undefined);
+      const stray = (Object.keys(aggregateOptions) as (keyof typeof aggregateOptions)[]).find(
+        (f) => values[f] !== undefined,
+      );
       if (stray !== undefined) throw usageError(`submit: --${stray} goes with --aggregate`);
     }
     const tesFile = values.tes;
@@ -177,22 +178,15 @@ export const submit: Command = {
       // On the same connection: the Releases fetched, verified and combined as `tremesh aggregate` does.
       const results = await collectResults(nc, signingKey(profile), reply.taskId, profile.treKeys);
       const printed = await printAggregate(results, values, io);
-      return endedCode(task) === ExitCode.ok ? printed : endedCode(task);
+      const ended = endedCode(task);
+      return ended === ExitCode.ok ? printed : ended;
     });
   },
 };
 
 /** Reads and parses a JSON file; a missing or malformed file is the user's input error. */
 async function readJson(file: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (cause) {
-    if (!isSystemError(cause)) throw cause;
-    throw new CliError(`${file}: cannot read: ${systemErrorWhy(cause)}; check the path`, ExitCode.badInput, {
-      cause,
-    });
-  }
+  const text = (await readInputFile(file)).toString("utf8");
   try {
     return JSON.parse(text);
   } catch (cause) {
