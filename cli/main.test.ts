@@ -118,7 +118,7 @@ describe("tremesh submit --tes", () => {
     const c = capture();
     const file = await tesFile(pinned);
     expect(await run(["submit", "--tes", file, "count.json"], c.io)).toBe(ExitCode.usage);
-    expect(c.err).toEqual(["tremesh submit: submit: give either ANALYSIS.json or --tes TASK.json, not both"]);
+    expect(c.err).toEqual(["tremesh submit: give either ANALYSIS.json or --tes TASK.json, not both"]);
   });
 
   it("names the file and the TES field of an image pinned by tag only", async () => {
@@ -166,7 +166,7 @@ describe("every answer names what happened and what to do", () => {
     await writeFile(file, JSON.stringify({ kind: "count", dataset: "patients" }));
     const c = capture();
     expect(await run(["submit", "--project", "p", "--tres", "north,north", file], c.io)).toBe(ExitCode.usage);
-    expect(c.err).toEqual(['tremesh submit: submit: --tres names "north" twice; name each TRE once']);
+    expect(c.err).toEqual(['tremesh submit: --tres names "north" twice; name each TRE once']);
   });
 
   it("says a folder holds no demo to stop, never a raw ENOENT", async () => {
@@ -187,7 +187,7 @@ describe("every answer names what happened and what to do", () => {
       ExitCode.usage,
     );
     expect(past.err).toEqual([
-      "tremesh admin: admin project create: --until 2020-06-30 is in the past, so every submission would be refused; give a later date",
+      "tremesh admin project create: --until 2020-06-30 is in the past, so every submission would be refused; give a later date",
     ]);
     const order = capture();
     expect(await run([...create, "--from", "2999-06-30", "--until", "2999-01-01"], order.io)).toBe(

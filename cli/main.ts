@@ -152,7 +152,7 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
     return await command.run(rest, io);
   } catch (e) {
     if (e instanceof CliError) {
-      io.err(`tremesh ${name}: ${printable(e.message)}`);
+      io.err(said(name, printable(e.message)));
       return e.exitCode;
     }
     // Loaded by the commands that can throw them (already in memory then), so not with every command line.
@@ -160,7 +160,7 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
     const { RegistryError } = await import("../hub/index.js");
     const { isSystemError, systemErrorWhy } = await import("../common/index.js");
     if (e instanceof AdminError) {
-      io.err(`tremesh ${name}: ${e.message}`);
+      io.err(said(name, e.message));
       return ExitCode[e.code];
     }
     // A file this command had to read or write, named with what is wrong with it, never Node's raw errno line.
@@ -172,7 +172,7 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
     }
     // The registry's own refusals (no such project, a concurrent change): a failed operation, not a crash.
     if (e instanceof RegistryError) {
-      io.err(`tremesh ${name}: ${printable(e.message)}`);
+      io.err(said(name, printable(e.message)));
       return ExitCode.failed;
     }
     // node:util parseArgs reports unknown flags with a TypeError whose code says so.
@@ -183,4 +183,13 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
     io.err(`tremesh ${name}: unexpected error: ${printable(e instanceof Error ? e.message : String(e))}`);
     return ExitCode.failed;
   }
+}
+
+/**
+ * A command's error line, prefixed once: "tremesh admin init: --dir DIR is required" when the message already names
+ * its command ("admin init: …"), "tremesh airlock: --outputs: …" when it does not.
+ */
+function said(name: string, message: string): string {
+  const namesItself = message.startsWith(name) && /^( [a-z-]+)*:/.test(message.slice(name.length));
+  return namesItself ? `tremesh ${message}` : `tremesh ${name}: ${message}`;
 }

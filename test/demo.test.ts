@@ -132,7 +132,7 @@ describe("tremesh demo", () => {
     dirs.push(dir);
     const err: string[] = [];
     expect(await run(["demo", "stop", dir], { out: () => {}, err: (l) => err.push(l) })).toBe(3);
-    expect(err[0]).toMatch(/^tremesh demo: demo stop: .*pids\.json/);
+    expect(err[0]).toMatch(/^tremesh demo stop: .*pids\.json/);
   });
 });
 
