@@ -208,7 +208,9 @@ export async function projectCommand(rest: string[], values: Values, io: Io): Pr
         return ExitCode.ok;
       }
       default:
-        throw usageError(`admin project: unknown verb ${JSON.stringify(verb ?? "")}\nusage: ${USAGE}`);
+        throw usageError(
+          `${verb === undefined ? "admin project: name a verb" : `admin project: unknown verb ${JSON.stringify(verb)}`}\nusage: ${USAGE}`,
+        );
     }
   });
 }

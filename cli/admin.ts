@@ -95,7 +95,9 @@ export const admin: Command = {
         case "register":
           return await registerCommand(rest, values, io);
         default:
-          throw usageError(`admin: unknown command ${JSON.stringify(command ?? "")}\nusage: ${USAGE}`);
+          throw usageError(
+            `${command === undefined ? "admin: name a command" : `admin: unknown command ${JSON.stringify(command)}`}\nusage: ${USAGE}`,
+          );
       }
     } catch (e) {
       if (e instanceof RegistryError || e instanceof FieldError)

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { type AirlockOutputView, type AirlockTaskView, isTaskId } from "../protocol/index.js";
+import type { AirlockOutputView, AirlockTaskView } from "../protocol/index.js";
 import { writeTreCrate } from "./airlock-crate.js";
 import { fetchCrate, listReviews, sendDecision, showReview } from "./airlock-requests.js";
 import { airlockServe, serveUsage } from "./airlock-serve.js";
@@ -16,8 +16,14 @@ import { withHub } from "./hub-session.js";
 import { printable } from "./printable.js";
 import { type Profile, signingKey } from "./profile.js";
 import { renderOutput } from "./render-output.js";
+import { taskIdArg } from "./task-id-arg.js";
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+
+/** The verbs `tremesh airlock` takes (`serve` is read before the others' flags). */
+const AIRLOCK_VERBS = ["list", "show", "approve", "reject", "crate"] as const;
+const isAirlockVerb = (verb: string): verb is (typeof AIRLOCK_VERBS)[number] =>
+  (AIRLOCK_VERBS as readonly string[]).includes(verb);
 
 const options = {
   profile: { type: "string" },
@@ -51,6 +57,10 @@ export const airlock: Command = {
     const [verb, ...rest] = argv;
     if (verb === "serve") return airlockServe(rest, io);
     const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, strict: true, options });
+    if (verb === undefined || !isAirlockVerb(verb))
+      throw usageError(
+        `airlock: ${verb === undefined ? "name a verb" : `unknown verb ${JSON.stringify(verb)}`}: list, show, approve, reject, crate or serve`,
+      );
     if (verb === "list") {
       if (positionals.length > 0) throw usageError("airlock list: takes no task id");
       return session(values.profile, async (nc, profile, tre) => {
@@ -60,9 +70,7 @@ export const airlock: Command = {
         return ExitCode.ok;
       });
     }
-    const taskId = positionals[0];
-    if (!taskId || !isTaskId(taskId) || positionals.length !== 1)
-      throw usageError(`airlock ${verb ?? ""}: exactly one task id is required`);
+    const taskId = taskIdArg(`airlock ${verb}`, positionals);
     if (verb === "show") {
       return session(values.profile, async (nc, profile, tre) => {
         const task = await showReview(nc, signingKey(profile), tre, taskId);
@@ -89,10 +97,6 @@ export const airlock: Command = {
         return ExitCode.ok;
       });
     }
-    if (verb !== "approve" && verb !== "reject")
-      throw usageError(
-        `airlock: expected list, show, approve, reject or crate, got ${JSON.stringify(verb ?? "")}`,
-      );
     if (verb === "reject" && !values.reason?.trim()) throw usageError("airlock reject: --reason is required");
     if (values["as-is"] && verb === "reject") throw usageError("airlock reject: --as-is is for approve");
     if (values["as-is"] && !values.reason?.trim())

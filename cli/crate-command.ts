@@ -24,7 +24,7 @@ import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
 import { readInputFile } from "./input-file.js";
 import { signingKey } from "./profile.js";
-import { taskIdArg } from "./status-command.js";
+import { taskIdArg } from "./task-id-arg.js";
 
 async function build(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -39,7 +39,7 @@ async function build(argv: string[], io: Io): Promise<number> {
       json: { type: "boolean" },
     },
   });
-  const taskId = taskIdArg("crate", positionals);
+  const taskId = taskIdArg("crate", positionals, "to check a crate file: tremesh crate verify FILE.zip");
   const out = values.out;
   if (!out)
     throw usageError(

@@ -114,6 +114,49 @@ describe("tremesh submit --tes", () => {
   }
   const pinned = { image: `tremesh/stats@sha256:${"0".repeat(64)}`, command: ["mean", "age"] };
 
+  it("names its command once in a usage error, and prints a usage that follows it as lines", async () => {
+    const c = capture();
+    expect(await run(["admin", "--dir", await tempDir("tremesh-admin-")], c.io)).toBe(ExitCode.usage);
+    expect(c.err[0]).toBe("tremesh admin: name a command");
+    expect(c.err[1]).toMatch(/^usage: tremesh admin init --dir DIR/);
+    expect(c.err.length).toBeGreaterThan(10);
+    expect(c.err.join("\n")).not.toContain("\\u{a}");
+    const typo = capture();
+    expect(await run(["admin", "lst", "--dir", await tempDir("tremesh-admin-")], typo.io)).toBe(
+      ExitCode.usage,
+    );
+    expect(typo.err[0]).toBe('tremesh admin: unknown command "lst"');
+  });
+
+  it("says what is wrong with a task id, or with the verb before it", async () => {
+    const said = async (...argv: string[]) => {
+      const c = capture();
+      expect(await run(argv, c.io)).toBe(ExitCode.usage);
+      return c.err;
+    };
+    const id = newId(Date.now());
+    expect(await said("status", id.slice(0, 10))).toEqual([
+      `tremesh status: "${id.slice(0, 10)}" is not a task id (26 letters and digits, as submit printed it)`,
+    ]);
+    expect(await said("cancel", id, "extra")).toEqual([
+      'tremesh cancel: one task id at a time; "extra" is one too many',
+    ]);
+    expect(await said("airlock", "show")).toEqual([
+      "tremesh airlock show: a task id is required (as submit printed it)",
+    ]);
+    expect(await said("airlock", "lst", id)).toEqual([
+      'tremesh airlock: unknown verb "lst": list, show, approve, reject, crate or serve',
+    ]);
+    expect(await said("crate", "verfy", "x.zip")).toEqual([
+      'tremesh crate: "verfy" is not a task id (26 letters and digits, as submit printed it); to check a crate file: tremesh crate verify FILE.zip',
+    ]);
+    // A lower-case copy of an id is the id: past the id, the command asks for its profile.
+    const lower = capture();
+    expect(await run(["status", id.toLowerCase(), "--profile", "/nonexistent/p.yaml"], lower.io)).not.toBe(
+      ExitCode.usage,
+    );
+  });
+
   it("refuses a TES task and an ANALYSIS.json together with the usage code", async () => {
     const c = capture();
     const file = await tesFile(pinned);

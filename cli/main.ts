@@ -152,7 +152,10 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
     return await command.run(rest, io);
   } catch (e) {
     if (e instanceof CliError) {
-      io.err(said(name, printable(e.message)));
+      // A message of several lines (a usage after the error) prints as lines, each made safe on its own.
+      const [first = "", ...more] = e.message.split("\n");
+      io.err(said(name, printable(first)));
+      for (const line of more) io.err(printable(line));
       return e.exitCode;
     }
     // Loaded by the commands that can throw them (already in memory then), so not with every command line.

@@ -28,7 +28,8 @@ import { withHub } from "./hub-session.js";
 import { printable } from "./printable.js";
 import { type Profile, signingKey } from "./profile.js";
 import { formatSize, saveReleasedFiles } from "./released-files.js";
-import { RELEASE_KEPT, taskIdArg } from "./status-command.js";
+import { RELEASE_KEPT } from "./status-command.js";
+import { taskIdArg } from "./task-id-arg.js";
 
 const ENDED: ReadonlySet<string> = new Set(["completed", "partial", "failed", "cancelled"]);
 

@@ -1,21 +1,14 @@
 import { parseArgs } from "node:util";
 import { cancelTask, fetchTask, fetchTres, listTasks } from "../aggregator/index.js";
-import { isTaskId, type TaskView } from "../protocol/index.js";
-import { type Command, usageError } from "./command.js";
+import type { TaskView } from "../protocol/index.js";
+import type { Command } from "./command.js";
 import { ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
 import { printable } from "./printable.js";
 import { signingKey } from "./profile.js";
+import { taskIdArg } from "./task-id-arg.js";
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(".000Z", "Z");
-
-/** The one task id a command takes, or a usage error naming the command. */
-export function taskIdArg(command: string, positionals: string[]): string {
-  const [id] = positionals;
-  if (!id || !isTaskId(id) || positionals.length !== 1)
-    throw usageError(`${command}: exactly one task id is required`);
-  return id;
-}
 
 /** Child states after which a Release of that TRE is held at the hub for the researcher to fetch. */
 const RELEASED = new Set(["released", "partially_released", "delivered"]);
