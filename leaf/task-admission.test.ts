@@ -88,8 +88,8 @@ describe("admit", () => {
   });
 
   it("refuses a submission signed by a key this TRE does not know", async () => {
-    expect(await reasonOf(dispatchOf({}, stranger))).toMatch(
-      /^the researcher's submission does not verify here: /,
+    expect(await reasonOf(dispatchOf({}, stranger))).toBe(
+      `this TRE has not approved the researcher who signed the task (signer ${stranger.publicKey.slice(0, 8)}… is not trusted); its operator approves researchers and their keys in leaf.yaml`,
     );
   });
 

@@ -6,7 +6,13 @@
  * no NATS, no clock but `now`; asynchronous only because the signature is checked on Node's thread pool.
  */
 import { AnalysisRefused, compile, type DatasetDefinition, type Executor } from "../executors/index.js";
-import { type Dispatch, openEnvelopeAsync, type Submission, type TrustStore } from "../protocol/index.js";
+import {
+  type Dispatch,
+  openEnvelopeAsync,
+  RejectCode,
+  type Submission,
+  type TrustStore,
+} from "../protocol/index.js";
 import type { ProjectApproval } from "./leaf-config.js";
 import { authorise } from "./policy.js";
 
@@ -39,7 +45,15 @@ export async function admit(dispatch: Dispatch, config: AdmissionConfig, now: nu
     allowExpired: true,
     now,
   });
-  if (!inner.ok) return refuse(`the researcher's submission does not verify here: ${inner.error.message}`);
+  if (!inner.ok) {
+    // An unknown key is this TRE's approvals speaking, not a broken message: say so, and whose move it is.
+    if (inner.error.code === RejectCode.unknownSigner)
+      return refuse(
+        `this TRE has not approved the researcher who signed the task (${inner.error.message}); ` +
+          "its operator approves researchers and their keys in leaf.yaml",
+      );
+    return refuse(`the researcher's submission does not verify here: ${inner.error.message}`);
+  }
   const submission = inner.value.body;
   const researcher = inner.value.signer.name;
   if (submission.id !== dispatch.taskId)
