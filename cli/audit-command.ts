@@ -1,8 +1,8 @@
 import { parseArgs } from "node:util";
 import { jetstream } from "@nats-io/jetstream";
-import { verifyAuditLog } from "../audit/index.js";
+import { AuditReadError, verifyAuditLog } from "../audit/index.js";
 import { type Command, usageError } from "./command.js";
-import { ExitCode } from "./exit-codes.js";
+import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
 
 export const audit: Command = {
@@ -21,8 +21,17 @@ export const audit: Command = {
     });
     return withHub(
       values.profile,
-      async (nc) => {
-        const result = await verifyAuditLog(jetstream(nc));
+      async (nc, profile) => {
+        const result = await verifyAuditLog(jetstream(nc)).catch((e: unknown) => {
+          // A profile that may not read the log (a researcher's): what it is, and whose profile reads it.
+          if (!(e instanceof AuditReadError)) throw e;
+          const why = e.cause instanceof Error ? `: ${e.cause.message}` : "";
+          throw new CliError(
+            `${profile.file} cannot read the audit log (${e.message}${why}); the hub's log is read with the federation admin's profile, a TRE's own with its reviewers' profiles`,
+            ExitCode.badInput,
+            { cause: e },
+          );
+        });
         if (values.json) io.out(JSON.stringify(result));
         else if (result.ok)
           io.out(`audit log intact: ${result.count} records, head ${result.head.seq} ${result.head.hash}`);

@@ -5,6 +5,7 @@ import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sendSubmission, signSubmission } from "../aggregator/index.js";
+import { ExitCode } from "../cli/exit-codes.js";
 import { waitFor } from "../common/index.js";
 import { startHubServices } from "../hub/hub-services.js";
 import { loadHubConfig } from "../hub/index.js";
@@ -331,5 +332,13 @@ describe("a federation started from hub.yaml and leaf.yaml", () => {
     expect(r.code).toBe(0);
     expect(result.ok).toBe(true);
     expect(result.count).toBeGreaterThan(10);
+  });
+
+  it("tells a researcher whose profile reads the audit log, instead of an unexpected error", async () => {
+    const r = await fed.cli(["audit", "verify"], "alice");
+    expect(r.code).toBe(ExitCode.badInput);
+    expect(r.err.join("\n")).toMatch(
+      /^tremesh audit: \S+ cannot read the audit log \(audit stream AUDIT: could not read the stream's state.*\); the hub's log is read with the federation admin's profile, a TRE's own with its reviewers' profiles$/,
+    );
   });
 });
