@@ -44,16 +44,21 @@ export function editProjectList(
   adding: boolean,
   item: string,
 ): Promise<Project> {
-  return registry.updateProject(project, (p) => ({
-    ...p,
-    [field]: adding ? [...new Set([...p[field], item])] : p[field].filter((x) => x !== item),
-  }));
+  return registry.updateProject(project, (p) => {
+    // Removing what is not there is a mistyped name far more often than a wish: refused, so the admin sees it.
+    if (!adding && !p[field].includes(item))
+      throw new AdminError(
+        `${item} is not ${field === "members" ? "a member" : "a TRE"} of project ${project}; nothing changed`,
+        AdminErrorCode.failed,
+      );
+    return { ...p, [field]: adding ? [...new Set([...p[field], item])] : p[field].filter((x) => x !== item) };
+  });
 }
 
 /** The project of that name; none is refused. */
 export async function projectNamed(registry: Registry, name: string): Promise<Project> {
   const project = await registry.project(name);
-  if (!project) throw new AdminError(`no project ${name}`, AdminErrorCode.failed);
+  if (!project) throw new AdminError(`no project ${JSON.stringify(name)}`, AdminErrorCode.failed);
   return project;
 }
 

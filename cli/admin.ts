@@ -100,8 +100,9 @@ export const admin: Command = {
           );
       }
     } catch (e) {
-      if (e instanceof RegistryError || e instanceof FieldError)
-        throw new CliError(e.message, ExitCode.badInput, { cause: e });
+      // The registry's refusals (no such project, a concurrent change) are a failed operation, as main.ts has them.
+      if (e instanceof RegistryError) throw new CliError(e.message, ExitCode.failed, { cause: e });
+      if (e instanceof FieldError) throw new CliError(e.message, ExitCode.badInput, { cause: e });
       throw e;
     }
   },

@@ -420,7 +420,13 @@ describe("tremesh admin's own refusals", () => {
       [["create", "study", "--until", until], /project study exists; use 'admin project set'/],
       [["add-member", "study", "carol"], /no researcher carol/],
       [["add-tre", "study", "zz"], /no TRE zz/],
-      [["show", "nothing"], /no project nothing/],
+      [["show", "nothing"], /no project "nothing"/],
+      [["set", "nothing", "--title", "T"], /no project "nothing"/],
+      [
+        ["remove-member", "study", "carol"],
+        /^tremesh admin: carol is not a member of project study; nothing changed$/,
+      ],
+      [["remove-tre", "study", "zz"], /^tremesh admin: zz is not a TRE of project study; nothing changed$/],
     ] as const;
     for (const [args, message] of refusals) {
       const r = await tremesh("admin", "project", ...args, "--dir", adminDir);
