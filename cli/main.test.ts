@@ -128,6 +128,26 @@ describe("tremesh submit --tes", () => {
     expect(typo.err[0]).toBe('tremesh admin: unknown command "lst"');
   });
 
+  it("names a mistyped flag with the command's nearest one, and a flag missing its value", async () => {
+    const said = async (...argv: string[]) => {
+      const c = capture();
+      expect(await run(argv, c.io)).toBe(ExitCode.usage);
+      return c.err;
+    };
+    expect(await said("submit", "--projetc", "demo", "count.json")).toEqual([
+      "tremesh submit: unknown flag --projetc; did you mean --project? (see tremesh submit --help)",
+    ]);
+    expect(await said("status", "--verbose")).toEqual([
+      "tremesh status: unknown flag --verbose (see tremesh status --help)",
+    ]);
+    expect(await said("crate", "--out")).toEqual([
+      "tremesh crate: --out needs a value (see tremesh crate --help)",
+    ]);
+    const help = capture();
+    expect(await run(["help", "submit"], help.io)).toBe(ExitCode.ok);
+    expect(help.out.join("\n")).toMatch(/usage: tremesh submit\b/);
+  });
+
   it("says what is wrong with a task id, or with the verb before it", async () => {
     const said = async (...argv: string[]) => {
       const c = capture();

@@ -120,6 +120,8 @@ const stdio: Io = {
 
 /** Runs one command line and returns the exit code. Never throws. */
 export async function run(argv: string[], io: Io = stdio): Promise<number> {
+  // `tremesh help submit` is `tremesh submit --help`.
+  if (argv[0] === "help" && argv[1] !== undefined) return run([argv[1], "--help"], io);
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     io.out(help());
@@ -180,7 +182,10 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
     }
     // node:util parseArgs reports unknown flags with a TypeError whose code says so.
     if (e instanceof TypeError && "code" in e && String(e.code).startsWith("ERR_PARSE_ARGS")) {
-      io.err(`tremesh ${name}: ${e.message} (see tremesh ${name} --help)`);
+      const { parseArgsMessage } = await import("./parse-args-error.js");
+      io.err(
+        `tremesh ${name}: ${printable(parseArgsMessage(String(e.code), e.message, command.usage))} (see tremesh ${name} --help)`,
+      );
       return ExitCode.usage;
     }
     io.err(`tremesh ${name}: unexpected error: ${printable(e instanceof Error ? e.message : String(e))}`);
