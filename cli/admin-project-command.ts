@@ -115,6 +115,22 @@ function projectLines(p: Project): string[] {
   ].map(printable);
 }
 
+/** The verbs of `admin project` that name a project. */
+const NAMED_VERBS: ReadonlySet<string> = new Set([
+  "create",
+  "set",
+  "show",
+  "add-member",
+  "remove-member",
+  "add-tre",
+  "remove-tre",
+]);
+
+const unknownVerb = (verb: string | undefined) =>
+  usageError(
+    `${verb === undefined ? "admin project: name a verb" : `admin project: unknown verb ${JSON.stringify(verb)}`}\nusage: ${USAGE}`,
+  );
+
 /** Registry edits: over `--profile` (config mode) or the admin folder's own profile. */
 export async function projectCommand(rest: string[], values: Values, io: Io): Promise<number> {
   const [verb, name, other] = rest;
@@ -123,13 +139,16 @@ export async function projectCommand(rest: string[], values: Values, io: Io): Pr
   // With the admin folder, TREs are checked against what it onboarded; config mode's TREs are in hub.yaml.
   const state = store ? await store.load() : undefined;
   const needName = () => {
-    if (!name || !isName(name))
+    if (!name) throw usageError(`admin project ${verb ?? ""}: a project name is required`);
+    if (!isName(name))
       throw usageError(
-        `admin project ${verb ?? ""}: a project name is required (lower case, digits, _ and -)`,
+        `admin project ${verb ?? ""}: ${JSON.stringify(name)} is not a project name (lower case letters, digits, _ and -, starting with a letter)`,
       );
     return name;
   };
   // Checked before the hub is reached, so a bad value changes nothing.
+  if (verb !== "list" && !NAMED_VERBS.has(verb ?? "")) throw unknownVerb(verb);
+  if (verb !== "list") needName();
   const text = verb === "create" || verb === "set" ? projectText(verb, values) : {};
   let window: { startsAt: number; endsAt: number } | undefined;
   if (verb === "create") {
@@ -208,9 +227,7 @@ export async function projectCommand(rest: string[], values: Values, io: Io): Pr
         return ExitCode.ok;
       }
       default:
-        throw usageError(
-          `${verb === undefined ? "admin project: name a verb" : `admin project: unknown verb ${JSON.stringify(verb)}`}\nusage: ${USAGE}`,
-        );
+        throw unknownVerb(verb);
     }
   });
 }

@@ -41,6 +41,25 @@ function port(flag: string, value: string | undefined): number | undefined {
   return n;
 }
 
+/** `--host`: a host name or an IP address, as the hub's URLs will carry it. */
+function hostFlag(value: string): string {
+  if (/^[0-9a-fA-F]*:[0-9a-fA-F:]*$/.test(value))
+    throw usageError(
+      `admin init: --host ${value}: an IPv6 address goes in brackets, as in a URL: --host [${value}]`,
+    );
+  const name = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+  if (!name.test(value) && !/^\[[0-9a-fA-F:]+\]$/.test(value))
+    throw usageError(`admin init: --host ${JSON.stringify(value)} is not a host name or IP address`);
+  return value;
+}
+
+/** `--client-url` and `--leaf-url`: URLs as people dial them. */
+function urlFlags(flag: string, values: readonly string[] | undefined): string[] | undefined {
+  for (const value of values ?? [])
+    if (!URL.canParse(value)) throw usageError(`admin init: ${flag} ${JSON.stringify(value)} is not a URL`);
+  return values ? [...values] : undefined;
+}
+
 /** `--node NAME=HOST`: one node of a clustered hub, on the standard ports. */
 function hubNode(value: string): HubNodePlan {
   const match = /^([^=\s]+)=([^=\s:/]+|\[[0-9a-fA-F:]+\])$/.exec(value);
@@ -122,12 +141,12 @@ async function init(values: Values, io: Io): Promise<number> {
       "admin init: --node gives each node's host (standard ports); drop --host and the --*-port flags",
     );
   const result = await initFederation(store, {
-    ...(values.host ? { host: values.host } : {}),
+    ...(values.host ? { host: hostFlag(values.host) } : {}),
     ...(values.operator ? { operatorName: values.operator } : {}),
     ...(nodes ? { nodes } : {}),
     ports,
-    ...(values["client-url"] ? { clientUrls: values["client-url"] } : {}),
-    ...(values["leaf-url"] ? { leafUrls: values["leaf-url"] } : {}),
+    ...(values["client-url"] ? { clientUrls: urlFlags("--client-url", values["client-url"])! } : {}),
+    ...(values["leaf-url"] ? { leafUrls: urlFlags("--leaf-url", values["leaf-url"])! } : {}),
     ...initTlsOption(values),
   });
   const { hubConfigs } = result;

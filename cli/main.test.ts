@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -146,6 +146,32 @@ describe("tremesh submit --tes", () => {
     const help = capture();
     expect(await run(["help", "submit"], help.io)).toBe(ExitCode.ok);
     expect(help.out.join("\n")).toMatch(/usage: tremesh submit\b/);
+  });
+
+  it("refuses a bad --host, URL or project name by what it is, making nothing", async () => {
+    const dir = await tempDir("tremesh-admin-");
+    const said = async (...argv: string[]) => {
+      const c = capture();
+      expect(await run(argv, c.io)).toBe(ExitCode.usage);
+      return c.err;
+    };
+    const admin = join(dir, "admin");
+    expect(await said("admin", "init", "--dir", admin, "--host", "bad host!")).toEqual([
+      'tremesh admin init: --host "bad host!" is not a host name or IP address',
+    ]);
+    expect(await said("admin", "init", "--dir", admin, "--host", "::1")).toEqual([
+      "tremesh admin init: --host ::1: an IPv6 address goes in brackets, as in a URL: --host [::1]",
+    ]);
+    expect(await said("admin", "init", "--dir", admin, "--client-url", "not a url")).toEqual([
+      'tremesh admin init: --client-url "not a url" is not a URL',
+    ]);
+    await expect(readFile(join(admin, "federation.json"))).rejects.toThrow();
+    expect(await run(["admin", "init", "--dir", admin, "--host", "127.0.0.1"], capture().io)).toBe(
+      ExitCode.ok,
+    );
+    expect(await said("admin", "project", "create", "P8", "--until", "2099-01-01", "--dir", admin)).toEqual([
+      'tremesh admin project create: "P8" is not a project name (lower case letters, digits, _ and -, starting with a letter)',
+    ]);
   });
 
   it("says what is wrong with a task id, or with the verb before it", async () => {

@@ -15,6 +15,9 @@ export function parseArgsMessage(code: string, message: string, usage: string): 
   if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
     const missing = /^Option '(-[^' ]+)(?: <value>)?' argument missing/.exec(message)?.[1];
     if (missing !== undefined) return `${missing} needs a value`;
+    const ambiguous = /^Option '(-[^' ]+)' argument is ambiguous/.exec(message)?.[1];
+    if (ambiguous !== undefined)
+      return `${ambiguous} needs a value (one that starts with a dash goes as ${ambiguous}=-…)`;
     const noValue = /^Option '(-[^' ]+)' does not take an argument/.exec(message)?.[1];
     if (noValue !== undefined) return `${noValue} takes no value`;
   }
