@@ -20,12 +20,18 @@ import { ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
 import { printable } from "./printable.js";
 
+/**
+ * A `--from` or `--until` date in ms. A bare day (YYYY-MM-DD, UTC) is the whole day: `--from` starts as it does,
+ * `--until` ends as it does, so a project "until 2027-06-30" still takes submissions that day.
+ */
 function date(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const t = Date.parse(value);
   if (Number.isNaN(t)) throw usageError(`admin: ${flag} ${JSON.stringify(value)} is not a date (YYYY-MM-DD)`);
-  return t;
+  return flag === "--until" && /^\d{4}-\d{2}-\d{2}$/.test(value) ? t + DAY_MS - 1 : t;
 }
+
+const DAY_MS = 86_400_000;
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 

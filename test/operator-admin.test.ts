@@ -436,6 +436,15 @@ describe("tremesh admin's own refusals", () => {
     const shown = await ok("admin", "project", "show", "study", "--json", "--dir", adminDir);
     expect(JSON.parse(shown.join("\n"))).toMatchObject({ name: "study" });
   });
+  it("takes --until DAY as the whole of that day, so a project until today takes submissions today", async () => {
+    const today = new Date().toISOString().slice(0, 10);
+    await ok("admin", "project", "create", "today", "--until", today, "--dir", adminDir);
+    const shown = JSON.parse(
+      (await ok("admin", "project", "show", "today", "--json", "--dir", adminDir)).join("\n"),
+    );
+    expect(new Date(shown.endsAt).toISOString()).toBe(`${today}T23:59:59.999Z`);
+  });
+
   it("keeps a project's title, lay summary and organisation, and refuses a bad one naming its flag, changing nothing", async () => {
     const until = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
     const text = {
