@@ -21,7 +21,7 @@ import {
   toJson,
   toSvg,
 } from "../aggregator/index.js";
-import { MAX_QUERY_WAIT_MS, type SigningKey, type TaskView } from "../protocol/index.js";
+import { type ChildView, MAX_QUERY_WAIT_MS, type SigningKey, type TaskView } from "../protocol/index.js";
 import { type Command, type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
@@ -30,6 +30,7 @@ import { type Profile, signingKey } from "./profile.js";
 import { formatSize, saveReleasedFiles } from "./released-files.js";
 import { RELEASE_KEPT } from "./status-command.js";
 import { taskIdArg } from "./task-id-arg.js";
+import { childReason, followHint, notReleasedLines, releasedNothing, stillLine } from "./task-progress.js";
 
 const ENDED: ReadonlySet<string> = new Set(["completed", "partial", "failed", "cancelled"]);
 
@@ -72,7 +73,10 @@ export async function followTask(
     if (hasEnded(task)) return task;
     const left = deadline - Date.now();
     if (left <= 0)
-      throw new CliError(`task ${taskId} is still ${task.state} after ${timeoutMs} ms`, ExitCode.unavailable);
+      throw new CliError(
+        `${stillLine(task, ` after ${timeoutMs} ms`)}; ${followHint(taskId)}`,
+        ExitCode.unavailable,
+      );
     if (task.version === undefined) await new Promise((r) => setTimeout(r, intervalMs));
     const waitMs = Math.max(1, Math.min(FOLLOW_WAIT_MS, left));
     task = await fetchTask(nc, key, taskId, task.version ? { changedFrom: task.version, waitMs } : {});
@@ -81,27 +85,6 @@ export async function followTask(
 
 /** How long one request of `followTask` lets the hub wait for a change, in ms. */
 const FOLLOW_WAIT_MS = Math.min(20_000, MAX_QUERY_WAIT_MS);
-
-/** Per-TRE states in which a TRE released nothing and said why. */
-const NOT_RELEASED: ReadonlySet<string> = new Set(["rejected", "executor_error", "withheld", "cancelled"]);
-
-/**
- * After a task ends: one line per TRE that released nothing, with its reason as the TRE gave it (made printable),
- * then what to do. Empty when every TRE released.
- */
-export function notReleasedLines(task: TaskView): string[] {
-  const lines = task.children
-    .filter((c) => NOT_RELEASED.has(c.state))
-    .map((c) => {
-      const reason = c.history.findLast((h) => h.state === c.state && h.reason)?.reason;
-      return `${c.tre} ${c.state}: ${reason ? printable(reason) : "no reason given"}`;
-    });
-  if (lines.length > 0)
-    lines.push(
-      `fix the analysis and submit again; \`tremesh status ${task.taskId}\` shows each TRE's history`,
-    );
-  return lines;
-}
 
 const stateLine = (task: TaskView) =>
   `${task.state.padEnd(10)} ${task.children.map((c) => `${c.tre}: ${c.state}`).join("  ")}`;
@@ -252,7 +235,7 @@ export const results: Command = {
         for (const child of r.task.children) {
           const release = r.accepted.find((a) => a.tre === child.tre);
           io.out("");
-          io.out(`== ${child.tre}: ${child.state}`);
+          io.out(`== ${child.tre}: ${child.state}${treReason(child)}`);
           for (const o of release?.outputs ?? []) {
             io.out(`-- ${o.name} (released${o.autoReleased ? " by the TRE's auto-release policy" : ""})`);
             io.out(renderTables(combineOutputs([{ tre: child.tre, output: o.output }])));
@@ -267,6 +250,12 @@ export const results: Command = {
     });
   },
 };
+
+/** " — the TRE's reason" after the state of a TRE that released nothing, as `tremesh status` shows it. */
+function treReason(child: ChildView): string {
+  if (!releasedNothing(child)) return "";
+  return ` — ${childReason(child) ?? "no reason given"}`;
+}
 
 function resultsJson(r: TaskResults) {
   return {
@@ -326,6 +315,26 @@ export const aggregate: Command = {
 };
 
 /**
+ * What the combined outputs stand for when not every TRE released, for stderr: a task still running (what it waits
+ * on, what was combined so far), or one that ended with TREs that released nothing (each with its reason). Empty
+ * when every TRE released.
+ */
+export function outcomeLines(r: TaskResults): string[] {
+  const { task } = r;
+  const released = [...new Set(r.accepted.map((a) => a.tre))];
+  const combined = released.length > 0 ? `combined what ${released.join(", ")} released` : undefined;
+  const reasons = notReleasedLines(task);
+  if (!hasEnded(task)) {
+    const sofar = combined ? `${combined} so far` : "nothing to combine yet";
+    return [`${stillLine(task)}; ${sofar}; ${followHint(task.taskId)}`, ...reasons];
+  }
+  if (reasons.length === 0) return [];
+  const ended =
+    task.state === "failed" ? "failed" : task.state === "cancelled" ? "was cancelled" : `is ${task.state}`;
+  return [`task ${task.taskId} ${ended}: ${combined ?? "nothing to combine"}`, ...reasons];
+}
+
+/**
  * Prints a task's combined outputs as `flags` ask (tables, `--csv`, `--json`; `--plot`, `--save-files` written),
  * with what was left out on stderr. Exit 0 when something was delivered: a combined output or a released file.
  */
@@ -350,6 +359,8 @@ export async function printAggregate(r: TaskResults, flags: AggregateFlags, io: 
   }
   if (flags.csv && r.files.length > 0 && !flags["save-files"])
     io.err(`note: ${r.files.length} released file(s) are not in the CSV; --save-files DIR writes them`);
+  // Whatever the format: which TREs the result lacks, and why, is in no output format but this.
+  for (const line of outcomeLines(r)) io.err(line);
   if (!flags.json) problems(r, io);
   await saveFiles(flags["save-files"], r, io);
   if (flags.plot) {

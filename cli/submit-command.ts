@@ -18,10 +18,10 @@ import {
   checkAggregateFlags,
   endedCode,
   followTask,
-  notReleasedLines,
   printAggregate,
   timeoutArg,
 } from "./results-command.js";
+import { notReleasedLines } from "./task-progress.js";
 
 export const submit: Command = {
   usage: [
@@ -172,10 +172,13 @@ export const submit: Command = {
         (t) => io.err(`${t.state}: ${t.children.map((c) => `${c.tre} ${c.state}`).join(", ")}`),
         { timeoutMs },
       );
-      if (values.json && !values.aggregate) io.out(JSON.stringify(task));
-      for (const line of notReleasedLines(task)) io.err(line);
-      if (!values.aggregate) return endedCode(task);
-      // On the same connection: the Releases fetched, verified and combined as `tremesh aggregate` does.
+      if (!values.aggregate) {
+        if (values.json) io.out(JSON.stringify(task));
+        for (const line of notReleasedLines(task)) io.err(line);
+        return endedCode(task);
+      }
+      // On the same connection: the Releases fetched, verified and combined as `tremesh aggregate` does, which
+      // also says on stderr which TREs released nothing and why.
       const results = await collectResults(nc, signingKey(profile), reply.taskId, profile.treKeys);
       const printed = await printAggregate(results, values, io);
       const ended = endedCode(task);

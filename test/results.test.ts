@@ -19,7 +19,13 @@ import {
 import { type AnalysisSpec, generateKeyPair, streams, subjects, type TaskView } from "../protocol/index.js";
 import { expectMatchesTruth } from "./harness/combined-truth.js";
 import { auditRecords } from "./harness/fault-evidence.js";
-import { approveProject, type Federation, startFederation } from "./harness/federation.js";
+import {
+  addProject,
+  approveProject,
+  type Federation,
+  startFederation,
+  taskView,
+} from "./harness/federation.js";
 import { referenceOutput } from "./harness/reference-stats.js";
 import { storedEntries } from "./harness/stream-contents.js";
 import { uniqueToken } from "./harness/unique.js";
@@ -53,13 +59,25 @@ const ANALYSES: AnalysisSpec[] = [
 
 let fed: Federation;
 
-async function submitWait(analysis: AnalysisSpec, tres = "a,b,c") {
+async function analysisFile(analysis: AnalysisSpec): Promise<string> {
   const file = join(fed.files.dir, `analysis-${uniqueToken()}.json`);
   await writeFile(file, JSON.stringify(analysis));
+  return file;
+}
+
+async function submitWait(analysis: AnalysisSpec, tres = "a,b,c", project = "diabetes") {
+  const file = await analysisFile(analysis);
   return fed.cli(
-    ["submit", "--project", "diabetes", "--tres", tres, file, "--wait", "--timeout-ms", "30000"],
+    ["submit", "--project", project, "--tres", tres, file, "--wait", "--timeout-ms", "30000"],
     "alice",
   );
+}
+
+/** The reason TRE `tre` gave for its part of the task's state, as `tremesh status --json` shows it. */
+async function reasonAt(taskId: string, tre: string): Promise<string> {
+  const view = await taskView(fed, taskId);
+  const child = view.children.find((c) => c.tre === tre)!;
+  return child.history.findLast((h) => h.state === child.state)!.reason!;
 }
 
 beforeAll(async () => {
@@ -75,6 +93,10 @@ beforeAll(async () => {
           analyses: ["count", "summary", "histogram", "crosstab", "regression"],
           datasets: ["patients"],
         },
+        // Approved by TREs a and b alone: c rejects its tasks, which end partial.
+        ...(tre === "c"
+          ? []
+          : [{ name: "heart", researchers: ["alice"], analyses: ["count"], datasets: ["patients"] }]),
       ],
       // Nothing rounded or withheld, so the combined figures can be compared exactly.
       disclosure: { roundingBase: 1, minCellCount: 1, zerosDisclosive: false },
@@ -86,6 +108,7 @@ beforeAll(async () => {
     await writePatientsCsv(rows[tre]!, join(fed.files.dir, `patients-${tre}.csv`));
   for (const tre of ["a", "b", "c"]) await fed.startLeaf(tre);
   await approveProject(fed, { project: "diabetes", tres: ["a", "b", "c"], members: ["alice"] });
+  await addProject(fed, { project: "heart", tres: ["a", "b", "c"], members: ["alice"] });
 }, 120_000);
 
 afterAll(async () => {
@@ -255,5 +278,98 @@ describe("results and aggregate", () => {
     expect(doc.outputs[0]!.result.tres).toEqual(["a", "c"]);
     const text = await fed.cli(["aggregate", taskId], "alice-wrong-b");
     expect(text.err.join("\n")).toMatch(/left out: TRE b's Release does not verify \(bad_release\)/);
+  });
+});
+
+describe("when not every TRE released", () => {
+  const advice = (taskId: string) =>
+    `fix the analysis and submit again; \`tremesh status ${taskId}\` shows each TRE's history`;
+
+  it("aggregate says why a task every TRE rejected has nothing to combine, in every format, and submit --aggregate says it once", async () => {
+    const byIdentifier: AnalysisSpec = { kind: "count", dataset: "patients", groupBy: ["patient_id"] };
+    const submitted = await submitWait(byIdentifier, "a,b");
+    expect(submitted.code).toBe(1);
+    const taskId = submitted.out[0]!;
+    const a = await reasonAt(taskId, "a");
+    expect(a).toMatch(/analysis refused: groupBy\[0\].*identifier/);
+    const b = await reasonAt(taskId, "b");
+    const why = [
+      `task ${taskId} failed: nothing to combine`,
+      `a rejected: ${a}`,
+      `b rejected: ${b}`,
+      advice(taskId),
+    ];
+
+    for (const format of [[], ["--csv"]]) {
+      const r = await fed.cli(["aggregate", taskId, ...format], "alice");
+      expect({ format, code: r.code, out: r.out, err: r.err }).toEqual({
+        format,
+        code: 1,
+        out: [],
+        err: why,
+      });
+    }
+    const json = await fed.cli(["aggregate", taskId, "--json"], "alice");
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.out.join("\n"))).toMatchObject({ taskId, state: "failed", outputs: [] });
+    expect(json.err).toEqual(why);
+
+    // results names each TRE's reason beside its state, as status does.
+    const results = await fed.cli(["results", taskId], "alice");
+    expect(results.code).toBe(1);
+    expect(results.out).toContain(`== a: rejected — ${a}`);
+    expect(results.out).toContain(`== b: rejected — ${b}`);
+
+    // submit --aggregate: the same lines after its progress, each once.
+    const file = await analysisFile(byIdentifier);
+    const one = await fed.cli(
+      ["submit", "--project", "diabetes", "--tres", "a,b", file, "--aggregate", "--timeout-ms", "30000"],
+      "alice",
+    );
+    expect(one.code).toBe(1);
+    expect(one.out).toEqual([]);
+    const oneId = /^task (\S+)$/.exec(one.err[0] ?? "")![1]!;
+    expect(one.err.at(-5)).toMatch(/^failed: a rejected, b rejected$/);
+    expect(one.err.slice(-4)).toEqual([
+      `task ${oneId} failed: nothing to combine`,
+      `a rejected: ${a}`,
+      `b rejected: ${b}`,
+      advice(oneId),
+    ]);
+  });
+
+  it("aggregate and results say which TREs the result combines and why the others are left out", async () => {
+    const submitted = await submitWait(ANALYSES[0]!, "a,b,c", "heart");
+    expect(submitted.code, submitted.err.join("\n")).toBe(0);
+    const taskId = submitted.out[0]!;
+    const c = await reasonAt(taskId, "c");
+    expect(c).toBe("this TRE has not approved project heart");
+
+    const text = await fed.cli(["aggregate", taskId], "alice");
+    expect(text.code).toBe(0);
+    expect(text.out[0]).toMatch(/^== count/);
+    expect(text.err).toEqual([
+      `task ${taskId} is partial: combined what a, b released`,
+      `c rejected: ${c}`,
+      advice(taskId),
+    ]);
+    const csv = await fed.cli(["aggregate", taskId, "--csv"], "alice");
+    expect(csv.code).toBe(0);
+    expect(csv.err).toEqual(text.err);
+    const json = await fed.cli(["aggregate", taskId, "--json"], "alice");
+    const doc = JSON.parse(json.out.join("\n")) as {
+      state: string;
+      outputs: { result: { tres: string[] } }[];
+    };
+    expect(doc.state).toBe("partial");
+    expect(doc.outputs[0]!.result.tres).toEqual(["a", "b"]);
+
+    const results = await fed.cli(["results", taskId], "alice");
+    expect(results.code).toBe(0);
+    expect(results.out.filter((l) => l.startsWith("== "))).toEqual([
+      "== a: released",
+      "== b: released",
+      `== c: rejected — ${c}`,
+    ]);
   });
 });

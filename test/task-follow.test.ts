@@ -17,7 +17,8 @@ let fed: Federation;
 
 beforeAll(async () => {
   fed = await startFederation({
-    tres: ["a"],
+    // TRE b's leaf never starts: a task for it waits at the hub.
+    tres: ["a", "b"],
     researchers: ["alice"],
     reviewers: ["rita"],
     startLeaves: [],
@@ -25,7 +26,7 @@ beforeAll(async () => {
   });
   await writePatientsCsv(generatePatients(patientProfiles.small, 5), join(fed.files.dir, "patients-a.csv"));
   await fed.startLeaf("a");
-  await approveProject(fed, { project: "diabetes", tres: ["a"], members: ["alice"] });
+  await approveProject(fed, { project: "diabetes", tres: ["a", "b"], members: ["alice"] });
 }, 120_000);
 
 afterAll(async () => {
@@ -84,5 +85,36 @@ describe("following a task", () => {
     const r = await watching;
     expect(r.code).toBe(0);
     expect(r.out.at(-1)).toMatch(/ completed /);
+  }, 120_000);
+
+  it("says what an unfinished task waits on: aggregate has nothing to combine yet, and watch's timeout names the review", async () => {
+    const taskId = await submitCount();
+    await childReaches(fed, taskId, "a", "outputs_pending_review", { timeoutMs: 60_000 });
+    const follow = `\`tremesh watch ${taskId}\` follows it`;
+    for (const format of [[], ["--csv"]]) {
+      const r = await fed.cli(["aggregate", taskId, ...format], "alice");
+      expect({ format, code: r.code, out: r.out, err: r.err }).toEqual({
+        format,
+        code: 1,
+        out: [],
+        err: [`task ${taskId} is still running: awaiting review at a; nothing to combine yet; ${follow}`],
+      });
+    }
+    const watched = await fed.cli(["watch", taskId, "--timeout-ms", "300"], "alice");
+    expect(watched.code).toBe(4);
+    expect(watched.err).toEqual([
+      `tremesh watch: task ${taskId} is still running after 300 ms: awaiting review at a; ${follow}`,
+    ]);
+  }, 120_000);
+
+  it("submit --wait's timeout names a TRE that has not received the task", async () => {
+    const submit = ["submit", "--project", "diabetes", "--tres", "b", join(fed.files.dir, "count.json")];
+    const r = await fed.cli([...submit, "--wait", "--timeout-ms", "500"], "alice");
+    expect(r.code).toBe(4);
+    const taskId = r.out[0]!;
+    expect(r.out).toEqual([taskId]);
+    expect(r.err.at(-1)).toBe(
+      `tremesh submit: task ${taskId} is still dispatched after 500 ms: waiting for TRE b to receive it (is its leaf linked? \`tremesh tres\` shows each TRE's link); \`tremesh watch ${taskId}\` follows it`,
+    );
   }, 120_000);
 });
