@@ -31,6 +31,9 @@ export const submit: Command = {
     "",
     "--aggregate waits for the task to end and prints its combined outputs as `tremesh aggregate` does, in one",
     "command: the task id and progress go to stderr, the result to stdout.",
+    "--json prints one JSON document on stdout: the hub's answer ({status, taskId, …}); with --wait, the task's",
+    "final view instead (as `tremesh status TASK_ID --json`, taskId included); with --aggregate, the combined result",
+    "(as `tremesh aggregate --json`). Following a task, the id goes to stderr at once, and a timeout prints no JSON.",
     "--tes reads a GA4GH TES task: one executor, its image pinned by digest (name@sha256:…), inputs only",
     "as tremesh:dataset/NAME, outputs as files in /outputs/. Its tags.Project and tags.tres (north|south) name",
     "the project and TREs; --project, --tres and --title override tags.Project, tags.tres and its name.",
@@ -151,20 +154,24 @@ export const submit: Command = {
         ...(title ? { title } : {}),
         ...(externalId ? { externalId } : {}),
       });
-      // With --aggregate, stdout is the result alone: the answer to the submission shows only when refused.
-      if (values.json && (!values.aggregate || reply.status === "rejected")) io.out(JSON.stringify(reply));
+      const follows = values.wait || values.aggregate;
       if (reply.status === "rejected") {
-        if (!values.json) io.err(`tremesh submit: rejected (${reply.code}): ${reply.message}`);
+        if (values.json) io.out(JSON.stringify(reply));
+        else io.err(`tremesh submit: rejected (${reply.code}): ${reply.message}`);
         return ExitCode.refused;
       }
-      if (values.aggregate) io.err(`task ${reply.taskId}`);
-      else if (!values.json) io.out(reply.taskId);
+      // stdout holds one answer: the task id, or with --json one document. A command that follows the task keeps
+      // stdout for its last document (the final task view, or with --aggregate the result) and names the task on
+      // stderr at once, so the id is known while it waits.
+      if (values.json && !follows) io.out(JSON.stringify(reply));
+      else if (values.json || values.aggregate) io.err(`task ${reply.taskId}`);
+      else io.out(reply.taskId);
       // The task runs at the other TREs; these never got it. Said at once, and the exit code is not 0.
       for (const n of reply.notQueued ?? [])
         io.err(`tremesh submit: TRE ${n.tre} did not queue the task: ${printable(n.message)}`);
       const notQueued = (reply.notQueued?.length ?? 0) > 0;
-      if (!values.wait && !values.aggregate) return notQueued ? ExitCode.failed : ExitCode.ok;
-      // Progress goes to stderr, so stdout stays the task id (and, with --json, the final task view).
+      if (!follows) return notQueued ? ExitCode.failed : ExitCode.ok;
+      // Progress goes to stderr, so stdout stays the task id (or, with --json, the final task view alone).
       const task = await followTask(
         nc,
         signingKey(profile),

@@ -372,4 +372,30 @@ describe("when not every TRE released", () => {
       `== c: rejected — ${c}`,
     ]);
   });
+
+  it("submit --json prints one JSON document: the hub's answer, or with --wait the task's final view", async () => {
+    const file = await analysisFile(ANALYSES[0]!);
+    const submit = ["submit", "--project", "heart", "--tres", "a,c", file, "--json"];
+    const accepted = await fed.cli(submit, "alice");
+    expect(accepted.code).toBe(0);
+    expect(accepted.out).toHaveLength(1);
+    expect(JSON.parse(accepted.out[0]!)).toMatchObject({ status: "accepted", taskId: expect.any(String) });
+
+    const waited = await fed.cli([...submit, "--wait", "--timeout-ms", "30000"], "alice");
+    expect(waited.code).toBe(0);
+    // One document a JSON reader takes whole: the view `tremesh status --json` gives, its task id included.
+    const view = JSON.parse(waited.out.join("\n")) as TaskView;
+    expect(view.state).toBe("partial");
+    expect(view.children.map((c) => [c.tre, c.state])).toEqual([
+      ["a", "released"],
+      ["c", "rejected"],
+    ]);
+    // The id on stderr at once, before the progress, and each left-out TRE's reason at the end.
+    expect(waited.err[0]).toBe(`task ${view.taskId}`);
+    expect(waited.err.slice(-2)).toEqual([
+      `c rejected: ${await reasonAt(view.taskId, "c")}`,
+      advice(view.taskId),
+    ]);
+    expect((await taskView(fed, view.taskId)).state).toBe("partial");
+  });
 });

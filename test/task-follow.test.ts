@@ -107,7 +107,7 @@ describe("following a task", () => {
     ]);
   }, 120_000);
 
-  it("submit --wait's timeout names a TRE that has not received the task", async () => {
+  it("submit --wait's timeout names a TRE that has not received the task, and with --json prints no second document", async () => {
     const submit = ["submit", "--project", "diabetes", "--tres", "b", join(fed.files.dir, "count.json")];
     const r = await fed.cli([...submit, "--wait", "--timeout-ms", "500"], "alice");
     expect(r.code).toBe(4);
@@ -115,6 +115,14 @@ describe("following a task", () => {
     expect(r.out).toEqual([taskId]);
     expect(r.err.at(-1)).toBe(
       `tremesh submit: task ${taskId} is still dispatched after 500 ms: waiting for TRE b to receive it (is its leaf linked? \`tremesh tres\` shows each TRE's link); \`tremesh watch ${taskId}\` follows it`,
+    );
+    // With --json, stdout is kept for the final view, which a timeout never reaches: nothing there; the id on stderr.
+    const json = await fed.cli([...submit, "--wait", "--json", "--timeout-ms", "500"], "alice");
+    expect(json.code).toBe(4);
+    expect(json.out).toEqual([]);
+    const jsonId = /^task (\S+)$/.exec(json.err[0] ?? "")![1]!;
+    expect(json.err.at(-1)).toMatch(
+      new RegExp(`^tremesh submit: task ${jsonId} is still dispatched after 500 ms: waiting for TRE b`),
     );
   }, 120_000);
 });
