@@ -36,7 +36,7 @@ export function notReleasedLines(task: TaskView): string[] {
     .map((c) => `${c.tre} ${c.state}: ${childReason(c) ?? "no reason given"}`);
   if (lines.length > 0)
     lines.push(
-      `fix the analysis and submit again; \`tremesh status ${task.taskId}\` shows each TRE's history`,
+      `fix the analysis and submit again, or ask a TRE's operator for what it has not approved; \`tremesh status ${task.taskId}\` shows each TRE's history`,
     );
   return lines;
 }

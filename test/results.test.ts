@@ -283,7 +283,7 @@ describe("results and aggregate", () => {
 
 describe("when not every TRE released", () => {
   const advice = (taskId: string) =>
-    `fix the analysis and submit again; \`tremesh status ${taskId}\` shows each TRE's history`;
+    `fix the analysis and submit again, or ask a TRE's operator for what it has not approved; \`tremesh status ${taskId}\` shows each TRE's history`;
 
   it("aggregate says why a task every TRE rejected has nothing to combine, in every format, and submit --aggregate says it once", async () => {
     const byIdentifier: AnalysisSpec = { kind: "count", dataset: "patients", groupBy: ["patient_id"] };
