@@ -40,6 +40,14 @@ export const leaf: Command = {
             { tre: config.tre, url: e.url, reason: e.reason },
             "the hub's certificate is not accepted: the link cannot come up (check hub.caFile and the URL's host name)",
           );
+        else if (e.type === "hub-link-down")
+          log.error(
+            { tre: config.tre, urls: config.hub.urls, downForMs: e.downForMs, serverLog: e.serverLog },
+            `no link to the hub after ${Math.round(e.downForMs / 1000)} s${e.serverSays ? `; the leaf's server says: ${e.serverSays}` : ""}` +
+              " (a refused link: is this TRE revoked, or hub-link.creds another federation's? unreachable: is the hub up, is hub.urls right?)",
+          );
+        else if (e.type === "hub-link-up")
+          log.info({ tre: config.tre, downForMs: e.downForMs }, "the link to the hub is up");
         else if (e.type === "agent" && e.event.type === "error") {
           log.error({ taskId: e.event.taskId, ...errorFields(e.event.error) }, "agent error");
         } else if (e.type === "agent" && e.event.type === "airlock" && "error" in e.event.event) {

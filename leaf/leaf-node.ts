@@ -27,6 +27,7 @@ import { ContainerExecutor, type Executor, QueryExecutor } from "../executors/in
 import { newId, sealEnvelope, streams, subjects } from "../protocol/index.js";
 import { Agent, type AgentEvent } from "./agent.js";
 import { CredentialBroker } from "./credential-broker.js";
+import { HUB_LINK_GRACE_MS, type HubLinkEvent, watchHubLink } from "./hub-link-watch.js";
 import type { LeafConfig } from "./leaf-config.js";
 import { LEAF_DEFAULTS } from "./leaf-defaults.js";
 import { leafServerConfig } from "./server-config.js";
@@ -42,6 +43,7 @@ export type LeafNodeEvent =
    * TLS: the link to it cannot come up until the hub's certificate or leaf.yaml's `hub.caFile` is put right.
    */
   | { type: "hub-tls-refused"; url: string; reason: string }
+  | HubLinkEvent
   | { type: "error"; error: Error };
 
 export interface LeafNodeOptions {
@@ -52,6 +54,8 @@ export interface LeafNodeOptions {
   agentVersion?: string;
   /** Start the agent (intake, policy, executors, airlock). Default true; false runs the server and streams only. */
   agent?: boolean;
+  /** How long without a hub link before `hub-link-down` is said, in ms. Default `HUB_LINK_GRACE_MS` (20 s). */
+  hubLinkGraceMs?: number;
 }
 
 export interface LeafNode extends AsyncDisposable {
@@ -215,6 +219,18 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
       (stream, sources) => emit({ type: "sources-resumed", stream, sources }),
     );
     stops.push(async () => stopWatch());
+    if (monitorUrl !== undefined) {
+      const graceMs = options.hubLinkGraceMs ?? HUB_LINK_GRACE_MS;
+      const stopLinkWatch = watchHubLink({
+        isUp: async () => (await fetchLeafz(monitorUrl)).leafs.length > 0,
+        serverLog: server.logFile,
+        graceMs,
+        // A few looks within the grace, no more: each is a request to the server's monitoring port.
+        intervalMs: Math.min(5_000, graceMs / 2),
+        emit,
+      });
+      stops.push(async () => stopLinkWatch());
+    }
 
     // nats-server retries a refused link quietly; say once, in words, why it cannot come up.
     const tls = config.hub.tls;

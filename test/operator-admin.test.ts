@@ -25,7 +25,7 @@ import {
   writePatientsCsv,
 } from "../fixtures/index.js";
 import { type HubNode, loadHubConfig, startHubNode } from "../hub/index.js";
-import { type LeafNode, loadLeafConfig, startLeafNode } from "../leaf/index.js";
+import { type LeafNode, type LeafNodeEvent, loadLeafConfig, startLeafNode } from "../leaf/index.js";
 import { type AnalysisSpec, HUB_DOMAIN, jsApiPrefix, newId, streams, subjects } from "../protocol/index.js";
 import { expectMatchesTruth } from "./harness/combined-truth.js";
 import { projectTextFlags } from "./harness/project-text.js";
@@ -43,6 +43,8 @@ let dir: string;
 let adminDir: string;
 let hub: HubNode;
 const leaves = new Map<string, LeafNode>();
+/** Every leaf's events, with its TRE. */
+const leafEvents: Array<LeafNodeEvent & { tre: string }> = [];
 const researcherProfiles: Record<string, string> = {};
 const signingKeys: Record<string, string> = {};
 const opened: NatsConnection[] = [];
@@ -172,7 +174,13 @@ beforeAll(async () => {
         review: { autoRelease: true },
       }),
     );
-    leaves.set(tre, await startLeafNode(await loadLeafConfig(join(bundle, "leaf.yaml"))));
+    leaves.set(
+      tre,
+      await startLeafNode(await loadLeafConfig(join(bundle, "leaf.yaml")), {
+        hubLinkGraceMs: 2_000,
+        onEvent: (e) => leafEvents.push({ tre, ...e }),
+      }),
+    );
   }
   const accounts = [await treAccount("a"), await treAccount("b")];
   await waitFor("both leaf links", async () => {
@@ -354,8 +362,11 @@ describe("revocation on the running hub", () => {
     const b = await treAccount("b");
     await ok("admin", "revoke", "tre", "b", "--dir", adminDir);
     await waitFor("b's leaf link closed", async () => !(await linkedAccounts()).includes(b));
-    // The leaf keeps dialling; the hub keeps refusing it.
-    await new Promise((r) => setTimeout(r, 3_000));
+    // The leaf keeps dialling; the hub keeps refusing it, and the leaf says so in its log, with its server's words.
+    const down = await waitFor("b's leaf says its hub link is down", async () =>
+      leafEvents.find((e) => e.tre === "b" && e.type === "hub-link-down"),
+    );
+    expect(down).toMatchObject({ serverSays: expect.stringMatching(/Authorization Violation/i) });
     expect(await linkedAccounts()).not.toContain(b);
 
     const project = await tremesh("admin", "project", "show", "study", "--json", "--dir", adminDir);
