@@ -6,7 +6,10 @@ import { CliError, ExitCode } from "./exit-codes.js";
 
 export const keygen: Command = {
   usage: "tremesh keygen --out FILE [--kind user|account|operator] [--json]",
-  examples: ["tremesh keygen --out tre-a.seed   # a TRE makes its signing key; only the public key leaves"],
+  examples: [
+    "tremesh keygen --out alice.seed   # a researcher's signing key: the seed stays here, the public key (UA…) is printed",
+    "tremesh leaf keygen --out tre-a.seed   # a TRE's key comes from leaf keygen",
+  ],
   run(argv, io) {
     const { values } = parseArgs({
       args: argv,

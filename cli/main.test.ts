@@ -143,6 +143,9 @@ describe("tremesh submit --tes", () => {
     expect(await said("crate", "--out")).toEqual([
       "tremesh crate: --out needs a value (see tremesh crate --help)",
     ]);
+    expect(await said("submit", "--project", "p", "--tres", "a", "x.json", "--timeout-ms", "5000")).toEqual([
+      "tremesh submit: --timeout-ms goes with --wait or --aggregate",
+    ]);
     const help = capture();
     expect(await run(["help", "submit"], help.io)).toBe(ExitCode.ok);
     expect(help.out.join("\n")).toMatch(/usage: tremesh submit\b/);

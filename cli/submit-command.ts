@@ -27,8 +27,12 @@ export const submit: Command = {
   usage: [
     "tremesh submit --project P --tres a,b ANALYSIS.json [--title T] [--wait [--timeout-ms N]] [--profile FILE] [--json]",
     "       tremesh submit --tes TASK.json [--project P] [--tres a,b] [--title T] [--wait [--timeout-ms N]] [--profile FILE] [--json]",
+    "       tremesh submit --crate REQUEST.zip --tres a,b [--project P] [--title T] [--wait [--timeout-ms N]] [--profile FILE] [--json]",
     "       tremesh submit … --aggregate [--csv] [--plot FILE.svg] [--save-files DIR] [--timeout-ms N]",
     "",
+    "ANALYSIS.json is one analysis: count, summary, histogram, crosstab, regression or container, each with its",
+    "fields and filters as docs/analyses.md shows them.",
+    "--timeout-ms N: how long --wait or --aggregate follows the task, in ms; 0, the default, for as long as it runs.",
     "--aggregate waits for the task to end and prints its combined outputs as `tremesh aggregate` does, in one",
     "command: the task id and progress go to stderr, the result to stdout.",
     "--json prints one JSON document on stdout: the hub's answer ({status, taskId, …}); with --wait, the task's",
@@ -74,6 +78,8 @@ export const submit: Command = {
         (f) => values[f] !== undefined,
       );
       if (stray !== undefined) throw usageError(`submit: --${stray} goes with --aggregate`);
+      if (values["timeout-ms"] !== undefined && !values.wait)
+        throw usageError("submit: --timeout-ms goes with --wait or --aggregate");
     }
     const tesFile = values.tes;
     if (tesFile !== undefined && positionals.length > 0) {

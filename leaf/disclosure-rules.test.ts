@@ -63,11 +63,14 @@ describe("disclosure rules", () => {
     [{ dominance: { k: 0 } }, "disclosure.dominance.k: must be a fraction above 0 and at most 1"],
     [{ dominance: { k: 1.5 } }, "disclosure.dominance.k: must be a fraction above 0 and at most 1"],
     [{ dominance: { k: "0.9" } }, 'disclosure.dominance.k: expected a finite number, got "0.9"'],
-    [{ dominance: { n: 2, k: 0.9, m: 1 } }, "disclosure.dominance.m: is not a known field"],
+    [{ dominance: { n: 2, k: 0.9, m: 1 } }, "disclosure.dominance.m: is not a known field (known: n, k)"],
     [{ dominance: [2, 0.9] }, "disclosure.dominance: expected an object, got an array of 2"],
     [{ minResidualDf: -1 }, "disclosure.minResidualDf: must be between 0 and 1000000"],
     [{ zerosDisclosive: "yes" }, 'disclosure.zerosDisclosive: expected true or false, got "yes"'],
-    [{ minCellCout: 10 }, "disclosure.minCellCout: is not a known field"],
+    [
+      { minCellCout: 10 },
+      "disclosure.minCellCout: is not a known field (known: minCellCount, roundingBase, dominance, minResidualDf, zerosDisclosive)",
+    ],
     [[], "disclosure: expected an object, got an array of 0"],
     [null, "disclosure: expected an object, got null"],
   ])("refuses %j, naming the field", (value, message) => {

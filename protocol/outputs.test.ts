@@ -110,7 +110,9 @@ describe("output descriptions", () => {
   });
 
   it("names the field of a hostile document", () => {
-    expect(problemAt(variant(count, (o) => (o.extra = 1)))).toBe("extra: is not a known field");
+    expect(problemAt(variant(count, (o) => (o.extra = 1)))).toBe(
+      "extra: is not a known field (known: kind, dataset, analysis, groupBy, cells, suppressed, rounding)",
+    );
     expect(problemAt(variant(count, (o) => (o.kind = "sql")))).toMatch(/^kind: "sql" is not one of/);
     expect(problemAt(variant(count, (o) => ((o.cells as { n: unknown }[])[1]!.n = -1)))).toMatch(
       /^cells\[1\]\.n:/,
@@ -122,7 +124,7 @@ describe("output descriptions", () => {
       problemAt(variant(count, (o) => ((o.cells as { key: unknown[] }[])[2]!.key = ["a, b", false]))),
     ).toBe("cells[2].key: repeats another cell's key");
     expect(problemAt(JSON.parse('{"__proto__": {"x": 1}, "kind": "count"}'))).toBe(
-      "__proto__: is not a known field",
+      "__proto__: is not a known field (known: kind, dataset, analysis, groupBy, cells, suppressed, rounding)",
     );
   });
 
@@ -242,8 +244,12 @@ describe("output descriptions", () => {
     );
     expect(problemAt(countRounded([5, 10, 15], 1))).toBe("rounding: must be between 2 and 1000");
     expect(problemAt(countRounded([5, 10, 15], 2.5))).toMatch(/^rounding: expected an integer/);
-    expect(problemAt(variant(summary, (o) => (o.rounding = 5)))).toBe("rounding: is not a known field");
-    expect(problemAt(variant(regression, (o) => (o.rounding = 5)))).toBe("rounding: is not a known field");
+    expect(problemAt(variant(summary, (o) => (o.rounding = 5)))).toBe(
+      "rounding: is not a known field (known: kind, dataset, analysis, column, groupBy, cells, suppressed)",
+    );
+    expect(problemAt(variant(regression, (o) => (o.rounding = 5)))).toBe(
+      "rounding: is not a known field (known: kind, dataset, analysis, outcome, predictors, intercept, terms, n, dropped, xtx, xty, yty)",
+    );
   });
 });
 

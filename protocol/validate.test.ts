@@ -47,7 +47,7 @@ describe("analysis validation", () => {
       /^a\.kind: "sql" is not one of/,
     );
     expect(problem(() => analysisSpec({ kind: "count", dataset: "p", sql: "x" }, "a"))).toBe(
-      "a.sql: is not a known field",
+      "a.sql: is not a known field (known: kind, dataset, filters, groupBy)",
     );
     expect(
       problem(() => analysisSpec({ kind: "container", image: "stats:latest", command: [] }, "a")),

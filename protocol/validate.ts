@@ -154,7 +154,11 @@ export function obj<S extends Shape>(shape: S): Check<ObjectOf<S>> {
   return (v, path) => {
     const o = plainObject(v, path);
     for (const k of Object.keys(o)) {
-      if (!Object.hasOwn(shape, k)) throw new FieldError(path ? `${path}.${k}` : k, "is not a known field");
+      if (!Object.hasOwn(shape, k))
+        throw new FieldError(
+          path ? `${path}.${k}` : k,
+          `is not a known field (known: ${knownFields(shape)})`,
+        );
     }
     const out: Record<string, unknown> = {};
     for (const [k, check] of Object.entries(shape)) {
@@ -168,6 +172,12 @@ export function obj<S extends Shape>(shape: S): Check<ObjectOf<S>> {
     }
     return out as ObjectOf<S>;
   };
+}
+
+/** The fields an object may hold, for the error that names one it may not: a typo is then plain to see. */
+function knownFields(shape: Shape): string {
+  const names = Object.keys(shape);
+  return names.length <= 16 ? names.join(", ") : `${names.slice(0, 16).join(", ")}, …`;
 }
 
 /** A union discriminated by a string field: picks the branch by the tag, so errors name the right fields. */

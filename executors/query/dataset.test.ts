@@ -63,7 +63,10 @@ describe("dataset definitions", () => {
       [{ ...good, identifiers: ["Age"] }],
       "datasets[0].identifiers[0]: 'Age' is also listed in columns; an identifier can never be allowed",
     ],
-    [[{ ...good, database: "x" }], "datasets[0].database: is not a known field"],
+    [
+      [{ ...good, database: "x" }],
+      "datasets[0].database: is not a known field (known: engine, name, columns, identifiers, path, schema, table)",
+    ],
     [[good, { ...good }], "datasets[1].name: 'patients' names another dataset too"],
   ])("refuses %j", (value, message) => {
     expect(problem(value)).toBe(message);
