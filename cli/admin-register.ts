@@ -9,8 +9,10 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import { ADMIN_DIR_ENV, AdminStore } from "../admin/index.js";
+import { isSystemError, systemErrorTold } from "../common/index.js";
 import {
   bagInfo,
+  bagProblemText,
   checkCrateZip,
   crateFacts,
   openBag,
@@ -71,8 +73,9 @@ export async function registerCommand(paths: string[], values: Values, io: Io): 
     throw usageError("admin register: name the published crates (CRATE.zip or a folder of them)");
   const files: string[] = [];
   for (const path of paths) {
-    const info = await stat(path).catch(() => {
-      throw new CliError(`admin register: cannot read ${path}`, ExitCode.badInput);
+    const info = await stat(path).catch((cause: unknown) => {
+      const why = isSystemError(cause) ? systemErrorTold(cause) : String(cause);
+      throw new CliError(`admin register: ${path}: cannot read: ${why}`, ExitCode.badInput, { cause });
     });
     if (!info.isDirectory()) files.push(path);
     else
@@ -95,7 +98,7 @@ export async function registerCommand(paths: string[], values: Values, io: Io): 
     if (!read) {
       refused++;
       const why = check.bagProblems[0]
-        ? `${check.bagProblems[0].path}: ${check.bagProblems[0].problem}`
+        ? bagProblemText(check.bagProblems[0])
         : "not a sound tremesh task crate";
       io.err(`left out: ${file} does not verify (${why})`);
       continue;

@@ -200,7 +200,7 @@ async function verify(argv: string[], io: Io): Promise<number> {
   const [file, ...rest] = positionals;
   const trustedKeys = values.trust?.split(",").filter((k) => k !== "");
   if (file === undefined || rest.length > 0) throw usageError("crate verify: give one crate file (FILE.zip)");
-  const zip = await readInputFile(file);
+  const zip = await readInputFile(file, "crate verify");
   const check = await checkCrateZip(zip, trustedKeys ? { trustedKeys } : {});
   const sound = crateIsSound(check);
   if (values.json) {

@@ -1,5 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { isSystemError, systemErrorTold } from "../common/index.js";
 import { generateKeyPair } from "../protocol/index.js";
 import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
@@ -32,7 +33,9 @@ export const keygen: Command = {
     } catch (cause) {
       const exists = (cause as NodeJS.ErrnoException).code === "EEXIST";
       throw new CliError(
-        exists ? `${values.out} exists; refusing to overwrite a key` : `cannot write ${values.out}`,
+        exists
+          ? `${values.out} exists; refusing to overwrite a key`
+          : `${values.out}: cannot write: ${isSystemError(cause) ? systemErrorTold(cause) : String(cause)}`,
         ExitCode.badInput,
         { cause },
       );

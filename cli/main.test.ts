@@ -309,10 +309,23 @@ describe("every answer names what happened and what to do", () => {
     expect(await run(["crate", "verify", join(dir, "none.zip")], c.io)).toBe(ExitCode.badInput);
     expect(await run(["crate", "verify", dir], c.io)).toBe(ExitCode.badInput);
     expect(c.err).toEqual([
-      `tremesh status: ${join(dir, "none.yaml")}: cannot read it: no such file or folder (ENOENT)`,
-      `tremesh submit: ${dir}: cannot read: is a folder, not a file (EISDIR); check the path`,
-      `tremesh crate: ${join(dir, "none.zip")}: cannot read: no such file or folder (ENOENT); check the path`,
-      `tremesh crate: ${dir}: cannot read: is a folder, not a file (EISDIR); check the path`,
+      `tremesh status: ${join(dir, "none.yaml")}: cannot read: no such file or folder (ENOENT); check the path`,
+      `tremesh submit: ${dir}: cannot read: is a folder, not a file (EISDIR); give a file`,
+      `tremesh crate verify: ${join(dir, "none.zip")}: cannot read: no such file or folder (ENOENT); check the path`,
+      `tremesh crate verify: ${dir}: cannot read: is a folder, not a file (EISDIR); give a file`,
+    ]);
+    const key = capture();
+    expect(await run(["keygen", "--out", join(dir, "none", "alice.seed")], key.io)).toBe(ExitCode.badInput);
+    expect(key.err).toEqual([
+      `tremesh keygen: ${join(dir, "none", "alice.seed")}: cannot write: no such file or folder (ENOENT); check the path`,
+    ]);
+    // A file that is no zip is that one problem, not also each file a crate must hold.
+    const notZip = join(dir, "notes.txt");
+    await writeFile(notZip, "not a crate\n");
+    const verify = capture();
+    expect(await run(["crate", "verify", notZip], verify.io)).toBe(ExitCode.failed);
+    expect(verify.out.filter((l) => l.startsWith("bag: "))).toEqual([
+      expect.stringMatching(new RegExp(`^bag: ${notZip}: not a zip file \\(`)),
     ]);
   });
 });

@@ -163,16 +163,14 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
     // Loaded by the commands that can throw them (already in memory then), so not with every command line.
     const { AdminError } = await import("../admin/index.js");
     const { RegistryError } = await import("../hub/index.js");
-    const { isSystemError, systemErrorWhy } = await import("../common/index.js");
+    const { isSystemError, systemErrorTold } = await import("../common/index.js");
     if (e instanceof AdminError) {
       io.err(said(name, e.message));
       return ExitCode[e.code];
     }
     // A file this command had to read or write, named with what is wrong with it, never Node's raw errno line.
     if (isSystemError(e)) {
-      io.err(
-        `tremesh ${name}: ${printable(e.path ?? "a file")}: ${systemErrorWhy(e)}; check the path and its permissions`,
-      );
+      io.err(`tremesh ${name}: ${printable(e.path ?? "a file")}: ${systemErrorTold(e)}`);
       return ExitCode.badInput;
     }
     // The registry's own refusals (no such project, a concurrent change): a failed operation, not a crash.

@@ -1,4 +1,6 @@
 /** `submit --crate`: a Five Safes request crate read as the researcher's submission. */
+
+import { isSystemError, systemErrorTold } from "../common/index.js";
 import {
   RequestCrateError,
   type RequestSubmission,
@@ -28,6 +30,8 @@ export async function crateSubmission(
       );
     return externalId ? { ...s, externalId } : s;
   } catch (cause) {
+    if (isSystemError(cause))
+      throw new CliError(`${file}: cannot read: ${systemErrorTold(cause)}`, ExitCode.badInput, { cause });
     if (!(cause instanceof RequestCrateError)) throw cause;
     throw new CliError(`${file}: ${cause.message}`, ExitCode.badInput, { cause });
   }

@@ -19,7 +19,7 @@ import {
   type SigningKey,
   signingKeyFromSeed,
 } from "../protocol/index.js";
-import { isSystemError, systemErrorWhy } from "./file-errors.js";
+import { isSystemError, systemErrorTold } from "./file-errors.js";
 
 export class ConfigFileError extends Error {
   override readonly name = "ConfigFileError";
@@ -55,7 +55,7 @@ export async function readYamlConfig(file: string): Promise<LoadedYaml> {
     throw new ConfigFileError(
       file,
       "",
-      isSystemError(cause) ? `cannot read it: ${systemErrorWhy(cause)}` : `cannot read it (${cause})`,
+      isSystemError(cause) ? `cannot read: ${systemErrorTold(cause)}` : `cannot read (${cause})`,
       {
         cause,
       },

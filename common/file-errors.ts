@@ -21,3 +21,22 @@ export function isSystemError(e: unknown): e is NodeJS.ErrnoException & { code: 
 export function systemErrorWhy(e: NodeJS.ErrnoException & { code: string }): string {
   return `${WHY[e.code] ?? e.syscall ?? "system error"} (${e.code})`;
 }
+
+/** What to do about a file error, by its code: "check the path", "check its permissions", "give another path"… */
+const ADVICE: Readonly<Record<string, string>> = {
+  ENOENT: "check the path",
+  ENOTDIR: "check the path",
+  EISDIR: "give a file",
+  EACCES: "check its permissions",
+  EPERM: "check its permissions",
+  EEXIST: "give another path, or move it away first",
+  ENOSPC: "free some space",
+  EROFS: "give a path on a writable file system",
+  ENAMETOOLONG: "give a shorter name",
+};
+
+/** `no such file or folder (ENOENT); check the path`: the words, the code, and what to do. */
+export function systemErrorTold(e: NodeJS.ErrnoException & { code: string }): string {
+  const advice = ADVICE[e.code];
+  return `${systemErrorWhy(e)}${advice ? `; ${advice}` : ""}`;
+}

@@ -20,7 +20,7 @@ export {
   readCredsFile,
 } from "./creds-file.js";
 export { ensureDeadLetterStream, recordDeadLetter } from "./dead-letter.js";
-export { isSystemError, systemErrorWhy } from "./file-errors.js";
+export { isSystemError, systemErrorTold, systemErrorWhy } from "./file-errors.js";
 export {
   baseStreamConfig,
   ensureStream,

@@ -28,6 +28,9 @@ export interface BagProblem {
   problem: string;
 }
 
+/** A problem as one phrase: "data/x.csv: does not match the manifest", or the problem alone for the whole bag. */
+export const bagProblemText = (p: BagProblem) => (p.path ? `${p.path}: ${p.problem}` : p.problem);
+
 /**
  * Zips a bag: `payload` (paths relative to `data/`, `/`-separated, already safe) with its sha-512
  * manifest, `bag-info.txt` from `info` (plus `Payload-Oxum`), the tag manifest and, given a `signer`,

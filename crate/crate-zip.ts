@@ -105,6 +105,8 @@ export async function checkCrateZip(
   { trustedKeys }: { trustedKeys?: readonly string[] } = {},
 ): Promise<CrateCheck> {
   const bag = openBag(zip);
+  // Not a zip at all: that is the one problem, not also every file it lacks.
+  if (bag.files.size === 0 && bag.problems.length > 0) return { bagProblems: bag.problems };
   const bytes = bag.payload.get(METADATA);
   if (bytes === undefined)
     return { bagProblems: [...bag.problems, { path: `data/${METADATA}`, problem: "is missing" }] };

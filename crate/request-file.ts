@@ -6,7 +6,7 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { EXTERNAL_ID } from "../protocol/index.js";
-import { openBag } from "./bagit.js";
+import { bagProblemText, openBag } from "./bagit.js";
 import { bagInfo, MAX_METADATA_BYTES } from "./crate-zip.js";
 import { RequestCrateError } from "./request-crate.js";
 
@@ -19,9 +19,8 @@ export interface RequestCrateFile {
 }
 
 export async function readRequestCrate(path: string): Promise<RequestCrateFile> {
-  const info = await stat(path).catch((cause: NodeJS.ErrnoException) => {
-    throw new RequestCrateError(path, undefined, `cannot read (${cause.code ?? String(cause)})`);
-  });
+  // A path that cannot be read throws its system error as it is: the caller names the file it was given.
+  const info = await stat(path);
   let bytes: Uint8Array | undefined;
   let tags: Map<string, Uint8Array> | undefined;
   if (info.isDirectory()) {
@@ -39,7 +38,7 @@ export async function readRequestCrate(path: string): Promise<RequestCrateFile> 
       throw new RequestCrateError(
         path,
         undefined,
-        `the bag does not verify: ${bag.problems.map((p) => `${p.path} ${p.problem}`).join("; ")}`,
+        `the bag does not verify: ${bag.problems.map(bagProblemText).join("; ")}`,
       );
     else {
       bytes = bag.payload.get(METADATA);
