@@ -81,11 +81,13 @@ export async function buildRelease(
   );
   // The same rule the hub applies to the Release it receives.
   const outcome: ReleaseOutcome = releaseOutcome({ outputs: released, withheld });
+  // Released by the TRE's policy alone, no person deciding: said so, not "after review".
+  const byPolicy = released.every((o) => o.decisions.every((d) => d.reviewer === AUTO_RELEASE));
   const counts =
     outcome === "withheld"
       ? `${withheld.length} output(s) withheld after review`
       : outcome === "released"
-        ? `${released.length} output(s) released after review`
+        ? `${released.length} output(s) released ${byPolicy ? "by the TRE's auto-release policy" : "after review"}`
         : `${released.length} output(s) released, ${withheld.length} withheld after review`;
   const reason = statusReason(counts, withheldEntries);
   const { actor, attempt, passed } = ctx.status;

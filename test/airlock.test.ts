@@ -319,6 +319,9 @@ describe("airlock", () => {
     const auto = await releaseOf(fed, passing, "b");
     expect(auto.outputs).toHaveLength(1);
     expect(decodeOutput(auto.outputs[0]!.data)).toMatchObject({ kind: "count", rounding: 5 });
+    // Said as what it was: nobody reviewed it.
+    const autoStep = (await taskView(fed, passing)).children.find((c) => c.tre === "b")!.history.at(-1);
+    expect(autoStep?.reason).toBe("1 output(s) released by the TRE's auto-release policy");
 
     const failing = await submit("b", FINE_COUNT);
     await childReaches(fed, failing, "b", "outputs_pending_review");
@@ -344,6 +347,8 @@ describe("airlock", () => {
     await childReaches(fed, failing, "b", "released");
     const release = await releaseOf(fed, failing, "b");
     expect(release.reviewers?.map((r) => r.name).sort()).toEqual(["rita", "sam"]);
+    const reviewed = (await taskView(fed, failing)).children.find((c) => c.tre === "b")!.history.at(-1);
+    expect(reviewed?.reason).toBe("1 output(s) released after review");
     expect(release.decisions).toHaveLength(2);
   });
 
