@@ -104,9 +104,13 @@ export const cancel: Command = {
     const taskId = taskIdArg("cancel", positionals);
     return withHub(values.profile, async (nc, profile) => {
       const tres = await cancelTask(nc, signingKey(profile), taskId, values.reason);
-      io.out(
-        values.json ? JSON.stringify({ taskId, cancelRequested: tres }) : `cancel sent to ${tres.join(", ")}`,
-      );
+      if (values.json) io.out(JSON.stringify({ taskId, cancelRequested: tres }));
+      else {
+        io.out(`cancel sent to ${tres.join(", ")}`);
+        io.err(
+          `each TRE stops the task once the cancel reaches it (one that is offline, when it next links); \`tremesh watch ${taskId}\` follows it`,
+        );
+      }
       return ExitCode.ok;
     });
   },

@@ -258,6 +258,9 @@ describe("the TRE agent", () => {
     await childSettles(taskId, "b", "running");
     const r = await fed.cli(["cancel", taskId, "--reason", "took too long"], "alice");
     expect(r.out).toEqual(["cancel sent to b"]);
+    expect(r.err).toEqual([
+      `each TRE stops the task once the cancel reaches it (one that is offline, when it next links); \`tremesh watch ${taskId}\` follows it`,
+    ]);
     const child = await childSettles(taskId, "b", "cancelled");
     expect(child.history.map((h) => h.state)).toEqual([
       "queued",
