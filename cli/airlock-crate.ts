@@ -1,7 +1,7 @@
 /** `tremesh airlock crate`: writing the TRE's signed crate of a task where its operator or reviewer asks. */
-import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { openBag, withheldOf } from "../crate/index.js";
+import { outputFolder, writeNewFile } from "./output-file.js";
 
 /** Where the crate went, and the outputs it lists as withheld (by name only). */
 export interface WrittenTreCrate {
@@ -17,9 +17,9 @@ export async function writeTreCrate(
   { taskId, tre, out }: { taskId: string; tre: string; out: string },
 ): Promise<WrittenTreCrate> {
   const toFile = out.endsWith(".zip");
-  if (!toFile) await mkdir(out, { recursive: true });
+  if (!toFile) await outputFolder(out);
   const path = toFile ? out : join(out, `${taskId}-${tre}.zip`);
-  await writeFile(path, zip);
+  await writeNewFile(path, zip);
   return { tre, path, bytes: zip.length, withheld: withheldOf(metadataOf(zip)) };
 }
 

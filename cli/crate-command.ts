@@ -23,6 +23,7 @@ import { type Command, type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
 import { readInputFile } from "./input-file.js";
+import { outputFolder, writeNewFile } from "./output-file.js";
 import { signingKey } from "./profile.js";
 import { taskIdArg } from "./task-id-arg.js";
 
@@ -102,12 +103,12 @@ async function build(argv: string[], io: Io): Promise<number> {
         tre: "combined",
         zip: () => combinedZip(r, crateReleases, now, externalIdOf(signed.values())),
       });
-    if (!toFile) await mkdir(out, { recursive: true });
+    if (!toFile) await outputFolder(out);
     const written: Array<{ tre: string; path: string; bytes: number }> = [];
     for (const c of crates) {
       const zip = c.zip();
       const path = toFile ? out : join(out, `${taskId}-${c.tre}.zip`);
-      await writeFile(path, zip);
+      await writeNewFile(path, zip);
       written.push({ tre: c.tre, path, bytes: zip.length });
     }
     if (values.json) io.out(JSON.stringify({ taskId, crates: written }, null, 2));

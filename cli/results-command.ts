@@ -4,7 +4,6 @@
  * Released files (a container's CSV tables, plots, reports) are listed by both, never combined, and
  * written to disk with `--save-files DIR`.
  */
-import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
@@ -25,6 +24,7 @@ import { type ChildView, MAX_QUERY_WAIT_MS, type SigningKey, type TaskView } fro
 import { type Command, type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
+import { writeNewFile } from "./output-file.js";
 import { printable } from "./printable.js";
 import { type Profile, signingKey } from "./profile.js";
 import { formatSize, saveReleasedFiles } from "./released-files.js";
@@ -165,6 +165,8 @@ function resultArgs(command: string, argv: string[]) {
 export function checkAggregateFlags(command: string, values: AggregateFlags): void {
   if (values["save-files"] === "") throw usageError(`${command}: --save-files takes a folder`);
   if (values.csv && values.json) throw usageError(`${command}: give --csv or --json, not both`);
+  if (values.plot !== undefined && !values.plot.toLowerCase().endsWith(".svg"))
+    throw usageError(`${command}: --plot ${values.plot}: the plot is an SVG image; name its file .svg`);
 }
 
 async function gather(
@@ -366,7 +368,7 @@ export async function printAggregate(r: TaskResults, flags: AggregateFlags, io: 
   if (flags.plot) {
     const svg = r.combined.map((c) => (c.result ? toSvg(c.result) : null)).find((s) => s !== null);
     if (!svg) throw new CliError("--plot: no histogram or regression to plot", ExitCode.failed);
-    await writeFile(flags.plot, svg);
+    await writeNewFile(flags.plot, svg);
     if (!flags.json) io.err(`plot written to ${flags.plot}`);
   }
   // A task whose only released outputs are files (a container's tables and plots) still delivered something.

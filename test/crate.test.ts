@@ -4,7 +4,7 @@
  * with no REQUIRED or RECOMMENDED finding; a withheld output's value and digest appear in no crate.
  */
 import { readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { unzipSync, zipSync } from "fflate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../cli/main.js";
@@ -126,6 +126,15 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
     }
     // Signed by TRE b, with the key that signs its Releases.
     expect((await verify(last)).signedBy).toBe(fed.files.trePublicKeys.b);
+    // Written once: not over a file already there, nor into a folder whose parent is missing.
+    const lastTask = basename(last, ".zip");
+    const over = await fed.cli(["crate", lastTask, "--out", last], "alice");
+    expect(over.code).toBe(3);
+    expect(over.err.at(-1)).toMatch(/exists; tremesh does not write over a file: give another path/);
+    const astray = join(fed.files.dir, "no-such-parent", "crates");
+    const lost = await fed.cli(["crate", lastTask, "--out", astray], "alice");
+    expect(lost.code).toBe(3);
+    expect(lost.err.at(-1)).toBe(`tremesh crate: ${astray}: no such file or folder (ENOENT); check the path`);
     // One flipped bit in a released output: verify fails, naming the file.
     const entries = unzipSync(await readFile(last));
     const output = Object.keys(entries).find((p) => p.startsWith("data/outputs/")) as string;

@@ -189,6 +189,18 @@ describe("results and aggregate", () => {
     const svg = await readFile(plot, "utf8");
     expect(svg.startsWith("<svg")).toBe(true);
     expect(svg).toContain("systolic_bp");
+    // Never over a file already there, and only to a file named .svg.
+    const again = await fed.cli(["aggregate", taskId, "--plot", plot], "alice");
+    expect(again.code).toBe(3);
+    expect(again.err.at(-1)).toBe(
+      `tremesh aggregate: ${plot} exists; tremesh does not write over a file: give another path, or move it away first`,
+    );
+    expect(await readFile(plot, "utf8")).toBe(svg);
+    const png = await fed.cli(["aggregate", taskId, "--plot", join(fed.files.dir, "h.png")], "alice");
+    expect(png.code).toBe(2);
+    expect(png.err).toEqual([
+      `tremesh aggregate: --plot ${join(fed.files.dir, "h.png")}: the plot is an SVG image; name its file .svg`,
+    ]);
 
     const results = await fed.cli(["results", taskId, "--json"], "alice");
     const perTre = JSON.parse(results.out.join("\n")) as {
