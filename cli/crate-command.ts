@@ -19,6 +19,7 @@ import {
   zipCombinedCrate,
   zipResultsCrate,
 } from "../crate/index.js";
+import { isPublicKey } from "../protocol/index.js";
 import { type Command, type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
@@ -201,6 +202,12 @@ async function verify(argv: string[], io: Io): Promise<number> {
   const [file, ...rest] = positionals;
   const trustedKeys = values.trust?.split(",").filter((k) => k !== "");
   if (file === undefined || rest.length > 0) throw usageError("crate verify: give one crate file (FILE.zip)");
+  const notKey = trustedKeys?.find((k) => !isPublicKey(k));
+  if (notKey !== undefined)
+    throw usageError(
+      `crate verify: --trust ${JSON.stringify(notKey)} is not a public key (the U… of a TRE or a reviewer)`,
+    );
+  if (trustedKeys?.length === 0) throw usageError("crate verify: --trust needs at least one key");
   const zip = await readInputFile(file, "crate verify");
   const check = await checkCrateZip(zip, trustedKeys ? { trustedKeys } : {});
   const sound = crateIsSound(check);

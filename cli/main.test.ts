@@ -196,6 +196,9 @@ describe("tremesh submit --tes", () => {
     expect(await said("airlock", "lst", id)).toEqual([
       'tremesh airlock: unknown verb "lst": list, show, approve, reject, crate or serve',
     ]);
+    expect(await said("crate", "verify", "x.zip", "--trust", "garbage")).toEqual([
+      'tremesh crate verify: --trust "garbage" is not a public key (the U… of a TRE or a reviewer)',
+    ]);
     expect(await said("crate", "verfy", "x.zip")).toEqual([
       'tremesh crate: "verfy" is not a task id (26 letters and digits, as submit printed it); to check a crate file: tremesh crate verify FILE.zip',
     ]);

@@ -241,7 +241,11 @@ export async function connectProfile(profile: Profile, timeoutMs = 5_000): Promi
       );
     throw new CliError(
       refused
-        ? `the ${profile.server} at ${profile.url} refused ${profile.user}: ${message}`
+        ? `the ${profile.server} at ${profile.url} refused ${profile.user}: ${message}; ${
+            profile.server === "hub"
+              ? "check that the profile's creds are the ones the federation admin gave you, or ask the admin whether your access was revoked"
+              : "check the profile's user and password with the TRE's operator"
+          }`
         : `cannot reach the ${profile.server} at ${profile.url}: ${message}`,
       refused ? ExitCode.refused : ExitCode.unavailable,
       { cause },
