@@ -156,6 +156,8 @@ function printResults(
 }
 
 function printKeep(fed: DemoFederation, pages: DemoPages, io: Io, json: boolean): void {
+  // The command as this process was started (`node …/bin/tremesh.mjs`): `tremesh` need not be on the PATH.
+  const self = `node ${process.argv[1] ?? "bin/tremesh.mjs"}`;
   const lines = [
     "",
     "The federation is still running:",
@@ -172,8 +174,8 @@ function printKeep(fed: DemoFederation, pages: DemoPages, io: Io, json: boolean)
     `  review page    ${pages.review.url}   (${pages.review.reviewer}'s; each link works once)`,
     `  researcher     ${pages.researcher.url}   (${pages.researcher.researcher}'s page)`,
     "",
-    `Try:   export TREMESH_PROFILE=${fed.files.profiles.alice}; tremesh tres`,
-    `Stop:  node ${join(process.argv[1] ?? "bin/tremesh.mjs")} demo stop ${fed.dir}`,
+    `Try:   export TREMESH_PROFILE=${fed.files.profiles.alice}; ${self} tres`,
+    `Stop:  ${self} demo stop ${fed.dir}`,
   ];
   for (const l of lines) (json ? io.err : io.out)(l);
 }
