@@ -110,12 +110,12 @@ function withText(p: Project, text: ProjectText): Project {
 }
 
 /** A project as text; its title, lay summary and organisation made printable, whatever an older entry holds. */
-function projectLines(p: Project): string[] {
+function projectLines(p: Project, revoked: ReadonlySet<string>): string[] {
   return [
     `project       ${p.name}${p.title ? ` — ${p.title}` : ""}`,
     `approved      ${new Date(p.startsAt).toISOString()} → ${new Date(p.endsAt).toISOString()}`,
     `tres          ${p.tres.join(", ") || "(none)"}`,
-    `members       ${p.members.join(", ") || "(none)"}`,
+    `members       ${p.members.map((m) => (revoked.has(m) ? `${m} (revoked: refused)` : m)).join(", ") || "(none)"}`,
     ...(p.organisation ? [`organisation  ${p.organisation}`] : []),
     ...(p.laySummary ? [`lay summary   ${p.laySummary}`] : []),
   ].map(printable);
@@ -165,8 +165,11 @@ export async function projectCommand(rest: string[], values: Values, io: Io): Pr
   }
   return withHub(profile, async (nc) => {
     const registry = await Registry.open(jetstream(nc));
-    const show = (p: Project) => {
-      print(io, values.json, p, () => projectLines(p));
+    const show = async (p: Project) => {
+      // A revoked researcher stays listed (the project's record) but is marked: their submissions are refused.
+      const revoked = new Set<string>();
+      for (const m of p.members) if ((await registry.researcher(m))?.revoked !== undefined) revoked.add(m);
+      print(io, values.json, p, () => projectLines(p, revoked));
       return ExitCode.ok;
     };
     switch (verb) {

@@ -333,6 +333,10 @@ describe("revocation on the running hub", () => {
     });
     await waitFor("bob's watch to show the task", async () => lines.length > 0);
     await ok("admin", "revoke", "researcher", "bob", "--dir", adminDir);
+    // Still on the project's record, marked: the admin sees why bob's submissions are refused.
+    expect(await ok("admin", "project", "show", "study", "--dir", adminDir)).toContain(
+      "members       alice, bob (revoked: refused)",
+    );
 
     await expect(bob.closed()).resolves.toBeDefined();
     // Told the hub ended his connection because of the revocation, not that the hub is down.
