@@ -4,12 +4,14 @@ import {
   type CertificateInfo,
   ConfigFileError,
   daysUntilExpiry,
+  NatsServerStartError,
 } from "../common/index.js";
 import { type HubNodeEvent, loadHubConfig, startHubNode } from "../hub/index.js";
 import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { errorFields, type Logger, processLogger } from "./logger.js";
 import { runUntilSignal } from "./run-until-signal.js";
+import { HUB_PORT_FIELDS, serverStartError } from "./server-start-error.js";
 
 export const hub: Command = {
   usage: "tremesh hub start --config hub.yaml",
@@ -30,7 +32,10 @@ export const hub: Command = {
         "hub.yaml says insecure: true — listeners off loopback are PLAINTEXT; everything crossing the network can be read",
       );
     if (config.tls) warnOfExpiry(log, config.tls.files.certificate);
-    const node = await startHubNode(config, { onEvent: (e) => logHubEvent(log, e) });
+    const node = await startHubNode(config, { onEvent: (e) => logHubEvent(log, e) }).catch((e: unknown) => {
+      if (e instanceof NatsServerStartError) throw serverStartError(e, values.config!, HUB_PORT_FIELDS);
+      throw e;
+    });
     // SIGHUP (systemd's ExecReload) puts renewed certificates in force without dropping the federation.
     const onHangUp = () => {
       node.reloadTls().then(

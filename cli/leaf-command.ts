@@ -1,10 +1,11 @@
 import { parseArgs } from "node:util";
-import { ConfigFileError } from "../common/index.js";
+import { ConfigFileError, NatsServerStartError } from "../common/index.js";
 import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { keygen } from "./keygen.js";
 import { errorFields, processLogger } from "./logger.js";
 import { runUntilSignal } from "./run-until-signal.js";
+import { LEAF_PORT_FIELDS, serverStartError } from "./server-start-error.js";
 
 export const leaf: Command = {
   usage: "tremesh leaf start --config leaf.yaml | leaf keygen --out FILE [--json]",
@@ -57,6 +58,9 @@ export const leaf: Command = {
         } else if (e.type === "agent") log.info({ tre: config.tre, ...e.event }, `agent ${e.event.type}`);
         else log.info({ tre: config.tre, ...e }, e.type);
       },
+    }).catch((e: unknown) => {
+      if (e instanceof NatsServerStartError) throw serverStartError(e, values.config!, LEAF_PORT_FIELDS);
+      throw e;
     });
     await runUntilSignal(async () => {
       log.info("stopping");

@@ -38,7 +38,13 @@ export { readLogin } from "./login-form.js";
 export { LOOPBACK_HOST } from "./loopback.js";
 export { type ConfMap, toNatsConf } from "./nats-conf.js";
 export { fetchLeafz, fetchMetaCluster, type MonitorTls } from "./nats-monitor.js";
-export { type NatsServerHandle, startNatsServer } from "./nats-server.js";
+export { type NatsServerHandle, NatsServerStartError, startNatsServer } from "./nats-server.js";
+export {
+  type NatsListener,
+  type NatsPortProblem,
+  type NatsStartFailure,
+  startFailure,
+} from "./nats-start-failure.js";
 export { randomPassword } from "./random-password.js";
 export {
   type AuditSink,

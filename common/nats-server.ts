@@ -23,6 +23,7 @@ import {
   readLogSince,
   readPortsFile,
 } from "./nats-server-probe.js";
+import { type NatsStartFailure, startFailure } from "./nats-start-failure.js";
 
 export interface StartNatsServerOptions {
   /** Names the files in `dir` (`<name>.conf`, `<name>.log`) and the errors; not the config's server_name. */
@@ -70,18 +71,36 @@ export interface NatsServerHandle extends AsyncDisposable {
   readLog(): Promise<string>;
 }
 
+export interface NatsServerStartErrorOptions extends ErrorOptions {
+  /** The server's log file, for the operator to read the whole of. */
+  logFile?: string;
+  /** Why it did not start, as its log says, when it says. */
+  failure?: NatsStartFailure;
+}
+
 export class NatsServerStartError extends Error {
   override readonly name = "NatsServerStartError";
   readonly serverName: string;
+  /** The message's first line, without the log tail: `nats-server "hub" could not start: …`. */
+  readonly summary: string;
   /** The last lines of the server's log and stderr: usually the reason (config error, port in use). */
   readonly logTail: string;
-  constructor(serverName: string, problem: string, logTail: string, options?: ErrorOptions) {
-    super(
-      `nats-server "${serverName}" ${problem}${logTail ? `\n--- log tail ---\n${logTail}` : ""}`,
-      options,
-    );
+  readonly logFile: string | undefined;
+  /** Why the server did not start, as its log says (a port it could not listen on, a config it refused). */
+  readonly failure: NatsStartFailure | undefined;
+  constructor(
+    serverName: string,
+    problem: string,
+    logTail: string,
+    options: NatsServerStartErrorOptions = {},
+  ) {
+    const summary = `nats-server "${serverName}" ${problem}`;
+    super(`${summary}${logTail ? `\n--- log tail ---\n${logTail}` : ""}`, options);
     this.serverName = serverName;
+    this.summary = summary;
     this.logTail = logTail;
+    this.logFile = options.logFile;
+    this.failure = options.failure;
   }
 }
 
@@ -224,16 +243,26 @@ class NatsServerProcess implements NatsServerHandle {
     for (;;) {
       if (run.exit !== undefined) {
         const { code, signal, error } = run.exit;
+        const tail = await this.#tail(run, logOffset);
+        // The cause first: the fatal line nats-server wrote, not the exit code after dozens of start-up lines.
+        const failure = error ? undefined : startFailure(tail);
         const how = error
           ? `could not be started (${error.message})`
-          : `exited before it was ready (code ${code}, signal ${signal})`;
-        throw new NatsServerStartError(this.name, how, await this.#tail(run, logOffset), { cause: error });
+          : failure
+            ? `could not start: ${failure.reason}`
+            : `exited before it was ready (code ${code}, signal ${signal})`;
+        throw new NatsServerStartError(this.name, how, tail, {
+          cause: error,
+          logFile: this.logFile,
+          ...(failure ? { failure } : {}),
+        });
       }
       if (Date.now() > deadline) {
         throw new NatsServerStartError(
           this.name,
           `was not ready within ${this.#readyTimeoutMs} ms`,
           await this.#tail(run, logOffset),
+          { logFile: this.logFile },
         );
       }
       if (clientUrl === undefined) {

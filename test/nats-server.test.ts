@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { startNatsServer, toNatsConf, waitFor } from "../common/index.js";
 import { NatsServerStartError } from "../common/nats-server.js";
 import { probeNatsInfo } from "../common/nats-server-probe.js";
+import { listenOnFreePort } from "./harness/busy-port.js";
 import { collect } from "./harness/collect.js";
 import { uniqueToken } from "./harness/unique.js";
 
@@ -72,7 +73,36 @@ describe("startNatsServer", () => {
       dir: await tempDir(),
     });
     await expect(start).rejects.toBeInstanceOf(NatsServerStartError);
-    await expect(start).rejects.toThrow(/exited before it was ready[\s\S]*--- log tail ---/);
+    await expect(start).rejects.toThrow(
+      /^nats-server "broken" could not start: Parse error on line \d+:.*\n--- log tail ---/,
+    );
+  });
+
+  it("names a busy port first, and where the whole log is, instead of the start-up lines before it", async () => {
+    const dir = await tempDir();
+    await using busy = await listenOnFreePort();
+    const start = startNatsServer({
+      name: "busy",
+      configText: toNatsConf({
+        host: "127.0.0.1",
+        port: -1,
+        leafnodes: { host: "127.0.0.1", port: busy.port },
+      }),
+      dir,
+    });
+    const error = (await start.catch((e: unknown) => e)) as NatsServerStartError;
+    expect(error).toBeInstanceOf(NatsServerStartError);
+    expect(error.summary).toBe(
+      `nats-server "busy" could not start: leafnode port ${busy.port} (127.0.0.1) is already in use`,
+    );
+    expect(error.failure?.port).toEqual({
+      listener: "leafnode",
+      host: "127.0.0.1",
+      port: busy.port,
+      problem: "address already in use",
+    });
+    expect(error.logFile).toBe(join(dir, "busy.log"));
+    expect(error.logTail).toMatch(/\[FTL\] Error listening on leafnode port/);
   });
 
   it("says so when the binary cannot be started", async () => {
