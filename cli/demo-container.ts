@@ -8,13 +8,7 @@ import { existsSync } from "node:fs";
 import { mkdir, open } from "node:fs/promises";
 import { join } from "node:path";
 import { buildBusyboxImage, type DockerApi, MEAN_SCRIPT, startDockerApi } from "../fixtures/index.js";
-import {
-  DEMO_ENGINE_DIR,
-  type DemoContainers,
-  type DemoFederation,
-  packageRoot,
-  recordDemoPids,
-} from "./demo-federation.js";
+import { DEMO_ENGINE_DIR, type DemoContainers, type DemoFederation, packageRoot } from "./demo-federation.js";
 
 /** The demo image's repository; TREs allow-list it by digest, as any image. */
 const DEMO_IMAGE = "tremesh/demo-stats";
@@ -24,7 +18,7 @@ export const DEMO_IMAGE_SCRIPT = "/app/summary.sh";
 export type DemoContainerStart = { ok: true; containers: DemoContainers } | { ok: false; reason: string };
 
 /**
- * Starts the engine under `dir/podman`, adding its PID to `fed.pids` and pids.json the moment it runs (so
+ * Starts the engine under `dir/podman`, recording it in `fed.pids` and pids.json the moment it answers (so
  * a Ctrl-C or a failure later still stops it), and builds the demo image; or, where that cannot be done
  * here (no Podman, not root, setup not run), says why in one sentence and leaves nothing running.
  */
@@ -46,7 +40,10 @@ export async function startDemoContainerEngine(
   await (await open(join(fed.dir, "logs", "podman.log"), "a", 0o600)).close();
   let api: DockerApi;
   try {
-    api = await startDockerApi(engineDir, containersConf, { logFile: join(fed.dir, "logs", "podman.log") });
+    api = await startDockerApi(engineDir, containersConf, {
+      logFile: join(fed.dir, "logs", "podman.log"),
+      env: fed.pids.env(),
+    });
   } catch (e) {
     const missing = (e as { cause?: { code?: string } }).cause?.code === "ENOENT";
     return {
@@ -54,16 +51,14 @@ export async function startDemoContainerEngine(
       reason: missing ? "podman is not installed" : `Podman did not start: ${firstLine(e)}`,
     };
   }
-  fed.pids.push(api.pid);
-  await recordDemoPids(fed);
+  await fed.pids.add("podman", api.pid);
   try {
     const built = await buildBusyboxImage(api, engineDir, DEMO_IMAGE, { [DEMO_IMAGE_SCRIPT]: MEAN_SCRIPT });
     return { ok: true, containers: { socketPath: api.socketPath, image: built.ref } };
   } catch (e) {
     await api.stop();
     // A stopped process's PID may be reused: it must not stay where `demo stop` would signal it.
-    fed.pids.splice(fed.pids.indexOf(api.pid), 1);
-    await recordDemoPids(fed);
+    await fed.pids.remove(api.pid);
     return { ok: false, reason: `the demo image did not build: ${firstLine(e)}` };
   }
 }

@@ -1,14 +1,15 @@
 /**
  * The demo's federation: files written as an operator would (`writeFederation`), three TREs with different
  * synthetic patients in different engines (DuckDB, Parquet, CSV), auto-release on, and every party run as
- * its own `tremesh hub start` / `tremesh leaf start` process in its own process group, so the whole
- * federation can be stopped by PID — by this process, or later by `tremesh demo stop DIR` after `--keep`.
- * When the demo has a container engine (cli/demo-container.ts), its PID is recorded and stopped the same way.
+ * its own `tremesh hub start` / `tremesh leaf start` process in its own process group, recorded in pids.json
+ * (cli/demo-pids.ts) so the whole federation can be stopped — by this process, or later by `tremesh demo stop
+ * DIR` after `--keep` (cli/demo-stop.ts). When the demo has a container engine (cli/demo-container.ts), it is
+ * recorded and stopped the same way.
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, open, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, open, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildOperatorFederation, type FederationFiles } from "../admin/index.js";
@@ -16,13 +17,13 @@ import {
   generatePatients,
   type PatientProfile,
   patientProfiles,
-  releaseStorageMounts,
   SYNTHETIC_PATIENT_COLUMNS,
   SYNTHETIC_PATIENT_IDENTIFIERS,
   writePatientsCsv,
   writePatientsDuckDb,
   writePatientsParquet,
 } from "../fixtures/index.js";
+import type { DemoPids } from "./demo-pids.js";
 
 /** The demo's TREs: name, population profile, seed and storage engine. */
 export const DEMO_TRES = [
@@ -34,7 +35,6 @@ export const DEMO_TRES = [
 export const DEMO_PROJECT = "demo";
 export const DEMO_RESEARCHER = "alice";
 export const DEMO_REVIEWER = "rita";
-const PIDS_FILE = "pids.json";
 /** The container engine's folder in the demo's: its socket and image store. */
 export const DEMO_ENGINE_DIR = "podman";
 
@@ -62,8 +62,8 @@ export interface DemoFederation {
   data: DemoDataFile[];
   /** Absent: the TREs run no containers (the demo could not start Podman here). */
   containers?: DemoContainers;
-  /** Every process started so far, in start order; what `pids.json` records. */
-  pids: number[];
+  /** Every process group started so far, in start order; what `pids.json` records. */
+  pids: DemoPids;
 }
 
 /** This package's folder, from the compiled (dist/cli) or the source (cli) folder alike. */
@@ -147,21 +147,17 @@ export async function writeDemoFederation(
   return { dir, files, data, ...(containers ? { containers } : {}) };
 }
 
-/** Writes `fed.pids` to the demo's folder, where `tremesh demo stop DIR` finds them. */
-export async function recordDemoPids(fed: Pick<DemoFederation, "dir" | "pids">): Promise<void> {
-  await writeFile(join(fed.dir, PIDS_FILE), JSON.stringify(fed.pids), { mode: 0o600 });
-}
-
 export interface DemoProcesses {
-  /** Rejects, naming the process and the end of its log, if one ends before `stopProcesses`. */
+  /** Rejects, naming the process and the end of its log, if one ends before the demo is stopped. */
   died: Promise<never>;
-  /** Starts `tremesh ARGS…` as its own process group, logging to `dir/logs/NAME.log`, and records its PID. */
-  start(name: string, args: string[]): Promise<void>;
+  /** Starts `tremesh ARGS…` as its own process group, logging to `dir/logs/NAME.log`; records it and returns its PID. */
+  start(name: string, args: string[]): Promise<number>;
 }
 
 /**
- * The demo's party processes: each started as its own process group (logs in `dir/logs`), its PID added to
- * `fed.pids` and `pids.json` as it starts, so a failure half-way still leaves everything started stoppable.
+ * The demo's party processes: each started as its own process group (logs in `dir/logs`) with the run's mark
+ * in its environment, and recorded in `fed.pids` and `pids.json` as it starts, so a failure half-way still
+ * leaves everything started stoppable.
  */
 export function demoProcesses(fed: Pick<DemoFederation, "dir" | "pids">): DemoProcesses {
   const logs = join(fed.dir, "logs");
@@ -177,13 +173,16 @@ export function demoProcesses(fed: Pick<DemoFederation, "dir" | "pids">): DemoPr
     const log = await open(logFile, "a", 0o600);
     const child = spawn(process.execPath, [bin, ...args], {
       cwd: fed.dir,
+      env: fed.pids.env(),
       detached: true, // its own process group: stopping it stops its nats-server too
       stdio: ["ignore", log.fd, log.fd],
     });
+    // Recorded before anything is awaited: its start time is read while it surely still exists.
+    const recorded = child.pid === undefined ? undefined : fed.pids.add(name, child.pid);
     await log.close();
     child.unref();
     child.once("exit", (code, signal) => {
-      if (stopping.has(child.pid ?? -1)) return;
+      if (fed.pids.stopping) return;
       void readFile(logFile, "utf8")
         .catch(() => "")
         .then((text) => {
@@ -193,9 +192,9 @@ export function demoProcesses(fed: Pick<DemoFederation, "dir" | "pids">): DemoPr
           );
         });
     });
-    if (child.pid === undefined) throw new Error(`could not start ${name}`);
-    fed.pids.push(child.pid);
-    await recordDemoPids(fed);
+    if (recorded === undefined || child.pid === undefined) throw new Error(`could not start ${name}`);
+    await recorded;
+    return child.pid;
   };
   return { died, start };
 }
@@ -204,58 +203,4 @@ export function demoProcesses(fed: Pick<DemoFederation, "dir" | "pids">): DemoPr
 export async function startDemoLeaves(fed: DemoFederation, processes: DemoProcesses): Promise<void> {
   for (const t of DEMO_TRES)
     await processes.start(`leaf-${t.tre}`, ["leaf", "start", "--config", fed.files.leafConfigs[t.tre]!]);
-}
-
-/** Processes being stopped on purpose: their exit is not a death to report. */
-const stopping = new Set<number>();
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Stops process groups by PID: SIGTERM, then SIGKILL for any still running after `graceMs`. */
-async function stopProcesses(pids: readonly number[], graceMs = 10_000): Promise<void> {
-  const signal = (pid: number, sig: NodeJS.Signals) => {
-    try {
-      process.kill(-pid, sig);
-    } catch {
-      // already gone
-    }
-  };
-  for (const pid of pids) stopping.add(pid);
-  // Leaves first, so the hub sees them go; the hub last.
-  for (const pid of [...pids].reverse()) signal(pid, "SIGTERM");
-  const deadline = Date.now() + graceMs;
-  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  for (const pid of pids) if (alive(pid)) signal(pid, "SIGKILL");
-}
-
-/** Stops every process of the demo in `dir`, and lifts the mounts its container engine leaves behind. */
-export async function stopDemo(dir: string, pids: readonly number[]): Promise<void> {
-  await stopProcesses(pids);
-  await releaseStorageMounts(join(dir, DEMO_ENGINE_DIR));
-}
-
-/** `tremesh demo stop DIR`: stops the federation a `--keep` demo left running in DIR. */
-export async function stopDemoIn(dir: string): Promise<number[]> {
-  let text: string;
-  try {
-    text = await readFile(join(dir, PIDS_FILE), "utf8");
-  } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code !== "ENOENT") throw cause;
-    throw new Error(
-      `${dir} holds no running demo (no ${PIDS_FILE}); give the folder that \`tremesh demo --keep --dir DIR\` printed`,
-      { cause },
-    );
-  }
-  const pids = JSON.parse(text) as unknown;
-  if (!Array.isArray(pids) || !pids.every((p) => Number.isInteger(p) && p > 1))
-    throw new Error(`${join(dir, PIDS_FILE)} does not hold a list of process ids`);
-  await stopDemo(dir, pids as number[]);
-  return pids as number[];
 }

@@ -20,13 +20,13 @@ import {
   type DemoFederation,
   demoProcesses,
   startDemoLeaves,
-  stopDemo,
-  stopDemoIn,
   writeDemoFederation,
 } from "./demo-federation.js";
 import { type DemoPages, startDemoPages } from "./demo-pages.js";
+import { DemoPids } from "./demo-pids.js";
+import { type DemoStopped, refuseUsedDemoFolder, stopDemo, stopDemoIn } from "./demo-stop.js";
 import { type DemoAnalysisResult, runDemoSuite, waitForProfile } from "./demo-suite.js";
-import { CliError, ExitCode } from "./exit-codes.js";
+import { ExitCode } from "./exit-codes.js";
 import { aggregateJson, releasedFilesTable } from "./results-command.js";
 
 export const DEMO_JSON_FORMAT = "tremesh.demo.v1";
@@ -49,34 +49,26 @@ export const demo: Command = {
     if (positionals[0] === "stop") {
       const dir = positionals[1];
       if (!dir || positionals.length !== 2) throw usageError("demo stop: the demo's folder is required");
-      let pids: number[];
-      try {
-        pids = await stopDemoIn(resolve(dir));
-      } catch (cause) {
-        throw new CliError(
-          `demo stop: ${cause instanceof Error ? cause.message : String(cause)}`,
-          ExitCode.badInput,
-          { cause },
-        );
-      }
-      io.out(`stopped the demo federation in ${dir} (${pids.length} processes)`);
+      io.out(stoppedLine(dir, await stopDemoIn(resolve(dir))));
       return ExitCode.ok;
     }
     if (positionals.length > 0) throw usageError(`demo: unexpected ${JSON.stringify(positionals[0])}`);
 
     const started = Date.now();
     const dir = values.dir ? resolve(values.dir) : await mkdtemp(join(tmpdir(), "tremesh-demo-"));
+    // Before anything is written or started: a folder that holds a demo already is left exactly as it is.
+    if (values.dir) await refuseUsedDemoFolder(dir);
+    // Every process group started, in order; recorded in pids.json as each starts.
+    const pids = DemoPids.create(dir);
     // Owner-only, as a --dir folder may not be: patient data, logs and secrets live here.
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await chmod(dir, 0o700);
     const say = values.json ? () => {} : (line: string) => io.out(line);
-    // Every process started, in order; recorded in pids.json as each starts.
-    const pids: number[] = [];
     let stopped = false;
     const stop = async () => {
       if (stopped) return;
       stopped = true;
-      await stopDemo(dir, pids);
+      await stopDemo(pids);
     };
     // Ctrl-C while the demo runs still stops every process it started.
     const onSignal = () => void stop().finally(() => process.exit(130));
@@ -122,7 +114,7 @@ export const demo: Command = {
       return ok ? ExitCode.ok : ExitCode.failed;
     } finally {
       process.off("SIGINT", onSignal);
-      // Podman's PID is in `pids` only once it has started: wait for that before stopping everything.
+      // Podman is in `pids` only once it has started: wait for that before stopping everything.
       await engineStarting.catch(() => undefined);
       if (!values.keep) {
         await stop();
@@ -131,6 +123,13 @@ export const demo: Command = {
     }
   },
 };
+
+/** `demo stop`'s report: what was running and is stopped now, and what had ended before. */
+function stoppedLine(dir: string, stopped: DemoStopped): string {
+  const ended = stopped.ended.length > 0 ? `; ${stopped.ended.join(", ")} had ended before` : "";
+  const processes = `${stopped.processes} process${stopped.processes === 1 ? "" : "es"}`;
+  return `stopped the demo federation in ${dir}: ${stopped.names.join(", ")} (${processes})${ended}`;
+}
 
 function printResults(
   results: DemoAnalysisResult[],

@@ -5,11 +5,13 @@
  * every statistic on the union of the rows — the container's own summary too.
  */
 import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { lstat, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { DEMO_JSON_FORMAT } from "../cli/demo.js";
+import { DEMO_RUN_ENV } from "../cli/demo-pids.js";
 import { run } from "../cli/main.js";
 import { checkCrateZip } from "../crate/index.js";
 import {
@@ -119,6 +121,9 @@ describe("tremesh demo", () => {
         demo.tres.map((t) => t.data.file),
       ),
     ).toEqual([]);
+    // Everything it started is stopped, so no pids.json is left for a later `demo stop` to act on.
+    expect(existsSync(join(dir, "pids.json"))).toBe(false);
+    expect(processesIn(dir)).toEqual([]);
     // Valley's small population fails some cells: its reviewer released the checked form instead.
     expect(
       demo.analyses
@@ -126,6 +131,61 @@ describe("tremesh demo", () => {
         .some((r) => r.tre === "valley" && r.action === "approved the releasable form"),
     ).toBe(true);
   }, 180_000);
+
+  it("with --keep leaves the federation running; a second run on its folder changes nothing; demo stop stops all of it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "tremesh-demo-test-"));
+    dirs.push(dir);
+    try {
+      const first = await tremesh(["demo", "--keep", "--dir", dir]);
+      expect(first.err).toEqual([]);
+      expect(first.code).toBe(0);
+      const pidsText = await readFile(join(dir, "pids.json"), "utf8");
+      expect((await lstat(join(dir, "pids.json"))).mode & 0o077).toBe(0); // owner-only
+      const record = JSON.parse(pidsText) as { run: string; processes: { name: string }[] };
+      const names = record.processes.map((p) => p.name);
+      expect([...names].sort()).toEqual(
+        [
+          "hub",
+          "leaf-north",
+          "leaf-south",
+          "leaf-valley",
+          "podman",
+          "researcher-page",
+          "review-page-north",
+        ].sort(),
+      );
+      const running = processesIn(dir);
+      // Each party and the nats-server it started, Podman and the two pages, every one carrying the run's mark.
+      expect(running.length).toBeGreaterThanOrEqual(names.length + 4);
+      expect(running.every((p) => p.mark === record.run)).toBe(true);
+
+      const second = await tremesh(["demo", "--keep", "--dir", dir]);
+      expect(second.err).toEqual([
+        `tremesh demo: ${dir} holds a running demo federation; nothing was changed. Give another --dir, or stop it ` +
+          `with \`tremesh demo stop ${dir}\` and remove the folder first`,
+      ]);
+      expect(second.code).toBe(1);
+      expect(await readFile(join(dir, "pids.json"), "utf8")).toBe(pidsText);
+      expect(processesIn(dir)).toEqual(running);
+
+      const stop = await tremesh(["demo", "stop", dir]);
+      expect(stop.err).toEqual([]);
+      expect(stop.out).toEqual([
+        `stopped the demo federation in ${dir}: ${names.join(", ")} (${running.length} processes)`,
+      ]);
+      expect(stop.code).toBe(0);
+      expect(existsSync(join(dir, "pids.json"))).toBe(false);
+      expect(processesIn(dir)).toEqual([]);
+
+      const again = await tremesh(["demo", "stop", dir]);
+      expect(again.err).toEqual([
+        `tremesh demo stop: ${dir} holds no running demo (no pids.json); give the folder that \`tremesh demo --keep --dir DIR\` printed`,
+      ]);
+      expect(again.code).toBe(3);
+    } finally {
+      if (existsSync(join(dir, "pids.json"))) await tremesh(["demo", "stop", dir]);
+    }
+  }, 240_000);
 
   it("stop refuses a folder that holds no demo", async () => {
     const dir = await mkdtemp(join(tmpdir(), "tremesh-demo-test-"));
@@ -136,19 +196,42 @@ describe("tremesh demo", () => {
   });
 });
 
+async function tremesh(args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await run(args, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out, err };
+}
+
 /**
- * Which of the demo's data files, logs, pids.json and Podman store folder its group or others may read, write
- * or enter (the admin folder's public JWTs and certificates are meant to be readable).
+ * Every process running with its working folder in `dir` (the demo starts each party there, Podman in its
+ * `podman` folder, and their children inherit it), with the demo run's mark its environment carries.
+ */
+function processesIn(dir: string): { pid: number; mark: string | undefined }[] {
+  return readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .flatMap((name) => {
+      try {
+        const cwd = readlinkSync(`/proc/${name}/cwd`);
+        if (cwd !== dir && !cwd.startsWith(`${dir}/`)) return [];
+        if (readFileSync(`/proc/${name}/stat`, "utf8").split(") ")[1]?.startsWith("Z")) return [];
+        const env = readFileSync(`/proc/${name}/environ`, "utf8").split("\0");
+        const mark = env.find((e) => e.startsWith(`${DEMO_RUN_ENV}=`))?.slice(DEMO_RUN_ENV.length + 1);
+        return [{ pid: Number(name), mark }];
+      } catch {
+        return []; // ended meanwhile
+      }
+    })
+    .sort((a, b) => a.pid - b.pid);
+}
+
+/**
+ * Which of the demo's data files, logs and Podman store folder its group or others may read, write or enter
+ * (the admin folder's public JWTs and certificates are meant to be readable).
  */
 async function groupOrOtherAccess(dir: string, dataFiles: string[]): Promise<string[]> {
   const logs = join(dir, "logs");
-  const paths = [
-    ...dataFiles,
-    logs,
-    ...(await readdir(logs)).map((f) => join(logs, f)),
-    join(dir, "pids.json"),
-    join(dir, "podman"),
-  ];
+  const paths = [...dataFiles, logs, ...(await readdir(logs)).map((f) => join(logs, f)), join(dir, "podman")];
   const open: string[] = [];
   for (const path of paths) {
     const mode = (await lstat(path)).mode & 0o777;

@@ -9,7 +9,9 @@
  * const agents = leaves.agentPids();
  */
 import { readFileSync } from "node:fs";
-import { demoProcesses, stopDemo } from "../../cli/demo-federation.js";
+import { demoProcesses } from "../../cli/demo-federation.js";
+import { DemoPids } from "../../cli/demo-pids.js";
+import { stopDemo } from "../../cli/demo-stop.js";
 import type { Federation } from "./federation.js";
 
 export interface LeafProcesses extends AsyncDisposable {
@@ -25,21 +27,22 @@ export async function startLeafProcesses(
   tres: readonly string[],
   concurrency = 4,
 ): Promise<LeafProcesses> {
-  const started = { dir: fed.files.dir, pids: [] as number[] };
+  const started = { dir: fed.files.dir, pids: DemoPids.create(fed.files.dir) };
   const agents = new Map<string, number>();
   const processes = demoProcesses(started);
-  const stop = () => stopDemo(started.dir, started.pids);
+  const stop = async () => {
+    await stopDemo(started.pids);
+  };
   try {
     const queue = [...tres];
-    // One start at a time, so the PID a start adds is that TRE's; the links come up `concurrency` at a time.
+    // One start at a time; the links come up `concurrency` at a time.
     let starting = Promise.resolve();
     const worker = async () => {
       for (let tre = queue.shift(); tre !== undefined; tre = queue.shift()) {
         const config = fed.files.leafConfigs[tre];
         if (!config) throw new RangeError(`no TRE ${tre}`);
         starting = starting.then(async () => {
-          await processes.start(`leaf-${tre}`, ["leaf", "start", "--config", config]);
-          agents.set(tre, started.pids.at(-1)!);
+          agents.set(tre, await processes.start(`leaf-${tre}`, ["leaf", "start", "--config", config]));
         });
         await starting;
         await Promise.race([fed.waitForLink(tre), processes.died]);
