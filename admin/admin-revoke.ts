@@ -16,10 +16,15 @@ import { type AccountName, type AdminStore, nowSeconds } from "./admin-store.js"
  * connections are closed and new ones refused) and the signing key is revoked in the registry (its next
  * Submission is refused, whatever connection carries it).
  */
-export async function revokeResearcher(store: AdminStore, name: string): Promise<void> {
+export async function revokeResearcher(
+  store: AdminStore,
+  name: string,
+): Promise<{ alreadySince: number | undefined }> {
   const state = await store.load();
   const researcher = state.researchers[name];
   if (!researcher) throw new AdminError(`no researcher ${name}`, AdminErrorCode.failed);
+  // Revoking again pushes the revocation again (the way to finish one whose push failed), and says it was there.
+  const alreadySince = researcher.revokedAt;
   await withHubAdmin(store, state, async (sys, registry) => {
     researcher.revokedAt ??= nowSeconds();
     const jwt = await renewResearchJwt(store, state);
@@ -28,6 +33,7 @@ export async function revokeResearcher(store: AdminStore, name: string): Promise
     const entry = await registry.researcher(name);
     if (entry && entry.revoked === undefined) await registry.putResearcher({ ...entry, revoked: Date.now() });
   });
+  return { alreadySince };
 }
 
 /**
@@ -35,10 +41,14 @@ export async function revokeResearcher(store: AdminStore, name: string): Promise
  * cannot return), FED stops importing from it, the registry marks it revoked (the hub no longer trusts its
  * signature or sources its results) and it leaves every project.
  */
-export async function revokeTre(store: AdminStore, name: string): Promise<{ projects: string[] }> {
+export async function revokeTre(
+  store: AdminStore,
+  name: string,
+): Promise<{ projects: string[]; alreadySince: number | undefined }> {
   const state = await store.load();
   const tre = state.tres[name];
   if (!tre) throw new AdminError(`no TRE ${name}`, AdminErrorCode.failed);
+  const alreadySince = tre.revokedAt;
   return withHubAdmin(store, state, async (sys, registry) => {
     tre.revokedAt ??= nowSeconds();
     const treJwt = await renewTreJwt(store, state, name);
@@ -54,7 +64,7 @@ export async function revokeTre(store: AdminStore, name: string): Promise<{ proj
       await registry.updateProject(project.name, (p) => ({ ...p, tres: p.tres.filter((t) => t !== name) }));
       projects.push(project.name);
     }
-    return { projects };
+    return { projects, alreadySince };
   });
 }
 

@@ -203,15 +203,20 @@ async function operatorCommand(command: string, rest: string[], values: Values, 
       const [kind, name] = rest;
       if ((kind !== "researcher" && kind !== "tre") || !name)
         throw usageError("admin revoke: researcher NAME | tre NAME");
+      // A second revocation pushes it again and says since when it stands.
+      const again = (since: number | undefined) =>
+        since === undefined
+          ? ""
+          : ` (already since ${new Date(since * 1000).toISOString().slice(0, 19)}Z; pushed again)`;
       if (kind === "researcher") {
-        await revokeResearcher(store, name);
-        print(io, values.json, { revoked: { researcher: name } }, () => [
-          `researcher ${name} revoked: connections closed, submissions refused`,
+        const { alreadySince } = await revokeResearcher(store, name);
+        print(io, values.json, { revoked: { researcher: name }, alreadySince }, () => [
+          `researcher ${name} revoked${again(alreadySince)}: connections closed, submissions refused`,
         ]);
       } else {
-        const { projects } = await revokeTre(store, name);
-        print(io, values.json, { revoked: { tre: name }, projects }, () => [
-          `TRE ${name} revoked: leaf link closed${projects.length ? `; removed from ${projects.join(", ")}` : ""}`,
+        const { projects, alreadySince } = await revokeTre(store, name);
+        print(io, values.json, { revoked: { tre: name }, projects, alreadySince }, () => [
+          `TRE ${name} revoked${again(alreadySince)}: leaf link closed${projects.length ? `; removed from ${projects.join(", ")}` : ""}`,
         ]);
       }
       return ExitCode.ok;

@@ -333,6 +333,12 @@ describe("revocation on the running hub", () => {
     });
     await waitFor("bob's watch to show the task", async () => lines.length > 0);
     await ok("admin", "revoke", "researcher", "bob", "--dir", adminDir);
+    // Revoking again pushes it again, and says it stood already.
+    expect(await ok("admin", "revoke", "researcher", "bob", "--dir", adminDir)).toEqual([
+      expect.stringMatching(
+        /^researcher bob revoked \(already since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ; pushed again\): connections closed, submissions refused$/,
+      ),
+    ]);
     // Still on the project's record, marked: the admin sees why bob's submissions are refused.
     expect(await ok("admin", "project", "show", "study", "--dir", adminDir)).toContain(
       "members       alice, bob (revoked: refused)",
