@@ -103,10 +103,20 @@ export const cancel: Command = {
     });
     const taskId = taskIdArg("cancel", positionals);
     return withHub(values.profile, async (nc, profile) => {
-      const tres = await cancelTask(nc, signingKey(profile), taskId, values.reason);
+      const key = signingKey(profile);
+      // Which TREs were asked before: a second cancel says so, rather than that it sent one anew.
+      const before = await fetchTask(nc, key, taskId).catch(() => undefined);
+      const asked = new Set(before?.children.filter((c) => c.state === "cancel_requested").map((c) => c.tre));
+      const tres = await cancelTask(nc, key, taskId, values.reason);
       if (values.json) io.out(JSON.stringify({ taskId, cancelRequested: tres }));
       else {
-        io.out(`cancel sent to ${tres.join(", ")}`);
+        const fresh = tres.filter((t) => !asked.has(t));
+        const again = tres.filter((t) => asked.has(t));
+        if (fresh.length > 0) io.out(`cancel sent to ${fresh.join(", ")}`);
+        if (again.length > 0)
+          io.out(
+            `cancel already sent to ${again.join(", ")}; ${again.length === 1 ? "that TRE has" : "those TREs have"} not stopped the task yet`,
+          );
         io.err(
           `each TRE stops the task once the cancel reaches it (one that is offline, when it next links); \`tremesh watch ${taskId}\` follows it`,
         );

@@ -124,5 +124,10 @@ describe("following a task", () => {
     expect(json.err.at(-1)).toMatch(
       new RegExp(`^tremesh submit: task ${jsonId} is still dispatched after 500 ms: waiting for TRE b`),
     );
+    // Cancelled while b is away: sent once; asked again, the researcher learns it is still on its way.
+    expect((await fed.cli(["cancel", taskId], "alice")).out).toEqual(["cancel sent to b"]);
+    const again = await fed.cli(["cancel", taskId], "alice");
+    expect(again.code).toBe(0);
+    expect(again.out).toEqual(["cancel already sent to b; that TRE has not stopped the task yet"]);
   }, 120_000);
 });
