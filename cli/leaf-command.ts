@@ -22,7 +22,7 @@ export const leaf: Command = {
     const { values } = parseArgs({ args: rest, options: { config: { type: "string" } }, strict: true });
     if (!values.config) throw usageError("leaf start: --config FILE is required");
     // Loaded when a leaf starts, not with every command line: the executors bring DuckDB, PostgreSQL and Docker.
-    const { loadLeafConfig, startLeafNode } = await import("../leaf/index.js");
+    const { approvalWarnings, loadLeafConfig, startLeafNode } = await import("../leaf/index.js");
     const config = await loadLeafConfig(values.config).catch((e: unknown) => {
       if (e instanceof ConfigFileError) throw new CliError(e.message, ExitCode.badInput, { cause: e });
       throw e;
@@ -33,6 +33,7 @@ export const leaf: Command = {
         { tre: config.tre, urls: config.hub.urls },
         "leaf.yaml says hub.insecure: true — the hub link is PLAINTEXT; tasks and released results can be read on the network",
       );
+    for (const warning of approvalWarnings(config)) log.warn({ tre: config.tre }, warning);
     const node = await startLeafNode(config, {
       onEvent: (e) => {
         if (e.type === "error") log.error(errorFields(e.error), "error");
