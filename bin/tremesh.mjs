@@ -12,5 +12,12 @@ if (!existsSync(main)) {
   );
   process.exit(1);
 }
+// A reader that stops early (`tremesh status | head`) closes the pipe: the rest of the output is unwanted, which is
+// no error. Without this, Node throws the write's EPIPE as an unhandled 'error' event, with its stack.
+for (const stream of [process.stdout, process.stderr])
+  stream.on("error", (error) => {
+    if (error.code !== "EPIPE") throw error;
+    process.exit(process.exitCode ?? 0);
+  });
 const { run } = await import(pathToFileURL(main).href);
 process.exitCode = await run(process.argv.slice(2));

@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -113,6 +113,21 @@ describe("tremesh submit --tes", () => {
     return file;
   }
   const pinned = { image: `tremesh/stats@sha256:${"0".repeat(64)}`, command: ["mean", "age"] };
+
+  it("stops quietly when its reader goes away (tremesh … | head), not with an EPIPE stack", async () => {
+    // The pipe's reading end is closed before the command writes: its output is no longer wanted.
+    const child = spawn(process.execPath, ["bin/tremesh.mjs", "admin", "--help"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+  });
 
   it("names its command once in a usage error, and prints a usage that follows it as lines", async () => {
     const c = capture();
