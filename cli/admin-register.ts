@@ -117,7 +117,7 @@ export async function registerCommand(paths: string[], values: Values, io: Io): 
     !registered
       ? "the project registry was not read"
       : registered.get(project)
-        ? "not in the project registry"
+        ? `not set in its registry entry: admin project set ${project} --title, --lay-summary, --organisation`
         : `no project ${project} in the registry`;
   // The text is the crates' (a TRE's word) and the registry's: made printable, so none of it acts on a terminal.
   print(io, values.json, entries, () =>

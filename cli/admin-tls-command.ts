@@ -80,7 +80,7 @@ export async function tlsCommand(
     show(io, values.json, { renewed: certs }, certs);
     if (!values.json)
       io.out(
-        "next: copy hub/tls/ and hub/secrets/ to each node and reload it (SIGHUP, e.g. systemctl reload tremesh-hub)",
+        "next: copy hub/tls/ and hub/secrets/ to each node and reload it (SIGHUP, e.g. systemctl reload tremesh-hub@hub-1)",
       );
     return ExitCode.ok;
   }

@@ -10,7 +10,7 @@ import { LEAF_PORT_FIELDS, serverStartError } from "./server-start-error.js";
 export const leaf: Command = {
   usage: "tremesh leaf start --config leaf.yaml | leaf keygen --out FILE [--json]",
   examples: [
-    "tremesh leaf keygen --out secrets/tre-north.seed   # the TRE's signing key; give the admin the printed public key",
+    "tremesh leaf keygen --out tre-north.seed   # the TRE's signing key; give the admin the printed public key",
     "tremesh leaf start --config /etc/tremesh/leaf.yaml",
   ],
   async run(argv, io) {

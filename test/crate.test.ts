@@ -327,7 +327,7 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
     expect(bare.code, bare.err.join("\n")).toBe(0);
     expect(bare.err).toEqual([]);
     expect(bare.out).toContain(
-      "  fallback        projectTitle is the project id; laySummary left out; organisationName as the crates name it (not in the project registry)",
+      "  fallback        projectTitle is the project id; laySummary left out; organisationName as the crates name it (not set in its registry entry: admin project set diabetes --title, --lay-summary, --organisation)",
     );
     // The admin gives the project its title, lay summary and organisation: the register entry takes them from
     // the registry, everything else still from the crates.
