@@ -144,17 +144,17 @@ export async function projectCommand(rest: string[], values: Values, io: Io): Pr
   const profile = values.profile ?? store?.path("admin.profile.yaml");
   // With the admin folder, TREs are checked against what it onboarded; config mode's TREs are in hub.yaml.
   const state = store ? await store.load() : undefined;
-  const needName = () => {
-    if (!name) throw usageError(`admin project ${verb ?? ""}: a project name is required`);
-    if (!isName(name))
-      throw usageError(
-        `admin project ${verb ?? ""}: ${JSON.stringify(name)} is not a project name (lower case letters, digits, _ and -, starting with a letter)`,
-      );
-    return name;
-  };
   // Checked before the hub is reached, so a bad value changes nothing.
   if (verb !== "list" && !NAMED_VERBS.has(verb ?? "")) throw unknownVerb(verb);
-  if (verb !== "list") needName();
+  // Every verb but `list` names a project: checked here, once.
+  const projectName = name ?? "";
+  if (verb !== "list") {
+    if (!name) throw usageError(`admin project ${verb}: a project name is required`);
+    if (!isName(name))
+      throw usageError(
+        `admin project ${verb}: ${JSON.stringify(name)} is not a project name (lower case letters, digits, _ and -, starting with a letter)`,
+      );
+  }
   const text = verb === "create" || verb === "set" ? projectText(verb, values) : {};
   let window: { startsAt: number; endsAt: number } | undefined;
   if (verb === "create") {
@@ -166,9 +166,11 @@ export async function projectCommand(rest: string[], values: Values, io: Io): Pr
   return withHub(profile, async (nc) => {
     const registry = await Registry.open(jetstream(nc));
     const show = async (p: Project) => {
-      // A revoked researcher stays listed (the project's record) but is marked: their submissions are refused.
+      // A revoked researcher stays listed (the project's record) but is marked in the text: their submissions are
+      // refused. The JSON is the record as it is, so it needs no lookups.
       const revoked = new Set<string>();
-      for (const m of p.members) if ((await registry.researcher(m))?.revoked !== undefined) revoked.add(m);
+      if (!values.json)
+        for (const m of p.members) if ((await registry.researcher(m))?.revoked !== undefined) revoked.add(m);
       print(io, values.json, p, () => projectLines(p, revoked));
       return ExitCode.ok;
     };
@@ -179,7 +181,7 @@ export async function projectCommand(rest: string[], values: Values, io: Io): Pr
         checkProjectTres(state, tres);
         await checkProjectMembers(registry, members);
         const project: Project = {
-          name: needName(),
+          name: projectName,
           startsAt: window!.startsAt,
           endsAt: window!.endsAt,
           tres,
@@ -194,7 +196,7 @@ export async function projectCommand(rest: string[], values: Values, io: Io): Pr
         if (tres) checkProjectTres(state, tres);
         if (members) await checkProjectMembers(registry, members);
         return show(
-          await registry.updateProject(needName(), (p) => {
+          await registry.updateProject(projectName, (p) => {
             const startsAt = date("--from", values.from) ?? p.startsAt;
             const endsAt = date("--until", values.until) ?? p.endsAt;
             checkWindow("set", startsAt, endsAt, values.until !== undefined);
@@ -209,7 +211,6 @@ export async function projectCommand(rest: string[], values: Values, io: Io): Pr
       case "remove-member":
       case "add-tre":
       case "remove-tre": {
-        const project = needName();
         const isMember = verb.endsWith("member");
         if (!other || !(isMember ? isName(other) : isTreName(other)))
           throw usageError(`admin project ${verb}: PROJECT ${isMember ? "RESEARCHER" : "TRE"} required`);
@@ -218,7 +219,7 @@ export async function projectCommand(rest: string[], values: Values, io: Io): Pr
         return show(
           await editProjectList(
             registry,
-            project,
+            projectName,
             isMember ? "members" : "tres",
             verb.startsWith("add"),
             other,
@@ -226,7 +227,7 @@ export async function projectCommand(rest: string[], values: Values, io: Io): Pr
         );
       }
       case "show": {
-        return show(await projectNamed(registry, needName()));
+        return show(await projectNamed(registry, projectName));
       }
       case "list": {
         const projects = await allProjects(registry);

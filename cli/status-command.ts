@@ -104,8 +104,8 @@ export const cancel: Command = {
     const taskId = taskIdArg("cancel", positionals);
     return withHub(values.profile, async (nc, profile) => {
       const key = signingKey(profile);
-      // Which TREs were asked before: a second cancel says so, rather than that it sent one anew.
-      const before = await fetchTask(nc, key, taskId).catch(() => undefined);
+      // Which TREs were asked before: a second cancel says so, rather than that it sent one anew (text only).
+      const before = values.json ? undefined : await fetchTask(nc, key, taskId).catch(() => undefined);
       const asked = new Set(before?.children.filter((c) => c.state === "cancel_requested").map((c) => c.tre));
       const tres = await cancelTask(nc, key, taskId, values.reason);
       if (values.json) io.out(JSON.stringify({ taskId, cancelRequested: tres }));

@@ -206,23 +206,22 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
     const heartbeat = setInterval(beat, config.heartbeatIntervalMs);
     stops.push(async () => clearInterval(heartbeat));
 
-    // INBOX's source is restarted only while the hub link is up (see source-restarts.ts): this server's own
-    // /leafz says whether it is.
+    // Whether the hub link is up, from this server's own /leafz: INBOX's source is restarted only while it is (see
+    // source-restarts.ts), and the operator hears when it stays down.
     const monitorUrl = server.monitorUrl;
-    const hubLink =
-      monitorUrl === undefined
-        ? undefined
-        : observedLink(async () => (await fetchLeafz(monitorUrl)).leafs.length > 0);
+    const hubLinked =
+      monitorUrl === undefined ? undefined : async () => (await fetchLeafz(monitorUrl)).leafs.length > 0;
+    const hubLink = hubLinked && observedLink(hubLinked);
     const stopWatch = watchStaleSources(
       [{ jsm: dmzJsm, stream: streams.inbox, ...(hubLink ? { peer: hubLink } : {}) }],
       options.sourceCheckIntervalMs ?? LEAF_DEFAULTS.sourceCheckIntervalMs,
       (stream, sources) => emit({ type: "sources-resumed", stream, sources }),
     );
     stops.push(async () => stopWatch());
-    if (monitorUrl !== undefined) {
+    if (hubLinked !== undefined) {
       const graceMs = options.hubLinkGraceMs ?? HUB_LINK_GRACE_MS;
       const stopLinkWatch = watchHubLink({
-        isUp: async () => (await fetchLeafz(monitorUrl)).leafs.length > 0,
+        isUp: hubLinked,
         serverLog: server.logFile,
         graceMs,
         // A few looks within the grace, no more: each is a request to the server's monitoring port.
