@@ -67,6 +67,8 @@ export function airlockServe(argv: string[], io: Io): Promise<number> {
   return runPageCommand(argv, io, {
     command: "airlock serve",
     label: "review page",
+    loopbackOnly:
+      "it signs with your key; for a shared server, run one per reviewer on its loopback behind your own sign-on and TLS proxy (docs/operations.md)",
     start: startAirlockServer,
   });
 }

@@ -72,3 +72,34 @@ describe("the page commands' help", () => {
     }
   });
 });
+
+describe("a page asked to listen off loopback", () => {
+  /** `tremesh ARGS`: its exit code and what it wrote to stderr. */
+  async function runCli(...args: string[]): Promise<{ code: number; err: string }> {
+    const err: string[] = [];
+    const code = await run(args, { out: () => {}, err: (l) => err.push(l) });
+    return { code, err: err.join("\n") };
+  }
+
+  it("is refused with the page's own reason, before its profile is read or anything is reached", async () => {
+    // A profile that does not exist: the address is refused first, so the message is about the address.
+    const missing = "/nonexistent/alice.profile.yaml";
+    const ui = await runCli("ui", "--host", "0.0.0.0", "--profile", missing);
+    expect(ui.code).toBe(2);
+    expect(ui.err).toContain("--host 0.0.0.0: the page listens on loopback only: it signs with your key");
+    expect(ui.err).not.toContain("reviewer");
+    expect(ui.err).not.toContain("profile");
+    const serve = await runCli("airlock", "serve", "--host", "10.0.0.5", "--profile", missing);
+    expect(serve.code).toBe(2);
+    expect(serve.err).toContain("--host 10.0.0.5: the page listens on loopback only");
+    expect(serve.err).toContain("one per reviewer on its loopback behind your own sign-on and TLS proxy");
+  });
+
+  it("is served on another loopback address", async () => {
+    const missing = "/nonexistent/alice.profile.yaml";
+    // 127.0.0.2 passes the address check; the missing profile is what stops it then.
+    const ui = await runCli("ui", "--host", "127.0.0.2", "--profile", missing);
+    expect(ui.code).not.toBe(0);
+    expect(ui.err).toContain(missing);
+  });
+});

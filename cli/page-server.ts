@@ -18,16 +18,22 @@ export interface ListeningPage {
   close(): Promise<void>;
 }
 
+/**
+ * `--host HOST` when it is a loopback address, or a usage error that says why this page (`why`) listens on nothing
+ * else.
+ */
+export function loopbackHost(host: string, why: string): string {
+  if (!isLoopbackHost(host)) throw usageError(`--host ${host}: the page listens on loopback only: ${why}`);
+  return host;
+}
+
 /** Listens with `app` on `host:port`; pushes the Host names it answers to onto `allowedHosts`. */
 export async function listenOnLoopback(
   app: Hono,
   { host, port }: { host: string; port: number },
   allowedHosts: string[],
 ): Promise<ListeningPage> {
-  if (!isLoopbackHost(host))
-    throw usageError(
-      `--host ${host}: the page listens on loopback only; a shared server goes behind your own sign-on proxy`,
-    );
+  loopbackHost(host, "a page is for a browser on this machine");
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(s));
     s.once("error", reject);
@@ -112,15 +118,24 @@ export const PAGE_OPTIONS = {
   port: { type: "string" },
 } as const;
 
-/** A page command: `PAGE_OPTIONS`; prints the login URL as `label: URL` and serves until a signal. */
+/**
+ * A page command: `PAGE_OPTIONS`; prints the login URL as `label: URL` and serves until a signal. `loopbackOnly`
+ * says why the page refuses any other address, checked before the page connects anywhere.
+ */
 export async function runPageCommand(
   argv: string[],
   io: Io,
   {
     command,
     label,
+    loopbackOnly,
     start,
-  }: { command: string; label: string; start: (o: PageServerOptions) => Promise<PageServer> },
+  }: {
+    command: string;
+    label: string;
+    loopbackOnly: string;
+    start: (o: PageServerOptions) => Promise<PageServer>;
+  },
 ): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -130,6 +145,7 @@ export async function runPageCommand(
   });
   if (positionals.length > 0) throw usageError(`${command}: takes no arguments`);
   const port = portArg(values.port);
+  if (values.host !== undefined) loopbackHost(values.host, loopbackOnly);
   const server = await start({
     profile: values.profile,
     ...(values.host !== undefined ? { host: values.host } : {}),

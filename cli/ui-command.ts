@@ -60,5 +60,10 @@ export const ui: Command = {
   ].join("\n       "),
   examples: ["tremesh ui --profile alice.profile.yaml   # prints http://127.0.0.1:8766/login?token=…"],
   run: (argv, io) =>
-    runPageCommand(argv, io, { command: "ui", label: "researcher's page", start: startResearcherServer }),
+    runPageCommand(argv, io, {
+      command: "ui",
+      label: "researcher's page",
+      loopbackOnly: "it signs with your key, so it is for your browser on this machine alone",
+      start: startResearcherServer,
+    }),
 };
