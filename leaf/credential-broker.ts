@@ -286,6 +286,24 @@ async function verifyReadable(admin: pg.Client, role: string, d: PostgresDataset
   }
 }
 
+/**
+ * Revokes the role's column grants one table at a time. DROP OWNED BY would revoke them as a table-wide REVOKE ALL,
+ * which an admin role holding grant options on the allowed columns only (not on the table) is refused.
+ */
+async function revokeColumns(admin: pg.Client, role: string): Promise<void> {
+  const { rows } = await admin.query<{ schema: string; table: string; columns: string[] }>(
+    "SELECT n.nspname AS schema, c.relname AS table, array_agg(a.attname::text) AS columns " +
+      "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace, " +
+      "aclexplode(a.attacl) x WHERE a.attnum > 0 AND x.grantee = (SELECT oid FROM pg_roles WHERE rolname = $1) " +
+      "GROUP BY n.nspname, c.relname",
+    [role],
+  );
+  for (const r of rows)
+    await admin.query(
+      `REVOKE SELECT (${r.columns.map(q).join(", ")}) ON TABLE ${q(r.schema)}.${q(r.table)} FROM ${q(role)}`,
+    );
+}
+
 async function dropRole(admin: pg.Client, role: string): Promise<void> {
   const { rowCount } = await admin.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]);
   if (rowCount === 0) return;
@@ -295,6 +313,10 @@ async function dropRole(admin: pg.Client, role: string): Promise<void> {
   await admin.query("BEGIN");
   try {
     await lockGrants(admin);
+    await revokeColumns(admin, role);
+    // DROP OWNED BY needs the privileges of the role dropped. A superuser has them; an admin role with only
+    // CREATEROLE (the least privilege documented) does not, until it makes itself a member, which CREATEROLE allows.
+    await admin.query(`GRANT ${q(role)} TO CURRENT_USER`);
     await admin.query(`DROP OWNED BY ${q(role)}`);
     await admin.query(`DROP ROLE ${q(role)}`);
     await admin.query("COMMIT");

@@ -132,6 +132,35 @@ describe("CredentialBroker", () => {
     await expect(connectAs(issued.credential)).rejects.toMatchObject({ code: "28P01" });
   });
 
+  it("works as a least-privilege admin role (CREATEROLE and SELECT WITH GRANT OPTION), not a superuser", async () => {
+    // The privileges leaf.yaml's postgres.user is documented to need, nothing more: the TRE's own tables stay
+    // owned by another role. DROP OWNED BY a task role needs the broker to hold that role's privileges, which
+    // CREATEROLE alone does not give (PostgreSQL 15 and later).
+    const user = `tb_${uniqueToken()}_broker`;
+    const password = `pw_${uniqueToken()}_${uniqueToken()}`;
+    await admin.query(
+      `CREATE ROLE ${pg.escapeIdentifier(user)} LOGIN CREATEROLE PASSWORD ${pg.escapeLiteral(password)}`,
+    );
+    const columns = Object.keys(patients.columns).map(pg.escapeIdentifier).join(", ");
+    await admin.query(
+      `GRANT SELECT (${columns}) ON public.patients TO ${pg.escapeIdentifier(user)} WITH GRANT OPTION`,
+    );
+    const broker = new CredentialBroker({
+      postgres: { admin: server.adminConfig({ user, password }), rolePrefix: `tb_${uniqueToken()}_` },
+    });
+    const issued = await broker.issue(newId(), [patients], 30_000);
+    if (issued.credential.kind !== "postgres" || issued.role === undefined)
+      throw new Error("expected a role");
+    const task = await connectAs(issued.credential);
+    expect(await outcome(task, "SELECT count(age) FROM public.patients")).toBe("ok");
+    await task.end();
+    await issued.release();
+    expect(await roleExists(issued.role)).toBe(false);
+    const left = await broker.issue(newId(), [patients], 30_000);
+    expect(await broker.sweep()).toEqual([left.role]);
+    expect(await roleExists(left.role ?? "")).toBe(false);
+  });
+
   it("issues and releases credentials for many tasks at once, from two brokers sharing the cluster", async () => {
     // Grants and revokes on the same database, schema and table change the same catalog rows: unserialised, some
     // of them fail with "tuple concurrently updated" (found by test/faults.test.ts under load).
