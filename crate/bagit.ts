@@ -105,6 +105,16 @@ export function openBag(
       e instanceof TooLarge ? e.message : `not a zip file (${e instanceof Error ? e.message : String(e)})`;
     return { files: new Map(), payload: new Map(), problems: [{ path: "", problem }] };
   }
+  // The checks below never unpack a file, but whoever unzips a bag this called whole would: a name that climbs out
+  // of the folder it is unzipped into, or starts at the root, is refused (and left out of payload and tags).
+  for (const p of [...files.keys()]) {
+    if (isSafeZipPath(p)) continue;
+    files.delete(p);
+    problems.push({
+      path: p,
+      problem: "is not a path inside the bag (absolute, or with an empty, . or .. part)",
+    });
+  }
   const payload = new Map(
     [...files].filter(([p]) => p.startsWith("data/")).map(([p, b]) => [p.slice(5), b] as const),
   );
@@ -114,7 +124,15 @@ export function openBag(
   };
   if (!text("bagit.txt")?.startsWith("BagIt-Version: 1."))
     problems.push({ path: "bagit.txt", problem: "missing, or not a BagIt 1.x declaration" });
-  checkManifest("tagmanifest-sha512.txt", text, files, problems);
+  const tagsListed = checkManifest("tagmanifest-sha512.txt", text, files, problems);
+  // A TRE signs its bag whole, every tag file in the tag manifest: one added beside them is nobody's word.
+  if (files.has(SIGNATURE_FILE))
+    for (const p of files.keys())
+      if (!p.startsWith("data/") && p !== "tagmanifest-sha512.txt" && !tagsListed.has(p))
+        problems.push({
+          path: p,
+          problem: "is in the bag but not in tagmanifest-sha512.txt, which the TRE signed",
+        });
   const listed = checkManifest("manifest-sha512.txt", text, files, problems);
   for (const p of payload.keys()) {
     if (!listed.has(`data/${p}`))
@@ -128,6 +146,12 @@ export function openBag(
       problem: `Payload-Oxum says ${oxum[1]}.${oxum[2]}, the payload is ${octets}.${payload.size}`,
     });
   return { files, payload, problems };
+}
+
+/** Whether a zip entry's name stays inside the folder it is unzipped into: relative, `/`-separated, no `.` or `..`. */
+function isSafeZipPath(p: string): boolean {
+  if (p.includes("\\") || /^[A-Za-z]:/.test(p)) return false;
+  return p.split("/").every((part) => part !== "" && part !== "." && part !== "..");
 }
 
 /** Checks one manifest's lines against the files; returns the paths it lists. */

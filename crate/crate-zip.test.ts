@@ -72,6 +72,34 @@ describe("a crate zip", { timeout: 60_000 }, () => {
     );
   });
 
+  it("refuses entries that would land outside the folder it is unzipped into", async () => {
+    for (const name of [
+      "../../evil.txt",
+      "/etc/evil.txt",
+      "data/../../evil.txt",
+      "data/./x",
+      "C:/evil.txt",
+    ]) {
+      const entries = unzipSync(bag());
+      entries[name] = new TextEncoder().encode("slipped in");
+      expect(openBag(zipSync(entries)).problems, name).toContainEqual({
+        path: name,
+        problem: "is not a path inside the bag (absolute, or with an empty, . or .. part)",
+      });
+    }
+  });
+
+  it("refuses a tag file added beside a TRE's signed tag files", async () => {
+    const signer = signingKeyFromSeed(generateKeyPair("user").seed);
+    const signed = zipBag(new Map([["ro-crate-metadata.json", new Uint8Array(metadata)]]), {}, { signer });
+    expect(openBag(signed).problems).toEqual([]);
+    const entries = unzipSync(signed);
+    entries["extra.txt"] = new TextEncoder().encode("unsigned");
+    expect(openBag(zipSync(entries)).problems).toEqual([
+      { path: "extra.txt", problem: "is in the bag but not in tagmanifest-sha512.txt, which the TRE signed" },
+    ]);
+  });
+
   it("catches an output changed after review even when the manifests are written again", async () => {
     const reviewer = signingKeyFromSeed(generateKeyPair("user").seed);
     const treKey = signingKeyFromSeed(generateKeyPair("user").seed);
