@@ -128,9 +128,16 @@ export function researcherPage(backend: ResearcherBackend, options: ResearcherPa
     return c.html(taskLive(task, await resultsOf(task)).text);
   });
 
-  app.get("/task/:taskId/plot/:index{[0-9]+\\.svg}", async (c) => {
+  // A plot or file of an ended task, asked for by a page this process did not render (opened before a restart of
+  // `tremesh ui`, or a saved link): its results are fetched then, not only remembered from the task's page.
+  const endedResults = async (c: Context) => {
     const taskId = taskParam(c);
-    const r = taskId ? ended.get(taskId) : undefined;
+    if (!taskId) return undefined;
+    return ended.get(taskId) ?? resultsOf(await backend.task(taskId));
+  };
+
+  app.get("/task/:taskId/plot/:index{[0-9]+\\.svg}", async (c) => {
+    const r = await endedResults(c);
     const result = r?.combined[Number.parseInt(c.req.param("index"), 10)]?.result;
     const svg = result ? toSvg(result) : null;
     if (!svg) return problem(c, 404, "No plot", "This task has no such plot.");
@@ -138,8 +145,7 @@ export function researcherPage(backend: ResearcherBackend, options: ResearcherPa
   });
 
   app.get("/task/:taskId/file/:index{[0-9]+}", async (c) => {
-    const taskId = taskParam(c);
-    const file = taskId ? ended.get(taskId)?.files[Number(c.req.param("index"))] : undefined;
+    const file = (await endedResults(c))?.files[Number(c.req.param("index"))];
     if (!file) return problem(c, 404, "No such file", "This task has no such released file.");
     const safeName = `${file.tre}-${file.name}`.replace(/[^A-Za-z0-9._-]/g, "_");
     return c.body(Buffer.from(file.data), 200, {

@@ -47,9 +47,15 @@ function states(task: TaskView): Html {
 }
 
 function results(r: TaskResults): Html {
+  // A task that ended with nothing released (every TRE refused or failed it) says so, as `tremesh aggregate` does,
+  // rather than show an empty heading.
+  const nothing =
+    r.combined.length === 0 && r.files.length === 0
+      ? html`<p class="empty">Nothing to combine: no TRE released a result. Each TRE's history above says why.</p>`
+      : "";
   return html`<section data-final>
 <h2>Combined results</h2>
-${r.combined.map(
+${nothing}${r.combined.map(
   (c, i) =>
     html`<h3>${c.name}</h3>${
       c.result
