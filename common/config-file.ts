@@ -20,6 +20,7 @@ import {
   signingKeyFromSeed,
 } from "../protocol/index.js";
 import { isSystemError, systemErrorTold } from "./file-errors.js";
+import { MIN_PASSWORD_LENGTH } from "./user-credential.js";
 
 export class ConfigFileError extends Error {
   override readonly name = "ConfigFileError";
@@ -136,6 +137,22 @@ export async function readSecretFile(loaded: LoadedYaml, field: string, path: st
   ).trim();
   if (text === "") throw new ConfigFileError(loaded.file, field, `${path} is empty`);
   return text;
+}
+
+/**
+ * Reads a nats-server user's password from its secret file (a reviewer's, or a config-mode user's): one shorter than
+ * nats-server users are allowed is refused here, naming the file, not later as a field the YAML does not have.
+ */
+export async function readPasswordFile(loaded: LoadedYaml, field: string, path: string): Promise<string> {
+  const password = await readSecretFile(loaded, field, path);
+  if (password.length < MIN_PASSWORD_LENGTH)
+    throw new ConfigFileError(
+      loaded.file,
+      field,
+      `${path} holds a password of ${password.length} characters; at least ${MIN_PASSWORD_LENGTH} are needed ` +
+        "(e.g. `openssl rand -base64 24`)",
+    );
+  return password;
 }
 
 /** Reads an nkey seed from its secret file and makes the signing key; a bad seed names the field, never the seed. */

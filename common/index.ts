@@ -6,6 +6,7 @@ export {
   configPath,
   isUserPublicKey,
   type LoadedYaml,
+  readPasswordFile,
   readSecretFile,
   readSigningKeyFile,
   readYamlConfig,

@@ -15,7 +15,7 @@ export interface PlacedCredential {
 /** User names end up in URLs and logs; keep them plain so neither needs escaping to read. */
 const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** Refuse obviously weak passwords: these guard links between organisations. */
-const MIN_PASSWORD_LENGTH = 16;
+export const MIN_PASSWORD_LENGTH = 16;
 
 /**
  * Checks the credentials of one nats-server user table (all client users of a server across its

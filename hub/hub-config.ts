@@ -4,6 +4,7 @@ import {
   isLoopbackHost,
   LOOPBACK_HOST,
   type LoadedYaml,
+  readPasswordFile,
   readSecretFile,
   readSigningKeyFile,
   readYamlConfig,
@@ -216,7 +217,7 @@ export async function loadHubConfig(file: string): Promise<HubConfig> {
   });
   const credential = async (field: string, u: { user: string; passwordFile: string }) => ({
     user: u.user,
-    password: await readSecretFile(loaded, `${field}.passwordFile`, u.passwordFile),
+    password: await readPasswordFile(loaded, `${field}.passwordFile`, u.passwordFile),
   });
   return {
     ...common,

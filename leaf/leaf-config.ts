@@ -34,6 +34,7 @@ import {
   configPath,
   isLoopbackHost,
   type LoadedYaml,
+  readPasswordFile,
   readSecretFile,
   readServerTls,
   readSigningKeyFile,
@@ -331,7 +332,7 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
         name: r.name,
         publicKey: r.publicKey,
         ...(r.passwordFile
-          ? { password: await readSecretFile(loaded, `reviewers[${i}].passwordFile`, r.passwordFile) }
+          ? { password: await readPasswordFile(loaded, `reviewers[${i}].passwordFile`, r.passwordFile) }
           : {}),
       })),
     ),

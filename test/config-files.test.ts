@@ -247,6 +247,23 @@ describe("leaf.yaml", () => {
     }
   });
 
+  it("makes `tremesh leaf start` name a reviewer's password file whose password is too short (exit 3)", async () => {
+    await writeFile(join(dir, "secrets", "short.password"), "ritaeastpw\n", { mode: 0o600 });
+    const reviewer = (await loadLeafConfig(leafFile)).reviewers[0];
+    const bad = await variant(leafFile, (c) => {
+      c.reviewers = [
+        { name: "rita", publicKey: reviewer!.publicKey, passwordFile: "./secrets/short.password" },
+      ];
+    });
+    const err: string[] = [];
+    const code = await run(["leaf", "start", "--config", bad], { out: () => {}, err: (l) => err.push(l) });
+    expect(code).toBe(3);
+    expect(err).toEqual([
+      `tremesh leaf: ${bad}: reviewers[0].passwordFile: ./secrets/short.password holds a password of 10 characters; ` +
+        "at least 16 are needed (e.g. `openssl rand -base64 24`)",
+    ]);
+  });
+
   it("refuses a signing key file that does not hold an nkey seed", async () => {
     const seed = join(dir, "secrets", "not-a-seed");
     await writeFile(seed, "hello\n", { mode: 0o600 });
