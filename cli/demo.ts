@@ -47,8 +47,15 @@ export const demo: Command = {
       options: { json: { type: "boolean" }, keep: { type: "boolean" }, dir: { type: "string" } },
     });
     if (positionals[0] === "stop") {
-      const dir = positionals[1];
-      if (!dir || positionals.length !== 2) throw usageError("demo stop: the demo's folder is required");
+      // `--dir DIR` as well as `DIR`: the folder was given to `demo --keep` as --dir, and is typed again that way.
+      const given = [...positionals.slice(1), ...(values.dir === undefined ? [] : [values.dir])];
+      const dir = given[0];
+      if (!dir || given.length !== 1)
+        throw usageError(
+          given.length > 1
+            ? `demo stop: one folder, not ${given.length}: tremesh demo stop DIR`
+            : "demo stop: the demo's folder is required: tremesh demo stop DIR",
+        );
       io.out(stoppedLine(dir, await stopDemoIn(resolve(dir))));
       return ExitCode.ok;
     }

@@ -62,6 +62,19 @@ async function writePids(dir: string, pid: number, startTicks: number): Promise<
 }
 
 describe("tremesh demo stop", () => {
+  it("takes the folder as --dir DIR too, as `demo --keep --dir DIR` was given it", async () => {
+    const dir = await tempDir();
+    const other = sleeper();
+    await writePids(dir, other.stat.pid, other.stat.startTicks - 1);
+    const { code, err } = await tremesh(["demo", "stop", "--dir", dir]);
+    expect(err[0]).toMatch(/^tremesh demo stop: no demo federation is running in /);
+    expect(code).toBe(ExitCode.badInput);
+    expect(stillRunning(other.stat)).toBe(true);
+    const twice = await tremesh(["demo", "stop", dir, "--dir", dir]);
+    expect(twice.err).toEqual(["tremesh demo stop: one folder, not 2: tremesh demo stop DIR"]);
+    expect(twice.code).toBe(ExitCode.usage);
+  });
+
   it("leaves alone a live process whose id a stale pids.json names, and says no demo runs", async () => {
     const dir = await tempDir();
     // The demo's hub had this id once and started earlier; the id now belongs to someone else's process.
