@@ -218,7 +218,14 @@ async function verify(argv: string[], io: Io): Promise<number> {
     for (const f of check.profile?.findings ?? [])
       io.out(`${f.level}: ${f.entity || "(crate)"}${f.property ? ` ${f.property}` : ""}: ${f.message}`);
     const counts = check.profile?.counts;
-    if (check.signedBy) io.out(`signed: the bag's tag files are signed by ${check.signedBy}`);
+    if (check.signedBy)
+      io.out(
+        `signed: the bag's tag files are signed by ${check.signedBy}${
+          trustedKeys
+            ? ""
+            : " (this proves the bag unchanged since that key signed it, not whose key it is: compare it with the TRE's published key, or give --trust)"
+        }`,
+      );
     io.out(
       `${file}: ${sound ? "verified" : "does NOT verify"} — ${check.bagProblems.length} bag problem(s)${
         counts

@@ -44,6 +44,8 @@ export const submit: Command = {
     "TES fields tremesh ignores (resources, stdout, output urls, …) are listed on stderr as warnings.",
     "--crate reads a Five Safes RO-Crate 0.4 request (see crate/README.md): its mainEntity one of tremesh's",
     "analyses (urn:tremesh:analysis:KIND:1), its CreateAction's agent you, its inputs the analysis parameters.",
+    "The crate names its project; --project, if given, must be the same one (a check, not an override: the",
+    "project is part of what the crate asks for).",
   ].join("\n"),
   examples: [
     'echo \'{"kind":"count","dataset":"patients","groupBy":["sex"]}\' > count.json',

@@ -126,6 +126,18 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
     }
     // Signed by TRE b, with the key that signs its Releases.
     expect((await verify(last)).signedBy).toBe(fed.files.trePublicKeys.b);
+    // As text: without --trust it says what a signature alone proves, and what to do to know whose it is.
+    const said = async (...argv: string[]) => {
+      const out: string[] = [];
+      await run(["crate", "verify", last, ...argv], { out: (l) => out.push(l), err: () => {} });
+      return out.find((l) => l.startsWith("signed:")) ?? "";
+    };
+    expect(await said()).toMatch(
+      /not whose key it is: compare it with the TRE's published key, or give --trust\)$/,
+    );
+    expect(await said("--trust", fed.files.trePublicKeys.b as string)).toBe(
+      `signed: the bag's tag files are signed by ${fed.files.trePublicKeys.b}`,
+    );
     // Written once: not over a file already there, nor into a folder whose parent is missing.
     const lastTask = basename(last, ".zip");
     const over = await fed.cli(["crate", lastTask, "--out", last], "alice");
