@@ -87,6 +87,13 @@ describe("admit", () => {
     );
   });
 
+  it("refuses a Dispatch that outlives the researcher's Submission inside it", async () => {
+    const d = dispatchOf({ iat: now - 7_200_000, exp: now - 3_600_000 });
+    expect(await reasonOf(d)).toBe(
+      `the researcher's submission expired (${new Date(now - 3_600_000).toISOString()}) before this TRE could start it`,
+    );
+  });
+
   it("refuses a submission signed by a key this TRE does not know", async () => {
     expect(await reasonOf(dispatchOf({}, stranger))).toBe(
       `this TRE has not approved the researcher who signed the task (signer ${stranger.publicKey.slice(0, 8)}… is not trusted); its operator approves researchers and their keys in leaf.yaml`,

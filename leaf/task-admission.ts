@@ -1,7 +1,7 @@
 /**
  * Whether this TRE runs a verified Dispatch: the TRE's own decision, never the hub's. The researcher's signature
- * on the Submission inside must verify with the keys this TRE knows, the Submission must be the task and
- * address this TRE, the TRE's approvals (leaf.yaml) must allow the project, researcher, analysis, datasets and
+ * on the Submission inside must verify with the keys this TRE knows, the Submission must be the task, still be
+ * valid and address this TRE, the TRE's approvals (leaf.yaml) must allow the project, researcher, analysis, datasets and
  * image, an executor must take the analysis, and a query must compile against its dataset's allow-list. Pure:
  * no NATS, no clock but `now`; asynchronous only because the signature is checked on Node's thread pool.
  */
@@ -58,6 +58,13 @@ export async function admit(dispatch: Dispatch, config: AdmissionConfig, now: nu
   const researcher = inner.value.signer.name;
   if (submission.id !== dispatch.taskId)
     return refuse("the dispatch does not match the researcher's submission");
+  // The researcher's own expiry bounds the task, not only the hub's: the hub holds every Submission, and a
+  // compromised one could wrap an old one in a fresh Dispatch (after this TRE forgot the task, task-retention.ts)
+  // to run it again. An honest hub never dispatches past it (hub/dispatcher.ts caps a Dispatch's exp there).
+  if (submission.exp <= now)
+    return refuse(
+      `the researcher's submission expired (${new Date(submission.exp).toISOString()}) before this TRE could start it`,
+    );
   if (!submission.tres.includes(config.tre))
     return refuse(`the researcher did not address this TRE (${config.tre})`);
   const decision = authorise(

@@ -8,7 +8,8 @@
  * - it has ended here (a terminal state: a task awaiting review is never touched);
  * - its last step is older than the retention (leaf.yaml `taskRetentionDays`), which is never less than the longest
  *   a Dispatch may be valid plus the clock skew allowed: a Dispatch is signed before its task's first step here, so
- *   by then every Dispatch of the task has expired, and a replay of one is refused as expired, record or not;
+ *   by then every Dispatch of the task has expired, and a replay of one is refused as expired, record or not (as is
+ *   a fresh Dispatch a compromised hub makes of its Submission, which has expired too: task-admission.ts);
  * - its Release, if it has one, is in OUTBOX (one not there yet is still being sent: by the airlock while the agent
  *   runs, or by its next start).
  *

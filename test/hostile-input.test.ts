@@ -627,6 +627,28 @@ describe("defects this suite found, each on its own", () => {
     await waitForChild(taskId, "b", ["withheld"]);
     await expectHealthy();
   });
+
+  it("refuses a fresh Dispatch of a Submission whose researcher's signature has expired: a hub cannot run it again", async () => {
+    // The hub holds every Submission it was sent; a compromised hub can wrap an old one in a Dispatch of its own,
+    // valid from now, on the day the TRE has forgotten the task (task-retention.ts) or long after alice meant it.
+    const { rand } = seeded(23);
+    const taskId = seededId(rand);
+    forgedTaskIds.add(taskId);
+    const iat = Date.now() - 2 * 3_600_000;
+    const expired = sealEnvelope(
+      "submission",
+      { ...submissionBody(rand, taskId), iat, exp: iat + 3_600_000 },
+      k.alice,
+    );
+    const dispatch = sealEnvelope("dispatch", dispatchBodyOf(rand, taskId, "a", expired), k.hub);
+    await jetstream(nc.admin).publish(subjects.dispatch("a", taskId), dispatch, { msgID: `old.${taskId}` });
+    const reason = await waitFor("a's agent to decide on the re-dispatched submission", async () => {
+      const t = await (await agentStateAtA()).get(taskId);
+      return t && t.state !== "received" ? `${t.state}: ${t.history.at(-1)?.reason}` : undefined;
+    });
+    expect(reason).toMatch(/^rejected: the researcher's submission expired/);
+    await expectHealthy();
+  });
 });
 
 describe("hostile input against a real federation", () => {
