@@ -59,6 +59,14 @@ export type ResearcherApiEvent =
 /** How many of the signer's tasks a `tasks` query lists when it does not say. */
 const DEFAULT_TASKS_LISTED = 50;
 
+/**
+ * The longest a query or cancel request may be valid. The replay guard keeps each request's id until it expires,
+ * so a researcher's month-long requests (the envelope's own limit), each with a new id, would hold the hub's
+ * memory for a month: about 100 MB per 200 000 requests. The CLI's requests live 60 s; this leaves room for a
+ * slow clock or a slow network, and no more.
+ */
+const MAX_REQUEST_LIFETIME_MS = 10 * 60_000;
+
 /** The answer when the hub fails to answer (a store unavailable): the researcher may retry. */
 const UNAVAILABLE: ApiReply = {
   status: "error",
@@ -77,7 +85,11 @@ export class ResearcherApi {
 
   static async start(opts: ResearcherApiOptions): Promise<ResearcherApi> {
     const api = new ResearcherApi(opts);
-    const open = () => ({ trust: opts.researchers.trust, replay: api.#replay });
+    const open = () => ({
+      trust: opts.researchers.trust,
+      replay: api.#replay,
+      maxLifetimeMs: MAX_REQUEST_LIFETIME_MS,
+    });
     api.#service = await serveSigned<ApiReply>({
       nc: opts.nc,
       queue: opts.queueGroup ?? "tremesh-researcher-api",

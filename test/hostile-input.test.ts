@@ -62,6 +62,7 @@ import {
   newId,
   type SigningKey,
   sealEnvelope,
+  sealFresh,
   signingKeyFromSeed,
   streams,
   subjects,
@@ -648,6 +649,22 @@ describe("defects this suite found, each on its own", () => {
     });
     expect(reason).toMatch(/^rejected: the researcher's submission expired/);
     await expectHealthy();
+  });
+
+  it("refuses a query or cancel valid for longer than a request needs, whose id the hub would keep for as long", async () => {
+    // The hub remembers each request's id until it expires, to refuse a replay: a researcher sending month-long
+    // requests, each with a new id, grows that memory for a month. The CLI's requests live 60 s.
+    const month = DEFAULT_MAX_LIFETIME_MS;
+    const query = sealFresh("query", { what: "tres" }, k.alice, month);
+    const cancel = sealFresh("cancelRequest", { taskId: newId(), reason: "x" }, k.alice, month);
+    for (const [subject, bytes] of [
+      [subjects.query, query],
+      [subjects.cancelRequest, cancel],
+    ] as const)
+      expect(await requestOutcome(nc.alice, subject, bytes)).toEqual({ refused: "bad_timestamps" });
+    expect(
+      await requestOutcome(nc.alice, subjects.query, sealFresh("query", { what: "tres" }, k.alice, 60_000)),
+    ).toMatchObject({ accepted: expect.any(String) });
   });
 });
 

@@ -46,15 +46,21 @@ export function heartbeatBody(rand: Rand, tre = "a") {
   return { id: seededId(rand), ...times(rand), tre, seq: 1, agentVersion: "hostile", running: 0 };
 }
 
+/** A researcher's request lives a minute, as the CLI's do: the hub refuses one valid for longer than 10 minutes. */
+const requestTimes = (rand: Rand) => {
+  const { iat } = times(rand);
+  return { iat, exp: iat + 60_000 };
+};
+
 export function cancelRequestBody(rand: Rand, taskId: string) {
-  return { id: seededId(rand), ...times(rand), taskId };
+  return { id: seededId(rand), ...requestTimes(rand), taskId };
 }
 
 /** A researcher's query: the list of TREs, or with `taskId` that task. */
 export function queryBody(rand: Rand, taskId?: string) {
   return taskId
-    ? { id: seededId(rand), ...times(rand), what: "task" as const, taskId }
-    : { id: seededId(rand), ...times(rand), what: "tres" as const };
+    ? { id: seededId(rand), ...requestTimes(rand), what: "task" as const, taskId }
+    : { id: seededId(rand), ...requestTimes(rand), what: "tres" as const };
 }
 
 export function reviewQueryBody(rand: Rand, tre = "b", what: "list" | "show" = "list") {
