@@ -105,6 +105,8 @@ async function getJson(url: URL, tls?: MonitorTls): Promise<unknown> {
     const request = get(
       url,
       {
+        // A connection of its own each time: a kept-alive one the server has since closed fails the next request.
+        agent: false,
         timeout: 5_000,
         ...(ca === undefined ? {} : { ca }),
         ...(secure && tls?.checkServerIdentity ? { checkServerIdentity: tls.checkServerIdentity } : {}),
