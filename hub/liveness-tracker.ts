@@ -18,6 +18,7 @@ import {
 } from "../common/index.js";
 import {
   DeadLetterCode,
+  MAX_HEARTBEAT_LIFETIME_MS,
   MemoryReplayGuard,
   openEnvelope,
   parseTreSubject,
@@ -165,6 +166,8 @@ export class LivenessTracker {
       expect: "heartbeat",
       tre: where.tre,
       replay: this.#replay,
+      // Its id is kept until it expires: no longer than an honest TRE's slowest beat lives.
+      maxLifetimeMs: MAX_HEARTBEAT_LIFETIME_MS,
     });
     if (!opened.ok) return refusalOf(opened.error);
     const hb = opened.value.body;

@@ -52,6 +52,7 @@ import {
   type Infer,
   int,
   literal,
+  MAX_HEARTBEAT_INTERVAL_MS,
   obj,
   optional,
   PROJECT_NAME,
@@ -142,7 +143,7 @@ export const leafConfigSchema = obj({
   /** How the TRE reaches the hub, and the hub key it pins (hub-link-config.ts). */
   hub: hubLinkSchema,
   /** Heartbeat interval, in ms. Default 10 000 (the hub calls a TRE offline after three missed beats). */
-  heartbeatIntervalMs: optional(int({ min: 500, max: 3_600_000 })),
+  heartbeatIntervalMs: optional(int({ min: 500, max: MAX_HEARTBEAT_INTERVAL_MS })),
   /** Researchers the TRE itself knows, with their signing keys. */
   researchers: optional(arr(obj({ name: personName, publicKey: userPublicKey }), { max: 10_000 })),
   /** The TRE's own approvals. A task for any other project is refused here whatever the hub says. */

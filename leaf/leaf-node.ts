@@ -24,7 +24,7 @@ import {
   watchStaleSources,
 } from "../common/index.js";
 import { ContainerExecutor, type Executor, QueryExecutor } from "../executors/index.js";
-import { newId, sealEnvelope, streams, subjects } from "../protocol/index.js";
+import { HEARTBEAT_LIFETIME_INTERVALS, newId, sealEnvelope, streams, subjects } from "../protocol/index.js";
 import { Agent, type AgentEvent } from "./agent.js";
 import { CredentialBroker } from "./credential-broker.js";
 import { HUB_LINK_GRACE_MS, type HubLinkEvent, watchHubLink } from "./hub-link-watch.js";
@@ -192,7 +192,7 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
         {
           id: newId(now),
           iat: now,
-          exp: now + 3 * config.heartbeatIntervalMs,
+          exp: now + HEARTBEAT_LIFETIME_INTERVALS * config.heartbeatIntervalMs,
           tre: config.tre,
           seq: seq++,
           agentVersion: options.agentVersion ?? "tremesh",

@@ -216,6 +216,16 @@ const release = obj({
   ),
 });
 
+/** The longest a TRE may wait between heartbeats (leaf.yaml `heartbeatIntervalMs`). */
+export const MAX_HEARTBEAT_INTERVAL_MS = 3_600_000;
+/** A heartbeat is valid for this many of its TRE's intervals: one lost beat does not make the TRE look gone. */
+export const HEARTBEAT_LIFETIME_INTERVALS = 3;
+/**
+ * The longest a heartbeat may be valid: the hub keeps each heartbeat's id until it expires (its replay guard), so a
+ * TRE sending month-long heartbeats, the envelope's own limit, would hold the hub's memory for a month.
+ */
+export const MAX_HEARTBEAT_LIFETIME_MS = HEARTBEAT_LIFETIME_INTERVALS * MAX_HEARTBEAT_INTERVAL_MS;
+
 /** TRE-signed liveness beacon. */
 const heartbeat = obj({
   ...base,

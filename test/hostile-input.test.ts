@@ -1088,6 +1088,11 @@ describe("hostile input against a real federation", () => {
       ["heartbeat for TRE b signed by TRE a", sealEnvelope("heartbeat", heartbeatBody(rand, "b"), k.treA)],
       ["heartbeat signed by an unknown key", signRaw("heartbeat", heartbeatBody(rand), k.stranger)],
       ["heartbeat signed by a researcher", signRaw("heartbeat", heartbeatBody(rand), k.alice)],
+      // Its id would be held at the hub for the day, against replays: a flood of them, for days.
+      [
+        "heartbeat valid for a day",
+        sealEnvelope("heartbeat", { ...heartbeatBody(rand), exp: Date.now() + DAY }, k.treA),
+      ],
     ] as const)
       toHub.core(what, subjects.heartbeat("a"), bytes);
     await settleIn(hubDead, toHub);

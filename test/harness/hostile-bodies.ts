@@ -42,8 +42,10 @@ export function releaseBody(rand: Rand, taskId: string, tre = "a") {
   return { id: seededId(rand), ...times(rand), taskId, tre, decisions: [], outputs: [], withheld: [] };
 }
 
+/** A heartbeat lives three of its TRE's intervals, as a leaf's do (30 s by default); the hub refuses one of over 3 h. */
 export function heartbeatBody(rand: Rand, tre = "a") {
-  return { id: seededId(rand), ...times(rand), tre, seq: 1, agentVersion: "hostile", running: 0 };
+  const { iat } = times(rand);
+  return { id: seededId(rand), iat, exp: iat + 30_000, tre, seq: 1, agentVersion: "hostile", running: 0 };
 }
 
 /** A researcher's request lives a minute, as the CLI's do: the hub refuses one valid for longer than 10 minutes. */
