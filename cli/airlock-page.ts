@@ -8,7 +8,7 @@ import { type AirlockOutputView, type AirlockTaskView, isTaskId } from "../proto
 import { historyPage, queuePage, queueRows, taskPage } from "./airlock-page-views.js";
 import { AirlockRequestError, type DecisionRequest } from "./airlock-requests.js";
 import { pageGuard } from "./page-guard.js";
-import { type Html, html, page } from "./page-html.js";
+import { type Html, html, page, type WayBack } from "./page-html.js";
 
 /** What the page needs of the airlock: each call signed with the reviewer's key by the implementation. */
 export interface ReviewBackend {
@@ -46,6 +46,7 @@ export function airlockPage(backend: ReviewBackend, options: AirlockPageOptions)
     ...options,
     command: "tremesh airlock serve",
     cookie: "tremesh_review",
+    home: "back to the queue",
   });
   const who = html`TRE <b>${backend.tre}</b> · reviewer <b>${backend.reviewer}</b>`;
   const render = (c: Context, title: string, body: Html) =>
@@ -53,7 +54,13 @@ export function airlockPage(backend: ReviewBackend, options: AirlockPageOptions)
 
   app.onError((e, c) => {
     if (e instanceof AirlockRequestError)
-      return problem(c, STATUS_OF_CODE[e.code] ?? 403, "The airlock refused", `${e.message} (${e.code})`);
+      return problem(
+        c,
+        STATUS_OF_CODE[e.code] ?? 403,
+        "The airlock refused",
+        `${e.message} (${e.code})`,
+        backToTask(c.req.path),
+      );
     throw e;
   });
 
@@ -77,26 +84,19 @@ export function airlockPage(backend: ReviewBackend, options: AirlockPageOptions)
     if (!isTaskId(taskId) || !isTaskId(outputId) || !decision)
       return problem(c, 400, "Not a decision", "The form does not name a task, an output and a decision.");
     const reason = typeof form.reason === "string" ? form.reason.trim() : "";
+    // Each refusal leads back to the output decided on.
+    const refuse = (status: 400 | 404 | 409, title: string, message: string) =>
+      problem(c, status, title, message, backToTask(c.req.path));
     if (decision !== "release-checked" && !reason)
-      return problem(
-        c,
-        400,
-        "Reason required",
-        "Releasing an output as it is, or rejecting it, needs a reason.",
-      );
+      return refuse(400, "Reason required", "Releasing an output as it is, or rejecting it, needs a reason.");
     const task = await backend.show(taskId);
     const output = task.outputs.find((o) => o.outputId === outputId);
-    if (!output) return problem(c, 404, "No such output", `Task ${taskId} has no output ${outputId}.`);
+    if (!output) return refuse(404, "No such output", `Task ${taskId} has no output ${outputId}.`);
     if (form.seen !== output.digest)
-      return problem(c, 409, "Changed", "The output is not the one you looked at; reload the page.");
+      return refuse(409, "Changed", "The output is not the one you looked at; reload the page.");
     const digest = digestFor(decision, output);
     if (!digest)
-      return problem(
-        c,
-        409,
-        "No releasable form",
-        "The checks could not make a releasable form of this output.",
-      );
+      return refuse(409, "No releasable form", "The checks could not make a releasable form of this output.");
     await backend.decide({
       tre: backend.tre,
       taskId,
@@ -109,6 +109,16 @@ export function airlockPage(backend: ReviewBackend, options: AirlockPageOptions)
   });
 
   return app;
+}
+
+/**
+ * The way back from a refused decision (`/task/<id>/output/<id>/decide`): to that output on its task's page. Anywhere
+ * else, undefined: the queue.
+ */
+function backToTask(path: string): WayBack | undefined {
+  const [, taskId, outputId] = /^\/task\/([^/]+)\/output\/([^/]+)\/decide$/.exec(path) ?? [];
+  if (!(taskId && outputId && isTaskId(taskId) && isTaskId(outputId))) return undefined;
+  return { href: `/task/${taskId}#output-${outputId}`, label: "back to the task" };
 }
 
 /** The digest a decision signs, exactly as `tremesh airlock approve|reject` picks it. */

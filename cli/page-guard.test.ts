@@ -6,7 +6,13 @@ import { html, page } from "./page-html.js";
 const HOST = "127.0.0.1:8080";
 
 function guarded() {
-  const guard = pageGuard({ loginToken: "t0ken", allowedHosts: [HOST], command: "tremesh ui", cookie: "s" });
+  const guard = pageGuard({
+    loginToken: "t0ken",
+    allowedHosts: [HOST],
+    command: "tremesh ui",
+    cookie: "s",
+    home: "back to your tasks",
+  });
   guard.app.get("/", (c) => c.text("queue"));
   return guard.app;
 }
@@ -47,5 +53,13 @@ describe("the pages' caching", () => {
       expect(res.status).toBeGreaterThanOrEqual(400);
       expect(res.headers.get("cache-control")).toBe("no-store");
     }
+  });
+});
+
+describe("the pages' icon", () => {
+  it("is no icon, answered without a session, so the browser's own request is not an error", async () => {
+    const res = await guarded().request("/favicon.ico", { headers: { host: HOST } });
+    expect(res.status).toBe(204);
+    expect(res.headers.get("cache-control")).toBe(ASSET_CACHE_CONTROL);
   });
 });

@@ -13,7 +13,7 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import { type Context, Hono } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import { ASSET_CACHE_CONTROL, ASSET_PATHS, PAGE_CSS, PAGE_JS } from "./page-assets.js";
-import { problemPage } from "./page-html.js";
+import { problemPage, type WayBack } from "./page-html.js";
 
 export interface PageGuardOptions {
   /** The one-time token of the login URL. */
@@ -24,6 +24,8 @@ export interface PageGuardOptions {
   command: string;
   /** The session cookie's name (each page its own, so two pages on one machine do not share one). */
   cookie: string;
+  /** The words of a problem page's link back to the page's first page (`/`): "back to the queue". */
+  home: string;
 }
 
 export type ProblemStatus = 400 | 401 | 403 | 404 | 409 | 503;
@@ -37,7 +39,8 @@ export interface PageGuard {
   postedForm(
     c: Context,
   ): Promise<{ ok: true; form: Record<string, unknown> } | { ok: false; refusal: Response }>;
-  problem(c: Context, status: ProblemStatus, title: string, message: string): Response;
+  /** A problem page; its link leads to `back`, by default the page's first page. */
+  problem(c: Context, status: ProblemStatus, title: string, message: string, back?: WayBack): Response;
 }
 
 export const newSecret = () => randomBytes(32).toString("base64url");
@@ -64,8 +67,13 @@ export function pageGuard(options: PageGuardOptions): PageGuard {
   /** Session id → its CSRF token. */
   const sessions = new Map<string, string>();
   const app = new Hono();
-  const problem = (c: Context, status: ProblemStatus, title: string, message: string) =>
-    c.html(problemPage(title, message).text, status);
+  const home = { href: "/", label: options.home };
+  const problem = (c: Context, status: ProblemStatus, title: string, message: string, back: WayBack = home) =>
+    c.html(problemPage(title, message, back).text, status);
+  /** Refused at the door (wrong address, no session): a link into the page would only be refused again. */
+  const atTheDoor = (c: Context, status: 401 | 403, title: string, message: string) =>
+    c.html(problemPage(title, message, undefined).text, status);
+  const notLoggedIn = (c: Context, message: string) => atTheDoor(c, 401, "Not logged in", message);
   const csrf = (c: Context) => sessions.get(getCookie(c, options.cookie) ?? "") ?? "";
 
   app.use("*", async (c, next) => {
@@ -75,7 +83,7 @@ export function pageGuard(options: PageGuardOptions): PageGuard {
     c.header("X-Frame-Options", "DENY");
     c.header("Cache-Control", "no-store");
     if (!options.allowedHosts.includes(c.req.header("host") ?? ""))
-      return problem(
+      return atTheDoor(
         c,
         403,
         "Refused",
@@ -87,10 +95,8 @@ export function pageGuard(options: PageGuardOptions): PageGuard {
   app.get("/login", (c) => {
     const token = c.req.query("token") ?? "";
     if (loginToken === undefined || !sameSecret(token, loginToken))
-      return problem(
+      return notLoggedIn(
         c,
-        401,
-        "Not logged in",
         `This login link is not valid or was already used. Restart \`${options.command}\` for a new one.`,
       );
     loginToken = undefined; // one time only
@@ -104,12 +110,14 @@ export function pageGuard(options: PageGuardOptions): PageGuard {
     c.body(body, 200, { "content-type": `${type}; charset=utf-8`, "cache-control": ASSET_CACHE_CONTROL });
   app.get(ASSET_PATHS.css, asset(PAGE_CSS, "text/css"));
   app.get(ASSET_PATHS.js, asset(PAGE_JS, "text/javascript"));
+  // Browsers ask for it on their own: no icon, said once, instead of an error in the console on every page.
+  app.get("/favicon.ico", (c) => c.body(null, 204, { "cache-control": ASSET_CACHE_CONTROL }));
 
   // Everything added after this needs the session.
   app.use("*", async (c, next) => {
     const session = getCookie(c, options.cookie);
     if (!session || !sessions.has(session))
-      return problem(c, 401, "Not logged in", `Open the login link that \`${options.command}\` printed.`);
+      return notLoggedIn(c, `Open the login link that \`${options.command}\` printed.`);
     await next();
   });
 

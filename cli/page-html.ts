@@ -66,10 +66,20 @@ export function page(title: string, site: string, who: Html, body: Html): Html {
 </html>`;
 }
 
-/** A page that says what went wrong, in words, with a way back. */
-export function problemPage(title: string, message: string): Html {
+/** Where a problem page leads back to: a link's address and words. */
+export interface WayBack {
+  href: string;
+  label: string;
+}
+
+/**
+ * A page that says what went wrong, in words, with a way back (none where there is nowhere to go yet: a browser
+ * not logged in is told what to do instead).
+ */
+export function problemPage(title: string, message: string, back: WayBack | undefined): Html {
+  const link = back ? html`<p><a href="${back.href}">${back.label}</a></p>` : "";
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${title}</title>
 <link rel="stylesheet" href="${ASSET_PATHS.css}"></head>
-<body><main><h1>${title}</h1><p class="problem" role="alert">${message}</p><p><a href="/">back to the queue</a></p></main></body></html>`;
+<body><main><h1>${title}</h1><p class="problem" role="alert">${message}</p>${link}</main></body></html>`;
 }

@@ -69,4 +69,15 @@ describe("the researcher's page", () => {
     const text = await (await get(`/task/${TASK}`)).text();
     expect(text).toContain("Nothing to combine: no TRE released a result.");
   });
+
+  it("leads back to the researcher's tasks from a problem, not to a reviewer's queue", async () => {
+    const get = await loggedIn("completed", [file]);
+    const res = await get(`/task/${TASK}/file/9`);
+    expect(res.status).toBe(404);
+    const links = [...(await res.text()).matchAll(/<a href="([^"]*)">([^<]*)<\/a>/g)].map((m) => [
+      m[1],
+      m[2],
+    ]);
+    expect(links).toEqual([["/", "back to your tasks"]]);
+  });
 });

@@ -44,6 +44,7 @@ export function researcherPage(backend: ResearcherBackend, options: ResearcherPa
     ...options,
     command: "tremesh ui",
     cookie: "tremesh_ui",
+    home: "back to your tasks",
   });
   const who = html`researcher <b>${backend.researcher}</b>`;
   const render = (c: Context, title: string, body: Html) => c.html(page(title, "tremesh", who, body).text);
