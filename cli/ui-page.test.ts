@@ -80,4 +80,16 @@ describe("the researcher's page", () => {
     ]);
     expect(links).toEqual([["/", "back to your tasks"]]);
   });
+
+  it("opens a task by its id typed in lower case, as the CLI takes it", async () => {
+    const get = await loggedIn("completed", [file]);
+    const res = await get(`/open?task=${TASK.toLowerCase()}`);
+    expect(res.status).toBe(303);
+    expect(res.headers.get("location")).toBe(`/task/${TASK}`);
+    // The form's own check lets it through too.
+    const home = await (await get("/")).text();
+    const pattern = /name="task"[^>]*pattern="([^"]+)"/.exec(home)?.[1] ?? "";
+    expect(new RegExp(`^(?:${pattern})$`).test(TASK.toLowerCase())).toBe(true);
+    expect(new RegExp(`^(?:${pattern})$`).test("not-a-task-id-at-all-00000")).toBe(false);
+  });
 });

@@ -100,7 +100,8 @@ export function researcherPage(backend: ResearcherBackend, options: ResearcherPa
   });
 
   app.get("/open", (c) => {
-    const taskId = (c.req.query("task") ?? "").trim();
+    // Case-blind, as ULIDs and the CLI's task ids are: a copied id may have been lower-cased on the way.
+    const taskId = (c.req.query("task") ?? "").trim().toUpperCase();
     if (!isTaskId(taskId)) return problem(c, 400, "Not a task id", "A task id is 26 letters and digits.");
     return c.redirect(`/task/${taskId}`, 303);
   });

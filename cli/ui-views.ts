@@ -30,7 +30,7 @@ export function homePage(
 ): Html {
   return html`<h1>Your tasks</h1>
 <section id="tasks" data-refresh="/tasks" aria-live="polite">${taskRows(tasks)}</section>
-<form method="get" action="/open" class="open"><label>An older task, by its id <input name="task" required pattern="[0-9A-HJKMNP-TV-Z]{26}" size="30"></label>
+<form method="get" action="/open" class="open"><label>An older task, by its id <input name="task" required pattern="[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}" size="30"></label>
 <button type="submit">Open</button></form>
 ${submitFormView(csrf, form, errors)}`;
 }
