@@ -48,6 +48,8 @@ export const leaf: Command = {
             `no link to the hub after ${Math.round(e.downForMs / 1000)} s${e.serverSays ? `; the leaf's server says: ${e.serverSays}` : ""}` +
               " (a refused link: is this TRE revoked, or hub-link.creds another federation's? unreachable: is the hub up, is hub.urls right?)",
           );
+        else if (e.type === "postgres-privileges")
+          log.warn({ tre: config.tre, user: config.postgres?.user }, `PostgreSQL: ${e.problem}`);
         else if (e.type === "hub-link-up")
           log.info({ tre: config.tre, downForMs: e.downForMs }, "the link to the hub is up");
         else if (e.type === "agent" && e.event.type === "error") {

@@ -172,6 +172,37 @@ export class CredentialBroker {
     await this.#admin(taskId, (admin) => dropRole(admin, role));
   }
 
+  /**
+   * What the broker's own role lacks to issue credentials for the PostgreSQL datasets among `datasets`, each in words
+   * for the TRE's operator with the grant that mends it; none when it lacks nothing (a superuser lacks nothing).
+   * Asked when the leaf starts, so that a missing grant shows then, not as every task's `executor_error`.
+   */
+  async privilegeProblems(datasets: readonly DatasetDefinition[]): Promise<string[]> {
+    const tables = datasets.filter((d): d is PostgresDataset => d.engine === "postgres");
+    if (tables.length === 0 || this.#pg === undefined) return [];
+    return this.#admin(undefined, async (admin) => {
+      const problems: string[] = [];
+      const { rows: me } = await admin.query<{ name: string; db: string; can: boolean; connect: boolean }>(
+        "SELECT current_user AS name, current_database() AS db, rolsuper OR rolcreaterole AS can, " +
+          "has_database_privilege('public', current_database(), 'CONNECT') OR " +
+          "has_database_privilege(current_user, current_database(), 'CONNECT WITH GRANT OPTION') AS connect " +
+          "FROM pg_roles WHERE rolname = current_user",
+      );
+      const { name, db, can, connect } = me[0] ?? { name: "?", db: "?", can: false, connect: false };
+      const broker = q(name);
+      if (!can)
+        problems.push(
+          `the broker's role ${name} cannot create the tasks' roles: ALTER ROLE ${broker} CREATEROLE`,
+        );
+      if (!connect)
+        problems.push(
+          `a task's role could not connect to database ${db}: GRANT CONNECT ON DATABASE ${q(db)} TO ${broker} WITH GRANT OPTION`,
+        );
+      for (const d of tables) problems.push(...(await datasetProblems(admin, d, broker)));
+      return problems;
+    });
+  }
+
   /** Drops every role with the prefix (left by a crash); returns their names. Run it before the first task. */
   async sweep(): Promise<string[]> {
     const o = this.#requirePg(undefined);
@@ -266,6 +297,46 @@ async function grantColumns(admin: pg.Client, role: string, d: PostgresDataset):
   const columns = Object.keys(d.columns).map(q).join(", ");
   await admin.query(`GRANT USAGE ON SCHEMA ${q(d.schema)} TO ${q(role)}`);
   await admin.query(`GRANT SELECT (${columns}) ON TABLE ${q(d.schema)}.${q(d.table)} TO ${q(role)}`);
+}
+
+/**
+ * What the broker (`broker`, quoted) lacks to give a task's role dataset `d`: its table, USAGE of its schema (the
+ * broker's to grant, or PUBLIC's already), and SELECT WITH GRANT OPTION on each allowed column.
+ */
+async function datasetProblems(admin: pg.Client, d: PostgresDataset, broker: string): Promise<string[]> {
+  const where = `dataset '${d.name}'`;
+  const table = `${q(d.schema)}.${q(d.table)}`;
+  const { rows: found } = await admin.query<{ table: string | null; usage: boolean | null }>(
+    "SELECT to_regclass(format('%I.%I', $1::text, $2::text))::text AS table, " +
+      "(SELECT has_schema_privilege('public', n.oid, 'USAGE') OR " +
+      "has_schema_privilege(current_user, n.oid, 'USAGE WITH GRANT OPTION') " +
+      "FROM pg_namespace n WHERE n.nspname = $1) AS usage",
+    [d.schema, d.table],
+  );
+  if (!found[0]?.table)
+    return [`${where}: the database has no table ${table} (or the broker may not see it)`];
+  const problems: string[] = [];
+  if (!found[0].usage)
+    problems.push(
+      `${where}: a task's role could not use schema ${d.schema}: GRANT USAGE ON SCHEMA ${q(d.schema)} TO ${broker} WITH GRANT OPTION`,
+    );
+  const { rows } = await admin.query<{ attname: string; ok: boolean }>(
+    "SELECT a.attname, has_column_privilege(current_user, a.attrelid, a.attnum, 'SELECT WITH GRANT OPTION') AS ok " +
+      "FROM pg_attribute a WHERE a.attrelid = format('%I.%I', $1::text, $2::text)::regclass " +
+      "AND a.attnum > 0 AND NOT a.attisdropped",
+    [d.schema, d.table],
+  );
+  const grantable = new Map(rows.map((r) => [r.attname, r.ok]));
+  const columns = Object.keys(d.columns);
+  const absent = columns.filter((c) => !grantable.has(c));
+  if (absent.length > 0)
+    problems.push(`${where}: ${table} has no column ${absent.map((c) => `'${c}'`).join(", ")}`);
+  const ungranted = columns.filter((c) => grantable.get(c) === false);
+  if (ungranted.length > 0)
+    problems.push(
+      `${where}: the broker cannot grant what tasks read: GRANT SELECT (${ungranted.map(q).join(", ")}) ON ${table} TO ${broker} WITH GRANT OPTION`,
+    );
+  return problems;
 }
 
 /** What the role can really read of the table (own grants plus PUBLIC's) must be exactly the allow-list. */

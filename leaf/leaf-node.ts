@@ -37,6 +37,11 @@ export type LeafNodeEvent =
   | { type: "ready"; clientUrl: string }
   | { type: "agent"; event: AgentEvent }
   | { type: "roles-swept"; roles: number }
+  /**
+   * A grant the PostgreSQL broker's role lacks (leaf.yaml `postgres.user`): the datasets it concerns fail every task
+   * until the TRE's database administrator gives it. A warning: the leaf links and runs its other datasets.
+   */
+  | { type: "postgres-privileges"; problem: string }
   | { type: "sources-resumed"; stream: string; sources: string[] }
   /**
    * A hub URL whose certificate this TRE does not accept (another CA, another name, expired), or that offers no
@@ -142,7 +147,11 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
           : {},
       );
       // Roles a crashed run left behind are dropped before any task starts.
-      if (config.postgres) emit({ type: "roles-swept", roles: (await broker.sweep()).length });
+      if (config.postgres) {
+        emit({ type: "roles-swept", roles: (await broker.sweep()).length });
+        for (const problem of await broker.privilegeProblems(config.datasets))
+          emit({ type: "postgres-privileges", problem });
+      }
       const executors: Executor[] = [
         new QueryExecutor({ keepOpenMs: config.datasetKeepOpenMs }),
         ...(config.containers

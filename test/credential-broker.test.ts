@@ -161,6 +161,44 @@ describe("CredentialBroker", () => {
     expect(await roleExists(left.role ?? "")).toBe(false);
   });
 
+  it("names, at start, each grant its role lacks for the datasets registered, with the statement that gives it", async () => {
+    const user = `tb_${uniqueToken()}_bare`;
+    const password = `pw_${uniqueToken()}_${uniqueToken()}`;
+    const quoted = pg.escapeIdentifier(user);
+    await admin.query(`CREATE ROLE ${quoted} LOGIN PASSWORD ${pg.escapeLiteral(password)}`);
+    const broker = new CredentialBroker({
+      postgres: { admin: server.adminConfig({ user, password }), rolePrefix: `tb_${uniqueToken()}_` },
+    });
+    const missingTable: DatasetDefinition = { ...patients, name: "gone", table: "no_such_table" };
+    const extraColumn: DatasetDefinition = {
+      ...patients,
+      name: "wider",
+      columns: { ...patients.columns, shoe_size: "numeric" },
+    };
+    const bare = await broker.privilegeProblems([patients, missingTable, extraColumn]);
+    const all = Object.keys(patients.columns).map(pg.escapeIdentifier).join(", ");
+    expect(bare).toEqual([
+      `the broker's role ${user} cannot create the tasks' roles: ALTER ROLE ${quoted} CREATEROLE`,
+      `dataset 'patients': the broker cannot grant what tasks read: GRANT SELECT (${all}) ON "public"."patients" TO ${quoted} WITH GRANT OPTION`,
+      `dataset 'gone': the database has no table "public"."no_such_table" (or the broker may not see it)`,
+      `dataset 'wider': "public"."patients" has no column 'shoe_size'`,
+      `dataset 'wider': the broker cannot grant what tasks read: GRANT SELECT (${all}) ON "public"."patients" TO ${quoted} WITH GRANT OPTION`,
+    ]);
+    // Given what it says, nothing is left to say about the datasets that exist; a file dataset needs nothing.
+    await admin.query(`ALTER ROLE ${quoted} CREATEROLE`);
+    await admin.query(`GRANT SELECT (${all}) ON public.patients TO ${quoted} WITH GRANT OPTION`);
+    expect(await broker.privilegeProblems([patients])).toEqual([]);
+    const file: DatasetDefinition = {
+      name: "f",
+      engine: "csv",
+      path: "/nonexistent.csv",
+      columns: { age: "numeric" },
+    };
+    expect(await broker.privilegeProblems([file])).toEqual([]);
+    // A superuser lacks nothing.
+    expect(await newBroker().privilegeProblems([patients])).toEqual([]);
+  });
+
   it("issues and releases credentials for many tasks at once, from two brokers sharing the cluster", async () => {
     // Grants and revokes on the same database, schema and table change the same catalog rows: unserialised, some
     // of them fail with "tuple concurrently updated" (found by test/faults.test.ts under load).
