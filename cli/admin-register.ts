@@ -9,7 +9,6 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import { ADMIN_DIR_ENV, AdminStore } from "../admin/index.js";
-import { isSystemError, systemErrorTold } from "../common/index.js";
 import {
   bagInfo,
   bagProblemText,
@@ -25,8 +24,9 @@ import { Registry } from "../hub/index.js";
 import { isName, print, type Values } from "./admin-flags.js";
 import { type Io, usageError } from "./command.js";
 import { crateIsSound } from "./crate-command.js";
-import { CliError, ExitCode } from "./exit-codes.js";
+import { ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
+import { cannotRead } from "./input-file.js";
 import { printable } from "./printable.js";
 
 /** What an entry holds instead when the registry does not say, by field. */
@@ -74,8 +74,7 @@ export async function registerCommand(paths: string[], values: Values, io: Io): 
   const files: string[] = [];
   for (const path of paths) {
     const info = await stat(path).catch((cause: unknown) => {
-      const why = isSystemError(cause) ? systemErrorTold(cause) : String(cause);
-      throw new CliError(`admin register: ${path}: cannot read: ${why}`, ExitCode.badInput, { cause });
+      throw cannotRead(path, cause, "admin register");
     });
     if (!info.isDirectory()) files.push(path);
     else

@@ -12,12 +12,17 @@ export async function readInputFile(file: string, command?: string): Promise<Buf
     return await readFile(file);
   } catch (cause) {
     if (!isSystemError(cause)) throw cause;
-    throw new CliError(
-      `${command ? `${command}: ` : ""}${file}: cannot read: ${systemErrorTold(cause)}`,
-      ExitCode.badInput,
-      {
-        cause,
-      },
-    );
+    throw cannotRead(file, cause, command);
   }
+}
+
+/**
+ * The input error (exit 3) for a file the user named that could not be read: `[command: ]FILE: cannot read: …`, in
+ * words where `cause` is a system error ("no such file or folder (ENOENT); check the path").
+ */
+export function cannotRead(file: string, cause: unknown, command?: string): CliError {
+  const why = isSystemError(cause) ? systemErrorTold(cause) : String(cause);
+  return new CliError(`${command ? `${command}: ` : ""}${file}: cannot read: ${why}`, ExitCode.badInput, {
+    cause,
+  });
 }

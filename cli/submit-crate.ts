@@ -1,6 +1,5 @@
 /** `submit --crate`: a Five Safes request crate read as the researcher's submission. */
-
-import { isSystemError, systemErrorTold } from "../common/index.js";
+import { isSystemError } from "../common/index.js";
 import {
   RequestCrateError,
   type RequestSubmission,
@@ -8,6 +7,7 @@ import {
   requestCrateToSubmission,
 } from "../crate/index.js";
 import { CliError, ExitCode } from "./exit-codes.js";
+import { cannotRead } from "./input-file.js";
 
 /**
  * The submission a request crate asks for, by `user` to `tres`, with its bag's `External-Identifier`; a
@@ -30,8 +30,7 @@ export async function crateSubmission(
       );
     return externalId ? { ...s, externalId } : s;
   } catch (cause) {
-    if (isSystemError(cause))
-      throw new CliError(`${file}: cannot read: ${systemErrorTold(cause)}`, ExitCode.badInput, { cause });
+    if (isSystemError(cause)) throw cannotRead(file, cause);
     if (!(cause instanceof RequestCrateError)) throw cause;
     throw new CliError(`${file}: ${cause.message}`, ExitCode.badInput, { cause });
   }
