@@ -73,6 +73,28 @@ describe("the review page's refusals", () => {
     const text = await late.text();
     expect(text).toContain("another reviewer decided this output first (already_decided)");
     expect(links(text)).toEqual([[`/task/${TASK}#output-${OUTPUT}`, "back to the task"]]);
+    // Nothing was typed, so nothing is kept.
+    expect(text).not.toContain("<textarea");
+  });
+
+  it("show the reason the reviewer typed, which the form no longer holds", async () => {
+    const typed = "Row 3 has a cell of 4 & <one> under the threshold; rounding does not hide it";
+    const { post } = await reviewing(async () => {
+      throw new AirlockRequestError("no_answer", "the airlock did not answer; try again");
+    });
+    const refused = await post({ decision: "reject", reason: `  ${typed}\n` });
+    expect(refused.status).toBe(503);
+    const text = await refused.text();
+    expect(text).toContain("the airlock did not answer; try again (no_answer)");
+    const kept = /<textarea class="kept" readonly[^>]*>([^<]*)<\/textarea>/.exec(text)?.[1];
+    expect(kept).toBe(
+      "Row 3 has a cell of 4 &amp; &lt;one&gt; under the threshold; rounding does not hide it",
+    );
+    expect(links(text)).toEqual([[`/task/${TASK}#output-${OUTPUT}`, "back to the task"]]);
+    // Refused by the page before the airlock was asked: kept as well.
+    const stale = await post({ decision: "release-as-is", reason: typed, seen: "ef".repeat(32) });
+    expect(stale.status).toBe(409);
+    expect(await stale.text()).toContain("&lt;one&gt; under the threshold");
   });
 
   it("lead to the queue from elsewhere, and nowhere for a browser not logged in", async () => {

@@ -84,27 +84,37 @@ export function airlockPage(backend: ReviewBackend, options: AirlockPageOptions)
     if (!isTaskId(taskId) || !isTaskId(outputId) || !decision)
       return problem(c, 400, "Not a decision", "The form does not name a task, an output and a decision.");
     const reason = typeof form.reason === "string" ? form.reason.trim() : "";
-    // Each refusal leads back to the output decided on.
-    const refuse = (status: 400 | 404 | 409, title: string, message: string) =>
-      problem(c, status, title, message, backToTask(c.req.path));
+    // Each refusal leads back to the output decided on, and shows the reason typed, which the form loses.
+    const kept = reason ? { label: "Your reason, to copy into the form again:", text: reason } : undefined;
+    const refuse = (status: 400 | 403 | 404 | 409 | 503, title: string, message: string) =>
+      problem(c, status, title, message, backToTask(c.req.path), kept);
     if (decision !== "release-checked" && !reason)
       return refuse(400, "Reason required", "Releasing an output as it is, or rejecting it, needs a reason.");
-    const task = await backend.show(taskId);
-    const output = task.outputs.find((o) => o.outputId === outputId);
-    if (!output) return refuse(404, "No such output", `Task ${taskId} has no output ${outputId}.`);
-    if (form.seen !== output.digest)
-      return refuse(409, "Changed", "The output is not the one you looked at; reload the page.");
-    const digest = digestFor(decision, output);
-    if (!digest)
-      return refuse(409, "No releasable form", "The checks could not make a releasable form of this output.");
-    await backend.decide({
-      tre: backend.tre,
-      taskId,
-      outputId,
-      outputDigest: digest,
-      verdict: decision === "reject" ? "reject" : "approve",
-      ...(reason ? { reason } : {}),
-    });
+    try {
+      const task = await backend.show(taskId);
+      const output = task.outputs.find((o) => o.outputId === outputId);
+      if (!output) return refuse(404, "No such output", `Task ${taskId} has no output ${outputId}.`);
+      if (form.seen !== output.digest)
+        return refuse(409, "Changed", "The output is not the one you looked at; reload the page.");
+      const digest = digestFor(decision, output);
+      if (!digest)
+        return refuse(
+          409,
+          "No releasable form",
+          "The checks could not make a releasable form of this output.",
+        );
+      await backend.decide({
+        tre: backend.tre,
+        taskId,
+        outputId,
+        outputDigest: digest,
+        verdict: decision === "reject" ? "reject" : "approve",
+        ...(reason ? { reason } : {}),
+      });
+    } catch (e) {
+      if (!(e instanceof AirlockRequestError)) throw e;
+      return refuse(STATUS_OF_CODE[e.code] ?? 403, "The airlock refused", `${e.message} (${e.code})`);
+    }
     return c.redirect(`/task/${taskId}#output-${outputId}`, 303);
   });
 

@@ -13,7 +13,7 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import { type Context, Hono } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import { ASSET_CACHE_CONTROL, ASSET_PATHS, PAGE_CSS, PAGE_JS } from "./page-assets.js";
-import { problemPage, type WayBack } from "./page-html.js";
+import { type KeptText, problemPage, type WayBack } from "./page-html.js";
 
 export interface PageGuardOptions {
   /** The one-time token of the login URL. */
@@ -39,8 +39,18 @@ export interface PageGuard {
   postedForm(
     c: Context,
   ): Promise<{ ok: true; form: Record<string, unknown> } | { ok: false; refusal: Response }>;
-  /** A problem page; its link leads to `back`, by default the page's first page. */
-  problem(c: Context, status: ProblemStatus, title: string, message: string, back?: WayBack): Response;
+  /**
+   * A problem page; its link leads to `back`, by default the page's first page. `kept`: what was typed into the
+   * refused form, shown again to copy.
+   */
+  problem(
+    c: Context,
+    status: ProblemStatus,
+    title: string,
+    message: string,
+    back?: WayBack,
+    kept?: KeptText,
+  ): Response;
 }
 
 export const newSecret = () => randomBytes(32).toString("base64url");
@@ -68,8 +78,14 @@ export function pageGuard(options: PageGuardOptions): PageGuard {
   const sessions = new Map<string, string>();
   const app = new Hono();
   const home = { href: "/", label: options.home };
-  const problem = (c: Context, status: ProblemStatus, title: string, message: string, back: WayBack = home) =>
-    c.html(problemPage(title, message, back).text, status);
+  const problem = (
+    c: Context,
+    status: ProblemStatus,
+    title: string,
+    message: string,
+    back: WayBack = home,
+    kept?: KeptText,
+  ) => c.html(problemPage(title, message, back, kept).text, status);
   /** Refused at the door (wrong address, no session): a link into the page would only be refused again. */
   const atTheDoor = (c: Context, status: 401 | 403, title: string, message: string) =>
     c.html(problemPage(title, message, undefined).text, status);

@@ -72,14 +72,28 @@ export interface WayBack {
   label: string;
 }
 
+/** Words someone typed into a refused form, shown again on the problem page so that they are not lost. */
+export interface KeptText {
+  label: string;
+  text: string;
+}
+
 /**
  * A page that says what went wrong, in words, with a way back (none where there is nowhere to go yet: a browser
- * not logged in is told what to do instead).
+ * not logged in is told what to do instead), and the words typed into the refused form, if any, to copy.
  */
-export function problemPage(title: string, message: string, back: WayBack | undefined): Html {
+export function problemPage(
+  title: string,
+  message: string,
+  back: WayBack | undefined,
+  kept?: KeptText,
+): Html {
+  const typed = kept
+    ? html`<p><label>${kept.label}<br><textarea class="kept" readonly rows="4" cols="60">${kept.text}</textarea></label></p>`
+    : "";
   const link = back ? html`<p><a href="${back.href}">${back.label}</a></p>` : "";
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${title}</title>
 <link rel="stylesheet" href="${ASSET_PATHS.css}"></head>
-<body><main><h1>${title}</h1><p class="problem" role="alert">${message}</p>${link}</main></body></html>`;
+<body><main><h1>${title}</h1><p class="problem" role="alert">${message}</p>${typed}${link}</main></body></html>`;
 }

@@ -367,8 +367,21 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await open(tom);
       await tom.page.locator(".conflicted").waitFor();
       await screenshot(tom.page, CONFLICT_SCREENSHOT);
+      // A second tab of tom's, left open on the conflict, decides too late: the reason typed there is kept to copy.
+      const lateTab = await tom.page.context().newPage();
+      await lateTab.goto(new URL(`/task/${taskId}`, tom.server.url).href);
       await tom.page.click("form.release-checked button");
       await childReaches(fed, taskId, "b", "released");
+      const late = "on second thoughts: region 4 is too small";
+      await lateTab.fill("form.reject input[name=reason]", late);
+      await lateTab.click("form.reject button");
+      await expect(lateTab.locator("h1").textContent()).resolves.toBe("The airlock refused");
+      await expect(lateTab.locator("textarea.kept").inputValue()).resolves.toBe(late);
+      await lateTab.click("text=back to the task");
+      await expect(lateTab.locator(".decisions li").allTextContents()).resolves.toContainEqual(
+        expect.stringContaining("tom: released the checked form"),
+      );
+      await lateTab.close();
     }, 180_000);
 
     it("records every view of an output and every decision in the TRE's audit log, with the reviewer", async () => {
