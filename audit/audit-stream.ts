@@ -39,6 +39,12 @@ export interface AuditStreamOptions {
    * never stored twice.
    */
   duplicateWindowMs?: number;
+  /**
+   * Let readers get records by sequence (`allow_direct`), which `verifyAuditLog` then uses instead of a consumer, so
+   * that a reader needs no right to make consumers. Default false. Only for a stream of one server (a TRE's leaf):
+   * on a clustered hub any replica answers a direct get, and one behind the leader would show a shorter chain.
+   */
+  directReads?: boolean;
 }
 
 const NS_PER_MS = 1_000_000;
@@ -72,6 +78,7 @@ export function auditStreamConfig(
     deny_delete: true,
     deny_purge: true,
     allow_rollup_hdrs: false,
+    allow_direct: options.directReads ?? false,
   };
 }
 

@@ -1,7 +1,11 @@
 /**
- * Verifying an audit chain: every record, in stream order, through one ordered consumer (batched pulls,
- * no per-record request), checked for encoding, fields, position and the hash link to the record before.
- * A broken chain is a result, never an exception; only failing to read the log throws.
+ * Verifying an audit chain: every record, in stream order, checked for encoding, fields, position and the hash link
+ * to the record before. A broken chain is a result, never an exception; only failing to read the log throws.
+ *
+ * Records are read through one ordered consumer (batched pulls, no per-record request), or, from a stream that
+ * allows direct gets (a TRE's own log, `ensureAuditStream`'s `directReads`), by sequence with direct gets, many at
+ * once: those need no consumer, so a TRE's reviewers verify its log with read-only permissions that cannot make,
+ * or delete, consumers on it.
  */
 import {
   type Consumer,
@@ -102,7 +106,8 @@ export async function verifyAuditLog(
   }
   if (messages === 0)
     return { ok: true, count: 0, firstSeq: start, head: { seq: lastSeq, hash: AUDIT_GENESIS } };
-  return readChain(js, stream, { start, lastSeq, agedStartOk, anchor, options });
+  const bounds = { start, lastSeq, agedStartOk, anchor, options };
+  return info.config.allow_direct ? readDirect(js, stream, bounds) : readChain(js, stream, bounds);
 }
 
 /** How long each pull of the reading consumer lasts; its heartbeats come at half that. */
@@ -121,7 +126,7 @@ async function readChain(
   stream: string,
   bounds: ChainBounds,
 ): Promise<AuditVerification> {
-  const { lastSeq, anchor, options } = bounds;
+  const { lastSeq, options } = bounds;
   const idleTimeoutMs = options.idleTimeoutMs ?? 10_000;
   const startTimeoutMs = Math.max(options.startTimeoutMs ?? 30_000, idleTimeoutMs);
   let consumer: Consumer;
@@ -149,52 +154,111 @@ async function readChain(
     }, ms);
   };
 
-  let firstSeq = bounds.start;
-  let expected = bounds.start;
-  // Unknown when older records aged out: the first kept record's `prev` cannot be checked.
-  let prevHash: string | undefined = bounds.start === 1 ? AUDIT_GENESIS : undefined;
-  let count = 0;
+  const chain = new ChainCheck(bounds);
   try {
     watch(startTimeoutMs);
     for await (const m of messages) {
       watch(idleTimeoutMs);
-      if (count === 0 && bounds.agedStartOk && m.seq > expected) {
-        firstSeq = expected = m.seq; // more records aged out since the stream's state was read
-      }
-      if (m.seq > expected) {
-        return broken(expected, AuditBreak.gap, `no record at ${expected} (next is ${m.seq})`, count);
-      }
-      if (m.seq < expected) continue; // never expected from an ordered consumer; ignore rather than double-count
-      const decoded = decodeAuditRecord(m.data);
-      if (!decoded.ok) return broken(m.seq, decoded.reason, decoded.message, count);
-      const { record } = decoded;
-      if (record.seq !== m.seq) {
-        return broken(
-          m.seq,
-          AuditBreak.seqMismatch,
-          `record says seq ${record.seq} but sits at ${m.seq}`,
-          count,
-        );
-      }
-      if (prevHash !== undefined && record.prev !== prevHash) {
-        return broken(m.seq, AuditBreak.prevMismatch, `prev is not the hash of record ${m.seq - 1}`, count);
-      }
-      const hash = auditHash(m.data);
-      if (anchor !== undefined && m.seq === anchor.seq && hash !== anchor.hash) {
-        return broken(m.seq, AuditBreak.anchorMismatch, `record ${m.seq} is not the anchored record`, count);
-      }
-      prevHash = hash;
-      count++;
-      expected++;
-      if (m.seq >= lastSeq) return { ok: true, count, firstSeq, head: { seq: m.seq, hash } };
+      const verified = chain.next(m.seq, m.data);
+      if (verified) return verified;
     }
   } catch (cause) {
-    throw new AuditReadError(stream, `reading stopped after record ${expected - 1}`, { cause });
+    throw new AuditReadError(stream, `reading stopped after record ${chain.checkedTo}`, { cause });
   } finally {
     clearTimeout(timer);
     await messages.close();
     await consumer.delete().catch(() => undefined); // ephemeral anyway; this just frees it sooner
   }
   const why = stalled !== undefined ? `no record for ${stalled} ms` : "delivery ended";
-  throw new AuditReadError(stream, `${why} after record ${expected - 1} of ${lastSeq}`);
+  throw new AuditReadError(stream, `${why} after record ${chain.checkedTo} of ${lastSeq}`);
+}
+
+/** Direct gets in flight at once: enough to keep a link busy, few enough that one reader stays a small load. */
+const DIRECT_GETS_IN_FLIGHT = 32;
+
+/**
+ * Reads the chain by sequence with direct gets (`allow_direct`), `DIRECT_GETS_IN_FLIGHT` asked at once and checked
+ * in order. A record the stream no longer holds is a gap; a get that fails or goes unanswered (the client's request
+ * timeout) ends the read with AuditReadError.
+ */
+async function readDirect(
+  js: JetStreamClient,
+  stream: string,
+  bounds: ChainBounds,
+): Promise<AuditVerification> {
+  const chain = new ChainCheck(bounds);
+  const asked: Promise<Uint8Array | undefined>[] = [];
+  let next = bounds.start;
+  try {
+    const jsm = await js.jetstreamManager(false);
+    const ask = () => {
+      const got = jsm.direct.getMessage(stream, { seq: next++ }).then((m) => m?.data);
+      got.catch(() => undefined); // a get still in flight when the read ends is not waited for
+      asked.push(got);
+    };
+    while (next <= bounds.lastSeq && asked.length < DIRECT_GETS_IN_FLIGHT) ask();
+    for (let seq = bounds.start; seq <= bounds.lastSeq; seq++) {
+      const data = await asked.shift();
+      if (next <= bounds.lastSeq) ask();
+      const verified = chain.next(seq, data);
+      if (verified) return verified;
+    }
+  } catch (cause) {
+    throw new AuditReadError(stream, `reading stopped after record ${chain.checkedTo}`, { cause });
+  }
+  // Only when every record left aged out during the read.
+  throw new AuditReadError(stream, `no record after ${chain.checkedTo} of ${bounds.lastSeq}`);
+}
+
+/**
+ * The chain checked record by record in stream order, from `bounds.start`: `next` gives the outcome once the chain
+ * breaks or reaches `bounds.lastSeq`, undefined while it goes on.
+ */
+class ChainCheck {
+  #firstSeq: number;
+  #expected: number;
+  /** Unknown when older records aged out: the first kept record's `prev` cannot be checked. */
+  #prevHash: string | undefined;
+  #count = 0;
+
+  constructor(private readonly bounds: ChainBounds) {
+    this.#firstSeq = this.#expected = bounds.start;
+    this.#prevHash = bounds.start === 1 ? AUDIT_GENESIS : undefined;
+  }
+
+  /** The last record checked and found whole. */
+  get checkedTo(): number {
+    return this.#expected - 1;
+  }
+
+  /** The record stored at `seq`, or undefined when the stream holds none there. */
+  next(seq: number, data: Uint8Array | undefined): AuditVerification | undefined {
+    const { agedStartOk, anchor, lastSeq } = this.bounds;
+    const count = this.#count;
+    if (count === 0 && agedStartOk && (seq > this.#expected || data === undefined)) {
+      // more records aged out since the stream's state was read
+      this.#firstSeq = this.#expected = data === undefined ? seq + 1 : seq;
+      if (data === undefined) return undefined;
+    }
+    if (data === undefined) return broken(seq, AuditBreak.gap, `no record at ${seq}`, count);
+    if (seq > this.#expected)
+      return broken(this.#expected, AuditBreak.gap, `no record at ${this.#expected} (next is ${seq})`, count);
+    if (seq < this.#expected) return undefined; // never expected in stream order; ignore rather than double-count
+    const decoded = decodeAuditRecord(data);
+    if (!decoded.ok) return broken(seq, decoded.reason, decoded.message, count);
+    const { record } = decoded;
+    if (record.seq !== seq)
+      return broken(seq, AuditBreak.seqMismatch, `record says seq ${record.seq} but sits at ${seq}`, count);
+    if (this.#prevHash !== undefined && record.prev !== this.#prevHash)
+      return broken(seq, AuditBreak.prevMismatch, `prev is not the hash of record ${seq - 1}`, count);
+    const hash = auditHash(data);
+    if (anchor !== undefined && seq === anchor.seq && hash !== anchor.hash)
+      return broken(seq, AuditBreak.anchorMismatch, `record ${seq} is not the anchored record`, count);
+    this.#prevHash = hash;
+    this.#count++;
+    this.#expected++;
+    return seq >= lastSeq
+      ? { ok: true, count: this.#count, firstSeq: this.#firstSeq, head: { seq, hash } }
+      : undefined;
+  }
 }

@@ -125,7 +125,7 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
     const dmzJsm = await jetstreamManager(dmz);
     const ctrlJsm = await jetstreamManager(ctrl);
     await ensureLeafStreams(dmzJsm, { tre: config.tre });
-    await ensureAuditStream(ctrlJsm, { scope: config.tre });
+    await ensureAuditStream(ctrlJsm, { scope: config.tre, directReads: true });
     await ensureDeadLetterStream(ctrlJsm, config.tre);
 
     let agent: Agent | undefined;

@@ -180,8 +180,10 @@ export function leafLinkBoundary(tre: string): { denyImports: string[]; mappings
 
 /**
  * What a reviewer's login may do on the leaf: ask the airlock (queries and decisions, both signed with the
- * reviewer's own key), hear its events, and read, never write, the TRE's audit stream to verify it. Nothing
- * else of the controlled account: not the airlock's bucket, the agent's state or the dead letters.
+ * reviewer's own key), hear its events, and read, never write, the TRE's audit stream to verify it: its state, and
+ * its records by sequence (direct gets, `directReads`). No consumers: a consumer made on the stream could be another
+ * reviewer's to delete, or a durable one left behind. Nothing else of the controlled account: not the airlock's
+ * bucket, the agent's state or the dead letters.
  */
 function reviewerPermissions(user: string): ConfMap {
   const audit = streams.audit;
@@ -191,11 +193,7 @@ function reviewerPermissions(user: string): ConfMap {
         subjects.airlockQuery,
         subjects.airlockDecide,
         `$JS.API.STREAM.INFO.${audit}`,
-        `$JS.API.CONSUMER.CREATE.${audit}`,
-        `$JS.API.CONSUMER.CREATE.${audit}.>`,
-        `$JS.API.CONSUMER.MSG.NEXT.${audit}.>`,
-        `$JS.API.CONSUMER.INFO.${audit}.>`,
-        `$JS.API.CONSUMER.DELETE.${audit}.>`,
+        `$JS.API.DIRECT.GET.${audit}`,
       ],
     },
     subscribe: { allow: [`${subjects.reviewerInbox(user)}.>`, subjects.airlockEvents] },

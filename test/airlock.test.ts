@@ -6,7 +6,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyReleases } from "../aggregator/index.js";
 import { sendDecision } from "../cli/airlock-requests.js";
@@ -604,6 +604,13 @@ describe("airlock", () => {
     await expect(jsm.streams.info("KV_AIRLOCK")).rejects.toThrow(/permission/i);
     await expect(jsm.streams.info("KV_AGENT_TASKS")).rejects.toThrow(/permission/i);
     await expect(jsm.streams.purge("AUDIT")).rejects.toThrow(/permission/i);
+    // The audit log is read by sequence, never through a consumer: none to make, and none of another's to delete.
+    await expect(jsm.consumers.add("AUDIT", { ack_policy: AckPolicy.None })).rejects.toThrow(/permission/i);
+    await expect(
+      jsm.consumers.add("AUDIT", { durable_name: "kept", ack_policy: AckPolicy.Explicit }),
+    ).rejects.toThrow(/permission/i);
+    await expect(jsm.consumers.delete("AUDIT", "anyone")).rejects.toThrow(/permission/i);
+    expect((await jsm.direct.getMessage("AUDIT", { seq: 1 }))?.seq).toBe(1);
     await expect(nc.request("$KV.AIRLOCK.output.x.y", "forged", { timeout: 2_000 })).rejects.toThrow(
       /permission/i,
     );

@@ -179,8 +179,14 @@ async function appendMany(log: AuditLog, actor: string, count: number): Promise<
 }
 
 /** Sets up one chain on `nc` and returns its writer and names. */
-async function chainOn(nc: NatsConnection, scope: string, stream: string) {
-  await ensureAuditStream(await jetstreamManager(nc), { scope, stream });
+/** How a verifier reads the chain: through a consumer (the hub's log), or by sequence (a TRE's, `directReads`). */
+const READS = [
+  ["through a consumer", false],
+  ["by sequence (direct gets)", true],
+] as const;
+
+async function chainOn(nc: NatsConnection, scope: string, stream: string, directReads = false) {
+  await ensureAuditStream(await jetstreamManager(nc), { scope, stream, directReads });
   const js = jetstream(nc);
   return { js, log: new AuditLog(js, { scope, stream }), subject: subjects.audit(scope) };
 }
@@ -379,22 +385,29 @@ describe("audit log", () => {
     ],
   ];
 
-  it.each(forgeries)("reports %s, published raw, as the first broken link", async (_what, forge, reason) => {
-    await using mesh = await startMesh({ tres: ["a"] });
-    const stream = streamName(mesh.token);
-    const { log, subject } = await chainOn(await mesh.connectHub(FED_ACCOUNT), "hub", stream);
-    const honest = await appendMany(log, "hub-svc", 10);
+  it.each(
+    forgeries.flatMap(([what, forge, reason]) =>
+      READS.map(([read, direct]) => [what, read, forge, reason, direct] as const),
+    ),
+  )(
+    "reports %s, published raw, as the first broken link, read %s",
+    async (_what, _read, forge, reason, direct) => {
+      await using mesh = await startMesh({ tres: ["a"] });
+      const stream = streamName(mesh.token);
+      const { log, subject } = await chainOn(await mesh.connectHub(FED_ACCOUNT), "hub", stream, direct);
+      const honest = await appendMany(log, "hub-svc", 10);
 
-    // Someone else with publish rights on the subject, without the chain's expectations.
-    const rogue = jetstream(await mesh.connectHub(FED_ACCOUNT));
-    expect((await rogue.publish(subject, forge(honest[9]!.hash))).seq).toBe(11);
-    // Honest writers carry on past it: the chain links to the forged bytes, so only record 11 is broken.
-    const after = await appendMany(log, "hub-svc", 5);
-    expect(after.map((r) => r.seq)).toEqual([12, 13, 14, 15, 16]);
+      // Someone else with publish rights on the subject, without the chain's expectations.
+      const rogue = jetstream(await mesh.connectHub(FED_ACCOUNT));
+      expect((await rogue.publish(subject, forge(honest[9]!.hash))).seq).toBe(11);
+      // Honest writers carry on past it: the chain links to the forged bytes, so only record 11 is broken.
+      const after = await appendMany(log, "hub-svc", 5);
+      expect(after.map((r) => r.seq)).toEqual([12, 13, 14, 15, 16]);
 
-    const verified = await verifyAuditLog(jetstream(await mesh.connectHub(FED_ACCOUNT)), { stream });
-    expect(verified).toMatchObject({ ok: false, firstBrokenSeq: 11, reason, count: 10 });
-  });
+      const verified = await verifyAuditLog(jetstream(await mesh.connectHub(FED_ACCOUNT)), { stream });
+      expect(verified).toMatchObject({ ok: false, firstBrokenSeq: 11, reason, count: 10 });
+    },
+  );
 
   it("has the server refuse message deletes, purges and lifting either ban", async () => {
     await using mesh = await startMesh({ tres: ["a"] });
@@ -552,94 +565,103 @@ describe("audit log", () => {
     expect(await verifyAuditLog(js, { stream })).toMatchObject({ ok: true, count: 2 });
   });
 
-  it("reports a deleted record as a gap, on a stream made without the bans", async () => {
+  it.each(READS)(
+    "reports a deleted record as a gap, on a stream made without the bans, read %s",
+    async (_read, direct) => {
+      await using mesh = await startMesh({ tres: ["a"] });
+      const stream = streamName(mesh.token);
+      const nc = await mesh.connectHub(FED_ACCOUNT);
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: stream, subjects: [subjects.audit("hub")], allow_direct: direct });
+      const js = jetstream(nc);
+      await appendMany(new AuditLog(js, { scope: "hub", stream }), "hub-svc", 6);
+
+      await jsm.streams.deleteMessage(stream, 4);
+      expect(await verifyAuditLog(js, { stream })).toMatchObject({
+        ok: false,
+        firstBrokenSeq: 4,
+        reason: AuditBreak.gap,
+      });
+      await jsm.streams.purge(stream, { seq: 3 }); // drops 1 and 2 as well
+      expect(await verifyAuditLog(js, { stream })).toMatchObject({
+        ok: false,
+        firstBrokenSeq: 1,
+        reason: AuditBreak.gap,
+      });
+
+      // ensureAuditStream puts the bans on such a stream, and from then on they hold.
+      const upgraded = await ensureAuditStream(jsm, { scope: "hub", stream, directReads: direct });
+      expect(upgraded.config).toMatchObject({ deny_delete: true, deny_purge: true, storage: "file" });
+      await expect(jsm.streams.deleteMessage(stream, 5)).rejects.toBeInstanceOf(JetStreamApiError);
+    },
+  );
+
+  it.each(READS)(
+    "verifies an age-limited chain from its oldest kept record, and extends it after everything aged out, read %s",
+    async (_read, directReads) => {
+      await using mesh = await startMesh({ tres: ["a"] });
+      const stream = streamName(mesh.token);
+      const nc = await mesh.connectHub(FED_ACCOUNT);
+      const jsm = await jetstreamManager(nc);
+      await ensureAuditStream(jsm, { scope: "hub", stream, maxAgeMs: 1_000, directReads });
+      const js = jetstream(nc);
+      const log = new AuditLog(js, { scope: "hub", stream });
+      await appendMany(log, "hub-svc", 3);
+      await waitFor(
+        "the records to age out",
+        async () => (await jsm.streams.info(stream)).state.messages === 0,
+        {
+          timeoutMs: 10_000,
+        },
+      );
+
+      const fresh = new AuditLog(js, { scope: "hub", stream }); // no cached tail: reads an empty stream at seq 3
+      const after = await appendMany(fresh, "hub-svc", 2);
+      expect(after.map((r) => r.seq)).toEqual([4, 5]);
+      // Only a caller that configured the age limit accepts the missing start; anyone else sees a gap.
+      expect(await verifyAuditLog(js, { stream })).toMatchObject({
+        ok: false,
+        firstBrokenSeq: 1,
+        reason: AuditBreak.gap,
+      });
+      expect(await verifyAuditLog(js, { stream, allowAgedStart: true })).toEqual({
+        ok: true,
+        count: 2,
+        firstSeq: 4,
+        head: { seq: 5, hash: after[1]!.hash },
+      });
+    },
+  );
+
+  it.each(READS)(
+    "catches a deleted and rebuilt stream with an anchor kept outside it, read %s",
+    async (_read, direct) => {
+      await using mesh = await startMesh({ tres: ["a"] });
+      const stream = streamName(mesh.token);
+      const nc = await mesh.connectHub(FED_ACCOUNT);
+      const { js, log } = await chainOn(nc, "hub", stream, direct);
+      await appendMany(log, "hub-svc", 5);
+      const anchor = await log.readHead();
+      expect(await verifyAuditLog(js, { stream, anchor })).toMatchObject({ ok: true, head: anchor });
+
+      // Deleting a whole stream is an account-permission matter; with the permission, a rebuilt chain looks fine...
+      await (await jetstreamManager(nc)).streams.delete(stream);
+      const rebuilt = await chainOn(nc, "hub", stream, direct);
+      await appendMany(rebuilt.log, "hub-svc", 7);
+      expect(await verifyAuditLog(js, { stream })).toMatchObject({ ok: true, count: 7 });
+      // ...except against the anchor.
+      expect(await verifyAuditLog(js, { stream, anchor })).toMatchObject({
+        ok: false,
+        firstBrokenSeq: 5,
+        reason: AuditBreak.anchorMismatch,
+      });
+    },
+  );
+
+  it.for(READS)("verifies thousands of records in one read %s", async ([, direct], { annotate }) => {
     await using mesh = await startMesh({ tres: ["a"] });
     const stream = streamName(mesh.token);
-    const nc = await mesh.connectHub(FED_ACCOUNT);
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: stream, subjects: [subjects.audit("hub")] });
-    const js = jetstream(nc);
-    await appendMany(new AuditLog(js, { scope: "hub", stream }), "hub-svc", 6);
-
-    await jsm.streams.deleteMessage(stream, 4);
-    expect(await verifyAuditLog(js, { stream })).toMatchObject({
-      ok: false,
-      firstBrokenSeq: 4,
-      reason: AuditBreak.gap,
-    });
-    await jsm.streams.purge(stream, { seq: 3 }); // drops 1 and 2 as well
-    expect(await verifyAuditLog(js, { stream })).toMatchObject({
-      ok: false,
-      firstBrokenSeq: 1,
-      reason: AuditBreak.gap,
-    });
-
-    // ensureAuditStream puts the bans on such a stream, and from then on they hold.
-    const upgraded = await ensureAuditStream(jsm, { scope: "hub", stream });
-    expect(upgraded.config).toMatchObject({ deny_delete: true, deny_purge: true, storage: "file" });
-    await expect(jsm.streams.deleteMessage(stream, 5)).rejects.toBeInstanceOf(JetStreamApiError);
-  });
-
-  it("verifies an age-limited chain from its oldest kept record, and extends it after everything aged out", async () => {
-    await using mesh = await startMesh({ tres: ["a"] });
-    const stream = streamName(mesh.token);
-    const nc = await mesh.connectHub(FED_ACCOUNT);
-    const jsm = await jetstreamManager(nc);
-    await ensureAuditStream(jsm, { scope: "hub", stream, maxAgeMs: 1_000 });
-    const js = jetstream(nc);
-    const log = new AuditLog(js, { scope: "hub", stream });
-    await appendMany(log, "hub-svc", 3);
-    await waitFor(
-      "the records to age out",
-      async () => (await jsm.streams.info(stream)).state.messages === 0,
-      {
-        timeoutMs: 10_000,
-      },
-    );
-
-    const fresh = new AuditLog(js, { scope: "hub", stream }); // no cached tail: reads an empty stream at seq 3
-    const after = await appendMany(fresh, "hub-svc", 2);
-    expect(after.map((r) => r.seq)).toEqual([4, 5]);
-    // Only a caller that configured the age limit accepts the missing start; anyone else sees a gap.
-    expect(await verifyAuditLog(js, { stream })).toMatchObject({
-      ok: false,
-      firstBrokenSeq: 1,
-      reason: AuditBreak.gap,
-    });
-    expect(await verifyAuditLog(js, { stream, allowAgedStart: true })).toEqual({
-      ok: true,
-      count: 2,
-      firstSeq: 4,
-      head: { seq: 5, hash: after[1]!.hash },
-    });
-  });
-
-  it("catches a deleted and rebuilt stream with an anchor kept outside it", async () => {
-    await using mesh = await startMesh({ tres: ["a"] });
-    const stream = streamName(mesh.token);
-    const nc = await mesh.connectHub(FED_ACCOUNT);
-    const { js, log } = await chainOn(nc, "hub", stream);
-    await appendMany(log, "hub-svc", 5);
-    const anchor = await log.readHead();
-    expect(await verifyAuditLog(js, { stream, anchor })).toMatchObject({ ok: true, head: anchor });
-
-    // Deleting a whole stream is an account-permission matter; with the permission, a rebuilt chain looks fine...
-    await (await jetstreamManager(nc)).streams.delete(stream);
-    const rebuilt = await chainOn(nc, "hub", stream);
-    await appendMany(rebuilt.log, "hub-svc", 7);
-    expect(await verifyAuditLog(js, { stream })).toMatchObject({ ok: true, count: 7 });
-    // ...except against the anchor.
-    expect(await verifyAuditLog(js, { stream, anchor })).toMatchObject({
-      ok: false,
-      firstBrokenSeq: 5,
-      reason: AuditBreak.anchorMismatch,
-    });
-  });
-
-  it("verifies thousands of records in one ordered read", async ({ annotate }) => {
-    await using mesh = await startMesh({ tres: ["a"] });
-    const stream = streamName(mesh.token);
-    const { js, subject } = await chainOn(await mesh.connectHub(FED_ACCOUNT), "hub", stream);
+    const { js, subject } = await chainOn(await mesh.connectHub(FED_ACCOUNT), "hub", stream, direct);
     const count = 5_000;
     const head = await fillChain(js, subject, stream, count);
 

@@ -818,15 +818,17 @@ describe("hostile input against a real federation", () => {
       [subjects.airlockQuery, CASES_REVIEWER.query, source("reviewQuery", 0, () => reviewQueryBody(rand))],
       [subjects.airlockDecide, CASES_REVIEWER.decide, source("decision", 1, randomDecision)],
     ]);
-    // A reviewer may also read the TRE's audit log through JetStream: its consumer API, with malformed requests.
+    // A reviewer may also read the TRE's audit log by sequence (direct gets): malformed ones, and the consumer API
+    // it has no right to.
     await malformedApiCalls(
       category,
       nc.ritaB,
       () =>
         pick(rand, [
+          `$JS.API.DIRECT.GET.${streams.audit}`,
+          `$JS.API.DIRECT.GET.${streams.audit}`,
           `$JS.API.CONSUMER.CREATE.${streams.audit}`,
           `$JS.API.CONSUMER.CREATE.${streams.audit}.${seededId(rand)}.>`,
-          `$JS.API.CONSUMER.INFO.${streams.audit}.${seededId(rand)}`,
           `$JS.API.CONSUMER.DELETE.${streams.audit}.${seededId(rand)}`,
         ]),
       () => junkApiRequest(rand, streams.audit, "tremesh.audit.b"),

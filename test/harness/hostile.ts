@@ -592,6 +592,9 @@ export async function noRouteOutcome(
 ): Promise<Outcome> {
   try {
     const m = await conn.request(subject, payload, { timeout: 3_000 });
+    // A direct get answers with a status in its headers and no body.
+    const status = m.headers?.code ?? 0;
+    if (status >= 400) return { refused: `status ${status} ${m.headers?.description ?? ""}`.trim() };
     const body = JSON.parse(new TextDecoder().decode(m.data)) as {
       error?: { code: number; err_code?: number };
     };
