@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { parse, stringify } from "yaml";
+import { SOURCE_CHECK_INTERVAL_MS } from "../common/index.js";
 import type { DatasetDefinition } from "../executors/index.js";
 import {
   generatePatients,
@@ -98,6 +99,8 @@ export async function startBenchFederation(options: BenchFederationOptions): Pro
     researchers: [BENCH_RESEARCHER],
     mode: options.mode ?? "operator",
     startLeaves: [],
+    // The product's default, not the tests' 1 s: a federation of 100 TREs checks 100 sources at the hub each round.
+    sourceCheckIntervalMs: SOURCE_CHECK_INTERVAL_MS,
     leafExtra: (tre) => ({
       datasets: [patientsDataset(`./patients-${tre}.duckdb`)],
       projects: [

@@ -66,6 +66,11 @@ export interface FederationOptions extends FederationPlan {
   onHubEvent?: (e: HubNodeEvent) => void;
   /** Sees every event of each leaf process (its agent's refusals and errors). */
   onLeafEvent?: (tre: string, e: LeafNodeEvent) => void;
+  /**
+   * How often the hub and each leaf look for stale sources, ms. Default 1 000: tests see a source restarted within a
+   * second. The benchmarks run the product's default (`SOURCE_CHECK_INTERVAL_MS`), as a deployed federation does.
+   */
+  sourceCheckIntervalMs?: number;
 }
 
 /** The hub a callback started (TypeScript cannot see assignments made inside closures). */
@@ -87,8 +92,9 @@ export async function startFederation(options: FederationOptions): Promise<Feder
   };
   try {
     const mode = options.mode ?? (process.env.TREMESH_TEST_MODE === "config" ? "config" : "operator");
+    const sourceCheckIntervalMs = options.sourceCheckIntervalMs ?? 1_000;
     const hubOptions = {
-      sourceCheckIntervalMs: 1_000,
+      sourceCheckIntervalMs,
       clusterWaitMs: 45_000,
       ...(options.onHubEvent ? { onEvent: options.onHubEvent } : {}),
     };
@@ -142,7 +148,7 @@ export async function startFederation(options: FederationOptions): Promise<Feder
       const path = files.leafConfigs[tre];
       if (!path) throw new RangeError(`no TRE ${tre}`);
       const node = await startLeafNode(await loadLeafConfig(path), {
-        sourceCheckIntervalMs: 1_000,
+        sourceCheckIntervalMs,
         agent: options.agent ?? true,
         ...(options.onLeafEvent ? { onEvent: (e: LeafNodeEvent) => options.onLeafEvent?.(tre, e) } : {}),
       });
