@@ -279,6 +279,17 @@ describe("every answer names what happened and what to do", () => {
     expect(c.err).toEqual(['tremesh submit: --tres names "north" twice; name each TRE once']);
   });
 
+  it("refuses a title over the limit before reaching the hub, naming --title, not as an unexpected error", async () => {
+    const dir = await tempDir("tremesh-title-");
+    const file = join(dir, "count.json");
+    await writeFile(file, JSON.stringify({ kind: "count", dataset: "patients" }));
+    const profile = join(dir, "none.profile.yaml");
+    const c = capture();
+    const argv = ["submit", "--project", "p", "--tres", "north", file, "--title", "x".repeat(201)];
+    expect(await run([...argv, "--profile", profile], c.io)).toBe(ExitCode.usage);
+    expect(c.err).toEqual(["tremesh submit: --title has 201 characters; a task's title has at most 200"]);
+  });
+
   it("says a folder holds no demo to stop, never a raw ENOENT", async () => {
     const dir = await tempDir("tremesh-nodemo-");
     const c = capture();

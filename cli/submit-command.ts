@@ -6,7 +6,14 @@ import {
   type TesSubmission,
   tesTaskToSubmission,
 } from "../aggregator/index.js";
-import { type AnalysisSpec, analysisSpec, FieldError, isTreName, PROJECT_NAME } from "../protocol/index.js";
+import {
+  type AnalysisSpec,
+  analysisSpec,
+  FieldError,
+  isTreName,
+  MAX_TITLE_CHARS,
+  PROJECT_NAME,
+} from "../protocol/index.js";
 import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
@@ -152,6 +159,19 @@ export const submit: Command = {
       }
       project = values.project;
       tres = flagTres;
+    }
+    // Checked here, before the hub is reached: the Submission's own check would otherwise fail after connecting,
+    // as an unexpected error.
+    if (title !== undefined && title.length > MAX_TITLE_CHARS) {
+      if (values.title !== undefined)
+        throw usageError(
+          `submit: --title has ${title.length} characters; a task's title has at most ${MAX_TITLE_CHARS}`,
+        );
+      // A TES task's name is checked as it is read (aggregator/tes.ts); what is left is a request crate's.
+      throw new CliError(
+        `${values.crate}: the crate's name has ${title.length} characters; a task's title has at most ${MAX_TITLE_CHARS} (give a shorter --title)`,
+        ExitCode.badInput,
+      );
     }
     const timeoutMs = timeoutArg("submit", values["timeout-ms"]);
     return withHub(values.profile, async (nc, profile) => {

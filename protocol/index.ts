@@ -89,6 +89,7 @@ export {
   MAX_PASSED,
   MAX_QUERY_WAIT_MS,
   MAX_SUBMISSION_BYTES,
+  MAX_TITLE_CHARS,
   MEDIA_TYPE,
   type Message,
   type MessageType,

@@ -21,6 +21,9 @@ const base = { id, iat: time, exp: time };
 /** The most tasks one `tasks` query lists (the newest first). */
 export const MAX_TASKS_LISTED = 200;
 
+/** The longest title a task may have, in UTF-16 code units (what `.length` counts). */
+export const MAX_TITLE_CHARS = 200;
+
 /** A request crate's `External-Identifier`: one line of text, no control characters. */
 export const EXTERNAL_ID = /^\P{Cc}{1,500}$/u;
 
@@ -30,7 +33,7 @@ const submission = obj({
   project: projectName,
   tres: arr(treName, { min: 1, max: 256, unique: true }),
   analysis: analysisSpec,
-  title: optional(str({ max: 200 })),
+  title: optional(str({ max: MAX_TITLE_CHARS })),
   /**
    * The BagIt `External-Identifier` of the request crate the task came from (`submit --crate`), which every
    * crate of the task keeps; one line of printable text.
