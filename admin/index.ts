@@ -1,6 +1,6 @@
 /**
  * The federation admin's library: the operator and its accounts (admin-init.ts), onboarding TREs and
- * researchers (admin-onboard.ts), revocation (admin-revoke.ts), the admin folder that holds their keys
+ * researchers (admin-onboard.ts), a TRE account's storage (admin-tre-storage.ts), revocation (admin-revoke.ts), the admin folder that holds their keys
  * (admin-store.ts), the registry's projects (admin-projects.ts), and the whole-federation layouts the demo and
  * the tests start from (federation-*.ts).
  * The `tremesh admin` command only parses flags and prints what these return.
@@ -27,6 +27,7 @@ export {
   nodeCertificates,
   renewNodeCertificates,
 } from "./admin-tls.js";
+export { setTreStorage } from "./admin-tre-storage.js";
 export type { FederationFiles } from "./federation-files.js";
 export { buildOperatorFederation } from "./federation-operator.js";
 export { createFederationCa, type IssuedPem, issueCertificate } from "./federation-pki.js";

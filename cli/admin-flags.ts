@@ -8,6 +8,7 @@ export const USAGE = [
   "                   [--client-url URL]… [--leaf-url URL]…   # the URLs people dial, when not tls://HOST:PORT",
   "tremesh admin init --dir DIR --node NAME=HOST --node NAME=HOST --node NAME=HOST   # a 3-node hub cluster",
   "tremesh admin add-tre NAME --signing-key U… [--storage-mb N]",
+  "tremesh admin set-tre NAME --storage-mb N   # a TRE's hub account storage (its task queue and results), at once",
   "tremesh admin add-researcher NAME --signing-key U…",
   "tremesh admin revoke researcher|tre NAME",
   "tremesh admin push | list",

@@ -21,6 +21,7 @@ import {
   revokeResearcher,
   revokeResearcherKey,
   revokeTre,
+  setTreStorage,
 } from "../admin/index.js";
 import { isUserPublicKey } from "../common/index.js";
 import { Registry, RegistryError } from "../hub/index.js";
@@ -102,6 +103,7 @@ export const admin: Command = {
         case "init":
           return await init(values, io);
         case "add-tre":
+        case "set-tre":
         case "add-researcher":
         case "revoke":
         case "push":
@@ -172,9 +174,7 @@ async function operatorCommand(command: string, rest: string[], values: Values, 
     case "add-tre": {
       const [name] = rest;
       if (!name) throw usageError("admin add-tre: NAME is required");
-      const storageMb = values["storage-mb"] === undefined ? undefined : Number(values["storage-mb"]);
-      if (storageMb !== undefined && (!Number.isInteger(storageMb) || storageMb < 1))
-        throw usageError("admin add-tre: --storage-mb must be a whole number of MiB ≥ 1");
+      const storageMb = storageMbFlag("add-tre", values);
       const r = await addTre(store, name, {
         signingKey: values["signing-key"],
         ...(storageMb === undefined ? {} : { storageBytes: storageMb * 1024 * 1024 }),
@@ -186,6 +186,19 @@ async function operatorCommand(command: string, rest: string[], values: Values, 
       print(io, values.json, r, () => [
         `TRE ${r.tre} added: account ${r.account}`,
         `bundle for its operator: ${r.bundle.dir} (leaf.yaml to complete, hub-link.creds — a secret)`,
+      ]);
+      return ExitCode.ok;
+    }
+    case "set-tre": {
+      const [name] = rest;
+      if (!name) throw usageError("admin set-tre: NAME is required");
+      const storageMb = storageMbFlag("set-tre", values);
+      if (storageMb === undefined) throw usageError("admin set-tre: --storage-mb N is required");
+      const r = await setTreStorage(store, name, storageMb * 1024 * 1024);
+      const mib = (bytes: number | undefined) =>
+        bytes === undefined ? "the default" : `${bytes / (1024 * 1024)} MiB`;
+      print(io, values.json, r, () => [
+        `TRE ${r.tre}: hub account storage ${mib(r.storageBytes)} (was ${mib(r.previousBytes)}), in force at the hub`,
       ]);
       return ExitCode.ok;
     }
@@ -232,6 +245,15 @@ async function operatorCommand(command: string, rest: string[], values: Values, 
       return ExitCode.ok;
     }
   }
+}
+
+/** `--storage-mb N`: a whole number of MiB, at least 1; undefined when not given. */
+function storageMbFlag(command: string, values: Values): number | undefined {
+  if (values["storage-mb"] === undefined) return undefined;
+  const storageMb = Number(values["storage-mb"]);
+  if (!Number.isInteger(storageMb) || storageMb < 1)
+    throw usageError(`admin ${command}: --storage-mb must be a whole number of MiB ≥ 1`);
+  return storageMb;
 }
 
 /** Config mode: the researcher's signing key in the registry (the connection user lives in hub.yaml). */

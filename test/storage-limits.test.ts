@@ -10,6 +10,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { JetStreamApiError } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { run } from "../cli/main.js";
 import { newId, subjects } from "../protocol/index.js";
 import { auditRecords } from "./harness/fault-evidence.js";
 import { approveProject, type Federation, startFederation, taskView } from "./harness/federation.js";
@@ -106,5 +107,21 @@ describe("a TRE's task queue at its storage limit", () => {
       ["a", "queued"],
       ["b", "rejected"],
     ]);
+  });
+
+  it("takes b's tasks again once the admin raises its account's storage, with no hub restart", async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (l: string) => out.push(l), err: (l: string) => err.push(l) };
+    const adminDir = fed.files.adminDir!;
+    expect(await run(["admin", "set-tre", "b", "--storage-mb", "2", "--dir", adminDir], io)).toBe(0);
+    expect(err).toEqual([]);
+    expect(out).toEqual(["TRE b: hub account storage 2 MiB (was 1 MiB), in force at the hub"]);
+
+    const r = await fed.cli(["submit", "--project", "diabetes", "--tres", "b", countFile], "alice");
+    expect(r.err).toEqual([]);
+    expect(r.code).toBe(0);
+    const view = await taskView(fed, r.out[0]!);
+    expect(view.children.map((c) => [c.tre, c.state])).toEqual([["b", "queued"]]);
   });
 });
