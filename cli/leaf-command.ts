@@ -58,6 +58,9 @@ export const leaf: Command = {
           // A reviewer notice or a Release that did not go: the airlock tries the Release again itself.
           const { error, ...event } = e.event.event;
           log.warn({ tre: config.tre, ...event, ...errorFields(error) }, `airlock ${event.type}`);
+        } else if (e.type === "agent" && e.event.type === "refused") {
+          // A message dead-lettered: a warning, as the hub logs its refusals (after a hub key change, every task).
+          log.warn({ tre: config.tre, ...e.event }, "agent refused");
         } else if (e.type === "agent") log.info({ tre: config.tre, ...e.event }, `agent ${e.event.type}`);
         else log.info({ tre: config.tre, ...e }, e.type);
       },

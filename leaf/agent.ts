@@ -314,7 +314,7 @@ export class Agent {
       allowExpired: true,
       now: this.#now(),
     });
-    if (!opened.ok) return opened.error;
+    if (!opened.ok) return this.#fromHub(opened.error);
     const dispatch = opened.value.body;
     const taskId = dispatch.taskId;
     const at = this.#now();
@@ -457,13 +457,27 @@ export class Agent {
       trust: this.#hubTrust,
       now: this.#now(),
     });
-    if (!opened.ok) return opened.error;
+    if (!opened.ok) return this.#fromHub(opened.error);
     const { taskId, reason } = opened.value.body;
     return applyCancel(
       { state: this.#state, transitions: this.#transitions, running: this.#running, now: () => this.#now() },
       taskId,
       `cancel requested: ${reason}`,
       m.redelivered,
+    );
+  }
+
+  /**
+   * An INBOX message's refusal, saying what to do when its signer is not the pinned hub key: after the federation
+   * changes its hub key, every task is refused here until leaf.yaml pins the new one.
+   */
+  #fromHub(error: Refusal): Refusal {
+    if (error.code !== DeadLetterCode.unknownSigner) return error;
+    return refusal(
+      error.code,
+      `${error.message}: not the hub key leaf.yaml pins (hub.publicKey ${this.#opts.hubPublicKey.slice(0, 8)}…); ` +
+        "if the federation changed its hub key, put the new one there and restart the leaf",
+      error.field,
     );
   }
 
