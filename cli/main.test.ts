@@ -1,6 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -288,6 +288,18 @@ describe("every answer names what happened and what to do", () => {
     const argv = ["submit", "--project", "p", "--tres", "north", file, "--title", "x".repeat(201)];
     expect(await run([...argv, "--profile", profile], c.io)).toBe(ExitCode.usage);
     expect(c.err).toEqual(["tremesh submit: --title has 201 characters; a task's title has at most 200"]);
+  });
+
+  it("names where a profile's relative path points when the file is not there, not only the path as written", async () => {
+    const dir = await tempDir("tremesh-relpath-");
+    const profile = join(dir, "bundle", "profile.yaml");
+    await mkdir(join(dir, "bundle"));
+    await writeFile(profile, "hub: nats://127.0.0.1:4222\nuser: alice\npasswordFile: ./alice.password\n");
+    const c = capture();
+    expect(await run(["status", "--profile", profile], c.io)).toBe(ExitCode.badInput);
+    expect(c.err).toEqual([
+      `tremesh status: ${profile}: passwordFile: cannot read ./alice.password (ENOENT): paths are relative to ${join(dir, "bundle")}, so this is ${join(dir, "bundle", "alice.password")}`,
+    ]);
   });
 
   it("says a folder holds no demo to stop, never a raw ENOENT", async () => {

@@ -118,10 +118,13 @@ export async function readConfiguredFile(
     return await readFile(full, "utf8");
   } catch (cause) {
     if (cause instanceof ConfigFileError) throw cause;
+    // A relative path is from the config's folder, not the shell's: say where that is, or "but it is right here"
+    // is the reader's next thought (a bundle's profile.yaml next to a seed made elsewhere).
+    const where = full === path ? "" : `: paths are relative to ${loaded.dir}, so this is ${full}`;
     throw new ConfigFileError(
       loaded.file,
       field,
-      `cannot read ${path} (${(cause as NodeJS.ErrnoException).code ?? cause})`,
+      `cannot read ${path} (${(cause as NodeJS.ErrnoException).code ?? cause})${where}`,
       { cause },
     );
   }
