@@ -72,7 +72,7 @@ export async function addTre(
   const state = await store.load();
   if (state.tres[name]) {
     throw new AdminError(
-      `TRE ${name} ${state.tres[name].revokedAt === undefined ? "exists" : "was revoked; TRE names are not reused"}`,
+      `TRE ${name} ${state.tres[name].revokedAt === undefined ? "exists" : "was revoked; TRE names are not reused: onboard it under a new name"}`,
       AdminErrorCode.failed,
     );
   }
@@ -213,7 +213,12 @@ export async function addResearcher(
   }
   const signingKey = checkSigningKey(options.signingKey, "add-researcher");
   const state = await store.load();
-  if (state.researchers[name]) throw new AdminError(`researcher ${name} exists`, AdminErrorCode.failed);
+  if (state.researchers[name]) {
+    throw new AdminError(
+      `researcher ${name} ${state.researchers[name].revokedAt === undefined ? "exists" : "was revoked; researcher names are not reused: add them under a new name"}`,
+      AdminErrorCode.failed,
+    );
+  }
   checkKeyUnused(state, signingKey);
   return withHubAdmin(store, state, async (_sys, registry) => {
     const user = await newUserCreds({

@@ -343,6 +343,21 @@ describe("revocation on the running hub", () => {
     expect(await ok("admin", "project", "show", "study", "--dir", adminDir)).toContain(
       "members       alice, bob (revoked: refused)",
     );
+    // The name stays taken, and the admin is told what to do with bob's new key.
+    const [newKey] = await ok("keygen", "--out", join(dir, "bob-new.seed"));
+    const readd = await tremesh(
+      "admin",
+      "add-researcher",
+      "bob",
+      "--signing-key",
+      newKey!,
+      "--dir",
+      adminDir,
+    );
+    expect(readd.code).toBe(1);
+    expect(readd.err).toEqual([
+      "tremesh admin: researcher bob was revoked; researcher names are not reused: add them under a new name",
+    ]);
 
     await expect(bob.closed()).resolves.toBeDefined();
     // Told the hub ended his connection because of the revocation, not that the hub is down.
