@@ -66,6 +66,7 @@ export const leaf: Command = {
       },
     }).catch((e: unknown) => {
       if (e instanceof NatsServerStartError) throw serverStartError(e, values.config!, LEAF_PORT_FIELDS);
+      if (e instanceof ConfigFileError) throw new CliError(e.message, ExitCode.badInput, { cause: e });
       throw e;
     });
     await runUntilSignal(async () => {

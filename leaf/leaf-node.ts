@@ -27,6 +27,7 @@ import { ContainerExecutor, type Executor, QueryExecutor } from "../executors/in
 import { HEARTBEAT_LIFETIME_INTERVALS, newId, sealEnvelope, streams, subjects } from "../protocol/index.js";
 import { Agent, type AgentEvent } from "./agent.js";
 import { CredentialBroker } from "./credential-broker.js";
+import { checkDataDirOwner } from "./data-dir-owner.js";
 import { HUB_LINK_GRACE_MS, type HubLinkEvent, watchHubLink } from "./hub-link-watch.js";
 import type { LeafConfig } from "./leaf-config.js";
 import { LEAF_DEFAULTS } from "./leaf-defaults.js";
@@ -124,6 +125,7 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
     const ctrl = await open(ctrlUser);
     const dmzJsm = await jetstreamManager(dmz);
     const ctrlJsm = await jetstreamManager(ctrl);
+    await checkDataDirOwner(ctrlJsm, config);
     await ensureLeafStreams(dmzJsm, { tre: config.tre });
     await ensureAuditStream(ctrlJsm, { scope: config.tre, directReads: true });
     await ensureDeadLetterStream(ctrlJsm, config.tre);
