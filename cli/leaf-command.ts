@@ -22,7 +22,9 @@ export const leaf: Command = {
     const { values } = parseArgs({ args: rest, options: { config: { type: "string" } }, strict: true });
     if (!values.config) throw usageError("leaf start: --config FILE is required");
     // Loaded when a leaf starts, not with every command line: the executors bring DuckDB, PostgreSQL and Docker.
-    const { approvalWarnings, loadLeafConfig, startLeafNode } = await import("../leaf/index.js");
+    const { approvalWarnings, datasetFileWarnings, loadLeafConfig, startLeafNode } = await import(
+      "../leaf/index.js"
+    );
     const config = await loadLeafConfig(values.config).catch((e: unknown) => {
       if (e instanceof ConfigFileError) throw new CliError(e.message, ExitCode.badInput, { cause: e });
       throw e;
@@ -34,6 +36,7 @@ export const leaf: Command = {
         "leaf.yaml says hub.insecure: true — the hub link is PLAINTEXT; tasks and released results can be read on the network",
       );
     for (const warning of approvalWarnings(config)) log.warn({ tre: config.tre }, warning);
+    for (const warning of await datasetFileWarnings(config)) log.warn({ tre: config.tre }, warning);
     const node = await startLeafNode(config, {
       onEvent: (e) => {
         if (e.type === "error") log.error(errorFields(e.error), "error");

@@ -1,0 +1,28 @@
+/**
+ * What a TRE operator should hear at start when a dataset's file is not there to read: without it the leaf links and
+ * reports ready, and every task on that dataset ends, after its retries, as an executor error that names no file.
+ * Warnings, not errors, like the PostgreSQL grant check: the TRE's other datasets work, and a file may be mounted
+ * or loaded after the leaf starts.
+ */
+import { stat } from "node:fs/promises";
+import type { LeafConfig } from "./leaf-config.js";
+
+/** DuckDB reads a CSV or Parquet path with these characters as a glob: it names no single file to look for. */
+const GLOB = /[*?[]/;
+
+export async function datasetFileWarnings(config: Pick<LeafConfig, "file" | "datasets">): Promise<string[]> {
+  const warnings: string[] = [];
+  for (const [i, d] of config.datasets.entries()) {
+    if (d.engine === "postgres" || GLOB.test(d.path)) continue;
+    const problem = await stat(d.path).then(
+      (s) => (s.isFile() ? undefined : "is not a file"),
+      (e: NodeJS.ErrnoException) => `cannot be read (${e.code ?? e.message})`,
+    );
+    if (problem)
+      warnings.push(
+        `${config.file}: datasets[${i}].path: ${d.path} ${problem}: every task on dataset '${d.name}' will fail ` +
+          "until it is there; check the path",
+      );
+  }
+  return warnings;
+}
