@@ -1,10 +1,12 @@
 import { execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { createFederationCa } from "../admin/index.js";
 import { isPublicKey, newId } from "../protocol/index.js";
 import { ExitCode } from "./exit-codes.js";
 import { run } from "./main.js";
@@ -340,6 +342,47 @@ describe("every answer names what happened and what to do", () => {
     expect(c.err[0]).toContain(`${file}: not valid JSON`);
     expect(c.err[0]).toContain("give a JSON analysis file");
     expect(c.err[0]).not.toMatch(/\p{Cc}/u);
+  });
+
+  it("says of a profile's hub URL that nobody answers, or that answers without TLS, what to check and where", async () => {
+    const dir = await tempDir("tremesh-hub-url-");
+    await writeFile(join(dir, "ca.crt"), (await createFederationCa({ name: "test federation" })).certPem);
+    await writeFile(join(dir, "alice.password"), "a password long enough\n", { mode: 0o600 });
+    expect(await run(["keygen", "--out", join(dir, "alice.seed")], capture().io)).toBe(ExitCode.ok);
+    // A port that answers in plaintext, as a monitoring or web port does, and one nobody listens on.
+    const plain = createServer((socket) => socket.end("HTTP/1.1 400 Bad Request\r\n\r\n"));
+    await new Promise<void>((resolve) => plain.listen(0, "127.0.0.1", resolve));
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const portOf = (s: typeof plain) => (s.address() as { port: number }).port;
+    const closedPort = portOf(closed);
+    await new Promise((resolve) => closed.close(resolve));
+    const profileFor = async (name: string, url: string) => {
+      const file = join(dir, `alice-${name}.profile.yaml`);
+      await writeFile(
+        file,
+        `hub: ${url}\ncaFile: ./ca.crt\nuser: alice\npasswordFile: ./alice.password\nsigningKeyFile: ./alice.seed\n`,
+      );
+      return file;
+    };
+    try {
+      const plainUrl = `tls://127.0.0.1:${portOf(plain)}`;
+      const plainProfile = await profileFor("plain", plainUrl);
+      const wrongPort = capture();
+      expect(await run(["status", "--profile", plainProfile], wrongPort.io)).toBe(ExitCode.badInput);
+      expect(wrongPort.err).toEqual([
+        `tremesh status: ${plainUrl} did not answer in TLS: it is not the hub's client port; check \`hub\` in ${plainProfile} (the onboarding bundle's profile has the URL)`,
+      ]);
+      const closedUrl = `tls://127.0.0.1:${closedPort}`;
+      const closedProfile = await profileFor("closed", closedUrl);
+      const down = capture();
+      expect(await run(["status", "--profile", closedProfile], down.io)).toBe(ExitCode.unavailable);
+      expect(down.err).toEqual([
+        `tremesh status: cannot reach the hub at ${closedUrl}: connection refused; is the hub up (try again later), and is \`hub\` in ${closedProfile} its client URL?`,
+      ]);
+    } finally {
+      plain.close();
+    }
   });
 
   it("names a missing or unreadable file in words, never Node's raw errno line", async () => {

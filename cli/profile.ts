@@ -227,6 +227,14 @@ export async function connectProfile(profile: Profile, timeoutMs = 5_000): Promi
     const tlsProblem =
       (typeof code === "string" && /CERT|TLS|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) ||
       /certificate|altnames|self.signed|\btls\b/i.test(message);
+    // A server that answers a TLS handshake in plaintext (a monitoring or web port, another service) is no outage:
+    // the URL names the wrong port. OpenSSL's own line ("ssl3_get_record:wrong version number") says nothing to a person.
+    if (code === "ERR_SSL_WRONG_VERSION_NUMBER" || /wrong version number/i.test(message))
+      throw new CliError(
+        `${profile.url} did not answer in TLS: it is not the ${profile.server}'s client port; check \`${profile.server}\` in ${profile.file} (the onboarding bundle's profile has the URL)`,
+        ExitCode.badInput,
+        { cause },
+      );
     if (tlsProblem && profile.tls === undefined)
       throw new CliError(
         `the ${profile.server} at ${profile.url} requires TLS (${message}): use a tls:// URL with caFile, the federation's CA, as the onboarding bundle's profile does`,
@@ -246,7 +254,11 @@ export async function connectProfile(profile: Profile, timeoutMs = 5_000): Promi
               ? "check that the profile's creds are the ones the federation admin gave you, or ask the admin whether your access was revoked"
               : "check the profile's user and password with the TRE's operator"
           }`
-        : `cannot reach the ${profile.server} at ${profile.url}: ${message}`,
+        : `cannot reach the ${profile.server} at ${profile.url}: ${message}; ${
+            profile.server === "hub"
+              ? `is the hub up (try again later), and is \`hub\` in ${profile.file} its client URL?`
+              : `is the TRE's leaf running, and is \`leaf\` in ${profile.file} its client URL?`
+          }`,
       refused ? ExitCode.refused : ExitCode.unavailable,
       { cause },
     );
