@@ -22,7 +22,7 @@ export async function withHub<T>(
   try {
     return await action(nc, profile);
   } catch (e) {
-    throw (await closedByServer(nc, profile, e)) ?? asCliError(e);
+    throw (await closedByServer(nc, profile, e)) ?? asCliError(e, profile);
   } finally {
     await nc.close().catch(() => undefined);
   }
@@ -69,8 +69,18 @@ const FAILED_CODES: ReadonlySet<string> = new Set([
   "task_ended",
 ]);
 
+/**
+ * What to do when the hub or the TRE knows no such signer: the profile's signing key is not the one registered for
+ * its user (a profile pointing at another person's seed, or an old one). Said after the refusal's own words.
+ */
+export function unknownSignerHint(profile: Pick<Profile, "file" | "server" | "user" | "tre">): string {
+  return profile.server === "hub"
+    ? `the hub knows no such key for ${profile.user}: check signingKeyFile in ${profile.file}; it must be the seed whose public key the federation admin registered (tremesh admin add-researcher … --signing-key)`
+    : `TRE ${profile.tre ?? "?"} knows no such key for ${profile.user}: check signingKeyFile in ${profile.file}; it must be the seed whose public key leaf.yaml's reviewers list for ${profile.user}`;
+}
+
 /** Maps the hub's and the airlock's refusal codes onto exit codes. */
-function asCliError(e: unknown): unknown {
+function asCliError(e: unknown, profile: Profile): unknown {
   if (!(e instanceof HubRequestError) && !(e instanceof AirlockRequestError)) return e;
   const exitCode =
     e.code === "no_answer"
@@ -78,5 +88,6 @@ function asCliError(e: unknown): unknown {
       : FAILED_CODES.has(e.code)
         ? ExitCode.failed
         : ExitCode.refused;
-  return new CliError(`${e.message} (${e.code})`, exitCode, { cause: e });
+  const hint = e.code === "unknown_signer" ? `; ${unknownSignerHint(profile)}` : "";
+  return new CliError(`${e.message} (${e.code})${hint}`, exitCode, { cause: e });
 }

@@ -16,7 +16,7 @@ import {
 } from "../protocol/index.js";
 import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
-import { withHub } from "./hub-session.js";
+import { unknownSignerHint, withHub } from "./hub-session.js";
 import { readInputFile } from "./input-file.js";
 import { printable } from "./printable.js";
 import { loadProfile, signingKey } from "./profile.js";
@@ -185,7 +185,10 @@ export const submit: Command = {
       const follows = values.wait || values.aggregate;
       if (reply.status === "rejected") {
         if (values.json) io.out(JSON.stringify(reply));
-        else io.err(`tremesh submit: rejected (${reply.code}): ${reply.message}`);
+        else
+          io.err(
+            `tremesh submit: rejected (${reply.code}): ${reply.message}${reply.code === "unknown_signer" ? `; ${unknownSignerHint(profile)}` : ""}`,
+          );
         return ExitCode.refused;
       }
       // stdout holds one answer: the task id, or with --json one document. A command that follows the task keeps

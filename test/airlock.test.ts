@@ -283,6 +283,21 @@ describe("airlock", () => {
         }),
       ).rejects.toMatchObject({ code: "unknown_signer" });
     }
+    // The CLI of a reviewer whose profile points at another reviewer's seed says which file to check.
+    const ritaA = await readFile(fed.files.profiles["reviewer-a-rita"]!, "utf8");
+    const strayFile = join(fed.files.dir, "reviewer-a-rita-stray.profile.yaml");
+    const ritaB = await readFile(fed.files.profiles["reviewer-b-rita"]!, "utf8");
+    const keyLine = /^signingKeyFile: .*$/m;
+    await writeFile(strayFile, ritaA.replace(keyLine, ritaB.match(keyLine)![0]), { mode: 0o600 });
+    fed.files.profiles["reviewer-a-rita-stray"] = strayFile;
+    const stray = await airlock(["list"], "reviewer-a-rita-stray");
+    expect(stray.code).toBe(5);
+    expect(stray.err).toEqual([
+      expect.stringMatching(/^tremesh airlock: signer U[A-Z0-9]{7}… is not trusted \(unknown_signer\); /),
+    ]);
+    expect(stray.err[0]).toContain(
+      `TRE a knows no such key for rita: check signingKeyFile in ${strayFile}; it must be the seed whose public key leaf.yaml's reviewers list for rita`,
+    );
     // An approval of bytes that are neither the output nor its releasable form is refused.
     const mine = (await fed.profile("reviewer-a-rita")).key!;
     await expect(

@@ -293,6 +293,37 @@ describe("results and aggregate", () => {
   });
 });
 
+describe("a profile with another key", () => {
+  it("submit and status name the profile's signingKeyFile when the hub knows no such key for the researcher", async () => {
+    // alice's login with a seed the hub never registered, as a profile pointing at the wrong key file has.
+    const profile = parse(await readFile(fed.files.profiles.alice!, "utf8")) as Record<string, unknown>;
+    const seedFile = join(fed.files.dir, "secrets", `stray-${uniqueToken()}.seed`);
+    await writeFile(seedFile, `${generateKeyPair("user").seed}\n`, { mode: 0o600 });
+    const file = join(fed.files.dir, "alice-stray-key.profile.yaml");
+    await writeFile(file, stringify({ ...profile, signingKeyFile: seedFile }), { mode: 0o600 });
+    fed.files.profiles["alice-stray-key"] = file;
+    const hint = `the hub knows no such key for alice: check signingKeyFile in ${file}; it must be the seed whose public key the federation admin registered (tremesh admin add-researcher … --signing-key)`;
+
+    const submitted = await fed.cli(
+      ["submit", "--project", "diabetes", "--tres", "a", await analysisFile(ANALYSES[0]!)],
+      "alice-stray-key",
+    );
+    expect(submitted.code).toBe(5);
+    expect(submitted.err).toEqual([
+      expect.stringMatching(
+        /^tremesh submit: rejected \(unknown_signer\): signer U[A-Z0-9]{7}… is not trusted; /,
+      ),
+    ]);
+    expect(submitted.err[0]).toContain(hint);
+    const status = await fed.cli(["status"], "alice-stray-key");
+    expect(status.code).toBe(5);
+    expect(status.err).toEqual([
+      expect.stringMatching(/^tremesh status: signer U[A-Z0-9]{7}… is not trusted \(unknown_signer\); /),
+    ]);
+    expect(status.err[0]).toContain(hint);
+  });
+});
+
 describe("when not every TRE released", () => {
   const advice = (taskId: string) =>
     `fix the analysis and submit again, or ask a TRE's operator for what it has not approved; \`tremesh status ${taskId}\` shows each TRE's history`;
