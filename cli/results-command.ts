@@ -12,6 +12,7 @@ import {
   combineOutputs,
   fetchTask,
   fileJson,
+  HubRequestError,
   renderTables,
   type TaskResults,
   type TreFile,
@@ -79,8 +80,25 @@ export async function followTask(
       );
     if (task.version === undefined) await new Promise((r) => setTimeout(r, intervalMs));
     const waitMs = Math.max(1, Math.min(FOLLOW_WAIT_MS, left));
-    task = await fetchTask(nc, key, taskId, task.version ? { changedFrom: task.version, waitMs } : {});
+    task = await fetchTask(nc, key, taskId, task.version ? { changedFrom: task.version, waitMs } : {}).catch(
+      (e: unknown) => {
+        throw stoppedAnswering(e, task);
+      },
+    );
   }
+}
+
+/**
+ * A hub that stops answering while a task is followed (stopped, restarting) loses nothing of the task, which goes on
+ * at the TREs: say so, and how to follow it again, rather than only that the hub did not answer.
+ */
+function stoppedAnswering(e: unknown, task: TaskView): unknown {
+  if (!(e instanceof HubRequestError) || e.code !== "no_answer") return e;
+  return new CliError(
+    `the hub stopped answering (is it stopped or restarting?) while ${stillLine(task)}; the task goes on at the TREs: once the hub is back, ${followHint(task.taskId)}`,
+    ExitCode.unavailable,
+    { cause: e },
+  );
 }
 
 /** How long one request of `followTask` lets the hub wait for a change, in ms. */

@@ -87,6 +87,25 @@ describe("following a task", () => {
     expect(r.out.at(-1)).toMatch(/ completed /);
   }, 120_000);
 
+  it("tremesh watch says the hub went away when it stops under it, and how to follow the task again", async () => {
+    const taskId = await submitCount();
+    await childReaches(fed, taskId, "a", "outputs_pending_review", { timeoutMs: 60_000 });
+    const watching = fed.cli(["watch", taskId], "alice");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await fed.restartHub();
+    const r = await watching;
+    expect(r.code).toBe(4);
+    expect(r.err).toEqual([
+      `tremesh watch: the hub stopped answering (is it stopped or restarting?) while task ${taskId} is still running: awaiting review at a; the task goes on at the TREs: once the hub is back, \`tremesh watch ${taskId}\` follows it`,
+    ]);
+    // Nothing was lost: followed again, the task ends once its review is done.
+    const again = fed.cli(["watch", taskId], "alice");
+    expect((await fed.cli(["airlock", "approve", taskId], "reviewer-a-rita")).code).toBe(0);
+    const ended = await again;
+    expect(ended.code).toBe(0);
+    expect(ended.out.at(-1)).toMatch(/ completed /);
+  }, 120_000);
+
   it("says what an unfinished task waits on: aggregate has nothing to combine yet, and watch's timeout names the review", async () => {
     const taskId = await submitCount();
     await childReaches(fed, taskId, "a", "outputs_pending_review", { timeoutMs: 60_000 });
