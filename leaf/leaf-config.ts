@@ -129,7 +129,7 @@ export const leafConfigSchema = obj({
    * less, and fewer cost less CPU a message. Raise it only for a TRE whose outputs are large and many at once.
    */
   natsServerCores: optional(int({ min: 1, max: 1024 })),
-  /** Local listener ports; -1 picks a free one. Defaults: client -1, monitor -1. */
+  /** Local listener ports; -1 picks a free one (0 is refused: nats-server reads it otherwise). Defaults: client -1, monitor -1. */
   ports: optional(
     obj({
       client: optional(int({ min: -1, max: 65_535 })),
@@ -279,6 +279,19 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
     }
   }
   const c = validateConfig(loaded, leafConfigSchema);
+  // nats-server reads 0 as no choice at all: its default client port (4222, often taken), or no monitoring port,
+  // through which the leaf watches its hub link (so a link that never comes up would go unreported).
+  for (const [name, means] of [
+    ["client", "nats-server's default client port, 4222"],
+    ["monitor", "no monitoring port, and the leaf watches its hub link through it"],
+  ] as const) {
+    if (c.ports?.[name] === 0)
+      throw new ConfigFileError(
+        file,
+        `ports.${name}`,
+        `0 means ${means}, not any free port: give -1 for a free port, or a port number`,
+      );
+  }
   const datasetNames = new Set((c.datasets ?? []).map((d) => d.name));
   if ((c.datasets ?? []).some((d) => d.engine === "postgres") && !c.postgres) {
     throw new ConfigFileError(file, "postgres", "is required: a dataset has engine postgres");

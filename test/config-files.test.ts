@@ -193,6 +193,17 @@ describe("leaf.yaml", () => {
     expect(error.message).toContain("mallory is not in `researchers`");
   });
 
+  it("refuses port 0, which nats-server reads as its default client port or no monitoring, naming -1", async () => {
+    for (const name of ["client", "monitor"]) {
+      const bad = await variant(leafFile, (c) => {
+        c.ports = { [name]: 0 };
+      });
+      const error = await loadError(loadLeafConfig, bad);
+      expect(error.field).toBe(`ports.${name}`);
+      expect(error.message).toContain("not any free port: give -1 for a free port, or a port number");
+    }
+  });
+
   it("refuses an analysis kind it does not know and a bad until date", async () => {
     const kind = await variant(leafFile, (c) => {
       (c.projects as { analyses: string[] }[])[0]!.analyses = ["sql"];
