@@ -8,8 +8,8 @@
  * const nc = await connect({ servers: hub.clientUrl, user, pass });
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdir, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { findNatsServer } from "./nats-binary.js";
 import { pinListenPorts } from "./nats-conf-ports.js";
@@ -109,10 +109,36 @@ export async function startNatsServer(options: StartNatsServerOptions): Promise<
   const binary = options.binary ?? findNatsServer();
   const server = new NatsServerProcess(options, binary);
   await mkdir(options.dir, { recursive: true });
+  // nats-server 2.10 does not lock its JetStream store: a second server on the same folder (a leaf or hub started
+  // twice with one dataDir) would share the store with the first, and its config would overwrite the first's.
+  const other = await serverRunningFrom(options.dir);
+  if (other !== undefined) {
+    const reason =
+      `${options.dir} is in use by another nats-server (pid ${other}): is this one already running? ` +
+      "stop it first, or give this one its own dataDir";
+    throw new NatsServerStartError(options.name, `could not start: ${reason}`, "", { failure: { reason } });
+  }
   // Secrets live in the config, so only its owner may read it.
   await writeFile(server.configFile, options.configText, { mode: 0o600 });
   await server.launch();
   return server;
+}
+
+/**
+ * The pid of a nats-server still running whose ports file (`-ports_file_dir`) is in `dir`, if any. A server that
+ * ended leaves its file behind when killed; its pid then runs nothing, or something else (Linux /proc; elsewhere
+ * undefined).
+ */
+async function serverRunningFrom(dir: string): Promise<number | undefined> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const pid = /^nats-server_(\d+)\.ports$/.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid) continue;
+    // An ended process waiting to be collected has an empty command line.
+    const argv0 = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0")[0] ?? "";
+    if (basename(argv0).startsWith("nats-server")) return Number(pid);
+  }
+  return undefined;
 }
 
 interface Exit {

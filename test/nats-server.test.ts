@@ -2,7 +2,7 @@
  * The nats-server launcher on a real binary: ready means reachable, a broken start says why, stop is
  * final and idempotent, and a restart comes back on the same URLs.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
@@ -103,6 +103,27 @@ describe("startNatsServer", () => {
     });
     expect(error.logFile).toBe(join(dir, "busy.log"));
     expect(error.logTail).toMatch(/\[FTL\] Error listening on leafnode port/);
+  });
+
+  it("refuses a second server on a folder another one runs from, leaving the first one's config as it was", async () => {
+    const dir = await tempDir();
+    await using first = await startNatsServer({ name: "leaf", configText: simpleConfig("first"), dir });
+    const config = await readFile(first.configFile, "utf8");
+    const error = await startNatsServer({ name: "leaf", configText: simpleConfig("second"), dir }).then(
+      // A second server that did start is stopped here, not left running past the test.
+      (second) => second.stop().then(() => undefined),
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(NatsServerStartError);
+    expect((error as NatsServerStartError).summary).toBe(
+      `nats-server "leaf" could not start: ${dir} is in use by another nats-server (pid ${first.pid}): ` +
+        "is this one already running? stop it first, or give this one its own dataDir",
+    );
+    expect(await readFile(first.configFile, "utf8")).toBe(config);
+    // Once the first has stopped, the folder is free again.
+    await first.stop();
+    await using again = await startNatsServer({ name: "leaf", configText: simpleConfig("again"), dir });
+    expect(again.running).toBe(true);
   });
 
   it("says so when the binary cannot be started", async () => {
