@@ -296,6 +296,18 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
   if ((c.datasets ?? []).some((d) => d.engine === "postgres") && !c.postgres) {
     throw new ConfigFileError(file, "postgres", "is required: a dataset has engine postgres");
   }
+  // Each reviewer is one login on the leaf's server: a second entry of one name is refused here, by its field.
+  const reviewerAt = new Map<string, number>();
+  (c.reviewers ?? []).forEach((r, i) => {
+    const first = reviewerAt.get(r.name);
+    if (first !== undefined)
+      throw new ConfigFileError(
+        file,
+        `reviewers[${i}].name`,
+        `'${r.name}' names reviewers[${first}] too; list each reviewer once`,
+      );
+    reviewerAt.set(r.name, i);
+  });
   const researcherNames = new Set((c.researchers ?? []).map((r) => r.name));
   const projects: ProjectApproval[] = (c.projects ?? []).map((p, i) => {
     p.researchers.forEach((r, j) => {

@@ -204,6 +204,22 @@ describe("leaf.yaml", () => {
     }
   });
 
+  it("refuses a reviewer listed twice by name, as bad input naming the field", async () => {
+    const [reviewer] = (await loadLeafConfig(leafFile)).reviewers;
+    const bad = await variant(leafFile, (c) => {
+      const [first] = c.reviewers as Record<string, unknown>[];
+      c.reviewers = [first, { ...first, publicKey: reviewer!.publicKey }];
+    });
+    const error = await loadError(loadLeafConfig, bad);
+    expect(error.field).toBe("reviewers[1].name");
+    const err: string[] = [];
+    const code = await run(["leaf", "start", "--config", bad], { out: () => {}, err: (l) => err.push(l) });
+    expect(code).toBe(3);
+    expect(err).toEqual([
+      `tremesh leaf: ${bad}: reviewers[1].name: '${reviewer!.name}' names reviewers[0] too; list each reviewer once`,
+    ]);
+  });
+
   it("refuses an analysis kind it does not know and a bad until date", async () => {
     const kind = await variant(leafFile, (c) => {
       (c.projects as { analyses: string[] }[])[0]!.analyses = ["sql"];
