@@ -296,9 +296,15 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
   if ((c.datasets ?? []).some((d) => d.engine === "postgres") && !c.postgres) {
     throw new ConfigFileError(file, "postgres", "is required: a dataset has engine postgres");
   }
-  // Each reviewer is one login on the leaf's server: a second entry of one name is refused here, by its field.
+  // Each reviewer is one login on the leaf's server, beside the agent's own: a name taken is refused here, by its field.
   const reviewerAt = new Map<string, number>();
   (c.reviewers ?? []).forEach((r, i) => {
+    if (r.name.startsWith("tremesh-"))
+      throw new ConfigFileError(
+        file,
+        `reviewers[${i}].name`,
+        `'${r.name}': names starting tremesh- are the leaf's own logins; choose another`,
+      );
     const first = reviewerAt.get(r.name);
     if (first !== undefined)
       throw new ConfigFileError(

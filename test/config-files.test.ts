@@ -204,7 +204,7 @@ describe("leaf.yaml", () => {
     }
   });
 
-  it("refuses a reviewer listed twice by name, as bad input naming the field", async () => {
+  it("refuses a reviewer listed twice by name, or named as the leaf's own logins, as bad input naming the field", async () => {
     const [reviewer] = (await loadLeafConfig(leafFile)).reviewers;
     const bad = await variant(leafFile, (c) => {
       const [first] = c.reviewers as Record<string, unknown>[];
@@ -218,6 +218,13 @@ describe("leaf.yaml", () => {
     expect(err).toEqual([
       `tremesh leaf: ${bad}: reviewers[1].name: '${reviewer!.name}' names reviewers[0] too; list each reviewer once`,
     ]);
+    const internal = await variant(leafFile, (c) => {
+      (c.reviewers as Record<string, unknown>[])[0]!.name = "tremesh-agent-ctrl";
+    });
+    const taken = await loadError(loadLeafConfig, internal);
+    expect(taken.message).toContain(
+      "reviewers[0].name: 'tremesh-agent-ctrl': names starting tremesh- are the leaf's own logins; choose another",
+    );
   });
 
   it("refuses an analysis kind it does not know and a bad until date", async () => {
