@@ -344,7 +344,7 @@ describe("every answer names what happened and what to do", () => {
     expect(c.err[0]).not.toMatch(/\p{Cc}/u);
   });
 
-  it("says of a profile's hub URL that nobody answers, or that answers without TLS, what to check and where", async () => {
+  it("says of a profile's hub URL that is no URL, that nobody answers, or that answers without TLS, what to check and where", async () => {
     const dir = await tempDir("tremesh-hub-url-");
     await writeFile(join(dir, "ca.crt"), (await createFederationCa({ name: "test federation" })).certPem);
     await writeFile(join(dir, "alice.password"), "a password long enough\n", { mode: 0o600 });
@@ -372,6 +372,12 @@ describe("every answer names what happened and what to do", () => {
       expect(await run(["status", "--profile", plainProfile], wrongPort.io)).toBe(ExitCode.badInput);
       expect(wrongPort.err).toEqual([
         `tremesh status: ${plainUrl} did not answer in TLS: it is not the hub's client port; check \`hub\` in ${plainProfile} (the onboarding bundle's profile has the URL)`,
+      ]);
+      const badUrl = await profileFor("bad", "tls://127.0.0.1:99999");
+      const bad = capture();
+      expect(await run(["status", "--profile", badUrl], bad.io)).toBe(ExitCode.badInput);
+      expect(bad.err).toEqual([
+        `tremesh status: ${badUrl}: hub: tls://127.0.0.1:99999 is not a URL (tls://host:port)`,
       ]);
       const closedUrl = `tls://127.0.0.1:${closedPort}`;
       const closedProfile = await profileFor("closed", closedUrl);

@@ -135,6 +135,9 @@ export async function loadProfile(file: string | undefined): Promise<Profile> {
     const tls = p.caFile === undefined ? undefined : await readClientTls(loaded, { caFile: p.caFile }, "");
     const field = p.hub === undefined ? "leaf" : "hub";
     for (const server of servers) {
+      // nats.js takes host:port without a scheme as nats://; anything else that is no URL only fails at connect.
+      if (!URL.canParse(server.includes("://") ? server : `nats://${server}`))
+        throw new ConfigFileError(path, field, `${server} is not a URL (tls://host:port)`);
       const problem = plaintextProblem(server, tls ?? {}, p.insecure, {
         caFile: "caFile",
         insecure: "insecure",
