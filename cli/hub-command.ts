@@ -3,6 +3,7 @@ import {
   CERTIFICATE_WARN_DAYS,
   type CertificateInfo,
   ConfigFileError,
+  ConfigModelError,
   daysUntilExpiry,
   NatsServerStartError,
 } from "../common/index.js";
@@ -34,6 +35,9 @@ export const hub: Command = {
     if (config.tls) warnOfExpiry(log, config.tls.files.certificate);
     const node = await startHubNode(config, { onEvent: (e) => logHubEvent(log, e) }).catch((e: unknown) => {
       if (e instanceof NatsServerStartError) throw serverStartError(e, values.config!, HUB_PORT_FIELDS);
+      // The server's config is made from this file: what it cannot hold is this file's mistake, not a crash.
+      if (e instanceof ConfigModelError)
+        throw new CliError(`${values.config}: ${e.message}`, ExitCode.badInput, { cause: e });
       throw e;
     });
     // SIGHUP (systemd's ExecReload) puts renewed certificates in force without dropping the federation.

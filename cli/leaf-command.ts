@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { ConfigFileError, NatsServerStartError } from "../common/index.js";
+import { ConfigFileError, ConfigModelError, NatsServerStartError } from "../common/index.js";
 import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { keygen } from "./keygen.js";
@@ -79,6 +79,9 @@ export const leaf: Command = {
     }).catch((e: unknown) => {
       if (e instanceof NatsServerStartError) throw serverStartError(e, values.config!, LEAF_PORT_FIELDS);
       if (e instanceof ConfigFileError) throw new CliError(e.message, ExitCode.badInput, { cause: e });
+      // The server's config is made from this file: what it cannot hold is this file's mistake, not a crash.
+      if (e instanceof ConfigModelError)
+        throw new CliError(`${values.config}: ${e.message}`, ExitCode.badInput, { cause: e });
       throw e;
     });
     await runUntilSignal(async () => {

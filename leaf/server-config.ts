@@ -238,7 +238,7 @@ function checkLeafModel(model: LeafServerModel): void {
     try {
       parsed = new URL(url);
     } catch (cause) {
-      throw new ConfigModelError(`hub.urls[${i}]`, "not a URL", { cause });
+      throw new ConfigModelError(`hub.urls[${i}]`, "not a URL (tls://host:port)", { cause });
     }
     if (!LEAF_URL_SCHEMES.has(parsed.protocol)) {
       throw new ConfigModelError(`hub.urls[${i}]`, `unsupported scheme ${JSON.stringify(parsed.protocol)}`);

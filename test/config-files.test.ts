@@ -227,6 +227,16 @@ describe("leaf.yaml", () => {
     );
   });
 
+  it("makes `tremesh leaf start` refuse a hub URL that is no URL as bad input naming the file (exit 3)", async () => {
+    const bad = await variant(leafFile, (c) => {
+      (c.hub as { urls: string[] }).urls = ["127.0.0.1:7422"];
+    });
+    const err: string[] = [];
+    const code = await run(["leaf", "start", "--config", bad], { out: () => {}, err: (l) => err.push(l) });
+    expect(err).toEqual([`tremesh leaf: ${bad}: \`hub.urls[0]\`: not a URL (tls://host:port)`]);
+    expect(code).toBe(3);
+  });
+
   it("refuses an analysis kind it does not know and a bad until date", async () => {
     const kind = await variant(leafFile, (c) => {
       (c.projects as { analyses: string[] }[])[0]!.analyses = ["sql"];
