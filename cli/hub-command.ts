@@ -73,7 +73,8 @@ function warnOfExpiry(log: Logger, certificate: CertificateInfo): void {
     );
 }
 
-function logHubEvent(log: Logger, e: HubNodeEvent): void {
+/** @internal exported for its test. */
+export function logHubEvent(log: Logger, e: HubNodeEvent): void {
   const event = e.event;
   if (event.type === "error") {
     // A TRE's problem (operator mode: its registry entry or operations creds) names the TRE.
@@ -89,7 +90,17 @@ function logHubEvent(log: Logger, e: HubNodeEvent): void {
     return;
   }
   if (event.type === "refused") {
-    log.warn({ service: e.service, ...event }, "refused");
+    // A TRE's heartbeats and Releases come signed with its key: one the hub does not hold for it means the TRE's
+    // leaf.yaml names another seed than the one it registered, and nothing it releases reaches the researcher.
+    const treKey = (e.service === "liveness" || e.service === "status") && event.code === "unknown_signer";
+    log.warn(
+      { service: e.service, ...event },
+      treKey
+        ? "refused: a TRE's message signed by a key the hub does not hold for that TRE; its leaf.yaml signingKeyFile " +
+            "is not the seed whose public key was given to `tremesh admin add-tre` (the TRE shows offline, and its " +
+            "Releases are refused)"
+        : "refused",
+    );
     return;
   }
   if (event.type === "not_queued") {
