@@ -66,7 +66,7 @@ export interface HubLink {
  * leaf.yaml's hub link: its URLs under the plaintext rule (a non-loopback hub only over TLS with the pinned CA,
  * unless `insecure`), the TLS files checked, and the credential.
  */
-export async function loadHubLink(loaded: LoadedYaml, hub: HubLinkFile): Promise<HubLink> {
+export async function loadHubLink(loaded: LoadedYaml, hub: HubLinkFile, tre: string): Promise<HubLink> {
   const tls =
     hub.caFile === undefined
       ? undefined
@@ -86,7 +86,7 @@ export async function loadHubLink(loaded: LoadedYaml, hub: HubLinkFile): Promise
   });
   return {
     urls: hub.urls,
-    credential: await hubLinkCredential(loaded, hub),
+    credential: await hubLinkCredential(loaded, hub, tre),
     publicKey: hub.publicKey,
     ...(tls ? { tls } : {}),
     insecure: tls === undefined && hub.urls.some((u) => !isLoopbackHost(new URL(u).hostname)),
@@ -97,7 +97,11 @@ export async function loadHubLink(loaded: LoadedYaml, hub: HubLinkFile): Promise
  * leaf.yaml's hub-link credential, in exactly one form. A creds file is read and checked now (owner-only, a
  * valid unexpired user JWT with its seed) and must allow a leaf connection of the URLs' kind.
  */
-async function hubLinkCredential(loaded: LoadedYaml, hub: HubLinkFile): Promise<HubLinkCredential> {
+async function hubLinkCredential(
+  loaded: LoadedYaml,
+  hub: HubLinkFile,
+  tre: string,
+): Promise<HubLinkCredential> {
   const login = await readLogin(loaded, hub, {
     prefix: "hub.",
     // A websocket leaf link is its own connection type to the hub.
@@ -106,7 +110,15 @@ async function hubLinkCredential(loaded: LoadedYaml, hub: HubLinkFile): Promise<
     needs: "the link needs",
     userWithCreds: false,
   });
-  return login.type === "creds"
-    ? { credsFile: login.creds.path }
-    : { user: login.user, password: login.password };
+  if (login.type === "password") return { user: login.user, password: login.password };
+  // The admin names each TRE's link user leaf-<tre> in its creds (admin add-tre): another TRE's creds would bind this
+  // leaf to that TRE's hub account, where this TRE's tasks never arrive. (A config-mode hub names its users freely.)
+  const other = /^leaf-(.+)$/.exec(login.creds.name)?.[1];
+  if (other !== undefined && other !== tre)
+    throw new ConfigFileError(
+      loaded.file,
+      "hub.credsFile",
+      `${login.creds.path} holds TRE ${other}'s link to the hub (user leaf-${other}), not TRE ${tre}'s: use the hub-link.creds of ${tre}'s onboarding bundle`,
+    );
+  return { credsFile: login.creds.path };
 }

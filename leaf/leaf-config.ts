@@ -355,7 +355,7 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
     natsServerCores: c.natsServerCores ?? LEAF_DEFAULTS.natsServerCores,
     dataDir: configPath(loaded, c.dataDir),
     treKey,
-    hub: await loadHubLink(loaded, c.hub),
+    hub: await loadHubLink(loaded, c.hub, c.tre),
     heartbeatIntervalMs: c.heartbeatIntervalMs ?? LEAF_DEFAULTS.heartbeatIntervalMs,
     researchers: c.researchers ?? [],
     projects,

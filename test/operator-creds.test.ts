@@ -230,8 +230,11 @@ describe("a CLI profile with credsFile", () => {
 });
 
 describe("exactly one login form", () => {
-  async function leafError(hubFields: Record<string, unknown>): Promise<ConfigFileError> {
-    const error = await loadLeafConfig(await leafYaml(`t${uniqueToken()}`, hubFields)).then(
+  async function leafError(
+    hubFields: Record<string, unknown>,
+    tre = `t${uniqueToken()}`,
+  ): Promise<ConfigFileError> {
+    const error = await loadLeafConfig(await leafYaml(tre, hubFields)).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -270,6 +273,16 @@ describe("exactly one login form", () => {
     expect(wrongType.field).toBe("hub.credsFile");
     expect(wrongType.message).toContain(
       `${join(dir, clientOnly)}: user "leaf-y" may not connect as a leaf node (its JWT allows connection types STANDARD; the link needs LEAFNODE)`,
+    );
+  });
+
+  it("leaf.yaml: refuses another TRE's hub-link creds, naming the file and whose they are", async () => {
+    const tre = `t${uniqueToken()}`;
+    const others = await writeCreds("leaf-south", { types: ["LEAFNODE"] });
+    const error = await leafError({ credsFile: `./${others}` }, tre);
+    expect(error.field).toBe("hub.credsFile");
+    expect(error.message).toContain(
+      `${join(dir, others)} holds TRE south's link to the hub (user leaf-south), not TRE ${tre}'s: use the hub-link.creds of ${tre}'s onboarding bundle`,
     );
   });
 
