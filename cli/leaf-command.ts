@@ -55,15 +55,6 @@ export const leaf: Command = {
           log.warn({ tre: config.tre, user: config.postgres?.user }, `PostgreSQL: ${e.problem}`);
         else if (e.type === "hub-link-up")
           log.info({ tre: config.tre, downForMs: e.downForMs }, "the link to the hub is up");
-        else if (e.type === "agent" && e.event.type === "refused" && e.event.code === "unknown_signer")
-          // Every message the agent takes from the hub is hub-signed: one refused for its signer is either not the
-          // hub's, or leaf.yaml pins the wrong key, and then every task is refused here and never runs.
-          log.warn(
-            { tre: config.tre, ...e.event },
-            `agent refused a message not signed by leaf.yaml's hub.publicKey (${config.hub.publicKey.slice(0, 8)}…): ` +
-              `if your federation's hub signs with another key, hub.publicKey in ${values.config} is wrong (the onboarding ` +
-              "bundle's leaf.yaml has it); a task refused here does not run at this TRE and must be submitted again",
-          );
         else if (e.type === "agent" && e.event.type === "error") {
           log.error({ taskId: e.event.taskId, ...errorFields(e.event.error) }, "agent error");
         } else if (e.type === "agent" && e.event.type === "airlock" && "error" in e.event.event) {
@@ -71,8 +62,9 @@ export const leaf: Command = {
           const { error, ...event } = e.event.event;
           log.warn({ tre: config.tre, ...event, ...errorFields(error) }, `airlock ${event.type}`);
         } else if (e.type === "agent" && e.event.type === "refused") {
-          // A message dead-lettered: a warning, as the hub logs its refusals (after a hub key change, every task).
-          log.warn({ tre: config.tre, ...e.event }, "agent refused");
+          // A message dead-lettered: a warning, as the hub logs its refusals. One refused for its signer names leaf.yaml's
+          // hub.publicKey (Agent's refusals): after a hub key change, or with the wrong key pinned, every task.
+          log.warn({ tre: config.tre, ...e.event }, `agent refused (${values.config})`);
         } else if (e.type === "agent") log.info({ tre: config.tre, ...e.event }, `agent ${e.event.type}`);
         else log.info({ tre: config.tre, ...e }, e.type);
       },
