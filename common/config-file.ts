@@ -85,6 +85,24 @@ export function validateConfig<T>(loaded: LoadedYaml, check: Check<T>): T {
 }
 
 /** A path from the file, made absolute against the file's folder. */
+/**
+ * Refuses port 0 in a config's `ports`: nats-server reads it as no choice at all (its default port, or no listener),
+ * not as any free port. `means`: what 0 would do, for each port the config has.
+ */
+export function refuseZeroPorts(
+  file: string,
+  ports: Readonly<Record<string, number | undefined>> | undefined,
+  means: Readonly<Record<string, string>>,
+): void {
+  for (const [name, meaning] of Object.entries(means))
+    if (ports?.[name] === 0)
+      throw new ConfigFileError(
+        file,
+        `ports.${name}`,
+        `0 means ${meaning}, not any free port: give -1 for a free port, or a port number`,
+      );
+}
+
 export function configPath(loaded: LoadedYaml, path: string): string {
   return isAbsolute(path) ? path : resolve(loaded.dir, path);
 }

@@ -10,6 +10,7 @@ export {
   readSecretFile,
   readSigningKeyFile,
   readYamlConfig,
+  refuseZeroPorts,
   userPublicKey,
   validateConfig,
 } from "./config-file.js";

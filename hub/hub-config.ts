@@ -8,6 +8,7 @@ import {
   readSecretFile,
   readSigningKeyFile,
   readYamlConfig,
+  refuseZeroPorts,
   type UserCredential,
   userPublicKey,
   validateConfig,
@@ -159,6 +160,12 @@ export interface HubClusterConfig {
 export async function loadHubConfig(file: string): Promise<HubConfig> {
   const loaded = await readYamlConfig(file);
   const c = validateConfig(loaded, hubConfigSchema);
+  // Through the monitoring port the hub watches its leaf links; without the leafnode port no TRE can link.
+  refuseZeroPorts(file, c.ports, {
+    client: "nats-server's default client port, 4222",
+    leaf: "no leafnode port: no TRE could link",
+    monitor: "no monitoring port, and the hub watches its TREs' links through it",
+  });
   const host = c.host ?? HUB_DEFAULTS.host;
   const monitorHost = c.monitorHost ?? LOOPBACK_HOST;
   const hosts = [

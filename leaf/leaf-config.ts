@@ -39,6 +39,7 @@ import {
   readServerTls,
   readSigningKeyFile,
   readYamlConfig,
+  refuseZeroPorts,
   type ServerTlsFiles,
   userPublicKey,
   validateConfig,
@@ -279,19 +280,11 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
     }
   }
   const c = validateConfig(loaded, leafConfigSchema);
-  // nats-server reads 0 as no choice at all: its default client port (4222, often taken), or no monitoring port,
-  // through which the leaf watches its hub link (so a link that never comes up would go unreported).
-  for (const [name, means] of [
-    ["client", "nats-server's default client port, 4222"],
-    ["monitor", "no monitoring port, and the leaf watches its hub link through it"],
-  ] as const) {
-    if (c.ports?.[name] === 0)
-      throw new ConfigFileError(
-        file,
-        `ports.${name}`,
-        `0 means ${means}, not any free port: give -1 for a free port, or a port number`,
-      );
-  }
+  // Through the monitoring port the leaf watches its hub link: without it a link that never comes up goes unreported.
+  refuseZeroPorts(file, c.ports, {
+    client: "nats-server's default client port, 4222",
+    monitor: "no monitoring port, and the leaf watches its hub link through it",
+  });
   const datasetNames = new Set((c.datasets ?? []).map((d) => d.name));
   if ((c.datasets ?? []).some((d) => d.engine === "postgres") && !c.postgres) {
     throw new ConfigFileError(file, "postgres", "is required: a dataset has engine postgres");

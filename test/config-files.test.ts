@@ -49,6 +49,17 @@ async function loadError(load: (f: string) => Promise<unknown>, file: string): P
 }
 
 describe("hub.yaml", () => {
+  it("refuses port 0, which nats-server reads as its default client port, no leafnode port or no monitoring", async () => {
+    for (const name of ["client", "leaf", "monitor"]) {
+      const bad = await variant(hubFile, (c) => {
+        c.ports = { [name]: 0 };
+      });
+      const error = await loadError(loadHubConfig, bad);
+      expect(error.field).toBe(`ports.${name}`);
+      expect(error.message).toContain("not any free port: give -1 for a free port, or a port number");
+    }
+  });
+
   it("loads a generated config with its secrets", async () => {
     const config = await loadHubConfig(hubFile);
     expect(config.tres.map((t) => t.name)).toEqual(["a", "b"]);
