@@ -45,8 +45,8 @@ export function notReleasedLines(task: TaskView): string[] {
 const WAITING: Partial<Record<ChildState, (tres: readonly string[]) => string>> = {
   queued: (tres) =>
     tres.length === 1
-      ? `waiting for TRE ${tres[0]} to receive it (is its leaf linked? \`tremesh tres\` shows each TRE's link)`
-      : `waiting for TREs ${tres.join(", ")} to receive it (are their leaves linked? \`tremesh tres\` shows each TRE's link)`,
+      ? `waiting for TRE ${tres[0]} to receive it (is its leaf linked? \`tremesh tres\` shows each TRE's link; if it is, the TRE's log says why it has not taken the task)`
+      : `waiting for TREs ${tres.join(", ")} to receive it (are their leaves linked? \`tremesh tres\` shows each TRE's link; if they are, each TRE's log says why it has not taken the task)`,
   received: (tres) => `being checked at ${tres.join(", ")}`,
   accepted: (tres) => `waiting to start at ${tres.join(", ")}`,
   running: (tres) => `running at ${tres.join(", ")}`,

@@ -133,7 +133,7 @@ describe("following a task", () => {
     const taskId = r.out[0]!;
     expect(r.out).toEqual([taskId]);
     expect(r.err.at(-1)).toBe(
-      `tremesh submit: task ${taskId} is still dispatched after 500 ms: waiting for TRE b to receive it (is its leaf linked? \`tremesh tres\` shows each TRE's link); \`tremesh watch ${taskId}\` follows it`,
+      `tremesh submit: task ${taskId} is still dispatched after 500 ms: waiting for TRE b to receive it (is its leaf linked? \`tremesh tres\` shows each TRE's link; if it is, the TRE's log says why it has not taken the task); \`tremesh watch ${taskId}\` follows it`,
     );
     // With --json, stdout is kept for the final view, which a timeout never reaches: nothing there; the id on stderr.
     const json = await fed.cli([...submit, "--wait", "--json", "--timeout-ms", "500"], "alice");
