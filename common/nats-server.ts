@@ -134,9 +134,10 @@ async function serverRunningFrom(dir: string): Promise<number | undefined> {
   for (const name of names) {
     const pid = /^nats-server_(\d+)\.ports$/.exec(name)?.[1];
     if (pid === undefined || Number(pid) === process.pid) continue;
-    // An ended process waiting to be collected has an empty command line.
-    const argv0 = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0")[0] ?? "";
-    if (basename(argv0).startsWith("nats-server")) return Number(pid);
+    // An ended process waiting to be collected has an empty command line. Its pid taken since by another server
+    // (another TRE's, say) names another folder's ports: only a server launched on this folder counts.
+    const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
+    if (basename(argv[0] ?? "").startsWith("nats-server") && argv.includes(dir)) return Number(pid);
   }
   return undefined;
 }

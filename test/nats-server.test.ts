@@ -2,7 +2,7 @@
  * The nats-server launcher on a real binary: ready means reachable, a broken start says why, stop is
  * final and idempotent, and a restart comes back on the same URLs.
  */
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
@@ -124,6 +124,19 @@ describe("startNatsServer", () => {
     await first.stop();
     await using again = await startNatsServer({ name: "leaf", configText: simpleConfig("again"), dir });
     expect(again.running).toBe(true);
+  });
+
+  it("starts on a folder whose leftover ports file names a pid another folder's server runs as", async () => {
+    const [dir, elsewhere] = [await tempDir(), await tempDir()];
+    await using other = await startNatsServer({
+      name: "other",
+      configText: simpleConfig("other"),
+      dir: elsewhere,
+    });
+    // As a server killed here leaves it, with its pid since taken by a server of another folder.
+    await writeFile(join(dir, `nats-server_${other.pid}.ports`), "{}");
+    await using server = await startNatsServer({ name: "leaf", configText: simpleConfig("leaf"), dir });
+    expect(server.running).toBe(true);
   });
 
   it("says so when the binary cannot be started", async () => {
