@@ -7,8 +7,8 @@ import type { Context, Hono } from "hono";
 import { type AirlockOutputView, type AirlockTaskView, isTaskId } from "../protocol/index.js";
 import { historyPage, queuePage, queueRows, taskPage } from "./airlock-page-views.js";
 import { AirlockRequestError, type DecisionRequest } from "./airlock-requests.js";
-import { pageGuard } from "./page-guard.js";
-import { type Html, html, page, type WayBack } from "./page-html.js";
+import { type ProblemStatus, pageGuard } from "./page-guard.js";
+import { type Html, html, page } from "./page-html.js";
 
 /** What the page needs of the airlock: each call signed with the reviewer's key by the implementation. */
 export interface ReviewBackend {
@@ -52,15 +52,9 @@ export function airlockPage(backend: ReviewBackend, options: AirlockPageOptions)
   const render = (c: Context, title: string, body: Html) =>
     c.html(page(title, "tremesh airlock", who, body).text);
 
+  // A decision's refusals are the decide route's own, which leads back to the output and keeps the reason typed.
   app.onError((e, c) => {
-    if (e instanceof AirlockRequestError)
-      return problem(
-        c,
-        STATUS_OF_CODE[e.code] ?? 403,
-        "The airlock refused",
-        `${e.message} (${e.code})`,
-        backToTask(c.req.path),
-      );
+    if (e instanceof AirlockRequestError) return problem(c, ...airlockRefusal(e));
     throw e;
   });
 
@@ -85,9 +79,10 @@ export function airlockPage(backend: ReviewBackend, options: AirlockPageOptions)
       return problem(c, 400, "Not a decision", "The form does not name a task, an output and a decision.");
     const reason = typeof form.reason === "string" ? form.reason.trim() : "";
     // Each refusal leads back to the output decided on, and shows the reason typed, which the form loses.
+    const back = { href: `/task/${taskId}#output-${outputId}`, label: "back to the task" };
     const kept = reason ? { label: "Your reason, to copy into the form again:", text: reason } : undefined;
-    const refuse = (status: 400 | 403 | 404 | 409 | 503, title: string, message: string) =>
-      problem(c, status, title, message, backToTask(c.req.path), kept);
+    const refuse = (status: ProblemStatus, title: string, message: string) =>
+      problem(c, status, title, message, back, kept);
     if (decision !== "release-checked" && !reason)
       return refuse(400, "Reason required", "Releasing an output as it is, or rejecting it, needs a reason.");
     try {
@@ -113,22 +108,17 @@ export function airlockPage(backend: ReviewBackend, options: AirlockPageOptions)
       });
     } catch (e) {
       if (!(e instanceof AirlockRequestError)) throw e;
-      return refuse(STATUS_OF_CODE[e.code] ?? 403, "The airlock refused", `${e.message} (${e.code})`);
+      return refuse(...airlockRefusal(e));
     }
-    return c.redirect(`/task/${taskId}#output-${outputId}`, 303);
+    return c.redirect(back.href, 303);
   });
 
   return app;
 }
 
-/**
- * The way back from a refused decision (`/task/<id>/output/<id>/decide`): to that output on its task's page. Anywhere
- * else, undefined: the queue.
- */
-function backToTask(path: string): WayBack | undefined {
-  const [, taskId, outputId] = /^\/task\/([^/]+)\/output\/([^/]+)\/decide$/.exec(path) ?? [];
-  if (!(taskId && outputId && isTaskId(taskId) && isTaskId(outputId))) return undefined;
-  return { href: `/task/${taskId}#output-${outputId}`, label: "back to the task" };
+/** A problem page's status, title and words for the airlock's own refusal of a request. */
+function airlockRefusal(e: AirlockRequestError): [ProblemStatus, string, string] {
+  return [STATUS_OF_CODE[e.code] ?? 403, "The airlock refused", `${e.message} (${e.code})`];
 }
 
 /** The digest a decision signs, exactly as `tremesh airlock approve|reject` picks it. */

@@ -1,18 +1,11 @@
 import { parseArgs } from "node:util";
-import {
-  CERTIFICATE_WARN_DAYS,
-  type CertificateInfo,
-  ConfigFileError,
-  ConfigModelError,
-  daysUntilExpiry,
-  NatsServerStartError,
-} from "../common/index.js";
+import { CERTIFICATE_WARN_DAYS, type CertificateInfo, daysUntilExpiry } from "../common/index.js";
 import { type HubNodeEvent, loadHubConfig, startHubNode } from "../hub/index.js";
 import { type Command, usageError } from "./command.js";
-import { CliError, ExitCode } from "./exit-codes.js";
+import { ExitCode } from "./exit-codes.js";
 import { errorFields, type Logger, processLogger } from "./logger.js";
 import { runUntilSignal } from "./run-until-signal.js";
-import { HUB_PORT_FIELDS, serverStartError } from "./server-start-error.js";
+import { HUB_PORT_FIELDS, startFailure } from "./server-start-error.js";
 
 export const hub: Command = {
   usage: "tremesh hub start --config hub.yaml",
@@ -23,8 +16,7 @@ export const hub: Command = {
     const { values } = parseArgs({ args: rest, options: { config: { type: "string" } }, strict: true });
     if (!values.config) throw usageError("hub start: --config FILE is required");
     const config = await loadHubConfig(values.config).catch((e: unknown) => {
-      if (e instanceof ConfigFileError) throw new CliError(e.message, ExitCode.badInput, { cause: e });
-      throw e;
+      throw startFailure(e, values.config!, HUB_PORT_FIELDS);
     });
     const log = processLogger("tremesh-hub");
     if (config.insecure)
@@ -34,11 +26,7 @@ export const hub: Command = {
       );
     if (config.tls) warnOfExpiry(log, config.tls.files.certificate);
     const node = await startHubNode(config, { onEvent: (e) => logHubEvent(log, e) }).catch((e: unknown) => {
-      if (e instanceof NatsServerStartError) throw serverStartError(e, values.config!, HUB_PORT_FIELDS);
-      // The server's config is made from this file: what it cannot hold is this file's mistake, not a crash.
-      if (e instanceof ConfigModelError)
-        throw new CliError(`${values.config}: ${e.message}`, ExitCode.badInput, { cause: e });
-      throw e;
+      throw startFailure(e, values.config!, HUB_PORT_FIELDS);
     });
     // SIGHUP (systemd's ExecReload) puts renewed certificates in force without dropping the federation.
     const onHangUp = () => {

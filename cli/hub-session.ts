@@ -70,13 +70,17 @@ const FAILED_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * What to do when the hub or the TRE knows no such signer: the profile's signing key is not the one registered for
- * its user (a profile pointing at another person's seed, or an old one). Said after the refusal's own words.
+ * What to do after a refusal with `code`, said after its own words ("; …"), or "": for `unknown_signer`, the profile's
+ * signing key is not the one registered for its user (a profile pointing at another person's seed, or an old one).
  */
-export function unknownSignerHint(profile: Pick<Profile, "file" | "server" | "user" | "tre">): string {
+export function refusalHint(
+  code: string,
+  profile: Pick<Profile, "file" | "server" | "user" | "tre">,
+): string {
+  if (code !== "unknown_signer") return "";
   return profile.server === "hub"
-    ? `the hub knows no such key for ${profile.user}: check signingKeyFile in ${profile.file}; it must be the seed whose public key the federation admin registered (tremesh admin add-researcher … --signing-key)`
-    : `TRE ${profile.tre ?? "?"} knows no such key for ${profile.user}: check signingKeyFile in ${profile.file}; it must be the seed whose public key leaf.yaml's reviewers list for ${profile.user}`;
+    ? `; the hub knows no such key for ${profile.user}: check signingKeyFile in ${profile.file}; it must be the seed whose public key the federation admin registered (tremesh admin add-researcher … --signing-key)`
+    : `; TRE ${profile.tre ?? "?"} knows no such key for ${profile.user}: check signingKeyFile in ${profile.file}; it must be the seed whose public key leaf.yaml's reviewers list for ${profile.user}`;
 }
 
 /** Maps the hub's and the airlock's refusal codes onto exit codes. */
@@ -88,6 +92,5 @@ function asCliError(e: unknown, profile: Profile): unknown {
       : FAILED_CODES.has(e.code)
         ? ExitCode.failed
         : ExitCode.refused;
-  const hint = e.code === "unknown_signer" ? `; ${unknownSignerHint(profile)}` : "";
-  return new CliError(`${e.message} (${e.code})${hint}`, exitCode, { cause: e });
+  return new CliError(`${e.message} (${e.code})${refusalHint(e.code, profile)}`, exitCode, { cause: e });
 }

@@ -1,11 +1,10 @@
 import { parseArgs } from "node:util";
-import { ConfigFileError, ConfigModelError, NatsServerStartError } from "../common/index.js";
 import { type Command, usageError } from "./command.js";
-import { CliError, ExitCode } from "./exit-codes.js";
+import { ExitCode } from "./exit-codes.js";
 import { keygen } from "./keygen.js";
 import { errorFields, processLogger } from "./logger.js";
 import { runUntilSignal } from "./run-until-signal.js";
-import { LEAF_PORT_FIELDS, serverStartError } from "./server-start-error.js";
+import { LEAF_PORT_FIELDS, startFailure } from "./server-start-error.js";
 
 export const leaf: Command = {
   usage: "tremesh leaf start --config leaf.yaml | leaf keygen --out FILE [--json]",
@@ -26,8 +25,7 @@ export const leaf: Command = {
       "../leaf/index.js"
     );
     const config = await loadLeafConfig(values.config).catch((e: unknown) => {
-      if (e instanceof ConfigFileError) throw new CliError(e.message, ExitCode.badInput, { cause: e });
-      throw e;
+      throw startFailure(e, values.config!, LEAF_PORT_FIELDS);
     });
     const log = processLogger(`tremesh-leaf-${config.tre}`);
     if (config.hub.insecure)
@@ -69,12 +67,7 @@ export const leaf: Command = {
         else log.info({ tre: config.tre, ...e }, e.type);
       },
     }).catch((e: unknown) => {
-      if (e instanceof NatsServerStartError) throw serverStartError(e, values.config!, LEAF_PORT_FIELDS);
-      if (e instanceof ConfigFileError) throw new CliError(e.message, ExitCode.badInput, { cause: e });
-      // The server's config is made from this file: what it cannot hold is this file's mistake, not a crash.
-      if (e instanceof ConfigModelError)
-        throw new CliError(`${values.config}: ${e.message}`, ExitCode.badInput, { cause: e });
-      throw e;
+      throw startFailure(e, values.config!, LEAF_PORT_FIELDS);
     });
     await runUntilSignal(async () => {
       log.info("stopping");

@@ -3,7 +3,12 @@
  * cause first and the config field to change, with the server's log named for the rest, instead of the
  * launcher's error with thirty lines of start-up log in front of the cause.
  */
-import type { NatsListener, NatsServerStartError } from "../common/index.js";
+import {
+  ConfigFileError,
+  ConfigModelError,
+  type NatsListener,
+  NatsServerStartError,
+} from "../common/index.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 
 /** Where a config file sets each listener's port, e.g. hub.yaml's leafnode port is `ports.leaf`. */
@@ -34,4 +39,17 @@ export function serverStartError(e: NatsServerStartError, configFile: string, fi
     return new CliError(`${e.summary}; ${advice}${log}`, ExitCode.badInput, { cause: e });
   }
   return new CliError(`${e.summary}${log}`, e.failure ? ExitCode.badInput : ExitCode.failed, { cause: e });
+}
+
+/**
+ * What `hub start` and `leaf start` say when loading `configFile` or starting from it fails: a server that did not
+ * start (`serverStartError`), or a mistake in the file, found as it was read (ConfigFileError) or as the server's
+ * config was made from it (ConfigModelError), as bad input. Anything else is returned as it is.
+ */
+export function startFailure(e: unknown, configFile: string, fields: PortFields): unknown {
+  if (e instanceof NatsServerStartError) return serverStartError(e, configFile, fields);
+  if (e instanceof ConfigFileError) return new CliError(e.message, ExitCode.badInput, { cause: e });
+  if (e instanceof ConfigModelError)
+    return new CliError(`${configFile}: ${e.message}`, ExitCode.badInput, { cause: e });
+  return e;
 }

@@ -16,7 +16,7 @@ import {
 } from "../protocol/index.js";
 import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
-import { unknownSignerHint, withHub } from "./hub-session.js";
+import { refusalHint, withHub } from "./hub-session.js";
 import { readInputFile } from "./input-file.js";
 import { printable } from "./printable.js";
 import { loadProfile, signingKey } from "./profile.js";
@@ -187,7 +187,7 @@ export const submit: Command = {
         if (values.json) io.out(JSON.stringify(reply));
         else
           io.err(
-            `tremesh submit: rejected (${reply.code}): ${reply.message}${reply.code === "unknown_signer" ? `; ${unknownSignerHint(profile)}` : ""}`,
+            `tremesh submit: rejected (${reply.code}): ${reply.message}${refusalHint(reply.code, profile)}`,
           );
         return ExitCode.refused;
       }

@@ -84,7 +84,6 @@ export function validateConfig<T>(loaded: LoadedYaml, check: Check<T>): T {
   }
 }
 
-/** A path from the file, made absolute against the file's folder. */
 /**
  * Refuses port 0 in a config's `ports`: nats-server reads it as no choice at all (its default port, or no listener),
  * not as any free port. `means`: what 0 would do, for each port the config has.
@@ -103,6 +102,7 @@ export function refuseZeroPorts(
       );
 }
 
+/** A path from the file, made absolute against the file's folder. */
 export function configPath(loaded: LoadedYaml, path: string): string {
   return isAbsolute(path) ? path : resolve(loaded.dir, path);
 }
