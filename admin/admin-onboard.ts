@@ -13,13 +13,19 @@ import { BUNDLE_CA, CA_CERT } from "./admin-tls.js";
 /** Default JetStream storage of a TRE's hub account (its task queue and results view). */
 const DEFAULT_TRE_STORAGE_BYTES = 1 << 30;
 
-/** Refuses a key already used by the hub, a TRE or a researcher: one key, one principal. */
-function checkKeyUnused(state: FederationState, key: string): void {
+/**
+ * Refuses a key already used by the hub (its next key in a change, or one it signed with before), a TRE or a
+ * researcher: one key, one principal.
+ */
+export function checkKeyUnused(state: FederationState, key: string): void {
+  const { hub } = state;
   const holder =
-    key === state.hub.signingKey
+    key === hub.signingKey || key === hub.nextSigningKey
       ? "the hub"
-      : (Object.entries(state.tres).find(([, t]) => t.signingKey === key)?.[0] ??
-        Object.entries(state.researchers).find(([, r]) => r.signingKey === key)?.[0]);
+      : hub.retiredSigningKeys?.includes(key)
+        ? "the hub, which signed with it before"
+        : (Object.entries(state.tres).find(([, t]) => t.signingKey === key)?.[0] ??
+          Object.entries(state.researchers).find(([, r]) => r.signingKey === key)?.[0]);
   if (holder !== undefined) {
     throw new AdminError(
       `that signing key is already registered (to ${holder}); each party needs its own`,
@@ -158,6 +164,12 @@ function leafTemplate(state: FederationState, tre: string): string {
   return [
     `# leaf.yaml for TRE ${tre}, from the federation's onboarding bundle (tremesh admin add-tre).`,
     "# Filled in: the hub link (hub-link.creds may only make this TRE's leaf link) and the hub's pinned key.",
+    ...(state.hub.nextSigningKey === undefined
+      ? []
+      : [
+          "# hub.nextPublicKey: the federation is changing its hub key; once the admin says the change is over, make",
+          "# it hub.publicKey and remove nextPublicKey.",
+        ]),
     "# Yours to fill in: where your signing seed is (the one `tremesh leaf keygen` made), your datasets,",
     "# the projects and researchers you approve, and your reviewers. Nothing here is trusted from the hub.",
     ...(state.tls
@@ -174,6 +186,7 @@ function leafTemplate(state: FederationState, tre: string): string {
         ...(state.tls ? { caFile: `./${BUNDLE_CA}` } : {}),
         credsFile: "./hub-link.creds",
         publicKey: state.hub.signingKey,
+        ...(state.hub.nextSigningKey === undefined ? {} : { nextPublicKey: state.hub.nextSigningKey }),
       },
       researchers: [],
       reviewers: [],

@@ -48,6 +48,13 @@ const stateSchema = obj({
     leafUrls: arr(url, { min: 1, max: 16 }),
     /** The hub services' message-signing key, which every leaf pins. */
     signingKey: userPublicKey,
+    /**
+     * During a change of the hub's key (admin-hub-key.ts): the next key, which leaves pin beside `signingKey` and
+     * the hub signs with from the switch on. Absent: no change under way.
+     */
+    nextSigningKey: optional(userPublicKey),
+    /** The keys the hub signed with before, oldest first: never a party's key, nor the hub's again. */
+    retiredSigningKeys: optional(arr(userPublicKey, { max: 1000 })),
   }),
   /**
    * TLS on the hub's listeners (admin-tls.ts): the CA certificate is `tls/ca.crt`; `private` when this folder

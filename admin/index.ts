@@ -1,11 +1,13 @@
 /**
  * The federation admin's library: the operator and its accounts (admin-init.ts), onboarding TREs and
- * researchers (admin-onboard.ts), a TRE account's storage (admin-tre-storage.ts), revocation (admin-revoke.ts), the admin folder that holds their keys
- * (admin-store.ts), the registry's projects (admin-projects.ts), and the whole-federation layouts the demo and
- * the tests start from (federation-*.ts).
+ * researchers (admin-onboard.ts), a change of the hub's signing key (admin-hub-key.ts), a TRE account's storage
+ * (admin-tre-storage.ts), revocation (admin-revoke.ts), the admin folder that holds their keys (admin-store.ts),
+ * the registry's projects (admin-projects.ts), and the whole-federation layouts the demo and the tests start from
+ * (federation-*.ts).
  * The `tremesh admin` command only parses flags and prints what these return.
  */
 export { AdminError, AdminErrorCode } from "./admin-error.js";
+export { beginHubKeyChange, finishHubKeyChange, type HubKeyChange } from "./admin-hub-key.js";
 export { type HubNodePlan, type InitOptions, type InitResult, initFederation } from "./admin-init.js";
 export { type AddResearcherResult, type AddTreResult, addResearcher, addTre } from "./admin-onboard.js";
 export {

@@ -12,6 +12,7 @@ export const USAGE = [
   "tremesh admin add-researcher NAME --signing-key U…",
   "tremesh admin revoke researcher|tre NAME",
   "tremesh admin push | list",
+  "tremesh admin rotate-hub-key --seed-file FILE | --finish   # change the hub's signing key: prints each party's step",
   "tremesh admin project create NAME --until DATE [--tres a,b] [--members alice,bob] [--from DATE]",
   "                             [--title T] [--lay-summary TEXT] [--organisation ORG]   # for the data use register",
   "tremesh admin project add-member|remove-member PROJECT RESEARCHER",
@@ -54,6 +55,8 @@ export const options = {
   "no-tls": { type: "boolean" },
   insecure: { type: "boolean" },
   days: { type: "string" },
+  "seed-file": { type: "string" },
+  finish: { type: "boolean" },
 } as const;
 
 export type Values = ReturnType<

@@ -1,11 +1,10 @@
 /**
  * `tremesh admin`: the federation admin's commands.
  *
- * Operator mode (the admin/ library) works on the admin folder (`--dir` or
- * TREMESH_ADMIN_DIR): `init`, `add-tre`, `add-researcher`, `revoke`, `push`, `list`. Registry edits (projects,
- * their TREs and members) go to the hub over the admin folder's profile, or over `--profile FILE` in config
- * mode, where `add-researcher` and `revoke researcher` change the registry only (config mode's connection users
- * live in hub.yaml).
+ * Operator mode (the admin/ library) works on the admin folder (`--dir` or TREMESH_ADMIN_DIR): `init`, `add-tre`,
+ * `add-researcher`, `revoke`, `push`, `list`, `rotate-hub-key`. Registry edits (projects, their TREs and members)
+ * go to the hub over the admin folder's profile, or over `--profile FILE` in config mode, where `add-researcher`
+ * and `revoke researcher` change the registry only (config mode's connection users live in hub.yaml).
  */
 import { parseArgs } from "node:util";
 import { jetstream } from "@nats-io/jetstream";
@@ -27,6 +26,7 @@ import { isUserPublicKey } from "../common/index.js";
 import { Registry, RegistryError } from "../hub/index.js";
 import { FieldError } from "../protocol/index.js";
 import { isName, options, print, USAGE, type Values } from "./admin-flags.js";
+import { rotateHubKeyCommand } from "./admin-hub-key-command.js";
 import { projectCommand } from "./admin-project-command.js";
 import { registerCommand } from "./admin-register.js";
 import { initTlsOption, tlsCommand } from "./admin-tls-command.js";
@@ -73,6 +73,7 @@ function stateLines(state: FederationState): string[] {
   return [
     `operator  ${state.operator.name} ${state.operator.publicKey}`,
     `hub       ${state.hub.clientUrls.join(", ")} (leaves: ${state.hub.leafUrls.join(", ")})`,
+    `hub key   ${state.hub.signingKey}${state.hub.nextSigningKey === undefined ? "" : ` (changing to ${state.hub.nextSigningKey}: rotate-hub-key --finish ends it)`}`,
     ...Object.entries(state.tres).map(
       ([name, t]) =>
         `tre       ${name.padEnd(20)} ${t.revokedAt === undefined ? `added ${when(t.addedAt)}` : `REVOKED ${when(t.revokedAt)}`}  account ${t.account}`,
@@ -94,6 +95,7 @@ export const admin: Command = {
     "tremesh admin project create diabetes --tres north --members alice --until 2027-06-30",
     "tremesh admin revoke researcher alice",
     "tremesh admin register crates/ --json   # a data use register entry per project, from published crates",
+    "tremesh admin rotate-hub-key --seed-file hub/secrets/hub-2.seed   # then, when the TREs and the hub have switched: --finish",
   ],
   async run(argv, io) {
     const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options });
@@ -115,6 +117,8 @@ export const admin: Command = {
           return await tlsCommand(rest, values, io);
         case "register":
           return await registerCommand(rest, values, io);
+        case "rotate-hub-key":
+          return await rotateHubKeyCommand(rest, values, io);
         default:
           throw usageError(
             `${command === undefined ? "admin: name a command" : `admin: unknown command ${JSON.stringify(command)}`}\nusage: ${USAGE}`,

@@ -4,6 +4,7 @@ export { asError } from "./as-error.js";
 export {
   ConfigFileError,
   configPath,
+  exposedSecretProblem,
   isUserPublicKey,
   type LoadedYaml,
   readPasswordFile,

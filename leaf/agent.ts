@@ -2,13 +2,13 @@
  * The TRE agent: takes tasks from INBOX, trusts nothing the hub says without checking, and runs each
  * approved task at most once.
  *
- * For every Dispatch: verify it against the pinned hub key and this TRE's name; verify the researcher's
- * own signature on the Submission inside, with the researcher keys this TRE knows; re-check the TRE's own
- * approvals (leaf.yaml); record `running` before the executor starts; inject a per-task credential from the
- * broker and revoke it when the task ends; hold the outputs in the airlock. Every transition is a record in the
- * TRE's own audit log, written at once, and leaves the TRE in a TRE-signed StatusEvent in OUTBOX or in the Release
- * (task-transitions.ts says which and when). A message that fails verification goes to the TRE's dead letters with
- * its reason.
+ * For every Dispatch: verify it against the pinned hub key (during a change-over, either pinned key) and this
+ * TRE's name; verify the researcher's own signature on the Submission inside, with the researcher keys this TRE
+ * knows; re-check the TRE's own approvals (leaf.yaml); record `running` before the executor starts; inject a
+ * per-task credential from the broker and revoke it when the task ends; hold the outputs in the airlock. Every
+ * transition is a record in the TRE's own audit log, written at once, and leaves the TRE in a TRE-signed
+ * StatusEvent in OUTBOX or in the Release (task-transitions.ts says which and when). A message that fails
+ * verification goes to the TRE's dead letters with its reason.
  *
  * Released at most once: a task is claimed by creating its record in the controlled account, and the Dispatch
  * message is acknowledged only after that, so a redelivered Dispatch finds the record. An agent restarted
@@ -45,6 +45,7 @@ import { Airlock, type AirlockEvent, type ReviewPolicy } from "./airlock.js";
 import { AirlockService } from "./airlock-service.js";
 import { AirlockStore } from "./airlock-store.js";
 import { DEFAULT_DISCLOSURE_RULES, type DisclosureRules } from "./disclosure-rules.js";
+import type { HubKeys } from "./hub-link-config.js";
 import type { ProjectApproval } from "./leaf-config.js";
 import { LEAF_DEFAULTS } from "./leaf-defaults.js";
 import { StatusPublisher } from "./status-publisher.js";
@@ -79,8 +80,11 @@ export type AgentEvent =
 export interface AgentOptions {
   tre: string;
   treKey: SigningKey;
-  /** The hub's signing key, pinned in leaf.yaml: the only key Dispatches and Cancels are accepted from. */
-  hubPublicKey: string;
+  /**
+   * The hub's signing key pinned in leaf.yaml, and its next key during a change-over: the only keys Dispatches and
+   * Cancels are accepted from.
+   */
+  hubKeys: HubKeys;
   /** Researchers this TRE knows, by key. */
   researchers: readonly { name: string; publicKey: string }[];
   projects: readonly ProjectApproval[];
@@ -173,7 +177,9 @@ export class Agent {
       onEvent: (event) => this.#emit({ type: "airlock", event }),
       ...(opts.now ? { now: opts.now } : {}),
     });
-    this.#hubTrust = new TrustStore().add({ publicKey: opts.hubPublicKey, role: "hub", name: "hub" });
+    this.#hubTrust = new TrustStore().add({ publicKey: opts.hubKeys.publicKey, role: "hub", name: "hub" });
+    if (opts.hubKeys.nextPublicKey !== undefined)
+      this.#hubTrust.add({ publicKey: opts.hubKeys.nextPublicKey, role: "hub", name: "hub (next key)" });
     const researchers = new TrustStore();
     for (const r of opts.researchers)
       researchers.add({ publicKey: r.publicKey, role: "researcher", name: r.name });
@@ -468,15 +474,19 @@ export class Agent {
   }
 
   /**
-   * An INBOX message's refusal, saying what to do when its signer is not the pinned hub key: after the federation
-   * changes its hub key, every task is refused here until leaf.yaml pins the new one.
+   * An INBOX message's refusal, saying what to do when its signer is not a pinned hub key: after the federation
+   * changes its hub key, every task is refused here until leaf.yaml pins the new one (as `hub.nextPublicKey` while
+   * the change-over lasts).
    */
   #fromHub(error: Refusal): Refusal {
     if (error.code !== DeadLetterCode.unknownSigner) return error;
+    const { publicKey, nextPublicKey } = this.#opts.hubKeys;
+    const pinned = [`hub.publicKey ${publicKey.slice(0, 8)}…`];
+    if (nextPublicKey !== undefined) pinned.push(`hub.nextPublicKey ${nextPublicKey.slice(0, 8)}…`);
     return refusal(
       error.code,
-      `${error.message}: not the hub key leaf.yaml pins (hub.publicKey ${this.#opts.hubPublicKey.slice(0, 8)}…); ` +
-        "if the federation changed its hub key, put the new one there and restart the leaf",
+      `${error.message}: not ${pinned.length === 1 ? "the hub key" : "either hub key"} leaf.yaml pins (${pinned.join(", ")}); ` +
+        "if the federation is changing or changed its hub key, pin the new one as hub.nextPublicKey and restart the leaf",
       error.field,
     );
   }

@@ -9,6 +9,7 @@
  *   caFile: ./federation-ca.crt           # from the onboarding bundle
  *   credsFile: ./secrets/hub-link.creds   # or user + passwordFile on a config-mode hub
  *   publicKey: UD…                        # the hub's signing key, pinned
+ *   # nextPublicKey: UE…                  # only while the federation changes its hub key: the next one, pinned too
  */
 import {
   type ClientTlsFiles,
@@ -31,8 +32,14 @@ export const hubLinkSchema = obj({
   passwordFile: optional(str({ min: 1, max: 4096 })),
   /** Instead of `user` + `passwordFile`, on an operator-mode hub: the TRE's leaf user creds (JWT and seed). */
   credsFile: optional(str({ min: 1, max: 4096 })),
-  /** The hub's signing public key: the only key the agent accepts Dispatches and Cancels from. */
+  /** The hub's signing public key: the key the agent accepts Dispatches and Cancels from. */
   publicKey: userPublicKey,
+  /**
+   * Only while the federation changes its hub key (docs/operations.md, "Change the hub's signing key"): the next
+   * signing key, accepted beside `publicKey`, so that no task is refused whichever of the two signed it. Default:
+   * none, only `publicKey` is accepted. Once the admin says the change is over, it becomes `publicKey` here.
+   */
+  nextPublicKey: optional(userPublicKey),
   /**
    * The federation CA's certificate (PEM), pinned: the hub's certificate must chain to it and name the host of
    * the `tls://` URL. Required with `tls://` URLs; from the TRE's onboarding bundle.
@@ -57,9 +64,17 @@ export type HubLinkFile = Infer<typeof hubLinkSchema>;
 export interface HubLink {
   urls: string[];
   credential: HubLinkCredential;
-  publicKey: string;
+  /** The hub keys pinned: `publicKey`, and `nextPublicKey` during a change of the hub's key. */
+  keys: HubKeys;
   tls?: ClientTlsFiles;
   insecure: boolean;
+}
+
+/** The hub signing keys a leaf pins: the only signers whose Dispatches and Cancels its agent accepts. */
+export interface HubKeys {
+  publicKey: string;
+  /** The hub's next key, during a change-over. */
+  nextPublicKey?: string;
 }
 
 /**
@@ -84,10 +99,19 @@ export async function loadHubLink(loaded: LoadedYaml, hub: HubLinkFile, tre: str
     });
     if (problem !== undefined) throw new ConfigFileError(loaded.file, `hub.urls[${i}]`, problem);
   });
+  if (hub.nextPublicKey === hub.publicKey)
+    throw new ConfigFileError(
+      loaded.file,
+      "hub.nextPublicKey",
+      "is hub.publicKey already: it names the hub's next key while the federation changes it; otherwise leave it out",
+    );
   return {
     urls: hub.urls,
     credential: await hubLinkCredential(loaded, hub, tre),
-    publicKey: hub.publicKey,
+    keys: {
+      publicKey: hub.publicKey,
+      ...(hub.nextPublicKey === undefined ? {} : { nextPublicKey: hub.nextPublicKey }),
+    },
     ...(tls ? { tls } : {}),
     insecure: tls === undefined && hub.urls.some((u) => !isLoopbackHost(new URL(u).hostname)),
   };

@@ -19,6 +19,7 @@
  *   user: leaf-a
  *   passwordFile: ./secrets/leaf-a.password
  *   publicKey: UD…                        # the hub's signing key, pinned
+ *   # nextPublicKey: UE…                  # only while the federation changes its hub key: the next one
  *   # or, with a hub in operator mode, instead of user + passwordFile:
  *   # credsFile: ./secrets/leaf-a.creds
  * researchers:
@@ -141,7 +142,7 @@ export const leafConfigSchema = obj({
   dataDir: str({ min: 1, max: 4096 }),
   /** The TRE's signing nkey seed, made inside the TRE (`tremesh keygen`); only its public key leaves. */
   signingKeyFile: str({ min: 1, max: 4096 }),
-  /** How the TRE reaches the hub, and the hub key it pins (hub-link-config.ts). */
+  /** How the TRE reaches the hub, and the hub key it pins (two during a change of key; hub-link-config.ts). */
   hub: hubLinkSchema,
   /** Heartbeat interval, in ms. Default 10 000 (the hub calls a TRE offline after three missed beats). */
   heartbeatIntervalMs: optional(int({ min: 500, max: MAX_HEARTBEAT_INTERVAL_MS })),

@@ -173,7 +173,7 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
       const started = await Agent.start({
         tre: config.tre,
         treKey: config.treKey,
-        hubPublicKey: config.hub.publicKey,
+        hubKeys: config.hub.keys,
         researchers: config.researchers,
         projects: config.projects,
         datasets: config.datasets,

@@ -8,6 +8,7 @@ import { run } from "../cli/main.js";
 import { ConfigFileError } from "../common/index.js";
 import { loadHubConfig } from "../hub/index.js";
 import { loadLeafConfig } from "../leaf/index.js";
+import { generateKeyPair } from "../protocol/index.js";
 
 let dir: string;
 let hubFile: string;
@@ -179,10 +180,31 @@ describe("leaf.yaml", () => {
   it("loads the TRE's identity, pinned hub key and approvals", async () => {
     const config = await loadLeafConfig(leafFile);
     expect(config.tre).toBe("a");
-    expect(config.hub.publicKey).toMatch(/^U/);
+    expect(config.hub.keys.publicKey).toMatch(/^U/);
     expect(config.projects).toEqual([
       { name: "diabetes", researchers: ["alice"], analyses: ["count"], datasets: ["patients"] },
     ]);
+  });
+
+  it("pins the hub's next key beside its key during a change-over, and refuses the same key twice or a bad one", async () => {
+    const next = generateKeyPair("user").publicKey;
+    const both = await variant(leafFile, (c) => {
+      (c.hub as Record<string, unknown>).nextPublicKey = next;
+    });
+    const { keys } = (await loadLeafConfig(both)).hub;
+    expect(keys.nextPublicKey).toBe(next);
+    expect(keys.publicKey).toMatch(/^U/);
+    const same = await variant(leafFile, (c) => {
+      const hub = c.hub as Record<string, unknown>;
+      hub.nextPublicKey = hub.publicKey;
+    });
+    const twice = await loadError(loadLeafConfig, same);
+    expect(twice.field).toBe("hub.nextPublicKey");
+    expect(twice.message).toContain("is hub.publicKey already");
+    const bad = await variant(leafFile, (c) => {
+      (c.hub as Record<string, unknown>).nextPublicKey = generateKeyPair("account").publicKey;
+    });
+    expect((await loadError(loadLeafConfig, bad)).field).toBe("hub.nextPublicKey");
   });
 
   it("resolves a dataset file against the config's folder, and refuses an approval of an unknown dataset", async () => {

@@ -6,8 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../common/index.js";
 import type { LeafNodeEvent } from "../leaf/index.js";
-import { generateKeyPair, newId, sealEnvelope, signingKeyFromSeed, subjects } from "../protocol/index.js";
+import { generateKeyPair, signingKeyFromSeed } from "../protocol/index.js";
 import { type Federation, startFederation } from "./harness/federation.js";
+import { queueSignedBy } from "./harness/signed-elsewhere.js";
 
 let fed: Federation;
 type AgentEvent = Extract<LeafNodeEvent, { type: "agent" }>["event"];
@@ -30,32 +31,7 @@ afterAll(async () => {
 describe("a leaf that pins another hub key", () => {
   it("refuses a Dispatch and a Cancel signed by another key, naming the pinned key and what to do", async () => {
     const otherHub = signingKeyFromSeed(generateKeyPair("user").seed);
-    const alice = signingKeyFromSeed(generateKeyPair("user").seed);
-    const now = Date.now();
-    const times = { iat: now, exp: now + 3_600_000 };
-    const taskId = newId();
-    const submission = sealEnvelope(
-      "submission",
-      {
-        id: taskId,
-        ...times,
-        project: "diabetes",
-        tres: ["a"],
-        analysis: { kind: "count", dataset: "patients" },
-      },
-      alice,
-    );
-    const js = fed.hub.services.js;
-    await js.publish(
-      subjects.dispatch("a", taskId),
-      sealEnvelope("dispatch", { id: newId(), ...times, taskId, tre: "a", submission }, otherHub),
-      { msgID: newId() },
-    );
-    await js.publish(
-      subjects.cancel("a", taskId),
-      sealEnvelope("cancel", { id: newId(), ...times, taskId, tre: "a", reason: "x" }, otherHub),
-      { msgID: newId() },
-    );
+    const taskId = await queueSignedBy(fed.hub.services.js, "a", otherHub, { cancel: true });
     const mine = await waitFor("both refusals", () => {
       const these = refused.filter((r) => r.subject.endsWith(taskId));
       return these.length === 2 ? these : undefined;
@@ -65,7 +41,7 @@ describe("a leaf that pins another hub key", () => {
       expect(r.code).toBe("unknown_signer");
       expect(r.reason).toBe(
         `signer ${otherHub.publicKey.slice(0, 8)}… is not trusted: not the hub key leaf.yaml pins (hub.publicKey ${pinned}…); ` +
-          "if the federation changed its hub key, put the new one there and restart the leaf",
+          "if the federation is changing or changed its hub key, pin the new one as hub.nextPublicKey and restart the leaf",
       );
     }
   });

@@ -58,6 +58,6 @@ describe("tremesh leaf start's log", () => {
     expect(warning.subject).toContain(r.out[0]!);
     expect(warning.msg).toBe(`agent refused (${file})`);
     expect(warning.reason).toContain(`not the hub key leaf.yaml pins (hub.publicKey ${pinned.slice(0, 8)}…)`);
-    expect(warning.reason).toContain("put the new one there and restart the leaf");
+    expect(warning.reason).toContain("pin the new one as hub.nextPublicKey and restart the leaf");
   }, 120_000);
 });
