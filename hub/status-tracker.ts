@@ -2,9 +2,10 @@
  * Follows what the TREs send back: a durable consumer on the federation's view of every TRE's RESULTS stream,
  * handling the events of different children at once and each child's in the order they came. Each message is
  * verified (TRE key, type, subject); a StatusEvent moves that TRE's child state, a Release is kept for the
- * researcher; anything refused is acked away to a dead letter with its reason. Several hub instances may share
- * the consumer: state only moves forward and every event applies at most once, so order across instances does
- * not matter.
+ * researcher; anything refused is acked away to a dead letter with its reason. A TRE's refusal of a Dispatch it never
+ * received (signed by another hub key than it pins) ends only a child it has reported nothing of. Several hub
+ * instances may share the consumer: state only moves forward and every event applies at most once, so order across
+ * instances does not matter.
  *
  * The hub's record agrees with what was released: a child reaches `released`, `partially_released` or `withheld`
  * only when the TRE's verified Release that says so is stored. The Release carries that step itself
@@ -181,6 +182,10 @@ export class StatusTracker {
   }
 
   async #onStatus(m: JsMsg, v: VerifiedOf<"status">): Promise<Refusal | undefined> {
+    if (v.body.unpinnedHubKey) {
+      const refused = await this.#refusesUnreceived(v);
+      if (refused) return refused;
+    }
     const { event, passed } = childSteps(v.signer.name, v.body);
     if (isReleaseOutcome(event.state) && (await this.#released(v.body.taskId, v.body.tre)) !== event.state) {
       // The steps before it need no Release: they are recorded now, and only the claim is held back.
@@ -205,6 +210,31 @@ export class StatusTracker {
       state: v.body.state,
       applied: child !== undefined,
     });
+    return undefined;
+  }
+
+  /**
+   * A TRE's refusal of a Dispatch it did not receive, signed by another hub key than it pins
+   * (`StatusEvent.unpinnedHubKey`): it ends only a child of which the TRE has reported nothing yet, as a `rejected`
+   * that passed no step. Anything else is refused. The same event again (a redelivery, a replay) is left to the
+   * checks every event has.
+   */
+  async #refusesUnreceived(v: VerifiedOf<"status">): Promise<Refusal | undefined> {
+    const { taskId, tre, state, passed, id } = v.body;
+    if (state !== "rejected" || (passed?.length ?? 0) > 0)
+      return refusal(
+        DeadLetterCode.malformed,
+        `a refusal of an unreceived Dispatch is a rejected that passed no step, not ${state}`,
+        "unpinnedHubKey",
+      );
+    const child = await this.opts.tasks.child(taskId, tre);
+    if (!child || child.history.some((h) => h.eventId === id)) return undefined;
+    if (child.history.some((h) => h.actor.startsWith(`${v.signer.name}/`)))
+      return refusal(
+        DeadLetterCode.alreadyReceived,
+        `TRE ${tre} says it refused task ${taskId} without receiving it, but it has reported the task ${child.state}`,
+        "unpinnedHubKey",
+      );
     return undefined;
   }
 

@@ -8,7 +8,8 @@
  * per-task credential from the broker and revoke it when the task ends; hold the outputs in the airlock. Every
  * transition is a record in the TRE's own audit log, written at once, and leaves the TRE in a TRE-signed
  * StatusEvent in OUTBOX or in the Release (task-transitions.ts says which and when). A message that fails
- * verification goes to the TRE's dead letters with its reason.
+ * verification goes to the TRE's dead letters with its reason; one signed by a hub key other than those pinned is
+ * also answered, once, with the task `rejected` (hub-key-refusal.ts), so that its researcher learns why.
  *
  * Released at most once: a task is claimed by creating its record in the controlled account, and the Dispatch
  * message is acknowledged only after that, so a redelivered Dispatch finds the record. An agent restarted
@@ -45,6 +46,7 @@ import { Airlock, type AirlockEvent, type ReviewPolicy } from "./airlock.js";
 import { AirlockService } from "./airlock-service.js";
 import { AirlockStore } from "./airlock-store.js";
 import { DEFAULT_DISCLOSURE_RULES, type DisclosureRules } from "./disclosure-rules.js";
+import { unpinnedReason, unpinnedSigner } from "./hub-key-refusal.js";
 import type { HubKeys } from "./hub-link-config.js";
 import type { ProjectApproval } from "./leaf-config.js";
 import { LEAF_DEFAULTS } from "./leaf-defaults.js";
@@ -320,7 +322,10 @@ export class Agent {
       allowExpired: true,
       now: this.#now(),
     });
-    if (!opened.ok) return this.#fromHub(opened.error);
+    if (!opened.ok) {
+      if (opened.error.code === DeadLetterCode.unknownSigner) await this.#refuseUnpinned(m, where);
+      return this.#fromHub(opened.error);
+    }
     const dispatch = opened.value.body;
     const taskId = dispatch.taskId;
     const at = this.#now();
@@ -373,6 +378,27 @@ export class Agent {
     });
     if (admitted.ok) this.#startTask(dispatch, { admitted, run });
     return undefined;
+  }
+
+  /**
+   * A Dispatch no pinned hub key signed, but another key did: the task is claimed as `rejected` and the
+   * refusal announced to the hub, naming both keys, once per task (hub-key-refusal.ts). The message itself is
+   * dead-lettered as before.
+   */
+  async #refuseUnpinned(m: JsMsg, where: TaskSubject & { kind: "dispatch" }): Promise<void> {
+    const at = this.#now();
+    const signer = await unpinnedSigner(where, m.subject, m.data, at);
+    if (signer === undefined) return;
+    const keys = { pinned: this.#opts.hubKeys.publicKey, signer };
+    const step: AgentTaskEvent = {
+      state: "rejected",
+      at,
+      actor: AGENT,
+      reason: unpinnedReason(signer, this.#opts.hubKeys),
+    };
+    // No Dispatch kept: nothing of it is trusted, and the task never runs here.
+    if (!(await this.#state.claim({ taskId: where.taskId, state: "rejected", history: [step] }))) return;
+    await this.#transitions.announceClaim(where.taskId, [{ ...step, unpinnedHubKey: keys }]);
   }
 
   /**

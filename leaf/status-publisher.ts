@@ -5,7 +5,14 @@
  * new event. Steps not announced yet leave with the next one, in its `passed` (task-transitions.ts says when).
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { type ChildState, newId, type SigningKey, sealEnvelope, subjects } from "../protocol/index.js";
+import {
+  type ChildState,
+  newId,
+  type SigningKey,
+  type StatusEvent,
+  sealEnvelope,
+  subjects,
+} from "../protocol/index.js";
 
 const STATUS_LIFETIME_MS = 30 * 86_400_000;
 
@@ -15,6 +22,11 @@ export interface PassedStep {
   at: number;
   reason?: string;
   actor?: string;
+  /**
+   * Only on a `rejected` step that refused a Dispatch signed by another key than the pinned hub key
+   * (hub-key-refusal.ts): the keys its StatusEvent names (`StatusEvent.unpinnedHubKey`). Never in a `passed`.
+   */
+  unpinnedHubKey?: StatusEvent["unpinnedHubKey"];
 }
 
 /**
@@ -54,6 +66,7 @@ export class StatusPublisher {
     now = Date.now(),
     attempt = 1,
     passed: readonly PassedStep[] = [],
+    unpinnedHubKey?: StatusEvent["unpinnedHubKey"],
   ): Promise<void> {
     const envelope = sealEnvelope(
       "status",
@@ -69,6 +82,7 @@ export class StatusPublisher {
         // The first attempt's events are as they were before retries existed.
         ...(attempt > 1 ? { attempt } : {}),
         ...(passed.length > 0 ? { passed: passedSteps(passed, actor) } : {}),
+        ...(unpinnedHubKey ? { unpinnedHubKey } : {}),
       },
       this.key,
     );

@@ -135,8 +135,9 @@ export class TaskTransitions implements ReleaseAnnouncements {
 
   /**
    * Announces the steps a task's claim recorded at once (received, and accepted or rejected, and running when a
-   * slot was free), at its first attempt: one audit record, and a StatusEvent with the earlier steps in its
-   * `passed` for a refusal, while an accepted task's steps wait for its next.
+   * slot was free; or only `rejected`, with the keys it names, for a Dispatch signed by another key than the pinned
+   * hub key), at its first attempt: one audit record, and a StatusEvent with the earlier steps in its `passed` for a
+   * refusal, while an accepted task's steps wait for its next.
    */
   announceClaim(taskId: string, steps: readonly PassedStep[]): Promise<void> {
     return this.#announce(taskId, steps, AGENT_ACTOR, 1);
@@ -248,7 +249,16 @@ export class TaskTransitions implements ReleaseAnnouncements {
     const actor = last.actor ?? AGENT_ACTOR;
     const passed = steps.slice(-(MAX_PASSED + 1), -1);
     return this.#sends.run(taskId, () =>
-      this.o.status.publish(taskId, last.state, actor, last.reason, last.at, run, passed),
+      this.o.status.publish(
+        taskId,
+        last.state,
+        actor,
+        last.reason,
+        last.at,
+        run,
+        passed,
+        last.unpinnedHubKey,
+      ),
     );
   }
 

@@ -4,6 +4,8 @@
  *   queued → received → rejected | accepted → running → executor_error | outputs_pending_review
  *          → released | withheld | partially_released → delivered;  cancel_requested → cancelled;
  *   queued → expired (the hub's: the task aged out of the TRE's TASKS stream before the TRE took it)
+ *   queued → rejected (the TRE's, without receiving it: its Dispatch was signed by a key other than the hub key the
+ *          TRE pins; `StatusEvent.unpinnedHubKey`)
  *   running → accepted: the attempt ended without outputs (its agent restarted, or its executor failed in a way
  *          worth retrying) and the next attempt follows; every event carries its attempt (1 when absent).
  *
@@ -51,12 +53,14 @@ export function releaseOutcome(release: {
 
 /**
  * Every step a child may take, from each state. The leaf records only these; `queued` stands for "no record
- * yet" (a Dispatch claims the task as `received`, a Cancel that overtook its Dispatch as `cancelled`).
+ * yet" (a Dispatch claims the task as `received`, a Cancel that overtook its Dispatch as `cancelled`, a Dispatch
+ * signed by another key than the pinned hub key as `rejected`).
  * `cancel_requested` is the hub's own state (a researcher's cancel on its way to the TRE).
  */
 export const childSteps: { readonly [S in ChildState]: readonly ChildState[] } = {
   // `expired` is the hub's: the Dispatch aged out of the TRE's TASKS stream before the TRE took it.
-  queued: ["received", "cancelled", "cancel_requested", "expired"],
+  // `rejected` without `received`: a Dispatch signed by another hub key than the TRE pins (leaf/hub-key-refusal.ts).
+  queued: ["received", "rejected", "cancelled", "cancel_requested", "expired"],
   received: ["accepted", "rejected", "cancelled", "cancel_requested"],
   accepted: [
     "running",

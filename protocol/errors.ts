@@ -67,6 +67,8 @@ export const DeadLetterCode = {
   unknownTask: "unknown_task",
   /** A Cancel of a task that has already ended at this TRE: it changes nothing. */
   alreadyEnded: "already_ended",
+  /** A TRE's refusal of a Dispatch it never received (`StatusEvent.unpinnedHubKey`), for a task it has reported steps of. */
+  alreadyReceived: "already_received",
 } as const;
 export type DeadLetterCode = (typeof DeadLetterCode)[keyof typeof DeadLetterCode];
 

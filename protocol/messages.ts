@@ -18,6 +18,8 @@ const reason = str({ max: 2000 });
 const sha256Hex = str({ min: 64, max: 64, pattern: /^[0-9a-f]{64}$/, what: "a sha256 hex digest" });
 
 const base = { id, iat: time, exp: time };
+/** An nkey public key (its 56 characters; a receiver that verifies with it checks the rest). */
+const publicKey = str({ min: 56, max: 56 });
 /** The most tasks one `tasks` query lists (the newest first). */
 export const MAX_TASKS_LISTED = 200;
 
@@ -151,6 +153,12 @@ const status = obj({
    * unless a step names its own.
    */
   passed: optional(arr(passedStep, { max: MAX_PASSED })),
+  /**
+   * Set when the TRE refused a Dispatch without receiving it because it was signed by `signer`, not by the hub key
+   * its leaf.yaml pins (`pinned`): the event is `rejected`, passes no step, and the hub applies it only to a child
+   * the TRE has not received (status-tracker.ts). Nothing else of that unverified Dispatch is in the event.
+   */
+  unpinnedHubKey: optional(obj({ pinned: publicKey, signer: publicKey })),
 });
 
 /** Reviewer-signed (inside the TRE): the decision on one output, bound to its digest. */
@@ -195,9 +203,7 @@ const release = obj({
    * researcher can verify each decision without knowing the TRE's reviewers beforehand. A decision may also be
    * signed by the TRE itself (its auto-release policy).
    */
-  reviewers: optional(
-    arr(obj({ name: str({ min: 1, max: 64 }), publicKey: str({ min: 56, max: 56 }) }), { max: 64 }),
-  ),
+  reviewers: optional(arr(obj({ name: str({ min: 1, max: 64 }), publicKey }), { max: 64 })),
   /**
    * The TRE's Five Safes RO-Crate of the task, a BagIt zip signed by the TRE, without the payload files this
    * Release carries already (the outputs' bytes, the decisions): crate/release-crate.ts puts them back.

@@ -1,7 +1,8 @@
 /**
  * A TRE's leaf pins the hub's signing key (leaf.yaml `hub.publicKey`). A Dispatch or Cancel signed by any other
  * key, as every task is after the federation changes its hub key and before the TRE pins the new one, is refused
- * into the TRE's dead letters with a reason that says which key leaf.yaml pins and what to do.
+ * into the TRE's dead letters with a reason that says which key leaf.yaml pins and what to do. (A Dispatch's task is
+ * also ended `rejected` at that TRE, for its researcher to read: test/tre-key-mismatch.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../common/index.js";
