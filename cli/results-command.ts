@@ -31,7 +31,14 @@ import { type Profile, signingKey } from "./profile.js";
 import { formatSize, saveReleasedFiles } from "./released-files.js";
 import { RELEASE_KEPT } from "./status-command.js";
 import { taskIdArg } from "./task-id-arg.js";
-import { childReason, followHint, notReleasedLines, releasedNothing, stillLine } from "./task-progress.js";
+import {
+  childReason,
+  childStateText,
+  followHint,
+  notReleasedLines,
+  releasedNothing,
+  stillLine,
+} from "./task-progress.js";
 
 const ENDED: ReadonlySet<string> = new Set(["completed", "partial", "failed", "cancelled"]);
 
@@ -68,7 +75,7 @@ export async function followTask(
   let last = "";
   let task = await fetchTask(nc, key, taskId);
   for (;;) {
-    const now = `${task.state} ${task.children.map((c) => `${c.tre}:${c.state}`).join(" ")}`;
+    const now = `${task.state} ${task.children.map((c) => `${c.tre}:${childStateText(c)}`).join(" ")}`;
     if (now !== last) onChange(task);
     last = now;
     if (hasEnded(task)) return task;
@@ -105,7 +112,7 @@ function stoppedAnswering(e: unknown, task: TaskView): unknown {
 const FOLLOW_WAIT_MS = Math.min(20_000, MAX_QUERY_WAIT_MS);
 
 const stateLine = (task: TaskView) =>
-  `${task.state.padEnd(10)} ${task.children.map((c) => `${c.tre}: ${c.state}`).join("  ")}`;
+  `${task.state.padEnd(10)} ${task.children.map((c) => `${c.tre}: ${childStateText(c)}`).join("  ")}`;
 
 export const watch: Command = {
   usage: "tremesh watch TASK_ID [--timeout-ms N] [--profile FILE] [--json]",
@@ -133,7 +140,7 @@ export const watch: Command = {
           const erase = drawn > 0 ? `\x1b[${drawn}A\x1b[J` : "";
           const lines = [
             `task ${t.taskId}: ${t.state}`,
-            ...t.children.map((c) => `  ${c.tre.padEnd(12)} ${c.state}`),
+            ...t.children.map((c) => `  ${c.tre.padEnd(12)} ${childStateText(c)}`),
           ];
           io.out(`${erase}${lines.join("\n")}`);
           drawn = lines.length;

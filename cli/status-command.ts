@@ -7,6 +7,7 @@ import { withHub } from "./hub-session.js";
 import { printable } from "./printable.js";
 import { signingKey } from "./profile.js";
 import { taskIdArg } from "./task-id-arg.js";
+import { unregisteredKeyText } from "./task-progress.js";
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(".000Z", "Z");
 
@@ -21,7 +22,8 @@ export const RELEASE_KEPT = "kept at the hub with no expiry (until the federatio
 
 /**
  * A task's parent state, then each TRE's state and history: who, when, why. A TRE on its second or later run of
- * the task says which; a TRE's claim the hub cannot back (a `released` with no Release stored) is shown as such.
+ * the task says which; a TRE's claim the hub cannot back (a `released` with no Release stored) is shown as such, and
+ * so is a TRE whose messages the hub refuses (it signs with a key the federation did not register).
  */
 function taskLines(task: TaskView): string[] {
   const lines = [
@@ -33,6 +35,8 @@ function taskLines(task: TaskView): string[] {
     const attempt = child.attempt !== undefined && child.attempt > 1 ? ` (attempt ${child.attempt})` : "";
     lines.push("", `  ${child.tre}: ${child.state}${attempt}`);
     if (child.discrepancy) lines.push(`    discrepancy: ${printable(child.discrepancy)}`);
+    if (child.unregisteredKey)
+      lines.push(`    not moving: ${unregisteredKeyText(child.tre, child.unregisteredKey)}`);
     for (const h of child.history) {
       const run = h.attempt !== undefined && h.attempt > 1 ? ` [attempt ${h.attempt}]` : "";
       lines.push(
@@ -58,8 +62,9 @@ export const status: Command = {
     "tremesh status [TASK_ID] [--profile FILE] [--json]",
     "",
     "Shows a TRE's attempt when it runs the task again (after an agent restart or a retryable failure), and a",
-    "discrepancy when a TRE reported released but the hub holds no Release from it. A released TRE's Release is",
-    `${RELEASE_KEPT}.`,
+    "discrepancy when a TRE reported released but the hub holds no Release from it, and why a TRE's part cannot move",
+    "when the hub refuses that TRE's messages (it signs with a key the federation did not register). A released",
+    `TRE's Release is ${RELEASE_KEPT}.`,
   ].join("\n"),
   examples: [
     "tremesh status 01JD3…",
@@ -140,6 +145,9 @@ export const tres: Command = {
           io.out(
             `${t.tre.padEnd(12)} ${t.online ? "online " : "offline"}  ${seen}${t.running ? `  running ${t.running}` : ""}`,
           );
+          const u = t.unregisteredKey;
+          if (u)
+            io.out(`             ${unregisteredKeyText(t.tre, u.publicKey)} (refused at ${iso(u.lastSeen)})`);
         }
       return ExitCode.ok;
     });

@@ -55,15 +55,36 @@ const WAITING: Partial<Record<ChildState, (tres: readonly string[]) => string>> 
 };
 
 /**
+ * Why an unfinished TRE's part cannot move: the hub refuses everything the TRE sends, signed with a key the
+ * federation did not register for it (`ChildView.unregisteredKey`), and what its operator must do.
+ */
+export function unregisteredKeyText(tre: string, key: string): string {
+  return (
+    `the hub refuses TRE ${tre}'s messages: it signs them with key ${printable(key.slice(0, 8))}…, which the federation did not ` +
+    `register for it; its operator must set leaf.yaml signingKeyFile to the seed whose public key was given to ` +
+    "`tremesh admin add-tre`"
+  );
+}
+
+/** A TRE's state as `watch` prints it: with a word of it when the hub refuses what the TRE sends. */
+export function childStateText(child: ChildView): string {
+  return child.unregisteredKey ? `${child.state} (its messages refused: unregistered key)` : child.state;
+}
+
+/**
  * What the unfinished TREs of a task are doing, grouped by state: "awaiting review at north; waiting for TRE east to
- * receive it (is its leaf linked? …)". Empty when every TRE has ended.
+ * receive it (is its leaf linked? …)"; a TRE whose messages the hub refuses is named on its own, with why. Empty when
+ * every TRE has ended.
  */
 export function waitingOn(task: TaskView): string {
   const parts: string[] = [];
+  const moving = task.children.filter((c) => !c.unregisteredKey);
   for (const [state, say] of Object.entries(WAITING) as [ChildState, (tres: readonly string[]) => string][]) {
-    const tres = task.children.filter((c) => c.state === state).map((c) => c.tre);
+    const tres = moving.filter((c) => c.state === state).map((c) => c.tre);
     if (tres.length > 0) parts.push(say(tres));
   }
+  for (const c of task.children)
+    if (c.unregisteredKey) parts.push(unregisteredKeyText(c.tre, c.unregisteredKey));
   return parts.join("; ");
 }
 

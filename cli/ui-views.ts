@@ -7,6 +7,7 @@ import { renderTables, type TaskResults, toSvg } from "../aggregator/index.js";
 import type { TaskView } from "../protocol/index.js";
 import { type Html, html, when } from "./page-html.js";
 import { hasEnded } from "./results-command.js";
+import { unregisteredKeyText } from "./task-progress.js";
 import { type FieldErrors, type SubmitForm, submitFormView } from "./ui-submit.js";
 
 /** The researcher's tasks with each TRE's state (the part of the home page that refreshes while it is open). */
@@ -39,7 +40,7 @@ function states(task: TaskView): Html {
   return html`<p>Task state: <b class="parent-state">${task.state}</b></p>
 <table class="queue states"><thead><tr><th>TRE</th><th>state</th><th>history: when, state, who, why</th></tr></thead><tbody>${task.children.map(
     (c) =>
-      html`<tr data-tre="${c.tre}"><th scope="row">${c.tre}</th><td class="state">${c.state}</td><td><ul class="history">${c.history.map(
+      html`<tr data-tre="${c.tre}"><th scope="row">${c.tre}</th><td class="state">${c.state}</td><td>${c.unregisteredKey ? html`<p class="problem">Not moving: ${unregisteredKeyText(c.tre, c.unregisteredKey)}</p>` : ""}<ul class="history">${c.history.map(
         (h) =>
           html`<li>${when(h.at)} <b>${h.state}</b> ${h.actor}${h.reason ? html` — ${h.reason}` : ""}</li>`,
       )}</ul></td></tr>`,

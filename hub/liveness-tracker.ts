@@ -4,6 +4,14 @@
  * the subject) and keeps the newest per TRE in a KV bucket, so every hub instance and every reader
  * sees the same answer. A TRE is online while its last heartbeat is younger than `offlineAfterMs`.
  * A refused heartbeat goes to the dead letters with its reason, and to the audit log, like any refused message.
+ *
+ * A TRE that signs with a key the federation did not register for it (its leaf.yaml names another seed than the one
+ * given to `tremesh admin add-tre`) has every heartbeat, status event and Release refused, and its tasks wait for
+ * ever. Its heartbeats say so: one on the TRE's own subject (only that TRE's account can send there, account-flows.ts)
+ * that is a well-formed heartbeat of that TRE whose signature verifies with the key it names is kept as the TRE's
+ * unregistered key, until a heartbeat with its registered key comes after it. Nothing of its content is trusted or
+ * kept but that key; `tremesh tres` and the researcher's view of the TRE's unfinished tasks show it
+ * (researcher-api.ts).
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
@@ -22,16 +30,21 @@ import {
   MemoryReplayGuard,
   openEnvelope,
   parseTreSubject,
+  peekEnvelope,
   type Refusal,
   refusal,
   refusalOf,
   subjects,
   type TreLiveness,
-  type TrustStore,
+  TrustStore,
+  type UnregisteredKey,
 } from "../protocol/index.js";
 import { HUB_DEFAULTS } from "./hub-defaults.js";
 
-/** Bucket in FED: key = TRE name, value = the last verified heartbeat's facts (JSON). */
+/**
+ * Bucket in FED: key = TRE name, value = the last verified heartbeat's facts (JSON); key `unregistered.<TRE name>`,
+ * the key its last heartbeat refused for an unregistered signer verified with (`UnregisteredKey`).
+ */
 export const LIVENESS_BUCKET = "TRE_LIVENESS";
 
 export interface LivenessTrackerOptions {
@@ -61,6 +74,9 @@ export type LivenessEvent =
   | { type: "online"; tre: string }
   | { type: "refused"; subject: string; code: string; reason: string }
   | { type: "error"; error: Error };
+
+/** The bucket's key for the unregistered key TRE `tre` signs with (TRE names have no dots). */
+const unregisteredEntry = (tre: string) => `unregistered.${tre}`;
 
 interface Beat {
   /** When this hub verified it (the hub's clock decides online/offline). */
@@ -114,13 +130,14 @@ export class LivenessTracker {
     return beat ? { up: this.#online(beat), since: beat.lastSeen } : { up: false };
   }
 
-  /** Every member TRE with its online flag and last heartbeat. */
+  /** Every member TRE with its online flag and last heartbeat, and the unregistered key it signs with, if it does. */
   async list(): Promise<TreLiveness[]> {
     const out: TreLiveness[] = [];
     for (const { name: tre, publicKey } of this.opts.tres()) {
       const beat = await this.#lastBeat(tre);
-      out.push(
-        beat
+      const unregistered = await this.#unregistered(tre, publicKey, beat);
+      out.push({
+        ...(beat
           ? {
               tre,
               online: this.#online(beat),
@@ -129,15 +146,68 @@ export class LivenessTracker {
               agentVersion: beat.agentVersion,
               publicKey,
             }
-          : { tre, online: false, publicKey },
-      );
+          : { tre, online: false, publicKey }),
+        ...(unregistered ? { unregisteredKey: unregistered } : {}),
+      });
     }
     return out;
+  }
+
+  /**
+   * The key a member TRE signs with that the federation did not register for it: undefined unless its newest
+   * heartbeat was refused for it (any verified since, or a registered key that is now that one, clears it).
+   */
+  async unregisteredKey(tre: string): Promise<UnregisteredKey | undefined> {
+    const member = this.opts.tres().find((t) => t.name === tre);
+    if (!member) return undefined;
+    return this.#unregistered(tre, member.publicKey, await this.#lastBeat(tre));
+  }
+
+  async #unregistered(
+    tre: string,
+    registered: string,
+    beat: Beat | undefined,
+  ): Promise<UnregisteredKey | undefined> {
+    const e = await this.kv.get(unregisteredEntry(tre));
+    if (e?.operation !== "PUT") return undefined;
+    const seen = e.json() as UnregisteredKey;
+    if (seen.publicKey === registered || (beat && beat.lastSeen >= seen.lastSeen)) return undefined;
+    return seen;
   }
 
   async #lastBeat(tre: string): Promise<Beat | undefined> {
     const e = await this.kv.get(tre);
     return e?.operation === "PUT" ? (e.json() as Beat) : undefined;
+  }
+
+  /**
+   * A heartbeat on member TRE `tre`'s subject by a signer the hub does not trust: kept as the TRE's unregistered key
+   * when it is a well-formed, current heartbeat of that TRE whose signature verifies with the key it names.
+   */
+  async #noteUnregistered(data: Uint8Array, tre: string): Promise<void> {
+    const signer = peekEnvelope(data)?.signer;
+    if (signer === undefined || !this.opts.tres().some((t) => t.name === tre)) return;
+    let trust: TrustStore;
+    try {
+      trust = new TrustStore().add({
+        publicKey: signer,
+        role: "tre",
+        name: `unregistered key of tre:${tre}`,
+        tre,
+      });
+    } catch {
+      return; // not an nkey public key
+    }
+    const now = (this.opts.now ?? Date.now)();
+    const opened = openEnvelope(data, {
+      trust,
+      expect: "heartbeat",
+      now,
+      maxLifetimeMs: MAX_HEARTBEAT_LIFETIME_MS,
+    });
+    if (!opened.ok) return;
+    const seen: UnregisteredKey = { publicKey: signer, lastSeen: now };
+    await this.kv.put(unregisteredEntry(tre), JSON.stringify(seen));
   }
 
   /** Online while the last heartbeat is younger than `offlineAfterMs`, by this hub's clock. */
@@ -169,7 +239,11 @@ export class LivenessTracker {
       // Its id is kept until it expires: no longer than an honest TRE's slowest beat lives.
       maxLifetimeMs: MAX_HEARTBEAT_LIFETIME_MS,
     });
-    if (!opened.ok) return refusalOf(opened.error);
+    if (!opened.ok) {
+      if (opened.error.code === DeadLetterCode.unknownSigner)
+        await this.#noteUnregistered(msg.data, where.tre);
+      return refusalOf(opened.error);
+    }
     const hb = opened.value.body;
     const beat: Beat = {
       lastSeen: (this.opts.now ?? Date.now)(),

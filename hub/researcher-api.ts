@@ -240,6 +240,10 @@ export class ResearcherApi {
 
   async #view(task: TaskRecord): Promise<TaskView> {
     const children = await this.opts.tasks.childrenOf(task);
+    // A TRE the hub refuses for signing with an unregistered key: its unfinished children cannot move, and say why.
+    const unregistered = await Promise.all(
+      children.map((c) => (isTerminal(c.state) ? undefined : this.opts.liveness.unregisteredKey(c.tre))),
+    );
     const view: TaskView = {
       taskId: task.taskId,
       project: task.project,
@@ -255,11 +259,12 @@ export class ResearcherApi {
       ),
       submittedAt: task.submittedAt,
       updatedAt: task.updatedAt,
-      children: children.map((c) => ({
+      children: children.map((c, i) => ({
         tre: c.tre,
         state: c.state,
         ...(c.attempt !== undefined && c.attempt > 1 ? { attempt: c.attempt } : {}),
         ...(c.discrepancy ? { discrepancy: c.discrepancy } : {}),
+        ...(unregistered[i] ? { unregisteredKey: unregistered[i].publicKey } : {}),
         history: c.history.map((h) => ({
           state: h.state,
           at: h.at,
@@ -273,7 +278,10 @@ export class ResearcherApi {
   }
 }
 
-/** Names a view by what it shows: any change of state, history, attempt or discrepancy gives another version. */
+/**
+ * Names a view by what it shows: any change of state, history, attempt, discrepancy or unregistered key gives another
+ * version.
+ */
 function viewVersion(view: TaskView): string {
   return createHash("sha256").update(JSON.stringify(view)).digest("hex").slice(0, 32);
 }

@@ -134,6 +134,7 @@ export {
   parentStates,
   type TaskView,
   type TreLiveness,
+  type UnregisteredKey,
 } from "./researcher-api.js";
 export {
   deadLetterSubject,

@@ -23,6 +23,7 @@ export type ApiErrorCode = (typeof ApiErrorCode)[keyof typeof ApiErrorCode];
 
 const MAX_TIME = 8_640_000_000_000_000;
 const time = int({ min: 0, max: MAX_TIME });
+const publicKey = str({ min: 56, max: 56 });
 
 export const parentStates = [
   "submitted",
@@ -44,6 +45,14 @@ const childEvent = obj({
   attempt: optional(int({ min: 1, max: MAX_ATTEMPT })),
 });
 
+/**
+ * A TRE that signs with a key the federation did not register for it (its leaf.yaml `signingKeyFile` is not the seed
+ * given to `tremesh admin add-tre`): the hub refuses its heartbeats, status events and Releases. `publicKey` is the
+ * key its newest refused heartbeat verified with; `lastSeen` when the hub refused it. Only what the hub saw on that
+ * TRE's own subjects: no one else can put it there.
+ */
+const unregisteredKey = obj({ publicKey, lastSeen: time });
+
 const childView = obj({
   tre: treName,
   state: literal(...childStates),
@@ -54,6 +63,13 @@ const childView = obj({
    * child stays short of the claimed state until the Release arrives.
    */
   discrepancy: optional(str({ max: 2000 })),
+  /**
+   * For a child that has not ended: the key its TRE signs with that the federation did not register for it
+   * (`TreLiveness.unregisteredKey`), so the hub refuses what it sends of this task, and the child cannot move until
+   * the TRE's operator fixes leaf.yaml's signing key. The key alone, not when it was last seen: a view changes when
+   * the task does, not at every refused heartbeat.
+   */
+  unregisteredKey: optional(publicKey),
   history: arr(childEvent, { max: 1000 }),
 });
 
@@ -85,7 +101,9 @@ const treLiveness = obj({
    * The TRE's signing key as the hub knows it. A researcher who has not pinned the TRE's key in their profile
    * verifies Releases with this one, trusting the hub's word for it.
    */
-  publicKey: optional(str({ min: 56, max: 56 })),
+  publicKey: optional(publicKey),
+  /** Its heartbeats come signed with another key than `publicKey`, and are refused (newer than any it verified). */
+  unregisteredKey: optional(unregisteredKey),
 });
 
 const ok = obj({
@@ -113,4 +131,5 @@ export type ApiReply = Infer<typeof apiReply>;
 export type TaskView = Infer<typeof taskView>;
 export type ChildView = Infer<typeof childView>;
 export type TreLiveness = Infer<typeof treLiveness>;
+export type UnregisteredKey = Infer<typeof unregisteredKey>;
 export type ParentState = (typeof parentStates)[number];

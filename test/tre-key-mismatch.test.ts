@@ -4,6 +4,9 @@
  * - TRE b's leaf.yaml pins another hub key (`hub.publicKey`): its agent refuses every Dispatch, and ends its part of
  *   the task with a `rejected` of its own that names both keys and what its operator must do; once per task, across
  *   a restart. The hub takes that refusal only for a task dispatched to b that b has not reported anything of.
+ * - TRE c's leaf.yaml names another seed than the one it registered (`signingKeyFile`): the hub refuses everything it
+ *   sends, and the researcher's view of its unfinished task, and `tremesh tres`, say so; once its operator puts the
+ *   registered seed back, the task goes on.
  *
  * Real hub and leaves, their agents, from the files operators write; the researcher's CLI in-process.
  */
@@ -13,6 +16,8 @@ import { jetstream } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { ExitCode } from "../cli/exit-codes.js";
+import { escapeHtml } from "../cli/page-html.js";
+import { taskLive } from "../cli/ui-views.js";
 import { waitFor } from "../common/index.js";
 import { generatePatients, patientProfiles, writePatientsCsv } from "../fixtures/index.js";
 import type { LeafNodeEvent } from "../leaf/index.js";
@@ -40,6 +45,8 @@ let countFile: string;
 const otherHub = signingKeyFromSeed(generateKeyPair("user").seed);
 /** A key neither the hub nor TRE b's pin: what forged Dispatches are signed with. */
 const stranger = signingKeyFromSeed(generateKeyPair("user").seed);
+/** The seed TRE c's leaf.yaml names instead of the one it registered. */
+const strayTre = generateKeyPair("user");
 
 type AgentEvent = Extract<LeafNodeEvent, { type: "agent" }>["event"];
 const agentEvents: { tre: string; event: AgentEvent }[] = [];
@@ -95,7 +102,7 @@ async function publishDispatch(tre: string, taskId: string, key: SigningKey, tam
 
 beforeAll(async () => {
   fed = await startFederation({
-    tres: ["b"],
+    tres: ["b", "c"],
     researchers: ["alice"],
     reviewers: ["rita"],
     heartbeatIntervalMs: 500,
@@ -108,7 +115,7 @@ beforeAll(async () => {
       if (e.service === "status" && e.event.type === "refused") hubRefusals.push(e.event);
     },
   });
-  for (const tre of ["b"])
+  for (const tre of ["b", "c"])
     await writePatientsCsv(
       generatePatients(patientProfiles.small, 5),
       join(fed.files.dir, `patients-${tre}.csv`),
@@ -116,8 +123,13 @@ beforeAll(async () => {
   await editLeafYaml("b", (c) => {
     c.hub.publicKey = otherHub.publicKey;
   });
+  await editLeafYaml("c", (c) => {
+    c.signingKeyFile = "./secrets/tre-c-stray.seed";
+  });
+  await writeFile(join(fed.files.dir, "secrets", "tre-c-stray.seed"), `${strayTre.seed}\n`, { mode: 0o600 });
   await fed.startLeaf("b");
-  await approveProject(fed, { project: "diabetes", tres: ["b"], members: ["alice"] });
+  await fed.startLeaf("c");
+  await approveProject(fed, { project: "diabetes", tres: ["b", "c"], members: ["alice"] });
   countFile = join(fed.files.dir, "count.json");
   await writeFile(countFile, JSON.stringify({ kind: "count", dataset: "patients" }));
 }, 120_000);
@@ -211,4 +223,58 @@ describe("a TRE that pins another hub key", () => {
       "rejected",
     ]);
   }, 60_000);
+});
+
+describe("a TRE that signs with a seed it did not register", () => {
+  it("is named in the researcher's view of its waiting task, and the task goes on once its seed is put back", async () => {
+    const r = await fed.cli(["submit", "--project", "diabetes", "--tres", "c", countFile], "alice");
+    const taskId = r.out[0]!;
+    const stray = strayTre.publicKey;
+    const why =
+      `the hub refuses TRE c's messages: it signs them with key ${stray.slice(0, 8)}…, which the federation did not ` +
+      "register for it; its operator must set leaf.yaml signingKeyFile to the seed whose public key was given to " +
+      "`tremesh admin add-tre`";
+    // The TRE runs the task, but nothing it says of it reaches the hub.
+    await waitFor(
+      "the task awaiting review at c",
+      () => transitions("c", taskId).some((e) => e.state === "outputs_pending_review"),
+      { timeoutMs: 60_000 },
+    );
+    const view = await waitFor("the view to name c's key", async () => {
+      const v = await taskView(fed, taskId);
+      return v.children[0]!.unregisteredKey ? v : undefined;
+    });
+    expect(view.state).toBe("dispatched");
+    expect(view.children[0]).toMatchObject({ tre: "c", state: "queued", unregisteredKey: stray });
+
+    const status = await fed.cli(["status", taskId], "alice");
+    expect(status.out).toContain(`    not moving: ${why}`);
+    const watched = await fed.cli(["watch", taskId, "--timeout-ms", "300"], "alice");
+    expect(watched.code).toBe(ExitCode.unavailable);
+    expect(watched.err).toEqual([
+      `tremesh watch: task ${taskId} is still dispatched after 300 ms: ${why}; \`tremesh watch ${taskId}\` follows it`,
+    ]);
+    expect(watched.out.at(-1)).toMatch(/ c: queued \(its messages refused: unregistered key\)$/);
+    // The researcher's page shows the task's live part from the same view.
+    expect(taskLive(view, undefined).toString()).toContain(
+      `<p class="problem">Not moving: ${escapeHtml(why)}</p>`,
+    );
+    const tres = await fed.cli(["tres"], "alice");
+    expect(tres.out.filter((l) => l.includes(why))).toHaveLength(1);
+
+    // Its operator puts the registered seed back: the hub hears the TRE again, and its release reaches the researcher.
+    await fed.stopLeaf("c");
+    await editLeafYaml("c", (c) => {
+      c.signingKeyFile = "./secrets/tre-c.seed";
+    });
+    await fed.startLeaf("c");
+    await waitFor("the view to drop c's key", async () => {
+      const v = await taskView(fed, taskId);
+      return v.children[0]!.unregisteredKey === undefined;
+    });
+    expect((await fed.cli(["airlock", "approve", taskId], "reviewer-c-rita")).code).toBe(0);
+    await childReaches(fed, taskId, "c", "released");
+    const fixed = await fed.cli(["tres"], "alice");
+    expect(fixed.out.join("\n")).not.toContain("refuses");
+  }, 120_000);
 });
