@@ -3,7 +3,8 @@
  * the admin begins the change (`tremesh admin rotate-hub-key --seed-file NEW`), a TRE pins the next key beside the
  * current one (leaf.yaml `hub.nextPublicKey`), the hub switches to NEW, and the admin ends the change (`--finish`).
  * A leaf pinning both keys takes a Dispatch signed by either, one queued under the old key while it was offline
- * too; a leaf pinning only the old key refuses the new key's Dispatch, naming the key it pins.
+ * too; a leaf pinning only the old key refuses the new key's Dispatch, naming the key it pins, and ends its part of
+ * the task.
  */
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -14,7 +15,14 @@ import { run } from "../cli/main.js";
 import { waitFor } from "../common/index.js";
 import type { LeafNodeEvent } from "../leaf/index.js";
 import { generateKeyPair, newId, signingKeyFromSeed, subjects, type TaskView } from "../protocol/index.js";
-import { approveProject, type CliResult, type Federation, startFederation } from "./harness/federation.js";
+import {
+  approveProject,
+  type CliResult,
+  childReaches,
+  type Federation,
+  startFederation,
+  taskView,
+} from "./harness/federation.js";
 import { queueSignedBy } from "./harness/signed-elsewhere.js";
 
 let fed: Federation;
@@ -100,7 +108,7 @@ afterAll(async () => {
 });
 
 describe("changing the hub's signing key", () => {
-  it("takes both keys' Dispatches where both are pinned (the old key's queued while the leaf was offline); refuses the new key's where only the old is", async () => {
+  it("takes both keys' Dispatches where both are pinned (the old key's queued while the leaf was offline); refuses the new key's where only the old is, ending that TRE's part", async () => {
     const begun = await admin("rotate-hub-key", "--seed-file", join(adminDir, "hub", "secrets", NEW_SEED));
     expect(begun.code).toBe(ExitCode.ok);
     expect(begun.out.join("\n")).toContain(`add  nextPublicKey: ${newKey}  and restart the leaf`);
@@ -129,10 +137,12 @@ describe("changing the hub's signing key", () => {
       `signer ${newKey.slice(0, 8)}… is not trusted: not the hub key leaf.yaml pins (hub.publicKey ${oldKey.slice(0, 8)}…); ` +
         "if the federation is changing or changed its hub key, pin the new one as hub.nextPublicKey and restart the leaf",
     );
-    const view = JSON.parse(
-      (await fed.cli(["status", signedByNew, "--json"], "alice")).out.join("\n"),
-    ) as TaskView;
-    expect(view.children.find((c) => c.tre === "a")?.state).toBe("queued");
+    // a ends its part of the task, saying why, rather than leaving it queued (leaf/hub-key-refusal.ts).
+    await childReaches(fed, signedByNew, "a", "rejected");
+    const atHub = (await taskView(fed, signedByNew)).children.find((c) => c.tre === "a");
+    expect(atHub?.history.at(-1)?.reason).toContain(
+      `signed by hub key ${newKey.slice(0, 8)}…, but the TRE's leaf.yaml pins hub.publicKey ${oldKey.slice(0, 8)}…;`,
+    );
 
     // The change ends: the new key is the hub's, and b pins it alone.
     const finished = await admin("rotate-hub-key", "--finish");
