@@ -14,7 +14,7 @@
  * (researcher-api.ts).
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
-import type { KV } from "@nats-io/kv";
+import { type KV, KvWatchInclude } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
   type AuditSink,
@@ -92,6 +92,12 @@ export class LivenessTracker {
   readonly #sub: Subscription;
   readonly #replay = new MemoryReplayGuard();
   readonly #refuser: Refuser;
+  /**
+   * The bucket's unregistered-key entries, followed by a watch (every hub instance's refusals): a task view asks for
+   * every unfinished child's TRE, and reads the bucket only for a TRE found here.
+   */
+  readonly #unregisteredSeen = new Map<string, UnregisteredKey>();
+  #stopWatch: () => void = () => {};
 
   private constructor(
     private readonly opts: LivenessTrackerOptions,
@@ -113,12 +119,34 @@ export class LivenessTracker {
   static async start(opts: LivenessTrackerOptions): Promise<LivenessTracker> {
     const kv = await openBucket(opts.js, LIVENESS_BUCKET, { history: 1 });
     const tracker = new LivenessTracker(opts, kv);
+    await tracker.#followUnregistered();
     await opts.nc.flush();
     return tracker;
   }
 
   async stop(): Promise<void> {
+    this.#stopWatch();
     await this.#sub.drain();
+  }
+
+  /** Watches the unregistered-key entries, then loads the ones there now (a change between the two applies twice). */
+  async #followUnregistered(): Promise<void> {
+    const prefix = unregisteredEntry("");
+    const apply = (key: string, seen: UnregisteredKey | undefined) => {
+      const tre = key.slice(prefix.length);
+      if (seen) this.#unregisteredSeen.set(tre, seen);
+      else this.#unregisteredSeen.delete(tre);
+    };
+    const watcher = await this.kv.watch({ key: `${prefix}>`, include: KvWatchInclude.UpdatesOnly });
+    this.#stopWatch = () => watcher.stop();
+    void (async () => {
+      for await (const e of watcher)
+        apply(e.key, e.operation === "PUT" ? (e.json() as UnregisteredKey) : undefined);
+    })();
+    for await (const key of await this.kv.keys(`${prefix}>`)) {
+      const e = await this.kv.get(key);
+      apply(key, e?.operation === "PUT" ? (e.json() as UnregisteredKey) : undefined);
+    }
   }
 
   /**
@@ -158,6 +186,7 @@ export class LivenessTracker {
    * heartbeat was refused for it (any verified since, or a registered key that is now that one, clears it).
    */
   async unregisteredKey(tre: string): Promise<UnregisteredKey | undefined> {
+    if (!this.#unregisteredSeen.has(tre)) return undefined;
     const member = this.opts.tres().find((t) => t.name === tre);
     if (!member) return undefined;
     return this.#unregistered(tre, member.publicKey, await this.#lastBeat(tre));
@@ -168,9 +197,8 @@ export class LivenessTracker {
     registered: string,
     beat: Beat | undefined,
   ): Promise<UnregisteredKey | undefined> {
-    const e = await this.kv.get(unregisteredEntry(tre));
-    if (e?.operation !== "PUT") return undefined;
-    const seen = e.json() as UnregisteredKey;
+    const seen = this.#unregisteredSeen.get(tre);
+    if (seen === undefined) return undefined;
     if (seen.publicKey === registered || (beat && beat.lastSeen >= seen.lastSeen)) return undefined;
     return seen;
   }
