@@ -44,6 +44,7 @@ export {
   type ParquetDataset,
   type PostgresDataset,
 } from "./query/dataset.js";
+export { type DatasetTableProblem, fileDatasetProblems } from "./query/dataset-table-check.js";
 export type { DuckDbEngineOptions } from "./query/duckdb-engine.js";
 export { DUCKDB_KEEP_OPEN_MS } from "./query/duckdb-instances.js";
 export { isTransientDatabaseCode } from "./query/engine-errors.js";
