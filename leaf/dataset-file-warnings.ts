@@ -9,9 +9,6 @@ import { stat } from "node:fs/promises";
 import { type DatasetTableProblem, fileDatasetProblems } from "../executors/index.js";
 import type { LeafConfig } from "./leaf-config.js";
 
-/** DuckDB reads a CSV or Parquet path with these characters as a glob: it names no single file to look for. */
-const GLOB = /[*?[]/;
-
 /** What the TRE's operator is told follows from each kind of problem, and what to check. */
 const consequence: Record<DatasetTableProblem["field"], (dataset: string) => string> = {
   path: (d) => `every task on dataset '${d}' will fail until DuckDB can read it; check the file`,
@@ -22,7 +19,7 @@ const consequence: Record<DatasetTableProblem["field"], (dataset: string) => str
 export async function datasetFileWarnings(config: Pick<LeafConfig, "file" | "datasets">): Promise<string[]> {
   const warnings: string[] = [];
   for (const [i, d] of config.datasets.entries()) {
-    if (d.engine === "postgres" || GLOB.test(d.path)) continue;
+    if (d.engine === "postgres") continue;
     const problem = await stat(d.path).then(
       (s) => (s.isFile() ? undefined : "is not a file"),
       (e: NodeJS.ErrnoException) => `cannot be read (${e.code ?? e.message})`,

@@ -11,6 +11,8 @@ const good = {
   identifiers: ["patient_id"],
 };
 
+const { table: _table, ...fileFields } = good;
+
 function problem(value: unknown): string {
   try {
     datasetDefinitions(value, "datasets");
@@ -44,6 +46,14 @@ describe("dataset definitions", () => {
     [
       [{ ...good, path: "data/north.duckdb" }],
       'datasets[0].path: "data/north.duckdb" is not an absolute file path',
+    ],
+    [
+      [{ ...fileFields, engine: "parquet", path: "/data/parts/*.parquet" }],
+      'datasets[0].path: "/data/parts/*.parquet" is not an absolute path to one file (DuckDB would read *, ? or [ as a glob, which tasks may not)',
+    ],
+    [
+      [{ ...fileFields, engine: "csv", path: "/data/north[1].csv" }],
+      'datasets[0].path: "/data/north[1].csv" is not an absolute path to one file (DuckDB would read *, ? or [ as a glob, which tasks may not)',
     ],
     [[{ ...good, table: undefined }], "datasets[0].table: is required"],
     [

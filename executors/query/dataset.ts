@@ -36,6 +36,16 @@ export type ColumnType = (typeof columnTypes)[number];
 
 const ident = str({ min: 1, max: 63, pattern: IDENTIFIER, what: "an identifier (letters, digits, _)" });
 const filePath = str({ min: 1, max: 4096, pattern: /^\/[^\0]*$/, what: "an absolute file path" });
+/**
+ * DuckDB reads a CSV or Parquet path with *, ? or [ as a glob, and the executor lets DuckDB read the one path named
+ * (allowed_paths) and nothing else: a glob could never be read, and every task on it would fail.
+ */
+const oneFilePath = str({
+  min: 1,
+  max: 4096,
+  pattern: /^\/[^\0*?[]*$/,
+  what: "an absolute path to one file (DuckDB would read *, ? or [ as a glob, which tasks may not)",
+});
 
 const columns = record(ident, literal(...columnTypes), { max: 1000 });
 const identifiers = optional(arr(ident, { max: 100, unique: true }));
@@ -50,8 +60,8 @@ const duckdbDataset = obj({
   schema: optional(ident),
   table: ident,
 });
-const csvDataset = obj({ engine: literal("csv"), ...common, path: filePath });
-const parquetDataset = obj({ engine: literal("parquet"), ...common, path: filePath });
+const csvDataset = obj({ engine: literal("csv"), ...common, path: oneFilePath });
+const parquetDataset = obj({ engine: literal("parquet"), ...common, path: oneFilePath });
 const postgresDataset = obj({
   engine: literal("postgres"),
   ...common,
