@@ -33,10 +33,12 @@ import {
   type CredsFile,
   clientTlsOptions,
   credsFileAuthenticator,
+  isLeafnodeInfo,
   type LoadedYaml,
   plaintextProblem,
   readClientTls,
   readLogin,
+  readNatsInfo,
   readSigningKeyFile,
   readYamlConfig,
   SERVICE_CONNECTION,
@@ -248,6 +250,18 @@ export async function connectProfile(profile: Profile, timeoutMs = 5_000): Promi
       throw new CliError(
         `the ${profile.server} at ${profile.url} presented a TLS certificate this profile does not accept (${message}): check that ${profile.file}'s caFile is the federation's CA and that the URL names a host the certificate carries`,
         ExitCode.refused,
+        { cause },
+      );
+    // A hub's leafnode port refuses a client's login as any wrong password is refused ("Authorization Violation"):
+    // its greeting, read again without logging in, tells the port apart from a refusal of the user.
+    if (refused && isLeafnodeInfo(await readNatsInfo(profile.url, profile.tls)))
+      throw new CliError(
+        `${profile.url} looks like the hub's leafnode port, where TREs' leaf nodes link, not a client port: ${
+          profile.server === "hub"
+            ? "researchers and the federation admin connect to the hub's client port (hub.yaml `ports.client`, 4222 unless set)"
+            : "reviewers connect to their TRE's leaf client port (leaf.yaml `ports.client`)"
+        }; check \`${profile.server}\` in ${profile.file} (the onboarding bundle's profile has the URL)`,
+        ExitCode.badInput,
         { cause },
       );
     throw new CliError(

@@ -40,6 +40,7 @@ export { type KvValue, latestRecords, latestValues, purgeKeys } from "./kv-scan.
 export { readLogin } from "./login-form.js";
 export { LOOPBACK_HOST } from "./loopback.js";
 export { type ConfMap, toNatsConf } from "./nats-conf.js";
+export { isLeafnodeInfo, readNatsInfo } from "./nats-info.js";
 export { fetchLeafz, fetchMetaCluster, type MonitorTls } from "./nats-monitor.js";
 export { type NatsServerHandle, NatsServerStartError, startNatsServer } from "./nats-server.js";
 export {

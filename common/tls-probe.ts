@@ -8,7 +8,7 @@
 
 import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { connect as tlsConnect } from "node:tls";
+import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import { type CertificateInfo, certificateInfo } from "./tls-files.js";
 import { clientTlsOptions } from "./tls-options.js";
 
@@ -32,26 +32,8 @@ export async function probeTls(
   } catch {
     return { ok: false, kind: "unreachable", reason: `${url} is not a URL` };
   }
-  const host = parsed.hostname.replace(/^\[|\]$/g, "");
-  const port = Number(parsed.port || 4222);
-  const options = clientTlsOptions(tls, [url]);
-  const [ca, cert, key] = await Promise.all([
-    readFile(options.caFile, "utf8"),
-    options.certFile ? readFile(options.certFile, "utf8") : undefined,
-    options.keyFile ? readFile(options.keyFile, "utf8") : undefined,
-  ]);
+  const secure = await dialTls(parsed, tls, url);
   return new Promise((resolve) => {
-    // The handshake comes first, as tremesh's hub ports require: the server's INFO then arrives inside TLS.
-    const secure = tlsConnect({
-      host,
-      port,
-      ca,
-      ...(cert ? { cert } : {}),
-      ...(key ? { key } : {}),
-      ...(options.checkServerIdentity
-        ? { checkServerIdentity: options.checkServerIdentity }
-        : { servername: host }),
-    });
     let settled = false;
     let connected = false;
     const done = (result: TlsProbeResult) => {
@@ -91,5 +73,35 @@ export async function probeTls(
         reason: error.message,
       }),
     );
+  });
+}
+
+/**
+ * A TLS connection to `parsed` pinned to `tls.caFile` (presenting `tls.certFile` if given), its certificate checked
+ * against the host `url` names. The handshake comes first, as tremesh's hub ports require: the server's INFO then
+ * arrives inside TLS.
+ */
+export async function dialTls(
+  parsed: URL,
+  tls: { caFile: string; certFile?: string | undefined; keyFile?: string | undefined },
+  url: string,
+): Promise<TLSSocket> {
+  const host = parsed.hostname.replace(/^\[|\]$/g, "");
+  const port = Number(parsed.port || 4222);
+  const options = clientTlsOptions(tls, [url]);
+  const [ca, cert, key] = await Promise.all([
+    readFile(options.caFile, "utf8"),
+    options.certFile ? readFile(options.certFile, "utf8") : undefined,
+    options.keyFile ? readFile(options.keyFile, "utf8") : undefined,
+  ]);
+  return tlsConnect({
+    host,
+    port,
+    ca,
+    ...(cert ? { cert } : {}),
+    ...(key ? { key } : {}),
+    ...(options.checkServerIdentity
+      ? { checkServerIdentity: options.checkServerIdentity }
+      : { servername: host }),
   });
 }

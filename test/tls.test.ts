@@ -17,6 +17,7 @@ import {
   issueLeafCertificate,
   renewNodeCertificates,
 } from "../admin/index.js";
+import { ExitCode } from "../cli/exit-codes.js";
 import { run } from "../cli/main.js";
 import { connectProfile, loadProfile } from "../cli/profile.js";
 import { fetchLeafz, probeTls, waitFor } from "../common/index.js";
@@ -59,6 +60,13 @@ async function startVariant(file: string): Promise<{ leaf: LeafNode; events: Lea
   });
   extraLeaves.push(leaf);
   return { leaf, events };
+}
+
+/** A profile of alice's in the federation's folder, with `content` as its fields. */
+async function writeProfile(content: Record<string, unknown>): Promise<string> {
+  const path = join(fed.files.dir, `alice-${uniqueToken()}.profile.yaml`);
+  await writeFile(path, stringify(content), { mode: 0o600 });
+  return path;
 }
 
 async function hubLinks(): Promise<string[]> {
@@ -254,12 +262,11 @@ describe("TLS on every link of the federation", () => {
     const profile = await readYaml(fed.files.profiles.alice!);
     const other = await createFederationCa({ name: "not the federation's" });
     await writeFile(join(fed.files.dir, "wrong-ca.crt"), other.certPem);
-    const write = async (content: Record<string, unknown>) => {
-      const path = join(fed.files.dir, `alice-${uniqueToken()}.profile.yaml`);
-      await writeFile(path, stringify(content), { mode: 0o600 });
-      return path;
-    };
-    const wrongCa = await cli(["tres", "--profile", await write({ ...profile, caFile: "./wrong-ca.crt" })]);
+    const wrongCa = await cli([
+      "tres",
+      "--profile",
+      await writeProfile({ ...profile, caFile: "./wrong-ca.crt" }),
+    ]);
     expect(wrongCa.code, wrongCa.err).toBe(5);
     expect(wrongCa.err).toMatch(/presented a TLS certificate this profile does not accept .*caFile/);
     const plain: Record<string, unknown> = {
@@ -267,9 +274,22 @@ describe("TLS on every link of the federation", () => {
       hub: fed.files.hubClientUrl.replace("tls:", "nats:"),
     };
     delete plain.caFile;
-    const plaintext = await cli(["tres", "--profile", await write(plain)]);
+    const plaintext = await cli(["tres", "--profile", await writeProfile(plain)]);
     expect(plaintext.code, plaintext.err).toBe(5);
     expect(plaintext.err).toMatch(/requires TLS/);
+  });
+
+  it("tells a researcher whose profile names the hub's leafnode port that it is not the client port, and which is", async () => {
+    const profile = await readYaml(fed.files.profiles.alice!);
+    const leafPortUrl = fed.hub.leafUrl.replace(/^nats-leaf:/, "tls:");
+    const atLeafPort = await writeProfile({ ...profile, hub: leafPortUrl });
+    const wrongPort = await cli(["tres", "--profile", atLeafPort]);
+    expect(wrongPort.code, wrongPort.err).toBe(ExitCode.badInput);
+    expect(wrongPort.err).toBe(
+      `tremesh tres: ${leafPortUrl} looks like the hub's leafnode port, where TREs' leaf nodes link, not a client port: ` +
+        "researchers and the federation admin connect to the hub's client port (hub.yaml `ports.client`, 4222 unless set); " +
+        `check \`hub\` in ${atLeafPort} (the onboarding bundle's profile has the URL)`,
+    );
   });
 
   it("refuses to start a hub whose certificate has expired, naming the file and the date", async () => {
