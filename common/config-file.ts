@@ -102,6 +102,25 @@ export function refuseZeroPorts(
       );
 }
 
+/**
+ * File systems the kernel provides: a server's folder cannot be made there (sysfs refuses it; under /proc Node's
+ * recursive mkdir, told ENOENT beneath a folder that exists, tries again forever, and the start hung). /dev is not
+ * one of them: its tmpfs (/dev/shm) is writable, and a folder that cannot be made there is refused in words.
+ */
+const KERNEL_FILE_SYSTEMS = ["/proc", "/sys"];
+
+/** Throws a ConfigFileError naming `field` when the folder `dir` (absolute) is in one of the kernel's file systems. */
+export function refuseKernelDir(file: string, field: string, dir: string): void {
+  const at = resolve(dir);
+  const root = KERNEL_FILE_SYSTEMS.find((k) => at === k || at.startsWith(`${k}/`));
+  if (root)
+    throw new ConfigFileError(
+      file,
+      field,
+      `${dir} is in ${root}, a file system the kernel provides, not a disk: give a folder on a disk (e.g. under /var/lib)`,
+    );
+}
+
 /** A path from the file, made absolute against the file's folder. */
 export function configPath(loaded: LoadedYaml, path: string): string {
   return isAbsolute(path) ? path : resolve(loaded.dir, path);

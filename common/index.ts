@@ -11,6 +11,7 @@ export {
   readSecretFile,
   readSigningKeyFile,
   readYamlConfig,
+  refuseKernelDir,
   refuseZeroPorts,
   userPublicKey,
   validateConfig,

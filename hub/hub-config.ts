@@ -8,6 +8,7 @@ import {
   readSecretFile,
   readSigningKeyFile,
   readYamlConfig,
+  refuseKernelDir,
   refuseZeroPorts,
   type UserCredential,
   userPublicKey,
@@ -58,7 +59,7 @@ export const hubConfigSchema = obj({
   monitorHost: optional(str({ min: 1, max: 255 })),
   /** Listener ports; -1 picks a free one (tests). Defaults: client 4222, leaf 7422, monitor 8222. */
   ports: optional(obj({ client: optional(port), leaf: optional(port), monitor: optional(port) })),
-  /** JetStream store and the generated server config (owner-only). */
+  /** JetStream store and the generated server config (owner-only); never in /proc or /sys. */
   dataDir: str({ min: 1, max: 4096 }),
   /** The hub's nkey seed (`tremesh keygen`); leaves pin its public key. */
   signingKeyFile: str({ min: 1, max: 4096 }),
@@ -166,6 +167,7 @@ export async function loadHubConfig(file: string): Promise<HubConfig> {
     leaf: "no leafnode port: no TRE could link",
     monitor: "no monitoring port, and the hub watches its TREs' links through it",
   });
+  refuseKernelDir(file, "dataDir", configPath(loaded, c.dataDir));
   const host = c.host ?? HUB_DEFAULTS.host;
   const monitorHost = c.monitorHost ?? LOOPBACK_HOST;
   const hosts = [

@@ -40,6 +40,7 @@ import {
   readServerTls,
   readSigningKeyFile,
   readYamlConfig,
+  refuseKernelDir,
   refuseZeroPorts,
   type ServerTlsFiles,
   userPublicKey,
@@ -138,7 +139,7 @@ export const leafConfigSchema = obj({
       monitor: optional(int({ min: -1, max: 65_535 })),
     }),
   ),
-  /** JetStream store, the generated server config and the airlock (owner-only). */
+  /** JetStream store, the generated server config and the airlock (owner-only); never in /proc or /sys. */
   dataDir: str({ min: 1, max: 4096 }),
   /** The TRE's signing nkey seed, made inside the TRE (`tremesh keygen`); only its public key leaves. */
   signingKeyFile: str({ min: 1, max: 4096 }),
@@ -286,6 +287,7 @@ export async function loadLeafConfig(file: string): Promise<LeafConfig> {
     client: "nats-server's default client port, 4222",
     monitor: "no monitoring port, and the leaf watches its hub link through it",
   });
+  refuseKernelDir(file, "dataDir", configPath(loaded, c.dataDir));
   const datasetNames = new Set((c.datasets ?? []).map((d) => d.name));
   if ((c.datasets ?? []).some((d) => d.engine === "postgres") && !c.postgres) {
     throw new ConfigFileError(file, "postgres", "is required: a dataset has engine postgres");

@@ -167,6 +167,33 @@ describe("hub.yaml", () => {
     expect(error.message).toMatch(/bad\.yaml: not valid YAML at line \d/);
   });
 
+  it("refuses a dataDir in /proc or /sys, naming dataDir, where `tremesh hub start` waited forever under /proc", async () => {
+    for (const dataDir of ["/proc/tremesh-hub", "/sys/fs/tremesh", "/sys/../proc/self/hub"]) {
+      const bad = await variant(hubFile, (c) => {
+        c.dataDir = dataDir;
+      });
+      const error = await loadError(loadHubConfig, bad);
+      expect(error.field).toBe("dataDir");
+      expect(error.message).toMatch(
+        /is in \/(proc|sys), a file system the kernel provides, not a disk: give a folder on a disk/,
+      );
+    }
+    const bad = await variant(hubFile, (c) => {
+      c.dataDir = "/proc/tremesh-hub";
+    });
+    const err: string[] = [];
+    const code = await run(["hub", "start", "--config", bad], { out: () => {}, err: (l) => err.push(l) });
+    expect(code).toBe(3);
+    expect(err).toEqual([
+      `tremesh hub: ${bad}: dataDir: /proc/tremesh-hub is in /proc, a file system the kernel provides, not a disk: give a folder on a disk (e.g. under /var/lib)`,
+    ]);
+    // A folder whose name only starts like one is no kernel file system.
+    const near = await variant(hubFile, (c) => {
+      c.dataDir = join(dir, "proc");
+    });
+    expect((await loadHubConfig(near)).dataDir).toBe(join(dir, "proc"));
+  });
+
   it("makes `tremesh hub start` exit with the bad-input code and one clear line", async () => {
     const bad = await variant(hubFile, (c) => delete c.signingKeyFile);
     const err: string[] = [];
@@ -234,6 +261,22 @@ describe("leaf.yaml", () => {
       const error = await loadError(loadLeafConfig, bad);
       expect(error.field).toBe(`ports.${name}`);
       expect(error.message).toContain("not any free port: give -1 for a free port, or a port number");
+    }
+  });
+
+  it("refuses a dataDir in /proc or /sys, naming dataDir", async () => {
+    for (const [dataDir, root] of [
+      ["/proc/self/tremesh", "/proc"],
+      ["/sys", "/sys"],
+    ]) {
+      const bad = await variant(leafFile, (c) => {
+        c.dataDir = dataDir;
+      });
+      const error = await loadError(loadLeafConfig, bad);
+      expect(error.field).toBe("dataDir");
+      expect(error.message).toContain(
+        `${dataDir} is in ${root}, a file system the kernel provides, not a disk`,
+      );
     }
   });
 
