@@ -29,6 +29,7 @@ import { writeNewFile } from "./output-file.js";
 import { printable } from "./printable.js";
 import { type Profile, signingKey } from "./profile.js";
 import { formatSize, saveReleasedFiles } from "./released-files.js";
+import { ReviewWaitHint } from "./review-wait-hint.js";
 import { RELEASE_KEPT } from "./status-command.js";
 import { taskIdArg } from "./task-id-arg.js";
 import {
@@ -59,6 +60,17 @@ export function endedCode(task: TaskView): number {
   return task.state === "completed" || task.state === "partial" ? ExitCode.ok : ExitCode.failed;
 }
 
+export interface FollowOptions {
+  /** How often a hub that gives no view version is asked again, in ms. Default 250. */
+  intervalMs?: number;
+  /** Give up after this long, in ms, saying what the task still waits on; 0 (the default) for no limit. */
+  timeoutMs?: number;
+  /** Hears, once per TRE, whose reviewers have not decided after `reviewHintAfterMs` of the follow (ReviewWaitHint). */
+  onHint?: (line: string) => void;
+  /** How long a TRE awaits review before `onHint` hears of it, in ms. Default REVIEW_HINT_AFTER_MS (60 s). */
+  reviewHintAfterMs?: number;
+}
+
 /**
  * Follows a task until it ends, calling `onChange` whenever any TRE's state changes. Each request names the view
  * it holds and the hub answers when the task moves on from it (or after a while, unchanged), so a change shows
@@ -69,9 +81,10 @@ export async function followTask(
   key: SigningKey,
   taskId: string,
   onChange: (task: TaskView) => void,
-  { intervalMs = 250, timeoutMs = 0 }: { intervalMs?: number; timeoutMs?: number } = {},
+  { intervalMs = 250, timeoutMs = 0, onHint, reviewHintAfterMs }: FollowOptions = {},
 ): Promise<TaskView> {
   const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Number.POSITIVE_INFINITY;
+  const reviewWait = onHint ? new ReviewWaitHint(reviewHintAfterMs) : undefined;
   let last = "";
   let task = await fetchTask(nc, key, taskId);
   for (;;) {
@@ -79,6 +92,8 @@ export async function followTask(
     if (now !== last) onChange(task);
     last = now;
     if (hasEnded(task)) return task;
+    const hint = reviewWait?.due(task);
+    if (hint) onHint?.(hint);
     const left = deadline - Date.now();
     if (left <= 0)
       throw new CliError(
@@ -86,7 +101,8 @@ export async function followTask(
         ExitCode.unavailable,
       );
     if (task.version === undefined) await new Promise((r) => setTimeout(r, intervalMs));
-    const waitMs = Math.max(1, Math.min(FOLLOW_WAIT_MS, left));
+    // The hub's answer comes when a review hint falls due, unchanged, so the hint is said on time: no extra polling.
+    const waitMs = Math.max(1, Math.min(FOLLOW_WAIT_MS, left, reviewWait?.dueInMs() ?? FOLLOW_WAIT_MS));
     task = await fetchTask(nc, key, taskId, task.version ? { changedFrom: task.version, waitMs } : {}).catch(
       (e: unknown) => {
         throw stoppedAnswering(e, task);
@@ -145,7 +161,13 @@ export const watch: Command = {
           io.out(`${erase}${lines.join("\n")}`);
           drawn = lines.length;
         },
-        { timeoutMs },
+        {
+          timeoutMs,
+          onHint: (line) => {
+            io.err(line);
+            drawn = 0; // the next drawing goes below the hint rather than over it
+          },
+        },
       );
       for (const line of notReleasedLines(task)) io.err(line);
       return endedCode(task);

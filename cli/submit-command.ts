@@ -40,6 +40,7 @@ export const submit: Command = {
     "ANALYSIS.json is one analysis: count, summary, histogram, crosstab, regression or container, each with its",
     "fields and filters as docs/analyses.md shows them.",
     "--timeout-ms N: how long --wait or --aggregate follows the task, in ms; 0, the default, for as long as it runs.",
+    "A TRE whose reviewers have not decided after a minute of the wait is named on stderr, once.",
     "--aggregate waits for the task to end and prints its combined outputs as `tremesh aggregate` does, in one",
     "command: the task id and progress go to stderr, the result to stdout.",
     "--json prints one JSON document on stdout: the hub's answer ({status, taskId, …}); with --wait, the task's",
@@ -208,7 +209,7 @@ export const submit: Command = {
         signingKey(profile),
         reply.taskId,
         (t) => io.err(`${t.state}: ${t.children.map((c) => `${c.tre} ${c.state}`).join(", ")}`),
-        { timeoutMs },
+        { timeoutMs, onHint: (line) => io.err(line) },
       );
       if (!values.aggregate) {
         if (values.json) io.out(JSON.stringify(task));

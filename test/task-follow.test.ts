@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fetchTask } from "../aggregator/index.js";
 import { signingKey } from "../cli/profile.js";
+import { followTask } from "../cli/results-command.js";
+import { waitFor } from "../common/index.js";
 import { generatePatients, patientProfiles, writePatientsCsv } from "../fixtures/index.js";
 import { approveProject, childReaches, type Federation, startFederation } from "./harness/federation.js";
 import { exactPatientsLeaf } from "./harness/patients-leaf.js";
@@ -124,6 +126,26 @@ describe("following a task", () => {
     expect(watched.err).toEqual([
       `tremesh watch: task ${taskId} is still running after 300 ms: awaiting review at a; ${follow}`,
     ]);
+  }, 120_000);
+
+  it("says once, while following, whose reviewers have not decided after the review has waited a while", async () => {
+    const taskId = await submitCount();
+    await childReaches(fed, taskId, "a", "outputs_pending_review", { timeoutMs: 60_000 });
+    const nc = await fed.connect("alice");
+    const key = signingKey(await fed.profile("alice"));
+    const hints: string[] = [];
+    const followed = followTask(nc, key, taskId, () => {}, {
+      onHint: (line) => hints.push(line),
+      reviewHintAfterMs: 500,
+    });
+    // Said when the wait is over, not at the hub's next unchanged answer (20 s on).
+    await waitFor("the review hint", () => hints.length > 0, { timeoutMs: 10_000 });
+    expect(hints).toEqual([
+      `task ${taskId}: TRE a's reviewers have not decided yet; the TRE's reviewers release or withhold its outputs on the TRE's review page, and the task waits until they do`,
+    ]);
+    expect((await fed.cli(["airlock", "approve", taskId], "reviewer-a-rita")).code).toBe(0);
+    expect((await followed).state).toBe("completed");
+    expect(hints).toHaveLength(1);
   }, 120_000);
 
   it("submit --wait's timeout names a TRE that has not received the task, and with --json prints no second document", async () => {
