@@ -24,19 +24,28 @@ export async function readNatsInfo(
   } catch {
     return undefined;
   }
+  const line = await firstLine(socket, timeoutMs);
+  return line === undefined ? undefined : parseInfo(line);
+}
+
+/**
+ * The first line a server sends on `socket` (without its CRLF), or undefined when the socket fails, closes or says
+ * nothing within `timeoutMs`, or the line runs past 64 KiB. The socket is destroyed either way.
+ */
+export function firstLine(socket: Socket, timeoutMs: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     let received = "";
-    const done = (info: Record<string, unknown> | undefined) => {
+    const done = (line: string | undefined) => {
       clearTimeout(deadline);
       socket.destroy();
-      resolve(info);
+      resolve(line);
     };
     const deadline = setTimeout(() => done(undefined), timeoutMs);
     socket.setEncoding("utf8");
     socket.on("data", (chunk: string) => {
       received += chunk;
       const end = received.indexOf("\r\n");
-      if (end >= 0) done(parseInfo(received.slice(0, end)));
+      if (end >= 0) done(received.slice(0, end));
       else if (received.length > 65_536) done(undefined);
     });
     socket.on("error", () => done(undefined));

@@ -6,6 +6,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { createConnection } from "node:net";
 import { join } from "node:path";
+import { firstLine } from "./nats-info.js";
 
 /** What nats-server 2.10 writes to `<exe>_<pid>.ports`. It lists no leafnode listener (see `leafListenUrl`). */
 export interface PortsFile {
@@ -38,26 +39,10 @@ export async function portsFilePath(dir: string, pid: number): Promise<string | 
  * Resolves true once `url`'s port accepts a TCP connection and sends a NATS `INFO` line; false on
  * refusal, a different greeting or no greeting within `timeoutMs`.
  */
-export function probeNatsInfo(url: string, timeoutMs: number): Promise<boolean> {
+export async function probeNatsInfo(url: string, timeoutMs: number): Promise<boolean> {
   const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: hostname.replace(/^\[|\]$/g, ""), port: Number(port) });
-    let received = "";
-    const finish = (ok: boolean) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => finish(false), timeoutMs);
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk: string) => {
-      received += chunk;
-      const end = received.indexOf("\r\n");
-      if (end >= 0) finish(received.startsWith("INFO "));
-    });
-    socket.on("error", () => finish(false));
-    socket.on("close", () => finish(false));
-  });
+  const socket = createConnection({ host: hostname.replace(/^\[|\]$/g, ""), port: Number(port) });
+  return (await firstLine(socket, timeoutMs))?.startsWith("INFO ") ?? false;
 }
 
 export async function fileSize(file: string): Promise<number> {
