@@ -103,9 +103,12 @@ export async function startFederation(options: FederationOptions): Promise<Feder
     // that every node that did start is stopped with the federation; then the first failure in time is thrown,
     // which names the cause (a node that could not start) rather than its peers' wait for it.
     //
-    // A cluster whose JetStream meta group never formed, with every node up, is started again once, as a service
+    // A cluster whose JetStream meta group never formed, with every node up, is started again, as a service
     // manager restarts a failed unit: nats-server 2.10 now and then fails to bootstrap three fresh nodes started at
-    // the same instant (2 of about 8 runs after the whole suite on 2026-12-05, not traced further upstream).
+    // the same instant (2 of about 8 runs after the whole suite on 2026-12-05, not traced further upstream). The
+    // nodes keep the group they did form in their JetStream stores (two nodes counting 2), and started on those they
+    // form it again: on 2026-12-08 the second start failed the same way. So each node's store goes first: the group
+    // never formed, so it holds nothing but that (the accounts of operator mode are in the resolver's folder).
     const startHubsTrying = async (hubConfigs: readonly string[], tries: number): Promise<void> => {
       const failures: unknown[] = [];
       await Promise.all(
@@ -121,10 +124,14 @@ export async function startFederation(options: FederationOptions): Promise<Feder
       const noMetaGroup =
         failures.length === hubConfigs.length && failures.every((e) => e instanceof WaitTimeoutError);
       if (!noMetaGroup || tries <= 1) throw failures[0];
-      console.warn(`[federation] the hub cluster's meta group did not form; starting its nodes again`);
+      console.warn(
+        `[federation] the hub cluster's meta group did not form; starting its nodes again, stores emptied`,
+      );
+      for (const c of hubConfigs)
+        await rm(join((await loadHubConfig(c)).dataDir, "jetstream"), { recursive: true, force: true });
       await startHubsTrying(hubConfigs, tries - 1);
     };
-    const startHubs = (hubConfigs: readonly string[]) => startHubsTrying(hubConfigs, 2);
+    const startHubs = (hubConfigs: readonly string[]) => startHubsTrying(hubConfigs, 3);
     const files =
       mode === "operator"
         ? await buildOperatorFederation(dir, options, startHubs)
