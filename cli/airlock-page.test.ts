@@ -97,6 +97,26 @@ describe("the review page's refusals", () => {
     expect(await stale.text()).toContain("&lt;one&gt; under the threshold");
   });
 
+  it("say a task the airlock does not hold is not held there, in the airlock's words naming the TRE", async () => {
+    const backend: ReviewBackend = {
+      reviewer: "rita",
+      tre: "north",
+      list: async () => [],
+      show: async (taskId) => {
+        throw new AirlockRequestError("not_found", `no task ${taskId} in TRE north's airlock`);
+      },
+      decide: async () => output,
+    };
+    const page = airlockPage(backend, { loginToken: "t0ken", allowedHosts: [HOST] });
+    const login = await page.request("/login?token=t0ken", { headers: { host: HOST } });
+    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+    const missing = await page.request(`/task/${OUTPUT}`, { headers: { host: HOST, cookie } });
+    expect(missing.status).toBe(404);
+    const text = await missing.text();
+    expect(text).toContain("<h1>Not held in this airlock</h1>");
+    expect(text).toContain(`no task ${OUTPUT} in TRE north&#39;s airlock (not_found)`);
+  });
+
   it("lead to the queue from elsewhere, and nowhere for a browser not logged in", async () => {
     const { app, get } = await reviewing(async () => output);
     const missing = await get("/task/not-a-task");

@@ -118,7 +118,8 @@ export function airlockPage(backend: ReviewBackend, options: AirlockPageOptions)
 
 /** A problem page's status, title and words for the airlock's own refusal of a request. */
 function airlockRefusal(e: AirlockRequestError): [ProblemStatus, string, string] {
-  return [STATUS_OF_CODE[e.code] ?? 403, "The airlock refused", `${e.message} (${e.code})`];
+  const title = e.code === "not_found" ? "Not held in this airlock" : "The airlock refused";
+  return [STATUS_OF_CODE[e.code] ?? 403, title, `${e.message} (${e.code})`];
 }
 
 /** The digest a decision signs, exactly as `tremesh airlock approve|reject` picks it. */

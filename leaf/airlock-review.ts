@@ -48,8 +48,7 @@ export class AirlockReview {
   /** The crate the TRE signed with the task's Release: the Release it kept, with the files it carries put back. */
   async #crate(taskId: string | undefined): Promise<AirlockReply> {
     if (!taskId) return this.refuse(Code.badRequest, "crate needs a task id");
-    if (!(await this.store.task(taskId)))
-      return this.refuse(Code.notFound, `no task ${taskId} in this airlock`);
+    if (!(await this.store.task(taskId))) return this.refuse(Code.notFound, this.#notHeld(taskId));
     const egress = await this.store.egress(taskId);
     if (!egress)
       return this.refuse(
@@ -65,8 +64,16 @@ export class AirlockReview {
   async #show(taskId: string | undefined, viewer: string): Promise<AirlockReply> {
     if (!taskId) return this.refuse(Code.badRequest, "show needs a task id");
     const task = await this.store.task(taskId);
-    if (!task) return this.refuse(Code.notFound, `no task ${taskId} in this airlock`);
+    if (!task) return this.refuse(Code.notFound, this.#notHeld(taskId));
     return { status: "ok", tasks: [await this.#taskView(task, viewer, true)] };
+  }
+
+  /**
+   * Why a task id finds nothing, in words that send a reviewer who followed another TRE's link, or mistyped an id,
+   * the right way: each TRE's airlock holds only the outputs of tasks that ran there.
+   */
+  #notHeld(taskId: string): string {
+    return `no task ${taskId} in TRE ${this.tre.tre}'s airlock: none of its outputs is held here. A task another TRE ran is reviewed at that TRE, with a profile for it; a task still running here appears once its outputs are held; otherwise check the id`;
   }
 
   async #list(all: boolean, viewer: string): Promise<AirlockReply> {

@@ -391,7 +391,7 @@ export class Airlock {
       return this.#refuse(
         "decide",
         AirlockErrorCode.notFound,
-        `no output ${decision.outputId} of task ${decision.taskId} here`,
+        `no output ${decision.outputId} of task ${decision.taskId} in TRE ${this.#o.tre}'s airlock`,
       );
     }
     const state = (await this.#o.state.get(decision.taskId))?.state;

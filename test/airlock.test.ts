@@ -367,6 +367,21 @@ describe("airlock", () => {
     expect(release.decisions).toHaveLength(2);
   });
 
+  it("tells a reviewer who follows another TRE's task, or a made-up id, that this TRE's airlock holds none of it, naming the TRE", async () => {
+    const atB = await submit("b", FINE_COUNT);
+    await childReaches(fed, atB, "b", "outputs_pending_review");
+    for (const taskId of [atB, newId()]) {
+      const r = await airlock(["show", taskId]);
+      expect(r.code).toBe(1);
+      expect(r.err).toEqual([
+        `tremesh airlock: no task ${taskId} in TRE a's airlock: none of its outputs is held here. A task another TRE ran is reviewed at that TRE, with a profile for it; a task still running here appears once its outputs are held; otherwise check the id (not_found)`,
+      ]);
+    }
+    // Deciding on it says the same, and decides nothing at b.
+    expect((await airlock(["approve", atB])).err.join(" ")).toContain(`no task ${atB} in TRE a's airlock`);
+    expect((await show(atB, "reviewer-b-rita")).outputs[0]!.decisions).toEqual([]);
+  });
+
   it("tells reviewers by an event inside the TRE, the TRE's command and its webhook, naming the task but no values", async () => {
     const reviewer = await fed.connect("reviewer-a-rita");
     const events = collect(reviewer, subjects.airlockEvents);
