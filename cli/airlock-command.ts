@@ -180,7 +180,9 @@ function listLines(tasks: AirlockTaskView[], io: Io): void {
       `${t.taskId}  ${t.state}  project ${t.project}  researcher ${t.researcher}  ${t.kind}  held ${iso(t.heldAt)}`,
     );
     for (const o of t.outputs)
-      io.out(`  ${o.name.padEnd(24)} ${o.outputId}  checks ${o.outcome.padEnd(6)}  ${o.state}`);
+      io.out(
+        `  ${o.name.padEnd(24)} ${o.outputId}  checks ${o.outcome.padEnd(6)}  ${o.state === "pending" && t.state !== "outputs_pending_review" ? "never decided" : o.state}`,
+      );
   }
 }
 
@@ -216,7 +218,10 @@ function showLines(task: AirlockTaskView, io: Io): void {
   for (const o of task.outputs) {
     io.out("");
     io.out(`── ${o.name}  ${o.outputId}  (${o.size} bytes, sha256 ${o.digest.slice(0, 12)}…)`);
-    io.out(`   checks: ${o.outcome.toUpperCase()}   state: ${o.state}`);
+    const ended = o.state === "pending" && task.state !== "outputs_pending_review";
+    io.out(
+      `   checks: ${o.outcome.toUpperCase()}   state: ${ended ? `never decided: the task is ${task.state} here, so nothing of it is released and no decision can be made` : o.state}`,
+    );
     for (const f of o.findings)
       io.out(`   ${f.outcome.padEnd(6)} ${f.rule.padEnd(12)} ${f.at || "(whole output)"}: ${f.detail}`);
     const original = decodedOutput(o.data);

@@ -14,9 +14,20 @@ export function awaitsReviewer(o: AirlockOutputView, reviewer: string): boolean 
   return o.state === "pending" && !o.decisions.some((d) => d.reviewer === reviewer);
 }
 
+/**
+ * Why an output left undecided can no longer be decided: its task ended at this TRE without review (cancelled),
+ * and the airlock refuses every decision on it. Undefined while the task awaits review, or once the output is decided.
+ */
+export function undecidable(task: AirlockTaskView, o: AirlockOutputView): string | undefined {
+  if (o.state !== "pending" || task.state === "outputs_pending_review") return undefined;
+  return `Never decided: the task is ${task.state} at this TRE, so nothing of it is released and no decision can be made.`;
+}
+
 /** The queue's rows (the part the page refreshes while it is open). */
 export function queueRows(tasks: readonly AirlockTaskView[], reviewer: string): Html {
-  const waiting = tasks.filter((t) => t.outputs.some((o) => awaitsReviewer(o, reviewer)));
+  const waiting = tasks.filter(
+    (t) => t.state === "outputs_pending_review" && t.outputs.some((o) => awaitsReviewer(o, reviewer)),
+  );
   if (waiting.length === 0) return html`<p class="empty">Nothing awaits your review.</p>`;
   return html`<table class="queue">
 <thead><tr><th>task</th><th>project</th><th>researcher</th><th>analysis</th><th>held</th><th>outputs and checks</th></tr></thead>
@@ -38,14 +49,17 @@ export function queuePage(tasks: readonly AirlockTaskView[], reviewer: string): 
 }
 
 export function historyPage(tasks: readonly AirlockTaskView[]): Html {
-  const decided = tasks.filter((t) => t.outputs.every((o) => o.state !== "pending"));
+  // A task that ended before every output was decided (cancelled) is history too: nothing of it awaits anyone.
+  const decided = tasks.filter(
+    (t) => t.state !== "outputs_pending_review" || t.outputs.every((o) => o.state !== "pending"),
+  );
   return html`<h1>Decided tasks</h1>
 ${
   decided.length === 0
     ? html`<p class="empty">No decided tasks yet.</p>`
     : html`<table class="queue"><thead><tr><th>task</th><th>project</th><th>researcher</th><th>state</th><th>outputs</th></tr></thead><tbody>${decided.map(
         (t) => html`<tr><td><a href="/task/${t.taskId}">${t.title ?? t.taskId}</a></td><td>${t.project}</td>
-<td>${t.researcher}</td><td>${t.state}</td><td>${t.outputs.map((o) => html`<span class="chip state-${o.state}">${o.name}: ${o.state}</span> `)}</td></tr>`,
+<td>${t.researcher}</td><td>${t.state}</td><td>${t.outputs.map((o) => html`<span class="chip state-${o.state}">${o.name}: ${undecidable(t, o) ? "never decided" : o.state}</span> `)}</td></tr>`,
       )}</tbody></table>`
 }
 <p><a href="/">Back to the queue</a></p>`;
@@ -70,6 +84,8 @@ function filePreview(task: AirlockTaskView, o: AirlockOutputView): Html {
 }
 
 function decisionForms(task: AirlockTaskView, o: AirlockOutputView, csrf: string, reviewer: string): Html {
+  const ended = undecidable(task, o);
+  if (ended) return html`<p class="problem">${ended}</p>`;
   if (!awaitsReviewer(o, reviewer)) return html``;
   const action = `/task/${task.taskId}/output/${o.outputId}/decide`;
   const hidden = html`<input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="seen" value="${o.digest}">`;
@@ -127,7 +143,7 @@ function outputSection(task: AirlockTaskView, o: AirlockOutputView, csrf: string
   const safe = decodedOutput(o.releasable);
   const whole = o.findings.filter((f) => !f.at);
   return html`<section class="output-view" id="output-${o.outputId}" data-output="${o.name}">
-<h2>${o.name} <span class="chip outcome-${o.outcome}">checks: ${o.outcome}</span> <span class="chip state-${o.state}">${o.state}</span></h2>
+<h2>${o.name} <span class="chip outcome-${o.outcome}">checks: ${o.outcome}</span> <span class="chip state-${o.state}">${undecidable(task, o) ? "never decided" : o.state}</span></h2>
 <p class="meta"><code>${o.outputId}</code> · ${o.size} bytes · sha256 <code>${o.digest.slice(0, 16)}…</code></p>
 ${whole.length ? html`<ul class="findings">${whole.map((f) => html`<li class="flag-${f.outcome}"><span class="rule">${f.rule}</span> ${f.detail}</li>`)}</ul>` : ""}
 <div class="side-by-side">

@@ -117,6 +117,33 @@ describe("the review page's refusals", () => {
     expect(text).toContain(`no task ${OUTPUT} in TRE north&#39;s airlock (not_found)`);
   });
 
+  it("offer no decision on an output of a task cancelled before review, and say why; it is history, not queued", async () => {
+    const cancelled: AirlockTaskView = { ...task, state: "cancelled" };
+    const backend: ReviewBackend = {
+      reviewer: "rita",
+      tre: "north",
+      list: async () => [cancelled],
+      show: async () => cancelled,
+      decide: async () => output,
+    };
+    const page = airlockPage(backend, { loginToken: "t0ken", allowedHosts: [HOST] });
+    const login = await page.request("/login?token=t0ken", { headers: { host: HOST } });
+    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+    const get = async (path: string) =>
+      (await page.request(path, { headers: { host: HOST, cookie } })).text();
+    const shown = await get(`/task/${TASK}`);
+    expect(shown).not.toContain("<form");
+    expect(shown).toContain(
+      "Never decided: the task is cancelled at this TRE, so nothing of it is released and no decision can be made.",
+    );
+    expect(shown).toContain(">never decided</span>");
+    expect(await get("/")).toContain("Nothing awaits your review.");
+    expect(await get("/history")).toContain("result.json: never decided");
+    // The same output while its task awaits review has the forms.
+    const awaiting = await (await reviewing(async () => output)).get(`/task/${TASK}`);
+    expect(await awaiting.text()).toContain('class="release-checked"');
+  });
+
   it("lead to the queue from elsewhere, and nowhere for a browser not logged in", async () => {
     const { app, get } = await reviewing(async () => output);
     const missing = await get("/task/not-a-task");

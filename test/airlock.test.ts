@@ -382,6 +382,27 @@ describe("airlock", () => {
     expect((await show(atB, "reviewer-b-rita")).outputs[0]!.decisions).toEqual([]);
   });
 
+  it("shows a task cancelled while awaiting review as never decided, and refuses a decision on it", async () => {
+    const taskId = await submit("a", FINE_COUNT);
+    await childReaches(fed, taskId, "a", "outputs_pending_review");
+    expect((await fed.cli(["cancel", taskId], "alice")).code).toBe(0);
+    await childReaches(fed, taskId, "a", "cancelled");
+    const shown = await airlock(["show", taskId]);
+    expect(shown.code).toBe(0);
+    expect(shown.out).toContain(
+      "   checks: FAIL   state: never decided: the task is cancelled here, so nothing of it is released and no decision can be made",
+    );
+    const listed = await airlock(["list", "--all"]);
+    const row = listed.out.findIndex((l) => l.startsWith(`${taskId}  cancelled`));
+    expect(row).toBeGreaterThanOrEqual(0);
+    expect(listed.out[row + 1]).toMatch(/checks fail\s+never decided$/);
+    const late = await airlock(["approve", taskId]);
+    expect(late.code).toBe(1);
+    expect(late.err).toEqual([`tremesh airlock: task ${taskId} is cancelled here (task_ended)`]);
+    // Nothing awaits anyone: it is not in the queue.
+    expect((await airlock(["list"])).out.join("\n")).not.toContain(taskId);
+  });
+
   it("tells reviewers by an event inside the TRE, the TRE's command and its webhook, naming the task but no values", async () => {
     const reviewer = await fed.connect("reviewer-a-rita");
     const events = collect(reviewer, subjects.airlockEvents);
