@@ -18,7 +18,8 @@ import { asError } from "./as-error.js";
 /** One subject of a service, answered with replies of type `R`. */
 export interface SignedRoute<R> {
   subject: string;
-  answer: (data: Uint8Array) => Promise<R>;
+  /** `replyTo`: the request's reply subject, which names the requester's login where its inbox prefix is theirs. */
+  answer: (data: Uint8Array, replyTo?: string) => Promise<R>;
 }
 
 /**
@@ -30,15 +31,20 @@ export function signedRoute<T extends MessageType, R>(route: {
   expect: T;
   open: () => Omit<OpenOptions<T>, "expect">;
   refuse: (error: ProtocolError, data: Uint8Array) => R | Promise<R>;
-  /** `checks` are the options this request was opened with (its `now`, for one). */
-  handle: (message: VerifiedOf<T>, data: Uint8Array, checks: Omit<OpenOptions<T>, "expect">) => Promise<R>;
+  /** `checks` are the options this request was opened with (its `now`, for one); `replyTo` its reply subject. */
+  handle: (
+    message: VerifiedOf<T>,
+    data: Uint8Array,
+    checks: Omit<OpenOptions<T>, "expect">,
+    replyTo: string | undefined,
+  ) => Promise<R>;
 }): SignedRoute<R> {
   return {
     subject: route.subject,
-    answer: async (data) => {
+    answer: async (data, replyTo) => {
       const checks = route.open();
       const opened = openEnvelope<T>(data, { ...checks, expect: route.expect });
-      return opened.ok ? route.handle(opened.value, data, checks) : route.refuse(opened.error, data);
+      return opened.ok ? route.handle(opened.value, data, checks, replyTo) : route.refuse(opened.error, data);
     },
   };
 }
@@ -78,7 +84,7 @@ export class SignedService {
 async function answer<R>(msg: Msg, route: SignedRoute<R>, opts: ServeSignedOptions<R>): Promise<void> {
   let reply: R;
   try {
-    reply = await route.answer(msg.data);
+    reply = await route.answer(msg.data, msg.reply || undefined);
   } catch (e) {
     opts.onError(asError(e));
     reply = opts.unavailable;

@@ -153,7 +153,9 @@ export class Airlock {
       expect: "reviewQuery",
       open,
       refuse: (e) => this.#refuse("query", e.code, e.message),
-      handle: async (q) => {
+      handle: async (q, _data, _checks, replyTo) => {
+        const mismatch = this.#otherLogin(q.signer.name, replyTo);
+        if (mismatch) return this.#refuse("query", AirlockErrorCode.unknownSigner, mismatch);
         const reply = await this.#review.query(q.body, q.signer.publicKey);
         if (reply.status === "ok" && reply.crate && q.body.taskId)
           await this.#o.audit.append({
@@ -182,7 +184,12 @@ export class Airlock {
       expect: "decision",
       open,
       refuse: (e) => this.#refuse("decide", e.code, e.message),
-      handle: (decision, envelope) => this.#decide(decision, envelope),
+      handle: (decision, envelope, _checks, replyTo) => {
+        const mismatch = this.#otherLogin(decision.signer.name, replyTo);
+        if (mismatch)
+          return Promise.resolve(this.#refuse("decide", AirlockErrorCode.unknownSigner, mismatch));
+        return this.#decide(decision, envelope);
+      },
     });
   }
 
@@ -199,6 +206,18 @@ export class Airlock {
   /** A reviewer's signed Decision: recorded if it is allowed, and the task finished when it was the last one. */
   decide(data: Uint8Array): Promise<AirlockReply> {
     return this.#decideRoute.answer(data);
+  }
+
+  /**
+   * A request signed with one reviewer's key that came on another reviewer's login (its reply inbox is theirs): a
+   * profile pointing at a colleague's seed would otherwise decide in the colleague's name, and count as their
+   * approval under the two-reviewer rule. The key stays the authority; this catches the mix-up, in words.
+   */
+  #otherLogin(signer: string, replyTo: string | undefined): string | undefined {
+    if (!replyTo || replyTo.startsWith(`${subjects.reviewerInbox(signer)}.`)) return undefined;
+    const login = this.#o.reviewers.find((r) => replyTo.startsWith(`${subjects.reviewerInbox(r.name)}.`));
+    if (!login) return undefined;
+    return `signed with ${signer}'s key, but sent on ${login.name}'s login: each reviewer signs with their own key`;
   }
 
   #now(): number {

@@ -403,6 +403,31 @@ describe("airlock", () => {
     expect((await airlock(["list"])).out.join("\n")).not.toContain(taskId);
   });
 
+  it("refuses a reviewer whose profile signs with another reviewer's key, rather than deciding in that reviewer's name", async () => {
+    const taskId = await submit("a", FINE_COUNT);
+    await childReaches(fed, taskId, "a", "outputs_pending_review");
+    // sam's login and password, rita's seed: a profile copied from a colleague's.
+    const sam = await readFile(fed.files.profiles["reviewer-a-sam"]!, "utf8");
+    const rita = await readFile(fed.files.profiles["reviewer-a-rita"]!, "utf8");
+    const keyLine = /^signingKeyFile: .*$/m;
+    const mixed = join(fed.files.dir, "reviewer-a-sam-mixed.profile.yaml");
+    await writeFile(mixed, sam.replace(keyLine, rita.match(keyLine)![0]), { mode: 0o600 });
+    fed.files.profiles["reviewer-a-sam-mixed"] = mixed;
+    const words = `signed with rita's key, but sent on sam's login: each reviewer signs with their own key (unknown_signer); TRE a knows no such key for sam: check signingKeyFile in ${mixed}`;
+    for (const argv of [["list"], ["show", taskId], ["approve", taskId]]) {
+      const r = await airlock(argv, "reviewer-a-sam-mixed");
+      expect(r.code).toBe(5);
+      expect(r.err.join(" ")).toContain(words);
+    }
+    // Nothing was decided in rita's name, and rita and sam, each with their own key, still review it.
+    expect((await show(taskId)).outputs[0]!.decisions).toEqual([]);
+    expect((await airlock(["approve", taskId], "reviewer-a-sam")).code).toBe(0);
+    await childReaches(fed, taskId, "a", "released");
+    expect((await releaseOf(fed, taskId, "a")).reviewers).toEqual([
+      { name: "sam", publicKey: expect.any(String) },
+    ]);
+  });
+
   it("tells reviewers by an event inside the TRE, the TRE's command and its webhook, naming the task but no values", async () => {
     const reviewer = await fed.connect("reviewer-a-rita");
     const events = collect(reviewer, subjects.airlockEvents);
