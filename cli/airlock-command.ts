@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { AirlockOutputView, AirlockTaskView } from "../protocol/index.js";
 import { writeTreCrate } from "./airlock-crate.js";
+import { pathLabels } from "./airlock-page-tables.js";
 import { fetchCrate, listReviews, sendDecision, showReview } from "./airlock-requests.js";
 import { airlockServe, serveUsage } from "./airlock-serve.js";
 import { type Command, type Io, usageError } from "./command.js";
@@ -222,9 +223,14 @@ function showLines(task: AirlockTaskView, io: Io): void {
     io.out(
       `   checks: ${o.outcome.toUpperCase()}   state: ${ended ? `never decided: the task is ${task.state} here, so nothing of it is released and no decision can be made` : o.state}`,
     );
-    for (const f of o.findings)
-      io.out(`   ${f.outcome.padEnd(6)} ${f.rule.padEnd(12)} ${f.at || "(whole output)"}: ${f.detail}`);
     const original = decodedOutput(o.data);
+    // A finding names its cell by path (`cells[8]`) and by the row the table below shows it in.
+    const labels = original ? pathLabels(original) : new Map<string, string>();
+    for (const f of o.findings) {
+      const label = f.at ? labels.get(f.at) : undefined;
+      const where = f.at ? `${f.at}${label === undefined ? "" : ` (${printable(label)})`}` : "(whole output)";
+      io.out(`   ${f.outcome.padEnd(6)} ${f.rule.padEnd(12)} ${where}: ${f.detail}`);
+    }
     const safe = decodedOutput(o.releasable);
     if (original) {
       io.out("");

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { analysisOutput } from "../protocol/index.js";
-import { outputTable } from "./airlock-page-tables.js";
+import { outputTable, pathLabels } from "./airlock-page-tables.js";
 
 const crosstab = analysisOutput(
   {
@@ -59,5 +59,13 @@ describe("an output as a table on the review page", () => {
     expect(table).toContain('<td class="flag flag-fail" data-at="cells[0]">3<span class="why">');
     expect(table.match(/class="flag/g)).toHaveLength(1);
     expect(table).toContain("<td>27.5</td>");
+  });
+});
+
+describe("the words a reviewer finds a value by", () => {
+  it("name a crosstab cell by its row and column, and a summary cell by its group", () => {
+    expect(pathLabels(crosstab).get("cells[0][1]")).toBe("F × true");
+    expect(pathLabels(crosstab).get("cells[1][0]")).toBe("M × false");
+    expect(pathLabels(summary).get("cells[0]")).toBe("F");
   });
 });

@@ -92,6 +92,22 @@ function grid(output: AnalysisOutput): Grid {
   }
 }
 
+/**
+ * Each value's path (`cells[8]`) with the words a reviewer finds it by in the table: its row's label, and its column
+ * where a row has several (`F × true`). `airlock show` names a finding's cell with them.
+ */
+export function pathLabels(output: AnalysisOutput): Map<string, string> {
+  const g = grid(output);
+  const labels = new Map<string, string>();
+  for (const row of g.rows) {
+    const counted = row.slots.filter((s) => s.at).length;
+    row.slots.forEach((slot, j) => {
+      if (slot.at) labels.set(slot.at, counted > 1 ? `${row.label} × ${g.header[j + 1] ?? ""}` : row.label);
+    });
+  }
+  return labels;
+}
+
 /** The output as a table; with `findings`, every flagged value is highlighted with its rule and detail. */
 export function outputTable(output: AnalysisOutput, findings: readonly AirlockFinding[] = []): Html {
   const byPath = new Map<string, AirlockFinding[]>();

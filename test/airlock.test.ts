@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { verifyReleases } from "../aggregator/index.js";
+import { formatKeyValue, verifyReleases } from "../aggregator/index.js";
 import { sendDecision } from "../cli/airlock-requests.js";
 import { waitFor } from "../common/index.js";
 import type { ExecutorOutput } from "../executors/index.js";
@@ -254,6 +254,15 @@ describe("airlock", () => {
     const small = out!.output.cells.filter((c) => c.n !== null && c.n > 0 && c.n < 10);
     expect(small.length).toBeGreaterThan(0);
     expect(out!.findings.filter((f) => f.rule === "min_cell").length).toBe(small.length);
+    // The text view names each flagged cell by its group too, as the table shows it, not by its index alone.
+    const text = (await airlock(["show", taskId])).out;
+    for (const f of out!.findings.filter((x) => x.rule === "min_cell")) {
+      const cell = out!.output.cells[Number(/^cells\[(\d+)\]$/.exec(f.at)![1])]!;
+      const label = cell.key.map(formatKeyValue).join(" / ");
+      expect(text).toContainEqual(
+        expect.stringContaining(`min_cell     ${f.at} (${label}): n = ${cell.n} is below`),
+      );
+    }
     // The releasable form withholds exactly those cells, with a bound that holds the truth, and rounds the rest.
     const safe = out!.releasableOutput!;
     out!.output.cells.forEach((cell, i) => {
