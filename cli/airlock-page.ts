@@ -7,6 +7,7 @@ import type { Context, Hono } from "hono";
 import { type AirlockOutputView, type AirlockTaskView, isTaskId } from "../protocol/index.js";
 import { historyPage, queuePage, queueRows, taskPage } from "./airlock-page-views.js";
 import { AirlockRequestError, type DecisionRequest } from "./airlock-requests.js";
+import { CliError } from "./exit-codes.js";
 import { type ProblemStatus, pageGuard } from "./page-guard.js";
 import { type Html, html, page } from "./page-html.js";
 
@@ -53,8 +54,10 @@ export function airlockPage(backend: ReviewBackend, options: AirlockPageOptions)
     c.html(page(title, "tremesh airlock", who, body).text);
 
   // A decision's refusals are the decide route's own, which leads back to the output and keeps the reason typed.
+  // The leaf out of reach (stopped, restarting) is said in words, as `tremesh airlock` says it, not as a bare 500.
   app.onError((e, c) => {
     if (e instanceof AirlockRequestError) return problem(c, ...airlockRefusal(e));
+    if (e instanceof CliError) return problem(c, 503, "The airlock cannot be reached", e.message);
     throw e;
   });
 
@@ -107,6 +110,7 @@ export function airlockPage(backend: ReviewBackend, options: AirlockPageOptions)
         ...(reason ? { reason } : {}),
       });
     } catch (e) {
+      if (e instanceof CliError) return refuse(503, "The airlock cannot be reached", e.message);
       if (!(e instanceof AirlockRequestError)) throw e;
       return refuse(...airlockRefusal(e));
     }

@@ -24,7 +24,7 @@ export const serveUsage = [
 export type AirlockServer = PageServer;
 
 /** A backend that signs with the reviewer's key, over one connection to the leaf, reopened if it closed. */
-function natsBackend(profile: Profile): ReviewBackend & { close(): Promise<void> } {
+export function natsBackend(profile: Profile): ReviewBackend & { close(): Promise<void> } {
   const key = signingKey(profile);
   const tre = profile.tre ?? "";
   let nc: NatsConnection | undefined;

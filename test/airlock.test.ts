@@ -9,7 +9,10 @@ import { join } from "node:path";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatKeyValue, verifyReleases } from "../aggregator/index.js";
+import { airlockPage } from "../cli/airlock-page.js";
 import { sendDecision } from "../cli/airlock-requests.js";
+import { natsBackend } from "../cli/airlock-serve.js";
+import { loadProfile } from "../cli/profile.js";
 import { waitFor } from "../common/index.js";
 import type { ExecutorOutput } from "../executors/index.js";
 import {
@@ -435,6 +438,33 @@ describe("airlock", () => {
     expect((await releaseOf(fed, taskId, "a")).reviewers).toEqual([
       { name: "sam", publicKey: expect.any(String) },
     ]);
+  });
+
+  it("says on the review page, in words and not as a blank error, that the leaf cannot be reached", async () => {
+    // rita's profile, naming a client port where no leaf listens (a leaf stopped, or restarting on another port).
+    const free = createServer();
+    await new Promise<void>((resolve) => free.listen(0, "127.0.0.1", resolve));
+    const port = (free.address() as { port: number }).port;
+    await new Promise((resolve) => free.close(resolve));
+    const rita = await readFile(fed.files.profiles["reviewer-a-rita"]!, "utf8");
+    const away = join(fed.files.dir, "reviewer-a-rita-away.profile.yaml");
+    await writeFile(away, rita.replace(/^leaf: .*$/m, `leaf: nats://127.0.0.1:${port}`), { mode: 0o600 });
+    const backend = natsBackend(await loadProfile(away));
+    const host = "127.0.0.1:8765";
+    const page = airlockPage(backend, { loginToken: "t0ken", allowedHosts: [host] });
+    const login = await page.request("/login?token=t0ken", { headers: { host } });
+    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+    for (const path of ["/", `/task/${newId()}`]) {
+      const r = await page.request(path, { headers: { host, cookie } });
+      expect(r.status).toBe(503);
+      const text = await r.text();
+      expect(text).toContain("<h1>The airlock cannot be reached</h1>");
+      expect(text).toContain(
+        `cannot reach the leaf at nats://127.0.0.1:${port}: connection refused; is the TRE&#39;s leaf running`,
+      );
+      expect(text).not.toMatch(/\bat .*\.js:\d+/);
+    }
+    await backend.close();
   });
 
   it("tells reviewers by an event inside the TRE, the TRE's command and its webhook, naming the task but no values", async () => {
