@@ -467,6 +467,24 @@ describe("airlock", () => {
     await backend.close();
   });
 
+  it("refuses to serve the review page for a profile whose key the TRE does not know, saying which file to check", async () => {
+    const seedFile = join(fed.files.dir, "reviewer-a-rita-unknown.seed");
+    await writeFile(seedFile, `${generateKeyPair("user").seed}\n`, { mode: 0o600 });
+    const rita = await readFile(fed.files.profiles["reviewer-a-rita"]!, "utf8");
+    const unknown = join(fed.files.dir, "reviewer-a-rita-unknown.profile.yaml");
+    await writeFile(unknown, rita.replace(/^signingKeyFile: .*$/m, `signingKeyFile: ${seedFile}`), {
+      mode: 0o600,
+    });
+    fed.files.profiles["reviewer-a-rita-unknown"] = unknown;
+    const served = await airlock(["serve", "--port", "0"], "reviewer-a-rita-unknown");
+    // As `tremesh airlock list` says it, with its exit code: not an unexpected error (exit 1).
+    expect(served.code).toBe(5);
+    expect(served.err).toEqual([
+      expect.stringMatching(/^tremesh airlock: signer U[A-Z0-9]{7}… is not trusted \(unknown_signer\); /),
+    ]);
+    expect(served.err[0]).toContain(`TRE a knows no such key for rita: check signingKeyFile in ${unknown}`);
+  });
+
   it("tells reviewers by an event inside the TRE, the TRE's command and its webhook, naming the task but no values", async () => {
     const reviewer = await fed.connect("reviewer-a-rita");
     const events = collect(reviewer, subjects.airlockEvents);
