@@ -51,6 +51,7 @@ export const leaf: Command = {
           );
         else if (e.type === "postgres-privileges")
           log.warn({ tre: config.tre, user: config.postgres?.user }, `PostgreSQL: ${e.problem}`);
+        else if (e.type === "postgres-unavailable") log.error({ tre: config.tre }, e.problem);
         else if (e.type === "hub-link-up")
           log.info({ tre: config.tre, downForMs: e.downForMs }, "the link to the hub is up");
         else if (e.type === "agent" && e.event.type === "error") {

@@ -71,13 +71,16 @@ export class CredentialBrokerError extends Error {
   override readonly name = "CredentialBrokerError";
   /** Whether trying again later may succeed: the database could not be reached, not a mistake in the config. */
   readonly retryable: boolean;
+  /** What the database or the socket said, when it said a code: a SQLSTATE ("28P01") or a Node code ("ECONNREFUSED"). */
+  readonly code: string | undefined;
   constructor(
     message: string,
     readonly taskId: string | undefined,
-    options?: ErrorOptions & { retryable?: boolean },
+    options?: ErrorOptions & { retryable?: boolean; code?: string },
   ) {
     super(message, options);
     this.retryable = options?.retryable ?? false;
+    this.code = options?.code;
   }
 }
 
@@ -87,6 +90,9 @@ type ResolvedOptions = Required<PostgresBrokerOptions>;
 
 export class CredentialBroker {
   readonly #pg: ResolvedOptions | undefined;
+  /** Set by `sweepBeforeNextTask()`: the next PostgreSQL task sweeps before making its role, until a sweep succeeds. */
+  #sweepPending = false;
+  #sweeping: Promise<unknown> | undefined;
 
   constructor(options: { postgres?: PostgresBrokerOptions } = {}) {
     const o = options.postgres;
@@ -133,6 +139,13 @@ export class CredentialBroker {
     if (tables.length !== datasets.length)
       throw new CredentialBrokerError("a task reads either PostgreSQL datasets or files, not both", taskId);
     const o = this.#requirePg(taskId);
+    // The database was away when the leaf started: what a crash left is dropped before this task's role is made.
+    if (this.#sweepPending) {
+      this.#sweeping ??= this.sweep().finally(() => {
+        this.#sweeping = undefined;
+      });
+      await this.#sweeping;
+    }
     const role = this.roleName(taskId);
     const password = randomPassword();
     const database = await this.#admin(taskId, async (admin) => {
@@ -203,6 +216,14 @@ export class CredentialBroker {
     });
   }
 
+  /**
+   * For a start whose `sweep()` failed (the database away): the next PostgreSQL task's `issue` sweeps first, every
+   * other task waiting for that sweep, and so on until one succeeds. No role of this broker exists before then.
+   */
+  sweepBeforeNextTask(): void {
+    this.#sweepPending = true;
+  }
+
   /** Drops every role with the prefix (left by a crash); returns their names. Run it before the first task. */
   async sweep(): Promise<string[]> {
     const o = this.#requirePg(undefined);
@@ -212,6 +233,7 @@ export class CredentialBroker {
         [o.rolePrefix],
       );
       for (const { rolname } of rows) await dropRole(admin, rolname);
+      this.#sweepPending = false;
       return rows.map((r) => r.rolname);
     });
   }
@@ -229,7 +251,11 @@ export class CredentialBroker {
       throw new CredentialBrokerError(
         `the credential broker's database work failed${taskId ? ` for task ${taskId}` : ""}: ${what}${typeof code === "string" ? ` (${code})` : ""}`,
         taskId,
-        { cause: error, retryable: isTransientDatabaseCode(typeof code === "string" ? code : undefined) },
+        {
+          cause: error,
+          retryable: isTransientDatabaseCode(typeof code === "string" ? code : undefined),
+          ...(typeof code === "string" ? { code } : {}),
+        },
       );
     } finally {
       await admin.end().catch(() => {});

@@ -26,11 +26,12 @@ import {
 import { ContainerExecutor, type Executor, QueryExecutor } from "../executors/index.js";
 import { HEARTBEAT_LIFETIME_INTERVALS, newId, sealEnvelope, streams, subjects } from "../protocol/index.js";
 import { Agent, type AgentEvent } from "./agent.js";
-import { CredentialBroker } from "./credential-broker.js";
+import { CredentialBroker, CredentialBrokerError } from "./credential-broker.js";
 import { checkDataDirOwner } from "./data-dir-owner.js";
 import { HUB_LINK_GRACE_MS, type HubLinkEvent, watchHubLink } from "./hub-link-watch.js";
 import type { LeafConfig } from "./leaf-config.js";
 import { LEAF_DEFAULTS } from "./leaf-defaults.js";
+import { postgresStartProblem } from "./postgres-start-problem.js";
 import { leafServerConfig } from "./server-config.js";
 import { ensureLeafStreams } from "./streams.js";
 
@@ -43,6 +44,11 @@ export type LeafNodeEvent =
    * until the TRE's database administrator gives it. A warning: the leaf links and runs its other datasets.
    */
   | { type: "postgres-privileges"; problem: string }
+  /**
+   * PostgreSQL was away, or refused the broker's login, when the leaf started (leaf.yaml `postgres`): the leaf starts
+   * anyway; its PostgreSQL tasks fail until the database takes the broker's login. The problem names the fields.
+   */
+  | { type: "postgres-unavailable"; problem: string }
   | { type: "sources-resumed"; stream: string; sources: string[] }
   /**
    * A hub URL whose certificate this TRE does not accept (another CA, another name, expired), or that offers no
@@ -150,9 +156,19 @@ export async function startLeafNode(config: LeafConfig, options: LeafNodeOptions
       );
       // Roles a crashed run left behind are dropped before any task starts.
       if (config.postgres) {
-        emit({ type: "roles-swept", roles: (await broker.sweep()).length });
-        for (const problem of await broker.privilegeProblems(config.datasets))
-          emit({ type: "postgres-privileges", problem });
+        try {
+          emit({ type: "roles-swept", roles: (await broker.sweep()).length });
+          for (const problem of await broker.privilegeProblems(config.datasets))
+            emit({ type: "postgres-privileges", problem });
+        } catch (e) {
+          // The broker sweeps before its first task's role instead; the TRE's other datasets work meanwhile.
+          if (!(e instanceof CredentialBrokerError)) throw e;
+          broker.sweepBeforeNextTask();
+          emit({
+            type: "postgres-unavailable",
+            problem: postgresStartProblem(e, config.postgres, config.datasets),
+          });
+        }
       }
       const executors: Executor[] = [
         new QueryExecutor({ keepOpenMs: config.datasetKeepOpenMs }),

@@ -227,6 +227,22 @@ describe("CredentialBroker", () => {
     await admin.query(`DROP ROLE ${pg.escapeIdentifier(other)}`);
   });
 
+  it("sweeps before the next task's role when told to (the database was away at start), and only once", async () => {
+    const prefix = `tb_${uniqueToken()}_`;
+    const left = await newBroker(prefix).issue(newId(), [patients], 30_000);
+    const broker = newBroker(prefix);
+    broker.sweepBeforeNextTask();
+    const [first, second] = await Promise.all([
+      broker.issue(newId(), [patients], 30_000),
+      broker.issue(newId(), [patients], 30_000),
+    ]);
+    expect(await roleExists(left.role ?? "")).toBe(false);
+    expect(await roleExists(first!.role ?? "")).toBe(true);
+    const third = await broker.issue(newId(), [patients], 30_000);
+    expect(await roleExists(second!.role ?? "")).toBe(true);
+    for (const c of [first!, second!, third]) await c.release();
+  });
+
   it("refuses a table that PUBLIC can read beyond the allow-list, leaving no role behind", async () => {
     const broker = newBroker();
     const taskId = newId();
