@@ -21,9 +21,8 @@ export const leaf: Command = {
     const { values } = parseArgs({ args: rest, options: { config: { type: "string" } }, strict: true });
     if (!values.config) throw usageError("leaf start: --config FILE is required");
     // Loaded when a leaf starts, not with every command line: the executors bring DuckDB, PostgreSQL and Docker.
-    const { approvalWarnings, datasetFileWarnings, loadLeafConfig, startLeafNode } = await import(
-      "../leaf/index.js"
-    );
+    const { approvalWarnings, containerStartWarnings, datasetFileWarnings, loadLeafConfig, startLeafNode } =
+      await import("../leaf/index.js");
     const config = await loadLeafConfig(values.config).catch((e: unknown) => {
       throw startFailure(e, values.config!, LEAF_PORT_FIELDS);
     });
@@ -35,6 +34,7 @@ export const leaf: Command = {
       );
     for (const warning of approvalWarnings(config)) log.warn({ tre: config.tre }, warning);
     for (const warning of await datasetFileWarnings(config)) log.warn({ tre: config.tre }, warning);
+    for (const warning of await containerStartWarnings(config)) log.warn({ tre: config.tre }, warning);
     const node = await startLeafNode(config, {
       onEvent: (e) => {
         if (e.type === "error") log.error(errorFields(e.error), "error");

@@ -12,6 +12,7 @@ export {
   DEFAULT_CONTAINER_LIMITS,
 } from "./container/container-executor.js";
 export { OutputRefused } from "./container/container-outputs.js";
+export { type ContainerEngineCheck, checkContainerEngine } from "./container/engine-check.js";
 export {
   AnalysisRefused,
   ExecutorCancelled,

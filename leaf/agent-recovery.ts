@@ -9,7 +9,7 @@
  * A task caught before `running` goes back to the decision point. Each is first announced again as its record
  * has it: steps that waited to be announced with a later one did not outlive the process.
  */
-import type { AuditSink } from "../common/index.js";
+import { type AuditSink, asError } from "../common/index.js";
 import type { Executor } from "../executors/index.js";
 import { type ChildState, type Dispatch, isSettled } from "../protocol/index.js";
 import { type AgentState, type AgentTask, attemptOf } from "./agent-state.js";
@@ -39,10 +39,17 @@ export async function cleanUpExecutors(
   executors: readonly Executor[],
   audit: AuditSink,
   onCleaned: (executor: string, removed: number) => void,
+  onFailed: (executor: string, error: Error) => void,
 ): Promise<void> {
   for (const executor of executors) {
     if (!executor.cleanUp) continue;
-    const removed = await executor.cleanUp();
+    // An engine away at start (the leaf warns of it, naming leaf.yaml's field) leaves its leftovers for the next start;
+    // the agent starts, so that the TRE's other executors work.
+    const removed = await executor.cleanUp().catch((e: unknown) => {
+      onFailed(executor.kinds.join(","), asError(e));
+      return undefined;
+    });
+    if (removed === undefined) continue;
     onCleaned(executor.kinds.join(","), removed);
     if (removed > 0)
       await audit.append({ actor: AGENT_ACTOR, action: "executor.cleaned", details: { removed } });

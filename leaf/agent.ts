@@ -210,8 +210,11 @@ export class Agent {
   static async start(opts: AgentOptions): Promise<Agent> {
     const ctrlJs = jetstream(opts.ctrl);
     const agent = new Agent(opts, await AgentState.open(ctrlJs), await AirlockStore.open(ctrlJs));
-    await cleanUpExecutors(opts.executors, agent.#audit, (executor, removed) =>
-      agent.#emit({ type: "cleaned", executor, removed }),
+    await cleanUpExecutors(
+      opts.executors,
+      agent.#audit,
+      (executor, removed) => agent.#emit({ type: "cleaned", executor, removed }),
+      (_executor, error) => agent.#emit({ type: "error", error }),
     );
     // One pass over every task record serves both recoveries: the tasks caught on the way, and those awaiting review.
     const records = await agent.#state.all();

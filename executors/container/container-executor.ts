@@ -26,6 +26,7 @@ import type { DuckDbEngineOptions } from "../query/duckdb-engine.js";
 import { checkBudget, RunGuard } from "../run-guard.js";
 import { collectOutputs, OutputRefused } from "./container-outputs.js";
 import { extractDataset } from "./dataset-extract.js";
+import { resolvePinnedImage } from "./pinned-image.js";
 import {
   CONTAINER_DATA_DIR,
   CONTAINER_OUTPUT_DIR,
@@ -93,7 +94,6 @@ export interface ContainerExecutorOptions {
 
 /** A process killed by SIGKILL exits with 128 + 9. */
 const SIGKILL_EXIT = 137;
-const HEX_DIGEST = /@sha256:([0-9a-f]{64})$/;
 
 export class ContainerExecutor implements Executor {
   readonly kinds: readonly AnalysisKind[] = ["container"];
@@ -114,7 +114,7 @@ export class ContainerExecutor implements Executor {
     if (!IMAGE_REF.test(spec.image)) throw new AnalysisRefused("image", "is not pinned by digest");
     const budget = Math.min(task.timeoutMs, this.limits.timeoutMs);
     using guard = new RunGuard(budget, options.signal);
-    const imageId = await this.#resolveImage(spec.image);
+    const imageId = await resolvePinnedImage(this.#o.docker, spec.image);
 
     const taskDir = join(this.#o.workDir, "tasks", task.taskId);
     const dataDir = join(taskDir, "data");
@@ -245,36 +245,6 @@ export class ContainerExecutor implements Executor {
       removed++;
     }
     return removed;
-  }
-
-  /**
-   * The local image's id when it is exactly the pinned digest: either its content id (an image built in
-   * the TRE) or one of its registry digests (an image pulled into the TRE). Never pulls.
-   */
-  async #resolveImage(ref: string): Promise<string> {
-    const digest = HEX_DIGEST.exec(ref)?.[1];
-    if (digest === undefined) throw new AnalysisRefused("image", "is not pinned by digest");
-    const name = ref.slice(0, ref.indexOf("@"));
-    for (const candidate of [`sha256:${digest}`, ref]) {
-      let info: Dockerode.ImageInspectInfo;
-      try {
-        info = await this.#o.docker.getImage(candidate).inspect();
-      } catch (e) {
-        if ((e as { statusCode?: number }).statusCode === 404) continue;
-        throw new ExecutorFailed("the container engine could not be reached", { retryable: true, cause: e });
-      }
-      const id = info.Id.startsWith("sha256:") ? info.Id : `sha256:${info.Id}`;
-      const repoDigests = info.RepoDigests ?? [];
-      if (
-        id === `sha256:${digest}` ||
-        repoDigests.some((d) => d === ref || d.endsWith(`${name}@sha256:${digest}`))
-      )
-        return id;
-    }
-    throw new AnalysisRefused(
-      "image",
-      "is not present in this TRE with that digest (images are never pulled)",
-    );
   }
 
   async #finish(
