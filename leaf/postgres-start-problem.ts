@@ -18,11 +18,8 @@ export function postgresStartProblem(
   postgres: NonNullable<LeafConfig["postgres"]>,
   datasets: LeafConfig["datasets"],
 ): string {
-  const names = datasets
-    .filter((d) => d.engine === "postgres")
-    .map((d) => `'${d.name}'`)
-    .join(", ");
-  const tasks = `until then every task on dataset ${names} fails`;
+  const names = datasets.filter((d) => d.engine === "postgres").map((d) => `'${d.name}'`);
+  const tasks = `until then every task on ${names.length === 1 ? "dataset" : "datasets"} ${names.join(", ")} fails`;
   const said = error.message.replace(/^the credential broker's database work failed: /, "");
   if (error.code !== undefined && LOGIN_REFUSED.has(error.code))
     return (

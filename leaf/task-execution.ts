@@ -74,6 +74,11 @@ function publicMessage(e: unknown): string {
     : "the TRE's database could not be reached to make the task's credential";
 }
 
+/** What the researcher reads when the broker could not make the task's credential for a reason a retry cannot mend. */
+export const BROKER_REFUSED =
+  "the TRE could not give the task access to its database: a setting there that the TRE's operators must put right " +
+  "(not a fault in the analysis); their leaf's log has the details";
+
 /** How one run ended: `retryInMs` when the task took the retry step and its next run should start then. */
 export interface RunEnd {
   retryInMs?: number;
@@ -175,8 +180,13 @@ export async function executeTask(
     } else if (isExecutorError(e)) {
       // Executor messages never carry data values (see executors/errors.ts).
       await ctx.record(taskId, "executor_error", e.message);
+    } else if (e instanceof CredentialBrokerError) {
+      // The TRE's own database set-up (a grant, a table, the broker's login): the researcher hears whose it is to
+      // mend, not the broker's text, which names roles, tables and hosts.
+      await ctx.record(taskId, "executor_error", BROKER_REFUSED);
+      throw e;
     } else {
-      // Anything else (the broker, the airlock) is reported without its text, which may name internals.
+      // Anything else (the airlock) is reported without its text, which may name internals.
       await ctx.record(
         taskId,
         "executor_error",

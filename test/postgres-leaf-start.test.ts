@@ -17,6 +17,7 @@ import {
   writePatientsPostgres,
 } from "../fixtures/index.js";
 import type { LeafNodeEvent } from "../leaf/index.js";
+import { BROKER_REFUSED } from "../leaf/task-execution.js";
 import { approveProject, childReaches, type Federation, startFederation } from "./harness/federation.js";
 import { type PostgresHandle, startPostgres } from "./harness/postgres.js";
 import { uniqueToken } from "./harness/unique.js";
@@ -67,6 +68,7 @@ beforeAll(async () => {
       datasets: [
         { name: "patients", engine: "csv", path: "./patients-a.csv", ...allow },
         { name: "registry", engine: "postgres", schema: "public", table: "patients", ...allow },
+        { name: "archive", engine: "postgres", schema: "public", table: "patients_gone", ...allow },
       ],
       postgres: {
         host: "127.0.0.1",
@@ -78,7 +80,12 @@ beforeAll(async () => {
       },
       maxTaskAttempts: 1,
       projects: [
-        { name: "diabetes", researchers: ["alice"], analyses: ["count"], datasets: ["patients", "registry"] },
+        {
+          name: "diabetes",
+          researchers: ["alice"],
+          analyses: ["count"],
+          datasets: ["patients", "registry", "archive"],
+        },
       ],
     }),
   });
@@ -100,7 +107,7 @@ describe("a leaf whose PostgreSQL is away or refuses the broker at start", () =>
     expect(said).toEqual([
       expect.stringMatching(
         new RegExp(
-          `^PostgreSQL cannot be reached at leaf\\.yaml postgres\\.host 127\\.0\\.0\\.1, postgres\\.port ${closedPort} .*every task on dataset 'registry' fails.*Start PostgreSQL, or correct postgres\\.host and postgres\\.port$`,
+          `^PostgreSQL cannot be reached at leaf\\.yaml postgres\\.host 127\\.0\\.0\\.1, postgres\\.port ${closedPort} .*every task on datasets 'registry', 'archive' fails.*Start PostgreSQL, or correct postgres\\.host and postgres\\.port$`,
         ),
       ),
     ]);
@@ -127,6 +134,20 @@ describe("a leaf whose PostgreSQL is away or refuses the broker at start", () =>
       ),
     ]);
     expect(said.join("")).not.toContain("not-the-password");
+    await fed.stopLeaf("a");
+  });
+
+  it("tells the researcher that a task the broker cannot serve is the TRE's to mend, naming no table or role", async () => {
+    await setPostgres({ port: pg.port });
+    await writeFile(join(fed.files.dir, "secrets", "pg.password"), `${pg.adminPassword}\n`, { mode: 0o600 });
+    events.length = 0;
+    await fed.startLeaf("a");
+    expect(events.filter((e) => e.type === "postgres-unavailable")).toEqual([]);
+    await childReaches(fed, await submitCount("registry"), "a", "outputs_pending_review");
+    const failed = await childReaches(fed, await submitCount("archive"), "a", "executor_error");
+    const reason = failed.history.at(-1)?.reason ?? "";
+    expect(reason).toBe(BROKER_REFUSED);
+    expect(reason).not.toMatch(/patients_gone|tp_|127\.0\.0\.1/);
     await fed.stopLeaf("a");
   });
 });
