@@ -195,17 +195,36 @@ export class CredentialBroker {
     if (tables.length === 0 || this.#pg === undefined) return [];
     return this.#admin(undefined, async (admin) => {
       const problems: string[] = [];
-      const { rows: me } = await admin.query<{ name: string; db: string; can: boolean; connect: boolean }>(
+      const { rows: me } = await admin.query<{
+        name: string;
+        db: string;
+        can: boolean;
+        signal: boolean;
+        connect: boolean;
+      }>(
         "SELECT current_user AS name, current_database() AS db, rolsuper OR rolcreaterole AS can, " +
+          "rolsuper OR pg_has_role(current_user, 'pg_signal_backend', 'MEMBER') AS signal, " +
           "has_database_privilege('public', current_database(), 'CONNECT') OR " +
           "has_database_privilege(current_user, current_database(), 'CONNECT WITH GRANT OPTION') AS connect " +
           "FROM pg_roles WHERE rolname = current_user",
       );
-      const { name, db, can, connect } = me[0] ?? { name: "?", db: "?", can: false, connect: false };
+      const { name, db, can, signal, connect } = me[0] ?? {
+        name: "?",
+        db: "?",
+        can: false,
+        signal: false,
+        connect: false,
+      };
       const broker = q(name);
       if (!can)
         problems.push(
           `the broker's role ${name} cannot create the tasks' roles: ALTER ROLE ${broker} CREATEROLE`,
+        );
+      // Without it, a task role with a session still open at the task's end (a timed-out query) cannot be dropped.
+      if (!signal)
+        problems.push(
+          `the broker's role ${name} cannot end a task role's sessions when the task ends, and the role is then left ` +
+            `until the leaf's next start: GRANT pg_signal_backend TO ${broker}`,
         );
       if (!connect)
         problems.push(

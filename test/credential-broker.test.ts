@@ -132,7 +132,7 @@ describe("CredentialBroker", () => {
     await expect(connectAs(issued.credential)).rejects.toMatchObject({ code: "28P01" });
   });
 
-  it("works as a least-privilege admin role (CREATEROLE and SELECT WITH GRANT OPTION), not a superuser", async () => {
+  it("works as a least-privilege admin role (CREATEROLE, SELECT WITH GRANT OPTION, pg_signal_backend), not a superuser", async () => {
     // The privileges leaf.yaml's postgres.user is documented to need, nothing more: the TRE's own tables stay
     // owned by another role. DROP OWNED BY a task role needs the broker to hold that role's privileges, which
     // CREATEROLE alone does not give (PostgreSQL 15 and later).
@@ -145,6 +145,7 @@ describe("CredentialBroker", () => {
     await admin.query(
       `GRANT SELECT (${columns}) ON public.patients TO ${pg.escapeIdentifier(user)} WITH GRANT OPTION`,
     );
+    await admin.query(`GRANT pg_signal_backend TO ${pg.escapeIdentifier(user)}`);
     const broker = new CredentialBroker({
       postgres: { admin: server.adminConfig({ user, password }), rolePrefix: `tb_${uniqueToken()}_` },
     });
@@ -153,9 +154,10 @@ describe("CredentialBroker", () => {
       throw new Error("expected a role");
     const task = await connectAs(issued.credential);
     expect(await outcome(task, "SELECT count(age) FROM public.patients")).toBe("ok");
-    await task.end();
+    // Released with the task's session still open, as after a timed-out query: pg_signal_backend ends it.
     await issued.release();
     expect(await roleExists(issued.role)).toBe(false);
+    await task.end().catch(() => {});
     const left = await broker.issue(newId(), [patients], 30_000);
     expect(await broker.sweep()).toEqual([left.role]);
     expect(await roleExists(left.role ?? "")).toBe(false);
@@ -179,6 +181,7 @@ describe("CredentialBroker", () => {
     const all = Object.keys(patients.columns).map(pg.escapeIdentifier).join(", ");
     expect(bare).toEqual([
       `the broker's role ${user} cannot create the tasks' roles: ALTER ROLE ${quoted} CREATEROLE`,
+      `the broker's role ${user} cannot end a task role's sessions when the task ends, and the role is then left until the leaf's next start: GRANT pg_signal_backend TO ${quoted}`,
       `dataset 'patients': the broker cannot grant what tasks read: GRANT SELECT (${all}) ON "public"."patients" TO ${quoted} WITH GRANT OPTION`,
       `dataset 'gone': the database has no table "public"."no_such_table" (or the broker may not see it)`,
       `dataset 'wider': "public"."patients" has no column 'shoe_size'`,
@@ -187,6 +190,7 @@ describe("CredentialBroker", () => {
     // Given what it says, nothing is left to say about the datasets that exist; a file dataset needs nothing.
     await admin.query(`ALTER ROLE ${quoted} CREATEROLE`);
     await admin.query(`GRANT SELECT (${all}) ON public.patients TO ${quoted} WITH GRANT OPTION`);
+    await admin.query(`GRANT pg_signal_backend TO ${quoted}`);
     expect(await broker.privilegeProblems([patients])).toEqual([]);
     const file: DatasetDefinition = {
       name: "f",
