@@ -260,19 +260,24 @@ export class CredentialBroker {
   async #admin<T>(taskId: string | undefined, work: (admin: pg.Client) => Promise<T>): Promise<T> {
     const admin = new pg.Client({ connectionTimeoutMillis: 10_000, ...this.#requirePg(taskId).admin });
     admin.on("error", () => {}); // a dropped admin connection surfaces as the failed query's error
+    let connected = false;
     try {
       await admin.connect();
+      connected = true;
       return await work(admin);
     } catch (error) {
       if (error instanceof CredentialBrokerError) throw error;
       const code = (error as { code?: unknown }).code;
       const what = error instanceof Error ? error.message : String(error);
+      // A login the server did not answer (a hung server: pg's connect timeout, which carries no code) is the database
+      // away, as a refused connection is; one it answered with a SQLSTATE (a wrong password, no such database) is not.
+      const unanswered = !connected && typeof code !== "string";
       throw new CredentialBrokerError(
         `the credential broker's database work failed${taskId ? ` for task ${taskId}` : ""}: ${what}${typeof code === "string" ? ` (${code})` : ""}`,
         taskId,
         {
           cause: error,
-          retryable: isTransientDatabaseCode(typeof code === "string" ? code : undefined),
+          retryable: unanswered || isTransientDatabaseCode(typeof code === "string" ? code : undefined),
           ...(typeof code === "string" ? { code } : {}),
         },
       );

@@ -3,6 +3,7 @@
  * gone after release, that sweep() clears a crash's leftovers, and that the password never shows up
  * where it should not (statement text, stored verifier, logs of the credential, error messages).
  */
+import { createServer } from "node:net";
 import { inspect } from "node:util";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -245,6 +246,34 @@ describe("CredentialBroker", () => {
     const third = await broker.issue(newId(), [patients], 30_000);
     expect(await roleExists(second!.role ?? "")).toBe(true);
     for (const c of [first!, second!, third]) await c.release();
+  });
+
+  it("calls a database that accepts the connection but never answers unreachable, so the task is retried", async () => {
+    // A hung server (stopped with SIGSTOP, or its host's disk stalled): the kernel accepts, nothing answers.
+    const silent = createServer(() => {});
+    await new Promise<void>((done) => silent.listen(0, "127.0.0.1", done));
+    const { port } = silent.address() as { port: number };
+    try {
+      const broker = new CredentialBroker({
+        postgres: {
+          admin: server.adminConfig({ port, connectionTimeoutMillis: 300 }),
+          rolePrefix: "tb_hung_",
+        },
+      });
+      const failed = broker.issue(newId(), [patients], 30_000);
+      await expect(failed).rejects.toBeInstanceOf(CredentialBrokerError);
+      await expect(failed).rejects.toMatchObject({ retryable: true });
+      // A server that answers, refusing the login, is not worth another try.
+      const refused = new CredentialBroker({
+        postgres: { admin: server.adminConfig({ password: "not-the-password" }), rolePrefix: "tb_hung_" },
+      });
+      await expect(refused.issue(newId(), [patients], 30_000)).rejects.toMatchObject({
+        retryable: false,
+        code: "28P01",
+      });
+    } finally {
+      silent.close();
+    }
   });
 
   it("refuses a table that PUBLIC can read beyond the allow-list, leaving no role behind", async () => {
