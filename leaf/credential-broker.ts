@@ -149,6 +149,8 @@ export class CredentialBroker {
     const role = this.roleName(taskId);
     const password = randomPassword();
     const database = await this.#admin(taskId, async (admin) => {
+      // The role an earlier attempt of this task made and could not drop (the database went away mid-task).
+      await dropRole(admin, role);
       await admin.query("BEGIN");
       try {
         await lockGrants(admin);

@@ -276,6 +276,21 @@ describe("CredentialBroker", () => {
     }
   });
 
+  it("issues a task's next attempt when the role of its last attempt could not be dropped", async () => {
+    // The database went away while the attempt ran, so its release failed; the role stays until the next attempt.
+    const broker = newBroker();
+    const taskId = newId();
+    const first = await broker.issue(taskId, [patients], 30_000);
+    const again = await broker.issue(taskId, [patients], 30_000);
+    if (again.credential.kind !== "postgres") throw new Error("expected a PostgreSQL credential");
+    expect(again.role).toBe(first.role);
+    const task = await connectAs(again.credential);
+    expect(await outcome(task, "SELECT count(age) FROM public.patients")).toBe("ok");
+    await task.end();
+    await again.release();
+    expect(await roleExists(again.role ?? "")).toBe(false);
+  });
+
   it("refuses a table that PUBLIC can read beyond the allow-list, leaving no role behind", async () => {
     const broker = newBroker();
     const taskId = newId();
