@@ -87,6 +87,27 @@ describe("saveReleasedFiles", () => {
     expect(await readFile(join(dir, "south", "table.csv"), "utf8")).toBe("earlier run\n");
   });
 
+  it("makes DIR only where its parent is, refusing a missing parent by name and writing nothing", async () => {
+    const dir = join(tmp, "typo", "out");
+    await expect(
+      saveReleasedFiles(dir, [{ tre: "north", name: "table.csv", data: bytes("x") }]),
+    ).rejects.toThrow(
+      `--save-files: cannot make the folder ${dir}: its parent folder ${join(tmp, "typo")} does not exist; make it first, or give a folder that does; nothing was written`,
+    );
+    await expect(stat(join(tmp, "typo"))).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  // Node's recursive mkdir, told ENOENT beneath /proc (a folder that is there), tries again forever: this hung.
+  it("refuses a DIR under /proc in words, promptly, instead of hanging", async () => {
+    for (const dir of ["/proc/tremesh-no-such", join("/proc/self", "tremesh-out", "files")]) {
+      const save = saveReleasedFiles(dir, [{ tre: "north", name: "table.csv", data: bytes("x") }]);
+      await expect(save).rejects.toBeInstanceOf(CliError);
+      await expect(save).rejects.toThrow(
+        /^--save-files: cannot make the folder \/proc\/.*; nothing was written$/,
+      );
+    }
+  }, 5_000);
+
   it("refuses a TRE folder that is a symlink, and a TRE name that is not one", async () => {
     const dir = join(tmp, "out");
     await mkdir(dir);

@@ -6,7 +6,8 @@
  */
 import { constants } from "node:fs";
 import { lstat, mkdir, open, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { isSystemError, systemErrorTold } from "../common/index.js";
 import { isTreName, uniqueSafeNames } from "../protocol/index.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { printable } from "./printable.js";
@@ -28,7 +29,9 @@ export interface SavedFile {
 }
 
 /**
- * Writes each file to `dir/<tre>/<safe name>` (folders created with mode 0o700, files 0o600). Every target
+ * Writes each file to `dir/<tre>/<safe name>` (folders created with mode 0o700, files 0o600). `dir` is made only
+ * where its parent already is, as `--out` folders are (`output-file.ts`): a mistyped parent is refused naming it,
+ * and no recursive mkdir runs (under /proc Node's retries one forever, told ENOENT beneath a folder that is there). Every target
  * is checked before anything is written: an existing file or symlink at a target, or a `<tre>` that is a
  * symlink or not a folder, refuses the whole save with a CliError naming it. Files are then created
  * exclusively (`O_EXCL | O_NOFOLLOW`), so one appearing meanwhile is refused too, never followed.
@@ -66,10 +69,9 @@ export async function saveReleasedFiles(dir: string, files: readonly FileToSave[
     const there = await orUndefined(lstat(p.path));
     if (there) throw refuse(existing(p.path, there.isSymbolicLink()));
   }
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  for (const folder of [dir, ...[...byTre.keys()].map((tre) => join(dir, tre))]) await makeFolder(folder);
   const saved: SavedFile[] = [];
   for (const p of plan) {
-    await mkdir(join(dir, p.tre), { recursive: true, mode: 0o700 });
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
     let handle: Awaited<ReturnType<typeof open>>;
     try {
@@ -90,6 +92,34 @@ export async function saveReleasedFiles(dir: string, files: readonly FileToSave[
     saved.push({ tre: p.tre, name: p.name, path: p.path, bytes: p.bytes });
   }
   return saved;
+}
+
+/**
+ * Makes the one folder `dir` (mode 0o700) unless it is there, in a parent that must be there; any other failure
+ * is refused naming `dir`.
+ */
+async function makeFolder(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { mode: 0o700 });
+  } catch (cause) {
+    if (!isSystemError(cause)) throw cause;
+    if (cause.code === "EEXIST") return;
+    const parent = dirname(dir);
+    const parentThere = cause.code === "ENOENT" && (await orUndefined(stat(parent))) !== undefined;
+    const why =
+      cause.code !== "ENOENT"
+        ? systemErrorTold(cause)
+        : parentThere
+          ? `${parent} does not take new folders (a file system such as /proc); give a folder on a disk`
+          : `its parent folder ${parent} does not exist; make it first, or give a folder that does`;
+    throw new CliError(
+      `--save-files: cannot make the folder ${dir}: ${why}; nothing was written`,
+      ExitCode.failed,
+      {
+        cause,
+      },
+    );
+  }
 }
 
 async function orUndefined<T>(stats: Promise<T>): Promise<T | undefined> {
