@@ -129,6 +129,23 @@ describe("a Five Safes request crate as a submission", () => {
     expect([bad.entity, bad.property]).toEqual(["#input-groupBy", "value"]);
   });
 
+  it("refuses a kind parameter that contradicts the workflow, and takes one that repeats it", () => {
+    // The workflow said count; a `kind` input of summary ran a summary, and its results crate named that workflow.
+    const e = refusal(
+      pointedAtTremesh("validator-five-safes-crate-request", { kind: "summary", column: "bmi" }),
+    );
+    expect([e.entity, e.property]).toEqual(["#input-kind", "value"]);
+    expect(e.message).toContain(
+      'kind "summary" contradicts the root\'s mainEntity, urn:tremesh:analysis:count:1',
+    );
+    const same = pointedAtTremesh("validator-five-safes-crate-request", { kind: "count" });
+    expect(requestCrateToSubmission(same, submitter).analysis).toEqual({
+      kind: "count",
+      dataset: "patients",
+      groupBy: ["sex"],
+    });
+  });
+
   it("refuses a file sent as an input, and a project it cannot name", () => {
     const crate = pointedAtTremesh("validator-five-safes-crate-request");
     (entity(crate, RUN).object as unknown[]).push({ "@id": "input1.txt" });

@@ -4,7 +4,7 @@
  *   (`urn:tremesh:analysis:KIND:1`, as its results crates name them); the CreateAction that uses it as
  *   `instrument` gives the parameters as its `object` PropertyValues (`name` the parameter, `value` its
  *   value, JSON text for lists and objects), checked like any analysis (a container image must be
- *   pinned by digest);
+ *   pinned by digest); a `kind` parameter, if any, must be the workflow's;
  * - the researcher: the CreateAction's `agent` must name the signing researcher (its `identifier`,
  *   `alternateName` or `name`);
  * - the project: the root's `sourceOrganization` Project, by its identifier PropertyValue named
@@ -157,7 +157,15 @@ function analysisFrom(
         "@type",
         "tremesh takes an analysis's parameters as named PropertyValues; files sent with a request are not read (the TRE's own datasets are)",
       );
-    spec[input.name] = parameterValue(input.value);
+    const value = parameterValue(input.value);
+    // The workflow names the analysis; a `kind` parameter may repeat it, never replace it.
+    if (input.name === "kind" && value !== kind)
+      throw new RequestCrateError(
+        id,
+        "value",
+        `kind ${JSON.stringify(value)} contradicts the root's mainEntity, urn:tremesh:analysis:${kind}:1; name the analysis once, by mainEntity (and the CreateAction's instrument)`,
+      );
+    spec[input.name] = value;
     where.set(input.name, id);
   }
   try {
