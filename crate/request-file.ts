@@ -1,6 +1,6 @@
 /**
  * Reads a request crate's metadata from what a researcher has: a BagIt zip (checked against its sha-512
- * manifests first), a plain crate zip, a bag folder or a crate folder; with a bag, its `External-Identifier`,
+ * manifests first), a plain crate zip, a bag folder, a crate folder or the crate's metadata file itself; with a bag, its `External-Identifier`,
  * which every crate of the task keeps.
  */
 import { readFile, stat } from "node:fs/promises";
@@ -31,9 +31,22 @@ export async function readRequestCrate(path: string): Promise<RequestCrateFile> 
     const bagInfoFile = await readFile(join(path, "bag-info.txt")).catch(() => undefined);
     if (bagInfoFile) tags = new Map([["bag-info.txt", bagInfoFile]]);
   } else {
-    const bag = openBag(await readFile(path));
+    const file = await readFile(path);
+    const bag = openBag(file);
     const plain = bag.files.get(METADATA);
-    if (plain !== undefined && !bag.files.has("bagit.txt")) bytes = plain;
+    // A problem with no path is the whole file's: not a zip, or one too large to open.
+    const whole = bag.problems.find((p) => p.path === "");
+    if (whole?.problem.startsWith("not a zip file")) {
+      if (!startsAsJson(file))
+        throw new RequestCrateError(
+          path,
+          undefined,
+          `is neither a zip nor a crate's ${METADATA} (JSON): give a crate's zip, folder or ${METADATA}`,
+        );
+      bytes = file;
+    } else if (whole) throw new RequestCrateError(path, undefined, whole.problem);
+    else if (plain !== undefined && !bag.files.has("bagit.txt")) bytes = plain;
+    else if (!bag.files.has("bagit.txt")) throw notACrate(path, bag.files);
     else if (bag.problems.length > 0)
       throw new RequestCrateError(
         path,
@@ -62,4 +75,33 @@ export async function readRequestCrate(path: string): Promise<RequestCrateFile> 
       "must be one line of printable text, at most 500 characters",
     );
   return { metadata, ...(externalId ? { externalId } : {}) };
+}
+
+/** Whether `bytes` begin, after white space, as a JSON object does: a crate's metadata file given as it is. */
+function startsAsJson(bytes: Uint8Array): boolean {
+  const first = bytes.find(
+    (b) => b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d && b !== 0xef && b !== 0xbb && b !== 0xbf,
+  );
+  return first === 0x7b; // "{"
+}
+
+/**
+ * A zip with neither a crate's metadata nor a bag declaration at its top: a crate zipped with its folder is named
+ * as such (the folder's contents are what is zipped), anything else is not a crate.
+ */
+function notACrate(path: string, files: ReadonlyMap<string, Uint8Array>): RequestCrateError {
+  const nested = [...files.keys()].find((p) => /^[^/]+\/(ro-crate-metadata\.json|bagit\.txt)$/.test(p));
+  if (nested !== undefined) {
+    const folder = nested.slice(0, nested.indexOf("/"));
+    return new RequestCrateError(
+      path,
+      undefined,
+      `holds the crate in the folder ${folder}/, not at the zip's top: zip the folder's contents (cd ${folder} && zip -r ../request.zip .), or give the folder itself`,
+    );
+  }
+  return new RequestCrateError(
+    path,
+    undefined,
+    `is a zip with no ${METADATA} and no BagIt bag (bagit.txt) at its top: not an RO-Crate; give a crate's zip, folder or ${METADATA}`,
+  );
 }
