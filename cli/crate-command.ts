@@ -15,6 +15,7 @@ import {
   checkCrateZip,
   crateFromRelease,
   crateRelease,
+  MAX_BAG_BYTES,
   openBag,
   zipCombinedCrate,
   zipResultsCrate,
@@ -208,7 +209,7 @@ async function verify(argv: string[], io: Io): Promise<number> {
       `crate verify: --trust ${JSON.stringify(notKey)} is not a public key (the U… of a TRE or a reviewer)`,
     );
   if (trustedKeys?.length === 0) throw usageError("crate verify: --trust needs at least one key");
-  const zip = await readInputFile(file, "crate verify");
+  const zip = await readInputFile(file, "crate verify", MAX_BAG_BYTES);
   const check = await checkCrateZip(zip, trustedKeys ? { trustedKeys } : {});
   const sound = crateIsSound(check);
   if (values.json) {

@@ -1,5 +1,5 @@
 /** `submit --crate`: a Five Safes request crate read as the researcher's submission. */
-import { isSystemError } from "../common/index.js";
+import { InputFileError, isSystemError } from "../common/index.js";
 import {
   RequestCrateError,
   type RequestSubmission,
@@ -30,7 +30,7 @@ export async function crateSubmission(
       );
     return externalId ? { ...s, externalId } : s;
   } catch (cause) {
-    if (isSystemError(cause)) throw cannotRead(file, cause);
+    if (isSystemError(cause) || cause instanceof InputFileError) throw cannotRead(file, cause);
     if (!(cause instanceof RequestCrateError)) throw cause;
     throw new CliError(`${file}: ${cause.message}`, ExitCode.badInput, { cause });
   }

@@ -1,6 +1,7 @@
 /** Helpers shared by hub/, leaf/ and the CLI: nats-server binaries, configs and processes. */
 
 export { asError } from "./as-error.js";
+export { InputFileError, readBoundedFile } from "./bounded-file.js";
 export {
   ConfigFileError,
   configPath,

@@ -1,7 +1,7 @@
 /** Five Safes RO-Crate 0.4: building, signing and checking crates, validated against the profile offline. */
 
 export { SIGNATURE_FILE } from "./bag-signature.js";
-export { type BagProblem, bagProblemText, openBag, zipBag } from "./bagit.js";
+export { type BagProblem, bagProblemText, MAX_BAG_BYTES, openBag, zipBag } from "./bagit.js";
 export type {
   CrateDecision,
   CrateOutput,

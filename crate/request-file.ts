@@ -3,10 +3,11 @@
  * manifests first), a plain crate zip, a bag folder, a crate folder or the crate's metadata file itself; with a bag, its `External-Identifier`,
  * which every crate of the task keeps.
  */
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
+import { InputFileError, isSystemError, readBoundedFile } from "../common/index.js";
 import { EXTERNAL_ID } from "../protocol/index.js";
-import { bagProblemText, openBag } from "./bagit.js";
+import { bagProblemText, MAX_BAG_BYTES, openBag } from "./bagit.js";
 import { bagInfo, MAX_METADATA_BYTES } from "./crate-zip.js";
 import { RequestCrateError } from "./request-crate.js";
 
@@ -25,13 +26,13 @@ export async function readRequestCrate(path: string): Promise<RequestCrateFile> 
   let tags: Map<string, Uint8Array> | undefined;
   if (info.isDirectory()) {
     for (const candidate of [join(path, METADATA), join(path, "data", METADATA)]) {
-      bytes = await readFile(candidate).catch(() => undefined);
+      bytes = await readIfThere(candidate, MAX_METADATA_BYTES);
       if (bytes) break;
     }
-    const bagInfoFile = await readFile(join(path, "bag-info.txt")).catch(() => undefined);
+    const bagInfoFile = await readIfThere(join(path, "bag-info.txt"), MAX_METADATA_BYTES);
     if (bagInfoFile) tags = new Map([["bag-info.txt", bagInfoFile]]);
   } else {
-    const file = await readFile(path);
+    const file = await readBoundedFile(path, MAX_BAG_BYTES);
     const bag = openBag(file);
     const plain = bag.files.get(METADATA);
     // A problem with no path is the whole file's: not a zip, or one too large to open.
@@ -75,6 +76,17 @@ export async function readRequestCrate(path: string): Promise<RequestCrateFile> 
       "must be one line of printable text, at most 500 characters",
     );
   return { metadata, ...(externalId ? { externalId } : {}) };
+}
+
+/** A file's bytes, or undefined when there is none at `path`; a device or an oversized file is refused, naming it. */
+async function readIfThere(path: string, maxBytes: number): Promise<Uint8Array | undefined> {
+  try {
+    return await readBoundedFile(path, maxBytes);
+  } catch (e) {
+    if (isSystemError(e) && (e.code === "ENOENT" || e.code === "ENOTDIR")) return undefined;
+    if (e instanceof InputFileError) throw new RequestCrateError(path, undefined, e.problem);
+    throw e;
+  }
 }
 
 /** Whether `bytes` begin, after white space, as a JSON object does: a crate's metadata file given as it is. */
