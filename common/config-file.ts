@@ -19,6 +19,7 @@ import {
   type SigningKey,
   signingKeyFromSeed,
 } from "../protocol/index.js";
+import { InputFileError, readBoundedFile } from "./bounded-file.js";
 import { isSystemError, systemErrorTold } from "./file-errors.js";
 import { MIN_PASSWORD_LENGTH } from "./user-credential.js";
 
@@ -47,12 +48,10 @@ export interface LoadedYaml {
 export async function readYamlConfig(file: string): Promise<LoadedYaml> {
   let text: string;
   try {
-    const info = await stat(file);
-    if (info.size > MAX_CONFIG_BYTES)
-      throw new ConfigFileError(file, "", `larger than ${MAX_CONFIG_BYTES} bytes`);
-    text = await readFile(file, "utf8");
+    // Bounded: a device (/dev/zero) was read until a string could hold no more, then refused in V8's words.
+    text = (await readBoundedFile(file, MAX_CONFIG_BYTES)).toString("utf8");
   } catch (cause) {
-    if (cause instanceof ConfigFileError) throw cause;
+    if (cause instanceof InputFileError) throw new ConfigFileError(file, "", cause.problem, { cause });
     throw new ConfigFileError(
       file,
       "",

@@ -194,6 +194,16 @@ describe("hub.yaml", () => {
     expect((await loadHubConfig(near)).dataDir).toBe(join(dir, "proc"));
   });
 
+  // Read whole, /dev/zero filled a string until V8 refused it: "cannot read (RangeError: Invalid string length)".
+  it("refuses a device given as a config or a profile, saying it is one (exit 3)", async () => {
+    const error = await loadError(loadHubConfig, "/dev/zero");
+    expect(error.message).toBe("/dev/zero: is a device, not a file; give a file");
+    const err: string[] = [];
+    const code = await run(["status", "--profile", "/dev/zero"], { out: () => {}, err: (l) => err.push(l) });
+    expect(code).toBe(3);
+    expect(err).toEqual(["tremesh status: /dev/zero: is a device, not a file; give a file"]);
+  }, 10_000);
+
   it("makes `tremesh hub start` exit with the bad-input code and one clear line", async () => {
     const bad = await variant(hubFile, (c) => delete c.signingKeyFile);
     const err: string[] = [];
