@@ -146,6 +146,23 @@ describe("a Five Safes request crate as a submission", () => {
     });
   });
 
+  it("refuses a root that names no Five Safes profile, or none at all, naming conformsTo", () => {
+    // Both were read as requests: nothing told the researcher their crate did not claim the profile.
+    const other = pointedAtTremesh("validator-five-safes-crate-request");
+    entity(other, "./").conformsTo = { "@id": "https://w3id.org/ro/wfrun/process/0.5" };
+    const e = refusal(other);
+    expect([e.entity, e.property]).toEqual(["./", "conformsTo"]);
+    expect(e.message).toContain(
+      'https://w3id.org/ro/wfrun/process/0.5 names no Five Safes RO-Crate profile; a request crate conformsTo {"@id": "https://w3id.org/5s-crate/0.4"}',
+    );
+    const none = pointedAtTremesh("validator-five-safes-crate-request");
+    delete entity(none, "./").conformsTo;
+    expect(refusal(none).message).toContain("(none) names no Five Safes RO-Crate profile");
+    const draft = pointedAtTremesh("validator-five-safes-crate-request");
+    entity(draft, "./").conformsTo = [{ "@id": "https://w3id.org/5s-crate/0.5-DRAFT" }];
+    expect(requestCrateToSubmission(draft, submitter).analysis.kind).toBe("count");
+  });
+
   it("refuses a file sent as an input, and a project it cannot name", () => {
     const crate = pointedAtTremesh("validator-five-safes-crate-request");
     (entity(crate, RUN).object as unknown[]).push({ "@id": "input1.txt" });

@@ -1,5 +1,6 @@
 /**
- * A Five Safes RO-Crate 0.4 request, read as a tremesh submission. What tremesh takes from it:
+ * A Five Safes RO-Crate 0.4 request, read as a tremesh submission. Its root must conform to the Five Safes
+ * profile (`conformsTo` https://w3id.org/5s-crate/0.4, or another version of it). What tremesh takes from it:
  * - the analysis: the root's `mainEntity` must be one of tremesh's analysis workflows
  *   (`urn:tremesh:analysis:KIND:1`, as its results crates name them); the CreateAction that uses it as
  *   `instrument` gives the parameters as its `object` PropertyValues (`name` the parameter, `value` its
@@ -14,6 +15,7 @@
  * with the crate entity and property named.
  */
 import { type AnalysisSpec, analysisSpec, FieldError, PROJECT_NAME } from "../protocol/index.js";
+import { FIVE_SAFES_PROFILE } from "./profile-iri.js";
 
 /** A request crate tremesh cannot honour: which entity, which property, and why. */
 export class RequestCrateError extends Error {
@@ -38,6 +40,8 @@ export interface RequestSubmission {
 type Node = Record<string, unknown> & { "@id": string };
 
 const WORKFLOW = /^urn:tremesh:analysis:([a-z]+):1$/;
+/** Any version of the profile (0.4, trefx's 0.5-DRAFT): they differ only in version IRIs. */
+const FIVE_SAFES_PROFILE_PREFIX = "https://w3id.org/5s-crate/";
 const REVIEW_TYPES = new Set(["AssessAction", "DownloadAction", "UpdateAction", "ReceiveAction"]);
 
 const types = (e: Node) => [e["@type"]].flat().filter((t): t is string => typeof t === "string");
@@ -67,6 +71,13 @@ export function requestCrateToSubmission(
   if (rootId === undefined)
     throw new RequestCrateError("ro-crate-metadata.json", "about", "does not name the root dataset");
   const root = get(rootId, "ro-crate-metadata.json", "about");
+  const profiles = ids(root.conformsTo);
+  if (!profiles.some((p) => p.startsWith(FIVE_SAFES_PROFILE_PREFIX)))
+    throw new RequestCrateError(
+      rootId,
+      "conformsTo",
+      `${profiles.join(", ") || "(none)"} names no Five Safes RO-Crate profile; a request crate conformsTo {"@id": "${FIVE_SAFES_PROFILE}"}`,
+    );
 
   const workflowId = ids(root.mainEntity)[0];
   const kind = workflowId === undefined ? undefined : WORKFLOW.exec(workflowId)?.[1];
