@@ -92,6 +92,26 @@ describe("a Five Safes request crate as a submission", () => {
     }
   });
 
+  it("takes docs/examples/request-crate as the demo's count, and it has no REQUIRED finding", {
+    timeout: 60_000,
+  }, async () => {
+    const example = JSON.parse(
+      readFileSync(
+        join(import.meta.dirname, "..", "docs", "examples", "request-crate", "ro-crate-metadata.json"),
+        "utf8",
+      ),
+    );
+    const s = requestCrateToSubmission(example, { researcher: "alice", tres: ["north"] });
+    expect(s).toEqual({
+      project: "demo",
+      analysis: { kind: "count", dataset: "patients", groupBy: ["sex"] },
+      stripped: [],
+      title: "Patients by sex",
+    });
+    const report = await validateCrateMetadata(example);
+    expect(report.findings.filter((f) => f.level === "REQUIRED")).toEqual([]);
+  });
+
   it("refuses a crate naming another researcher, naming the agent", () => {
     const e = refusal(pointedAtTremesh("validator-five-safes-crate-request"), {
       ...submitter,
