@@ -3,11 +3,11 @@
  * verified Release, and the researcher's combined crate; `tremesh crate verify FILE.zip`: its BagIt manifests,
  * its TRE's signature and the Five Safes profile.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { lstat, mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { collectResults, fetchTres, type TaskResults, toJson } from "../aggregator/index.js";
-import { softwareVersion } from "../common/index.js";
+import { isSystemError, softwareVersion } from "../common/index.js";
 import {
   bagInfo,
   type CrateCheck,
@@ -105,11 +105,20 @@ async function build(argv: string[], io: Io): Promise<number> {
         tre: "combined",
         zip: () => combinedZip(r, crateReleases, now, externalIdOf(signed.values())),
       });
+    const pathOf = (tre: string) => (toFile ? out : join(out, `${taskId}-${tre}.zip`));
+    // Every crate's file is checked before any is written: a later one already there used to stop the command
+    // after the earlier ones were written, unsaid, and a second run then stopped at the first.
+    const there = await existingPaths(crates.map((c) => pathOf(c.tre)));
+    if (there.length > 0)
+      throw new CliError(
+        `${there.join(", ")} ${there.length === 1 ? "exists" : "exist"}; tremesh does not write over a file: give another path, or move ${there.length === 1 ? "it" : "them"} away first (no crate was written)`,
+        ExitCode.badInput,
+      );
     if (!toFile) await outputFolder(out);
     const written: Array<{ tre: string; path: string; bytes: number }> = [];
     for (const c of crates) {
       const zip = c.zip();
-      const path = toFile ? out : join(out, `${taskId}-${c.tre}.zip`);
+      const path = pathOf(c.tre);
       await writeNewFile(path, zip);
       written.push({ tre: c.tre, path, bytes: zip.length });
     }
@@ -117,6 +126,22 @@ async function build(argv: string[], io: Io): Promise<number> {
     else for (const w of written) io.out(`${w.tre}: crate written to ${w.path} (${w.bytes} bytes)`);
     return ExitCode.ok;
   });
+}
+
+/** Those of `paths` that something (a file, a folder, a symlink, dangling or not) is at already. */
+async function existingPaths(paths: readonly string[]): Promise<string[]> {
+  const found = await Promise.all(
+    paths.map((p) =>
+      lstat(p).then(
+        () => p,
+        (e: unknown) => {
+          if (isSystemError(e) && (e.code === "ENOENT" || e.code === "ENOTDIR")) return undefined;
+          throw e;
+        },
+      ),
+    ),
+  );
+  return found.filter((p): p is string => p !== undefined);
 }
 
 type KeyOf = (tre: string) => { key: string; pinned: boolean } | undefined;

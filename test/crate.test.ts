@@ -3,7 +3,7 @@
  * partially released one give each TRE's Five Safes RO-Crate in a BagIt zip that `crate verify` passes
  * with no REQUIRED or RECOMMENDED finding; a withheld output's value and digest appear in no crate.
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { unzipSync, zipSync } from "fflate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -143,6 +143,21 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
     const over = await fed.cli(["crate", lastTask, "--out", last], "alice");
     expect(over.code).toBe(3);
     expect(over.err.at(-1)).toMatch(/exists; tremesh does not write over a file: give another path/);
+    // Every crate's file is checked before any is written: the combined crate already there wrote b's and then
+    // stopped, unsaid, and a second run stopped at b's.
+    const folder = join(fed.files.dir, `crates-${uniqueToken()}`);
+    await mkdir(folder);
+    const combined = join(folder, `${lastTask}-combined.zip`);
+    await writeFile(combined, "an earlier crate");
+    const clash = await fed.cli(["crate", lastTask, "--out", folder], "alice");
+    expect(clash.code).toBe(3);
+    expect(clash.err.at(-1)).toBe(
+      `tremesh crate: ${combined} exists; tremesh does not write over a file: give another path, or move it away first (no crate was written)`,
+    );
+    expect(await readdir(folder)).toEqual([`${lastTask}-combined.zip`]);
+    await rm(combined);
+    expect((await fed.cli(["crate", lastTask, "--out", folder], "alice")).code).toBe(0);
+    expect((await readdir(folder)).sort()).toEqual([`${lastTask}-b.zip`, `${lastTask}-combined.zip`]);
     const astray = join(fed.files.dir, "no-such-parent", "crates");
     const lost = await fed.cli(["crate", lastTask, "--out", astray], "alice");
     expect(lost.code).toBe(3);
