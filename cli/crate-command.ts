@@ -55,6 +55,12 @@ async function build(argv: string[], io: Io): Promise<number> {
     const r = await collectResults(nc, key, taskId, profile.treKeys);
     for (const e of r.excluded)
       io.err(`left out: TRE ${e.tre}'s Release does not verify (${e.code}): ${e.reason}`);
+    const asked = r.task.children.map((c) => c.tre);
+    if (values.tre !== undefined && !asked.includes(values.tre))
+      throw new CliError(
+        `--tre ${values.tre}: task ${taskId} was not sent to TRE ${values.tre}; it went to ${asked.join(", ")}`,
+        ExitCode.badInput,
+      );
     const chosen = r.accepted.filter((a) => values.tre === undefined || a.tre === values.tre);
     // A results crate records a run's released results; a TRE that withheld every output has none to record.
     for (const a of chosen.filter((x) => x.release.outputs.length === 0))

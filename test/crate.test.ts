@@ -158,6 +158,12 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
     await rm(combined);
     expect((await fed.cli(["crate", lastTask, "--out", folder], "alice")).code).toBe(0);
     expect((await readdir(folder)).sort()).toEqual([`${lastTask}-b.zip`, `${lastTask}-combined.zip`]);
+    // A TRE the task was never sent to is named as such, not as one whose Release did not verify.
+    const notSent = await fed.cli(["crate", lastTask, "--tre", "a", "--out", join(folder, "a.zip")], "alice");
+    expect(notSent.code).toBe(3);
+    expect(notSent.err.at(-1)).toBe(
+      `tremesh crate: --tre a: task ${lastTask} was not sent to TRE a; it went to b`,
+    );
     const astray = join(fed.files.dir, "no-such-parent", "crates");
     const lost = await fed.cli(["crate", lastTask, "--out", astray], "alice");
     expect(lost.code).toBe(3);
