@@ -1,6 +1,7 @@
 /**
  * BagIt 1.0 (RFC 8493) bags as zip files, with sha-512 payload and tag manifests: how a Five Safes
- * RO-Crate travels. The payload is under `data/`; the bag's files are at the zip's root.
+ * RO-Crate travels. The payload is under `data/`; the bag's files are at the zip's root, or (as RFC 8493 §4
+ * serializes a bag, and `zip -r bag.zip bag/` makes one) in the one folder that holds everything in the zip.
  */
 import { createHash } from "node:crypto";
 import { unzipSync } from "fflate";
@@ -72,6 +73,16 @@ export function zipBag(
   return zipFiles(entries);
 }
 
+/** The zip's files with the bag's folder taken off their paths, when the zip holds one folder and its bagit.txt. */
+function bagAtTop(files: Map<string, Uint8Array>): Map<string, Uint8Array> {
+  if (files.has("bagit.txt")) return files;
+  const first = files.keys().next().value;
+  const folder = first?.slice(0, first.indexOf("/") + 1);
+  if (!folder || !files.has(`${folder}bagit.txt`)) return files;
+  if (![...files.keys()].every((p) => p.startsWith(folder))) return files;
+  return new Map([...files].map(([p, b]) => [p.slice(folder.length), b]));
+}
+
 /** A bag read back: its files by path in the zip, and every way it fails to verify. */
 export interface OpenedBag {
   files: Map<string, Uint8Array>;
@@ -99,7 +110,7 @@ export function openBag(
     return true;
   };
   try {
-    files = new Map(Object.entries(unzipSync(zip, { filter })).filter(([p]) => !p.endsWith("/")));
+    files = bagAtTop(new Map(Object.entries(unzipSync(zip, { filter })).filter(([p]) => !p.endsWith("/"))));
   } catch (e) {
     const problem =
       e instanceof TooLarge ? e.message : `not a zip file (${e instanceof Error ? e.message : String(e)})`;

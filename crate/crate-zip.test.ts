@@ -45,6 +45,25 @@ describe("a crate zip", { timeout: 60_000 }, () => {
     ]);
   });
 
+  // RFC 8493 serializes a bag as its folder (`zip -r bag.zip bag/`): it was "bagit.txt: missing", and both manifests.
+  it("reads a bag zipped inside its one folder as the bag it holds, and still catches a change in it", async () => {
+    const inFolder = (zip: Uint8Array) =>
+      zipSync(Object.fromEntries(Object.entries(unzipSync(zip)).map(([p, b]) => [`request-bag/${p}`, b])));
+    const check = await checkCrateZip(inFolder(bag()));
+    expect(check.bagProblems).toEqual([]);
+    expect(check.profile?.counts).toEqual({ REQUIRED: 0, RECOMMENDED: 0, OPTIONAL: 0 });
+    expect((await checkCrateZip(inFolder(flipped(bag(), "data/outputs/qa.csv")))).bagProblems).toContainEqual(
+      {
+        path: "data/outputs/qa.csv",
+        problem: "does not match its sha-512 in manifest-sha512.txt: it was changed",
+      },
+    );
+    // A file beside the folder: not one bag's folder, so read as it is.
+    const beside = unzipSync(inFolder(bag()));
+    beside["notes.txt"] = new TextEncoder().encode("beside");
+    expect(openBag(zipSync(beside)).problems.map((p) => p.path)).toContain("bagit.txt");
+  });
+
   it("names the file a flipped byte changed, in the payload, a manifest or the metadata", async () => {
     for (const [path, changed] of [
       ["data/outputs/qa.csv", "data/outputs/qa.csv"],

@@ -1,7 +1,9 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { unzipSync, zipSync } from "fflate";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { zipBag } from "./bagit.js";
 import { RequestCrateError } from "./request-crate.js";
 import { readRequestCrate } from "./request-file.js";
 import { zipFiles } from "./zip.js";
@@ -28,6 +30,18 @@ describe("reading a request crate from what a researcher has", () => {
     const file = join(tmp, "ro-crate-metadata.json");
     await writeFile(file, `\n${JSON.stringify(METADATA)}`);
     expect(await readRequestCrate(file)).toEqual({ metadata: METADATA });
+  });
+
+  it("takes a BagIt bag zipped inside its folder, with its External-Identifier", async () => {
+    const bag = zipBag(new Map([["ro-crate-metadata.json", text(JSON.stringify(METADATA))]]), {
+      "External-Identifier": "urn:example:request:7",
+    });
+    const file = join(tmp, "bag.zip");
+    await writeFile(
+      file,
+      zipSync(Object.fromEntries(Object.entries(unzipSync(bag)).map(([p, b]) => [`my-bag/${p}`, b]))),
+    );
+    expect(await readRequestCrate(file)).toEqual({ metadata: METADATA, externalId: "urn:example:request:7" });
   });
 
   it("names a crate zipped inside its folder, and says what to zip instead", async () => {
