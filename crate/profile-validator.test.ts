@@ -92,4 +92,23 @@ describe("the Five Safes RO-Crate 0.4 validator", { timeout: 60_000 }, () => {
       expect(report.counts.REQUIRED, JSON.stringify(hostile)).toBeGreaterThan(0);
     }
   });
+
+  // It said "the metadata is not valid JSON-LD: Maximum call stack size exceeded".
+  it("says a crate nested thousands of levels deep is nested too deeply, in words", async () => {
+    const crate = reference("validator-five-safes-crate-result");
+    const graph = crate["@graph"] as unknown[];
+    graph.push({
+      "@id": "#deep",
+      "@type": "Thing",
+      description: JSON.parse(`${"[".repeat(20_000)}${"]".repeat(20_000)}`),
+    });
+    const report = await validateCrateMetadata(crate);
+    expect(report.findings).toContainEqual(
+      expect.objectContaining({
+        level: "REQUIRED",
+        message:
+          "the metadata is not valid JSON-LD: it is nested too deeply to expand (lists or objects inside one another thousands of levels down)",
+      }),
+    );
+  });
 });

@@ -108,6 +108,9 @@ function entityName(iri: string): string {
 }
 
 function jsonldProblem(error: unknown): string {
+  // The JSON-LD expansion recurses once per level: a hostile crate's deep nesting exhausts the stack.
+  if (error instanceof RangeError && /call stack/i.test(error.message))
+    return "it is nested too deeply to expand (lists or objects inside one another thousands of levels down)";
   if (error instanceof Error) {
     const cause = (error as { cause?: unknown }).cause;
     return cause instanceof Error ? `${error.message} (${cause.message})` : error.message;
