@@ -243,6 +243,13 @@ async function verify(argv: string[], io: Io): Promise<number> {
   const zip = await readInputFile(file, "crate verify", MAX_BAG_BYTES);
   const check = await checkCrateZip(zip, trustedKeys ? { trustedKeys } : {});
   const sound = crateIsSound(check);
+  // A crate zipped as it is (a request crate, say) is no bag: say so, rather than only that a bag's files are missing.
+  const plainCrate =
+    check.bagProblems.some((p) => p.path === "bagit.txt") && openBag(zip).files.has("ro-crate-metadata.json");
+  if (plainCrate)
+    io.err(
+      `note: ${file} is an RO-Crate zipped without a BagIt bag; crate verify checks published crates, bags as \`tremesh crate\` writes them (a request crate is checked when it is submitted: tremesh submit --crate)`,
+    );
   if (values.json) {
     io.out(JSON.stringify({ file, sound, ...check }, null, 2));
   } else {

@@ -5,6 +5,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { zipSync } from "fflate";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { createFederationCa } from "../admin/index.js";
 import { isPublicKey, newId } from "../protocol/index.js";
@@ -416,6 +417,14 @@ describe("every answer names what happened and what to do", () => {
     expect(await run(["crate", "verify", notZip], verify.io)).toBe(ExitCode.failed);
     expect(verify.out.filter((l) => l.startsWith("bag: "))).toEqual([
       expect.stringMatching(new RegExp(`^bag: ${notZip}: not a zip file \\(`)),
+    ]);
+    // A crate zipped without a bag (a request crate, say) is named as such, besides the bag's missing files.
+    const plain = join(dir, "request.zip");
+    await writeFile(plain, zipSync({ "ro-crate-metadata.json": new TextEncoder().encode("{}") }));
+    const plainly = capture();
+    expect(await run(["crate", "verify", plain], plainly.io)).toBe(ExitCode.failed);
+    expect(plainly.err).toEqual([
+      `note: ${plain} is an RO-Crate zipped without a BagIt bag; crate verify checks published crates, bags as \`tremesh crate\` writes them (a request crate is checked when it is submitted: tremesh submit --crate)`,
     ]);
   });
 });
