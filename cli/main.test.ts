@@ -392,6 +392,52 @@ describe("every answer names what happened and what to do", () => {
     }
   });
 
+  // They were found only once the task had ended, after a wait that can last as long as a review takes.
+  it("refuses a --save-files folder or --plot file it could not write before submitting or waiting", async () => {
+    const dir = await tempDir("tremesh-outputs-");
+    const analysis = join(dir, "count.json");
+    await writeFile(analysis, '{"kind":"count","dataset":"patients"}');
+    const plot = join(dir, "plot.svg");
+    await writeFile(plot, "<svg/>");
+    const submit = [
+      "submit",
+      "--project",
+      "p",
+      "--tres",
+      "a",
+      analysis,
+      "--aggregate",
+      "--profile",
+      join(dir, "none.yaml"),
+    ];
+    for (const [flags, said] of [
+      [
+        ["--save-files", join(dir, "no", "files")],
+        `--save-files ${join(dir, "no", "files")}: its parent folder ${join(dir, "no")} does not exist; make it first`,
+      ],
+      [
+        ["--save-files", "/proc/tremesh-files"],
+        "--save-files /proc/tremesh-files: is in /proc, a file system the kernel provides: give a folder on a disk",
+      ],
+      [["--save-files", analysis], `--save-files ${analysis}: exists and is not a folder`],
+      [
+        ["--plot", plot],
+        `--plot ${plot}: exists; tremesh does not write over a file: give another path, or move it away first`,
+      ],
+    ] as const) {
+      const c = capture();
+      expect(await run([...submit, ...flags], c.io)).toBe(ExitCode.badInput);
+      expect(c.err).toEqual([`tremesh submit: ${said}`]);
+    }
+    const c = capture();
+    expect(
+      await run(["aggregate", newId(), "--save-files", "/proc/x", "--profile", join(dir, "none.yaml")], c.io),
+    ).toBe(ExitCode.badInput);
+    expect(c.err).toEqual([
+      "tremesh aggregate: --save-files /proc/x: is in /proc, a file system the kernel provides: give a folder on a disk",
+    ]);
+  });
+
   it("names a missing or unreadable file in words, never Node's raw errno line", async () => {
     const dir = await tempDir("tremesh-files-");
     const c = capture();

@@ -25,7 +25,7 @@ import { type ChildView, MAX_QUERY_WAIT_MS, type SigningKey, type TaskView } fro
 import { type Command, type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
-import { writeNewFile } from "./output-file.js";
+import { checkOutputPaths, writeNewFile } from "./output-file.js";
 import { printable } from "./printable.js";
 import { type Profile, signingKey } from "./profile.js";
 import { formatSize, saveReleasedFiles } from "./released-files.js";
@@ -276,6 +276,7 @@ export const results: Command = {
   ],
   async run(argv, io) {
     const { values, taskId } = resultArgs("results", argv);
+    await checkOutputPaths("results", { saveFiles: values["save-files"], plot: values.plot });
     return gather(values.profile, taskId, async (r) => {
       if (values.json) {
         io.out(JSON.stringify(resultsJson(r), null, 2));
@@ -359,6 +360,7 @@ export const aggregate: Command = {
   ],
   async run(argv, io) {
     const { values, taskId } = resultArgs("aggregate", argv);
+    await checkOutputPaths("aggregate", { saveFiles: values["save-files"], plot: values.plot });
     return gather(values.profile, taskId, (r) => printAggregate(r, values, io));
   },
 };

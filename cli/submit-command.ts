@@ -18,6 +18,7 @@ import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { refusalHint, withHub } from "./hub-session.js";
 import { readInputFile } from "./input-file.js";
+import { checkOutputPaths } from "./output-file.js";
 import { printable } from "./printable.js";
 import { loadProfile, signingKey } from "./profile.js";
 import {
@@ -83,8 +84,10 @@ export const submit: Command = {
         ...aggregateOptions,
       },
     });
-    if (values.aggregate) checkAggregateFlags("submit", values);
-    else {
+    if (values.aggregate) {
+      checkAggregateFlags("submit", values);
+      await checkOutputPaths("submit", { saveFiles: values["save-files"], plot: values.plot });
+    } else {
       const stray = (Object.keys(aggregateOptions) as (keyof typeof aggregateOptions)[]).find(
         (f) => values[f] !== undefined,
       );

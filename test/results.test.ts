@@ -193,7 +193,7 @@ describe("results and aggregate", () => {
     const again = await fed.cli(["aggregate", taskId, "--plot", plot], "alice");
     expect(again.code).toBe(3);
     expect(again.err.at(-1)).toBe(
-      `tremesh aggregate: ${plot} exists; tremesh does not write over a file: give another path, or move it away first`,
+      `tremesh aggregate: --plot ${plot}: exists; tremesh does not write over a file: give another path, or move it away first`,
     );
     expect(await readFile(plot, "utf8")).toBe(svg);
     const png = await fed.cli(["aggregate", taskId, "--plot", join(fed.files.dir, "h.png")], "alice");
