@@ -5,7 +5,8 @@
  */
 import type { Stats } from "node:fs";
 import { lstat, mkdir, stat, writeFile } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { dirname } from "node:path";
+import { kernelFileSystemOf } from "../common/index.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 
 /** Writes `bytes` to `path`, which must not exist yet. */
@@ -42,10 +43,8 @@ export async function checkOutputPaths(
 ): Promise<void> {
   const refuse = (flag: string, path: string, why: string) =>
     new CliError(`${command}: ${flag} ${path}: ${why}`, ExitCode.badInput);
-  const kernel = (path: string) =>
-    ["/proc", "/sys"].find((k) => resolve(path) === k || resolve(path).startsWith(`${k}/`));
   if (saveFiles !== undefined) {
-    const k = kernel(saveFiles);
+    const k = kernelFileSystemOf(saveFiles);
     if (k)
       throw refuse(
         "--save-files",
@@ -62,7 +61,7 @@ export async function checkOutputPaths(
       );
   }
   if (plot !== undefined) {
-    const k = kernel(plot);
+    const k = kernelFileSystemOf(plot);
     if (k)
       throw refuse("--plot", plot, `is in ${k}, a file system the kernel provides: give a file on a disk`);
     if (await lstatOrUndefined(plot))

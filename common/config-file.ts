@@ -108,10 +108,15 @@ export function refuseZeroPorts(
  */
 const KERNEL_FILE_SYSTEMS = ["/proc", "/sys"];
 
+/** The kernel's file system (`/proc` or `/sys`) that `path` is in, if it is in one. */
+export function kernelFileSystemOf(path: string): string | undefined {
+  const at = resolve(path);
+  return KERNEL_FILE_SYSTEMS.find((k) => at === k || at.startsWith(`${k}/`));
+}
+
 /** Throws a ConfigFileError naming `field` when the folder `dir` (absolute) is in one of the kernel's file systems. */
 export function refuseKernelDir(file: string, field: string, dir: string): void {
-  const at = resolve(dir);
-  const root = KERNEL_FILE_SYSTEMS.find((k) => at === k || at.startsWith(`${k}/`));
+  const root = kernelFileSystemOf(dir);
   if (root)
     throw new ConfigFileError(
       file,

@@ -7,6 +7,7 @@ export {
   configPath,
   exposedSecretProblem,
   isUserPublicKey,
+  kernelFileSystemOf,
   type LoadedYaml,
   readPasswordFile,
   readSecretFile,
