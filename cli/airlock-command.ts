@@ -212,7 +212,7 @@ function showJson(task: AirlockTaskView): unknown {
 const isText = (mediaType: string) => /^(text\/|application\/json$)/.test(mediaType);
 
 function showLines(task: AirlockTaskView, io: Io): void {
-  io.out(`task     ${task.taskId}  ${task.kind}${task.title ? ` — ${task.title}` : ""}`);
+  io.out(`task     ${task.taskId}  ${task.kind}${task.title ? ` — ${printable(task.title)}` : ""}`);
   io.out(
     `project  ${task.project}   researcher ${task.researcher}   state ${task.state}   held ${iso(task.heldAt)}`,
   );

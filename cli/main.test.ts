@@ -291,6 +291,13 @@ describe("every answer names what happened and what to do", () => {
     const argv = ["submit", "--project", "p", "--tres", "north", file, "--title", "x".repeat(201)];
     expect(await run([...argv, "--profile", profile], c.io)).toBe(ExitCode.usage);
     expect(c.err).toEqual(["tremesh submit: --title has 201 characters; a task's title has at most 200"]);
+    // An escape sequence in a title acted on the TRE reviewer's terminal; here it was an "unexpected error".
+    const escaped = capture();
+    const esc = ["submit", "--project", "p", "--tres", "north", file, "--title", "\u001b[2Jx"];
+    expect(await run([...esc, "--profile", profile], escaped.io)).toBe(ExitCode.usage);
+    expect(escaped.err).toEqual([
+      'tremesh submit: --title "\\u001b[2Jx": give one line of text, without control or formatting characters',
+    ]);
   });
 
   it("names where a profile's relative path points when the file is not there, not only the path as written", async () => {

@@ -27,7 +27,7 @@ export const RELEASE_KEPT = "kept at the hub with no expiry (until the federatio
  */
 function taskLines(task: TaskView): string[] {
   const lines = [
-    `task     ${task.taskId}  ${task.kind}${task.title ? ` — ${task.title}` : ""}`,
+    `task     ${task.taskId}  ${task.kind}${task.title ? ` — ${printable(task.title)}` : ""}`,
     `project  ${task.project}   researcher ${task.researcher}   submitted ${iso(task.submittedAt)}`,
     `state    ${task.state}`,
   ];

@@ -13,6 +13,7 @@ import {
   isTreName,
   MAX_TITLE_CHARS,
   PROJECT_NAME,
+  TITLE,
 } from "../protocol/index.js";
 import { type Command, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
@@ -114,6 +115,10 @@ export const submit: Command = {
     let tres: string[];
     let analysis: AnalysisSpec;
     let title = values.title;
+    if (title !== undefined && !TITLE.test(title))
+      throw usageError(
+        `submit: --title ${JSON.stringify(title)}: give one line of text, without control or formatting characters`,
+      );
     let externalId: string | undefined;
     if (values.crate !== undefined) {
       if (tesFile !== undefined || positionals.length > 0)
@@ -178,6 +183,11 @@ export const submit: Command = {
         ExitCode.badInput,
       );
     }
+    if (title !== undefined && !TITLE.test(title))
+      throw new CliError(
+        `${tesFile ?? values.crate}: its name ${JSON.stringify(title)} holds control or formatting characters; a task's title is one line of text (give --title)`,
+        ExitCode.badInput,
+      );
     const timeoutMs = timeoutArg("submit", values["timeout-ms"]);
     return withHub(values.profile, async (nc, profile) => {
       const reply = await submitTask(nc, signingKey(profile), {

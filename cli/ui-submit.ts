@@ -3,7 +3,7 @@
  * analysis validated field by field), each error shown at its field; the hub's refusal shown above the form.
  */
 import type { SubmitOptions } from "../aggregator/index.js";
-import { analysisSpec, FieldError, isTreName, PROJECT_NAME } from "../protocol/index.js";
+import { analysisSpec, FieldError, isTreName, PROJECT_NAME, TITLE } from "../protocol/index.js";
 import { type Html, html } from "./page-html.js";
 
 export interface SubmitForm {
@@ -40,6 +40,7 @@ export function checkSubmitForm(
   if (tres.length === 0) errors.tres = "name at least one TRE (a,b,…)";
   else if (badTre !== undefined) errors.tres = `${JSON.stringify(badTre)} is not a TRE name`;
   if (f.title.length > 200) errors.title = "at most 200 characters";
+  else if (!TITLE.test(f.title)) errors.title = "one line of text, without control or formatting characters";
   let analysis: SubmitOptions["analysis"] | undefined;
   try {
     analysis = analysisSpec(JSON.parse(f.analysis), "analysis");

@@ -112,6 +112,12 @@ describe("a Five Safes request crate as a submission", () => {
     expect(report.findings.filter((f) => f.level === "REQUIRED")).toEqual([]);
   });
 
+  it("takes a crate's name over several lines, or with control characters, as a one-line title", () => {
+    const crate = pointedAtTremesh("validator-five-safes-crate-request");
+    entity(crate, "./").name = "Patients\n  by sex\u001b[2J\u202e";
+    expect(requestCrateToSubmission(crate, submitter).title).toBe("Patients by sex [2J");
+  });
+
   it("refuses a crate naming another researcher, naming the agent", () => {
     const e = refusal(pointedAtTremesh("validator-five-safes-crate-request"), {
       ...submitter,

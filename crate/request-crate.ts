@@ -119,7 +119,14 @@ export function requestCrateToSubmission(
         byId.get((e as Node)?.["@id"]) === e && types(e as Node).some((t) => REVIEW_TYPES.has(t)),
     )
     .map((e) => e["@id"]);
-  const title = typeof root.name === "string" ? root.name.slice(0, 200) : undefined;
+  // A crate's name may run over lines; a task's title is one line of text (protocol TITLE).
+  const title =
+    typeof root.name === "string"
+      ? root.name
+          .replace(/[\p{Cc}\p{Cf}\s]+/gu, " ")
+          .trim()
+          .slice(0, 200)
+      : undefined;
   return { project, analysis, stripped, ...(title ? { title } : {}) };
 }
 

@@ -17,6 +17,20 @@ function rejectCode(r: ReturnType<typeof openEnvelope>): string | undefined {
 describe("signed envelope", () => {
   const p = parties();
 
+  // A title reaches the TRE reviewer's terminal (`airlock show`): an escape sequence in it cleared their screen.
+  it("refuses a Submission whose title holds a control or formatting character, naming the title", () => {
+    for (const title of ["\u001b[2Jcleared", "two\nlines", "\u202eevil"])
+      expect(
+        () => sealEnvelope("submission", { ...submissionBody(), title }, p.researcher),
+        JSON.stringify(title),
+      ).toThrow(/^title: .* is not one line of text without control or formatting characters$/);
+    const plain = { ...submissionBody(), title: "Patients by sex — 2026 (Å, 日本)" };
+    expect(
+      openEnvelope(sealEnvelope("submission", plain, p.researcher), { trust: p.trust, expect: "submission" })
+        .ok,
+    ).toBe(true);
+  });
+
   it("opens a message signed by a trusted signer of the right role and returns the typed body", () => {
     const body = submissionBody();
     const r = openEnvelope(sealEnvelope("submission", body, p.researcher), {

@@ -100,6 +100,7 @@ export {
   type ReviewQuery,
   type StatusEvent,
   type Submission,
+  TITLE,
 } from "./messages.js";
 export { isTaskId, isTreName, PROJECT_NAME, TRE_NAME, ULID } from "./names.js";
 export {

@@ -26,6 +26,12 @@ export const MAX_TASKS_LISTED = 200;
 /** The longest title a task may have, in UTF-16 code units (what `.length` counts). */
 export const MAX_TITLE_CHARS = 200;
 
+/**
+ * A task's title: no control or formatting characters. Reviewers read it on their terminals (`airlock show`), where an
+ * escape sequence or a bidirectional override from a researcher's title would act instead of showing.
+ */
+export const TITLE = /^[^\p{Cc}\p{Cf}]*$/u;
+
 /** A request crate's `External-Identifier`: one line of text, no control characters. */
 export const EXTERNAL_ID = /^\P{Cc}{1,500}$/u;
 
@@ -35,7 +41,13 @@ const submission = obj({
   project: projectName,
   tres: arr(treName, { min: 1, max: 256, unique: true }),
   analysis: analysisSpec,
-  title: optional(str({ max: MAX_TITLE_CHARS })),
+  title: optional(
+    str({
+      max: MAX_TITLE_CHARS,
+      pattern: TITLE,
+      what: "one line of text without control or formatting characters",
+    }),
+  ),
   /**
    * The BagIt `External-Identifier` of the request crate the task came from (`submit --crate`), which every
    * crate of the task keeps; one line of printable text.
