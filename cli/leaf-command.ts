@@ -21,8 +21,14 @@ export const leaf: Command = {
     const { values } = parseArgs({ args: rest, options: { config: { type: "string" } }, strict: true });
     if (!values.config) throw usageError("leaf start: --config FILE is required");
     // Loaded when a leaf starts, not with every command line: the executors bring DuckDB, PostgreSQL and Docker.
-    const { approvalWarnings, containerStartWarnings, datasetFileWarnings, loadLeafConfig, startLeafNode } =
-      await import("../leaf/index.js");
+    const {
+      approvalWarnings,
+      containerStartWarnings,
+      datasetFileWarnings,
+      loadLeafConfig,
+      missingImageWarning,
+      startLeafNode,
+    } = await import("../leaf/index.js");
     const config = await loadLeafConfig(values.config).catch((e: unknown) => {
       throw startFailure(e, values.config!, LEAF_PORT_FIELDS);
     });
@@ -64,6 +70,9 @@ export const leaf: Command = {
           // A message dead-lettered: a warning, as the hub logs its refusals. One refused for its signer names leaf.yaml's
           // hub.publicKey (Agent's refusals): after a hub key change, or with the wrong key pinned, every task.
           log.warn({ tre: config.tre, ...e.event }, `agent refused (${values.config})`);
+        } else if (e.type === "agent" && e.event.type === "image-missing") {
+          // The researcher's executor_error names no field; leaf.yaml's allow-list and the engine are the operator's.
+          log.warn({ tre: config.tre, ...e.event }, missingImageWarning(config, e.event));
         } else if (e.type === "agent") log.info({ tre: config.tre, ...e.event }, `agent ${e.event.type}`);
         else log.info({ tre: config.tre, ...e }, e.type);
       },

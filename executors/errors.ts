@@ -37,6 +37,16 @@ export class AnalysisRefused extends Error {
   }
 }
 
+/**
+ * The image a container task names, allowed for its project, is not in the TRE's container engine under that digest
+ * (images are never pulled): a refusal to the researcher, and the TRE's operator's to mend, so the leaf's log names it.
+ */
+export class ImageNotPresent extends AnalysisRefused {
+  constructor(readonly image: string) {
+    super("image", "is not present in this TRE with that digest (images are never pulled)");
+  }
+}
+
 /** The run used up its wall-clock budget; the query was stopped and its connection closed. */
 export class ExecutorTimeout extends Error {
   override readonly name = "ExecutorTimeout";

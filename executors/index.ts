@@ -20,6 +20,7 @@ export {
   ExecutorErrorCode,
   ExecutorFailed,
   ExecutorTimeout,
+  ImageNotPresent,
   isExecutorError,
 } from "./errors.js";
 export {

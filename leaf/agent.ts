@@ -76,6 +76,8 @@ export type AgentEvent =
   | { type: "recovered"; taskId: string; state: ChildState }
   | { type: "cleaned"; executor: string; removed: number }
   | { type: "forgotten"; tasks: number }
+  /** A container task failed because its image, allowed for its project, is not in the engine (leaf.yaml's to mend). */
+  | { type: "image-missing"; taskId: string; project: string; image: string }
   | { type: "airlock"; event: AirlockEvent }
   | { type: "error"; taskId?: string; error: Error };
 
@@ -203,6 +205,8 @@ export class Agent {
       audit: this.#audit,
       record: (taskId, state, reason, allowed) => this.#transitions.record(taskId, state, reason, allowed),
       onError: (taskId, error) => this.#emit({ type: "error", taskId, error }),
+      onImageMissing: (taskId, project, image) =>
+        this.#emit({ type: "image-missing", taskId, project, image }),
     };
   }
 

@@ -2,7 +2,8 @@
  * What a TRE operator should hear at start when leaf.yaml's container engine does not answer (`containers.socket`), or
  * lacks an image a project allows (`projects[i].images`): without it the leaf reports ready and each container task
  * fails, the engine's part with a reason that names no field. Warnings, not errors, like the dataset checks: the TRE's
- * query datasets work, and an engine may start, or an image be loaded, after the leaf.
+ * query datasets work, and an engine may start, or an image be loaded, after the leaf. An image still missing when a
+ * task names it is said again, as that task ends (`missingImageWarning`).
  */
 import { checkContainerEngine } from "../executors/index.js";
 import type { LeafConfig } from "./leaf-config.js";
@@ -30,7 +31,29 @@ export async function containerStartWarnings(
     .map(
       (a) =>
         `${config.file}: ${a.field}: ${a.ref} is not in the container engine at ${socket} (images are never pulled): ` +
-        "every task that names it fails; load the image into the engine, or allow the digest it has there " +
-        "(`podman image inspect --format '{{.Id}}' IMAGE`, or one of its RepoDigests)",
+        `every task that names it fails; ${LOAD_OR_ALLOW}`,
     );
+}
+
+/** What the operator does about an allow-listed image the engine lacks. */
+const LOAD_OR_ALLOW =
+  "load the image into the engine, or allow the digest it has there " +
+  "(`podman image inspect --format '{{.Id}}' IMAGE`, or one of its RepoDigests)";
+
+/**
+ * The leaf's warning when a container task ended in `executor_error` because its image, allowed for its project, is
+ * not in the engine: the researcher reads only "image: is not present in this TRE…", and the mending is the operator's.
+ */
+export function missingImageWarning(
+  config: Pick<LeafConfig, "file" | "containers" | "projects">,
+  e: { taskId: string; project: string; image: string },
+): string {
+  const i = config.projects.findIndex((p) => p.name === e.project);
+  const j = config.projects[i]?.images?.indexOf(e.image) ?? -1;
+  const field = j >= 0 ? `projects[${i}].images[${j}]` : `project ${e.project}'s images`;
+  return (
+    `task ${e.taskId} failed (executor_error): its image ${e.image} is not in the container engine at ` +
+    `${config.containers?.socketPath} (images are never pulled), though ${config.file}: ${field} allows it for project ` +
+    `${e.project}; ${LOAD_OR_ALLOW}, and ask the researcher to submit the task again`
+  );
 }

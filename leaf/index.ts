@@ -6,7 +6,7 @@ export type { NatsServerHandle } from "../common/index.js";
 /** The agent as `LeafNode.agent` holds it (started by the node, not on its own). */
 export type { Agent } from "./agent.js";
 export { approvalWarnings } from "./approval-warnings.js";
-export { containerStartWarnings } from "./container-start-warnings.js";
+export { containerStartWarnings, missingImageWarning } from "./container-start-warnings.js";
 export { datasetFileWarnings } from "./dataset-file-warnings.js";
 export { DEFAULT_DISCLOSURE_RULES, type DisclosureRules } from "./disclosure-rules.js";
 export { type LeafConfig, type LeafConfigFile, loadLeafConfig, type ProjectApproval } from "./leaf-config.js";

@@ -14,6 +14,7 @@ import {
   type ExecutorCredential,
   ExecutorFailed,
   type ExecutorOutput,
+  ImageNotPresent,
   isExecutorError,
 } from "../executors/index.js";
 import type { ChildState } from "../protocol/index.js";
@@ -60,6 +61,8 @@ export interface ExecutionContext {
     allowed?: (s: ChildState) => boolean,
   ) => Promise<AgentTask | undefined>;
   onError: (taskId: string, error: Error) => void;
+  /** A task's allow-listed image is not in the container engine: the operator's to mend, not the researcher's. */
+  onImageMissing: (taskId: string, project: string, image: string) => void;
 }
 
 /** A failure worth another run: an executor's by its type, or the broker's when the database was unreachable. */
@@ -178,6 +181,7 @@ export async function executeTask(
         `${publicMessage(e)} (attempt ${attempt} of ${ctx.maxAttempts})`,
       );
     } else if (isExecutorError(e)) {
+      if (e instanceof ImageNotPresent) ctx.onImageMissing(taskId, submission.project, e.image);
       // Executor messages never carry data values (see executors/errors.ts).
       await ctx.record(taskId, "executor_error", e.message);
     } else if (e instanceof CredentialBrokerError) {

@@ -297,6 +297,7 @@ describe("a run whose database cannot be reached", () => {
       audit: new AuditLog(server.js, { scope: TRE }),
       record: transitions.record.bind(transitions),
       onError: (_: string, e: Error) => void errors.push(e),
+      onImageMissing: () => {},
     };
     const admitted = {
       submission: { project: "p", analysis: { kind: "count", dataset: "patients" } },

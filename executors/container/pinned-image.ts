@@ -4,11 +4,11 @@
  * task's image with it, and the leaf each allow-listed image at start, so both agree on what "present" means.
  */
 import type Dockerode from "dockerode";
-import { AnalysisRefused, ExecutorFailed } from "../errors.js";
+import { AnalysisRefused, ExecutorFailed, ImageNotPresent } from "../errors.js";
 
 const HEX_DIGEST = /@sha256:([0-9a-f]{64})$/;
 
-/** The local image's id when it is exactly the pinned digest; AnalysisRefused when absent, ExecutorFailed (retryable) when the engine cannot be asked. */
+/** The local image's id when it is exactly the pinned digest; ImageNotPresent (an AnalysisRefused) when absent, ExecutorFailed (retryable) when the engine cannot be asked. */
 export async function resolvePinnedImage(docker: Dockerode, ref: string): Promise<string> {
   const digest = HEX_DIGEST.exec(ref)?.[1];
   if (digest === undefined) throw new AnalysisRefused("image", "is not pinned by digest");
@@ -29,5 +29,5 @@ export async function resolvePinnedImage(docker: Dockerode, ref: string): Promis
     )
       return id;
   }
-  throw new AnalysisRefused("image", "is not present in this TRE with that digest (images are never pulled)");
+  throw new ImageNotPresent(ref);
 }
