@@ -1,9 +1,9 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { airlockPage, type ReviewBackend } from "./airlock-page.js";
-import { AirlockRequestError, listReviews, sendDecision, showReview } from "./airlock-requests.js";
+import { listReviews, sendDecision, showReview } from "./airlock-requests.js";
 import type { Io } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
-import { refusalHint } from "./hub-session.js";
+import { refusalAsCliError } from "./hub-session.js";
 import { type PageServer, runPageCommand, startPage } from "./page-server.js";
 import { connectProfile, loadProfile, type Profile, signingKey } from "./profile.js";
 
@@ -61,22 +61,9 @@ export async function startAirlockServer(options: {
     (guard) => airlockPage(backend, guard),
     { host: options.host, port: options.port, defaultPort: DEFAULT_REVIEW_PORT },
     {
-      ready: () => backend.list(false).catch((e) => Promise.reject(startRefusal(e, profile))),
+      ready: () => backend.list(false).catch((e) => Promise.reject(refusalAsCliError(e, profile))),
       cleanup: () => backend.close(),
     },
-  );
-}
-
-/**
- * The airlock's refusal of the page's first request, said as `tremesh airlock list` says it (with what to check in
- * the profile, and its exit code), not as an unexpected error.
- */
-function startRefusal(e: unknown, profile: Profile): unknown {
-  if (!(e instanceof AirlockRequestError)) return e;
-  return new CliError(
-    `${e.message} (${e.code})${refusalHint(e.code, profile)}`,
-    e.code === "no_answer" ? ExitCode.unavailable : ExitCode.refused,
-    { cause: e },
   );
 }
 

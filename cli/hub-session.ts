@@ -22,7 +22,7 @@ export async function withHub<T>(
   try {
     return await action(nc, profile);
   } catch (e) {
-    throw (await closedByServer(nc, profile, e)) ?? asCliError(e, profile);
+    throw (await closedByServer(nc, profile, e)) ?? refusalAsCliError(e, profile);
   } finally {
     await nc.close().catch(() => undefined);
   }
@@ -83,8 +83,12 @@ export function refusalHint(
     : `; TRE ${profile.tre ?? "?"} knows no such key for ${profile.user}: check signingKeyFile in ${profile.file}; it must be the seed whose public key leaf.yaml's reviewers list for ${profile.user}`;
 }
 
-/** Maps the hub's and the airlock's refusal codes onto exit codes. */
-function asCliError(e: unknown, profile: Profile): unknown {
+/**
+ * A hub's or an airlock's refusal as the CLI says it: its words, its code, what to check in the profile, and the exit
+ * code for the code. Any other error is returned as it is. Used by every command over a profile's connection and by
+ * the pages (`tremesh ui`, `tremesh airlock serve`) for their first request.
+ */
+export function refusalAsCliError(e: unknown, profile: Profile): unknown {
   if (!(e instanceof HubRequestError) && !(e instanceof AirlockRequestError)) return e;
   const exitCode =
     e.code === "no_answer"

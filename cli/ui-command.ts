@@ -2,6 +2,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { collectResults, fetchTask, listTasks, submit } from "../aggregator/index.js";
 import type { Command } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
+import { refusalAsCliError } from "./hub-session.js";
 import { type PageServer, runPageCommand, startPage } from "./page-server.js";
 import { connectProfile, loadProfile, signingKey } from "./profile.js";
 import { type ResearcherBackend, researcherPage } from "./ui-page.js";
@@ -41,8 +42,9 @@ export async function startResearcherServer(options: {
   return startPage(
     (guard) => researcherPage(backend, guard),
     { host: options.host, port: options.port, defaultPort: DEFAULT_UI_PORT },
-    // The first request: a hub that cannot be reached, or refuses the profile, fails the start.
-    { ready: backend.tasks, cleanup },
+    // The first request: a hub that cannot be reached, or refuses the profile, fails the start, said as
+    // `tremesh status` says it (an unknown signing key names the profile's signingKeyFile, exit 5).
+    { ready: () => backend.tasks().catch((e) => Promise.reject(refusalAsCliError(e, profile))), cleanup },
   );
 }
 

@@ -1,4 +1,4 @@
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
@@ -12,6 +12,7 @@ import { loadHubConfig } from "../hub/index.js";
 import { type PassedStep, StatusPublisher } from "../leaf/status-publisher.js";
 import {
   type ChildState,
+  generateKeyPair,
   newId,
   openEnvelope,
   streams,
@@ -332,6 +333,27 @@ describe("a federation started from hub.yaml and leaf.yaml", () => {
     expect(r.code).toBe(0);
     expect(result.ok).toBe(true);
     expect(result.count).toBeGreaterThan(10);
+  });
+
+  it("refuses to serve the researcher's page for a profile whose key the hub does not know, saying which file to check", async () => {
+    const seedFile = join(fed.files.dir, "alice-unknown.seed");
+    await writeFile(seedFile, `${generateKeyPair("user").seed}\n`, { mode: 0o600 });
+    const alice = await readFile(fed.files.profiles.alice!, "utf8");
+    const unknown = join(fed.files.dir, "alice-unknown.profile.yaml");
+    await writeFile(unknown, alice.replace(/^signingKeyFile: .*$/m, `signingKeyFile: ${seedFile}`), {
+      mode: 0o600,
+    });
+    fed.files.profiles["alice-unknown"] = unknown;
+    const served = await fed.cli(["ui", "--port", "0"], "alice-unknown");
+    // As `tremesh status` says it, with its exit code: not an unexpected error (exit 1).
+    expect(served.code).toBe(ExitCode.refused);
+    expect(served.err).toEqual([expect.stringMatching(/^tremesh ui: .* \(unknown_signer\); /)]);
+    expect(served.err[0]).toContain(
+      `the hub knows no such key for alice: check signingKeyFile in ${unknown}`,
+    );
+    const status = await fed.cli(["status"], "alice-unknown");
+    expect(status.code).toBe(ExitCode.refused);
+    expect(served.err[0]!.replace("tremesh ui:", "")).toBe(status.err[0]!.replace("tremesh status:", ""));
   });
 
   it("tells a researcher whose profile reads the audit log, instead of an unexpected error", async () => {
