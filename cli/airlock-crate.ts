@@ -1,7 +1,7 @@
 /** `tremesh airlock crate`: writing the TRE's signed crate of a task where its operator or reviewer asks. */
 import { join } from "node:path";
 import { openBag, withheldOf } from "../crate/index.js";
-import { outputFolder, writeNewFile } from "./output-file.js";
+import { namesZipFile, outputFolder, writeNewFile } from "./output-file.js";
 
 /** Where the crate went, and the outputs it lists as withheld (by name only). */
 export interface WrittenTreCrate {
@@ -16,7 +16,7 @@ export async function writeTreCrate(
   zip: Uint8Array,
   { taskId, tre, out }: { taskId: string; tre: string; out: string },
 ): Promise<WrittenTreCrate> {
-  const toFile = out.endsWith(".zip");
+  const toFile = namesZipFile(out);
   if (!toFile) await outputFolder(out);
   const path = toFile ? out : join(out, `${taskId}-${tre}.zip`);
   await writeNewFile(path, zip);

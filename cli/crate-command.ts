@@ -25,7 +25,7 @@ import { type Command, type Io, usageError } from "./command.js";
 import { CliError, ExitCode } from "./exit-codes.js";
 import { withHub } from "./hub-session.js";
 import { readInputFile } from "./input-file.js";
-import { outputFolder, writeNewFile } from "./output-file.js";
+import { namesZipFile, outputFolder, writeNewFile } from "./output-file.js";
 import { signingKey } from "./profile.js";
 import { taskIdArg } from "./task-id-arg.js";
 
@@ -75,7 +75,7 @@ async function build(argv: string[], io: Io): Promise<number> {
           : `task ${taskId} has no verified Release from TRE ${values.tre}`,
         ExitCode.failed,
       );
-    const toFile = out.endsWith(".zip");
+    const toFile = namesZipFile(out);
     if (toFile && !values.combined && releases.length > 1)
       throw usageError(
         `crate: ${releases.length} TREs released task ${taskId} (${releases.map((a) => a.tre).join(", ")}); give --tre NAME or --combined, or --out DIR for every crate`,

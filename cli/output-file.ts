@@ -23,6 +23,11 @@ export async function writeNewFile(path: string, bytes: Uint8Array | string): Pr
   }
 }
 
+/** Whether an `--out` path names one `.zip` file, in any case (`x.ZIP` too), rather than a folder to write into. */
+export function namesZipFile(out: string): boolean {
+  return /\.zip$/i.test(out);
+}
+
 /** Makes the folder `dir` unless it is there; its parent must be (a mistyped parent fails, naming it). */
 export async function outputFolder(dir: string): Promise<void> {
   try {

@@ -3,7 +3,7 @@
  * partially released one give each TRE's Five Safes RO-Crate in a BagIt zip that `crate verify` passes
  * with no REQUIRED or RECOMMENDED finding; a withheld output's value and digest appear in no crate.
  */
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { unzipSync, zipSync } from "fflate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -238,6 +238,19 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
     expect(unzipSync(await readFile(join(dir, "tre-a", `${approved}-a.zip`)))).toEqual(
       unzipSync(await readFile(join(dir, `${approved}-a.zip`))),
     );
+    // `.ZIP` names a file in any case, as `.zip` does: it was made a folder of that name.
+    const upper = join(dir, "north.ZIP");
+    expect((await fed.cli(["crate", approved, "--tre", "a", "--out", upper], "alice")).code).toBe(0);
+    const ownUpper = join(dir, "own.Zip");
+    expect((await fed.cli(["airlock", "crate", approved, "--out", ownUpper], "reviewer-a-rita")).code).toBe(
+      0,
+    );
+    for (const file of [upper, ownUpper]) {
+      expect((await stat(file)).isFile()).toBe(true);
+      expect(unzipSync(await readFile(file))).toEqual(
+        unzipSync(await readFile(join(dir, `${approved}-a.zip`))),
+      );
+    }
     // Every crate of the task has the one External-Identifier.
     for (const c of ["a", "b", "combined"])
       expect(await crateText(join(dir, `${approved}-${c}.zip`))).toContain(
