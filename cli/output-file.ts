@@ -28,12 +28,21 @@ export function namesZipFile(out: string): boolean {
   return /\.zip$/i.test(out);
 }
 
-/** Makes the folder `dir` unless it is there; its parent must be (a mistyped parent fails, naming it). */
+/**
+ * Makes the `--out` folder `dir` unless it is there; its parent must be (a mistyped parent fails, naming it). Something
+ * other than a folder there (a file, `/dev/null`) is refused as such, not as a path to a file inside it.
+ */
 export async function outputFolder(dir: string): Promise<void> {
   try {
     await mkdir(dir);
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code !== "EEXIST") throw cause;
+    if (!(await statOrUndefined(dir))?.isDirectory())
+      throw new CliError(
+        `--out ${dir}: exists and is not a folder; give a folder, or a file path ending in .zip`,
+        ExitCode.badInput,
+        { cause },
+      );
   }
 }
 

@@ -251,6 +251,21 @@ describe("tremesh crate", { timeout: 180_000 }, () => {
         unzipSync(await readFile(join(dir, `${approved}-a.zip`))),
       );
     }
+    // An --out that is neither a folder nor a .zip path is refused as such, not as a folder with a crate file inside.
+    const notFolder = join(dir, "notes.txt");
+    await writeFile(notFolder, "not a folder");
+    for (const [argv, profile] of [
+      [["crate", approved], "alice"],
+      [["airlock", "crate", approved], "reviewer-a-rita"],
+    ] as const)
+      for (const out of ["/dev/null", notFolder]) {
+        const r = await fed.cli([...argv, "--out", out], profile);
+        expect(r.code).toBe(3);
+        expect(r.err.at(-1)).toBe(
+          `tremesh ${argv[0]}: --out ${out}: exists and is not a folder; give a folder, or a file path ending in .zip`,
+        );
+      }
+    expect(await readFile(notFolder, "utf8")).toBe("not a folder");
     // Every crate of the task has the one External-Identifier.
     for (const c of ["a", "b", "combined"])
       expect(await crateText(join(dir, `${approved}-${c}.zip`))).toContain(
