@@ -3,7 +3,7 @@
  * running, not yet received), and why a TRE that ended released nothing. `watch`, `submit --wait`, `results` and
  * `aggregate` all say it the same way.
  */
-import type { ChildState, ChildView, TaskView } from "../protocol/index.js";
+import type { ChildState, ChildView, Mend, TaskView } from "../protocol/index.js";
 import { printable } from "./printable.js";
 
 /** Per-TRE states in which a TRE released nothing and said why. */
@@ -27,18 +27,44 @@ export function childReason(child: ChildView): string | undefined {
 }
 
 /**
+ * Whose move it is after a TRE released nothing: the researcher's where the TRE said the analysis was at fault or its
+ * reviewers withheld the outputs; the TRE's operators' where it said so, or never took the task; undefined where
+ * nobody said (a hub's refusal, most of a TRE's policy refusals), and for a cancel, after which there is nothing to mend.
+ */
+function mendOf(child: ChildView): Mend | "unsaid" | undefined {
+  if (child.state === "cancelled") return undefined;
+  if (child.state === "withheld") return "analysis";
+  if (child.state === "expired") return "tre";
+  return child.history.findLast((h) => h.state === child.state)?.mend ?? "unsaid";
+}
+
+/**
  * After a task ends (or while it runs): one line per TRE that released nothing, with its reason as the TRE gave it,
- * then what to do. Empty when no TRE ended without releasing.
+ * then what to do, as that reason's TRE says whose move it is: fix the analysis only where the analysis was at fault.
+ * Empty when no TRE ended without releasing.
  */
 export function notReleasedLines(task: TaskView): string[] {
-  const lines = task.children
-    .filter(releasedNothing)
-    .map((c) => `${c.tre} ${c.state}: ${childReason(c) ?? "no reason given"}`);
-  if (lines.length > 0)
-    lines.push(
-      `fix the analysis and submit again, or ask a TRE's operator for what it has not approved; \`tremesh status ${task.taskId}\` shows each TRE's history`,
+  const ended = task.children.filter(releasedNothing);
+  if (ended.length === 0) return [];
+  const lines = ended.map((c) => `${c.tre} ${c.state}: ${childReason(c) ?? "no reason given"}`);
+  const by = (mend: ReturnType<typeof mendOf>) => ended.filter((c) => mendOf(c) === mend).map((c) => c.tre);
+  const [analysis, tre, unsaid] = [by("analysis"), by("tre"), by("unsaid")];
+  const mixed = [analysis, tre, unsaid].filter((g) => g.length > 0).length > 1;
+  const at = (tres: string[]) => (mixed ? ` (${tres.join(", ")})` : "");
+  const todo: string[] = [];
+  if (analysis.length > 0) todo.push(`fix the analysis and submit again${at(analysis)}`);
+  if (tre.length > 0)
+    todo.push(
+      tre.length === 1
+        ? `TRE ${tre[0]}'s operators must put right what its reason says before the task can run there`
+        : `the operators of TREs ${tre.join(", ")} must put right what their reasons say before the task can run there`,
     );
-  return lines;
+  if (unsaid.length > 0)
+    todo.push(
+      `the reason says what must change${at(unsaid)}: the analysis, or something a TRE's operator approves or sets up`,
+    );
+  todo.push(`\`tremesh status ${task.taskId}\` shows each TRE's history`);
+  return [...lines, todo.join("; ")];
 }
 
 /** What the TREs in each unfinished state are still doing, said after "still": "awaiting review at north". */

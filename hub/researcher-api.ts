@@ -271,6 +271,7 @@ export class ResearcherApi {
           actor: h.actor,
           ...(h.reason ? { reason: h.reason } : {}),
           ...(h.attempt !== undefined && h.attempt > 1 ? { attempt: h.attempt } : {}),
+          ...(h.mend ? { mend: h.mend } : {}),
         })),
       })),
     };

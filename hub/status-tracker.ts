@@ -78,7 +78,7 @@ function childSteps(
   signer: string,
   step: Pick<
     VerifiedOf<"status">["body"],
-    "id" | "iat" | "state" | "actor" | "reason" | "attempt" | "passed"
+    "id" | "iat" | "state" | "actor" | "reason" | "attempt" | "passed" | "mend"
   >,
 ): { event: ChildEvent; passed: ChildEvent[] } {
   const event: ChildEvent = {
@@ -88,8 +88,9 @@ function childSteps(
     eventId: step.id,
     attempt: step.attempt ?? 1,
     ...(step.reason ? { reason: step.reason } : {}),
+    ...(step.mend ? { mend: step.mend } : {}),
   };
-  const { reason: _reason, ...signed } = event;
+  const { reason: _reason, mend: _mend, ...signed } = event;
   const passed = (step.passed ?? []).map(
     (p): ChildEvent => ({
       ...signed,

@@ -20,6 +20,7 @@ import {
   deriveParentState,
   isPassedStep,
   isTerminal,
+  type Mend,
   mayTransition,
   type ParentState,
 } from "../protocol/index.js";
@@ -70,6 +71,8 @@ export interface ChildEvent {
   eventId: string;
   /** The TRE's run of the task this event belongs to (a TRE's events: 1 when it did not say); absent for the hub's. */
   attempt?: number;
+  /** Whose move it is after this end, as the TRE said it (`StatusEvent.mend`). */
+  mend?: Mend;
 }
 
 export interface ChildRecord {

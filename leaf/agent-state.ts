@@ -9,7 +9,7 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { keepRecent, latestRecords, purgeKeys } from "../common/index.js";
-import { type ChildState, checkChildStep, isRetryStep, isTerminal } from "../protocol/index.js";
+import { type ChildState, checkChildStep, isRetryStep, isTerminal, type Mend } from "../protocol/index.js";
 
 export const AGENT_TASKS_BUCKET = "AGENT_TASKS";
 
@@ -20,6 +20,8 @@ export interface AgentTaskEvent {
   reason?: string;
   /** The attempt this event belongs to, set on recording; absent means 1. */
   attempt?: number;
+  /** After an end with nothing released: whose move it is (`StatusEvent.mend`), announced again after a restart. */
+  mend?: Mend;
 }
 
 export interface AgentTask {

@@ -203,7 +203,8 @@ export class Agent {
       retryBackoffMs: opts.retryBackoffMs ?? LEAF_DEFAULTS.retryBackoffMs,
       airlock: this.#airlock,
       audit: this.#audit,
-      record: (taskId, state, reason, allowed) => this.#transitions.record(taskId, state, reason, allowed),
+      record: (taskId, state, reason, allowed, mend) =>
+        this.#transitions.record(taskId, state, reason, allowed, mend),
       onError: (taskId, error) => this.#emit({ type: "error", taskId, error }),
       onImageMissing: (taskId, project, image) =>
         this.#emit({ type: "image-missing", taskId, project, image }),
@@ -343,7 +344,13 @@ export class Agent {
     const steps: AgentTaskEvent[] = [{ state: "received", at, actor: AGENT, reason: RECEIVED }];
     let run: AbortController | undefined;
     if (!admitted.ok) {
-      steps.push({ state: "rejected", at, actor: AGENT, reason: admitted.reason });
+      steps.push({
+        state: "rejected",
+        at,
+        actor: AGENT,
+        reason: admitted.reason,
+        ...(admitted.mend ? { mend: admitted.mend } : {}),
+      });
     } else {
       steps.push({ state: "accepted", at, actor: AGENT, reason: acceptedReason(admitted) });
       // A Dispatch of a task running here already is a redelivery: its claim fails below.
@@ -402,6 +409,7 @@ export class Agent {
       at,
       actor: AGENT,
       reason: unpinnedReason(signer, this.#opts.hubKeys),
+      mend: "tre",
     };
     // No Dispatch kept: nothing of it is trusted, and the task never runs here.
     if (!(await this.#state.claim({ taskId: where.taskId, state: "rejected", history: [step] }))) return;
@@ -450,7 +458,8 @@ export class Agent {
     } else {
       // A resumed task is admitted again, with the config of this run; a retry's `accepted` is recorded already.
       const again = await admit(dispatch, this.#admission, this.#now());
-      if (!again.ok) return void (await this.#transitions.record(taskId, "rejected", again.reason));
+      if (!again.ok)
+        return void (await this.#transitions.record(taskId, "rejected", again.reason, undefined, again.mend));
       admitted = again;
       if (!from.retry && !(await this.#transitions.record(taskId, "accepted", acceptedReason(admitted))))
         return;

@@ -7,6 +7,7 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import {
   type ChildState,
+  type Mend,
   newId,
   type SigningKey,
   type StatusEvent,
@@ -27,6 +28,8 @@ export interface PassedStep {
    * (hub-key-refusal.ts): the keys its StatusEvent names (`StatusEvent.unpinnedHubKey`). Never in a `passed`.
    */
   unpinnedHubKey?: StatusEvent["unpinnedHubKey"];
+  /** Only on an end with nothing released: whose move it is (`StatusEvent.mend`). Never in a `passed`. */
+  mend?: Mend;
 }
 
 /**
@@ -66,7 +69,7 @@ export class StatusPublisher {
     now = Date.now(),
     attempt = 1,
     passed: readonly PassedStep[] = [],
-    unpinnedHubKey?: StatusEvent["unpinnedHubKey"],
+    { unpinnedHubKey, mend }: Pick<StatusEvent, "unpinnedHubKey" | "mend"> = {},
   ): Promise<void> {
     const envelope = sealEnvelope(
       "status",
@@ -83,6 +86,7 @@ export class StatusPublisher {
         ...(attempt > 1 ? { attempt } : {}),
         ...(passed.length > 0 ? { passed: passedSteps(passed, actor) } : {}),
         ...(unpinnedHubKey ? { unpinnedHubKey } : {}),
+        ...(mend ? { mend } : {}),
       },
       this.key,
     );

@@ -8,6 +8,7 @@
 import { AnalysisRefused, compile, type DatasetDefinition, type Executor } from "../executors/index.js";
 import {
   type Dispatch,
+  type Mend,
   openEnvelopeAsync,
   RejectCode,
   type Submission,
@@ -28,7 +29,7 @@ export interface AdmissionConfig {
 
 export type Admission =
   | { ok: true; submission: Submission; researcher: string; executor: Executor }
-  | { ok: false; reason: string };
+  | { ok: false; reason: string; mend?: Mend };
 
 const refuse = (reason: string): Admission => ({ ok: false, reason });
 
@@ -82,7 +83,8 @@ export async function admit(dispatch: Dispatch, config: AdmissionConfig, now: nu
     try {
       if (dataset) compile(submission.analysis, dataset);
     } catch (e) {
-      if (e instanceof AnalysisRefused) return refuse(`analysis refused: ${e.message}`);
+      if (e instanceof AnalysisRefused)
+        return { ok: false, reason: `analysis refused: ${e.message}`, mend: "analysis" };
       throw e;
     }
   }

@@ -9,6 +9,7 @@
 
 import { type AuditSink, asError } from "../common/index.js";
 import {
+  AnalysisRefused,
   type DatasetDefinition,
   ExecutorCancelled,
   type ExecutorCredential,
@@ -17,7 +18,7 @@ import {
   ImageNotPresent,
   isExecutorError,
 } from "../executors/index.js";
-import type { ChildState } from "../protocol/index.js";
+import type { ChildState, Mend } from "../protocol/index.js";
 import { type AgentTask, attemptOf } from "./agent-state.js";
 import { type Airlock, heldReason } from "./airlock.js";
 import { CredentialBrokerError } from "./credential-broker.js";
@@ -59,6 +60,7 @@ export interface ExecutionContext {
     state: ChildState,
     reason?: string,
     allowed?: (s: ChildState) => boolean,
+    mend?: Mend,
   ) => Promise<AgentTask | undefined>;
   onError: (taskId: string, error: Error) => void;
   /** A task's allow-listed image is not in the container engine: the operator's to mend, not the researcher's. */
@@ -183,11 +185,18 @@ export async function executeTask(
     } else if (isExecutorError(e)) {
       if (e instanceof ImageNotPresent) ctx.onImageMissing(taskId, submission.project, e.image);
       // Executor messages never carry data values (see executors/errors.ts).
-      await ctx.record(taskId, "executor_error", e.message);
+      // An analysis refused is the researcher's to change; any other executor error says nothing of whose it is.
+      await ctx.record(
+        taskId,
+        "executor_error",
+        e.message,
+        undefined,
+        e instanceof AnalysisRefused ? "analysis" : undefined,
+      );
     } else if (e instanceof CredentialBrokerError) {
       // The TRE's own database set-up (a grant, a table, the broker's login): the researcher hears whose it is to
       // mend, not the broker's text, which names roles, tables and hosts.
-      await ctx.record(taskId, "executor_error", BROKER_REFUSED);
+      await ctx.record(taskId, "executor_error", BROKER_REFUSED, undefined, "tre");
       throw e;
     } else {
       // Anything else (the airlock) is reported without its text, which may name internals.
@@ -195,6 +204,8 @@ export async function executeTask(
         taskId,
         "executor_error",
         "the task failed inside the TRE; the TRE's operators have the details",
+        undefined,
+        "tre",
       );
       throw e;
     }

@@ -10,7 +10,7 @@
  */
 import { type AuditEntry, auditLimits, auditList } from "../audit/index.js";
 import { type AuditSink, asError, KeyedChain } from "../common/index.js";
-import { type ChildState, isSettled, MAX_PASSED } from "../protocol/index.js";
+import { type ChildState, isSettled, MAX_PASSED, type Mend } from "../protocol/index.js";
 import { type AgentState, type AgentTask, attemptOf } from "./agent-state.js";
 import type { PassedStep, StatusPublisher } from "./status-publisher.js";
 
@@ -63,15 +63,16 @@ export class TaskTransitions implements ReleaseAnnouncements {
 
   /**
    * Moves the task to `state` if `allowed(current)` (by default: the agent's part is not settled yet) and
-   * announces it; undefined when the task had moved on already.
+   * announces it, with whose move it is after an end (`mend`); undefined when the task had moved on already.
    */
   async record(
     taskId: string,
     state: ChildState,
     reason?: string,
     allowed: (current: ChildState) => boolean = (s) => !isSettled(s),
+    mend?: Mend,
   ): Promise<AgentTask | undefined> {
-    const moved = await this.#move(taskId, state, reason, allowed);
+    const moved = await this.#move(taskId, state, reason, allowed, mend);
     if (!moved) return undefined;
     await this.#announce(taskId, [moved.step], AGENT_ACTOR, attemptOf(moved.task));
     return moved.task;
@@ -107,7 +108,13 @@ export class TaskTransitions implements ReleaseAnnouncements {
     const run = attemptOf(task);
     const steps = task.history
       .filter((h) => attemptOf(h) === run)
-      .map(({ state, at, reason, actor }) => ({ state, at, actor, ...(reason ? { reason } : {}) }));
+      .map(({ state, at, reason, actor, mend }) => ({
+        state,
+        at,
+        actor,
+        ...(reason ? { reason } : {}),
+        ...(mend ? { mend } : {}),
+      }));
     if (steps.length > 0) await this.#send(task.taskId, steps, run);
   }
 
@@ -148,9 +155,10 @@ export class TaskTransitions implements ReleaseAnnouncements {
     state: ChildState,
     reason: string | undefined,
     allowed: (current: ChildState) => boolean,
+    mend: Mend | undefined,
   ): Promise<{ task: AgentTask; step: PassedStep } | undefined> {
     const at = this.o.now();
-    const step = { state, at, ...(reason ? { reason } : {}) };
+    const step = { state, at, ...(reason ? { reason } : {}), ...(mend ? { mend } : {}) };
     const task = await this.o.state.transition(taskId, { ...step, actor: AGENT_ACTOR }, allowed);
     return task ? { task, step } : undefined;
   }
@@ -249,16 +257,10 @@ export class TaskTransitions implements ReleaseAnnouncements {
     const actor = last.actor ?? AGENT_ACTOR;
     const passed = steps.slice(-(MAX_PASSED + 1), -1);
     return this.#sends.run(taskId, () =>
-      this.o.status.publish(
-        taskId,
-        last.state,
-        actor,
-        last.reason,
-        last.at,
-        run,
-        passed,
-        last.unpinnedHubKey,
-      ),
+      this.o.status.publish(taskId, last.state, actor, last.reason, last.at, run, passed, {
+        ...(last.unpinnedHubKey ? { unpinnedHubKey: last.unpinnedHubKey } : {}),
+        ...(last.mend ? { mend: last.mend } : {}),
+      }),
     );
   }
 

@@ -130,6 +130,14 @@ export const childStates = [
 ] as const;
 export type ChildState = (typeof childStates)[number];
 
+/**
+ * Whose move it is when a TRE ends its part of a task with nothing released (`StatusEvent.mend`): `analysis`, the
+ * researcher's (the analysis as asked can never run there); `tre`, the TRE's operators' (its set-up, its keys, its
+ * executor failed). Absent: the TRE did not say.
+ */
+export const mends = ["analysis", "tre"] as const;
+export type Mend = (typeof mends)[number];
+
 /** A task's run at one TRE: at most a few (leaf.yaml `maxTaskAttempts`), never more than this. */
 export const MAX_ATTEMPT = 100;
 const attempt = int({ min: 1, max: MAX_ATTEMPT });
@@ -171,6 +179,8 @@ const status = obj({
    * the TRE has not received (status-tracker.ts). Nothing else of that unverified Dispatch is in the event.
    */
   unpinnedHubKey: optional(obj({ pinned: publicKey, signer: publicKey })),
+  /** For a `rejected` or `executor_error`: whose move it is (`Mend`); absent when the TRE does not say. */
+  mend: optional(literal(...mends)),
 });
 
 /** Reviewer-signed (inside the TRE): the decision on one output, bound to its digest. */

@@ -4,7 +4,7 @@
  * TRE-signed envelopes, which the researcher verifies before using anything in them.
  */
 import { RejectCode } from "./errors.js";
-import { childStates, id, MAX_ATTEMPT, MAX_TASKS_LISTED, treName } from "./messages.js";
+import { childStates, id, MAX_ATTEMPT, MAX_TASKS_LISTED, mends, treName } from "./messages.js";
 import { arr, bool, bytes, type Infer, int, literal, obj, optional, str, tagged } from "./validate.js";
 
 /** Why the hub refused a researcher request, beyond the envelope checks of `RejectCode`. */
@@ -43,6 +43,8 @@ const childEvent = obj({
   reason: optional(str({ max: 2000 })),
   /** The run of the task at that TRE the event belongs to; absent means 1. */
   attempt: optional(int({ min: 1, max: MAX_ATTEMPT })),
+  /** Whose move it is after this end, as the TRE said it (`StatusEvent.mend`). */
+  mend: optional(literal(...mends)),
 });
 
 /**

@@ -242,7 +242,8 @@ describe("the TRE agent", () => {
     const taskId = r.out[0]!;
     const because = (tre: string) =>
       `${tre} rejected: analysis refused: groupBy[0]: 'postcode' is not an allowed column of dataset 'patients'`;
-    const advice = `fix the analysis and submit again, or ask a TRE's operator for what it has not approved; \`tremesh status ${taskId}\` shows each TRE's history`;
+    // Refused as an analysis by both TREs: only the analysis can change.
+    const advice = `fix the analysis and submit again; \`tremesh status ${taskId}\` shows each TRE's history`;
     expect(r.err.slice(-3)).toEqual([because("a"), because("b"), advice]);
     const watched = await fed.cli(["watch", taskId], "alice");
     expect(watched.code).toBe(1);

@@ -325,8 +325,11 @@ describe("a profile with another key", () => {
 });
 
 describe("when not every TRE released", () => {
-  const advice = (taskId: string) =>
-    `fix the analysis and submit again, or ask a TRE's operator for what it has not approved; \`tremesh status ${taskId}\` shows each TRE's history`;
+  // The analysis is at fault only where the TRE said so; a TRE's approvals do not say whose move it is.
+  const fixAnalysis = (taskId: string) =>
+    `fix the analysis and submit again; \`tremesh status ${taskId}\` shows each TRE's history`;
+  const reasonSays = (taskId: string) =>
+    `the reason says what must change: the analysis, or something a TRE's operator approves or sets up; \`tremesh status ${taskId}\` shows each TRE's history`;
 
   it("aggregate says why a task every TRE rejected has nothing to combine, in every format, and submit --aggregate says it once", async () => {
     const byIdentifier: AnalysisSpec = { kind: "count", dataset: "patients", groupBy: ["patient_id"] };
@@ -340,7 +343,7 @@ describe("when not every TRE released", () => {
       `task ${taskId} failed: nothing to combine`,
       `a rejected: ${a}`,
       `b rejected: ${b}`,
-      advice(taskId),
+      fixAnalysis(taskId),
     ];
 
     for (const format of [[], ["--csv"]]) {
@@ -377,7 +380,7 @@ describe("when not every TRE released", () => {
       `task ${oneId} failed: nothing to combine`,
       `a rejected: ${a}`,
       `b rejected: ${b}`,
-      advice(oneId),
+      fixAnalysis(oneId),
     ]);
   });
 
@@ -394,7 +397,7 @@ describe("when not every TRE released", () => {
     expect(text.err).toEqual([
       `task ${taskId} is partial: combined what a, b released`,
       `c rejected: ${c}`,
-      advice(taskId),
+      reasonSays(taskId),
     ]);
     const csv = await fed.cli(["aggregate", taskId, "--csv"], "alice");
     expect(csv.code).toBe(0);
@@ -437,7 +440,7 @@ describe("when not every TRE released", () => {
     expect(waited.err[0]).toBe(`task ${view.taskId}`);
     expect(waited.err.slice(-2)).toEqual([
       `c rejected: ${await reasonAt(view.taskId, "c")}`,
-      advice(view.taskId),
+      reasonSays(view.taskId),
     ]);
     expect((await taskView(fed, view.taskId)).state).toBe("partial");
   });

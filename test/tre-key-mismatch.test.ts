@@ -151,7 +151,11 @@ describe("a TRE that pins another hub key", () => {
       "federation's hub key (hub.publicKey, or hub.nextPublicKey while the federation changes it) and restart the " +
       "leaf, then the task can be submitted again";
     expect(r.code).toBe(ExitCode.failed);
-    expect(r.err).toContain(`b rejected: ${reason}`);
+    expect(r.err.slice(-2)).toEqual([
+      `b rejected: ${reason}`,
+      // The TRE's to put right, not the analysis's.
+      `TRE b's operators must put right what its reason says before the task can run there; \`tremesh status ${taskId}\` shows each TRE's history`,
+    ]);
 
     const child = (await taskView(fed, taskId)).children[0]!;
     expect(child.history.map((h) => [h.state, h.actor, h.reason])).toEqual([
