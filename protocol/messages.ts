@@ -19,7 +19,7 @@ const sha256Hex = str({ min: 64, max: 64, pattern: /^[0-9a-f]{64}$/, what: "a sh
 
 const base = { id, iat: time, exp: time };
 /** An nkey public key (its 56 characters; a receiver that verifies with it checks the rest). */
-const publicKey = str({ min: 56, max: 56 });
+export const publicKey = str({ min: 56, max: 56 });
 /** The most tasks one `tasks` query lists (the newest first). */
 export const MAX_TASKS_LISTED = 200;
 

@@ -4,7 +4,7 @@
  * TRE-signed envelopes, which the researcher verifies before using anything in them.
  */
 import { RejectCode } from "./errors.js";
-import { childStates, id, MAX_ATTEMPT, MAX_TASKS_LISTED, mends, treName } from "./messages.js";
+import { childStates, id, MAX_ATTEMPT, MAX_TASKS_LISTED, mends, publicKey, treName } from "./messages.js";
 import { arr, bool, bytes, type Infer, int, literal, obj, optional, str, tagged } from "./validate.js";
 
 /** Why the hub refused a researcher request, beyond the envelope checks of `RejectCode`. */
@@ -23,7 +23,6 @@ export type ApiErrorCode = (typeof ApiErrorCode)[keyof typeof ApiErrorCode];
 
 const MAX_TIME = 8_640_000_000_000_000;
 const time = int({ min: 0, max: MAX_TIME });
-const publicKey = str({ min: 56, max: 56 });
 
 export const parentStates = [
   "submitted",
