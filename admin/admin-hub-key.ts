@@ -12,9 +12,16 @@
  * one after the change too, as `rotate-hub-key` does). Nothing here reaches the hub: the hub signs with the seed its
  * hub.yaml names, which its operator switches.
  */
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { exposedSecretProblem, isSystemError, isUserPublicKey, systemErrorTold } from "../common/index.js";
+import {
+  exposedSecretProblem,
+  InputFileError,
+  isSystemError,
+  isUserPublicKey,
+  readBoundedFile,
+  systemErrorTold,
+} from "../common/index.js";
 import { KeyFormatError, signingKeyFromSeed } from "../protocol/index.js";
 import { AdminError, AdminErrorCode } from "./admin-error.js";
 import { checkKeyUnused } from "./admin-onboard.js";
@@ -77,6 +84,9 @@ export async function finishHubKeyChange(store: AdminStore): Promise<{ previous:
   return { previous, current };
 }
 
+/** An nkey seed file is one line of 58 characters; more is not a seed. */
+const MAX_SEED_BYTES = 4096;
+
 /** The public key of the user nkey seed in `file`, an owner-only file; every problem names the file, never the seed. */
 async function readHubSeed(file: string): Promise<string> {
   const refuse = (problem: string, cause?: unknown) =>
@@ -86,10 +96,12 @@ async function readHubSeed(file: string): Promise<string> {
     const info = await stat(file);
     const exposed = exposedSecretProblem(info.mode);
     if (exposed !== undefined) throw refuse(exposed);
-    if (info.size > 4096) throw refuse("is too large for an nkey seed");
-    text = await readFile(file, "utf8");
+    if (info.size > MAX_SEED_BYTES) throw refuse("is too large for an nkey seed");
+    // Bounded as every file a person names is: a device (stat size 0) would otherwise be read for ever.
+    text = (await readBoundedFile(file, MAX_SEED_BYTES)).toString("utf8");
   } catch (cause) {
     if (cause instanceof AdminError) throw cause;
+    if (cause instanceof InputFileError) throw refuse(cause.problem, cause);
     throw refuse(`cannot read: ${isSystemError(cause) ? systemErrorTold(cause) : String(cause)}`, cause);
   }
   let publicKey: string;
